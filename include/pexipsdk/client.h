@@ -1,0 +1,111 @@
+/**
+ * @file pexipsdk/client.h
+ * @brief A client for the Pexip Infinity Management REST API.
+ *
+ * One pex_client holds the connection pool, the OAuth2 token cache and the
+ * retry policy. It is safe to share between threads: at most
+ * max_concurrency requests are in flight per client, whatever the number of
+ * threads using it; further callers wait for a free slot.
+ */
+#ifndef PEXIPSDK_CLIENT_H
+#define PEXIPSDK_CLIENT_H
+
+#include "common.h"
+#include "buf.h"
+#include "log.h"
+
+PEX_BEGIN_DECL
+
+typedef struct pex_client pex_client;
+typedef struct pex_config pex_config;
+
+typedef enum pex_auth_method {
+	PEX_AUTH_BASIC = 0,   /**< Authorization: Basic on every request */
+	PEX_AUTH_OAUTH2 = 1   /**< client credentials with an ES256 JWT assertion */
+} pex_auth_method;
+
+#define PEX_CLIENT_OPTIONS_VERSION 1
+
+/**
+ * Client options. Strings are copied by pex_client_new(); the caller may
+ * free them afterwards.
+ */
+typedef struct pex_client_options {
+	unsigned int version;
+	const char *url;              /**< https://manager.example.com (required) */
+	pex_auth_method auth;
+	const char *username;         /**< Basic */
+	const char *password;         /**< Basic (secret) */
+	const char *client_id;        /**< OAuth2 */
+	const char *private_key_pem;  /**< OAuth2: EC P-256 private key, PEM (secret) */
+	const char *token_url;        /**< OAuth2: default <url>/oauth/token/ */
+	const char *audience;         /**< OAuth2: JWT aud; default token_url */
+	int tls_verify;               /**< 1 (default); 0 only when asked explicitly */
+	const char *ca_file;          /**< extra CA bundle (PEM), or NULL */
+	long timeout_ms;              /**< per request, default 10000 */
+	unsigned max_concurrency;     /**< requests in flight, default 5 */
+	unsigned retries_max;         /**< retries after the first try, default 3 */
+	long retry_base_ms;           /**< first backoff, default 200 */
+	long retry_cap_ms;            /**< backoff cap, default 30000 */
+	pex_log_cb log_cb;            /**< NULL: no logging */
+	void *log_payload;
+	pex_log_level log_level;      /**< default PEX_LOG_INFO */
+	const char *user_agent;       /**< default "libpexipsdk/<version>" */
+} pex_client_options;
+
+#define PEX_CLIENT_OPTIONS_INIT { PEX_CLIENT_OPTIONS_VERSION, NULL, PEX_AUTH_BASIC, \
+	NULL, NULL, NULL, NULL, NULL, NULL, 1, NULL, 10000, 5, 3, 200, 30000, \
+	NULL, NULL, PEX_LOG_INFO, NULL }
+
+/** Initialise @p opts to defaults. @return 0 or PEX_EINVAL (unknown version). */
+PEX_EXTERN int pex_client_options_init(pex_client_options *opts, unsigned int version);
+
+/**
+ * Create a client. Does no I/O.
+ * @return 0, PEX_EINVAL (bad option, named in the message), PEX_ECONFIG
+ *         (e.g. an unreadable private key), PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_client_new(pex_client **out, const pex_client_options *opts);
+
+/**
+ * Create a client from the pexip: section of a configuration. @p log_cb may
+ * be NULL. @return as pex_client_new(), or PEX_ECONFIG naming the key.
+ */
+PEX_EXTERN int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
+	pex_log_cb log_cb, void *log_payload);
+
+/** Free a client (no request may be in flight). NULL-safe. */
+PEX_EXTERN void pex_client_free(pex_client *client);
+
+/**
+ * Authenticate now (fetch an OAuth2 token, or make one authenticated GET
+ * for Basic), to check reachability and credentials.
+ * @return 0, PEX_EAUTH, PEX_ENET, PEX_ETLS, PEX_ETIMEOUT or PEX_EHTTP.
+ */
+PEX_EXTERN int pex_client_check(pex_client *client);
+
+/** Counters of one client, for metrics and tests. */
+typedef struct pex_client_stats {
+	unsigned long long requests;      /**< HTTP requests sent (retries included) */
+	unsigned long long retries;       /**< of which were retries */
+	unsigned long long token_fetches; /**< OAuth2 token requests */
+	unsigned long long failures;      /**< calls that returned an error */
+} pex_client_stats;
+
+/** Copy the client's counters into @p out. */
+PEX_EXTERN void pex_client_get_stats(const pex_client *client, pex_client_stats *out);
+
+/**
+ * Low-level escape hatch: send one request with the client's auth, retries
+ * and concurrency limit. @p path is relative to the host
+ * ("/api/admin/configuration/v1/conference/?name=x"); @p body may be NULL.
+ * POST is retried only when it surely was not processed. The response
+ * body (possibly empty) goes into @p out, the status into @p status.
+ * Any status is success here; only transport failures return errors.
+ */
+PEX_EXTERN int pex_client_request(pex_client *client, const char *method, const char *path,
+	const char *json_body, pex_buf *out, int *status);
+
+PEX_END_DECL
+
+#endif

@@ -1,0 +1,84 @@
+/**
+ * @file pexipsdk/config.h
+ * @brief The YAML configuration (pexipsdk.yaml, see pexipsdk.yaml(5)).
+ *
+ * Keys are addressed by dotted paths ("pexip.url", "pool.room.pin_digits").
+ * Every key of the schema has a default, so getters succeed for any known key
+ * whether or not the file sets it; an unset key without a default (null)
+ * returns PEX_ENOTFOUND. Secret-valued keys accept references (env:NAME,
+ * file:PATH, keyvault:URL) that are resolved when the file is loaded.
+ */
+#ifndef PEXIPSDK_CONFIG_H
+#define PEXIPSDK_CONFIG_H
+
+#include "common.h"
+#include "buf.h"
+
+PEX_BEGIN_DECL
+
+typedef struct pex_config pex_config;
+
+/**
+ * Load the configuration. With @p path NULL the search order is
+ * $PEXIPSDK_CONFIG, ./pexipsdk.yaml, /etc/pexipsdk/config.yaml.
+ * @return 0, PEX_ENOTFOUND (no file found), PEX_EIO, or PEX_ECONFIG with a
+ *         message naming the key and line ("pexip.timeout_ms (line 4): ...").
+ */
+PEX_EXTERN int pex_config_load(pex_config **out, const char *path);
+
+/**
+ * Parse a configuration from memory. @p origin names it in messages
+ * (e.g. the file name). Same errors as pex_config_load().
+ */
+PEX_EXTERN int pex_config_parse(pex_config **out, const char *yaml, size_t len,
+	const char *origin);
+
+/** An empty configuration holding only defaults (pexip.url unset). */
+PEX_EXTERN int pex_config_new_defaults(pex_config **out);
+
+/** Free a configuration. NULL-safe. */
+PEX_EXTERN void pex_config_free(pex_config *cfg);
+
+/** Where the configuration came from (path or origin); borrowed, lives as long as @p cfg. */
+PEX_EXTERN const char *pex_config_origin(const pex_config *cfg);
+
+/**
+ * Get a string key (secrets come back resolved). @p *out is borrowed and
+ * lives as long as @p cfg.
+ * @return 0; PEX_ENOTFOUND if the key is null/unset; PEX_EINVAL if the key
+ *         is not in the schema or is not a string.
+ */
+PEX_EXTERN int pex_config_get_string(const char **out, const pex_config *cfg, const char *key);
+
+/** Get an integer key. Errors as pex_config_get_string(). */
+PEX_EXTERN int pex_config_get_int(long long *out, const pex_config *cfg, const char *key);
+
+/** Get a boolean key (0 or 1). Errors as pex_config_get_string(). */
+PEX_EXTERN int pex_config_get_bool(int *out, const pex_config *cfg, const char *key);
+
+/**
+ * Get a list-of-strings key. @p *out is a borrowed array of @p *count
+ * strings living as long as @p cfg. Errors as pex_config_get_string().
+ */
+PEX_EXTERN int pex_config_get_list(const char *const **out, size_t *count,
+	const pex_config *cfg, const char *key);
+
+/**
+ * Override one key from a string value, as if it had been in the file
+ * (used by command-line flags). The value is parsed by the key's type.
+ * @return 0, PEX_EINVAL (unknown key) or PEX_ECONFIG (bad value).
+ */
+PEX_EXTERN int pex_config_set(pex_config *cfg, const char *key, const char *value);
+
+/** 1 if @p key is secret-valued (its value must never be printed), else 0. */
+PEX_EXTERN int pex_config_key_is_secret(const char *key);
+
+/**
+ * Write the effective configuration as YAML into @p out, with every secret
+ * replaced by "<redacted>".
+ */
+PEX_EXTERN int pex_config_dump(pex_buf *out, const pex_config *cfg);
+
+PEX_END_DECL
+
+#endif

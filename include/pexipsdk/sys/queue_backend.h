@@ -1,0 +1,116 @@
+/**
+ * @file pexipsdk/sys/queue_backend.h
+ * @brief Writing a queue backend (sys API: stable within a minor release).
+ *
+ * A backend is a struct of function pointers that starts with a version.
+ * Embed it as the first member of your own struct:
+ *
+ *     typedef struct { pex_queue_backend parent; sqlite3 *db; } my_backend;
+ *
+ * Fill it with pex_queue_backend_init() or PEX_QUEUE_BACKEND_INIT, set the
+ * members, and hand it to pex_queue_open_backend(). Backends move bytes;
+ * the front end validates queue names, sizes and arguments before calling
+ * in, and serialises calls unless caps has PEX_QUEUE_CAP_THREADSAFE.
+ * Report failures with pex_error_set() (pexipsdk/sys/errors.h).
+ */
+#ifndef PEXIPSDK_SYS_QUEUE_BACKEND_H
+#define PEXIPSDK_SYS_QUEUE_BACKEND_H
+
+#include "../queue.h"
+#include "errors.h"
+
+PEX_BEGIN_DECL
+
+#define PEX_QUEUE_BACKEND_VERSION 1
+
+/** The backend handles concurrent calls itself. */
+#define PEX_QUEUE_CAP_THREADSAFE  (1u << 0)
+/** Messages survive the process. */
+#define PEX_QUEUE_CAP_PERSISTENT  (1u << 1)
+/** Several processes may use the same store at once. */
+#define PEX_QUEUE_CAP_MULTIPROCESS (1u << 2)
+
+struct pex_queue_backend {
+	unsigned int version;       /**< PEX_QUEUE_BACKEND_VERSION */
+	unsigned int caps;          /**< PEX_QUEUE_CAP_* */
+	size_t max_message_size;    /**< largest payload in bytes; 0 = no limit */
+	const char *name;           /**< "memory", "sqlite", "azure", ... (static) */
+
+	/** Create queue if missing (optional; NULL = nothing to do). */
+	int (*create)(pex_queue_backend *b, const char *queue);
+	/** Append a message visible after delay_s. Required. */
+	int (*put)(pex_queue_backend *b, const char *queue, const void *data, size_t len,
+		unsigned delay_s);
+	/** Lease up to max visible messages into msgs[0..max); set *count. Required.
+	 *  Nothing visible is success with *count = 0. */
+	int (*receive)(pex_queue_backend *b, const char *queue, size_t max,
+		unsigned visibility_s, pex_message **msgs, size_t *count);
+	/** Delete by id + receipt; a stale receipt is PEX_ELEASELOST. Required. */
+	int (*remove)(pex_queue_backend *b, const char *queue, const pex_message *msg);
+	/** Make msg visible after visibility_s (0 = now) and give it a new
+	 *  receipt via pex_message_set_receipt(). Stale: PEX_ELEASELOST. Required. */
+	int (*update)(pex_queue_backend *b, const char *queue, pex_message *msg,
+		unsigned visibility_s);
+	/** Up to max visible messages without leasing (optional). */
+	int (*peek)(pex_queue_backend *b, const char *queue, size_t max,
+		pex_message **msgs, size_t *count);
+	/** Approximate count of all messages (optional). */
+	int (*count)(pex_queue_backend *b, const char *queue, size_t *out);
+	/** Delete every message (optional). */
+	int (*clear)(pex_queue_backend *b, const char *queue);
+	/** Release everything, including the struct itself. Required. */
+	void (*free)(pex_queue_backend *b);
+};
+
+#define PEX_QUEUE_BACKEND_INIT { PEX_QUEUE_BACKEND_VERSION, 0, 0, NULL, \
+	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/** Zero @p b and set its version. @return 0 or PEX_EINVAL (unknown version). */
+PEX_EXTERN int pex_queue_backend_init(pex_queue_backend *b, unsigned int version);
+
+/** Allocate a message for a backend to return. Copies every argument;
+ *  receipt may be NULL. */
+PEX_EXTERN int pex_message_new(pex_message **out, const char *id, const char *receipt,
+	const void *data, size_t len, unsigned dequeue_count);
+
+/** Replace a message's receipt (copied; NULL clears it). */
+PEX_EXTERN int pex_message_set_receipt(pex_message *msg, const char *receipt);
+
+/* ---- In-box backends. Every constructor exists in every build; one whose
+ * feature was not compiled in returns PEX_ENOTSUPPORTED. ---- */
+
+/** An in-process store (tests, embedding). Queues live as long as the backend. */
+PEX_EXTERN int pex_queue_backend_memory_new(pex_queue_backend **out);
+
+#define PEX_QUEUE_SQLITE_OPTIONS_VERSION 1
+typedef struct pex_queue_sqlite_options {
+	unsigned int version;
+	const char *path;          /**< database file; created if missing */
+	unsigned busy_timeout_ms;  /**< 0 = default (5000) */
+} pex_queue_sqlite_options;
+#define PEX_QUEUE_SQLITE_OPTIONS_INIT { PEX_QUEUE_SQLITE_OPTIONS_VERSION, NULL, 0 }
+PEX_EXTERN int pex_queue_sqlite_options_init(pex_queue_sqlite_options *opts, unsigned int version);
+
+/** SQLite file backend (WAL; safe for several processes). */
+PEX_EXTERN int pex_queue_backend_sqlite_new(pex_queue_backend **out,
+	const pex_queue_sqlite_options *opts);
+
+#define PEX_QUEUE_AZURE_OPTIONS_VERSION 1
+typedef struct pex_queue_azure_options {
+	unsigned int version;
+	const char *connection_string;  /**< secret; never logged */
+	const char *ca_file;            /**< extra CA bundle, or NULL */
+	int tls_verify;                 /**< 1 (default) or 0 */
+	long timeout_ms;                /**< per request; 0 = default (10000) */
+	unsigned retries;               /**< on 500/503 and connect errors; default 3 */
+} pex_queue_azure_options;
+#define PEX_QUEUE_AZURE_OPTIONS_INIT { PEX_QUEUE_AZURE_OPTIONS_VERSION, NULL, NULL, 1, 0, 3 }
+PEX_EXTERN int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsigned int version);
+
+/** Azure Storage Queue backend over REST (Shared Key or SAS). */
+PEX_EXTERN int pex_queue_backend_azure_new(pex_queue_backend **out,
+	const pex_queue_azure_options *opts);
+
+PEX_END_DECL
+
+#endif

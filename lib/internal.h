@@ -1,0 +1,80 @@
+/*
+ * Internal declarations shared by the library's sources. Never installed.
+ * Non-static internal functions are named pex__<module>_<fn> and are hidden.
+ */
+#ifndef PEX_INTERNAL_H
+#define PEX_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pexipsdk/common.h"
+#include "pexipsdk/errors.h"
+#include "pexipsdk/sys/errors.h"
+#include "pexipsdk/buf.h"
+#include "pexipsdk/log.h"
+
+#define PEX__UNUSED(x) ((void)(x))
+#define PEX__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- allocation: failures set PEX_ENOMEM details ---- */
+void *pex__malloc(size_t n);
+void *pex__calloc(size_t n, size_t size);
+void *pex__realloc(void *p, size_t n);
+char *pex__strdup(const char *s);           /* NULL in, NULL out (no error) */
+char *pex__strndup(const char *s, size_t n);
+
+/* ---- errors ---- */
+int pex__error_vset(int code, pex_error_class klass, const char *fmt, va_list ap);
+/* Record HTTP details (status) alongside an already formatted message. */
+int pex__error_set_http(int code, int http_status, int cause, const char *fmt, ...)
+	PEX_PRINTF(4, 5);
+/* Set the raw cause (CURLcode, SQLite rc) on the current error. */
+void pex__error_set_cause(int cause);
+/* Append one field error to the current thread's error (after a set). */
+void pex__error_add_field(const char *resource, const char *field, const char *message);
+/* Prefix the current error message: "<prefix>: <old message>". */
+void pex__error_prefix(const char *fmt, ...) PEX_PRINTF(1, 2);
+/* Shorthand for PEX_ENOMEM. */
+int pex__error_nomem(void);
+
+/* ---- buffers ---- */
+int pex__buf_grow(pex_buf *b, size_t need);         /* room for need more bytes + NUL */
+int pex__buf_put(pex_buf *b, const void *data, size_t len);
+int pex__buf_puts(pex_buf *b, const char *s);
+int pex__buf_putc(pex_buf *b, char c);
+int pex__buf_printf(pex_buf *b, const char *fmt, ...) PEX_PRINTF(2, 3);
+int pex__buf_vprintf(pex_buf *b, const char *fmt, va_list ap);
+void pex__buf_clear(pex_buf *b);                    /* size = 0, keeps memory */
+char *pex__buf_detach(pex_buf *b);                  /* caller frees; b reset */
+
+/* ---- logging ---- */
+typedef struct pex__logger {
+	pex_log_cb cb;
+	void *payload;
+	pex_log_level level;
+} pex__logger;
+void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
+	PEX_PRINTF(3, 4);
+
+/* ---- encoding (OpenSSL) ---- */
+int pex__base64_encode(pex_buf *out, const void *data, size_t len);
+/* Standard base64 with padding; strict. PEX_EPARSE on bad input. */
+int pex__base64_decode(pex_buf *out, const char *in, size_t len);
+int pex__base64url_encode(pex_buf *out, const void *data, size_t len);  /* no padding */
+int pex__base64url_decode(pex_buf *out, const char *in, size_t len);
+/* Append percent-encoded s (RFC 3986 unreserved kept). */
+int pex__url_encode(pex_buf *out, const char *s, size_t len);
+
+/* ---- time and randomness ---- */
+int64_t pex__now_ms(void);          /* monotonic milliseconds */
+int64_t pex__unix_time(void);       /* wall clock seconds */
+void pex__sleep_ms(int64_t ms);
+int pex__random_bytes(void *buf, size_t n);   /* OpenSSL RAND_bytes */
+uint64_t pex__random_u64(void);
+
+/* ---- global ---- */
+int pex__global_ensure(void);   /* lazily init libcurl once (thread-safe) */
+
+#endif
