@@ -11,13 +11,13 @@
 #define PEXIPSDK_CLIENT_H
 
 #include "common.h"
+#include "config.h"
 #include "buf.h"
 #include "log.h"
 
 PEX_BEGIN_DECL
 
 typedef struct pex_client pex_client;
-typedef struct pex_config pex_config;
 
 typedef enum pex_auth_method {
 	PEX_AUTH_BASIC = 0,   /**< Authorization: Basic on every request */

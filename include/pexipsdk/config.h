@@ -6,7 +6,12 @@
  * Every key of the schema has a default, so getters succeed for any known key
  * whether or not the file sets it; an unset key without a default (null)
  * returns PEX_ENOTFOUND. Secret-valued keys accept references (env:NAME,
- * file:PATH, keyvault:URL) that are resolved when the file is loaded.
+ * file:PATH, keyvault:URL) that are resolved when the file is loaded; only a
+ * schema default that is itself a reference (queue.azure.connection_string)
+ * is resolved lazily, when first read.
+ *
+ * Error messages name the origin, line and key:
+ *   pexipsdk.yaml:4: pexip.timeout_ms: expected an integer from 1 to 600000, got "ten"
  */
 #ifndef PEXIPSDK_CONFIG_H
 #define PEXIPSDK_CONFIG_H
@@ -21,8 +26,10 @@ typedef struct pex_config pex_config;
 /**
  * Load the configuration. With @p path NULL the search order is
  * $PEXIPSDK_CONFIG, ./pexipsdk.yaml, /etc/pexipsdk/config.yaml.
- * @return 0, PEX_ENOTFOUND (no file found), PEX_EIO, or PEX_ECONFIG with a
- *         message naming the key and line ("pexip.timeout_ms (line 4): ...").
+ * A set $PEXIPSDK_CONFIG is final (a missing file there is an error).
+ * @return 0, PEX_ENOTFOUND (no file found), PEX_EIO, PEX_ENOTSUPPORTED (a
+ *         keyvault: reference in this build) or PEX_ECONFIG with a message
+ *         naming the key and line.
  */
 PEX_EXTERN int pex_config_load(pex_config **out, const char *path);
 
@@ -46,7 +53,8 @@ PEX_EXTERN const char *pex_config_origin(const pex_config *cfg);
  * Get a string key (secrets come back resolved). @p *out is borrowed and
  * lives as long as @p cfg.
  * @return 0; PEX_ENOTFOUND if the key is null/unset; PEX_EINVAL if the key
- *         is not in the schema or is not a string.
+ *         is not in the schema or is not a string; PEX_ECONFIG or
+ *         PEX_ENOTSUPPORTED when a lazily resolved default reference fails.
  */
 PEX_EXTERN int pex_config_get_string(const char **out, const pex_config *cfg, const char *key);
 
@@ -66,7 +74,9 @@ PEX_EXTERN int pex_config_get_list(const char *const **out, size_t *count,
 /**
  * Override one key from a string value, as if it had been in the file
  * (used by command-line flags). The value is parsed by the key's type.
- * @return 0, PEX_EINVAL (unknown key) or PEX_ECONFIG (bad value).
+ * Not thread-safe against concurrent getters. Values returned earlier stay valid.
+ * @return 0, PEX_EINVAL (unknown key), PEX_ECONFIG (bad value),
+ *         PEX_ENOTSUPPORTED (keyvault: reference) or PEX_ENOMEM.
  */
 PEX_EXTERN int pex_config_set(pex_config *cfg, const char *key, const char *value);
 

@@ -11,7 +11,7 @@
 #define PEXIPSDK_H
 
 #include "common.h"
-#include "version.h"
+#include "pexipsdk/version.h"  /* generated; found through the include path */
 #include "errors.h"
 #include "buf.h"
 #include "log.h"

@@ -14,12 +14,12 @@
 #define PEXIPSDK_QUEUE_H
 
 #include "common.h"
+#include "config.h"
 
 PEX_BEGIN_DECL
 
 typedef struct pex_queue pex_queue;
 typedef struct pex_queue_backend pex_queue_backend;
-typedef struct pex_config pex_config;
 
 /**
  * A received or peeked message. Allocated by the library and read-only to

@@ -1,0 +1,288 @@
+/* pexctl get | list | update | delete */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pexctl.h"
+
+json_object *pexctl_room_json(const pex_room *r)
+{
+	json_object *o = json_object_new_object(), *aliases = json_object_new_array();
+	size_t i, n = pex_room_alias_count(r);
+	json_object_object_add(o, "name", json_object_new_string(pex_room_name(r)));
+	json_object_object_add(o, "id", json_object_new_int64(pex_room_id(r)));
+	json_object_object_add(o, "alias", n ? json_object_new_string(pex_room_alias(r, 0)) : NULL);
+	for (i = 0; i < n; i++)
+		json_object_array_add(aliases, json_object_new_string(pex_room_alias(r, i)));
+	json_object_object_add(o, "aliases", aliases);
+	json_object_object_add(o, "guest_pin", json_object_new_string(pex_room_guest_pin(r)));
+	json_object_object_add(o, "pin", json_object_new_string(pex_room_pin(r)));
+	json_object_object_add(o, "tag", json_object_new_string(pex_room_tag(r)));
+	json_object_object_add(o, "service_type", json_object_new_string(pex_room_service_type(r)));
+	json_object_object_add(o, "description", json_object_new_string(pex_room_description(r)));
+	json_object_object_add(o, "allow_guests", json_object_new_boolean(pex_room_allow_guests(r)));
+	json_object_object_add(o, "participant_limit", pex_room_participant_limit(r) >= 0 ?
+		json_object_new_int64(pex_room_participant_limit(r)) : NULL);
+	json_object_object_add(o, "creation_time", json_object_new_string(pex_room_creation_time(r)));
+	return o;
+}
+
+static void print_room_text(const pex_room *r)
+{
+	size_t i;
+	printf("name:          %s\n", pex_room_name(r));
+	printf("id:            %lld\n", pex_room_id(r));
+	for (i = 0; i < pex_room_alias_count(r); i++)
+		printf("alias:         %s\n", pex_room_alias(r, i));
+	printf("guest_pin:     %s\n", pex_room_guest_pin(r));
+	printf("pin:           %s\n", pex_room_pin(r));
+	printf("tag:           %s\n", pex_room_tag(r));
+	printf("service_type:  %s\n", pex_room_service_type(r));
+	printf("allow_guests:  %s\n", pex_room_allow_guests(r) ? "yes" : "no");
+	if (pex_room_description(r)[0])
+		printf("description:   %s\n", pex_room_description(r));
+	if (pex_room_creation_time(r)[0])
+		printf("created:       %s\n", pex_room_creation_time(r));
+}
+
+/* Parse a command's options; returns -1 on success, an exit code on error. */
+static int no_options(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option none[] = { { NULL, 0, NULL, 0 } };
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", none, NULL)) != -1)
+		return pexctl_usage(ctl, "%s: unknown option '%s'", argv[0], argv[optind - 1]);
+	return -1;
+}
+
+int cmd_get(pexctl *ctl, int argc, char **argv)
+{
+	pex_room *r = NULL;
+	int err, rc;
+	if ((rc = no_options(ctl, argc, argv)) >= 0)
+		return rc;
+	if (argc - optind != 1)
+		return pexctl_usage(ctl, "usage: pexctl get NAME");
+	if ((err = pexctl_client(ctl)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	if ((err = pex_room_get_by_name(&r, ctl->client, argv[optind])) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	if (ctl->json)
+		pexctl_print_json(pexctl_room_json(r));
+	else
+		print_room_text(r);
+	pex_room_free(r);
+	return EXIT_OK;
+}
+
+int cmd_list(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "tag", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *r = NULL;
+	json_object *arr = NULL;
+	size_t count = 0;
+	int c, err;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': f.name_prefix = optarg; break;
+		case 't': f.tag = optarg; break;
+		default: return pexctl_usage(ctl, "list: unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return pexctl_usage(ctl, "list takes no arguments (got '%s')", argv[optind]);
+	if ((err = pexctl_client(ctl)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	f.page_size = 500;
+	if ((err = pex_room_iter_new(&it, ctl->client, &f)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	if (ctl->json)
+		arr = json_object_new_array();
+	while ((err = pex_room_iter_next(&r, it)) == 0) {
+		if (arr) {
+			json_object_array_add(arr, pexctl_room_json(r));
+		} else {
+			if (count == 0)
+				printf("%-8s %-40s %s\n", "ID", "NAME", "TAG");
+			printf("%-8lld %-40s %s\n", pex_room_id(r), pex_room_name(r), pex_room_tag(r));
+		}
+		count++;
+		pex_room_free(r);
+	}
+	pex_room_iter_free(it);
+	if (err != PEX_ITEROVER) {
+		json_object_put(arr);
+		return pexctl_fail(ctl, err, NULL);
+	}
+	if (arr)
+		pexctl_print_json(arr);
+	else if (!ctl->quiet)
+		fprintf(stderr, "%zu conference%s\n", count, count == 1 ? "" : "s");
+	return EXIT_OK;
+}
+
+int cmd_update(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "description", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
+	pex_room_patch p = PEX_ROOM_PATCH_INIT;
+	pex_room *r = NULL;
+	int c, err;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': p.tag = optarg; break;
+		case 'd': p.description = optarg; break;
+		default: return pexctl_usage(ctl, "update: unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return pexctl_usage(ctl, "usage: pexctl update NAME --tag URL [--description TEXT]");
+	if (!p.tag && !p.description)
+		return pexctl_usage(ctl, "update: nothing to change (give --tag or --description)");
+	if (p.tag && strlen(p.tag) > 250)
+		return pexctl_usage(ctl, "update: --tag is %zu characters; Pexip allows at most 250", strlen(p.tag));
+	if ((err = pexctl_client(ctl)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	if ((err = pex_room_get_by_name(&r, ctl->client, argv[optind])) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	err = pex_room_update(ctl->client, pex_room_id(r), &p);
+	if (err == 0) {
+		long long id = pex_room_id(r);
+		pex_room_free(r);
+		r = NULL;
+		err = pex_room_get(&r, ctl->client, id);
+	}
+	if (err < 0) {
+		pex_room_free(r);
+		return pexctl_fail(ctl, err, NULL);
+	}
+	if (ctl->json)
+		pexctl_print_json(pexctl_room_json(r));
+	else
+		print_room_text(r);
+	pex_room_free(r);
+	return EXIT_OK;
+}
+
+typedef struct delete_report {
+	json_object *deleted, *gone, *failed;
+	int first_err;
+} delete_report;
+
+static void delete_one(pexctl *ctl, delete_report *rep, const char *name)
+{
+	int deleted = 0, err = pex_room_delete_by_name(ctl->client, name, &deleted);
+	if (err < 0) {
+		json_object *f = json_object_new_object();
+		json_object_object_add(f, "name", json_object_new_string(name));
+		json_object_object_add(f, "error", json_object_new_string(pex_error_last()->message));
+		json_object_array_add(rep->failed, f);
+		fprintf(stderr, "pexctl: %s: %s\n", name, pex_error_last()->message);
+		if (!rep->first_err)
+			rep->first_err = err;
+		return;
+	}
+	json_object_array_add(deleted ? rep->deleted : rep->gone, json_object_new_string(name));
+	if (!ctl->json && !ctl->quiet)
+		printf("%s: %s\n", name, deleted ? "deleted" : "already gone");
+}
+
+int cmd_delete(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *prefix = NULL;
+	delete_report rep;
+	int c, yes = 0, err, i;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': prefix = optarg; break;
+		case 'y': yes = 1; break;
+		default: return pexctl_usage(ctl, "delete: unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (prefix && optind != argc)
+		return pexctl_usage(ctl, "delete: give names or --prefix, not both");
+	if (!prefix && optind == argc)
+		return pexctl_usage(ctl, "usage: pexctl delete NAME... | pexctl delete --prefix P --yes");
+	if (prefix && !*prefix)
+		return pexctl_usage(ctl, "delete: --prefix must not be empty");
+	if (prefix && !yes)
+		return pexctl_usage(ctl, "delete: refusing to delete every room named '%s*' without --yes", prefix);
+	for (i = optind; i < argc; i++)
+		if (!argv[i][0] || strlen(argv[i]) > 250)
+			return pexctl_usage(ctl, "delete: argument %d is not a valid room name", i - optind + 1);
+	if ((err = pexctl_client(ctl)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+
+	memset(&rep, 0, sizeof(rep));
+	rep.deleted = json_object_new_array();
+	rep.gone = json_object_new_array();
+	rep.failed = json_object_new_array();
+	if (prefix) {
+		/* Collect first, then delete: deleting while paging would shift offsets. */
+		pex_room_filter f = PEX_ROOM_FILTER_INIT;
+		pex_room_iter *it = NULL;
+		pex_room *r = NULL;
+		json_object *names = json_object_new_array();
+		size_t n, k;
+		f.name_prefix = prefix;
+		f.page_size = 500;
+		err = pex_room_iter_new(&it, ctl->client, &f);
+		while (err == 0 && (err = pex_room_iter_next(&r, it)) == 0) {
+			if (strncmp(pex_room_name(r), prefix, strlen(prefix)) == 0)
+				json_object_array_add(names, json_object_new_string(pex_room_name(r)));
+			pex_room_free(r);
+		}
+		pex_room_iter_free(it);
+		if (err != PEX_ITEROVER) {
+			json_object_put(names);
+			json_object_put(rep.deleted);
+			json_object_put(rep.gone);
+			json_object_put(rep.failed);
+			return pexctl_fail(ctl, err, NULL);
+		}
+		n = json_object_array_length(names);
+		for (k = 0; k < n; k++) {
+			delete_one(ctl, &rep, json_object_get_string(json_object_array_get_idx(names, k)));
+			pexctl_progress(ctl, k + 1, n, "deleting");
+		}
+		if (n)
+			pexctl_progress_end(ctl);
+		json_object_put(names);
+	} else {
+		for (i = optind; i < argc; i++)
+			delete_one(ctl, &rep, argv[i]);
+	}
+	if (ctl->json) {
+		json_object *doc = json_object_new_object();
+		json_object_object_add(doc, "deleted", rep.deleted);
+		json_object_object_add(doc, "already_gone", rep.gone);
+		json_object_object_add(doc, "failed", rep.failed);
+		pexctl_print_json(doc);
+	} else {
+		json_object_put(rep.deleted);
+		json_object_put(rep.gone);
+		json_object_put(rep.failed);
+	}
+	return rep.first_err ? pexctl_exit_code(rep.first_err) : EXIT_OK;
+}

@@ -1,0 +1,258 @@
+/* pexctl: command-line front end to libpexipsdk (public API only). */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pexctl.h"
+
+static int cmd_help(pexctl *ctl, int argc, char **argv);
+
+static const pexctl_cmd commands[] = {
+	{ "get", cmd_get, "get NAME", "show one conference" },
+	{ "list", cmd_list, "list [--prefix P] [--tag T]", "list conferences" },
+	{ "update", cmd_update, "update NAME --tag URL [--description TEXT]", "change a conference" },
+	{ "delete", cmd_delete, "delete NAME... | delete --prefix P --yes", "delete conferences now (gone already = success)" },
+	{ "config", cmd_config, "config check", "validate the configuration, reach Pexip, authenticate" },
+	{ "version", cmd_version, "version", "print versions and features" },
+	{ "help", cmd_help, "help [COMMAND]", "show help" },
+};
+
+static void usage_text(FILE *f)
+{
+	size_t i;
+	fprintf(f, "usage: pexctl [-c FILE] [--json] [-q] [-v] COMMAND [ARGS...]\n\n"
+		"Options:\n"
+		"  -c, --config FILE  configuration file (default: $PEXIPSDK_CONFIG, ./pexipsdk.yaml,\n"
+		"                     /etc/pexipsdk/config.yaml)\n"
+		"      --json         print one JSON document on stdout\n"
+		"  -q, --quiet        only errors on stderr\n"
+		"  -v, --verbose      debug logging on stderr\n"
+		"  -h, --help         this help\n\nCommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-44s %s\n", commands[i].usage, commands[i].help);
+	fprintf(f, "\nExit status: 0 ok, 1 runtime failure, 2 bad usage or input, 3 not found,\n"
+		"4 pool empty, 5 configuration or authentication error.\n");
+}
+
+static int cmd_help(pexctl *ctl, int argc, char **argv)
+{
+	size_t i;
+	(void)ctl;
+	if (argc > 1) {
+		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (strcmp(commands[i].name, argv[1]) == 0) {
+				printf("usage: pexctl %s\n  %s\n", commands[i].usage, commands[i].help);
+				return EXIT_OK;
+			}
+		return pexctl_usage(ctl, "unknown command '%s'", argv[1]);
+	}
+	usage_text(stdout);
+	return EXIT_OK;
+}
+
+int pexctl_exit_code(int err)
+{
+	switch (err) {
+	case PEX_OK:
+		return EXIT_OK;
+	case PEX_EINVAL:
+	case PEX_EPARSE:
+	case PEX_EEXISTS:
+		return EXIT_USAGE;
+	case PEX_ENOTFOUND:
+		return EXIT_NOTFOUND;
+	case PEX_EEMPTY:
+		return EXIT_EMPTY;
+	case PEX_ECONFIG:
+	case PEX_EAUTH:
+	case PEX_ETLS:
+		return EXIT_CONFIG;
+	default:
+		return EXIT_RUNTIME;
+	}
+}
+
+void pexctl_print_json(json_object *doc)
+{
+	fputs(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
+		JSON_C_TO_STRING_SPACED), stdout);
+	fputc('\n', stdout);
+	json_object_put(doc);
+}
+
+static void print_error_json(int err, int exit_code, const char *message)
+{
+	json_object *doc = json_object_new_object(), *e = json_object_new_object();
+	const pex_error *d = pex_error_last();
+	json_object_object_add(e, "code", json_object_new_string(pex_error_name(err)));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	json_object_object_add(e, "exit", json_object_new_int(exit_code));
+	if (d->code == err && d->http_status)
+		json_object_object_add(e, "http_status", json_object_new_int(d->http_status));
+	if (d->code == err && d->field_error_count) {
+		json_object *arr = json_object_new_array();
+		size_t i;
+		for (i = 0; i < d->field_error_count; i++) {
+			json_object *f = json_object_new_object();
+			json_object_object_add(f, "resource", json_object_new_string(d->field_errors[i].resource));
+			json_object_object_add(f, "field", json_object_new_string(d->field_errors[i].field));
+			json_object_object_add(f, "message", json_object_new_string(d->field_errors[i].message));
+			json_object_array_add(arr, f);
+		}
+		json_object_object_add(e, "field_errors", arr);
+	}
+	json_object_object_add(doc, "error", e);
+	pexctl_print_json(doc);
+}
+
+int pexctl_fail(pexctl *ctl, int err, const char *context)
+{
+	char msg[1200];
+	int code = pexctl_exit_code(err);
+	const pex_error *d = pex_error_last();
+	if (d->code == err && d->message[0])
+		snprintf(msg, sizeof(msg), "%s%s%s", context ? context : "", context ? ": " : "", d->message);
+	else
+		snprintf(msg, sizeof(msg), "%s%s%s", context ? context : "", context ? ": " : "", pex_strerror(err));
+	fprintf(stderr, "pexctl: %s\n", msg);
+	if (ctl->json)
+		print_error_json(err, code, msg);
+	return code;
+}
+
+int pexctl_usage(pexctl *ctl, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "pexctl: %s (see 'pexctl help')\n", msg);
+	if (ctl->json) {
+		pex_error_clear();
+		print_error_json(PEX_EINVAL, EXIT_USAGE, msg);
+	}
+	return EXIT_USAGE;
+}
+
+static void log_cb(pex_log_level level, const char *message, void *payload)
+{
+	pexctl *ctl = payload;
+	if (ctl->quiet && level > PEX_LOG_ERROR)
+		return;
+	if (ctl->log_json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "level", json_object_new_string(pex_log_level_name(level)));
+		json_object_object_add(o, "msg", json_object_new_string(message));
+		fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
+	}
+}
+
+int pexctl_config(pexctl *ctl)
+{
+	const char *fmt = NULL;
+	int err;
+	if (ctl->cfg)
+		return 0;
+	err = pex_config_load(&ctl->cfg, ctl->config_path);
+	if (err < 0) {
+		if (err == PEX_ENOTFOUND || err == PEX_EIO)
+			err = pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG, "%s", pex_error_last()->message);
+		return err;
+	}
+	if (pex_config_get_string(&fmt, ctl->cfg, "log.format") == 0 && strcmp(fmt, "json") == 0)
+		ctl->log_json = 1;
+	return 0;
+}
+
+int pexctl_client(pexctl *ctl)
+{
+	int err;
+	if (ctl->client)
+		return 0;
+	if ((err = pexctl_config(ctl)) < 0)
+		return err;
+	if (ctl->verbose)
+		pex_config_set(ctl->cfg, "log.level", "debug");
+	else if (ctl->quiet)
+		pex_config_set(ctl->cfg, "log.level", "error");
+	return pex_client_new_from_config(&ctl->client, ctl->cfg, log_cb, ctl);
+}
+
+void pexctl_progress(pexctl *ctl, size_t done, size_t total, const char *label)
+{
+	int width = 30, filled;
+	if (ctl->quiet || !isatty(STDERR_FILENO) || total == 0)
+		return;
+	filled = (int)((done * (size_t)width) / total);
+	fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", label, filled,
+		"##############################", width - filled, "", done, total);
+	fflush(stderr);
+}
+
+void pexctl_progress_end(pexctl *ctl)
+{
+	if (!ctl->quiet && isatty(STDERR_FILENO))
+		fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	pexctl ctl;
+	size_t i;
+	int c, rc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': ctl.config_path = optarg; break;
+		case 'j': ctl.json = 1; break;
+		case 'q': ctl.quiet = 1; break;
+		case 'v': ctl.verbose = 1; break;
+		case 'h': usage_text(stdout); return EXIT_OK;
+		case 'V': return cmd_version(&ctl, 1, argv);
+		default:
+			return pexctl_usage(&ctl, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc) {
+		usage_text(stderr);
+		return EXIT_USAGE;
+	}
+	if (pex_global_init() < 0) {
+		fprintf(stderr, "pexctl: %s\n", pex_error_last()->message);
+		return EXIT_RUNTIME;
+	}
+	rc = -1;
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, argv[optind]) == 0) {
+			char **sub = argv + optind;
+			int subc = argc - optind;
+			optind = 1;   /* commands parse their own options from sub[0] */
+			rc = commands[i].fn(&ctl, subc, sub);
+			break;
+		}
+	}
+	if (rc < 0)
+		rc = pexctl_usage(&ctl, "unknown command '%s'", argv[optind]);
+	pex_client_free(ctl.client);
+	pex_config_free(ctl.cfg);
+	pex_global_shutdown();
+	fflush(stdout);
+	return rc;
+}

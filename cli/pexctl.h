@@ -1,0 +1,63 @@
+/* pexctl internals: the command table, output helpers, exit codes. */
+#ifndef PEXCTL_H
+#define PEXCTL_H
+
+#include <stdio.h>
+#include <json-c/json.h>
+#include <pexipsdk/pexipsdk.h>
+#include <pexipsdk/sys/errors.h>  /* pex_error_set, to re-classify errors */
+
+/* Exit codes: the shell contract (design §7, pexctl(1) EXIT STATUS). */
+enum {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,
+	EXIT_USAGE = 2,
+	EXIT_NOTFOUND = 3,
+	EXIT_EMPTY = 4,
+	EXIT_CONFIG = 5
+};
+
+typedef struct pexctl {
+	const char *config_path;
+	int json;
+	int quiet;
+	int verbose;
+	int log_json;
+	pex_config *cfg;
+	pex_client *client;
+} pexctl;
+
+typedef struct pexctl_cmd {
+	const char *name;
+	int (*fn)(pexctl *ctl, int argc, char **argv);
+	const char *usage;
+	const char *help;
+} pexctl_cmd;
+
+/* Map a library error code to an exit status (one table, here). */
+int pexctl_exit_code(int err);
+/* Report the library's last error (stderr; and a JSON error document on
+ * stdout with --json) and return its exit status. */
+int pexctl_fail(pexctl *ctl, int err, const char *context);
+/* Report a usage error and return EXIT_USAGE. */
+int pexctl_usage(pexctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Load the configuration (once). */
+int pexctl_config(pexctl *ctl);
+/* Load the configuration and create the client (once). */
+int pexctl_client(pexctl *ctl);
+/* Print a JSON document on stdout. Takes ownership of @doc. */
+void pexctl_print_json(json_object *doc);
+/* A room as the JSON object of the CLI contract. */
+json_object *pexctl_room_json(const pex_room *room);
+/* Progress on a TTY only (stderr); done/total, label. */
+void pexctl_progress(pexctl *ctl, size_t done, size_t total, const char *label);
+void pexctl_progress_end(pexctl *ctl);
+
+int cmd_get(pexctl *ctl, int argc, char **argv);
+int cmd_list(pexctl *ctl, int argc, char **argv);
+int cmd_update(pexctl *ctl, int argc, char **argv);
+int cmd_delete(pexctl *ctl, int argc, char **argv);
+int cmd_config(pexctl *ctl, int argc, char **argv);
+int cmd_version(pexctl *ctl, int argc, char **argv);
+
+#endif

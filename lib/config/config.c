@@ -1,0 +1,531 @@
+/*
+ * The public configuration API (include/pexipsdk/config.h): loading,
+ * getters, overrides.
+ *
+ * Threads: a loaded pex_config may be read (getters, dump) from several
+ * threads at once; the one lazy step, resolving a secret default, is
+ * serialised by cfg->lock. pex_config_set() needs exclusive access.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config_internal.h"
+
+/* A configuration file is small; anything bigger is a mistake. */
+#define CONFIG_FILE_MAX (4 * 1024 * 1024)
+
+#define DEFAULT_SYSTEM_PATH "/etc/pexipsdk/config.yaml"
+#define CWD_PATH "pexipsdk.yaml"
+#define OVERRIDE_ORIGIN "<override>"
+
+static const char *system_path = DEFAULT_SYSTEM_PATH;
+
+void pex__config_set_system_path(const char *path)
+{
+	system_path = path ? path : DEFAULT_SYSTEM_PATH;
+}
+
+/* ---- life cycle ---- */
+
+/* The directory of @p path, for relative file: references; NULL = cwd. */
+static int dir_of(char **out, const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+
+	*out = NULL;
+	if (!slash)
+		return 0;
+	if (slash == path)
+		*out = pex__strdup("/");
+	else
+		*out = pex__strndup(path, (size_t)(slash - path));
+	return *out ? 0 : PEX_ENOMEM;
+}
+
+int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir)
+{
+	pex_config *cfg;
+	size_t n;
+
+	pex__config_schema(&n);
+	if (!(cfg = pex__calloc(1, sizeof(*cfg))))
+		return PEX_ENOMEM;
+	if (pthread_mutex_init(&cfg->lock, NULL) != 0) {
+		free(cfg);
+		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "cannot create a mutex");
+	}
+	if (!(cfg->values = pex__calloc(n, sizeof(*cfg->values))) ||
+	    !(cfg->origin = pex__strdup(origin ? origin : "<memory>")) ||
+	    (base_dir && !(cfg->base_dir = pex__strdup(base_dir))) ||
+	    pex__config_defaults(cfg->values) < 0) {
+		pex_config_free(cfg);
+		return PEX_ENOMEM;
+	}
+	*out = cfg;
+	return 0;
+}
+
+void pex_config_free(pex_config *cfg)
+{
+	const pex__config_key *schema;
+	pex__config_retired *r, *next;
+	size_t i, n;
+
+	if (!cfg)
+		return;
+	schema = pex__config_schema(&n);
+	if (cfg->values)
+		for (i = 0; i < n; i++)
+			pex__config_value_clear(&cfg->values[i], schema[i].type);
+	for (r = cfg->retired; r; r = next) {
+		next = r->next;
+		pex__config_value_clear(&r->v, r->type);
+		free(r);
+	}
+	free(cfg->values);
+	free(cfg->origin);
+	free(cfg->base_dir);
+	pthread_mutex_destroy(&cfg->lock);
+	free(cfg);
+}
+
+int pex_config_new_defaults(pex_config **out)
+{
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no output pointer given");
+	return pex__config_alloc(out, "<defaults>", NULL);
+}
+
+int pex_config_parse(pex_config **out, const char *yaml, size_t len, const char *origin)
+{
+	pex_config *cfg = NULL;
+	char *dir = NULL;
+	int err;
+
+	if (!out || (!yaml && len))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_parse: invalid arguments");
+	if ((err = dir_of(&dir, origin)) < 0 ||
+	    (err = pex__config_alloc(&cfg, origin, dir)) < 0)
+		goto done;
+	if ((err = pex__config_parse_yaml(cfg, yaml, len)) < 0) {
+		pex_config_free(cfg);
+		goto done;
+	}
+	*out = cfg;
+done:
+	free(dir);
+	return err;
+}
+
+const char *pex_config_origin(const pex_config *cfg)
+{
+	return cfg ? cfg->origin : NULL;
+}
+
+/* ---- files ---- */
+
+static int io_error(int code, const char *path, int errnum)
+{
+	char ebuf[128];
+
+	return pex_error_set(code, PEX_ERROR_CLASS_OS, "cannot read configuration %s: %s",
+		path, strerror_r(errnum, ebuf, sizeof(ebuf)));
+}
+
+/*
+ * Open @p path. Returns the descriptor, or -1 with @p *errnum set
+ * (ENOENT/ENOTDIR: "not there", anything else: there but unusable).
+ */
+static int open_config(const char *path, int *errnum)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*errnum = fd < 0 ? errno : 0;
+	return fd;
+}
+
+static int is_absent(int errnum)
+{
+	return errnum == ENOENT || errnum == ENOTDIR;
+}
+
+/* Read and parse an open file; closes @p fd. */
+static int load_fd(pex_config **out, int fd, const char *path)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t len = 0, cap;
+	int err;
+
+	if (fstat(fd, &st) < 0) {
+		err = io_error(PEX_EIO, path, errno);
+		goto done;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		err = io_error(PEX_EIO, path, EISDIR);
+		goto done;
+	}
+	cap = (S_ISREG(st.st_mode) && st.st_size < CONFIG_FILE_MAX ?
+		(size_t)st.st_size : CONFIG_FILE_MAX) + 1;
+	if (!(data = pex__malloc(cap))) {
+		err = PEX_ENOMEM;
+		goto done;
+	}
+	for (;;) {
+		ssize_t n;
+		if (len == cap) {
+			/* grew while reading, or not a regular file: go up to the limit */
+			char *bigger;
+			if (cap > CONFIG_FILE_MAX) {
+				err = pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+					"%s: file is larger than %d bytes", path, CONFIG_FILE_MAX);
+				goto done;
+			}
+			if (!(bigger = pex__malloc(CONFIG_FILE_MAX + 1))) {
+				err = PEX_ENOMEM;
+				goto done;
+			}
+			memcpy(bigger, data, len);
+			explicit_bzero(data, cap);
+			free(data);
+			data = bigger;
+			cap = CONFIG_FILE_MAX + 1;
+		}
+		n = read(fd, data + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = io_error(PEX_EIO, path, errno);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	err = pex_config_parse(out, data, len, path);
+done:
+	if (data) {
+		/* the file may hold literal secrets */
+		explicit_bzero(data, cap);
+		free(data);
+	}
+	close(fd);
+	return err;
+}
+
+int pex_config_load(pex_config **out, const char *path)
+{
+	const char *env;
+	int fd, errnum, errnum_cwd;
+
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no output pointer given");
+
+	/* An explicit path, or $PEXIPSDK_CONFIG, is authoritative. */
+	if (path || ((env = getenv("PEXIPSDK_CONFIG")) && *env)) {
+		const char *p = path ? path : env;
+		if ((fd = open_config(p, &errnum)) < 0) {
+			if (is_absent(errnum) && path)
+				return io_error(PEX_ENOTFOUND, p, errnum);
+			if (is_absent(errnum)) {
+				char ebuf[128];
+				return pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_OS,
+					"cannot read configuration %s (from $PEXIPSDK_CONFIG): %s",
+					p, strerror_r(errnum, ebuf, sizeof(ebuf)));
+			}
+			return io_error(PEX_EIO, p, errnum);
+		}
+		return load_fd(out, fd, p);
+	}
+
+	if ((fd = open_config(CWD_PATH, &errnum_cwd)) >= 0)
+		return load_fd(out, fd, CWD_PATH);
+	if (!is_absent(errnum_cwd))
+		return io_error(PEX_EIO, CWD_PATH, errnum_cwd);
+	if ((fd = open_config(system_path, &errnum)) >= 0)
+		return load_fd(out, fd, system_path);
+	if (!is_absent(errnum))
+		return io_error(PEX_EIO, system_path, errnum);
+	return pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_CONFIG,
+		"no configuration file found (looked at $PEXIPSDK_CONFIG (not set), ./%s, %s); "
+		"pass one with -c FILE", CWD_PATH, system_path);
+}
+
+/* ---- getters ---- */
+
+typedef enum want {
+	WANT_STRING, WANT_INT, WANT_BOOL, WANT_LIST
+} want;
+
+static const char *type_name(pex__config_type t)
+{
+	switch (t) {
+	case PEX__CFG_STRING:
+	case PEX__CFG_SECRET:
+	case PEX__CFG_ENUM:
+		return "a string";
+	case PEX__CFG_INT:
+		return "an integer";
+	case PEX__CFG_BOOL:
+		return "a boolean";
+	case PEX__CFG_LIST:
+	case PEX__CFG_SECRET_LIST:
+		return "a list";
+	}
+	return "?";
+}
+
+static int type_matches(pex__config_type t, want w)
+{
+	switch (w) {
+	case WANT_STRING:
+		return t == PEX__CFG_STRING || t == PEX__CFG_SECRET || t == PEX__CFG_ENUM;
+	case WANT_INT:
+		return t == PEX__CFG_INT;
+	case WANT_BOOL:
+		return t == PEX__CFG_BOOL;
+	case WANT_LIST:
+		return t == PEX__CFG_LIST || t == PEX__CFG_SECRET_LIST;
+	}
+	return 0;
+}
+
+static int unknown_key(const char *origin, const char *key)
+{
+	const char *hint = pex__config_suggest(key);
+	pex__config_loc loc = { origin, 0, NULL };
+
+	if (hint)
+		return pex__config_error(PEX_EINVAL, &loc,
+			"unknown key '%s' (did you mean '%s'?)", key, hint);
+	return pex__config_error(PEX_EINVAL, &loc, "unknown key '%s'", key);
+}
+
+/* Find @p key of type @p w; the value may still be null or lazy. */
+static int lookup(int *idx_out, const pex_config *cfg, const void *out, const char *key, want w)
+{
+	static const char *const wanted[] = { "a string", "an integer", "a boolean", "a list" };
+	const pex__config_key *k;
+	int idx;
+
+	if (!cfg || !out || !key)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_get: invalid arguments");
+	if ((idx = pex__config_lookup(key)) < 0)
+		return unknown_key(cfg->origin, key);
+	k = &pex__config_schema(NULL)[idx];
+	if (!type_matches(k->type, w))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"configuration key '%s' is %s, not %s", key, type_name(k->type), wanted[w]);
+	*idx_out = idx;
+	return 0;
+}
+
+static int not_set(const pex_config *cfg, const char *key)
+{
+	return pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_CONFIG, "%s: %s is not set",
+		cfg->origin, key);
+}
+
+/* Resolve a lazy default in place. Called with cfg->lock held. */
+static int resolve_lazy(const pex_config *cfg, int idx)
+{
+	pex__config_value *v = &cfg->values[idx];
+	pex__config_loc loc = { cfg->origin, 0, pex__config_schema(NULL)[idx].key };
+	char *resolved = NULL;
+	int err;
+
+	if ((err = pex__config_resolve_secret(&resolved, v->s, cfg->base_dir, &loc)) < 0)
+		return err;
+	free(v->s);     /* the reference, not a secret */
+	v->s = resolved;
+	v->state = PEX__CFG_VAL_SET;
+	return 0;
+}
+
+int pex_config_get_string(const char **out, const pex_config *cfg, const char *key)
+{
+	pex__config_value *v;
+	int idx, err, secret;
+
+	if ((err = lookup(&idx, cfg, out, key, WANT_STRING)) < 0)
+		return err;
+	v = &cfg->values[idx];
+	secret = pex__config_type_is_secret(pex__config_schema(NULL)[idx].type);
+	/* the lock is the one mutable part of a const config */
+	if (secret)
+		pthread_mutex_lock(&((pex_config *)cfg)->lock);
+	if (v->state == PEX__CFG_VAL_LAZY)
+		err = resolve_lazy(cfg, idx);
+	if (err == 0 && v->state == PEX__CFG_VAL_NULL)
+		err = not_set(cfg, key);
+	if (err == 0)
+		*out = v->s;
+	if (secret)
+		pthread_mutex_unlock(&((pex_config *)cfg)->lock);
+	return err;
+}
+
+int pex_config_get_int(long long *out, const pex_config *cfg, const char *key)
+{
+	int idx, err;
+
+	if ((err = lookup(&idx, cfg, out, key, WANT_INT)) < 0)
+		return err;
+	if (cfg->values[idx].state == PEX__CFG_VAL_NULL)
+		return not_set(cfg, key);
+	*out = cfg->values[idx].i;
+	return 0;
+}
+
+int pex_config_get_bool(int *out, const pex_config *cfg, const char *key)
+{
+	int idx, err;
+
+	if ((err = lookup(&idx, cfg, out, key, WANT_BOOL)) < 0)
+		return err;
+	if (cfg->values[idx].state == PEX__CFG_VAL_NULL)
+		return not_set(cfg, key);
+	*out = cfg->values[idx].b;
+	return 0;
+}
+
+int pex_config_get_list(const char *const **out, size_t *count,
+	const pex_config *cfg, const char *key)
+{
+	int idx, err;
+
+	if (!count)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_get_list: invalid arguments");
+	if ((err = lookup(&idx, cfg, out, key, WANT_LIST)) < 0)
+		return err;
+	if (cfg->values[idx].state == PEX__CFG_VAL_NULL)
+		return not_set(cfg, key);
+	*out = (const char *const *)cfg->values[idx].list;
+	*count = cfg->values[idx].count;
+	return 0;
+}
+
+int pex_config_key_is_secret(const char *key)
+{
+	int idx = pex__config_lookup(key);
+
+	return idx >= 0 && pex__config_type_is_secret(pex__config_schema(NULL)[idx].type);
+}
+
+/* ---- overrides ---- */
+
+static int is_null_word(const char *s)
+{
+	return !*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+		strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Split "a, b,c" or "[a, b]" into items pointing into @p s; blanks around
+ * items are dropped. "" and "[]" are the empty list.
+ */
+static int split_list(pex__config_raw **out, size_t *count, const char *s)
+{
+	const char *start = s, *end = s + strlen(s), *p;
+	pex__config_raw *items;
+	size_t n = 1, i = 0;
+
+	while (start < end && is_space(*start))
+		start++;
+	while (end > start && is_space(end[-1]))
+		end--;
+	if (end - start >= 2 && *start == '[' && end[-1] == ']') {
+		start++;
+		end--;
+		while (start < end && is_space(*start))
+			start++;
+		while (end > start && is_space(end[-1]))
+			end--;
+	}
+	*out = NULL;
+	*count = 0;
+	if (start == end)
+		return 0;
+	for (p = start; p < end; p++)
+		if (*p == ',')
+			n++;
+	if (!(items = pex__calloc(n, sizeof(*items))))
+		return PEX_ENOMEM;
+	for (p = start; i < n; i++) {
+		const char *q = memchr(p, ',', (size_t)(end - p)), *a = p, *b;
+		b = q ? q : end;
+		while (a < b && is_space(*a))
+			a++;
+		while (b > a && is_space(b[-1]))
+			b--;
+		items[i].kind = PEX__CFG_RAW_SCALAR;
+		items[i].text = a;
+		items[i].len = (size_t)(b - a);
+		p = q ? q + 1 : end;
+	}
+	*out = items;
+	*count = n;
+	return 0;
+}
+
+int pex_config_set(pex_config *cfg, const char *key, const char *value)
+{
+	const pex__config_key *k;
+	pex__config_raw raw = { PEX__CFG_RAW_NULL, NULL, 0, 0, NULL, 0 };
+	pex__config_raw *items = NULL;
+	pex__config_retired *r;
+	pex__config_value v;
+	int idx, err;
+
+	if (!cfg || !key)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_set: invalid arguments");
+	if ((idx = pex__config_lookup(key)) < 0)
+		return unknown_key(OVERRIDE_ORIGIN, key);
+	k = &pex__config_schema(NULL)[idx];
+
+	if (k->type == PEX__CFG_LIST || k->type == PEX__CFG_SECRET_LIST) {
+		if (value && !is_null_word(value)) {
+			if ((err = split_list(&items, &raw.nitems, value)) < 0)
+				return err;
+			raw.kind = PEX__CFG_RAW_LIST;
+			raw.items = items;
+		}
+	} else if (value && !is_null_word(value)) {
+		raw.kind = PEX__CFG_RAW_SCALAR;
+		raw.text = value;
+		raw.len = strlen(value);
+	}
+
+	if (!(r = pex__calloc(1, sizeof(*r)))) {
+		free(items);
+		return PEX_ENOMEM;
+	}
+	err = pex__config_convert(&v, idx, &raw, OVERRIDE_ORIGIN, cfg->base_dir);
+	free(items);
+	if (err < 0) {
+		free(r);
+		return err;
+	}
+
+	/* Keep the old value until pex_config_free(): pointers handed out by
+	 * the getters stay valid, as config.h promises. */
+	r->type = k->type;
+	r->v = cfg->values[idx];
+	r->next = cfg->retired;
+	cfg->retired = r;
+	cfg->values[idx] = v;
+	return 0;
+}

@@ -1,0 +1,297 @@
+/*
+ * pexipsdk.yaml → pex_config, with libyaml's document loader.
+ *
+ * The document is walked against the schema: sections (pexip, pool.room...)
+ * must be mappings, leaves are converted by their type (value.c). The first
+ * problem stops the walk; the caller throws the half-built config away.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config_internal.h"
+
+/* Longest dotted path we track; longer keys are unknown anyway. */
+#define PATH_MAX_LEN 192
+
+typedef struct parse_ctx {
+	pex_config *cfg;
+	yaml_document_t *doc;
+} parse_ctx;
+
+static size_t node_line(const yaml_node_t *n)
+{
+	return n->start_mark.line + 1;
+}
+
+/* Plain "", "~", "null", "Null", "NULL" are null; quoted ones are strings. */
+static int scalar_is_null(const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+	size_t len = n->data.scalar.length;
+
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE && n->data.scalar.style != YAML_ANY_SCALAR_STYLE)
+		return 0;
+	return len == 0 || (len == 1 && v[0] == '~') ||
+		(len == 4 && (memcmp(v, "null", 4) == 0 || memcmp(v, "Null", 4) == 0 ||
+			      memcmp(v, "NULL", 4) == 0));
+}
+
+/* Describe a node as a pex__config_raw (LIST items are filled by the caller). */
+static void node_to_raw(pex__config_raw *raw, const yaml_node_t *n)
+{
+	memset(raw, 0, sizeof(*raw));
+	raw->line = node_line(n);
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		if (scalar_is_null(n)) {
+			raw->kind = PEX__CFG_RAW_NULL;
+		} else {
+			raw->kind = PEX__CFG_RAW_SCALAR;
+			raw->text = (const char *)n->data.scalar.value;
+			raw->len = n->data.scalar.length;
+		}
+		break;
+	case YAML_SEQUENCE_NODE:
+		raw->kind = PEX__CFG_RAW_LIST;
+		break;
+	case YAML_MAPPING_NODE:
+	case YAML_NO_NODE:
+	default:
+		raw->kind = PEX__CFG_RAW_MAP;
+		break;
+	}
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	return "a scalar";
+}
+
+/*
+ * Convert and store one leaf value. Messages point at @p line, the key's
+ * line (a block value starts on the next one); list items at their own.
+ */
+static int set_leaf(parse_ctx *ctx, int idx, yaml_node_t *n, size_t line)
+{
+	pex__config_raw raw, *items = NULL;
+	pex__config_value v;
+	const pex__config_key *k = &pex__config_schema(NULL)[idx];
+	int err;
+
+	node_to_raw(&raw, n);
+	raw.line = line;
+	if (raw.kind == PEX__CFG_RAW_LIST) {
+		size_t i, count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+		if (!(items = pex__calloc(count ? count : 1, sizeof(*items))))
+			return PEX_ENOMEM;
+		for (i = 0; i < count; i++)
+			node_to_raw(&items[i], yaml_document_get_node(ctx->doc,
+				n->data.sequence.items.start[i]));
+		raw.items = items;
+		raw.nitems = count;
+	}
+	err = pex__config_convert(&v, idx, &raw, ctx->cfg->origin, ctx->cfg->base_dir);
+	free(items);
+	if (err < 0)
+		return err;
+	pex__config_value_clear(&ctx->cfg->values[idx], k->type);
+	ctx->cfg->values[idx] = v;
+	return 0;
+}
+
+/* Print a key read from the file into @p out, escaping what is unprintable. */
+static void safe_key(char *out, size_t size, const char *s, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 5 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f || c == '\'')
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (i < len && o + 4 < size)
+		o += (size_t)snprintf(out + o, size - o, "...");
+	out[o] = '\0';
+}
+
+static int walk_mapping(parse_ctx *ctx, yaml_node_t *map, const char *prefix)
+{
+	yaml_node_pair_t *pair, *other;
+	const char *origin = ctx->cfg->origin;
+	int err;
+
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = yaml_document_get_node(ctx->doc, pair->key);
+		yaml_node_t *vn = yaml_document_get_node(ctx->doc, pair->value);
+		pex__config_loc loc = { origin, node_line(kn), NULL };
+		char path[PATH_MAX_LEN + 8], shown[PATH_MAX_LEN + 8];
+		const char *key, *hint;
+		size_t klen;
+		int idx, known;
+
+		if (kn->type != YAML_SCALAR_NODE) {
+			loc.key = prefix[0] ? prefix : NULL;
+			return pex__config_error(PEX_ECONFIG, &loc,
+				"keys must be plain strings, got %s", kind_name(kn));
+		}
+		key = (const char *)kn->data.scalar.value;
+		klen = kn->data.scalar.length;
+
+		/* the dotted path of this key, shown safely */
+		if (prefix[0])
+			snprintf(path, sizeof(path), "%s.", prefix);
+		else
+			path[0] = '\0';
+		safe_key(shown, sizeof(shown), key, klen);
+		snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s", shown);
+
+		/* duplicates within this mapping */
+		for (other = map->data.mapping.pairs.start; other < pair; other++) {
+			yaml_node_t *on = yaml_document_get_node(ctx->doc, other->key);
+			if (on->type == YAML_SCALAR_NODE && on->data.scalar.length == klen &&
+			    memcmp(on->data.scalar.value, key, klen) == 0)
+				return pex__config_error(PEX_ECONFIG, &loc,
+					"duplicate key '%s' (first at line %zu)", path, node_line(on));
+		}
+
+		/* a key of the schema (a leaf or a section) written as YAML key? */
+		known = klen <= PATH_MAX_LEN && !memchr(key, '\0', klen) &&
+			(pex__config_lookup(path) >= 0 || pex__config_is_section(path));
+		if (known && memchr(key, '.', klen))
+			return pex__config_error(PEX_ECONFIG, &loc,
+				"'%s': dotted keys are not supported, nest the key under its section",
+				path);
+
+		if (known && (idx = pex__config_lookup(path)) >= 0) {
+			if ((err = set_leaf(ctx, idx, vn, loc.line)) < 0)
+				return err;
+			continue;
+		}
+		if (known) {
+			/* a section: a mapping, or nothing at all ("events:") */
+			if (vn->type == YAML_MAPPING_NODE) {
+				if ((err = walk_mapping(ctx, vn, path)) < 0)
+					return err;
+				continue;
+			}
+			if (vn->type == YAML_SCALAR_NODE && scalar_is_null(vn))
+				continue;
+			loc.key = path;
+			return pex__config_error(PEX_ECONFIG, &loc,
+				"expected a mapping (a section), got %s", kind_name(vn));
+		}
+
+		hint = pex__config_suggest(path);
+		if (hint)
+			return pex__config_error(PEX_ECONFIG, &loc,
+				"unknown key '%s' (did you mean '%s'?)", path, hint);
+		return pex__config_error(PEX_ECONFIG, &loc, "unknown key '%s'", path);
+	}
+	return 0;
+}
+
+static int syntax_error(const yaml_parser_t *p, const char *origin, const char *yaml, size_t len)
+{
+	size_t i, line = 1, col = 1;
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		return pex__error_nomem();
+	case YAML_READER_ERROR:
+		/* decoding errors come with a byte offset only: make it a position
+		 * (column in bytes) */
+		for (i = 0; yaml && i < p->problem_offset && i < len; i++) {
+			if (yaml[i] == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_YAML,
+			"%s:%zu:%zu: invalid YAML: %s", origin, line, col,
+			p->problem ? p->problem : "unreadable input");
+	default:
+		break;
+	}
+	if (p->context)
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_YAML,
+			"%s:%zu:%zu: invalid YAML: %s (%s at line %zu, column %zu)",
+			origin, p->problem_mark.line + 1, p->problem_mark.column + 1,
+			p->problem ? p->problem : "syntax error", p->context,
+			p->context_mark.line + 1, p->context_mark.column + 1);
+	return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_YAML, "%s:%zu:%zu: invalid YAML: %s",
+		origin, p->problem_mark.line + 1, p->problem_mark.column + 1,
+		p->problem ? p->problem : "syntax error");
+}
+
+int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
+{
+	const pex__config_key *schema;
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	yaml_node_t *root;
+	parse_ctx ctx = { cfg, &doc };
+	pex__config_loc loc = { cfg->origin, 0, NULL };
+	size_t i, n;
+	int err = 0, empty = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return pex__error_nomem();
+	yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""),
+		yaml ? len : 0);
+	if (!yaml_parser_load(&parser, &doc)) {
+		err = syntax_error(&parser, cfg->origin, yaml, len);
+		yaml_parser_delete(&parser);
+		return err;
+	}
+
+	root = yaml_document_get_root_node(&doc);
+	if (!root || (root->type == YAML_SCALAR_NODE && scalar_is_null(root))) {
+		empty = 1;
+	} else if (root->type != YAML_MAPPING_NODE) {
+		loc.line = node_line(root);
+		err = pex__config_error(PEX_ECONFIG, &loc,
+			"expected a mapping of sections (pexip, queue, pool...) at the top level, got %s",
+			kind_name(root));
+	} else {
+		err = walk_mapping(&ctx, root, "");
+	}
+
+	/* one document per file */
+	if (err == 0 && root) {
+		if (!yaml_parser_load(&parser, &extra)) {
+			err = syntax_error(&parser, cfg->origin, yaml, len);
+		} else {
+			yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+			if (r2) {
+				loc.line = r2->start_mark.line + 1;
+				err = pex__config_error(PEX_ECONFIG, &loc,
+					"more than one YAML document (only one is allowed)");
+			}
+			yaml_document_delete(&extra);
+		}
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	if (err < 0)
+		return err;
+
+	schema = pex__config_schema(&n);
+	for (i = 0; i < n; i++) {
+		if ((schema[i].flags & PEX__CFG_REQUIRED) &&
+		    cfg->values[i].state == PEX__CFG_VAL_NULL) {
+			loc.line = 0;
+			return pex__config_error(PEX_ECONFIG, &loc, "missing required key '%s'%s",
+				schema[i].key, empty ? " (the configuration is empty)" : "");
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,329 @@
+/*
+ * The configuration schema: one row per key of pexipsdk.yaml(5)
+ * (design.md §6), plus lookups, typo suggestions and the string validators.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_internal.h"
+
+/* ---- validators (return NULL when fine, else the rule that failed) ---- */
+
+/* An absolute http:// or https:// URL with a host. */
+static const char *check_http_url(const char *s)
+{
+	const char *host;
+	size_t i;
+
+	if (strncasecmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else if (strncasecmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else
+		return "must be an http:// or https:// URL";
+	if (*host == '\0' || *host == '/' || *host == '?' || *host == '#' || *host == ':')
+		return "must be an http:// or https:// URL with a host";
+	for (i = 0; s[i]; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			return "must be a URL without spaces or control characters";
+	return NULL;
+}
+
+/*
+ * Azure Storage queue names (and our queue names in general): 3-63
+ * characters of [a-z0-9-], starting and ending with a letter or digit, no
+ * "--".
+ */
+static const char *check_queue_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n < 3 || n > 63)
+		return "must be 3 to 63 characters long";
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return "may contain only lowercase letters, digits and '-'";
+	}
+	if (s[0] == '-' || s[n - 1] == '-')
+		return "must start and end with a letter or digit";
+	if (strstr(s, "--"))
+		return "must not contain \"--\"";
+	return NULL;
+}
+
+static const char *check_url_template(const char *s)
+{
+	if (!strstr(s, "{uui}"))
+		return "must contain \"{uui}\"";
+	return NULL;
+}
+
+/* HOST:PORT with a port from 1 to 65535 (HOST may be a [v6] literal). */
+static const char *check_listen(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	long port = 0;
+	const char *p;
+
+	if (!colon || colon == s)
+		return "must be HOST:PORT";
+	if (colon[1] == '\0')
+		return "must be HOST:PORT with a port from 1 to 65535";
+	for (p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return "must be HOST:PORT with a port from 1 to 65535";
+		port = port * 10 + (*p - '0');
+		if (port > 65535)
+			return "must be HOST:PORT with a port from 1 to 65535";
+	}
+	if (port < 1)
+		return "must be HOST:PORT with a port from 1 to 65535";
+	return NULL;
+}
+
+/* ---- the table ---- */
+
+static const char *const auth_methods[] = { "basic", "oauth2", NULL };
+static const char *const backends[] = { "memory", "sqlite", "azure", NULL };
+static const char *const service_types[] = { "conference", "lecture", NULL };
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const log_formats[] = { "text", "json", NULL };
+
+static const char *const empty_list[] = { NULL };
+static const char *const protected_prefixes[] = { "test_", "vkiosk_", NULL };
+
+#define N PEX__CFG_NULLABLE
+#define R PEX__CFG_REQUIRED
+
+#define STR(k, fl, d, chk) \
+	{ k, PEX__CFG_STRING, fl, d, NULL, 0, 0, NULL, chk }
+#define SECRET(k, fl, d) \
+	{ k, PEX__CFG_SECRET, fl, d, NULL, 0, 0, NULL, NULL }
+#define ENUM(k, d, ch) \
+	{ k, PEX__CFG_ENUM, 0, d, NULL, 0, 0, ch, NULL }
+#define INT(k, fl, d, lo, hi) \
+	{ k, PEX__CFG_INT, fl, d, NULL, lo, hi, NULL, NULL }
+#define BOOL(k, d) \
+	{ k, PEX__CFG_BOOL, 0, d, NULL, 0, 0, NULL, NULL }
+#define LIST(k, d) \
+	{ k, PEX__CFG_LIST, 0, NULL, d, 0, 0, NULL, NULL }
+#define SECRET_LIST(k, d) \
+	{ k, PEX__CFG_SECRET_LIST, 0, NULL, d, 0, 0, NULL, NULL }
+
+/*
+ * Keep the rows of one section together (the dump relies on it) and in
+ * the order of design.md §6.
+ */
+static const pex__config_key schema[] = {
+	STR("pexip.url", R, NULL, check_http_url),
+	ENUM("pexip.auth.method", "basic", auth_methods),
+	STR("pexip.auth.username", N, NULL, NULL),
+	SECRET("pexip.auth.password", N, NULL),
+	STR("pexip.auth.client_id", N, NULL, NULL),
+	SECRET("pexip.auth.private_key", N, NULL),
+	STR("pexip.auth.token_url", N, NULL, check_http_url),
+	STR("pexip.auth.audience", N, NULL, NULL),
+	BOOL("pexip.tls.verify", "true"),
+	STR("pexip.tls.ca_file", N, NULL, NULL),
+	INT("pexip.timeout_ms", 0, "10000", 1, 600000),
+	INT("pexip.max_concurrency", 0, "5", 1, 64),
+	INT("pexip.retries.max", 0, "3", 0, 20),
+	INT("pexip.retries.base_ms", 0, "200", 1, 60000),
+	INT("pexip.retries.cap_ms", 0, "30000", 1, 600000),
+
+	ENUM("queue.backend", "sqlite", backends),
+	STR("queue.sqlite.path", 0, "pexipsdk.db", NULL),
+	/* A default reference is resolved lazily, when read: a missing
+	 * variable only matters if the azure backend is used. */
+	SECRET("queue.azure.connection_string", 0, "env:AZURE_STORAGE_CONNECTION_STRING"),
+
+	STR("pool.queue", 0, "room-creation-queue", check_queue_name),
+	INT("pool.depth", 0, "20", 0, 100000),
+	STR("pool.name_prefix", 0, "vmr_", NULL),
+	ENUM("pool.room.service_type", "conference", service_types),
+	BOOL("pool.room.allow_guests", "true"),
+	INT("pool.room.pin_digits", 0, "6", 4, 20),
+	INT("pool.room.guest_pin_digits", 0, "6", 4, 20),
+	STR("pool.room.alias_domain", N, NULL, NULL),
+	INT("pool.room.participant_limit", N, NULL, 0, 1000000),
+	STR("pool.room.description", N, NULL, NULL),
+
+	STR("tag.url_template", N, NULL, check_url_template),
+	LIST("tag.allowed_hosts", empty_list),
+
+	STR("gc.queue", 0, "room-deletion-queue", check_queue_name),
+	INT("gc.delay_s", 0, "600", 0, 604800),
+	LIST("gc.protected_prefixes", protected_prefixes),
+	INT("gc.orphan_max_age_s", 0, "86400", 0, LLONG_MAX),
+
+	STR("events.username", N, NULL, NULL),
+	SECRET("events.password", N, NULL),
+
+	STR("server.listen", 0, "127.0.0.1:8080", check_listen),
+	SECRET_LIST("server.api_keys", empty_list),
+	STR("server.jwt.issuer", N, NULL, NULL),
+	STR("server.jwt.audience", N, NULL, NULL),
+	STR("server.jwt.jwks_file", N, NULL, NULL),
+
+	ENUM("log.level", "info", log_levels),
+	ENUM("log.format", "text", log_formats),
+};
+
+#undef N
+#undef R
+#undef STR
+#undef SECRET
+#undef ENUM
+#undef INT
+#undef BOOL
+#undef LIST
+#undef SECRET_LIST
+
+const pex__config_key *pex__config_schema(size_t *count)
+{
+	if (count)
+		*count = PEX__ARRAY_SIZE(schema);
+	return schema;
+}
+
+int pex__config_lookup(const char *key)
+{
+	size_t i;
+
+	if (!key)
+		return -1;
+	for (i = 0; i < PEX__ARRAY_SIZE(schema); i++)
+		if (strcmp(schema[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+int pex__config_is_section(const char *path)
+{
+	size_t i, n;
+
+	if (!path || !*path)
+		return 0;
+	n = strlen(path);
+	for (i = 0; i < PEX__ARRAY_SIZE(schema); i++)
+		if (strncmp(schema[i].key, path, n) == 0 && schema[i].key[n] == '.')
+			return 1;
+	return 0;
+}
+
+int pex__config_type_is_secret(pex__config_type type)
+{
+	return type == PEX__CFG_SECRET || type == PEX__CFG_SECRET_LIST;
+}
+
+int pex__config_describe(pex_buf *out, const pex__config_key *k)
+{
+	size_t i;
+	int err = 0;
+
+	switch (k->type) {
+	case PEX__CFG_STRING:
+		return pex__buf_puts(out, "a string");
+	case PEX__CFG_SECRET:
+		return pex__buf_puts(out, "a string or an env:, file: or keyvault: reference");
+	case PEX__CFG_ENUM:
+		err = pex__buf_puts(out, "one of ");
+		for (i = 0; err == 0 && k->choices[i]; i++)
+			err = pex__buf_printf(out, "%s%s", i ? ", " : "", k->choices[i]);
+		return err;
+	case PEX__CFG_INT:
+		if (k->max == LLONG_MAX)
+			return pex__buf_printf(out, "an integer from %lld up", k->min);
+		return pex__buf_printf(out, "an integer from %lld to %lld", k->min, k->max);
+	case PEX__CFG_BOOL:
+		return pex__buf_puts(out, "true or false (or yes/no, on/off)");
+	case PEX__CFG_LIST:
+	case PEX__CFG_SECRET_LIST:
+		return pex__buf_puts(out, "a list of strings");
+	}
+	return err;
+}
+
+/* ---- typo suggestions ---- */
+
+/* Levenshtein distance between @p a and the first @p lb bytes of @p b. */
+static size_t edit_distance(const char *a, const char *b, size_t lb)
+{
+	size_t la = strlen(a), i, j;
+	size_t row[129], prev, tmp;
+
+	if (la > 128)
+		la = 128;
+	if (lb > 128)
+		lb = 128;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best = prev + (a[i - 1] == b[j - 1] ? 0 : 1);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+const char *pex__config_suggest(const char *path)
+{
+	/* a section is a prefix of a key: returned from here */
+	static _Thread_local char section[64];
+	const char *best = NULL, *last, *dot;
+	size_t best_len = 0, best_d = (size_t)-1, limit, i, n, d;
+
+	if (!path || !*path)
+		return NULL;
+
+	/* the closest key or section (every proper prefix ending at a '.') */
+	for (i = 0; i < PEX__ARRAY_SIZE(schema); i++) {
+		const char *key = schema[i].key;
+		for (dot = key; dot; dot = strchr(dot + 1, '.')) {
+			size_t len = dot == key ? strlen(key) : (size_t)(dot - key);
+			if ((d = edit_distance(path, key, len)) < best_d) {
+				best_d = d;
+				best = key;
+				best_len = len;
+			}
+		}
+	}
+	if (best && best_len != strlen(best)) {
+		snprintf(section, sizeof(section), "%.*s", (int)best_len, best);
+		best = section;
+	}
+
+	/* One slip of the keyboard. */
+	if (best_d == 1)
+		return best;
+
+	/* The right key under the wrong section ("pexip.depth"). */
+	dot = strrchr(path, '.');
+	last = dot ? dot + 1 : path;
+	for (i = 0; i < PEX__ARRAY_SIZE(schema); i++) {
+		const char *kd = strrchr(schema[i].key, '.');
+		if (kd && strcmp(kd + 1, last) == 0)
+			return schema[i].key;
+	}
+
+	/* A transposition costs 2; allow more on longer keys, at most 3. */
+	n = strlen(path);
+	limit = 1 + n / 5;
+	if (limit > 3)
+		limit = 3;
+	if (best_d <= limit && best_d > 0)
+		return best;
+	return NULL;
+}

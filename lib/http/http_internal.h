@@ -1,0 +1,84 @@
+/* Internal HTTP, auth and Pexip-client pieces (hidden). */
+#ifndef PEX_HTTP_INTERNAL_H
+#define PEX_HTTP_INTERNAL_H
+
+#include <stdint.h>
+#include <openssl/evp.h>
+
+#include "internal.h"
+
+/* ---- retry schedule (pure) ----
+ * Delay before retry number @attempt (0 = first retry): exponential from
+ * base_ms, capped at cap_ms, with "equal jitter" (a uniform draw in the
+ * upper half of the step). A server's Retry-After (ms, or < 0 if none)
+ * replaces the computed delay when it is longer, still capped at cap_ms. */
+int64_t pex__backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms,
+	int64_t retry_after_ms, uint64_t random);
+
+/* Parse a Retry-After value (delta-seconds or an HTTP date); ms or -1. */
+int64_t pex__parse_retry_after(const char *value, int64_t now_unix);
+
+/* Is this HTTP status worth retrying (429, 502, 503, 504)? */
+int pex__http_status_retryable(long status);
+
+/* ---- ES256 JWT (pure apart from the RNG for jti) ---- */
+/* Load a PEM private key; must be EC P-256. Never echoes the key. */
+int pex__ec_key_from_pem(EVP_PKEY **out, const char *pem);
+/* Sign header.claims with ES256 (raw R||S, base64url) into @out. */
+int pex__jwt_es256_sign(pex_buf *out, EVP_PKEY *key, const char *claims_json);
+/* Build the RFC 7523 client assertion for Pexip (iss=sub=client_id,
+ * aud, iat=now, exp=now+lifetime_s, jti=36 hex chars). */
+int pex__jwt_client_assertion(pex_buf *out, EVP_PKEY *key, const char *client_id,
+	const char *audience, int64_t now, int64_t lifetime_s);
+
+/* ---- Pexip error bodies (pure) ----
+ * Turn a non-2xx reply into an error code and thread-local details:
+ * message "<what>: HTTP <status> <reason>: <server text>", field errors
+ * from both 400 shapes ({"conference":{"name":[...]}} and {"name":[...]}),
+ * {"error": ...}, {"message"/"details"/"detail"}, OAuth's error_description,
+ * or a sanitised excerpt of a non-JSON body. 404 -> PEX_ENOTFOUND,
+ * 401/403 -> PEX_EAUTH, 400 with field errors -> PEX_EINVAL (PEX_EEXISTS
+ * when a field says "already exists"), others -> PEX_EHTTP. */
+int pex__pexip_error(long status, const char *body, size_t len, const char *what);
+
+/* Reason phrase for a status ("Not Found"). */
+const char *pex__http_reason(long status);
+
+/* Trailing integer id of a Location header in any of its forms
+ * (absolute URL, /api/admin/.../123/, api/admin/.../123). */
+int pex__parse_location_id(long long *out, const char *location);
+
+/* ---- transport: a pool of keep-alive curl handles ----
+ * At most max_concurrency requests are in flight; callers beyond that wait
+ * for a free handle. DNS and TLS sessions are shared between handles. */
+typedef struct pex__http pex__http;
+
+typedef struct pex__http_config {
+	int tls_verify;
+	const char *ca_file;
+	long timeout_ms;
+	unsigned max_concurrency;
+	const char *user_agent;
+} pex__http_config;
+
+typedef struct pex__http_response {
+	long status;              /* 0 when the transport failed */
+	pex_buf body;
+	char location[1024];
+	char retry_after[128];
+	int not_sent;             /* transport failed before the request could be processed */
+	int curl_code;
+} pex__http_response;
+
+int pex__http_new(pex__http **out, const pex__http_config *cfg);
+void pex__http_free(pex__http *h);
+/* One attempt. Transport failures return PEX_ENET, PEX_ETIMEOUT or PEX_ETLS
+ * (resp->not_sent says whether the server surely did not process it); any
+ * HTTP status is success here. @headers is NULL-terminated. */
+int pex__http_perform(pex__http *h, const char *method, const char *url,
+	const char *const *headers, const char *body, size_t body_len,
+	pex__http_response *resp);
+void pex__http_response_reset(pex__http_response *resp);
+void pex__http_response_dispose(pex__http_response *resp);
+
+#endif

@@ -1,0 +1,309 @@
+/* HTTP transport on libcurl: a fixed pool of easy handles (one per allowed
+ * in-flight request, so connections are reused and never exceed the cap),
+ * a share handle for DNS and TLS sessions, timeouts and TLS verification. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "http/http_internal.h"
+
+#define MAX_BODY (64u * 1024u * 1024u)
+
+struct pex__http {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	CURL **handles;           /* free handles: handles[0..nfree) */
+	size_t nfree, nhandles;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	int tls_verify;
+	char *ca_file;
+	long timeout_ms;
+	char *user_agent;
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *p)
+{
+	pex__http *http = p;
+	PEX__UNUSED(h);
+	PEX__UNUSED(access);
+	pthread_mutex_lock(&http->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *p)
+{
+	pex__http *http = p;
+	PEX__UNUSED(h);
+	pthread_mutex_unlock(&http->share_locks[data]);
+}
+
+int pex__http_new(pex__http **out, const pex__http_config *cfg)
+{
+	pex__http *h;
+	size_t i;
+	int err;
+
+	*out = NULL;
+	if ((err = pex__global_ensure()) < 0)
+		return err;
+	if (cfg->max_concurrency < 1 || cfg->max_concurrency > 64)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"max_concurrency must be from 1 to 64 (got %u)", cfg->max_concurrency);
+	h = pex__calloc(1, sizeof(*h));
+	if (!h)
+		return PEX_ENOMEM;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&h->share_locks[i], NULL);
+	h->tls_verify = cfg->tls_verify;
+	h->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
+	h->ca_file = pex__strdup(cfg->ca_file);
+	h->user_agent = pex__strdup(cfg->user_agent ? cfg->user_agent : "libpexipsdk");
+	h->handles = pex__calloc(cfg->max_concurrency, sizeof(CURL *));
+	h->share = curl_share_init();
+	if (!h->user_agent || !h->handles || !h->share || (cfg->ca_file && !h->ca_file))
+		goto nomem;
+	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	for (i = 0; i < cfg->max_concurrency; i++) {
+		h->handles[i] = curl_easy_init();
+		if (!h->handles[i])
+			goto nomem;
+		h->nhandles++;
+	}
+	h->nfree = h->nhandles;
+	*out = h;
+	return 0;
+nomem:
+	pex__http_free(h);
+	return pex__error_nomem();
+}
+
+void pex__http_free(pex__http *h)
+{
+	size_t i;
+	if (!h)
+		return;
+	for (i = 0; i < h->nhandles; i++)
+		curl_easy_cleanup(h->handles[i]);
+	if (h->share)
+		curl_share_cleanup(h->share);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&h->share_locks[i]);
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->lock);
+	free(h->handles);
+	free(h->ca_file);
+	free(h->user_agent);
+	free(h);
+}
+
+static CURL *acquire(pex__http *h)
+{
+	CURL *c;
+	pthread_mutex_lock(&h->lock);
+	while (h->nfree == 0)
+		pthread_cond_wait(&h->cond, &h->lock);
+	c = h->handles[--h->nfree];
+	pthread_mutex_unlock(&h->lock);
+	return c;
+}
+
+static void release(pex__http *h, CURL *c)
+{
+	pthread_mutex_lock(&h->lock);
+	h->handles[h->nfree++] = c;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
+{
+	pex__http_response *r = p;
+	size_t n = size * nmemb;
+	if (r->body.size + n > MAX_BODY)
+		return 0;    /* aborts the transfer: CURLE_WRITE_ERROR */
+	if (pex__buf_put(&r->body, data, n) < 0)
+		return 0;
+	return n;
+}
+
+/* Copy a header's value (trimmed) if its name matches. */
+static void take_header(const char *line, size_t len, const char *name, char *dst, size_t dstsz)
+{
+	size_t nl = strlen(name), vl;
+	const char *v;
+	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return;
+	v = line + nl + 1;
+	vl = len - nl - 1;
+	while (vl && (*v == ' ' || *v == '\t')) {
+		v++;
+		vl--;
+	}
+	while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+		vl--;
+	if (vl >= dstsz)
+		vl = dstsz - 1;
+	memcpy(dst, v, vl);
+	dst[vl] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *p)
+{
+	pex__http_response *r = p;
+	size_t n = size * nmemb;
+	/* A new status line (after a 100 Continue or redirect) resets what we saw. */
+	if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
+		r->location[0] = '\0';
+		r->retry_after[0] = '\0';
+	}
+	take_header(data, n, "Location", r->location, sizeof(r->location));
+	take_header(data, n, "Retry-After", r->retry_after, sizeof(r->retry_after));
+	return n;
+}
+
+void pex__http_response_reset(pex__http_response *r)
+{
+	r->status = 0;
+	pex__buf_clear(&r->body);
+	r->location[0] = '\0';
+	r->retry_after[0] = '\0';
+	r->not_sent = 0;
+	r->curl_code = 0;
+}
+
+void pex__http_response_dispose(pex__http_response *r)
+{
+	pex_buf_dispose(&r->body);
+}
+
+/* Strip credentials and the query from a URL for error messages. */
+static void safe_url(char *dst, size_t dstsz, const char *url)
+{
+	const char *at, *scheme = strstr(url, "://"), *host = scheme ? scheme + 3 : url;
+	size_t n;
+	at = strchr(host, '@');
+	if (at && at < host + strcspn(host, "/"))
+		host = at + 1;
+	n = strcspn(host, "?#");
+	snprintf(dst, dstsz, "%.*s%.*s", scheme ? (int)(scheme + 3 - url) : 0, url, (int)n, host);
+}
+
+static int transport_error(CURLcode rc, const char *url, pex__http_response *resp, const char *detail)
+{
+	char where[512];
+	int code;
+	safe_url(where, sizeof(where), url);
+	resp->curl_code = (int)rc;
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		resp->not_sent = 1;
+		code = PEX_ENET;
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		code = PEX_ETIMEOUT;
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		resp->not_sent = 1;
+		code = PEX_ETLS;
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		resp->not_sent = 1;
+		code = PEX_ENET;
+		break;
+	default:
+		code = PEX_ENET;
+		break;
+	}
+	pex__error_set_http(code, 0, (int)rc, "%s %s: %s%s%s%s", code == PEX_ETLS ?
+		"TLS verification failed for" : "cannot reach", where, curl_easy_strerror(rc),
+		detail && *detail ? ": " : "", detail ? detail : "",
+		code == PEX_ETLS ? " (to trust a private CA, set pexip.tls.ca_file)" : "");
+	return code;
+}
+
+int pex__http_perform(pex__http *h, const char *method, const char *url,
+	const char *const *headers, const char *body, size_t body_len,
+	pex__http_response *resp)
+{
+	struct curl_slist *hl = NULL, *tmp;
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode rc;
+	CURL *c;
+	size_t i;
+
+	pex__http_response_reset(resp);
+	for (i = 0; headers && headers[i]; i++) {
+		tmp = curl_slist_append(hl, headers[i]);
+		if (!tmp) {
+			curl_slist_free_all(hl);
+			return pex__error_nomem();
+		}
+		hl = tmp;
+	}
+	tmp = curl_slist_append(hl, "Expect:");
+	if (!tmp) {
+		curl_slist_free_all(hl);
+		return pex__error_nomem();
+	}
+	hl = tmp;
+
+	c = acquire(h);
+	curl_easy_reset(c);
+	errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->timeout_ms < 5000 ? h->timeout_ms : 5000L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->tls_verify ? 1L : 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
+	if (h->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+	if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		if (body || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 ||
+		    strcmp(method, "PUT") == 0) {
+			curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+		}
+	}
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	release(h, c);
+	curl_slist_free_all(hl);
+	if (rc != CURLE_OK)
+		return transport_error(rc, url, resp, errbuf);
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* Internal view of pex_client for the resource modules. */
+#ifndef PEX_CLIENT_INTERNAL_H
+#define PEX_CLIENT_INTERNAL_H
+
+#include "pexipsdk/client.h"
+#include "http/http_internal.h"
+
+#define PEX__API_CONF "/api/admin/configuration/v1/conference/"
+#define PEX__API_ALIAS "/api/admin/configuration/v1/conference_alias/"
+#define PEX__API_STATUS_CONF "/api/admin/status/v1/conference/"
+
+/* Send one logical request: auth, retries with backoff (429/502/503/504 and
+ * connect errors; transport errors after sending only when idempotent), one
+ * token refresh on a 401. Returns 0 with resp->status set to whatever the
+ * server finally answered, or a transport error. @path is relative to the
+ * base URL (starts with '/'). @body is JSON or NULL. */
+int pex__client_call(pex_client *c, const char *method, const char *path,
+	const char *body, int idempotent, pex__http_response *resp);
+
+/* Turn a final non-2xx reply into an error (see pex__pexip_error). */
+int pex__client_fail(pex_client *c, const pex__http_response *resp, const char *what);
+
+const pex__logger *pex__client_logger(const pex_client *c);
+const char *pex__client_base(const pex_client *c);
+void pex__client_count_failure(pex_client *c);
+unsigned pex__client_retries_max(const pex_client *c);
+void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp);
+
+#endif

@@ -1,0 +1,733 @@
+/* Conferences (virtual meeting rooms), aliases and live status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "pexip/client_internal.h"
+#include "pexipsdk/room.h"
+
+struct pex_room {
+	long long id;
+	char *name, *service_type, *description, *tag, *pin, *guest_pin, *creation_time;
+	int allow_guests;
+	long long participant_limit;
+	size_t nalias;
+	char **aliases;
+	char *json;
+};
+
+static const char empty[] = "";
+
+#define S(x) ((x) ? (x) : empty)
+long long pex_room_id(const pex_room *r) { return r ? r->id : 0; }
+const char *pex_room_name(const pex_room *r) { return r ? S(r->name) : empty; }
+const char *pex_room_service_type(const pex_room *r) { return r ? S(r->service_type) : empty; }
+const char *pex_room_description(const pex_room *r) { return r ? S(r->description) : empty; }
+const char *pex_room_tag(const pex_room *r) { return r ? S(r->tag) : empty; }
+const char *pex_room_pin(const pex_room *r) { return r ? S(r->pin) : empty; }
+const char *pex_room_guest_pin(const pex_room *r) { return r ? S(r->guest_pin) : empty; }
+int pex_room_allow_guests(const pex_room *r) { return r ? r->allow_guests : 0; }
+long long pex_room_participant_limit(const pex_room *r) { return r ? r->participant_limit : -1; }
+const char *pex_room_creation_time(const pex_room *r) { return r ? S(r->creation_time) : empty; }
+size_t pex_room_alias_count(const pex_room *r) { return r ? r->nalias : 0; }
+const char *pex_room_json(const pex_room *r) { return r ? S(r->json) : empty; }
+const char *pex_room_alias(const pex_room *r, size_t i)
+{
+	return r && i < r->nalias ? S(r->aliases[i]) : empty;
+}
+#undef S
+
+void pex_room_free(pex_room *r)
+{
+	size_t i;
+	if (!r)
+		return;
+	free(r->name);
+	free(r->service_type);
+	free(r->description);
+	free(r->tag);
+	free(r->pin);
+	free(r->guest_pin);
+	free(r->creation_time);
+	for (i = 0; i < r->nalias; i++)
+		free(r->aliases[i]);
+	free(r->aliases);
+	free(r->json);
+	free(r);
+}
+
+static int dup_str(char **dst, json_object *obj, const char *key)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"Pexip conference field '%s' is not a string", key);
+	*dst = pex__strdup(json_object_get_string(v));
+	return *dst ? 0 : PEX_ENOMEM;
+}
+
+/* Build a room from one conference object. */
+static int room_from_json(pex_room **out, json_object *obj)
+{
+	pex_room *r;
+	json_object *v;
+	int err;
+
+	*out = NULL;
+	if (!json_object_is_type(obj, json_type_object))
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"Pexip returned a conference that is not a JSON object");
+	if (!json_object_object_get_ex(obj, "id", &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) <= 0)
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"Pexip returned a conference without a valid integer 'id'");
+	r = pex__calloc(1, sizeof(*r));
+	if (!r)
+		return PEX_ENOMEM;
+	r->id = json_object_get_int64(v);
+	r->participant_limit = -1;
+	if ((err = dup_str(&r->name, obj, "name")) < 0 ||
+	    (err = dup_str(&r->service_type, obj, "service_type")) < 0 ||
+	    (err = dup_str(&r->description, obj, "description")) < 0 ||
+	    (err = dup_str(&r->tag, obj, "tag")) < 0 ||
+	    (err = dup_str(&r->pin, obj, "pin")) < 0 ||
+	    (err = dup_str(&r->guest_pin, obj, "guest_pin")) < 0 ||
+	    (err = dup_str(&r->creation_time, obj, "creation_time")) < 0)
+		goto fail;
+	if (!r->name) {
+		err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"Pexip returned conference %lld without a 'name'", r->id);
+		goto fail;
+	}
+	if (json_object_object_get_ex(obj, "allow_guests", &v))
+		r->allow_guests = json_object_get_boolean(v) ? 1 : 0;
+	if (json_object_object_get_ex(obj, "participant_limit", &v) &&
+	    json_object_is_type(v, json_type_int))
+		r->participant_limit = json_object_get_int64(v);
+	if (json_object_object_get_ex(obj, "aliases", &v) && json_object_is_type(v, json_type_array)) {
+		size_t i, n = json_object_array_length(v);
+		r->aliases = pex__calloc(n ? n : 1, sizeof(char *));
+		if (!r->aliases) {
+			err = PEX_ENOMEM;
+			goto fail;
+		}
+		for (i = 0; i < n; i++) {
+			json_object *a = json_object_array_get_idx(v, i), *s;
+			const char *text = NULL;
+			if (json_object_is_type(a, json_type_object) &&
+			    json_object_object_get_ex(a, "alias", &s) && json_object_is_type(s, json_type_string))
+				text = json_object_get_string(s);
+			else if (json_object_is_type(a, json_type_string))
+				text = json_object_get_string(a);   /* URI form */
+			if (!text)
+				continue;
+			r->aliases[r->nalias] = pex__strdup(text);
+			if (!r->aliases[r->nalias]) {
+				err = PEX_ENOMEM;
+				goto fail;
+			}
+			r->nalias++;
+		}
+	}
+	r->json = pex__strdup(json_object_to_json_string_ext(obj,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (!r->json) {
+		err = PEX_ENOMEM;
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	pex_room_free(r);
+	return err;
+}
+
+static json_object *parse_body(const pex__http_response *resp, const char *what)
+{
+	json_tokener *tok;
+	json_object *root;
+	if (!resp->body.ptr || resp->body.size == 0) {
+		pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "%s: Pexip sent an empty body", what);
+		return NULL;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		pex__error_nomem();
+		return NULL;
+	}
+	root = json_tokener_parse_ex(tok, resp->body.ptr, (int)resp->body.size);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "%s: Pexip sent malformed JSON: %s",
+			what, json_tokener_error_desc(json_tokener_get_error(tok)));
+		json_object_put(root);
+		root = NULL;
+	}
+	json_tokener_free(tok);
+	return root;
+}
+
+static int ok_status(long s) { return s >= 200 && s < 300; }
+
+static int check_name(const char *name)
+{
+	size_t i, n;
+	if (!name || !*name)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "a room name is required");
+	n = strlen(name);
+	if (n > 250)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"room name is %zu characters long; Pexip allows at most 250", n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"room name has a control character at offset %zu", i);
+	return 0;
+}
+
+int pex_room_get(pex_room **out, pex_client *c, long long id)
+{
+	pex__http_response resp;
+	char path[128];
+	json_object *root;
+	int err;
+	if (!out || !c || id <= 0)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_get needs a positive id");
+	*out = NULL;
+	memset(&resp, 0, sizeof(resp));
+	snprintf(path, sizeof(path), PEX__API_CONF "%lld/", id);
+	err = pex__client_call(c, "GET", path, NULL, 1, &resp);
+	if (err == 0 && !ok_status(resp.status))
+		err = pex__client_fail(c, &resp, "getting conference");
+	if (err == 0) {
+		root = parse_body(&resp, "getting conference");
+		err = root ? room_from_json(out, root) : pex_error_last()->code;
+		json_object_put(root);
+	}
+	if (err == PEX_ENOTFOUND)
+		pex_error_set(err, PEX_ERROR_CLASS_HTTP, "no conference with id %lld", id);
+	pex__http_response_dispose(&resp);
+	return err;
+}
+
+/* Fetch one page of a list: objects array (borrowed from *root_out) and meta. */
+static int get_page(json_object **root_out, json_object **objects, pex_client *c,
+	const char *path, const char *what)
+{
+	pex__http_response resp;
+	json_object *root = NULL;
+	int err;
+	*root_out = NULL;
+	memset(&resp, 0, sizeof(resp));
+	err = pex__client_call(c, "GET", path, NULL, 1, &resp);
+	if (err == 0 && !ok_status(resp.status))
+		err = pex__client_fail(c, &resp, what);
+	if (err == 0) {
+		root = parse_body(&resp, what);
+		if (!root)
+			err = pex_error_last()->code;
+		else if (!json_object_is_type(root, json_type_object) ||
+			 !json_object_object_get_ex(root, "objects", objects) ||
+			 !json_object_is_type(*objects, json_type_array))
+			err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+				"%s: Pexip's reply has no 'objects' list", what);
+	}
+	pex__http_response_dispose(&resp);
+	if (err < 0) {
+		json_object_put(root);
+		return err;
+	}
+	*root_out = root;
+	return 0;
+}
+
+int pex_room_get_by_name(pex_room **out, pex_client *c, const char *name)
+{
+	pex_buf path = PEX_BUF_INIT;
+	json_object *root = NULL, *objects, *o;
+	size_t i, n;
+	int err;
+	if (!out || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_get_by_name: no output or client");
+	*out = NULL;
+	if ((err = check_name(name)) < 0)
+		return err;
+	if ((err = pex__buf_puts(&path, PEX__API_CONF "?name=")) < 0 ||
+	    (err = pex__url_encode(&path, name, strlen(name))) < 0 ||
+	    (err = pex__buf_puts(&path, "&limit=5")) < 0)
+		goto out;
+	if ((err = get_page(&root, &objects, c, path.ptr, "looking up conference by name")) < 0)
+		goto out;
+	n = json_object_array_length(objects);
+	err = PEX_ENOTFOUND;
+	for (i = 0; i < n; i++) {
+		json_object *nm;
+		o = json_object_array_get_idx(objects, i);
+		/* Exact match only, whatever the server's filter semantics are. */
+		if (json_object_object_get_ex(o, "name", &nm) &&
+		    json_object_is_type(nm, json_type_string) &&
+		    strcmp(json_object_get_string(nm), name) == 0) {
+			err = room_from_json(out, o);
+			break;
+		}
+	}
+	if (err == PEX_ENOTFOUND)
+		pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_HTTP, "no conference named '%s'", name);
+out:
+	json_object_put(root);
+	pex_buf_dispose(&path);
+	return err;
+}
+
+/* ---- create ---- */
+
+int pex_room_spec_init(pex_room_spec *spec, unsigned int version)
+{
+	static const pex_room_spec init = PEX_ROOM_SPEC_INIT;
+	if (!spec || version == 0 || version > PEX_ROOM_SPEC_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_room_spec version %u", version);
+	*spec = init;
+	return 0;
+}
+
+static void add_str(json_object *o, const char *key, const char *val)
+{
+	if (val)
+		json_object_object_add(o, key, json_object_new_string(val));
+}
+
+static int parse_created_id(long long *id, const pex__http_response *resp, const char *what)
+{
+	int err = pex__parse_location_id(id, resp->location);
+	if (err < 0)
+		pex__error_prefix("%s", what);
+	return err;
+}
+
+int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
+{
+	json_object *body;
+	pex__http_response resp;
+	const char *text;
+	unsigned attempt = 0;
+	size_t i;
+	int err;
+
+	if (!id_out || !c || !spec)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_create: missing argument");
+	if (spec->version == 0 || spec->version > PEX_ROOM_SPEC_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_room_spec version %u", spec->version);
+	if ((err = check_name(spec->name)) < 0)
+		return err;
+
+	body = json_object_new_object();
+	if (!body)
+		return pex__error_nomem();
+	add_str(body, "name", spec->name);
+	add_str(body, "service_type", spec->service_type ? spec->service_type : "conference");
+	add_str(body, "description", spec->description);
+	add_str(body, "pin", spec->pin);
+	add_str(body, "guest_pin", spec->guest_pin);
+	json_object_object_add(body, "allow_guests", json_object_new_boolean(spec->allow_guests ? 1 : 0));
+	add_str(body, "tag", spec->tag);
+	if (spec->participant_limit >= 0)
+		json_object_object_add(body, "participant_limit", json_object_new_int64(spec->participant_limit));
+	if (spec->aliases[0]) {
+		json_object *arr = json_object_new_array();
+		for (i = 0; i < PEX_ROOM_MAX_ALIASES && spec->aliases[i]; i++) {
+			json_object *a = json_object_new_object();
+			json_object_object_add(a, "alias", json_object_new_string(spec->aliases[i]));
+			json_object_array_add(arr, a);
+		}
+		json_object_object_add(body, "aliases", arr);
+	}
+	text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	memset(&resp, 0, sizeof(resp));
+	for (;;) {
+		pex_room *existing = NULL;
+		int ambiguous;
+		/* Not idempotent: the call layer retries only what surely was not processed. */
+		err = pex__client_call(c, "POST", PEX__API_CONF, text, 0, &resp);
+		if (err == 0 && resp.status == 201) {
+			err = parse_created_id(id_out, &resp, "creating conference");
+			break;
+		}
+		if (err == 0 && ok_status(resp.status)) {
+			/* Some proxies answer 200/202; fall back to a lookup by name. */
+			ambiguous = 1;
+		} else if (err == 0) {
+			ambiguous = resp.status >= 500;
+			if (!ambiguous) {
+				err = pex__client_fail(c, &resp, "creating conference");
+				break;
+			}
+		} else {
+			ambiguous = err != PEX_ETLS && err != PEX_ENOMEM;
+			if (!ambiguous)
+				break;
+		}
+		/* Did the server create it anyway? Settle by name, never blindly. */
+		{
+			char saved[1024];
+			int saved_code, lookup;
+			if (err == 0)
+				err = pex__client_fail(c, &resp, "creating conference");
+			saved_code = err;
+			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+			lookup = pex_room_get_by_name(&existing, c, spec->name);
+			if (lookup == 0) {
+				*id_out = pex_room_id(existing);
+				pex_room_free(existing);
+				pex__log(pex__client_logger(c), PEX_LOG_INFO,
+					"conference '%s' was created despite an unclear reply", spec->name);
+				err = 0;
+				break;
+			}
+			if (lookup != PEX_ENOTFOUND || attempt >= pex__client_retries_max(c)) {
+				/* Report the create's own failure: it says most. */
+				pex_error_set(saved_code, PEX_ERROR_CLASS_HTTP, "%s", saved);
+				err = saved_code;
+				break;
+			}
+		}
+		pex__log(pex__client_logger(c), PEX_LOG_INFO,
+			"conference '%s' was not created; retrying (%u of %u)", spec->name,
+			attempt + 1, pex__client_retries_max(c));
+		pex__client_backoff(c, attempt++, &resp);
+	}
+	pex__http_response_dispose(&resp);
+	json_object_put(body);
+	return err;
+}
+
+/* ---- update / delete ---- */
+
+int pex_room_patch_init(pex_room_patch *patch, unsigned int version)
+{
+	static const pex_room_patch init = PEX_ROOM_PATCH_INIT;
+	if (!patch || version == 0 || version > PEX_ROOM_PATCH_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_room_patch version %u", version);
+	*patch = init;
+	return 0;
+}
+
+int pex_room_update(pex_client *c, long long id, const pex_room_patch *p)
+{
+	json_object *body;
+	pex__http_response resp;
+	char path[128];
+	int err;
+
+	if (!c || !p || id <= 0)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_update needs a client, an id and a patch");
+	if (p->version == 0 || p->version > PEX_ROOM_PATCH_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_room_patch version %u", p->version);
+	if (p->tag && strlen(p->tag) > 250)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"tag is %zu characters long; Pexip allows at most 250", strlen(p->tag));
+	body = json_object_new_object();
+	if (!body)
+		return pex__error_nomem();
+	add_str(body, "tag", p->tag);
+	add_str(body, "description", p->description);
+	add_str(body, "pin", p->pin);
+	add_str(body, "guest_pin", p->guest_pin);
+	if (p->allow_guests != PEX_ROOM_UNCHANGED)
+		json_object_object_add(body, "allow_guests", json_object_new_boolean(p->allow_guests ? 1 : 0));
+	if (p->participant_limit == -1)
+		json_object_object_add(body, "participant_limit", NULL);
+	else if (p->participant_limit >= 0)
+		json_object_object_add(body, "participant_limit", json_object_new_int64(p->participant_limit));
+	if (json_object_object_length(body) == 0) {
+		json_object_put(body);
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "nothing to update");
+	}
+	memset(&resp, 0, sizeof(resp));
+	snprintf(path, sizeof(path), PEX__API_CONF "%lld/", id);
+	err = pex__client_call(c, "PATCH", path, json_object_to_json_string_ext(body,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), 1, &resp);
+	if (err == 0 && !ok_status(resp.status))
+		err = pex__client_fail(c, &resp, "updating conference");
+	if (err == PEX_ENOTFOUND)
+		pex_error_set(err, PEX_ERROR_CLASS_HTTP, "no conference with id %lld", id);
+	pex__http_response_dispose(&resp);
+	json_object_put(body);
+	return err;
+}
+
+static int delete_path(pex_client *c, const char *path, int *deleted, const char *what)
+{
+	pex__http_response resp;
+	int err;
+	memset(&resp, 0, sizeof(resp));
+	if (deleted)
+		*deleted = 0;
+	err = pex__client_call(c, "DELETE", path, NULL, 1, &resp);
+	if (err == 0 && resp.status == 404)
+		err = 0;   /* already gone: success */
+	else if (err == 0 && !ok_status(resp.status))
+		err = pex__client_fail(c, &resp, what);
+	else if (err == 0 && deleted)
+		*deleted = 1;
+	pex__http_response_dispose(&resp);
+	return err;
+}
+
+int pex_room_delete(pex_client *c, long long id, int *deleted)
+{
+	char path[128];
+	if (!c || id <= 0)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_delete needs a positive id");
+	snprintf(path, sizeof(path), PEX__API_CONF "%lld/", id);
+	return delete_path(c, path, deleted, "deleting conference");
+}
+
+int pex_room_delete_by_name(pex_client *c, const char *name, int *deleted)
+{
+	pex_room *r = NULL;
+	int err;
+	if (deleted)
+		*deleted = 0;
+	err = pex_room_get_by_name(&r, c, name);
+	if (err == PEX_ENOTFOUND) {
+		pex_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	err = pex_room_delete(c, pex_room_id(r), deleted);
+	pex_room_free(r);
+	return err;
+}
+
+/* ---- listing ---- */
+
+int pex_room_filter_init(pex_room_filter *f, unsigned int version)
+{
+	static const pex_room_filter init = PEX_ROOM_FILTER_INIT;
+	if (!f || version == 0 || version > PEX_ROOM_FILTER_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_room_filter version %u", version);
+	*f = init;
+	return 0;
+}
+
+struct pex_room_iter {
+	pex_client *client;
+	char *next;            /* path of the next page, NULL when done */
+	json_object *page;     /* current page root */
+	json_object *objects;  /* borrowed from page */
+	size_t pos;
+	long long total;
+	unsigned pages;
+};
+
+static int add_filter(pex_buf *b, const char *key, const char *val)
+{
+	int err;
+	if (!val)
+		return 0;
+	if ((err = pex__buf_printf(b, "&%s=", key)) < 0)
+		return err;
+	return pex__url_encode(b, val, strlen(val));
+}
+
+int pex_room_iter_new(pex_room_iter **out, pex_client *c, const pex_room_filter *f)
+{
+	pex_room_iter *it;
+	pex_buf path = PEX_BUF_INIT;
+	unsigned page = 100;
+	int err;
+	if (!out || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_iter_new: no output or client");
+	*out = NULL;
+	if (f && (f->version == 0 || f->version > PEX_ROOM_FILTER_VERSION))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_room_filter version %u", f->version);
+	if (f && f->page_size)
+		page = f->page_size > 500 ? 500 : f->page_size;
+	if ((err = pex__buf_printf(&path, PEX__API_CONF "?limit=%u&offset=0", page)) < 0 ||
+	    (f && ((err = add_filter(&path, "name__startswith", f->name_prefix)) < 0 ||
+		   (err = add_filter(&path, "name__icontains", f->name_contains)) < 0 ||
+		   (err = add_filter(&path, "tag", f->tag)) < 0 ||
+		   (err = add_filter(&path, "service_type", f->service_type)) < 0))) {
+		pex_buf_dispose(&path);
+		return err;
+	}
+	it = pex__calloc(1, sizeof(*it));
+	if (!it) {
+		pex_buf_dispose(&path);
+		return PEX_ENOMEM;
+	}
+	it->client = c;
+	it->total = -1;
+	it->next = pex__buf_detach(&path);
+	*out = it;
+	return 0;
+}
+
+/* meta.next as a path on our base URL; absolute URLs must point at our base. */
+static int next_path(char **out, pex_room_iter *it, json_object *meta)
+{
+	json_object *v;
+	const char *next, *base = pex__client_base(it->client);
+	size_t bl = strlen(base);
+	*out = NULL;
+	if (!meta || !json_object_object_get_ex(meta, "next", &v) ||
+	    json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "meta.next is not a string");
+	next = json_object_get_string(v);
+	if (!*next)
+		return 0;
+	if (strncmp(next, base, bl) == 0 && next[bl] == '/')
+		next += bl;
+	else if (strstr(next, "://"))
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"meta.next points at another server ('%.80s'); refusing to follow it", next);
+	if (next[0] != '/')
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"meta.next is not a path ('%.80s')", next);
+	*out = pex__strdup(next);
+	return *out ? 0 : PEX_ENOMEM;
+}
+
+int pex_room_iter_next(pex_room **out, pex_room_iter *it)
+{
+	int err;
+	if (!out || !it)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_iter_next: no output or iterator");
+	*out = NULL;
+	while (!it->objects || it->pos >= json_object_array_length(it->objects)) {
+		json_object *meta = NULL, *tc;
+		char *nx = NULL;
+		if (!it->next)
+			return PEX_ITEROVER;
+		json_object_put(it->page);
+		it->page = NULL;
+		it->objects = NULL;
+		if ((err = get_page(&it->page, &it->objects, it->client, it->next, "listing conferences")) < 0)
+			return err;
+		it->pos = 0;
+		if (++it->pages > 100000)
+			return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "too many pages; giving up");
+		json_object_object_get_ex(it->page, "meta", &meta);
+		if (meta && json_object_object_get_ex(meta, "total_count", &tc))
+			it->total = json_object_get_int64(tc);
+		if ((err = next_path(&nx, it, meta)) < 0)
+			return err;
+		if (nx && strcmp(nx, it->next) == 0) {
+			free(nx);
+			return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+				"meta.next repeats the page just read; refusing to loop");
+		}
+		free(it->next);
+		it->next = nx;
+	}
+	return room_from_json(out, json_object_array_get_idx(it->objects, it->pos++));
+}
+
+long long pex_room_iter_total(const pex_room_iter *it)
+{
+	return it ? it->total : -1;
+}
+
+void pex_room_iter_free(pex_room_iter *it)
+{
+	if (!it)
+		return;
+	json_object_put(it->page);
+	free(it->next);
+	free(it);
+}
+
+/* ---- aliases ---- */
+
+int pex_alias_create(long long *id_out, pex_client *c, long long room_id, const char *alias)
+{
+	json_object *body;
+	pex__http_response resp;
+	char uri[128];
+	int err;
+	if (!id_out || !c || room_id <= 0 || !alias || !*alias || strlen(alias) > 250)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_alias_create needs a room id and an alias of 1 to 250 characters");
+	snprintf(uri, sizeof(uri), PEX__API_CONF "%lld/", room_id);
+	body = json_object_new_object();
+	if (!body)
+		return pex__error_nomem();
+	add_str(body, "alias", alias);
+	add_str(body, "conference", uri);
+	memset(&resp, 0, sizeof(resp));
+	err = pex__client_call(c, "POST", PEX__API_ALIAS, json_object_to_json_string_ext(body,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), 0, &resp);
+	if (err == 0 && resp.status == 201)
+		err = parse_created_id(id_out, &resp, "creating alias");
+	else if (err == 0)
+		err = pex__client_fail(c, &resp, "creating alias");
+	pex__http_response_dispose(&resp);
+	json_object_put(body);
+	return err;
+}
+
+int pex_alias_delete(pex_client *c, long long alias_id)
+{
+	char path[128];
+	if (!c || alias_id <= 0)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_alias_delete needs a positive id");
+	snprintf(path, sizeof(path), PEX__API_ALIAS "%lld/", alias_id);
+	return delete_path(c, path, NULL, "deleting alias");
+}
+
+/* ---- status ---- */
+
+static int status_count(long long *count, pex_client *c, const char *key, const char *val)
+{
+	pex_buf path = PEX_BUF_INIT;
+	json_object *root = NULL, *objects, *meta, *tc;
+	int err;
+	if ((err = pex__buf_puts(&path, PEX__API_STATUS_CONF "?limit=1")) < 0 ||
+	    (val && *val && (err = add_filter(&path, key, val)) < 0))
+		goto out;
+	if ((err = get_page(&root, &objects, c, path.ptr, "reading conference status")) < 0)
+		goto out;
+	if (json_object_object_get_ex(root, "meta", &meta) &&
+	    json_object_object_get_ex(meta, "total_count", &tc) && json_object_is_type(tc, json_type_int))
+		*count = json_object_get_int64(tc);
+	else
+		*count = (long long)json_object_array_length(objects);
+out:
+	json_object_put(root);
+	pex_buf_dispose(&path);
+	return err;
+}
+
+int pex_room_is_live(int *live, pex_client *c, const char *name)
+{
+	long long n = 0;
+	int err;
+	if (!live || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_is_live: no output or client");
+	if ((err = check_name(name)) < 0)
+		return err;
+	err = status_count(&n, c, "name", name);
+	if (err == 0)
+		*live = n > 0;
+	return err;
+}
+
+int pex_room_live_count(long long *count, pex_client *c, const char *prefix)
+{
+	if (!count || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_live_count: no output or client");
+	return status_count(count, c, "name__startswith", prefix);
+}

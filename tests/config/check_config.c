@@ -1,0 +1,1350 @@
+/*
+ * Unit tests of the configuration module (lib/config): schema and defaults,
+ * every type and its errors (exact messages, with key and line), secret
+ * references, the search order, overrides and the dump.
+ *
+ * Tests run without fork under valgrind (CK_FORK=no), so each one restores
+ * the environment variables and working directory it changes.
+ */
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "config/config_internal.h"
+
+#ifndef CONFIG_DATA_DIR
+# error "CONFIG_DATA_DIR must point at tests/config/data"
+#endif
+
+#define ORIGIN "pexipsdk.yaml"
+#define URL "pexip:\n  url: https://mgr.example.com\n"     /* lines 1-2 */
+
+/* ---- helpers ---- */
+
+static pex_config *sentinel(void)
+{
+	return (pex_config *)(uintptr_t)0x5e17;
+}
+
+static pex_config *parse_ok_at(const char *yaml, const char *file, int line)
+{
+	pex_config *cfg = NULL;
+	int err = pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN);
+
+	ck_assert_msg(err == 0, "%s:%d: parse failed (%s): %s\n--- yaml:\n%s", file, line,
+		pex_error_name(err), pex_error_last()->message, yaml);
+	ck_assert_ptr_nonnull(cfg);
+	return cfg;
+}
+#define parse_ok(yaml) parse_ok_at((yaml), __FILE__, __LINE__)
+
+/* Parse must fail with @p code and exactly @p msg, leaving out untouched. */
+static void parse_err_at(const char *yaml, int code, const char *msg, const char *file, int line)
+{
+	pex_config *cfg = sentinel();
+	int err = pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN);
+
+	ck_assert_msg(err == code, "%s:%d: expected %s, got %s (%s)\n--- yaml:\n%s", file, line,
+		pex_error_name(code), pex_error_name(err), pex_error_last()->message, yaml);
+	ck_assert_msg(cfg == sentinel(), "%s:%d: out was touched on error", file, line);
+	ck_assert_msg(strcmp(pex_error_last()->message, msg) == 0,
+		"%s:%d: message\n  got:      %s\n  expected: %s", file, line,
+		pex_error_last()->message, msg);
+	ck_assert_int_eq(pex_error_last()->code, code);
+}
+#define parse_err(yaml, code, msg) parse_err_at((yaml), (code), (msg), __FILE__, __LINE__)
+
+static void assert_str_key(const pex_config *cfg, const char *key, const char *want)
+{
+	const char *s = NULL;
+	int err = pex_config_get_string(&s, cfg, key);
+
+	ck_assert_msg(err == 0, "%s: %s", key, pex_error_last()->message);
+	ck_assert_msg(strcmp(s, want) == 0, "%s: got '%s', want '%s'", key, s, want);
+}
+
+static void assert_int_key(const pex_config *cfg, const char *key, long long want)
+{
+	long long v = -12345;
+	int err = pex_config_get_int(&v, cfg, key);
+
+	ck_assert_msg(err == 0, "%s: %s", key, pex_error_last()->message);
+	ck_assert_msg(v == want, "%s: got %lld, want %lld", key, v, want);
+}
+
+static void assert_bool_key(const pex_config *cfg, const char *key, int want)
+{
+	int v = -1;
+	int err = pex_config_get_bool(&v, cfg, key);
+
+	ck_assert_msg(err == 0, "%s: %s", key, pex_error_last()->message);
+	ck_assert_msg(v == want, "%s: got %d, want %d", key, v, want);
+}
+
+static void assert_null_key(const pex_config *cfg, const char *key)
+{
+	const char *s = "x";
+	long long i;
+	int err, idx = pex__config_lookup(key);
+
+	ck_assert_int_ge(idx, 0);
+	if (pex__config_schema(NULL)[idx].type == PEX__CFG_INT)
+		err = pex_config_get_int(&i, cfg, key);
+	else
+		err = pex_config_get_string(&s, cfg, key);
+	ck_assert_msg(err == PEX_ENOTFOUND, "%s: expected PEX_ENOTFOUND, got %s", key,
+		pex_error_name(err));
+}
+
+/* Assert list @p key is exactly the NULL-terminated @p want. */
+static void assert_list_key(const pex_config *cfg, const char *key, const char *const *want)
+{
+	const char *const *list = NULL;
+	size_t n = 99, i;
+	int err = pex_config_get_list(&list, &n, cfg, key);
+
+	ck_assert_msg(err == 0, "%s: %s", key, pex_error_last()->message);
+	for (i = 0; want[i]; i++) {
+		ck_assert_msg(i < n, "%s: only %zu items", key, n);
+		ck_assert_str_eq(list[i], want[i]);
+	}
+	ck_assert_uint_eq(n, i);
+}
+
+static char *make_tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char tmpl[PATH_MAX];
+	char *dir;
+
+	snprintf(tmpl, sizeof(tmpl), "%s/pexcfg-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	dir = mkdtemp(tmpl);
+
+	ck_assert_ptr_nonnull(dir);
+	return strdup(dir);
+}
+
+static void write_file(const char *dir, const char *name, const char *content)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "fopen %s: %s", path, strerror(errno));
+	ck_assert_int_eq(fputs(content, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tmpdir(char *dir)
+{
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+}
+
+/* ---- schema and defaults ---- */
+
+START_TEST(test_schema_sanity)
+{
+	const pex__config_key *schema;
+	size_t n, i, j;
+
+	schema = pex__config_schema(&n);
+	ck_assert_uint_eq(n, 43);   /* design.md §6: update with the schema */
+	for (i = 0; i < n; i++) {
+		/* unique */
+		for (j = i + 1; j < n; j++)
+			ck_assert_str_ne(schema[i].key, schema[j].key);
+		ck_assert_int_eq(pex__config_lookup(schema[i].key), (int)i);
+		ck_assert(!pex__config_is_section(schema[i].key));
+		/* a section, once left, is never re-entered (the dump relies on it) */
+		if (i > 0) {
+			const char *dot = strrchr(schema[i].key, '.');
+			size_t len = (size_t)(dot - schema[i].key);
+			if (strncmp(schema[i - 1].key, schema[i].key, len + 1) != 0)
+				for (j = 0; j + 1 < i; j++)
+					ck_assert_msg(strncmp(schema[j].key, schema[i].key, len + 1) != 0 ||
+						strncmp(schema[j + 1].key, schema[i].key, len + 1) == 0,
+						"section of %s is not contiguous", schema[i].key);
+		}
+		if (schema[i].type == PEX__CFG_ENUM) {
+			for (j = 0; schema[i].choices[j]; j++)
+				if (strcmp(schema[i].choices[j], schema[i].def) == 0)
+					break;
+			ck_assert_msg(schema[i].choices[j] != NULL, "%s: default not a choice",
+				schema[i].key);
+		}
+		if (schema[i].type == PEX__CFG_INT && schema[i].def) {
+			long long d = strtoll(schema[i].def, NULL, 10);
+			ck_assert(d >= schema[i].min && d <= schema[i].max);
+		}
+		if (schema[i].check && schema[i].def)
+			ck_assert_ptr_null(schema[i].check(schema[i].def));
+	}
+	ck_assert(pex__config_is_section("pexip"));
+	ck_assert(pex__config_is_section("pool.room"));
+	ck_assert(pex__config_is_section("server.jwt"));
+	ck_assert(!pex__config_is_section("pexip.url"));
+	ck_assert(!pex__config_is_section("pexi"));
+	ck_assert_int_eq(pex__config_lookup("nope"), -1);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	static const char *const prefixes[] = { "test_", "vkiosk_", NULL };
+	static const char *const none[] = { NULL };
+	pex_config *cfg = NULL;
+
+	ck_assert_int_eq(pex_config_new_defaults(&cfg), 0);
+	ck_assert_str_eq(pex_config_origin(cfg), "<defaults>");
+	assert_null_key(cfg, "pexip.url");
+	ck_assert_str_eq(pex_error_last()->message, "<defaults>: pexip.url is not set");
+	assert_str_key(cfg, "pexip.auth.method", "basic");
+	assert_null_key(cfg, "pexip.auth.username");
+	assert_null_key(cfg, "pexip.auth.password");
+	assert_null_key(cfg, "pexip.auth.client_id");
+	assert_null_key(cfg, "pexip.auth.private_key");
+	assert_null_key(cfg, "pexip.auth.token_url");
+	assert_null_key(cfg, "pexip.auth.audience");
+	assert_bool_key(cfg, "pexip.tls.verify", 1);
+	assert_null_key(cfg, "pexip.tls.ca_file");
+	assert_int_key(cfg, "pexip.timeout_ms", 10000);
+	assert_int_key(cfg, "pexip.max_concurrency", 5);
+	assert_int_key(cfg, "pexip.retries.max", 3);
+	assert_int_key(cfg, "pexip.retries.base_ms", 200);
+	assert_int_key(cfg, "pexip.retries.cap_ms", 30000);
+	assert_str_key(cfg, "queue.backend", "sqlite");
+	assert_str_key(cfg, "queue.sqlite.path", "pexipsdk.db");
+	assert_str_key(cfg, "pool.queue", "room-creation-queue");
+	assert_int_key(cfg, "pool.depth", 20);
+	assert_str_key(cfg, "pool.name_prefix", "vmr_");
+	assert_str_key(cfg, "pool.room.service_type", "conference");
+	assert_bool_key(cfg, "pool.room.allow_guests", 1);
+	assert_int_key(cfg, "pool.room.pin_digits", 6);
+	assert_int_key(cfg, "pool.room.guest_pin_digits", 6);
+	assert_null_key(cfg, "pool.room.alias_domain");
+	assert_null_key(cfg, "pool.room.participant_limit");
+	assert_null_key(cfg, "pool.room.description");
+	assert_null_key(cfg, "tag.url_template");
+	assert_list_key(cfg, "tag.allowed_hosts", none);
+	assert_str_key(cfg, "gc.queue", "room-deletion-queue");
+	assert_int_key(cfg, "gc.delay_s", 600);
+	assert_list_key(cfg, "gc.protected_prefixes", prefixes);
+	assert_int_key(cfg, "gc.orphan_max_age_s", 86400);
+	assert_null_key(cfg, "events.username");
+	assert_null_key(cfg, "events.password");
+	assert_str_key(cfg, "server.listen", "127.0.0.1:8080");
+	assert_list_key(cfg, "server.api_keys", none);
+	assert_null_key(cfg, "server.jwt.issuer");
+	assert_null_key(cfg, "server.jwt.audience");
+	assert_null_key(cfg, "server.jwt.jwks_file");
+	assert_str_key(cfg, "log.level", "info");
+	assert_str_key(cfg, "log.format", "text");
+	pex_config_free(cfg);
+	pex_config_free(NULL);
+
+	/* a file setting only the URL gets the same defaults */
+	cfg = parse_ok(URL);
+	assert_str_key(cfg, "pexip.url", "https://mgr.example.com");
+	assert_int_key(cfg, "pexip.timeout_ms", 10000);
+	assert_list_key(cfg, "gc.protected_prefixes", prefixes);
+	ck_assert_str_eq(pex_config_origin(cfg), ORIGIN);
+	pex_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_full_file)
+{
+	static const char *const hosts[] = { "svc.example.com", "alt.example.com", NULL };
+	static const char *const keys[] = { "api-key-from-env", "literal-key-2", NULL };
+	static const char *const none[] = { NULL };
+	pex_config *cfg = NULL;
+	int err;
+
+	setenv("PEXTEST_FULL_PASSWORD", "pw-from-env", 1);
+	setenv("PEXTEST_FULL_API_KEY", "api-key-from-env", 1);
+	err = pex_config_load(&cfg, CONFIG_DATA_DIR "/full.yaml");
+	unsetenv("PEXTEST_FULL_PASSWORD");
+	unsetenv("PEXTEST_FULL_API_KEY");
+	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
+
+	ck_assert_str_eq(pex_config_origin(cfg), CONFIG_DATA_DIR "/full.yaml");
+	assert_str_key(cfg, "pexip.url", "https://mgr.example.com:8443/base");
+	assert_str_key(cfg, "pexip.auth.method", "oauth2");
+	assert_str_key(cfg, "pexip.auth.username", "admin");
+	assert_str_key(cfg, "pexip.auth.password", "pw-from-env");
+	assert_str_key(cfg, "pexip.auth.client_id", "ABC123");
+	/* file: relative to the config's directory, one newline stripped */
+	assert_str_key(cfg, "pexip.auth.private_key",
+		"-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----");
+	assert_str_key(cfg, "pexip.auth.token_url", "https://mgr.example.com/oauth/token/");
+	assert_str_key(cfg, "pexip.auth.audience", "https://mgr.example.com/aud");
+	assert_bool_key(cfg, "pexip.tls.verify", 0);
+	assert_str_key(cfg, "pexip.tls.ca_file", "/etc/ssl/extra.pem");
+	assert_int_key(cfg, "pexip.timeout_ms", 2500);
+	assert_int_key(cfg, "pexip.max_concurrency", 8);
+	assert_int_key(cfg, "pexip.retries.max", 0);
+	assert_int_key(cfg, "pexip.retries.base_ms", 50);
+	assert_int_key(cfg, "pexip.retries.cap_ms", 1000);
+	assert_str_key(cfg, "queue.backend", "azure");
+	assert_str_key(cfg, "queue.sqlite.path", "/var/lib/pexipsdk/pool.db");
+	assert_str_key(cfg, "queue.azure.connection_string", "UseDevelopmentStorage=true");
+	assert_str_key(cfg, "pool.queue", "pool-a");
+	assert_int_key(cfg, "pool.depth", 0);
+	assert_str_key(cfg, "pool.name_prefix", "pool_");
+	assert_str_key(cfg, "pool.room.service_type", "lecture");
+	assert_bool_key(cfg, "pool.room.allow_guests", 0);
+	assert_int_key(cfg, "pool.room.pin_digits", 8);
+	assert_int_key(cfg, "pool.room.guest_pin_digits", 4);
+	assert_str_key(cfg, "pool.room.alias_domain", "video.example.com");
+	assert_int_key(cfg, "pool.room.participant_limit", 0);
+	assert_str_key(cfg, "pool.room.description", "Pool room: do not edit");
+	assert_str_key(cfg, "tag.url_template", "https://svc.example.com/s?u={uui}");
+	assert_list_key(cfg, "tag.allowed_hosts", hosts);
+	assert_str_key(cfg, "gc.queue", "gc-queue-2");
+	assert_int_key(cfg, "gc.delay_s", 0);
+	assert_list_key(cfg, "gc.protected_prefixes", none);
+	assert_int_key(cfg, "gc.orphan_max_age_s", 3600);
+	assert_str_key(cfg, "events.username", "pexip");
+	assert_str_key(cfg, "events.password", "literal-events-pw");
+	assert_str_key(cfg, "server.listen", "[::1]:9090");
+	assert_list_key(cfg, "server.api_keys", keys);
+	assert_str_key(cfg, "server.jwt.issuer", "https://login.example.com/");
+	assert_str_key(cfg, "server.jwt.audience", "api://pexipsdk");
+	assert_str_key(cfg, "server.jwt.jwks_file", "jwks.json");
+	assert_str_key(cfg, "log.level", "debug");
+	assert_str_key(cfg, "log.format", "json");
+	pex_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_example_file)
+{
+	static const char *const prefixes[] = { "test_", "vkiosk_", NULL };
+	pex_config *cfg = NULL, *defaults = NULL;
+	pex_buf a = PEX_BUF_INIT, b = PEX_BUF_INIT;
+	int err;
+
+	setenv("PEXIP_PASSWORD", "example-pw", 1);
+	unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+	err = pex_config_load(&cfg, CONFIG_DATA_DIR "/example.yaml");
+	unsetenv("PEXIP_PASSWORD");
+	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
+	assert_str_key(cfg, "pexip.auth.password", "example-pw");
+	assert_list_key(cfg, "gc.protected_prefixes", prefixes);
+
+	/* the example documents the defaults: apart from what it sets on
+	 * purpose, it dumps like a defaults-only config */
+	ck_assert_int_eq(pex_config_new_defaults(&defaults), 0);
+	ck_assert_int_eq(pex_config_set(defaults, "pexip.url", "https://mgr.example.com"), 0);
+	ck_assert_int_eq(pex_config_set(defaults, "pexip.auth.username", "admin"), 0);
+	ck_assert_int_eq(pex_config_set(defaults, "pexip.auth.password", "x"), 0);
+	ck_assert_int_eq(pex_config_dump(&a, cfg), 0);
+	ck_assert_int_eq(pex_config_dump(&b, defaults), 0);
+	ck_assert_str_eq(a.ptr, b.ptr);
+	pex_buf_dispose(&a);
+	pex_buf_dispose(&b);
+	pex_config_free(defaults);
+	pex_config_free(cfg);
+}
+END_TEST
+
+/* ---- types ---- */
+
+START_TEST(test_int_values)
+{
+	static const struct { const char *text; long long want; } good[] = {
+		{ "1", 1 }, { "600000", 600000 }, { "\"250\"", 250 }, { "'42'", 42 },
+	};
+	static const char *const bad[] = {
+		"ten", "010", "0x10", "1e3", "1.5", "-1", "0", "600001", "+5", "1_000",
+		"99999999999999999999999", "true", "\" 5\"",
+	};
+	char yaml[256], msg[512];
+	pex_config *cfg;
+	size_t i;
+
+	for (i = 0; i < PEX__ARRAY_SIZE(good); i++) {
+		snprintf(yaml, sizeof(yaml), URL "  timeout_ms: %s\n", good[i].text);
+		cfg = parse_ok(yaml);
+		assert_int_key(cfg, "pexip.timeout_ms", good[i].want);
+		pex_config_free(cfg);
+	}
+	for (i = 0; i < PEX__ARRAY_SIZE(bad); i++) {
+		const char *shown = bad[i];
+		char quoted[64];
+		snprintf(yaml, sizeof(yaml), URL "  timeout_ms: %s\n", bad[i]);
+		if (bad[i][0] == '"') {
+			/* the message shows the scalar's value, without YAML quotes */
+			snprintf(quoted, sizeof(quoted), "%.*s", (int)strlen(bad[i]) - 2, bad[i] + 1);
+			shown = quoted;
+		}
+		snprintf(msg, sizeof(msg),
+			"pexipsdk.yaml:3: pexip.timeout_ms: expected an integer from 1 to 600000, got \"%s\"",
+			shown);
+		parse_err(yaml, PEX_ECONFIG, msg);
+	}
+
+	/* not nullable */
+	parse_err(URL "  timeout_ms:\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pexip.timeout_ms: expected an integer from 1 to 600000, got null");
+	parse_err(URL "gc: {orphan_max_age_s: -5}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: gc.orphan_max_age_s: expected an integer from 0 up, got \"-5\"");
+	/* nullable int */
+	cfg = parse_ok(URL "pool:\n  room:\n    participant_limit: ~\n");
+	assert_null_key(cfg, "pool.room.participant_limit");
+	pex_config_free(cfg);
+	cfg = parse_ok(URL "pool:\n  room:\n    participant_limit: 1000000\n");
+	assert_int_key(cfg, "pool.room.participant_limit", 1000000);
+	pex_config_free(cfg);
+	parse_err(URL "pool:\n  room:\n    participant_limit: 1000001\n", PEX_ECONFIG,
+		"pexipsdk.yaml:5: pool.room.participant_limit: expected an integer from 0 to 1000000, "
+		"got \"1000001\"");
+}
+END_TEST
+
+START_TEST(test_bool_values)
+{
+	static const struct { const char *text; int want; } good[] = {
+		{ "true", 1 }, { "TRUE", 1 }, { "True", 1 }, { "yes", 1 }, { "Yes", 1 },
+		{ "on", 1 }, { "ON", 1 }, { "false", 0 }, { "False", 0 }, { "no", 0 },
+		{ "NO", 0 }, { "off", 0 }, { "Off", 0 }, { "\"false\"", 0 },
+	};
+	static const char *const bad[] = { "maybe", "1", "0", "y", "n", "tru" };
+	char yaml[256], msg[512];
+	pex_config *cfg;
+	size_t i;
+
+	for (i = 0; i < PEX__ARRAY_SIZE(good); i++) {
+		snprintf(yaml, sizeof(yaml), URL "  tls:\n    verify: %s\n", good[i].text);
+		cfg = parse_ok(yaml);
+		assert_bool_key(cfg, "pexip.tls.verify", good[i].want);
+		pex_config_free(cfg);
+	}
+	for (i = 0; i < PEX__ARRAY_SIZE(bad); i++) {
+		snprintf(yaml, sizeof(yaml), URL "  tls:\n    verify: %s\n", bad[i]);
+		snprintf(msg, sizeof(msg), "pexipsdk.yaml:4: pexip.tls.verify: expected true or false "
+			"(or yes/no, on/off), got \"%s\"", bad[i]);
+		parse_err(yaml, PEX_ECONFIG, msg);
+	}
+	parse_err(URL "  tls: {verify: null}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pexip.tls.verify: expected true or false (or yes/no, on/off), got null");
+}
+END_TEST
+
+START_TEST(test_enum_and_string_values)
+{
+	pex_config *cfg;
+
+	cfg = parse_ok(URL "  auth: {method: oauth2}\nqueue: {backend: memory}\nlog: {level: warn}\n");
+	assert_str_key(cfg, "pexip.auth.method", "oauth2");
+	assert_str_key(cfg, "queue.backend", "memory");
+	assert_str_key(cfg, "log.level", "warn");
+	pex_config_free(cfg);
+
+	parse_err(URL "  auth:\n    method: oath2\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: pexip.auth.method: expected one of basic, oauth2, got \"oath2\"");
+	parse_err(URL "queue: {backend: SQLite}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.backend: expected one of memory, sqlite, azure, got \"SQLite\"");
+	parse_err(URL "log: {format: [json]}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: log.format: expected one of text, json, got a list");
+
+	/* strings: plain, quoted, block; null words; quoted null words are strings */
+	cfg = parse_ok(URL "pool:\n  room:\n    description: |\n      two\n      lines\n"
+		"    alias_domain: \"null\"\n");
+	assert_str_key(cfg, "pool.room.description", "two\nlines\n");
+	assert_str_key(cfg, "pool.room.alias_domain", "null");
+	pex_config_free(cfg);
+	cfg = parse_ok(URL "pool:\n  room: {description: NULL, alias_domain: ~}\n");
+	assert_null_key(cfg, "pool.room.description");
+	assert_null_key(cfg, "pool.room.alias_domain");
+	pex_config_free(cfg);
+	cfg = parse_ok(URL "pool: {name_prefix: 123}\n");   /* a number is a fine string */
+	assert_str_key(cfg, "pool.name_prefix", "123");
+	pex_config_free(cfg);
+
+	parse_err(URL "pool: {name_prefix: ''}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pool.name_prefix: expected a non-empty string, got \"\"");
+	parse_err(URL "pool: {name_prefix: null}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pool.name_prefix: expected a string, got null");
+	parse_err(URL "pool:\n  room:\n    description: \"a\\0b\"\n", PEX_ECONFIG,
+		"pexipsdk.yaml:5: pool.room.description: must not contain a NUL character");
+	parse_err(URL "server: {listen: localhost}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: server.listen: must be HOST:PORT, got \"localhost\"");
+	parse_err(URL "server: {listen: \"localhost:99999\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: server.listen: must be HOST:PORT with a port from 1 to 65535, "
+		"got \"localhost:99999\"");
+	/* long values are shortened, control characters escaped */
+	parse_err(URL "log: {level: \"0123456789012345678901234567890123456789"
+		"0123456789012345678901234567890123456789TAIL\\t\"}\n",
+		PEX_ECONFIG, "pexipsdk.yaml:3: log.level: expected one of error, warn, info, debug, "
+		"got \"0123456789012345678901234567890123456789"
+		"0123456789012345678901234567890123456789...\"");
+	parse_err(URL "log: {level: \"a\\tb\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: log.level: expected one of error, warn, info, debug, got \"a\\x09b\"");
+}
+END_TEST
+
+START_TEST(test_url_and_names)
+{
+	static const char *const good_names[] = { "abc", "room-creation-queue", "a1-b2",
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz01234567890" };
+	static const struct { const char *name, *why; } bad_names[] = {
+		{ "ab", "must be 3 to 63 characters long" },
+		{ "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz012345678901",
+		  "must be 3 to 63 characters long" },
+		{ "Room-queue", "may contain only lowercase letters, digits and '-'" },
+		{ "room_queue", "may contain only lowercase letters, digits and '-'" },
+		{ "-room", "must start and end with a letter or digit" },
+		{ "room-", "must start and end with a letter or digit" },
+		{ "room--queue", "must not contain \"--\"" },
+	};
+	char yaml[256], msg[512];
+	pex_config *cfg;
+	size_t i;
+
+	for (i = 0; i < PEX__ARRAY_SIZE(good_names); i++) {
+		snprintf(yaml, sizeof(yaml), URL "pool:\n  queue: %s\ngc: {queue: %s}\n",
+			good_names[i], good_names[i]);
+		cfg = parse_ok(yaml);
+		assert_str_key(cfg, "pool.queue", good_names[i]);
+		assert_str_key(cfg, "gc.queue", good_names[i]);
+		pex_config_free(cfg);
+	}
+	for (i = 0; i < PEX__ARRAY_SIZE(bad_names); i++) {
+		snprintf(yaml, sizeof(yaml), URL "pool:\n  queue: %s\n", bad_names[i].name);
+		snprintf(msg, sizeof(msg), "pexipsdk.yaml:4: pool.queue: %s, got \"%s\"",
+			bad_names[i].why, bad_names[i].name);
+		parse_err(yaml, PEX_ECONFIG, msg);
+		snprintf(yaml, sizeof(yaml), URL "gc:\n  queue: %s\n", bad_names[i].name);
+		snprintf(msg, sizeof(msg), "pexipsdk.yaml:4: gc.queue: %s, got \"%s\"",
+			bad_names[i].why, bad_names[i].name);
+		parse_err(yaml, PEX_ECONFIG, msg);
+	}
+
+	cfg = parse_ok("pexip: {url: HTTP://127.0.0.1:8080}\n");
+	assert_str_key(cfg, "pexip.url", "HTTP://127.0.0.1:8080");
+	pex_config_free(cfg);
+	parse_err("pexip:\n  url: ftp://mgr.example.com\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2: pexip.url: must be an http:// or https:// URL, got \"ftp://mgr.example.com\"");
+	parse_err("pexip:\n  url: mgr.example.com\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2: pexip.url: must be an http:// or https:// URL, got \"mgr.example.com\"");
+	parse_err("pexip:\n  url: https:///path\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2: pexip.url: must be an http:// or https:// URL with a host, got \"https:///path\"");
+	parse_err("pexip:\n  url: \"https://a b\"\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2: pexip.url: must be a URL without spaces or control characters, got \"https://a b\"");
+	parse_err(URL "  auth: {token_url: /oauth/token/}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pexip.auth.token_url: must be an http:// or https:// URL, got \"/oauth/token/\"");
+
+	cfg = parse_ok(URL "tag: {url_template: \"https://svc/x?u={uui}\"}\n");
+	assert_str_key(cfg, "tag.url_template", "https://svc/x?u={uui}");
+	pex_config_free(cfg);
+	parse_err(URL "tag:\n  url_template: https://svc/x?u={uuid}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: tag.url_template: must contain \"{uui}\", got \"https://svc/x?u={uuid}\"");
+}
+END_TEST
+
+START_TEST(test_lists)
+{
+	static const char *const ab[] = { "a_", "b_", NULL };
+	static const char *const one[] = { "svc.example.com", NULL };
+	static const char *const none[] = { NULL };
+	pex_config *cfg;
+
+	cfg = parse_ok(URL "gc:\n  protected_prefixes:\n    - a_\n    - \"b_\"\n"
+		"tag: {allowed_hosts: [svc.example.com]}\n");
+	assert_list_key(cfg, "gc.protected_prefixes", ab);
+	assert_list_key(cfg, "tag.allowed_hosts", one);
+	pex_config_free(cfg);
+
+	cfg = parse_ok(URL "gc: {protected_prefixes: []}\n");
+	assert_list_key(cfg, "gc.protected_prefixes", none);
+	pex_config_free(cfg);
+	cfg = parse_ok(URL "gc:\n  protected_prefixes:\n");   /* null: the empty list */
+	assert_list_key(cfg, "gc.protected_prefixes", none);
+	pex_config_free(cfg);
+
+	parse_err(URL "gc:\n  protected_prefixes: test_\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: gc.protected_prefixes: expected a list of strings, got \"test_\"");
+	parse_err(URL "gc:\n  protected_prefixes: {a: b}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: gc.protected_prefixes: expected a list of strings, got a mapping");
+	parse_err(URL "gc:\n  protected_prefixes:\n    - a_\n    - {x: 1}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:6: gc.protected_prefixes[1]: expected a string, got a mapping");
+	parse_err(URL "gc:\n  protected_prefixes:\n    - a_\n    - [x]\n", PEX_ECONFIG,
+		"pexipsdk.yaml:6: gc.protected_prefixes[1]: expected a string, got a list");
+	parse_err(URL "gc:\n  protected_prefixes: [a_, ~]\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: gc.protected_prefixes[1]: expected a string, got null");
+	parse_err(URL "tag:\n  allowed_hosts:\n    - ''\n", PEX_ECONFIG,
+		"pexipsdk.yaml:5: tag.allowed_hosts[0]: expected a non-empty string, got \"\"");
+}
+END_TEST
+
+START_TEST(test_structure_errors)
+{
+	/* a mapping where a scalar is expected: the key's line */
+	parse_err("pexip:\n  url:\n    host: mgr\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2: pexip.url: expected a string, got a mapping");
+	parse_err(URL "  timeout_ms: [1]\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pexip.timeout_ms: expected an integer from 1 to 600000, got a list");
+	/* a scalar or a list where a section is expected */
+	parse_err(URL "pool: 5\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pool: expected a mapping (a section), got a scalar");
+	parse_err(URL "pool:\n  room:\n    - a\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: pool.room: expected a mapping (a section), got a list");
+	/* an empty section is fine */
+	pex_config_free(parse_ok(URL "events:\nserver: {}\n"));
+	/* the top level */
+	parse_err("- a\n- b\n", PEX_ECONFIG, "pexipsdk.yaml:1: expected a mapping of sections "
+		"(pexip, queue, pool...) at the top level, got a list");
+	parse_err("just text\n", PEX_ECONFIG, "pexipsdk.yaml:1: expected a mapping of sections "
+		"(pexip, queue, pool...) at the top level, got a scalar");
+	/* keys must be scalars */
+	parse_err(URL "? [a, b]\n: c\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: keys must be plain strings, got a list");
+	/* one document only */
+	parse_err(URL "---\nlog: {level: debug}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: more than one YAML document (only one is allowed)");
+	/* anchors and aliases resolve like YAML says */
+	{
+		pex_config *cfg = parse_ok(URL "tag: {allowed_hosts: &h [a.example]}\n"
+			"gc: {protected_prefixes: *h}\n");
+		static const char *const a[] = { "a.example", NULL };
+		assert_list_key(cfg, "gc.protected_prefixes", a);
+		pex_config_free(cfg);
+	}
+}
+END_TEST
+
+START_TEST(test_unknown_keys)
+{
+	parse_err(URL "  tiemout_ms: 5\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: unknown key 'pexip.tiemout_ms' (did you mean 'pexip.timeout_ms'?)");
+	parse_err(URL "\n\n\n  timout_ms: 5\n", PEX_ECONFIG,
+		"pexipsdk.yaml:6: unknown key 'pexip.timout_ms' (did you mean 'pexip.timeout_ms'?)");
+	parse_err(URL "pexip_extra: 1\n", PEX_ECONFIG, "pexipsdk.yaml:3: unknown key 'pexip_extra'");
+	parse_err(URL "poool:\n  depth: 3\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: unknown key 'poool' (did you mean 'pool'?)");
+	/* the right key under the wrong section */
+	parse_err(URL "  depth: 3\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: unknown key 'pexip.depth' (did you mean 'pool.depth'?)");
+	parse_err(URL "pool:\n  rooms: {pin_digits: 5}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: unknown key 'pool.rooms' (did you mean 'pool.room'?)");
+	parse_err(URL "server:\n  jwt:\n    isuer: x\n", PEX_ECONFIG,
+		"pexipsdk.yaml:5: unknown key 'server.jwt.isuer' (did you mean 'server.jwt.issuer'?)");
+	parse_err(URL "frobnicate: {x: 1}\n", PEX_ECONFIG, "pexipsdk.yaml:3: unknown key 'frobnicate'");
+	parse_err(URL "pool:\n  room:\n    pin_digit: 5\n", PEX_ECONFIG,
+		"pexipsdk.yaml:5: unknown key 'pool.room.pin_digit' (did you mean 'pool.room.pin_digits'?)");
+	/* keys are case-sensitive */
+	parse_err("Pexip:\n  url: https://x\n", PEX_ECONFIG,
+		"pexipsdk.yaml:1: unknown key 'Pexip' (did you mean 'pexip'?)");
+	/* dotted keys are not a shorthand */
+	parse_err("pexip.url: https://x\n", PEX_ECONFIG,
+		"pexipsdk.yaml:1: 'pexip.url': dotted keys are not supported, nest the key under its section");
+	/* the first problem in file order wins */
+	parse_err(URL "  bogus: 1\n  timeout_ms: ten\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: unknown key 'pexip.bogus'");
+}
+END_TEST
+
+START_TEST(test_duplicate_keys)
+{
+	parse_err(URL "  timeout_ms: 5\n  timeout_ms: 6\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: duplicate key 'pexip.timeout_ms' (first at line 3)");
+	parse_err(URL "log: {level: info, level: debug}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: duplicate key 'log.level' (first at line 3)");
+	parse_err(URL "pool: {depth: 1}\nlog: {}\npool: {depth: 2}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:5: duplicate key 'pool' (first at line 3)");
+	parse_err(URL "pexip:\n  url: https://other\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: duplicate key 'pexip' (first at line 1)");
+}
+END_TEST
+
+START_TEST(test_syntax_errors)
+{
+	parse_err("pexip: {url: https://x\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2:1: invalid YAML: did not find expected ',' or '}' "
+		"(while parsing a flow mapping at line 1, column 8)");
+	parse_err(URL "  timeout_ms: 5\n bad: indent\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4:2: invalid YAML: did not find expected key "
+		"(while parsing a block mapping at line 1, column 1)");
+	parse_err(URL "  timeout_ms: 5 bad: x\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3:20: invalid YAML: mapping values are not allowed in this context");
+	parse_err(URL "\ttimeout_ms: 5\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3:1: invalid YAML: found a tab character that violates indentation "
+		"(while scanning a plain scalar at line 2, column 8)");
+	parse_err(URL "log: {level: *nope}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3:14: invalid YAML: found undefined alias");
+	parse_err("pexip: {url: \"https://x\xff\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:1:24: invalid YAML: invalid leading UTF-8 octet");
+	parse_err(URL "  timeout_ms: 5\n  x: \"\x01\"\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4:7: invalid YAML: control characters are not allowed");
+}
+END_TEST
+
+START_TEST(test_empty_and_required)
+{
+	parse_err("", PEX_ECONFIG,
+		"pexipsdk.yaml: missing required key 'pexip.url' (the configuration is empty)");
+	parse_err("# only a comment\n\n", PEX_ECONFIG,
+		"pexipsdk.yaml: missing required key 'pexip.url' (the configuration is empty)");
+	parse_err("~\n", PEX_ECONFIG,
+		"pexipsdk.yaml: missing required key 'pexip.url' (the configuration is empty)");
+	parse_err("queue: {backend: memory}\n", PEX_ECONFIG,
+		"pexipsdk.yaml: missing required key 'pexip.url'");
+	parse_err("pexip:\n  timeout_ms: 5\n", PEX_ECONFIG,
+		"pexipsdk.yaml: missing required key 'pexip.url'");
+	parse_err("pexip: {url: null}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:1: pexip.url: expected a string, got null");
+	{
+		pex_config *cfg = sentinel();
+		ck_assert_int_eq(pex_config_parse(&cfg, NULL, 0, "x.yaml"), PEX_ECONFIG);
+		ck_assert_str_eq(pex_error_last()->message,
+			"x.yaml: missing required key 'pexip.url' (the configuration is empty)");
+		ck_assert_int_eq(pex_config_parse(&cfg, NULL, 5, "x.yaml"), PEX_EINVAL);
+		ck_assert_int_eq(pex_config_parse(NULL, "", 0, "x.yaml"), PEX_EINVAL);
+		ck_assert(cfg == sentinel());
+	}
+	/* no origin */
+	{
+		pex_config *cfg = NULL;
+		ck_assert_int_eq(pex_config_parse(&cfg, "a: b", 4, NULL), PEX_ECONFIG);
+		ck_assert_str_eq(pex_error_last()->message, "<memory>:1: unknown key 'a'");
+		/* len is honoured: what follows is not parsed */
+		ck_assert_int_eq(pex_config_parse(&cfg, URL "junk: [", strlen(URL), NULL), 0);
+		ck_assert_str_eq(pex_config_origin(cfg), "<memory>");
+		pex_config_free(cfg);
+	}
+}
+END_TEST
+
+/* ---- secrets ---- */
+
+START_TEST(test_secret_env)
+{
+	pex_config *cfg;
+	pex_buf dump = PEX_BUF_INIT;
+
+	setenv("PEXTEST_PW", "hunter2-env-secret", 1);
+	cfg = parse_ok(URL "  auth:\n    username: admin\n    password: env:PEXTEST_PW\n");
+	assert_str_key(cfg, "pexip.auth.password", "hunter2-env-secret");
+	ck_assert_int_eq(pex_config_dump(&dump, cfg), 0);
+	ck_assert_ptr_null(strstr(dump.ptr, "hunter2"));
+	ck_assert_ptr_nonnull(strstr(dump.ptr, "password: <redacted>"));
+	ck_assert_ptr_nonnull(strstr(dump.ptr, "username: admin"));
+	pex_buf_dispose(&dump);
+	pex_config_free(cfg);
+
+	/* set but empty is a value */
+	setenv("PEXTEST_PW", "", 1);
+	cfg = parse_ok(URL "events: {password: env:PEXTEST_PW}\n");
+	assert_str_key(cfg, "events.password", "");
+	pex_config_free(cfg);
+
+	unsetenv("PEXTEST_PW");
+	parse_err(URL "  auth:\n\n    password: env:PEXTEST_PW\n", PEX_ECONFIG,
+		"pexipsdk.yaml:5: pexip.auth.password: environment variable PEXTEST_PW is not set");
+	parse_err(URL "events: {password: \"env:\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: events.password: env: reference without a variable name");
+	parse_err(URL "events: {password: \"env:A B\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: events.password: env: reference with an invalid variable name");
+	/* references are only for secrets: elsewhere they are plain text */
+	cfg = parse_ok(URL "  auth: {username: env:PEXTEST_PW}\n");
+	assert_str_key(cfg, "pexip.auth.username", "env:PEXTEST_PW");
+	pex_config_free(cfg);
+	/* a list of secrets */
+	setenv("PEXTEST_KEY1", "k1-secret-value", 1);
+	cfg = parse_ok(URL "server:\n  api_keys:\n    - env:PEXTEST_KEY1\n    - literal-k2\n");
+	{
+		static const char *const keys[] = { "k1-secret-value", "literal-k2", NULL };
+		assert_list_key(cfg, "server.api_keys", keys);
+	}
+	ck_assert_int_eq(pex_config_dump(&dump, cfg), 0);
+	ck_assert_ptr_null(strstr(dump.ptr, "k1-secret"));
+	ck_assert_ptr_null(strstr(dump.ptr, "literal-k2"));
+	ck_assert_ptr_nonnull(strstr(dump.ptr, "api_keys: [<redacted>, <redacted>]"));
+	pex_buf_dispose(&dump);
+	pex_config_free(cfg);
+	unsetenv("PEXTEST_KEY1");
+	parse_err(URL "server:\n  api_keys:\n    - literal\n    - env:PEXTEST_KEY1\n", PEX_ECONFIG,
+		"pexipsdk.yaml:6: server.api_keys[1]: environment variable PEXTEST_KEY1 is not set");
+}
+END_TEST
+
+START_TEST(test_secret_file)
+{
+	char *dir = make_tmpdir();
+	char path[PATH_MAX], yaml[PATH_MAX + 128], msg[PATH_MAX + 256];
+	pex_config *cfg = NULL;
+
+	ck_assert_int_eq(mkdir(strcat(strcpy(path, dir), "/sub"), 0700), 0);
+	write_file(dir, "sub/pw.txt", "file-secret-1\n\n");       /* one newline goes */
+	write_file(dir, "sub/crlf.txt", "file-secret-2\r\n");
+	write_file(dir, "sub/bare.txt", "file-secret-3");
+	write_file(dir, "sub/empty.txt", "");
+
+	/* absolute */
+	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s/sub/pw.txt\"}\n"
+		"events: {password: \"file:%s/sub/crlf.txt\"}\n"
+		"server: {api_keys: [\"file:%s/sub/bare.txt\", \"file:%s/sub/empty.txt\"]}\n",
+		dir, dir, dir, dir);
+	cfg = parse_ok(yaml);
+	assert_str_key(cfg, "pexip.auth.password", "file-secret-1\n");
+	assert_str_key(cfg, "events.password", "file-secret-2");
+	{
+		static const char *const keys[] = { "file-secret-3", "", NULL };
+		assert_list_key(cfg, "server.api_keys", keys);
+	}
+	pex_config_free(cfg);
+
+	/* relative to the configuration file, loaded from its path */
+	write_file(dir, "pexipsdk.yaml", URL "  auth: {password: file:sub/bare.txt}\n");
+	snprintf(path, sizeof(path), "%s/pexipsdk.yaml", dir);
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	assert_str_key(cfg, "pexip.auth.password", "file-secret-3");
+	pex_config_free(cfg);
+
+	/* ... and from an origin naming it */
+	ck_assert_int_eq(pex_config_parse(&cfg, URL "  auth: {password: file:sub/bare.txt}\n",
+		strlen(URL "  auth: {password: file:sub/bare.txt}\n"), path), 0);
+	assert_str_key(cfg, "pexip.auth.password", "file-secret-3");
+	pex_config_free(cfg);
+
+	/* missing file: the path (as resolved) and errno text, nothing else */
+	snprintf(msg, sizeof(msg), "%s:3: pexip.auth.password: cannot read secret file "
+		"%s/sub/missing.txt: No such file or directory", path, dir);
+	cfg = sentinel();
+	ck_assert_int_eq(pex_config_parse(&cfg, URL "  auth: {password: file:sub/missing.txt}\n",
+		strlen(URL "  auth: {password: file:sub/missing.txt}\n"), path), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert(cfg == sentinel());
+
+	/* a directory is not a secret */
+	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s/sub\"}\n", dir);
+	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: cannot read secret file "
+		"%s/sub: Is a directory", dir);
+	parse_err(yaml, PEX_ECONFIG, msg);
+	/* nor a file with NUL bytes, and the message shows no content */
+	{
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/sub/nul.bin", dir);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fwrite("topsecret\0x", 1, 11, f);
+		fclose(f);
+	}
+	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s\"}\n", path);
+	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: secret file %s "
+		"contains a NUL byte", path);
+	parse_err(yaml, PEX_ECONFIG, msg);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "topsecret"));
+	parse_err(URL "  auth: {password: \"file:\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pexip.auth.password: file: reference without a path");
+
+	rm_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_secret_keyvault)
+{
+	parse_err(URL "  auth:\n    password: keyvault:https://myvault.vault.azure.net/secrets/pexip-pw\n",
+		PEX_ENOTSUPPORTED, "pexipsdk.yaml:4: pexip.auth.password: Azure Key Vault references "
+		"(keyvault:) are not supported in this build yet");
+	ck_assert_int_eq(pex_error_last()->klass, PEX_ERROR_CLASS_CONFIG);
+	parse_err(URL "  auth:\n    password: keyvault:myvault/pexip-pw\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: pexip.auth.password: malformed Key Vault reference: expected "
+		"keyvault:https://VAULT/secrets/NAME");
+	parse_err(URL "  auth:\n    password: keyvault:https://myvault.vault.azure.net/keys/x\n",
+		PEX_ECONFIG, "pexipsdk.yaml:4: pexip.auth.password: malformed Key Vault reference: "
+		"expected keyvault:https://VAULT/secrets/NAME");
+}
+END_TEST
+
+/* A literal secret must not leak through any message or the dump. */
+START_TEST(test_secret_never_shown)
+{
+	static const char *const leaks[] = {
+		/* a wrong type on a secret key */
+		URL "  auth:\n    password: {Sup3rS3cret: 1}\n",
+		/* an error after a literal secret was read */
+		URL "  auth:\n    password: Sup3rS3cret\n  timeout_ms: bad\n",
+		/* a secret list given a scalar */
+		URL "server: {api_keys: Sup3rS3cret}\n",
+		/* an empty secret */
+		URL "events: {password: ''}\n",
+	};
+	pex_config *cfg;
+	pex_buf dump = PEX_BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < PEX__ARRAY_SIZE(leaks); i++) {
+		pex_config *c = sentinel();
+		ck_assert_int_eq(pex_config_parse(&c, leaks[i], strlen(leaks[i]), ORIGIN), PEX_ECONFIG);
+		ck_assert_msg(strstr(pex_error_last()->message, "Sup3rS3cret") == NULL,
+			"leaked: %s", pex_error_last()->message);
+	}
+	parse_err(URL "server: {api_keys: Sup3rS3cret}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: server.api_keys: expected a list of strings, got a string");
+	parse_err(URL "events: {password: ''}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: events.password: expected a non-empty string, got an empty string");
+
+	cfg = parse_ok(URL "  auth: {password: Sup3rS3cret, private_key: \"-----BEGIN Sup3rS3cret\"}\n"
+		"events: {password: Sup3rS3cret}\n"
+		"queue: {azure: {connection_string: \"AccountKey=Sup3rS3cret\"}}\n");
+	ck_assert_int_eq(pex_config_dump(&dump, cfg), 0);
+	ck_assert_ptr_null(strstr(dump.ptr, "Sup3rS3cret"));
+	pex_buf_dispose(&dump);
+
+	/* overrides: same rules */
+	ck_assert_int_eq(pex_config_set(cfg, "server.api_keys", "Sup3rS3cret, "), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message,
+		"<override>: server.api_keys[1]: expected a non-empty string, got an empty string");
+	ck_assert_int_eq(pex_config_set(cfg, "pexip.auth.password", "Sup3rS3cret2"), 0);
+	ck_assert_int_eq(pex_config_dump(&dump, cfg), 0);
+	ck_assert_ptr_null(strstr(dump.ptr, "Sup3rS3cret"));
+	pex_buf_dispose(&dump);
+	pex_config_free(cfg);
+
+	ck_assert_int_eq(pex_config_key_is_secret("pexip.auth.password"), 1);
+	ck_assert_int_eq(pex_config_key_is_secret("pexip.auth.private_key"), 1);
+	ck_assert_int_eq(pex_config_key_is_secret("queue.azure.connection_string"), 1);
+	ck_assert_int_eq(pex_config_key_is_secret("events.password"), 1);
+	ck_assert_int_eq(pex_config_key_is_secret("server.api_keys"), 1);
+	ck_assert_int_eq(pex_config_key_is_secret("pexip.auth.username"), 0);
+	ck_assert_int_eq(pex_config_key_is_secret("pexip.url"), 0);
+	ck_assert_int_eq(pex_config_key_is_secret("nope"), 0);
+	ck_assert_int_eq(pex_config_key_is_secret(NULL), 0);
+}
+END_TEST
+
+/* The azure connection string default is an env: reference read lazily. */
+START_TEST(test_secret_lazy_default)
+{
+	pex_config *cfg;
+	const char *s = NULL;
+	pex_buf dump = PEX_BUF_INIT;
+
+	unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+	cfg = parse_ok(URL);   /* the sqlite backend: no error */
+	ck_assert_int_eq(pex_config_dump(&dump, cfg), 0);
+	ck_assert_ptr_nonnull(strstr(dump.ptr, "connection_string: <redacted>"));
+	pex_buf_dispose(&dump);
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, "queue.azure.connection_string"), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "pexipsdk.yaml: queue.azure.connection_string: "
+		"environment variable AZURE_STORAGE_CONNECTION_STRING is not set");
+	ck_assert_ptr_null(s);
+
+	/* resolved on the first successful read, then kept */
+	setenv("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true", 1);
+	assert_str_key(cfg, "queue.azure.connection_string", "UseDevelopmentStorage=true");
+	unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+	assert_str_key(cfg, "queue.azure.connection_string", "UseDevelopmentStorage=true");
+	pex_config_free(cfg);
+
+	/* a reference written in the file is resolved at load time */
+	parse_err(URL "queue:\n  azure:\n    connection_string: env:AZURE_STORAGE_CONNECTION_STRING\n",
+		PEX_ECONFIG, "pexipsdk.yaml:5: queue.azure.connection_string: environment variable "
+		"AZURE_STORAGE_CONNECTION_STRING is not set");
+}
+END_TEST
+
+/* ---- loading ---- */
+
+START_TEST(test_load_search_order)
+{
+	char *dir = make_tmpdir(), *empty = make_tmpdir();
+	char cwd[PATH_MAX], path[PATH_MAX], sys[PATH_MAX], msg[3 * PATH_MAX];
+	const char *old_env = getenv("PEXIPSDK_CONFIG");
+	char *saved_env = old_env ? strdup(old_env) : NULL;
+	pex_config *cfg = NULL;
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	write_file(dir, "env.yaml", URL "log: {level: debug}\n");
+	write_file(dir, "pexipsdk.yaml", URL "log: {level: warn}\n");
+	write_file(dir, "system.yaml", URL "log: {level: error}\n");
+	snprintf(sys, sizeof(sys), "%s/system.yaml", dir);
+
+	/* $PEXIPSDK_CONFIG first */
+	snprintf(path, sizeof(path), "%s/env.yaml", dir);
+	setenv("PEXIPSDK_CONFIG", path, 1);
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(pex_config_load(&cfg, NULL), 0);
+	ck_assert_str_eq(pex_config_origin(cfg), path);
+	assert_str_key(cfg, "log.level", "debug");
+	pex_config_free(cfg);
+
+	/* ... and it is authoritative: a missing file is an error, no fallback */
+	snprintf(path, sizeof(path), "%s/typo.yaml", dir);
+	setenv("PEXIPSDK_CONFIG", path, 1);
+	cfg = sentinel();
+	ck_assert_int_eq(pex_config_load(&cfg, NULL), PEX_ENOTFOUND);
+	snprintf(msg, sizeof(msg), "cannot read configuration %s (from $PEXIPSDK_CONFIG): "
+		"No such file or directory", path);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert(cfg == sentinel());
+
+	/* an explicit path wins over everything */
+	snprintf(path, sizeof(path), "%s/system.yaml", dir);
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	assert_str_key(cfg, "log.level", "error");
+	pex_config_free(cfg);
+
+	/* then ./pexipsdk.yaml (empty $PEXIPSDK_CONFIG counts as unset) */
+	setenv("PEXIPSDK_CONFIG", "", 1);
+	pex__config_set_system_path(sys);
+	ck_assert_int_eq(pex_config_load(&cfg, NULL), 0);
+	ck_assert_str_eq(pex_config_origin(cfg), "pexipsdk.yaml");
+	assert_str_key(cfg, "log.level", "warn");
+	pex_config_free(cfg);
+
+	/* then the system file */
+	unsetenv("PEXIPSDK_CONFIG");
+	ck_assert_int_eq(chdir(empty), 0);
+	ck_assert_int_eq(pex_config_load(&cfg, NULL), 0);
+	ck_assert_str_eq(pex_config_origin(cfg), sys);
+	assert_str_key(cfg, "log.level", "error");
+	pex_config_free(cfg);
+
+	/* none: PEX_ENOTFOUND listing where it looked */
+	snprintf(path, sizeof(path), "%s/none.yaml", empty);
+	pex__config_set_system_path(path);
+	cfg = sentinel();
+	ck_assert_int_eq(pex_config_load(&cfg, NULL), PEX_ENOTFOUND);
+	snprintf(msg, sizeof(msg), "no configuration file found (looked at $PEXIPSDK_CONFIG "
+		"(not set), ./pexipsdk.yaml, %s); pass one with -c FILE", path);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert(cfg == sentinel());
+
+	/* ./pexipsdk.yaml that cannot be read is an error, not skipped */
+	ck_assert_int_eq(mkdir("pexipsdk.yaml", 0700), 0);
+	ck_assert_int_eq(pex_config_load(&cfg, NULL), PEX_EIO);
+	ck_assert_str_eq(pex_error_last()->message,
+		"cannot read configuration pexipsdk.yaml: Is a directory");
+	ck_assert_int_eq(rmdir("pexipsdk.yaml"), 0);
+
+	/* explicit paths: missing, unreadable */
+	ck_assert_int_eq(pex_config_load(&cfg, path), PEX_ENOTFOUND);
+	snprintf(msg, sizeof(msg), "cannot read configuration %s: No such file or directory", path);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert_int_eq(pex_config_load(&cfg, empty), PEX_EIO);
+	snprintf(msg, sizeof(msg), "cannot read configuration %s: Is a directory", empty);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert(cfg == sentinel());
+	/* errors in the file name the file */
+	write_file(dir, "bad.yaml", URL "  timeout_ms: 0\n");
+	snprintf(path, sizeof(path), "%s/bad.yaml", dir);
+	ck_assert_int_eq(pex_config_load(&cfg, path), PEX_ECONFIG);
+	snprintf(msg, sizeof(msg), "%s:3: pexip.timeout_ms: expected an integer from 1 to 600000, "
+		"got \"0\"", path);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert_int_eq(pex_config_load(NULL, path), PEX_EINVAL);
+
+	pex__config_set_system_path(NULL);
+	ck_assert_int_eq(chdir(cwd), 0);
+	if (saved_env)
+		setenv("PEXIPSDK_CONFIG", saved_env, 1);
+	else
+		unsetenv("PEXIPSDK_CONFIG");
+	free(saved_env);
+	rm_tmpdir(dir);
+	rm_tmpdir(empty);
+}
+END_TEST
+
+/* ---- overrides and getters ---- */
+
+START_TEST(test_set)
+{
+	static const char *const ab[] = { "a_", "b_", NULL };
+	static const char *const none[] = { NULL };
+	pex_config *cfg = parse_ok(URL "pool: {depth: 3}\n");
+	const char *before = NULL;
+
+	ck_assert_int_eq(pex_config_set(cfg, "pool.depth", "7"), 0);
+	assert_int_key(cfg, "pool.depth", 7);
+	ck_assert_int_eq(pex_config_set(cfg, "pool.depth", "seven"), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message,
+		"<override>: pool.depth: expected an integer from 0 to 100000, got \"seven\"");
+	assert_int_key(cfg, "pool.depth", 7);   /* unchanged */
+	ck_assert_int_eq(pex_config_set(cfg, "pool.depth", "100001"), PEX_ECONFIG);
+	ck_assert_int_eq(pex_config_set(cfg, "pool.depth", NULL), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message,
+		"<override>: pool.depth: expected an integer from 0 to 100000, got null");
+	assert_int_key(cfg, "pool.depth", 7);
+
+	ck_assert_int_eq(pex_config_set(cfg, "pool.depth.x", "1"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"<override>: unknown key 'pool.depth.x' (did you mean 'pool.depth'?)");
+	ck_assert_int_eq(pex_config_set(cfg, "pool", "1"), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_set(NULL, "pool.depth", "1"), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_set(cfg, NULL, "1"), PEX_EINVAL);
+
+	/* each type */
+	ck_assert_int_eq(pex_config_set(cfg, "pexip.tls.verify", "off"), 0);
+	assert_bool_key(cfg, "pexip.tls.verify", 0);
+	ck_assert_int_eq(pex_config_set(cfg, "log.level", "debug"), 0);
+	assert_str_key(cfg, "log.level", "debug");
+	ck_assert_int_eq(pex_config_set(cfg, "log.level", "loud"), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "<override>: log.level: expected one of error, "
+		"warn, info, debug, got \"loud\"");
+	ck_assert_int_eq(pex_config_set(cfg, "pool.queue", "Bad_Name"), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "<override>: pool.queue: may contain only "
+		"lowercase letters, digits and '-', got \"Bad_Name\"");
+	ck_assert_int_eq(pex_config_set(cfg, "gc.protected_prefixes", " a_ , b_"), 0);
+	assert_list_key(cfg, "gc.protected_prefixes", ab);
+	ck_assert_int_eq(pex_config_set(cfg, "gc.protected_prefixes", "[a_,b_]"), 0);
+	assert_list_key(cfg, "gc.protected_prefixes", ab);
+	ck_assert_int_eq(pex_config_set(cfg, "gc.protected_prefixes", "[]"), 0);
+	assert_list_key(cfg, "gc.protected_prefixes", none);
+	ck_assert_int_eq(pex_config_set(cfg, "gc.protected_prefixes", ""), 0);
+	assert_list_key(cfg, "gc.protected_prefixes", none);
+	ck_assert_int_eq(pex_config_set(cfg, "gc.protected_prefixes", "a_,,b_"), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "<override>: gc.protected_prefixes[1]: "
+		"expected a non-empty string, got \"\"");
+
+	/* null for nullable keys */
+	ck_assert_int_eq(pex_config_set(cfg, "pool.room.participant_limit", "50"), 0);
+	assert_int_key(cfg, "pool.room.participant_limit", 50);
+	ck_assert_int_eq(pex_config_set(cfg, "pool.room.participant_limit", "null"), 0);
+	assert_null_key(cfg, "pool.room.participant_limit");
+	ck_assert_int_eq(pex_config_set(cfg, "pexip.url", NULL), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message,
+		"<override>: pexip.url: expected a string, got null");
+
+	/* borrowed pointers survive an override of their key */
+	ck_assert_int_eq(pex_config_get_string(&before, cfg, "pexip.url"), 0);
+	ck_assert_int_eq(pex_config_set(cfg, "pexip.url", "http://127.0.0.1:9999"), 0);
+	ck_assert_str_eq(before, "https://mgr.example.com");
+	assert_str_key(cfg, "pexip.url", "http://127.0.0.1:9999");
+
+	/* secrets are resolved as in the file */
+	setenv("PEXTEST_SET_PW", "set-secret", 1);
+	ck_assert_int_eq(pex_config_set(cfg, "pexip.auth.password", "env:PEXTEST_SET_PW"), 0);
+	assert_str_key(cfg, "pexip.auth.password", "set-secret");
+	unsetenv("PEXTEST_SET_PW");
+	ck_assert_int_eq(pex_config_set(cfg, "pexip.auth.password", "env:PEXTEST_SET_PW"), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "<override>: pexip.auth.password: "
+		"environment variable PEXTEST_SET_PW is not set");
+	assert_str_key(cfg, "pexip.auth.password", "set-secret");
+	ck_assert_int_eq(pex_config_set(cfg, "server.api_keys", "k1, k2"), 0);
+	pex_config_free(cfg);
+
+	/* on a defaults-only config, set makes it complete */
+	ck_assert_int_eq(pex_config_new_defaults(&cfg), 0);
+	ck_assert_int_eq(pex_config_set(cfg, "pexip.url", "https://x.example"), 0);
+	assert_str_key(cfg, "pexip.url", "https://x.example");
+	pex_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_getters)
+{
+	pex_config *cfg = parse_ok(URL);
+	const char *s = NULL;
+	const char *const *list = NULL;
+	size_t n = 0;
+	long long i = 0;
+	int b = 0;
+
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, "pool.depth"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"configuration key 'pool.depth' is an integer, not a string");
+	ck_assert_int_eq(pex_config_get_int(&i, cfg, "pexip.url"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"configuration key 'pexip.url' is a string, not an integer");
+	ck_assert_int_eq(pex_config_get_bool(&b, cfg, "pool.depth"), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_get_list(&list, &n, cfg, "pexip.url"), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, "gc.protected_prefixes"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"configuration key 'gc.protected_prefixes' is a list, not a string");
+
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, "pexip.tiemout_ms"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"pexipsdk.yaml: unknown key 'pexip.tiemout_ms' (did you mean 'pexip.timeout_ms'?)");
+	ck_assert_int_eq(pex_config_get_int(&i, cfg, "pexip"), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_get_int(&i, cfg, ""), PEX_EINVAL);
+
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, "events.username"), PEX_ENOTFOUND);
+	ck_assert_str_eq(pex_error_last()->message, "pexipsdk.yaml: events.username is not set");
+	ck_assert_ptr_null(s);   /* untouched */
+
+	ck_assert_int_eq(pex_config_get_string(NULL, cfg, "pexip.url"), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_get_string(&s, NULL, "pexip.url"), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, NULL), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_get_list(&list, NULL, cfg, "tag.allowed_hosts"), PEX_EINVAL);
+	ck_assert_ptr_null(pex_config_origin(NULL));
+	ck_assert_int_eq(pex_config_new_defaults(NULL), PEX_EINVAL);
+
+	/* a list is NULL-terminated as well as counted */
+	ck_assert_int_eq(pex_config_get_list(&list, &n, cfg, "gc.protected_prefixes"), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_null(list[2]);
+	pex_config_free(cfg);
+}
+END_TEST
+
+/* ---- dump ---- */
+
+START_TEST(test_dump)
+{
+	static const char *const expected =
+		"pexip:\n"
+		"  url: https://mgr.example.com\n"
+		"  auth:\n"
+		"    method: basic\n"
+		"    username: null\n"
+		"    password: <redacted>\n"
+		"    client_id: null\n"
+		"    private_key: null\n"
+		"    token_url: null\n"
+		"    audience: null\n"
+		"  tls:\n"
+		"    verify: true\n"
+		"    ca_file: null\n"
+		"  timeout_ms: 10000\n"
+		"  max_concurrency: 5\n"
+		"  retries:\n"
+		"    max: 3\n"
+		"    base_ms: 200\n"
+		"    cap_ms: 30000\n"
+		"queue:\n"
+		"  backend: sqlite\n"
+		"  sqlite:\n"
+		"    path: pexipsdk.db\n"
+		"  azure:\n"
+		"    connection_string: <redacted>\n"
+		"pool:\n"
+		"  queue: room-creation-queue\n"
+		"  depth: 20\n"
+		"  name_prefix: vmr_\n"
+		"  room:\n"
+		"    service_type: conference\n"
+		"    allow_guests: true\n"
+		"    pin_digits: 6\n"
+		"    guest_pin_digits: 6\n"
+		"    alias_domain: null\n"
+		"    participant_limit: null\n"
+		"    description: \"null\"\n"
+		"tag:\n"
+		"  url_template: null\n"
+		"  allowed_hosts: []\n"
+		"gc:\n"
+		"  queue: room-deletion-queue\n"
+		"  delay_s: 600\n"
+		"  protected_prefixes: [test_, vkiosk_]\n"
+		"  orphan_max_age_s: 86400\n"
+		"events:\n"
+		"  username: null\n"
+		"  password: null\n"
+		"server:\n"
+		"  listen: 127.0.0.1:8080\n"
+		"  api_keys: []\n"
+		"  jwt:\n"
+		"    issuer: null\n"
+		"    audience: null\n"
+		"    jwks_file: null\n"
+		"log:\n"
+		"  level: info\n"
+		"  format: text\n";
+	pex_config *cfg = parse_ok(URL "  auth: {password: pw}\npool: {room: {description: \"null\"}}\n");
+	pex_config *again = NULL;
+	pex_buf out = PEX_BUF_INIT, out2 = PEX_BUF_INIT;
+	size_t n, i;
+	const pex__config_key *schema = pex__config_schema(&n);
+
+	ck_assert_int_eq(pex__buf_puts(&out, "old content\n"), 0);
+	ck_assert_int_eq(pex_config_dump(&out, cfg), 0);   /* replaces, not appends */
+	ck_assert_str_eq(out.ptr, expected);
+	ck_assert_uint_eq(out.size, strlen(expected));
+
+	/* every key appears, by its last component */
+	for (i = 0; i < n; i++) {
+		char needle[64];
+		snprintf(needle, sizeof(needle), " %s: ", strrchr(schema[i].key, '.') + 1);
+		ck_assert_msg(strstr(out.ptr, needle) != NULL, "%s missing", schema[i].key);
+	}
+
+	/* the dump parses back to the same dump */
+	ck_assert_int_eq(pex_config_parse(&again, out.ptr, out.size, "dump.yaml"), 0);
+	assert_str_key(again, "pool.room.description", "null");
+	ck_assert_int_eq(pex_config_dump(&out2, again), 0);
+	ck_assert_str_eq(out.ptr, out2.ptr);
+
+	ck_assert_int_eq(pex_config_dump(NULL, cfg), PEX_EINVAL);
+	ck_assert_int_eq(pex_config_dump(&out, NULL), PEX_EINVAL);
+	pex_buf_dispose(&out);
+	pex_buf_dispose(&out2);
+	pex_config_free(again);
+	pex_config_free(cfg);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("schema");
+
+	tcase_add_test(tc, test_schema_sanity);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_full_file);
+	tcase_add_test(tc, test_example_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("types");
+	tcase_add_test(tc, test_int_values);
+	tcase_add_test(tc, test_bool_values);
+	tcase_add_test(tc, test_enum_and_string_values);
+	tcase_add_test(tc, test_url_and_names);
+	tcase_add_test(tc, test_lists);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, test_structure_errors);
+	tcase_add_test(tc, test_unknown_keys);
+	tcase_add_test(tc, test_duplicate_keys);
+	tcase_add_test(tc, test_syntax_errors);
+	tcase_add_test(tc, test_empty_and_required);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("secrets");
+	tcase_add_test(tc, test_secret_env);
+	tcase_add_test(tc, test_secret_file);
+	tcase_add_test(tc, test_secret_keyvault);
+	tcase_add_test(tc, test_secret_never_shown);
+	tcase_add_test(tc, test_secret_lazy_default);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("api");
+	tcase_add_test(tc, test_load_search_order);
+	tcase_add_test(tc, test_set);
+	tcase_add_test(tc, test_getters);
+	tcase_add_test(tc, test_dump);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,627 @@
+/* Integration tests: the Pexip client over real HTTP against the emulator
+ * (tests/emulator). Every test starts its own emulator on an ephemeral
+ * loopback port and stops it by PID. */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <pexipsdk/pexipsdk.h>
+#include "emu_harness.h"
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/pexit-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void rm_tmpdir(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static pex_client *basic_client(const emu_t *e, unsigned conc, unsigned retries)
+{
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	pex_client *c = NULL;
+	o.url = e->url;
+	o.username = "admin";
+	o.password = "admin";
+	o.max_concurrency = conc;
+	o.retries_max = retries;
+	o.retry_base_ms = 5;
+	o.retry_cap_ms = 100;
+	ck_assert_msg(pex_client_new(&c, &o) == 0, "%s", pex_error_last()->message);
+	return c;
+}
+
+static long long create_room(pex_client *c, const char *name, const char *alias)
+{
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	long long id = 0;
+	s.name = name;
+	s.pin = "123456";
+	s.guest_pin = "654321";
+	s.allow_guests = 1;
+	s.aliases[0] = alias;
+	ck_assert_msg(pex_room_create(&id, c, &s) == 0, "create %s: %s", name, pex_error_last()->message);
+	ck_assert_int_gt(id, 0);
+	return id;
+}
+
+START_TEST(test_crud)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room *r = NULL;
+	pex_room_patch p = PEX_ROOM_PATCH_INIT;
+	long long id;
+	int deleted = -1;
+
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	c = basic_client(&e, 5, 3);
+	id = create_room(c, "vmr_crud", "meet.crud@example.com");
+
+	ck_assert_int_eq(pex_room_get(&r, c, id), 0);
+	ck_assert_str_eq(pex_room_name(r), "vmr_crud");
+	ck_assert_str_eq(pex_room_guest_pin(r), "654321");
+	ck_assert_uint_eq(pex_room_alias_count(r), 1);
+	ck_assert_str_eq(pex_room_alias(r, 0), "meet.crud@example.com");
+	ck_assert_int_eq(pex_room_allow_guests(r), 1);
+	pex_room_free(r);
+
+	p.tag = "https://svc.example.com/x?y=1&z=%20";
+	ck_assert_int_eq(pex_room_update(c, id, &p), 0);
+	ck_assert_int_eq(pex_room_get_by_name(&r, c, "vmr_crud"), 0);
+	ck_assert_str_eq(pex_room_tag(r), "https://svc.example.com/x?y=1&z=%20");
+	pex_room_free(r);
+
+	/* duplicate name: a clear error with the field */
+	{
+		pex_room_spec s = PEX_ROOM_SPEC_INIT;
+		long long id2 = 0;
+		s.name = "vmr_crud";
+		ck_assert_int_eq(pex_room_create(&id2, c, &s), PEX_EEXISTS);
+		ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "already exists"));
+		ck_assert_uint_ge(pex_error_last()->field_error_count, 1);
+		ck_assert_str_eq(pex_error_last()->field_errors[0].field, "name");
+	}
+	/* bad pin: field error from the server */
+	{
+		pex_room_spec s = PEX_ROOM_SPEC_INIT;
+		long long id2 = 0;
+		s.name = "vmr_badpin";
+		s.pin = "12ab";
+		ck_assert_int_eq(pex_room_create(&id2, c, &s), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->field_errors[0].field, "pin");
+	}
+
+	ck_assert_int_eq(pex_room_delete_by_name(c, "vmr_crud", &deleted), 0);
+	ck_assert_int_eq(deleted, 1);
+	ck_assert_int_eq(pex_room_delete_by_name(c, "vmr_crud", &deleted), 0);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(pex_room_delete(c, id, &deleted), 0);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(pex_room_get(&r, c, id), PEX_ENOTFOUND);
+	ck_assert_int_eq(pex_room_get_by_name(&r, c, "vmr_crud"), PEX_ENOTFOUND);
+	ck_assert_ptr_null(r);
+
+	/* aliases */
+	id = create_room(c, "vmr_alias", NULL);
+	{
+		long long aid = 0;
+		ck_assert_int_eq(pex_alias_create(&aid, c, id, "meet.alias2@example.com"), 0);
+		ck_assert_int_eq(pex_room_get(&r, c, id), 0);
+		ck_assert_uint_eq(pex_room_alias_count(r), 1);
+		pex_room_free(r);
+		ck_assert_int_eq(pex_alias_create(&aid, c, id, "meet.alias2@example.com"), PEX_EEXISTS);
+	}
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+START_TEST(test_pagination_45)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *r;
+	char name[64];
+	int i, n = 0, err, seen[45] = { 0 };
+
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	c = basic_client(&e, 5, 3);
+	for (i = 0; i < 45; i++) {
+		snprintf(name, sizeof(name), "page_%02d", i);
+		create_room(c, name, NULL);
+	}
+	create_room(c, "other_room", NULL);
+	f.name_prefix = "page_";
+	f.page_size = 10;
+	ck_assert_int_eq(pex_room_iter_new(&it, c, &f), 0);
+	ck_assert_int_eq(pex_room_iter_total(it), -1);
+	while ((err = pex_room_iter_next(&r, it)) == 0) {
+		int k = atoi(pex_room_name(r) + 5);
+		ck_assert_int_eq(strncmp(pex_room_name(r), "page_", 5), 0);
+		ck_assert(k >= 0 && k < 45);
+		seen[k]++;
+		n++;
+		pex_room_free(r);
+	}
+	ck_assert_int_eq(err, PEX_ITEROVER);
+	ck_assert_int_eq(n, 45);
+	for (i = 0; i < 45; i++)
+		ck_assert_int_eq(seen[i], 1);
+	ck_assert_int_eq(pex_room_iter_total(it), 45);
+	pex_room_iter_free(it);
+	/* five pages of ten were fetched */
+	ck_assert_int_ge(emu_stat(&e, "requests"), 46 + 5);
+
+	/* without a filter every room is listed */
+	ck_assert_int_eq(pex_room_iter_new(&it, c, NULL), 0);
+	n = 0;
+	while (pex_room_iter_next(&r, it) == 0) {
+		n++;
+		pex_room_free(r);
+	}
+	ck_assert_int_eq(n, 46);
+	pex_room_iter_free(it);
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+/* ---- OAuth2 ---- */
+
+static void write_keys(const char *priv_path, const char *pub_path, char **pem_out)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	FILE *f;
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+	ck_assert_ptr_nonnull(k);
+	f = fopen(pub_path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_PUBKEY(f, k), 1);
+	fclose(f);
+	ck_assert_int_eq(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL), 1);
+	n = BIO_get_mem_data(bio, &data);
+	*pem_out = strndup(data, (size_t)n);
+	if (priv_path) {
+		f = fopen(priv_path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(*pem_out, f);
+		fclose(f);
+	}
+	BIO_free(bio);
+	EVP_PKEY_free(k);
+}
+
+static pex_client *oauth_client(const emu_t *e, const char *client_id, const char *pem)
+{
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	pex_client *c = NULL;
+	o.url = e->url;
+	o.auth = PEX_AUTH_OAUTH2;
+	o.client_id = client_id;
+	o.private_key_pem = pem;
+	o.retry_base_ms = 5;
+	o.retry_cap_ms = 50;
+	ck_assert_msg(pex_client_new(&c, &o) == 0, "%s", pex_error_last()->message);
+	return c;
+}
+
+START_TEST(test_oauth_token_lifecycle)
+{
+	emu_t e;
+	pex_client *c;
+	pex_client_stats st;
+	char pub[300], arg[400], *pem = NULL;
+	long long id;
+	int i, live;
+	pex_room *r = NULL;
+
+	make_tmpdir();
+	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
+	write_keys(NULL, pub, &pem);
+	snprintf(arg, sizeof(arg), "cid1=%s", pub);
+	{
+		const char *args[] = { "--oauth-client", arg, "--token-ttl", "4", "--disable-basic", NULL };
+		ck_assert_int_eq(emu_start(&e, args), 0);
+	}
+	c = oauth_client(&e, "cid1", pem);
+	/* many calls, one token */
+	id = create_room(c, "vmr_oauth", NULL);
+	for (i = 0; i < 10; i++) {
+		ck_assert_int_eq(pex_room_get(&r, c, id), 0);
+		pex_room_free(r);
+	}
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+	pex_client_get_stats(c, &st);
+	ck_assert_uint_eq(st.token_fetches, 1);
+
+	/* refreshed before expiry: ttl 4 s, refresh a quarter early (3 s) */
+	sleep(3);
+	ck_assert_int_eq(pex_room_is_live(&live, c, "vmr_oauth"), 0);
+	ck_assert_int_eq(live, 0);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 2);
+	ck_assert_int_eq(emu_stat(&e, "auth_failures"), 0);
+
+	/* a revoked token: exactly one refresh, and the call succeeds */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/revoke_tokens", "{}", NULL), 200);
+	ck_assert_int_eq(pex_room_get(&r, c, id), 0);
+	pex_room_free(r);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 3);
+	ck_assert_int_eq(pex_room_get(&r, c, id), 0);
+	pex_room_free(r);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 3);
+	pex_client_free(c);
+
+	/* a client whose key the server does not know: PEX_EAUTH, no secret in the message */
+	{
+		char *other = NULL, pub2[300];
+		snprintf(pub2, sizeof(pub2), "%s/pub2.pem", tmpdir);
+		write_keys(NULL, pub2, &other);
+		c = oauth_client(&e, "cid1", other);
+		ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+		ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "invalid_client"));
+		ck_assert_ptr_null(strstr(pex_error_last()->message, "PRIVATE KEY"));
+		pex_client_free(c);
+		free(other);
+	}
+	emu_stop(&e);
+	free(pem);
+	rm_tmpdir();
+}
+END_TEST
+
+typedef struct thread_arg {
+	pex_client *c;
+	int ok, failed;
+	int n;
+} thread_arg;
+
+static void *token_thread(void *p)
+{
+	thread_arg *a = p;
+	int i, live;
+	for (i = 0; i < a->n; i++) {
+		if (pex_room_is_live(&live, a->c, "nobody") == 0)
+			a->ok++;
+		else
+			a->failed++;
+	}
+	return NULL;
+}
+
+START_TEST(test_oauth_single_flight)
+{
+	emu_t e;
+	pex_client *c;
+	char pub[300], arg[400], *pem = NULL;
+	pthread_t th[8];
+	thread_arg args[8];
+	int i;
+
+	make_tmpdir();
+	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
+	write_keys(NULL, pub, &pem);
+	snprintf(arg, sizeof(arg), "cid9=%s", pub);
+	{
+		const char *eargs[] = { "--oauth-client", arg, NULL };
+		ck_assert_int_eq(emu_start(&e, eargs), 0);
+	}
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"latency_ms\": 20, \"apply_to_token\": true}", NULL), 200);
+	c = oauth_client(&e, "cid9", pem);
+	for (i = 0; i < 8; i++) {
+		args[i].c = c;
+		args[i].ok = args[i].failed = 0;
+		args[i].n = 5;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, token_thread, &args[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].failed, 0);
+		ck_assert_int_eq(args[i].ok, 5);
+	}
+	ck_assert_int_eq(emu_stat(&e, "token_requests"), 1);
+	pex_client_free(c);
+	emu_stop(&e);
+	free(pem);
+	rm_tmpdir();
+}
+END_TEST
+
+/* ---- faults ---- */
+
+START_TEST(test_survives_30pct_503)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room *r;
+	char name[64];
+	long long ids[20];
+	int i, deleted;
+
+	ck_assert_int_eq(emu_start(&e, (const char *[]){ "--seed", "7", NULL }), 0);
+	c = basic_client(&e, 5, 8);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_503\": 0.3}", NULL), 200);
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "flaky_%02d", i);
+		ids[i] = create_room(c, name, NULL);
+	}
+	for (i = 0; i < 20; i++) {
+		pex_room_patch p = PEX_ROOM_PATCH_INIT;
+		p.tag = "t";
+		ck_assert_int_eq(pex_room_update(c, ids[i], &p), 0);
+		ck_assert_int_eq(pex_room_get(&r, c, ids[i]), 0);
+		ck_assert_str_eq(pex_room_tag(r), "t");
+		pex_room_free(r);
+	}
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(pex_room_delete(c, ids[i], &deleted), 0);
+	}
+	ck_assert_int_gt(emu_stat(&e, "faults_injected"), 5);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_503\": 0}", NULL), 200);
+	ck_assert_int_eq(emu_stat(&e, "conferences"), 0);
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+START_TEST(test_ambiguous_create_settled_by_name)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room_iter *it = NULL;
+	pex_room *r;
+	char name[64];
+	int i, n = 0;
+
+	ck_assert_int_eq(emu_start(&e, (const char *[]){ "--seed", "11", NULL }), 0);
+	c = basic_client(&e, 5, 10);
+	/* Half of all requests are processed and then the connection drops. */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_drop_after\": 0.5}", NULL), 200);
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "amb_%02d", i);
+		create_room(c, name, NULL);
+	}
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_drop_after\": 0}", NULL), 200);
+	ck_assert_int_eq(pex_room_iter_new(&it, c, NULL), 0);
+	while (pex_room_iter_next(&r, it) == 0) {
+		n++;
+		pex_room_free(r);
+	}
+	pex_room_iter_free(it);
+	ck_assert_int_eq(n, 20);
+	ck_assert_int_gt(emu_stat(&e, "faults_injected"), 3);
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+START_TEST(test_permanent_500)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room *r = NULL;
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	c = basic_client(&e, 5, 2);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"permanent_status\": 500}", NULL), 200);
+	ck_assert_int_eq(pex_room_get_by_name(&r, c, "x"), PEX_EHTTP);
+	ck_assert_int_eq(pex_error_last()->http_status, 500);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "injected failure 500"));
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+START_TEST(test_drops_retried)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room *r = NULL;
+	long long id;
+	int i;
+	ck_assert_int_eq(emu_start(&e, (const char *[]){ "--seed", "3", NULL }), 0);
+	c = basic_client(&e, 5, 8);
+	id = create_room(c, "vmr_drop", NULL);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_drop\": 0.3, \"rate_429\": 0.1, \"retry_after_s\": 0}", NULL), 200);
+	for (i = 0; i < 30; i++) {
+		ck_assert_msg(pex_room_get(&r, c, id) == 0, "%s", pex_error_last()->message);
+		pex_room_free(r);
+	}
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+/* ---- concurrency cap ---- */
+
+static void *list_thread(void *p)
+{
+	thread_arg *a = p;
+	int i;
+	for (i = 0; i < a->n; i++) {
+		pex_room *r = NULL;
+		if (pex_room_get_by_name(&r, a->c, "cap_room") == 0)
+			a->ok++;
+		else
+			a->failed++;
+		pex_room_free(r);
+	}
+	return NULL;
+}
+
+static void run_cap(unsigned cap)
+{
+	emu_t e;
+	pex_client *c;
+	pthread_t th[16];
+	thread_arg args[16];
+	int i;
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	c = basic_client(&e, cap, 3);
+	create_room(c, "cap_room", NULL);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"latency_ms\": 20}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", "{}", NULL), 200);
+	for (i = 0; i < 16; i++) {
+		args[i].c = c;
+		args[i].ok = args[i].failed = 0;
+		args[i].n = 6;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, list_thread, &args[i]), 0);
+	}
+	for (i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].ok, 6);
+	}
+	/* never above the cap, and the cap was actually reached */
+	ck_assert_int_le(emu_stat(&e, "max_in_flight"), cap);
+	ck_assert_int_eq(emu_stat(&e, "max_in_flight"), cap);
+	/* connections are reused: no more than one per slot */
+	ck_assert_int_le(emu_stat(&e, "connections_opened"), cap);
+	pex_client_free(c);
+	emu_stop(&e);
+}
+
+START_TEST(test_concurrency_cap_5)
+{
+	run_cap(5);
+}
+END_TEST
+
+START_TEST(test_concurrency_cap_2)
+{
+	run_cap(2);
+}
+END_TEST
+
+/* ---- TLS ---- */
+
+START_TEST(test_tls_verification)
+{
+	emu_t e;
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	pex_client *c = NULL;
+	char cert[300], key[300], cmd[1024], url[128];
+
+	make_tmpdir();
+	snprintf(cert, sizeof(cert), "%s/cert.pem", tmpdir);
+	snprintf(key, sizeof(key), "%s/key.pem", tmpdir);
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		"-keyout '%s' -out '%s' -days 2 -subj /CN=localhost "
+		"-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1", key, cert);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(emu_start(&e, (const char *[]){ "--tls-cert", cert, "--tls-key", key, NULL }), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", e.port);
+	o.url = url;
+	o.username = "admin";
+	o.password = "admin";
+	o.retries_max = 1;
+	o.retry_base_ms = 5;
+	ck_assert_int_eq(pex_client_new(&c, &o), 0);
+	ck_assert_int_eq(pex_client_check(c), PEX_ETLS);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "ca_file"));
+	pex_client_free(c);
+	o.ca_file = cert;
+	ck_assert_int_eq(pex_client_new(&c, &o), 0);
+	ck_assert_msg(pex_client_check(c) == 0, "%s", pex_error_last()->message);
+	pex_client_free(c);
+	emu_stop(&e);
+	rm_tmpdir();
+}
+END_TEST
+
+START_TEST(test_wrong_password)
+{
+	emu_t e;
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	pex_client *c = NULL;
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	o.url = e.url;
+	o.username = "admin";
+	o.password = "s3cr3t-Wr0ng";
+	ck_assert_int_eq(pex_client_new(&c, &o), 0);
+	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+	ck_assert_int_eq(pex_error_last()->http_status, 401);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "s3cr3t"));
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+START_TEST(test_bad_options)
+{
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	pex_client *c = NULL;
+	o.url = "ftp://x";
+	o.username = "a";
+	o.password = "b";
+	ck_assert_int_eq(pex_client_new(&c, &o), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "pexip.url"));
+	o.url = "https://user:pw@host";
+	ck_assert_int_eq(pex_client_new(&c, &o), PEX_EINVAL);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "pw"));
+	o.url = "https://host";
+	o.max_concurrency = 0;
+	ck_assert_int_eq(pex_client_new(&c, &o), PEX_EINVAL);
+	o.max_concurrency = 5;
+	o.auth = PEX_AUTH_OAUTH2;
+	o.client_id = "x";
+	o.private_key_pem = "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n";
+	ck_assert_int_eq(pex_client_new(&c, &o), PEX_ECONFIG);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "nope"));
+	ck_assert_ptr_null(c);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc = tcase_create("emulator");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_crud);
+	tcase_add_test(tc, test_pagination_45);
+	tcase_add_test(tc, test_oauth_token_lifecycle);
+	tcase_add_test(tc, test_oauth_single_flight);
+	tcase_add_test(tc, test_survives_30pct_503);
+	tcase_add_test(tc, test_ambiguous_create_settled_by_name);
+	tcase_add_test(tc, test_permanent_500);
+	tcase_add_test(tc, test_drops_retried);
+	tcase_add_test(tc, test_concurrency_cap_5);
+	tcase_add_test(tc, test_concurrency_cap_2);
+	tcase_add_test(tc, test_tls_verification);
+	tcase_add_test(tc, test_wrong_password);
+	tcase_add_test(tc, test_bad_options);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+	signal(SIGPIPE, SIG_IGN);
+	pex_global_init();
+	sr = srunner_create(client_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	pex_global_shutdown();
+	return failed ? 1 : 0;
+}
