@@ -51,7 +51,7 @@ static int no_options(pexctl *ctl, int argc, char **argv)
 	static const struct option none[] = { { NULL, 0, NULL, 0 } };
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", none, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "", none, NULL)) != -1)
 		return pexctl_usage(ctl, "%s: unknown option '%s'", argv[0], argv[optind - 1]);
 	return -1;
 }
@@ -91,7 +91,7 @@ int cmd_list(pexctl *ctl, int argc, char **argv)
 	int c, err;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': f.name_prefix = optarg; break;
 		case 't': f.tag = optarg; break;
@@ -142,7 +142,7 @@ int cmd_update(pexctl *ctl, int argc, char **argv)
 	int c, err;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': p.tag = optarg; break;
 		case 'd': p.description = optarg; break;
@@ -213,7 +213,7 @@ int cmd_delete(pexctl *ctl, int argc, char **argv)
 	int c, yes = 0, err, i;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': prefix = optarg; break;
 		case 'y': yes = 1; break;

@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 		if (strcmp(commands[i].name, argv[optind]) == 0) {
 			char **sub = argv + optind;
 			int subc = argc - optind;
-			optind = 1;   /* commands parse their own options from sub[0] */
+			optind = 0;   /* GNU: 0 re-initialises getopt for the command's own argv */
 			rc = commands[i].fn(&ctl, subc, sub);
 			break;
 		}

@@ -70,13 +70,16 @@ const char *pex_error_name(int code)
 
 int pex__error_vset(int code, pex_error_class klass, const char *fmt, va_list ap)
 {
+	/* Format first: the arguments may point into the current message. */
+	char tmp[sizeof(g_err.message)];
+	if (fmt)
+		vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	else
+		snprintf(tmp, sizeof(tmp), "%s", pex_strerror(code));
 	err_reset();
 	g_err.pub.code = code;
 	g_err.pub.klass = klass;
-	if (fmt)
-		vsnprintf(g_err.message, sizeof(g_err.message), fmt, ap);
-	else
-		snprintf(g_err.message, sizeof(g_err.message), "%s", pex_strerror(code));
+	memcpy(g_err.message, tmp, sizeof(tmp));
 	return code;
 }
 

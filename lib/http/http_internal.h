@@ -68,6 +68,10 @@ typedef struct pex__http_response {
 	char retry_after[128];
 	int not_sent;             /* transport failed before the request could be processed */
 	int curl_code;
+	int sends;                /* times the request went out in this attempt (libcurl
+	                           * replays once on a dead reused connection) */
+	int replayed;             /* set by the caller's retry loop: an earlier send of this
+	                           * logical request may have been processed */
 } pex__http_response;
 
 int pex__http_new(pex__http **out, const pex__http_config *cfg);

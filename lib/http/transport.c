@@ -171,6 +171,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *p)
 	return n;
 }
 
+/* Count request heads sent: more than one means libcurl replayed the
+ * request on a fresh connection after a reused one died. */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *p)
+{
+	pex__http_response *r = p;
+	(void)h;
+	(void)size;
+	if (type == CURLINFO_HEADER_OUT && size >= 4 && memcmp(data, "HTTP", 4) != 0)
+		r->sends++;
+	return 0;
+}
+
 void pex__http_response_reset(pex__http_response *r)
 {
 	r->status = 0;
@@ -179,6 +191,7 @@ void pex__http_response_reset(pex__http_response *r)
 	r->retry_after[0] = '\0';
 	r->not_sent = 0;
 	r->curl_code = 0;
+	r->sends = 0;
 }
 
 void pex__http_response_dispose(pex__http_response *r)
@@ -288,6 +301,10 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	} else {
+		/* Only for requests whose replay matters (the debug callback costs a little). */
+		curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
+		curl_easy_setopt(c, CURLOPT_DEBUGDATA, resp);
+		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 		if (body || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 ||
 		    strcmp(method, "PUT") == 0) {

@@ -474,6 +474,7 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 
 	if ((err = pex__buf_printf(&url, "%s%s", c->base, path)) < 0)
 		return err;
+	resp->replayed = 0;
 	for (;;) {
 		if (c->auth == PEX_AUTH_OAUTH2) {
 			free_secret(auth);
@@ -487,7 +488,13 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 		headers[body ? 3 : 2] = NULL;
 		t0 = pex__now_ms();
 		atomic_fetch_add(&c->n_requests, 1);
-		err = pex__http_perform(c->http, method, url.ptr, headers, body, body ? strlen(body) : 0, resp);
+		{
+			int replayed = resp->replayed;
+			err = pex__http_perform(c->http, method, url.ptr, headers, body,
+				body ? strlen(body) : 0, resp);
+			/* Did some send of this request possibly reach the server before? */
+			resp->replayed = replayed || resp->sends > 1;
+		}
 		if (err == 0)
 			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", method, path,
 				resp->status, (long long)(pex__now_ms() - t0));
@@ -511,6 +518,10 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			   (!idempotent && resp->status != 429)) {
 			break;
 		}
+		if (err < 0 && !resp->not_sent)
+			resp->replayed = 1;
+		else if (err == 0 && resp->status >= 500 && resp->status != 503 && resp->status != 429)
+			resp->replayed = 1;   /* 502/504: a proxy may have passed it on */
 		pex__log(&c->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", method, path,
 			err < 0 ? pex_strerror(err) : pex__http_reason(resp->status),
 			attempt + 1, c->retries_max);

@@ -315,7 +315,7 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 	const char *text;
 	unsigned attempt = 0;
 	size_t i;
-	int err;
+	int err, sent_before = 0;
 
 	if (!id_out || !c || !spec)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_create: missing argument");
@@ -362,7 +362,11 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 			/* Some proxies answer 200/202; fall back to a lookup by name. */
 			ambiguous = 1;
 		} else if (err == 0) {
-			ambiguous = resp.status >= 500;
+			/* "Already exists" after a replayed send is most likely our own
+			 * first send having succeeded: settle it by name too. */
+			ambiguous = resp.status >= 500 ||
+				(resp.status == 400 && (resp.replayed || sent_before) && resp.body.ptr &&
+				 strstr(resp.body.ptr, "already exists"));
 			if (!ambiguous) {
 				err = pex__client_fail(c, &resp, "creating conference");
 				break;
@@ -373,6 +377,7 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 				break;
 		}
 		/* Did the server create it anyway? Settle by name, never blindly. */
+		sent_before = 1;
 		{
 			char saved[1024];
 			int saved_code, lookup;
@@ -471,8 +476,11 @@ static int delete_path(pex_client *c, const char *path, int *deleted, const char
 	if (deleted)
 		*deleted = 0;
 	err = pex__client_call(c, "DELETE", path, NULL, 1, &resp);
-	if (err == 0 && resp.status == 404)
-		err = 0;   /* already gone: success */
+	if (err == 0 && resp.status == 404) {
+		/* already gone: success (and ours if an earlier send may have done it) */
+		if (deleted)
+			*deleted = resp.replayed;
+	}
 	else if (err == 0 && !ok_status(resp.status))
 		err = pex__client_fail(c, &resp, what);
 	else if (err == 0 && deleted)

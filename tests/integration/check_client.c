@@ -279,7 +279,7 @@ START_TEST(test_oauth_token_lifecycle)
 		write_keys(NULL, pub2, &other);
 		c = oauth_client(&e, "cid1", other);
 		ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
-		ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "invalid_client"));
+		ck_assert_msg(strstr(pex_error_last()->message, "invalid_client") != NULL, "%s", pex_error_last()->message);
 		ck_assert_ptr_null(strstr(pex_error_last()->message, "PRIVATE KEY"));
 		pex_client_free(c);
 		free(other);

@@ -40,6 +40,10 @@ START_TEST(test_error_details)
 	ck_assert_int_eq(pex_error_last()->code, PEX_EINVAL);
 	pex__error_prefix("config");
 	ck_assert_str_eq(pex_error_last()->message, "config: bad x at 3");
+	/* re-setting an error from its own message keeps the text */
+	pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG, "%s", pex_error_last()->message);
+	ck_assert_str_eq(pex_error_last()->message, "config: bad x at 3");
+	ck_assert_int_eq(pex_error_last()->code, PEX_ECONFIG);
 }
 END_TEST
 
