@@ -42,7 +42,8 @@ struct pex_queue_backend {
 	int (*put)(pex_queue_backend *b, const char *queue, const void *data, size_t len,
 		unsigned delay_s);
 	/** Lease up to max visible messages into msgs[0..max); set *count. Required.
-	 *  Nothing visible is success with *count = 0. */
+	 *  Nothing visible is success with *count = 0. On failure the backend
+	 *  frees whatever it stored in msgs and leaves *count = 0 (also for peek). */
 	int (*receive)(pex_queue_backend *b, const char *queue, size_t max,
 		unsigned visibility_s, pex_message **msgs, size_t *count);
 	/** Delete by id + receipt; a stale receipt is PEX_ELEASELOST. Required. */

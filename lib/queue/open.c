@@ -1,0 +1,82 @@
+/*
+ * pex_queue_open(): pick a backend from a URI ("memory:", "sqlite:PATH",
+ * "azure:CONNECTION-STRING") and open a queue on it.
+ *
+ * The Azure connection string is a secret: no error message here ever
+ * repeats any part of a URI after its scheme.
+ */
+#include <string.h>
+
+#include "queue_internal.h"
+
+/* Does @p uri start with @p scheme (which includes the ':')? */
+static const char *uri_rest(const char *uri, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	return strncmp(uri, scheme, n) == 0 ? uri + n : NULL;
+}
+
+static int unknown_scheme(const char *uri)
+{
+	const char *colon = strchr(uri, ':');
+	size_t n = colon ? (size_t)(colon - uri) : 0, i;
+	int plain = n > 0 && n <= 16;
+
+	/* name the scheme only when it looks like one (never echo secrets) */
+	for (i = 0; plain && i < n; i++)
+		if (!((uri[i] >= 'a' && uri[i] <= 'z') || (uri[i] >= 'A' && uri[i] <= 'Z') ||
+		      (uri[i] >= '0' && uri[i] <= '9') || uri[i] == '+' || uri[i] == '-'))
+			plain = 0;
+	if (plain)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unknown queue URI scheme '%.*s:' (expected memory:, sqlite:PATH "
+			"or azure:CONNECTION-STRING)", (int)n, uri);
+	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+		"queue URI has no known scheme (expected memory:, sqlite:PATH "
+		"or azure:CONNECTION-STRING)");
+}
+
+int pex_queue_open(pex_queue **out, const char *uri, const char *name)
+{
+	pex_queue_backend *b = NULL;
+	const char *rest;
+	int err;
+
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_queue_open: out is NULL");
+	*out = NULL;
+	if (!uri)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_queue_open: no queue URI given");
+	/* a bad name fails before any backend is made (or connected to) */
+	if ((err = pex_queue_name_validate(name)) < 0)
+		return err;
+
+	if ((rest = uri_rest(uri, "memory:")) != NULL) {
+		if (*rest)
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"queue URI 'memory:' takes nothing after the colon");
+		err = pex_queue_backend_memory_new(&b);
+	} else if ((rest = uri_rest(uri, "sqlite:")) != NULL) {
+		pex_queue_sqlite_options o = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+		if (!*rest)
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"queue URI 'sqlite:' needs a database path (sqlite:PATH)");
+		o.path = rest;
+		err = pex_queue_backend_sqlite_new(&b, &o);
+	} else if ((rest = uri_rest(uri, "azure:")) != NULL) {
+		pex_queue_azure_options o = PEX_QUEUE_AZURE_OPTIONS_INIT;
+		if (!*rest)
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"queue URI 'azure:' needs a connection string (azure:CONNECTION-STRING)");
+		o.connection_string = rest;
+		err = pex_queue_backend_azure_new(&b, &o);
+	} else {
+		return unknown_scheme(uri);
+	}
+	if (err < 0)
+		return err;
+	return pex__queue_open_owned(out, b, name);
+}

@@ -1,0 +1,63 @@
+/*
+ * pex_queue_open_config(): open a queue on the backend the configuration
+ * names. Kept apart from the rest of the queue module so that everything
+ * else links without the config module.
+ *
+ *   queue.backend                    memory | sqlite | azure
+ *   queue.sqlite.path                the database file
+ *   queue.azure.connection_string    (secret; read only for azure)
+ */
+#include <string.h>
+
+#include "pexipsdk/config.h"
+#include "queue_internal.h"
+
+/* A string key that must be set and non-empty. */
+static int config_string(const char **out, const pex_config *cfg, const char *key,
+	const char *backend)
+{
+	int err = pex_config_get_string(out, cfg, key);
+
+	if (err == PEX_ENOTFOUND || (err == 0 && (!*out || !**out)))
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+			"%s is not set (the %s queue backend needs it)", key, backend);
+	return err;
+}
+
+int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *name)
+{
+	pex_queue_backend *b = NULL;
+	const char *kind = NULL;
+	int err;
+
+	if (!out || !cfg)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_queue_open_config: out and cfg are required");
+	*out = NULL;
+	if ((err = pex_queue_name_validate(name)) < 0)
+		return err;
+	if ((err = config_string(&kind, cfg, "queue.backend", "chosen")) < 0)
+		return err;
+
+	if (strcmp(kind, "memory") == 0) {
+		err = pex_queue_backend_memory_new(&b);
+	} else if (strcmp(kind, "sqlite") == 0) {
+		pex_queue_sqlite_options o = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+		if ((err = config_string(&o.path, cfg, "queue.sqlite.path", "sqlite")) < 0)
+			return err;
+		err = pex_queue_backend_sqlite_new(&b, &o);
+	} else if (strcmp(kind, "azure") == 0) {
+		pex_queue_azure_options o = PEX_QUEUE_AZURE_OPTIONS_INIT;
+		if ((err = config_string(&o.connection_string, cfg,
+				"queue.azure.connection_string", "azure")) < 0)
+			return err;
+		err = pex_queue_backend_azure_new(&b, &o);
+	} else {
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+			"queue.backend: unknown backend '%.40s' (expected memory, sqlite or azure)",
+			kind);
+	}
+	if (err < 0)
+		return err;
+	return pex__queue_open_owned(out, b, name);
+}
