@@ -32,6 +32,8 @@ int pex__error_set_http(int code, int http_status, int cause, const char *fmt, .
 	PEX_PRINTF(4, 5);
 /* Set the raw cause (CURLcode, SQLite rc) on the current error. */
 void pex__error_set_cause(int cause);
+/* Set the HTTP status on the current error (keeps its class). */
+void pex__error_set_status(int http_status);
 /* Append one field error to the current thread's error (after a set). */
 void pex__error_add_field(const char *resource, const char *field, const char *message);
 /* Prefix the current error message: "<prefix>: <old message>". */

@@ -113,6 +113,11 @@ void pex__error_set_cause(int cause)
 	g_err.pub.cause = cause;
 }
 
+void pex__error_set_status(int http_status)
+{
+	g_err.pub.http_status = http_status;
+}
+
 void pex__error_add_field(const char *resource, const char *field, const char *message)
 {
 	size_t i = g_err.nfields;
