@@ -27,9 +27,12 @@ typedef struct pex_config pex_config;
  * Load the configuration. With @p path NULL the search order is
  * $PEXIPSDK_CONFIG, ./pexipsdk.yaml, /etc/pexipsdk/config.yaml.
  * A set $PEXIPSDK_CONFIG is final (a missing file there is an error).
- * @return 0, PEX_ENOTFOUND (no file found), PEX_EIO, PEX_ENOTSUPPORTED (a
- *         keyvault: reference in this build) or PEX_ECONFIG with a message
- *         naming the key and line.
+ * keyvault: references are fetched from Azure Key Vault with a Managed
+ * Identity token (see pexipsdk.yaml(5)); their failures keep their own code.
+ * @return 0, PEX_ENOTFOUND (no file found), PEX_EIO, PEX_ECONFIG with a
+ *         message naming the key and line, or for a keyvault: reference
+ *         PEX_EAUTH, PEX_ENOTFOUND, PEX_EHTTP, PEX_ENET, PEX_ETIMEOUT,
+ *         PEX_ETLS or PEX_ENOTSUPPORTED (an unsupported identity source).
  */
 PEX_EXTERN int pex_config_load(pex_config **out, const char *path);
 
@@ -76,7 +79,7 @@ PEX_EXTERN int pex_config_get_list(const char *const **out, size_t *count,
  * (used by command-line flags). The value is parsed by the key's type.
  * Not thread-safe against concurrent getters. Values returned earlier stay valid.
  * @return 0, PEX_EINVAL (unknown key), PEX_ECONFIG (bad value),
- *         PEX_ENOTSUPPORTED (keyvault: reference) or PEX_ENOMEM.
+ *         a keyvault: failure (as pex_config_load) or PEX_ENOMEM.
  */
 PEX_EXTERN int pex_config_set(pex_config *cfg, const char *key, const char *value);
 

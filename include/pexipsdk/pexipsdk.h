@@ -19,5 +19,6 @@
 #include "client.h"
 #include "room.h"
 #include "queue.h"
+#include "uui.h"
 
 #endif

@@ -164,8 +164,11 @@ int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir
 /*
  * Resolve one secret reference (env:, file:, keyvault:) or literal into a
  * new string in @p *out. The single place where references are understood;
- * new schemes go here. Errors (PEX_ECONFIG, PEX_ENOTSUPPORTED, PEX_ENOMEM)
- * point at @p loc and never quote the secret.
+ * new schemes go here. Errors point at @p loc and never quote the secret:
+ * PEX_ECONFIG (bad reference, unset variable, unreadable file), PEX_ENOMEM,
+ * and for keyvault: what fetching it gave (PEX_EAUTH, PEX_ENOTFOUND,
+ * PEX_EHTTP, PEX_ENET, PEX_ETIMEOUT, PEX_ETLS, PEX_EPARSE, PEX_ENOTSUPPORTED;
+ * see lib/secrets/keyvault.h).
  */
 int pex__config_resolve_secret(char **out, const char *ref, const char *base_dir,
 	const pex__config_loc *loc);

@@ -2,18 +2,20 @@
  * Secret references: env:NAME, file:PATH, keyvault:URL, or a literal.
  *
  * pex__config_resolve_secret() is the only place that understands them, so
- * a new scheme (Key Vault through a Managed Identity) is one more branch
- * here. Messages name the variable, the path or the vault URL, never the
- * secret itself.
+ * a new scheme is one more branch here; the Key Vault client (through a
+ * Managed Identity) lives in lib/secrets/keyvault.c. Messages name the
+ * variable, the path or the vault URL, never the secret itself.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config_internal.h"
+#include "secrets/keyvault.h"
 
 /* Larger files are not secrets (a PEM key is a few kB). */
 #define SECRET_FILE_MAX (1024 * 1024)
@@ -145,22 +147,33 @@ done:
 }
 
 /*
- * keyvault:https://VAULT.vault.azure.net/secrets/NAME[/VERSION]. Checked
- * for shape so that typos are reported as such; fetching is not in this
- * build yet.
+ * keyvault:https://VAULT.vault.azure.net/secrets/NAME[/VERSION]: checked
+ * for shape here (a PEX_ECONFIG naming the rule), then fetched through a
+ * Managed Identity by lib/secrets (cached per process). Fetch errors keep
+ * their code (PEX_EAUTH, PEX_ENOTFOUND, PEX_EHTTP, PEX_ENET...) and get the
+ * usual "origin:line: key: " prefix.
  */
 static int resolve_keyvault(char **out, const char *url, const pex__config_loc *loc)
 {
-	const char *host, *slash;
+	pex__keyvault_ref ref;
+	const char *why;
+	char where[512];
+	int err;
 
-	PEX__UNUSED(out);
-	if (strncmp(url, "https://", 8) != 0 || !*(host = url + 8) || *host == '/' ||
-	    !(slash = strchr(host, '/')) || strncmp(slash, "/secrets/", 9) != 0 ||
-	    slash[9] == '\0' || slash[9] == '/')
-		return pex__config_error(PEX_ECONFIG, loc,
-			"malformed Key Vault reference: expected keyvault:https://VAULT/secrets/NAME");
-	return pex__config_error(PEX_ENOTSUPPORTED, loc,
-		"Azure Key Vault references (keyvault:) are not supported in this build yet");
+	if ((why = pex__keyvault_parse(&ref, url)))
+		return pex__config_error(PEX_ECONFIG, loc, "malformed Key Vault reference: %s; "
+			"expected keyvault:https://VAULT/secrets/NAME[/VERSION]", why);
+	if ((err = pex__keyvault_get_secret(out, &ref)) < 0) {
+		if (loc->line)
+			snprintf(where, sizeof(where), "%s:%zu", loc->origin, loc->line);
+		else
+			snprintf(where, sizeof(where), "%s", loc->origin);
+		if (loc->key)
+			pex__error_prefix("%s: %s", where, loc->key);
+		else
+			pex__error_prefix("%s", where);
+	}
+	return err;
 }
 
 int pex__config_resolve_secret(char **out, const char *ref, const char *base_dir,

@@ -6,13 +6,16 @@
  * Tests run without fork under valgrind (CK_FORK=no), so each one restores
  * the environment variables and working directory it changes.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 43);   /* design.md §6: update with the schema */
+	ck_assert_uint_eq(n, 44);   /* design.md §6 + pool.lease_s: update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -860,18 +863,78 @@ START_TEST(test_secret_file)
 }
 END_TEST
 
+/* Save an environment variable and unset it; restore_env() puts it back. */
+static char *save_env(const char *name)
+{
+	const char *v = getenv(name);
+	char *saved = v ? strdup(v) : NULL;
+
+	unsetenv(name);
+	return saved;
+}
+
+static void restore_env(const char *name, char *saved)
+{
+	if (saved)
+		setenv(name, saved, 1);
+	else
+		unsetenv(name);
+	free(saved);
+}
+
+/*
+ * keyvault: references are checked for shape (PEX_ECONFIG), then fetched
+ * through a Managed Identity; fetch errors keep their code and get the
+ * location prefix. The fetch itself is tested in tests/secrets.
+ */
 START_TEST(test_secret_keyvault)
 {
-	parse_err(URL "  auth:\n    password: keyvault:https://myvault.vault.azure.net/secrets/pexip-pw\n",
-		PEX_ENOTSUPPORTED, "pexipsdk.yaml:4: pexip.auth.password: Azure Key Vault references "
-		"(keyvault:) are not supported in this build yet");
-	ck_assert_int_eq(pex_error_last()->klass, PEX_ERROR_CLASS_CONFIG);
+	static const char *const vars[] = { "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+		"IMDS_ENDPOINT", "PEXIPSDK_IMDS_ENDPOINT" };
+	static const char prefix[] = "pexipsdk.yaml:4: pexip.auth.password: managed identity "
+		"(IMDS): cannot reach http://127.0.0.1:";
+	char *saved[4], imds[96];
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	pex_config *cfg = sentinel();
+	const char *yaml = URL "  auth:\n    password: keyvault:https://myvault.vault.azure.net/secrets/pexip-pw\n";
+	size_t i;
+	int fd, err;
+
 	parse_err(URL "  auth:\n    password: keyvault:myvault/pexip-pw\n", PEX_ECONFIG,
-		"pexipsdk.yaml:4: pexip.auth.password: malformed Key Vault reference: expected "
-		"keyvault:https://VAULT/secrets/NAME");
+		"pexipsdk.yaml:4: pexip.auth.password: malformed Key Vault reference: the vault "
+		"URL must start with https://; expected keyvault:https://VAULT/secrets/NAME[/VERSION]");
+	ck_assert_int_eq(pex_error_last()->klass, PEX_ERROR_CLASS_CONFIG);
 	parse_err(URL "  auth:\n    password: keyvault:https://myvault.vault.azure.net/keys/x\n",
 		PEX_ECONFIG, "pexipsdk.yaml:4: pexip.auth.password: malformed Key Vault reference: "
-		"expected keyvault:https://VAULT/secrets/NAME");
+		"the path must be /secrets/NAME or /secrets/NAME/VERSION; expected "
+		"keyvault:https://VAULT/secrets/NAME[/VERSION]");
+	parse_err(URL "  auth:\n    password: keyvault:https://myvault.vault.azure.net/secrets/a_b\n",
+		PEX_ECONFIG, "pexipsdk.yaml:4: pexip.auth.password: malformed Key Vault reference: "
+		"the secret name must be 1 to 127 letters, digits or '-'; expected "
+		"keyvault:https://VAULT/secrets/NAME[/VERSION]");
+
+	/* A well-formed reference is fetched: point IMDS at a closed loopback port. */
+	for (i = 0; i < PEX__ARRAY_SIZE(vars); i++)
+		saved[i] = save_env(vars[i]);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	snprintf(imds, sizeof(imds), "http://127.0.0.1:%u/token", ntohs(sa.sin_port));
+	setenv("PEXIPSDK_IMDS_ENDPOINT", imds, 1);
+
+	err = pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN);
+	ck_assert_msg(err == PEX_ENET, "got %s: %s", pex_error_name(err), pex_error_last()->message);
+	ck_assert_msg(cfg == sentinel(), "out was touched on error");
+	ck_assert_msg(strncmp(pex_error_last()->message, prefix, strlen(prefix)) == 0,
+		"message: %s", pex_error_last()->message);
+
+	for (i = 0; i < PEX__ARRAY_SIZE(vars); i++)
+		restore_env(vars[i], saved[i]);
 }
 END_TEST
 
@@ -1232,6 +1295,7 @@ START_TEST(test_dump)
 		"  queue: room-creation-queue\n"
 		"  depth: 20\n"
 		"  name_prefix: vmr_\n"
+		"  lease_s: 60\n"
 		"  room:\n"
 		"    service_type: conference\n"
 		"    allow_guests: true\n"

@@ -1,0 +1,772 @@
+/*
+ * UUI (RFC 7433, encoding=hex) to service tag URL (design.md §5).
+ *
+ * Pure: no I/O, no allocation beyond the output buffer. The decoded octets
+ * are never copied out as a whole: every check reads them straight from the
+ * hex digits (uui_octet()), and only the final write decodes them, a small
+ * chunk at a time, into @p out.
+ *
+ * Order of the checks (the first failure is reported):
+ *
+ *   1. structure  trim ASCII whitespace around the whole input; the data
+ *                 runs to the first ';', then RFC 7433 parameters
+ *   2. data       not empty
+ *   3. params     well-formed; purpose/content/encoding at most once;
+ *                 encoding must be hex
+ *   4. hex        digits only, even count, at most max_octets octets
+ *   5. text       valid UTF-8, no C0, DEL or C1 control characters
+ *   6. result     an absolute URL (https, allowed host), or the template
+ *   7. length     the result fits PEX_TAG_MAX_LEN
+ *
+ * Offsets in messages are 0-based byte offsets into the caller's string
+ * (leading whitespace included); octet numbers are 0-based indexes into the
+ * decoded bytes, and octet i sits at input offset data_offset + 2 * i.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+#include "pexipsdk/uui.h"
+
+/* Largest length we ever print of a piece of input in a message. */
+#define UUI_QUOTE_MAX 64
+
+/* Octets decoded per chunk when writing the result. */
+#define UUI_CHUNK 64
+
+/* The parsed shape of an input string. */
+typedef struct uui_input {
+	const char *s;          /* the caller's string */
+	size_t data_off;        /* offset of the first hex digit */
+	size_t data_len;        /* number of hex digits (data, SWS stripped) */
+	size_t noctets;         /* data_len / 2, once checked */
+} uui_input;
+
+/* What an absolute URL's authority turned out to be. */
+typedef struct uui_authority {
+	size_t host_off;        /* octet index of the host */
+	size_t host_len;
+	size_t port_off;        /* octet index of the port digits */
+	size_t port_len;        /* 0: no explicit port */
+	unsigned long port;
+} uui_authority;
+
+/* ---- small helpers ---- */
+
+static int is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* SWS in SIP (RFC 3261): optional SP / HTAB around ';' and '='. */
+static int is_sws(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int is_alpha(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static int is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static unsigned char ascii_lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* SIP token characters (RFC 3261 §25.1). */
+static int is_token(unsigned char c)
+{
+	return is_alpha(c) || is_digit(c) || (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
+}
+
+/* A generic-param value may also be a host (IPv6 reference included). */
+static int is_gen_value(unsigned char c)
+{
+	return is_token(c) || c == ':' || c == '[' || c == ']';
+}
+
+/* RFC 3986 unreserved, gen-delims and sub-delims ('%' is checked apart). */
+static int is_url_char(unsigned char c)
+{
+	return is_alpha(c) || is_digit(c) ||
+		(c != '\0' && strchr("-._~:/?#[]@!$&'()*+,;=", c) != NULL);
+}
+
+/*
+ * Describe one input byte for a message: 'g' when printable ASCII,
+ * otherwise "byte 0x01", so that messages never carry raw control bytes.
+ */
+static const char *describe_byte(char buf[16], unsigned char c)
+{
+	if (c >= 0x20 && c < 0x7f)
+		snprintf(buf, 16, "'%c'", (char)c);
+	else
+		snprintf(buf, 16, "byte 0x%02x", c);
+	return buf;
+}
+
+/*
+ * Copy [s, s + len) for quoting in a message, replacing anything that is not
+ * printable ASCII with '?' and eliding the middle of long pieces.
+ */
+static const char *quote_input(char buf[UUI_QUOTE_MAX + 1], const char *s, size_t len)
+{
+	size_t i, n = len > UUI_QUOTE_MAX ? UUI_QUOTE_MAX : len;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if (len > UUI_QUOTE_MAX)
+		memcpy(buf + UUI_QUOTE_MAX - 3, "...", 3);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int uui_fail(const char *fmt, ...) PEX_PRINTF(1, 2);
+
+static int uui_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pex__error_vset(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, fmt, ap);
+	va_end(ap);
+	return PEX_EINVAL;
+}
+
+/* ---- decoded octets, read from the hex digits ---- */
+
+/* Octet @p i of the decoded data. The digits have been checked already. */
+static unsigned char uui_octet(const uui_input *in, size_t i)
+{
+	const char *p = in->s + in->data_off + 2 * i;
+	return (unsigned char)((hex_value((unsigned char)p[0]) << 4) | hex_value((unsigned char)p[1]));
+}
+
+/* The input offset of octet @p i (for messages). */
+static size_t uui_offset(const uui_input *in, size_t i)
+{
+	return in->data_off + 2 * i;
+}
+
+/* Decode octets [from, from + n) into @p dst. */
+static void uui_decode(unsigned char *dst, const uui_input *in, size_t from, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		dst[i] = uui_octet(in, from + i);
+}
+
+/* Copy decoded octets (known to be printable ASCII) into a message buffer. */
+static const char *quote_octets(char buf[UUI_QUOTE_MAX + 1], const uui_input *in,
+	size_t from, size_t n)
+{
+	unsigned char tmp[UUI_QUOTE_MAX];
+	size_t k = n > UUI_QUOTE_MAX ? UUI_QUOTE_MAX : n;
+	uui_decode(tmp, in, from, k);
+	/* quote_input() reads at most UUI_QUOTE_MAX bytes and elides the rest */
+	return quote_input(buf, (const char *)tmp, n);
+}
+
+/* ---- 1-3: structure and RFC 7433 parameters ---- */
+
+/* Index of the first ';' in [from, to), or @p to. */
+static size_t find_semi(const char *s, size_t from, size_t to)
+{
+	while (from < to && s[from] != ';')
+		from++;
+	return from;
+}
+
+/*
+ * Check the parameters in s[pos, end), where s[pos] is the ';' after the
+ * data. Grammar (RFC 7433 §4.1 with RFC 3261 generic-param):
+ *
+ *   params = *( SEMI param ) ; param = token [ EQUAL ( token / host /
+ *   quoted-string ) ]
+ *
+ * purpose, content and encoding (any case) need a token value and may appear
+ * once each; encoding must be "hex" (any case). Other parameters are
+ * tolerated and ignored.
+ */
+static int parse_params(const char *s, size_t pos, size_t end)
+{
+	int seen_purpose = 0, seen_content = 0, seen_encoding = 0;
+	char cb[16], qb[UUI_QUOTE_MAX + 1];
+
+	while (pos < end) {
+		size_t semi = pos, name, name_len, value = 0, value_len = 0;
+		int has_value = 0, quoted = 0, *seen = NULL;
+
+		pos++;                                  /* the ';' */
+		while (pos < end && is_sws((unsigned char)s[pos]))
+			pos++;
+		name = pos;
+		while (pos < end && is_token((unsigned char)s[pos]))
+			pos++;
+		name_len = pos - name;
+		if (name_len == 0) {
+			if (pos == end || s[pos] == ';')
+				return uui_fail("UUI: empty parameter at offset %zu", semi);
+			return uui_fail("UUI: malformed parameter at offset %zu (%s where a name should be)",
+				pos, describe_byte(cb, (unsigned char)s[pos]));
+		}
+		while (pos < end && is_sws((unsigned char)s[pos]))
+			pos++;
+
+		if (pos < end && s[pos] == '=') {
+			has_value = 1;
+			pos++;
+			while (pos < end && is_sws((unsigned char)s[pos]))
+				pos++;
+			value = pos;
+			if (pos < end && s[pos] == '"') {
+				/* quoted-string: "..." with \-escapes */
+				quoted = 1;
+				pos++;
+				while (pos < end && s[pos] != '"') {
+					if (s[pos] == '\\' && pos + 1 < end)
+						pos++;
+					pos++;
+				}
+				if (pos >= end)
+					return uui_fail("UUI: unterminated quoted string in parameter '%s' at offset %zu",
+						quote_input(qb, s + name, name_len), value);
+				pos++;
+			} else {
+				while (pos < end && is_gen_value((unsigned char)s[pos]))
+					pos++;
+			}
+			value_len = pos - value;
+			if (value_len == 0)
+				return uui_fail("UUI: parameter '%s' at offset %zu has an empty value",
+					quote_input(qb, s + name, name_len), name);
+			while (pos < end && is_sws((unsigned char)s[pos]))
+				pos++;
+		}
+		if (pos < end && s[pos] != ';')
+			return uui_fail("UUI: malformed parameter at offset %zu (unexpected %s at offset %zu)",
+				name, describe_byte(cb, (unsigned char)s[pos]), pos);
+
+		if (name_len == 7 && strncasecmp(s + name, "purpose", 7) == 0)
+			seen = &seen_purpose;
+		else if (name_len == 7 && strncasecmp(s + name, "content", 7) == 0)
+			seen = &seen_content;
+		else if (name_len == 8 && strncasecmp(s + name, "encoding", 8) == 0)
+			seen = &seen_encoding;
+		if (!seen)
+			continue;                       /* a generic-param: tolerated */
+
+		if (*seen)
+			return uui_fail("UUI: duplicate parameter '%s' at offset %zu",
+				quote_input(qb, s + name, name_len), name);
+		*seen = 1;
+		if (!has_value)
+			return uui_fail("UUI: parameter '%s' at offset %zu needs a value",
+				quote_input(qb, s + name, name_len), name);
+		/* purpose, content and encoding take a token, never a host or string */
+		if (!quoted) {
+			size_t i;
+			for (i = value; i < value + value_len; i++)
+				if (!is_token((unsigned char)s[i]))
+					return uui_fail("UUI: malformed parameter at offset %zu (%s at offset %zu is not a token character)",
+						name, describe_byte(cb, (unsigned char)s[i]), i);
+		}
+		if (seen == &seen_encoding &&
+		    (quoted || value_len != 3 || strncasecmp(s + value, "hex", 3) != 0))
+			return uui_fail("UUI: unsupported encoding '%s' at offset %zu (only hex)",
+				quote_input(qb, s + value, value_len), value);
+		if (quoted)
+			return uui_fail("UUI: parameter '%s' at offset %zu needs a token, not a quoted string",
+				quote_input(qb, s + name, name_len), name);
+	}
+	return 0;
+}
+
+/* Split and check the structure; fills @p in (data_off, data_len). */
+static int parse_input(uui_input *in, const char *s)
+{
+	size_t begin = 0, end, semi;
+	int err;
+
+	in->s = s;
+	end = strlen(s);
+	while (begin < end && is_ws((unsigned char)s[begin]))
+		begin++;
+	while (end > begin && is_ws((unsigned char)s[end - 1]))
+		end--;
+	if (begin == end)
+		return uui_fail("UUI: empty");
+
+	semi = find_semi(s, begin, end);
+	in->data_off = begin;
+	in->data_len = semi - begin;
+	/* SWS before the first ';' belongs to the separator, not the data */
+	if (semi < end)
+		while (in->data_len > 0 && is_sws((unsigned char)s[begin + in->data_len - 1]))
+			in->data_len--;
+	if (in->data_len == 0)
+		return uui_fail("UUI: empty (no hex digits before the parameters at offset %zu)", semi);
+
+	if (semi < end && (err = parse_params(s, semi, end)) < 0)
+		return err;
+	return 0;
+}
+
+/* ---- 4: hex digits ---- */
+
+static int check_hex(uui_input *in, size_t max_octets)
+{
+	char cb[16];
+	size_t i;
+
+	for (i = 0; i < in->data_len; i++) {
+		unsigned char c = (unsigned char)in->s[in->data_off + i];
+		if (hex_value(c) < 0)
+			return uui_fail("UUI: not a hex digit at offset %zu (%s)",
+				in->data_off + i, describe_byte(cb, c));
+	}
+	if (in->data_len % 2)
+		return uui_fail("UUI: odd number of hex digits (%zu)", in->data_len);
+	in->noctets = in->data_len / 2;
+	if (in->noctets > max_octets)
+		return uui_fail("UUI: decodes to %zu octets; at most %zu allowed (offset %zu is past the limit)",
+			in->noctets, max_octets, in->data_off + 2 * max_octets);
+	return 0;
+}
+
+/* ---- 5: UTF-8 and control characters ---- */
+
+static int utf8_fail(const uui_input *in, size_t i, const char *why)
+{
+	return uui_fail("UUI: invalid UTF-8 at octet %zu (input offset %zu): %s",
+		i, uui_offset(in, i), why);
+}
+
+/*
+ * Well-formed UTF-8 per Unicode Table 3-7: no overlongs, no surrogates,
+ * nothing above U+10FFFF, no truncated sequences. Then no C0 (TAB, CR and
+ * LF included), DEL or C1 character.
+ */
+static int check_text(const uui_input *in)
+{
+	size_t i = 0, n = in->noctets;
+
+	while (i < n) {
+		unsigned char b0 = uui_octet(in, i), lo = 0x80, hi = 0xbf;
+		size_t len, k;
+		uint32_t cp;
+
+		if (b0 < 0x80) {
+			if (b0 < 0x20 || b0 == 0x7f)
+				return uui_fail("UUI: decoded byte 0x%02x at octet %zu (input offset %zu) is a control character",
+					b0, i, uui_offset(in, i));
+			i++;
+			continue;
+		}
+		if (b0 < 0xc0)
+			return utf8_fail(in, i, "unexpected continuation byte");
+		if (b0 < 0xc2)
+			return utf8_fail(in, i, "overlong encoding");
+		if (b0 < 0xe0) {
+			len = 2;
+			cp = b0 & 0x1f;
+		} else if (b0 < 0xf0) {
+			len = 3;
+			cp = b0 & 0x0f;
+			if (b0 == 0xe0)
+				lo = 0xa0;              /* below: overlong */
+			else if (b0 == 0xed)
+				hi = 0x9f;              /* above: surrogates */
+		} else if (b0 < 0xf5) {
+			len = 4;
+			cp = b0 & 0x07;
+			if (b0 == 0xf0)
+				lo = 0x90;              /* below: overlong */
+			else if (b0 == 0xf4)
+				hi = 0x8f;              /* above: past U+10FFFF */
+		} else if (b0 < 0xf8) {
+			return utf8_fail(in, i, "code point above U+10FFFF");
+		} else {
+			return utf8_fail(in, i, "byte never used in UTF-8");
+		}
+
+		for (k = 1; k < len; k++) {
+			unsigned char b;
+			if (i + k >= n)
+				return utf8_fail(in, i, "truncated sequence");
+			b = uui_octet(in, i + k);
+			if (b < 0x80 || b > 0xbf)
+				return utf8_fail(in, i, "truncated sequence");
+			if (k == 1 && b < lo)
+				return utf8_fail(in, i, "overlong encoding");
+			if (k == 1 && b > hi)
+				return utf8_fail(in, i, b0 == 0xed ? "surrogate code point" :
+					"code point above U+10FFFF");
+			cp = (cp << 6) | (b & 0x3f);
+		}
+		if (cp >= 0x80 && cp <= 0x9f)
+			return uui_fail("UUI: decoded character U+%04X at octet %zu (input offset %zu) is a control character (C1)",
+				(unsigned)cp, i, uui_offset(in, i));
+		i += len;
+	}
+	return 0;
+}
+
+/* ---- 6a: the decoded text is an absolute URL ---- */
+
+/*
+ * "Looks like an absolute URL": an RFC 3986 scheme followed by "://", i.e.
+ * ^[A-Za-z][A-Za-z0-9+.-]*:// . Returns the scheme's length, or 0.
+ */
+static size_t url_scheme_len(const uui_input *in)
+{
+	size_t i;
+	if (in->noctets == 0 || !is_alpha(uui_octet(in, 0)))
+		return 0;
+	for (i = 1; i < in->noctets; i++) {
+		unsigned char c = uui_octet(in, i);
+		if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '.' && c != '-')
+			break;
+	}
+	if (i + 3 > in->noctets || uui_octet(in, i) != ':' ||
+	    uui_octet(in, i + 1) != '/' || uui_octet(in, i + 2) != '/')
+		return 0;
+	return i;
+}
+
+/* Every character is one RFC 3986 allows in a URL; '%' starts an escape. */
+static int check_url_chars(const uui_input *in)
+{
+	char cb[16];
+	size_t i;
+
+	for (i = 0; i < in->noctets; i++) {
+		unsigned char c = uui_octet(in, i);
+		if (c == '%') {
+			if (i + 2 >= in->noctets || hex_value(uui_octet(in, i + 1)) < 0 ||
+			    hex_value(uui_octet(in, i + 2)) < 0)
+				return uui_fail("UUI: URL has a malformed percent-escape at octet %zu (input offset %zu)",
+					i, uui_offset(in, i));
+			i += 2;
+		} else if (c >= 0x80) {
+			return uui_fail("UUI: URL has a non-ASCII character at octet %zu (input offset %zu); percent-encode it",
+				i, uui_offset(in, i));
+		} else if (!is_url_char(c)) {
+			return uui_fail("UUI: URL character %s at octet %zu (input offset %zu) is not allowed (RFC 3986)",
+				describe_byte(cb, c), i, uui_offset(in, i));
+		}
+	}
+	return 0;
+}
+
+/* Parse a port ("" allowed for none) into @p out; -1 if not 1..65535. */
+static int parse_port(unsigned long *out, const unsigned char *p, size_t len)
+{
+	unsigned long v = 0;
+	size_t i;
+	if (len == 0 || len > 5)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (!is_digit(p[i]))
+			return -1;
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * Split the authority (octets [from, to)) into host and port. The host is
+ * an IPv6 reference "[...]" or runs to the first ':'; what follows ':' is
+ * the port. Userinfo ('@') is refused outright.
+ */
+static int parse_authority(uui_authority *a, const uui_input *in, size_t from, size_t to)
+{
+	unsigned char digits[8];
+	char qb[UUI_QUOTE_MAX + 1];
+	size_t i, colon = to;
+
+	for (i = from; i < to; i++)
+		if (uui_octet(in, i) == '@')
+			return uui_fail("UUI: URL userinfo is not allowed ('@' at octet %zu, input offset %zu)",
+				i, uui_offset(in, i));
+
+	memset(a, 0, sizeof(*a));
+	a->host_off = from;
+	if (from < to && uui_octet(in, from) == '[') {
+		for (i = from; i < to && uui_octet(in, i) != ']'; i++)
+			;
+		if (i == to)
+			return uui_fail("UUI: URL has an unterminated IPv6 literal at octet %zu (input offset %zu)",
+				from, uui_offset(in, from));
+		i++;
+		if (i < to && uui_octet(in, i) != ':')
+			return uui_fail("UUI: URL has junk after the IPv6 literal at octet %zu (input offset %zu)",
+				i, uui_offset(in, i));
+		colon = i;
+	} else {
+		for (i = from; i < to && uui_octet(in, i) != ':'; i++)
+			;
+		colon = i;
+	}
+	a->host_len = colon - from;
+	if (a->host_len == 0)
+		return uui_fail("UUI: URL has no host (input offset %zu)", uui_offset(in, from));
+	if (colon < to) {
+		a->port_off = colon + 1;
+		a->port_len = to - a->port_off;
+		if (a->port_len <= 5)
+			uui_decode(digits, in, a->port_off, a->port_len);
+		if (a->port_len > 5 || parse_port(&a->port, digits, a->port_len) < 0)
+			return uui_fail("UUI: URL port '%s' at octet %zu (input offset %zu) is not a number in 1..65535",
+				quote_octets(qb, in, a->port_off, a->port_len), a->port_off,
+				uui_offset(in, a->port_off));
+	}
+	return 0;
+}
+
+/* Case-insensitive comparison of decoded octets with a plain string. */
+static int octets_equal_nocase(const uui_input *in, size_t from, size_t len,
+	const char *s, size_t slen)
+{
+	size_t i;
+	if (len != slen)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (ascii_lower(uui_octet(in, from + i)) != ascii_lower((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * Does an allowed_hosts entry ("host", "host:port", "[v6]" or "[v6]:port")
+ * admit this authority? 1: yes; 0: no; 2: same host, different port.
+ */
+static int host_entry_matches(const char *entry, const uui_input *in, const uui_authority *a)
+{
+	size_t elen = strlen(entry), hlen;
+	const char *colon;
+	unsigned long eport;
+
+	if (entry[0] == '[') {
+		const char *close = strchr(entry, ']');
+		if (!close)
+			return 0;
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (close[1] != '\0' && !colon)
+			return 0;
+	} else {
+		colon = strchr(entry, ':');
+	}
+	hlen = colon ? (size_t)(colon - entry) : elen;
+	if (!octets_equal_nocase(in, a->host_off, a->host_len, entry, hlen))
+		return 0;
+	if (!colon)
+		return a->port_len == 0 ? 1 : 2;
+	if (parse_port(&eport, (const unsigned char *)colon + 1, strlen(colon + 1)) < 0)
+		return 0;                       /* a bad entry admits nothing */
+	return (a->port_len != 0 && a->port == eport) ? 1 : 2;
+}
+
+/*
+ * The decoded text looks like an absolute URL (scheme_len > 0): it is the
+ * tag if it is https to an allowed host, and an error otherwise; never the
+ * template.
+ */
+static int check_url(const uui_input *in, size_t scheme_len, const pex_tag_rules *rules)
+{
+	char qb[UUI_QUOTE_MAX + 1];
+	uui_authority a;
+	size_t from = scheme_len + 3, to, i;
+	int err, port_mismatch = 0;
+
+	if (!octets_equal_nocase(in, 0, scheme_len, "https", 5))
+		return uui_fail("UUI: URL scheme '%s' is not allowed, only https (input offset %zu)",
+			quote_octets(qb, in, 0, scheme_len), uui_offset(in, 0));
+	if ((err = check_url_chars(in)) < 0)
+		return err;
+
+	for (to = from; to < in->noctets; to++) {
+		unsigned char c = uui_octet(in, to);
+		if (c == '/' || c == '?' || c == '#')
+			break;
+	}
+	if ((err = parse_authority(&a, in, from, to)) < 0)
+		return err;
+
+	for (i = 0; i < rules->allowed_host_count; i++) {
+		int m;
+		if (!rules->allowed_hosts || !rules->allowed_hosts[i])
+			continue;
+		m = host_entry_matches(rules->allowed_hosts[i], in, &a);
+		if (m == 1)
+			return 0;
+		if (m == 2)
+			port_mismatch = 1;
+	}
+	if (port_mismatch)
+		return uui_fail("UUI: URL host '%s' is not in tag.allowed_hosts with that port; ports must match exactly (input offset %zu)",
+			quote_octets(qb, in, from, to - from), uui_offset(in, from));
+	return uui_fail("UUI: URL host '%s' is not in tag.allowed_hosts (input offset %zu)",
+		quote_octets(qb, in, a.host_off, a.host_len), uui_offset(in, a.host_off));
+}
+
+/* ---- 6b: the template ---- */
+
+/* a + b, saturating at SIZE_MAX. */
+static size_t add_sat(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/* Length of the percent-encoded text (pex__url_encode's unreserved set). */
+static size_t encoded_len(const uui_input *in)
+{
+	size_t i, n = 0;
+	for (i = 0; i < in->noctets; i++) {
+		unsigned char c = uui_octet(in, i);
+		n += (is_alpha(c) || is_digit(c) || c == '-' || c == '_' || c == '.' || c == '~') ? 1 : 3;
+	}
+	return n;
+}
+
+/* Length of the expanded template, or 0 if it has no "{uui}". */
+static size_t template_len(const char *tmpl, size_t enc_len)
+{
+	const char *p = tmpl, *hit;
+	size_t n = 0, count = 0;
+	while ((hit = strstr(p, "{uui}")) != NULL) {
+		n = add_sat(n, (size_t)(hit - p));
+		n = add_sat(n, enc_len);
+		count++;
+		p = hit + 5;
+	}
+	return count ? add_sat(n, strlen(p)) : 0;
+}
+
+/* ---- 7 and the write ---- */
+
+static int check_length(size_t len)
+{
+	if (len > PEX_TAG_MAX_LEN)
+		return uui_fail("tag: the URL is %zu characters; Pexip allows at most %d",
+			len, PEX_TAG_MAX_LEN);
+	return 0;
+}
+
+/* Append the decoded octets, percent-encoded or as they are. */
+static int put_octets(pex_buf *out, const uui_input *in, int encode)
+{
+	unsigned char chunk[UUI_CHUNK];
+	size_t i, n;
+	int err;
+
+	for (i = 0; i < in->noctets; i += n) {
+		n = in->noctets - i < UUI_CHUNK ? in->noctets - i : UUI_CHUNK;
+		uui_decode(chunk, in, i, n);
+		err = encode ? pex__url_encode(out, (const char *)chunk, n) :
+			pex__buf_put(out, chunk, n);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static int put_template(pex_buf *out, const char *tmpl, const uui_input *in)
+{
+	const char *p = tmpl, *hit;
+	int err;
+	while ((hit = strstr(p, "{uui}")) != NULL) {
+		if ((err = pex__buf_put(out, p, (size_t)(hit - p))) < 0 ||
+		    (err = put_octets(out, in, 1)) < 0)
+			return err;
+		p = hit + 5;
+	}
+	return pex__buf_puts(out, p);
+}
+
+/* ---- public ---- */
+
+int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version)
+{
+	static const pex_tag_rules init = PEX_TAG_RULES_INIT;
+	if (!rules)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_tag_rules_init: rules is NULL");
+	if (version == 0 || version > PEX_TAG_RULES_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_tag_rules version %u (this library knows 1..%u)",
+			version, (unsigned)PEX_TAG_RULES_VERSION);
+	*rules = init;
+	rules->version = version;
+	return 0;
+}
+
+static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
+{
+	size_t max_octets, scheme_len, len;
+	uui_input in;
+	int err;
+
+	if (!rules)
+		return uui_fail("UUI: no tag rules given");
+	if (rules->version == 0 || rules->version > PEX_TAG_RULES_VERSION)
+		return uui_fail("unsupported pex_tag_rules version %u (this library knows 1..%u)",
+			rules->version, (unsigned)PEX_TAG_RULES_VERSION);
+	if (!uui)
+		return uui_fail("UUI: empty (NULL)");
+	max_octets = rules->max_octets ? rules->max_octets : PEX_UUI_DEFAULT_MAX_OCTETS;
+
+	memset(&in, 0, sizeof(in));
+	if ((err = parse_input(&in, uui)) < 0 ||
+	    (err = check_hex(&in, max_octets)) < 0 ||
+	    (err = check_text(&in)) < 0)
+		return err;
+
+	if ((scheme_len = url_scheme_len(&in)) > 0) {
+		if ((err = check_url(&in, scheme_len, rules)) < 0 ||
+		    (err = check_length(in.noctets)) < 0)
+			return err;
+		return put_octets(out, &in, 0);
+	}
+
+	if (!rules->url_template)
+		return uui_fail("UUI: the decoded text is not an absolute URL and tag.url_template is not set");
+	if ((len = template_len(rules->url_template, encoded_len(&in))) == 0)
+		return uui_fail("tag.url_template does not contain \"{uui}\"");
+	if ((err = check_length(len)) < 0)
+		return err;
+	return put_template(out, rules->url_template, &in);
+}
+
+int pex_uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
+{
+	int err;
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_uui_to_tag: out is NULL");
+	pex__buf_clear(out);
+	if ((err = uui_to_tag(out, uui, rules)) < 0)
+		pex__buf_clear(out);           /* nothing half-written survives */
+	return err;
+}
