@@ -10,10 +10,16 @@
 static int cmd_help(pexctl *ctl, int argc, char **argv);
 
 static const pexctl_cmd commands[] = {
+	{ "create", cmd_create, "create [--uui HEX | --tag-url URL] [--wait]", "hand out a room from the pool, tagged; replace it in the background" },
+	{ "delete", cmd_delete, "delete NAME... | delete --prefix P --yes", "delete conferences now (gone already = success)" },
+	{ "gc", cmd_gc, "gc [--dry-run] [--min-age S] [--orphans] [--max N]", "sweep the deletion queue (and orphans)" },
 	{ "get", cmd_get, "get NAME", "show one conference" },
 	{ "list", cmd_list, "list [--prefix P] [--tag T]", "list conferences" },
 	{ "update", cmd_update, "update NAME --tag URL [--description TEXT]", "change a conference" },
-	{ "delete", cmd_delete, "delete NAME... | delete --prefix P --yes", "delete conferences now (gone already = success)" },
+	{ "pool", cmd_pool, "pool fill [--depth N] | pool status | pool drain [--delete]", "pool management" },
+	{ "event", cmd_event, "event [FILE|-]", "handle one event-sink payload, as the webhook does" },
+	{ "uui", cmd_uui, "uui decode HEX", "print the tag URL a UUI yields" },
+	{ "metrics", cmd_metrics, "metrics [--format prometheus|json]", "pool depth, deletion backlog, live conferences, totals" },
 	{ "config", cmd_config, "config check", "validate the configuration, reach Pexip, authenticate" },
 	{ "version", cmd_version, "version", "print versions and features" },
 	{ "help", cmd_help, "help [COMMAND]", "show help" },

@@ -58,6 +58,12 @@ int cmd_list(pexctl *ctl, int argc, char **argv);
 int cmd_update(pexctl *ctl, int argc, char **argv);
 int cmd_delete(pexctl *ctl, int argc, char **argv);
 int cmd_config(pexctl *ctl, int argc, char **argv);
+int cmd_create(pexctl *ctl, int argc, char **argv);
+int cmd_gc(pexctl *ctl, int argc, char **argv);
+int cmd_pool(pexctl *ctl, int argc, char **argv);
+int cmd_event(pexctl *ctl, int argc, char **argv);
+int cmd_uui(pexctl *ctl, int argc, char **argv);
+int cmd_metrics(pexctl *ctl, int argc, char **argv);
 int cmd_version(pexctl *ctl, int argc, char **argv);
 
 #endif

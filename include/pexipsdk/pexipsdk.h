@@ -20,5 +20,6 @@
 #include "room.h"
 #include "queue.h"
 #include "uui.h"
+#include "pool.h"
 
 #endif

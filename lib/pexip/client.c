@@ -27,6 +27,7 @@ struct pex_client {
 	char *token_url;
 	char *audience;
 	unsigned retries_max;
+	unsigned max_concurrency;
 	long retry_base_ms, retry_cap_ms;
 	pex__logger log;
 
@@ -95,6 +96,13 @@ static int check_url(const char *url, const char *what)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"%s must not carry credentials; use pexip.auth", what);
 	return 0;
+}
+
+/* Is the host of "host[:port][/...]" a loopback address? */
+static int is_loopback(const char *host)
+{
+	return strncmp(host, "127.", 4) == 0 || strncasecmp(host, "localhost", 9) == 0 ||
+		strncmp(host, "[::1]", 5) == 0;
 }
 
 static int make_basic_header(char **out, const char *user, const char *pass)
@@ -166,6 +174,7 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	pthread_cond_init(&c->tok_cond, NULL);
 	c->auth = o->auth;
 	c->retries_max = o->retries_max;
+	c->max_concurrency = o->max_concurrency;
 	c->retry_base_ms = o->retry_base_ms;
 	c->retry_cap_ms = o->retry_cap_ms;
 	c->log.cb = o->log_cb;
@@ -185,7 +194,7 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	if (c->auth == PEX_AUTH_BASIC) {
 		if ((err = make_basic_header(&c->basic_header, o->username, o->password)) < 0)
 			goto fail;
-		if (strncasecmp(c->base, "http://", 7) == 0)
+		if (strncasecmp(c->base, "http://", 7) == 0 && !is_loopback(c->base + 7))
 			pex__log(&c->log, PEX_LOG_WARN,
 				"pexip.url uses plain http: credentials travel unencrypted");
 	} else {
@@ -293,6 +302,7 @@ int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 const pex__logger *pex__client_logger(const pex_client *c) { return &c->log; }
 const char *pex__client_base(const pex_client *c) { return c->base; }
 unsigned pex__client_retries_max(const pex_client *c) { return c->retries_max; }
+unsigned pex__client_max_concurrency(const pex_client *c) { return c->max_concurrency; }
 
 void pex__client_count_failure(pex_client *c)
 {

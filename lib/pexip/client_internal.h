@@ -24,6 +24,7 @@ const pex__logger *pex__client_logger(const pex_client *c);
 const char *pex__client_base(const pex_client *c);
 void pex__client_count_failure(pex_client *c);
 unsigned pex__client_retries_max(const pex_client *c);
+unsigned pex__client_max_concurrency(const pex_client *c);
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp);
 
 #endif

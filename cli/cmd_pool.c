@@ -1,0 +1,471 @@
+/* pexctl create | gc | pool fill|status|drain | event | uui decode | metrics */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pexctl.h"
+
+#define EVENT_MAX_BYTES (4u * 1024u * 1024u)
+
+static void log_to_stderr(pex_log_level level, const char *message, void *payload)
+{
+	pexctl *ctl = payload;
+	if (ctl->quiet && level > PEX_LOG_ERROR)
+		return;
+	if (!ctl->verbose && level > PEX_LOG_INFO)
+		return;
+	fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
+}
+
+static int open_pool(pexctl *ctl, pex_pool **out)
+{
+	int err;
+	if ((err = pexctl_config(ctl)) < 0)
+		return err;
+	if (ctl->verbose)
+		pex_config_set(ctl->cfg, "log.level", "debug");
+	else if (ctl->quiet)
+		pex_config_set(ctl->cfg, "log.level", "error");
+	return pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl);
+}
+
+static int parse_count(pexctl *ctl, const char *what, const char *s, long long max, long long *out)
+{
+	char *end;
+	long long v;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max)
+		return pexctl_usage(ctl, "%s must be a whole number from 0 to %lld (got '%s')", what, max, s);
+	*out = v;
+	return -1;
+}
+
+static int progress_cb(size_t done, size_t total, void *payload)
+{
+	pexctl *ctl = payload;
+	pexctl_progress(ctl, done, total, "working");
+	return 0;
+}
+
+/* ---- create ---- */
+
+static json_object *pool_room_json(const pex_pool_room *r)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(r->name));
+	json_object_object_add(o, "id", json_object_new_int64(r->id));
+	json_object_object_add(o, "alias", json_object_new_string(r->alias));
+	json_object_object_add(o, "guest_pin", json_object_new_string(r->guest_pin));
+	json_object_object_add(o, "tag", json_object_new_string(r->tag));
+	return o;
+}
+
+/* Replace the room handed out, in a detached child so the caller does not
+ * wait for Pexip's create. The child builds its own pool: a SQLite
+ * connection must not cross a fork. */
+static void replenish_detached(pexctl *ctl, int wait)
+{
+	pex_pool *pool = NULL;
+	size_t created = 0;
+	pid_t pid;
+	/* The caller gets the room now, whatever happens to the replacement. */
+	fflush(stdout);
+	fflush(stderr);
+	if (!wait) {
+		pid = fork();
+		if (pid != 0)
+			return;   /* parent (or fork failed: the next fill catches up) */
+		setsid();
+		{
+			int fd = open("/dev/null", O_RDWR);
+			if (fd >= 0) {
+				dup2(fd, STDIN_FILENO);
+				dup2(fd, STDOUT_FILENO);
+				dup2(fd, STDERR_FILENO);
+				if (fd > 2)
+					close(fd);
+			}
+		}
+	}
+	if (open_pool(ctl, &pool) == 0) {
+		if (pex_pool_replenish(pool, 1, &created, NULL, NULL) < 0)
+			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", pex_error_last()->message);
+		pex_pool_free(pool);
+	}
+	if (!wait)
+		_exit(0);
+}
+
+int cmd_create(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "uui", required_argument, NULL, 'u' },
+		{ "tag-url", required_argument, NULL, 't' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "no-replenish", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *uui = NULL, *tag = NULL;
+	pex_pool *pool = NULL;
+	pex_pool_room *room = NULL;
+	int c, err, wait = 0, replenish = 1;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': uui = optarg; break;
+		case 't': tag = optarg; break;
+		case 'w': wait = 1; break;
+		case 'n': replenish = 0; break;
+		default: return pexctl_usage(ctl, "create: unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return pexctl_usage(ctl, "create takes no operands (got '%s')", argv[optind]);
+	if (uui && tag)
+		return pexctl_usage(ctl, "create: give --uui or --tag-url, not both");
+	if ((err = open_pool(ctl, &pool)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	err = pex_pool_pop(&room, pool, uui, tag);
+	pex_pool_free(pool);    /* before any fork: the child opens its own */
+	if (err < 0)
+		return pexctl_fail(ctl, err, NULL);
+	if (ctl->json)
+		pexctl_print_json(pool_room_json(room));
+	else
+		printf("name:       %s\nid:         %lld\nalias:      %s\nguest_pin:  %s\ntag:        %s\n",
+			room->name, room->id, room->alias, room->guest_pin, room->tag);
+	pex_pool_room_free(room);
+	if (replenish)
+		replenish_detached(ctl, wait);
+	return EXIT_OK;
+}
+
+/* ---- gc ---- */
+
+int cmd_gc(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'd' },
+		{ "min-age", required_argument, NULL, 'a' },
+		{ "orphans", no_argument, NULL, 'o' },
+		{ "max", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 }
+	};
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+	pex_gc_report rep;
+	pex_pool *pool = NULL;
+	long long v;
+	int c, err, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o.dry_run = 1; break;
+		case 'o': o.orphans = 1; break;
+		case 'a':
+			if ((rc = parse_count(ctl, "--min-age", optarg, 604800, &v)) >= 0)
+				return rc;
+			o.min_age_s = (unsigned)v;
+			break;
+		case 'm':
+			if ((rc = parse_count(ctl, "--max", optarg, 10000000, &v)) >= 0)
+				return rc;
+			o.max = (size_t)v;
+			break;
+		default: return pexctl_usage(ctl, "gc: unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return pexctl_usage(ctl, "gc takes no operands (got '%s')", argv[optind]);
+	if ((err = open_pool(ctl, &pool)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	memset(&rep, 0, sizeof(rep));
+	err = pex_gc_sweep(pool, &o, &rep, progress_cb, ctl);
+	pexctl_progress_end(ctl);
+	pex_pool_free(pool);
+	if (ctl->json) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "deleted", json_object_new_int64((int64_t)rep.deleted));
+		json_object_object_add(d, "postponed_live", json_object_new_int64((int64_t)rep.postponed_live));
+		json_object_object_add(d, "skipped_protected", json_object_new_int64((int64_t)rep.skipped_protected));
+		json_object_object_add(d, "already_gone", json_object_new_int64((int64_t)rep.already_gone));
+		json_object_object_add(d, "failed", json_object_new_int64((int64_t)rep.failed));
+		json_object_object_add(d, "orphans_found", json_object_new_int64((int64_t)rep.orphans_found));
+		json_object_object_add(d, "orphans_deleted", json_object_new_int64((int64_t)rep.orphans_deleted));
+		json_object_object_add(d, "dry_run", json_object_new_boolean(o.dry_run));
+		if (err < 0)
+			json_object_object_add(d, "error", json_object_new_string(pex_error_last()->message));
+		pexctl_print_json(d);
+	} else if (!ctl->quiet) {
+		printf("%sdeleted %zu, already gone %zu, postponed (live) %zu, protected %zu, failed %zu",
+			o.dry_run ? "dry run: would have " : "", rep.deleted, rep.already_gone,
+			rep.postponed_live, rep.skipped_protected, rep.failed);
+		if (o.orphans)
+			printf("; orphans found %zu, deleted %zu", rep.orphans_found, rep.orphans_deleted);
+		printf("\n");
+	}
+	if (err < 0) {
+		fprintf(stderr, "pexctl: %s\n", pex_error_last()->message);
+		return pexctl_exit_code(err);
+	}
+	return EXIT_OK;
+}
+
+/* ---- pool fill | status | drain ---- */
+
+int cmd_pool(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "depth", required_argument, NULL, 'd' },
+		{ "delete", no_argument, NULL, 'x' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *sub;
+	pex_pool *pool = NULL;
+	long long depth = 0;
+	int c, err, rc, del = 0;
+	size_t n = 0;
+
+	if (argc < 2)
+		return pexctl_usage(ctl, "usage: pexctl pool fill [--depth N] | status | drain [--delete]");
+	sub = argv[1];
+	if (strcmp(sub, "fill") != 0 && strcmp(sub, "status") != 0 && strcmp(sub, "drain") != 0)
+		return pexctl_usage(ctl, "pool: unknown subcommand '%s' (fill, status or drain)", sub);
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (strcmp(sub, "fill") != 0)
+				return pexctl_usage(ctl, "pool %s: --depth is for 'pool fill'", sub);
+			if ((rc = parse_count(ctl, "--depth", optarg, 100000, &depth)) >= 0)
+				return rc;
+			break;
+		case 'x':
+			if (strcmp(sub, "drain") != 0)
+				return pexctl_usage(ctl, "pool %s: --delete is for 'pool drain'", sub);
+			del = 1;
+			break;
+		default: return pexctl_usage(ctl, "pool %s: unknown or incomplete option '%s'", sub, argv[optind]);
+		}
+	}
+	if (optind != argc - 1)
+		return pexctl_usage(ctl, "pool %s takes no operands", sub);
+	if ((err = open_pool(ctl, &pool)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+
+	if (strcmp(sub, "status") == 0) {
+		pex_pool_metrics m;
+		err = pex_pool_get_metrics(pool, &m);
+		if (err == 0) {
+			if (ctl->json) {
+				json_object *d = json_object_new_object();
+				json_object_object_add(d, "pool_depth", json_object_new_int64(m.pool_depth));
+				json_object_object_add(d, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
+				json_object_object_add(d, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
+				json_object_object_add(d, "live_conferences", json_object_new_int64(m.live_conferences));
+				pexctl_print_json(d);
+			} else {
+				printf("pool depth:        %lld\ndeletion backlog:  %lld\npool rooms on Pexip: %lld\n"
+					"live conferences:  %lld\n", m.pool_depth, m.deletion_backlog,
+					m.pexip_pool_rooms, m.live_conferences);
+			}
+		}
+	} else if (strcmp(sub, "fill") == 0) {
+		err = pex_pool_fill(pool, (unsigned)depth, &n, progress_cb, ctl);
+		pexctl_progress_end(ctl);
+		if (ctl->json) {
+			json_object *d = json_object_new_object();
+			json_object_object_add(d, "created", json_object_new_int64((int64_t)n));
+			if (err < 0)
+				json_object_object_add(d, "error", json_object_new_string(pex_error_last()->message));
+			pexctl_print_json(d);
+		} else if (!ctl->quiet) {
+			printf("created %zu room%s\n", n, n == 1 ? "" : "s");
+		}
+	} else {
+		err = pex_pool_drain(pool, del, &n, progress_cb, ctl);
+		pexctl_progress_end(ctl);
+		if (ctl->json) {
+			json_object *d = json_object_new_object();
+			json_object_object_add(d, "drained", json_object_new_int64((int64_t)n));
+			json_object_object_add(d, "rooms_deleted", json_object_new_boolean(del));
+			if (err < 0)
+				json_object_object_add(d, "error", json_object_new_string(pex_error_last()->message));
+			pexctl_print_json(d);
+		} else if (!ctl->quiet) {
+			printf("drained %zu room%s%s\n", n, n == 1 ? "" : "s", del ? " (deleted on Pexip)" : "");
+		}
+	}
+	pex_pool_free(pool);
+	if (err < 0) {
+		if (ctl->json)
+			fprintf(stderr, "pexctl: %s\n", pex_error_last()->message);
+		else
+			return pexctl_fail(ctl, err, NULL);
+		return pexctl_exit_code(err);
+	}
+	return EXIT_OK;
+}
+
+/* ---- event ---- */
+
+static int read_all(pexctl *ctl, const char *path, char **out, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	if (!f) {
+		fprintf(stderr, "pexctl: cannot read %s: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	for (;;) {
+		size_t got;
+		if (n + 65536 + 1 > cap) {
+			char *nb;
+			cap = cap ? cap * 2 : 65536 * 2;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				if (f != stdin)
+					fclose(f);
+				return EXIT_RUNTIME;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, 65536, f);
+		n += got;
+		if (n > EVENT_MAX_BYTES) {
+			free(buf);
+			if (f != stdin)
+				fclose(f);
+			return pexctl_usage(ctl, "event: payload larger than %u bytes", EVENT_MAX_BYTES);
+		}
+		if (got == 0)
+			break;
+	}
+	if (f != stdin)
+		fclose(f);
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return -1;
+}
+
+int cmd_event(pexctl *ctl, int argc, char **argv)
+{
+	pex_event_report rep;
+	pex_pool *pool = NULL;
+	char *body = NULL;
+	size_t len = 0;
+	int err, rc;
+	if (argc > 2)
+		return pexctl_usage(ctl, "usage: pexctl event [FILE|-]");
+	if ((rc = read_all(ctl, argc == 2 ? argv[1] : "-", &body, &len)) >= 0)
+		return rc;
+	if ((err = open_pool(ctl, &pool)) < 0) {
+		free(body);
+		return pexctl_fail(ctl, err, NULL);
+	}
+	memset(&rep, 0, sizeof(rep));
+	err = pex_pool_handle_event(pool, body, len, &rep);
+	free(body);
+	pex_pool_free(pool);
+	if (err < 0)
+		return pexctl_fail(ctl, err, "event");
+	if (ctl->json) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "events", json_object_new_int64((int64_t)rep.events));
+		json_object_object_add(d, "scheduled", json_object_new_int64((int64_t)rep.scheduled));
+		json_object_object_add(d, "protected_skipped", json_object_new_int64((int64_t)rep.protected_skipped));
+		json_object_object_add(d, "ignored", json_object_new_int64((int64_t)rep.ignored));
+		json_object_object_add(d, "unknown", json_object_new_int64((int64_t)rep.unknown));
+		pexctl_print_json(d);
+	} else if (!ctl->quiet) {
+		printf("%zu event%s: %zu scheduled for deletion, %zu protected, %zu ignored, %zu unknown\n",
+			rep.events, rep.events == 1 ? "" : "s", rep.scheduled, rep.protected_skipped,
+			rep.ignored, rep.unknown);
+	}
+	return EXIT_OK;
+}
+
+/* ---- uui decode ---- */
+
+int cmd_uui(pexctl *ctl, int argc, char **argv)
+{
+	pex_tag_rules rules = PEX_TAG_RULES_INIT;
+	const char *const *hosts = NULL;
+	const char *tmpl = NULL;
+	pex_buf out = PEX_BUF_INIT;
+	size_t nhosts = 0;
+	int err;
+	if (argc != 3 || strcmp(argv[1], "decode") != 0)
+		return pexctl_usage(ctl, "usage: pexctl uui decode HEX");
+	if ((err = pexctl_config(ctl)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	if (pex_config_get_string(&tmpl, ctl->cfg, "tag.url_template") == 0)
+		rules.url_template = tmpl;
+	if (pex_config_get_list(&hosts, &nhosts, ctl->cfg, "tag.allowed_hosts") == 0) {
+		rules.allowed_hosts = hosts;
+		rules.allowed_host_count = nhosts;
+	}
+	if ((err = pex_uui_to_tag(&out, argv[2], &rules)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	if (ctl->json) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "tag", json_object_new_string(out.ptr));
+		pexctl_print_json(d);
+	} else {
+		printf("%s\n", out.ptr);
+	}
+	pex_buf_dispose(&out);
+	return EXIT_OK;
+}
+
+/* ---- metrics ---- */
+
+int cmd_metrics(pexctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
+	pex_pool_metrics m;
+	pex_pool *pool = NULL;
+	pex_buf out = PEX_BUF_INIT;
+	int c, err;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'f')
+			return pexctl_usage(ctl, "metrics: unknown or incomplete option '%s'", argv[optind - 1]);
+		if (strcmp(optarg, "prometheus") == 0)
+			fmt = PEX_METRICS_PROMETHEUS;
+		else if (strcmp(optarg, "json") == 0)
+			fmt = PEX_METRICS_JSON;
+		else
+			return pexctl_usage(ctl, "metrics: --format must be prometheus or json (got '%s')", optarg);
+	}
+	if (optind != argc)
+		return pexctl_usage(ctl, "metrics takes no operands");
+	if ((err = open_pool(ctl, &pool)) < 0)
+		return pexctl_fail(ctl, err, NULL);
+	err = pex_pool_get_metrics(pool, &m);
+	pex_pool_free(pool);
+	if (err < 0)
+		return pexctl_fail(ctl, err, "metrics");
+	if ((err = pex_metrics_format_write(&out, &m, fmt)) < 0)
+		return pexctl_fail(ctl, err, "metrics");
+	fputs(out.ptr, stdout);
+	pex_buf_dispose(&out);
+	return EXIT_OK;
+}

@@ -1,0 +1,211 @@
+/**
+ * @file pexipsdk/pool.h
+ * @brief The room pool: hand out ready rooms, replenish, events, GC, metrics.
+ *
+ * A pex_pool ties a pex_client to two queues: the pool queue (ready rooms,
+ * pool.queue) and the deletion queue (rooms due for deletion, gc.queue).
+ * It is safe to use from several threads and several processes at once:
+ * a room is handed out only after its queue message was leased and then
+ * deleted, so no room is ever handed to two callers.
+ */
+#ifndef PEXIPSDK_POOL_H
+#define PEXIPSDK_POOL_H
+
+#include "common.h"
+#include "buf.h"
+#include "config.h"
+#include "client.h"
+#include "queue.h"
+#include "uui.h"
+
+PEX_BEGIN_DECL
+
+typedef struct pex_pool pex_pool;
+
+#define PEX_POOL_OPTIONS_VERSION 1
+#define PEX_POOL_MAX_PROTECTED 16
+
+/** Pool settings (the pool:, tag: and gc: sections of the configuration). */
+typedef struct pex_pool_options {
+	unsigned int version;
+	unsigned depth;                 /**< target pool depth (pool.depth), default 20 */
+	const char *name_prefix;        /**< pool.name_prefix, default "vmr_" */
+	const char *service_type;       /**< pool.room.service_type, default "conference" */
+	int allow_guests;               /**< pool.room.allow_guests, default 1 */
+	unsigned pin_digits;            /**< host PIN length, default 6 */
+	unsigned guest_pin_digits;      /**< guest PIN length, default 6 */
+	const char *alias_domain;       /**< alias = name@alias_domain; NULL: alias = name */
+	long long participant_limit;    /**< -1: not set */
+	const char *description;        /**< NULL: not set */
+	pex_tag_rules tag;              /**< tag.url_template, tag.allowed_hosts */
+	unsigned gc_delay_s;            /**< gc.delay_s, default 600 */
+	const char *protected_prefixes[PEX_POOL_MAX_PROTECTED]; /**< NULL-terminated; default test_, vkiosk_ */
+	unsigned orphan_max_age_s;      /**< gc.orphan_max_age_s, default 86400 */
+	unsigned lease_s;               /**< how long a pop may hold a pool message, default 60 */
+} pex_pool_options;
+
+#define PEX_POOL_OPTIONS_INIT { PEX_POOL_OPTIONS_VERSION, 20, "vmr_", "conference", 1, 6, 6, \
+	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60 }
+PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int version);
+
+/**
+ * Create a pool over @p client, @p pool_queue and @p deletion_queue. The
+ * pool borrows all three (they must outlive it). Strings in @p opts are
+ * copied.
+ */
+PEX_EXTERN int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
+	pex_queue *deletion_queue, const pex_pool_options *opts);
+
+/**
+ * Create a pool, its client and both queues from a configuration. The pool
+ * owns what it created. @p log_cb may be NULL.
+ */
+PEX_EXTERN int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
+	pex_log_cb log_cb, void *log_payload);
+
+/** Free a pool (and what it owns). NULL-safe. */
+PEX_EXTERN void pex_pool_free(pex_pool *pool);
+
+/** The pool's client (borrowed; lives as long as the pool). */
+PEX_EXTERN pex_client *pex_pool_client(pex_pool *pool);
+
+/** A room handed out by the pool. Library-allocated; members only appended. */
+typedef struct pex_pool_room {
+	char *name;
+	long long id;
+	char *alias;       /**< "" when the room has none */
+	char *guest_pin;
+	char *tag;         /**< the tag set on Pexip */
+} pex_pool_room;
+
+/** Free a handed-out room record. NULL-safe. */
+PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
+
+/**
+ * Take a room from the pool and tag it. @p uui_hex is decoded with the pool's
+ * tag rules (pex_uui_to_tag) *before* anything is taken, so bad input changes
+ * nothing; alternatively give @p tag_url (checked against the same rules:
+ * https to an allowed host, or built from the template) and no UUI; both NULL
+ * leaves the tag empty.
+ *
+ * Steps: lease a pool message, resolve the room (id from the message, else a
+ * lookup by name), PATCH its tag, delete the message, return the room. A
+ * room Pexip no longer has is dropped (logged) and the next one tried; a
+ * PATCH that fails transiently releases the lease so the room goes back.
+ * Does not replenish: call pex_pool_replenish() afterwards (in the
+ * background) to keep the depth.
+ * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (pool
+ *         empty), or a queue/Pexip error.
+ */
+PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui_hex,
+	const char *tag_url);
+
+/** Progress callback for long operations: done of total; non-zero aborts (PEX_EUSER). */
+typedef int (*pex_pool_progress_cb)(size_t done, size_t total, void *payload);
+
+/**
+ * Create @p n new rooms (unique names pool.name_prefix + random, PINs from
+ * OpenSSL's RNG, the pool.room template), up to max_concurrency creates in
+ * flight, and put each on the pool queue. @p created (may be NULL) receives
+ * how many were added. @return 0 if all were created, else the first error
+ * (rooms created before it stay in the pool).
+ */
+PEX_EXTERN int pex_pool_replenish(pex_pool *pool, size_t n, size_t *created,
+	pex_pool_progress_cb progress, void *payload);
+
+/** Replenish up to @p depth (0 = pool depth) counting the queue's messages. */
+PEX_EXTERN int pex_pool_fill(pex_pool *pool, unsigned depth, size_t *created,
+	pex_pool_progress_cb progress, void *payload);
+
+/**
+ * Empty the pool queue. With @p delete_rooms the rooms are deleted on Pexip
+ * too (else they become orphans for the orphan sweep). @p drained may be NULL.
+ */
+PEX_EXTERN int pex_pool_drain(pex_pool *pool, int delete_rooms, size_t *drained,
+	pex_pool_progress_cb progress, void *payload);
+
+/* ---- deletion: events and GC ---- */
+
+/** What handling one event-sink payload did. */
+typedef struct pex_event_report {
+	size_t events;              /**< envelopes seen (bulk counts each inner one) */
+	size_t scheduled;           /**< conference_ended rooms put on the deletion queue */
+	size_t protected_skipped;   /**< conference_ended for a protected prefix */
+	size_t ignored;             /**< known events we do not act on */
+	size_t unknown;             /**< events of unknown type (counted, ignored) */
+} pex_event_report;
+
+/**
+ * Handle one event-sink POST body (single event or eventsink_bulk, version
+ * 1 or 2). conference_ended puts the room's name on the deletion queue with
+ * a delay of gc_delay_s. The whole payload is validated before anything is
+ * enqueued: a malformed payload is PEX_EPARSE/PEX_EINVAL and enqueues nothing.
+ */
+PEX_EXTERN int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len,
+	pex_event_report *report);
+
+/** Put @p name on the deletion queue, due in @p delay_s seconds. */
+PEX_EXTERN int pex_pool_schedule_delete(pex_pool *pool, const char *name, unsigned delay_s);
+
+#define PEX_GC_OPTIONS_VERSION 1
+typedef struct pex_gc_options {
+	unsigned int version;
+	int dry_run;            /**< report what would happen; change nothing */
+	unsigned min_age_s;     /**< only messages at least this old (0 = all due) */
+	int orphans;            /**< also run the orphan sweep */
+	size_t max;             /**< at most this many rooms (0 = no limit) */
+} pex_gc_options;
+#define PEX_GC_OPTIONS_INIT { PEX_GC_OPTIONS_VERSION, 0, 0, 0, 0 }
+PEX_EXTERN int pex_gc_options_init(pex_gc_options *opts, unsigned int version);
+
+/** What a sweep did (the pexctl gc --json fields). */
+typedef struct pex_gc_report {
+	size_t deleted;
+	size_t postponed_live;
+	size_t skipped_protected;
+	size_t already_gone;
+	size_t failed;
+	size_t orphans_deleted;
+	size_t orphans_found;
+} pex_gc_report;
+
+/**
+ * Sweep the deletion queue: take due messages; a room that is live again is
+ * postponed by gc_delay_s; protected prefixes are never deleted (their
+ * messages are dropped); others are deleted by name (gone = success). Up to
+ * max_concurrency at once. Safe to kill and rerun. With opts->orphans, also
+ * delete pool-prefixed rooms that are in no queue, not live and older than
+ * orphan_max_age_s. @return 0 if nothing failed, else the first error (the
+ * report counts everything).
+ */
+PEX_EXTERN int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+	pex_pool_progress_cb progress, void *payload);
+
+/* ---- metrics ---- */
+
+typedef struct pex_pool_metrics {
+	long long pool_depth;          /**< approximate messages in the pool queue */
+	long long deletion_backlog;    /**< approximate messages in the deletion queue */
+	long long live_conferences;    /**< live pool-prefixed conferences (status API) */
+	long long pexip_pool_rooms;    /**< pool-prefixed rooms configured on Pexip */
+	unsigned long long pops, pop_failures;
+	unsigned long long replenished, replenish_failures;
+	unsigned long long deleted, delete_failures;
+	unsigned long long events, events_unknown;
+} pex_pool_metrics;
+
+/** Gather metrics (queue counts, Pexip counts, this process's counters). */
+PEX_EXTERN int pex_pool_get_metrics(pex_pool *pool, pex_pool_metrics *out);
+
+typedef enum pex_metrics_format {
+	PEX_METRICS_PROMETHEUS = 0,
+	PEX_METRICS_JSON = 1
+} pex_metrics_format;
+
+/** Format metrics as Prometheus text exposition or a JSON object. */
+PEX_EXTERN int pex_metrics_format_write(pex_buf *out, const pex_pool_metrics *m,
+	pex_metrics_format format);
+
+PEX_END_DECL
+
+#endif

@@ -1,0 +1,466 @@
+/*
+ * Event-sink payloads (spec/pexip-management-api.md §6) and scheduling
+ * deletions (design.md §1).
+ *
+ * A POST body is either one envelope {node, seq, version, time, event, data}
+ * or an eventsink_bulk envelope whose data is an array of envelopes
+ * (protocol versions 1 and 2 share the shape). Handling is two-phase:
+ *
+ *   1. parse and validate the WHOLE payload, collecting what to do;
+ *   2. act: put each ended room's name on the deletion queue.
+ *
+ * So a malformed payload (PEX_EPARSE for bad JSON, PEX_EINVAL for a bad
+ * shape) enqueues nothing. Rules of phase 1:
+ *   - the body is at most PEX__EVENT_BODY_MAX bytes, has no NUL byte and is
+ *     one strict JSON object (valid UTF-8, nothing after it);
+ *   - every envelope is an object whose "event" is a string;
+ *   - eventsink_bulk: "data" is an array of envelopes (a bulk inside a bulk
+ *     is refused);
+ *   - conference_*: "data" is an object and data.name a non-empty string
+ *     that passes pex__pool_delname_ok();
+ *   - participant_*: "data" is an object;
+ *   - sink lifecycle (eventsink_started/updated/stopped/ended): "data", if
+ *     present and not null, is an object (it is {} in practice);
+ *   - any other event name is counted as unknown and not checked further:
+ *     an event Pexip adds later must never make us refuse a payload.
+ * The other envelope keys (node, seq, version, time) are not checked: we
+ * do not use them.
+ *
+ * Counting (pex_event_report): every envelope is exactly one of scheduled,
+ * protected_skipped, ignored or unknown, so events == the sum of the four.
+ * Several nodes each send conference_ended for the same conference; within
+ * one payload a name is enqueued once and the repeats count as ignored.
+ * Across payloads nothing is deduplicated: a second message for a room is
+ * harmless (GC reports it already_gone).
+ *
+ * A queue failure in phase 2 stops there and returns the error: the names
+ * before it stay enqueued (a redelivery of the payload enqueues them again,
+ * which is harmless as above).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "pool/pool_internal.h"
+#include "pool/events_gc.h"
+
+/* Largest POST body accepted. */
+#define PEX__EVENT_BODY_MAX (4u * 1024u * 1024u)
+/* JSON nesting accepted (real payloads use about 5 levels). */
+#define PEX__EVENT_JSON_DEPTH 64
+/* At most this many "unknown event" debug lines per payload. */
+#define PEX__EVENT_UNKNOWN_LOG_MAX 8
+
+/* ---- names ---- */
+
+/* Length of the UTF-8 sequence at s[0..len) and its code point; 0 if malformed. */
+static size_t utf8_seq(const unsigned char *s, size_t len, unsigned long *cp)
+{
+	unsigned long c;
+	size_t n, i;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > len)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+int pex__pool_delname_ok(const char *s, size_t len, char *why, size_t why_size)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned long c;
+	size_t i = 0, n;
+
+	if (!s || len == 0) {
+		snprintf(why, why_size, "is empty");
+		return 0;
+	}
+	if (len > PEX__ROOM_NAME_MAX) {
+		snprintf(why, why_size, "is %zu bytes long (at most %d)", len, PEX__ROOM_NAME_MAX);
+		return 0;
+	}
+	while (i < len) {
+		if ((n = utf8_seq(u + i, len - i, &c)) == 0) {
+			snprintf(why, why_size, "is not valid UTF-8 (byte 0x%02x at offset %zu)", u[i], i);
+			return 0;
+		}
+		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f)) {
+			snprintf(why, why_size, "has a control character (U+%04lX) at offset %zu", c, i);
+			return 0;
+		}
+		i += n;
+	}
+	return 1;
+}
+
+void pex__pool_safe_text(char *dst, size_t dst_size, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0, n;
+	unsigned long c;
+
+	if (dst_size == 0)
+		return;
+	while (i < len) {
+		n = utf8_seq(u + i, len - i, &c);
+		if (n == 0 || c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f)) {
+			n = n ? n : 1;
+			c = '?';
+		}
+		/* keep room for "..." and the NUL */
+		if (o + (c == '?' ? 1 : n) + 4 > dst_size) {
+			if (dst_size >= 4) {
+				while (o + 4 > dst_size)
+					o--;
+				memcpy(dst + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (c == '?')
+			dst[o++] = '?';
+		else {
+			memcpy(dst + o, u + i, n);
+			o += n;
+		}
+		i += n;
+	}
+	dst[o] = '\0';
+}
+
+/* ---- scheduling ---- */
+
+int pex_pool_schedule_delete(pex_pool *pool, const char *name, unsigned delay_s)
+{
+	char why[96], safe[80];
+	size_t len;
+	int err;
+
+	if (!pool || !name)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_pool_schedule_delete: no pool or room name");
+	len = strlen(name);
+	pex__pool_safe_text(safe, sizeof(safe), name, len);
+	if (!pex__pool_delname_ok(name, len, why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"cannot schedule the deletion of room '%s': the name %s", safe, why);
+	/* The message is the bare name (what the old app wrote, too). */
+	if ((err = pex_queue_put(pool->del_q, name, len, delay_s)) < 0) {
+		pex__error_prefix("scheduling the deletion of room '%s'", safe);
+		return err;
+	}
+	pex__log(pool->log, PEX_LOG_DEBUG, "room %s scheduled for deletion in %u s", safe, delay_s);
+	return 0;
+}
+
+/* ---- phase 1: parse and validate ---- */
+
+typedef enum ev_kind {
+	EV_UNKNOWN = 0,
+	EV_BULK,
+	EV_LIFECYCLE,
+	EV_CONF_ENDED,
+	EV_CONF_OTHER,
+	EV_PARTICIPANT
+} ev_kind;
+
+/* One envelope to act on. Strings are borrowed from the parsed JSON. */
+typedef struct ev_item {
+	ev_kind kind;
+	const char *event;
+	const char *name;    /* data.name for conference events, else NULL */
+} ev_item;
+
+typedef struct ev_list {
+	ev_item *v;
+	size_t n, cap;
+} ev_list;
+
+static ev_kind classify(const char *event)
+{
+	static const char *const lifecycle[] = {
+		"eventsink_started", "eventsink_updated", "eventsink_stopped", "eventsink_ended"
+	};
+	size_t i;
+
+	if (strcmp(event, "eventsink_bulk") == 0)
+		return EV_BULK;
+	for (i = 0; i < PEX__ARRAY_SIZE(lifecycle); i++)
+		if (strcmp(event, lifecycle[i]) == 0)
+			return EV_LIFECYCLE;
+	if (strcmp(event, "conference_ended") == 0)
+		return EV_CONF_ENDED;
+	if (strcmp(event, "conference_started") == 0 || strcmp(event, "conference_updated") == 0)
+		return EV_CONF_OTHER;
+	/* participant_connected/updated/disconnected, and the v2-only
+	 * participant_media_stream_window / participant_media_streams_destroyed */
+	if (strncmp(event, "participant_", strlen("participant_")) == 0)
+		return EV_PARTICIPANT;
+	return EV_UNKNOWN;
+}
+
+static const char *type_name(json_object *v)
+{
+	return v ? json_type_to_name(json_object_get_type(v)) : "null";
+}
+
+static int shape_error(const char *where, const char *fmt, ...) PEX_PRINTF(2, 3);
+static int shape_error(const char *where, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: %s", where, what);
+}
+
+static int list_add(ev_list *l, ev_kind kind, const char *event, const char *name)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		ev_item *v = pex__realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return PEX_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].kind = kind;
+	l->v[l->n].event = event;
+	l->v[l->n].name = name;
+	l->n++;
+	return 0;
+}
+
+/*
+ * Validate one envelope and append what it asks for to @p out. @p index is
+ * its position in a bulk's data array, or -1 for a top-level envelope.
+ */
+static int validate_envelope(ev_list *out, json_object *env, long index)
+{
+	json_object *ev = NULL, *data = NULL, *name = NULL;
+	char where[200], safe_ev[72], why[96];
+	const char *event;
+	ev_kind kind;
+	size_t i, n;
+	int err, has_data;
+
+	if (index < 0)
+		snprintf(where, sizeof(where), "event-sink payload");
+	else
+		snprintf(where, sizeof(where), "event %ld of eventsink_bulk (data[%ld])",
+			index + 1, index);
+	if (!json_object_is_type(env, json_type_object))
+		return shape_error(where, "must be a JSON object, not %s", type_name(env));
+	if (!json_object_object_get_ex(env, "event", &ev) || !ev)
+		return shape_error(where, "\"event\" is missing");
+	if (!json_object_is_type(ev, json_type_string))
+		return shape_error(where, "\"event\" must be a string, not %s", type_name(ev));
+	event = json_object_get_string(ev);
+	pex__pool_safe_text(safe_ev, sizeof(safe_ev), event, (size_t)json_object_get_string_len(ev));
+	kind = classify(event);
+	has_data = json_object_object_get_ex(env, "data", &data) && data;
+
+	/* from here on, messages also name the event */
+	if (index < 0)
+		snprintf(where, sizeof(where), "%s", safe_ev);
+	else
+		snprintf(where, sizeof(where), "event %ld of eventsink_bulk (data[%ld], %s)",
+			index + 1, index, safe_ev);
+
+	switch (kind) {
+	case EV_BULK:
+		if (index >= 0)
+			return shape_error(where, "an eventsink_bulk inside an eventsink_bulk is not allowed");
+		if (!has_data)
+			return shape_error(where, "data is missing (an array of events)");
+		if (!json_object_is_type(data, json_type_array))
+			return shape_error(where, "data must be an array, not %s", type_name(data));
+		n = json_object_array_length(data);
+		for (i = 0; i < n; i++)
+			if ((err = validate_envelope(out, json_object_array_get_idx(data, i), (long)i)) < 0)
+				return err;
+		return 0;
+	case EV_LIFECYCLE:
+		if (has_data && !json_object_is_type(data, json_type_object))
+			return shape_error(where, "data must be an object, not %s", type_name(data));
+		return list_add(out, kind, event, NULL);
+	case EV_CONF_ENDED:
+	case EV_CONF_OTHER:
+		if (!has_data)
+			return shape_error(where, "data is missing");
+		if (!json_object_is_type(data, json_type_object))
+			return shape_error(where, "data must be an object, not %s", type_name(data));
+		if (!json_object_object_get_ex(data, "name", &name) || !name)
+			return shape_error(where, "data.name is missing");
+		if (!json_object_is_type(name, json_type_string))
+			return shape_error(where, "data.name must be a string, not %s", type_name(name));
+		if (!pex__pool_delname_ok(json_object_get_string(name),
+				(size_t)json_object_get_string_len(name), why, sizeof(why)))
+			return shape_error(where, "data.name %s", why);
+		return list_add(out, kind, event, json_object_get_string(name));
+	case EV_PARTICIPANT:
+		if (!has_data)
+			return shape_error(where, "data is missing");
+		if (!json_object_is_type(data, json_type_object))
+			return shape_error(where, "data must be an object, not %s", type_name(data));
+		return list_add(out, kind, event, NULL);
+	case EV_UNKNOWN:
+	default:
+		return list_add(out, EV_UNKNOWN, event, NULL);
+	}
+}
+
+/* Parse @p body as one strict JSON document. */
+static int parse_body(json_object **out, const char *body, size_t len)
+{
+	json_tokener *tok;
+	json_object *obj;
+	enum json_tokener_error jerr;
+	const char *nul;
+	size_t end;
+
+	*out = NULL;
+	if (len > PEX__EVENT_BODY_MAX)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"event-sink payload is %zu bytes (at most %u)", len, PEX__EVENT_BODY_MAX);
+	if (len == 0)
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "event-sink payload is empty");
+	if ((nul = memchr(body, '\0', len)) != NULL)
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"event-sink payload has a NUL byte at offset %zu", (size_t)(nul - body));
+	if (!(tok = json_tokener_new_ex(PEX__EVENT_JSON_DEPTH)))
+		return pex__error_nomem();
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 |
+		JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	obj = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (!obj || jerr != json_tokener_success) {
+		json_object_put(obj);
+		if (jerr == json_tokener_continue || jerr == json_tokener_success)
+			return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+				"event-sink payload is not valid JSON: unexpected end of input at offset %zu", len);
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"event-sink payload is not valid JSON at offset %zu: %s",
+			end, json_tokener_error_desc(jerr));
+	}
+	while (end < len && (body[end] == ' ' || body[end] == '\t' || body[end] == '\r' ||
+			     body[end] == '\n'))
+		end++;
+	if (end < len) {
+		json_object_put(obj);
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"event-sink payload is not valid JSON: data after the document at offset %zu", end);
+	}
+	*out = obj;
+	return 0;
+}
+
+/* ---- phase 2: act ---- */
+
+int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_event_report *report)
+{
+	pex_event_report r;
+	json_object *root = NULL, *seen = NULL;
+	ev_list items = { NULL, 0, 0 };
+	size_t i, logged_unknown = 0;
+	char safe[80];
+	int err;
+
+	memset(&r, 0, sizeof(r));
+	if (report)
+		memset(report, 0, sizeof(*report));
+	if (!pool || (!body && len))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_pool_handle_event: no pool or body");
+	if ((err = parse_body(&root, body ? body : "", len)) < 0)
+		return err;
+	if ((err = validate_envelope(&items, root, -1)) < 0)
+		goto out;
+	/* the names scheduled so far in this payload (a json-c object is a hash set) */
+	if (!(seen = json_object_new_object())) {
+		err = pex__error_nomem();
+		goto out;
+	}
+
+	for (i = 0; i < items.n; i++) {
+		const ev_item *it = &items.v[i];
+		r.events++;
+		switch (it->kind) {
+		case EV_CONF_ENDED:
+			pex__pool_safe_text(safe, sizeof(safe), it->name, strlen(it->name));
+			if (pex__pool_is_protected(pool, it->name)) {
+				r.protected_skipped++;
+				pex__log(pool->log, PEX_LOG_DEBUG,
+					"conference_ended for protected room %s: not scheduled", safe);
+				break;
+			}
+			if (json_object_object_get_ex(seen, it->name, NULL)) {
+				r.ignored++;     /* another node's conference_ended for the same room */
+				break;
+			}
+			if (json_object_object_add(seen, it->name, NULL) != 0) {
+				err = pex__error_nomem();
+				goto out;
+			}
+			if ((err = pex_pool_schedule_delete(pool, it->name, pool->o.gc_delay_s)) < 0) {
+				pex__log(pool->log, PEX_LOG_WARN, "event sink: %s", pex_error_last()->message);
+				goto out;
+			}
+			r.scheduled++;
+			break;
+		case EV_UNKNOWN:
+			r.unknown++;
+			if (logged_unknown++ < PEX__EVENT_UNKNOWN_LOG_MAX) {
+				pex__pool_safe_text(safe, sizeof(safe), it->event, strlen(it->event));
+				pex__log(pool->log, PEX_LOG_DEBUG, "event sink: ignoring unknown event '%s'", safe);
+			}
+			break;
+		default:
+			r.ignored++;
+			break;
+		}
+	}
+	pex__log(pool->log, PEX_LOG_DEBUG,
+		"event sink: %zu event(s): %zu scheduled, %zu protected, %zu ignored, %zu unknown",
+		r.events, r.scheduled, r.protected_skipped, r.ignored, r.unknown);
+out:
+	atomic_fetch_add(&pool->events, (unsigned long long)r.events);
+	atomic_fetch_add(&pool->events_unknown, (unsigned long long)r.unknown);
+	if (report)
+		*report = r;
+	json_object_put(seen);
+	json_object_put(root);
+	free(items.v);
+	return err;
+}

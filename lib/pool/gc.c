@@ -1,0 +1,647 @@
+/*
+ * GC sweeps (design.md §1 "Room deletion", "Sweeps and timers"; §2
+ * "Idempotent deletes and sweeps").
+ *
+ * DELETION-QUEUE SWEEP. Repeat: lease up to 32 due messages for
+ * PEX__GC_LEASE_S, handle them on up to max_concurrency threads, until a
+ * receive returns nothing, opts->max rooms were handled, the caller's
+ * progress callback says stop, or a whole batch failed. Per message:
+ *   - younger than opts->min_age_s (inserted_at; 0 = unknown counts as old
+ *     enough): released until it is old enough; not counted;
+ *   - undecodable (neither a pool message nor an acceptable bare name):
+ *     logged (warn) and deleted; not counted in the report (no field for
+ *     it; it is no room) and not against opts->max;
+ *   - protected prefix: message deleted, skipped_protected;
+ *   - live on Pexip (status API): released for gc_delay_s (at least
+ *     PEX__GC_MIN_POSTPONE_S, so a live room is not seen again within the
+ *     same sweep when gc_delay_s is 0), postponed_live;
+ *   - else deleted by name (deleted, or already_gone when Pexip no longer
+ *     has it), then the message is deleted;
+ *   - any failure: failed, the message is released for
+ *     PEX__GC_RETRY_DELAY_S so a later sweep retries it; the sweep goes on
+ *     and returns the first error.
+ * Rooms are deleted before their messages, so a sweep killed at any point
+ * leaves at worst a message whose room is already gone: its lease runs
+ * out, a rerun takes it again and reports already_gone. A lost lease when
+ * deleting the message (PEX_ELEASELOST: the batch took longer than the
+ * lease and another sweeper has the message) is therefore harmless too.
+ *
+ * A sweep stops early when every message of a batch failed (Pexip down,
+ * credentials revoked): trying thousands more rooms would only hammer a
+ * broken server; the next run picks them up.
+ *
+ * The live check and the delete are two requests: a participant who joins
+ * between them loses the room. Pexip has no conditional delete; the
+ * gc_delay_s grace period makes this unlikely.
+ *
+ * DRY RUN. The queue API has no cursor, so a dry run peeks at the first
+ * 32 due messages (at most) and reports what would happen to them, using
+ * read-only requests (is it live, does it exist); it deletes, releases and
+ * leases nothing.
+ *
+ * ORPHAN SWEEP (opts->orphans), after the queue sweep: a room is an
+ * orphan when its name starts with pool.name_prefix, its creation_time is
+ * older than orphan_max_age_s (an empty or unparsable creation_time makes
+ * it no candidate), it is not on the pool queue, not protected and not
+ * live. Rooms are listed first; the pool queue is read only when there is
+ * a candidate (see collect_pool_names(): exact up to 32 visible messages,
+ * best effort beyond, harmless when it misses one). Rooms
+ * also waiting on the deletion queue may be deleted here (they are old and
+ * not live, so GC would delete them anyway); their message later reports
+ * already_gone. opts->max is one budget for both sweeps.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "pool/pool_internal.h"
+#include "pool/events_gc.h"
+
+/* Lease on a batch of deletion messages: long enough for 32 rooms at 3
+ * requests each on max_concurrency threads, retries included. */
+#define PEX__GC_LEASE_S 300
+/* Messages per receive (the queue API maximum). */
+#define PEX__GC_BATCH 32
+/* A failed room is retried by a sweep after this delay. */
+#define PEX__GC_RETRY_DELAY_S 60
+/* Shortest postponement of a live room. */
+#define PEX__GC_MIN_POSTPONE_S 60
+/* Lease used to read the pool queue when it is too deep to peek. */
+#define PEX__GC_POOL_SCAN_LEASE_S 30
+/* Per-room warnings logged per sweep; the rest go to debug. */
+#define PEX__GC_WARN_MAX 10
+/* Conference list page size for the orphan sweep. */
+#define PEX__GC_PAGE_SIZE 200
+
+int pex_gc_options_init(pex_gc_options *opts, unsigned int version)
+{
+	static const pex_gc_options init = PEX_GC_OPTIONS_INIT;
+
+	if (!opts || version == 0 || version > PEX_GC_OPTIONS_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_gc_options version %u", version);
+	*opts = init;
+	return 0;
+}
+
+/* State of one sweep, shared by the worker threads. */
+typedef struct gc_ctx {
+	pex_pool *p;
+	const pex_gc_options *o;
+	int dry;
+	long long now;                 /* Unix seconds at the start */
+
+	/* the current batch (queue sweep) or the candidates (orphan sweep) */
+	pex_message **msgs;
+	char **names;
+	size_t n;
+	atomic_size_t batch_failed;
+
+	/* report */
+	atomic_size_t deleted, postponed_live, skipped_protected, already_gone, failed;
+	atomic_size_t orphans_found, orphans_deleted;
+
+	/* progress and the max budget */
+	atomic_size_t done;            /* rooms counted so far */
+	atomic_size_t claimed;         /* orphan sweep: budget slots taken */
+	size_t total;                  /* estimate for the progress callback */
+	pex_pool_progress_cb progress;
+	void *payload;
+	atomic_int aborted;
+	atomic_int warned;
+
+	/* the first error, saved from whichever thread hit it */
+	pthread_mutex_t lock;
+	int first_err;
+	pex_error_class first_klass;
+	char first_msg[512];
+} gc_ctx;
+
+/* Remember the current thread's error (with @p what before it) if it is the first. */
+static void remember(gc_ctx *c, int err, const char *what)
+{
+	const pex_error *e = pex_error_last();
+	int warn = atomic_fetch_add(&c->warned, 1) < PEX__GC_WARN_MAX;
+
+	pex__log(c->p->log, warn ? PEX_LOG_WARN : PEX_LOG_DEBUG, "gc: %s: %s", what, e->message);
+	pthread_mutex_lock(&c->lock);
+	if (c->first_err == 0) {
+		c->first_err = err;
+		c->first_klass = e->klass;
+		snprintf(c->first_msg, sizeof(c->first_msg), "%s: %s", what, e->message);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* One more room counted: report progress; a non-zero answer stops the sweep. */
+static void tick(gc_ctx *c)
+{
+	size_t done = atomic_fetch_add(&c->done, 1) + 1;
+
+	if (!c->progress)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (!atomic_load(&c->aborted) &&
+	    c->progress(done, c->total > done ? c->total : done, c->payload) != 0)
+		atomic_store(&c->aborted, 1);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Release @p msg (not in a dry run); a failure only costs time (the lease runs out). */
+static void release(gc_ctx *c, pex_message *msg, unsigned delay_s)
+{
+	if (c->dry)
+		return;
+	if (pex_queue_release(c->p->del_q, msg, delay_s) < 0)
+		pex__log(c->p->log, PEX_LOG_DEBUG, "gc: releasing message %s: %s (its lease will run out)",
+			msg->id, pex_error_last()->message);
+}
+
+/* Acknowledge @p msg after its room was handled (not in a dry run). */
+static void ack(gc_ctx *c, pex_message *msg, const char *safe_name)
+{
+	int err;
+	char what[160];
+
+	if (c->dry)
+		return;
+	err = pex_queue_delete(c->p->del_q, msg);
+	if (err == PEX_ELEASELOST) {
+		/* another sweeper holds it now; it will find the room gone */
+		pex__log(c->p->log, PEX_LOG_DEBUG, "gc: lease on the message for %s ran out", safe_name);
+	} else if (err < 0) {
+		snprintf(what, sizeof(what), "removing the deletion message for room %s", safe_name);
+		remember(c, err, what);
+	}
+}
+
+/* A room failed: count it, remember the error, retry it later. */
+static void failed(gc_ctx *c, pex_message *msg, int err, const char *what)
+{
+	atomic_fetch_add(&c->failed, 1);
+	atomic_fetch_add(&c->batch_failed, 1);
+	if (!c->dry)
+		atomic_fetch_add(&c->p->delete_failures, 1);
+	remember(c, err, what);
+	if (msg)
+		release(c, msg, PEX__GC_RETRY_DELAY_S);
+	tick(c);
+}
+
+/*
+ * The room name in a deletion message: what pex__poolmsg_decode() reads
+ * (a bare name, a pool JSON record, either in base64), else the raw bytes
+ * if they are an acceptable name (Pexip names may contain spaces, which the
+ * pool codec refuses). 0, or PEX_EPARSE with the reason set.
+ */
+static int message_name(char **out, const pex_message *msg)
+{
+	struct pex__room_ref ref;
+	char why[96];
+
+	*out = NULL;
+	memset(&ref, 0, sizeof(ref));
+	if (pex__poolmsg_decode(&ref, msg->data, msg->len) == 0) {
+		*out = ref.name;
+		ref.name = NULL;
+		pex__room_ref_dispose(&ref);
+		return 0;
+	}
+	if (!pex__pool_delname_ok((const char *)msg->data, msg->len, why, sizeof(why)))
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_QUEUE, "the room name %s", why);
+	if (!(*out = pex__strndup((const char *)msg->data, msg->len)))
+		return PEX_ENOMEM;
+	return 0;
+}
+
+/* Handle message @p i of the current batch (a pex__pool_parallel worker). */
+static int sweep_one(pex_pool *p, size_t i, void *arg)
+{
+	gc_ctx *c = arg;
+	pex_message *msg = c->msgs[i];
+	char *name = NULL, safe[96], what[160];
+	int live = 0, deleted = 0, err;
+
+	if (atomic_load(&c->aborted)) {
+		release(c, msg, 0);      /* not handled: give it back now */
+		return 0;
+	}
+	if (c->o->min_age_s && msg->inserted_at > 0 && c->now - msg->inserted_at < c->o->min_age_s) {
+		long long wait = c->o->min_age_s - (c->now - msg->inserted_at);
+		release(c, msg, wait < 1 ? 1 : (unsigned)wait);
+		return 0;
+	}
+	if ((err = message_name(&name, msg)) < 0) {
+		pex__log(p->log, PEX_LOG_WARN, "gc: %s unreadable deletion message %s: %s",
+			c->dry ? "would drop" : "dropping", msg->id, pex_error_last()->message);
+		if (!c->dry && pex_queue_delete(p->del_q, msg) < 0)
+			pex__log(p->log, PEX_LOG_DEBUG, "gc: removing message %s: %s", msg->id,
+				pex_error_last()->message);
+		return 0;
+	}
+	pex__pool_safe_text(safe, sizeof(safe), name, strlen(name));
+
+	if (pex__pool_is_protected(p, name)) {
+		pex__log(p->log, PEX_LOG_DEBUG, "gc: room %s is protected; not deleted", safe);
+		atomic_fetch_add(&c->skipped_protected, 1);
+		ack(c, msg, safe);
+		tick(c);
+		goto out;
+	}
+	if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+		snprintf(what, sizeof(what), "checking whether room %s is live", safe);
+		failed(c, msg, err, what);
+		goto out;
+	}
+	if (live) {
+		unsigned delay = p->o.gc_delay_s > PEX__GC_MIN_POSTPONE_S ? p->o.gc_delay_s
+			: PEX__GC_MIN_POSTPONE_S;
+		pex__log(p->log, PEX_LOG_DEBUG, "gc: room %s is live again; postponed by %u s", safe, delay);
+		release(c, msg, delay);
+		atomic_fetch_add(&c->postponed_live, 1);
+		tick(c);
+		goto out;
+	}
+	if (c->dry) {
+		/* would it be deleted, or is it gone already? (read-only) */
+		pex_room *room = NULL;
+		err = pex_room_get_by_name(&room, p->client, name);
+		pex_room_free(room);
+		if (err == 0)
+			deleted = 1;
+		else if (err != PEX_ENOTFOUND) {
+			snprintf(what, sizeof(what), "looking up room %s", safe);
+			failed(c, msg, err, what);
+			goto out;
+		}
+	} else if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
+		snprintf(what, sizeof(what), "deleting room %s", safe);
+		failed(c, msg, err, what);
+		goto out;
+	}
+	if (deleted) {
+		atomic_fetch_add(&c->deleted, 1);
+		if (!c->dry)
+			atomic_fetch_add(&p->deleted, 1);
+	} else {
+		atomic_fetch_add(&c->already_gone, 1);
+	}
+	pex__log(p->log, PEX_LOG_DEBUG, "gc: room %s %s%s", safe,
+		deleted ? "deleted" : "already gone", c->dry ? " (dry run)" : "");
+	ack(c, msg, safe);
+	tick(c);
+out:
+	free(name);
+	return 0;
+}
+
+/* The deletion-queue sweep. */
+static void sweep_queue(gc_ctx *c)
+{
+	pex_pool *p = c->p;
+	pex_message **msgs = NULL;
+	size_t n, done, want;
+	int err;
+
+	for (;;) {
+		want = PEX__GC_BATCH;
+		if (c->o->max) {
+			done = atomic_load(&c->done);
+			if (done >= c->o->max)
+				break;
+			if (c->o->max - done < want)
+				want = c->o->max - done;
+		}
+		if (c->dry)
+			err = pex_queue_peek(&msgs, &n, p->del_q, want);
+		else
+			err = pex_queue_receive_batch(&msgs, &n, p->del_q, want, PEX__GC_LEASE_S);
+		if (err < 0) {
+			remember(c, err, "reading the deletion queue");
+			break;
+		}
+		if (n == 0)
+			break;
+		c->msgs = msgs;
+		c->n = n;
+		atomic_store(&c->batch_failed, 0);
+		pex__pool_parallel(p, n, sweep_one, c);
+		pex_message_array_free(msgs, n);
+		c->msgs = NULL;
+		if (atomic_load(&c->aborted))
+			break;
+		if (c->dry) {
+			/* a peek always shows the same messages: one look is all we get */
+			size_t total = 0;
+			if (pex_queue_count(&total, p->del_q) == 0 && total > n)
+				pex__log(p->log, PEX_LOG_INFO, "gc (dry run): looked at the first %zu due "
+					"message(s) only; the deletion queue holds about %zu", n, total);
+			break;
+		}
+		if (atomic_load(&c->batch_failed) == n) {
+			pex__log(p->log, PEX_LOG_WARN, "gc: every room of a batch of %zu failed; stopping "
+				"(the rest waits for the next sweep)", n);
+			break;
+		}
+	}
+}
+
+/* Add the room name of pool message @p msg to @p set (unreadable ones are skipped). */
+static int add_pool_name(json_object *set, const pex_message *msg)
+{
+	struct pex__room_ref ref;
+
+	memset(&ref, 0, sizeof(ref));
+	if (pex__poolmsg_decode(&ref, msg->data, msg->len) < 0)
+		return 0;      /* pop drops it; the room, if any, is an orphan */
+	if (json_object_object_add(set, ref.name, NULL) != 0) {
+		pex__room_ref_dispose(&ref);
+		return pex__error_nomem();
+	}
+	pex__room_ref_dispose(&ref);
+	return 0;
+}
+
+/*
+ * Collect the room names on the pool queue into @p set (best effort).
+ *
+ * Up to 32 visible messages: one peek sees them all. A deeper pool is read
+ * by leasing batches of 32 for PEX__GC_POOL_SCAN_LEASE_S and releasing each
+ * batch at once (delay 0). That briefly hides up to 32 pool rooms from
+ * poppers (accepted for pools deeper than 32) and raises their dequeue
+ * counts. A queue has no cursor, and no backend promises that a released
+ * message goes behind the others (the memory and SQLite backends order by
+ * visible time, so a release within the same millisecond or second may
+ * come straight back; Azure's order is approximate), so the scan stops when
+ * it has seen as many message ids as pex_queue_count() reported, after 3
+ * batches in a row bring no new id, or after count/32 + 8 batches, and may
+ * miss some messages.
+ *
+ * Missing one is harmless: only OLD rooms are candidates, and pop never
+ * hands out a pool room older than orphan_max_age_s -
+ * PEX__POOL_STALE_MARGIN_S (it recycles it), and drops a room Pexip no
+ * longer has. The same rule protects rooms whose messages are leased by
+ * in-flight pops (invisible here). Holding every lease until the scan ends
+ * would make it exact but would empty the pool for poppers meanwhile.
+ *
+ * In a dry run nothing is leased: with more than 32 visible pool messages
+ * only the first 32 are known, so old pool rooms beyond them may be
+ * reported as orphans (logged).
+ */
+static int collect_pool_names(gc_ctx *c, json_object *set)
+{
+	pex_pool *p = c->p;
+	pex_message **msgs = NULL;
+	json_object *ids = NULL;
+	size_t n = 0, i, count = 0, seen = 0, batches = 0, max_batches;
+	int err, dry_batches = 0;
+
+	if ((err = pex_queue_peek(&msgs, &n, p->pool_q, PEX__GC_BATCH)) < 0)
+		return err;
+	for (i = 0; i < n && err == 0; i++)
+		err = add_pool_name(set, msgs[i]);
+	pex_message_array_free(msgs, n);
+	if (err < 0 || n < PEX__GC_BATCH)
+		return err;
+	if (c->dry) {
+		pex__log(p->log, PEX_LOG_INFO, "gc (dry run): the pool queue is deeper than %d; old pool "
+			"rooms beyond the first %d may be counted as orphans", PEX__GC_BATCH, PEX__GC_BATCH);
+		return 0;
+	}
+
+	if ((err = pex_queue_count(&count, p->pool_q)) < 0)
+		return err;
+	max_batches = count / PEX__GC_BATCH + 8;
+	if (!(ids = json_object_new_object()))
+		return pex__error_nomem();
+	while (seen < count && batches++ < max_batches && dry_batches < 3) {
+		size_t fresh = 0;
+		if ((err = pex_queue_receive_batch(&msgs, &n, p->pool_q, PEX__GC_BATCH,
+				PEX__GC_POOL_SCAN_LEASE_S)) < 0)
+			break;
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (err == 0 && !json_object_object_get_ex(ids, msgs[i]->id, NULL)) {
+				fresh++;
+				if (json_object_object_add(ids, msgs[i]->id, NULL) != 0)
+					err = pex__error_nomem();
+				else
+					err = add_pool_name(set, msgs[i]);
+			}
+			/* give it back at once, whatever happened */
+			if (pex_queue_release(p->pool_q, msgs[i], 0) < 0)
+				pex__log(p->log, PEX_LOG_DEBUG, "gc: releasing pool message %s: %s",
+					msgs[i]->id, pex_error_last()->message);
+		}
+		pex_message_array_free(msgs, n);
+		if (err < 0)
+			break;
+		seen += fresh;
+		dry_batches = fresh ? 0 : dry_batches + 1;
+	}
+	json_object_put(ids);
+	pex__log(p->log, PEX_LOG_DEBUG, "gc: read %zu pool message(s) of about %zu", seen, count);
+	return err;
+}
+
+/* Check and delete orphan candidate @p i (a pex__pool_parallel worker). */
+static int orphan_one(pex_pool *p, size_t i, void *arg)
+{
+	gc_ctx *c = arg;
+	const char *name = c->names[i];
+	char safe[96], what[160];
+	int live = 0, deleted = 0, err;
+	size_t slot;
+
+	if (atomic_load(&c->aborted))
+		return 0;
+	/* take a slot of the max budget; given back if the room turns out live */
+	slot = atomic_fetch_add(&c->claimed, 1);
+	if (c->o->max && slot >= c->o->max) {
+		atomic_fetch_sub(&c->claimed, 1);
+		return 0;
+	}
+	pex__pool_safe_text(safe, sizeof(safe), name, strlen(name));
+	if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+		snprintf(what, sizeof(what), "checking whether orphan candidate %s is live", safe);
+		failed(c, NULL, err, what);
+		return 0;
+	}
+	if (live) {
+		atomic_fetch_sub(&c->claimed, 1);
+		return 0;
+	}
+	atomic_fetch_add(&c->orphans_found, 1);
+	if (c->dry) {
+		pex__log(p->log, PEX_LOG_DEBUG, "gc: orphan %s would be deleted (dry run)", safe);
+		tick(c);
+		return 0;
+	}
+	if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
+		snprintf(what, sizeof(what), "deleting orphan room %s", safe);
+		failed(c, NULL, err, what);
+		return 0;
+	}
+	if (deleted) {
+		atomic_fetch_add(&c->orphans_deleted, 1);
+		atomic_fetch_add(&p->deleted, 1);
+	}
+	pex__log(p->log, PEX_LOG_DEBUG, "gc: orphan %s %s", safe, deleted ? "deleted" : "already gone");
+	tick(c);
+	return 0;
+}
+
+/* The orphan sweep: list candidates (no deletes while paging), drop those
+ * on the pool queue, then check and delete the rest. The pool queue is read
+ * only when there is a candidate: a healthy pool has no old rooms, so the
+ * usual sweep never leases pool messages. */
+static void sweep_orphans(gc_ctx *c)
+{
+	pex_pool *p = c->p;
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *room = NULL;
+	json_object *in_pool = NULL;
+	char **names = NULL;
+	size_t n = 0, cap = 0, i, kept;
+	long long limit = c->now - (long long)p->o.orphan_max_age_s;
+	int err;
+
+	if (c->o->max && atomic_load(&c->done) >= c->o->max)
+		return;
+	f.name_prefix = p->name_prefix;
+	f.page_size = PEX__GC_PAGE_SIZE;
+	if ((err = pex_room_iter_new(&it, p->client, &f)) < 0) {
+		remember(c, err, "orphan sweep: listing rooms");
+		goto out;
+	}
+	while ((err = pex_room_iter_next(&room, it)) == 0) {
+		const char *name = pex_room_name(room);
+		long long created = pex__pexip_time(pex_room_creation_time(room));
+		if (pex__pool_has_prefix(p, name) && created >= 0 && created < limit &&
+		    !pex__pool_is_protected(p, name)) {
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 64;
+				char **v = pex__realloc(names, ncap * sizeof(*v));
+				if (!v) {
+					err = PEX_ENOMEM;
+					pex_room_free(room);
+					break;
+				}
+				names = v;
+				cap = ncap;
+			}
+			if (!(names[n] = pex__strdup(name))) {
+				err = PEX_ENOMEM;
+				pex_room_free(room);
+				break;
+			}
+			n++;
+		}
+		pex_room_free(room);
+		room = NULL;
+	}
+	if (err != PEX_ITEROVER) {
+		remember(c, err, "orphan sweep: listing rooms");
+		goto out;
+	}
+	if (n == 0)
+		goto out;
+
+	if (!(in_pool = json_object_new_object())) {
+		remember(c, pex__error_nomem(), "orphan sweep");
+		goto out;
+	}
+	if ((err = collect_pool_names(c, in_pool)) < 0) {
+		/* without the pool's names every old pool room would look orphaned */
+		remember(c, err, "orphan sweep: reading the pool queue");
+		goto out;
+	}
+	for (i = 0, kept = 0; i < n; i++) {
+		if (json_object_object_get_ex(in_pool, names[i], NULL))
+			free(names[i]);
+		else
+			names[kept++] = names[i];
+	}
+	n = kept;
+	pex__log(p->log, PEX_LOG_DEBUG, "gc: %zu orphan candidate(s) older than %u s", n,
+		p->o.orphan_max_age_s);
+	c->names = names;
+	c->n = n;
+	c->total += n;
+	atomic_store(&c->claimed, atomic_load(&c->done));
+	pex__pool_parallel(p, n, orphan_one, c);
+	c->names = NULL;
+out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	pex_room_iter_free(it);
+	json_object_put(in_pool);
+}
+
+int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+	pex_pool_progress_cb progress, void *payload)
+{
+	static const pex_gc_options defaults = PEX_GC_OPTIONS_INIT;
+	pex_gc_report r;
+	gc_ctx *c;
+	size_t queued = 0;
+	int err = 0;
+
+	if (report)
+		memset(report, 0, sizeof(*report));
+	if (!pool)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_gc_sweep: no pool");
+	if (!opts)
+		opts = &defaults;
+	if (opts->version == 0 || opts->version > PEX_GC_OPTIONS_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_gc_options version %u", opts->version);
+	if (!(c = pex__calloc(1, sizeof(*c))))
+		return PEX_ENOMEM;
+	c->p = pool;
+	c->o = opts;
+	c->dry = opts->dry_run != 0;
+	c->now = (long long)pex__unix_time();
+	c->progress = progress;
+	c->payload = payload;
+	pthread_mutex_init(&c->lock, NULL);
+	/* the backlog (due or not) is the first estimate of the total */
+	if (pex_queue_count(&queued, pool->del_q) == 0)
+		c->total = opts->max && queued > opts->max ? opts->max : queued;
+
+	sweep_queue(c);
+	if (opts->orphans && !atomic_load(&c->aborted))
+		sweep_orphans(c);
+
+	memset(&r, 0, sizeof(r));
+	r.deleted = atomic_load(&c->deleted);
+	r.postponed_live = atomic_load(&c->postponed_live);
+	r.skipped_protected = atomic_load(&c->skipped_protected);
+	r.already_gone = atomic_load(&c->already_gone);
+	r.failed = atomic_load(&c->failed);
+	r.orphans_found = atomic_load(&c->orphans_found);
+	r.orphans_deleted = atomic_load(&c->orphans_deleted);
+	if (report)
+		*report = r;
+	pex__log(pool->log, PEX_LOG_INFO, "gc%s: %zu deleted, %zu already gone, %zu postponed (live), "
+		"%zu protected, %zu failed%s", c->dry ? " (dry run, would have)" : "", r.deleted,
+		r.already_gone, r.postponed_live, r.skipped_protected, r.failed,
+		opts->orphans ? "" : "; no orphan sweep");
+	if (opts->orphans)
+		pex__log(pool->log, PEX_LOG_INFO, "gc%s: %zu orphan(s) found, %zu deleted",
+			c->dry ? " (dry run)" : "", r.orphans_found, r.orphans_deleted);
+
+	if (atomic_load(&c->aborted))
+		err = pex_error_set(PEX_EUSER, PEX_ERROR_CLASS_CALLBACK, "gc sweep stopped by the caller");
+	else if (c->first_err)
+		err = pex_error_set(c->first_err, c->first_klass, "%s", c->first_msg);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return err;
+}

@@ -1,0 +1,801 @@
+/* The room pool: construction, pop (the critical path), replenish, fill,
+ * drain, metrics. Events and GC live in events.c and gc.c. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "pool/pool_internal.h"
+#include "pexip/client_internal.h"
+
+/* ---- options ---- */
+
+int pex_pool_options_init(pex_pool_options *opts, unsigned int version)
+{
+	static const pex_pool_options init = PEX_POOL_OPTIONS_INIT;
+	if (!opts || version == 0 || version > PEX_POOL_OPTIONS_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_pool_options version %u", version);
+	*opts = init;
+	return 0;
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+	if (!src) {
+		*dst = NULL;
+		return 0;
+	}
+	*dst = pex__strdup(src);
+	return *dst ? 0 : PEX_ENOMEM;
+}
+
+static void pool_free_strings(pex_pool *p)
+{
+	size_t i;
+	free(p->name_prefix);
+	free(p->service_type);
+	free(p->alias_domain);
+	free(p->description);
+	free(p->url_template);
+	for (i = 0; i < p->nallowed; i++)
+		free(p->allowed_hosts[i]);
+	free(p->allowed_hosts);
+	for (i = 0; i < p->nprotected; i++)
+		free(p->protected_prefixes[i]);
+}
+
+void pex_pool_free(pex_pool *p)
+{
+	if (!p)
+		return;
+	if (p->owns) {
+		pex_queue_free(p->pool_q);
+		pex_queue_free(p->del_q);
+		pex_client_free(p->client);
+	}
+	pool_free_strings(p);
+	free(p);
+}
+
+int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
+	pex_queue *deletion_queue, const pex_pool_options *o)
+{
+	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
+	pex_pool *p;
+	size_t i;
+	int err;
+
+	if (!out || !client || !pool_queue || !deletion_queue)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_pool_new needs a client and two queues");
+	*out = NULL;
+	if (!o)
+		o = &defaults;
+	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported pex_pool_options version %u", o->version);
+	if (!o->name_prefix || !*o->name_prefix || strlen(o->name_prefix) > 200)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.name_prefix must be 1 to 200 characters");
+	if (o->pin_digits < 4 || o->pin_digits > 20 || o->guest_pin_digits < 4 || o->guest_pin_digits > 20)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.room.pin_digits and guest_pin_digits must be from 4 to 20");
+	if (o->lease_s < 5 || o->lease_s > 3600)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool lease_s must be from 5 to 3600 seconds");
+	if (strcmp(pex_queue_name(pool_queue), pex_queue_name(deletion_queue)) == 0)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.queue and gc.queue must be different queues (both are '%s')",
+			pex_queue_name(pool_queue));
+
+	p = pex__calloc(1, sizeof(*p));
+	if (!p)
+		return PEX_ENOMEM;
+	p->client = client;
+	p->pool_q = pool_queue;
+	p->del_q = deletion_queue;
+	p->o = *o;
+	p->log = pex__client_logger(client);
+	if ((err = dup_opt(&p->name_prefix, o->name_prefix)) < 0 ||
+	    (err = dup_opt(&p->service_type, o->service_type ? o->service_type : "conference")) < 0 ||
+	    (err = dup_opt(&p->alias_domain, o->alias_domain)) < 0 ||
+	    (err = dup_opt(&p->description, o->description)) < 0 ||
+	    (err = dup_opt(&p->url_template, o->tag.url_template)) < 0)
+		goto fail;
+	if (o->tag.allowed_host_count) {
+		p->allowed_hosts = pex__calloc(o->tag.allowed_host_count, sizeof(char *));
+		if (!p->allowed_hosts) {
+			err = PEX_ENOMEM;
+			goto fail;
+		}
+		for (i = 0; i < o->tag.allowed_host_count; i++, p->nallowed++)
+			if ((err = dup_opt(&p->allowed_hosts[i], o->tag.allowed_hosts[i])) < 0)
+				goto fail;
+	}
+	for (i = 0; i < PEX_POOL_MAX_PROTECTED && o->protected_prefixes[i]; i++, p->nprotected++)
+		if ((err = dup_opt(&p->protected_prefixes[i], o->protected_prefixes[i])) < 0)
+			goto fail;
+	/* point the copied options at the pool's own strings */
+	p->o.name_prefix = p->name_prefix;
+	p->o.service_type = p->service_type;
+	p->o.alias_domain = p->alias_domain;
+	p->o.description = p->description;
+	p->o.tag.url_template = p->url_template;
+	p->o.tag.allowed_hosts = (const char *const *)p->allowed_hosts;
+	p->o.tag.allowed_host_count = p->nallowed;
+	for (i = 0; i < PEX_POOL_MAX_PROTECTED; i++)
+		p->o.protected_prefixes[i] = i < p->nprotected ? p->protected_prefixes[i] : NULL;
+	*out = p;
+	return 0;
+fail:
+	pex_pool_free(p);
+	return err;
+}
+
+pex_client *pex_pool_client(pex_pool *p)
+{
+	return p ? p->client : NULL;
+}
+
+int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
+	pex_log_cb log_cb, void *log_payload)
+{
+	pex_pool_options o = PEX_POOL_OPTIONS_INIT;
+	pex_client *client = NULL;
+	pex_queue *pq = NULL, *dq = NULL;
+	const char *pool_name = "room-creation-queue", *gc_name = "room-deletion-queue";
+	const char *const *list = NULL;
+	size_t n = 0, i;
+	long long v;
+	int b, err;
+
+	if (!out || !cfg)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_new_from_config: no output or config");
+	*out = NULL;
+
+#define GET_STR(key, dst) do { const char *s_; \
+		if ((err = pex_config_get_string(&s_, cfg, key)) == 0) (dst) = s_; \
+		else if (err != PEX_ENOTFOUND) return err; } while (0)
+#define GET_INT(key, dst, type) do { \
+		if ((err = pex_config_get_int(&v, cfg, key)) == 0) (dst) = (type)v; \
+		else if (err != PEX_ENOTFOUND) return err; } while (0)
+	GET_STR("pool.queue", pool_name);
+	GET_STR("gc.queue", gc_name);
+	GET_INT("pool.depth", o.depth, unsigned);
+	GET_STR("pool.name_prefix", o.name_prefix);
+	GET_STR("pool.room.service_type", o.service_type);
+	if ((err = pex_config_get_bool(&b, cfg, "pool.room.allow_guests")) == 0)
+		o.allow_guests = b;
+	GET_INT("pool.room.pin_digits", o.pin_digits, unsigned);
+	GET_INT("pool.room.guest_pin_digits", o.guest_pin_digits, unsigned);
+	GET_STR("pool.room.alias_domain", o.alias_domain);
+	GET_INT("pool.room.participant_limit", o.participant_limit, long long);
+	GET_STR("pool.room.description", o.description);
+	GET_STR("tag.url_template", o.tag.url_template);
+	if (pex_config_get_list(&list, &n, cfg, "tag.allowed_hosts") == 0) {
+		o.tag.allowed_hosts = list;
+		o.tag.allowed_host_count = n;
+	}
+	GET_INT("gc.delay_s", o.gc_delay_s, unsigned);
+	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
+	GET_INT("pool.lease_s", o.lease_s, unsigned);
+	if (pex_config_get_list(&list, &n, cfg, "gc.protected_prefixes") == 0) {
+		if (n > PEX_POOL_MAX_PROTECTED - 1)
+			return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+				"gc.protected_prefixes: at most %d prefixes", PEX_POOL_MAX_PROTECTED - 1);
+		for (i = 0; i < n; i++)
+			o.protected_prefixes[i] = list[i];
+		o.protected_prefixes[n] = NULL;
+	}
+#undef GET_STR
+#undef GET_INT
+
+	if ((err = pex_client_new_from_config(&client, cfg, log_cb, log_payload)) < 0)
+		return err;
+	if ((err = pex_queue_open_config(&pq, cfg, pool_name)) < 0 ||
+	    (err = pex_queue_open_sibling(&dq, pq, gc_name)) < 0 ||
+	    (err = pex_pool_new(out, client, pq, dq, &o)) < 0) {
+		pex_queue_free(dq);
+		pex_queue_free(pq);
+		pex_client_free(client);
+		return err;
+	}
+	(*out)->owns = 1;
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+int pex__pool_is_protected(const pex_pool *p, const char *name)
+{
+	size_t i;
+	for (i = 0; i < p->nprotected; i++)
+		if (p->protected_prefixes[i][0] &&
+		    strncmp(name, p->protected_prefixes[i], strlen(p->protected_prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+int pex__pool_has_prefix(const pex_pool *p, const char *name)
+{
+	return strncmp(name, p->name_prefix, strlen(p->name_prefix)) == 0;
+}
+
+long long pex__pexip_time(const char *s)
+{
+	struct tm tm;
+	const char *end;
+	long long t;
+	if (!s || !*s)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		return -1;
+	t = (long long)timegm(&tm);
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if ((*end == '+' || *end == '-') && strlen(end) >= 6) {
+		int hh = (end[1] - '0') * 10 + (end[2] - '0');
+		int mm = (end[4] - '0') * 10 + (end[5] - '0');
+		long long off = (long long)hh * 3600 + mm * 60;
+		t += *end == '+' ? -off : off;
+	} else if (*end != '\0' && *end != 'Z') {
+		return -1;
+	}
+	return t;
+}
+
+typedef struct par_ctx {
+	pex_pool *p;
+	size_t n;
+	int (*fn)(pex_pool *p, size_t i, void *arg);
+	void *arg;
+	atomic_size_t next;
+	atomic_int first_err;
+} par_ctx;
+
+static void *par_worker(void *x)
+{
+	par_ctx *c = x;
+	size_t i;
+	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
+		int err = c->fn(c->p, i, c->arg);
+		int zero = 0;
+		if (err < 0)
+			atomic_compare_exchange_strong(&c->first_err, &zero, err);
+	}
+	return NULL;
+}
+
+int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg)
+{
+	pthread_t th[64];
+	size_t nt = pex__client_max_concurrency(p->client), started = 0, i;
+	par_ctx c;
+	if (n == 0)
+		return 0;
+	if (nt > n)
+		nt = n;
+	if (nt > 64)
+		nt = 64;
+	if (nt < 1)
+		nt = 1;
+	c.p = p;
+	c.n = n;
+	c.fn = fn;
+	c.arg = arg;
+	atomic_init(&c.next, 0);
+	atomic_init(&c.first_err, 0);
+	/* the calling thread is one of the workers */
+	for (i = 1; i < nt; i++) {
+		if (pthread_create(&th[started], NULL, par_worker, &c) != 0)
+			break;
+		started++;
+	}
+	par_worker(&c);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	return atomic_load(&c.first_err);
+}
+
+/* ---- pop ---- */
+
+void pex_pool_room_free(pex_pool_room *r)
+{
+	if (!r)
+		return;
+	free(r->name);
+	free(r->alias);
+	free(r->guest_pin);
+	free(r->tag);
+	free(r);
+}
+
+/* The tag for a pop: from a UUI, or a given URL checked by the same rules. */
+static int pop_tag(pex_buf *tag, pex_pool *p, const char *uui, const char *tag_url)
+{
+	if (uui && tag_url)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "give a UUI or a tag URL, not both");
+	if (uui)
+		return pex_uui_to_tag(tag, uui, &p->o.tag);
+	if (tag_url) {
+		/* Run the URL through the UUI rules as hex, so one code path decides
+		 * what an acceptable tag is (https, allowed host, length). */
+		static const char hex[] = "0123456789abcdef";
+		pex_buf h = PEX_BUF_INIT;
+		pex_tag_rules rules = p->o.tag;
+		size_t i, n = strlen(tag_url);
+		int err = 0;
+		if (strncmp(tag_url, "https://", 8) != 0 && strncmp(tag_url, "http://", 7) != 0)
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"tag URL must be an absolute https URL (got '%.60s')", tag_url);
+		if (n > PEX_TAG_MAX_LEN)
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"tag: the URL is %zu characters; Pexip allows at most %d", n, PEX_TAG_MAX_LEN);
+		for (i = 0; i < n && err == 0; i++) {
+			char pair[2] = { hex[(unsigned char)tag_url[i] >> 4], hex[(unsigned char)tag_url[i] & 15] };
+			err = pex__buf_put(&h, pair, 2);
+		}
+		rules.max_octets = PEX_TAG_MAX_LEN;
+		if (err == 0)
+			err = pex_uui_to_tag(tag, h.ptr ? h.ptr : "", &rules);
+		pex_buf_dispose(&h);
+		if (err < 0)
+			pex__error_prefix("tag URL");
+		return err;
+	}
+	pex__buf_clear(tag);
+	return pex__buf_puts(tag, "");
+}
+
+/* Age beyond which a pool room is recycled instead of handed out, or -1
+ * (never) when orphan_max_age_s is too short to keep the margin (tests). */
+static long long stale_age_s(const pex_pool *p)
+{
+	long long max = p->o.orphan_max_age_s;
+	return max >= 2 * PEX__POOL_STALE_MARGIN_S ? max - PEX__POOL_STALE_MARGIN_S : -1;
+}
+
+static char *dup_or_empty(const char *s)
+{
+	return pex__strdup(s ? s : "");
+}
+
+int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const char *tag_url)
+{
+	pex_buf tag = PEX_BUF_INIT;
+	int err;
+
+	if (!out || !p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_pop: no output or pool");
+	*out = NULL;
+	/* Validate input before touching anything. */
+	if ((err = pop_tag(&tag, p, uui_hex, tag_url)) < 0)
+		goto out;
+
+	for (;;) {
+		pex_message *msg = NULL;
+		struct pex__room_ref ref;
+		pex_room *room = NULL;
+		pex_room_patch patch = PEX_ROOM_PATCH_INIT;
+		pex_pool_room *r;
+		long long id;
+
+		memset(&ref, 0, sizeof(ref));
+		err = pex_queue_receive(&msg, p->pool_q, p->o.lease_s);
+		if (err == PEX_EEMPTY) {
+			pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
+				pex_queue_name(p->pool_q));
+			break;
+		}
+		if (err < 0)
+			break;
+		if (pex__poolmsg_decode(&ref, msg->data, msg->len) < 0) {
+			pex__log(p->log, PEX_LOG_WARN, "dropping an unreadable pool message %s: %s",
+				msg->id, pex_error_last()->message);
+			pex_queue_delete(p->pool_q, msg);
+			pex_message_free(msg);
+			continue;
+		}
+		if (ref.created > 0 && stale_age_s(p) >= 0 && pex__unix_time() - ref.created > stale_age_s(p)) {
+			/* Too old to hand out (see PEX__POOL_STALE_MARGIN_S): recycle it. */
+			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", ref.name);
+			if (pex_pool_schedule_delete(p, ref.name, 0) == 0)
+				pex_queue_delete(p->pool_q, msg);
+			pex__room_ref_dispose(&ref);
+			pex_message_free(msg);
+			continue;
+		}
+		id = ref.id;
+		if (id <= 0 || !ref.guest_pin) {
+			/* A bare name (old queues) or an incomplete record: ask Pexip. */
+			err = pex_room_get_by_name(&room, p->client, ref.name);
+			if (err == 0)
+				id = pex_room_id(room);
+		}
+		if (err == 0) {
+			patch.tag = tag.ptr;
+			err = pex_room_update(p->client, id, &patch);
+		}
+		if (err == PEX_ENOTFOUND) {
+			/* Pexip no longer has it: drop it and try the next one. */
+			pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref.name);
+			pex_queue_delete(p->pool_q, msg);
+			pex__room_ref_dispose(&ref);
+			pex_room_free(room);
+			pex_message_free(msg);
+			err = 0;
+			continue;
+		}
+		if (err < 0) {
+			/* Transient: give the room back to the pool now. */
+			char saved[1024];
+			int code = err;
+			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+			pex_queue_release(p->pool_q, msg, 0);
+			pex_error_set(code, pex_error_last()->klass, "tagging pool room %s: %s", ref.name, saved);
+			pex__room_ref_dispose(&ref);
+			pex_room_free(room);
+			pex_message_free(msg);
+			break;
+		}
+		/* Acknowledge before handing out: only the holder of a live lease
+		 * can delete the message, so no room reaches two callers. */
+		err = pex_queue_delete(p->pool_q, msg);
+		pex_message_free(msg);
+		if (err == PEX_ELEASELOST) {
+			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not handing it out", ref.name);
+			pex__room_ref_dispose(&ref);
+			pex_room_free(room);
+			err = 0;
+			continue;
+		}
+		if (err < 0) {
+			pex__room_ref_dispose(&ref);
+			pex_room_free(room);
+			break;
+		}
+		r = pex__calloc(1, sizeof(*r));
+		if (r) {
+			r->id = id;
+			r->name = pex__strdup(ref.name);
+			r->alias = room ? dup_or_empty(pex_room_alias_count(room) ? pex_room_alias(room, 0) : "")
+				: dup_or_empty(ref.alias);
+			r->guest_pin = room ? dup_or_empty(pex_room_guest_pin(room)) : dup_or_empty(ref.guest_pin);
+			r->tag = dup_or_empty(tag.ptr);
+			if (!r->name || !r->alias || !r->guest_pin || !r->tag) {
+				pex_pool_room_free(r);
+				r = NULL;
+			}
+		}
+		pex__room_ref_dispose(&ref);
+		pex_room_free(room);
+		if (!r) {
+			err = pex__error_nomem();
+			break;
+		}
+		pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", r->name);
+		*out = r;
+		atomic_fetch_add(&p->pops, 1);
+		break;
+	}
+out:
+	if (err < 0 && err != PEX_EINVAL)
+		atomic_fetch_add(&p->pop_failures, 1);
+	pex_buf_dispose(&tag);
+	return err;
+}
+
+/* ---- replenish ---- */
+
+/* n random decimal digits, uniformly (rejection sampling: no modulo bias). */
+static int random_digits(char *out, unsigned n)
+{
+	unsigned char buf[64];
+	unsigned got = 0;
+	while (got < n) {
+		size_t i;
+		int err = pex__random_bytes(buf, sizeof(buf));
+		if (err < 0)
+			return err;
+		for (i = 0; i < sizeof(buf) && got < n; i++)
+			if (buf[i] < 250)
+				out[got++] = (char)('0' + buf[i] % 10);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+typedef struct repl_ctx {
+	size_t n;
+	atomic_size_t created, done;
+	pex_pool_progress_cb progress;
+	void *payload;
+	pthread_mutex_t progress_lock;
+	atomic_int aborted;
+} repl_ctx;
+
+static int replenish_one(pex_pool *p, size_t i, void *arg)
+{
+	repl_ctx *c = arg;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	struct pex__room_ref ref;
+	pex_buf msg = PEX_BUF_INIT;
+	unsigned char rnd[8];
+	char name[256], alias[512], pin[24], gpin[24];
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	long long id = 0;
+	size_t k;
+	int err;
+	(void)i;
+
+	if (atomic_load(&c->aborted))
+		return 0;
+	/* name = prefix + 13 base32 chars (64 random bits) */
+	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
+		goto done;
+	{
+		uint64_t v = 0;
+		size_t off = (size_t)snprintf(name, sizeof(name), "%s", p->name_prefix);
+		for (k = 0; k < 8; k++)
+			v = (v << 8) | rnd[k];
+		for (k = 0; k < 13 && off + 1 < sizeof(name); k++, v >>= 5)
+			name[off++] = b32[v & 31];
+		name[off] = '\0';
+	}
+	if ((err = random_digits(pin, p->o.pin_digits)) < 0 ||
+	    (err = random_digits(gpin, p->o.guest_pin_digits)) < 0)
+		goto done;
+	if (strcmp(pin, gpin) == 0)
+		gpin[0] = gpin[0] == '9' ? '0' : (char)(gpin[0] + 1);   /* host and guest PINs must differ */
+	if (p->alias_domain)
+		snprintf(alias, sizeof(alias), "%s@%s", name, p->alias_domain);
+	else
+		snprintf(alias, sizeof(alias), "%s", name);
+
+	s.name = name;
+	s.service_type = p->service_type;
+	s.description = p->description;
+	s.pin = pin;
+	s.guest_pin = gpin;
+	s.allow_guests = p->o.allow_guests;
+	s.participant_limit = p->o.participant_limit;
+	s.aliases[0] = alias;
+	if ((err = pex_room_create(&id, p->client, &s)) < 0)
+		goto done;
+
+	memset(&ref, 0, sizeof(ref));
+	ref.name = name;
+	ref.id = id;
+	ref.alias = alias;
+	ref.guest_pin = gpin;
+	ref.created = (long long)pex__unix_time();
+	err = pex__poolmsg_encode(&msg, &ref);
+	if (err == 0)
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, 0);
+	if (err < 0) {
+		/* Created but not queued: delete it now rather than leave an orphan. */
+		char saved[1024];
+		int code = err;
+		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+		if (pex_room_delete(p->client, id, NULL) < 0)
+			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
+				"deleted; the orphan sweep will remove it", name);
+		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
+		err = code;
+		goto done;
+	}
+	atomic_fetch_add(&c->created, 1);
+	atomic_fetch_add(&p->replenished, 1);
+done:
+	pex_buf_dispose(&msg);
+	if (err < 0) {
+		atomic_fetch_add(&p->replenish_failures, 1);
+		pex__log(p->log, PEX_LOG_WARN, "replenish: %s", pex_error_last()->message);
+	}
+	if (c->progress) {
+		size_t d = atomic_fetch_add(&c->done, 1) + 1;
+		pthread_mutex_lock(&c->progress_lock);
+		if (c->progress(d, c->n, c->payload) != 0)
+			atomic_store(&c->aborted, 1);
+		pthread_mutex_unlock(&c->progress_lock);
+	}
+	return err;
+}
+
+int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+	pex_pool_progress_cb progress, void *payload)
+{
+	repl_ctx c;
+	int err;
+	if (created)
+		*created = 0;
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_replenish: no pool");
+	if (n > 100000)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"refusing to create %zu rooms at once (at most 100000)", n);
+	memset(&c, 0, sizeof(c));
+	c.n = n;
+	c.progress = progress;
+	c.payload = payload;
+	atomic_init(&c.created, 0);
+	atomic_init(&c.done, 0);
+	atomic_init(&c.aborted, 0);
+	pthread_mutex_init(&c.progress_lock, NULL);
+	err = pex__pool_parallel(p, n, replenish_one, &c);
+	pthread_mutex_destroy(&c.progress_lock);
+	if (created)
+		*created = atomic_load(&c.created);
+	if (err == 0 && atomic_load(&c.aborted))
+		err = pex_error_set(PEX_EUSER, PEX_ERROR_CLASS_CALLBACK, "replenish stopped by the caller");
+	return err;
+}
+
+int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
+	pex_pool_progress_cb progress, void *payload)
+{
+	size_t have = 0;
+	int err;
+	if (created)
+		*created = 0;
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_fill: no pool");
+	if (depth == 0)
+		depth = p->o.depth;
+	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
+		return err;
+	if (have >= depth)
+		return 0;
+	return pex_pool_replenish(p, depth - have, created, progress, payload);
+}
+
+/* ---- drain ---- */
+
+int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
+	pex_pool_progress_cb progress, void *payload)
+{
+	size_t total = 0, count = 0, i, n;
+	pex_message **msgs = NULL;
+	int err = 0, first = 0;
+
+	if (drained)
+		*drained = 0;
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_drain: no pool");
+	pex_queue_count(&total, p->pool_q);
+	for (;;) {
+		if ((err = pex_queue_receive_batch(&msgs, &n, p->pool_q, 32, 120)) < 0)
+			break;
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++) {
+			int e = 0;
+			if (delete_rooms) {
+				struct pex__room_ref ref;
+				memset(&ref, 0, sizeof(ref));
+				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
+					e = ref.id > 0 ? pex_room_delete(p->client, ref.id, NULL)
+						: pex_room_delete_by_name(p->client, ref.name, NULL);
+					pex__room_ref_dispose(&ref);
+				}
+			}
+			if (e == 0)
+				e = pex_queue_delete(p->pool_q, msgs[i]);
+			if (e < 0) {
+				if (!first)
+					first = e;
+				pex_queue_release(p->pool_q, msgs[i], 0);
+			} else {
+				count++;
+			}
+			if (progress && progress(count, total > count ? total : count, payload) != 0) {
+				pex_message_array_free(msgs, n);
+				msgs = NULL;
+				err = pex_error_set(PEX_EUSER, PEX_ERROR_CLASS_CALLBACK, "drain stopped by the caller");
+				goto out;
+			}
+		}
+		pex_message_array_free(msgs, n);
+		msgs = NULL;
+		if (first)
+			break;    /* do not spin on a failing backend or Pexip */
+	}
+out:
+	if (drained)
+		*drained = count;
+	return err < 0 ? err : first;
+}
+
+/* ---- metrics ---- */
+
+int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
+{
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *r = NULL;
+	size_t n = 0;
+	int err;
+
+	if (!p || !m)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_get_metrics: no pool or output");
+	memset(m, 0, sizeof(*m));
+	m->pops = atomic_load(&p->pops);
+	m->pop_failures = atomic_load(&p->pop_failures);
+	m->replenished = atomic_load(&p->replenished);
+	m->replenish_failures = atomic_load(&p->replenish_failures);
+	m->deleted = atomic_load(&p->deleted);
+	m->delete_failures = atomic_load(&p->delete_failures);
+	m->events = atomic_load(&p->events);
+	m->events_unknown = atomic_load(&p->events_unknown);
+	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
+		return err;
+	m->pool_depth = (long long)n;
+	if ((err = pex_queue_count(&n, p->del_q)) < 0)
+		return err;
+	m->deletion_backlog = (long long)n;
+	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)
+		return err;
+	/* one small page is enough to read meta.total_count */
+	f.name_prefix = p->name_prefix;
+	f.page_size = 1;
+	if ((err = pex_room_iter_new(&it, p->client, &f)) < 0)
+		return err;
+	err = pex_room_iter_next(&r, it);
+	pex_room_free(r);
+	if (err == 0 || err == PEX_ITEROVER) {
+		m->pexip_pool_rooms = pex_room_iter_total(it) >= 0 ? pex_room_iter_total(it) : 0;
+		err = 0;
+	}
+	pex_room_iter_free(it);
+	return err;
+}
+
+int pex_metrics_format_write(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
+{
+	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
+		{ "pexipsdk_pool_depth", "Rooms ready in the pool queue (approximate).", "gauge", m->pool_depth, 0 },
+		{ "pexipsdk_deletion_backlog", "Rooms waiting in the deletion queue (approximate).", "gauge", m->deletion_backlog, 0 },
+		{ "pexipsdk_live_conferences", "Live conferences with the pool prefix.", "gauge", m->live_conferences, 0 },
+		{ "pexipsdk_pexip_pool_rooms", "Rooms with the pool prefix configured on Pexip.", "gauge", m->pexip_pool_rooms, 0 },
+		{ "pexipsdk_pops_total", "Rooms handed out by this process.", "counter", 0, m->pops },
+		{ "pexipsdk_pop_failures_total", "Failed pops in this process.", "counter", 0, m->pop_failures },
+		{ "pexipsdk_replenished_total", "Rooms created for the pool by this process.", "counter", 0, m->replenished },
+		{ "pexipsdk_replenish_failures_total", "Failed room creations in this process.", "counter", 0, m->replenish_failures },
+		{ "pexipsdk_deleted_total", "Rooms deleted by this process.", "counter", 0, m->deleted },
+		{ "pexipsdk_delete_failures_total", "Failed deletions in this process.", "counter", 0, m->delete_failures },
+		{ "pexipsdk_events_total", "Event-sink events handled by this process.", "counter", 0, m->events },
+		{ "pexipsdk_events_unknown_total", "Unknown event-sink events seen by this process.", "counter", 0, m->events_unknown },
+	};
+	size_t i;
+	int err = 0;
+	if (!out || !m)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_metrics_format_write: no output or metrics");
+	pex__buf_clear(out);
+	if (format == PEX_METRICS_JSON)
+		err = pex__buf_putc(out, '{');
+	for (i = 0; i < PEX__ARRAY_SIZE(rows) && err == 0; i++) {
+		int gauge = rows[i].type[0] == 'g';
+		if (format == PEX_METRICS_JSON) {
+			/* "pexipsdk_pool_depth" -> "pool_depth"; counters drop "_total" */
+			const char *key = rows[i].name + strlen("pexipsdk_");
+			size_t kl = strlen(key) - (gauge ? 0 : strlen("_total"));
+			err = gauge ? pex__buf_printf(out, "%s\"%.*s\": %lld", i ? ", " : "", (int)kl, key, rows[i].gauge)
+				: pex__buf_printf(out, "%s\"%.*s\": %llu", i ? ", " : "", (int)kl, key, rows[i].counter);
+		} else {
+			err = gauge ? pex__buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n",
+					rows[i].name, rows[i].help, rows[i].name, rows[i].name, rows[i].gauge)
+				: pex__buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
+					rows[i].name, rows[i].help, rows[i].name, rows[i].name, rows[i].counter);
+		}
+	}
+	if (err == 0 && format == PEX_METRICS_JSON)
+		err = pex__buf_puts(out, "}\n");
+	return err;
+}

@@ -1,0 +1,47 @@
+/* Internal view of pex_pool, shared by pool.c, events.c, gc.c, metrics.c. */
+#ifndef PEX_POOL_INTERNAL_H
+#define PEX_POOL_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "internal.h"
+#include "pexipsdk/pool.h"
+#include "pexipsdk/room.h"
+#include "queue/poolmsg.h"
+
+/* A pool message older than orphan_max_age_s - this margin is never handed
+ * out (it is recycled instead), so a handed-out room becomes old enough for
+ * the orphan sweep only this long after it was handed out. */
+#define PEX__POOL_STALE_MARGIN_S 3600
+
+struct pex_pool {
+	pex_client *client;
+	pex_queue *pool_q;
+	pex_queue *del_q;
+	int owns;                      /* created by pex_pool_new_from_config */
+
+	/* options, with every string owned by the pool */
+	pex_pool_options o;
+	char *name_prefix, *service_type, *alias_domain, *description, *url_template;
+	char **allowed_hosts;
+	size_t nallowed;
+	char *protected_prefixes[PEX_POOL_MAX_PROTECTED];
+	size_t nprotected;
+
+	const pex__logger *log;        /* the client's logger */
+
+	atomic_ullong pops, pop_failures, replenished, replenish_failures;
+	atomic_ullong deleted, delete_failures, events, events_unknown;
+};
+
+/* 1 if @name starts with a protected prefix. */
+int pex__pool_is_protected(const pex_pool *p, const char *name);
+/* 1 if @name starts with the pool's name prefix. */
+int pex__pool_has_prefix(const pex_pool *p, const char *name);
+/* Run fn(i, arg) for i in [0, n) on up to max_concurrency threads (at least 1).
+ * Returns the first negative value any call returned, else 0. */
+int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg);
+/* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive = UTC); -1 if unparsable. */
+long long pex__pexip_time(const char *s);
+
+#endif

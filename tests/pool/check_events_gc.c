@@ -1,0 +1,1069 @@
+/* Event-sink handling and GC sweeps of the room pool (lib/pool/events.c,
+ * lib/pool/gc.c). Event tests need no server (the client is never used);
+ * GC tests run against the Pexip emulator (tests/emulator), each with its
+ * own emulator, over memory queues. Links the internal library to read the
+ * pool's counters. */
+#include <check.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "pool/pool_internal.h"
+#include "emu_harness.h"
+
+/* ---- fixture ---- */
+
+static atomic_int info_logs;    /* log lines at info level or above */
+
+static void log_cb(pex_log_level level, const char *message, void *payload)
+{
+	(void)payload;
+	if (level <= PEX_LOG_INFO)
+		atomic_fetch_add(&info_logs, 1);
+	if (getenv("PEX_TEST_VERBOSE"))
+		fprintf(stderr, "[%s] %s\n", pex_log_level_name(level), message);
+}
+
+typedef struct fx {
+	emu_t e;
+	int emu;
+	pex_client *c;
+	pex_queue *dq, *pq;
+	pex_pool *pool;
+} fx;
+
+/* A pool over fresh memory queues; with_emu starts an emulator for the
+ * client, else the client points at a closed port (events need no I/O). */
+static void fx_open(fx *f, int with_emu, unsigned gc_delay_s, const char *const *protected_prefixes)
+{
+	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	atomic_store(&info_logs, 0);
+	if (with_emu) {
+		ck_assert_int_eq(emu_start(&f->e, NULL), 0);
+		f->emu = 1;
+		co.url = f->e.url;
+	} else {
+		co.url = "http://127.0.0.1:9";
+	}
+	co.username = "admin";
+	co.password = "admin";
+	co.retries_max = 1;
+	co.retry_base_ms = 5;
+	co.retry_cap_ms = 50;
+	co.log_cb = log_cb;
+	co.log_level = getenv("PEX_TEST_VERBOSE") ? PEX_LOG_DEBUG : PEX_LOG_INFO;
+	ck_assert_msg(pex_client_new(&f->c, &co) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_queue_open(&f->dq, "memory:", "room-deletion-queue"), 0);
+	ck_assert_int_eq(pex_queue_open_sibling(&f->pq, f->dq, "room-creation-queue"), 0);
+	po.gc_delay_s = gc_delay_s;
+	if (protected_prefixes) {
+		for (i = 0; protected_prefixes[i]; i++)
+			po.protected_prefixes[i] = protected_prefixes[i];
+		po.protected_prefixes[i] = NULL;
+	}
+	ck_assert_msg(pex_pool_new(&f->pool, f->c, f->pq, f->dq, &po) == 0, "%s",
+		pex_error_last()->message);
+}
+
+static void fx_close(fx *f)
+{
+	pex_pool_free(f->pool);
+	pex_queue_free(f->pq);
+	pex_queue_free(f->dq);
+	pex_client_free(f->c);
+	if (f->emu) {
+		emu_stop(&f->e);
+		ck_assert_int_eq(f->e.exit_status, 0);
+	}
+}
+
+static size_t qcount(pex_queue *q)
+{
+	size_t n = 99999;
+	ck_assert_int_eq(pex_queue_count(&n, q), 0);
+	return n;
+}
+
+/* Visible messages (at most 32). */
+static size_t qvisible(pex_queue *q)
+{
+	pex_message **m = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(pex_queue_peek(&m, &n, q, 32), 0);
+	pex_message_array_free(m, n);
+	return n;
+}
+
+/* 1 if a visible message of @p q holds exactly @p data. */
+static int qhas(pex_queue *q, const char *data)
+{
+	pex_message **m = NULL;
+	size_t n = 0, i;
+	int found = 0;
+	ck_assert_int_eq(pex_queue_peek(&m, &n, q, 32), 0);
+	for (i = 0; i < n; i++)
+		if (m[i]->len == strlen(data) && memcmp(m[i]->data, data, m[i]->len) == 0)
+			found = 1;
+	pex_message_array_free(m, n);
+	return found;
+}
+
+static int handle(fx *f, const char *body, pex_event_report *r)
+{
+	return pex_pool_handle_event(f->pool, body, strlen(body), r);
+}
+
+static void create_room(fx *f, const char *name)
+{
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	long long id = 0;
+	s.name = name;
+	ck_assert_msg(pex_room_create(&id, f->c, &s) == 0, "create %s: %s", name, pex_error_last()->message);
+}
+
+static int room_exists(fx *f, const char *name)
+{
+	pex_room *r = NULL;
+	int err = pex_room_get_by_name(&r, f->c, name);
+	pex_room_free(r);
+	ck_assert_msg(err == 0 || err == PEX_ENOTFOUND, "get %s: %s", name, pex_error_last()->message);
+	return err == 0;
+}
+
+static void emu_json(fx *f, const char *path, const char *fmt, const char *name)
+{
+	char body[512];
+	snprintf(body, sizeof(body), fmt, name);
+	ck_assert_int_eq(emu_ctl(&f->e, "POST", path, body, NULL), 200);
+}
+
+static void make_live(fx *f, const char *name)
+{
+	emu_json(f, "/_emu/conference/start", "{\"name\": \"%s\"}", name);
+}
+
+static void make_old(fx *f, const char *name)
+{
+	emu_json(f, "/_emu/conference/set", "{\"name\": \"%s\", \"creation_time\": \"2020-01-01T00:00:00\"}", name);
+}
+
+static void schedule(fx *f, const char *name)
+{
+	ck_assert_msg(pex_pool_schedule_delete(f->pool, name, 0) == 0, "%s", pex_error_last()->message);
+}
+
+static void ck_report(const pex_gc_report *r, size_t deleted, size_t postponed, size_t prot,
+	size_t gone, size_t failed)
+{
+	ck_assert_uint_eq(r->deleted, deleted);
+	ck_assert_uint_eq(r->postponed_live, postponed);
+	ck_assert_uint_eq(r->skipped_protected, prot);
+	ck_assert_uint_eq(r->already_gone, gone);
+	ck_assert_uint_eq(r->failed, failed);
+}
+
+/* ---- events ---- */
+
+#define ENDED_V(ver, node, name) "{\"node\": \"" node "\", \"seq\": 7, \"version\": " #ver \
+	", \"time\": 1741679792.93, \"event\": \"conference_ended\", \"data\": {\"name\": \"" name \
+	"\", \"service_type\": \"conference\", \"tag\": \"\", \"is_started\": true, \"is_locked\": false," \
+	" \"guests_muted\": false, \"start_time\": 1741679000.5, \"end_time\": 1741679792.9}}"
+
+START_TEST(test_event_single_v1)
+{
+	fx f;
+	pex_event_report r;
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_int_eq(handle(&f, ENDED_V(1, "10.0.0.1", "vmr_one"), &r), 0);
+	ck_assert_uint_eq(r.events, 1);
+	ck_assert_uint_eq(r.scheduled, 1);
+	ck_assert_uint_eq(r.ignored + r.unknown + r.protected_skipped, 0);
+	ck_assert_uint_eq(qcount(f.dq), 1);
+	ck_assert(qhas(f.dq, "vmr_one"));          /* the bare name, due now (delay 0) */
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	ck_assert_uint_eq(atomic_load(&f.pool->events), 1);
+	/* report may be NULL */
+	ck_assert_int_eq(handle(&f, ENDED_V(1, "10.0.0.1", "vmr_two"), NULL), 0);
+	ck_assert_uint_eq(qcount(f.dq), 2);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_event_single_v2_delay)
+{
+	fx f;
+	pex_event_report r;
+
+	fx_open(&f, 0, 600, NULL);
+	ck_assert_int_eq(handle(&f, ENDED_V(2, "10.0.0.2", "vmr_v2"), &r), 0);
+	ck_assert_uint_eq(r.scheduled, 1);
+	ck_assert_uint_eq(qcount(f.dq), 1);
+	ck_assert_uint_eq(qvisible(f.dq), 0);      /* due in gc_delay_s */
+	/* a conference_started / participant event does nothing */
+	ck_assert_int_eq(handle(&f, "{\"node\": \"n\", \"seq\": 1, \"version\": 2, \"time\": 1.5, "
+		"\"event\": \"conference_started\", \"data\": {\"name\": \"vmr_v2\"}}", &r), 0);
+	ck_assert_uint_eq(r.ignored, 1);
+	ck_assert_int_eq(handle(&f, "{\"event\": \"participant_connected\", \"version\": 2, "
+		"\"data\": {\"conference\": \"vmr_v2\", \"uuid\": \"u\"}}", &r), 0);
+	ck_assert_uint_eq(r.ignored, 1);
+	ck_assert_uint_eq(qcount(f.dq), 1);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_event_bulk_mixed)
+{
+	fx f;
+	pex_event_report r;
+	const char *body =
+		"{\"event\": \"eventsink_bulk\", \"node\": \"127.0.0.1\", \"seq\": 0, \"version\": 2, "
+		"\"time\": 1741679796.95, \"data\": ["
+		"{\"event\": \"participant_connected\", \"node\": \"10.44.34.14\", \"seq\": 2183, \"version\": 2, "
+		"  \"time\": 1741679792.93, \"data\": {\"conference\": \"vmr_x\", \"has_media\": true}},"
+		"{\"event\": \"conference_started\", \"node\": \"10.44.34.14\", \"seq\": 2184, \"version\": 2,"
+		"  \"time\": 1.0, \"data\": {\"name\": \"vmr_x\"}},"
+		ENDED_V(2, "10.44.34.14", "vmr_x") ","
+		ENDED_V(2, "10.44.34.15", "vmr_x") ","          /* second node: deduped */
+		ENDED_V(2, "10.44.34.14", "vmr_y") ","
+		ENDED_V(2, "10.44.34.14", "test_z") ","         /* protected */
+		"{\"event\": \"conference_teleported\", \"data\": {\"name\": \"vmr_q\"}},"
+		"{\"event\": \"eventsink_updated\", \"data\": {}},"
+		"{\"event\": \"participant_media_streams_destroyed\", \"data\": {\"conference\": \"vmr_x\"}}"
+		"]}";
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_msg(handle(&f, body, &r) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.events, 9);
+	ck_assert_uint_eq(r.scheduled, 2);
+	ck_assert_uint_eq(r.protected_skipped, 1);
+	ck_assert_uint_eq(r.unknown, 1);
+	ck_assert_uint_eq(r.ignored, 5);   /* participant x2, started, duplicate, lifecycle */
+	ck_assert_uint_eq(r.events, r.scheduled + r.protected_skipped + r.ignored + r.unknown);
+	ck_assert_uint_eq(qcount(f.dq), 2);
+	ck_assert(qhas(f.dq, "vmr_x"));
+	ck_assert(qhas(f.dq, "vmr_y"));
+	ck_assert_uint_eq(atomic_load(&f.pool->events), 9);
+	ck_assert_uint_eq(atomic_load(&f.pool->events_unknown), 1);
+	/* the same payload again: not deduplicated across payloads (GC copes) */
+	ck_assert_int_eq(handle(&f, body, &r), 0);
+	ck_assert_uint_eq(qcount(f.dq), 4);
+	/* an empty bulk is fine */
+	ck_assert_int_eq(handle(&f, "{\"event\": \"eventsink_bulk\", \"data\": []}", &r), 0);
+	ck_assert_uint_eq(r.events, 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_event_bulk_large_dedupe)
+{
+	fx f;
+	pex_event_report r;
+	pex_buf b = PEX_BUF_INIT;
+	int i;
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_int_eq(pex__buf_puts(&b, "{\"event\": \"eventsink_bulk\", \"version\": 2, \"data\": ["), 0);
+	for (i = 0; i < 2000; i++)
+		ck_assert_int_eq(pex__buf_printf(&b, "%s{\"event\": \"conference_ended\", \"node\": \"10.0.0.%d\", "
+			"\"data\": {\"name\": \"vmr_%04d\"}}", i ? "," : "", i % 2, i / 2), 0);
+	ck_assert_int_eq(pex__buf_puts(&b, "]}"), 0);
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, b.ptr, b.size, &r), 0);
+	ck_assert_uint_eq(r.events, 2000);
+	ck_assert_uint_eq(r.scheduled, 1000);
+	ck_assert_uint_eq(r.ignored, 1000);
+	ck_assert_uint_eq(qcount(f.dq), 1000);
+	pex_buf_dispose(&b);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_event_lifecycle)
+{
+	static const char *const bodies[] = {
+		"{\"node\": \"10.44.99.2\", \"seq\": 1, \"version\": 2, \"time\": 1559897774.520606, "
+		"\"event\": \"eventsink_started\", \"data\": {}}",
+		"{\"event\": \"eventsink_updated\", \"version\": 2, \"data\": {}}",
+		"{\"event\": \"eventsink_stopped\", \"version\": 1, \"data\": {}}",
+		"{\"event\": \"eventsink_ended\", \"version\": 2, \"data\": {}}",
+		"{\"event\": \"eventsink_ended\", \"version\": 2}",            /* no data: tolerated */
+		"{\"event\": \"eventsink_ended\", \"data\": null}",
+	};
+	fx f;
+	pex_event_report r;
+	size_t i;
+
+	fx_open(&f, 0, 0, NULL);
+	for (i = 0; i < PEX__ARRAY_SIZE(bodies); i++) {
+		ck_assert_msg(handle(&f, bodies[i], &r) == 0, "%s: %s", bodies[i], pex_error_last()->message);
+		ck_assert_uint_eq(r.events, 1);
+		ck_assert_uint_eq(r.ignored, 1);
+	}
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_event_unknown)
+{
+	fx f;
+	pex_event_report r;
+
+	fx_open(&f, 0, 0, NULL);
+	/* unknown events are never an error, whatever their data */
+	ck_assert_int_eq(handle(&f, "{\"event\": \"future_event\", \"data\": [1, 2]}", &r), 0);
+	ck_assert_uint_eq(r.events, 1);
+	ck_assert_uint_eq(r.unknown, 1);
+	ck_assert_int_eq(handle(&f, "{\"event\": \"\"}", &r), 0);
+	ck_assert_uint_eq(r.unknown, 1);
+	ck_assert_int_eq(handle(&f, "{\"event\": \"eventsink_bulk\", \"data\": [{\"event\": \"x\"}, "
+		"{\"event\": \"y\\u0001\\n\", \"data\": 3}]}", &r), 0);
+	ck_assert_uint_eq(r.unknown, 2);
+	ck_assert_uint_eq(atomic_load(&f.pool->events), 4);
+	ck_assert_uint_eq(atomic_load(&f.pool->events_unknown), 4);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_event_protected)
+{
+	static const char *const prot[] = { "keep-", "vmr_vip_", NULL };
+	fx f;
+	pex_event_report r;
+
+	fx_open(&f, 0, 0, NULL);   /* defaults: test_, vkiosk_ */
+	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "test_room"), &r), 0);
+	ck_assert_uint_eq(r.protected_skipped, 1);
+	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "vkiosk_7"), &r), 0);
+	ck_assert_uint_eq(r.protected_skipped, 1);
+	ck_assert_uint_eq(r.scheduled, 0);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	fx_close(&f);
+
+	fx_open(&f, 0, 0, prot);
+	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "vmr_vip_1"), &r), 0);
+	ck_assert_uint_eq(r.protected_skipped, 1);
+	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "test_room"), &r), 0);   /* not protected here */
+	ck_assert_uint_eq(r.scheduled, 1);
+	ck_assert_uint_eq(qcount(f.dq), 1);
+	fx_close(&f);
+}
+END_TEST
+
+static const struct {
+	const char *body;
+	int code;
+	const char *msg;
+} malformed[] = {
+	{ "{", PEX_EPARSE, "not valid JSON" },
+	{ "   ", PEX_EPARSE, "not valid JSON" },
+	{ "{'event': 'conference_ended'}", PEX_EPARSE, "not valid JSON at offset 1" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"},}", PEX_EPARSE, "not valid JSON" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"}} {}", PEX_EPARSE,
+	  "data after the document at offset 57" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\xff\"}}", PEX_EPARSE, "not valid JSON" },
+	{ "[]", PEX_EINVAL, "event-sink payload: must be a JSON object, not array" },
+	{ "{\"data\": {}}", PEX_EINVAL, "event-sink payload: \"event\" is missing" },
+	{ "{\"event\": 5, \"data\": {}}", PEX_EINVAL, "\"event\" must be a string, not int" },
+	{ "{\"event\": \"conference_ended\"}", PEX_EINVAL, "conference_ended: data is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": \"vmr_a\"}", PEX_EINVAL,
+	  "conference_ended: data must be an object, not string" },
+	{ "{\"event\": \"conference_ended\", \"data\": {}}", PEX_EINVAL, "conference_ended: data.name is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": null}}", PEX_EINVAL, "data.name is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"\"}}", PEX_EINVAL, "data.name is empty" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": 5}}", PEX_EINVAL,
+	  "data.name must be a string, not int" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0001x\"}}", PEX_EINVAL,
+	  "data.name has a control character (U+0001) at offset 3" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0000x\"}}", PEX_EINVAL,
+	  "data.name has a control character (U+0000) at offset 3" },
+	{ "{\"event\": \"conference_updated\", \"data\": {\"is_locked\": true}}", PEX_EINVAL,
+	  "conference_updated: data.name is missing" },
+	{ "{\"event\": \"participant_connected\", \"data\": []}", PEX_EINVAL,
+	  "participant_connected: data must be an object, not array" },
+	{ "{\"event\": \"eventsink_started\", \"data\": 5}", PEX_EINVAL,
+	  "eventsink_started: data must be an object, not int" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": {}}", PEX_EINVAL,
+	  "eventsink_bulk: data must be an array, not object" },
+	{ "{\"event\": \"eventsink_bulk\"}", PEX_EINVAL, "eventsink_bulk: data is missing" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") "," ENDED_V(2, "a", "vmr_2") ","
+	  "{\"event\": \"conference_ended\", \"data\": {\"end_time\": 1.5}}]}", PEX_EINVAL,
+	  "event 3 of eventsink_bulk (data[2], conference_ended): data.name is missing" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", \"vmr_2\"]}", PEX_EINVAL,
+	  "event 2 of eventsink_bulk (data[1]): must be a JSON object, not string" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", {\"data\": {}}]}", PEX_EINVAL,
+	  "event 2 of eventsink_bulk (data[1]): \"event\" is missing" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", "
+	  "{\"event\": \"eventsink_bulk\", \"data\": []}]}", PEX_EINVAL,
+	  "event 2 of eventsink_bulk (data[1], eventsink_bulk): an eventsink_bulk inside an eventsink_bulk" },
+};
+
+START_TEST(test_event_malformed)
+{
+	fx f;
+	pex_event_report r;
+	size_t i;
+
+	fx_open(&f, 0, 0, NULL);
+	for (i = 0; i < PEX__ARRAY_SIZE(malformed); i++) {
+		int err;
+		memset(&r, 0xff, sizeof(r));
+		err = handle(&f, malformed[i].body, &r);
+		ck_assert_msg(err == malformed[i].code, "case %zu: got %s (%s), want %s", i,
+			pex_error_name(err), pex_error_last()->message, pex_error_name(malformed[i].code));
+		ck_assert_msg(strstr(pex_error_last()->message, malformed[i].msg) != NULL,
+			"case %zu: message '%s' lacks '%s'", i, pex_error_last()->message, malformed[i].msg);
+		ck_assert_uint_eq(r.events + r.scheduled + r.ignored + r.unknown + r.protected_skipped, 0);
+		ck_assert_uint_eq(qcount(f.dq), 0);
+	}
+	ck_assert_uint_eq(atomic_load(&f.pool->events), 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_event_limits)
+{
+	fx f;
+	pex_event_report r;
+	static const char with_nul[] = "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"}}\0x";
+	size_t big = 4u * 1024 * 1024 + 1;
+	char *body;
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, with_nul, sizeof(with_nul) - 1, &r), PEX_EPARSE);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "NUL byte at offset 56"));
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, "", 0, &r), PEX_EPARSE);
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, NULL, 0, &r), PEX_EPARSE);
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, NULL, 5, &r), PEX_EINVAL);
+	ck_assert_int_eq(pex_pool_handle_event(NULL, "{}", 2, &r), PEX_EINVAL);
+	/* over 4 MiB: refused before parsing */
+	body = malloc(big);
+	ck_assert_ptr_nonnull(body);
+	memset(body, ' ', big);
+	memcpy(body, ENDED_V(2, "a", "vmr_big"), strlen(ENDED_V(2, "a", "vmr_big")));
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, big, &r), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "4194305 bytes"));
+	/* exactly 4 MiB is accepted (trailing whitespace is fine) */
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, big - 1, &r), 0);
+	ck_assert_uint_eq(r.scheduled, 1);
+	free(body);
+	/* too deep */
+	{
+		char deep[400];
+		int i, o = 0;
+		o += snprintf(deep + o, sizeof(deep) - (size_t)o, "{\"event\": \"x\", \"data\": ");
+		for (i = 0; i < 70; i++)
+			deep[o++] = '[';
+		for (i = 0; i < 70; i++)
+			deep[o++] = ']';
+		deep[o++] = '}';
+		deep[o] = '\0';
+		ck_assert_int_eq(handle(&f, deep, &r), PEX_EPARSE);
+	}
+	ck_assert_uint_eq(qcount(f.dq), 1);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_schedule_delete)
+{
+	fx f;
+	char long_name[300];
+	pex_message **m = NULL;
+	size_t n = 0;
+
+	fx_open(&f, 0, 0, NULL);
+	memset(long_name, 'a', sizeof(long_name));
+	long_name[251] = '\0';
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "", 0), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "is empty"));
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, long_name, 0), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 bytes"));
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\nb", 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\x7f", 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "bad\xc3", 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, NULL, 0), PEX_EINVAL);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	long_name[250] = '\0';
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, long_name, 0), 0);
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "Team Meeting \xc3\xa9t\xc3\xa9", 0), 0);
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "vmr_later", 3600), 0);
+	ck_assert_uint_eq(qcount(f.dq), 3);
+	ck_assert_int_eq(pex_queue_peek(&m, &n, f.dq, 32), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(m[1]->len, strlen("Team Meeting \xc3\xa9t\xc3\xa9"));
+	ck_assert_str_eq((char *)m[1]->data, "Team Meeting \xc3\xa9t\xc3\xa9");
+	pex_message_array_free(m, n);
+	ck_assert_int_eq(pex_gc_options_init(NULL, 1), PEX_EINVAL);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- events from the emulator's driver, through a real HTTP receiver ---- */
+
+typedef struct sink {
+	struct MHD_Daemon *d;
+	int port;
+	pthread_mutex_t lock;
+	char *bodies[16];
+	size_t n;
+} sink;
+
+typedef struct sink_req {
+	pex_buf body;
+} sink_req;
+
+static enum MHD_Result sink_request(void *cls, struct MHD_Connection *conn, const char *url,
+	const char *method, const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+	sink *s = cls;
+	sink_req *rq = *ctx;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	(void)url;
+	(void)method;
+	(void)version;
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		*ctx = rq;
+		return rq ? MHD_YES : MHD_NO;
+	}
+	if (*upload_size) {
+		pex__buf_put(&rq->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (s->n < PEX__ARRAY_SIZE(s->bodies))
+		s->bodies[s->n++] = pex__buf_detach(&rq->body);
+	pthread_mutex_unlock(&s->lock);
+	resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void sink_done(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode t)
+{
+	sink_req *rq = *ctx;
+	(void)cls;
+	(void)c;
+	(void)t;
+	if (rq) {
+		pex_buf_dispose(&rq->body);
+		free(rq);
+	}
+	*ctx = NULL;
+}
+
+static void sink_start(sink *s)
+{
+	const union MHD_DaemonInfo *info;
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+		0, NULL, NULL, sink_request, s, MHD_OPTION_NOTIFY_COMPLETED, sink_done, NULL,
+		MHD_OPTION_END);
+	ck_assert_ptr_nonnull(s->d);
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(info);
+	s->port = info->port;
+}
+
+static void sink_stop(sink *s)
+{
+	size_t i;
+	MHD_stop_daemon(s->d);
+	for (i = 0; i < s->n; i++)
+		free(s->bodies[i]);
+	pthread_mutex_destroy(&s->lock);
+}
+
+/* Have the emulator POST events to the sink, then handle every body received. */
+static void drive(fx *f, sink *s, const char *event, const char *names, int bulk, int version,
+	pex_event_report *total)
+{
+	char req[512];
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->bodies[i]);
+	s->n = 0;
+	snprintf(req, sizeof(req), "{\"url\": \"http://127.0.0.1:%d/event_sink\", \"event\": \"%s\", "
+		"\"names\": [%s], \"bulk\": %s, \"version\": %d}", s->port, event, names,
+		bulk ? "true" : "false", version);
+	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/events", req, NULL), 200);
+	memset(total, 0, sizeof(*total));
+	ck_assert_uint_gt(s->n, 0);
+	for (i = 0; i < s->n; i++) {
+		pex_event_report r;
+		ck_assert_msg(handle(f, s->bodies[i], &r) == 0, "%s: %s", s->bodies[i], pex_error_last()->message);
+		total->events += r.events;
+		total->scheduled += r.scheduled;
+		total->protected_skipped += r.protected_skipped;
+		total->ignored += r.ignored;
+		total->unknown += r.unknown;
+	}
+}
+
+START_TEST(test_event_from_emulator)
+{
+	fx f;
+	sink s;
+	pex_event_report r;
+
+	fx_open(&f, 1, 0, NULL);
+	sink_start(&s);
+	create_room(&f, "vmr_e1");
+	make_live(&f, "vmr_e1");
+	drive(&f, &s, "eventsink_started", "", 0, 2, &r);
+	ck_assert_uint_eq(r.ignored, 1);
+	drive(&f, &s, "participant_connected", "\"vmr_e1\"", 1, 2, &r);
+	ck_assert_uint_eq(r.ignored, 1);
+	drive(&f, &s, "conference_ended", "\"vmr_e1\", \"vmr_e2\", \"test_e3\", \"vmr_e1\"", 1, 2, &r);
+	ck_assert_uint_eq(s.n, 1);                  /* one eventsink_bulk POST */
+	ck_assert_uint_eq(r.events, 4);
+	ck_assert_uint_eq(r.scheduled, 2);
+	ck_assert_uint_eq(r.protected_skipped, 1);
+	ck_assert_uint_eq(r.ignored, 1);
+	drive(&f, &s, "conference_ended", "\"vmr_e4\", \"vmr_e5\"", 0, 1, &r);
+	ck_assert_uint_eq(s.n, 2);                  /* one POST per event (v1) */
+	ck_assert_uint_eq(r.scheduled, 2);
+	drive(&f, &s, "participant_disconnected", "\"vmr_e1\"", 0, 1, &r);
+	ck_assert_uint_eq(r.ignored, 1);
+	drive(&f, &s, "eventsink_ended", "", 1, 2, &r);
+	ck_assert_uint_eq(r.ignored, 1);
+	ck_assert_uint_eq(qcount(f.dq), 4);
+	ck_assert(qhas(f.dq, "vmr_e2"));
+	sink_stop(&s);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- GC ---- */
+
+START_TEST(test_gc_deletes)
+{
+	fx f;
+	pex_gc_report r;
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+	char name[32];
+	int i;
+
+	fx_open(&f, 1, 0, NULL);
+	for (i = 0; i < 40; i++) {       /* more than one batch */
+		snprintf(name, sizeof(name), "vmr_g%02d", i);
+		create_room(&f, name);
+		schedule(&f, name);
+	}
+	schedule(&f, "vmr_never_existed");
+	ck_assert_int_eq(pex_queue_put(f.dq, "Team Room", 9, 0), 0);     /* spaces: read raw */
+	create_room(&f, "Team Room");
+	atomic_store(&info_logs, 0);
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 41, 0, 0, 1, 0);
+	ck_assert_uint_eq(r.orphans_found + r.orphans_deleted, 0);
+	ck_assert_int_le(atomic_load(&info_logs), 2);      /* a summary, not a line per room */
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	ck_assert(!room_exists(&f, "vmr_g00"));
+	ck_assert(!room_exists(&f, "vmr_g39"));
+	ck_assert(!room_exists(&f, "Team Room"));
+	ck_assert_uint_eq(atomic_load(&f.pool->deleted), 41);
+	ck_assert_uint_eq(atomic_load(&f.pool->delete_failures), 0);
+	/* JSON pool records and base64 bare names are read too; garbage is dropped */
+	{
+		struct pex__room_ref ref = { (char *)"vmr_json", 0, NULL, NULL, 0 };
+		pex_buf b = PEX_BUF_INIT;
+		create_room(&f, "vmr_json");
+		create_room(&f, "vmr_b64");
+		ck_assert_int_eq(pex__poolmsg_encode(&b, &ref), 0);
+		ck_assert_int_eq(pex_queue_put(f.dq, b.ptr, b.size, 0), 0);
+		ck_assert_int_eq(pex_queue_put(f.dq, "dm1yX2I2NA==", 12, 0), 0);   /* base64("vmr_b64") */
+		ck_assert_int_eq(pex_queue_put(f.dq, "\x01\x02", 2, 0), 0);
+		pex_buf_dispose(&b);
+	}
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 2, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, "vmr_json"));
+	ck_assert(!room_exists(&f, "vmr_b64"));
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	/* an empty queue is a no-op */
+	o.orphans = 0;
+	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 0, 0, 0, 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_gc_live_and_protected)
+{
+	fx f;
+	pex_gc_report r;
+
+	fx_open(&f, 1, 600, NULL);
+	create_room(&f, "vmr_live");
+	make_live(&f, "vmr_live");
+	create_room(&f, "test_keep");
+	create_room(&f, "vkiosk_lobby");
+	schedule(&f, "vmr_live");
+	schedule(&f, "test_keep");
+	schedule(&f, "vkiosk_lobby");
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 1, 2, 0, 0);
+	ck_assert(room_exists(&f, "vmr_live"));
+	ck_assert(room_exists(&f, "test_keep"));
+	ck_assert(room_exists(&f, "vkiosk_lobby"));
+	ck_assert_uint_eq(qcount(f.dq), 1);         /* the live room's message stays ... */
+	ck_assert_uint_eq(qvisible(f.dq), 0);       /* ... postponed by gc_delay_s */
+	fx_close(&f);
+
+	/* gc_delay_s 0: postponed by the minimum, not retried within the sweep */
+	fx_open(&f, 1, 0, NULL);
+	create_room(&f, "vmr_live");
+	make_live(&f, "vmr_live");
+	schedule(&f, "vmr_live");
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 1, 0, 0, 0);
+	ck_assert_uint_eq(qcount(f.dq), 1);
+	ck_assert_uint_eq(qvisible(f.dq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_gc_dry_run)
+{
+	fx f;
+	pex_gc_report r;
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+
+	fx_open(&f, 1, 600, NULL);
+	create_room(&f, "vmr_d1");
+	create_room(&f, "vmr_d2");
+	create_room(&f, "vmr_dlive");
+	make_live(&f, "vmr_dlive");
+	create_room(&f, "test_d");
+	schedule(&f, "vmr_d1");
+	schedule(&f, "vmr_d2");
+	schedule(&f, "vmr_dgone");
+	schedule(&f, "vmr_dlive");
+	schedule(&f, "test_d");
+	o.dry_run = 1;
+	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_report(&r, 2, 1, 1, 1, 0);
+	/* nothing changed */
+	ck_assert(room_exists(&f, "vmr_d1"));
+	ck_assert(room_exists(&f, "vmr_d2"));
+	ck_assert(room_exists(&f, "test_d"));
+	ck_assert_uint_eq(qcount(f.dq), 5);
+	ck_assert_uint_eq(qvisible(f.dq), 5);
+	ck_assert_uint_eq(atomic_load(&f.pool->deleted), 0);
+	/* the real thing */
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 2, 1, 1, 1, 0);
+	ck_assert(!room_exists(&f, "vmr_d1"));
+	ck_assert_uint_eq(qcount(f.dq), 1);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_gc_max_and_min_age)
+{
+	fx f;
+	pex_gc_report r;
+	pex_gc_options o;
+	char name[32];
+	int i;
+
+	ck_assert_int_eq(pex_gc_options_init(&o, PEX_GC_OPTIONS_VERSION), 0);
+	ck_assert_int_eq(pex_gc_options_init(&o, 99), PEX_EINVAL);
+	fx_open(&f, 1, 0, NULL);
+	for (i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "vmr_m%d", i);
+		create_room(&f, name);
+		schedule(&f, name);
+	}
+	o.max = 2;
+	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_report(&r, 2, 0, 0, 0, 0);
+	ck_assert_uint_eq(qcount(f.dq), 3);
+	ck_assert_uint_eq(qvisible(f.dq), 3);
+	/* min_age: these messages are seconds old, so nothing is due; they are
+	 * released until they are old enough and not counted */
+	o.max = 0;
+	o.min_age_s = 3600;
+	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 0, 0, 0, 0);
+	ck_assert_uint_eq(qcount(f.dq), 3);
+	ck_assert_uint_eq(qvisible(f.dq), 0);
+	ck_assert(room_exists(&f, "vmr_m4"));
+	fx_close(&f);
+
+	/* min_age met */
+	fx_open(&f, 1, 0, NULL);
+	create_room(&f, "vmr_aged");
+	schedule(&f, "vmr_aged");
+	sleep(2);
+	o.min_age_s = 1;
+	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_report(&r, 1, 0, 0, 0, 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_gc_rerun_after_kill)
+{
+	fx f;
+	pex_gc_report r;
+	pex_message **m = NULL;
+	size_t n = 0;
+	char name[32];
+	int i, deleted = -1;
+
+	fx_open(&f, 1, 0, NULL);
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "vmr_k%d", i);
+		create_room(&f, name);
+		schedule(&f, name);
+	}
+	/* a sweeper leased 4 messages, deleted one room, then died */
+	ck_assert_int_eq(pex_queue_receive_batch(&m, &n, f.dq, 4, 1), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(pex_room_delete_by_name(f.c, "vmr_k0", &deleted), 0);
+	ck_assert_int_eq(deleted, 1);
+	pex_message_array_free(m, n);
+	/* a sweep now sees only the 2 it can lease */
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 2, 0, 0, 0, 0);
+	ck_assert_uint_eq(qcount(f.dq), 4);
+	/* after the lease runs out, the rerun handles the rest, idempotently */
+	usleep(1500 * 1000);
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 3, 0, 0, 1, 0);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "vmr_k%d", i);
+		ck_assert(!room_exists(&f, name));
+	}
+	fx_close(&f);
+}
+END_TEST
+
+static int stop_after_two(size_t done, size_t total, void *payload)
+{
+	size_t *calls = payload;
+	ck_assert_uint_ge(total, done);
+	(*calls)++;
+	return done >= 2;
+}
+
+START_TEST(test_gc_progress_abort_and_failures)
+{
+	fx f;
+	pex_gc_report r;
+	size_t calls = 0, left;
+	char name[32];
+	int i;
+
+	fx_open(&f, 1, 0, NULL);
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "vmr_p%d", i);
+		create_room(&f, name);
+		schedule(&f, name);
+	}
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, stop_after_two, &calls), PEX_EUSER);
+	ck_assert_uint_ge(calls, 2);
+	ck_assert_uint_ge(r.deleted, 2);
+	ck_assert_uint_lt(r.deleted, 10);
+	/* the rest went back at once */
+	ck_assert_uint_eq(qcount(f.dq), 10 - r.deleted);
+	ck_assert_uint_eq(qvisible(f.dq), 10 - r.deleted);
+
+	/* Pexip failing: every room fails, messages are kept (invisible for a
+	 * while), the first error comes back, nothing is deleted */
+	left = qcount(f.dq);
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/faults", "{\"permanent_status\": 500}", NULL), 200);
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), PEX_EHTTP);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "vmr_p"));
+	ck_report(&r, 0, 0, 0, 0, left);
+	ck_assert_uint_eq(atomic_load(&f.pool->delete_failures), left);
+	ck_assert_uint_eq(qcount(f.dq), left);
+	ck_assert_uint_eq(qvisible(f.dq), 0);      /* retried by a later sweep */
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/faults", "{\"permanent_status\": 0}", NULL), 200);
+	ck_assert(room_exists(&f, "vmr_p9"));
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_gc_orphans)
+{
+	static const char *const prot[] = { "vmr_keep_", "test_", NULL };
+	fx f;
+	pex_gc_report r;
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+	struct pex__room_ref ref;
+	pex_buf b = PEX_BUF_INIT;
+
+	fx_open(&f, 1, 0, prot);
+	create_room(&f, "vmr_orphan");         /* old, unqueued, not live: deleted */
+	make_old(&f, "vmr_orphan");
+	create_room(&f, "vmr_queued");         /* old but in the pool (JSON record) */
+	make_old(&f, "vmr_queued");
+	create_room(&f, "vmr_queued_bare");    /* old but in the pool (bare name) */
+	make_old(&f, "vmr_queued_bare");
+	create_room(&f, "vmr_young");          /* too young */
+	create_room(&f, "vmr_old_live");       /* live */
+	make_old(&f, "vmr_old_live");
+	make_live(&f, "vmr_old_live");
+	create_room(&f, "vmr_keep_1");         /* protected */
+	make_old(&f, "vmr_keep_1");
+	create_room(&f, "other_old");          /* not a pool room */
+	make_old(&f, "other_old");
+	memset(&ref, 0, sizeof(ref));
+	ref.name = (char *)"vmr_queued";
+	ref.id = 2;
+	ref.created = 1577836800;
+	ck_assert_int_eq(pex__poolmsg_encode(&b, &ref), 0);
+	ck_assert_int_eq(pex_queue_put(f.pq, b.ptr, b.size, 0), 0);
+	ck_assert_int_eq(pex_queue_put(f.pq, "vmr_queued_bare", 15, 0), 0);
+	pex_buf_dispose(&b);
+
+	/* dry run: found, not deleted */
+	o.orphans = 1;
+	o.dry_run = 1;
+	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.orphans_found, 1);
+	ck_assert_uint_eq(r.orphans_deleted, 0);
+	ck_assert(room_exists(&f, "vmr_orphan"));
+
+	o.dry_run = 0;
+	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.orphans_found, 1);
+	ck_assert_uint_eq(r.orphans_deleted, 1);
+	ck_report(&r, 0, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, "vmr_orphan"));
+	ck_assert(room_exists(&f, "vmr_queued"));
+	ck_assert(room_exists(&f, "vmr_queued_bare"));
+	ck_assert(room_exists(&f, "vmr_young"));
+	ck_assert(room_exists(&f, "vmr_old_live"));
+	ck_assert(room_exists(&f, "vmr_keep_1"));
+	ck_assert(room_exists(&f, "other_old"));
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	ck_assert_uint_eq(qvisible(f.pq), 2);
+	/* idempotent */
+	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_uint_eq(r.orphans_found, 0);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_gc_orphans_deep_pool_and_max)
+{
+	fx f;
+	pex_gc_report r;
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+	pex_message **m = NULL;
+	size_t n = 0;
+	char name[32];
+	int i;
+
+	fx_open(&f, 1, 0, NULL);
+	/* 70 pool messages (deeper than a peek): the scan leases and releases
+	 * them; beyond the first 32 it is best effort (see gc.c), so the aged
+	 * pool room sits among the first 32, which are always seen */
+	for (i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "vmr_pool%02d", i);
+		ck_assert_int_eq(pex_queue_put(f.pq, name, strlen(name), 0), 0);
+	}
+	/* no old room: the pool queue is not even read (nothing leased) */
+	o.orphans = 1;
+	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_uint_eq(r.orphans_found, 0);
+	ck_assert_int_eq(pex_queue_peek(&m, &n, f.pq, 32), 0);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_uint_eq(m[0]->dequeue_count, 0);
+	pex_message_array_free(m, n);
+	create_room(&f, "vmr_pool05");
+	make_old(&f, "vmr_pool05");
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "vmr_lost%d", i);
+		create_room(&f, name);
+		make_old(&f, name);
+	}
+	create_room(&f, "vmr_gc1");
+	schedule(&f, "vmr_gc1");
+	o.orphans = 1;
+	o.max = 2;                 /* one budget: 1 from the queue, 1 orphan */
+	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.deleted, 1);
+	ck_assert_uint_eq(r.orphans_deleted, 1);
+	o.max = 0;
+	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.orphans_found, 2);
+	ck_assert_uint_eq(r.orphans_deleted, 2);
+	ck_assert(room_exists(&f, "vmr_pool05"));
+	/* the pool is intact and visible again */
+	ck_assert_uint_eq(qcount(f.pq), 70);
+	ck_assert_int_eq(pex_queue_receive_batch(&m, &n, f.pq, 32, 30), 0);
+	ck_assert_uint_eq(n, 32);
+	pex_message_array_free(m, n);
+	fx_close(&f);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("events-gc");
+	TCase *ev = tcase_create("events"), *gc = tcase_create("gc");
+
+	tcase_add_test(ev, test_event_single_v1);
+	tcase_add_test(ev, test_event_single_v2_delay);
+	tcase_add_test(ev, test_event_bulk_mixed);
+	tcase_add_test(ev, test_event_bulk_large_dedupe);
+	tcase_add_test(ev, test_event_lifecycle);
+	tcase_add_test(ev, test_event_unknown);
+	tcase_add_test(ev, test_event_protected);
+	tcase_add_test(ev, test_event_malformed);
+	tcase_add_test(ev, test_event_limits);
+	tcase_add_test(ev, test_schedule_delete);
+	tcase_set_timeout(ev, 60);
+	suite_add_tcase(s, ev);
+
+	tcase_add_test(gc, test_event_from_emulator);
+	tcase_add_test(gc, test_gc_deletes);
+	tcase_add_test(gc, test_gc_live_and_protected);
+	tcase_add_test(gc, test_gc_dry_run);
+	tcase_add_test(gc, test_gc_max_and_min_age);
+	tcase_add_test(gc, test_gc_rerun_after_kill);
+	tcase_add_test(gc, test_gc_progress_abort_and_failures);
+	tcase_add_test(gc, test_gc_orphans);
+	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
+	tcase_set_timeout(gc, 120);
+	suite_add_tcase(s, gc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed ? 1 : 0;
+}
