@@ -116,6 +116,73 @@ jq_is "$work/out" '.deleted | length' 6 "delete by prefix count"
 expect 0 "list after deletes" -- pexctl --json $cfg list
 jq_is "$work/out" 'length' 39 "rooms left"
 
+# --- the room flow: pool fill|status|drain, create, event, gc, uui, metrics
+cat >"$work/pool.yaml" <<YAML
+pexip:
+  url: $EMU_URL
+  auth: {method: basic, username: admin, password: "env:PEX_TEST_PW"}
+  retries: {max: 8, base_ms: 5, cap_ms: 100}
+queue:
+  backend: sqlite
+  sqlite: {path: $work/pool.db}
+pool: {depth: 3, name_prefix: pool_}
+tag: {url_template: "https://svc.example.com/s/{uui}", allowed_hosts: [svc.example.com]}
+gc: {delay_s: 0}
+YAML
+pc="-c $work/pool.yaml"
+expect 0 "uui decode" -- pexctl $pc uui decode 6869
+contains "$work/out" "https://svc.example.com/s/hi" "uui decode output"
+expect 2 "uui decode odd" -- pexctl $pc uui decode 686
+contains "$work/err" "odd" "odd-length UUI explained"
+expect 4 "create from an empty pool" -- pexctl $pc create --uui 6869
+contains "$work/err" "empty" "pool empty explained"
+expect 0 "pool fill" -- pexctl --json $pc pool fill
+jq_is "$work/out" '.created' 3 "pool fill created"
+if grep -q $'\r' "$work/err"; then bad "progress bar written to a pipe"; else ok; fi
+expect 0 "pool fill again (already full)" -- pexctl --json $pc pool fill
+jq_is "$work/out" '.created' 0 "pool fill is idempotent"
+expect 0 "pool status" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 3 "pool depth"
+expect 2 "create with a bad UUI" -- pexctl $pc create --uui 6g
+contains "$work/err" "offset 1" "bad UUI offset"
+expect 0 "pool untouched by bad input" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 3 "pool depth after bad input"
+expect 0 "create" -- pexctl --json $pc create --uui 6869 --wait
+jq_is "$work/out" '.tag' "https://svc.example.com/s/hi" "create tag"
+jq_is "$work/out" '.guest_pin | length' 6 "create guest pin"
+jq_is "$work/out" '.id > 0' true "create id"
+room=$(jq -r .name "$work/out")
+expect 0 "create --tag-url" -- pexctl --json $pc create --tag-url "https://svc.example.com/x/1" --wait
+jq_is "$work/out" '.tag' "https://svc.example.com/x/1" "create --tag-url"
+expect 2 "create --tag-url to a foreign host" -- pexctl $pc create --tag-url "https://evil.example.com/x"
+expect 0 "pool back at depth" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 3 "replenished"
+printf '{"node":"1.2.3.4","seq":1,"version":2,"time":1.5,"event":"conference_ended","data":{"name":"%s"}}' "$room" >"$work/ev.json"
+expect 0 "event" -- pexctl --json $pc event "$work/ev.json"
+jq_is "$work/out" '.scheduled' 1 "event scheduled"
+expect 2 "malformed event" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {}}'
+contains "$work/err" "data.name" "malformed event explained"
+expect 0 "gc --dry-run" -- pexctl --json $pc gc --dry-run
+jq_is "$work/out" '.deleted' 1 "dry run would delete"
+expect 0 "room still there after dry run" -- pexctl $pc get "$room"
+expect 0 "gc" -- pexctl --json $pc gc
+jq_is "$work/out" '.deleted' 1 "gc deleted"
+jq_is "$work/out" '[.postponed_live, .skipped_protected, .already_gone, .failed] | add' 0 "gc other counts"
+expect 3 "room gone after gc" -- pexctl $pc get "$room"
+expect 0 "gc again is a no-op" -- pexctl --json $pc gc
+jq_is "$work/out" '.deleted' 0 "gc rerun"
+expect 2 "gc bad --max" -- pexctl $pc gc --max lots
+expect 0 "metrics" -- pexctl $pc metrics
+contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
+expect 0 "metrics json" -- pexctl $pc metrics --format json
+jq_is "$work/out" '.pool_depth' 3 "json metrics"
+# a progress bar appears on a terminal only
+script -qec "$PEXCTL_BIN $pc pool drain" /dev/null >"$work/tty" 2>&1
+contains "$work/tty" "drained 3" "drain on a tty"
+contains "$work/tty" "[####" "progress bar on a tty"
+expect 0 "pool status after drain" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 0 "drained"
+
 # --- faults: 30% 503 on every request; every command still succeeds
 emu_ctl POST /_emu/faults '{"rate_503": 0.3}' >/dev/null
 for i in 1 2 3 4 5; do
