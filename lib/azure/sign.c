@@ -121,7 +121,8 @@ static int append_canonical_headers(pex_buf *out, const pex__azure_header *h, si
 		}
 		m++;
 	}
-	qsort(v, m, sizeof(*v), kv_cmp);
+	if (m > 1)
+		qsort(v, m, sizeof(*v), kv_cmp);
 	for (i = 0; i < m && err == 0; i++)
 		err = pex__buf_printf(out, "%s:%s\n", v[i].name, v[i].value);
 done:
@@ -146,7 +147,8 @@ static int append_canonical_resource(pex_buf *out, const char *account, const ch
 			goto done;
 		}
 	}
-	qsort(v, m, sizeof(*v), kv_cmp);
+	if (m > 1)
+		qsort(v, m, sizeof(*v), kv_cmp);
 	for (i = 0; i < m && err == 0; i++) {
 		/* a repeated name is one line, its sorted values joined by ',' */
 		if (i > 0 && strcmp(v[i].name, v[i - 1].name) == 0)

@@ -17,7 +17,10 @@ done
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dest
 flags=$(pkg-config --cflags --libs libpexipsdk)
 libdir=$(dirname "$(dirname "$pc")")
-cc -std=c99 -Wall -Werror -o "$dest/prog" -x c - $flags <<'C'
+# a sanitizer build of the library needs the sanitizer runtime in the program too
+san=
+readelf -d "$libdir/libpexipsdk.so" | grep -q 'libasan' && san="-fsanitize=address,undefined"
+cc -std=c99 -Wall -Werror $san -o "$dest/prog" -x c - $flags <<'C'
 #include <stdio.h>
 #include <pexipsdk/pexipsdk.h>
 int main(void)
