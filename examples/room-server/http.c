@@ -1,0 +1,364 @@
+/* libmicrohttpd glue: request state, body limits, responses, access log. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "server.h"
+
+long long rs_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double elapsed_s(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* ---- responses ---- */
+
+enum MHD_Result rs_send(struct MHD_Connection *c, rs_request *r, unsigned status,
+	const char *ctype, const char *body, size_t len, const char *allow)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char took[32];
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	snprintf(took, sizeof(took), "%.6f", elapsed_s(&r->start));
+	MHD_add_response_header(resp, "Content-Type", ctype ? ctype : "application/json");
+	MHD_add_response_header(resp, "X-Process-Time", took);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (allow)
+		MHD_add_response_header(resp, "Allow", allow);
+	if (r->closing)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (status == MHD_HTTP_UNAUTHORIZED && r->path && strcmp(r->path, "/public/event_sink") == 0)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"event_sink\"");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	r->status = (int)status;
+	r->bytes = len;
+	r->answered = 1;
+	return ret;
+}
+
+enum MHD_Result rs_send_json(struct MHD_Connection *c, rs_request *r, unsigned status, json_object *o)
+{
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(o,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	enum MHD_Result ret = rs_send(c, r, status, NULL, text, len, NULL);
+	json_object_put(o);
+	return ret;
+}
+
+static json_object *error_doc(const char *code, const char *message)
+{
+	json_object *o = json_object_new_object(), *e = json_object_new_object();
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	json_object_object_add(o, "error", e);
+	return o;
+}
+
+enum MHD_Result rs_send_error(struct MHD_Connection *c, rs_request *r, unsigned status,
+	const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return rs_send_json(c, r, status, error_doc(code, msg));
+}
+
+enum MHD_Result rs_send_pex_error(struct MHD_Connection *c, rs_request *r, int err)
+{
+	const char *msg = pex_error_last()->message;
+	switch (err) {
+	case PEX_EINVAL:
+	case PEX_EPARSE:
+		return rs_send_error(c, r, 400, "bad_request", "%s", msg);
+	case PEX_ENOTFOUND:
+		return rs_send_error(c, r, 404, "not_found", "%s", msg);
+	case PEX_EEXISTS:
+		return rs_send_error(c, r, 409, "conflict", "%s", msg);
+	case PEX_EEMPTY:
+		return rs_send_error(c, r, 503, "pool_empty", "%s", msg);
+	case PEX_EBACKEND:
+	case PEX_ELEASELOST:
+		return rs_send_error(c, r, 503, "queue_unavailable", "%s", msg);
+	case PEX_ENOMEM:
+		return rs_send_error(c, r, 500, "internal", "%s", msg);
+	default:
+		/* Pexip said no, or could not be reached (after retries). */
+		return rs_send_error(c, r, 502, "upstream_error", "%s", msg);
+	}
+}
+
+/* ---- request state ---- */
+
+/* Append "key" of each query argument, never its value (it may be a
+ * secret, a UUI or a token). */
+static enum MHD_Result add_query_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	char **p = cls;
+	char *next = NULL;
+	(void)kind;
+	(void)value;
+	if (asprintf(&next, "%s%c%s", *p, strchr(*p, '?') ? '&' : '?', key) < 0)
+		return MHD_NO;
+	free(*p);
+	*p = next;
+	return MHD_YES;
+}
+
+static rs_request *request_new(struct MHD_Connection *c, const char *method, const char *url)
+{
+	rs_request *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->method = method;
+	r->path = strdup(url);
+	r->log_path = strdup(url);
+	if (!r->path || !r->log_path) {
+		free(r->path);
+		free(r->log_path);
+		free(r);
+		return NULL;
+	}
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_key, &r->log_path);
+	return r;
+}
+
+static void request_free(rs_request *r)
+{
+	if (!r)
+		return;
+	free(r->path);
+	free(r->log_path);
+	free(r->body);
+	free(r);
+}
+
+/* Append a body chunk, or note that the limit was passed (the rest is
+ * read and dropped, so the 413 can still be answered). */
+static int body_append(rs_request *r, const char *data, size_t len)
+{
+	if (r->too_large || len > r->limit - r->body_len) {
+		r->too_large = 1;
+		return 0;
+	}
+	if (r->body_len + len + 1 > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 4096;
+		char *p;
+		while (cap < r->body_len + len + 1)
+			cap *= 2;
+		if (!(p = realloc(r->body, cap)))
+			return -1;
+		r->body = p;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+/* ---- the access handler ---- */
+
+#define METHOD_NOT_ALLOWED \
+	"{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method not allowed on this route\"}}"
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+	const char *method, const char *version, const char *upload_data,
+	size_t *upload_data_size, void **con_cls)
+{
+	rs_server *s = cls;
+	rs_request *r = *con_cls;
+	(void)version;
+
+	if (!r) {
+		rs_route_info info;
+		enum MHD_Result ret = MHD_YES;
+		const char *cl;
+
+		if (!(r = request_new(c, method, url)))
+			return MHD_NO;
+		*con_cls = r;
+		atomic_fetch_add(&s->in_flight, 1);
+
+		/* Shutting down: refuse new requests and close the connection,
+		 * so keep-alive clients go away and the drain can finish. */
+		if (atomic_load(&s->stopping)) {
+			r->closing = 1;
+			return rs_send_error(c, r, 503, "shutting_down", "the server is shutting down");
+		}
+
+		/* Everything that needs only the headers is decided now, before
+		 * any body is read. */
+		rs_route_classify(&info, method, r->path);
+		if (rs_route_auth(s, c, r, &info, &ret) != 0)
+			return ret;
+		if (!info.known)
+			return rs_send_error(c, r, 404, "not_found", "no route for %s", r->path);
+		if (!info.method_ok)
+			return rs_send(c, r, 405, NULL, METHOD_NOT_ALLOWED, strlen(METHOD_NOT_ALLOWED), info.allow);
+		r->limit = info.event_sink ? RS_EVENT_BODY_MAX : RS_BODY_MAX;
+		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			unsigned long long n;
+			errno = 0;
+			n = strtoull(cl, &end, 10);
+			if (errno || end == cl || *end || n > r->limit)
+				return rs_send_error(c, r, 413, "payload_too_large",
+					"request body is larger than %zu bytes", r->limit);
+		}
+		return MHD_YES;
+	}
+	if (r->answered) {
+		/* answered early: drop whatever body still arrives */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (body_append(r, upload_data, *upload_data_size) < 0)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large)
+		return rs_send_error(c, r, 413, "payload_too_large",
+			"request body is larger than %zu bytes", r->limit);
+	return rs_route_dispatch(s, c, r);
+}
+
+/* The request is over (answered, or the connection died): access log line,
+ * free the state, one request fewer in flight. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+	enum MHD_RequestTerminationCode toe)
+{
+	rs_server *s = cls;
+	rs_request *r = *con_cls;
+	json_object *o;
+	struct timespec now;
+	struct tm tm;
+	char ts[40], mstext[32];
+	double ms;
+	(void)c;
+
+	if (!r)
+		return;
+	*con_cls = NULL;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	o = json_object_new_object();
+	json_object_object_add(o, "ts", json_object_new_string(ts));
+	json_object_object_add(o, "method", json_object_new_string(r->method));
+	json_object_object_add(o, "path", json_object_new_string(r->log_path));
+	json_object_object_add(o, "status", json_object_new_int(r->answered ? r->status : 0));
+	ms = elapsed_s(&r->start) * 1e3;
+	snprintf(mstext, sizeof(mstext), "%.3f", ms);
+	json_object_object_add(o, "ms", json_object_new_double_s(ms, mstext));
+	json_object_object_add(o, "bytes", json_object_new_int64((long long)r->bytes));
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		json_object_object_add(o, "aborted", json_object_new_boolean(1));
+	rs_log_json(o);
+	request_free(r);
+	atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	rs_log(PEX_LOG_DEBUG, "libmicrohttpd: %s", msg);
+}
+
+int rs_http_start(rs_server *s, const char *host, unsigned port, unsigned threads, unsigned *bound_port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((unsigned short)port);
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return -1;
+		sl = sizeof(*a6);
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((unsigned short)port);
+		if (strcmp(host, "localhost") == 0)
+			host = "127.0.0.1";
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return -1;
+		sl = sizeof(*a4);
+	}
+	(void)sl;
+	s->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		/* headers (and MHD's bookkeeping) beyond this get 431 */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+		MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+		MHD_OPTION_CONNECTION_LIMIT, 1000u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_END);
+	if (!s->daemon)
+		return -1;
+	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*bound_port = info ? info->port : port;
+	return 0;
+}
+
+/* Stop accepting, let the requests in flight finish (for at most
+ * @p drain_ms), then stop the daemon. */
+void rs_http_stop(rs_server *s, long drain_ms)
+{
+	MHD_socket fd;
+	long long until;
+	if (!s->daemon)
+		return;
+	atomic_store(&s->stopping, 1);
+	fd = MHD_quiesce_daemon(s->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	until = rs_now_ms() + drain_ms;
+	while (atomic_load(&s->in_flight) > 0 && rs_now_ms() < until)
+		usleep(10 * 1000);
+	if (atomic_load(&s->in_flight) > 0)
+		rs_log(PEX_LOG_WARN, "stopping with %d request(s) still in flight", atomic_load(&s->in_flight));
+	MHD_stop_daemon(s->daemon);
+	s->daemon = NULL;
+}

@@ -1,0 +1,225 @@
+/* Background work: the replenish workers and the GC/metrics timers.
+ *
+ * A pop hands out a room and queues one "replenish 1" job; worker threads
+ * take jobs and create the replacement rooms, so a request never waits for
+ * Pexip's create. A "fill" job tops the pool up to pool.depth (at start-up,
+ * after a GC sweep, and when a pop finds the pool empty). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+/* ---- replenish workers ---- */
+
+static void *worker_main(void *arg)
+{
+	rs_server *s = arg;
+
+	pthread_mutex_lock(&s->jobs_lock);
+	for (;;) {
+		size_t created = 0;
+		int fill = 0, err;
+
+		while (!s->replenish_pending && !s->fill_pending && !s->jobs_stopping)
+			pthread_cond_wait(&s->jobs_cond, &s->jobs_lock);
+		if (!s->replenish_pending && !s->fill_pending)
+			break;                          /* stopping, nothing left */
+		if (s->jobs_stopping && rs_now_ms() > s->jobs_deadline)
+			break;                          /* out of time: drop the rest */
+		if (s->fill_pending) {
+			s->fill_pending = 0;
+			fill = 1;
+		} else {
+			s->replenish_pending--;
+		}
+		pthread_mutex_unlock(&s->jobs_lock);
+
+		if (fill)
+			err = pex_pool_fill(s->pool, 0, &created, NULL, NULL);
+		else
+			err = pex_pool_replenish(s->pool, 1, &created, NULL, NULL);
+		if (err < 0)
+			rs_log(PEX_LOG_WARN, "%s failed: %s", fill ? "pool fill" : "replenish",
+				pex_error_last()->message);
+		else if (fill && created)
+			rs_log(PEX_LOG_INFO, "pool fill: %zu room(s) created", created);
+
+		pthread_mutex_lock(&s->jobs_lock);
+	}
+	pthread_mutex_unlock(&s->jobs_lock);
+	return NULL;
+}
+
+void rs_jobs_replenish(rs_server *s, size_t n)
+{
+	pthread_mutex_lock(&s->jobs_lock);
+	if (!s->jobs_stopping) {
+		s->replenish_pending += n;
+		pthread_cond_broadcast(&s->jobs_cond);
+	}
+	pthread_mutex_unlock(&s->jobs_lock);
+}
+
+void rs_jobs_fill(rs_server *s)
+{
+	pthread_mutex_lock(&s->jobs_lock);
+	if (!s->jobs_stopping) {
+		s->fill_pending = 1;
+		pthread_cond_signal(&s->jobs_cond);
+	}
+	pthread_mutex_unlock(&s->jobs_lock);
+}
+
+/* ---- GC and metrics ---- */
+
+static void add_log(json_object *logs, const char *line)
+{
+	if (logs)
+		json_object_array_add(logs, json_object_new_string(line));
+}
+
+int rs_run_gc(rs_server *s, json_object *logs)
+{
+	pex_gc_options opts = PEX_GC_OPTIONS_INIT;
+	pex_gc_report rep;
+	char line[256];
+	int err;
+
+	memset(&rep, 0, sizeof(rep));
+	err = pex_gc_sweep(s->pool, &opts, &rep, NULL, NULL);
+	snprintf(line, sizeof(line), "gc: deleted=%zu postponed_live=%zu skipped_protected=%zu "
+		"already_gone=%zu failed=%zu", rep.deleted, rep.postponed_live, rep.skipped_protected,
+		rep.already_gone, rep.failed);
+	rs_log(err < 0 ? PEX_LOG_WARN : PEX_LOG_INFO, "%s%s%s", line, err < 0 ? ": " : "",
+		err < 0 ? pex_error_last()->message : "");
+	add_log(logs, line);
+	rs_jobs_fill(s);        /* catch up on replacements that failed earlier */
+	return err;
+}
+
+int rs_run_metrics(rs_server *s, json_object *logs)
+{
+	pex_pool_metrics m;
+	pex_buf buf = PEX_BUF_INIT;
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	if ((err = pex_pool_get_metrics(s->pool, &m)) < 0) {
+		rs_log(PEX_LOG_WARN, "metrics: %s", pex_error_last()->message);
+		add_log(logs, "metrics: failed");
+		return err;
+	}
+	if ((err = pex_metrics_format_write(&buf, &m, PEX_METRICS_JSON)) == 0) {
+		/* one line: the JSON object without its newline */
+		while (buf.size && buf.ptr[buf.size - 1] == '\n')
+			buf.ptr[--buf.size] = '\0';
+		rs_log(PEX_LOG_INFO, "metrics %s", buf.ptr);
+		add_log(logs, buf.ptr);
+	}
+	pex_buf_dispose(&buf);
+	return err;
+}
+
+/* ---- timers ---- */
+
+static void *timer_main(void *arg)
+{
+	rs_server *s = arg;
+	long long now = rs_now_ms();
+	long long next_gc = s->gc_interval_s ? now + (long long)s->gc_interval_s * 1000 : -1;
+	long long next_metrics = s->metrics_interval_s ? now + (long long)s->metrics_interval_s * 1000 : -1;
+
+	pthread_mutex_lock(&s->jobs_lock);
+	while (!s->jobs_stopping) {
+		long long wake = -1;
+		struct timespec ts;
+
+		now = rs_now_ms();
+		if (next_gc >= 0 && now >= next_gc) {
+			pthread_mutex_unlock(&s->jobs_lock);
+			rs_run_gc(s, NULL);
+			pthread_mutex_lock(&s->jobs_lock);
+			next_gc = rs_now_ms() + (long long)s->gc_interval_s * 1000;
+			continue;
+		}
+		if (next_metrics >= 0 && now >= next_metrics) {
+			pthread_mutex_unlock(&s->jobs_lock);
+			rs_run_metrics(s, NULL);
+			pthread_mutex_lock(&s->jobs_lock);
+			next_metrics = rs_now_ms() + (long long)s->metrics_interval_s * 1000;
+			continue;
+		}
+		if (next_gc >= 0)
+			wake = next_gc;
+		if (next_metrics >= 0 && (wake < 0 || next_metrics < wake))
+			wake = next_metrics;
+		if (wake < 0) {
+			pthread_cond_wait(&s->timer_cond, &s->jobs_lock);
+			continue;
+		}
+		/* timer_cond uses CLOCK_MONOTONIC (see rs_jobs_start) */
+		ts.tv_sec = wake / 1000;
+		ts.tv_nsec = (wake % 1000) * 1000000;
+		pthread_cond_timedwait(&s->timer_cond, &s->jobs_lock, &ts);
+	}
+	pthread_mutex_unlock(&s->jobs_lock);
+	return NULL;
+}
+
+int rs_jobs_start(rs_server *s, size_t workers)
+{
+	pthread_condattr_t ca;
+	size_t i;
+
+	if (pthread_mutex_init(&s->jobs_lock, NULL) != 0 || pthread_cond_init(&s->jobs_cond, NULL) != 0)
+		return -1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&s->timer_cond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		return -1;
+	}
+	pthread_condattr_destroy(&ca);
+	if (!(s->workers = calloc(workers, sizeof(*s->workers))))
+		return -1;
+	for (i = 0; i < workers; i++) {
+		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+			break;
+		s->worker_count++;
+	}
+	if (s->worker_count == 0)
+		return -1;
+	if (pthread_create(&s->timer_thread, NULL, timer_main, s) == 0)
+		s->timer_started = 1;
+	return s->timer_started ? 0 : -1;
+}
+
+void rs_jobs_stop(rs_server *s, long drain_ms)
+{
+	size_t i, left;
+
+	pthread_mutex_lock(&s->jobs_lock);
+	s->jobs_stopping = 1;
+	s->jobs_deadline = rs_now_ms() + drain_ms;
+	pthread_cond_broadcast(&s->jobs_cond);
+	pthread_cond_broadcast(&s->timer_cond);
+	pthread_mutex_unlock(&s->jobs_lock);
+
+	if (s->timer_started)
+		pthread_join(s->timer_thread, NULL);
+	s->timer_started = 0;
+	for (i = 0; i < s->worker_count; i++)
+		pthread_join(s->workers[i], NULL);
+	left = s->replenish_pending;
+	if (left || s->fill_pending)
+		rs_log(PEX_LOG_WARN, "%zu replenish job(s) dropped at shutdown; the next fill or GC catches up", left);
+	free(s->workers);
+	s->workers = NULL;
+	s->worker_count = 0;
+	pthread_cond_destroy(&s->timer_cond);
+	pthread_cond_destroy(&s->jobs_cond);
+	pthread_mutex_destroy(&s->jobs_lock);
+}

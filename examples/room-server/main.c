@@ -1,0 +1,307 @@
+/* room-server: command line, configuration, logging, start-up, shutdown.
+ *
+ *   room-server -c FILE [--listen HOST:PORT] [--gc-interval S]
+ *               [--metrics-interval S] [--threads N] [--workers N]
+ *
+ * Prints "LISTENING <host>:<port>" on stdout once it accepts requests.
+ * SIGTERM or SIGINT: stop accepting, finish the requests in flight and
+ * the queued replenish jobs (both bounded), then exit 0. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+#define EXIT_USAGE 2
+#define HTTP_DRAIN_MS 30000L    /* requests in flight at shutdown */
+#define JOBS_DRAIN_MS 20000L    /* queued replenish jobs at shutdown */
+
+/* ---- logging ---- */
+
+static pex_log_level g_level = PEX_LOG_INFO;
+static int g_json;
+
+static void write_line(const char *line, size_t len)
+{
+	/* one write per line, so lines of several threads never interleave */
+	flockfile(stderr);
+	fwrite(line, 1, len, stderr);
+	fputc('\n', stderr);
+	fflush(stderr);
+	funlockfile(stderr);
+}
+
+void rs_log_json(json_object *o)
+{
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(o,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	write_line(text, len);
+	json_object_put(o);
+}
+
+static void log_message(pex_log_level level, const char *msg)
+{
+	if (level > g_level)
+		return;
+	if (g_json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "ts", json_object_new_int64((long long)time(NULL)));
+		json_object_object_add(o, "level", json_object_new_string(pex_log_level_name(level)));
+		json_object_object_add(o, "msg", json_object_new_string(msg));
+		rs_log_json(o);
+	} else {
+		char line[2048];
+		int n = snprintf(line, sizeof(line), "room-server: %s: %s", pex_log_level_name(level), msg);
+		write_line(line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
+	}
+}
+
+void rs_log(pex_log_level level, const char *fmt, ...)
+{
+	char msg[1536];
+	va_list ap;
+	if (level > g_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_message(level, msg);
+}
+
+void rs_log_cb(pex_log_level level, const char *message, void *payload)
+{
+	(void)payload;
+	log_message(level, message);
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: room-server [-c FILE] [--listen HOST:PORT] [--gc-interval S] [--metrics-interval S]\n"
+		"                   [--threads N] [--workers N]\n"
+		"  -c, --config FILE        configuration (default: $PEXIPSDK_CONFIG, ./pexipsdk.yaml, ...)\n"
+		"  --listen HOST:PORT       overrides server.listen and $FUNCTIONS_CUSTOMHANDLER_PORT; port 0 = any\n"
+		"  --gc-interval S          GC sweep every S seconds (default 600, 0 = off)\n"
+		"  --metrics-interval S     metrics log line every S seconds (default 300, 0 = off)\n"
+		"  --threads N              HTTP threads (default 8)\n"
+		"  --workers N              replenish worker threads (default 2)\n");
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port (0..65535). */
+static int parse_listen(const char *s, char *host, size_t hostlen, unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+	if (!colon || parse_uint(colon + 1, 65535, port) < 0)
+		return -1;
+	if (s[0] == '[') {
+		if (colon == s || colon[-1] != ']')
+			return -1;
+		s++;
+		hl = (size_t)(colon - 1 - s);
+	} else {
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	return 0;
+}
+
+/* ---- start-up and shutdown ---- */
+
+static int load_settings(rs_server *s)
+{
+	const char *v = NULL;
+	const char *const *list = NULL;
+	size_t n = 0;
+
+	if (pex_config_get_string(&v, s->cfg, "log.level") == 0)
+		pex_log_level_parse(&g_level, v);
+	if (pex_config_get_string(&v, s->cfg, "log.format") == 0)
+		g_json = strcmp(v, "json") == 0;
+
+	if (pex_config_get_list(&list, &n, s->cfg, "server.api_keys") == 0) {
+		s->api_keys = list;
+		s->api_key_count = n;
+	}
+	if (pex_config_get_string(&v, s->cfg, "events.username") == 0) {
+		s->events_user = v;
+		if (pex_config_get_string(&v, s->cfg, "events.password") == 0)
+			s->events_pass = v;
+	}
+	if (pex_config_get_list(&list, &n, s->cfg, "gc.protected_prefixes") == 0) {
+		s->protected_prefixes = list;
+		s->protected_count = n;
+	}
+	pex_tag_rules_init(&s->tag_rules, PEX_TAG_RULES_VERSION);
+	if (pex_config_get_string(&v, s->cfg, "tag.url_template") == 0)
+		s->tag_rules.url_template = v;
+	if (pex_config_get_list(&list, &n, s->cfg, "tag.allowed_hosts") == 0) {
+		s->tag_rules.allowed_hosts = list;
+		s->tag_rules.allowed_host_count = n;
+	}
+	if (rs_jwt_load(&s->jwt, s->cfg) < 0)
+		return -1;
+	if (s->api_key_count == 0 && !s->jwt)
+		rs_log(PEX_LOG_WARN, "no server.api_keys and no server.jwt: every /room/ request will be refused");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "gc-interval", required_argument, NULL, 'g' },
+		{ "metrics-interval", required_argument, NULL, 'm' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	rs_server srv;
+	const char *config_path = NULL, *listen = NULL, *env_port, *queue_name = NULL;
+	char host[256], env_listen[300];
+	unsigned port = 0, bound = 0, threads = 8, workers = 2;
+	sigset_t sigs;
+	int c, sig = 0, status = 1, err;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.gc_interval_s = 600;
+	srv.metrics_interval_s = 300;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'g':
+			if (parse_uint(optarg, 7 * 86400, &srv.gc_interval_s) < 0)
+				goto bad;
+			break;
+		case 'm':
+			if (parse_uint(optarg, 7 * 86400, &srv.metrics_interval_s) < 0)
+				goto bad;
+			break;
+		case 't':
+			if (parse_uint(optarg, 256, &threads) < 0 || threads == 0)
+				goto bad;
+			break;
+		case 'w':
+			if (parse_uint(optarg, 64, &workers) < 0 || workers == 0)
+				goto bad;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "room-server: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	if (pex_global_init() < 0) {
+		fprintf(stderr, "room-server: %s\n", pex_error_last()->message);
+		return 1;
+	}
+	if ((err = pex_config_load(&srv.cfg, config_path)) < 0) {
+		fprintf(stderr, "room-server: %s\n", pex_error_last()->message);
+		pex_global_shutdown();
+		return err == PEX_ECONFIG || err == PEX_ENOTFOUND ? EXIT_USAGE : 1;
+	}
+	if (load_settings(&srv) < 0)
+		goto out;
+
+	/* where to listen: --listen, else the Functions host's port, else the config */
+	if (!listen && (env_port = getenv("FUNCTIONS_CUSTOMHANDLER_PORT")) && *env_port) {
+		const char *cfg_listen = "127.0.0.1:0";
+		pex_config_get_string(&cfg_listen, srv.cfg, "server.listen");
+		if (parse_listen(cfg_listen, host, sizeof(host), &port) < 0)
+			snprintf(host, sizeof(host), "127.0.0.1");
+		snprintf(env_listen, sizeof(env_listen), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+			strchr(host, ':') ? "]" : "", env_port);
+		listen = env_listen;
+	}
+	if (!listen && pex_config_get_string(&listen, srv.cfg, "server.listen") < 0)
+		listen = "127.0.0.1:8080";
+	if (parse_listen(listen, host, sizeof(host), &port) < 0) {
+		rs_log(PEX_LOG_ERROR, "listen address '%s' is not HOST:PORT", listen);
+		status = EXIT_USAGE;
+		goto out;
+	}
+
+	if (pex_config_get_string(&queue_name, srv.cfg, "pool.queue") < 0)
+		queue_name = "room-creation-queue";
+	/* the pool keeps its queues to itself: open our own handle for health */
+	if (pex_pool_new_from_config(&srv.pool, srv.cfg, rs_log_cb, NULL) < 0 ||
+	    pex_queue_open_config(&srv.pool_queue, srv.cfg, queue_name) < 0) {
+		rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
+		goto out;
+	}
+	if (pthread_mutex_init(&srv.health_lock, NULL) != 0)
+		goto out;
+
+	/* Signals are taken by sigwait() below: block them before any thread
+	 * starts, so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (rs_jobs_start(&srv, workers) < 0) {
+		rs_log(PEX_LOG_ERROR, "cannot start the worker threads");
+		goto stop;
+	}
+	rs_jobs_fill(&srv);        /* top the pool up to pool.depth in the background */
+	if (rs_http_start(&srv, host, port, threads, &bound) < 0) {
+		rs_log(PEX_LOG_ERROR, "cannot listen on %s:%u", host, port);
+		goto stop;
+	}
+	rs_log(PEX_LOG_INFO, "listening on %s:%u (%u HTTP threads, %u workers, gc every %us, metrics every %us)",
+		host, bound, threads, workers, srv.gc_interval_s, srv.metrics_interval_s);
+	printf("LISTENING %s:%u\n", host, bound);
+	fflush(stdout);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	rs_log(PEX_LOG_INFO, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	status = 0;
+stop:
+	rs_http_stop(&srv, HTTP_DRAIN_MS);
+	if (srv.workers)
+		rs_jobs_stop(&srv, JOBS_DRAIN_MS);
+	pthread_mutex_destroy(&srv.health_lock);
+	if (status == 0)
+		rs_log(PEX_LOG_INFO, "stopped");
+out:
+	rs_jwt_free(srv.jwt);
+	pex_queue_free(srv.pool_queue);
+	pex_pool_free(srv.pool);
+	pex_config_free(srv.cfg);
+	pex_global_shutdown();
+	return status;
+bad:
+	fprintf(stderr, "room-server: bad option value '%s'\n", optarg);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,627 @@
+/* The routes (design.md §8) and what each does with the pool. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "server.h"
+
+#define NAME_MAX_LEN 250        /* Pexip's limit on a conference name */
+
+/* ---- classification (headers only) ---- */
+
+static int is(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+/* "/room/NAME" or "/public/room/NAME": the NAME, or NULL. */
+static const char *name_after(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(path, prefix, n) != 0 || !path[n] || strchr(path + n, '/'))
+		return NULL;
+	return path + n;
+}
+
+void rs_route_classify(rs_route_info *in, const char *m, const char *path)
+{
+	memset(in, 0, sizeof(*in));
+	in->known = 1;
+	if (is(path, "/room/create") || is(path, "/room/bulk/create")) {
+		in->needs_auth = 1;
+		in->method_ok = is(m, "POST");
+		in->allow = "POST";
+	} else if (is(path, "/room/bulk")) {
+		in->needs_auth = 1;
+		in->method_ok = is(m, "DELETE");
+		in->allow = "DELETE";
+	} else if (name_after(path, "/room/")) {
+		in->needs_auth = 1;
+		in->method_ok = is(m, "GET") || is(m, "PATCH") || is(m, "DELETE");
+		in->allow = "GET, PATCH, DELETE";
+	} else if (strncmp(path, "/room/", 6) == 0 || is(path, "/room")) {
+		/* unknown /room/ paths still need credentials: no probing */
+		in->needs_auth = 1;
+		in->known = 0;
+	} else if (is(path, "/public/event_sink")) {
+		in->event_sink = 1;
+		in->method_ok = is(m, "POST");
+		in->allow = "POST";
+	} else if (is(path, "/public/health") || is(path, "/metrics") || name_after(path, "/public/room/")) {
+		in->method_ok = is(m, "GET");
+		in->allow = "GET";
+	} else if (is(path, "/gc_timer") || is(path, "/metrics_timer")) {
+		/* Azure Functions custom handler: timer triggers are POST /{functionName} */
+		in->method_ok = is(m, "POST");
+		in->allow = "POST";
+	} else {
+		in->known = 0;
+	}
+}
+
+/* ---- authentication ---- */
+
+static int api_key_ok(rs_server *s, const char *key)
+{
+	size_t i;
+	int ok = 0;
+	/* compare against every key, so the time does not tell which matched */
+	for (i = 0; i < s->api_key_count; i++)
+		ok |= rs_secret_equal(key, s->api_keys[i]);
+	return ok;
+}
+
+/* Decode "Basic base64(user:pass)" and compare both halves. */
+static int basic_ok(rs_server *s, const char *hdr)
+{
+	unsigned char dec[1024];
+	size_t len;
+	int n, ok;
+	char *colon;
+
+	if (!hdr || strncasecmp(hdr, "Basic ", 6) != 0)
+		return 0;
+	hdr += 6;
+	while (*hdr == ' ')
+		hdr++;
+	len = strlen(hdr);
+	if (len == 0 || len % 4 || len / 4 * 3 >= sizeof(dec))
+		return 0;
+	if ((n = EVP_DecodeBlock(dec, (const unsigned char *)hdr, (int)len)) < 0)
+		return 0;
+	if (len >= 1 && hdr[len - 1] == '=')
+		n--;
+	if (len >= 2 && hdr[len - 2] == '=')
+		n--;
+	dec[n] = '\0';
+	if (strlen((char *)dec) != (size_t)n || !(colon = strchr((char *)dec, ':')))
+		return 0;
+	*colon = '\0';
+	ok = rs_secret_equal((char *)dec, s->events_user);
+	ok &= rs_secret_equal(colon + 1, s->events_pass ? s->events_pass : "");
+	OPENSSL_cleanse(dec, sizeof(dec));
+	return ok;
+}
+
+int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
+	const rs_route_info *info, enum MHD_Result *ret)
+{
+	const char *key, *authz;
+	char why[128];
+
+	if (info->event_sink) {
+		if (!s->events_user)
+			return 0;
+		if (basic_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
+			return 0;
+		*ret = rs_send_error(c, r, 401, "unauthorized", "event sink credentials missing or wrong");
+		return -1;
+	}
+	if (!info->needs_auth)
+		return 0;
+	key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+	authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (key) {
+		if (api_key_ok(s, key))
+			return 0;
+		*ret = rs_send_error(c, r, 401, "unauthorized", "API key not accepted");
+		return -1;
+	}
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
+		const char *tok = authz + 7;
+		while (*tok == ' ')
+			tok++;
+		if (rs_jwt_verify(s->jwt, tok, (long long)time(NULL), why, sizeof(why)) == 0)
+			return 0;
+		rs_log(PEX_LOG_INFO, "%s %s: bearer token refused: %s", r->method, r->path, why);
+		*ret = rs_send_error(c, r, 401, "unauthorized", "%s", why);
+		return -1;
+	}
+	*ret = rs_send_error(c, r, 401, "unauthorized", "an X-API-Key header or a bearer token is required");
+	return -1;
+}
+
+/* ---- helpers ---- */
+
+static const char *arg(struct MHD_Connection *c, const char *key)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static json_object *pool_room_json(const pex_pool_room *room)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(room->name));
+	json_object_object_add(o, "id", json_object_new_int64(room->id));
+	json_object_object_add(o, "alias", json_object_new_string(room->alias));
+	json_object_object_add(o, "guest_pin", json_object_new_string(room->guest_pin));
+	json_object_object_add(o, "tag", json_object_new_string(room->tag));
+	return o;
+}
+
+/* The full room, as pexctl get --json prints it. */
+static json_object *room_json(const pex_room *room)
+{
+	json_object *o = json_object_new_object(), *aliases = json_object_new_array();
+	size_t i, n = pex_room_alias_count(room);
+	json_object_object_add(o, "name", json_object_new_string(pex_room_name(room)));
+	json_object_object_add(o, "id", json_object_new_int64(pex_room_id(room)));
+	json_object_object_add(o, "alias", n ? json_object_new_string(pex_room_alias(room, 0)) : NULL);
+	for (i = 0; i < n; i++)
+		json_object_array_add(aliases, json_object_new_string(pex_room_alias(room, i)));
+	json_object_object_add(o, "aliases", aliases);
+	json_object_object_add(o, "guest_pin", json_object_new_string(pex_room_guest_pin(room)));
+	json_object_object_add(o, "pin", json_object_new_string(pex_room_pin(room)));
+	json_object_object_add(o, "tag", json_object_new_string(pex_room_tag(room)));
+	json_object_object_add(o, "service_type", json_object_new_string(pex_room_service_type(room)));
+	json_object_object_add(o, "description", json_object_new_string(pex_room_description(room)));
+	json_object_object_add(o, "allow_guests", json_object_new_boolean(pex_room_allow_guests(room)));
+	json_object_object_add(o, "participant_limit", pex_room_participant_limit(room) >= 0 ?
+		json_object_new_int64(pex_room_participant_limit(room)) : NULL);
+	json_object_object_add(o, "creation_time", json_object_new_string(pex_room_creation_time(room)));
+	return o;
+}
+
+/* Parse the request body as one JSON object (NULL with a 400 sent). */
+static json_object *body_object(struct MHD_Connection *c, rs_request *r, enum MHD_Result *ret)
+{
+	json_tokener *tok;
+	json_object *o;
+	if (!r->body || r->body_len == 0) {
+		*ret = rs_send_error(c, r, 400, "bad_request", "a JSON object body is required");
+		return NULL;
+	}
+	if (strlen(r->body) != r->body_len) {
+		*ret = rs_send_error(c, r, 400, "bad_request", "body holds a NUL byte");
+		return NULL;
+	}
+	tok = json_tokener_new_ex(32);
+	o = tok ? json_tokener_parse_ex(tok, r->body, (int)r->body_len) : NULL;
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    tok->char_offset != (int)r->body_len) {
+		json_object_put(o);
+		*ret = rs_send_error(c, r, 400, "bad_request", "body is not valid JSON%s%s",
+			tok ? ": " : "", tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "");
+		json_tokener_free(tok);
+		return NULL;
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		*ret = rs_send_error(c, r, 400, "bad_request", "body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+static int valid_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 0 && n <= NAME_MAX_LEN;
+}
+
+/* ---- /room/create ---- */
+
+static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	const char *uui = arg(c, "uuiData"), *tag = arg(c, "tagUrl");
+	pex_pool_room *room = NULL;
+	int err;
+
+	if (uui && tag)
+		return rs_send_error(c, r, 400, "bad_request", "give uuiData or tagUrl, not both");
+	if ((err = pex_pool_pop(&room, s->pool, uui, tag)) < 0) {
+		if (err == PEX_EEMPTY)
+			rs_jobs_fill(s);
+		return rs_send_pex_error(c, r, err);
+	}
+	rs_jobs_replenish(s, 1);        /* the replacement is made in the background */
+	err = rs_send_json(c, r, 200, pool_room_json(room));
+	pex_pool_room_free(room);
+	return err;
+}
+
+/* ---- /room/bulk/create?count=N, body {"uuiData": ["hex", ...]} (optional) ---- */
+
+static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	const char *cs = arg(c, "count");
+	json_object *body = NULL, *uuis = NULL, *rooms, *out;
+	enum MHD_Result ret;
+	long count = -1;
+	size_t i, handed = 0;
+	int err = 0;
+
+	if (cs) {
+		char *end;
+		errno = 0;
+		count = strtol(cs, &end, 10);
+		if (errno || end == cs || *end || count < 1 || count > RS_BULK_MAX)
+			return rs_send_error(c, r, 400, "bad_request", "count must be a whole number from 1 to %d",
+				RS_BULK_MAX);
+	}
+	if (r->body_len) {
+		if (!(body = body_object(c, r, &ret)))
+			return ret;
+		json_object_object_foreach(body, k, v) {
+			(void)v;
+			if (strcmp(k, "uuiData") != 0) {
+				ret = rs_send_error(c, r, 400, "bad_request", "unknown body key '%s'", k);
+				json_object_put(body);
+				return ret;
+			}
+		}
+		if (!json_object_object_get_ex(body, "uuiData", &uuis) || !json_object_is_type(uuis, json_type_array)) {
+			json_object_put(body);
+			return rs_send_error(c, r, 400, "bad_request", "uuiData must be an array of hex strings");
+		}
+		if (count < 0)
+			count = (long)json_object_array_length(uuis);
+		if ((size_t)count != json_object_array_length(uuis) || count < 1 || count > RS_BULK_MAX) {
+			json_object_put(body);
+			return rs_send_error(c, r, 400, "bad_request",
+				"uuiData must hold count entries (1 to %d)", RS_BULK_MAX);
+		}
+		/* check every UUI first: bad input changes nothing */
+		for (i = 0; i < (size_t)count; i++) {
+			json_object *u = json_object_array_get_idx(uuis, i);
+			pex_buf tmp = PEX_BUF_INIT;
+			if (!json_object_is_type(u, json_type_string)) {
+				json_object_put(body);
+				return rs_send_error(c, r, 400, "bad_request", "uuiData[%zu] is not a string", i);
+			}
+			if ((err = pex_uui_to_tag(&tmp, json_object_get_string(u), &s->tag_rules)) < 0) {
+				pex_buf_dispose(&tmp);
+				json_object_put(body);
+				return rs_send_error(c, r, 400, "bad_request", "uuiData[%zu]: %s", i,
+					pex_error_last()->message);
+			}
+			pex_buf_dispose(&tmp);
+		}
+	}
+	if (count < 0) {
+		json_object_put(body);
+		return rs_send_error(c, r, 400, "bad_request", "give count=N or a uuiData list");
+	}
+
+	rooms = json_object_new_array();
+	out = json_object_new_object();
+	for (i = 0; i < (size_t)count; i++) {
+		pex_pool_room *room = NULL;
+		const char *u = uuis ? json_object_get_string(json_object_array_get_idx(uuis, i)) : NULL;
+		if ((err = pex_pool_pop(&room, s->pool, u, NULL)) < 0)
+			break;
+		json_object_array_add(rooms, pool_room_json(room));
+		pex_pool_room_free(room);
+		handed++;
+	}
+	if (handed)
+		rs_jobs_replenish(s, handed);
+	if (err < 0 && handed == 0) {
+		json_object_put(rooms);
+		json_object_put(out);
+		json_object_put(body);
+		if (err == PEX_EEMPTY)
+			rs_jobs_fill(s);
+		return rs_send_pex_error(c, r, err);
+	}
+	json_object_object_add(out, "requested", json_object_new_int64(count));
+	json_object_object_add(out, "handed_out", json_object_new_int64((long long)handed));
+	json_object_object_add(out, "rooms", rooms);
+	if (err < 0) {
+		/* partial: the rooms already taken are the caller's */
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "code", json_object_new_string(err == PEX_EEMPTY ? "pool_empty" : "upstream_error"));
+		json_object_object_add(e, "message", json_object_new_string(pex_error_last()->message));
+		json_object_object_add(out, "incomplete", e);
+		if (err == PEX_EEMPTY)
+			rs_jobs_fill(s);
+	}
+	json_object_put(body);
+	return rs_send_json(c, r, 200, out);
+}
+
+/* ---- DELETE /room/bulk?prefix=P&confirm=yes ---- */
+
+static int is_protected(rs_server *s, const char *name)
+{
+	size_t i;
+	for (i = 0; i < s->protected_count; i++)
+		if (s->protected_prefixes[i][0] && strncmp(name, s->protected_prefixes[i],
+				strlen(s->protected_prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+static enum MHD_Result room_bulk_delete(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	const char *prefix = arg(c, "prefix"), *confirm = arg(c, "confirm");
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *room = NULL;
+	json_object *deleted, *gone, *skipped, *failed, *out;
+	int err;
+
+	if (!prefix || !*prefix)
+		return rs_send_error(c, r, 400, "bad_request", "prefix is required and may not be empty");
+	if (!confirm || strcmp(confirm, "yes") != 0)
+		return rs_send_error(c, r, 400, "confirmation_required", "bulk delete needs confirm=yes");
+	f.name_prefix = prefix;
+	if ((err = pex_room_iter_new(&it, pex_pool_client(s->pool), &f)) < 0)
+		return rs_send_pex_error(c, r, err);
+	deleted = json_object_new_array();
+	gone = json_object_new_array();
+	skipped = json_object_new_array();
+	failed = json_object_new_array();
+	while ((err = pex_room_iter_next(&room, it)) == 0) {
+		const char *name = pex_room_name(room);
+		int did = 0;
+		if (is_protected(s, name)) {
+			json_object_array_add(skipped, json_object_new_string(name));
+		} else if (pex_room_delete(pex_pool_client(s->pool), pex_room_id(room), &did) < 0) {
+			json_object *fo = json_object_new_object();
+			json_object_object_add(fo, "name", json_object_new_string(name));
+			json_object_object_add(fo, "error", json_object_new_string(pex_error_last()->message));
+			json_object_array_add(failed, fo);
+		} else {
+			json_object_array_add(did ? deleted : gone, json_object_new_string(name));
+		}
+		pex_room_free(room);
+	}
+	pex_room_iter_free(it);
+	out = json_object_new_object();
+	json_object_object_add(out, "deleted", deleted);
+	json_object_object_add(out, "already_gone", gone);
+	json_object_object_add(out, "skipped_protected", skipped);
+	json_object_object_add(out, "failed", failed);
+	if (err != PEX_ITEROVER) {
+		/* listing broke off: report what was done and why it stopped */
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "code", json_object_new_string("upstream_error"));
+		json_object_object_add(e, "message", json_object_new_string(pex_error_last()->message));
+		json_object_object_add(out, "incomplete", e);
+	}
+	return rs_send_json(c, r, 200, out);
+}
+
+/* ---- GET|PATCH|DELETE /room/{name} ---- */
+
+static enum MHD_Result room_get(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
+{
+	pex_room *room = NULL;
+	int err = pex_room_get_by_name(&room, pex_pool_client(s->pool), name);
+	if (err < 0)
+		return err == PEX_ENOTFOUND ? rs_send_error(c, r, 404, "not_found", "no room named '%s'", name)
+			: rs_send_pex_error(c, r, err);
+	err = rs_send_json(c, r, 200, room_json(room));
+	pex_room_free(room);
+	return err;
+}
+
+static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
+{
+	pex_room_patch patch = PEX_ROOM_PATCH_INIT;
+	pex_client *client = pex_pool_client(s->pool);
+	pex_room *room = NULL;
+	json_object *body;
+	enum MHD_Result ret;
+	long long id;
+	int err;
+
+	if (!(body = body_object(c, r, &ret)))
+		return ret;
+	json_object_object_foreach(body, k, v) {
+		if (strcmp(k, "tag") != 0 && strcmp(k, "description") != 0) {
+			ret = rs_send_error(c, r, 400, "bad_request", "unknown key '%s' (tag and description may change)", k);
+			json_object_put(body);
+			return ret;
+		}
+		if (!json_object_is_type(v, json_type_string)) {
+			ret = rs_send_error(c, r, 400, "bad_request", "'%s' must be a string", k);
+			json_object_put(body);
+			return ret;
+		}
+		if (strcmp(k, "tag") == 0)
+			patch.tag = json_object_get_string(v);
+		else
+			patch.description = json_object_get_string(v);
+	}
+	if (!patch.tag && !patch.description) {
+		json_object_put(body);
+		return rs_send_error(c, r, 400, "bad_request", "nothing to change (give tag and/or description)");
+	}
+	if ((err = pex_room_get_by_name(&room, client, name)) < 0) {
+		json_object_put(body);
+		return err == PEX_ENOTFOUND ? rs_send_error(c, r, 404, "not_found", "no room named '%s'", name)
+			: rs_send_pex_error(c, r, err);
+	}
+	id = pex_room_id(room);
+	pex_room_free(room);
+	room = NULL;
+	err = pex_room_update(client, id, &patch);
+	json_object_put(body);
+	if (err < 0)
+		return rs_send_pex_error(c, r, err);
+	if ((err = pex_room_get(&room, client, id)) < 0)
+		return rs_send_pex_error(c, r, err);
+	ret = rs_send_json(c, r, 200, room_json(room));
+	pex_room_free(room);
+	return ret;
+}
+
+static enum MHD_Result room_delete(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
+{
+	json_object *o;
+	int deleted = 0, err = pex_room_delete_by_name(pex_pool_client(s->pool), name, &deleted);
+	if (err < 0)
+		return rs_send_pex_error(c, r, err);
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "deleted", json_object_new_boolean(deleted));
+	json_object_object_add(o, "already_gone", json_object_new_boolean(!deleted));
+	return rs_send_json(c, r, 200, o);
+}
+
+/* ---- public routes ---- */
+
+static enum MHD_Result event_sink(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	pex_event_report rep;
+	json_object *o;
+	int err;
+
+	memset(&rep, 0, sizeof(rep));
+	/* fast: validates, then only enqueues deletions */
+	if ((err = pex_pool_handle_event(s->pool, r->body ? r->body : "", r->body_len, &rep)) < 0)
+		return err == PEX_EINVAL || err == PEX_EPARSE ? rs_send_pex_error(c, r, err)
+			: rs_send_error(c, r, 503, "queue_unavailable", "%s", pex_error_last()->message);
+	o = json_object_new_object();
+	json_object_object_add(o, "events", json_object_new_int64((long long)rep.events));
+	json_object_object_add(o, "scheduled", json_object_new_int64((long long)rep.scheduled));
+	json_object_object_add(o, "protected_skipped", json_object_new_int64((long long)rep.protected_skipped));
+	json_object_object_add(o, "ignored", json_object_new_int64((long long)rep.ignored));
+	json_object_object_add(o, "unknown", json_object_new_int64((long long)rep.unknown));
+	return rs_send_json(c, r, 200, o);
+}
+
+static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	json_object *o = json_object_new_object();
+	size_t depth = 0;
+	int queue_ok = pex_queue_count(&depth, s->pool_queue) == 0, pexip_ok;
+	long long now = rs_now_ms();
+
+	/* Pexip is asked at most every 10 s, by one request at a time */
+	pthread_mutex_lock(&s->health_lock);
+	if (!s->pexip_checked_at || now - s->pexip_checked_at >= 10000) {
+		s->pexip_ok = pex_client_check(pex_pool_client(s->pool)) == 0;
+		s->pexip_checked_at = rs_now_ms();
+	}
+	pexip_ok = s->pexip_ok;
+	pthread_mutex_unlock(&s->health_lock);
+
+	json_object_object_add(o, "status", json_object_new_string(queue_ok && pexip_ok ? "ok" : "degraded"));
+	json_object_object_add(o, "pool_depth", queue_ok ? json_object_new_int64((long long)depth) : NULL);
+	json_object_object_add(o, "queue", json_object_new_string(queue_ok ? "ok" : "error"));
+	json_object_object_add(o, "pexip", json_object_new_string(pexip_ok ? "ok" : "error"));
+	return rs_send_json(c, r, queue_ok && pexip_ok ? 200 : 503, o);
+}
+
+/* Public fields only: name, alias, tag (no PINs, no id). */
+static enum MHD_Result public_room(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
+{
+	pex_room *room = NULL;
+	json_object *o;
+	int err = pex_room_get_by_name(&room, pex_pool_client(s->pool), name);
+	if (err < 0)
+		return err == PEX_ENOTFOUND ? rs_send_error(c, r, 404, "not_found", "no room named '%s'", name)
+			: rs_send_pex_error(c, r, err);
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(pex_room_name(room)));
+	json_object_object_add(o, "alias", json_object_new_string(pex_room_alias_count(room) ?
+		pex_room_alias(room, 0) : ""));
+	json_object_object_add(o, "tag", json_object_new_string(pex_room_tag(room)));
+	pex_room_free(room);
+	return rs_send_json(c, r, 200, o);
+}
+
+static enum MHD_Result metrics(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	pex_pool_metrics m;
+	pex_buf buf = PEX_BUF_INIT;
+	enum MHD_Result ret;
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	if ((err = pex_pool_get_metrics(s->pool, &m)) < 0 ||
+	    (err = pex_metrics_format_write(&buf, &m, PEX_METRICS_PROMETHEUS)) < 0) {
+		pex_buf_dispose(&buf);
+		return rs_send_pex_error(c, r, err);
+	}
+	ret = rs_send(c, r, 200, "text/plain; version=0.0.4; charset=utf-8", buf.ptr, buf.size, NULL);
+	pex_buf_dispose(&buf);
+	return ret;
+}
+
+/* Azure Functions custom handler: a timer trigger arrives as POST
+ * /{functionName} with {"Data": {...}, "Metadata": {...}}; the answer is
+ * {"Outputs": {}, "Logs": [...], "ReturnValue": null}. */
+static enum MHD_Result functions_timer(rs_server *s, struct MHD_Connection *c, rs_request *r, int gc)
+{
+	json_object *body, *out, *logs;
+	enum MHD_Result ret;
+	int err;
+
+	if (!(body = body_object(c, r, &ret)))
+		return ret;
+	json_object_put(body);          /* the payload carries nothing we need */
+	logs = json_object_new_array();
+	err = gc ? rs_run_gc(s, logs) : rs_run_metrics(s, logs);
+	if (err < 0) {
+		json_object_put(logs);
+		return rs_send_pex_error(c, r, err);
+	}
+	out = json_object_new_object();
+	json_object_object_add(out, "Outputs", json_object_new_object());
+	json_object_object_add(out, "Logs", logs);
+	json_object_object_add(out, "ReturnValue", NULL);
+	return rs_send_json(c, r, 200, out);
+}
+
+/* ---- dispatch ---- */
+
+enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	const char *m = r->method, *p = r->path, *name;
+
+	if (is(p, "/room/create"))
+		return room_create(s, c, r);
+	if (is(p, "/room/bulk/create"))
+		return room_bulk_create(s, c, r);
+	if (is(p, "/room/bulk"))
+		return room_bulk_delete(s, c, r);
+	if ((name = name_after(p, "/room/"))) {
+		if (!valid_name(name))
+			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", NAME_MAX_LEN);
+		if (is(m, "GET"))
+			return room_get(s, c, r, name);
+		if (is(m, "PATCH"))
+			return room_patch(s, c, r, name);
+		return room_delete(s, c, r, name);
+	}
+	if (is(p, "/public/event_sink"))
+		return event_sink(s, c, r);
+	if (is(p, "/public/health"))
+		return health(s, c, r);
+	if ((name = name_after(p, "/public/room/"))) {
+		if (!valid_name(name))
+			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", NAME_MAX_LEN);
+		return public_room(s, c, r, name);
+	}
+	if (is(p, "/metrics"))
+		return metrics(s, c, r);
+	if (is(p, "/gc_timer") || is(p, "/metrics_timer"))
+		return functions_timer(s, c, r, is(p, "/gc_timer"));
+	return rs_send_error(c, r, 404, "not_found", "no route for %s", p);
+}

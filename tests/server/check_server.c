@@ -1,0 +1,1206 @@
+/* The example room server (examples/room-server), tested as a process:
+ * the emulator stands in for Pexip, a SQLite file in a temp dir is the
+ * queue, and this program talks HTTP to the server with libcurl. Tokens
+ * are signed here with keys made here (RS256, ES256) and published in a
+ * JWKS file the server reads.
+ *
+ * PEX_UNDER_VALGRIND=1 (the valgrind test setup) runs the server under
+ * valgrind too, with smaller loads, and checks its exit status at SIGTERM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rsa.h>
+
+#include <pexipsdk/pexipsdk.h>
+#include "emu_harness.h"
+
+#define API_KEY "test-key-5b1f0c"
+#define EVENTS_USER "pexip-events"
+#define EVENTS_PASS "ev-pass-8d2e"
+#define ISSUER "https://issuer.example.com/"
+#define AUDIENCE "api://room-server"
+#define TEMPLATE "https://svc.example.com/s?uui={uui}"
+
+static int g_valgrind;
+static char g_dir[256];                 /* temp dir: config, db, jwks, logs */
+static emu_t g_emu;
+static EVP_PKEY *g_rsa, *g_ec, *g_rsa_other;
+static int g_main_exit = -2;            /* main server's exit status (teardown) */
+
+/* ---- small helpers ---- */
+
+/* a literal body and its length, for http() */
+#define BODY(lit) (lit), strlen(lit)
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *b64url(const unsigned char *in, size_t len)
+{
+	char *out = malloc(len * 4 / 3 + 8);
+	int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len), i, j = 0;
+	for (i = 0; i < n; i++) {
+		if (out[i] == '=')
+			break;
+		out[j++] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	}
+	out[j] = '\0';
+	return out;
+}
+
+static char *b64url_str(const char *s)
+{
+	return b64url((const unsigned char *)s, strlen(s));
+}
+
+static void hexify(char *out, const char *text)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (; *text; text++) {
+		*out++ = hx[(unsigned char)*text >> 4];
+		*out++ = hx[(unsigned char)*text & 15];
+	}
+	*out = '\0';
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	n = (long)fread(buf, 1, (size_t)n, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* ---- keys, JWKS and tokens ---- */
+
+static json_object *bn_member(EVP_PKEY *k, const char *param)
+{
+	BIGNUM *bn = NULL;
+	unsigned char buf[1024];
+	char *s;
+	json_object *o;
+	int n;
+	EVP_PKEY_get_bn_param(k, param, &bn);
+	n = BN_bn2bin(bn, buf);
+	s = b64url(buf, (size_t)n);
+	o = json_object_new_string(s);
+	free(s);
+	BN_free(bn);
+	return o;
+}
+
+static void write_jwks(const char *path)
+{
+	json_object *doc = json_object_new_object(), *keys = json_object_new_array(), *k;
+	unsigned char pub[128];
+	size_t len = 0;
+	char *x, *y;
+
+	k = json_object_new_object();
+	json_object_object_add(k, "kty", json_object_new_string("RSA"));
+	json_object_object_add(k, "kid", json_object_new_string("rsa-1"));
+	json_object_object_add(k, "use", json_object_new_string("sig"));
+	json_object_object_add(k, "alg", json_object_new_string("RS256"));
+	json_object_object_add(k, "n", bn_member(g_rsa, OSSL_PKEY_PARAM_RSA_N));
+	json_object_object_add(k, "e", bn_member(g_rsa, OSSL_PKEY_PARAM_RSA_E));
+	json_object_array_add(keys, k);
+
+	ck_assert_int_eq(EVP_PKEY_get_octet_string_param(g_ec, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &len), 1);
+	ck_assert_uint_eq(len, 65);
+	x = b64url(pub + 1, 32);
+	y = b64url(pub + 33, 32);
+	k = json_object_new_object();
+	json_object_object_add(k, "kty", json_object_new_string("EC"));
+	json_object_object_add(k, "kid", json_object_new_string("ec-1"));
+	json_object_object_add(k, "crv", json_object_new_string("P-256"));
+	json_object_object_add(k, "x", json_object_new_string(x));
+	json_object_object_add(k, "y", json_object_new_string(y));
+	json_object_array_add(keys, k);
+	free(x);
+	free(y);
+
+	json_object_object_add(doc, "keys", keys);
+	ck_assert_int_eq(json_object_to_file(path, doc), 0);
+	json_object_put(doc);
+}
+
+/* A compact JWS. alg "RS256"/"ES256" signs with @p key, "HS256" with the
+ * HMAC secret @p hmac, "none" leaves the signature empty. @p kid may be NULL. */
+static char *make_token(const char *alg, const char *kid, EVP_PKEY *key, const char *hmac,
+	const char *claims)
+{
+	char hdr[256], *h, *c, *input, *sig = NULL, *tok;
+	unsigned char sigbuf[1024];
+	size_t siglen = sizeof(sigbuf);
+
+	if (kid)
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"typ\":\"JWT\",\"kid\":\"%s\"}", alg, kid);
+	else
+		snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
+	h = b64url_str(hdr);
+	c = b64url_str(claims);
+	input = malloc(strlen(h) + strlen(c) + 2);
+	sprintf(input, "%s.%s", h, c);
+	if (strcmp(alg, "none") == 0) {
+		sig = strdup("");
+	} else if (strcmp(alg, "HS256") == 0) {
+		unsigned int hl = 0;
+		HMAC(EVP_sha256(), hmac, (int)strlen(hmac), (unsigned char *)input, strlen(input), sigbuf, &hl);
+		sig = b64url(sigbuf, hl);
+	} else {
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+		ck_assert_int_eq(EVP_DigestSign(md, sigbuf, &siglen, (unsigned char *)input, strlen(input)), 1);
+		EVP_MD_CTX_free(md);
+		if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+			/* DER -> raw R||S */
+			const unsigned char *p = sigbuf;
+			ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)siglen);
+			unsigned char raw[64];
+			BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32);
+			BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32);
+			ECDSA_SIG_free(es);
+			sig = b64url(raw, 64);
+		} else {
+			sig = b64url(sigbuf, siglen);
+		}
+	}
+	tok = malloc(strlen(input) + strlen(sig) + 2);
+	sprintf(tok, "%s.%s", input, sig);
+	free(h);
+	free(c);
+	free(input);
+	free(sig);
+	return tok;
+}
+
+/* Claims with times relative to now. */
+static char *claims(const char *iss, const char *aud_json, long exp_off, long nbf_off)
+{
+	char *out = NULL;
+	long long now = (long long)time(NULL);
+	if (asprintf(&out, "{\"iss\":\"%s\",\"aud\":%s,\"sub\":\"tester\",\"iat\":%lld,\"exp\":%lld,\"nbf\":%lld}",
+			iss, aud_json, now, now + exp_off, now + nbf_off) < 0)
+		abort();
+	return out;
+}
+
+/* ---- the server process ---- */
+
+typedef struct server_t {
+	pid_t pid;
+	int port;
+	char base[64];       /* http://127.0.0.1:PORT */
+	char db[300];
+	char queue[64];
+	int exit_status;
+} server_t;
+
+static void write_config(const char *path, const char *db, const char *queue, int depth)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"pexip:\n"
+		"  url: %s\n"
+		"  auth: {method: basic, username: admin, password: admin}\n"
+		"  max_concurrency: 8\n"
+		"queue:\n"
+		"  backend: sqlite\n"
+		"  sqlite: {path: %s}\n"
+		"pool:\n"
+		"  queue: %s\n"
+		"  depth: %d\n"
+		"tag: {url_template: \"%s\", allowed_hosts: [svc.example.com]}\n"
+		"gc: {queue: %s-del, delay_s: 0}\n"
+		"events: {username: %s, password: %s}\n"
+		"server:\n"
+		"  listen: \"127.0.0.1:8080\"\n"
+		"  api_keys: [other-key, %s]\n"
+		"  jwt: {issuer: \"%s\", audience: \"%s\", jwks_file: %s/jwks.json}\n"
+		"log: {level: info, format: json}\n",
+		g_emu.url, db, queue, depth, TEMPLATE, queue, EVENTS_USER, EVENTS_PASS, API_KEY,
+		ISSUER, AUDIENCE, g_dir);
+	fclose(f);
+}
+
+static void server_start(server_t *s, const char *name, int depth)
+{
+	char cfg[300], log[300], line[256];
+	const char *bin = getenv("ROOM_SERVER");
+	int out[2];
+	size_t got = 0;
+	long long until;
+
+	memset(s, 0, sizeof(*s));
+	ck_assert_ptr_nonnull(bin);
+	snprintf(s->db, sizeof(s->db), "%s/%s.db", g_dir, name);
+	snprintf(s->queue, sizeof(s->queue), "%s-pool", name);
+	snprintf(cfg, sizeof(cfg), "%s/%s.yaml", g_dir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", g_dir, name);
+	write_config(cfg, s->db, s->queue, depth);
+	ck_assert_int_eq(pipe(out), 0);
+	s->pid = fork();
+	ck_assert_int_ge(s->pid, 0);
+	if (s->pid == 0) {
+		char supp[300];
+		const char *argv[32];
+		int i = 0, fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(out[1], STDOUT_FILENO);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		close(out[0]);
+		close(out[1]);
+		if (g_valgrind) {
+			snprintf(supp, sizeof(supp), "--suppressions=%s/tests/valgrind.supp",
+				getenv("PEX_SOURCE_ROOT") ? getenv("PEX_SOURCE_ROOT") : ".");
+			argv[i++] = "valgrind";
+			argv[i++] = "-q";
+			argv[i++] = "--error-exitcode=3";
+			argv[i++] = "--leak-check=full";
+			argv[i++] = "--errors-for-leak-kinds=definite,indirect";
+			argv[i++] = "--show-leak-kinds=definite,indirect";
+			argv[i++] = supp;
+		}
+		argv[i++] = bin;
+		argv[i++] = "-c";
+		argv[i++] = cfg;
+		argv[i++] = "--listen";
+		argv[i++] = "127.0.0.1:0";
+		argv[i++] = "--gc-interval";
+		argv[i++] = "0";
+		argv[i++] = "--metrics-interval";
+		argv[i++] = "0";
+		argv[i++] = "--workers";
+		argv[i++] = "4";
+		argv[i] = NULL;
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	until = now_ms() + (g_valgrind ? 120000 : 15000);
+	while (now_ms() < until && got < sizeof(line) - 1) {
+		struct pollfd p = { out[0], POLLIN, 0 };
+		ssize_t n;
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if ((n = read(out[0], line + got, sizeof(line) - 1 - got)) <= 0)
+			break;
+		got += (size_t)n;
+		line[got] = '\0';
+		if (strchr(line, '\n'))
+			break;
+	}
+	close(out[0]);
+	line[got] = '\0';
+	ck_assert_msg(sscanf(line, "LISTENING 127.0.0.1:%d", &s->port) == 1,
+		"server did not start (see %s): '%s'", log, line);
+	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+}
+
+/* SIGTERM and wait; the exit status (128+signal when killed). */
+static int server_stop(server_t *s)
+{
+	int st = 0;
+	long long until = now_ms() + (g_valgrind ? 120000 : 40000);
+	if (s->pid <= 0)
+		return s->exit_status;
+	kill(s->pid, SIGTERM);
+	while (waitpid(s->pid, &st, WNOHANG) == 0) {
+		if (now_ms() > until) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &st, 0);
+			break;
+		}
+		usleep(20 * 1000);
+	}
+	s->pid = 0;
+	s->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return s->exit_status;
+}
+
+/* ---- HTTP ---- */
+
+typedef struct resp_t {
+	long status;
+	char *body;
+	size_t len;
+	int has_process_time;
+	char allow[64];
+	char ctype[128];
+} resp_t;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+	resp_t *r = ud;
+	char *nb = realloc(r->body, r->len + sz * n + 1);
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + r->len, p, sz * n);
+	r->len += sz * n;
+	r->body[r->len] = '\0';
+	return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+	resp_t *r = ud;
+	size_t len = sz * n;
+	if (len > 16 && strncasecmp(p, "X-Process-Time: ", 16) == 0) {
+		double v = -1;
+		r->has_process_time = sscanf(p + 16, "%lf", &v) == 1 && v >= 0 && strchr(p, '.') &&
+			strspn(strchr(p, '.') + 1, "0123456789") == 6;
+	} else if (len > 7 && strncasecmp(p, "Allow: ", 7) == 0) {
+		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)(len - 9), p + 7);
+	} else if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0) {
+		snprintf(r->ctype, sizeof(r->ctype), "%.*s", (int)(len - 16), p + 14);
+	}
+	return len;
+}
+
+typedef struct req_opts {
+	const char *api_key;
+	const char *bearer;
+	const char *userpwd;
+	const char *extra_header;
+	int chunked;
+} req_opts;
+
+/* One request. Returns the status (0 on a transport error). */
+static long http(resp_t *r, const char *base, const char *method, const char *path,
+	const char *body, size_t len, const req_opts *o)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	char url[1024], line[20000];
+
+	memset(r, 0, sizeof(*r));
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, g_valgrind ? 120L : 30L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	if (o && o->chunked)
+		hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+	if (o && o->api_key) {
+		snprintf(line, sizeof(line), "X-API-Key: %s", o->api_key);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (o && o->bearer) {
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", o->bearer);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (o && o->userpwd) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERPWD, o->userpwd);
+	}
+	if (o && o->extra_header)
+		hdrs = curl_slist_append(hdrs, o->extra_header);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return r->status;
+}
+
+static void resp_free(resp_t *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+/* The error code of a JSON error body, or "". */
+static const char *error_code(const resp_t *r, char *buf, size_t n)
+{
+	json_object *o = r->body ? json_tokener_parse(r->body) : NULL, *e, *c;
+	buf[0] = '\0';
+	if (o && json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "code", &c))
+		snprintf(buf, n, "%s", json_object_get_string(c));
+	json_object_put(o);
+	return buf;
+}
+
+static long long json_int(const char *body, const char *key)
+{
+	json_object *o = body ? json_tokener_parse(body) : NULL, *v;
+	long long n = -1;
+	if (o && json_object_object_get_ex(o, key, &v) && v)
+		n = json_object_get_int64(v);
+	json_object_put(o);
+	return n;
+}
+
+static int pool_depth(const server_t *s)
+{
+	resp_t r;
+	long long d;
+	http(&r, s->base, "GET", "/public/health", NULL, 0, NULL);
+	d = json_int(r.body, "pool_depth");
+	resp_free(&r);
+	return (int)d;
+}
+
+static int wait_depth(const server_t *s, int depth, long ms)
+{
+	long long until = now_ms() + ms;
+	int d = -1;
+	while (now_ms() < until) {
+		if ((d = pool_depth(s)) == depth)
+			return d;
+		usleep(50 * 1000);
+	}
+	return d;
+}
+
+/* ---- the main server, shared by most tests ---- */
+
+static server_t g_srv;
+#define N_CONC (g_valgrind ? 40 : 200)
+#define MAIN_DEPTH (N_CONC + 20)
+
+static void main_setup(void)
+{
+	char jwks[300];
+	g_valgrind = getenv("PEX_UNDER_VALGRIND") && strcmp(getenv("PEX_UNDER_VALGRIND"), "1") == 0;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	snprintf(g_dir, sizeof(g_dir), "/tmp/pex-server-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(g_dir));
+	ck_assert_ptr_nonnull(g_rsa = EVP_RSA_gen(2048));
+	ck_assert_ptr_nonnull(g_rsa_other = EVP_RSA_gen(2048));
+	ck_assert_ptr_nonnull(g_ec = EVP_EC_gen("P-256"));
+	snprintf(jwks, sizeof(jwks), "%s/jwks.json", g_dir);
+	write_jwks(jwks);
+	ck_assert_int_eq(emu_start(&g_emu, NULL), 0);
+	server_start(&g_srv, "main", MAIN_DEPTH);
+	ck_assert_int_eq(wait_depth(&g_srv, MAIN_DEPTH, g_valgrind ? 300000 : 60000), MAIN_DEPTH);
+}
+
+static void main_teardown(void)
+{
+	char cmd[400];
+	g_main_exit = server_stop(&g_srv);
+	emu_stop(&g_emu);
+	EVP_PKEY_free(g_rsa);
+	EVP_PKEY_free(g_rsa_other);
+	EVP_PKEY_free(g_ec);
+	if (g_main_exit == 0 && !getenv("PEX_KEEP_TEST_DIR")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", g_dir);
+	}
+	curl_global_cleanup();
+}
+
+/* ---- auth ---- */
+
+static const struct { const char *method, *path, *body; } room_routes[] = {
+	{ "POST", "/room/create?uuiData=6869", NULL },
+	{ "GET", "/room/no-such-room", NULL },
+	{ "PATCH", "/room/no-such-room", "{\"tag\":\"x\"}" },
+	{ "DELETE", "/room/no-such-room", NULL },
+	{ "POST", "/room/bulk/create?count=1", NULL },
+	{ "DELETE", "/room/bulk?prefix=nothing_here_&confirm=yes", NULL },
+	{ "GET", "/room/unknown/route", NULL },
+};
+
+START_TEST(test_auth_refused)
+{
+	char *bad[16], code[64];
+	const char *aud = "\"" AUDIENCE "\"";
+	size_t i, j, nbad = 0;
+	char *cl;
+
+	/* expired, not yet valid, other audience, other issuer */
+	cl = claims(ISSUER, aud, -3600, -7200);
+	bad[nbad++] = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
+	free(cl);
+	cl = claims(ISSUER, aud, 7200, 3600);
+	bad[nbad++] = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
+	free(cl);
+	cl = claims(ISSUER, "[\"api://other\"]", 3600, -10);
+	bad[nbad++] = make_token("ES256", "ec-1", g_ec, NULL, cl);
+	free(cl);
+	cl = claims("https://evil.example.com/", aud, 3600, -10);
+	bad[nbad++] = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
+	free(cl);
+	/* good claims, but: wrongly signed, alg none, HS256, key confusion,
+	 * unknown kid, no kid with the wrong key, garbage */
+	cl = claims(ISSUER, aud, 3600, -10);
+	bad[nbad++] = make_token("RS256", "rsa-1", g_rsa_other, NULL, cl);
+	bad[nbad++] = make_token("none", NULL, NULL, NULL, cl);
+	bad[nbad++] = make_token("none", "rsa-1", NULL, NULL, cl);
+	bad[nbad++] = make_token("HS256", "rsa-1", NULL, API_KEY, cl);
+	bad[nbad++] = make_token("RS256", "ec-1", g_rsa, NULL, cl);
+	bad[nbad++] = make_token("ES256", "rsa-1", g_ec, NULL, cl);
+	bad[nbad++] = make_token("RS256", "rsa-9", g_rsa, NULL, cl);
+	bad[nbad++] = make_token("RS256", NULL, g_rsa_other, NULL, cl);
+	bad[nbad++] = strdup("not.a.jwt");
+	free(cl);
+
+	for (i = 0; i < sizeof(room_routes) / sizeof(room_routes[0]); i++) {
+		const char *m = room_routes[i].method, *p = room_routes[i].path, *b = room_routes[i].body;
+		size_t bl = b ? strlen(b) : 0;
+		resp_t r;
+		req_opts o;
+
+		memset(&o, 0, sizeof(o));
+		ck_assert_int_eq(http(&r, g_srv.base, m, p, b, bl, &o), 401);
+		ck_assert_str_eq(error_code(&r, code, sizeof(code)), "unauthorized");
+		resp_free(&r);
+		o.api_key = "wrong-key";
+		ck_assert_int_eq(http(&r, g_srv.base, m, p, b, bl, &o), 401);
+		ck_assert_ptr_null(strstr(r.body, "wrong-key"));
+		resp_free(&r);
+		o.api_key = "";
+		ck_assert_int_eq(http(&r, g_srv.base, m, p, b, bl, &o), 401);
+		resp_free(&r);
+		o.api_key = NULL;
+		for (j = 0; j < nbad; j++) {
+			o.bearer = bad[j];
+			ck_assert_msg(http(&r, g_srv.base, m, p, b, bl, &o) == 401, "%s %s token %zu: %ld %s",
+				m, p, j, r.status, r.body);
+			ck_assert_str_eq(error_code(&r, code, sizeof(code)), "unauthorized");
+			ck_assert_ptr_null(strstr(r.body, bad[j]));
+			resp_free(&r);
+		}
+	}
+	for (j = 0; j < nbad; j++)
+		free(bad[j]);
+}
+END_TEST
+
+START_TEST(test_auth_accepted)
+{
+	const char *aud_s = "\"" AUDIENCE "\"", *aud_a = "[\"api://x\",\"" AUDIENCE "\"]";
+	char *cl = claims(ISSUER, aud_s, 3600, -10), *cl2 = claims(ISSUER, aud_a, 30, 0);
+	char *good[5];
+	size_t i, j;
+
+	good[0] = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
+	good[1] = make_token("ES256", "ec-1", g_ec, NULL, cl);
+	good[2] = make_token("ES256", NULL, g_ec, NULL, cl2);      /* no kid: try the EC keys */
+	good[3] = make_token("RS256", NULL, g_rsa, NULL, cl2);
+	good[4] = NULL;
+	free(cl);
+	free(cl2);
+	for (i = 0; i < sizeof(room_routes) / sizeof(room_routes[0]); i++) {
+		const char *m = room_routes[i].method, *p = room_routes[i].path, *b = room_routes[i].body;
+		size_t bl = b ? strlen(b) : 0;
+		resp_t r;
+		req_opts o;
+		/* passed auth: the route answers (a missing room is 404; deleting it is 200) */
+		long want = strcmp(p, "/room/unknown/route") == 0 ? 404 :
+			strstr(p, "no-such-room") && strcmp(m, "DELETE") != 0 ? 404 : 200;
+
+		memset(&o, 0, sizeof(o));
+		o.api_key = API_KEY;
+		ck_assert_msg(http(&r, g_srv.base, m, p, b, bl, &o) == want, "%s %s: %ld %s", m, p, r.status, r.body);
+		resp_free(&r);
+		o.api_key = NULL;
+		for (j = 0; good[j]; j++) {
+			o.bearer = good[j];
+			ck_assert_msg(http(&r, g_srv.base, m, p, b, bl, &o) == want, "%s %s token %zu: %ld %s",
+				m, p, j, r.status, r.body);
+			resp_free(&r);
+		}
+	}
+	for (j = 0; good[j]; j++)
+		free(good[j]);
+}
+END_TEST
+
+START_TEST(test_event_sink_auth)
+{
+	const char *ev = "{\"node\":\"10.0.0.1\",\"seq\":1,\"version\":2,\"time\":1700000000.5,"
+		"\"event\":\"conference_ended\",\"data\":{\"name\":\"vmr_gone_1\",\"service_type\":\"conference\"}}";
+	req_opts o;
+	resp_t r;
+	char code[64];
+
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", ev, strlen(ev), &o), 401);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "unauthorized");
+	resp_free(&r);
+	o.userpwd = EVENTS_USER ":wrong";
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", ev, strlen(ev), &o), 401);
+	resp_free(&r);
+	o.userpwd = "someone:" EVENTS_PASS;
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", ev, strlen(ev), &o), 401);
+	resp_free(&r);
+	o.userpwd = NULL;
+	o.api_key = API_KEY;    /* an API key is not event-sink credentials */
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", ev, strlen(ev), &o), 401);
+	resp_free(&r);
+	o.api_key = NULL;
+	o.userpwd = EVENTS_USER ":" EVENTS_PASS;
+	ck_assert_msg(http(&r, g_srv.base, "POST", "/public/event_sink", ev, strlen(ev), &o) == 200, "%s", r.body);
+	ck_assert_int_eq(json_int(r.body, "events"), 1);
+	ck_assert_int_eq(json_int(r.body, "scheduled"), 1);
+	resp_free(&r);
+	/* a malformed payload is a 400 and schedules nothing */
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", BODY("{\"event\":"), &o), 400);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "bad_request");
+	resp_free(&r);
+	/* the emulator's event driver, in bulk, against the real sink */
+	{
+		char body[512];
+		snprintf(body, sizeof(body), "{\"url\":\"%s/public/event_sink\",\"username\":\"%s\",\"password\":\"%s\","
+			"\"bulk\":true,\"names\":[\"vmr_a\",\"vmr_b\",\"test_keep\"]}", g_srv.base, EVENTS_USER, EVENTS_PASS);
+		char *resp = NULL;
+		ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/events", body, &resp), 200);
+		ck_assert_msg(strstr(resp, "[200]") || strstr(resp, "[ 200 ]"), "%s", resp);
+		free(resp);
+	}
+}
+END_TEST
+
+/* ---- limits and bad input ---- */
+
+START_TEST(test_body_limits)
+{
+	size_t big = 2 * 1024 * 1024, huge = 5 * 1024 * 1024;
+	char *buf = malloc(huge), code[64], *hdr;
+	req_opts o;
+	resp_t r;
+
+	memset(buf, 'x', huge);
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	/* Content-Length over 1 MiB: refused before reading */
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", "/room/whatever", buf, big, &o), 413);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "payload_too_large");
+	ck_assert(r.has_process_time);
+	resp_free(&r);
+	/* no Content-Length (chunked): refused while streaming */
+	o.chunked = 1;
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", "/room/whatever", buf, big, &o), 413);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "payload_too_large");
+	resp_free(&r);
+	o.chunked = 0;
+	/* the event sink takes up to 4 MiB (this is not JSON: 400, not 413) */
+	o.api_key = NULL;
+	o.userpwd = EVENTS_USER ":" EVENTS_PASS;
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", buf, big, &o), 400);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", buf, huge, &o), 413);
+	resp_free(&r);
+	o.chunked = 1;
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", buf, huge, &o), 413);
+	resp_free(&r);
+	/* oversized headers: 431 */
+	hdr = malloc(40000);
+	memcpy(hdr, "X-Big: ", 7);
+	memset(hdr + 7, 'h', 39000);
+	hdr[39007] = '\0';
+	memset(&o, 0, sizeof(o));
+	o.extra_header = hdr;
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", "/public/health", NULL, 0, &o), 431);
+	resp_free(&r);
+	free(hdr);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_bad_uui)
+{
+	req_opts o;
+	resp_t r;
+	char code[64];
+	/* let the replacements for earlier tests' rooms land first */
+	int before = wait_depth(&g_srv, MAIN_DEPTH, g_valgrind ? 300000 : 60000);
+
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/create?uuiData=abcg", NULL, 0, &o), 400);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "bad_request");
+	ck_assert_msg(strstr(r.body, "UUI: not a hex digit at offset 3 ('g')"), "%s", r.body);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/create?uuiData=abc", NULL, 0, &o), 400);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/create?uuiData=6869&tagUrl=https://svc.example.com/x",
+		NULL, 0, &o), 400);
+	resp_free(&r);
+	/* a bad entry in a bulk list changes nothing either */
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/bulk/create", BODY("{\"uuiData\":[\"6869\",\"zz\"]}"), &o), 400);
+	ck_assert_msg(strstr(r.body, "uuiData[1]"), "%s", r.body);
+	resp_free(&r);
+	ck_assert_int_eq(pool_depth(&g_srv), before);
+}
+END_TEST
+
+/* ---- errors, headers, public routes ---- */
+
+START_TEST(test_errors_and_public)
+{
+	resp_t r;
+	char code[64];
+	req_opts o;
+	const char *timer = "{\"Data\":{\"timer\":{\"Schedule\":{\"AdjustForDST\":true},\"IsPastDue\":false}},"
+		"\"Metadata\":{\"sys\":{\"MethodName\":\"gc_timer\",\"UtcNow\":\"2024-01-01T00:00:00Z\"}}}";
+	json_object *doc, *v;
+
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", "/nope", NULL, 0, NULL), 404);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "not_found");
+	ck_assert(r.has_process_time);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "DELETE", "/public/health", NULL, 0, NULL), 405);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "method_not_allowed");
+	ck_assert_str_eq(r.allow, "GET");
+	ck_assert(r.has_process_time);
+	resp_free(&r);
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", "/room/create", NULL, 0, &o), 405);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "method_not_allowed");
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "PUT", "/room/some-room", NULL, 0, &o), 405);
+	ck_assert_str_eq(r.allow, "GET, PATCH, DELETE");
+	resp_free(&r);
+
+	/* health */
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", "/public/health", NULL, 0, NULL), 200);
+	ck_assert(r.has_process_time);
+	doc = json_tokener_parse(r.body);
+	ck_assert(json_object_object_get_ex(doc, "status", &v));
+	ck_assert_str_eq(json_object_get_string(v), "ok");
+	ck_assert(json_object_object_get_ex(doc, "pool_depth", &v));
+	ck_assert_int_ge(json_object_get_int(v), 1);
+	ck_assert(json_object_object_get_ex(doc, "queue", &v));
+	ck_assert(json_object_object_get_ex(doc, "pexip", &v));
+	json_object_put(doc);
+	resp_free(&r);
+
+	/* metrics: Prometheus text */
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", "/metrics", NULL, 0, NULL), 200);
+	ck_assert_msg(strncmp(r.ctype, "text/plain", 10) == 0, "%s", r.ctype);
+	ck_assert_ptr_nonnull(strstr(r.body, "# TYPE pexipsdk_pool_depth gauge\npexipsdk_pool_depth "));
+	ck_assert_ptr_nonnull(strstr(r.body, "pexipsdk_pops_total "));
+	ck_assert(r.has_process_time);
+	resp_free(&r);
+
+	/* Azure Functions timer invocations */
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/gc_timer", timer, strlen(timer), NULL), 200);
+	doc = json_tokener_parse(r.body);
+	ck_assert(json_object_object_get_ex(doc, "Outputs", &v) && json_object_is_type(v, json_type_object));
+	ck_assert(json_object_object_get_ex(doc, "Logs", &v) && json_object_array_length(v) >= 1);
+	ck_assert_ptr_nonnull(strstr(json_object_get_string(json_object_array_get_idx(v, 0)), "gc: deleted="));
+	ck_assert(json_object_object_get_ex(doc, "ReturnValue", &v) && v == NULL);
+	json_object_put(doc);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/metrics_timer", timer, strlen(timer), NULL), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "pool_depth"));
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/gc_timer", "nope", 4, NULL), 400);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", "/gc_timer", NULL, 0, NULL), 405);
+	resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_room_crud)
+{
+	resp_t r;
+	req_opts o;
+	char path[512], name[128], hex[64], code[64];
+	json_object *doc, *v, *rooms;
+	size_t i;
+
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	hexify(hex, "crud test");
+	snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", path, NULL, 0, &o), 200);
+	doc = json_tokener_parse(r.body);
+	ck_assert(json_object_object_get_ex(doc, "name", &v));
+	snprintf(name, sizeof(name), "%s", json_object_get_string(v));
+	ck_assert(json_object_object_get_ex(doc, "tag", &v));
+	ck_assert_str_eq(json_object_get_string(v), "https://svc.example.com/s?uui=crud%20test");
+	ck_assert(json_object_object_get_ex(doc, "guest_pin", &v));
+	ck_assert(json_object_object_get_ex(doc, "alias", &v));
+	ck_assert(json_object_object_get_ex(doc, "id", &v));
+	json_object_put(doc);
+	resp_free(&r);
+
+	/* tagUrl alternative */
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/create?tagUrl=https://svc.example.com/direct",
+		NULL, 0, &o), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"tag\":\"https://svc.example.com/direct\""));
+	resp_free(&r);
+
+	/* GET: full JSON */
+	snprintf(path, sizeof(path), "/room/%s", name);
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", path, NULL, 0, &o), 200);
+	doc = json_tokener_parse(r.body);
+	ck_assert(json_object_object_get_ex(doc, "pin", &v));
+	ck_assert(json_object_object_get_ex(doc, "service_type", &v));
+	ck_assert(json_object_object_get_ex(doc, "aliases", &v));
+	json_object_put(doc);
+	resp_free(&r);
+
+	/* PATCH tag and description */
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"tag\":\"new-tag\",\"description\":\"d\"}"), &o), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"tag\":\"new-tag\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"description\":\"d\""));
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"pin\":\"1234\"}"), &o), 400);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"tag\":"), &o), 400);
+	resp_free(&r);
+
+	/* public: name, alias, tag only */
+	snprintf(path, sizeof(path), "/public/room/%s", name);
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", path, NULL, 0, NULL), 200);
+	doc = json_tokener_parse(r.body);
+	ck_assert_int_eq(json_object_object_length(doc), 3);
+	ck_assert(json_object_object_get_ex(doc, "name", &v));
+	ck_assert(json_object_object_get_ex(doc, "alias", &v));
+	ck_assert(json_object_object_get_ex(doc, "tag", &v));
+	ck_assert(!json_object_object_get_ex(doc, "guest_pin", &v));
+	json_object_put(doc);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", "/public/room/not-there", NULL, 0, NULL), 404);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "not_found");
+	resp_free(&r);
+
+	/* DELETE twice: the second finds it gone */
+	snprintf(path, sizeof(path), "/room/%s", name);
+	ck_assert_int_eq(http(&r, g_srv.base, "DELETE", path, NULL, 0, &o), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"deleted\":true"));
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "DELETE", path, NULL, 0, &o), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"deleted\":false"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"already_gone\":true"));
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", path, NULL, 0, &o), 404);
+	resp_free(&r);
+
+	/* bulk create with a UUI list */
+	{
+		char body[256], h1[32], h2[32];
+		hexify(h1, "bulk one");
+		hexify(h2, "bulk two");
+		snprintf(body, sizeof(body), "{\"uuiData\":[\"%s\",\"%s\"]}", h1, h2);
+		ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/bulk/create?count=2", body, strlen(body), &o), 200);
+		doc = json_tokener_parse(r.body);
+		ck_assert(json_object_object_get_ex(doc, "rooms", &rooms));
+		ck_assert_uint_eq(json_object_array_length(rooms), 2);
+		ck_assert_ptr_nonnull(strstr(r.body, "uui=bulk%20one"));
+		ck_assert_ptr_nonnull(strstr(r.body, "uui=bulk%20two"));
+		json_object_put(doc);
+		resp_free(&r);
+		ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/bulk/create?count=3", body, strlen(body), &o), 400);
+		resp_free(&r);
+		ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/bulk/create?count=0", NULL, 0, &o), 400);
+		resp_free(&r);
+	}
+
+	/* bulk delete: needs confirm=yes; protected prefixes are kept */
+	for (i = 0; i < 3; i++) {
+		char body[128];
+		snprintf(body, sizeof(body), "{\"name\":\"bulkdel_%zu\",\"service_type\":\"conference\"}", i);
+		ck_assert_int_eq(emu_api(&g_emu, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+	}
+	ck_assert_int_eq(http(&r, g_srv.base, "DELETE", "/room/bulk?prefix=bulkdel_", NULL, 0, &o), 400);
+	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "confirmation_required");
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "DELETE", "/room/bulk?prefix=bulkdel_&confirm=yes", NULL, 0, &o), 200);
+	doc = json_tokener_parse(r.body);
+	ck_assert(json_object_object_get_ex(doc, "deleted", &v));
+	ck_assert_uint_eq(json_object_array_length(v), 3);
+	json_object_put(doc);
+	resp_free(&r);
+}
+END_TEST
+
+/* ---- concurrency ---- */
+
+typedef struct load_t {
+	const server_t *srv;
+	int thread;
+	int count;              /* creates to make; 0 = until a failure */
+	int stop_on_failure;
+	char (*names)[64];      /* answered 200 */
+	char (*tags)[256];
+	char (*want)[256];
+	int n200, nfail;
+	atomic_int *total200;
+} load_t;
+
+static void *load_main(void *arg)
+{
+	load_t *l = arg;
+	req_opts o;
+	int i;
+
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	for (i = 0; l->count == 0 || i < l->count; i++) {
+		char text[64], hex[160], path[256];
+		resp_t r;
+		json_object *doc, *v;
+
+		if (l->count == 0 && i >= 1000)
+			break;
+		snprintf(text, sizeof(text), "t%d-%d", l->thread, i);
+		hexify(hex, text);
+		snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
+		if (http(&r, l->srv->base, "POST", path, NULL, 0, &o) != 200) {
+			l->nfail++;
+			resp_free(&r);
+			if (l->stop_on_failure)
+				break;
+			continue;
+		}
+		doc = json_tokener_parse(r.body);
+		if (doc && json_object_object_get_ex(doc, "name", &v))
+			snprintf(l->names[l->n200], 64, "%s", json_object_get_string(v));
+		if (doc && json_object_object_get_ex(doc, "tag", &v))
+			snprintf(l->tags[l->n200], 256, "%s", json_object_get_string(v));
+		snprintf(l->want[l->n200], 256, "https://svc.example.com/s?uui=%s", text);
+		json_object_put(doc);
+		resp_free(&r);
+		l->n200++;
+		if (l->total200)
+			atomic_fetch_add(l->total200, 1);
+	}
+	return NULL;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Run 4 threads; gather every 200 into names (sorted); return the count. */
+static int run_load(const server_t *s, int per_thread, atomic_int *total, pthread_t *th, load_t *l)
+{
+	int t;
+	for (t = 0; t < 4; t++) {
+		memset(&l[t], 0, sizeof(l[t]));
+		l[t].srv = s;
+		l[t].thread = t;
+		l[t].count = per_thread;
+		l[t].stop_on_failure = per_thread == 0;
+		l[t].names = calloc(1000, 64);
+		l[t].tags = calloc(1000, 256);
+		l[t].want = calloc(1000, 256);
+		l[t].total200 = total;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, load_main, &l[t]), 0);
+	}
+	return 0;
+}
+
+static char (*join_load(pthread_t *th, load_t *l, int *n))[64]
+{
+	char (*all)[64] = calloc(4000, 64);
+	int t, i;
+	*n = 0;
+	for (t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		for (i = 0; i < l[t].n200; i++) {
+			ck_assert_str_eq(l[t].tags[i], l[t].want[i]);    /* each tagged with its own UUI */
+			memcpy(all[(*n)++], l[t].names[i], 64);
+		}
+		free(l[t].names);
+		free(l[t].tags);
+		free(l[t].want);
+	}
+	qsort(all, (size_t)*n, 64, cmp_names);
+	for (i = 1; i < *n; i++)
+		ck_assert_msg(strcmp(all[i - 1], all[i]) != 0, "room %s handed out twice", all[i]);
+	return all;
+}
+
+START_TEST(test_concurrent_creates)
+{
+	pthread_t th[4];
+	load_t l[4];
+	char (*names)[64];
+	int n = 0, t, fails = 0;
+
+	ck_assert_int_eq(wait_depth(&g_srv, MAIN_DEPTH, g_valgrind ? 300000 : 60000), MAIN_DEPTH);
+	run_load(&g_srv, N_CONC / 4, NULL, th, l);
+	names = join_load(th, l, &n);
+	for (t = 0; t < 4; t++)
+		fails += l[t].nfail;
+	ck_assert_int_eq(fails, 0);
+	ck_assert_int_eq(n, N_CONC);
+	free(names);
+	/* the workers put the pool back at depth */
+	ck_assert_int_eq(wait_depth(&g_srv, MAIN_DEPTH, g_valgrind ? 300000 : 60000), MAIN_DEPTH);
+}
+END_TEST
+
+/* No secret reaches the server's log. */
+START_TEST(test_log_has_no_secrets)
+{
+	char path[300], *log;
+	snprintf(path, sizeof(path), "%s/main.log", g_dir);
+	ck_assert_ptr_nonnull(log = slurp(path));
+	ck_assert_ptr_nonnull(strstr(log, "\"path\":\"/room/create?uuiData\""));
+	ck_assert_ptr_null(strstr(log, API_KEY));
+	ck_assert_ptr_null(strstr(log, "wrong-key"));
+	ck_assert_ptr_null(strstr(log, EVENTS_PASS));
+	ck_assert_ptr_null(strstr(log, "eyJ"));            /* any JWT */
+	ck_assert_ptr_null(strstr(log, "6869"));           /* query values */
+	free(log);
+}
+END_TEST
+
+/* ---- SIGTERM under load ---- */
+
+/* The names of the rooms still on a pool queue. */
+static int queued_names(const char *db, const char *queue, char (*out)[64], int max)
+{
+	char uri[400];
+	pex_queue *q = NULL;
+	pex_message **msgs = NULL;
+	size_t count = 0, i;
+	int n = 0;
+
+	snprintf(uri, sizeof(uri), "sqlite:%s", db);
+	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
+	/* lease everything, 32 at a time (the server is gone: nobody else reads) */
+	for (;;) {
+	ck_assert_int_eq(pex_queue_receive_batch(&msgs, &count, q, 32, 3600), 0);
+	if (count == 0)
+		break;
+	for (i = 0; i < count && n < max; i++) {
+		unsigned char dec[4096];
+		int len = EVP_DecodeBlock(dec, msgs[i]->data, (int)msgs[i]->len);
+		json_object *doc, *v;
+		ck_assert_int_gt(len, 0);
+		dec[len] = '\0';
+		doc = json_tokener_parse((char *)dec);
+		ck_assert_msg(doc && json_object_object_get_ex(doc, "name", &v), "message %zu: %s", i, dec);
+		snprintf(out[n++], 64, "%s", json_object_get_string(v));
+		json_object_put(doc);
+	}
+	pex_message_array_free(msgs, count);
+	msgs = NULL;
+	}
+	pex_queue_free(q);
+	return n;
+}
+
+START_TEST(test_sigterm_under_load)
+{
+	int depth = g_valgrind ? 30 : 150, target = g_valgrind ? 8 : 40;
+	server_t s;
+	pthread_t th[4];
+	load_t l[4];
+	atomic_int total;
+	char (*names)[64], (*queued)[64];
+	long long until;
+	int n = 0, nq, i, j;
+
+	server_start(&s, "sigterm", depth);
+	ck_assert_int_eq(wait_depth(&s, depth, g_valgrind ? 300000 : 60000), depth);
+	atomic_init(&total, 0);
+	run_load(&s, 0, &total, th, l);
+	until = now_ms() + 60000;
+	while (atomic_load(&total) < target && now_ms() < until)
+		usleep(1000);
+	ck_assert_int_eq(server_stop(&s), 0);      /* clean exit (and valgrind-clean when wrapped) */
+	names = join_load(th, l, &n);
+	ck_assert_int_ge(n, target);
+	ck_assert_int_lt(n, depth);
+
+	/* every room answered 200 really left the pool */
+	queued = calloc((size_t)depth * 2 + 10, 64);
+	nq = queued_names(s.db, s.queue, queued, depth * 2 + 10);
+	ck_assert_int_gt(nq, 0);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < nq; j++)
+			ck_assert_msg(strcmp(names[i], queued[j]) != 0, "room %s answered 200 but still queued", names[i]);
+	free(queued);
+	free(names);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc = tcase_create("main");
+	tcase_add_unchecked_fixture(tc, main_setup, main_teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_auth_refused);
+	tcase_add_test(tc, test_auth_accepted);
+	tcase_add_test(tc, test_event_sink_auth);
+	tcase_add_test(tc, test_body_limits);
+	tcase_add_test(tc, test_bad_uui);
+	tcase_add_test(tc, test_errors_and_public);
+	tcase_add_test(tc, test_room_crud);
+	tcase_add_test(tc, test_concurrent_creates);
+	tcase_add_test(tc, test_sigterm_under_load);
+	tcase_add_test(tc, test_log_has_no_secrets);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (!getenv("ROOM_SERVER") || access(getenv("ROOM_SERVER"), X_OK) != 0) {
+		fprintf(stderr, "ROOM_SERVER is not set to the room-server binary: skipped\n");
+		return 77;
+	}
+	sr = srunner_create(server_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (g_main_exit != 0) {
+		fprintf(stderr, "the main server exited with status %d at SIGTERM (logs in %s)\n", g_main_exit, g_dir);
+		failed++;
+	}
+	return failed ? 1 : 0;
+}
