@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
-# The demo: the room flow against the Pexip emulator on the SQLite default.
-# Starts the emulator on a free loopback port, fills the pool, hands out a
-# room tagged from a UUI, ends the conference through an event-sink payload,
-# runs the garbage collector, and shows the metrics. Usage: demo.sh BUILDDIR
+# The demo: the whole room flow on the SQLite default, through the example
+# room server. Starts the Pexip emulator and the room server on free loopback
+# ports, fills the pool, creates a room from a UUI over HTTP, ends the
+# conference through the event sink (the emulator plays Pexip's event sink),
+# runs the garbage collector from the command line beside the server (as
+# cron would), and shows metrics. Usage: demo.sh BUILDDIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 b=${1:-build}
 export PEX_EMULATOR=$b/tests/emulator/pexip-emulator
 pexctl=$b/cli/pexctl
+server=$b/examples/room-server
 . tests/emulator/emu.sh
 
 work=$(mktemp -d /tmp/pexipsdk-demo.XXXXXX)
-trap 'emu_stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+srv_pid=
+cleanup() {
+	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null && wait "$srv_pid" 2>/dev/null
+	emu_stop >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
 step() { printf '\n\033[1m--- %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+show() { printf '$ %s\n' "$*"; }
+run() { show "$*"; "$@"; }
 
-step "1. start the Pexip Management API emulator"
+step "1. start the Pexip Management API emulator (stands in for Pexip Infinity)"
 emu_start
-echo "emulator listening on $EMU_URL (pid $EMU_PID)"
+echo "emulator on $EMU_URL (pid $EMU_PID)"
 
-export DEMO_PEXIP_PASSWORD=admin
+# Secrets come from the environment, never from the file.
+export DEMO_PEXIP_PASSWORD=admin DEMO_API_KEY=demo-key-$RANDOM$RANDOM DEMO_SINK_PASSWORD=sink-$RANDOM
 cat >"$work/pexipsdk.yaml" <<YAML
 pexip:
   url: $EMU_URL
@@ -34,49 +45,59 @@ pool:
 tag:
   url_template: "https://video.example.com/session?uui={uui}"
   allowed_hosts: [video.example.com]
-gc:
-  delay_s: 0
+gc: {delay_s: 0}
+events: {username: pexip, password: "env:DEMO_SINK_PASSWORD"}
+server:
+  api_keys: ["env:DEMO_API_KEY"]
 YAML
 export PEXIPSDK_CONFIG=$work/pexipsdk.yaml
-step "2. the configuration (secrets are references, never literals)"
+step "2. the configuration (secrets are env: references)"
 cat "$PEXIPSDK_CONFIG"
 run "$pexctl" config check
 
-step "3. fill the pool (rooms are created on Pexip and queued in SQLite)"
+step "3. fill the pool: rooms are created on Pexip and queued in SQLite"
 run "$pexctl" pool fill
 run "$pexctl" pool status
 
-step "4. a caller asks for a room with hex UUI data"
+step "4. start the room server"
+"$server" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
+srv_pid=$!
+for _ in $(seq 1 100); do grep -q LISTENING "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+addr=$(sed -n 's/^LISTENING //p' "$work/server.out")
+[ -n "$addr" ] || { echo "the room server did not start:"; cat "$work/server.log"; exit 1; }
+url="http://$addr"
+echo "room server on $url (pid $srv_pid)"
+run curl -s "$url/public/health"; echo
+
+step "5. a caller asks for a room with hex UUI data"
 uui=$(printf 'case-4711' | od -An -tx1 | tr -d ' \n')
-echo "UUI: $uui  (decodes to 'case-4711')"
-run "$pexctl" uui decode "$uui"
-echo "\$ $pexctl --json create --uui $uui --wait"
-"$pexctl" --json create --uui "$uui" --wait | tee "$work/room.json"
+echo "UUI $uui decodes to 'case-4711'"
+show "curl -s -X POST -H 'X-API-Key: ***' '$url/room/create?uuiData=$uui'"
+curl -s -X POST -H "X-API-Key: $DEMO_API_KEY" "$url/room/create?uuiData=$uui" | tee "$work/room.json" | jq .
 room=$(jq -r .name "$work/room.json")
-echo "handed out $room; a replacement was created, so the pool is back at depth:"
+echo "handed out $room; the server replaces it in the background"
+
+step "6. bad input gets a clear error and changes nothing"
+show "curl -s -X POST -H 'X-API-Key: ***' '$url/room/create?uuiData=12zz'"
+curl -s -X POST -H "X-API-Key: $DEMO_API_KEY" "$url/room/create?uuiData=12zz" | jq -c .
+show "curl -s -X POST '$url/room/create?uuiData=$uui'   # no key"
+curl -s -X POST "$url/room/create?uuiData=$uui" | jq -c .
+
+step "7. the conference ends: Pexip's event sink POSTs conference_ended to the server"
+emu_ctl POST /_emu/events "{\"url\": \"$url/public/event_sink\", \"username\": \"pexip\", \"password\": \"$DEMO_SINK_PASSWORD\", \"names\": [\"$room\"], \"bulk\": true}" | jq -c .
 run "$pexctl" pool status
 
-step "5. bad input changes nothing"
-set +e
-"$pexctl" create --uui 'zz'; echo "exit status: $? (2 = bad input)"
-set -e
-
-step "6. the conference ends: Pexip's event sink POSTs conference_ended"
-cat >"$work/event.json" <<JSON
-{"node": "10.0.0.1", "seq": 1, "version": 2, "time": $(date +%s), "event": "conference_ended",
- "data": {"name": "$room", "service_type": "conference", "tag": "", "is_started": true,
-          "is_locked": false, "guests_muted": false, "start_time": $(date +%s), "end_time": $(date +%s)}}
-JSON
-run "$pexctl" event "$work/event.json"
-
-step "7. garbage collection deletes rooms whose delay has passed (delay 0 here; 600 s by default)"
+step "8. garbage collection (cron beside the server, same SQLite file; delay 0 here, 600 s by default)"
 run "$pexctl" --json gc
-run "$pexctl" get "$room" || echo "(exit status 3: $room is gone)"
+show "curl -s -H 'X-API-Key: ***' $url/room/$room"
+curl -s -H "X-API-Key: $DEMO_API_KEY" "$url/room/$room" | jq -c .
 
-step "8. metrics for Prometheus"
-run "$pexctl" metrics
+step "9. metrics for Prometheus"
+curl -s "$url/metrics" | grep -v '^#'
 
-step "9. cleanup: drain the pool and delete its rooms"
+step "10. stop the server cleanly (SIGTERM) and clean up the pool"
+kill -TERM "$srv_pid"; wait "$srv_pid" && echo "room server exited 0"; srv_pid=
+echo "access log (JSON lines, no secrets):"; grep '"path"' "$work/server.log" | head -3
 run "$pexctl" pool drain --delete
 run "$pexctl" list
 step "done"
