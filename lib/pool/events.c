@@ -55,42 +55,6 @@
 
 /* ---- names ---- */
 
-/* Length of the UTF-8 sequence at s[0..len) and its code point; 0 if malformed. */
-static size_t utf8_seq(const unsigned char *s, size_t len, unsigned long *cp)
-{
-	unsigned long c;
-	size_t n, i;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		c = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > len)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
 
 int pex__pool_delname_ok(const char *s, size_t len, char *why, size_t why_size)
 {
@@ -107,7 +71,7 @@ int pex__pool_delname_ok(const char *s, size_t len, char *why, size_t why_size)
 		return 0;
 	}
 	while (i < len) {
-		if ((n = utf8_seq(u + i, len - i, &c)) == 0) {
+		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0) {
 			snprintf(why, why_size, "is not valid UTF-8 (byte 0x%02x at offset %zu)", u[i], i);
 			return 0;
 		}
@@ -129,7 +93,7 @@ void pex__pool_safe_text(char *dst, size_t dst_size, const char *s, size_t len)
 	if (dst_size == 0)
 		return;
 	while (i < len) {
-		n = utf8_seq(u + i, len - i, &c);
+		n = pex__utf8_decode(u + i, len - i, &c);
 		if (n == 0 || c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f)) {
 			n = n ? n : 1;
 			c = '?';
