@@ -265,27 +265,7 @@ static struct curl_slist *slist_add(struct curl_slist **l, int *err, const char 
  * request surely never reached the service. */
 static int transport_error(azure_backend *az, const azure_req *rq, CURLcode rc, int *not_sent)
 {
-	int code = PEX_ENET;
-	*not_sent = 0;
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-		*not_sent = 1;
-		break;
-	case CURLE_OPERATION_TIMEDOUT:
-		code = PEX_ETIMEOUT;
-		break;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-		*not_sent = 1;
-		code = PEX_ETLS;
-		break;
-	default:
-		break;
-	}
+	int code = pex__curl_classify((int)rc, not_sent);
 	/* origin only: never the path or query (a SAS lives there) */
 	pex_error_set(code, code == PEX_ETLS ? PEX_ERROR_CLASS_NET : PEX_ERROR_CLASS_AZURE,
 		"Azure Storage %s on queue '%s': cannot reach %s: %s", pex__azure_op_name(rq->op),

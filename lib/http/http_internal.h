@@ -18,6 +18,11 @@ int64_t pex__backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms,
 /* Parse a Retry-After value (delta-seconds or an HTTP date); ms or -1. */
 int64_t pex__parse_retry_after(const char *value, int64_t now_unix);
 
+/* Classify a libcurl failure (a CURLcode): PEX_ENET, PEX_ETIMEOUT or
+ * PEX_ETLS; *not_sent (may be NULL) is set when the request surely never
+ * reached the server (DNS, connect, certificate). Pure. */
+int pex__curl_classify(int curl_code, int *not_sent);
+
 /* Is this HTTP status worth retrying (429, 502, 503, 504)? */
 int pex__http_status_retryable(long status);
 

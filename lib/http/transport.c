@@ -199,6 +199,35 @@ void pex__http_response_dispose(pex__http_response *r)
 	pex_buf_dispose(&r->body);
 }
 
+int pex__curl_classify(int curl_code, int *not_sent)
+{
+	int ns = 0, code = PEX_ENET;
+	switch ((CURLcode)curl_code) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+		ns = 1;
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		code = PEX_ETIMEOUT;
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		ns = 1;
+		code = PEX_ETLS;
+		break;
+	default:
+		break;
+	}
+	if (not_sent)
+		*not_sent = ns;
+	return code;
+}
+
 /* Strip credentials and the query from a URL for error messages. */
 static void safe_url(char *dst, size_t dstsz, const char *url)
 {
@@ -217,32 +246,7 @@ static int transport_error(CURLcode rc, const char *url, pex__http_response *res
 	int code;
 	safe_url(where, sizeof(where), url);
 	resp->curl_code = (int)rc;
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-		resp->not_sent = 1;
-		code = PEX_ENET;
-		break;
-	case CURLE_OPERATION_TIMEDOUT:
-		code = PEX_ETIMEOUT;
-		break;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		resp->not_sent = 1;
-		code = PEX_ETLS;
-		break;
-	case CURLE_SSL_CONNECT_ERROR:
-		resp->not_sent = 1;
-		code = PEX_ENET;
-		break;
-	default:
-		code = PEX_ENET;
-		break;
-	}
+	code = pex__curl_classify((int)rc, &resp->not_sent);
 	pex__error_set_http(code, 0, (int)rc, "%s %s: %s%s%s%s", code == PEX_ETLS ?
 		"TLS verification failed for" : "cannot reach", where, curl_easy_strerror(rc),
 		detail && *detail ? ": " : "", detail ? detail : "",

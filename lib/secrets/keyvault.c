@@ -484,30 +484,15 @@ static int curl_retryable(CURLcode rc)
 static int transport_error(const kv_request *rq, const kv_response *resp, CURLcode rc,
 	const char *detail)
 {
-	int code = PEX_ENET;
+	int code = pex__curl_classify((int)rc, NULL);
 	const char *hint = "";
 
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		code = PEX_ETIMEOUT;
-		break;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-		code = PEX_ETLS;
-		if (rq->vault)
-			hint = " (to trust a private CA, set PEXIPSDK_KEYVAULT_CA_FILE)";
-		break;
-	case CURLE_WRITE_ERROR:
-		if (resp->body.too_big)
-			return pex__error_set_http(PEX_EHTTP, 0, (int)rc,
-				"%s: the reply from %s is larger than %d bytes", rq->what, rq->shown,
-				KV_BODY_MAX);
-		break;
-	default:
-		break;
-	}
+	if (code == PEX_ETLS && rq->vault)
+		hint = " (to trust a private CA, set PEXIPSDK_KEYVAULT_CA_FILE)";
+	if (rc == CURLE_WRITE_ERROR && resp->body.too_big)
+		return pex__error_set_http(PEX_EHTTP, 0, (int)rc,
+			"%s: the reply from %s is larger than %d bytes", rq->what, rq->shown,
+			KV_BODY_MAX);
 	return pex__error_set_http(code, 0, (int)rc, "%s: %s %s: %s%s%s%s", rq->what,
 		code == PEX_ETLS ? "TLS verification failed for" : "cannot reach", rq->shown,
 		curl_easy_strerror(rc), detail && *detail ? ": " : "", detail ? detail : "", hint);
