@@ -313,11 +313,17 @@ out:
 static int claim_time(json_object *claims, const char *key, long long *out)
 {
 	json_object *v;
+	double d;
 	if (!json_object_object_get_ex(claims, key, &v) || !v)
 		return 0;
 	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
 		return -1;
-	*out = (long long)json_object_get_double(v);
+	d = json_object_get_double(v);
+	/* NaN, infinities and absurd times are malformed: converting them to
+	 * long long would be undefined, and exp + leeway must not overflow */
+	if (!(d > -1e15 && d < 1e15))
+		return -1;
+	*out = (long long)d;
 	return 1;
 }
 

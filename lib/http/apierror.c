@@ -56,7 +56,7 @@ static const char *json_text(json_object *v, pex_buf *tmp)
 {
 	pex__buf_clear(tmp);
 	if (!v)
-		return NULL;
+		return "null";    /* a JSON null ({"error": null}) */
 	if (json_object_is_type(v, json_type_string))
 		return json_object_get_string(v);
 	if (json_object_is_type(v, json_type_array) && json_object_array_length(v) > 0) {

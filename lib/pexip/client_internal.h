@@ -27,4 +27,8 @@ unsigned pex__client_retries_max(const pex_client *c);
 unsigned pex__client_max_concurrency(const pex_client *c);
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp);
 
+/* Decode one conference object (room.c; for tests and tests/fuzz only). */
+struct pex_room;
+int pex__room_parse_json(struct pex_room **out, const char *json, size_t len);
+
 #endif

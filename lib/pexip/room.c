@@ -146,6 +146,37 @@ fail:
 	return err;
 }
 
+/* Internal entry point for tests and fuzzing: one conference object as
+ * Pexip sends it (GET .../conference/ID/), decoded like every reply. */
+int pex__room_parse_json(pex_room **out, const char *json, size_t len)
+{
+	json_tokener *tok;
+	json_object *root;
+	enum json_tokener_error jerr;
+	int err;
+
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex__room_parse_json: no output");
+	*out = NULL;
+	if (!json || len == 0 || len > INT32_MAX)
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"Pexip conference: empty or oversized body");
+	if (!(tok = json_tokener_new()))
+		return pex__error_nomem();
+	root = json_tokener_parse_ex(tok, json, (int)len);
+	jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success) {
+		json_object_put(root);
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"Pexip conference: malformed JSON: %s", json_tokener_error_desc(jerr));
+	}
+	err = room_from_json(out, root);
+	json_object_put(root);
+	return err;
+}
+
 static json_object *parse_body(const pex__http_response *resp, const char *what)
 {
 	json_tokener *tok;

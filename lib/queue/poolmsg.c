@@ -203,7 +203,10 @@ static int get_count(long long *out, json_object *obj, const char *key, const ch
 		break;
 	case json_type_double: {
 		double d = json_object_get_double(v);
-		if (d != (double)(long long)d)
+		/* NaN, infinities and values past long long are not counts (and
+		 * converting them would be undefined) */
+		if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) ||
+		    d != (double)(long long)d)
 			goto bad;
 		*out = (long long)d;
 		break;

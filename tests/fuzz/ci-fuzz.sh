@@ -1,0 +1,73 @@
+#!/bin/sh
+# Short CI fuzz run (tests/fuzz/README.md). If clang is available: configure
+# (or re-use) the clang build dir build-fuzz with ASan+UBSan, build every
+# libFuzzer target, and run each for FUZZ_SECONDS (default 20) seconds from
+# its seed corpus. Exits non-zero on any crash, leak, timeout or broken
+# invariant; the reproducer is kept in $FUZZ_ARTIFACTS (default
+# build-fuzz/fuzz-artifacts/<target>/). Without clang it says so and exits 0.
+#
+# Environment: BUILD_FUZZ (build dir, default <repo>/build-fuzz),
+# FUZZ_SECONDS, FUZZ_TARGETS (space-separated, default: all built ones),
+# FUZZ_ARTIFACTS.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${BUILD_FUZZ:-$root/build-fuzz}
+secs=${FUZZ_SECONDS:-20}
+all="uui events pexip config azure_xml room_server"
+
+if ! command -v clang >/dev/null 2>&1; then
+	echo "ci-fuzz: clang not found; skipping the fuzz run"
+	exit 0
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+	CC=clang meson setup "$build" "$root" -Db_sanitize=address,undefined -Db_lundef=false
+else
+	if ! grep -q "C compiler for the host machine: clang" "$build/meson-logs/meson-log.txt"; then
+		echo "ci-fuzz: $build exists but is not a clang build dir; remove it or set BUILD_FUZZ" >&2
+		exit 1
+	fi
+	meson configure "$build" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+
+targets=
+for t in ${FUZZ_TARGETS:-$all}; do
+	n=$(echo "$t" | tr _ -)
+	# azure_xml needs expat, room_server libmicrohttpd + OpenSSL 3
+	if grep -q "^build tests/fuzz/fuzz-$n:" "$build/build.ninja"; then
+		targets="$targets $t"
+	else
+		echo "ci-fuzz: fuzz-$n is not configured in $build; skipped"
+	fi
+done
+[ -n "$targets" ] || { echo "ci-fuzz: no fuzz target to run" >&2; exit 1; }
+
+ninja -C "$build" $(for t in $targets; do printf ' tests/fuzz/fuzz-%s' "$(echo "$t" | tr _ -)"; done)
+
+artifacts=${FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+failed=
+for t in $targets; do
+	n=$(echo "$t" | tr _ -)
+	mkdir -p "$work/$t" "$artifacts/$t"
+	echo "ci-fuzz: fuzz-$n for ${secs}s"
+	# new inputs go to the scratch dir; the committed seeds are read only
+	if ! "$build/tests/fuzz/fuzz-$n" -max_total_time="$secs" -max_len=4096 \
+		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix="$artifacts/$t/" "$work/$t" "$here/corpus/$t" \
+		</dev/null >"$work/$t.log" 2>&1; then
+		tail -n 60 "$work/$t.log" >&2
+		echo "ci-fuzz: fuzz-$n FAILED; reproducer in $artifacts/$t/" >&2
+		failed="$failed $n"
+	else
+		grep -E "^(Done|stat::number_of_executed_units)" "$work/$t.log" || true
+	fi
+done
+if [ -n "$failed" ]; then
+	echo "ci-fuzz: failed:$failed" >&2
+	exit 1
+fi
+echo "ci-fuzz: all fuzz targets ran clean"

@@ -1,0 +1,132 @@
+/*
+ * libFuzzer target for pex_pool_handle_event(): event-sink POST bodies
+ * (single envelopes, eventsink_bulk v1/v2), handled by a pool over two
+ * "memory:" queues and a client pointing at http://127.0.0.1:9 (handling
+ * an event does no Pexip I/O). Invariants:
+ *
+ *   failure  PEX_EPARSE or PEX_EINVAL, a non-empty printable message, and
+ *            the deletion queue unchanged (the whole payload is validated
+ *            before anything is enqueued);
+ *   success  scheduled + protected_skipped + ignored + unknown == events,
+ *            and the deletion queue grew by exactly `scheduled` messages,
+ *            none of them for a protected prefix, each a name that
+ *            pex_pool_schedule_delete() accepts.
+ *
+ * Any broken invariant aborts. Linked with replay.c for a plain-main build.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pexipsdk/pexipsdk.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "fuzz_events: invariant broken at %s:%d: %s\n", \
+			__FILE__, __LINE__, #cond); \
+		abort(); \
+	} \
+} while (0)
+
+static pex_client *g_client;
+static pex_queue *g_pool_q, *g_del_q;
+static pex_pool *g_pool;
+
+static void fuzz_teardown(void)
+{
+	pex_pool_free(g_pool);
+	pex_queue_free(g_del_q);
+	pex_queue_free(g_pool_q);
+	pex_client_free(g_client);
+}
+
+static void fuzz_setup(void)
+{
+	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+
+	if (g_pool)
+		return;
+	co.url = "http://127.0.0.1:9";
+	co.username = "fuzz";
+	co.password = "fuzz";
+	co.retries_max = 0;
+	CHECK(pex_client_new(&g_client, &co) == 0);
+	CHECK(pex_queue_open(&g_pool_q, "memory:", "fuzz-pool") == 0);
+	CHECK(pex_queue_open(&g_del_q, "memory:", "fuzz-deletion") == 0);
+	po.gc_delay_s = 0;
+	CHECK(pex_pool_new(&g_pool, g_client, g_pool_q, g_del_q, &po) == 0);
+	atexit(fuzz_teardown);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_setup();
+	return 0;
+}
+
+static int printable_line(const char *s)
+{
+	/* messages may carry UTF-8 (room names), never C0 controls or DEL */
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void check_enqueued(size_t expected)
+{
+	pex_message **msgs = NULL;
+	size_t n = 0, i;
+
+	CHECK(pex_queue_peek(&msgs, &n, g_del_q, expected + 1) == 0);
+	CHECK(n == expected);
+	for (i = 0; i < n; i++) {
+		const char *name = (const char *)msgs[i]->data;
+		size_t len = msgs[i]->len;
+		CHECK(len > 0 && len <= 250 && name != NULL);
+		CHECK(memchr(name, '\0', len) == NULL);
+		CHECK(strncmp(name, "test_", 5) != 0 && strncmp(name, "vkiosk_", 7) != 0);
+	}
+	pex_message_array_free(msgs, n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	pex_event_report rep;
+	size_t before = 0, after = 0;
+	int err;
+
+	fuzz_setup();
+	if (size > 256 * 1024)
+		return 0;
+	CHECK(pex_queue_count(&before, g_del_q) == 0);
+	CHECK(before == 0);
+	memset(&rep, 0xa5, sizeof(rep));
+	err = pex_pool_handle_event(g_pool, (const char *)data, size, &rep);
+	CHECK(pex_queue_count(&after, g_del_q) == 0);
+
+	if (err < 0) {
+		const pex_error *e = pex_error_last();
+		CHECK(err == PEX_EPARSE || err == PEX_EINVAL);
+		CHECK(e->code == err);
+		CHECK(e->message != NULL && e->message[0] != '\0');
+		CHECK(printable_line(e->message));
+		CHECK(after == before);
+		CHECK(rep.scheduled == 0);
+	} else {
+		CHECK(err == 0);
+		CHECK(rep.scheduled + rep.protected_skipped + rep.ignored + rep.unknown == rep.events);
+		CHECK(after - before == rep.scheduled);
+		check_enqueued(rep.scheduled);
+	}
+	if (after)
+		CHECK(pex_queue_clear(g_del_q) == 0);
+	return 0;
+}
