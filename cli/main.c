@@ -173,6 +173,9 @@ int pexctl_config(pexctl *ctl)
 	}
 	if (pex_config_get_string(&fmt, ctl->cfg, "log.format") == 0 && strcmp(fmt, "json") == 0)
 		ctl->log_json = 1;
+	if (!ctl->quiet)
+		for (size_t i = 0; i < pex_config_warning_count(ctl->cfg); i++)
+			fprintf(stderr, "pexctl: warning: %s\n", pex_config_warning(ctl->cfg, i));
 	return 0;
 }
 

@@ -231,6 +231,9 @@ int main(int argc, char **argv)
 	}
 	if (load_settings(&srv) < 0)
 		goto out;
+	/* after load_settings: the logger knows log.format now */
+	for (size_t i = 0; i < pex_config_warning_count(srv.cfg); i++)
+		rs_log(PEX_LOG_WARN, "%s", pex_config_warning(srv.cfg, i));
 
 	/* where to listen: --listen, else the Functions host's port, else the config */
 	if (!listen && (env_port = getenv("FUNCTIONS_CUSTOMHANDLER_PORT")) && *env_port) {

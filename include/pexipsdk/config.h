@@ -49,6 +49,22 @@ PEX_EXTERN int pex_config_new_defaults(pex_config **out);
 /** Free a configuration. NULL-safe. */
 PEX_EXTERN void pex_config_free(pex_config *cfg);
 
+/**
+ * Warnings found while loading (never errors): today, a secret key holding a
+ * literal value (not env:/file:/keyvault:) in a file readable by group or
+ * others. Only pex_config_load() produces them (a file was read).
+ * @return the number of warnings; 0 for NULL.
+ */
+PEX_EXTERN size_t pex_config_warning_count(const pex_config *cfg);
+
+/**
+ * Warning @p i (0-based), e.g. "pexipsdk.yaml: pexip.auth.password holds a
+ * literal secret and the file is readable by group/others (mode 0644); use
+ * env:/file: or chmod 600". Never contains a secret. Borrowed, lives as long
+ * as @p cfg; NULL when @p i is out of range.
+ */
+PEX_EXTERN const char *pex_config_warning(const pex_config *cfg, size_t i);
+
 /** Where the configuration came from (path or origin); borrowed, lives as long as @p cfg. */
 PEX_EXTERN const char *pex_config_origin(const pex_config *cfg);
 

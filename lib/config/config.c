@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "config_internal.h"
 
@@ -86,6 +87,9 @@ void pex_config_free(pex_config *cfg)
 		pex__config_value_clear(&r->v, r->type);
 		free(r);
 	}
+	for (i = 0; i < cfg->nwarnings; i++)
+		free(cfg->warnings[i]);
+	free(cfg->warnings);
 	free(cfg->values);
 	free(cfg->origin);
 	free(cfg->base_dir);
@@ -125,6 +129,133 @@ done:
 const char *pex_config_origin(const pex_config *cfg)
 {
 	return cfg ? cfg->origin : NULL;
+}
+
+/* ---- warnings ---- */
+
+size_t pex_config_warning_count(const pex_config *cfg)
+{
+	return cfg ? cfg->nwarnings : 0;
+}
+
+const char *pex_config_warning(const pex_config *cfg, size_t i)
+{
+	return cfg && i < cfg->nwarnings ? cfg->warnings[i] : NULL;
+}
+
+static int add_warning(pex_config *cfg, const char *fmt, ...) PEX_PRINTF(2, 3);
+
+static int add_warning(pex_config *cfg, const char *fmt, ...)
+{
+	pex_buf b = PEX_BUF_INIT;
+	char **w;
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = pex__buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (err < 0 || !(w = pex__realloc(cfg->warnings, (cfg->nwarnings + 1) * sizeof(*w)))) {
+		pex_buf_dispose(&b);
+		return PEX_ENOMEM;
+	}
+	cfg->warnings = w;
+	w[cfg->nwarnings++] = b.ptr;   /* the buffer's string is ours now */
+	return 0;
+}
+
+/* A scalar that is a literal secret: set, and not an env:/file:/keyvault: reference. */
+static int literal_scalar(const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+	size_t len = n->data.scalar.length;
+
+	if (n->type != YAML_SCALAR_NODE || len == 0)
+		return 0;
+	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	    (strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
+	     strcmp(v, "NULL") == 0))
+		return 0;
+	return strncmp(v, "env:", 4) != 0 && strncmp(v, "file:", 5) != 0 &&
+		strncmp(v, "keyvault:", 9) != 0;
+}
+
+/*
+ * Walk a document that already parsed cleanly (so keys are scalars and every
+ * key is known) and warn about each secret key holding a literal.
+ */
+static int warn_literals(pex_config *cfg, yaml_document_t *doc, yaml_node_t *map,
+	const char *prefix, const char *why, unsigned mode)
+{
+	yaml_node_pair_t *pair;
+	int err;
+
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = yaml_document_get_node(doc, pair->key);
+		yaml_node_t *vn = yaml_document_get_node(doc, pair->value);
+		char path[256];
+		int idx, literal = 0;
+
+		if (!kn || !vn || kn->type != YAML_SCALAR_NODE ||
+		    snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
+			(const char *)kn->data.scalar.value) >= (int)sizeof(path))
+			continue;
+		if (vn->type == YAML_MAPPING_NODE) {
+			if ((err = warn_literals(cfg, doc, vn, path, why, mode)) < 0)
+				return err;
+			continue;
+		}
+		if ((idx = pex__config_lookup(path)) < 0 ||
+		    !pex__config_type_is_secret(pex__config_schema(NULL)[idx].type))
+			continue;
+		if (vn->type == YAML_SCALAR_NODE) {
+			literal = literal_scalar(vn);
+		} else if (vn->type == YAML_SEQUENCE_NODE) {
+			yaml_node_item_t *it;
+			for (it = vn->data.sequence.items.start; it < vn->data.sequence.items.top; it++) {
+				yaml_node_t *in = yaml_document_get_node(doc, *it);
+				if (in && literal_scalar(in))
+					literal = 1;
+			}
+		}
+		if (literal && (err = add_warning(cfg, "%s: %s holds a literal secret and the file is "
+				"readable by %s (mode %04o); use env:/file: or chmod 600",
+				cfg->origin, path, why, mode)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * After a file was loaded: a literal secret in a file that group or others
+ * can read draws a warning. Best effort: a failure here never fails the load
+ * (the file parsed; only the warning would be lost), except for memory.
+ */
+static int check_literal_secrets(pex_config *cfg, const struct stat *st,
+	const char *yaml, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	const char *why;
+	int err = 0;
+
+	if (!S_ISREG(st->st_mode) || !(st->st_mode & (S_IRGRP | S_IROTH)))
+		return 0;
+	why = (st->st_mode & S_IRGRP) && (st->st_mode & S_IROTH) ? "group and others" :
+		(st->st_mode & S_IRGRP) ? "group" : "others";
+	if (!yaml_parser_initialize(&parser))
+		return PEX_ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	if (yaml_parser_load(&parser, &doc)) {
+		root = yaml_document_get_root_node(&doc);
+		if (root && root->type == YAML_MAPPING_NODE)
+			err = warn_literals(cfg, &doc, root, "", why,
+				(unsigned)(st->st_mode & 07777));
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	return err;
 }
 
 /* ---- files ---- */
@@ -208,6 +339,10 @@ static int load_fd(pex_config **out, int fd, const char *path)
 		len += (size_t)n;
 	}
 	err = pex_config_parse(out, data, len, path);
+	if (err == 0 && (err = check_literal_secrets(*out, &st, data, len)) < 0) {
+		pex_config_free(*out);
+		*out = NULL;
+	}
 done:
 	if (data) {
 		/* the file may hold literal secrets */

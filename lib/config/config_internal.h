@@ -115,6 +115,8 @@ struct pex_config {
 	pex__config_value *values;      /* one per schema row */
 	pex__config_retired *retired;
 	pthread_mutex_t lock;           /* serialises lazy resolution in getters */
+	char **warnings;                /* pex_config_warning(): nwarnings messages */
+	size_t nwarnings;
 };
 
 /* ---- input and conversion ---- */

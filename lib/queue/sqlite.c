@@ -24,10 +24,13 @@
  * makes the backend THREADSAFE. Schema changes are versioned with
  * PRAGMA user_version.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "pex_config.h"
 #include "queue_internal.h"
@@ -650,6 +653,13 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 	if (!(s->path = pex__strdup(opts->path))) {
 		sq_free(&s->parent);
 		return PEX_ENOMEM;
+	}
+	/* The file holds room names and guest PINs: create it private (0600)
+	 * whatever the umask; SQLite gives -wal and -shm the same mode. */
+	if (strcmp(s->path, ":memory:") != 0) {
+		int fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
 	}
 	/* our own mutex guards the connection, so SQLite's is not needed */
 	rc = sqlite3_open_v2(s->path, &s->db,

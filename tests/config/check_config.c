@@ -789,6 +789,91 @@ START_TEST(test_secret_env)
 }
 END_TEST
 
+/* A literal secret in a file readable by group or others draws a warning. */
+static pex_config *load_mode(const char *dir, const char *yaml, mode_t mode)
+{
+	char path[PATH_MAX];
+	pex_config *cfg = NULL;
+
+	write_file(dir, "w.yaml", yaml);
+	snprintf(path, sizeof(path), "%s/w.yaml", dir);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	ck_assert_msg(pex_config_load(&cfg, path) == 0, "%s", pex_error_last()->message);
+	return cfg;
+}
+
+START_TEST(test_literal_secret_warning)
+{
+	char *dir = make_tmpdir();
+	char want[PATH_MAX + 256];
+	pex_config *cfg;
+	size_t i;
+
+	setenv("PEXTEST_WPW", "warn-env-secret", 1);
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: lit-Secret-42}\n", 0644);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 1);
+	snprintf(want, sizeof(want), "%s/w.yaml: pexip.auth.password holds a literal secret and "
+		"the file is readable by group and others (mode 0644); use env:/file: or chmod 600", dir);
+	ck_assert_str_eq(pex_config_warning(cfg, 0), want);
+	ck_assert_ptr_null(pex_config_warning(cfg, 1));
+	ck_assert_ptr_null(strstr(pex_config_warning(cfg, 0), "lit-Secret-42"));
+	pex_config_free(cfg);
+
+	/* 0600: no warning; 0640 and 0604 say who can read */
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: lit-Secret-42}\n", 0600);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	pex_config_free(cfg);
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: lit-Secret-42}\n", 0640);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 1);
+	ck_assert_ptr_nonnull(strstr(pex_config_warning(cfg, 0), "readable by group (mode 0640)"));
+	pex_config_free(cfg);
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: lit-Secret-42}\n", 0604);
+	ck_assert_ptr_nonnull(strstr(pex_config_warning(cfg, 0), "readable by others (mode 0604)"));
+	pex_config_free(cfg);
+
+	/* references are fine, whatever the mode; so are non-secret keys and nulls */
+	write_file(dir, "pw.txt", "file-secret\n");
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: \"env:PEXTEST_WPW\"}\n"
+		"events: {username: u, password: file:pw.txt}\n"
+		"server: {api_keys: [\"env:PEXTEST_WPW\"]}\n", 0644);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	pex_config_free(cfg);
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: ~}\n", 0666);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	pex_config_free(cfg);
+
+	/* every secret key holding a literal is named, lists included */
+	cfg = load_mode(dir, URL "  auth: {method: oauth2, client_id: c, private_key: \"-----BEGIN\"}\n"
+		"queue: {backend: azure, azure: {connection_string: \"AccountKey=abc\"}}\n"
+		"events: {username: u, password: evpw}\n"
+		"server:\n  api_keys:\n    - env:PEXTEST_WPW\n    - literal-key\n", 0644);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 4);
+	{
+		static const char *const keys[] = { "pexip.auth.private_key",
+			"queue.azure.connection_string", "events.password", "server.api_keys" };
+		for (i = 0; i < 4; i++) {
+			snprintf(want, sizeof(want), ": %s holds a literal secret", keys[i]);
+			ck_assert_msg(strstr(pex_config_warning(cfg, i), want) != NULL, "%s", pex_config_warning(cfg, i));
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		ck_assert_ptr_null(strstr(pex_config_warning(cfg, i), "abc"));
+		ck_assert_ptr_null(strstr(pex_config_warning(cfg, i), "evpw"));
+		ck_assert_ptr_null(strstr(pex_config_warning(cfg, i), "literal-key"));
+	}
+	pex_config_free(cfg);
+
+	/* only files warn: parsing from memory has no mode */
+	cfg = parse_ok(URL "  auth: {username: admin, password: lit-Secret-42}\n");
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	pex_config_free(cfg);
+	ck_assert_uint_eq(pex_config_warning_count(NULL), 0);
+	ck_assert_ptr_null(pex_config_warning(NULL, 0));
+	unsetenv("PEXTEST_WPW");
+	rm_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(test_secret_file)
 {
 	char *dir = make_tmpdir();
@@ -1388,6 +1473,7 @@ static Suite *config_suite(void)
 	tc = tcase_create("secrets");
 	tcase_add_test(tc, test_secret_env);
 	tcase_add_test(tc, test_secret_file);
+	tcase_add_test(tc, test_literal_secret_warning);
 	tcase_add_test(tc, test_secret_keyvault);
 	tcase_add_test(tc, test_secret_never_shown);
 	tcase_add_test(tc, test_secret_lazy_default);
