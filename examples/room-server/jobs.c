@@ -58,7 +58,11 @@ void rs_jobs_replenish(rs_server *s, size_t n)
 	pthread_mutex_lock(&s->jobs_lock);
 	if (!s->jobs_stopping) {
 		s->replenish_pending += n;
-		pthread_cond_broadcast(&s->jobs_cond);
+		/* one job wakes one worker (a broadcast stole CPU from the request) */
+		if (n == 1)
+			pthread_cond_signal(&s->jobs_cond);
+		else
+			pthread_cond_broadcast(&s->jobs_cond);
 	}
 	pthread_mutex_unlock(&s->jobs_lock);
 }

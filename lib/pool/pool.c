@@ -275,15 +275,18 @@ static void *par_worker(void *x)
 
 int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg)
 {
-	pthread_t th[64];
-	size_t nt = pex__client_max_concurrency(p->client), started = 0, i;
+	pthread_t th[128];
+	/* Twice the client's cap: while one worker does local work (an fsync'd
+	 * queue commit), another can use its Pexip slot. The client's handle
+	 * pool still bounds requests in flight to max_concurrency. */
+	size_t nt = 2 * (size_t)pex__client_max_concurrency(p->client), started = 0, i;
 	par_ctx c;
 	if (n == 0)
 		return 0;
 	if (nt > n)
 		nt = n;
-	if (nt > 64)
-		nt = 64;
+	if (nt > 128)
+		nt = 128;
 	if (nt < 1)
 		nt = 1;
 	c.p = p;

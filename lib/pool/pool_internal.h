@@ -38,7 +38,8 @@ struct pex_pool {
 int pex__pool_is_protected(const pex_pool *p, const char *name);
 /* 1 if @name starts with the pool's name prefix. */
 int pex__pool_has_prefix(const pex_pool *p, const char *name);
-/* Run fn(i, arg) for i in [0, n) on up to max_concurrency threads (at least 1).
+/* Run fn(i, arg) for i in [0, n) on up to 2 x max_concurrency threads (at least 1;
+ * Pexip requests in flight stay bounded by the client).
  * Returns the first negative value any call returned, else 0. */
 int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg);
 /* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive = UTC); -1 if unparsable. */
