@@ -170,7 +170,14 @@ START_TEST(test_faults)
 		"emulator: %lld requests, %lld faults injected, %lld latency spikes\n",
 		s.handed, CREATES, s.pop_failures, s.replenish_failures, emu_stat(&e, "requests"),
 		faults, emu_stat(&e, "latency_spikes"));
-	ck_assert_int_gt(faults, 500);                          /* the faults were really there */
+	/* the faults were really there: about 20% of all requests (the exact
+	 * count varies with scheduling, so check the proportion with slack) */
+	{
+		long long reqs = emu_stat(&e, "requests");
+		ck_assert_int_gt(reqs, 2 * CREATES);
+		ck_assert_int_ge(faults * 100, reqs * 14);
+		ck_assert_int_le(faults * 100, reqs * 26);
+	}
 	ck_assert_uint_ge(s.handed * 1000, (size_t)CREATES * 999);  /* >= 99.9% */
 	ck_assert_uint_eq(s.empty_messages, 0);
 	ck_assert_uint_eq(s.handed + s.pop_failures, CREATES);
