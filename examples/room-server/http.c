@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -162,6 +163,9 @@ static int body_append(rs_request *r, const char *data, size_t len)
 {
 	if (r->too_large || len > r->limit - r->body_len) {
 		r->too_large = 1;
+		if (len > RS_DRAIN_MAX - r->dropped)
+			return -1;  /* not worth reading further: close */
+		r->dropped += len;
 		return 0;
 	}
 	if (r->body_len + len + 1 > r->body_cap) {
@@ -224,11 +228,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (cl) {
 			char *end;
 			unsigned long long n;
+			const char *expect;
 			errno = 0;
 			n = strtoull(cl, &end, 10);
-			if (errno || end == cl || *end || n > r->limit)
-				return rs_send_error(c, r, 413, "payload_too_large",
-					"request body is larger than %zu bytes", r->limit);
+			if (errno || end == cl || *end)
+				return rs_send_error(c, r, 400, "bad_request", "Content-Length is not a number");
+			if (n > r->limit) {
+				/* A client that asked "Expect: 100-continue" has sent
+				 * nothing yet: answer now and it never will. One that is
+				 * already sending gets its body read and dropped first
+				 * (up to RS_DRAIN_MAX), then the 413. */
+				expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+				if ((expect && strcasecmp(expect, "100-continue") == 0) || n > RS_DRAIN_MAX)
+					return rs_send_error(c, r, 413, "payload_too_large",
+						"request body is larger than %zu bytes", r->limit);
+				r->too_large = 1;
+			}
 		}
 		return MHD_YES;
 	}

@@ -21,6 +21,11 @@
 
 #define RS_BODY_MAX (1024u * 1024u)             /* /room/ routes and everything else */
 #define RS_EVENT_BODY_MAX (4u * 1024u * 1024u)  /* /public/event_sink */
+/* An over-limit body that the client sends anyway (no "Expect: 100-continue")
+ * is read and dropped up to this many bytes before the 413 goes out, so the
+ * close that follows cannot reset the connection under the client's feet and
+ * lose the answer. Beyond it the connection is simply closed. */
+#define RS_DRAIN_MAX (16u * 1024u * 1024u)
 #define RS_BULK_MAX 100                         /* rooms per bulk create */
 
 /* ---- logging (main.c) ---- */
@@ -112,6 +117,7 @@ typedef struct rs_request {
 	char *body;
 	size_t body_len, body_cap;
 	int too_large;
+	size_t dropped;                 /* over-limit body bytes read and dropped */
 	int status;                     /* what was answered, for the access log */
 	size_t bytes;
 	int answered;
