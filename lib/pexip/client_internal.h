@@ -31,4 +31,16 @@ void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_respon
 struct pex_room;
 int pex__room_parse_json(struct pex_room **out, const char *json, size_t len);
 
+/*
+ * Look up to 500 rooms up by exact name in one request (name__in):
+ * with @p ids, on the configuration API (ids[i] = the conference id, 0 when
+ * Pexip has no such room); with @p live, on the status API (live[i] = 1
+ * when live, else 0). Exactly one of ids and live is given. A name the
+ * request could not carry (a comma in it, or past the URL budget) is left
+ * at -1, as is every name on an error. PEX_ENOTSUPPORTED when the server
+ * refuses the filter (400) or answers as if it ignored it.
+ */
+int pex__room_batch_lookup(pex_client *c, const char *const *names, size_t n,
+	long long *ids, int *live);
+
 #endif

@@ -770,3 +770,121 @@ int pex_room_live_count(long long *count, pex_client *c, const char *prefix)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_live_count: no output or client");
 	return status_count(count, c, "name__startswith", prefix);
 }
+
+/* ---- batched lookups by name (GC) ---- */
+
+/* Longest request path a batch lookup builds; names that do not fit are
+ * left unknown for the caller's per-room path. Well under the 8 KiB request
+ * line that common front ends (nginx, Apache) accept. */
+#define PEX__BATCH_PATH_MAX 6000
+
+int pex__room_batch_lookup(pex_client *c, const char *const *names, size_t n,
+	long long *ids, int *live)
+{
+	pex_buf path = PEX_BUF_INIT;
+	pex__http_response resp;
+	json_object *root = NULL, *objects, *meta, *tc;
+	const char *what = ids ? "looking rooms up by name" : "checking which rooms are live";
+	size_t i, j, asked = 0, got;
+	int err;
+
+	if (!c || !names || (!ids == !live))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex__room_batch_lookup: bad arguments");
+	for (i = 0; i < n; i++) {
+		if (ids)
+			ids[i] = -1;
+		else
+			live[i] = -1;
+	}
+	if (n == 0)
+		return 0;
+	if ((err = pex__buf_printf(&path, "%s?limit=%zu&name__in=",
+			ids ? PEX__API_CONF : PEX__API_STATUS_CONF, n > 500 ? (size_t)500 : n)) < 0)
+		goto out;
+	for (i = 0; i < n && asked < 500; i++) {
+		size_t mark = path.size;
+		/* a comma would split the name: such rooms stay unknown */
+		if (!names[i] || !*names[i] || strchr(names[i], ',') || check_name(names[i]) < 0)
+			continue;
+		if ((asked && (err = pex__buf_puts(&path, ",")) < 0) ||
+		    (err = pex__url_encode(&path, names[i], strlen(names[i]))) < 0)
+			goto out;
+		if (path.size > PEX__BATCH_PATH_MAX) {
+			path.size = mark;
+			path.ptr[mark] = '\0';
+			break;
+		}
+		/* asked: 0 = unknown until the answer comes */
+		if (ids)
+			ids[i] = 0;
+		else
+			live[i] = 0;
+		asked++;
+	}
+	pex_error_clear();
+	if (asked == 0)
+		goto out;
+	memset(&resp, 0, sizeof(resp));
+	err = pex__client_call(c, "GET", path.ptr, NULL, 1, &resp);
+	if (err == 0 && resp.status == 400) {
+		/* the server does not allow name__in here */
+		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+			"%s: Pexip refused the name__in filter (HTTP 400)", what);
+	} else if (err == 0 && !ok_status(resp.status)) {
+		err = pex__client_fail(c, &resp, what);
+	} else if (err == 0) {
+		root = parse_body(&resp, what);
+		if (!root)
+			err = pex_error_last()->code;
+		else if (!json_object_is_type(root, json_type_object) ||
+			 !json_object_object_get_ex(root, "objects", &objects) ||
+			 !json_object_is_type(objects, json_type_array))
+			err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+				"%s: Pexip's reply has no 'objects' list", what);
+	}
+	pex__http_response_dispose(&resp);
+	if (err < 0)
+		goto out;
+	got = json_object_array_length(objects);
+	/* A server that ignored the filter (or paged the answer) would say
+	 * "not found" for rooms it simply did not list: refuse to guess. */
+	if (got > asked ||
+	    (json_object_object_get_ex(root, "meta", &meta) &&
+	     json_object_object_get_ex(meta, "total_count", &tc) &&
+	     json_object_is_type(tc, json_type_int) && json_object_get_int64(tc) > (long long)got)) {
+		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+			"%s: Pexip answered the name__in filter with more rooms than were asked for", what);
+		goto out;
+	}
+	for (j = 0; j < got; j++) {
+		json_object *o = json_object_array_get_idx(objects, j), *nm, *idv;
+		const char *s;
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, "name", &nm) || !json_object_is_type(nm, json_type_string))
+			continue;
+		s = json_object_get_string(nm);
+		for (i = 0; i < n; i++) {
+			/* exact match only, whatever the server's collation */
+			if (!names[i] || strcmp(names[i], s) != 0 || (ids ? ids[i] : live[i]) < 0)
+				continue;
+			if (live) {
+				live[i] = 1;
+			} else if (json_object_object_get_ex(o, "id", &idv) &&
+				   json_object_is_type(idv, json_type_int) && json_object_get_int64(idv) > 0) {
+				ids[i] = json_object_get_int64(idv);
+			}
+		}
+	}
+out:
+	if (err < 0) {
+		for (i = 0; i < n; i++) {
+			if (ids)
+				ids[i] = -1;
+			else
+				live[i] = -1;
+		}
+	}
+	json_object_put(root);
+	pex_buf_dispose(&path);
+	return err;
+}

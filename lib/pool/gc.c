@@ -2,10 +2,13 @@
  * GC sweeps (design.md §1 "Room deletion", "Sweeps and timers"; §2
  * "Idempotent deletes and sweeps").
  *
- * DELETION-QUEUE SWEEP. Repeat: lease up to 32 due messages for
- * PEX__GC_LEASE_S, handle them on up to max_concurrency threads, until a
- * receive returns nothing, opts->max rooms were handled, the caller's
- * progress callback says stop, or a whole batch failed. Per message:
+ * DELETION-QUEUE SWEEP. Repeat: lease up to PEX__GC_BATCH due messages
+ * (receives of 32) for PEX__GC_LEASE_S, look the batch's rooms up on Pexip
+ * in two requests made side by side (which are live: status API; their
+ * ids: configuration API; both with name__in), then handle the messages
+ * on the pool's worker threads, until a receive returns nothing, opts->max
+ * rooms were handled, the caller's progress callback says stop, or a whole
+ * batch failed. Per message:
  *   - younger than opts->min_age_s (inserted_at; 0 = unknown counts as old
  *     enough): released until it is old enough; not counted;
  *   - undecodable (neither a pool message nor an acceptable bare name):
@@ -30,9 +33,20 @@
  * credentials revoked): trying thousands more rooms would only hammer a
  * broken server; the next run picks them up.
  *
- * The live check and the delete are two requests: a participant who joins
- * between them loses the room. Pexip has no conditional delete; the
- * gc_delay_s grace period makes this unlikely.
+ * BATCHED LOOKUPS. Per room, the naive sweep makes three requests (is it
+ * live, what is its id, DELETE). The batch lookups bring that to one
+ * DELETE per room plus two requests per batch. They are an optimisation
+ * only: a room whose name cannot be batched (a comma in it), a room the
+ * id lookup did not find (it is confirmed one by one before being called
+ * already gone, so a server whose name__in matched differently cannot make
+ * GC skip a room), and every room of a batch whose lookups failed take the
+ * per-room path. A server that refuses name__in (400) or answers as if it
+ * ignored the filter turns the batching off for the rest of the sweep.
+ *
+ * The live check and the delete are separate requests: a participant who
+ * joins between them loses the room. Pexip has no conditional delete; the
+ * gc_delay_s grace period makes this unlikely (batching widens the gap
+ * from one request to at most one batch, well under a second).
  *
  * DRY RUN. The queue API has no cursor, so a dry run peeks at the first
  * 32 due messages (at most) and reports what would happen to them, using
@@ -57,14 +71,19 @@
 
 #include <json-c/json.h>
 
+#include "pexip/client_internal.h"
 #include "pool/pool_internal.h"
 #include "pool/events_gc.h"
 
-/* Lease on a batch of deletion messages: long enough for 32 rooms at 3
- * requests each on max_concurrency threads, retries included. */
+/* Lease on a batch of deletion messages: long enough for a batch at 3
+ * requests per room on one thread, retries included. */
 #define PEX__GC_LEASE_S 300
 /* Messages per receive (the queue API maximum). */
-#define PEX__GC_BATCH 32
+#define PEX__GC_RECEIVE 32
+/* Messages per batch: the batch lookups cost two requests per batch, and
+ * the workers wait for the slowest room of a batch, so bigger is better up
+ * to what one lookup URL can carry (96 pool names is about 3 KB). */
+#define PEX__GC_BATCH 96
 /* A failed room is retried by a sweep after this delay. */
 #define PEX__GC_RETRY_DELAY_S 60
 /* Shortest postponement of a live room. */
@@ -98,6 +117,10 @@ typedef struct gc_ctx {
 	pex_message **msgs;
 	char **names;
 	size_t n;
+	/* queue sweep: batch lookups (-1 = unknown: ask per room) */
+	long long *ids;
+	int *live;
+	int batching;                  /* 0 once the server refused name__in */
 	atomic_size_t batch_failed;
 
 	/* report */
@@ -112,6 +135,7 @@ typedef struct gc_ctx {
 	void *payload;
 	atomic_int aborted;
 	atomic_int warned;
+	atomic_int batch_refused;
 
 	/* the first error, saved from whichever thread hit it */
 	pthread_mutex_t lock;
@@ -234,7 +258,10 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		release(c, msg, wait < 1 ? 1 : (unsigned)wait);
 		return 0;
 	}
-	if ((err = message_name(&name, msg)) < 0) {
+	if (c->names && c->names[i]) {
+		name = c->names[i];        /* decoded by prepare_batch() */
+		c->names[i] = NULL;
+	} else if ((err = message_name(&name, msg)) < 0) {
 		pex__log(p->log, PEX_LOG_WARN, "gc: %s unreadable deletion message %s: %s",
 			c->dry ? "would drop" : "dropping", msg->id, pex_error_last()->message);
 		if (!c->dry && pex_queue_delete(p->del_q, msg) < 0)
@@ -251,7 +278,9 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		tick(c);
 		goto out;
 	}
-	if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+	if (c->live && c->live[i] >= 0)
+		live = c->live[i];
+	else if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether room %s is live", safe);
 		failed(c, msg, err, what);
 		goto out;
@@ -265,7 +294,16 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		tick(c);
 		goto out;
 	}
-	if (c->dry) {
+	if (c->ids && c->ids[i] > 0) {
+		/* the batch lookup found it: one DELETE (a 404 is already gone) */
+		if (c->dry)
+			deleted = 1;
+		else if ((err = pex_room_delete(p->client, c->ids[i], &deleted)) < 0) {
+			snprintf(what, sizeof(what), "deleting room %s", safe);
+			failed(c, msg, err, what);
+			goto out;
+		}
+	} else if (c->dry) {
 		/* would it be deleted, or is it gone already? (read-only) */
 		pex_room *room = NULL;
 		err = pex_room_get_by_name(&room, p->client, name);
@@ -298,16 +336,75 @@ out:
 	return 0;
 }
 
+/* Batch lookup task @p i: 0 = ids (configuration API), 1 = live (status API). */
+static int lookup_task(pex_pool *p, size_t i, void *arg)
+{
+	gc_ctx *c = arg;
+	int err = pex__room_batch_lookup(p->client, (const char *const *)c->names, c->n,
+		i == 0 ? c->ids : NULL, i == 0 ? NULL : c->live);
+
+	if (err == PEX_ENOTSUPPORTED) {
+		if (atomic_exchange(&c->batch_refused, 1) == 0)
+			pex__log(p->log, PEX_LOG_INFO, "gc: %s; checking rooms one by one",
+				pex_error_last()->message);
+	} else if (err < 0) {
+		pex__log(p->log, PEX_LOG_DEBUG, "gc: batch lookup failed (%s); checking this batch's rooms "
+			"one by one", pex_error_last()->message);
+	}
+	return 0;
+}
+
+/*
+ * Decode the names of the current batch, then look the rooms that need
+ * Pexip up in two requests. Rooms the lookups do not settle are left at -1
+ * (the per-room path); so is everything when batching is off.
+ */
+static void prepare_batch(gc_ctx *c)
+{
+	size_t i, asked = 0;
+
+	for (i = 0; i < c->n; i++) {
+		c->ids[i] = -1;
+		c->live[i] = -1;
+		c->names[i] = NULL;
+		if (message_name(&c->names[i], c->msgs[i]) < 0) {
+			pex_error_clear();     /* sweep_one() reports it */
+			continue;
+		}
+		/* protected rooms and messages still too young need no lookup */
+		if (pex__pool_is_protected(c->p, c->names[i]) ||
+		    (c->o->min_age_s && c->msgs[i]->inserted_at > 0 &&
+		     c->now - c->msgs[i]->inserted_at < c->o->min_age_s)) {
+			free(c->names[i]);
+			c->names[i] = NULL;
+			continue;
+		}
+		asked++;
+	}
+	/* one room: the per-room path costs the same */
+	if (!c->batching || asked < 2 || atomic_load(&c->aborted))
+		return;
+	pex__pool_parallel(c->p, 2, lookup_task, c);
+	if (atomic_load(&c->batch_refused))
+		c->batching = 0;
+}
+
 /* The deletion-queue sweep. */
 static void sweep_queue(gc_ctx *c)
 {
 	pex_pool *p = c->p;
-	pex_message **msgs = NULL;
-	size_t n, done, want;
-	int err;
+	pex_message **msgs = NULL, *batch[PEX__GC_BATCH];
+	char *names[PEX__GC_BATCH];
+	long long ids[PEX__GC_BATCH];
+	int live[PEX__GC_BATCH];
+	size_t n, got, done, want, i;
+	int err = 0;
 
+	c->names = names;
+	c->ids = ids;
+	c->live = live;
 	for (;;) {
-		want = PEX__GC_BATCH;
+		want = c->dry ? PEX__GC_RECEIVE : PEX__GC_BATCH;
 		if (c->o->max) {
 			done = atomic_load(&c->done);
 			if (done >= c->o->max)
@@ -315,23 +412,40 @@ static void sweep_queue(gc_ctx *c)
 			if (c->o->max - done < want)
 				want = c->o->max - done;
 		}
-		if (c->dry)
-			err = pex_queue_peek(&msgs, &n, p->del_q, want);
-		else
-			err = pex_queue_receive_batch(&msgs, &n, p->del_q, want, PEX__GC_LEASE_S);
-		if (err < 0) {
-			remember(c, err, "reading the deletion queue");
-			break;
+		/* fill the batch with receives of up to 32 (one peek in a dry run) */
+		for (n = 0; n < want; n += got) {
+			size_t ask = want - n < PEX__GC_RECEIVE ? want - n : PEX__GC_RECEIVE;
+			if (c->dry)
+				err = pex_queue_peek(&msgs, &got, p->del_q, ask);
+			else
+				err = pex_queue_receive_batch(&msgs, &got, p->del_q, ask, PEX__GC_LEASE_S);
+			if (err < 0) {
+				remember(c, err, "reading the deletion queue");
+				break;
+			}
+			for (i = 0; i < got; i++)
+				batch[n + i] = msgs[i];
+			free(msgs);            /* the array only: the messages are in batch[] */
+			msgs = NULL;
+			if (got < ask || c->dry) {
+				n += got;
+				break;
+			}
 		}
 		if (n == 0)
 			break;
-		c->msgs = msgs;
+		c->msgs = batch;
 		c->n = n;
 		atomic_store(&c->batch_failed, 0);
+		prepare_batch(c);
 		pex__pool_parallel(p, n, sweep_one, c);
-		pex_message_array_free(msgs, n);
+		for (i = 0; i < n; i++) {
+			free(names[i]);        /* those sweep_one() did not take */
+			pex_message_free(batch[i]);
+		}
 		c->msgs = NULL;
-		if (atomic_load(&c->aborted))
+		c->n = 0;
+		if (err < 0 || atomic_load(&c->aborted))
 			break;
 		if (c->dry) {
 			/* a peek always shows the same messages: one look is all we get */
@@ -347,6 +461,9 @@ static void sweep_queue(gc_ctx *c)
 			break;
 		}
 	}
+	c->names = NULL;
+	c->ids = NULL;
+	c->live = NULL;
 }
 
 /* Add the room name of pool message @p msg to @p set (unreadable ones are skipped). */
@@ -399,27 +516,27 @@ static int collect_pool_names(gc_ctx *c, json_object *set)
 	size_t n = 0, i, count = 0, seen = 0, batches = 0, max_batches;
 	int err, dry_batches = 0;
 
-	if ((err = pex_queue_peek(&msgs, &n, p->pool_q, PEX__GC_BATCH)) < 0)
+	if ((err = pex_queue_peek(&msgs, &n, p->pool_q, PEX__GC_RECEIVE)) < 0)
 		return err;
 	for (i = 0; i < n && err == 0; i++)
 		err = add_pool_name(set, msgs[i]);
 	pex_message_array_free(msgs, n);
-	if (err < 0 || n < PEX__GC_BATCH)
+	if (err < 0 || n < PEX__GC_RECEIVE)
 		return err;
 	if (c->dry) {
 		pex__log(p->log, PEX_LOG_INFO, "gc (dry run): the pool queue is deeper than %d; old pool "
-			"rooms beyond the first %d may be counted as orphans", PEX__GC_BATCH, PEX__GC_BATCH);
+			"rooms beyond the first %d may be counted as orphans", PEX__GC_RECEIVE, PEX__GC_RECEIVE);
 		return 0;
 	}
 
 	if ((err = pex_queue_count(&count, p->pool_q)) < 0)
 		return err;
-	max_batches = count / PEX__GC_BATCH + 8;
+	max_batches = count / PEX__GC_RECEIVE + 8;
 	if (!(ids = json_object_new_object()))
 		return pex__error_nomem();
 	while (seen < count && batches++ < max_batches && dry_batches < 3) {
 		size_t fresh = 0;
-		if ((err = pex_queue_receive_batch(&msgs, &n, p->pool_q, PEX__GC_BATCH,
+		if ((err = pex_queue_receive_batch(&msgs, &n, p->pool_q, PEX__GC_RECEIVE,
 				PEX__GC_POOL_SCAN_LEASE_S)) < 0)
 			break;
 		if (n == 0)
@@ -466,7 +583,9 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		return 0;
 	}
 	pex__pool_safe_text(safe, sizeof(safe), name, strlen(name));
-	if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+	if (c->live && c->live[i] >= 0)
+		live = c->live[i];
+	else if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether orphan candidate %s is live", safe);
 		failed(c, NULL, err, what);
 		return 0;
@@ -607,6 +726,7 @@ int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *repo
 	c->p = pool;
 	c->o = opts;
 	c->dry = opts->dry_run != 0;
+	c->batching = 1;
 	c->now = (long long)pex__unix_time();
 	c->progress = progress;
 	c->payload = payload;

@@ -126,6 +126,7 @@ typedef struct emu_faults {
 	int permanent_status;
 	bool apply_to_token;
 	long rate_limit_per_minute;
+	bool refuse_in_filter;  /* answer `__in` filters with 400, as a server that does not allow them */
 } emu_faults;
 
 /* Counters; all atomic so that handler threads never block on them. */
@@ -145,6 +146,8 @@ typedef struct emu_stats {
 extern emu_config g_cfg;
 extern emu_stats g_stats;
 extern atomic_bool g_stopping;
+/* a copy of emu_faults.refuse_in_filter for the store (read per list request) */
+extern atomic_bool g_refuse_in;
 
 /* Sleeps up to ms milliseconds; returns early when the emulator stops. */
 void emu_sleep_ms(double ms);

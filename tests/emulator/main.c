@@ -63,6 +63,7 @@
 emu_config g_cfg;
 emu_stats g_stats;
 atomic_bool g_stopping;
+atomic_bool g_refuse_in;
 
 static void usage(FILE *out)
 {

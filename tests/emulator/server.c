@@ -104,6 +104,7 @@ void faults_reset(void)
 {
 	pthread_mutex_lock(&faults_lock);
 	memset(&g_faults, 0, sizeof(g_faults));
+	atomic_store(&g_refuse_in, false);
 	free(rl_ring);
 	rl_ring = NULL;
 	rl_cap = rl_head = rl_count = 0;
@@ -353,6 +354,7 @@ static json_object *faults_json(const emu_faults *f)
 	json_object_object_add(o, "permanent_status", json_object_new_int(f->permanent_status));
 	json_object_object_add(o, "apply_to_token", json_object_new_boolean(f->apply_to_token));
 	json_object_object_add(o, "rate_limit_per_minute", json_object_new_int64(f->rate_limit_per_minute));
+	json_object_object_add(o, "refuse_in_filter", json_object_new_boolean(f->refuse_in_filter));
 	return o;
 }
 
@@ -418,6 +420,12 @@ static void faults_post(resp *r, json_object *in)
 				return;
 			}
 			f.apply_to_token = json_object_get_boolean(v);
+		} else if (!strcmp(key, "refuse_in_filter")) {
+			if (!json_object_is_type(v, json_type_boolean)) {
+				resp_error(r, 400, "'refuse_in_filter' must be a boolean");
+				return;
+			}
+			f.refuse_in_filter = json_object_get_boolean(v);
 		} else if (!strcmp(key, "rate_limit_per_minute")) {
 			long long n;
 			if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||
@@ -444,6 +452,7 @@ static void faults_post(resp *r, json_object *in)
 		rl_head = rl_count = 0;
 	}
 	g_faults = f;
+	atomic_store(&g_refuse_in, f.refuse_in_filter);
 	pthread_mutex_unlock(&faults_lock);
 	resp_json(r, 200, faults_json(&f));
 }

@@ -1023,6 +1023,81 @@ START_TEST(test_gc_orphans_deep_pool_and_max)
 }
 END_TEST
 
+
+/* Batched lookups: one DELETE per room plus two GETs per batch; the rooms
+ * a batch cannot settle (a comma in the name, not found) go one by one. */
+START_TEST(test_gc_batched_lookups)
+{
+	fx f;
+	pex_gc_report r;
+	char name[32];
+	int i;
+
+	fx_open(&f, 1, 0, NULL);
+	for (i = 0; i < 150; i++) {      /* two batches */
+		snprintf(name, sizeof(name), "vmr_b%03d", i);
+		create_room(&f, name);
+		schedule(&f, name);
+	}
+	make_live(&f, "vmr_b005");
+	make_live(&f, "vmr_b100");
+	make_live(&f, "vmr_b149");
+	create_room(&f, "Sales, weekly");
+	ck_assert_int_eq(pex_queue_put(f.dq, "Sales, weekly", 13, 0), 0);
+	schedule(&f, "vmr_never_existed");
+	create_room(&f, "test_keep");
+	schedule(&f, "test_keep");
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 148, 3, 1, 1, 0);
+	/* 148 DELETEs; GETs: 2 per batch (2 batches) + 2 for the comma room
+	 * (live? id?) + 1 to confirm the room that was not found */
+	ck_assert_int_eq(emu_stat(&f.e, "by_method.DELETE"), 148);
+	ck_assert_int_eq(emu_stat(&f.e, "by_method.GET"), 2 * 2 + 2 + 1);
+	ck_assert(!room_exists(&f, "vmr_b000"));
+	ck_assert(room_exists(&f, "vmr_b149"));          /* live: kept */
+	ck_assert(room_exists(&f, "vmr_b005"));
+	ck_assert(!room_exists(&f, "Sales, weekly"));
+	ck_assert(room_exists(&f, "test_keep"));
+	ck_assert_uint_eq(qcount(f.dq), 3);              /* the live rooms, postponed */
+	fx_close(&f);
+}
+END_TEST
+
+/* A server that refuses name__in: the sweep falls back to one room at a
+ * time, says so once, and gets the same result. */
+START_TEST(test_gc_batch_refused)
+{
+	fx f;
+	pex_gc_report r;
+	char name[32];
+	int i;
+
+	fx_open(&f, 1, 0, NULL);
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/faults", "{\"refuse_in_filter\": true}", NULL), 200);
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "vmr_r%02d", i);
+		create_room(&f, name);
+		schedule(&f, name);
+	}
+	make_live(&f, "vmr_r07");
+	schedule(&f, "vmr_never_existed");
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+	atomic_store(&info_logs, 0);
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 39, 1, 0, 1, 0);
+	/* two refused lookups, then per room: live? (41) and id? (40, not the live one) */
+	ck_assert_int_eq(emu_stat(&f.e, "by_status.400"), 2);
+	ck_assert_int_eq(emu_stat(&f.e, "by_method.GET"), 2 + 41 + 40);
+	ck_assert_int_eq(emu_stat(&f.e, "by_method.DELETE"), 39);
+	ck_assert(room_exists(&f, "vmr_r07"));
+	ck_assert(!room_exists(&f, "vmr_r00"));
+	ck_assert(!room_exists(&f, "vmr_r39"));
+	ck_assert_int_le(atomic_load(&info_logs), 4);    /* the fallback is said once */
+	fx_close(&f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("events-gc");
@@ -1050,6 +1125,8 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_progress_abort_and_failures);
 	tcase_add_test(gc, test_gc_orphans);
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
+	tcase_add_test(gc, test_gc_batched_lookups);
+	tcase_add_test(gc, test_gc_batch_refused);
 	tcase_set_timeout(gc, 120);
 	suite_add_tcase(s, gc);
 	return s;
