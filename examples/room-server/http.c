@@ -281,6 +281,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
+	/* rooms were handed out (the answer is sent, or the client went away
+	 * with it): queue their replacements now */
+	if (r->replenish)
+		rs_jobs_replenish(s, r->replenish);
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,

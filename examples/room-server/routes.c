@@ -236,7 +236,9 @@ static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_re
 			rs_jobs_fill(s);
 		return rs_send_pex_error(c, r, err);
 	}
-	rs_jobs_replenish(s, 1);        /* the replacement is made in the background */
+	/* the replacement is made in the background, queued once the answer
+	 * is out (on_completed) so that its work does not delay it */
+	r->replenish = 1;
 	err = rs_send_json(c, r, 200, pool_room_json(room));
 	pex_pool_room_free(room);
 	return err;
@@ -316,8 +318,7 @@ static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, 
 		pex_pool_room_free(room);
 		handed++;
 	}
-	if (handed)
-		rs_jobs_replenish(s, handed);
+	r->replenish = handed;          /* queued once answered */
 	if (err < 0 && handed == 0) {
 		json_object_put(rooms);
 		json_object_put(out);

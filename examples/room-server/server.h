@@ -121,6 +121,7 @@ typedef struct rs_request {
 	int status;                     /* what was answered, for the access log */
 	size_t bytes;
 	int answered;
+	size_t replenish;               /* rooms handed out: replacements to queue once answered */
 	int closing;                    /* answer with Connection: close */
 } rs_request;
 

@@ -6,6 +6,13 @@
  * retry policy. It is safe to share between threads: at most
  * max_concurrency requests are in flight per client, whatever the number of
  * threads using it; further callers wait for a free slot.
+ *
+ * Bulk work of the pool (pex_pool_replenish/fill/drain, pex_gc_sweep,
+ * pex_pool_get_metrics) makes background requests: while other requests
+ * of the client are in flight or waiting, a background request waits for
+ * them and never takes the last free slot, so a hand-out (pex_pool_pop) or
+ * any direct call does not queue behind a fill or a sweep. Alone, bulk work
+ * uses every slot.
  */
 #ifndef PEXIPSDK_CLIENT_H
 #define PEXIPSDK_CLIENT_H

@@ -88,6 +88,10 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	const char *const *headers, const char *body, size_t body_len,
 	pex__http_response *resp);
 void pex__http_response_reset(pex__http_response *resp);
+/* Mark the calling thread's requests as background (1) or foreground (0,
+ * the default); returns the previous setting. Background requests yield
+ * handles to foreground ones (transport.c, acquire()). */
+int pex__http_background(int on);
 void pex__http_response_dispose(pex__http_response *resp);
 
 #endif

@@ -15,9 +15,11 @@
 
 struct pex__http {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;      /* foreground waiters */
+	pthread_cond_t bg_cond;   /* background waiters */
 	CURL **handles;           /* free handles: handles[0..nfree) */
 	size_t nfree, nhandles;
+	size_t fg_active, fg_waiting;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	int tls_verify;
@@ -58,6 +60,7 @@ int pex__http_new(pex__http **out, const pex__http_config *cfg)
 		return PEX_ENOMEM;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
+	pthread_cond_init(&h->bg_cond, NULL);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->share_locks[i], NULL);
 	h->tls_verify = cfg->tls_verify;
@@ -99,6 +102,7 @@ void pex__http_free(pex__http *h)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_cond_destroy(&h->cond);
+	pthread_cond_destroy(&h->bg_cond);
 	pthread_mutex_destroy(&h->lock);
 	free(h->handles);
 	free(h->ca_file);
@@ -106,22 +110,54 @@ void pex__http_free(pex__http *h)
 	free(h);
 }
 
-static CURL *acquire(pex__http *h)
+/* Requests of this thread are background work (see pex__http_background). */
+static _Thread_local int tl_background;
+
+int pex__http_background(int on)
+{
+	int was = tl_background;
+	tl_background = on != 0;
+	return was;
+}
+
+/*
+ * Take a handle (a slot of max_concurrency). Foreground requests wait only
+ * for a free handle. Background requests also wait while a foreground
+ * request is waiting, and, while foreground requests are in flight, leave
+ * the last free handle to them: bulk work (replenish, GC) then cannot make
+ * an interactive hand-out queue behind it, yet uses every handle when it
+ * runs alone.
+ */
+static CURL *acquire(pex__http *h, int bg)
 {
 	CURL *c;
 	pthread_mutex_lock(&h->lock);
-	while (h->nfree == 0)
-		pthread_cond_wait(&h->cond, &h->lock);
+	if (bg) {
+		while (h->nfree == 0 || h->fg_waiting > 0 ||
+		       (h->fg_active > 0 && h->nfree <= 1 && h->nhandles > 1))
+			pthread_cond_wait(&h->bg_cond, &h->lock);
+	} else {
+		h->fg_waiting++;
+		while (h->nfree == 0)
+			pthread_cond_wait(&h->cond, &h->lock);
+		h->fg_waiting--;
+		h->fg_active++;
+	}
 	c = h->handles[--h->nfree];
 	pthread_mutex_unlock(&h->lock);
 	return c;
 }
 
-static void release(pex__http *h, CURL *c)
+static void release(pex__http *h, CURL *c, int bg)
 {
 	pthread_mutex_lock(&h->lock);
 	h->handles[h->nfree++] = c;
-	pthread_cond_signal(&h->cond);
+	if (!bg)
+		h->fg_active--;
+	if (h->fg_waiting > 0)
+		pthread_cond_signal(&h->cond);
+	else
+		pthread_cond_broadcast(&h->bg_cond);  /* few waiters; each rechecks */
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -262,6 +298,7 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	char errbuf[CURL_ERROR_SIZE];
 	CURLcode rc;
 	CURL *c;
+	int bg;
 	size_t i;
 
 	pex__http_response_reset(resp);
@@ -280,7 +317,8 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	}
 	hl = tmp;
 
-	c = acquire(h);
+	bg = tl_background;
+	c = acquire(h, bg);
 	curl_easy_reset(c);
 	errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -322,7 +360,7 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	release(h, c);
+	release(h, c, bg);
 	curl_slist_free_all(hl);
 	if (rc != CURLE_OK)
 		return transport_error(rc, url, resp, errbuf);

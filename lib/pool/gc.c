@@ -703,7 +703,7 @@ out:
 	json_object_put(in_pool);
 }
 
-int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
 	pex_pool_progress_cb progress, void *payload)
 {
 	static const pex_gc_options defaults = PEX_GC_OPTIONS_INIT;
@@ -763,5 +763,15 @@ int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *repo
 		err = pex_error_set(c->first_err, c->first_klass, "%s", c->first_msg);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+	return err;
+}
+
+/* Background work: its requests yield connections to hand-outs. */
+int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+	pex_pool_progress_cb progress, void *payload)
+{
+	int was = pex__http_background(1);
+	int err = sweep_impl(pool, opts, report, progress, payload);
+	pex__http_background(was);
 	return err;
 }

@@ -258,12 +258,14 @@ typedef struct par_ctx {
 	void *arg;
 	atomic_size_t next;
 	atomic_int first_err;
+	int background;        /* the caller's request class, for the new threads */
 } par_ctx;
 
 static void *par_worker(void *x)
 {
 	par_ctx *c = x;
 	size_t i;
+	pex__http_background(c->background);
 	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
 		int err = c->fn(c->p, i, c->arg);
 		int zero = 0;
@@ -295,6 +297,8 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 	c.arg = arg;
 	atomic_init(&c.next, 0);
 	atomic_init(&c.first_err, 0);
+	c.background = pex__http_background(0);
+	pex__http_background(c.background);
 	/* the calling thread is one of the workers */
 	for (i = 1; i < nt; i++) {
 		if (pthread_create(&th[started], NULL, par_worker, &c) != 0)
@@ -612,7 +616,7 @@ done:
 	return err;
 }
 
-int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+static int replenish_impl(pex_pool *p, size_t n, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
 	repl_ctx c;
@@ -641,6 +645,16 @@ int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
 	return err;
 }
 
+/* Background work: its requests yield connections to hand-outs. */
+int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+	pex_pool_progress_cb progress, void *payload)
+{
+	int was = pex__http_background(1);
+	int err = replenish_impl(p, n, created, progress, payload);
+	pex__http_background(was);
+	return err;
+}
+
 int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
@@ -661,7 +675,7 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 
 /* ---- drain ---- */
 
-int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
+static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 	pex_pool_progress_cb progress, void *payload)
 {
 	size_t total = 0, count = 0, i, n;
@@ -716,9 +730,18 @@ out:
 	return err < 0 ? err : first;
 }
 
+int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
+	pex_pool_progress_cb progress, void *payload)
+{
+	int was = pex__http_background(1);
+	int err = drain_impl(p, delete_rooms, drained, progress, payload);
+	pex__http_background(was);
+	return err;
+}
+
 /* ---- metrics ---- */
 
-int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
+static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 {
 	pex_room_filter f = PEX_ROOM_FILTER_INIT;
 	pex_room_iter *it = NULL;
@@ -757,6 +780,14 @@ int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
 		err = 0;
 	}
 	pex_room_iter_free(it);
+	return err;
+}
+
+int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
+{
+	int was = pex__http_background(1);
+	int err = metrics_impl(p, m);
+	pex__http_background(was);
 	return err;
 }
 

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "pool/pool_internal.h"
+#include "http/http_internal.h"
 #include "emu_harness.h"
 
 /* ---- fixture ---- */
@@ -1098,6 +1099,82 @@ START_TEST(test_gc_batch_refused)
 }
 END_TEST
 
+/* ---- background requests yield to foreground ones ---- */
+
+typedef struct bgreq {
+	pex_client *c;
+	int background;
+	unsigned delay_ms;
+	int err;
+} bgreq;
+
+static void *bg_thread(void *x)
+{
+	bgreq *b = x;
+	int live = 0;
+	usleep(b->delay_ms * 1000u);
+	pex__http_background(b->background);
+	b->err = pex_room_is_live(&live, b->c, "vmr_any");
+	return NULL;
+}
+
+/* Run one request per entry of @p bgs (1 = background) on its own thread;
+ * the first starts at once, the others @p delay_ms later. Returns the
+ * emulator's max_in_flight as it was @p sample_ms after the start. */
+static long long run_mix(emu_t *e, pex_client *c, const int *bgs, size_t n, unsigned delay_ms,
+	unsigned sample_ms)
+{
+	pthread_t th[8];
+	bgreq b[8];
+	size_t i;
+	long long seen;
+
+	ck_assert_int_eq(emu_ctl(e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+	for (i = 0; i < n; i++) {
+		b[i].c = c;
+		b[i].background = bgs[i];
+		b[i].delay_ms = i ? delay_ms : 0;
+		b[i].err = -1;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, bg_thread, &b[i]), 0);
+	}
+	usleep(sample_ms * 1000u);
+	seen = emu_stat(e, "max_in_flight");
+	for (i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(b[i].err, 0);
+	}
+	return seen;
+}
+
+START_TEST(test_background_yields)
+{
+	emu_t e;
+	pex_client *c = NULL;
+	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
+	const int fg_then_bg[] = { 0, 1, 1 }, bg_only[] = { 1, 1, 1 }, fg_only[] = { 0, 0, 0 };
+
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	/* every request takes 1.5 s; the second and third start 0.3 s after
+	 * the first; what was in flight together is read at 0.8 s, while the
+	 * first request surely still runs */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"latency_ms\": 1500}", NULL), 200);
+	co.url = e.url;
+	co.username = "admin";
+	co.password = "admin";
+	co.max_concurrency = 2;
+	ck_assert_msg(pex_client_new(&c, &co) == 0, "%s", pex_error_last()->message);
+	/* a foreground request in flight: background work leaves it the last
+	 * free connection, so nothing runs beside it */
+	ck_assert_int_eq(run_mix(&e, c, fg_then_bg, 3, 300, 800), 1);
+	/* background work alone uses every connection */
+	ck_assert_int_eq(run_mix(&e, c, bg_only, 3, 300, 800), 2);
+	/* and so does foreground work (the control for the first case) */
+	ck_assert_int_eq(run_mix(&e, c, fg_only, 3, 300, 800), 2);
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("events-gc");
@@ -1127,6 +1204,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
+	tcase_add_test(gc, test_background_yields);
 	tcase_set_timeout(gc, 120);
 	suite_add_tcase(s, gc);
 	return s;
