@@ -106,6 +106,17 @@ int pex_gc_options_init(pex_gc_options *opts, unsigned int version)
 	return 0;
 }
 
+/* A batch of deletion messages and what the batch lookups found. */
+typedef struct gc_batch {
+	pex_message *msgs[PEX__GC_BATCH];
+	char *names[PEX__GC_BATCH];    /* decoded; NULL: unreadable, protected or too young */
+	long long ids[PEX__GC_BATCH];  /* -1 unknown (ask per room), 0 not found, else the id */
+	int live[PEX__GC_BATCH];       /* -1 unknown (ask per room), 0, 1 */
+	size_t n;                      /* messages received */
+	size_t want;                   /* messages asked for */
+	int err;                       /* the receive failed (remembered) */
+} gc_batch;
+
 /* State of one sweep, shared by the worker threads. */
 typedef struct gc_ctx {
 	pex_pool *p;
@@ -113,14 +124,12 @@ typedef struct gc_ctx {
 	int dry;
 	long long now;                 /* Unix seconds at the start */
 
-	/* the current batch (queue sweep) or the candidates (orphan sweep) */
-	pex_message **msgs;
+	/* queue sweep: the batch being handled */
+	struct gc_batch *cur;
+	int batching;                  /* 0 once the server refused name__in */
+	/* orphan sweep: the candidates */
 	char **names;
 	size_t n;
-	/* queue sweep: batch lookups (-1 = unknown: ask per room) */
-	long long *ids;
-	int *live;
-	int batching;                  /* 0 once the server refused name__in */
 	atomic_size_t batch_failed;
 
 	/* report */
@@ -245,7 +254,8 @@ static int message_name(char **out, const pex_message *msg)
 static int sweep_one(pex_pool *p, size_t i, void *arg)
 {
 	gc_ctx *c = arg;
-	pex_message *msg = c->msgs[i];
+	gc_batch *b = c->cur;
+	pex_message *msg = b->msgs[i];
 	char *name = NULL, safe[96], what[160];
 	int live = 0, deleted = 0, err;
 
@@ -258,9 +268,9 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		release(c, msg, wait < 1 ? 1 : (unsigned)wait);
 		return 0;
 	}
-	if (c->names && c->names[i]) {
-		name = c->names[i];        /* decoded by prepare_batch() */
-		c->names[i] = NULL;
+	if (b->names[i]) {
+		name = b->names[i];        /* decoded by prepare_batch() */
+		b->names[i] = NULL;
 	} else if ((err = message_name(&name, msg)) < 0) {
 		pex__log(p->log, PEX_LOG_WARN, "gc: %s unreadable deletion message %s: %s",
 			c->dry ? "would drop" : "dropping", msg->id, pex_error_last()->message);
@@ -278,8 +288,8 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		tick(c);
 		goto out;
 	}
-	if (c->live && c->live[i] >= 0)
-		live = c->live[i];
+	if (b->live[i] >= 0)
+		live = b->live[i];
 	else if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether room %s is live", safe);
 		failed(c, msg, err, what);
@@ -294,11 +304,11 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		tick(c);
 		goto out;
 	}
-	if (c->ids && c->ids[i] > 0) {
+	if (b->ids[i] > 0) {
 		/* the batch lookup found it: one DELETE (a 404 is already gone) */
 		if (c->dry)
 			deleted = 1;
-		else if ((err = pex_room_delete(p->client, c->ids[i], &deleted)) < 0) {
+		else if ((err = pex_room_delete(p->client, b->ids[i], &deleted)) < 0) {
 			snprintf(what, sizeof(what), "deleting room %s", safe);
 			failed(c, msg, err, what);
 			goto out;
@@ -337,14 +347,19 @@ out:
 }
 
 /* Batch lookup task @p i: 0 = ids (configuration API), 1 = live (status API). */
+typedef struct lookup_arg {
+	gc_ctx *c;
+	gc_batch *b;
+} lookup_arg;
+
 static int lookup_task(pex_pool *p, size_t i, void *arg)
 {
-	gc_ctx *c = arg;
-	int err = pex__room_batch_lookup(p->client, (const char *const *)c->names, c->n,
-		i == 0 ? c->ids : NULL, i == 0 ? NULL : c->live);
+	lookup_arg *la = arg;
+	int err = pex__room_batch_lookup(p->client, (const char *const *)la->b->names, la->b->n,
+		i == 0 ? la->b->ids : NULL, i == 0 ? NULL : la->b->live);
 
 	if (err == PEX_ENOTSUPPORTED) {
-		if (atomic_exchange(&c->batch_refused, 1) == 0)
+		if (atomic_exchange(&la->c->batch_refused, 1) == 0)
 			pex__log(p->log, PEX_LOG_INFO, "gc: %s; checking rooms one by one",
 				pex_error_last()->message);
 	} else if (err < 0) {
@@ -355,28 +370,29 @@ static int lookup_task(pex_pool *p, size_t i, void *arg)
 }
 
 /*
- * Decode the names of the current batch, then look the rooms that need
- * Pexip up in two requests. Rooms the lookups do not settle are left at -1
- * (the per-room path); so is everything when batching is off.
+ * Decode the names of batch @p b, then look the rooms that need Pexip up
+ * in two requests. Rooms the lookups do not settle are left at -1 (the
+ * per-room path); so is everything when batching is off.
  */
-static void prepare_batch(gc_ctx *c)
+static void prepare_batch(gc_ctx *c, gc_batch *b)
 {
+	lookup_arg la = { c, b };
 	size_t i, asked = 0;
 
-	for (i = 0; i < c->n; i++) {
-		c->ids[i] = -1;
-		c->live[i] = -1;
-		c->names[i] = NULL;
-		if (message_name(&c->names[i], c->msgs[i]) < 0) {
+	for (i = 0; i < b->n; i++) {
+		b->ids[i] = -1;
+		b->live[i] = -1;
+		b->names[i] = NULL;
+		if (message_name(&b->names[i], b->msgs[i]) < 0) {
 			pex_error_clear();     /* sweep_one() reports it */
 			continue;
 		}
 		/* protected rooms and messages still too young need no lookup */
-		if (pex__pool_is_protected(c->p, c->names[i]) ||
-		    (c->o->min_age_s && c->msgs[i]->inserted_at > 0 &&
-		     c->now - c->msgs[i]->inserted_at < c->o->min_age_s)) {
-			free(c->names[i]);
-			c->names[i] = NULL;
+		if (pex__pool_is_protected(c->p, b->names[i]) ||
+		    (c->o->min_age_s && b->msgs[i]->inserted_at > 0 &&
+		     c->now - b->msgs[i]->inserted_at < c->o->min_age_s)) {
+			free(b->names[i]);
+			b->names[i] = NULL;
 			continue;
 		}
 		asked++;
@@ -384,86 +400,152 @@ static void prepare_batch(gc_ctx *c)
 	/* one room: the per-room path costs the same */
 	if (!c->batching || asked < 2 || atomic_load(&c->aborted))
 		return;
-	pex__pool_parallel(c->p, 2, lookup_task, c);
+	pex__pool_parallel(c->p, 2, lookup_task, &la);
 	if (atomic_load(&c->batch_refused))
 		c->batching = 0;
 }
 
-/* The deletion-queue sweep. */
+/* Receive up to b->want messages into @p b (receives of 32; one peek in a
+ * dry run) and prepare them. */
+static void fetch_batch(gc_ctx *c, gc_batch *b)
+{
+	pex_message **msgs = NULL;
+	size_t got, i;
+
+	b->n = 0;
+	b->err = 0;
+	while (b->n < b->want) {
+		size_t ask = b->want - b->n < PEX__GC_RECEIVE ? b->want - b->n : PEX__GC_RECEIVE;
+		if (c->dry)
+			b->err = pex_queue_peek(&msgs, &got, c->p->del_q, ask);
+		else
+			b->err = pex_queue_receive_batch(&msgs, &got, c->p->del_q, ask, PEX__GC_LEASE_S);
+		if (b->err < 0) {
+			remember(c, b->err, "reading the deletion queue");
+			break;
+		}
+		for (i = 0; i < got; i++)
+			b->msgs[b->n + i] = msgs[i];
+		free(msgs);                /* the array only: the messages are in b->msgs */
+		msgs = NULL;
+		b->n += got;
+		if (got < ask || c->dry)
+			break;
+	}
+	prepare_batch(c, b);
+}
+
+/* Free what a batch holds; @p give_back releases its messages first (they
+ * were received but not handled). */
+static void batch_clear(gc_ctx *c, gc_batch *b, int give_back)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (give_back)
+			release(c, b->msgs[i], 0);
+		free(b->names[i]);         /* those sweep_one() did not take */
+		pex_message_free(b->msgs[i]);
+	}
+	b->n = 0;
+}
+
+/* How many messages the next batch may take, with @p pending rooms of
+ * batches already fetched still to be counted (opts->max). */
+static size_t batch_budget(gc_ctx *c, size_t pending)
+{
+	size_t want = c->dry ? PEX__GC_RECEIVE : PEX__GC_BATCH, done;
+
+	if (c->o->max) {
+		done = atomic_load(&c->done) + pending;
+		if (done >= c->o->max)
+			return 0;
+		if (c->o->max - done < want)
+			want = c->o->max - done;
+	}
+	return want;
+}
+
+typedef struct prefetch {
+	gc_ctx *c;
+	gc_batch *b;
+} prefetch;
+
+static void *prefetch_main(void *arg)
+{
+	prefetch *pf = arg;
+	pex__http_background(1);       /* a sweep is background work */
+	fetch_batch(pf->c, pf->b);
+	return NULL;
+}
+
+/*
+ * The deletion-queue sweep. While the workers handle one batch, a thread
+ * fetches and looks up the next (when the current batch was full, so more
+ * may be due), so that the Pexip slots never wait for the receive and the
+ * lookups, and only briefly for the slowest room of a batch.
+ */
 static void sweep_queue(gc_ctx *c)
 {
-	pex_pool *p = c->p;
-	pex_message **msgs = NULL, *batch[PEX__GC_BATCH];
-	char *names[PEX__GC_BATCH];
-	long long ids[PEX__GC_BATCH];
-	int live[PEX__GC_BATCH];
-	size_t n, got, done, want, i;
-	int err = 0;
+	gc_batch *cur = pex__calloc(1, sizeof(*cur)), *next = pex__calloc(1, sizeof(*next)), *t;
+	prefetch pf;
+	pthread_t th;
+	int prefetching, stop;
+	size_t n;
 
-	c->names = names;
-	c->ids = ids;
-	c->live = live;
-	for (;;) {
-		want = c->dry ? PEX__GC_RECEIVE : PEX__GC_BATCH;
-		if (c->o->max) {
-			done = atomic_load(&c->done);
-			if (done >= c->o->max)
-				break;
-			if (c->o->max - done < want)
-				want = c->o->max - done;
+	if (!cur || !next) {
+		remember(c, pex__error_nomem(), "starting the sweep");
+		goto out;
+	}
+	if ((cur->want = batch_budget(c, 0)) == 0)
+		goto out;
+	fetch_batch(c, cur);
+	while (cur->n > 0) {
+		n = cur->n;
+		prefetching = 0;
+		if (!c->dry && !cur->err && n == cur->want && (next->want = batch_budget(c, n)) > 0) {
+			pf.c = c;
+			pf.b = next;
+			prefetching = pthread_create(&th, NULL, prefetch_main, &pf) == 0;
 		}
-		/* fill the batch with receives of up to 32 (one peek in a dry run) */
-		for (n = 0; n < want; n += got) {
-			size_t ask = want - n < PEX__GC_RECEIVE ? want - n : PEX__GC_RECEIVE;
-			if (c->dry)
-				err = pex_queue_peek(&msgs, &got, p->del_q, ask);
-			else
-				err = pex_queue_receive_batch(&msgs, &got, p->del_q, ask, PEX__GC_LEASE_S);
-			if (err < 0) {
-				remember(c, err, "reading the deletion queue");
-				break;
-			}
-			for (i = 0; i < got; i++)
-				batch[n + i] = msgs[i];
-			free(msgs);            /* the array only: the messages are in batch[] */
-			msgs = NULL;
-			if (got < ask || c->dry) {
-				n += got;
-				break;
-			}
-		}
-		if (n == 0)
-			break;
-		c->msgs = batch;
-		c->n = n;
+		c->cur = cur;
 		atomic_store(&c->batch_failed, 0);
-		prepare_batch(c);
-		pex__pool_parallel(p, n, sweep_one, c);
-		for (i = 0; i < n; i++) {
-			free(names[i]);        /* those sweep_one() did not take */
-			pex_message_free(batch[i]);
-		}
-		c->msgs = NULL;
-		c->n = 0;
-		if (err < 0 || atomic_load(&c->aborted))
-			break;
+		pex__pool_parallel(c->p, n, sweep_one, c);
+		c->cur = NULL;
+		stop = cur->err < 0 || atomic_load(&c->aborted) || c->dry;
 		if (c->dry) {
 			/* a peek always shows the same messages: one look is all we get */
 			size_t total = 0;
-			if (pex_queue_count(&total, p->del_q) == 0 && total > n)
-				pex__log(p->log, PEX_LOG_INFO, "gc (dry run): looked at the first %zu due "
+			if (pex_queue_count(&total, c->p->del_q) == 0 && total > n)
+				pex__log(c->p->log, PEX_LOG_INFO, "gc (dry run): looked at the first %zu due "
 					"message(s) only; the deletion queue holds about %zu", n, total);
-			break;
-		}
-		if (atomic_load(&c->batch_failed) == n) {
-			pex__log(p->log, PEX_LOG_WARN, "gc: every room of a batch of %zu failed; stopping "
+		} else if (atomic_load(&c->batch_failed) == n) {
+			pex__log(c->p->log, PEX_LOG_WARN, "gc: every room of a batch of %zu failed; stopping "
 				"(the rest waits for the next sweep)", n);
+			stop = 1;
+		}
+		if (prefetching)
+			pthread_join(th, NULL);
+		batch_clear(c, cur, 0);
+		if (stop) {
+			batch_clear(c, next, 1);
 			break;
 		}
+		if (!prefetching) {
+			/* a short batch: nothing more was due */
+			if (cur->err < 0 || n < cur->want || (next->want = batch_budget(c, 0)) == 0)
+				break;
+			fetch_batch(c, next);
+		}
+		t = cur;
+		cur = next;
+		next = t;
 	}
-	c->names = NULL;
-	c->ids = NULL;
-	c->live = NULL;
+out:
+	if (cur)
+		batch_clear(c, cur, 1);
+	free(cur);
+	free(next);
 }
 
 /* Add the room name of pool message @p msg to @p set (unreadable ones are skipped). */
@@ -583,9 +665,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		return 0;
 	}
 	pex__pool_safe_text(safe, sizeof(safe), name, strlen(name));
-	if (c->live && c->live[i] >= 0)
-		live = c->live[i];
-	else if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+	if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether orphan candidate %s is live", safe);
 		failed(c, NULL, err, what);
 		return 0;

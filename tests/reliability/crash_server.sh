@@ -7,13 +7,14 @@
 # the orphan sweep (handed-out rooms are made live first, as in
 # tests/lifecycle/crash_create.sh; then rooms left == handed + pooled).
 # Usage: crash_server.sh ROOM_SERVER PEXCTL EMULATOR [ITERATIONS]
+# (ITERATIONS defaults to $PEX_CRASH_ITERATIONS, else 50)
 set -u
 # load tests: under meson's valgrind setup (bash itself would be wrapped) skip
 [ "${PEX_UNDER_VALGRIND:-0}" = 1 ] && { echo "skipped under the valgrind setup"; exit 77; }
 SERVER=$1
 PEXCTL=$2
 export PEX_EMULATOR=$3
-iterations=${4:-50}
+iterations=${4:-${PEX_CRASH_ITERATIONS:-50}}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../emulator/emu.sh"
 
