@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -19,7 +20,10 @@ struct pex__http {
 	pthread_cond_t bg_cond;   /* background waiters */
 	CURL **handles;           /* free handles: handles[0..nfree) */
 	size_t nfree, nhandles;
-	size_t fg_active, fg_waiting;
+	size_t fg_active, fg_waiting, bg_active;
+	/* foreground high-water marks of the current and the previous second */
+	size_t fg_hwm[2];
+	long long hwm_epoch;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	int tls_verify;
@@ -120,28 +124,71 @@ int pex__http_background(int on)
 	return was;
 }
 
+/* Seconds on the monotonic clock. */
+static long long mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec;
+}
+
+/* Foreground demand: the most foreground requests in flight at once during
+ * the current and the previous second (0 after two quiet seconds). */
+static size_t fg_reserve(pex__http *h, long long now)
+{
+	if (now != h->hwm_epoch) {
+		h->fg_hwm[1] = now == h->hwm_epoch + 1 ? h->fg_hwm[0] : 0;
+		h->fg_hwm[0] = 0;
+		h->hwm_epoch = now;
+	}
+	return h->fg_hwm[0] > h->fg_hwm[1] ? h->fg_hwm[0] : h->fg_hwm[1];
+}
+
+/*
+ * May a background request start? Not while a foreground one waits; not
+ * on the last free handle while foreground ones are in flight; and no
+ * more background requests at once than the handles recent foreground
+ * demand leaves over, less one spare (but always one). Background work
+ * alone uses every handle; beside a burst of hand-outs it keeps one.
+ */
+static int bg_may_start(pex__http *h)
+{
+	size_t reserve, limit;
+
+	if (h->nfree == 0 || h->fg_waiting > 0)
+		return 0;
+	if (h->nhandles <= 1)
+		return 1;
+	if (h->fg_active > 0 && h->nfree <= 1)
+		return 0;
+	reserve = fg_reserve(h, mono_s());
+	limit = reserve == 0 ? h->nhandles : reserve + 1 < h->nhandles ? h->nhandles - reserve - 1 : 1;
+	return h->bg_active < limit;
+}
+
 /*
  * Take a handle (a slot of max_concurrency). Foreground requests wait only
- * for a free handle. Background requests also wait while a foreground
- * request is waiting, and, while foreground requests are in flight, leave
- * the last free handle to them: bulk work (replenish, GC) then cannot make
- * an interactive hand-out queue behind it, yet uses every handle when it
- * runs alone.
+ * for a free handle. Background requests (bulk work: replenish, GC) yield
+ * to them (bg_may_start), so an interactive hand-out does not queue behind
+ * bulk work.
  */
 static CURL *acquire(pex__http *h, int bg)
 {
 	CURL *c;
 	pthread_mutex_lock(&h->lock);
 	if (bg) {
-		while (h->nfree == 0 || h->fg_waiting > 0 ||
-		       (h->fg_active > 0 && h->nfree <= 1 && h->nhandles > 1))
+		while (!bg_may_start(h))
 			pthread_cond_wait(&h->bg_cond, &h->lock);
+		h->bg_active++;
 	} else {
 		h->fg_waiting++;
 		while (h->nfree == 0)
 			pthread_cond_wait(&h->cond, &h->lock);
 		h->fg_waiting--;
 		h->fg_active++;
+		fg_reserve(h, mono_s());
+		if (h->fg_active > h->fg_hwm[0])
+			h->fg_hwm[0] = h->fg_active;
 	}
 	c = h->handles[--h->nfree];
 	pthread_mutex_unlock(&h->lock);
@@ -152,7 +199,9 @@ static void release(pex__http *h, CURL *c, int bg)
 {
 	pthread_mutex_lock(&h->lock);
 	h->handles[h->nfree++] = c;
-	if (!bg)
+	if (bg)
+		h->bg_active--;
+	else
 		h->fg_active--;
 	if (h->fg_waiting > 0)
 		pthread_cond_signal(&h->cond);
