@@ -162,7 +162,7 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 	pex_gc_report rep;
 	pex_pool *pool = NULL;
-	long long v;
+	long long v = 0;
 	int c, err, rc;
 
 	opterr = 0;

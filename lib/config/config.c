@@ -486,7 +486,7 @@ static int resolve_lazy(const pex_config *cfg, int idx)
 int pex_config_get_string(const char **out, const pex_config *cfg, const char *key)
 {
 	pex__config_value *v;
-	int idx, err, secret;
+	int idx = -1, err, secret;
 
 	if ((err = lookup(&idx, cfg, out, key, WANT_STRING)) < 0)
 		return err;
@@ -508,7 +508,7 @@ int pex_config_get_string(const char **out, const pex_config *cfg, const char *k
 
 int pex_config_get_int(long long *out, const pex_config *cfg, const char *key)
 {
-	int idx, err;
+	int idx = -1, err;
 
 	if ((err = lookup(&idx, cfg, out, key, WANT_INT)) < 0)
 		return err;
@@ -520,7 +520,7 @@ int pex_config_get_int(long long *out, const pex_config *cfg, const char *key)
 
 int pex_config_get_bool(int *out, const pex_config *cfg, const char *key)
 {
-	int idx, err;
+	int idx = -1, err;
 
 	if ((err = lookup(&idx, cfg, out, key, WANT_BOOL)) < 0)
 		return err;
@@ -533,7 +533,7 @@ int pex_config_get_bool(int *out, const pex_config *cfg, const char *key)
 int pex_config_get_list(const char *const **out, size_t *count,
 	const pex_config *cfg, const char *key)
 {
-	int idx, err;
+	int idx = -1, err;
 
 	if (!count)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
@@ -622,7 +622,7 @@ int pex_config_set(pex_config *cfg, const char *key, const char *value)
 	pex__config_raw *items = NULL;
 	pex__config_retired *r;
 	pex__config_value v;
-	int idx, err;
+	int idx = -1, err;
 
 	if (!cfg || !key)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
