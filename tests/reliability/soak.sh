@@ -11,7 +11,8 @@
 # At the end it checks the invariants (no room handed out twice; every
 # ended or deleted room is gone; every kept room exists; after an orphan
 # sweep the rooms left are exactly the kept + pooled ones; the server is
-# healthy and exits 0 on SIGTERM) and prints a summary. Exit 0 iff no
+# healthy and exits 0 on SIGTERM; its RSS grows by at most 1 MiB or 5% after
+# the first third of the run) and prints a summary. Exit 0 iff no
 # invariant was violated.
 # Binaries: $PEX_BUILD_ROOT (default: ./build) /cli/pexctl,
 # /examples/room-server, /tests/emulator/pexip-emulator.
@@ -163,6 +164,12 @@ echo "---- soak summary ($minutes min) ----"
 echo "operations: creates ok $n_handed, create failures $(count "$work"/create_fail.*)$(cat "$work"/create_fail.* 2>/dev/null | sort | uniq -c | awk '{printf " [%s x HTTP %s]", $1, $2}'), events ok $(count "$work/ended"), event failures $(count "$work"/event_fail.*), deletes ok $(count "$work/deleted"), delete failures $(count "$work"/delete_fail.*), gc runs $(awk '$1 == "ok"' "$work/gc.runs" 2>/dev/null | wc -l) ok / $(awk '$1 == "fail"' "$work/gc.runs" 2>/dev/null | wc -l) failed"
 echo "gc deleted in total: $(jq -s 'map(.deleted) | add' "$work/gc.jsonl"); orphan sweep: $(jq -c '{orphans_found, orphans_deleted}' "$work/orphans.json")"
 echo "pexip: $(emu_stat requests) requests, $(emu_stat faults_injected) faults injected; rooms left $left = kept $n_kept + pooled $depth"
-echo "room-server RSS (kB): first $rss_first, last $rss_last, max $rss_max ($n_samples samples)"
+# memory is flat when, after a warm-up of the first third of the run (caches,
+# malloc arenas, SQLite's page cache fill), RSS grows by at most 1 MiB or 5%
+read -r rss_warm < <(awk -v k="$(( (n_samples + 2) / 3 ))" '$2 != "" && ++n == k {print $2}' "$work/rss")
+rss_allow=$(( rss_warm / 20 > 1024 ? rss_warm / 20 : 1024 ))
+if [ $((rss_last - rss_warm)) -le "$rss_allow" ]; then flat=flat; else flat="NOT flat"; fi
+echo "room-server RSS (kB): first $rss_first, after warm-up $rss_warm, last $rss_last, max $rss_max ($n_samples samples): $flat"
+[ "$flat" = flat ] || violation "room-server RSS grew from $rss_warm to $rss_last kB after the warm-up (allowed $rss_allow)"
 echo "invariant violations: $violations"
 [ "$violations" -eq 0 ]
