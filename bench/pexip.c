@@ -128,7 +128,7 @@ static void gc(const bench_opts *o, emu_t *e)
 	snprintf(flo, sizeof(flo), "%.2f s (%lld req)", req_floor, r.requests);
 	bench_row("5", what, fig, flo, r.secs / req_floor, "(reported)", -1);
 	bench_note("#5: the sweep made %lld Pexip requests for %zu rooms: %.2f per room "
-		"(live check + lookup by name + DELETE)", r.requests, big, per_room);
+		"(one DELETE per room, two name__in lookups per batch of 96)", r.requests, big, per_room);
 
 	gc_run(&rs, o, e, small, LAT_MS, "h_");
 	gc_run(&zs, o, e, small, 0, "i_");
