@@ -43,4 +43,12 @@ int pex__room_parse_json(struct pex_room **out, const char *json, size_t len);
 int pex__room_batch_lookup(pex_client *c, const char *const *names, size_t n,
 	long long *ids, int *live);
 
+/* The reply half of pex__room_batch_lookup() (pure; for tests/fuzz): on
+ * entry ids[i] (or live[i]) is 0 for each name that was asked, -1 for the
+ * others; fills them from the JSON list @p body. On any error every entry
+ * is -1: PEX_EPARSE, or PEX_ENOTSUPPORTED when the reply lists more rooms
+ * than were asked for. */
+int pex__room_batch_parse(const char *body, size_t len, const char *const *names, size_t n,
+	long long *ids, int *live, const char *what);
+
 #endif

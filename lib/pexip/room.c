@@ -1,4 +1,5 @@
 /* Conferences (virtual meeting rooms), aliases and live status. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,11 +178,11 @@ int pex__room_parse_json(pex_room **out, const char *json, size_t len)
 	return err;
 }
 
-static json_object *parse_body(const pex__http_response *resp, const char *what)
+static json_object *parse_text(const char *text, size_t len, const char *what)
 {
 	json_tokener *tok;
 	json_object *root;
-	if (!resp->body.ptr || resp->body.size == 0) {
+	if (!text || len == 0) {
 		pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "%s: Pexip sent an empty body", what);
 		return NULL;
 	}
@@ -190,15 +191,30 @@ static json_object *parse_body(const pex__http_response *resp, const char *what)
 		pex__error_nomem();
 		return NULL;
 	}
-	root = json_tokener_parse_ex(tok, resp->body.ptr, (int)resp->body.size);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
+	root = len > INT_MAX ? NULL : json_tokener_parse_ex(tok, text, (int)len);
+	if (len > INT_MAX) {
+		pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "%s: Pexip's reply is too large", what);
+	} else if (json_tokener_get_error(tok) == json_tokener_continue) {
+		/* json-c also says this of a bare scalar, which no reply is */
+		pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"%s: Pexip's reply is not a complete JSON object", what);
+		json_object_put(root);
+		root = NULL;
+	} else if (json_tokener_get_error(tok) != json_tokener_success) {
 		pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "%s: Pexip sent malformed JSON: %s",
 			what, json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_object_put(root);
 		root = NULL;
+	} else if (!root) {
+		pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "%s: Pexip sent JSON null", what);
 	}
 	json_tokener_free(tok);
 	return root;
+}
+
+static json_object *parse_body(const pex__http_response *resp, const char *what)
+{
+	return parse_text(resp->body.ptr, resp->body.size, what);
 }
 
 static int ok_status(long s) { return s >= 200 && s < 300; }
@@ -778,14 +794,78 @@ int pex_room_live_count(long long *count, pex_client *c, const char *prefix)
  * line that common front ends (nginx, Apache) accept. */
 #define PEX__BATCH_PATH_MAX 6000
 
+int pex__room_batch_parse(const char *body, size_t len, const char *const *names, size_t n,
+	long long *ids, int *live, const char *what)
+{
+	json_object *root = NULL, *objects = NULL, *meta, *tc;
+	size_t i, j, asked = 0, got;
+	int err = 0;
+
+	if (!names || (!ids == !live))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex__room_batch_parse: bad arguments");
+	for (i = 0; i < n; i++)
+		if ((ids ? ids[i] : live[i]) >= 0)
+			asked++;
+	root = parse_text(body, len, what);
+	if (!root)
+		err = pex_error_last()->code;
+	else if (!json_object_is_type(root, json_type_object) ||
+		 !json_object_object_get_ex(root, "objects", &objects) ||
+		 !json_object_is_type(objects, json_type_array))
+		err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"%s: Pexip's reply has no 'objects' list", what);
+	if (err < 0)
+		goto out;
+	got = json_object_array_length(objects);
+	/* A server that ignored the filter (or paged the answer) would say
+	 * "not found" for rooms it simply did not list: refuse to guess. */
+	if (got > asked ||
+	    (json_object_object_get_ex(root, "meta", &meta) &&
+	     json_object_object_get_ex(meta, "total_count", &tc) &&
+	     json_object_is_type(tc, json_type_int) && json_object_get_int64(tc) > (long long)got)) {
+		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+			"%s: Pexip answered the name__in filter with more rooms than were asked for", what);
+		goto out;
+	}
+	for (j = 0; j < got; j++) {
+		json_object *o = json_object_array_get_idx(objects, j), *nm, *idv;
+		const char *nmstr;
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, "name", &nm) || !json_object_is_type(nm, json_type_string))
+			continue;
+		nmstr = json_object_get_string(nm);
+		for (i = 0; i < n; i++) {
+			/* exact match only, whatever the server's collation */
+			if (!names[i] || strcmp(names[i], nmstr) != 0 || (ids ? ids[i] : live[i]) < 0)
+				continue;
+			if (live) {
+				live[i] = 1;
+			} else if (json_object_object_get_ex(o, "id", &idv) &&
+				   json_object_is_type(idv, json_type_int) && json_object_get_int64(idv) > 0) {
+				ids[i] = json_object_get_int64(idv);
+			}
+		}
+	}
+out:
+	if (err < 0) {
+		for (i = 0; i < n; i++) {
+			if (ids)
+				ids[i] = -1;
+			else
+				live[i] = -1;
+		}
+	}
+	json_object_put(root);
+	return err;
+}
+
 int pex__room_batch_lookup(pex_client *c, const char *const *names, size_t n,
 	long long *ids, int *live)
 {
 	pex_buf path = PEX_BUF_INIT;
 	pex__http_response resp;
-	json_object *root = NULL, *objects, *meta, *tc;
 	const char *what = ids ? "looking rooms up by name" : "checking which rooms are live";
-	size_t i, j, asked = 0, got;
+	size_t i, asked = 0;
 	int err;
 
 	if (!c || !names || (!ids == !live))
@@ -814,7 +894,7 @@ int pex__room_batch_lookup(pex_client *c, const char *const *names, size_t n,
 			path.ptr[mark] = '\0';
 			break;
 		}
-		/* asked: 0 = unknown until the answer comes */
+		/* asked: 0 until the answer says otherwise */
 		if (ids)
 			ids[i] = 0;
 		else
@@ -826,55 +906,15 @@ int pex__room_batch_lookup(pex_client *c, const char *const *names, size_t n,
 		goto out;
 	memset(&resp, 0, sizeof(resp));
 	err = pex__client_call(c, "GET", path.ptr, NULL, 1, &resp);
-	if (err == 0 && resp.status == 400) {
+	if (err == 0 && resp.status == 400)
 		/* the server does not allow name__in here */
 		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
 			"%s: Pexip refused the name__in filter (HTTP 400)", what);
-	} else if (err == 0 && !ok_status(resp.status)) {
+	else if (err == 0 && !ok_status(resp.status))
 		err = pex__client_fail(c, &resp, what);
-	} else if (err == 0) {
-		root = parse_body(&resp, what);
-		if (!root)
-			err = pex_error_last()->code;
-		else if (!json_object_is_type(root, json_type_object) ||
-			 !json_object_object_get_ex(root, "objects", &objects) ||
-			 !json_object_is_type(objects, json_type_array))
-			err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
-				"%s: Pexip's reply has no 'objects' list", what);
-	}
+	else if (err == 0)
+		err = pex__room_batch_parse(resp.body.ptr, resp.body.size, names, n, ids, live, what);
 	pex__http_response_dispose(&resp);
-	if (err < 0)
-		goto out;
-	got = json_object_array_length(objects);
-	/* A server that ignored the filter (or paged the answer) would say
-	 * "not found" for rooms it simply did not list: refuse to guess. */
-	if (got > asked ||
-	    (json_object_object_get_ex(root, "meta", &meta) &&
-	     json_object_object_get_ex(meta, "total_count", &tc) &&
-	     json_object_is_type(tc, json_type_int) && json_object_get_int64(tc) > (long long)got)) {
-		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
-			"%s: Pexip answered the name__in filter with more rooms than were asked for", what);
-		goto out;
-	}
-	for (j = 0; j < got; j++) {
-		json_object *o = json_object_array_get_idx(objects, j), *nm, *idv;
-		const char *s;
-		if (!json_object_is_type(o, json_type_object) ||
-		    !json_object_object_get_ex(o, "name", &nm) || !json_object_is_type(nm, json_type_string))
-			continue;
-		s = json_object_get_string(nm);
-		for (i = 0; i < n; i++) {
-			/* exact match only, whatever the server's collation */
-			if (!names[i] || strcmp(names[i], s) != 0 || (ids ? ids[i] : live[i]) < 0)
-				continue;
-			if (live) {
-				live[i] = 1;
-			} else if (json_object_object_get_ex(o, "id", &idv) &&
-				   json_object_is_type(idv, json_type_int) && json_object_get_int64(idv) > 0) {
-				ids[i] = json_object_get_int64(idv);
-			}
-		}
-	}
 out:
 	if (err < 0) {
 		for (i = 0; i < n; i++) {
@@ -884,7 +924,6 @@ out:
 				live[i] = -1;
 		}
 	}
-	json_object_put(root);
 	pex_buf_dispose(&path);
 	return err;
 }

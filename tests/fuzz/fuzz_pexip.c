@@ -17,7 +17,12 @@
  *   pex__poolmsg_decode()     a pool queue message: on success a plausible
  *                             name, id and created >= 0, and encode+decode
  *                             gives the same record back; on failure
- *                             PEX_EPARSE and a zeroed record.
+ *                             PEX_EPARSE and a zeroed record;
+ *   pex__room_batch_parse()   a GC batch-lookup reply, in both modes, for
+ *                             five names of which four were asked: the one
+ *                             not asked stays -1; on success ids are 0 or
+ *                             > 0 and live flags 0 or 1, on failure
+ *                             (PEX_EPARSE or PEX_ENOTSUPPORTED) all are -1.
  *
  * Any broken invariant aborts. Linked with replay.c for a plain-main build.
  */
@@ -182,6 +187,32 @@ static void run_poolmsg(const uint8_t *data, size_t size)
 	pex_buf_dispose(&enc);
 }
 
+/* ---- GC batch lookups ---- */
+
+static void run_batch(const char *body, size_t len)
+{
+	static const char *const names[] = { "vmr_a", "vmr_b", "Team Room", "vmr_a", "not asked" };
+	long long ids[5];
+	int live[5], err, i;
+
+	for (i = 0; i < 5; i++) {
+		ids[i] = i == 4 ? -1 : 0;
+		live[i] = i == 4 ? -1 : 0;
+	}
+	err = pex__room_batch_parse(body, len, names, 5, ids, NULL, "fuzz");
+	CHECK(err == 0 || err == PEX_EPARSE || err == PEX_ENOTSUPPORTED);
+	CHECK(ids[4] == -1);
+	for (i = 0; i < 4; i++)
+		CHECK(err == 0 ? ids[i] >= 0 : ids[i] == -1);
+	CHECK(ids[0] == ids[3]);          /* the same name, the same answer */
+	err = pex__room_batch_parse(body, len, names, 5, NULL, live, "fuzz");
+	CHECK(err == 0 || err == PEX_EPARSE || err == PEX_ENOTSUPPORTED);
+	CHECK(live[4] == -1);
+	for (i = 0; i < 4; i++)
+		CHECK(err == 0 ? (live[i] == 0 || live[i] == 1) : live[i] == -1);
+	CHECK(live[0] == live[3]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const long statuses[] = { 401, 403, 404, 409, 429, 500, 503, 302 };
@@ -200,6 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_room(text, size);
 	run_location(text);
 	run_poolmsg(data, size);
+	run_batch(text, size);
 
 	free(text);
 	pex_error_clear();

@@ -16,6 +16,7 @@
 
 #include "pool/pool_internal.h"
 #include "http/http_internal.h"
+#include "pexip/client_internal.h"
 #include "emu_harness.h"
 
 /* ---- fixture ---- */
@@ -1189,6 +1190,54 @@ START_TEST(test_background_yields)
 }
 END_TEST
 
+/* The reply half of the batch lookups, without a server. */
+START_TEST(test_batch_parse)
+{
+	static const char *const names[] = { "vmr_a", "vmr_b", "Team Room", "vmr_a", "not asked" };
+	const char *ok = "{\"meta\":{\"total_count\":2},\"objects\":[{\"id\":7,\"name\":\"vmr_a\"},"
+		"{\"id\":9,\"name\":\"team room\"},{\"id\":9,\"name\":\"Team Room\"}]}";
+	const char *live_ok = "{\"objects\":[{\"id\":\"u-1\",\"name\":\"vmr_b\"}]}";
+	const char *unfiltered = "{\"meta\":{\"total_count\":9},\"objects\":[]}";
+	long long ids[5];
+	int live[5], i;
+
+#define RESET() do { for (i = 0; i < 5; i++) { ids[i] = i == 4 ? -1 : 0; live[i] = i == 4 ? -1 : 0; } } while (0)
+	RESET();
+	/* three objects for four names asked; "team room" matches nothing (exact names only) */
+	ck_assert_int_eq(pex__room_batch_parse(ok, strlen(ok), names, 5, ids, NULL, "t"), 0);
+	ck_assert_int_eq(ids[0], 7);
+	ck_assert_int_eq(ids[1], 0);
+	ck_assert_int_eq(ids[2], 9);
+	ck_assert_int_eq(ids[3], 7);
+	ck_assert_int_eq(ids[4], -1);
+	RESET();
+	ck_assert_int_eq(pex__room_batch_parse(live_ok, strlen(live_ok), names, 5, NULL, live, "t"), 0);
+	ck_assert_int_eq(live[0], 0);
+	ck_assert_int_eq(live[1], 1);
+	ck_assert_int_eq(live[2], 0);
+	ck_assert_int_eq(live[4], -1);
+	/* a server that ignored the filter: more rooms than asked, or a longer total */
+	RESET();
+	ck_assert_int_eq(pex__room_batch_parse(unfiltered, strlen(unfiltered), names, 5, ids, NULL, "t"),
+		PEX_ENOTSUPPORTED);
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(ids[i], -1);
+	RESET();
+	live[1] = live[2] = live[3] = -1;          /* only one name asked, two rooms answered */
+	ck_assert_int_eq(pex__room_batch_parse(ok, strlen(ok), names, 5, NULL, live, "t"), PEX_ENOTSUPPORTED);
+	/* malformed replies */
+	RESET();
+	ck_assert_int_eq(pex__room_batch_parse("{\"objects\":{}}", 14, names, 5, ids, NULL, "t"), PEX_EPARSE);
+	ck_assert_int_eq(ids[0], -1);
+	RESET();
+	ck_assert_int_eq(pex__room_batch_parse("null", 4, names, 5, ids, NULL, "t"), PEX_EPARSE);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "not a complete JSON object"));
+	RESET();
+	ck_assert_int_eq(pex__room_batch_parse("", 0, names, 5, ids, NULL, "t"), PEX_EPARSE);
+#undef RESET
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("events-gc");
@@ -1218,6 +1267,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
+	tcase_add_test(gc, test_batch_parse);
 	tcase_add_test(gc, test_background_yields);
 	tcase_set_timeout(gc, 120);
 	suite_add_tcase(s, gc);
