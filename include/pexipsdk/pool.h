@@ -173,7 +173,10 @@ typedef struct pex_gc_report {
  * Sweep the deletion queue: take due messages; a room that is live again is
  * postponed by gc_delay_s; protected prefixes are never deleted (their
  * messages are dropped); others are deleted by name (gone = success). Up to
- * max_concurrency at once. Safe to kill and rerun. With opts->orphans, also
+ * max_concurrency requests at once, as background work (see client.h); the
+ * rooms of a batch of due messages are looked up in two requests (name__in),
+ * then deleted one request each, with a per-room fallback for servers that
+ * refuse the filter. Safe to kill and rerun. With opts->orphans, also
  * delete pool-prefixed rooms that are in no queue, not live and older than
  * orphan_max_age_s. @return 0 if nothing failed, else the first error (the
  * report counts everything).
