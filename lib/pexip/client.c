@@ -356,7 +356,13 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 			goto out;
 		atomic_fetch_add(&c->n_token_fetches, 1);
 		atomic_fetch_add(&c->n_requests, 1);
-		err = pex__http_perform(c->http, "POST", c->token_url, headers, form.ptr, form.size, &resp);
+		{
+			/* every request waits for the token: fetch it as foreground
+			 * work even when bulk work (a background thread) needs it */
+			int was_bg = pex__http_background(0);
+			err = pex__http_perform(c->http, "POST", c->token_url, headers, form.ptr, form.size, &resp);
+			pex__http_background(was_bg);
+		}
 		if (err == 0 && is_2xx(resp.status))
 			break;
 		if (attempt >= c->retries_max ||
