@@ -1007,8 +1007,26 @@ START_TEST(test_faults)
 	ck_assert_str_eq(r.retry_after, "7");
 	hfree(&r);
 
+	/* the next N requests fail (429 with Retry-After by default), then service resumes */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_429\": 0, \"fail_next\": 2, \"retry_after_s\": 1}", NULL), 200);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(api(&r, &e, "GET", CONF, NULL), 429);
+		ck_assert_str_eq(r.retry_after, "1");
+		hfree(&r);
+	}
+	ck_assert_int_eq(api(&r, &e, "GET", CONF, NULL), 200);
+	hfree(&r);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"fail_next\": 1, \"fail_next_status\": 503}", NULL), 200);
+	ck_assert_int_eq(api(&r, &e, "GET", CONF, NULL), 503);
+	hfree(&r);
+	ck_assert_int_eq(api(&r, &e, "GET", CONF, NULL), 200);
+	hfree(&r);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"fail_next\": -1}", NULL), 400);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"fail_next_status\": 200}", NULL), 400);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"fail_next\": 0.5}", NULL), 400);
+
 	/* drop: no response at all */
-	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_429\": 0, \"rate_drop\": 1}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_drop\": 1}", NULL), 200);
 	ck_assert_int_eq(api(&r, &e, "POST", CONF, "{\"name\":\"dropped\"}"), 0);
 	ck_assert_int_eq(r.cc, CURLE_GOT_NOTHING);
 	hfree(&r);

@@ -304,22 +304,34 @@ static fault_kind decide_faults(resp *r, bool *drop_after)
 		return F_STATUS;
 	}
 
-	u = rng_uniform();
-	acc = f.rate_429;
-	if (u < acc)
-		st = 429;
-	else if (u < (acc += f.rate_500))
-		st = 500;
-	else if (u < (acc += f.rate_502))
-		st = 502;
-	else if (u < (acc += f.rate_503))
-		st = 503;
-	else if (u < (acc += f.rate_504))
-		st = 504;
-	else if (u < (acc += f.rate_drop)) {
-		atomic_fetch_add(&g_stats.faults_injected, 1);
-		atomic_fetch_add(&g_stats.dropped, 1);
-		return F_DROP;
+	if (f.fail_next > 0) {
+		/* recheck under the lock: concurrent requests share the count */
+		pthread_mutex_lock(&faults_lock);
+		if (g_faults.fail_next > 0) {
+			g_faults.fail_next--;
+			st = f.fail_next_status ? f.fail_next_status : 429;
+		}
+		pthread_mutex_unlock(&faults_lock);
+	}
+
+	if (!st) {
+		u = rng_uniform();
+		acc = f.rate_429;
+		if (u < acc)
+			st = 429;
+		else if (u < (acc += f.rate_500))
+			st = 500;
+		else if (u < (acc += f.rate_502))
+			st = 502;
+		else if (u < (acc += f.rate_503))
+			st = 503;
+		else if (u < (acc += f.rate_504))
+			st = 504;
+		else if (u < (acc += f.rate_drop)) {
+			atomic_fetch_add(&g_stats.faults_injected, 1);
+			atomic_fetch_add(&g_stats.dropped, 1);
+			return F_DROP;
+		}
 	}
 	if (st) {
 		atomic_fetch_add(&g_stats.faults_injected, 1);
@@ -355,6 +367,8 @@ static json_object *faults_json(const emu_faults *f)
 	json_object_object_add(o, "apply_to_token", json_object_new_boolean(f->apply_to_token));
 	json_object_object_add(o, "rate_limit_per_minute", json_object_new_int64(f->rate_limit_per_minute));
 	json_object_object_add(o, "refuse_in_filter", json_object_new_boolean(f->refuse_in_filter));
+	json_object_object_add(o, "fail_next", json_object_new_int64(f->fail_next));
+	json_object_object_add(o, "fail_next_status", json_object_new_int(f->fail_next_status ? f->fail_next_status : 429));
 	return o;
 }
 
@@ -426,6 +440,21 @@ static void faults_post(resp *r, json_object *in)
 				return;
 			}
 			f.refuse_in_filter = json_object_get_boolean(v);
+		} else if (!strcmp(key, "fail_next")) {
+			long long n;
+			if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||
+			    n > 1000000) {
+				resp_error(r, 400, "'fail_next' must be an integer 0..1000000");
+				return;
+			}
+			f.fail_next = (long)n;
+		} else if (!strcmp(key, "fail_next_status")) {
+			int st;
+			if (!json_object_is_type(v, json_type_int) || (st = json_object_get_int(v)) < 400 || st > 599) {
+				resp_error(r, 400, "'fail_next_status' must be an HTTP status 400..599");
+				return;
+			}
+			f.fail_next_status = st;
 		} else if (!strcmp(key, "rate_limit_per_minute")) {
 			long long n;
 			if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||
