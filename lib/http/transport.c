@@ -325,16 +325,26 @@ static void safe_url(char *dst, size_t dstsz, const char *url)
 	snprintf(dst, dstsz, "%.*s%.*s", scheme ? (int)(scheme + 3 - url) : 0, url, (int)n, host);
 }
 
-static int transport_error(CURLcode rc, const char *url, pex__http_response *resp, const char *detail)
+/* "METHOD URL: what went wrong: libcurl's words"; never a credential (the
+ * URL has none: check_url refuses them, safe_url strips a query). */
+static int transport_error(const pex__http *h, CURLcode rc, const char *method, const char *url,
+	pex__http_response *resp, const char *detail)
 {
-	char where[512];
+	char where[512], what[96];
 	int code;
 	safe_url(where, sizeof(where), url);
 	resp->curl_code = (int)rc;
 	code = pex__curl_classify((int)rc, &resp->not_sent);
-	pex__error_set_http(code, 0, (int)rc, "%s %s: %s%s%s%s", code == PEX_ETLS ?
-		"TLS verification failed for" : "cannot reach", where, curl_easy_strerror(rc),
-		detail && *detail ? ": " : "", detail ? detail : "",
+	if (code == PEX_ETLS)
+		snprintf(what, sizeof(what), "TLS verification failed");
+	else if (code == PEX_ETIMEOUT)
+		snprintf(what, sizeof(what), "timed out (pexip.timeout_ms is %ld)", h->timeout_ms);
+	else if (resp->not_sent)
+		snprintf(what, sizeof(what), "cannot reach the server");
+	else
+		snprintf(what, sizeof(what), "the connection failed");
+	pex__error_set_http(code, 0, (int)rc, "%s %s: %s: %s%s%s%s", method, where, what,
+		curl_easy_strerror(rc), detail && *detail ? ": " : "", detail ? detail : "",
 		code == PEX_ETLS ? " (to trust a private CA, set pexip.tls.ca_file)" : "");
 	return code;
 }
@@ -412,6 +422,6 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	release(h, c, bg);
 	curl_slist_free_all(hl);
 	if (rc != CURLE_OK)
-		return transport_error(rc, url, resp, errbuf);
+		return transport_error(h, rc, method, url, resp, errbuf);
 	return 0;
 }

@@ -545,6 +545,12 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 	}
 	free_secret(auth);
 	pex_buf_dispose(&url);
+	if ((err == PEX_ENET || err == PEX_ETIMEOUT) && attempt > 0) {
+		char msg[900];
+		snprintf(msg, sizeof(msg), "%s", pex_error_last()->message);
+		pex__error_set_http(err, 0, pex_error_last()->cause, "%s (gave up after %u attempts)",
+			msg, attempt + 1);
+	}
 	if (err < 0)
 		atomic_fetch_add(&c->n_failures, 1);
 	return err;
