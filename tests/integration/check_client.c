@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -30,6 +31,13 @@ static void rm_tmpdir(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static pex_client *basic_client(const emu_t *e, unsigned conc, unsigned retries)
@@ -347,6 +355,120 @@ START_TEST(test_oauth_single_flight)
 }
 END_TEST
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A client from a YAML config (the way pexctl and the server make theirs). */
+static int client_from_yaml(pex_client **out, const char *path, const char *yaml)
+{
+	pex_config *cfg = NULL;
+	int err;
+	write_file(path, yaml);
+	ck_assert_msg(pex_config_load(&cfg, path) == 0, "%s", pex_error_last()->message);
+	err = pex_client_new_from_config(out, cfg, NULL, NULL);
+	pex_config_free(cfg);
+	return err;
+}
+
+START_TEST(test_oauth_audience_from_config)
+{
+	static const char aud[] = "https://mgmt-internal.example.com/oauth/token/";
+	emu_t e;
+	pex_client *c = NULL;
+	char priv[300], pub[300], cfgpath[300], arg[400], yaml[2048], *pem = NULL;
+	const char *msg;
+
+	make_tmpdir();
+	snprintf(priv, sizeof(priv), "%s/priv.pem", tmpdir);
+	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
+	snprintf(cfgpath, sizeof(cfgpath), "%s/cfg.yaml", tmpdir);
+	write_keys(priv, pub, &pem);
+	snprintf(arg, sizeof(arg), "audc=%s", pub);
+	{
+		const char *args[] = { "--oauth-client", arg, "--token-audience", aud, "--disable-basic", NULL };
+		ck_assert_int_eq(emu_start(&e, args), 0);
+	}
+
+	/* pexip.auth.audience matches what the server expects: it works */
+	snprintf(yaml, sizeof(yaml), "pexip:\n  url: %s\n  auth:\n    method: oauth2\n    client_id: audc\n"
+		"    private_key: \"file:%s\"\n    audience: \"%s\"\n  retries: {max: 1, base_ms: 5, cap_ms: 20}\n",
+		e.url, priv, aud);
+	ck_assert_msg(client_from_yaml(&c, cfgpath, yaml) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_client_check(c) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+	pex_client_free(c);
+
+	/* no audience: the default (the token URL) is not what this server expects */
+	snprintf(yaml, sizeof(yaml), "pexip:\n  url: %s\n  auth:\n    method: oauth2\n    client_id: audc\n"
+		"    private_key: \"file:%s\"\n  retries: {max: 1, base_ms: 5, cap_ms: 20}\n", e.url, priv);
+	ck_assert_int_eq(client_from_yaml(&c, cfgpath, yaml), 0);
+	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+	msg = pex_error_last()->message;
+	ck_assert_msg(strstr(msg, "invalid_client") && strstr(msg, "aud"), "%s", msg);
+	ck_assert_ptr_null(strstr(msg, "PRIVATE KEY"));
+	pex_client_free(c);
+
+	/* a different audience: refused the same way */
+	snprintf(yaml, sizeof(yaml), "pexip:\n  url: %s\n  auth:\n    method: oauth2\n    client_id: audc\n"
+		"    private_key: \"file:%s\"\n    audience: \"https://mgr.example.com/oauth/token/\"\n"
+		"  retries: {max: 1, base_ms: 5, cap_ms: 20}\n", e.url, priv);
+	ck_assert_int_eq(client_from_yaml(&c, cfgpath, yaml), 0);
+	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "aud"));
+	pex_client_free(c);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+	ck_assert_int_ge(emu_stat(&e, "auth_failures"), 2);
+	emu_stop(&e);
+	free(pem);
+	rm_tmpdir();
+}
+END_TEST
+
+START_TEST(test_oauth_401_persists)
+{
+	emu_t e;
+	pex_client *c;
+	pex_client_stats st;
+	pex_room *r = NULL;
+	char pub[300], arg[400], *pem = NULL;
+	long long issued, gets;
+
+	make_tmpdir();
+	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
+	write_keys(NULL, pub, &pem);
+	snprintf(arg, sizeof(arg), "cid4=%s", pub);
+	{
+		const char *args[] = { "--oauth-client", arg, "--disable-basic", NULL };
+		ck_assert_int_eq(emu_start(&e, args), 0);
+	}
+	c = oauth_client(&e, "cid4", pem);
+	ck_assert_int_eq(pex_client_check(c), 0);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+
+	/* every API request now answers 401 (the token endpoint still works) */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"permanent_status\": 401}", NULL), 200);
+	issued = emu_stat(&e, "tokens_issued");
+	gets = emu_stat(&e, "by_method.GET");
+	ck_assert_int_eq(pex_room_get_by_name(&r, c, "vmr_x"), PEX_EAUTH);
+	ck_assert_int_eq(pex_error_last()->http_status, 401);
+	ck_assert_ptr_null(r);
+	/* exactly one refresh, the request tried with each token, then the error */
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), issued + 1);
+	ck_assert_int_eq(emu_stat(&e, "by_method.GET"), gets + 2);
+	pex_client_get_stats(c, &st);
+	ck_assert_uint_eq(st.token_fetches, 2);
+	pex_client_free(c);
+	emu_stop(&e);
+	free(pem);
+	rm_tmpdir();
+}
+END_TEST
+
 /* ---- faults ---- */
 
 START_TEST(test_survives_30pct_503)
@@ -446,6 +568,113 @@ START_TEST(test_drops_retried)
 		ck_assert_msg(pex_room_get(&r, c, id) == 0, "%s", pex_error_last()->message);
 		pex_room_free(r);
 	}
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+/* ---- Retry-After, timeouts ---- */
+
+START_TEST(test_retry_after_honoured)
+{
+	emu_t e;
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	pex_client *c = NULL;
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *r = NULL;
+	long long t0, waited, id = 0;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	o.url = e.url;
+	o.username = "admin";
+	o.password = "admin";
+	o.retries_max = 3;
+	o.retry_base_ms = 5;      /* the computed backoff alone would be a few ms */
+	o.retry_cap_ms = 5000;    /* above the server's 1 s, so it is not cut */
+	ck_assert_int_eq(pex_client_new(&c, &o), 0);
+
+	/* a GET answered 429 + Retry-After: 1 is retried no earlier than 1 s later */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"fail_next\": 1, \"retry_after_s\": 1}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", "{}", NULL), 200);
+	t0 = mono_ms();
+	ck_assert_msg(pex_client_check(c) == 0, "%s", pex_error_last()->message);
+	waited = mono_ms() - t0;
+	ck_assert_int_eq(emu_stat(&e, "by_status.429"), 1);
+	ck_assert_int_eq(emu_stat(&e, "by_status.200"), 1);
+	ck_assert_int_eq(emu_stat(&e, "requests"), 2);
+	ck_assert_msg(waited >= 1000, "retried %lld ms after a 429 with Retry-After: 1", waited);
+
+	/* a POST answered 429 was not processed: retried after the wait, created once */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"fail_next\": 1, \"retry_after_s\": 1}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", "{}", NULL), 200);
+	s.name = "vmr_429";
+	t0 = mono_ms();
+	ck_assert_msg(pex_room_create(&id, c, &s) == 0, "%s", pex_error_last()->message);
+	waited = mono_ms() - t0;
+	ck_assert_int_eq(emu_stat(&e, "by_method.POST"), 2);
+	ck_assert_int_eq(emu_stat(&e, "by_status.429"), 1);
+	ck_assert_int_eq(emu_stat(&e, "conferences"), 1);
+	ck_assert_msg(waited >= 1000, "POST retried %lld ms after a 429 with Retry-After: 1", waited);
+	f.name_prefix = "vmr_429";
+	ck_assert_int_eq(pex_room_iter_new(&it, c, &f), 0);
+	ck_assert_int_eq(pex_room_iter_next(&r, it), 0);
+	ck_assert_int_eq(pex_room_id(r), id);
+	pex_room_free(r);
+	ck_assert_int_eq(pex_room_iter_next(&r, it), PEX_ITEROVER);
+	pex_room_iter_free(it);
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+START_TEST(test_request_timeout)
+{
+	static const char pw[] = "T1meout-S3cret";
+	emu_t e;
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	pex_client *c = NULL;
+	pex_room *r = NULL;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	long long id = 0;
+	const char *msg;
+	int err;
+
+	ck_assert_int_eq(emu_start(&e, (const char *[]){ "--password", pw, NULL }), 0);
+	o.url = e.url;
+	o.username = "admin";
+	o.password = pw;
+	o.timeout_ms = 200;
+	o.retries_max = 2;
+	o.retry_base_ms = 5;
+	o.retry_cap_ms = 20;
+	ck_assert_int_eq(pex_client_new(&c, &o), 0);
+	ck_assert_int_eq(pex_client_check(c), 0);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"latency_ms\": 1500}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", "{}", NULL), 200);
+
+	/* a GET: PEX_ETIMEOUT after 1 + retries_max attempts, all seen by the server */
+	err = pex_room_get_by_name(&r, c, "vmr_slow");
+	msg = pex_error_last()->message;
+	ck_assert_msg(err == PEX_ETIMEOUT, "%d: %s", err, msg);
+	ck_assert_ptr_null(r);
+	ck_assert_msg(strstr(msg, "GET ") && strstr(msg, e.url) &&
+		strstr(msg, "/api/admin/configuration/v1/conference/") &&
+		strstr(msg, "timed out") && strstr(msg, "pexip.timeout_ms") &&
+		strstr(msg, "after 3 attempts"), "message: %s", msg);
+	ck_assert_ptr_null(strstr(msg, pw));
+	ck_assert_ptr_null(strstr(msg, "YWRtaW46VDFtZW91dC1TM2NyZXQ="));  /* base64 admin:pw */
+	ck_assert_ptr_null(strstr(msg, "vmr_slow"));                       /* the query is not shown */
+	ck_assert_int_eq(emu_stat(&e, "by_method.GET"), 3);
+
+	/* a POST that timed out may have been processed: it is never sent again */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", "{}", NULL), 200);
+	s.name = "vmr_slow";
+	err = pex_room_create(&id, c, &s);
+	ck_assert_int_lt(err, 0);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, pw));
+	ck_assert_int_eq(emu_stat(&e, "by_method.POST"), 1);
 	pex_client_free(c);
 	emu_stop(&e);
 }
@@ -599,10 +828,14 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_pagination_45);
 	tcase_add_test(tc, test_oauth_token_lifecycle);
 	tcase_add_test(tc, test_oauth_single_flight);
+	tcase_add_test(tc, test_oauth_audience_from_config);
+	tcase_add_test(tc, test_oauth_401_persists);
 	tcase_add_test(tc, test_survives_30pct_503);
 	tcase_add_test(tc, test_ambiguous_create_settled_by_name);
 	tcase_add_test(tc, test_permanent_500);
 	tcase_add_test(tc, test_drops_retried);
+	tcase_add_test(tc, test_retry_after_honoured);
+	tcase_add_test(tc, test_request_timeout);
 	tcase_add_test(tc, test_concurrency_cap_5);
 	tcase_add_test(tc, test_concurrency_cap_2);
 	tcase_add_test(tc, test_tls_verification);
