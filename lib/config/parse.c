@@ -232,15 +232,76 @@ static int syntax_error(const yaml_parser_t *p, const char *origin, const char *
 		p->problem ? p->problem : "syntax error");
 }
 
-int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
+/*
+ * The line of the section a missing required @p key belongs in (the
+ * "pexip:" of "pexip.url"), or 0 when the document has no such section.
+ * The walk has accepted the document, so sections are mappings or null.
+ */
+static size_t section_line(yaml_document_t *doc, yaml_node_t *root, const char *key)
+{
+	yaml_node_t *map = root;
+	const char *comp = key, *dot;
+	size_t line = 0;
+
+	while ((dot = strchr(comp, '.')) != NULL) {
+		size_t clen = (size_t)(dot - comp);
+		yaml_node_pair_t *pair;
+		yaml_node_t *next = NULL;
+		if (!map || map->type != YAML_MAPPING_NODE)
+			return 0;
+		for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+			yaml_node_t *kn = yaml_document_get_node(doc, pair->key);
+			if (kn && kn->type == YAML_SCALAR_NODE && kn->data.scalar.length == clen &&
+			    memcmp(kn->data.scalar.value, comp, clen) == 0) {
+				line = node_line(kn);
+				next = yaml_document_get_node(doc, pair->value);
+				break;
+			}
+		}
+		if (!next)
+			return 0;
+		map = next;
+		comp = dot + 1;
+	}
+	return line;
+}
+
+/* The first required key the document left unset, as an error naming the
+ * line of its section when there is one. */
+static int check_required(pex_config *cfg, yaml_document_t *doc, yaml_node_t *root, int empty)
 {
 	const pex__config_key *schema;
+	pex__config_loc loc = { cfg->origin, 0, NULL };
+	size_t i, n;
+
+	schema = pex__config_schema(&n);
+	for (i = 0; i < n; i++) {
+		const char *key = schema[i].key, *dot = strrchr(key, '.');
+		int plen = dot ? (int)(dot - key) : 0;
+		if (!(schema[i].flags & PEX__CFG_REQUIRED) || cfg->values[i].state != PEX__CFG_VAL_NULL)
+			continue;
+		if (empty)
+			return pex__config_error(PEX_ECONFIG, &loc,
+				"missing required key '%s' (the configuration is empty)", key);
+		if (!dot)
+			return pex__config_error(PEX_ECONFIG, &loc, "missing required key '%s'", key);
+		loc.line = section_line(doc, root, key);
+		if (loc.line)
+			return pex__config_error(PEX_ECONFIG, &loc,
+				"missing required key '%s' in section '%.*s'", key, plen, key);
+		return pex__config_error(PEX_ECONFIG, &loc,
+			"missing required key '%s' (there is no '%.*s' section)", key, plen, key);
+	}
+	return 0;
+}
+
+int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
+{
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
 	yaml_node_t *root;
 	parse_ctx ctx = { cfg, &doc };
 	pex__config_loc loc = { cfg->origin, 0, NULL };
-	size_t i, n;
 	int err = 0, empty = 0;
 
 	if (!yaml_parser_initialize(&parser))
@@ -279,19 +340,9 @@ int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
 			yaml_document_delete(&extra);
 		}
 	}
+	if (err == 0)
+		err = check_required(cfg, &doc, root, empty);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	if (err < 0)
-		return err;
-
-	schema = pex__config_schema(&n);
-	for (i = 0; i < n; i++) {
-		if ((schema[i].flags & PEX__CFG_REQUIRED) &&
-		    cfg->values[i].state == PEX__CFG_VAL_NULL) {
-			loc.line = 0;
-			return pex__config_error(PEX_ECONFIG, &loc, "missing required key '%s'%s",
-				schema[i].key, empty ? " (the configuration is empty)" : "");
-		}
-	}
-	return 0;
+	return err;
 }

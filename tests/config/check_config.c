@@ -709,9 +709,18 @@ START_TEST(test_empty_and_required)
 	parse_err("~\n", PEX_ECONFIG,
 		"pexipsdk.yaml: missing required key 'pexip.url' (the configuration is empty)");
 	parse_err("queue: {backend: memory}\n", PEX_ECONFIG,
-		"pexipsdk.yaml: missing required key 'pexip.url'");
+		"pexipsdk.yaml: missing required key 'pexip.url' (there is no 'pexip' section)");
+	/* the line of the section the key belongs in */
 	parse_err("pexip:\n  timeout_ms: 5\n", PEX_ECONFIG,
-		"pexipsdk.yaml: missing required key 'pexip.url'");
+		"pexipsdk.yaml:1: missing required key 'pexip.url' in section 'pexip'");
+	parse_err("# settings\nqueue: {backend: memory}\n\npexip:\n  timeout_ms: 5\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: missing required key 'pexip.url' in section 'pexip'");
+	parse_err("log: {level: debug}\npexip: {timeout_ms: 5}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2: missing required key 'pexip.url' in section 'pexip'");
+	parse_err("log: {level: debug}\npexip:\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2: missing required key 'pexip.url' in section 'pexip'");
+	parse_err("pexip: {}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:1: missing required key 'pexip.url' in section 'pexip'");
 	parse_err("pexip: {url: null}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:1: pexip.url: expected a string, got null");
 	{
