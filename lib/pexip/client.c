@@ -467,16 +467,24 @@ static int token_get(pex_client *c, char **hdr_out, unsigned *gen_out)
 	return err;
 }
 
-/* The server refused token generation @gen: drop it unless already replaced. */
-static void token_invalidate(pex_client *c, unsigned gen)
+/* The server refused token generation @gen: drop it unless already replaced.
+ * @return 1 when a newer token had replaced it already (the refusal says
+ * nothing about the current token), else 0. */
+static int token_invalidate(pex_client *c, unsigned gen)
 {
+	int stale;
 	pthread_mutex_lock(&c->tok_lock);
-	if (c->token_gen == gen)
+	stale = c->token_gen != gen;
+	if (!stale)
 		c->token_refresh_at = 0;
 	pthread_mutex_unlock(&c->tok_lock);
+	return stale;
 }
 
 /* ---- requests ---- */
+
+/* 401s to an already replaced token retried per call, beyond the one refresh. */
+#define PEX__STALE_401_MAX 2
 
 int pex__client_call(pex_client *c, const char *method, const char *path,
 	const char *body, int idempotent, pex__http_response *resp)
@@ -484,7 +492,7 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 	const char *headers[4];
 	char *auth = NULL;
 	pex_buf url = PEX_BUF_INIT;
-	unsigned attempt = 0, gen = 0;
+	unsigned attempt = 0, gen = 0, stale_401 = 0;
 	int refreshed = 0, err;
 	int64_t t0;
 
@@ -518,12 +526,23 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %s", method, path,
 				pex_error_last()->message);
 
-		if (err == 0 && resp->status == 401 && c->auth == PEX_AUTH_OAUTH2 && !refreshed) {
-			/* The token may have been revoked or expired early: refresh once. */
-			refreshed = 1;
-			token_invalidate(c, gen);
-			pex__log(&c->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
-			continue;
+		if (err == 0 && resp->status == 401 && c->auth == PEX_AUTH_OAUTH2) {
+			/* A token taken before this request waited for a connection
+			 * may have been replaced meanwhile (another request's 401, or
+			 * expiry): retry with the current one without spending this
+			 * call's refresh (at most PEX__STALE_401_MAX times). Else the
+			 * token itself was revoked or expired early: refresh once. */
+			if (token_invalidate(c, gen) && stale_401 < PEX__STALE_401_MAX) {
+				stale_401++;
+				pex__log(&c->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
+					"already; retrying with the current one");
+				continue;
+			}
+			if (!refreshed) {
+				refreshed = 1;
+				pex__log(&c->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
+				continue;
+			}
 		}
 		if (attempt >= c->retries_max)
 			break;
