@@ -140,6 +140,13 @@ typedef struct pex_event_report {
  * 1 or 2). conference_ended puts the room's name on the deletion queue with
  * a delay of gc_delay_s. The whole payload is validated before anything is
  * enqueued: a malformed payload is PEX_EPARSE/PEX_EINVAL and enqueues nothing.
+ * Malformed means: not one JSON object; an envelope that is not an object
+ * or has no string "event"; an eventsink_bulk whose data is not an array
+ * (or that sits inside another bulk); a conference_ended without a valid
+ * data.name. Every other event is only counted and its data is not
+ * checked (partial data is normal, spec §6.6): conference_started/updated,
+ * participant_* and the sink lifecycle events count as ignored, other
+ * names as unknown.
  */
 PEX_EXTERN int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len,
 	pex_event_report *report);
