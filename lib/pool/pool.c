@@ -791,7 +791,7 @@ int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
 	return err;
 }
 
-int pex_metrics_format_write(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
+static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
 {
 	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
 		{ "pexipsdk_pool_depth", "Rooms ready in the pool queue (approximate).", "gauge", m->pool_depth, 0 },
@@ -809,8 +809,6 @@ int pex_metrics_format_write(pex_buf *out, const pex_pool_metrics *m, pex_metric
 	};
 	size_t i;
 	int err = 0;
-	if (!out || !m)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_metrics_format_write: no output or metrics");
 	pex__buf_clear(out);
 	if (format == PEX_METRICS_JSON)
 		err = pex__buf_putc(out, '{');
@@ -832,4 +830,12 @@ int pex_metrics_format_write(pex_buf *out, const pex_pool_metrics *m, pex_metric
 	if (err == 0 && format == PEX_METRICS_JSON)
 		err = pex__buf_puts(out, "}\n");
 	return err;
+}
+
+int pex_metrics_format_write(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
+{
+	/* checked before the table above reads *m */
+	if (!out || !m)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_metrics_format_write: no output or metrics");
+	return metrics_format_impl(out, m, format);
 }

@@ -1,0 +1,565 @@
+/* pex_pool_pop's failure paths and the pool's metrics with known values
+ * (lib/pool/pool.c), against the Pexip emulator (tests/emulator), each test
+ * with its own emulator, over memory queues:
+ *   - a pool room deleted on Pexip out of band is dropped with a log line
+ *     and the next room is handed out (by id: the PATCH 404s; by name: the
+ *     lookup finds nothing);
+ *   - a PATCH that fails (503 beyond the retries, a permanent 500) fails the
+ *     pop with a clear error and gives the message back at once: the same
+ *     room can be received again immediately, and is handed out later;
+ *   - a queue holding bare room names (the old app's format, raw or base64)
+ *     is resolved by name at pop and the room comes with its alias and
+ *     guest PIN;
+ *   - pex_pool_get_metrics() and pex_metrics_format_write() report a known
+ *     state exactly, in JSON and in Prometheus text.
+ * Links the internal library to decode pool messages. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "pool/pool_internal.h"
+#include "emu_harness.h"
+
+/* ---- log capture ---- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[16384];
+
+static void log_cb(pex_log_level level, const char *message, void *payload)
+{
+	size_t n;
+	(void)payload;
+	if (getenv("PEX_TEST_VERBOSE"))
+		fprintf(stderr, "[%s] %s\n", pex_log_level_name(level), message);
+	if (level > PEX_LOG_INFO)
+		return;
+	pthread_mutex_lock(&log_lock);
+	n = strlen(log_text);
+	snprintf(log_text + n, sizeof(log_text) - n, "[%s] %s\n", pex_log_level_name(level), message);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static int logged(const char *needle)
+{
+	int found;
+	pthread_mutex_lock(&log_lock);
+	found = strstr(log_text, needle) != NULL;
+	pthread_mutex_unlock(&log_lock);
+	return found;
+}
+
+/* ---- fixture ---- */
+
+typedef struct fx {
+	emu_t e;
+	pex_client *c;
+	pex_queue *dq, *pq;
+	pex_pool *pool;
+} fx;
+
+static const char *const hosts[] = { "svc.example.com" };
+
+static void fx_open(fx *f, const char *prefix)
+{
+	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+
+	memset(f, 0, sizeof(*f));
+	log_text[0] = '\0';
+	ck_assert_int_eq(emu_start(&f->e, NULL), 0);
+	co.url = f->e.url;
+	co.username = "admin";
+	co.password = "admin";
+	co.retries_max = 2;
+	co.retry_base_ms = 5;
+	co.retry_cap_ms = 20;
+	co.log_cb = log_cb;
+	co.log_level = getenv("PEX_TEST_VERBOSE") ? PEX_LOG_DEBUG : PEX_LOG_INFO;
+	ck_assert_msg(pex_client_new(&f->c, &co) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_queue_open(&f->pq, "memory:", "room-creation-queue"), 0);
+	ck_assert_int_eq(pex_queue_open_sibling(&f->dq, f->pq, "room-deletion-queue"), 0);
+	po.name_prefix = prefix;
+	po.gc_delay_s = 0;
+	po.tag.url_template = "https://svc.example.com/s/{uui}";
+	po.tag.allowed_hosts = hosts;
+	po.tag.allowed_host_count = 1;
+	ck_assert_msg(pex_pool_new(&f->pool, f->c, f->pq, f->dq, &po) == 0, "%s",
+		pex_error_last()->message);
+}
+
+static void fx_close(fx *f)
+{
+	pex_pool_free(f->pool);
+	pex_queue_free(f->pq);
+	pex_queue_free(f->dq);
+	pex_client_free(f->c);
+	emu_stop(&f->e);
+	ck_assert_int_eq(f->e.exit_status, 0);
+}
+
+static size_t qcount(pex_queue *q)
+{
+	size_t n = 99999;
+	ck_assert_int_eq(pex_queue_count(&n, q), 0);
+	return n;
+}
+
+/* The room name of the first visible pool message (in receive order),
+ * copied into @p name. */
+static void first_in_pool(fx *f, char *name, size_t size)
+{
+	pex_message **m = NULL;
+	struct pex__room_ref ref;
+	size_t n = 0;
+	memset(&ref, 0, sizeof(ref));
+	ck_assert_int_eq(pex_queue_peek(&m, &n, f->pq, 1), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(pex__poolmsg_decode(&ref, m[0]->data, m[0]->len), 0);
+	snprintf(name, size, "%s", ref.name);
+	pex__room_ref_dispose(&ref);
+	pex_message_array_free(m, n);
+}
+
+/* Add one room to the pool (created on Pexip, queued) and return its name. */
+static void add_pool_room(fx *f, char *name, size_t size)
+{
+	size_t created = 0, before = qcount(f->pq);
+	ck_assert_msg(pex_pool_replenish(f->pool, 1, &created, NULL, NULL) == 0, "%s",
+		pex_error_last()->message);
+	ck_assert_uint_eq(created, 1);
+	ck_assert_uint_eq(qcount(f->pq), before + 1);
+	if (name) {
+		/* the newest message is the last one: peek them all */
+		pex_message **m = NULL;
+		struct pex__room_ref ref;
+		size_t n = 0;
+		memset(&ref, 0, sizeof(ref));
+		ck_assert_int_eq(pex_queue_peek(&m, &n, f->pq, 32), 0);
+		ck_assert_uint_eq(n, before + 1);
+		ck_assert_int_eq(pex__poolmsg_decode(&ref, m[n - 1]->data, m[n - 1]->len), 0);
+		snprintf(name, size, "%s", ref.name);
+		pex__room_ref_dispose(&ref);
+		pex_message_array_free(m, n);
+	}
+}
+
+static int room_exists(fx *f, const char *name)
+{
+	pex_room *r = NULL;
+	int err = pex_room_get_by_name(&r, f->c, name);
+	pex_room_free(r);
+	ck_assert_msg(err == 0 || err == PEX_ENOTFOUND, "get %s: %s", name, pex_error_last()->message);
+	return err == 0;
+}
+
+/* The tag of room @p name on Pexip (static storage). */
+static const char *room_tag(fx *f, const char *name)
+{
+	static char tag[512];
+	pex_room *r = NULL;
+	ck_assert_msg(pex_room_get_by_name(&r, f->c, name) == 0, "get %s: %s", name, pex_error_last()->message);
+	snprintf(tag, sizeof(tag), "%s", pex_room_tag(r));
+	pex_room_free(r);
+	return tag;
+}
+
+static void delete_out_of_band(fx *f, const char *name)
+{
+	int deleted = 0;
+	ck_assert_int_eq(pex_room_delete_by_name(f->c, name, &deleted), 0);
+	ck_assert_int_eq(deleted, 1);
+}
+
+static void faults(fx *f, const char *json)
+{
+	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/faults", json, NULL), 200);
+}
+
+/* "hi" as a UUI, and the tag it yields */
+#define UUI_HI "6869"
+#define TAG_HI "https://svc.example.com/s/hi"
+
+/* ---- (a) a room gone from Pexip is dropped, the next one handed out ---- */
+
+START_TEST(test_pop_room_gone)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	char gone[128], next[128], line[256];
+
+	fx_open(&f, "vmr_");
+	add_pool_room(&f, gone, sizeof(gone));
+	add_pool_room(&f, next, sizeof(next));
+	first_in_pool(&f, line, sizeof(line));
+	ck_assert_str_eq(line, gone);               /* FIFO: the gone one is tried first */
+	delete_out_of_band(&f, gone);
+
+	ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(r->name, next);            /* the next room, in the same pop */
+	ck_assert_str_eq(r->tag, TAG_HI);
+	ck_assert_str_eq(room_tag(&f, next), TAG_HI);
+	pex_pool_room_free(r);
+	snprintf(line, sizeof(line), "[warn] pool room %s is gone from Pexip; dropped", gone);
+	ck_assert_msg(logged(line), "no log line '%s' in:\n%s", line, log_text);
+	ck_assert_uint_eq(qcount(f.pq), 0);         /* the gone room's message was removed */
+	ck_assert_uint_eq(atomic_load(&f.pool->pops), 1);
+	ck_assert_uint_eq(atomic_load(&f.pool->pop_failures), 0);
+
+	/* only gone rooms left: dropped too, then the pool is empty */
+	add_pool_room(&f, gone, sizeof(gone));
+	delete_out_of_band(&f, gone);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_ptr_null(r);
+	snprintf(line, sizeof(line), "pool room %s is gone from Pexip; dropped", gone);
+	ck_assert(logged(line));
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* the same for a bare-name message: the lookup by name finds nothing */
+START_TEST(test_pop_bare_name_gone)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	char next[128];
+
+	fx_open(&f, "vmr_");
+	ck_assert_int_eq(pex_queue_put(f.pq, "old_room_gone", strlen("old_room_gone"), 0), 0);
+	add_pool_room(&f, next, sizeof(next));
+	ck_assert_msg(pex_pool_pop(&r, f.pool, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(r->name, next);
+	pex_pool_room_free(r);
+	ck_assert_msg(logged("[warn] pool room old_room_gone is gone from Pexip; dropped"), "%s", log_text);
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- (b) a failed PATCH gives the room back at once ---- */
+
+/* Pop under @p fault_json: fails with @p code and a message naming the
+ * room and @p why; the message is visible again at once (same room); the
+ * room's tag is untouched. Then, the fault cleared, the same room is
+ * handed out. */
+static void pop_fails_and_returns(const char *fault_json, int code, const char *why)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	pex_message *msg = NULL;
+	struct pex__room_ref ref;
+	char name[128], want[256];
+
+	fx_open(&f, "vmr_");
+	add_pool_room(&f, name, sizeof(name));
+	faults(&f, fault_json);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), code);
+	ck_assert_ptr_null(r);
+	snprintf(want, sizeof(want), "tagging pool room %s: ", name);
+	ck_assert_msg(strstr(pex_error_last()->message, want) == pex_error_last()->message,
+		"message '%s' does not start with '%s'", pex_error_last()->message, want);
+	ck_assert_msg(strstr(pex_error_last()->message, why) != NULL,
+		"message '%s' lacks '%s'", pex_error_last()->message, why);
+	ck_assert_uint_eq(atomic_load(&f.pool->pop_failures), 1);
+	ck_assert_uint_eq(atomic_load(&f.pool->pops), 0);
+
+	/* visible again at once: received immediately, the same room */
+	memset(&ref, 0, sizeof(ref));
+	ck_assert_msg(pex_queue_receive(&msg, f.pq, 30) == 0, "the message is not visible: %s",
+		pex_error_last()->message);
+	ck_assert_int_eq(pex__poolmsg_decode(&ref, msg->data, msg->len), 0);
+	ck_assert_str_eq(ref.name, name);
+	ck_assert_uint_eq(msg->dequeue_count, 2);
+	pex__room_ref_dispose(&ref);
+	ck_assert_int_eq(pex_queue_release(f.pq, msg, 0), 0);
+	pex_message_free(msg);
+
+	faults(&f, "{\"permanent_status\": 0, \"rate_503\": 0}");
+	ck_assert_str_eq(room_tag(&f, name), "");     /* the failed PATCH changed nothing */
+	ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(r->name, name);
+	ck_assert_str_eq(r->tag, TAG_HI);
+	pex_pool_room_free(r);
+	ck_assert_str_eq(room_tag(&f, name), TAG_HI);
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+
+START_TEST(test_pop_patch_503_beyond_retries)
+{
+	pop_fails_and_returns("{\"rate_503\": 1}", PEX_EHTTP, "503");
+}
+END_TEST
+
+START_TEST(test_pop_patch_permanent_500)
+{
+	pop_fails_and_returns("{\"permanent_status\": 500}", PEX_EHTTP, "injected failure 500");
+}
+END_TEST
+
+/* ---- (c) bare room names (the old app's queues) ---- */
+
+static long long make_room(fx *f, const char *name, const char *alias, const char *guest_pin)
+{
+	pex_room *r = NULL;
+	char body[512];
+	long long id;
+	snprintf(body, sizeof(body), "{\"name\": \"%s\", \"service_type\": \"conference\", \"pin\": \"1234\", "
+		"\"guest_pin\": \"%s\", \"allow_guests\": true, \"aliases\": [{\"alias\": \"%s\"}]}",
+		name, guest_pin, alias);
+	ck_assert_int_eq(emu_api(&f->e, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+	ck_assert_int_eq(pex_room_get_by_name(&r, f->c, name), 0);
+	id = pex_room_id(r);
+	pex_room_free(r);
+	return id;
+}
+
+START_TEST(test_pop_bare_names)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	long long id1, id2;
+
+	fx_open(&f, "vmr_");
+	/* a decoy first, so the ids are not 1 and 2 by accident */
+	make_room(&f, "decoy", "decoy@example.com", "1111");
+	id1 = make_room(&f, "legacy_one", "legacy_one@video.example.com", "4321");
+	id2 = make_room(&f, "legacy_two", "meet.two@video.example.com", "98765");
+	/* what the old app wrote: the bare name, raw or base64 ("legacy_two") */
+	ck_assert_int_eq(pex_queue_put(f.pq, "legacy_one", strlen("legacy_one"), 0), 0);
+	ck_assert_int_eq(pex_queue_put(f.pq, "bGVnYWN5X3R3bw==", strlen("bGVnYWN5X3R3bw=="), 0), 0);
+
+	ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(r->name, "legacy_one");
+	ck_assert_int_eq(r->id, id1);
+	ck_assert_str_eq(r->alias, "legacy_one@video.example.com");
+	ck_assert_str_eq(r->guest_pin, "4321");
+	ck_assert_str_eq(r->tag, TAG_HI);
+	pex_pool_room_free(r);
+	ck_assert_str_eq(room_tag(&f, "legacy_one"), TAG_HI);
+
+	ck_assert_msg(pex_pool_pop(&r, f.pool, NULL, "https://svc.example.com/t/2") == 0, "%s",
+		pex_error_last()->message);
+	ck_assert_str_eq(r->name, "legacy_two");
+	ck_assert_int_eq(r->id, id2);
+	ck_assert_str_eq(r->alias, "meet.two@video.example.com");
+	ck_assert_str_eq(r->guest_pin, "98765");
+	ck_assert_str_eq(r->tag, "https://svc.example.com/t/2");
+	pex_pool_room_free(r);
+	ck_assert_str_eq(room_tag(&f, "legacy_two"), "https://svc.example.com/t/2");
+	ck_assert_str_eq(room_tag(&f, "decoy"), "");
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	ck_assert_uint_eq(atomic_load(&f.pool->pops), 2);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- metrics with known values ---- */
+
+/* Every metric, in the order pex_metrics_format_write writes them. */
+typedef struct want_metrics {
+	long long pool_depth, deletion_backlog, live_conferences, pexip_pool_rooms;
+	unsigned long long pops, pop_failures, replenished, replenish_failures;
+	unsigned long long deleted, delete_failures, events, events_unknown;
+} want_metrics;
+
+static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
+{
+	const struct { const char *key; long long v; } rows[] = {
+		{ "pool_depth", w->pool_depth },
+		{ "deletion_backlog", w->deletion_backlog },
+		{ "live_conferences", w->live_conferences },
+		{ "pexip_pool_rooms", w->pexip_pool_rooms },
+		{ "pops", (long long)w->pops },
+		{ "pop_failures", (long long)w->pop_failures },
+		{ "replenished", (long long)w->replenished },
+		{ "replenish_failures", (long long)w->replenish_failures },
+		{ "deleted", (long long)w->deleted },
+		{ "delete_failures", (long long)w->delete_failures },
+		{ "events", (long long)w->events },
+		{ "events_unknown", (long long)w->events_unknown },
+	};
+	pex_buf out = PEX_BUF_INIT;
+	json_object *doc, *v;
+	size_t i;
+
+	/* JSON: exactly these keys, these values */
+	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_JSON), 0);
+	doc = json_tokener_parse(out.ptr);
+	ck_assert_msg(doc && json_object_is_type(doc, json_type_object), "not a JSON object: %s", out.ptr);
+	ck_assert_int_eq(json_object_object_length(doc), (int)PEX__ARRAY_SIZE(rows));
+	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
+		ck_assert_msg(json_object_object_get_ex(doc, rows[i].key, &v), "JSON lacks %s: %s", rows[i].key, out.ptr);
+		ck_assert_msg(json_object_is_type(v, json_type_int), "%s is not an integer", rows[i].key);
+		ck_assert_msg(json_object_get_int64(v) == rows[i].v, "JSON %s = %lld, want %lld",
+			rows[i].key, (long long)json_object_get_int64(v), rows[i].v);
+	}
+	json_object_put(doc);
+
+	/* Prometheus: HELP, TYPE and the sample of each */
+	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_PROMETHEUS), 0);
+	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
+		char name[96], line[160];
+		int counter = i >= 4;
+		snprintf(name, sizeof(name), "pexipsdk_%s%s", rows[i].key, counter ? "_total" : "");
+		snprintf(line, sizeof(line), "\n%s %lld\n", name, rows[i].v);
+		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s %lld':\n%s", name, rows[i].v, out.ptr);
+		snprintf(line, sizeof(line), "# TYPE %s %s\n", name, counter ? "counter" : "gauge");
+		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s'", line);
+		snprintf(line, sizeof(line), "# HELP %s ", name);
+		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s'", line);
+	}
+	pex_buf_dispose(&out);
+}
+
+START_TEST(test_metrics_known_values)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	pex_pool_metrics m;
+	pex_event_report er;
+	pex_gc_report gr;
+	pex_gc_options go = PEX_GC_OPTIONS_INIT;
+	want_metrics w;
+	char popped[2][128], body[1024];
+	size_t created = 0;
+	int i;
+
+	fx_open(&f, "mx_");
+	/* 5 rooms made for the pool, 2 handed out */
+	ck_assert_int_eq(pex_pool_replenish(f.pool, 5, &created, NULL, NULL), 0);
+	ck_assert_uint_eq(created, 5);
+	for (i = 0; i < 2; i++) {
+		ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
+		snprintf(popped[i], sizeof(popped[i]), "%s", r->name);
+		pex_pool_room_free(r);
+	}
+	/* rooms without the prefix never count */
+	make_room(&f, "other_room", "other@example.com", "2222");
+	make_room(&f, "xmx_room", "xmx@example.com", "2223");
+
+	/* both handed-out rooms end (plus a participant event and an unknown one) */
+	snprintf(body, sizeof(body), "{\"event\": \"eventsink_bulk\", \"data\": ["
+		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"%s\"}},"
+		"{\"event\": \"participant_disconnected\", \"data\": {\"conference\": \"%s\"}},"
+		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"%s\"}},"
+		"{\"event\": \"something_new\", \"data\": {}}]}", popped[0], popped[0], popped[1]);
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, strlen(body), &er), 0);
+	ck_assert_uint_eq(er.scheduled, 2);
+	ck_assert_uint_eq(qcount(f.dq), 2);
+	memset(&gr, 0, sizeof(gr));
+	ck_assert_msg(pex_gc_sweep(f.pool, &go, &gr, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(gr.deleted, 2);
+	ck_assert(!room_exists(&f, popped[0]));
+
+	/* failures: a pop, a replenish and a deletion under a permanent 500 */
+	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "mx_doomed", 0), 0);
+	faults(&f, "{\"permanent_status\": 500}");
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EHTTP);
+	ck_assert_int_lt(pex_pool_replenish(f.pool, 1, &created, NULL, NULL), 0);
+	ck_assert_uint_eq(created, 0);
+	memset(&gr, 0, sizeof(gr));
+	ck_assert_int_lt(pex_gc_sweep(f.pool, &go, &gr, NULL, NULL), 0);
+	ck_assert_uint_eq(gr.failed, 1);
+	/* pex_pool_get_metrics itself fails while Pexip does */
+	ck_assert_int_eq(pex_pool_get_metrics(f.pool, &m), PEX_EHTTP);
+	faults(&f, "{\"permanent_status\": 0}");
+
+	/* live: two pool-prefixed conferences and one other */
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/conference/start", "{\"name\": \"mx_live_a\"}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/conference/start",
+		"{\"name\": \"mx_live_b\", \"participants\": 3}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/conference/start", "{\"name\": \"other_live\"}", NULL), 200);
+
+	memset(&m, 0xff, sizeof(m));
+	ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+	memset(&w, 0, sizeof(w));
+	w.pool_depth = 3;             /* 5 made, 2 handed out; the failed pop gave its room back */
+	w.deletion_backlog = 1;       /* mx_doomed, waiting for a retry */
+	w.live_conferences = 2;       /* mx_live_a, mx_live_b */
+	w.pexip_pool_rooms = 3;       /* the 3 pool rooms left (the handed-out ones were deleted) */
+	w.pops = 2;
+	w.pop_failures = 1;
+	w.replenished = 5;
+	w.replenish_failures = 1;
+	w.deleted = 2;
+	w.delete_failures = 1;
+	w.events = 4;
+	w.events_unknown = 1;
+	ck_assert_int_eq(m.pool_depth, w.pool_depth);
+	ck_assert_int_eq(m.deletion_backlog, w.deletion_backlog);
+	ck_assert_int_eq(m.live_conferences, w.live_conferences);
+	ck_assert_int_eq(m.pexip_pool_rooms, w.pexip_pool_rooms);
+	ck_assert_uint_eq(m.pops, w.pops);
+	ck_assert_uint_eq(m.pop_failures, w.pop_failures);
+	ck_assert_uint_eq(m.replenished, w.replenished);
+	ck_assert_uint_eq(m.replenish_failures, w.replenish_failures);
+	ck_assert_uint_eq(m.deleted, w.deleted);
+	ck_assert_uint_eq(m.delete_failures, w.delete_failures);
+	ck_assert_uint_eq(m.events, w.events);
+	ck_assert_uint_eq(m.events_unknown, w.events_unknown);
+	check_formats(&m, &w);
+	fx_close(&f);
+}
+END_TEST
+
+/* the formats on their own: large values, and every row distinct */
+START_TEST(test_metrics_format_values)
+{
+	pex_pool_metrics m;
+	want_metrics w = { 11, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
+		18446744073709551615ULL / 2, 22 };
+	pex_buf out = PEX_BUF_INIT;
+	memset(&m, 0, sizeof(m));
+	m.pool_depth = w.pool_depth;
+	m.deletion_backlog = w.deletion_backlog;
+	m.live_conferences = w.live_conferences;
+	m.pexip_pool_rooms = w.pexip_pool_rooms;
+	m.pops = w.pops;
+	m.pop_failures = w.pop_failures;
+	m.replenished = w.replenished;
+	m.replenish_failures = w.replenish_failures;
+	m.deleted = w.deleted;
+	m.delete_failures = w.delete_failures;
+	m.events = w.events;
+	m.events_unknown = w.events_unknown;
+	check_formats(&m, &w);
+	ck_assert_int_eq(pex_metrics_format_write(NULL, &m, PEX_METRICS_JSON), PEX_EINVAL);
+	ck_assert_int_eq(pex_metrics_format_write(&out, NULL, PEX_METRICS_JSON), PEX_EINVAL);
+	pex_buf_dispose(&out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pool");
+	TCase *pop = tcase_create("pop"), *met = tcase_create("metrics");
+	SRunner *sr;
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pex_global_init();
+	tcase_set_timeout(pop, 120);
+	tcase_set_timeout(met, 120);
+	tcase_add_test(pop, test_pop_room_gone);
+	tcase_add_test(pop, test_pop_bare_name_gone);
+	tcase_add_test(pop, test_pop_patch_503_beyond_retries);
+	tcase_add_test(pop, test_pop_patch_permanent_500);
+	tcase_add_test(pop, test_pop_bare_names);
+	tcase_add_test(met, test_metrics_known_values);
+	tcase_add_test(met, test_metrics_format_values);
+	suite_add_tcase(s, pop);
+	suite_add_tcase(s, met);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	pex_global_shutdown();
+	curl_global_cleanup();
+	return failed ? 1 : 0;
+}
