@@ -84,9 +84,9 @@ PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
 /**
  * Take a room from the pool and tag it. @p uui_hex is decoded with the pool's
  * tag rules (pex_uui_to_tag) *before* anything is taken, so bad input changes
- * nothing; alternatively give @p tag_url (checked against the same rules:
- * https to an allowed host, or built from the template) and no UUI; both NULL
- * leaves the tag empty.
+ * nothing; alternatively give @p tag_url (checked by pex_tag_from_url():
+ * an https URL to an allowed host, at most 250 characters; errors name the
+ * offset in @p tag_url) and no UUI; both NULL leaves the tag empty.
  *
  * Steps: lease a pool message, resolve the room (id from the message, else a
  * lookup by name), PATCH its tag, delete the message, return the room. A

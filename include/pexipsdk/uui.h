@@ -73,9 +73,35 @@ PEX_EXTERN int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version);
  *         e.g. "UUI: not a hex digit at offset 7 ('g')". @p out is left
  *         empty on error. Offsets are 0-based bytes of @p uui; decoded
  *         octets are also named by index ("at octet 4 (input offset 8)").
- *         PEX_ENOMEM if the output cannot grow.
+ *         An odd length names the unpaired digit; a result over
+ *         PEX_TAG_MAX_LEN names the first octet that does not fit (or says
+ *         that the template alone is too long). PEX_ENOMEM if the output
+ *         cannot grow.
  */
 PEX_EXTERN int pex_uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules);
+
+/**
+ * Check a tag URL given directly (not hex-encoded) and copy it into @p out.
+ *
+ * The rules are those of an absolute URL in a UUI (see pex_uui_to_tag()):
+ * at most PEX_TAG_MAX_LEN characters; valid UTF-8 without control
+ * characters; an absolute URL ("scheme://") whose scheme is https (any
+ * case); only RFC 3986 characters (ASCII, '%' followed by two hex digits);
+ * no userinfo; a host[:port] listed in @p rules->allowed_hosts (matched as
+ * described there). The template and max_octets do not apply. Nothing is
+ * trimmed or rewritten: the URL is returned as given.
+ *
+ * An empty string is refused (clearing a tag is the caller's decision:
+ * pass "" to pex_room_update() directly).
+ *
+ * @param out    receives the URL; emptied on error
+ * @param rules  initialised with PEX_TAG_RULES_INIT or pex_tag_rules_init()
+ * @param url    the URL text
+ * @return 0, or PEX_EINVAL with a message naming the rule and the 0-based
+ *         byte offset in @p url, e.g. "tag URL host 'evil.example' is not
+ *         in tag.allowed_hosts (offset 8)"; PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_tag_from_url(pex_buf *out, const pex_tag_rules *rules, const char *url);
 
 PEX_END_DECL
 

@@ -324,39 +324,16 @@ void pex_pool_room_free(pex_pool_room *r)
 	free(r);
 }
 
-/* The tag for a pop: from a UUI, or a given URL checked by the same rules. */
+/* The tag for a pop: from a UUI, or a given URL checked by the same rules
+ * as an absolute URL in a UUI (pex_tag_from_url). */
 static int pop_tag(pex_buf *tag, pex_pool *p, const char *uui, const char *tag_url)
 {
 	if (uui && tag_url)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "give a UUI or a tag URL, not both");
 	if (uui)
 		return pex_uui_to_tag(tag, uui, &p->o.tag);
-	if (tag_url) {
-		/* Run the URL through the UUI rules as hex, so one code path decides
-		 * what an acceptable tag is (https, allowed host, length). */
-		static const char hex[] = "0123456789abcdef";
-		pex_buf h = PEX_BUF_INIT;
-		pex_tag_rules rules = p->o.tag;
-		size_t i, n = strlen(tag_url);
-		int err = 0;
-		if (strncmp(tag_url, "https://", 8) != 0 && strncmp(tag_url, "http://", 7) != 0)
-			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-				"tag URL must be an absolute https URL (got '%.60s')", tag_url);
-		if (n > PEX_TAG_MAX_LEN)
-			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-				"tag: the URL is %zu characters; Pexip allows at most %d", n, PEX_TAG_MAX_LEN);
-		for (i = 0; i < n && err == 0; i++) {
-			char pair[2] = { hex[(unsigned char)tag_url[i] >> 4], hex[(unsigned char)tag_url[i] & 15] };
-			err = pex__buf_put(&h, pair, 2);
-		}
-		rules.max_octets = PEX_TAG_MAX_LEN;
-		if (err == 0)
-			err = pex_uui_to_tag(tag, h.ptr ? h.ptr : "", &rules);
-		pex_buf_dispose(&h);
-		if (err < 0)
-			pex__error_prefix("tag URL");
-		return err;
-	}
+	if (tag_url)
+		return pex_tag_from_url(tag, &p->o.tag, tag_url);
 	pex__buf_clear(tag);
 	return pex__buf_puts(tag, "");
 }

@@ -21,6 +21,11 @@
  * Offsets in messages are 0-based byte offsets into the caller's string
  * (leading whitespace included); octet numbers are 0-based indexes into the
  * decoded bytes, and octet i sits at input offset data_offset + 2 * i.
+ *
+ * pex_tag_from_url() runs a tag URL given as text through the same checks
+ * 5 to 7 (as an absolute URL; the template is never used). The input is
+ * then "raw": octet i is the byte at offset i, and messages say "tag URL"
+ * and "offset i" (see pos()), in the terms of what the caller gave.
  */
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +46,7 @@ typedef struct uui_input {
 	size_t data_off;        /* offset of the first hex digit */
 	size_t data_len;        /* number of hex digits (data, SWS stripped) */
 	size_t noctets;         /* data_len / 2, once checked */
+	int raw;                /* a tag URL as text: octet i is s[data_off + i] */
 } uui_input;
 
 /* What an absolute URL's authority turned out to be. */
@@ -156,14 +162,51 @@ static int uui_fail(const char *fmt, ...)
 /* Octet @p i of the decoded data. The digits have been checked already. */
 static unsigned char uui_octet(const uui_input *in, size_t i)
 {
-	const char *p = in->s + in->data_off + 2 * i;
+	const char *p;
+	if (in->raw)
+		return (unsigned char)in->s[in->data_off + i];
+	p = in->s + in->data_off + 2 * i;
 	return (unsigned char)((hex_value((unsigned char)p[0]) << 4) | hex_value((unsigned char)p[1]));
 }
 
 /* The input offset of octet @p i (for messages). */
 static size_t uui_offset(const uui_input *in, size_t i)
 {
-	return in->data_off + 2 * i;
+	return in->data_off + (in->raw ? i : 2 * i);
+}
+
+/* What messages call the input: "UUI", or "tag URL" for raw input. */
+static const char *who(const uui_input *in)
+{
+	return in->raw ? "tag URL" : "UUI";
+}
+
+/* What messages call a URL found in the input. */
+static const char *url_subject(const uui_input *in)
+{
+	return in->raw ? "tag URL" : "UUI: URL";
+}
+
+/* How pos() words the place of an octet. */
+enum { POS_AT, POS_LIST, POS_IN };
+
+/*
+ * Where octet @p i is, in the caller's terms:
+ *   POS_AT    "octet 4 (input offset 8)"   raw: "offset 4"
+ *   POS_LIST  "octet 4, input offset 8"    raw: "offset 4"
+ *   POS_IN    "input offset 8"             raw: "offset 4"
+ */
+static const char *pos(char buf[64], const uui_input *in, size_t i, int form)
+{
+	if (in->raw)
+		snprintf(buf, 64, "offset %zu", uui_offset(in, i));
+	else if (form == POS_AT)
+		snprintf(buf, 64, "octet %zu (input offset %zu)", i, uui_offset(in, i));
+	else if (form == POS_LIST)
+		snprintf(buf, 64, "octet %zu, input offset %zu", i, uui_offset(in, i));
+	else
+		snprintf(buf, 64, "input offset %zu", uui_offset(in, i));
+	return buf;
 }
 
 /* Decode octets [from, from + n) into @p dst. */
@@ -313,7 +356,7 @@ static int parse_input(uui_input *in, const char *s)
 	while (end > begin && is_ws((unsigned char)s[end - 1]))
 		end--;
 	if (begin == end)
-		return uui_fail("UUI: empty");
+		return uui_fail("UUI: empty (no hex digits at offset %zu)", begin);
 
 	semi = find_semi(s, begin, end);
 	in->data_off = begin;
@@ -344,7 +387,8 @@ static int check_hex(uui_input *in, size_t max_octets)
 				in->data_off + i, describe_byte(cb, c));
 	}
 	if (in->data_len % 2)
-		return uui_fail("UUI: odd number of hex digits (%zu)", in->data_len);
+		return uui_fail("UUI: odd number of hex digits (%zu): the digit at offset %zu has no pair",
+			in->data_len, in->data_off + in->data_len - 1);
 	in->noctets = in->data_len / 2;
 	if (in->noctets > max_octets)
 		return uui_fail("UUI: decodes to %zu octets; at most %zu allowed (offset %zu is past the limit)",
@@ -356,8 +400,8 @@ static int check_hex(uui_input *in, size_t max_octets)
 
 static int utf8_fail(const uui_input *in, size_t i, const char *why)
 {
-	return uui_fail("UUI: invalid UTF-8 at octet %zu (input offset %zu): %s",
-		i, uui_offset(in, i), why);
+	char pb[64];
+	return uui_fail("%s: invalid UTF-8 at %s: %s", who(in), pos(pb, in, i, POS_AT), why);
 }
 
 /*
@@ -368,6 +412,7 @@ static int utf8_fail(const uui_input *in, size_t i, const char *why)
 static int check_text(const uui_input *in)
 {
 	size_t i = 0, n = in->noctets;
+	char pb[64];
 
 	while (i < n) {
 		unsigned char b0 = uui_octet(in, i), lo = 0x80, hi = 0xbf;
@@ -376,8 +421,8 @@ static int check_text(const uui_input *in)
 
 		if (b0 < 0x80) {
 			if (b0 < 0x20 || b0 == 0x7f)
-				return uui_fail("UUI: decoded byte 0x%02x at octet %zu (input offset %zu) is a control character",
-					b0, i, uui_offset(in, i));
+				return uui_fail("%s: %sbyte 0x%02x at %s is a control character", who(in),
+					in->raw ? "" : "decoded ", b0, pos(pb, in, i, POS_AT));
 			i++;
 			continue;
 		}
@@ -423,8 +468,8 @@ static int check_text(const uui_input *in)
 			cp = (cp << 6) | (b & 0x3f);
 		}
 		if (cp >= 0x80 && cp <= 0x9f)
-			return uui_fail("UUI: decoded character U+%04X at octet %zu (input offset %zu) is a control character (C1)",
-				(unsigned)cp, i, uui_offset(in, i));
+			return uui_fail("%s: %scharacter U+%04X at %s is a control character (C1)", who(in),
+				in->raw ? "" : "decoded ", (unsigned)cp, pos(pb, in, i, POS_AT));
 		i += len;
 	}
 	return 0;
@@ -455,7 +500,7 @@ static size_t url_scheme_len(const uui_input *in)
 /* Every character is one RFC 3986 allows in a URL; '%' starts an escape. */
 static int check_url_chars(const uui_input *in)
 {
-	char cb[16];
+	char cb[16], pb[64];
 	size_t i;
 
 	for (i = 0; i < in->noctets; i++) {
@@ -463,15 +508,15 @@ static int check_url_chars(const uui_input *in)
 		if (c == '%') {
 			if (i + 2 >= in->noctets || hex_value(uui_octet(in, i + 1)) < 0 ||
 			    hex_value(uui_octet(in, i + 2)) < 0)
-				return uui_fail("UUI: URL has a malformed percent-escape at octet %zu (input offset %zu)",
-					i, uui_offset(in, i));
+				return uui_fail("%s has a malformed percent-escape at %s",
+					url_subject(in), pos(pb, in, i, POS_AT));
 			i += 2;
 		} else if (c >= 0x80) {
-			return uui_fail("UUI: URL has a non-ASCII character at octet %zu (input offset %zu); percent-encode it",
-				i, uui_offset(in, i));
+			return uui_fail("%s has a non-ASCII character at %s; percent-encode it",
+				url_subject(in), pos(pb, in, i, POS_AT));
 		} else if (!is_url_char(c)) {
-			return uui_fail("UUI: URL character %s at octet %zu (input offset %zu) is not allowed (RFC 3986)",
-				describe_byte(cb, c), i, uui_offset(in, i));
+			return uui_fail("%s character %s at %s is not allowed (RFC 3986)",
+				url_subject(in), describe_byte(cb, c), pos(pb, in, i, POS_AT));
 		}
 	}
 	return 0;
@@ -503,13 +548,13 @@ static int parse_port(unsigned long *out, const unsigned char *p, size_t len)
 static int parse_authority(uui_authority *a, const uui_input *in, size_t from, size_t to)
 {
 	unsigned char digits[8];
-	char qb[UUI_QUOTE_MAX + 1];
+	char qb[UUI_QUOTE_MAX + 1], pb[64];
 	size_t i, colon = to;
 
 	for (i = from; i < to; i++)
 		if (uui_octet(in, i) == '@')
-			return uui_fail("UUI: URL userinfo is not allowed ('@' at octet %zu, input offset %zu)",
-				i, uui_offset(in, i));
+			return uui_fail("%s userinfo is not allowed ('@' at %s)",
+				url_subject(in), pos(pb, in, i, POS_LIST));
 
 	memset(a, 0, sizeof(*a));
 	a->host_off = from;
@@ -517,12 +562,12 @@ static int parse_authority(uui_authority *a, const uui_input *in, size_t from, s
 		for (i = from; i < to && uui_octet(in, i) != ']'; i++)
 			;
 		if (i == to)
-			return uui_fail("UUI: URL has an unterminated IPv6 literal at octet %zu (input offset %zu)",
-				from, uui_offset(in, from));
+			return uui_fail("%s has an unterminated IPv6 literal at %s",
+				url_subject(in), pos(pb, in, from, POS_AT));
 		i++;
 		if (i < to && uui_octet(in, i) != ':')
-			return uui_fail("UUI: URL has junk after the IPv6 literal at octet %zu (input offset %zu)",
-				i, uui_offset(in, i));
+			return uui_fail("%s has junk after the IPv6 literal at %s",
+				url_subject(in), pos(pb, in, i, POS_AT));
 		colon = i;
 	} else {
 		for (i = from; i < to && uui_octet(in, i) != ':'; i++)
@@ -531,16 +576,16 @@ static int parse_authority(uui_authority *a, const uui_input *in, size_t from, s
 	}
 	a->host_len = colon - from;
 	if (a->host_len == 0)
-		return uui_fail("UUI: URL has no host (input offset %zu)", uui_offset(in, from));
+		return uui_fail("%s has no host (%s)", url_subject(in), pos(pb, in, from, POS_IN));
 	if (colon < to) {
 		a->port_off = colon + 1;
 		a->port_len = to - a->port_off;
 		if (a->port_len <= 5)
 			uui_decode(digits, in, a->port_off, a->port_len);
 		if (a->port_len > 5 || parse_port(&a->port, digits, a->port_len) < 0)
-			return uui_fail("UUI: URL port '%s' at octet %zu (input offset %zu) is not a number in 1..65535",
-				quote_octets(qb, in, a->port_off, a->port_len), a->port_off,
-				uui_offset(in, a->port_off));
+			return uui_fail("%s port '%s' at %s is not a number in 1..65535",
+				url_subject(in), quote_octets(qb, in, a->port_off, a->port_len),
+				pos(pb, in, a->port_off, POS_AT));
 	}
 	return 0;
 }
@@ -595,14 +640,14 @@ static int host_entry_matches(const char *entry, const uui_input *in, const uui_
  */
 static int check_url(const uui_input *in, size_t scheme_len, const pex_tag_rules *rules)
 {
-	char qb[UUI_QUOTE_MAX + 1];
+	char qb[UUI_QUOTE_MAX + 1], pb[64];
 	uui_authority a;
 	size_t from = scheme_len + 3, to, i;
 	int err, port_mismatch = 0;
 
 	if (!octets_equal_nocase(in, 0, scheme_len, "https", 5))
-		return uui_fail("UUI: URL scheme '%s' is not allowed, only https (input offset %zu)",
-			quote_octets(qb, in, 0, scheme_len), uui_offset(in, 0));
+		return uui_fail("%s scheme '%s' is not allowed, only https (%s)", url_subject(in),
+			quote_octets(qb, in, 0, scheme_len), pos(pb, in, 0, POS_IN));
 	if ((err = check_url_chars(in)) < 0)
 		return err;
 
@@ -625,10 +670,10 @@ static int check_url(const uui_input *in, size_t scheme_len, const pex_tag_rules
 			port_mismatch = 1;
 	}
 	if (port_mismatch)
-		return uui_fail("UUI: URL host '%s' is not in tag.allowed_hosts with that port; ports must match exactly (input offset %zu)",
-			quote_octets(qb, in, from, to - from), uui_offset(in, from));
-	return uui_fail("UUI: URL host '%s' is not in tag.allowed_hosts (input offset %zu)",
-		quote_octets(qb, in, a.host_off, a.host_len), uui_offset(in, a.host_off));
+		return uui_fail("%s host '%s' is not in tag.allowed_hosts with that port; ports must match exactly (%s)",
+			url_subject(in), quote_octets(qb, in, from, to - from), pos(pb, in, from, POS_IN));
+	return uui_fail("%s host '%s' is not in tag.allowed_hosts (%s)", url_subject(in),
+		quote_octets(qb, in, a.host_off, a.host_len), pos(pb, in, a.host_off, POS_IN));
 }
 
 /* ---- 6b: the template ---- */
@@ -639,14 +684,24 @@ static size_t add_sat(size_t a, size_t b)
 	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
 }
 
-/* Length of the percent-encoded text (pex__url_encode's unreserved set). */
+/* a * b, saturating at SIZE_MAX. */
+static size_t mul_sat(size_t a, size_t b)
+{
+	return (b != 0 && a > SIZE_MAX / b) ? SIZE_MAX : a * b;
+}
+
+/* Length of one octet once percent-encoded (pex__url_encode's unreserved set). */
+static size_t encoded_octet_len(unsigned char c)
+{
+	return (is_alpha(c) || is_digit(c) || c == '-' || c == '_' || c == '.' || c == '~') ? 1 : 3;
+}
+
+/* Length of the percent-encoded text. */
 static size_t encoded_len(const uui_input *in)
 {
 	size_t i, n = 0;
-	for (i = 0; i < in->noctets; i++) {
-		unsigned char c = uui_octet(in, i);
-		n += (is_alpha(c) || is_digit(c) || c == '-' || c == '_' || c == '.' || c == '~') ? 1 : 3;
-	}
+	for (i = 0; i < in->noctets; i++)
+		n += encoded_octet_len(uui_octet(in, i));
 	return n;
 }
 
@@ -666,12 +721,50 @@ static size_t template_len(const char *tmpl, size_t enc_len)
 
 /* ---- 7 and the write ---- */
 
-static int check_length(size_t len)
+/*
+ * The tag is the URL in the input itself (an absolute URL): over the limit,
+ * octet PEX_TAG_MAX_LEN is the first that does not fit.
+ */
+static int check_url_length(const uui_input *in)
 {
-	if (len > PEX_TAG_MAX_LEN)
-		return uui_fail("tag: the URL is %zu characters; Pexip allows at most %d",
-			len, PEX_TAG_MAX_LEN);
-	return 0;
+	char pb[64];
+	if (in->noctets <= PEX_TAG_MAX_LEN)
+		return 0;
+	if (in->raw)
+		return uui_fail("tag URL is %zu characters; Pexip allows at most %d (offset %zu is the first that does not fit)",
+			in->noctets, PEX_TAG_MAX_LEN, uui_offset(in, PEX_TAG_MAX_LEN));
+	return uui_fail("tag: the URL is %zu characters; Pexip allows at most %d (%s, is the first that does not fit)",
+		in->noctets, PEX_TAG_MAX_LEN, pos(pb, in, PEX_TAG_MAX_LEN, POS_LIST));
+}
+
+/*
+ * The template expands to @p len characters. Over the limit, name the
+ * first decoded octet that does not fit: with F fixed characters and C
+ * copies of "{uui}", the first k octets take F + C * (their encoded
+ * length); or say that the template alone is too long.
+ */
+static int check_template_length(const uui_input *in, const char *tmpl, size_t len)
+{
+	const char *p = tmpl;
+	size_t fixed = template_len(tmpl, 0), count = 0, enc = 0, i;
+	char pb[64];
+
+	if (len <= PEX_TAG_MAX_LEN)
+		return 0;
+	while ((p = strstr(p, "{uui}")) != NULL) {
+		count++;
+		p += 5;
+	}
+	if (fixed > PEX_TAG_MAX_LEN)
+		return uui_fail("tag: the URL is %zu characters; Pexip allows at most %d (tag.url_template "
+			"without the UUI is already %zu)", len, PEX_TAG_MAX_LEN, fixed);
+	for (i = 0; i < in->noctets; i++) {
+		enc += encoded_octet_len(uui_octet(in, i));
+		if (add_sat(fixed, mul_sat(count, enc)) > PEX_TAG_MAX_LEN)
+			break;
+	}
+	return uui_fail("tag: the URL is %zu characters; Pexip allows at most %d (%s, is the first that does not fit)",
+		len, PEX_TAG_MAX_LEN, pos(pb, in, i, POS_LIST));
 }
 
 /* Append the decoded octets, percent-encoded or as they are. */
@@ -722,17 +815,24 @@ int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version)
 	return 0;
 }
 
+static int check_rules(const pex_tag_rules *rules, const char *what)
+{
+	if (!rules)
+		return uui_fail("%s: no tag rules given", what);
+	if (rules->version == 0 || rules->version > PEX_TAG_RULES_VERSION)
+		return uui_fail("unsupported pex_tag_rules version %u (this library knows 1..%u)",
+			rules->version, (unsigned)PEX_TAG_RULES_VERSION);
+	return 0;
+}
+
 static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 {
 	size_t max_octets, scheme_len, len;
 	uui_input in;
 	int err;
 
-	if (!rules)
-		return uui_fail("UUI: no tag rules given");
-	if (rules->version == 0 || rules->version > PEX_TAG_RULES_VERSION)
-		return uui_fail("unsupported pex_tag_rules version %u (this library knows 1..%u)",
-			rules->version, (unsigned)PEX_TAG_RULES_VERSION);
+	if ((err = check_rules(rules, "UUI")) < 0)
+		return err;
 	if (!uui)
 		return uui_fail("UUI: empty (NULL)");
 	max_octets = rules->max_octets ? rules->max_octets : PEX_UUI_DEFAULT_MAX_OCTETS;
@@ -745,16 +845,17 @@ static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 
 	if ((scheme_len = url_scheme_len(&in)) > 0) {
 		if ((err = check_url(&in, scheme_len, rules)) < 0 ||
-		    (err = check_length(in.noctets)) < 0)
+		    (err = check_url_length(&in)) < 0)
 			return err;
 		return put_octets(out, &in, 0);
 	}
 
 	if (!rules->url_template)
-		return uui_fail("UUI: the decoded text is not an absolute URL and tag.url_template is not set");
+		return uui_fail("UUI: the decoded text (input offset %zu) is not an absolute URL and "
+			"tag.url_template is not set", in.data_off);
 	if ((len = template_len(rules->url_template, encoded_len(&in))) == 0)
 		return uui_fail("tag.url_template does not contain \"{uui}\"");
-	if ((err = check_length(len)) < 0)
+	if ((err = check_template_length(&in, rules->url_template, len)) < 0)
 		return err;
 	return put_template(out, rules->url_template, &in);
 }
@@ -768,5 +869,56 @@ int pex_uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 	pex__buf_clear(out);
 	if ((err = uui_to_tag(out, uui, rules)) < 0)
 		pex__buf_clear(out);           /* nothing half-written survives */
+	return err;
+}
+
+/*
+ * A tag URL given as text: the checks of an absolute URL in a UUI, on the
+ * caller's bytes. The template and max_octets do not apply.
+ */
+static int url_to_tag(pex_buf *out, const char *url, const pex_tag_rules *rules)
+{
+	size_t scheme_len, i;
+	uui_input in;
+	int err;
+
+	if ((err = check_rules(rules, "tag URL")) < 0)
+		return err;
+	if (!url)
+		return uui_fail("tag URL: empty (NULL)");
+	memset(&in, 0, sizeof(in));
+	in.s = url;
+	in.raw = 1;
+	in.data_len = in.noctets = strlen(url);
+	if (in.noctets == 0)
+		return uui_fail("tag URL: empty (nothing at offset 0)");
+	if ((err = check_url_length(&in)) < 0 ||
+	    (err = check_text(&in)) < 0)
+		return err;
+	if ((scheme_len = url_scheme_len(&in)) == 0) {
+		/* where "scheme://" broke off */
+		if (!is_alpha((unsigned char)url[0]))
+			return uui_fail("tag URL is not an absolute https URL (no scheme at offset 0)");
+		for (i = 1; is_alpha((unsigned char)url[i]) || is_digit((unsigned char)url[i]) ||
+			    url[i] == '+' || url[i] == '.' || url[i] == '-'; i++)
+			;
+		if (url[i] == ':')
+			i += url[i + 1] == '/' ? 2 : 1;
+		return uui_fail("tag URL is not an absolute https URL (\"scheme://\" breaks off at offset %zu)", i);
+	}
+	if ((err = check_url(&in, scheme_len, rules)) < 0)
+		return err;
+	return pex__buf_put(out, url, in.noctets);
+}
+
+int pex_tag_from_url(pex_buf *out, const pex_tag_rules *rules, const char *url)
+{
+	int err;
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_tag_from_url: out is NULL");
+	pex__buf_clear(out);
+	if ((err = url_to_tag(out, url, rules)) < 0)
+		pex__buf_clear(out);
 	return err;
 }

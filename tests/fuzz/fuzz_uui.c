@@ -1,12 +1,18 @@
 /*
- * libFuzzer target for pex_uui_to_tag(). Every input, as it is and
- * hex-encoded, runs through two fixed rule sets (the configured template, and the pool's tag-URL check: no
- * template, 250 octets) and the results must hold these invariants:
+ * libFuzzer target for pex_uui_to_tag() and pex_tag_from_url(). Every
+ * input, as it is and hex-encoded, runs through two fixed rule sets (the
+ * configured template; no template and 250 octets, i.e. URLs only) and the
+ * results must hold these invariants:
  *
  *   success  the result is at most PEX_TAG_MAX_LEN printable ASCII
  *            characters and either the template with a percent-encoded
  *            value, or an https URL (no userinfo) to an allowed host[:port];
  *   failure  PEX_EINVAL, the output empty, a non-empty printable message.
+ *
+ * The input as text also goes to pex_tag_from_url(), which must accept it
+ * exactly when pex_uui_to_tag() accepts its hex encoding under the
+ * URLs-only rules (same checks, offsets counted differently), return it
+ * unchanged, and otherwise fail as above.
  *
  * Any broken invariant aborts, which libFuzzer reports as a crash. The same
  * file is linked with replay.c (a plain main) so that the corpus runs in
@@ -181,10 +187,44 @@ static void run_rules(const char *input, pex_buf *out)
 	rules.allowed_host_count = PEX__ARRAY_SIZE(fuzz_hosts);
 	run_one(input, &rules, out);
 
-	/* the pool's --tag-url check: URLs only, up to 250 octets */
+	/* URLs only, up to 250 octets */
 	rules.url_template = NULL;
 	rules.max_octets = PEX_TAG_MAX_LEN;
 	run_one(input, &rules, out);
+}
+
+/*
+ * pex_tag_from_url() on @p text (no NUL inside), against pex_uui_to_tag() on
+ * @p hex, its hex encoding, under the URLs-only rules.
+ */
+static void run_tag_url(const char *text, const char *hex, pex_buf *out)
+{
+	static pex_buf ref = PEX_BUF_INIT;   /* reused across inputs on purpose */
+	pex_tag_rules rules = PEX_TAG_RULES_INIT;
+	int err, ref_err;
+
+	rules.allowed_hosts = fuzz_hosts;
+	rules.allowed_host_count = PEX__ARRAY_SIZE(fuzz_hosts);
+	rules.max_octets = PEX_TAG_MAX_LEN;
+	ref_err = pex_uui_to_tag(&ref, hex, &rules);
+	rules.url_template = FUZZ_TMPL;       /* never used for a tag URL */
+	CHECK(pex__buf_puts(out, "stale") == 0);
+	err = pex_tag_from_url(out, &rules, text);
+	CHECK((err == 0) == (ref_err == 0));
+	if (err == 0) {
+		CHECK(out->size == strlen(text) && strcmp(out->ptr, text) == 0);
+		CHECK(strcmp(out->ptr, ref.ptr) == 0);
+		CHECK(out->size <= PEX_TAG_MAX_LEN);
+		CHECK(all_printable(out->ptr, out->size));
+		CHECK(is_allowed_url(out->ptr, out->size));
+	} else {
+		const pex_error *e = pex_error_last();
+		CHECK(err == PEX_EINVAL);
+		CHECK(out->size == 0);
+		CHECK(out->ptr == NULL || out->ptr[0] == '\0');
+		CHECK(e->message != NULL && e->message[0] != '\0');
+		CHECK(all_printable(e->message, strlen(e->message)));
+	}
 }
 
 /*
@@ -196,17 +236,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
 	static pex_buf out = PEX_BUF_INIT;   /* reused across inputs on purpose */
-	char *input;
+	char *input, *text;
 	size_t i;
 
 	if (size > 4096)
 		return 0;
 	input = malloc(2 * size + 1);
-	if (!input)
+	text = malloc(size + 1);
+	if (!input || !text) {
+		free(input);
+		free(text);
 		return 0;
+	}
 
 	memcpy(input, data, size);
 	input[size] = '\0';
+	memcpy(text, input, size + 1);
 	run_rules(input, &out);
 
 	for (i = 0; i < size; i++) {
@@ -215,7 +260,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	input[2 * size] = '\0';
 	run_rules(input, &out);
+	if (!memchr(data, '\0', size))
+		run_tag_url(text, input, &out);
 
+	free(text);
 	free(input);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * Unit tests for pex_uui_to_tag() (design.md §5): every rule and its
- * boundaries, then a golden table of inputs and their exact results or
- * messages. Pure function: no sockets, no files.
+ * boundaries, then pex_tag_from_url() (a tag URL given as text: every rule,
+ * with the offset in the caller's string), then a golden table of inputs
+ * and their exact results or messages. Pure function: no sockets, no files.
  */
 #include <check.h>
 #include <stdio.h>
@@ -129,9 +130,9 @@ START_TEST(test_empty)
 {
 	pex_tag_rules r = test_rules();
 	FAILS_WITH(&r, "", "UUI: empty");
-	ck_assert_str_eq(pex_error_last()->message, "UUI: empty");
+	ck_assert_str_eq(pex_error_last()->message, "UUI: empty (no hex digits at offset 0)");
 	FAILS_WITH(&r, " \t\r\n ", "UUI: empty");
-	ck_assert_str_eq(pex_error_last()->message, "UUI: empty");
+	ck_assert_str_eq(pex_error_last()->message, "UUI: empty (no hex digits at offset 5)");
 	FAILS_WITH(&r, ";encoding=hex", "UUI: empty (no hex digits before the parameters at offset 0)");
 	FAILS_WITH(&r, "  ;encoding=hex", "at offset 2");
 }
@@ -202,11 +203,16 @@ END_TEST
 START_TEST(test_odd_length)
 {
 	pex_tag_rules r = test_rules();
-	FAILS_WITH(&r, "4", "UUI: odd number of hex digits (1)");
-	FAILS_WITH(&r, "414", "UUI: odd number of hex digits (3)");
+	/* the message names the digit left without a pair, by its input offset */
+	FAILS_WITH(&r, "4", "UUI: odd number of hex digits (1): the digit at offset 0 has no pair");
+	FAILS_WITH(&r, "414", "UUI: odd number of hex digits (3): the digit at offset 2 has no pair");
 	FAILS_WITH(&r, "4142434445464", "UUI: odd number of hex digits (13)");
-	ck_assert_str_eq(pex_error_last()->message, "UUI: odd number of hex digits (13)");
-	FAILS_WITH(&r, "414;encoding=hex", "odd number of hex digits (3)");
+	ck_assert_str_eq(pex_error_last()->message,
+		"UUI: odd number of hex digits (13): the digit at offset 12 has no pair");
+	FAILS_WITH(&r, "414;encoding=hex", "odd number of hex digits (3): the digit at offset 2 has no pair");
+	/* leading whitespace counts; SWS before the parameters does not */
+	FAILS_WITH(&r, "  414", "odd number of hex digits (3): the digit at offset 4 has no pair");
+	FAILS_WITH(&r, "\t41424 ;encoding=hex", "odd number of hex digits (5): the digit at offset 5 has no pair");
 }
 END_TEST
 
@@ -451,7 +457,8 @@ START_TEST(test_template_forms)
 	r.url_template = "";
 	FAILS_WITH(&r, "41", "does not contain");
 	r.url_template = NULL;
-	FAILS_WITH(&r, "41", "UUI: the decoded text is not an absolute URL and tag.url_template is not set");
+	FAILS_WITH(&r, "41", "UUI: the decoded text (input offset 0) is not an absolute URL and tag.url_template is not set");
+	FAILS_WITH(&r, "  41", "UUI: the decoded text (input offset 2) is not an absolute URL");
 	/* NULL template: absolute URLs still work */
 	OK_WITH(&r, hexify_into((char[256]){ 0 }, 256, "https://media.example.com/x", ""),
 		"https://media.example.com/x");
@@ -470,10 +477,16 @@ START_TEST(test_template_too_long)
 	OK_WITH(&r, "4142434445", want);
 	ck_assert_uint_eq(g_out.size, 250);
 	FAILS_WITH(&r, "414243444546", "tag: the URL is 251 characters; Pexip allows at most 250");
-	ck_assert_str_eq(pex_error_last()->message, "tag: the URL is 251 characters; Pexip allows at most 250");
+	/* the message names the first octet that does not fit, and where it is */
+	ck_assert_str_eq(pex_error_last()->message, "tag: the URL is 251 characters; Pexip allows at most 250 "
+		"(octet 5, input offset 10, is the first that does not fit)");
+	FAILS_WITH(&r, "  414243444546474849", "tag: the URL is 254 characters; Pexip allows at most 250 "
+		"(octet 5, input offset 12, is the first that does not fit)");
 	/* percent-encoding counts: one space is three characters */
-	FAILS_WITH(&r, "41424320", "tag: the URL is 251 characters");
+	FAILS_WITH(&r, "41424320", "tag: the URL is 251 characters; Pexip allows at most 250 "
+		"(octet 3, input offset 6, is the first that does not fit)");
 	FAILS_WITH(&r, "4142434420", "tag: the URL is 252 characters");
+	FAILS_WITH(&r, "4142434420", "(octet 4, input offset 8, is the first");
 	snprintf(want, sizeof(want), "https://t.example/%sAB%%20", repeat('p', 227));
 	OK_WITH(&r, "414220", want);
 	ck_assert_uint_eq(g_out.size, 250);
@@ -485,11 +498,17 @@ START_TEST(test_template_too_long)
 	ck_assert_uint_eq(g_out.size, 20 + 3 * 76);
 	hexify_into(in, sizeof(in), repeat('q', 78), "");
 	FAILS_WITH(&r, in, "tag: the URL is 254 characters");
+	/* 76 copies fit (248), the 77th octet makes 251 */
+	FAILS_WITH(&r, in, "(octet 76, input offset 152, is the first that does not fit)");
+	hexify_into(in, sizeof(in), repeat('q', 77), "");
+	FAILS_WITH(&r, in, "tag: the URL is 251 characters; Pexip allows at most 250 (octet 76, input offset 152,");
 
 	/* a template over the limit on its own */
 	snprintf(tmpl, sizeof(tmpl), "https://t.example/%s{uui}", repeat('p', 300));
 	r.url_template = tmpl;
 	FAILS_WITH(&r, "41", "tag: the URL is 319 characters");
+	ck_assert_str_eq(pex_error_last()->message, "tag: the URL is 319 characters; Pexip allows at most 250 "
+		"(tag.url_template without the UUI is already 318)");
 }
 END_TEST
 
@@ -658,7 +677,8 @@ START_TEST(test_url_length)
 	snprintf(url, sizeof(url), "https://media.example.com/%s", repeat('x', 225));
 	FAILS_WITH(&r, hexify_into(in, sizeof(in), url, ""),
 		"tag: the URL is 251 characters; Pexip allows at most 250");
-	ck_assert_str_eq(pex_error_last()->message, "tag: the URL is 251 characters; Pexip allows at most 250");
+	ck_assert_str_eq(pex_error_last()->message, "tag: the URL is 251 characters; Pexip allows at most 250 "
+		"(octet 250, input offset 500, is the first that does not fit)");
 	snprintf(url, sizeof(url), "https://media.example.com/%s", repeat('x', 236));
 	FAILS_WITH(&r, hexify_into(in, sizeof(in), url, ""), "tag: the URL is 262 characters");
 	/* the default limit of 128 octets stops long URLs first */
@@ -723,6 +743,146 @@ START_TEST(test_buffer_reuse)
 }
 END_TEST
 
+/* ---- pex_tag_from_url: a tag URL given as text ---- */
+
+/* Expect @p url back unchanged. */
+#define TAG_OK(rules, url) do { \
+	int _e = pex_tag_from_url(&g_out, (rules), (url)); \
+	ck_assert_msg(_e == 0, "url '%s': expected success, got %d: %s", \
+		(url), _e, pex_error_last()->message); \
+	ck_assert_str_eq(g_out.ptr, (url)); \
+	ck_assert_uint_eq(g_out.size, strlen(url)); \
+} while (0)
+
+/* Expect PEX_EINVAL, @p out emptied, and exactly @p want as the message. */
+#define TAG_FAILS(rules, url, want) do { \
+	int _e; \
+	ck_assert_int_eq(pex__buf_puts(&g_out, "stale"), 0); \
+	_e = pex_tag_from_url(&g_out, (rules), (url)); \
+	ck_assert_msg(_e == PEX_EINVAL, "url '%s': expected PEX_EINVAL, got %d (%s)", \
+		nn(url), _e, g_out.ptr ? g_out.ptr : ""); \
+	ck_assert_uint_eq(g_out.size, 0); \
+	ck_assert_str_eq(g_out.ptr, ""); \
+	ck_assert_int_eq(pex_error_last()->code, PEX_EINVAL); \
+	ck_assert_int_eq(pex_error_last()->klass, PEX_ERROR_CLASS_INVALID); \
+	ck_assert_str_eq(pex_error_last()->message, (want)); \
+} while (0)
+
+START_TEST(test_tag_url_allowed)
+{
+	pex_tag_rules r = test_rules();
+	char url[300];
+	TAG_OK(&r, "https://media.example.com/room/42?x=1#frag");
+	TAG_OK(&r, "https://media.example.com");
+	TAG_OK(&r, "HTTPS://MEDIA.EXAMPLE.COM/X");              /* returned as given */
+	TAG_OK(&r, "https://VIDEO.example.ORG/v");
+	TAG_OK(&r, "https://media.example.com/a%20b%2Fc");
+	TAG_OK(&r, "https://media.example.com/!$&'()*+,;=:@-._~[]?/");
+	TAG_OK(&r, "https://media.example.com/@user");
+	TAG_OK(&r, "https://ports.example:8443/x");
+	TAG_OK(&r, "https://[2001:db8::1]/v6");
+	TAG_OK(&r, "https://[2001:db8::2]:8443/v6");
+	/* 250 characters fit; max_octets and the template do not apply */
+	snprintf(url, sizeof(url), "https://media.example.com/%s", repeat('x', 224));
+	r.max_octets = 1;
+	r.url_template = NULL;
+	TAG_OK(&r, url);
+	ck_assert_uint_eq(g_out.size, 250);
+}
+END_TEST
+
+START_TEST(test_tag_url_arguments)
+{
+	pex_tag_rules r = test_rules();
+	ck_assert_int_eq(pex_tag_from_url(NULL, &r, "https://media.example.com/"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "pex_tag_from_url: out is NULL");
+	TAG_FAILS(NULL, "https://media.example.com/", "tag URL: no tag rules given");
+	r.version = 0;
+	TAG_FAILS(&r, "https://media.example.com/", "unsupported pex_tag_rules version 0 (this library knows 1..1)");
+	r = test_rules();
+	TAG_FAILS(&r, NULL, "tag URL: empty (NULL)");
+	TAG_FAILS(&r, "", "tag URL: empty (nothing at offset 0)");
+}
+END_TEST
+
+START_TEST(test_tag_url_length)
+{
+	pex_tag_rules r = test_rules();
+	char url[600];
+	snprintf(url, sizeof(url), "https://media.example.com/%s", repeat('x', 225));
+	TAG_FAILS(&r, url, "tag URL is 251 characters; Pexip allows at most 250 (offset 250 is the first that does not fit)");
+	/* the length is checked first, whatever else is wrong */
+	snprintf(url, sizeof(url), "http://evil.example/%s", repeat('\n', 300));
+	TAG_FAILS(&r, url, "tag URL is 320 characters; Pexip allows at most 250 (offset 250 is the first that does not fit)");
+}
+END_TEST
+
+START_TEST(test_tag_url_text)
+{
+	pex_tag_rules r = test_rules();
+	/* printable: control characters and broken UTF-8 are refused by offset */
+	TAG_FAILS(&r, "https://media.example.com/a\tb", "tag URL: byte 0x09 at offset 27 is a control character");
+	TAG_FAILS(&r, "https://media.example.com/\n", "tag URL: byte 0x0a at offset 26 is a control character");
+	TAG_FAILS(&r, "\x01https://media.example.com/", "tag URL: byte 0x01 at offset 0 is a control character");
+	TAG_FAILS(&r, "https://media.example.com/\x7f", "tag URL: byte 0x7f at offset 26 is a control character");
+	TAG_FAILS(&r, "https://media.example.com/\xc2\x85", "tag URL: character U+0085 at offset 26 is a control character (C1)");
+	TAG_FAILS(&r, "https://media.example.com/\xff", "tag URL: invalid UTF-8 at offset 26: byte never used in UTF-8");
+	TAG_FAILS(&r, "https://media.example.com/\xc3", "tag URL: invalid UTF-8 at offset 26: truncated sequence");
+	TAG_FAILS(&r, "https://media.example.com/\xc0\xaf", "tag URL: invalid UTF-8 at offset 26: overlong encoding");
+	/* valid UTF-8 but not ASCII: a URL must percent-encode it */
+	TAG_FAILS(&r, "https://media.example.com/caf\xc3\xa9",
+		"tag URL has a non-ASCII character at offset 29; percent-encode it");
+}
+END_TEST
+
+START_TEST(test_tag_url_shape)
+{
+	pex_tag_rules r = test_rules();
+	/* an absolute URL: "scheme://" */
+	TAG_FAILS(&r, "media.example.com/x", "tag URL is not an absolute https URL (\"scheme://\" breaks off at offset 17)");
+	TAG_FAILS(&r, "/relative", "tag URL is not an absolute https URL (no scheme at offset 0)");
+	TAG_FAILS(&r, " https://media.example.com/", "tag URL is not an absolute https URL (no scheme at offset 0)");
+	TAG_FAILS(&r, "https:media.example.com", "tag URL is not an absolute https URL (\"scheme://\" breaks off at offset 6)");
+	TAG_FAILS(&r, "https:/media.example.com", "tag URL is not an absolute https URL (\"scheme://\" breaks off at offset 7)");
+	TAG_FAILS(&r, "https", "tag URL is not an absolute https URL (\"scheme://\" breaks off at offset 5)");
+	TAG_FAILS(&r, "hello world", "tag URL is not an absolute https URL (\"scheme://\" breaks off at offset 5)");
+	/* https only */
+	TAG_FAILS(&r, "http://media.example.com/", "tag URL scheme 'http' is not allowed, only https (offset 0)");
+	TAG_FAILS(&r, "javascript://media.example.com/%0Aalert(1)",
+		"tag URL scheme 'javascript' is not allowed, only https (offset 0)");
+	/* RFC 3986 characters */
+	TAG_FAILS(&r, "https://media.example.com/a b", "tag URL character ' ' at offset 27 is not allowed (RFC 3986)");
+	TAG_FAILS(&r, "https://media.example.com/{uui}", "tag URL character '{' at offset 26 is not allowed (RFC 3986)");
+	TAG_FAILS(&r, "https://media.example.com\\@evil.example/", "tag URL character '\\' at offset 25 is not allowed (RFC 3986)");
+	TAG_FAILS(&r, "https://media.example.com/%zz", "tag URL has a malformed percent-escape at offset 26");
+	TAG_FAILS(&r, "https://media.example.com/%4", "tag URL has a malformed percent-escape at offset 26");
+	/* authority */
+	TAG_FAILS(&r, "https://user@media.example.com/", "tag URL userinfo is not allowed ('@' at offset 12)");
+	TAG_FAILS(&r, "https://media.example.com@evil.example/", "tag URL userinfo is not allowed ('@' at offset 25)");
+	TAG_FAILS(&r, "https:///path", "tag URL has no host (offset 8)");
+	TAG_FAILS(&r, "https://[2001:db8::1/", "tag URL has an unterminated IPv6 literal at offset 8");
+	TAG_FAILS(&r, "https://[2001:db8::1]x/", "tag URL has junk after the IPv6 literal at offset 21");
+	TAG_FAILS(&r, "https://media.example.com:x/", "tag URL port 'x' at offset 26 is not a number in 1..65535");
+}
+END_TEST
+
+START_TEST(test_tag_url_hosts)
+{
+	pex_tag_rules r = test_rules();
+	TAG_FAILS(&r, "https://evil.example/x", "tag URL host 'evil.example' is not in tag.allowed_hosts (offset 8)");
+	TAG_FAILS(&r, "https://media.example.com.evil.example/",
+		"tag URL host 'media.example.com.evil.example' is not in tag.allowed_hosts (offset 8)");
+	TAG_FAILS(&r, "https://media.example.com:443/",
+		"tag URL host 'media.example.com:443' is not in tag.allowed_hosts with that port; ports must match exactly (offset 8)");
+	TAG_FAILS(&r, "https://ports.example:8444/", "tag URL host 'ports.example:8444' is not in tag.allowed_hosts "
+		"with that port; ports must match exactly (offset 8)");
+	/* no allowed hosts: every URL is refused */
+	r.allowed_hosts = NULL;
+	r.allowed_host_count = 0;
+	TAG_FAILS(&r, "https://media.example.com/", "tag URL host 'media.example.com' is not in tag.allowed_hosts (offset 8)");
+}
+END_TEST
+
 /* ---- the golden table ---- */
 
 typedef struct golden {
@@ -770,17 +930,18 @@ static const golden golden_cases[] = {
 	{ "https://media.example.com/a|b", "", NULL, 0, PEX_EINVAL,
 	  "UUI: URL character '|' at octet 27 (input offset 54) is not allowed (RFC 3986)" },
 	{ "hello", "", "-", 0, PEX_EINVAL,
-	  "UUI: the decoded text is not an absolute URL and tag.url_template is not set" },
+	  "UUI: the decoded text (input offset 0) is not an absolute URL and tag.url_template is not set" },
 	{ "hello", "", "https://a.example/", 0, PEX_EINVAL, "tag.url_template does not contain \"{uui}\"" },
 	/* structure, hex */
-	{ NULL, "", NULL, 0, PEX_EINVAL, "UUI: empty" },
-	{ NULL, "   ", NULL, 0, PEX_EINVAL, "UUI: empty" },
+	{ NULL, "", NULL, 0, PEX_EINVAL, "UUI: empty (no hex digits at offset 0)" },
+	{ NULL, "   ", NULL, 0, PEX_EINVAL, "UUI: empty (no hex digits at offset 3)" },
 	{ NULL, ";encoding=hex", NULL, 0, PEX_EINVAL,
 	  "UUI: empty (no hex digits before the parameters at offset 0)" },
 	{ NULL, "4142434g", NULL, 0, PEX_EINVAL, "UUI: not a hex digit at offset 7 ('g')" },
 	{ NULL, "  4142434g", NULL, 0, PEX_EINVAL, "UUI: not a hex digit at offset 9 ('g')" },
 	{ NULL, "41 42", NULL, 0, PEX_EINVAL, "UUI: not a hex digit at offset 2 (' ')" },
-	{ NULL, "4142434445464", NULL, 0, PEX_EINVAL, "UUI: odd number of hex digits (13)" },
+	{ NULL, "4142434445464", NULL, 0, PEX_EINVAL,
+	  "UUI: odd number of hex digits (13): the digit at offset 12 has no pair" },
 	{ "123456789", "", NULL, 8, PEX_EINVAL,
 	  "UUI: decodes to 9 octets; at most 8 allowed (offset 16 is past the limit)" },
 	/* params */
@@ -822,7 +983,7 @@ static const golden golden_cases[] = {
 	{ "https://media.example.com/0123456789012345678901234567890123456789012345678901234567890123"
 	  "456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
 	  "45678901234567890123456789012345678901234567890123456789012345678901234", "", NULL, 251, PEX_EINVAL,
-	  "tag: the URL is 251 characters; Pexip allows at most 250" },
+	  "tag: the URL is 251 characters; Pexip allows at most 250 (octet 250, input offset 500, is the first that does not fit)" },
 };
 
 START_TEST(test_golden)
@@ -886,6 +1047,16 @@ static Suite *uui_suite(void)
 	tcase_add_test(tc, test_url_detection);
 	tcase_add_test(tc, test_url_length);
 	tcase_add_test(tc, test_buffer_reuse);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tag_url");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_tag_url_allowed);
+	tcase_add_test(tc, test_tag_url_arguments);
+	tcase_add_test(tc, test_tag_url_length);
+	tcase_add_test(tc, test_tag_url_text);
+	tcase_add_test(tc, test_tag_url_shape);
+	tcase_add_test(tc, test_tag_url_hosts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("golden");
