@@ -162,6 +162,7 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 	pex_gc_report rep;
 	pex_pool *pool = NULL;
+	json_object *d = NULL;
 	long long v = 0;
 	int c, err, rc;
 
@@ -192,7 +193,7 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 	pexctl_progress_end(ctl);
 	pex_pool_free(pool);
 	if (ctl->json) {
-		json_object *d = json_object_new_object();
+		d = json_object_new_object();
 		json_object_object_add(d, "deleted", json_object_new_int64((int64_t)rep.deleted));
 		json_object_object_add(d, "postponed_live", json_object_new_int64((int64_t)rep.postponed_live));
 		json_object_object_add(d, "skipped_protected", json_object_new_int64((int64_t)rep.skipped_protected));
@@ -201,9 +202,6 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 		json_object_object_add(d, "orphans_found", json_object_new_int64((int64_t)rep.orphans_found));
 		json_object_object_add(d, "orphans_deleted", json_object_new_int64((int64_t)rep.orphans_deleted));
 		json_object_object_add(d, "dry_run", json_object_new_boolean(o.dry_run));
-		if (err < 0)
-			json_object_object_add(d, "error", json_object_new_string(pex_error_last()->message));
-		pexctl_print_json(d);
 	} else if (!ctl->quiet) {
 		printf("%sdeleted %zu, already gone %zu, postponed (live) %zu, protected %zu, failed %zu",
 			o.dry_run ? "dry run: would have " : "", rep.deleted, rep.already_gone,
@@ -212,10 +210,10 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 			printf("; orphans found %zu, deleted %zu", rep.orphans_found, rep.orphans_deleted);
 		printf("\n");
 	}
-	if (err < 0) {
-		fprintf(stderr, "pexctl: %s\n", pex_error_last()->message);
-		return pexctl_exit_code(err);
-	}
+	if (err < 0)
+		return pexctl_fail_report(ctl, d, err, "gc");
+	if (d)
+		pexctl_print_json(d);
 	return EXIT_OK;
 }
 
@@ -230,6 +228,7 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 	};
 	const char *sub;
 	pex_pool *pool = NULL;
+	json_object *report = NULL;
 	long long depth = 0;
 	int c, err, rc, del = 0;
 	size_t n = 0;
@@ -267,12 +266,11 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		err = pex_pool_get_metrics(pool, &m);
 		if (err == 0) {
 			if (ctl->json) {
-				json_object *d = json_object_new_object();
-				json_object_object_add(d, "pool_depth", json_object_new_int64(m.pool_depth));
-				json_object_object_add(d, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
-				json_object_object_add(d, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
-				json_object_object_add(d, "live_conferences", json_object_new_int64(m.live_conferences));
-				pexctl_print_json(d);
+				report = json_object_new_object();
+				json_object_object_add(report, "pool_depth", json_object_new_int64(m.pool_depth));
+				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
+				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
+				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
 			} else {
 				printf("pool depth:        %lld\ndeletion backlog:  %lld\npool rooms on Pexip: %lld\n"
 					"live conferences:  %lld\n", m.pool_depth, m.deletion_backlog,
@@ -283,11 +281,8 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		err = pex_pool_fill(pool, (unsigned)depth, &n, progress_cb, ctl);
 		pexctl_progress_end(ctl);
 		if (ctl->json) {
-			json_object *d = json_object_new_object();
-			json_object_object_add(d, "created", json_object_new_int64((int64_t)n));
-			if (err < 0)
-				json_object_object_add(d, "error", json_object_new_string(pex_error_last()->message));
-			pexctl_print_json(d);
+			report = json_object_new_object();
+			json_object_object_add(report, "created", json_object_new_int64((int64_t)n));
 		} else if (!ctl->quiet) {
 			printf("created %zu room%s\n", n, n == 1 ? "" : "s");
 		}
@@ -295,37 +290,38 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		err = pex_pool_drain(pool, del, &n, progress_cb, ctl);
 		pexctl_progress_end(ctl);
 		if (ctl->json) {
-			json_object *d = json_object_new_object();
-			json_object_object_add(d, "drained", json_object_new_int64((int64_t)n));
-			json_object_object_add(d, "rooms_deleted", json_object_new_boolean(del));
-			if (err < 0)
-				json_object_object_add(d, "error", json_object_new_string(pex_error_last()->message));
-			pexctl_print_json(d);
+			report = json_object_new_object();
+			json_object_object_add(report, "drained", json_object_new_int64((int64_t)n));
+			json_object_object_add(report, "rooms_deleted", json_object_new_boolean(del));
 		} else if (!ctl->quiet) {
 			printf("drained %zu room%s%s\n", n, n == 1 ? "" : "s", del ? " (deleted on Pexip)" : "");
 		}
 	}
 	pex_pool_free(pool);
-	if (err < 0) {
-		if (ctl->json)
-			fprintf(stderr, "pexctl: %s\n", pex_error_last()->message);
-		else
-			return pexctl_fail(ctl, err, NULL);
-		return pexctl_exit_code(err);
-	}
+	/* fill and drain report what they did, failed or not; status has
+	 * nothing to report when it fails */
+	if (err < 0)
+		return pexctl_fail_report(ctl, report, err, strcmp(sub, "fill") == 0 ? "pool fill" :
+			strcmp(sub, "drain") == 0 ? "pool drain" : NULL);
+	if (report)
+		pexctl_print_json(report);
 	return EXIT_OK;
 }
 
 /* ---- event ---- */
 
+/* Read FILE (or stdin for "-"). -1 on success, else the exit status (the
+ * error already reported, as a JSON document with --json). A file that
+ * cannot be opened is bad input (exit 2); a read error is I/O (exit 1). */
 static int read_all(pexctl *ctl, const char *path, char **out, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	const char *shown = f == stdin ? "standard input" : path;
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
 	if (!f) {
-		fprintf(stderr, "pexctl: cannot read %s: %s\n", path, strerror(errno));
-		return EXIT_USAGE;
+		pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_OS, "cannot read %s: %s", path, strerror(errno));
+		return pexctl_fail(ctl, PEX_EINVAL, "event");
 	}
 	for (;;) {
 		size_t got;
@@ -337,7 +333,8 @@ static int read_all(pexctl *ctl, const char *path, char **out, size_t *len)
 				free(buf);
 				if (f != stdin)
 					fclose(f);
-				return EXIT_RUNTIME;
+				pex_error_set(PEX_ENOMEM, PEX_ERROR_CLASS_NOMEMORY, "reading %s: out of memory", shown);
+				return pexctl_fail(ctl, PEX_ENOMEM, "event");
 			}
 			buf = nb;
 		}
@@ -351,6 +348,14 @@ static int read_all(pexctl *ctl, const char *path, char **out, size_t *len)
 		}
 		if (got == 0)
 			break;
+	}
+	if (ferror(f)) {
+		int e = errno;
+		free(buf);
+		if (f != stdin)
+			fclose(f);
+		pex_error_set(PEX_EIO, PEX_ERROR_CLASS_OS, "cannot read %s: %s", shown, strerror(e));
+		return pexctl_fail(ctl, PEX_EIO, "event");
 	}
 	if (f != stdin)
 		fclose(f);
@@ -399,24 +404,18 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 
 /* ---- uui decode ---- */
 
+/* Needs only tag.*: with no configuration file found at all it runs on the
+ * defaults (no template, no allowed hosts), which still checks the UUI. */
 int cmd_uui(pexctl *ctl, int argc, char **argv)
 {
-	pex_tag_rules rules = PEX_TAG_RULES_INIT;
-	const char *const *hosts = NULL;
-	const char *tmpl = NULL;
+	pex_tag_rules rules;
 	pex_buf out = PEX_BUF_INIT;
-	size_t nhosts = 0;
 	int err;
 	if (argc != 3 || strcmp(argv[1], "decode") != 0)
 		return pexctl_usage(ctl, "usage: pexctl uui decode HEX");
-	if ((err = pexctl_config(ctl)) < 0)
+	if ((err = pexctl_config_or_defaults(ctl)) < 0 ||
+	    (err = pexctl_tag_rules(ctl, &rules)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	if (pex_config_get_string(&tmpl, ctl->cfg, "tag.url_template") == 0)
-		rules.url_template = tmpl;
-	if (pex_config_get_list(&hosts, &nhosts, ctl->cfg, "tag.allowed_hosts") == 0) {
-		rules.allowed_hosts = hosts;
-		rules.allowed_host_count = nhosts;
-	}
 	if ((err = pex_uui_to_tag(&out, argv[2], &rules)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	if (ctl->json) {
@@ -439,6 +438,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
+	int prometheus = 0;
 	pex_pool_metrics m;
 	pex_pool *pool = NULL;
 	pex_buf out = PEX_BUF_INIT;
@@ -448,15 +448,20 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'f')
 			return pexctl_usage(ctl, "metrics: unknown or incomplete option '%s'", argv[optind - 1]);
-		if (strcmp(optarg, "prometheus") == 0)
+		if (strcmp(optarg, "prometheus") == 0) {
 			fmt = PEX_METRICS_PROMETHEUS;
-		else if (strcmp(optarg, "json") == 0)
+			prometheus = 1;
+		} else if (strcmp(optarg, "json") == 0) {
 			fmt = PEX_METRICS_JSON;
-		else
+			prometheus = 0;
+		} else
 			return pexctl_usage(ctl, "metrics: --format must be prometheus or json (got '%s')", optarg);
 	}
 	if (optind != argc)
 		return pexctl_usage(ctl, "metrics takes no operands");
+	if (ctl->json && prometheus)
+		return pexctl_usage(ctl, "metrics: --json and --format prometheus contradict each other "
+			"(--json prints one JSON document; drop one of them)");
 	if ((err = open_pool(ctl, &pool)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_get_metrics(pool, &m);

@@ -138,6 +138,8 @@ int cmd_update(pexctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	pex_room_patch p = PEX_ROOM_PATCH_INIT;
+	pex_tag_rules rules;
+	pex_buf tag = PEX_BUF_INIT;
 	pex_room *r = NULL;
 	int c, err;
 
@@ -153,13 +155,28 @@ int cmd_update(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "usage: pexctl update NAME --tag URL [--description TEXT]");
 	if (!p.tag && !p.description)
 		return pexctl_usage(ctl, "update: nothing to change (give --tag or --description)");
-	if (p.tag && strlen(p.tag) > 250)
-		return pexctl_usage(ctl, "update: --tag is %zu characters; Pexip allows at most 250", strlen(p.tag));
-	if ((err = pexctl_client(ctl)) < 0)
+	/* a tag is a URL by the rules of --tag-url (https, tag.allowed_hosts,
+	 * at most 250 characters), checked before anything is sent; "" clears it */
+	if ((err = pexctl_config(ctl)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	if ((err = pex_room_get_by_name(&r, ctl->client, argv[optind])) < 0)
+	if (p.tag && p.tag[0]) {
+		if ((err = pexctl_tag_rules(ctl, &rules)) < 0 ||
+		    (err = pex_tag_from_url(&tag, &rules, p.tag)) < 0) {
+			pex_buf_dispose(&tag);
+			return pexctl_fail(ctl, err, "update: --tag");
+		}
+		p.tag = tag.ptr;
+	}
+	if ((err = pexctl_client(ctl)) < 0) {
+		pex_buf_dispose(&tag);
 		return pexctl_fail(ctl, err, NULL);
+	}
+	if ((err = pex_room_get_by_name(&r, ctl->client, argv[optind])) < 0) {
+		pex_buf_dispose(&tag);
+		return pexctl_fail(ctl, err, NULL);
+	}
 	err = pex_room_update(ctl->client, pex_room_id(r), &p);
+	pex_buf_dispose(&tag);
 	if (err == 0) {
 		long long id = pex_room_id(r);
 		pex_room_free(r);
@@ -181,6 +198,8 @@ int cmd_update(pexctl *ctl, int argc, char **argv)
 typedef struct delete_report {
 	json_object *deleted, *gone, *failed;
 	int first_err;
+	pex_error_class first_klass;
+	char first_msg[1024];   /* the first failure's message, for the exit report */
 } delete_report;
 
 static void delete_one(pexctl *ctl, delete_report *rep, const char *name)
@@ -192,8 +211,11 @@ static void delete_one(pexctl *ctl, delete_report *rep, const char *name)
 		json_object_object_add(f, "error", json_object_new_string(pex_error_last()->message));
 		json_object_array_add(rep->failed, f);
 		fprintf(stderr, "pexctl: %s: %s\n", name, pex_error_last()->message);
-		if (!rep->first_err)
+		if (!rep->first_err) {
 			rep->first_err = err;
+			rep->first_klass = pex_error_last()->klass;
+			snprintf(rep->first_msg, sizeof(rep->first_msg), "%s: %s", name, pex_error_last()->message);
+		}
 		return;
 	}
 	json_object_array_add(deleted ? rep->deleted : rep->gone, json_object_new_string(name));
@@ -209,6 +231,7 @@ int cmd_delete(pexctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *prefix = NULL;
+	json_object *doc = NULL;
 	delete_report rep;
 	int c, yes = 0, err, i;
 
@@ -274,15 +297,23 @@ int cmd_delete(pexctl *ctl, int argc, char **argv)
 			delete_one(ctl, &rep, argv[i]);
 	}
 	if (ctl->json) {
-		json_object *doc = json_object_new_object();
+		doc = json_object_new_object();
 		json_object_object_add(doc, "deleted", rep.deleted);
 		json_object_object_add(doc, "already_gone", rep.gone);
 		json_object_object_add(doc, "failed", rep.failed);
-		pexctl_print_json(doc);
 	} else {
 		json_object_put(rep.deleted);
 		json_object_put(rep.gone);
 		json_object_put(rep.failed);
 	}
-	return rep.first_err ? pexctl_exit_code(rep.first_err) : EXIT_OK;
+	if (rep.first_err) {
+		/* each failure is on stderr already; the JSON report carries the first */
+		if (!ctl->json)
+			return pexctl_exit_code(rep.first_err);
+		pex_error_set(rep.first_err, rep.first_klass, "%s", rep.first_msg);
+		return pexctl_fail_report(ctl, doc, rep.first_err, "delete");
+	}
+	if (doc)
+		pexctl_print_json(doc);
+	return EXIT_OK;
 }

@@ -42,19 +42,44 @@ static void usage_text(FILE *f)
 		"4 pool empty, 5 configuration or authentication error.\n");
 }
 
+static json_object *command_json(const pexctl_cmd *c)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(c->name));
+	json_object_object_add(o, "usage", json_object_new_string(c->usage));
+	json_object_object_add(o, "help", json_object_new_string(c->help));
+	return o;
+}
+
+/* help [COMMAND]; with --json {"usage": ..., "commands": [{name, usage,
+ * help}...]}, or the one command's object. */
 static int cmd_help(pexctl *ctl, int argc, char **argv)
 {
 	size_t i;
-	(void)ctl;
-	if (argc > 1) {
+	if (argc > 2)
+		return pexctl_usage(ctl, "usage: pexctl help [COMMAND]");
+	if (argc == 2) {
 		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 			if (strcmp(commands[i].name, argv[1]) == 0) {
-				printf("usage: pexctl %s\n  %s\n", commands[i].usage, commands[i].help);
+				if (ctl->json)
+					pexctl_print_json(command_json(&commands[i]));
+				else
+					printf("usage: pexctl %s\n  %s\n", commands[i].usage, commands[i].help);
 				return EXIT_OK;
 			}
 		return pexctl_usage(ctl, "unknown command '%s'", argv[1]);
 	}
-	usage_text(stdout);
+	if (ctl->json) {
+		json_object *doc = json_object_new_object(), *arr = json_object_new_array();
+		json_object_object_add(doc, "usage",
+			json_object_new_string("pexctl [-c FILE] [--json] [-q] [-v] COMMAND [ARGS...]"));
+		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			json_object_array_add(arr, command_json(&commands[i]));
+		json_object_object_add(doc, "commands", arr);
+		pexctl_print_json(doc);
+	} else {
+		usage_text(stdout);
+	}
 	return EXIT_OK;
 }
 
@@ -88,9 +113,11 @@ void pexctl_print_json(json_object *doc)
 	json_object_put(doc);
 }
 
-static void print_error_json(int err, int exit_code, const char *message)
+/* The error object of every --json failure: {"code", "message", "exit",
+ * and "http_status" / "field_errors" when the server gave them}. */
+static json_object *error_object(int err, int exit_code, const char *message)
 {
-	json_object *doc = json_object_new_object(), *e = json_object_new_object();
+	json_object *e = json_object_new_object();
 	const pex_error *d = pex_error_last();
 	json_object_object_add(e, "code", json_object_new_string(pex_error_name(err)));
 	json_object_object_add(e, "message", json_object_new_string(message));
@@ -109,22 +136,51 @@ static void print_error_json(int err, int exit_code, const char *message)
 		}
 		json_object_object_add(e, "field_errors", arr);
 	}
-	json_object_object_add(doc, "error", e);
+	return e;
+}
+
+static void print_error_json(int err, int exit_code, const char *message)
+{
+	json_object *doc = json_object_new_object();
+	json_object_object_add(doc, "error", error_object(err, exit_code, message));
 	pexctl_print_json(doc);
+}
+
+/* "context: message" for the last error (or the code's text). */
+static void error_text(char *msg, size_t size, int err, const char *context)
+{
+	const pex_error *d = pex_error_last();
+	if (d->code == err && d->message[0])
+		snprintf(msg, size, "%s%s%s", context ? context : "", context ? ": " : "", d->message);
+	else
+		snprintf(msg, size, "%s%s%s", context ? context : "", context ? ": " : "", pex_strerror(err));
 }
 
 int pexctl_fail(pexctl *ctl, int err, const char *context)
 {
 	char msg[1200];
 	int code = pexctl_exit_code(err);
-	const pex_error *d = pex_error_last();
-	if (d->code == err && d->message[0])
-		snprintf(msg, sizeof(msg), "%s%s%s", context ? context : "", context ? ": " : "", d->message);
-	else
-		snprintf(msg, sizeof(msg), "%s%s%s", context ? context : "", context ? ": " : "", pex_strerror(err));
+	error_text(msg, sizeof(msg), err, context);
 	fprintf(stderr, "pexctl: %s\n", msg);
 	if (ctl->json)
 		print_error_json(err, code, msg);
+	return code;
+}
+
+int pexctl_fail_report(pexctl *ctl, json_object *report, int err, const char *context)
+{
+	char msg[1200];
+	int code = pexctl_exit_code(err);
+	error_text(msg, sizeof(msg), err, context);
+	fprintf(stderr, "pexctl: %s\n", msg);
+	if (ctl->json) {
+		if (!report)
+			report = json_object_new_object();
+		json_object_object_add(report, "error", error_object(err, code, msg));
+		pexctl_print_json(report);
+	} else {
+		json_object_put(report);
+	}
 	return code;
 }
 
@@ -167,6 +223,11 @@ int pexctl_config(pexctl *ctl)
 		return 0;
 	err = pex_config_load(&ctl->cfg, ctl->config_path);
 	if (err < 0) {
+		const char *env = getenv("PEXIPSDK_CONFIG");
+		/* the default search found no file (not: a named file is missing,
+		 * nor a keyvault: secret of a file that was found) */
+		ctl->no_config_found = err == PEX_ENOTFOUND && !ctl->config_path && !(env && *env) &&
+			pex_error_last()->klass == PEX_ERROR_CLASS_CONFIG;
 		if (err == PEX_ENOTFOUND || err == PEX_EIO)
 			err = pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG, "%s", pex_error_last()->message);
 		return err;
@@ -176,6 +237,35 @@ int pexctl_config(pexctl *ctl)
 	if (!ctl->quiet)
 		for (size_t i = 0; i < pex_config_warning_count(ctl->cfg); i++)
 			fprintf(stderr, "pexctl: warning: %s\n", pex_config_warning(ctl->cfg, i));
+	return 0;
+}
+
+int pexctl_config_or_defaults(pexctl *ctl)
+{
+	int err = pexctl_config(ctl);
+	/* only when the default search found nothing: an explicit -c FILE or
+	 * $PEXIPSDK_CONFIG that is missing, or a file that is wrong, stays an error */
+	if (err < 0 && ctl->no_config_found)
+		err = pex_config_new_defaults(&ctl->cfg);
+	return err;
+}
+
+int pexctl_tag_rules(pexctl *ctl, pex_tag_rules *rules)
+{
+	const char *const *hosts = NULL;
+	const char *tmpl = NULL;
+	size_t nhosts = 0;
+	int err;
+	if ((err = pex_tag_rules_init(rules, PEX_TAG_RULES_VERSION)) < 0)
+		return err;
+	if ((err = pex_config_get_string(&tmpl, ctl->cfg, "tag.url_template")) == 0)
+		rules->url_template = tmpl;
+	else if (err != PEX_ENOTFOUND)
+		return err;
+	if ((err = pex_config_get_list(&hosts, &nhosts, ctl->cfg, "tag.allowed_hosts")) < 0)
+		return err;
+	rules->allowed_hosts = hosts;
+	rules->allowed_host_count = nhosts;
 	return 0;
 }
 
@@ -223,30 +313,40 @@ int main(int argc, char **argv)
 	};
 	pexctl ctl;
 	size_t i;
-	int c, rc;
+	int c, rc, help = 0, version = 0;
+	const char *bad = NULL;
 
 	memset(&ctl, 0, sizeof(ctl));
 	opterr = 0;
+	/* options first, acted on after the loop: --json may come after --help */
 	while ((c = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': ctl.config_path = optarg; break;
 		case 'j': ctl.json = 1; break;
 		case 'q': ctl.quiet = 1; break;
 		case 'v': ctl.verbose = 1; break;
-		case 'h': usage_text(stdout); return EXIT_OK;
-		case 'V': return cmd_version(&ctl, 1, argv);
+		case 'h': help = 1; break;
+		case 'V': version = 1; break;
 		default:
-			return pexctl_usage(&ctl, "unknown option '%s'", argv[optind - 1]);
+			if (!bad)
+				bad = argv[optind - 1];
+			break;
 		}
 	}
+	if (bad)
+		return pexctl_usage(&ctl, "unknown option '%s'", bad);
+	if (help)
+		return cmd_help(&ctl, 1, argv);
+	if (version)
+		return cmd_version(&ctl, 1, argv);
 	if (optind >= argc) {
+		if (ctl.json)
+			return pexctl_usage(&ctl, "no command given");
 		usage_text(stderr);
 		return EXIT_USAGE;
 	}
-	if (pex_global_init() < 0) {
-		fprintf(stderr, "pexctl: %s\n", pex_error_last()->message);
-		return EXIT_RUNTIME;
-	}
+	if ((rc = pex_global_init()) < 0)
+		return pexctl_fail(&ctl, rc, NULL);
 	rc = -1;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, argv[optind]) == 0) {

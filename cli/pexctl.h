@@ -23,6 +23,7 @@ typedef struct pexctl {
 	int quiet;
 	int verbose;
 	int log_json;
+	int no_config_found;   /* the default search found no configuration file */
 	pex_config *cfg;
 	pex_client *client;
 } pexctl;
@@ -39,10 +40,21 @@ int pexctl_exit_code(int err);
 /* Report the library's last error (stderr; and a JSON error document on
  * stdout with --json) and return its exit status. */
 int pexctl_fail(pexctl *ctl, int err, const char *context);
+/* A command that did part of its work failed: print its @report (NULL for
+ * none; text reports are printed by the caller) with an "error" member of
+ * the same shape as pexctl_fail's with --json, the message on stderr, and
+ * return the exit status. Takes ownership of @report. */
+int pexctl_fail_report(pexctl *ctl, json_object *report, int err, const char *context);
 /* Report a usage error and return EXIT_USAGE. */
 int pexctl_usage(pexctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Load the configuration (once). */
 int pexctl_config(pexctl *ctl);
+/* pexctl_config(), but when the default search finds no file at all (no -c,
+ * no $PEXIPSDK_CONFIG, neither default path exists), the defaults. */
+int pexctl_config_or_defaults(pexctl *ctl);
+/* The tag rules of the loaded configuration (tag.url_template,
+ * tag.allowed_hosts); strings borrowed from ctl->cfg. */
+int pexctl_tag_rules(pexctl *ctl, pex_tag_rules *rules);
 /* Load the configuration and create the client (once). */
 int pexctl_client(pexctl *ctl);
 /* Print a JSON document on stdout. Takes ownership of @doc. */
