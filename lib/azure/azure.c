@@ -4,22 +4,29 @@
  *
  * Message encoding
  * ----------------
- * Write: the bytes given are base64-encoded (standard alphabet, padded)
- * into MessageText. That is what Azure Functions queue triggers and the
- * SDKs' base64 policies expect, and the service's 64 KiB limit applies to
- * the encoded text, so max_message_size is 49152 raw bytes. The encoded size
- * is checked before anything is sent.
+ * The queue API moves bytes; this backend carries UTF-8 text.
  *
- * Read: if MessageText is canonical standard base64 (length a multiple of
- * 4, alphabet A-Z a-z 0-9 + /, at most two '=' only at the end, and
- * re-encoding the decoded bytes gives back the same text), the decoded bytes
- * are returned. Otherwise the text is returned unchanged (after XML
- * unescaping): messages written as raw text by other tools, e.g. the Python
- * or .NET v12 SDKs with their default (no) encoding. There is no UTF-8
- * check on the decoded bytes, so binary payloads round-trip. The known
- * ambiguity: a raw-text message that happens to be canonical base64 (such
- * as "abcd" or "pool0001") is decoded. JSON ({, [) and names with '-', '_'
- * or '.' never are.
+ * Write: the bytes given must be valid UTF-8 (NUL and control characters
+ * included); anything else is refused with PEX_EINVAL, naming the offset of
+ * the first bad byte, before anything is sent. They are base64-encoded
+ * (standard alphabet, padded) into MessageText. That is what Azure
+ * Functions queue triggers and the SDKs' base64 policies expect (a trigger
+ * decodes once and gets the bytes put here), and the service's 64 KiB limit
+ * applies to the encoded text, so max_message_size is 49152 raw bytes. Both
+ * checks happen before anything is sent.
+ *
+ * Read (spec §5): if MessageText is canonical standard base64 (length a
+ * multiple of 4, alphabet A-Z a-z 0-9 + /, at most two '=' only at the end,
+ * and re-encoding the decoded bytes gives back the same text) and the
+ * decoded bytes are valid UTF-8, the decoded bytes are returned. Otherwise
+ * the text is returned unchanged (after XML unescaping): messages written
+ * as raw text by other tools, e.g. the Python or .NET v12 SDKs with their
+ * default (no) encoding. So a raw bare name such as "room1234", which is
+ * canonical base64 of binary, reads as "room1234"; that is why binary
+ * payloads cannot be carried and are refused on put. The remaining
+ * ambiguity: a raw-text message that happens to be canonical base64 of
+ * UTF-8 (such as "AAAA" or "aGVsbG8=") is decoded. JSON ({, [) and names
+ * with '-', '_' or '.' never are.
  *
  * Retries
  * -------
@@ -768,7 +775,7 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 
 	pex_queue_backend_init(&az->parent, PEX_QUEUE_BACKEND_VERSION);
 	az->parent.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS;
+		PEX_QUEUE_CAP_MULTIPROCESS | PEX_QUEUE_CAP_UTF8_ONLY;
 	az->parent.max_message_size = PEX__AZURE_MAX_MESSAGE;
 	az->parent.name = "azure";
 	az->parent.create = az_create;

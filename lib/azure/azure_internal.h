@@ -162,15 +162,20 @@ int pex__azure_xml_escape(pex_buf *out, const char *s, size_t len);
 /* The Put Message body for @p data: base64 in MessageText, no declaration:
  * <QueueMessage><MessageText>BASE64</MessageText></QueueMessage>.
  * PEX_EINVAL (before anything is sent) when the encoded text would be over
- * 64 KiB. */
+ * 64 KiB, or when @p data is not valid UTF-8 (the message names the offset
+ * of the first bad byte): readers take base64 whose decoding is not UTF-8
+ * as raw text (pex__azure_decode_text), so such bytes would not read back.
+ * NUL and control characters are valid UTF-8 and fine (base64 hides them
+ * from XML). */
 int pex__azure_message_body(pex_buf *out, const void *data, size_t len);
 
 /*
- * MessageText -> bytes. If @p text is canonical standard base64 (alphabet
- * A-Z a-z 0-9 + /, '=' padding only at the end, length a multiple of 4,
- * and re-encoding the decoded bytes gives the same text), the decoded bytes
- * are returned; otherwise the text itself, unchanged. See azure.c for why.
- * Sets *was_base64.
+ * MessageText -> bytes (spec §5). If @p text is canonical standard base64
+ * (alphabet A-Z a-z 0-9 + /, '=' padding only at the end, length a
+ * multiple of 4, and re-encoding the decoded bytes gives the same text) and
+ * the decoded bytes are valid UTF-8, the decoded bytes are returned;
+ * otherwise the text itself, unchanged. See azure.c for why. Sets
+ * *was_base64.
  */
 int pex__azure_decode_text(pex_buf *out, const char *text, size_t len, int *was_base64);
 

@@ -65,7 +65,7 @@ START_TEST(test_caps_and_create)
 	ck_assert_str_eq(b->name, "azure");
 	ck_assert_uint_eq(b->max_message_size, 49152);
 	ck_assert_uint_eq(b->caps, PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS);
+		PEX_QUEUE_CAP_MULTIPROCESS | PEX_QUEUE_CAP_UTF8_ONLY);
 	/* the second create is 204 (exists): still fine */
 	ck_assert_int_eq(b->create(b, q), 0);
 	ck_assert_uint_eq(count_of(b, q), 0);
@@ -75,7 +75,8 @@ END_TEST
 
 START_TEST(test_put_get_delete)
 {
-	static const unsigned char bytes[] = { 0, 1, 0xff, '<', '&', '>', '"', 0xc3, 0xa9, '\n' };
+	/* UTF-8 with NUL, a control character and XML specials */
+	static const unsigned char bytes[] = { 0, 1, 0x7f, '<', '&', '>', '"', 0xc3, 0xa9, '\n' };
 	char q[64];
 	pex_queue_backend *b = open_queue(q, sizeof(q), "pgd");
 	pex_message *m[4] = { NULL };
@@ -242,7 +243,7 @@ START_TEST(test_size_limit)
 	size_t n, i;
 
 	for (i = 0; i < 49153; i++)
-		big[i] = (unsigned char)(i * 7);
+		big[i] = (unsigned char)(' ' + (i * 7) % 95);
 	/* exactly the limit: 65536 characters of base64, accepted */
 	ck_assert_int_eq(b->put(b, q, big, 49152, 0), 0);
 	ck_assert_int_eq(b->receive(b, q, 1, 30, &m, &n), 0);
@@ -259,6 +260,13 @@ START_TEST(test_size_limit)
 	dead = open_backend_with("AccountName=devstoreaccount1;AccountKey=" PEX__AZURE_DEV_KEY
 		";QueueEndpoint=http://127.0.0.1:1/devstoreaccount1", 0);
 	ck_assert_int_eq(dead->put(dead, q, big, 49153, 0), PEX_EINVAL);
+	/* bytes that are not UTF-8: refused before sending too */
+	big[5] = 0xff;
+	ck_assert_int_eq(dead->put(dead, q, big, 10, 0), PEX_EINVAL);
+	assert_msg_has("offset 5");
+	ck_assert_int_eq(b->put(b, q, big, 10, 0), PEX_EINVAL);
+	ck_assert_uint_eq(count_of(b, q), 1);
+	big[5] = 'x';
 	ck_assert_int_eq(dead->put(dead, q, big, 10, 0), PEX_ENET);
 	dead->free(dead);
 	free(big);

@@ -3,6 +3,7 @@
  * URLs and query encoding, XML, message encoding, dates and error mapping.
  * No sockets. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -501,11 +502,44 @@ START_TEST(test_message_body_limits)
 }
 END_TEST
 
+START_TEST(test_message_body_utf8)
+{
+	static const struct { const char *in; size_t len; size_t offset; } bad[] = {
+		{ "\xff", 1, 0 },
+		{ "abc\x80", 4, 3 },
+		{ "\xc3\xa9\xc3", 3, 2 },            /* cut short */
+		{ "x\xc0\xaf", 3, 1 },                /* overlong '/' */
+		{ "xy\xed\xa0\x80", 5, 2 },          /* surrogate */
+		{ "\xf4\x90\x80\x80", 4, 0 },         /* beyond U+10FFFF */
+	};
+	pex_buf b = PEX_BUF_INIT;
+	char want[48];
+	size_t i;
+
+	for (i = 0; i < PEX__ARRAY_SIZE(bad); i++) {
+		ck_assert_int_eq(pex__azure_message_body(&b, bad[i].in, bad[i].len), PEX_EINVAL);
+		ck_assert_uint_eq(b.size, 0);
+		assert_msg_has("not valid UTF-8");
+		snprintf(want, sizeof(want), "at offset %zu of %zu", bad[i].offset, bad[i].len);
+		assert_msg_has(want);
+	}
+	/* NUL, controls, XML specials and 4-byte characters are fine */
+	ck_assert_int_eq(pex__azure_message_body(&b, "\0\x01<&>\xf0\x9f\x8e\xa5", 9), 0);
+	ck_assert_str_eq(b.ptr, "<QueueMessage><MessageText>AAE8Jj7wn46l</MessageText></QueueMessage>");
+	pex_buf_dispose(&b);
+}
+END_TEST
+
 START_TEST(test_decode_text)
 {
 	struct { const char *in; const char *out; size_t out_len; int b64; } cases[] = {
 		{ "eyJyb29tIjoicjEifQ==", "{\"room\":\"r1\"}", 13, 1 },
-		{ "AP8=", "\0\xff", 2, 1 },                 /* binary: no UTF-8 check */
+		{ "AP8=", "AP8=", 4, 0 },                   /* decodes to binary: raw text */
+		{ "room1234", "room1234", 8, 0 },           /* a raw bare name (same reason) */
+		{ "AAAA", "\0\0\0", 3, 1 },                /* NUL is valid UTF-8 */
+		{ "w6k=", "\xc3\xa9", 2, 1 },               /* U+00E9 */
+		{ "7aCA", "7aCA", 4, 0 },                   /* a UTF-16 surrogate: raw */
+		{ "wwA=", "wwA=", 4, 0 },                   /* cut-short sequence: raw */
 		{ "{\"room\":\"r1\"}", "{\"room\":\"r1\"}", 13, 0 }, /* raw JSON */
 		{ "room-0001", "room-0001", 9, 0 },         /* bare name with '-' */
 		{ "abc", "abc", 3, 0 },                     /* length not a multiple of 4 */
@@ -645,6 +679,7 @@ static Suite *azure_unit_suite(void)
 	tcase_add_test(tc, test_xml_error_body);
 	tcase_add_test(tc, test_xml_escape);
 	tcase_add_test(tc, test_message_body_limits);
+	tcase_add_test(tc, test_message_body_utf8);
 	tcase_add_test(tc, test_decode_text);
 	tcase_add_test(tc, test_rfc1123);
 	tcase_add_test(tc, test_map_error);

@@ -13,8 +13,12 @@
  *                                escaped with pex__azure_xml_escape() into a
  *                                QueueMessagesList, with a BOM, parses back
  *                                to exactly the input;
- *   pex__azure_decode_text()     base64 is taken only when canonical:
- *                                re-encoding the bytes gives the text back.
+ *   pex__azure_decode_text()     base64 is taken only when canonical
+ *                                (re-encoding the bytes gives the text
+ *                                back) and the bytes are valid UTF-8;
+ *   pex__azure_message_body()    accepts exactly the valid UTF-8 inputs (up
+ *                                to 49152 bytes), and what it writes reads
+ *                                back as the input (put/receive round trip).
  *
  * Any broken invariant aborts. Linked with replay.c for a plain-main build.
  */
@@ -43,6 +47,20 @@ static void check_line(const char *s, size_t size)
 	CHECK(n < size);
 	for (i = 0; i < n; i++)
 		CHECK((unsigned char)s[i] >= 0x20 && s[i] != 0x7f);
+}
+
+static int is_utf8(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, n;
+	unsigned long c;
+
+	while (i < len) {
+		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
 }
 
 static void run_messages(const char *body, size_t len)
@@ -128,11 +146,51 @@ static void run_decode_text(const char *text, size_t len)
 	if (was_base64) {
 		CHECK(pex__base64_encode(&again, out.ptr ? out.ptr : "", out.size) == 0);
 		CHECK(again.size == len && (len == 0 || memcmp(again.ptr, text, len) == 0));
+		CHECK(is_utf8(out.ptr, out.size));
 	} else {
 		CHECK(out.size == len && (len == 0 || memcmp(out.ptr, text, len) == 0));
+		/* canonical base64 is left alone only when it decodes to non-UTF-8 */
+		pex__buf_clear(&again);
+		if (len && pex__base64_decode(&again, text, len) == 0) {
+			pex_buf enc = PEX_BUF_INIT;
+			CHECK(pex__base64_encode(&enc, again.ptr ? again.ptr : "", again.size) == 0);
+			if (enc.size == len && memcmp(enc.ptr, text, len) == 0)
+				CHECK(!is_utf8(again.ptr, again.size));
+			pex_buf_dispose(&enc);
+		}
 	}
 	pex_buf_dispose(&again);
 	pex_buf_dispose(&out);
+}
+
+/* What put writes, receive reads back: body -> MessageText -> bytes. */
+static void run_message_body(const char *data, size_t len)
+{
+	static const char head[] = "<QueueMessage><MessageText>";
+	static const char tail[] = "</MessageText></QueueMessage>";
+	pex_buf body = PEX_BUF_INIT, back = PEX_BUF_INIT;
+	int err, was_base64 = -1;
+	const char *text;
+	size_t text_len;
+
+	err = pex__azure_message_body(&body, data, len);
+	if (err < 0) {
+		CHECK(err == PEX_EINVAL || err == PEX_ENOMEM);
+		CHECK(err == PEX_ENOMEM || len > 49152 || !is_utf8(data, len));
+		pex_buf_dispose(&body);
+		return;
+	}
+	CHECK(len <= 49152 && is_utf8(data, len));
+	CHECK(body.size >= sizeof(head) - 1 + sizeof(tail) - 1);
+	CHECK(memcmp(body.ptr, head, sizeof(head) - 1) == 0);
+	text = body.ptr + sizeof(head) - 1;
+	text_len = body.size - (sizeof(head) - 1) - (sizeof(tail) - 1);
+	CHECK(memcmp(text + text_len, tail, sizeof(tail) - 1) == 0);
+	CHECK(pex__azure_decode_text(&back, text, text_len, &was_base64) == 0);
+	CHECK(back.size == len && (len == 0 || memcmp(back.ptr, data, len) == 0));
+	CHECK(was_base64 == (len > 0));
+	pex_buf_dispose(&back);
+	pex_buf_dispose(&body);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -145,6 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_error(body, size);
 	run_roundtrip(body, size);
 	run_decode_text(body, size);
+	run_message_body(body, size);
 	pex_error_clear();
 	return 0;
 }

@@ -491,16 +491,44 @@ START_TEST(test_text_payloads)
 }
 END_TEST
 
+/* Does the backend carry UTF-8 text only (azure)? */
+static int utf8_only(pex_queue *q)
+{
+	return (pex__queue_backend(q)->caps & PEX_QUEUE_CAP_UTF8_ONLY) != 0;
+}
+
 START_TEST(test_binary_payload)
 {
 	pex_queue *q = open_fresh();
+	/* valid UTF-8 with NUL, control characters, XML specials, non-ASCII:
+	 * every backend carries it */
+	static const char text[] = "a\0b\r\n\t\x01\x1f\x7f <&> ]]> \"'"
+		"\xc3\xa9\xe2\x82\xac\xf0\x9f\x8e\xa5\xef\xbf\xbf\0";
 	unsigned char all[256], crlf[] = "a\r\nb\rc\n\0d";
-	size_t i;
+	size_t i, n = 99;
+	char want[32];
 
+	round_trip(q, text, sizeof(text) - 1);
+	round_trip(q, crlf, sizeof(crlf) - 1);
 	for (i = 0; i < sizeof(all); i++)
 		all[i] = (unsigned char)i;
-	round_trip(q, all, sizeof(all));
-	round_trip(q, crlf, sizeof(crlf) - 1);
+	if (!utf8_only(q)) {
+		/* any bytes at all */
+		round_trip(q, all, sizeof(all));
+	} else {
+		/* refused before anything is stored, naming the first bad byte */
+		ck_err(pex_queue_put(q, all, sizeof(all), 0), PEX_EINVAL);
+		ck_assert_msg(strstr(pex_error_last()->message, "UTF-8") != NULL,
+			"'%s' does not say UTF-8", pex_error_last()->message);
+		snprintf(want, sizeof(want), "offset %d", 0x80);
+		ck_assert_msg(strstr(pex_error_last()->message, want) != NULL,
+			"'%s' does not name %s", pex_error_last()->message, want);
+		ck_err(pex_queue_put(q, "ok\xff", 3, 0), PEX_EINVAL);
+		ck_err(pex_queue_put(q, "\xc3", 1, 0), PEX_EINVAL);        /* cut short */
+		ck_err(pex_queue_put(q, "\xed\xa0\x80", 3, 0), PEX_EINVAL); /* surrogate */
+		ck_ok(pex_queue_count(&n, q));
+		ck_assert_uint_eq(n, 0);
+	}
 	close_q(q);
 }
 END_TEST
@@ -519,7 +547,8 @@ START_TEST(test_max_size)
 	big = malloc(max + 1);
 	ck_assert_ptr_nonnull(big);
 	for (i = 0; i < max + 1; i++)
-		big[i] = (unsigned char)((i * 31 + 7) & 0xff);
+		big[i] = utf8_only(q) ? (unsigned char)(' ' + i % 95) :
+			(unsigned char)((i * 31 + 7) & 0xff);
 	round_trip(q, big, max);
 
 	if (pex__queue_backend(q)->max_message_size) {

@@ -29,6 +29,10 @@ PEX_BEGIN_DECL
 #define PEX_QUEUE_CAP_PERSISTENT  (1u << 1)
 /** Several processes may use the same store at once. */
 #define PEX_QUEUE_CAP_MULTIPROCESS (1u << 2)
+/** Payloads must be valid UTF-8 (NUL and control characters are fine);
+ *  put refuses other bytes with PEX_EINVAL before storing anything. The
+ *  azure backend declares it (see pex_queue_backend_azure_new()). */
+#define PEX_QUEUE_CAP_UTF8_ONLY    (1u << 3)
 
 struct pex_queue_backend {
 	unsigned int version;       /**< PEX_QUEUE_BACKEND_VERSION */
@@ -108,7 +112,16 @@ typedef struct pex_queue_azure_options {
 #define PEX_QUEUE_AZURE_OPTIONS_INIT { PEX_QUEUE_AZURE_OPTIONS_VERSION, NULL, NULL, 1, 0, 3 }
 PEX_EXTERN int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsigned int version);
 
-/** Azure Storage Queue backend over REST (Shared Key or SAS). */
+/**
+ * Azure Storage Queue backend over REST (Shared Key or SAS).
+ * Payloads are UTF-8 text (PEX_QUEUE_CAP_UTF8_ONLY), at most 49152 bytes:
+ * put writes base64 of the bytes as MessageText (what an Azure Functions
+ * queue trigger decodes once) and refuses bytes that are not valid UTF-8
+ * with PEX_EINVAL, naming the offset, before sending anything. Receive and
+ * peek return the base64-decoded bytes when MessageText is canonical base64
+ * of valid UTF-8, else the text as stored (raw producers, e.g. the SDKs'
+ * default policy).
+ */
 PEX_EXTERN int pex_queue_backend_azure_new(pex_queue_backend **out,
 	const pex_queue_azure_options *opts);
 
