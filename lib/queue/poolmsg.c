@@ -1,5 +1,11 @@
 /*
- * The pool message codec: base64(JSON) out, tolerant in. See poolmsg.h.
+ * The pool message codec: UTF-8 JSON out, tolerant in. See poolmsg.h.
+ *
+ * What is written is plain JSON, which step 3 reads; steps 1 and 2 read what
+ * base64 producers left: earlier versions of this codec (base64(JSON) in
+ * sqlite rows; in Azure, once the backend has removed its own layer),
+ * Functions output bindings whose text was not decoded by a backend, and the
+ * old Python app's base64 names.
  *
  * Decoding order, first match wins:
  *   1. the text is base64 and decodes to a JSON object  -> JSON
@@ -77,6 +83,23 @@ int pex__room_name_plausible(const char *s, size_t len, char *why, size_t why_si
 
 /* ---- encoding ---- */
 
+/* 1, or 0 with the offset of the first byte that is not valid UTF-8. */
+static int utf8_valid(const char *s, size_t len, size_t *bad)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, n;
+	unsigned long c;
+
+	while (i < len) {
+		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0) {
+			*bad = i;
+			return 0;
+		}
+		i += n;
+	}
+	return 1;
+}
+
 static int add_string(json_object *obj, const char *key, const char *value)
 {
 	json_object *v = NULL;
@@ -106,6 +129,7 @@ int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r)
 	json_object *obj;
 	const char *text;
 	char why[128];
+	size_t bad = 0;
 	int err;
 
 	if (!out || !r || !r->name)
@@ -118,6 +142,15 @@ int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool message: negative %s for room '%s'", r->id < 0 ? "id" : "created time",
 			r->name);
+	/* json-c copies bytes as they are: keep the output UTF-8 */
+	if (r->alias && !utf8_valid(r->alias, strlen(r->alias), &bad))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool message: the alias of room '%s' is not valid UTF-8 (offset %zu)",
+			r->name, bad);
+	if (r->guest_pin && !utf8_valid(r->guest_pin, strlen(r->guest_pin), &bad))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool message: the guest PIN of room '%s' is not valid UTF-8 (offset %zu)",
+			r->name, bad);
 	if (!(obj = json_object_new_object()))
 		return pex__error_nomem();
 	if ((err = add_string(obj, "name", r->name)) < 0 ||
@@ -133,7 +166,7 @@ int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r)
 		goto done;
 	}
 	pex__buf_clear(out);
-	err = pex__base64_encode(out, text, strlen(text));
+	err = pex__buf_puts(out, text);
 done:
 	json_object_put(obj);
 	return err;
@@ -255,6 +288,7 @@ static int get_string(char **out, json_object *obj, const char *key, const char 
 {
 	json_object *v = NULL;
 	char msg[160];
+	size_t bad = 0;
 
 	*out = NULL;
 	if (!json_object_object_get_ex(obj, key, &v) || !v)
@@ -262,6 +296,10 @@ static int get_string(char **out, json_object *obj, const char *key, const char 
 	if (!json_object_is_type(v, json_type_string)) {
 		snprintf(msg, sizeof(msg), "field \"%s\" must be a string, not %s", key,
 			type_name(v));
+		return parse_error(where, "%s", msg);
+	}
+	if (!utf8_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v), &bad)) {
+		snprintf(msg, sizeof(msg), "field \"%s\" is not valid UTF-8 (offset %zu)", key, bad);
 		return parse_error(where, "%s", msg);
 	}
 	if (!(*out = pex__strdup(json_object_get_string(v))))

@@ -1,12 +1,19 @@
 /*
  * The pool message codec (design.md §4): what a pool queue message holds.
  *
- * Written as base64 of UTF-8 JSON
+ * Written as the UTF-8 JSON bytes
  *   {"name":…,"id":…,"alias":…,"guest_pin":…,"created":…}
- * (base64 is what Azure Functions queue bindings expect). Read tolerantly:
- * base64 or raw text, a JSON object or a bare room name (queues filled by
- * the old Python app hold bare names; their id is then 0 = unknown, and the
- * caller looks it up by name). No I/O.
+ * The queue API moves bytes; the one base64 layer of design §4 belongs to
+ * the wire format of the backend that needs it: the azure backend writes
+ * MessageText = base64(these bytes), which is what an Azure Functions queue
+ * trigger decodes once; sqlite and memory store the JSON as it is.
+ *
+ * Read tolerantly: base64 or raw text, a JSON object or a bare room name
+ * (queues filled by the old Python app hold bare names; their id is then
+ * 0 = unknown, and the caller looks it up by name). So rows an earlier
+ * version wrote as base64(JSON) (sqlite), and Azure messages it wrote
+ * double-encoded (the backend's decode leaves base64(JSON)), still read.
+ * No I/O.
  */
 #ifndef PEX_QUEUE_POOLMSG_H
 #define PEX_QUEUE_POOLMSG_H
@@ -29,17 +36,19 @@ struct pex__room_ref {
 };
 
 /*
- * Encode @p r, replacing the contents of @p out with base64 of its JSON.
- * @return 0, PEX_EINVAL (no name, an implausible name, or a negative id), or
- *         PEX_ENOMEM.
+ * Encode @p r, replacing the contents of @p out with its JSON (UTF-8, no
+ * whitespace, NUL-terminated; out->size excludes the NUL).
+ * @return 0, PEX_EINVAL (no name, an implausible name, a negative id or
+ *         created time, or an alias or guest PIN that is not valid UTF-8),
+ *         or PEX_ENOMEM.
  */
 int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r);
 
 /*
- * Decode a message as stored on a queue into @p out (which is overwritten;
- * on failure it is left zeroed). @return 0, or PEX_EPARSE with a message
- * saying what was wrong (not JSON, missing "name", wrong type, too large,
- * not a plausible room name...).
+ * Decode a message as received from a queue into @p out (which is
+ * overwritten; on failure it is left zeroed). @return 0, or PEX_EPARSE with
+ * a message saying what was wrong (not JSON, missing "name", wrong type, a
+ * string that is not UTF-8, too large, not a plausible room name...).
  */
 int pex__poolmsg_decode(struct pex__room_ref *out, const void *data, size_t len);
 

@@ -9,6 +9,12 @@
 //   node interop.js send QUEUE TEXT
 //       create the queue if missing and send TEXT as is (the SDK's default,
 //       i.e. what Python/.NET/JS producers without a base64 policy write)
+//   node interop.js expect-pool-json QUEUE NAME ID ALIAS GUEST_PIN [CREATED]
+//       receive one message as an Azure Functions queue trigger would: the
+//       messageText must be canonical base64, decoded ONCE to UTF-8 it must
+//       parse as the room JSON {"name","id","alias","guest_pin","created"}
+//       with these values ("-" = null; without CREATED any Unix time), and
+//       nothing else; then delete it
 'use strict';
 const path = require('path');
 const prefix = process.env.PEX_AZURITE_PREFIX;
@@ -19,6 +25,17 @@ if (!prefix || !conn) {
 }
 const { QueueClient } = require(path.join(prefix, 'node_modules', '@azure/storage-queue'));
 
+const canonical = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+async function receiveOne(q, queue) {
+	const r = await q.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 30 });
+	if (r.receivedMessageItems.length !== 1) {
+		console.error('interop.js: no message in ' + queue);
+		return null;
+	}
+	return r.receivedMessageItems[0];
+}
+
 async function main(argv) {
 	const [cmd, queue, arg] = argv;
 	const q = new QueueClient(conn, queue);
@@ -27,16 +44,60 @@ async function main(argv) {
 		await q.sendMessage(arg);
 		return 0;
 	}
-	if (cmd === 'expect-base64') {
-		const r = await q.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 30 });
-		if (r.receivedMessageItems.length !== 1) {
-			console.error('interop.js: no message in ' + queue);
+	if (cmd === 'expect-pool-json') {
+		const [, , name, id, alias, pin, created] = argv;
+		const m = await receiveOne(q, queue);
+		if (!m)
+			return 1;
+		const text = m.messageText;
+		if (!canonical.test(text)) {
+			console.error('interop.js: messageText ' + JSON.stringify(text) + ' is not base64');
 			return 1;
 		}
-		const m = r.receivedMessageItems[0];
+		const decoded = Buffer.from(text, 'base64');
+		const json = decoded.toString('utf8');
+		if (!Buffer.from(json, 'utf8').equals(decoded)) {
+			console.error('interop.js: decoded bytes are not UTF-8');
+			return 1;
+		}
+		let obj;
+		try {
+			obj = JSON.parse(json);
+		} catch (e) {
+			console.error('interop.js: decoded once, ' + JSON.stringify(json) +
+				' is not JSON (' + e.message + ')');
+			return 1;
+		}
+		const want = {
+			name: name,
+			id: Number(id),
+			alias: alias === '-' ? null : alias,
+			guest_pin: pin === '-' ? null : pin,
+		};
+		const keys = Object.keys(obj).sort().join(',');
+		const bad = [];
+		if (keys !== 'alias,created,guest_pin,id,name')
+			bad.push('keys ' + keys);
+		for (const k of Object.keys(want))
+			if (obj[k] !== want[k])
+				bad.push(k + ' ' + JSON.stringify(obj[k]) + ' != ' + JSON.stringify(want[k]));
+		if (created !== undefined ? obj.created !== Number(created) :
+			!(Number.isInteger(obj.created) && obj.created > 1600000000))
+			bad.push('created ' + JSON.stringify(obj.created));
+		if (bad.length) {
+			console.error('interop.js: room JSON ' + json + ': ' + bad.join('; '));
+			return 1;
+		}
+		await q.deleteMessage(m.messageId, m.popReceipt);
+		console.log('sdk decoded once: ' + json);
+		return 0;
+	}
+	if (cmd === 'expect-base64') {
+		const m = await receiveOne(q, queue);
+		if (!m)
+			return 1;
 		const text = m.messageText;
 		const expected = Buffer.from(arg, 'hex');
-		const canonical = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 		if (!canonical.test(text) || text !== expected.toString('base64')) {
 			console.error('interop.js: messageText ' + JSON.stringify(text) +
 				' is not base64 of ' + arg);

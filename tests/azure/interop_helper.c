@@ -5,12 +5,71 @@
  *   interop-helper put QUEUE HEX   create the queue, put the bytes
  *   interop-helper get QUEUE       receive one message, print its bytes as
  *                                  hex, delete it; exit 3 if none
+ *   interop-helper poolput QUEUE NAME ID ALIAS GUEST_PIN CREATED
+ *                                  what the pool does to queue a room:
+ *                                  pex__poolmsg_encode() then pex_queue_put()
+ *                                  on an "azure:" queue ("-" = no value)
+ *   interop-helper poolget QUEUE   what the pool does with a message:
+ *                                  pex_queue_receive() then
+ *                                  pex__poolmsg_decode(); prints
+ *                                  "name=N id=I alias=A guest_pin=P created=C"
+ *                                  ("-" for none), deletes it; exit 3 if none
  * The connection string comes from PEX_AZURITE_CONNSTR. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pexipsdk/sys/queue_backend.h"
+#include "queue/poolmsg.h"
+
+static const char *opt(const char *s)
+{
+	return strcmp(s, "-") == 0 ? NULL : s;
+}
+
+static int pool_side(char **argv, const char *conn)
+{
+	char uri[1024];
+	pex_queue *q = NULL;
+	pex_message *m = NULL;
+	struct pex__room_ref r;
+	pex_buf enc = PEX_BUF_INIT;
+	int err;
+
+	snprintf(uri, sizeof(uri), "azure:%s", conn);
+	memset(&r, 0, sizeof(r));
+	if ((err = pex_queue_open(&q, uri, argv[2])) < 0)
+		goto done;
+	if (strcmp(argv[1], "poolput") == 0) {
+		r.name = argv[3];
+		r.id = atoll(argv[4]);
+		r.alias = (char *)opt(argv[5]);
+		r.guest_pin = (char *)opt(argv[6]);
+		r.created = atoll(argv[7]);
+		if ((err = pex__poolmsg_encode(&enc, &r)) == 0)
+			err = pex_queue_put(q, enc.ptr, enc.size, 0);
+		memset(&r, 0, sizeof(r));     /* borrowed strings: nothing to dispose */
+		goto done;
+	}
+	if ((err = pex_queue_receive(&m, q, 30)) == PEX_EEMPTY) {
+		fprintf(stderr, "queue %s is empty\n", argv[2]);
+		pex_queue_free(q);
+		return 3;
+	}
+	if (err < 0 || (err = pex__poolmsg_decode(&r, m->data, m->len)) < 0)
+		goto done;
+	printf("name=%s id=%lld alias=%s guest_pin=%s created=%lld\n", r.name, r.id,
+		r.alias ? r.alias : "-", r.guest_pin ? r.guest_pin : "-", r.created);
+	err = pex_queue_delete(q, m);
+done:
+	if (err < 0)
+		fprintf(stderr, "%s: %s\n", pex_error_name(err), pex_error_last()->message);
+	pex__room_ref_dispose(&r);
+	pex_buf_dispose(&enc);
+	pex_message_free(m);
+	pex_queue_free(q);
+	return err < 0;
+}
 
 static int unhex(unsigned char *out, const char *hex, size_t *len)
 {
@@ -34,9 +93,12 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	if (argc < 3 || !(o.connection_string = getenv("PEX_AZURITE_CONNSTR"))) {
-		fprintf(stderr, "usage: PEX_AZURITE_CONNSTR=... %s put QUEUE HEX | get QUEUE\n", argv[0]);
+		fprintf(stderr, "usage: PEX_AZURITE_CONNSTR=... %s put QUEUE HEX | get QUEUE | "
+			"poolput QUEUE NAME ID ALIAS GUEST_PIN CREATED | poolget QUEUE\n", argv[0]);
 		return 2;
 	}
+	if ((strcmp(argv[1], "poolput") == 0 && argc == 8) || strcmp(argv[1], "poolget") == 0)
+		return pool_side(argv, o.connection_string);
 	if (pex_queue_backend_azure_new(&b, &o) < 0)
 		goto fail;
 	if (strcmp(argv[1], "put") == 0 && argc == 4) {

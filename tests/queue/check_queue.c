@@ -684,9 +684,12 @@ START_TEST(test_poolmsg_round_trip)
 
 	pex__buf_puts(&enc, "old contents are replaced");
 	ck_ok(pex__poolmsg_encode(&enc, &in));
-	/* base64 of a JSON object with exactly the documented fields */
-	ck_ok(pex__base64_decode(&dec, enc.ptr, enc.size));
-	obj = json_tokener_parse(dec.ptr);
+	/* the JSON bytes themselves (the azure backend adds the one base64
+	 * layer on the wire), an object with exactly the documented fields */
+	ck_assert_uint_eq(enc.size, strlen(enc.ptr));
+	ck_assert_str_eq(enc.ptr, "{\"name\":\"vmr_abc123\",\"id\":4711,"
+		"\"alias\":\"meet.abc@example.com\",\"guest_pin\":\"0042\",\"created\":1700000000}");
+	obj = json_tokener_parse(enc.ptr);
 	ck_assert_ptr_nonnull(obj);
 	ck_assert(json_object_object_get_ex(obj, "name", &v));
 	ck_assert_str_eq(json_object_get_string(v), "vmr_abc123");
@@ -711,10 +714,23 @@ START_TEST(test_poolmsg_round_trip)
 	pex__room_ref_dispose(&out);
 	pex__room_ref_dispose(NULL);
 
-	/* unknowns: NULL strings become null and come back NULL */
+	/* what an earlier version wrote, base64(JSON), still reads; and so does
+	 * base64(base64(JSON)), which is what an Azure message it double-encoded
+	 * leaves once the backend has removed its own layer */
+	ck_ok(pex__base64_encode(&dec, enc.ptr, enc.size));
+	ck_ok(pex__poolmsg_decode(&out, dec.ptr, dec.size));
+	ck_assert_str_eq(out.name, in.name);
+	ck_assert_int_eq(out.id, in.id);
+	ck_assert_str_eq(out.guest_pin, in.guest_pin);
+	pex__room_ref_dispose(&out);
+
+	/* unknowns: NULL strings become null and come back NULL; non-ASCII
+	 * stays UTF-8 (not \u-escaped or base64) */
 	{
 		struct pex__room_ref bare = { "møte_rom/1\"<&>", 0, NULL, NULL, 0 };
 		ck_ok(pex__poolmsg_encode(&enc, &bare));
+		ck_assert_str_eq(enc.ptr, "{\"name\":\"møte_rom/1\\\"<&>\",\"id\":0,"
+			"\"alias\":null,\"guest_pin\":null,\"created\":0}");
 		ck_ok(pex__poolmsg_decode(&out, enc.ptr, enc.size));
 		ck_assert_str_eq(out.name, bare.name);
 		ck_assert_int_eq(out.id, 0);
@@ -741,6 +757,17 @@ START_TEST(test_poolmsg_encode_errors)
 	r.id = -1;
 	ck_err(pex__poolmsg_encode(&b, &r), PEX_EINVAL);
 	ck_err(pex__poolmsg_encode(&b, NULL), PEX_EINVAL);
+	/* the output is UTF-8: strings that are not are refused, by name */
+	r.id = 1;
+	r.alias = "caf\xc3";
+	ck_err(pex__poolmsg_encode(&b, &r), PEX_EINVAL);
+	ck_msg_has("alias");
+	ck_msg_has("offset 3");
+	r.alias = "café";
+	r.guest_pin = "\xff" "12";
+	ck_err(pex__poolmsg_encode(&b, &r), PEX_EINVAL);
+	ck_msg_has("guest PIN");
+	ck_msg_has("offset 0");
 	pex_buf_dispose(&b);
 }
 END_TEST
@@ -866,6 +893,8 @@ START_TEST(test_poolmsg_json_errors)
 		{ "{\"name\":\"x\",\"guest_pin\":1234}", "\"guest_pin\" must be a string" },
 		{ "{\"name\":\"x\",\"created\":{}}", "\"created\" must be a Unix time" },
 		{ "{\"name\":\"x\",\"created\":\"yesterday\"}", "\"created\"" },
+		{ "{\"name\":\"x\",\"alias\":\"ab\xff\"}", "\"alias\" is not valid UTF-8 (offset 2)" },
+		{ "{\"name\":\"x\",\"guest_pin\":\"\xc3\"}", "\"guest_pin\" is not valid UTF-8" },
 	};
 	size_t i;
 
