@@ -288,11 +288,10 @@ static int transport_error(azure_backend *az, const azure_req *rq, CURLcode rc, 
  */
 static int perform(azure_backend *az, const azure_req *rq, azure_resp *resp, int *not_sent)
 {
-	pex_buf path = PEX_BUF_INIT, url = PEX_BUF_INIT, sts = PEX_BUF_INIT, sig = PEX_BUF_INIT;
+	pex__azure_request req = { PEX_BUF_INIT, PEX_BUF_INIT };
 	struct curl_slist *hl = NULL;
 	char date[30];
-	const char *ctype = rq->body ? "application/xml" : NULL;
-	int has_length = strcmp(rq->verb, "GET") != 0 && strcmp(rq->verb, "HEAD") != 0;
+	const char *ctype = rq->body ? "application/xml" : NULL, *line, *nl;
 	size_t clen = rq->body ? rq->body_len : 0;
 	CURLcode rc;
 	CURL *c = NULL;
@@ -302,46 +301,20 @@ static int perform(azure_backend *az, const azure_req *rq, azure_resp *resp, int
 	resp_reset(resp);
 	pex__azure_rfc1123(date, pex__unix_time());
 
-	if ((err = pex__azure_resource_path(&path, &az->conn, rq->queue, rq->suffix)) < 0 ||
-	    (err = pex__buf_printf(&url, "%s%s", az->conn.origin, path.ptr)) < 0 ||
-	    (err = pex__azure_append_query(&url, rq->params, rq->nparams)) < 0)
+	if ((err = pex__azure_request_build(&req, &az->conn, date, rq->verb, rq->queue, rq->suffix,
+			rq->params, rq->nparams, ctype, clen)) < 0)
 		goto done;
-
-	slist_add(&hl, &err, "x-ms-date: %s", date);
-	slist_add(&hl, &err, "x-ms-version: %s", PEX__AZURE_VERSION);
-	if (has_length)
-		slist_add(&hl, &err, "Content-Length: %zu", clen);
-	if (ctype)
-		slist_add(&hl, &err, "Content-Type: %s", ctype);
-	slist_add(&hl, &err, "Expect:");
+	for (line = req.headers.ptr; err == 0 && (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+		slist_add(&hl, &err, "%.*s", (int)(nl - line), line);
 	if (err < 0)
 		goto done;
-
-	if (az->conn.key) {
-		/* Shared Key: sign exactly the values sent above */
-		pex__azure_header xms[] = {
-			{ "x-ms-date", date },
-			{ "x-ms-version", PEX__AZURE_VERSION },
-		};
-		if ((err = pex__azure_string_to_sign(&sts, rq->verb, clen, ctype, xms,
-				PEX__ARRAY_SIZE(xms), az->conn.account, path.ptr, rq->params,
-				rq->nparams)) < 0 ||
-		    (err = pex__azure_hmac_sha256_b64(&sig, az->conn.key, az->conn.key_len,
-				sts.ptr, sts.size)) < 0)
-			goto done;
-		slist_add(&hl, &err, "Authorization: SharedKey %s:%s", az->conn.account, sig.ptr);
-		if (err < 0)
-			goto done;
-	} else if ((err = pex__azure_append_sas(&url, az->conn.sas)) < 0) {
-		goto done;
-	}
 
 	if (!(c = handle_take(az))) {
 		err = PEX_ENOMEM;
 		goto done;
 	}
 	curl_easy_reset(c);    /* keeps the connection cache: keep-alive survives */
-	curl_easy_setopt(c, CURLOPT_URL, url.ptr);
+	curl_easy_setopt(c, CURLOPT_URL, req.url.ptr);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, az->user_agent);
@@ -387,12 +360,7 @@ static int perform(azure_backend *az, const azure_req *rq, azure_resp *resp, int
 
 done:
 	curl_slist_free_all(hl);
-	if (sig.ptr)
-		memset(sig.ptr, 0, sig.size);
-	pex_buf_dispose(&path);
-	pex_buf_dispose(&url);
-	pex_buf_dispose(&sts);
-	pex_buf_dispose(&sig);
+	pex__azure_request_dispose(&req);
 	return err;
 }
 

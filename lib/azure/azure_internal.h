@@ -117,6 +117,28 @@ int pex__azure_string_to_sign(pex_buf *out, const char *verb, size_t content_len
 int pex__azure_hmac_sha256_b64(pex_buf *out, const unsigned char *key, size_t key_len,
 	const char *sts, size_t sts_len);
 
+/* One request, built and signed, ready to send. */
+typedef struct pex__azure_request {
+	pex_buf url;        /* origin + path + query (+ SAS: a secret, never log it) */
+	pex_buf headers;    /* "Name: value\n" per header, exactly as sent; with Shared
+	                       Key the last is "Authorization: SharedKey acct:sig" */
+} pex__azure_request;
+
+/*
+ * Build the request azure.c sends: the URL (resource path, query, SAS) and
+ * every header it sets -- x-ms-date (@p date, RFC 1123), x-ms-version
+ * (PEX__AZURE_VERSION), Content-Length (all verbs but GET and HEAD; 0 when
+ * bodiless), Content-Type (only with @p content_type, i.e. with a body), an
+ * empty Expect:, and with Shared Key the Authorization computed over exactly
+ * these values. The one place both the wire and the signature come from.
+ * @p out is overwritten; on failure it is left empty. Release with
+ * pex__azure_request_dispose(), which scrubs it.
+ */
+int pex__azure_request_build(pex__azure_request *out, const pex__azure_conn *c, const char *date,
+	const char *verb, const char *queue, const char *suffix, const pex__azure_param *params,
+	size_t nparams, const char *content_type, size_t content_length);
+void pex__azure_request_dispose(pex__azure_request *r);
+
 /* ------------------------------------------------------------------------
  * XML (xml.c, expat)
  * ------------------------------------------------------------------------ */

@@ -208,10 +208,15 @@ static int dev_storage(pex__azure_conn *c, const slice *v)
 {
 	pex_buf key = PEX_BUF_INIT, url = PEX_BUF_INIT;
 	int err;
+	/* Spec §4: the shorthand stands for fixed values (devstoreaccount1, its
+	 * key, 127.0.0.1:10001). Other keys are refused rather than silently
+	 * ignored (the JS SDK ignores them) or half-applied: an emulator on
+	 * another port is written out in full. */
 	for (int k = 0; k < K__COUNT; k++)
 		if (v[k].set && k != K_DEV_STORAGE && k != K_DEV_PROXY)
-			return CONN_ERR("UseDevelopmentStorage=true cannot be combined with %s",
-				key_names[k]);
+			return CONN_ERR("UseDevelopmentStorage=true cannot be combined with %s "
+				"(for an emulator elsewhere give AccountName=" PEX__AZURE_DEV_ACCOUNT
+				", its AccountKey and QueueEndpoint instead)", key_names[k]);
 	if ((err = pex__base64_decode(&key, PEX__AZURE_DEV_KEY, strlen(PEX__AZURE_DEV_KEY))) < 0)
 		return err;
 	c->key = (unsigned char *)key.ptr;

@@ -190,3 +190,71 @@ int pex__azure_hmac_sha256_b64(pex_buf *out, const unsigned char *key, size_t ke
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_AZURE, "HMAC-SHA256 failed");
 	return pex__base64_encode(out, mac, mac_len);
 }
+
+/* Scrub and free a buffer that may hold a secret. */
+static void scrub_dispose(pex_buf *b)
+{
+	if (b->ptr)
+		memset(b->ptr, 0, b->size);
+	pex_buf_dispose(b);
+}
+
+void pex__azure_request_dispose(pex__azure_request *r)
+{
+	if (!r)
+		return;
+	scrub_dispose(&r->url);
+	scrub_dispose(&r->headers);
+}
+
+int pex__azure_request_build(pex__azure_request *out, const pex__azure_conn *c, const char *date,
+	const char *verb, const char *queue, const char *suffix, const pex__azure_param *params,
+	size_t nparams, const char *content_type, size_t content_length)
+{
+	/* the x-ms-* headers: sent and signed from this one list */
+	const pex__azure_header xms[] = {
+		{ "x-ms-date", date },
+		{ "x-ms-version", PEX__AZURE_VERSION },
+	};
+	int has_length = strcmp(verb, "GET") != 0 && strcmp(verb, "HEAD") != 0;
+	pex_buf path = PEX_BUF_INIT, sts = PEX_BUF_INIT, sig = PEX_BUF_INIT;
+	size_t i;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = pex__azure_resource_path(&path, c, queue, suffix)) < 0 ||
+	    (err = pex__buf_printf(&out->url, "%s%s", c->origin, path.ptr)) < 0 ||
+	    (err = pex__azure_append_query(&out->url, params, nparams)) < 0)
+		goto done;
+	for (i = 0; i < PEX__ARRAY_SIZE(xms) && err == 0; i++)
+		err = pex__buf_printf(&out->headers, "%s: %s\n", xms[i].name, xms[i].value);
+	if (err == 0 && has_length)
+		err = pex__buf_printf(&out->headers, "Content-Length: %zu\n", content_length);
+	if (err == 0 && content_type)
+		err = pex__buf_printf(&out->headers, "Content-Type: %s\n", content_type);
+	/* no "Expect: 100-continue" */
+	if (err == 0)
+		err = pex__buf_puts(&out->headers, "Expect:\n");
+	if (err < 0)
+		goto done;
+
+	if (c->key) {
+		/* Shared Key: sign exactly the values sent above */
+		if ((err = pex__azure_string_to_sign(&sts, verb, content_length, content_type, xms,
+				PEX__ARRAY_SIZE(xms), c->account, path.ptr, params, nparams)) < 0 ||
+		    (err = pex__azure_hmac_sha256_b64(&sig, c->key, c->key_len, sts.ptr,
+				sts.size)) < 0 ||
+		    (err = pex__buf_printf(&out->headers, "Authorization: SharedKey %s:%s\n",
+				c->account, sig.ptr)) < 0)
+			goto done;
+	} else if ((err = pex__azure_append_sas(&out->url, c->sas)) < 0) {
+		goto done;
+	}
+done:
+	pex_buf_dispose(&path);
+	scrub_dispose(&sts);
+	scrub_dispose(&sig);
+	if (err < 0)
+		pex__azure_request_dispose(out);
+	return err;
+}

@@ -161,6 +161,9 @@ START_TEST(test_conn_malformed)
 		{ "AccountName=acct;AccountKey=" DEV_KEY ";EndpointSuffix=a/b", "EndpointSuffix" },
 		{ "UseDevelopmentStorage=yes", "UseDevelopmentStorage must be true or false" },
 		{ "UseDevelopmentStorage=true;AccountName=x", "cannot be combined with AccountName" },
+		{ "UseDevelopmentStorage=true;QueueEndpoint=http://127.0.0.1:4242/devstoreaccount1",
+		  "cannot be combined with QueueEndpoint (for an emulator elsewhere give "
+		  "AccountName=devstoreaccount1, its AccountKey and QueueEndpoint instead)" },
 		{ "DevelopmentStorageProxyUri=http://x;AccountName=a;AccountKey=" DEV_KEY,
 		  "needs UseDevelopmentStorage=true" },
 		{ "QueueEndpoint=https://h.example;SharedAccessSignature=sv=1&sp=r",
@@ -295,6 +298,71 @@ START_TEST(test_sign_canonical_details)
 		"x-ms-meta-a:1\nx-ms-meta-b:two words\n"
 		"/acct/q/messages/id\ncomp:list\ninclude:a,b\npopreceipt:AgAAAA+/=");
 	pex_buf_dispose(&sts);
+}
+END_TEST
+
+/* ---- the requests as sent: headers, URL, signature ---- */
+
+static void check_request(const pex__azure_conn *c, const char *verb, const char *suffix,
+	const pex__azure_param *params, size_t nparams, const char *ctype, size_t clen,
+	const char *expect_url, const char *expect_headers)
+{
+	pex__azure_request r;
+	memset(&r, 0x5a, sizeof(r));
+	ck_assert_int_eq(pex__azure_request_build(&r, c, VECTOR_DATE, verb, "roompool", suffix,
+		params, nparams, ctype, clen), 0);
+	ck_assert_str_eq(r.url.ptr, expect_url);
+	ck_assert_str_eq(r.headers.ptr, expect_headers);
+	pex__azure_request_dispose(&r);
+	ck_assert_ptr_null(r.url.ptr);
+	ck_assert_ptr_null(r.headers.ptr);
+}
+
+START_TEST(test_request_sent)
+{
+	static const pex__azure_param put[] = { { "messagettl", "-1" } };
+	static const pex__azure_param get[] = {
+		{ "numofmessages", "32" }, { "visibilitytimeout", "60" },
+	};
+	pex__azure_conn c = dev_conn();
+	pex__azure_conn sas;
+
+	/* the spec's three vectors, as the backend sends them: x-ms-version is
+	 * 2021-12-02 on the wire, and the Authorization is the vector's */
+	check_request(&c, "PUT", "", NULL, 0, NULL, 0,
+		"http://127.0.0.1:10001/devstoreaccount1/roompool",
+		"x-ms-date: " VECTOR_DATE "\n"
+		"x-ms-version: 2021-12-02\n"
+		"Content-Length: 0\n"
+		"Expect:\n"
+		"Authorization: SharedKey devstoreaccount1:+gk24piI2DWjts1r3JiXe+Zts6em0hkgH2gltp6adis=\n");
+	check_request(&c, "POST", "/messages", put, 1, "application/xml", 76,
+		"http://127.0.0.1:10001/devstoreaccount1/roompool/messages?messagettl=-1",
+		"x-ms-date: " VECTOR_DATE "\n"
+		"x-ms-version: 2021-12-02\n"
+		"Content-Length: 76\n"
+		"Content-Type: application/xml\n"
+		"Expect:\n"
+		"Authorization: SharedKey devstoreaccount1:2N5YJsEU4ALapI81RPeQNAZeob/3T9uGzq9fjRDzm0o=\n");
+	check_request(&c, "GET", "/messages", get, 2, NULL, 0,
+		"http://127.0.0.1:10001/devstoreaccount1/roompool/messages"
+		"?numofmessages=32&visibilitytimeout=60",
+		"x-ms-date: " VECTOR_DATE "\n"
+		"x-ms-version: 2021-12-02\n"
+		"Expect:\n"
+		"Authorization: SharedKey devstoreaccount1:pAU95TnaeAAQF7rCnlZAAhTfKK1nD1jWpAnoiMOiGFA=\n");
+	pex__azure_conn_dispose(&c);
+
+	/* SAS: the same headers, no Authorization, the token after our query */
+	ck_assert_int_eq(pex__azure_conn_parse(&sas, "QueueEndpoint=https://acct.queue.core.windows.net;"
+		"SharedAccessSignature=sv=2021-12-02&sp=raup&sig=abc%2Bdef%3D"), 0);
+	check_request(&sas, "DELETE", "/messages", NULL, 0, NULL, 0,
+		"https://acct.queue.core.windows.net/roompool/messages?sv=2021-12-02&sp=raup&sig=abc%2Bdef%3D",
+		"x-ms-date: " VECTOR_DATE "\n"
+		"x-ms-version: 2021-12-02\n"
+		"Content-Length: 0\n"
+		"Expect:\n");
+	pex__azure_conn_dispose(&sas);
 }
 END_TEST
 
@@ -672,6 +740,7 @@ static Suite *azure_unit_suite(void)
 	tcase_add_test(tc, test_sign_vector2_put);
 	tcase_add_test(tc, test_sign_vector3_get);
 	tcase_add_test(tc, test_sign_canonical_details);
+	tcase_add_test(tc, test_request_sent);
 	tcase_add_test(tc, test_urls_and_query);
 	tcase_add_test(tc, test_xml_messages);
 	tcase_add_test(tc, test_xml_empty_and_many);

@@ -3,7 +3,10 @@
  *
  *   PEX_QUEUE_URI=memory:            (default)
  *   PEX_QUEUE_URI=sqlite:/tmp/x.db
- *   PEX_QUEUE_URI='azure:UseDevelopmentStorage=true;QueueEndpoint=...'
+ *   PEX_QUEUE_URI='azure:AccountName=devstoreaccount1;AccountKey=...;QueueEndpoint=...'
+ *       (tests/azure/azurite.sh exports it for its Azurite; the shorthand
+ *       UseDevelopmentStorage=true means 127.0.0.1:10001 and cannot be
+ *       combined with QueueEndpoint)
  *
  * Each test opens a fresh, uniquely named queue and clears it before and
  * after. Lease timing uses 1 s visibility and sleeps of SETTLE_MS, which is
