@@ -46,15 +46,24 @@ PEX_EXTERN void pex_message_array_free(pex_message **msgs, size_t count);
  *   "memory:"                 a fresh in-process store
  *   "sqlite:PATH"             a SQLite file (created if missing)
  *   "azure:CONNECTION-STRING" Azure Storage (also "UseDevelopmentStorage=true")
- * The queue is created if missing.
- * @return 0, PEX_EINVAL (bad URI or queue name), PEX_ENOTSUPPORTED (backend
- *         not compiled in), or a backend error.
+ *   "SCHEME:LOCATION"         a backend registered under SCHEME with
+ *                             pex_queue_backend_register(); its factory gets
+ *                             LOCATION (pexipsdk/sys/queue_backend.h)
+ * The queue is created if missing. No error repeats anything after the
+ * scheme (it may be a secret).
+ * @return 0, PEX_EINVAL (bad URI or queue name; an unknown scheme's message
+ *         lists the registered ones), PEX_ENOTSUPPORTED (backend not
+ *         compiled in), or a backend (or factory) error.
  */
 PEX_EXTERN int pex_queue_open(pex_queue **out, const char *uri, const char *name);
 
 /**
- * Open queue @p name on the backend the configuration names (queue.backend,
- * queue.sqlite.path, queue.azure.connection_string).
+ * Open queue @p name on the backend the configuration names: queue.backend
+ * is memory, sqlite (queue.sqlite.path), azure
+ * (queue.azure.connection_string, queue.azure.tls.*, queue.azure.timeout_ms)
+ * or the scheme of a registered backend, whose factory gets queue.location
+ * ("" when unset). @return 0, PEX_ECONFIG (a missing key, or a backend name
+ *         that is not registered), or as pex_queue_open().
  */
 PEX_EXTERN int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *name);
 

@@ -54,6 +54,26 @@ static const char *check_queue_name(const char *s)
 	return NULL;
 }
 
+/* queue.backend: a built-in name, or the scheme of a backend registered
+ * with pex_queue_backend_register() (looked up when the queue is opened). */
+static const char *check_queue_backend(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (strcmp(s, "memory") == 0 || strcmp(s, "sqlite") == 0 || strcmp(s, "azure") == 0)
+		return NULL;
+	if (n == 0 || n > 16 || !(s[0] >= 'a' && s[0] <= 'z'))
+		goto bad;
+	for (i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '+' || s[i] == '-'))
+			goto bad;
+	return NULL;
+bad:
+	return "must be memory, sqlite, azure or the name of a registered backend "
+		"(a lowercase letter, then up to 15 of a-z, 0-9, '+' and '-')";
+}
+
 static const char *check_url_template(const char *s)
 {
 	if (!strstr(s, "{uui}"))
@@ -87,7 +107,6 @@ static const char *check_listen(const char *s)
 /* ---- the table ---- */
 
 static const char *const auth_methods[] = { "basic", "oauth2", NULL };
-static const char *const backends[] = { "memory", "sqlite", "azure", NULL };
 static const char *const service_types[] = { "conference", "lecture", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
@@ -134,7 +153,8 @@ static const pex__config_key schema[] = {
 	INT("pexip.retries.base_ms", 0, "200", 1, 60000),
 	INT("pexip.retries.cap_ms", 0, "30000", 1, 600000),
 
-	ENUM("queue.backend", "sqlite", backends),
+	STR("queue.backend", 0, "sqlite", check_queue_backend),
+	SECRET("queue.location", N, NULL),
 	STR("queue.sqlite.path", 0, "pexipsdk.db", NULL),
 	/* A default reference is resolved lazily, when read: a missing
 	 * variable only matters if the azure backend is used. */

@@ -1,9 +1,11 @@
 /*
  * pex_queue_open(): pick a backend from a URI ("memory:", "sqlite:PATH",
- * "azure:CONNECTION-STRING") and open a queue on it.
+ * "azure:CONNECTION-STRING", or "SCHEME:LOCATION" for a backend registered
+ * with pex_queue_backend_register()) and open a queue on it.
  *
- * The Azure connection string is a secret: no error message here ever
- * repeats any part of a URI after its scheme.
+ * The Azure connection string is a secret, and so may be a registered
+ * backend's location: no error message here ever repeats any part of a URI
+ * after its scheme.
  */
 #include <string.h>
 
@@ -22,7 +24,11 @@ static int unknown_scheme(const char *uri)
 	const char *colon = strchr(uri, ':');
 	size_t n = colon ? (size_t)(colon - uri) : 0, i;
 	int plain = n > 0 && n <= 16;
+	char registered[PEX_QUEUE_BACKENDS_MAX * (PEX_QUEUE_SCHEME_MAX + 3) + 1];
+	const char *sep;
 
+	pex__queue_registry_names(registered, sizeof(registered), ", ", ":");
+	sep = registered[0] ? "; registered: " : "";
 	/* name the scheme only when it looks like one (never echo secrets) */
 	for (i = 0; plain && i < n; i++)
 		if (!((uri[i] >= 'a' && uri[i] <= 'z') || (uri[i] >= 'A' && uri[i] <= 'Z') ||
@@ -31,10 +37,10 @@ static int unknown_scheme(const char *uri)
 	if (plain)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unknown queue URI scheme '%.*s:' (expected memory:, sqlite:PATH "
-			"or azure:CONNECTION-STRING)", (int)n, uri);
+			"or azure:CONNECTION-STRING%s%s)", (int)n, uri, sep, registered);
 	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 		"queue URI has no known scheme (expected memory:, sqlite:PATH "
-		"or azure:CONNECTION-STRING)");
+		"or azure:CONNECTION-STRING%s%s)", sep, registered);
 }
 
 int pex_queue_open(pex_queue **out, const char *uri, const char *name)
@@ -74,6 +80,14 @@ int pex_queue_open(pex_queue **out, const char *uri, const char *name)
 		o.connection_string = rest;
 		err = pex_queue_backend_azure_new(&b, &o);
 	} else {
+		const char *colon = strchr(uri, ':');
+		int found = 0;
+		if (colon && pex__queue_scheme_valid(uri, (size_t)(colon - uri))) {
+			err = pex__queue_open_registered(out, uri, (size_t)(colon - uri), colon + 1,
+				name, &found);
+			if (found)
+				return err;
+		}
 		return unknown_scheme(uri);
 	}
 	if (err < 0)

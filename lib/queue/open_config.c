@@ -3,9 +3,12 @@
  * names. Kept apart from the rest of the queue module so that everything
  * else links without the config module.
  *
- *   queue.backend                    memory | sqlite | azure
+ *   queue.backend                    memory | sqlite | azure | a scheme
+ *                                    registered with pex_queue_backend_register()
  *   queue.sqlite.path                the database file
  *   queue.azure.connection_string    (secret; read only for azure)
+ *   queue.location                   (secret) what a registered backend's
+ *                                    factory gets; "" when unset
  */
 #include <string.h>
 
@@ -53,9 +56,23 @@ int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *na
 			return err;
 		err = pex_queue_backend_azure_new(&b, &o);
 	} else {
+		char registered[PEX_QUEUE_BACKENDS_MAX * (PEX_QUEUE_SCHEME_MAX + 2) + 1];
+		const char *location = "";
+		int found = 0;
+		if ((err = pex_config_get_string(&location, cfg, "queue.location")) == PEX_ENOTFOUND)
+			location = "";
+		else if (err < 0)
+			return err;
+		if (!location)
+			location = "";
+		err = pex__queue_open_registered(out, kind, strlen(kind), location, name, &found);
+		if (found)
+			return err;
+		pex__queue_registry_names(registered, sizeof(registered), ", ", "");
 		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
-			"queue.backend: unknown backend '%.40s' (expected memory, sqlite or azure)",
-			kind);
+			"queue.backend: unknown backend '%.40s' (expected memory, sqlite, azure%s%s)",
+			kind, registered[0] ? " or a registered one: " : "; none is registered",
+			registered);
 	}
 	if (err < 0)
 		return err;

@@ -39,6 +39,26 @@ int pex__queue_new_receipt(char *out);
  */
 int pex__queue_open_owned(pex_queue **out, pex_queue_backend *backend, const char *name);
 
+/* ---- the registry of named backends (registry.c) ---- */
+
+/* Is [s, s+len) "memory", "sqlite" or "azure"? */
+int pex__queue_builtin_name(const char *s, size_t len);
+/* Does [s, s+len) follow the scheme rule [a-z][a-z0-9+-]{0,15}? */
+int pex__queue_scheme_valid(const char *s, size_t len);
+/* Copy the registration of [scheme, scheme+len); 1 if found, else 0. */
+int pex__queue_registry_find(const char *scheme, size_t len, pex_queue_backend_factory *factory,
+	void **payload);
+/* The registered schemes, each followed by @p suffix and separated by
+ * @p sep, into out[size] ("" when none; cut at a whole name). */
+void pex__queue_registry_names(char *out, size_t size, const char *sep, const char *suffix);
+/*
+ * If [scheme, scheme+len) is registered (*found = 1), run its factory with
+ * @p location and open queue @p name on the result (as
+ * pex__queue_open_owned()); else *found = 0 and nothing happens (0).
+ */
+int pex__queue_open_registered(pex_queue **out, const char *scheme, size_t len,
+	const char *location, const char *name, int *found);
+
 /* The backend a queue runs on (borrowed; tests read max_message_size). */
 pex_queue_backend *pex__queue_backend(const pex_queue *q);
 

@@ -168,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 44);   /* design.md §6 + pool.lease_s: update with the schema */
+	ck_assert_uint_eq(n, 45);   /* design.md §6 + pool.lease_s + queue.location: update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -464,7 +464,15 @@ START_TEST(test_enum_and_string_values)
 	parse_err(URL "  auth:\n    method: oath2\n", PEX_ECONFIG,
 		"pexipsdk.yaml:4: pexip.auth.method: expected one of basic, oauth2, got \"oath2\"");
 	parse_err(URL "queue: {backend: SQLite}\n", PEX_ECONFIG,
-		"pexipsdk.yaml:3: queue.backend: expected one of memory, sqlite, azure, got \"SQLite\"");
+		"pexipsdk.yaml:3: queue.backend: must be memory, sqlite, azure or the name of a "
+		"registered backend (a lowercase letter, then up to 15 of a-z, 0-9, '+' and '-'), "
+		"got \"SQLite\"");
+	parse_err(URL "queue: {backend: [sqlite]}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.backend: expected a string, got a list");
+	/* a registered backend's name is checked when the queue is opened */
+	cfg = parse_ok(URL "queue: {backend: my-q+1, location: \"db://h/x\"}\n");
+	assert_str_key(cfg, "queue.backend", "my-q+1");
+	pex_config_free(cfg);
 	parse_err(URL "log: {format: [json]}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: log.format: expected one of text, json, got a list");
 
@@ -1381,6 +1389,7 @@ START_TEST(test_dump)
 		"    cap_ms: 30000\n"
 		"queue:\n"
 		"  backend: sqlite\n"
+		"  location: null\n"
 		"  sqlite:\n"
 		"    path: pexipsdk.db\n"
 		"  azure:\n"

@@ -18,6 +18,7 @@
 #include "pexipsdk/sys/queue_backend.h"
 #include "queue/queue_internal.h"
 #include "queue/poolmsg.h"
+#include "testbackend.h"
 
 #if PEX_HAVE_SQLITE
 #include <sqlite3.h>
@@ -409,6 +410,169 @@ START_TEST(test_uri_dispatch)
 	ck_assert_str_eq(pex__queue_backend(q)->name, "memory");
 	ck_assert(pex__queue_backend(q)->caps & PEX_QUEUE_CAP_THREADSAFE);
 	pex_queue_free(q);
+}
+END_TEST
+
+/* ---- backends chosen by name ---- */
+
+START_TEST(test_registry_uri)
+{
+	tb_state st;
+	pex_queue *q = (pex_queue *)1, *q2 = NULL;
+	pex_message *m = NULL;
+	size_t n = 0;
+
+	memset(&st, 0, sizeof(st));
+	/* unknown before it is registered */
+	ck_err(pex_queue_open(&q, "tq+1:db/x", "abc"), PEX_EINVAL);
+	ck_msg_has("unknown queue URI scheme 'tq+1:'");
+	ck_assert_ptr_null(q);
+	ck_assert_int_eq(st.calls, 0);
+
+	ck_ok(pex_queue_backend_register("tq+1", tb_factory, &st));
+	ck_ok(pex_queue_open(&q, "tq+1:db/x?secret=s3cr3t", "abc"));
+	ck_assert_int_eq(st.calls, 1);
+	ck_assert_str_eq(st.location, "db/x?secret=s3cr3t");   /* everything after the colon */
+	ck_assert_str_eq(pex__queue_backend(q)->name, "test");
+	ck_assert_str_eq(TB(pex__queue_backend(q))->location, "db/x?secret=s3cr3t");
+	/* it works as a queue, and a sibling shares it */
+	ck_ok(pex_queue_put(q, "hello", 5, 0));
+	ck_ok(pex_queue_open_sibling(&q2, q, "other"));
+	ck_ok(pex_queue_count(&n, q2));
+	ck_assert_uint_eq(n, 0);
+	ck_ok(pex_queue_receive(&m, q, 30));
+	ck_assert_str_eq((const char *)m->data, "hello");
+	ck_ok(pex_queue_delete(q, m));
+	pex_message_free(m);
+	pex_queue_free(q2);
+	pex_queue_free(q);
+	/* an empty location is fine; a bad queue name fails before the factory */
+	ck_ok(pex_queue_open(&q, "tq+1:", "abc"));
+	ck_assert_str_eq(st.location, "");
+	pex_queue_free(q);
+	ck_err(pex_queue_open(&q, "tq+1:x", "Bad"), PEX_EINVAL);
+	ck_assert_int_eq(st.calls, 2);
+
+	/* the factory's own error comes through, and the location is not echoed */
+	st.fail = PEX_EAUTH;
+	ck_err(pex_queue_open(&q, "tq+1:s3cr3t", "abc"), PEX_EAUTH);
+	ck_msg_has("refusing as told");
+	ck_assert_ptr_null(q);
+	st.fail = 0;
+
+	/* unknown schemes now list the registered ones, and never a location */
+	ck_err(pex_queue_open(&q, "nope:s3cr3t", "abc"), PEX_EINVAL);
+	ck_msg_has("registered: tq+1:");
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "s3cr3t"));
+	ck_err(pex_queue_open(&q, "no pe:s3cr3t", "abc"), PEX_EINVAL);
+	ck_msg_has("registered: tq+1:");
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "s3cr3t"));
+
+	/* built-in schemes still win and still work */
+	ck_ok(pex_queue_open(&q, "memory:", "abc"));
+	ck_assert_str_eq(pex__queue_backend(q)->name, "memory");
+	pex_queue_free(q);
+
+	ck_ok(pex_queue_backend_unregister("tq+1"));
+	ck_err(pex_queue_open(&q, "tq+1:x", "abc"), PEX_EINVAL);
+	ck_err(pex_queue_backend_unregister("tq+1"), PEX_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_registry_refusals)
+{
+	static const char *const bad[] = {
+		"", "Upper", "1abc", "-abc", "a_b", "a:b", "a b", "abcdefghijklmnopq", "é",
+	};
+	tb_state st;
+	char name[32];
+	size_t i;
+	int n;
+
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < PEX__ARRAY_SIZE(bad); i++) {
+		ck_err(pex_queue_backend_register(bad[i], tb_factory, &st), PEX_EINVAL);
+		ck_msg_has("is not valid");
+	}
+	ck_err(pex_queue_backend_register(NULL, tb_factory, &st), PEX_EINVAL);
+	ck_err(pex_queue_backend_register("ok", NULL, &st), PEX_EINVAL);
+	ck_err(pex_queue_backend_unregister(NULL), PEX_EINVAL);
+	/* built-in names */
+	ck_err(pex_queue_backend_register("memory", tb_factory, &st), PEX_EEXISTS);
+	ck_msg_has("built in");
+	ck_err(pex_queue_backend_register("sqlite", tb_factory, &st), PEX_EEXISTS);
+	ck_err(pex_queue_backend_register("azure", tb_factory, &st), PEX_EEXISTS);
+	/* the longest name is fine, a duplicate is not */
+	ck_ok(pex_queue_backend_register("abcdefghijklmnop", tb_factory, &st));
+	ck_err(pex_queue_backend_register("abcdefghijklmnop", tb_factory, NULL), PEX_EEXISTS);
+	ck_msg_has("already registered");
+	/* the table is bounded */
+	for (n = 1; n < PEX_QUEUE_BACKENDS_MAX; n++) {
+		snprintf(name, sizeof(name), "b%d", n);
+		ck_ok(pex_queue_backend_register(name, tb_factory, &st));
+	}
+	ck_err(pex_queue_backend_register("onemore", tb_factory, &st), PEX_ERROR);
+	ck_msg_has("16 are registered already");
+	/* a freed slot can be used again */
+	ck_ok(pex_queue_backend_unregister("b3"));
+	ck_ok(pex_queue_backend_register("onemore", tb_factory, &st));
+	ck_ok(pex_queue_backend_unregister("onemore"));
+	ck_ok(pex_queue_backend_unregister("abcdefghijklmnop"));
+	for (n = 1; n < PEX_QUEUE_BACKENDS_MAX; n++) {
+		snprintf(name, sizeof(name), "b%d", n);
+		if (n != 3)
+			ck_ok(pex_queue_backend_unregister(name));
+	}
+}
+END_TEST
+
+/* Many threads registering at once: each name is taken exactly once. */
+typedef struct reg_thread {
+	int index;
+	int won_shared;
+	int own_ok;
+	int opened;
+} reg_thread;
+
+static void *register_race(void *arg)
+{
+	reg_thread *t = arg;
+	char own[16], uri[32];
+	pex_queue *q = NULL;
+
+	t->won_shared = pex_queue_backend_register("shared", tb_factory, NULL) == 0;
+	snprintf(own, sizeof(own), "own%d", t->index);
+	t->own_ok = pex_queue_backend_register(own, tb_factory, NULL) == 0;
+	snprintf(uri, sizeof(uri), "%s:x", own);
+	if (pex_queue_open(&q, uri, "abc") == 0) {
+		t->opened = 1;
+		pex_queue_free(q);
+	}
+	return NULL;
+}
+
+START_TEST(test_registry_threads)
+{
+	pthread_t th[8];
+	reg_thread t[8];
+	char own[16];
+	int i, shared = 0;
+
+	for (i = 0; i < 8; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].index = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, register_race, &t[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		shared += t[i].won_shared;
+		ck_assert(t[i].own_ok);
+		ck_assert(t[i].opened);
+		snprintf(own, sizeof(own), "own%d", i);
+		ck_ok(pex_queue_backend_unregister(own));
+	}
+	ck_assert_int_eq(shared, 1);
+	ck_ok(pex_queue_backend_unregister("shared"));
 }
 END_TEST
 
@@ -922,6 +1086,9 @@ static Suite *queue_suite(void)
 	tcase_add_test(fe, test_serialised_calls);
 	tcase_add_test(fe, test_messages);
 	tcase_add_test(fe, test_uri_dispatch);
+	tcase_add_test(fe, test_registry_uri);
+	tcase_add_test(fe, test_registry_refusals);
+	tcase_add_test(fe, test_registry_threads);
 	tcase_add_test(fe, test_memory_threads);
 	suite_add_tcase(s, fe);
 #if PEX_HAVE_SQLITE

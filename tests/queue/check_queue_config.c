@@ -12,6 +12,7 @@
 #include "pexipsdk/config.h"
 #include "pexipsdk/sys/queue_backend.h"
 #include "queue/queue_internal.h"
+#include "testbackend.h"
 
 /* Parse the queue part of a configuration (plus the one required key). */
 static pex_config *parse(const char *queue_yaml)
@@ -90,6 +91,72 @@ START_TEST(test_azure_unset)
 }
 END_TEST
 
+START_TEST(test_registered)
+{
+	tb_state st;
+	pex_config *cfg;
+	pex_queue *q = NULL;
+	size_t n = 9;
+
+	memset(&st, 0, sizeof(st));
+	/* not registered (yet): an error naming the key, the name and what exists */
+	cfg = parse("queue:\n  backend: cfgq\n  location: \"file-ish:/x\"\n");
+	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), PEX_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
+		"queue.backend: unknown backend 'cfgq' (expected memory, sqlite, azure; none is registered)"));
+	ck_assert_ptr_null(q);
+
+	ck_assert_int_eq(pex_queue_backend_register("cfgq", tb_factory, &st), 0);
+	ck_assert_int_eq(pex_queue_backend_register("other-q", tb_factory, &st), 0);
+	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), 0);
+	ck_assert_int_eq(st.calls, 1);
+	ck_assert_str_eq(st.location, "file-ish:/x");
+	ck_assert_str_eq(pex__queue_backend(q)->name, "test");
+	ck_assert_int_eq(pex_queue_put(q, "x", 1, 0), 0);
+	ck_assert_int_eq(pex_queue_count(&n, q), 0);
+	ck_assert_uint_eq(n, 1);
+	pex_queue_free(q);
+	pex_config_free(cfg);
+
+	/* queue.location is a secret-capable key: references resolve */
+	setenv("PEX_TEST_QUEUE_LOCATION", "from the environment", 1);
+	cfg = parse("queue:\n  backend: cfgq\n  location: env:PEX_TEST_QUEUE_LOCATION\n");
+	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), 0);
+	ck_assert_str_eq(st.location, "from the environment");
+	pex_queue_free(q);
+	pex_config_free(cfg);
+	unsetenv("PEX_TEST_QUEUE_LOCATION");
+
+	/* unset: the factory gets "" */
+	cfg = parse("queue:\n  backend: cfgq\n");
+	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), 0);
+	ck_assert_str_eq(st.location, "");
+	pex_queue_free(q);
+	pex_config_free(cfg);
+
+	/* a name that parses but is not registered lists those that are */
+	cfg = parse("queue:\n  backend: cfgx\n  location: s3cr3t\n");
+	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), PEX_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
+		"unknown backend 'cfgx' (expected memory, sqlite, azure or a registered one: "));
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "cfgq"));
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "other-q"));
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "s3cr3t"));
+	pex_config_free(cfg);
+
+	/* the factory's failure is reported as it said */
+	st.fail = PEX_ENOTFOUND;
+	cfg = parse("queue:\n  backend: cfgq\n");
+	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), PEX_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "refusing as told"));
+	ck_assert_ptr_null(q);
+	pex_config_free(cfg);
+
+	ck_assert_int_eq(pex_queue_backend_unregister("cfgq"), 0);
+	ck_assert_int_eq(pex_queue_backend_unregister("other-q"), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("queue-config");
@@ -100,6 +167,7 @@ int main(void)
 	tcase_add_test(tc, test_memory);
 	tcase_add_test(tc, test_sqlite);
 	tcase_add_test(tc, test_azure_unset);
+	tcase_add_test(tc, test_registered);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

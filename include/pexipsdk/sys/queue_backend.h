@@ -8,7 +8,9 @@
  *     typedef struct { pex_queue_backend parent; sqlite3 *db; } my_backend;
  *
  * Fill it with pex_queue_backend_init() or PEX_QUEUE_BACKEND_INIT, set the
- * members, and hand it to pex_queue_open_backend(). Backends move bytes;
+ * members, and hand it to pex_queue_open_backend(), or register a factory
+ * (pex_queue_backend_register()) so that a URI or the configuration picks
+ * it by name. Backends move bytes;
  * the front end validates queue names, sizes and arguments before calling
  * in, and serialises calls unless caps has PEX_QUEUE_CAP_THREADSAFE.
  * Report failures with pex_error_set() (pexipsdk/sys/errors.h).
@@ -80,6 +82,48 @@ PEX_EXTERN int pex_message_new(pex_message **out, const char *id, const char *re
 
 /** Replace a message's receipt (copied; NULL clears it). */
 PEX_EXTERN int pex_message_set_receipt(pex_message *msg, const char *receipt);
+
+/* ---- Backends chosen by name ----
+ *
+ * Register a factory under a scheme, and the scheme picks your backend like
+ * a built-in one: pex_queue_open(&q, "myq:LOCATION", name), or in the
+ * configuration `queue: {backend: myq, location: LOCATION}` with
+ * pex_queue_open_config(). */
+
+/** Longest scheme, in characters. */
+#define PEX_QUEUE_SCHEME_MAX 16
+/** At most this many backends are registered at once. */
+#define PEX_QUEUE_BACKENDS_MAX 16
+
+/**
+ * Make a backend for a registered scheme. @p location is what follows
+ * "scheme:" in the URI, or the configuration's queue.location ("" when
+ * unset; it may be a secret: never log it). @p payload is the pointer given
+ * to pex_queue_backend_register(). On success set *out (the queue takes it
+ * over, as pex_queue_open_backend() does) and return 0; on failure return a
+ * PEX_E* code with pex_error_set() explaining it, and set nothing. May be
+ * called from several threads at once, and may open queues itself.
+ */
+typedef int (*pex_queue_backend_factory)(pex_queue_backend **out, const char *location,
+	void *payload);
+
+/**
+ * Register @p factory under @p scheme: a lowercase letter, then up to 15 of
+ * a-z, 0-9, '+' and '-'. Thread-safe; call it before the queues are opened.
+ * @return 0; PEX_EINVAL (bad scheme, NULL factory); PEX_EEXISTS (a built-in
+ *         name -- memory, sqlite, azure -- or already registered); PEX_ERROR
+ *         when PEX_QUEUE_BACKENDS_MAX are registered already.
+ */
+PEX_EXTERN int pex_queue_backend_register(const char *scheme,
+	pex_queue_backend_factory factory, void *payload);
+
+/**
+ * Remove a registration, e.g. before unloading the code that holds the
+ * factory. Queues already open are not affected; an open running the
+ * factory at that moment still completes.
+ * @return 0, or PEX_ENOTFOUND.
+ */
+PEX_EXTERN int pex_queue_backend_unregister(const char *scheme);
 
 /* ---- In-box backends. Every constructor exists in every build; one whose
  * feature was not compiled in returns PEX_ENOTSUPPORTED. ---- */
