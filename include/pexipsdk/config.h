@@ -52,7 +52,8 @@ PEX_EXTERN void pex_config_free(pex_config *cfg);
 /**
  * Warnings found while loading (never errors): today, a secret key holding a
  * literal value (not env:/file:/keyvault:) in a file readable by group or
- * others. Only pex_config_load() produces them (a file was read).
+ * others, and queue.azure.tls.verify: false with the azure queue backend.
+ * Only pex_config_load() produces them (a file was read).
  * @return the number of warnings; 0 for NULL.
  */
 PEX_EXTERN size_t pex_config_warning_count(const pex_config *cfg);

@@ -58,12 +58,14 @@
  * Secrets: the account key and SAS live in conn only; no URL, header or
  * signature is ever put in an error message.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "pex_config.h"
@@ -275,8 +277,9 @@ static int transport_error(azure_backend *az, const azure_req *rq, CURLcode rc, 
 	int code = pex__curl_classify((int)rc, not_sent);
 	/* origin only: never the path or query (a SAS lives there) */
 	pex_error_set(code, code == PEX_ETLS ? PEX_ERROR_CLASS_NET : PEX_ERROR_CLASS_AZURE,
-		"Azure Storage %s on queue '%s': cannot reach %s: %s", pex__azure_op_name(rq->op),
-		rq->queue, az->conn.origin, curl_easy_strerror(rc));
+		"Azure Storage %s on queue '%s': cannot reach %s: %s%s", pex__azure_op_name(rq->op),
+		rq->queue, az->conn.origin, curl_easy_strerror(rc),
+		code == PEX_ETLS ? " (to trust a private CA, set queue.azure.tls.ca_file)" : "");
 	pex__error_set_cause((int)rc);
 	return code;
 }
@@ -722,6 +725,12 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 	if (opts->timeout_ms < 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
 			"Azure options: timeout_ms is negative");
+	if (opts->ca_file && access(opts->ca_file, R_OK) != 0) {
+		char ebuf[128];
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
+			"Azure options: cannot read the CA file '%s': %s", opts->ca_file,
+			strerror_r(errno, ebuf, sizeof(ebuf)));
+	}
 	if ((err = pex__global_ensure()) < 0)
 		return err;
 	if (!(az = pex__calloc(1, sizeof(*az))))

@@ -258,6 +258,26 @@ static int check_literal_secrets(pex_config *cfg, const struct stat *st,
 	return err;
 }
 
+/*
+ * TLS verification of Azure Storage turned off (only an explicit false does
+ * that) draws a warning when the azure backend is the one chosen. The
+ * Pexip side's pexip.tls.verify: false is logged by the client itself.
+ */
+static int check_tls_off(pex_config *cfg)
+{
+	const char *backend = NULL;
+	int verify = 1;
+
+	if (pex_config_get_string(&backend, cfg, "queue.backend") < 0 || !backend ||
+	    strcmp(backend, "azure") != 0 ||
+	    pex_config_get_bool(&verify, cfg, "queue.azure.tls.verify") < 0 || verify) {
+		pex_error_clear();
+		return 0;
+	}
+	return add_warning(cfg, "%s: TLS certificate verification of Azure Storage is OFF "
+		"(queue.azure.tls.verify: false)", cfg->origin);
+}
+
 /* ---- files ---- */
 
 static int io_error(int code, const char *path, int errnum)
@@ -339,7 +359,8 @@ static int load_fd(pex_config **out, int fd, const char *path)
 		len += (size_t)n;
 	}
 	err = pex_config_parse(out, data, len, path);
-	if (err == 0 && (err = check_literal_secrets(*out, &st, data, len)) < 0) {
+	if (err == 0 && ((err = check_literal_secrets(*out, &st, data, len)) < 0 ||
+			 (err = check_tls_off(*out)) < 0)) {
 		pex_config_free(*out);
 		*out = NULL;
 	}

@@ -159,6 +159,9 @@ static const pex__config_key schema[] = {
 	/* A default reference is resolved lazily, when read: a missing
 	 * variable only matters if the azure backend is used. */
 	SECRET("queue.azure.connection_string", 0, "env:AZURE_STORAGE_CONNECTION_STRING"),
+	BOOL("queue.azure.tls.verify", "true"),
+	STR("queue.azure.tls.ca_file", N, NULL, NULL),
+	INT("queue.azure.timeout_ms", 0, "10000", 1, 600000),
 
 	STR("pool.queue", 0, "room-creation-queue", check_queue_name),
 	INT("pool.depth", 0, "20", 0, 100000),

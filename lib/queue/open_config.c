@@ -7,10 +7,16 @@
  *                                    registered with pex_queue_backend_register()
  *   queue.sqlite.path                the database file
  *   queue.azure.connection_string    (secret; read only for azure)
+ *   queue.azure.tls.verify           off only on an explicit false (the
+ *                                    config load warns about it)
+ *   queue.azure.tls.ca_file          extra CA bundle (PEM); must be readable
+ *   queue.azure.timeout_ms           per request
  *   queue.location                   (secret) what a registered backend's
  *                                    factory gets; "" when unset
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pexipsdk/config.h"
 #include "queue_internal.h"
@@ -25,6 +31,37 @@ static int config_string(const char **out, const pex_config *cfg, const char *ke
 		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
 			"%s is not set (the %s queue backend needs it)", key, backend);
 	return err;
+}
+
+/* The queue.azure.* settings besides the connection string. */
+static int azure_settings(pex_queue_azure_options *o, const pex_config *cfg)
+{
+	long long timeout_ms = 0;
+	int verify = 1, err;
+	char ebuf[128];
+
+	if ((err = pex_config_get_bool(&verify, cfg, "queue.azure.tls.verify")) == 0)
+		o->tls_verify = verify != 0;
+	else if (err != PEX_ENOTFOUND)
+		return err;
+	if ((err = pex_config_get_string(&o->ca_file, cfg, "queue.azure.tls.ca_file")) ==
+	    PEX_ENOTFOUND)
+		o->ca_file = NULL;
+	else if (err < 0)
+		return err;
+	if ((err = pex_config_get_int(&timeout_ms, cfg, "queue.azure.timeout_ms")) == 0)
+		o->timeout_ms = (long)timeout_ms;
+	else if (err != PEX_ENOTFOUND)
+		return err;
+	pex_error_clear();
+	/* a CA file that cannot be read would only show as a TLS failure later */
+	if (o->ca_file && access(o->ca_file, R_OK) != 0) {
+		int e = errno;
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+			"%s: queue.azure.tls.ca_file: cannot read '%s': %s", pex_config_origin(cfg),
+			o->ca_file, strerror_r(e, ebuf, sizeof(ebuf)));
+	}
+	return 0;
 }
 
 int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *name)
@@ -52,7 +89,8 @@ int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *na
 	} else if (strcmp(kind, "azure") == 0) {
 		pex_queue_azure_options o = PEX_QUEUE_AZURE_OPTIONS_INIT;
 		if ((err = config_string(&o.connection_string, cfg,
-				"queue.azure.connection_string", "azure")) < 0)
+				"queue.azure.connection_string", "azure")) < 0 ||
+		    (err = azure_settings(&o, cfg)) < 0)
 			return err;
 		err = pex_queue_backend_azure_new(&b, &o);
 	} else {

@@ -168,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 45);   /* design.md §6 + pool.lease_s + queue.location: update with the schema */
+	ck_assert_uint_eq(n, 48);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms}: update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -891,6 +891,74 @@ START_TEST(test_literal_secret_warning)
 }
 END_TEST
 
+/* queue.azure.*: TLS verification off only on an explicit false, with a
+ * warning when the azure backend is chosen; timeout range; types. */
+START_TEST(test_queue_azure_tls)
+{
+	char *dir = make_tmpdir();
+	char want[PATH_MAX + 128];
+	pex_config *cfg;
+	long long v;
+	int b;
+
+	cfg = parse_ok(URL);
+	ck_assert_int_eq(pex_config_get_bool(&b, cfg, "queue.azure.tls.verify"), 0);
+	ck_assert_int_eq(b, 1);
+	ck_assert_int_eq(pex_config_get_int(&v, cfg, "queue.azure.timeout_ms"), 0);
+	ck_assert_int_eq(v, 10000);
+	ck_assert_int_eq(pex_config_get_string(&(const char *){ NULL }, cfg,
+		"queue.azure.tls.ca_file"), PEX_ENOTFOUND);
+	pex_config_free(cfg);
+
+	cfg = parse_ok(URL "queue:\n  azure:\n    tls: {verify: no, ca_file: /etc/ca.pem}\n"
+		"    timeout_ms: 2500\n");
+	ck_assert_int_eq(pex_config_get_bool(&b, cfg, "queue.azure.tls.verify"), 0);
+	ck_assert_int_eq(b, 0);
+	assert_str_key(cfg, "queue.azure.tls.ca_file", "/etc/ca.pem");
+	ck_assert_int_eq(pex_config_get_int(&v, cfg, "queue.azure.timeout_ms"), 0);
+	ck_assert_int_eq(v, 2500);
+	pex_config_free(cfg);
+
+	/* anything but a boolean is refused, naming the key */
+	parse_err(URL "queue: {azure: {tls: {verify: 0}}}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.azure.tls.verify: expected true or false (or yes/no, on/off), got \"0\"");
+	parse_err(URL "queue: {azure: {tls: {verify: \"disabled\"}}}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.azure.tls.verify: expected true or false (or yes/no, on/off), "
+		"got \"disabled\"");
+	parse_err(URL "queue: {azure: {tls: {verify: ~}}}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.azure.tls.verify: expected true or false (or yes/no, on/off), got null");
+	parse_err(URL "queue: {azure: {timeout_ms: 0}}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.azure.timeout_ms: expected an integer from 1 to 600000, got \"0\"");
+	parse_err(URL "queue: {azure: {timeout_ms: 600001}}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.azure.timeout_ms: expected an integer from 1 to 600000, got \"600001\"");
+	parse_err(URL "queue: {azure: {tls: {verfy: false}}}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: unknown key 'queue.azure.tls.verfy' (did you mean "
+		"'queue.azure.tls.verify'?)");
+	parse_err(URL "queue: {azure: {tls: {ca_file: [a]}}}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: queue.azure.tls.ca_file: expected a string, got a list");
+
+	/* the warning: explicit false with the azure backend, from a file */
+	cfg = load_mode(dir, URL "queue:\n  backend: azure\n  azure:\n"
+		"    tls: {verify: false}\n", 0600);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 1);
+	snprintf(want, sizeof(want), "%s/w.yaml: TLS certificate verification of Azure Storage is "
+		"OFF (queue.azure.tls.verify: false)", dir);
+	ck_assert_str_eq(pex_config_warning(cfg, 0), want);
+	pex_config_free(cfg);
+	/* none when on (by default or explicitly), or when azure is not used */
+	cfg = load_mode(dir, URL "queue: {backend: azure, azure: {tls: {verify: true}}}\n", 0600);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	pex_config_free(cfg);
+	cfg = load_mode(dir, URL "queue: {backend: azure}\n", 0600);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	pex_config_free(cfg);
+	cfg = load_mode(dir, URL "queue: {backend: sqlite, azure: {tls: {verify: false}}}\n", 0600);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	pex_config_free(cfg);
+	rm_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(test_secret_file)
 {
 	char *dir = make_tmpdir();
@@ -1394,6 +1462,10 @@ START_TEST(test_dump)
 		"    path: pexipsdk.db\n"
 		"  azure:\n"
 		"    connection_string: <redacted>\n"
+		"    tls:\n"
+		"      verify: true\n"
+		"      ca_file: null\n"
+		"    timeout_ms: 10000\n"
 		"pool:\n"
 		"  queue: room-creation-queue\n"
 		"  depth: 20\n"
@@ -1492,6 +1564,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_secret_env);
 	tcase_add_test(tc, test_secret_file);
 	tcase_add_test(tc, test_literal_secret_warning);
+	tcase_add_test(tc, test_queue_azure_tls);
 	tcase_add_test(tc, test_secret_keyvault);
 	tcase_add_test(tc, test_secret_never_shown);
 	tcase_add_test(tc, test_secret_lazy_default);

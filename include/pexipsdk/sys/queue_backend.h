@@ -147,10 +147,12 @@ PEX_EXTERN int pex_queue_backend_sqlite_new(pex_queue_backend **out,
 #define PEX_QUEUE_AZURE_OPTIONS_VERSION 1
 typedef struct pex_queue_azure_options {
 	unsigned int version;
-	const char *connection_string;  /**< secret; never logged */
-	const char *ca_file;            /**< extra CA bundle, or NULL */
-	int tls_verify;                 /**< 1 (default) or 0 */
-	long timeout_ms;                /**< per request; 0 = default (10000) */
+	const char *connection_string;  /**< secret; never logged (queue.azure.connection_string) */
+	const char *ca_file;            /**< extra CA bundle, or NULL; must be readable
+	                                     (queue.azure.tls.ca_file) */
+	int tls_verify;                 /**< 1 (default) or 0 (queue.azure.tls.verify) */
+	long timeout_ms;                /**< per request; 0 = default (10000)
+	                                     (queue.azure.timeout_ms) */
 	unsigned retries;               /**< on 500/503 and connect errors; default 3 */
 } pex_queue_azure_options;
 #define PEX_QUEUE_AZURE_OPTIONS_INIT { PEX_QUEUE_AZURE_OPTIONS_VERSION, NULL, NULL, 1, 0, 3 }
