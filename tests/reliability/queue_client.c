@@ -4,8 +4,15 @@
  *   queue-client CONNSTR QUEUE put N PREFIX   put PREFIX-0 .. PREFIX-(N-1)
  *   queue-client CONNSTR QUEUE pop N VIS      N pops (receive VIS s, then delete)
  *   queue-client CONNSTR QUEUE drain          receive + delete until empty
+ *   queue-client CONNSTR QUEUE drain-all S    drain, and until the count is 0
+ *                                             (leased messages come back) or
+ *                                             S seconds passed, drain again
  *   queue-client CONNSTR QUEUE count
  *   queue-client CONNSTR QUEUE run SECONDS    alternate put / pop every 50 ms
+ *   queue-client CONNSTR QUEUE putpeek SECONDS PREFIX
+ *                                             alternate put PREFIX-<n> / peek
+ *                                             every 50 ms: only puts change
+ *                                             the queue
  *
  * One line on stdout per operation, flushed at once:
  *   <ms since start> <op> ok [<message>]
@@ -80,6 +87,29 @@ static int do_pop(pex_queue *q, unsigned vis)
 	return err;
 }
 
+static int do_peek(pex_queue *q)
+{
+	pex_message **msgs = NULL;
+	size_t n = 0;
+	int err = pex_queue_peek(&msgs, &n, q, 1);
+
+	if (err == 0 && n == 0)
+		err = PEX_EEMPTY;
+	report("peek", err, NULL);
+	pex_message_array_free(msgs, n);
+	return err;
+}
+
+static int do_count(pex_queue *q, size_t *n)
+{
+	char text[32];
+	int err = pex_queue_count(n, q);
+
+	snprintf(text, sizeof(text), "%zu", *n);
+	report("count", err, text);
+	return err;
+}
+
 static int open_queue(pex_queue **q, const char *conn, const char *name)
 {
 	pex_queue_azure_options o = PEX_QUEUE_AZURE_OPTIONS_INIT;
@@ -103,7 +133,8 @@ int main(int argc, char **argv)
 	int err, rc = 0;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: queue-client CONNSTR QUEUE put N PREFIX|pop N VIS|drain|count|run S\n");
+		fprintf(stderr, "usage: queue-client CONNSTR QUEUE put N PREFIX|pop N VIS|drain|"
+			"drain-all S|count|run S|putpeek S PREFIX\n");
 		return 2;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -134,13 +165,34 @@ int main(int argc, char **argv)
 		while ((err = do_pop(q, 30)) == 0)
 			;
 		rc = err == PEX_EEMPTY ? 0 : 1;
+	} else if (strcmp(cmd, "drain-all") == 0 && argc == 5) {
+		long long end = ms_since_start() + atol(argv[4]) * 1000LL;
+		struct timespec pause = { 0, 500 * 1000000L };
+		size_t n = 1;
+		for (;;) {
+			while ((err = do_pop(q, 5)) == 0)
+				;
+			if (err != PEX_EEMPTY || (err = do_count(q, &n)) < 0 || n == 0 ||
+			    ms_since_start() >= end)
+				break;
+			nanosleep(&pause, NULL);
+		}
+		rc = err < 0 || n != 0;
 	} else if (strcmp(cmd, "count") == 0) {
 		size_t n = 0;
-		char text[32];
-		err = pex_queue_count(&n, q);
-		snprintf(text, sizeof(text), "%zu", n);
-		report("count", err, text);
-		rc = err < 0;
+		rc = do_count(q, &n) < 0;
+	} else if (strcmp(cmd, "putpeek") == 0 && argc == 6) {
+		long long end = atol(argv[4]) * 1000LL;
+		struct timespec pause = { 0, 50 * 1000000L };
+		long seq = 0;
+		while (ms_since_start() < end) {
+			char text[64];
+			snprintf(text, sizeof(text), "%s-%ld", argv[5], seq++);
+			do_put(q, text);
+			nanosleep(&pause, NULL);
+			do_peek(q);
+			nanosleep(&pause, NULL);
+		}
 	} else if (strcmp(cmd, "run") == 0 && argc == 5) {
 		long long end = atol(argv[4]) * 1000LL;
 		struct timespec pause = { 0, 50 * 1000000L };
