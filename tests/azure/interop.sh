@@ -99,13 +99,15 @@ sdk_pool "SDK reads a record with unknowns (nulls, 0)" "$(printf 'r\303\270om_2'
 # (c) pool messages, SDK -> ours: what producers write reads as the room
 pool_check() { # WHAT TEXT-TO-SEND EXPECTED-LINE
 	node "$js" send "$q" "$2"
-	got=$(run_helper poolget "$q" 2>&1) || true
-	if [ "$got" = "$3" ]; then
+	rc=0
+	got=$(run_helper poolget "$q" 2>"$q.err") || rc=$?
+	if [ "$rc" -eq 0 ] && [ "$got" = "$3" ]; then
 		echo "ok   - pool reads $1"
 	else
-		echo "FAIL - pool reads $1: expected [$3], got [$got]"
+		echo "FAIL - pool reads $1: expected [$3], got [$got] (exit $rc) $(cat "$q.err")"
 		fails=$((fails + 1))
 	fi
+	rm -f "$q.err"
 }
 json='{"name":"vmr_sdk1","id":42,"alias":"a@b.c","guest_pin":"1234","created":1700000001}'
 want='name=vmr_sdk1 id=42 alias=a@b.c guest_pin=1234 created=1700000001'
