@@ -67,24 +67,21 @@ enum MHD_Result rs_send_json(struct MHD_Connection *c, rs_request *r, unsigned s
 	return ret;
 }
 
-static json_object *error_doc(const char *code, const char *message)
-{
-	json_object *o = json_object_new_object(), *e = json_object_new_object();
-	json_object_object_add(e, "code", json_object_new_string(code));
-	json_object_object_add(e, "message", json_object_new_string(message));
-	json_object_object_add(o, "error", e);
-	return o;
-}
-
 enum MHD_Result rs_send_error(struct MHD_Connection *c, rs_request *r, unsigned status,
 	const char *code, const char *fmt, ...)
 {
 	char msg[512];
+	enum MHD_Result ret;
 	va_list ap;
+	rs_text t;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return rs_send_json(c, r, status, error_doc(code, msg));
+	rs_text_init(&t);
+	rs_json_error(&t, code, msg);
+	ret = t.oom ? MHD_NO : rs_send(c, r, status, NULL, t.ptr, t.len, NULL);
+	rs_text_dispose(&t);
+	return ret;
 }
 
 enum MHD_Result rs_send_pex_error(struct MHD_Connection *c, rs_request *r, int err)
@@ -113,37 +110,51 @@ enum MHD_Result rs_send_pex_error(struct MHD_Connection *c, rs_request *r, int e
 
 /* ---- request state ---- */
 
-/* Append "key" of each query argument, never its value (it may be a
- * secret, a UUI or a token). */
+/* The access log shows the path and the keys of the query arguments,
+ * never their values (they may be a secret, a UUI or a token). */
+typedef struct log_path_ctx {
+	char *p;            /* where the next key goes; NULL: only measure */
+	size_t size;        /* bytes the keys take */
+	int has_query;      /* a '?' is in already (the path may hold one) */
+} log_path_ctx;
+
 static enum MHD_Result add_query_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-	char **p = cls;
-	char *next = NULL;
+	log_path_ctx *x = cls;
+	size_t n = strlen(key);
 	(void)kind;
 	(void)value;
-	if (asprintf(&next, "%s%c%s", *p, strchr(*p, '?') ? '&' : '?', key) < 0)
-		return MHD_NO;
-	free(*p);
-	*p = next;
+	if (x->p) {
+		*x->p++ = x->has_query ? '&' : '?';
+		memcpy(x->p, key, n);
+		x->p += n;
+	}
+	x->has_query = 1;
+	x->size += n + 1;
 	return MHD_YES;
 }
 
+/* One allocation: the state, then the path and the log path. */
 static rs_request *request_new(struct MHD_Connection *c, const char *method, const char *url)
 {
-	rs_request *r = calloc(1, sizeof(*r));
-	if (!r)
+	size_t ulen = strlen(url);
+	log_path_ctx x = { NULL, 0, strchr(url, '?') != NULL };
+	rs_request *r;
+
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_key, &x);
+	if (!(r = calloc(1, sizeof(*r) + 2 * (ulen + 1) + x.size)))
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->method = method;
-	r->path = strdup(url);
-	r->log_path = strdup(url);
-	if (!r->path || !r->log_path) {
-		free(r->path);
-		free(r->log_path);
-		free(r);
-		return NULL;
-	}
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_key, &r->log_path);
+	r->path = r->mem;
+	memcpy(r->path, url, ulen + 1);
+	r->log_path = r->path + ulen + 1;
+	memcpy(r->log_path, url, ulen);
+	x.p = r->log_path + ulen;
+	x.size = 0;
+	x.has_query = strchr(url, '?') != NULL;
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_key, &x);
+	*x.p = '\0';
 	return r;
 }
 
@@ -151,37 +162,8 @@ static void request_free(rs_request *r)
 {
 	if (!r)
 		return;
-	free(r->path);
-	free(r->log_path);
 	free(r->body);
 	free(r);
-}
-
-/* Append a body chunk, or note that the limit was passed (the rest is
- * read and dropped, so the 413 can still be answered). */
-static int body_append(rs_request *r, const char *data, size_t len)
-{
-	if (r->too_large || len > r->limit - r->body_len) {
-		r->too_large = 1;
-		if (len > RS_DRAIN_MAX - r->dropped)
-			return -1;  /* not worth reading further: close */
-		r->dropped += len;
-		return 0;
-	}
-	if (r->body_len + len + 1 > r->body_cap) {
-		size_t cap = r->body_cap ? r->body_cap : 4096;
-		char *p;
-		while (cap < r->body_len + len + 1)
-			cap *= 2;
-		if (!(p = realloc(r->body, cap)))
-			return -1;
-		r->body = p;
-		r->body_cap = cap;
-	}
-	memcpy(r->body + r->body_len, data, len);
-	r->body_len += len;
-	r->body[r->body_len] = '\0';
-	return 0;
 }
 
 /* ---- the access handler ---- */
@@ -226,12 +208,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->limit = info.event_sink ? RS_EVENT_BODY_MAX : RS_BODY_MAX;
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl) {
-			char *end;
 			unsigned long long n;
 			const char *expect;
-			errno = 0;
-			n = strtoull(cl, &end, 10);
-			if (errno || end == cl || *end)
+			if (rs_content_length(cl, &n) < 0)
 				return rs_send_error(c, r, 400, "bad_request", "Content-Length is not a number");
 			if (n > r->limit) {
 				/* A client that asked "Expect: 100-continue" has sent
@@ -253,7 +232,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (body_append(r, upload_data, *upload_data_size) < 0)
+		if (rs_body_append(r, upload_data, *upload_data_size) < 0)
 			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -264,6 +243,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return rs_route_dispatch(s, c, r);
 }
 
+/* "2026-11-22T03:19:00" for the current second, formatted once a second
+ * per thread; the milliseconds are added per line. */
+static void log_time(char *out, size_t n)
+{
+	static _Thread_local time_t cached_sec = -1;
+	static _Thread_local char cached[24];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec != cached_sec) {
+		struct tm tm;
+		gmtime_r(&now.tv_sec, &tm);
+		snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		cached_sec = now.tv_sec;
+	}
+	snprintf(out, n, "%s.%03ldZ", cached, now.tv_nsec / 1000000);
+}
+
 /* The request is over (answered, or the connection died): access log line,
  * free the state, one request fewer in flight. */
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -271,11 +268,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	rs_server *s = cls;
 	rs_request *r = *con_cls;
-	json_object *o;
-	struct timespec now;
-	struct tm tm;
-	char ts[40], mstext[32];
-	double ms;
+	char ts[40];
+	rs_text t;
 	(void)c;
 
 	if (!r)
@@ -285,22 +279,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	 * with it): queue their replacements now */
 	if (r->replenish)
 		rs_jobs_replenish(s, r->replenish);
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
-	o = json_object_new_object();
-	json_object_object_add(o, "ts", json_object_new_string(ts));
-	json_object_object_add(o, "method", json_object_new_string(r->method));
-	json_object_object_add(o, "path", json_object_new_string(r->log_path));
-	json_object_object_add(o, "status", json_object_new_int(r->answered ? r->status : 0));
-	ms = elapsed_s(&r->start) * 1e3;
-	snprintf(mstext, sizeof(mstext), "%.3f", ms);
-	json_object_object_add(o, "ms", json_object_new_double_s(ms, mstext));
-	json_object_object_add(o, "bytes", json_object_new_int64((long long)r->bytes));
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		json_object_object_add(o, "aborted", json_object_new_boolean(1));
-	rs_log_json(o);
+	/* written by hand, not with json-c: this runs for every request */
+	log_time(ts, sizeof(ts));
+	rs_text_init(&t);
+	rs_access_line(&t, ts, r->method, r->log_path, r->answered ? r->status : 0,
+		elapsed_s(&r->start) * 1e3, r->bytes, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	if (!t.oom)
+		rs_log_write(t.ptr, t.len);
+	rs_text_dispose(&t);
 	request_free(r);
 	atomic_fetch_sub(&s->in_flight, 1);
 }

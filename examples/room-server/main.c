@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/uio.h>
 
 #include "server.h"
 
@@ -26,14 +28,35 @@
 static pex_log_level g_level = PEX_LOG_INFO;
 static int g_json;
 
-static void write_line(const char *line, size_t len)
+static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* One writev per line, so lines of several threads never interleave (and
+ * no stdio: stderr is unbuffered, and fwrite + fputc were two writes). */
+void rs_log_write(const char *line, size_t len)
 {
-	/* one write per line, so lines of several threads never interleave */
-	flockfile(stderr);
-	fwrite(line, 1, len, stderr);
-	fputc('\n', stderr);
-	fflush(stderr);
-	funlockfile(stderr);
+	struct iovec iov[2];
+	int i = 0;
+
+	iov[0].iov_base = (void *)line;
+	iov[0].iov_len = len;
+	iov[1].iov_base = (void *)"\n";
+	iov[1].iov_len = 1;
+	pthread_mutex_lock(&g_log_lock);
+	while (i < 2) {
+		ssize_t n = writev(STDERR_FILENO, iov + i, 2 - i);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;          /* nowhere to report it */
+		}
+		while (i < 2 && (size_t)n >= iov[i].iov_len)
+			n -= (ssize_t)iov[i++].iov_len;
+		if (i < 2) {
+			iov[i].iov_base = (char *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
+	}
+	pthread_mutex_unlock(&g_log_lock);
 }
 
 void rs_log_json(json_object *o)
@@ -41,7 +64,7 @@ void rs_log_json(json_object *o)
 	size_t len = 0;
 	const char *text = json_object_to_json_string_length(o,
 		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	write_line(text, len);
+	rs_log_write(text, len);
 	json_object_put(o);
 }
 
@@ -58,7 +81,7 @@ static void log_message(pex_log_level level, const char *msg)
 	} else {
 		char line[2048];
 		int n = snprintf(line, sizeof(line), "room-server: %s: %s", pex_log_level_name(level), msg);
-		write_line(line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
+		rs_log_write(line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
 	}
 }
 
@@ -162,6 +185,10 @@ static int load_settings(rs_server *s)
 		s->tag_rules.allowed_hosts = list;
 		s->tag_rules.allowed_host_count = n;
 	}
+	if (rs_auth_prepare(s) < 0) {
+		rs_log(PEX_LOG_ERROR, "cannot digest the configured API keys and event sink credentials");
+		return -1;
+	}
 	if (rs_jwt_load(&s->jwt, s->cfg) < 0)
 		return -1;
 	if (s->api_key_count == 0 && !s->jwt)
@@ -224,8 +251,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "room-server: %s\n", pex_error_last()->message);
 		return 1;
 	}
+	if (rs_auth_init() < 0) {
+		fprintf(stderr, "room-server: OpenSSL has no SHA-256\n");
+		pex_global_shutdown();
+		return 1;
+	}
 	if ((err = pex_config_load(&srv.cfg, config_path)) < 0) {
 		fprintf(stderr, "room-server: %s\n", pex_error_last()->message);
+		rs_auth_shutdown();
 		pex_global_shutdown();
 		return err == PEX_ECONFIG || err == PEX_ENOTFOUND ? EXIT_USAGE : 1;
 	}
@@ -299,6 +332,8 @@ stop:
 		rs_log(PEX_LOG_INFO, "stopped");
 out:
 	rs_jwt_free(srv.jwt);
+	rs_auth_dispose(&srv);
+	rs_auth_shutdown();
 	pex_queue_free(srv.pool_queue);
 	pex_pool_free(srv.pool);
 	pex_config_free(srv.cfg);

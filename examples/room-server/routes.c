@@ -5,11 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "server.h"
-
-#define NAME_MAX_LEN 250        /* Pexip's limit on a conference name */
 
 /* ---- classification (headers only) ---- */
 
@@ -64,23 +63,28 @@ void rs_route_classify(rs_route_info *in, const char *m, const char *path)
 
 static int api_key_ok(rs_server *s, const char *key)
 {
+	unsigned char d[RS_DIGEST_LEN];
 	size_t i;
 	int ok = 0;
+
+	if (!s->api_key_digests || rs_secret_digest(d, key) < 0)
+		return 0;
 	/* compare against every key, so the time does not tell which matched */
 	for (i = 0; i < s->api_key_count; i++)
-		ok |= rs_secret_equal(key, s->api_keys[i]);
+		ok |= CRYPTO_memcmp(d, s->api_key_digests[i], RS_DIGEST_LEN) == 0;
+	OPENSSL_cleanse(d, sizeof(d));
 	return ok;
 }
 
 /* Decode "Basic base64(user:pass)" and compare both halves. */
 static int basic_ok(rs_server *s, const char *hdr)
 {
-	unsigned char dec[1024];
+	unsigned char dec[1024], du[RS_DIGEST_LEN], dp[RS_DIGEST_LEN];
 	size_t len;
 	int n, ok;
 	char *colon;
 
-	if (!hdr || strncasecmp(hdr, "Basic ", 6) != 0)
+	if (!hdr || !s->events_digests_ok || strncasecmp(hdr, "Basic ", 6) != 0)
 		return 0;
 	hdr += 6;
 	while (*hdr == ' ')
@@ -95,12 +99,16 @@ static int basic_ok(rs_server *s, const char *hdr)
 	if (len >= 2 && hdr[len - 2] == '=')
 		n--;
 	dec[n] = '\0';
-	if (strlen((char *)dec) != (size_t)n || !(colon = strchr((char *)dec, ':')))
+	if (strlen((char *)dec) != (size_t)n || !(colon = strchr((char *)dec, ':'))) {
+		OPENSSL_cleanse(dec, sizeof(dec));
 		return 0;
+	}
 	*colon = '\0';
-	ok = rs_secret_equal((char *)dec, s->events_user);
-	ok &= rs_secret_equal(colon + 1, s->events_pass ? s->events_pass : "");
+	ok = rs_secret_digest(du, (char *)dec) == 0 && rs_secret_digest(dp, colon + 1) == 0;
+	ok &= CRYPTO_memcmp(du, s->events_user_digest, RS_DIGEST_LEN) == 0;
+	ok &= CRYPTO_memcmp(dp, s->events_pass_digest, RS_DIGEST_LEN) == 0;
 	OPENSSL_cleanse(dec, sizeof(dec));
+	OPENSSL_cleanse(dp, sizeof(dp));
 	return ok;
 }
 
@@ -186,39 +194,11 @@ static json_object *room_json(const pex_room *room)
 /* Parse the request body as one JSON object (NULL with a 400 sent). */
 static json_object *body_object(struct MHD_Connection *c, rs_request *r, enum MHD_Result *ret)
 {
-	json_tokener *tok;
-	json_object *o;
-	if (!r->body || r->body_len == 0) {
-		*ret = rs_send_error(c, r, 400, "bad_request", "a JSON object body is required");
-		return NULL;
-	}
-	if (strlen(r->body) != r->body_len) {
-		*ret = rs_send_error(c, r, 400, "bad_request", "body holds a NUL byte");
-		return NULL;
-	}
-	tok = json_tokener_new_ex(32);
-	o = tok ? json_tokener_parse_ex(tok, r->body, (int)r->body_len) : NULL;
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    tok->char_offset != (int)r->body_len) {
-		json_object_put(o);
-		*ret = rs_send_error(c, r, 400, "bad_request", "body is not valid JSON%s%s",
-			tok ? ": " : "", tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "");
-		json_tokener_free(tok);
-		return NULL;
-	}
-	json_tokener_free(tok);
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		*ret = rs_send_error(c, r, 400, "bad_request", "body must be a JSON object");
-		return NULL;
-	}
+	char why[256];
+	json_object *o = rs_parse_object(r->body, r->body_len, why, sizeof(why));
+	if (!o)
+		*ret = rs_send_error(c, r, 400, "bad_request", "%s", why);
 	return o;
-}
-
-static int valid_name(const char *name)
-{
-	size_t n = strlen(name);
-	return n > 0 && n <= NAME_MAX_LEN;
 }
 
 /* ---- /room/create ---- */
@@ -227,10 +207,13 @@ static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_re
 {
 	const char *uui = arg(c, "uuiData"), *tag = arg(c, "tagUrl");
 	pex_pool_room *room = NULL;
+	enum MHD_Result ret;
+	char why[128];
+	rs_text t;
 	int err;
 
-	if (uui && tag)
-		return rs_send_error(c, r, 400, "bad_request", "give uuiData or tagUrl, not both");
+	if (rs_parse_create(uui, tag, why, sizeof(why)) < 0)
+		return rs_send_error(c, r, 400, "bad_request", "%s", why);
 	if ((err = pex_pool_pop(&room, s->pool, uui, tag)) < 0) {
 		if (err == PEX_EEMPTY)
 			rs_jobs_fill(s);
@@ -239,80 +222,34 @@ static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_re
 	/* the replacement is made in the background, queued once the answer
 	 * is out (on_completed) so that its work does not delay it */
 	r->replenish = 1;
-	err = rs_send_json(c, r, 200, pool_room_json(room));
+	/* the hot path: the answer is written directly, not built with json-c */
+	rs_text_init(&t);
+	rs_json_pool_room(&t, room);
 	pex_pool_room_free(room);
-	return err;
+	ret = t.oom ? rs_send_error(c, r, 500, "internal", "out of memory") :
+		rs_send(c, r, 200, NULL, t.ptr, t.len, NULL);
+	rs_text_dispose(&t);
+	return ret;
 }
 
 /* ---- /room/bulk/create?count=N, body {"uuiData": ["hex", ...]} (optional) ---- */
 
 static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, rs_request *r)
 {
-	const char *cs = arg(c, "count");
-	json_object *body = NULL, *uuis = NULL, *rooms, *out;
-	enum MHD_Result ret;
-	long count = -1;
+	rs_bulk_create b;
+	json_object *rooms, *out;
+	char why[512];
 	size_t i, handed = 0;
 	int err = 0;
 
-	if (cs) {
-		char *end;
-		errno = 0;
-		count = strtol(cs, &end, 10);
-		if (errno || end == cs || *end || count < 1 || count > RS_BULK_MAX)
-			return rs_send_error(c, r, 400, "bad_request", "count must be a whole number from 1 to %d",
-				RS_BULK_MAX);
-	}
-	if (r->body_len) {
-		if (!(body = body_object(c, r, &ret)))
-			return ret;
-		json_object_object_foreach(body, k, v) {
-			(void)v;
-			if (strcmp(k, "uuiData") != 0) {
-				ret = rs_send_error(c, r, 400, "bad_request", "unknown body key '%s'", k);
-				json_object_put(body);
-				return ret;
-			}
-		}
-		if (!json_object_object_get_ex(body, "uuiData", &uuis) || !json_object_is_type(uuis, json_type_array)) {
-			json_object_put(body);
-			return rs_send_error(c, r, 400, "bad_request", "uuiData must be an array of hex strings");
-		}
-		if (count < 0)
-			count = (long)json_object_array_length(uuis);
-		if ((size_t)count != json_object_array_length(uuis) || count < 1 || count > RS_BULK_MAX) {
-			json_object_put(body);
-			return rs_send_error(c, r, 400, "bad_request",
-				"uuiData must hold count entries (1 to %d)", RS_BULK_MAX);
-		}
-		/* check every UUI first: bad input changes nothing */
-		for (i = 0; i < (size_t)count; i++) {
-			json_object *u = json_object_array_get_idx(uuis, i);
-			pex_buf tmp = PEX_BUF_INIT;
-			if (!json_object_is_type(u, json_type_string)) {
-				json_object_put(body);
-				return rs_send_error(c, r, 400, "bad_request", "uuiData[%zu] is not a string", i);
-			}
-			if ((err = pex_uui_to_tag(&tmp, json_object_get_string(u), &s->tag_rules)) < 0) {
-				pex_buf_dispose(&tmp);
-				json_object_put(body);
-				return rs_send_error(c, r, 400, "bad_request", "uuiData[%zu]: %s", i,
-					pex_error_last()->message);
-			}
-			pex_buf_dispose(&tmp);
-		}
-	}
-	if (count < 0) {
-		json_object_put(body);
-		return rs_send_error(c, r, 400, "bad_request", "give count=N or a uuiData list");
-	}
+	if (rs_parse_bulk_create(&b, arg(c, "count"), r->body, r->body_len, &s->tag_rules, why, sizeof(why)) < 0)
+		return rs_send_error(c, r, 400, "bad_request", "%s", why);
 
 	rooms = json_object_new_array();
 	out = json_object_new_object();
-	for (i = 0; i < (size_t)count; i++) {
+	for (i = 0; i < (size_t)b.count; i++) {
 		pex_pool_room *room = NULL;
-		const char *u = uuis ? json_object_get_string(json_object_array_get_idx(uuis, i)) : NULL;
-		if ((err = pex_pool_pop(&room, s->pool, u, NULL)) < 0)
+		if ((err = pex_pool_pop(&room, s->pool, rs_bulk_create_uui(&b, i), NULL)) < 0)
 			break;
 		json_object_array_add(rooms, pool_room_json(room));
 		pex_pool_room_free(room);
@@ -322,12 +259,12 @@ static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, 
 	if (err < 0 && handed == 0) {
 		json_object_put(rooms);
 		json_object_put(out);
-		json_object_put(body);
+		json_object_put(b.body);
 		if (err == PEX_EEMPTY)
 			rs_jobs_fill(s);
 		return rs_send_pex_error(c, r, err);
 	}
-	json_object_object_add(out, "requested", json_object_new_int64(count));
+	json_object_object_add(out, "requested", json_object_new_int64(b.count));
 	json_object_object_add(out, "handed_out", json_object_new_int64((long long)handed));
 	json_object_object_add(out, "rooms", rooms);
 	if (err < 0) {
@@ -339,7 +276,7 @@ static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, 
 		if (err == PEX_EEMPTY)
 			rs_jobs_fill(s);
 	}
-	json_object_put(body);
+	json_object_put(b.body);
 	return rs_send_json(c, r, 200, out);
 }
 
@@ -362,12 +299,12 @@ static enum MHD_Result room_bulk_delete(rs_server *s, struct MHD_Connection *c, 
 	pex_room_iter *it = NULL;
 	pex_room *room = NULL;
 	json_object *deleted, *gone, *skipped, *failed, *out;
+	const char *code = NULL;
+	char why[128];
 	int err;
 
-	if (!prefix || !*prefix)
-		return rs_send_error(c, r, 400, "bad_request", "prefix is required and may not be empty");
-	if (!confirm || strcmp(confirm, "yes") != 0)
-		return rs_send_error(c, r, 400, "confirmation_required", "bulk delete needs confirm=yes");
+	if (rs_parse_bulk_delete(prefix, confirm, &code, why, sizeof(why)) < 0)
+		return rs_send_error(c, r, 400, code, "%s", why);
 	f.name_prefix = prefix;
 	if ((err = pex_room_iter_new(&it, pex_pool_client(s->pool), &f)) < 0)
 		return rs_send_pex_error(c, r, err);
@@ -427,30 +364,16 @@ static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_req
 	pex_room *room = NULL;
 	json_object *body;
 	enum MHD_Result ret;
+	char why[512];
 	long long id;
 	int err;
 
 	if (!(body = body_object(c, r, &ret)))
 		return ret;
-	json_object_object_foreach(body, k, v) {
-		if (strcmp(k, "tag") != 0 && strcmp(k, "description") != 0) {
-			ret = rs_send_error(c, r, 400, "bad_request", "unknown key '%s' (tag and description may change)", k);
-			json_object_put(body);
-			return ret;
-		}
-		if (!json_object_is_type(v, json_type_string)) {
-			ret = rs_send_error(c, r, 400, "bad_request", "'%s' must be a string", k);
-			json_object_put(body);
-			return ret;
-		}
-		if (strcmp(k, "tag") == 0)
-			patch.tag = json_object_get_string(v);
-		else
-			patch.description = json_object_get_string(v);
-	}
-	if (!patch.tag && !patch.description) {
+	if (rs_parse_patch(body, &patch.tag, &patch.description, why, sizeof(why)) < 0) {
+		ret = rs_send_error(c, r, 400, "bad_request", "%s", why);
 		json_object_put(body);
-		return rs_send_error(c, r, 400, "bad_request", "nothing to change (give tag and/or description)");
+		return ret;
 	}
 	if ((err = pex_room_get_by_name(&room, client, name)) < 0) {
 		json_object_put(body);
@@ -603,8 +526,8 @@ enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_req
 	if (is(p, "/room/bulk"))
 		return room_bulk_delete(s, c, r);
 	if ((name = name_after(p, "/room/"))) {
-		if (!valid_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", NAME_MAX_LEN);
+		if (!rs_valid_room_name(name))
+			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", RS_NAME_MAX);
 		if (is(m, "GET"))
 			return room_get(s, c, r, name);
 		if (is(m, "PATCH"))
@@ -616,8 +539,8 @@ enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_req
 	if (is(p, "/public/health"))
 		return health(s, c, r);
 	if ((name = name_after(p, "/public/room/"))) {
-		if (!valid_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", NAME_MAX_LEN);
+		if (!rs_valid_room_name(name))
+			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", RS_NAME_MAX);
 		return public_room(s, c, r, name);
 	}
 	if (is(p, "/metrics"))

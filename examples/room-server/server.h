@@ -7,6 +7,8 @@
  *   routes.c  the routes and what they do with the pool
  *   auth.c    API keys, Basic credentials, bearer JWTs checked against a JWKS
  *   jobs.c    the replenish workers and the GC/metrics timers
+ *   parse.c   pure helpers (no I/O): JSON text, the access log line, body
+ *             limits, what the routes parse from bodies and query strings
  */
 #ifndef ROOM_SERVER_H
 #define ROOM_SERVER_H
@@ -14,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -27,6 +30,7 @@
  * lose the answer. Beyond it the connection is simply closed. */
 #define RS_DRAIN_MAX (16u * 1024u * 1024u)
 #define RS_BULK_MAX 100                         /* rooms per bulk create */
+#define RS_NAME_MAX 250                         /* Pexip's limit on a conference name */
 
 /* ---- logging (main.c) ---- */
 
@@ -37,6 +41,8 @@ void rs_log(pex_log_level level, const char *fmt, ...) PEX_PRINTF(2, 3);
 void rs_log_cb(pex_log_level level, const char *message, void *payload);
 /* Write one JSON line (the access log) on stderr; takes @p o. */
 void rs_log_json(json_object *o);
+/* Write @p line and a newline on stderr in one write, whole lines only. */
+void rs_log_write(const char *line, size_t len);
 
 /* ---- auth (auth.c) ---- */
 
@@ -51,8 +57,16 @@ void rs_jwt_free(rs_jwt *jwt);
  * (never the token itself). @p now is Unix seconds. */
 int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why, size_t whylen);
 
-/* Compare two secrets in time that depends on neither's content nor length. */
-int rs_secret_equal(const char *a, const char *b);
+/* Secrets (API keys, Basic credentials) are compared as SHA-256 digests
+ * with CRYPTO_memcmp: the time depends neither on where they differ nor on
+ * their lengths. The configured ones are digested once (rs_auth_prepare). */
+#define RS_DIGEST_LEN 32
+/* Fetch SHA-256 once for the process (call before any thread starts);
+ * 0 or -1. rs_auth_shutdown() releases it. */
+int rs_auth_init(void);
+void rs_auth_shutdown(void);
+/* SHA-256 of a NUL-terminated string; 0, or -1 (out zeroed). */
+int rs_secret_digest(unsigned char out[RS_DIGEST_LEN], const char *s);
 
 /* ---- the server ---- */
 
@@ -70,6 +84,10 @@ typedef struct rs_server {
 	size_t api_key_count;
 	rs_jwt *jwt;
 	const char *events_user, *events_pass;
+	/* their digests, made once by rs_auth_prepare() */
+	unsigned char (*api_key_digests)[RS_DIGEST_LEN];
+	unsigned char events_user_digest[RS_DIGEST_LEN], events_pass_digest[RS_DIGEST_LEN];
+	int events_digests_ok;
 
 	/* requests in flight (first callback to completion) */
 	atomic_int in_flight;
@@ -95,6 +113,11 @@ typedef struct rs_server {
 	unsigned gc_interval_s, metrics_interval_s;
 } rs_server;
 
+/* Digest api_keys and events_user/events_pass (set them first); 0 or -1.
+ * rs_auth_dispose() wipes and frees the digests. (auth.c) */
+int rs_auth_prepare(rs_server *s);
+void rs_auth_dispose(rs_server *s);
+
 /* ---- jobs.c ---- */
 int rs_jobs_start(rs_server *s, size_t workers);
 void rs_jobs_replenish(rs_server *s, size_t n);   /* queue n "replenish 1" jobs */
@@ -110,8 +133,8 @@ int rs_run_metrics(rs_server *s, json_object *logs);
 /* Per-request state, created on the first callback. */
 typedef struct rs_request {
 	const char *method;             /* MHD's, valid for the request */
-	char *path;                     /* url without the query */
-	char *log_path;                 /* path + query keys only (no values) */
+	char *path;                     /* url without the query (in mem) */
+	char *log_path;                 /* path + query keys only, no values (in mem) */
 	struct timespec start;
 	size_t limit;                   /* body limit for this route */
 	char *body;
@@ -123,6 +146,7 @@ typedef struct rs_request {
 	int answered;
 	size_t replenish;               /* rooms handed out: replacements to queue once answered */
 	int closing;                    /* answer with Connection: close */
+	char mem[];                     /* path and log_path */
 } rs_request;
 
 long long rs_now_ms(void);          /* monotonic milliseconds */
@@ -140,6 +164,69 @@ enum MHD_Result rs_send_pex_error(struct MHD_Connection *c, rs_request *r, int e
 
 int rs_http_start(rs_server *s, const char *host, unsigned port, unsigned threads, unsigned *bound_port);
 void rs_http_stop(rs_server *s, long drain_ms);
+
+/* ---- parse.c: pure helpers, no I/O (fuzzed) ---- */
+
+/* A growing text buffer; short texts stay in inline_buf. Out of memory
+ * sets oom and makes every later call a no-op. ptr is always
+ * NUL-terminated. */
+typedef struct rs_text {
+	char *ptr;
+	size_t len, cap;
+	int oom;
+	char inline_buf[512];
+} rs_text;
+
+void rs_text_init(rs_text *t);
+void rs_text_dispose(rs_text *t);
+void rs_text_put(rs_text *t, const char *s, size_t n);
+void rs_text_puts(rs_text *t, const char *s);
+void rs_text_printf(rs_text *t, const char *fmt, ...) PEX_PRINTF(2, 3);
+/* @p s as a JSON string, escaped exactly as json-c does with
+ * JSON_C_TO_STRING_NOSLASHESCAPE; NULL gives null. */
+void rs_text_json_str(rs_text *t, const char *s);
+/* {"error":{"code":...,"message":...}} */
+void rs_json_error(rs_text *t, const char *code, const char *message);
+/* {"name","id","alias","guest_pin","tag"}: a handed-out room. */
+void rs_json_pool_room(rs_text *t, const pex_pool_room *room);
+/* One access log object (no newline): ts, method, path, status, ms
+ * (3 decimals), bytes, and "aborted":true when the request did not end
+ * normally. The same bytes as the json-c object the server used to build. */
+void rs_access_line(rs_text *t, const char *ts, const char *method, const char *path,
+	int status, double ms, size_t bytes, int aborted);
+
+/* Append a body chunk to r->body (NUL-terminated), or note that r->limit
+ * was passed: the rest is read and dropped (up to RS_DRAIN_MAX) so the 413
+ * can still be answered. 0, or -1: close the connection. */
+int rs_body_append(rs_request *r, const char *data, size_t len);
+/* A Content-Length value: digits only, no overflow. 0 or -1. */
+int rs_content_length(const char *text, unsigned long long *out);
+
+/* The body as one JSON object, or NULL with the reason in @p why. */
+json_object *rs_parse_object(const char *body, size_t len, char *why, size_t whylen);
+/* POST /room/create: uuiData and tagUrl exclude each other. 0 or -1. */
+int rs_parse_create(const char *uui, const char *tag_url, char *why, size_t whylen);
+/* PATCH /room/{name}: only "tag" and "description", strings, at least one.
+ * The pointers borrow from @p body. 0 or -1 with the reason. */
+int rs_parse_patch(json_object *body, const char **tag, const char **description, char *why, size_t whylen);
+
+/* POST /room/bulk/create?count=N with an optional {"uuiData": [hex, ...]}. */
+typedef struct rs_bulk_create {
+	long count;             /* rooms to hand out, 1..RS_BULK_MAX */
+	json_object *body;      /* the parsed body (owned; json_object_put it), or NULL */
+	json_object *uuis;      /* borrowed from body: count hex strings, or NULL */
+} rs_bulk_create;
+/* Check everything (every UUI against @p rules) before anything is taken.
+ * 0, or -1 with the reason (the answer is a 400) and nothing to free. */
+int rs_parse_bulk_create(rs_bulk_create *out, const char *count_arg, const char *body, size_t body_len,
+	const pex_tag_rules *rules, char *why, size_t whylen);
+/* The i-th UUI, or NULL when there is no list. */
+const char *rs_bulk_create_uui(const rs_bulk_create *b, size_t i);
+/* DELETE /room/bulk?prefix=P&confirm=yes: 0, or -1 with an error code
+ * ("bad_request", "confirmation_required") and the reason. */
+int rs_parse_bulk_delete(const char *prefix, const char *confirm, const char **code, char *why, size_t whylen);
+/* 1 to RS_NAME_MAX bytes. */
+int rs_valid_room_name(const char *name);
 
 /* ---- routes.c ---- */
 

@@ -296,6 +296,8 @@ static void fuzz_setup(void)
 	g_server.jwt = g_jwt;
 	g_server.events_user = FUZZ_SINK_USER;
 	g_server.events_pass = FUZZ_SINK_PASS;
+	CHECK(rs_auth_init() == 0);
+	CHECK(rs_auth_prepare(&g_server) == 0);
 }
 
 /* ---- the policy model ---- */

@@ -1,0 +1,384 @@
+/* Pure helpers of the room server: no I/O, no libmicrohttpd, no pool.
+ * Text building (JSON answers, the access log line), request bodies and
+ * their limits, and the parsing and checking of what the routes take from
+ * bodies and query strings. tests/fuzz/fuzz_room_server.c fuzzes them. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+/* ---- text ---- */
+
+void rs_text_init(rs_text *t)
+{
+	t->ptr = t->inline_buf;
+	t->len = 0;
+	t->cap = sizeof(t->inline_buf);
+	t->oom = 0;
+	t->ptr[0] = '\0';
+}
+
+void rs_text_dispose(rs_text *t)
+{
+	if (t->ptr != t->inline_buf)
+		free(t->ptr);
+	rs_text_init(t);
+}
+
+/* Room for @p n more bytes and the NUL; 0 or -1 (then t->oom is set). */
+static int text_reserve(rs_text *t, size_t n)
+{
+	size_t cap;
+	char *p;
+	if (t->oom)
+		return -1;
+	if (n < t->cap - t->len)
+		return 0;
+	if (n > ((size_t)-1) / 2 - t->len) {
+		t->oom = 1;
+		return -1;
+	}
+	cap = t->cap * 2;
+	while (cap <= t->len + n)
+		cap *= 2;
+	if (t->ptr == t->inline_buf) {
+		if ((p = malloc(cap)))
+			memcpy(p, t->ptr, t->len + 1);
+	} else {
+		p = realloc(t->ptr, cap);
+	}
+	if (!p) {
+		t->oom = 1;
+		return -1;
+	}
+	t->ptr = p;
+	t->cap = cap;
+	return 0;
+}
+
+void rs_text_put(rs_text *t, const char *s, size_t n)
+{
+	if (text_reserve(t, n) < 0)
+		return;
+	memcpy(t->ptr + t->len, s, n);
+	t->len += n;
+	t->ptr[t->len] = '\0';
+}
+
+void rs_text_puts(rs_text *t, const char *s)
+{
+	rs_text_put(t, s, strlen(s));
+}
+
+void rs_text_printf(rs_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	if (t->oom)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->ptr + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		t->oom = 1;
+		return;
+	}
+	if ((size_t)n >= t->cap - t->len) {
+		if (text_reserve(t, (size_t)n) < 0)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(t->ptr + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+	}
+	t->len += (size_t)n;
+}
+
+/* The escaping json-c applies with JSON_C_TO_STRING_NOSLASHESCAPE, so the
+ * lines and answers written here are byte for byte what json-c wrote
+ * before (the fuzz target checks it): ", \ and the control characters
+ * \b \t \n \f \r by name, other bytes below 0x20 as \u00xx, everything
+ * else (0x7f and bytes >= 0x80 too) as is. */
+void rs_text_json_str(rs_text *t, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p, *run;
+	if (!s) {
+		rs_text_put(t, "null", 4);
+		return;
+	}
+	rs_text_put(t, "\"", 1);
+	for (p = run = (const unsigned char *)s; *p; p++) {
+		char esc[6];
+		size_t n = 2;
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		rs_text_put(t, (const char *)run, (size_t)(p - run));
+		esc[0] = '\\';
+		switch (*p) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\r': esc[1] = 'r'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 15];
+			n = 6;
+			break;
+		}
+		rs_text_put(t, esc, n);
+		run = p + 1;
+	}
+	rs_text_put(t, (const char *)run, (size_t)(p - run));
+	rs_text_put(t, "\"", 1);
+}
+
+void rs_json_error(rs_text *t, const char *code, const char *message)
+{
+	rs_text_puts(t, "{\"error\":{\"code\":");
+	rs_text_json_str(t, code);
+	rs_text_puts(t, ",\"message\":");
+	rs_text_json_str(t, message);
+	rs_text_puts(t, "}}");
+}
+
+void rs_json_pool_room(rs_text *t, const pex_pool_room *room)
+{
+	rs_text_puts(t, "{\"name\":");
+	rs_text_json_str(t, room->name);
+	rs_text_printf(t, ",\"id\":%lld,\"alias\":", room->id);
+	rs_text_json_str(t, room->alias);
+	rs_text_puts(t, ",\"guest_pin\":");
+	rs_text_json_str(t, room->guest_pin);
+	rs_text_puts(t, ",\"tag\":");
+	rs_text_json_str(t, room->tag);
+	rs_text_puts(t, "}");
+}
+
+void rs_access_line(rs_text *t, const char *ts, const char *method, const char *path,
+	int status, double ms, size_t bytes, int aborted)
+{
+	rs_text_puts(t, "{\"ts\":");
+	rs_text_json_str(t, ts);
+	rs_text_puts(t, ",\"method\":");
+	rs_text_json_str(t, method);
+	rs_text_puts(t, ",\"path\":");
+	rs_text_json_str(t, path);
+	rs_text_printf(t, ",\"status\":%d,\"ms\":%.3f,\"bytes\":%lld%s}", status, ms, (long long)bytes,
+		aborted ? ",\"aborted\":true" : "");
+}
+
+/* ---- request bodies ---- */
+
+int rs_body_append(rs_request *r, const char *data, size_t len)
+{
+	if (r->too_large || len > r->limit - r->body_len) {
+		r->too_large = 1;
+		if (len > RS_DRAIN_MAX - r->dropped)
+			return -1;  /* not worth reading further: close */
+		r->dropped += len;
+		return 0;
+	}
+	if (r->body_len + len + 1 > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 4096;
+		char *p;
+		while (cap < r->body_len + len + 1)
+			cap *= 2;
+		if (!(p = realloc(r->body, cap)))
+			return -1;
+		r->body = p;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+int rs_content_length(const char *text, unsigned long long *out)
+{
+	char *end;
+	unsigned long long n;
+	/* digits only: strtoull would take a sign or leading blanks */
+	if (!text || text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(text, &end, 10);
+	if (errno || end == text || *end)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* ---- what the routes parse ---- */
+
+#define WHY(...) do { snprintf(why, whylen, __VA_ARGS__); } while (0)
+
+json_object *rs_parse_object(const char *body, size_t len, char *why, size_t whylen)
+{
+	json_tokener *tok;
+	json_object *o;
+	if (!body || len == 0) {
+		WHY("a JSON object body is required");
+		return NULL;
+	}
+	if (strlen(body) != len) {
+		WHY("body holds a NUL byte");
+		return NULL;
+	}
+	if (len > (size_t)RS_EVENT_BODY_MAX) {
+		WHY("body is larger than %u bytes", RS_EVENT_BODY_MAX);
+		return NULL;
+	}
+	tok = json_tokener_new_ex(32);
+	o = tok ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
+	if (!o || json_tokener_get_error(tok) != json_tokener_success || tok->char_offset != (int)len) {
+		json_object_put(o);
+		WHY("body is not valid JSON%s%s", tok ? ": " : "",
+			tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "");
+		json_tokener_free(tok);
+		return NULL;
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		WHY("body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+int rs_parse_create(const char *uui, const char *tag_url, char *why, size_t whylen)
+{
+	if (uui && tag_url) {
+		WHY("give uuiData or tagUrl, not both");
+		return -1;
+	}
+	return 0;
+}
+
+int rs_parse_patch(json_object *body, const char **tag, const char **description, char *why, size_t whylen)
+{
+	*tag = *description = NULL;
+	json_object_object_foreach(body, k, v) {
+		if (strcmp(k, "tag") != 0 && strcmp(k, "description") != 0) {
+			WHY("unknown key '%s' (tag and description may change)", k);
+			return -1;
+		}
+		if (!json_object_is_type(v, json_type_string)) {
+			WHY("'%s' must be a string", k);
+			return -1;
+		}
+		if (strcmp(k, "tag") == 0)
+			*tag = json_object_get_string(v);
+		else
+			*description = json_object_get_string(v);
+	}
+	if (!*tag && !*description) {
+		WHY("nothing to change (give tag and/or description)");
+		return -1;
+	}
+	return 0;
+}
+
+int rs_parse_bulk_create(rs_bulk_create *out, const char *count_arg, const char *body, size_t body_len,
+	const pex_tag_rules *rules, char *why, size_t whylen)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->count = -1;
+	if (count_arg) {
+		char *end;
+		long count;
+		errno = 0;
+		count = strtol(count_arg, &end, 10);
+		if (errno || end == count_arg || *end || count < 1 || count > RS_BULK_MAX) {
+			WHY("count must be a whole number from 1 to %d", RS_BULK_MAX);
+			return -1;
+		}
+		out->count = count;
+	}
+	if (body_len) {
+		if (!(out->body = rs_parse_object(body, body_len, why, whylen)))
+			return -1;
+		json_object_object_foreach(out->body, k, v) {
+			(void)v;
+			if (strcmp(k, "uuiData") != 0) {
+				WHY("unknown body key '%s'", k);
+				goto fail;
+			}
+		}
+		if (!json_object_object_get_ex(out->body, "uuiData", &out->uuis) ||
+		    !json_object_is_type(out->uuis, json_type_array)) {
+			WHY("uuiData must be an array of hex strings");
+			goto fail;
+		}
+		if (out->count < 0)
+			out->count = (long)json_object_array_length(out->uuis);
+		if ((size_t)out->count != json_object_array_length(out->uuis) || out->count < 1 ||
+		    out->count > RS_BULK_MAX) {
+			WHY("uuiData must hold count entries (1 to %d)", RS_BULK_MAX);
+			goto fail;
+		}
+		/* check every UUI first: bad input changes nothing */
+		for (i = 0; i < (size_t)out->count; i++) {
+			json_object *u = json_object_array_get_idx(out->uuis, i);
+			pex_buf tmp = PEX_BUF_INIT;
+			int err;
+			if (!json_object_is_type(u, json_type_string)) {
+				WHY("uuiData[%zu] is not a string", i);
+				goto fail;
+			}
+			err = pex_uui_to_tag(&tmp, json_object_get_string(u), rules);
+			pex_buf_dispose(&tmp);
+			if (err < 0) {
+				WHY("uuiData[%zu]: %s", i, pex_error_last()->message);
+				goto fail;
+			}
+		}
+	}
+	if (out->count < 0) {
+		WHY("give count=N or a uuiData list");
+		goto fail;
+	}
+	return 0;
+fail:
+	json_object_put(out->body);
+	memset(out, 0, sizeof(*out));
+	return -1;
+}
+
+const char *rs_bulk_create_uui(const rs_bulk_create *b, size_t i)
+{
+	return b->uuis ? json_object_get_string(json_object_array_get_idx(b->uuis, i)) : NULL;
+}
+
+int rs_parse_bulk_delete(const char *prefix, const char *confirm, const char **code, char *why, size_t whylen)
+{
+	if (!prefix || !*prefix) {
+		*code = "bad_request";
+		WHY("prefix is required and may not be empty");
+		return -1;
+	}
+	if (!confirm || strcmp(confirm, "yes") != 0) {
+		*code = "confirmation_required";
+		WHY("bulk delete needs confirm=yes");
+		return -1;
+	}
+	return 0;
+}
+
+int rs_valid_room_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 0 && n <= RS_NAME_MAX;
+}
