@@ -93,10 +93,17 @@ int rs_run_gc(rs_server *s, json_object *logs)
 	int err;
 
 	memset(&rep, 0, sizeof(rep));
+	/* Without the orphan sweep, a room leaked by a crash between lease and
+	 * hand-out (design.md §2) would stay on Pexip for ever where nothing
+	 * else runs pexctl gc --orphans (an Azure Functions deployment). */
+	opts.orphans = s->gc_orphans;
 	err = pex_gc_sweep(s->pool, &opts, &rep, NULL, NULL);
 	snprintf(line, sizeof(line), "gc: deleted=%zu postponed_live=%zu skipped_protected=%zu "
 		"already_gone=%zu failed=%zu", rep.deleted, rep.postponed_live, rep.skipped_protected,
 		rep.already_gone, rep.failed);
+	if (s->gc_orphans)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), " orphans_found=%zu orphans_deleted=%zu",
+			rep.orphans_found, rep.orphans_deleted);
 	rs_log(err < 0 ? PEX_LOG_WARN : PEX_LOG_INFO, "%s%s%s", line, err < 0 ? ": " : "",
 		err < 0 ? pex_error_last()->message : "");
 	add_log(logs, line);

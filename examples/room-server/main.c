@@ -1,6 +1,6 @@
 /* room-server: command line, configuration, logging, start-up, shutdown.
  *
- *   room-server -c FILE [--listen HOST:PORT] [--gc-interval S]
+ *   room-server -c FILE [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]
  *               [--metrics-interval S] [--threads N] [--workers N]
  *
  * Prints "LISTENING <host>:<port>" on stdout once it accepts requests.
@@ -108,11 +108,12 @@ void rs_log_cb(pex_log_level level, const char *message, void *payload)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: room-server [-c FILE] [--listen HOST:PORT] [--gc-interval S] [--metrics-interval S]\n"
-		"                   [--threads N] [--workers N]\n"
+		"usage: room-server [-c FILE] [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]\n"
+		"                   [--metrics-interval S] [--threads N] [--workers N]\n"
 		"  -c, --config FILE        configuration (default: $PEXIPSDK_CONFIG, ./pexipsdk.yaml, ...)\n"
 		"  --listen HOST:PORT       overrides server.listen and $FUNCTIONS_CUSTOMHANDLER_PORT; port 0 = any\n"
 		"  --gc-interval S          GC sweep every S seconds (default 600, 0 = off)\n"
+		"  --gc-orphans             every GC sweep (timer or POST /gc_timer) also runs the orphan sweep\n"
 		"  --metrics-interval S     metrics log line every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
 		"  --workers N              replenish worker threads (default 2)\n");
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "gc-interval", required_argument, NULL, 'g' },
+		{ "gc-orphans", no_argument, NULL, 'o' },
 		{ "metrics-interval", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "workers", required_argument, NULL, 'w' },
@@ -226,6 +228,7 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 7 * 86400, &srv.gc_interval_s) < 0)
 				goto bad;
 			break;
+		case 'o': srv.gc_orphans = 1; break;
 		case 'm':
 			if (parse_uint(optarg, 7 * 86400, &srv.metrics_interval_s) < 0)
 				goto bad;
@@ -314,8 +317,9 @@ int main(int argc, char **argv)
 		rs_log(PEX_LOG_ERROR, "cannot listen on %s:%u", host, port);
 		goto stop;
 	}
-	rs_log(PEX_LOG_INFO, "listening on %s:%u (%u HTTP threads, %u workers, gc every %us, metrics every %us)",
-		host, bound, threads, workers, srv.gc_interval_s, srv.metrics_interval_s);
+	rs_log(PEX_LOG_INFO, "listening on %s:%u (%u HTTP threads, %u workers, gc every %us%s, metrics every %us)",
+		host, bound, threads, workers, srv.gc_interval_s, srv.gc_orphans ? " with the orphan sweep" : "",
+		srv.metrics_interval_s);
 	printf("LISTENING %s:%u\n", host, bound);
 	fflush(stdout);
 

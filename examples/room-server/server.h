@@ -111,6 +111,7 @@ typedef struct rs_server {
 	int timer_started;
 	pthread_cond_t timer_cond;
 	unsigned gc_interval_s, metrics_interval_s;
+	int gc_orphans;                 /* --gc-orphans: every GC sweep runs the orphan sweep too */
 } rs_server;
 
 /* Digest api_keys and events_user/events_pass (set them first); 0 or -1.

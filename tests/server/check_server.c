@@ -230,7 +230,18 @@ typedef struct server_t {
 	int exit_status;
 } server_t;
 
-static void write_config(const char *path, const char *db, const char *queue, int depth)
+/* What a test server differs in: extra pool.* and gc.* keys (flow-mapping
+ * members, e.g. "name_prefix: tmr_"), extra command-line arguments, and
+ * the timer intervals (0 = off). */
+typedef struct server_opts {
+	const char *pool_extra;
+	const char *gc_extra;
+	const char *const *args;        /* NULL-terminated, may be NULL */
+	const char *gc_interval, *metrics_interval;
+} server_opts;
+
+static void write_config(const char *path, const char *db, const char *queue, int depth,
+	const server_opts *so)
 {
 	FILE *f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
@@ -245,20 +256,23 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"pool:\n"
 		"  queue: %s\n"
 		"  depth: %d\n"
+		"%s%s%s"
 		"tag: {url_template: \"%s\", allowed_hosts: [svc.example.com]}\n"
-		"gc: {queue: %s-del, delay_s: 0}\n"
+		"gc: {queue: %s-del, delay_s: 0%s%s}\n"
 		"events: {username: %s, password: %s}\n"
 		"server:\n"
 		"  listen: \"127.0.0.1:8080\"\n"
 		"  api_keys: [other-key, %s]\n"
 		"  jwt: {issuer: \"%s\", audience: \"%s\", jwks_file: %s/jwks.json}\n"
 		"log: {level: info, format: json}\n",
-		g_emu.url, db, queue, depth, TEMPLATE, queue, EVENTS_USER, EVENTS_PASS, API_KEY,
+		g_emu.url, db, queue, depth, so && so->pool_extra ? "  " : "",
+		so && so->pool_extra ? so->pool_extra : "", so && so->pool_extra ? "\n" : "", TEMPLATE, queue,
+		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS, API_KEY,
 		ISSUER, AUDIENCE, g_dir);
 	fclose(f);
 }
 
-static void server_start(server_t *s, const char *name, int depth)
+static void server_start_opts(server_t *s, const char *name, int depth, const server_opts *so)
 {
 	char cfg[300], log[300], line[256];
 	const char *bin = getenv("ROOM_SERVER");
@@ -272,7 +286,7 @@ static void server_start(server_t *s, const char *name, int depth)
 	snprintf(s->queue, sizeof(s->queue), "%s-pool", name);
 	snprintf(cfg, sizeof(cfg), "%s/%s.yaml", g_dir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", g_dir, name);
-	write_config(cfg, s->db, s->queue, depth);
+	write_config(cfg, s->db, s->queue, depth, so);
 	ck_assert_int_eq(pipe(out), 0);
 	s->pid = fork();
 	ck_assert_int_ge(s->pid, 0);
@@ -303,11 +317,13 @@ static void server_start(server_t *s, const char *name, int depth)
 		argv[i++] = "--listen";
 		argv[i++] = "127.0.0.1:0";
 		argv[i++] = "--gc-interval";
-		argv[i++] = "0";
+		argv[i++] = so && so->gc_interval ? so->gc_interval : "0";
 		argv[i++] = "--metrics-interval";
-		argv[i++] = "0";
+		argv[i++] = so && so->metrics_interval ? so->metrics_interval : "0";
 		argv[i++] = "--workers";
 		argv[i++] = "4";
+		for (const char *const *a = so && so->args ? so->args : NULL; a && *a && i < 30; a++)
+			argv[i++] = *a;
 		argv[i] = NULL;
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
@@ -331,6 +347,11 @@ static void server_start(server_t *s, const char *name, int depth)
 	ck_assert_msg(sscanf(line, "LISTENING 127.0.0.1:%d", &s->port) == 1,
 		"server did not start (see %s): '%s'", log, line);
 	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+}
+
+static void server_start(server_t *s, const char *name, int depth)
+{
+	server_start_opts(s, name, depth, NULL);
 }
 
 /* SIGTERM and wait; the exit status (128+signal when killed). */
@@ -446,6 +467,7 @@ static long http(resp_t *r, const char *base, const char *method, const char *pa
 	}
 	if (o && o->extra_header)
 		hdrs = curl_slist_append(hdrs, o->extra_header);
+
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (curl_easy_perform(h) == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -503,6 +525,54 @@ static int wait_depth(const server_t *s, int depth, long ms)
 		usleep(50 * 1000);
 	}
 	return d;
+}
+
+/* ---- Pexip (the emulator) directly ---- */
+
+static void emu_create_room(const char *name)
+{
+	char body[256];
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"service_type\":\"conference\"}", name);
+	ck_assert_int_eq(emu_api(&g_emu, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+}
+
+/* Is there a room named @p name on Pexip? Its tag goes to @p tag (may be NULL). */
+static int emu_room(const char *name, char *tag, size_t taglen)
+{
+	char path[400], *resp = NULL;
+	json_object *doc, *objs, *v;
+	size_t i, n;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/api/admin/configuration/v1/conference/?name=%s", name);
+	ck_assert_int_eq(emu_api(&g_emu, "GET", path, NULL, &resp), 200);
+	doc = json_tokener_parse(resp);
+	ck_assert_msg(doc && json_object_object_get_ex(doc, "objects", &objs), "%s", resp);
+	n = json_object_array_length(objs);
+	for (i = 0; i < n && !found; i++) {
+		json_object *o = json_object_array_get_idx(objs, i);
+		if (!json_object_object_get_ex(o, "name", &v) || strcmp(json_object_get_string(v), name) != 0)
+			continue;
+		found = 1;
+		if (tag)
+			snprintf(tag, taglen, "%s", json_object_object_get_ex(o, "tag", &v) && v ?
+				json_object_get_string(v) : "");
+	}
+	json_object_put(doc);
+	free(resp);
+	return found;
+}
+
+/* Wait (at most @p ms) until Pexip has no room named @p name; 1 if so. */
+static int wait_room_gone(const char *name, long ms)
+{
+	long long until = now_ms() + ms;
+	while (now_ms() < until) {
+		if (!emu_room(name, NULL, 0))
+			return 1;
+		usleep(100 * 1000);
+	}
+	return !emu_room(name, NULL, 0);
 }
 
 /* ---- the main server, shared by most tests ---- */
@@ -1180,6 +1250,87 @@ START_TEST(test_sigterm_under_load)
 }
 END_TEST
 
+/* ---- timers ---- */
+
+static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"AdjustForDST\":true},"
+	"\"IsPastDue\":false}},\"Metadata\":{\"sys\":{\"MethodName\":\"gc_timer\","
+	"\"UtcNow\":\"2024-01-01T00:00:00Z\"}}}";
+
+/* The in-process timers fire on their own: with --gc-interval 1 a due
+ * deletion is carried out and (--gc-orphans) an orphan removed, and with
+ * --metrics-interval 1 the metrics line is logged, without any request. */
+START_TEST(test_timers_fire)
+{
+	static const char *const args[] = { "--gc-orphans", NULL };
+	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 0", args, "1", "1" };
+	long wait = g_valgrind ? 120000 : 20000;
+	char uri[400], path[300], *log;
+	pex_queue *q = NULL;
+	server_t s;
+
+	/* a room whose deletion is due (not pool-prefixed: only GC may take
+	 * it), and a pool-prefixed room on no queue: an orphan */
+	emu_create_room("timer_due_1");
+	emu_create_room("tmr_orphan_1");
+	snprintf(uri, sizeof(uri), "sqlite:%s/timers.db", g_dir);
+	ck_assert_int_eq(pex_queue_open(&q, uri, "timers-pool-del"), 0);
+	ck_assert_int_eq(pex_queue_put(q, "timer_due_1", strlen("timer_due_1"), 0), 0);
+	pex_queue_free(q);
+
+	server_start_opts(&s, "timers", 2, &so);
+	ck_assert_msg(wait_room_gone("timer_due_1", wait), "the GC timer did not delete a due room");
+	ck_assert_msg(wait_room_gone("tmr_orphan_1", wait), "the GC timer (--gc-orphans) did not remove an orphan");
+	/* the metrics timer: one line a second */
+	snprintf(path, sizeof(path), "%s/timers.log", g_dir);
+	{
+		long long until = now_ms() + wait;
+		while ((log = slurp(path)) && !strstr(log, "\"msg\":\"metrics {") && now_ms() < until) {
+			free(log);
+			usleep(100 * 1000);
+		}
+	}
+	ck_assert_int_eq(server_stop(&s), 0);
+	ck_assert_ptr_nonnull(log = slurp(path));
+	ck_assert_msg(strstr(log, "\"msg\":\"metrics {\\\"pool_depth\\\":"), "no metrics line in %s", path);
+	ck_assert_msg(strstr(log, "gc: deleted=1 "), "no GC line for the due room in %s", path);
+	ck_assert_msg(strstr(log, " orphans_found=1 orphans_deleted=1"), "no orphan sweep line in %s", path);
+	ck_assert_msg(!strstr(log, "\"method\":"), "a request reached the server: %s", path);
+	free(log);
+}
+END_TEST
+
+/* POST /gc_timer (how an Azure Functions deployment runs GC) runs the
+ * orphan sweep when the server was started with --gc-orphans. */
+START_TEST(test_gc_timer_orphans)
+{
+	static const char *const args[] = { "--gc-orphans", NULL };
+	server_opts so = { "name_prefix: orp_", "orphan_max_age_s: 0", args, NULL, NULL };
+	json_object *doc, *v;
+	long long made;
+	server_t s;
+	resp_t r;
+
+	emu_create_room("orp_orphan_1");
+	made = now_ms();
+	server_start_opts(&s, "orphans", 2, &so);
+	/* the pool's own rooms are on the queue once the fill is done: no orphans */
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 300000 : 60000), 2);
+	/* creation times have whole seconds: the orphan must be older than now */
+	while (now_ms() < made + 2100)
+		usleep(50 * 1000);
+	ck_assert_int_eq(http(&r, s.base, "POST", "/gc_timer", timer_payload, strlen(timer_payload), NULL), 200);
+	doc = json_tokener_parse(r.body);
+	ck_assert(json_object_object_get_ex(doc, "Logs", &v) && json_object_array_length(v) >= 1);
+	ck_assert_msg(strstr(json_object_get_string(json_object_array_get_idx(v, 0)),
+		" orphans_found=1 orphans_deleted=1"), "%s", r.body);
+	json_object_put(doc);
+	resp_free(&r);
+	ck_assert(!emu_room("orp_orphan_1", NULL, 0));
+	ck_assert_int_eq(pool_depth(&s), 2);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1195,6 +1346,8 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_room_crud);
 	tcase_add_test(tc, test_concurrent_creates);
 	tcase_add_test(tc, test_sigterm_under_load);
+	tcase_add_test(tc, test_timers_fire);
+	tcase_add_test(tc, test_gc_timer_orphans);
 	tcase_add_test(tc, test_log_has_no_secrets);
 	suite_add_tcase(s, tc);
 	return s;
