@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "server.h"
 
@@ -381,4 +384,26 @@ int rs_valid_room_name(const char *name)
 {
 	size_t n = strlen(name);
 	return n > 0 && n <= RS_NAME_MAX;
+}
+
+/* ---- peers ---- */
+
+int rs_peer_is_loopback(const struct sockaddr *sa)
+{
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+		const unsigned char *b = a->sin6_addr.s6_addr;
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+			return 1;
+		/* ::ffff:127.x.y.z (a dual-stack socket's IPv4 loopback peer) */
+		return memcmp(b, mapped, sizeof(mapped)) == 0 && b[12] == 127;
+	}
+	return 0;
 }

@@ -51,7 +51,9 @@ void rs_route_classify(rs_route_info *in, const char *m, const char *path)
 		in->method_ok = is(m, "GET");
 		in->allow = "GET";
 	} else if (is(path, "/gc_timer") || is(path, "/metrics_timer")) {
-		/* Azure Functions custom handler: timer triggers are POST /{functionName} */
+		/* Azure Functions custom handler: timer triggers are POST
+		 * /{functionName}, from the Functions host on localhost */
+		in->timer = 1;
 		in->method_ok = is(m, "POST");
 		in->allow = "POST";
 	} else {
@@ -126,8 +128,15 @@ int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
 		*ret = rs_send_error(c, r, 401, "unauthorized", "event sink credentials missing or wrong");
 		return -1;
 	}
-	if (!info->needs_auth)
+	/* The timer routes start sweeps: the Functions host calls them over
+	 * loopback; anyone else needs the credentials of a /room/ route. */
+	if (info->timer) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci && rs_peer_is_loopback(ci->client_addr))
+			return 0;
+	} else if (!info->needs_auth) {
 		return 0;
+	}
 	key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
 	authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (key) {
@@ -146,7 +155,9 @@ int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
 		*ret = rs_send_error(c, r, 401, "unauthorized", "%s", why);
 		return -1;
 	}
-	*ret = rs_send_error(c, r, 401, "unauthorized", "an X-API-Key header or a bearer token is required");
+	*ret = rs_send_error(c, r, 401, "unauthorized", info->timer ?
+		"timer routes take requests from a loopback peer, or with an X-API-Key header or a bearer token" :
+		"an X-API-Key header or a bearer token is required");
 	return -1;
 }
 

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -228,6 +229,8 @@ const char *rs_bulk_create_uui(const rs_bulk_create *b, size_t i);
 int rs_parse_bulk_delete(const char *prefix, const char *confirm, const char **code, char *why, size_t whylen);
 /* 1 to RS_NAME_MAX bytes. */
 int rs_valid_room_name(const char *name);
+/* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. NULL is not. */
+int rs_peer_is_loopback(const struct sockaddr *sa);
 
 /* ---- routes.c ---- */
 
@@ -238,6 +241,7 @@ typedef struct rs_route_info {
 	const char *allow;  /* Allow header for 405 */
 	int needs_auth;     /* /room/ routes: API key or JWT */
 	int event_sink;     /* Basic auth when configured; 4 MiB body */
+	int timer;          /* /gc_timer, /metrics_timer: loopback peer, or credentials */
 } rs_route_info;
 
 void rs_route_classify(rs_route_info *info, const char *method, const char *path);

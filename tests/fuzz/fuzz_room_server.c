@@ -89,6 +89,8 @@ typedef struct fake_conn {
 	const char *api_key;
 	const char *authz;
 	unsigned sent;          /* last status "sent" */
+	struct sockaddr_storage peer;   /* the client's address (none: AF_UNSPEC) */
+	union MHD_ConnectionInfo info;
 } fake_conn;
 
 const char *MHD_lookup_connection_value(struct MHD_Connection *c, enum MHD_ValueKind kind,
@@ -102,6 +104,16 @@ const char *MHD_lookup_connection_value(struct MHD_Connection *c, enum MHD_Value
 	if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
 		return fc->authz;
 	return NULL;
+}
+
+const union MHD_ConnectionInfo *MHD_get_connection_info(struct MHD_Connection *c,
+	enum MHD_ConnectionInfoType kind, ...)
+{
+	fake_conn *fc = (fake_conn *)(void *)c;
+	if (kind != MHD_CONNECTION_INFO_CLIENT_ADDRESS)
+		return NULL;
+	fc->info.client_addr = (struct sockaddr *)&fc->peer;
+	return &fc->info;
 }
 
 void rs_log(pex_log_level level, const char *fmt, ...)

@@ -18,6 +18,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <ifaddrs.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -423,6 +426,7 @@ typedef struct req_opts {
 	const char *extra_header;
 	int chunked;
 	int expect100;  /* send "Expect: 100-continue" (else no Expect at all) */
+	const char *source;     /* local address to connect from (else the default) */
 } req_opts;
 
 /* One request. Returns the status (0 on a transport error). */
@@ -467,7 +471,10 @@ static long http(resp_t *r, const char *base, const char *method, const char *pa
 	}
 	if (o && o->extra_header)
 		hdrs = curl_slist_append(hdrs, o->extra_header);
-
+	if (o && o->source) {
+		snprintf(line, sizeof(line), "host!%s", o->source);
+		curl_easy_setopt(h, CURLOPT_INTERFACE, line);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	if (curl_easy_perform(h) == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -1331,6 +1338,75 @@ START_TEST(test_gc_timer_orphans)
 }
 END_TEST
 
+/* A local address that is not loopback (connecting from it to 127.0.0.1
+ * still works, and the server sees it as the peer), or 0 if there is none. */
+static int non_loopback_address(char *out, size_t n)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	int found = 0;
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)i->ifa_addr;
+		if (!a || a->sin_family != AF_INET || (ntohl(a->sin_addr.s_addr) >> 24) == 127)
+			continue;
+		found = inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)n) != NULL;
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+/* The timer routes start sweeps: from a loopback peer (the Functions host)
+ * they need nothing, from anyone else an API key or a bearer token. */
+START_TEST(test_timer_routes_peer)
+{
+	static const char *const routes[] = { "/gc_timer", "/metrics_timer" };
+	char src[64], code[64], *cl, *tok;
+	req_opts o;
+	resp_t r;
+	size_t i;
+
+	memset(&o, 0, sizeof(o));
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/metrics_timer", timer_payload, strlen(timer_payload), &o), 200);
+	resp_free(&r);
+	if (!non_loopback_address(src, sizeof(src))) {
+		fprintf(stderr, "test_timer_routes_peer: this host has no non-loopback IPv4 address; "
+			"the refusal of remote peers is not tested here\n");
+		return;
+	}
+	o.source = src;
+	/* the address works: a public route answers from it */
+	ck_assert_msg(http(&r, g_srv.base, "GET", "/public/health", NULL, 0, &o) == 200,
+		"GET /public/health from %s: %ld", src, r.status);
+	resp_free(&r);
+	cl = claims(ISSUER, "\"" AUDIENCE "\"", 3600, -10);
+	tok = make_token("ES256", "ec-1", g_ec, NULL, cl);
+	free(cl);
+	for (i = 0; i < 2; i++) {
+		o.api_key = NULL;
+		o.bearer = NULL;
+		ck_assert_msg(http(&r, g_srv.base, "POST", routes[i], timer_payload, strlen(timer_payload), &o) == 401,
+			"POST %s from %s without credentials: %ld %s", routes[i], src, r.status, r.body);
+		ck_assert_str_eq(error_code(&r, code, sizeof(code)), "unauthorized");
+		ck_assert_ptr_nonnull(strstr(r.body, "loopback"));
+		resp_free(&r);
+		o.api_key = "wrong-key";
+		ck_assert_int_eq(http(&r, g_srv.base, "POST", routes[i], timer_payload, strlen(timer_payload), &o), 401);
+		resp_free(&r);
+		o.api_key = API_KEY;
+		ck_assert_msg(http(&r, g_srv.base, "POST", routes[i], timer_payload, strlen(timer_payload), &o) == 200,
+			"POST %s from %s with the API key: %ld %s", routes[i], src, r.status, r.body);
+		resp_free(&r);
+		o.api_key = NULL;
+		o.bearer = tok;
+		ck_assert_msg(http(&r, g_srv.base, "POST", routes[i], timer_payload, strlen(timer_payload), &o) == 200,
+			"POST %s from %s with a bearer token: %ld %s", routes[i], src, r.status, r.body);
+		resp_free(&r);
+	}
+	free(tok);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1348,6 +1424,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_sigterm_under_load);
 	tcase_add_test(tc, test_timers_fire);
 	tcase_add_test(tc, test_gc_timer_orphans);
+	tcase_add_test(tc, test_timer_routes_peer);
 	tcase_add_test(tc, test_log_has_no_secrets);
 	suite_add_tcase(s, tc);
 	return s;
