@@ -1107,11 +1107,6 @@ static void *load_main(void *arg)
 	return NULL;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
 /* Run 4 threads; gather every 200 into names (sorted); return the count. */
 static int run_load(const server_t *s, int per_thread, atomic_int *total, pthread_t *th, load_t *l)
 {
@@ -1131,24 +1126,39 @@ static int run_load(const server_t *s, int per_thread, atomic_int *total, pthrea
 	return 0;
 }
 
-static char (*join_load(pthread_t *th, load_t *l, int *n))[64]
+/* A room answered 200 and the tag its caller asked for. */
+typedef struct handed_t {
+	char name[64];
+	char want[256];
+} handed_t;
+
+static int cmp_handed(const void *a, const void *b)
 {
-	char (*all)[64] = calloc(4000, 64);
+	return strcmp(((const handed_t *)a)->name, ((const handed_t *)b)->name);
+}
+
+/* Join the 4 threads: every 200, sorted by name (*n of them), after
+ * checking that each was answered with its own tag and none twice. */
+static handed_t *join_load(pthread_t *th, load_t *l, int *n)
+{
+	handed_t *all = calloc(4000, sizeof(*all));
 	int t, i;
 	*n = 0;
 	for (t = 0; t < 4; t++) {
 		pthread_join(th[t], NULL);
 		for (i = 0; i < l[t].n200; i++) {
 			ck_assert_str_eq(l[t].tags[i], l[t].want[i]);    /* each tagged with its own UUI */
-			memcpy(all[(*n)++], l[t].names[i], 64);
+			memcpy(all[*n].name, l[t].names[i], 64);
+			memcpy(all[*n].want, l[t].want[i], 256);
+			(*n)++;
 		}
 		free(l[t].names);
 		free(l[t].tags);
 		free(l[t].want);
 	}
-	qsort(all, (size_t)*n, 64, cmp_names);
+	qsort(all, (size_t)*n, sizeof(*all), cmp_handed);
 	for (i = 1; i < *n; i++)
-		ck_assert_msg(strcmp(all[i - 1], all[i]) != 0, "room %s handed out twice", all[i]);
+		ck_assert_msg(strcmp(all[i - 1].name, all[i].name) != 0, "room %s handed out twice", all[i].name);
 	return all;
 }
 
@@ -1156,7 +1166,7 @@ START_TEST(test_concurrent_creates)
 {
 	pthread_t th[4];
 	load_t l[4];
-	char (*names)[64];
+	handed_t *names;
 	int n = 0, t, fails = 0;
 
 	ck_assert_int_eq(wait_depth(&g_srv, MAIN_DEPTH, g_valgrind ? 300000 : 60000), MAIN_DEPTH);
@@ -1229,7 +1239,8 @@ START_TEST(test_sigterm_under_load)
 	pthread_t th[4];
 	load_t l[4];
 	atomic_int total;
-	char (*names)[64], (*queued)[64];
+	handed_t *names;
+	char (*queued)[64], tag[256];
 	long long until;
 	int n = 0, nq, i, j;
 
@@ -1251,7 +1262,15 @@ START_TEST(test_sigterm_under_load)
 	ck_assert_int_gt(nq, 0);
 	for (i = 0; i < n; i++)
 		for (j = 0; j < nq; j++)
-			ck_assert_msg(strcmp(names[i], queued[j]) != 0, "room %s answered 200 but still queued", names[i]);
+			ck_assert_msg(strcmp(names[i].name, queued[j]) != 0, "room %s answered 200 but still queued",
+				names[i].name);
+	/* and is on Pexip, tagged with the URL its caller's UUI asked for */
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(emu_room(names[i].name, tag, sizeof(tag)), "room %s answered 200 is not on Pexip",
+			names[i].name);
+		ck_assert_msg(strcmp(tag, names[i].want) == 0, "room %s answered 200 has tag '%s', not '%s'",
+			names[i].name, tag, names[i].want);
+	}
 	free(queued);
 	free(names);
 }
