@@ -1,8 +1,9 @@
 /*
- * libFuzzer target for the room server's request checks that do not need
- * libmicrohttpd (examples/room-server/auth.c and routes.c, compiled in with
- * stubs for the MHD and response functions they call). The first input
- * byte picks a mode; the rest is its input:
+ * libFuzzer target for the room server's request handling that does not
+ * need libmicrohttpd or Pexip (examples/room-server/auth.c, routes.c and
+ * parse.c, compiled in with stubs for the MHD and response functions they
+ * call). The first input byte picks a mode (byte % 9); the rest is its
+ * input:
  *
  *   0  rs_jwt_verify() on the bytes as a compact JWS, against a fixed JWKS
  *      (one P-256 key whose private half is below, one RSA key whose private
@@ -15,17 +16,37 @@
  *      key, so the claim checks after the signature are reached; the
  *      verdict must equal the policy model's (alg ES256, kid absent or
  *      ours, no crit, iss, aud, exp + 60 s leeway, nbf - 60 s);
- *   2  "METHOD\nPATH\nX-API-KEY\nAUTHORIZATION" (an empty line: no such
- *      header) through rs_route_classify() and rs_route_auth(): a route
- *      that needs credentials is let through only with the exact API key,
- *      a bearer token that passes mode 0's checks, or, for the event sink,
- *      Basic credentials that decode to the configured user:password; a
- *      refusal is always a 401.
+ *   2  "METHOD\nPATH\nX-API-KEY\nAUTHORIZATION\nPEER" (an empty line: no
+ *      such header; PEER an IPv4 or IPv6 address, else none) through
+ *      rs_route_classify() and rs_route_auth(): a route that needs
+ *      credentials is let through only with the exact API key, a bearer
+ *      token that passes mode 0's checks, or, for the event sink, Basic
+ *      credentials that decode to the configured user:password; the timer
+ *      routes always from a loopback peer, from others as a /room/ route;
+ *      a refusal is always a 401;
+ *   3  the body collection (rs_body_append()): a limit, then chunks; the
+ *      body is exactly the bytes sent under the limit, NUL-terminated, the
+ *      rest is counted as dropped, and past RS_DRAIN_MAX the connection
+ *      closes;
+ *   4  a PATCH /room/{name} body: rs_parse_object() and rs_parse_patch()
+ *      against a model (only "tag" and "description", strings, at least
+ *      one; the pointers are the object's);
+ *   5  "COUNT\nBODY" ("-": no count= argument) through
+ *      rs_parse_bulk_create() with fixed tag rules: on success 1..100
+ *      rooms, count= honoured, the list as long as count and every UUI
+ *      accepted by pex_uui_to_tag(); on failure a reason and nothing kept;
+ *   6  "PREFIX\nCONFIRM\nUUI\nTAG\nNAME\nCONTENT-LENGTH" ("-": absent):
+ *      the bulk delete and create query checks, room names and
+ *      Content-Length against models;
+ *   7  fields separated by 0x1f: the hand-written JSON (a string, an error
+ *      body, a handed-out room, the access log line) must be byte for byte
+ *      what json-c writes for the same object, and parse back;
+ *   8  a peer address (IPv4, IPv6 or another family) through
+ *      rs_peer_is_loopback() against a model.
  *
  * Not covered (needs a live libmicrohttpd connection): query strings and
- * headers are parsed by libmicrohttpd itself (MHD_get_connection_values),
- * request bodies are collected in http.c's static on_request()/
- * body_append(), and the route handlers call the pool.
+ * headers are split and unescaped by libmicrohttpd itself, and the route
+ * handlers call the pool.
  *
  * Any broken invariant aborts. Linked with replay.c for a plain-main build.
  */
@@ -36,6 +57,10 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -82,6 +107,8 @@ static EVP_PKEY *g_ec;
 static rs_jwt *g_jwt;
 static rs_server g_server;
 static const char *g_api_keys[] = { FUZZ_API_KEY };
+static const char *const g_hosts[] = { "svc.example.com" };
+static pex_tag_rules g_rules;
 
 /* ---- stubs for what routes.c and auth.c call outside themselves ---- */
 
@@ -89,7 +116,7 @@ typedef struct fake_conn {
 	const char *api_key;
 	const char *authz;
 	unsigned sent;          /* last status "sent" */
-	struct sockaddr_storage peer;   /* the client's address (none: AF_UNSPEC) */
+	struct sockaddr_storage peer;   /* the client's address */
 	union MHD_ConnectionInfo info;
 } fake_conn;
 
@@ -310,6 +337,11 @@ static void fuzz_setup(void)
 	g_server.events_pass = FUZZ_SINK_PASS;
 	CHECK(rs_auth_init() == 0);
 	CHECK(rs_auth_prepare(&g_server) == 0);
+
+	CHECK(pex_tag_rules_init(&g_rules, PEX_TAG_RULES_VERSION) == 0);
+	g_rules.url_template = "https://svc.example.com/s?uui={uui}";
+	g_rules.allowed_hosts = g_hosts;
+	g_rules.allowed_host_count = 1;
 }
 
 /* ---- the policy model ---- */
@@ -511,6 +543,71 @@ static void run_signed(const char *in, size_t len)
 	free(claims_z);
 }
 
+/* ---- peers (mode 2's fifth field, mode 8) ---- */
+
+/* The model: 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104, nothing else. */
+static int model_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)(const void *)ss)->sin_addr;
+		return b[0] == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr.s6_addr;
+		size_t i;
+		for (i = 0; i < 10; i++)
+			if (b[i])
+				return 0;
+		if (b[10] == 0 && b[11] == 0) {
+			for (i = 12; i < 15; i++)
+				if (b[i])
+					return 0;
+			return b[15] == 1;
+		}
+		return b[10] == 0xff && b[11] == 0xff && b[12] == 127;
+	}
+	return 0;
+}
+
+/* "a.b.c.d" or an IPv6 text into @p ss; anything else leaves AF_UNSPEC. */
+static void parse_peer(struct sockaddr_storage *ss, const char *text)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)(void *)ss;
+	memset(ss, 0, sizeof(*ss));
+	if (!text)
+		return;
+	if (inet_pton(AF_INET, text, &a4->sin_addr) == 1)
+		a4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, text, &a6->sin6_addr) == 1)
+		a6->sin6_family = AF_INET6;
+}
+
+static void run_peer(const uint8_t *d, size_t n)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (n < 1)
+		return;
+	switch (d[0] % 3) {
+	case 0:
+		ss.ss_family = AF_INET;
+		memcpy(&((struct sockaddr_in *)(void *)&ss)->sin_addr, d + 1, n - 1 < 4 ? n - 1 : 4);
+		break;
+	case 1:
+		ss.ss_family = AF_INET6;
+		memcpy(((struct sockaddr_in6 *)(void *)&ss)->sin6_addr.s6_addr, d + 1, n - 1 < 16 ? n - 1 : 16);
+		break;
+	default:
+		ss.ss_family = (sa_family_t)(n > 1 ? d[1] : 0);   /* AF_UNIX, garbage... */
+		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+			ss.ss_family = AF_UNSPEC;
+		break;
+	}
+	CHECK(rs_peer_is_loopback((struct sockaddr *)&ss) == model_loopback(&ss));
+	CHECK(rs_peer_is_loopback(NULL) == 0);
+}
+
 /* ---- mode 2: classification and authentication ---- */
 
 static int basic_is_ours(const char *h)
@@ -565,6 +662,7 @@ static void run_route(char *in)
 	memset(&fc, 0, sizeof(fc));
 	fc.api_key = next_field(&in);
 	fc.authz = next_field(&in);
+	parse_peer(&fc.peer, next_field(&in));
 	if (!method || !path)
 		return;
 	if (fc.api_key && !*fc.api_key)
@@ -591,6 +689,11 @@ static void run_route(char *in)
 	before = (long long)time(NULL);
 	rc = rs_route_auth(&g_server, (struct MHD_Connection *)(void *)&fc, &req, &info, &ret);
 	after = (long long)time(NULL);
+	if (info.timer)
+		CHECK(strcmp(path, "/gc_timer") == 0 || strcmp(path, "/metrics_timer") == 0);
+	/* a timer route from a loopback peer (the Functions host) needs nothing */
+	if (info.timer && model_loopback(&fc.peer))
+		CHECK(rc == 0);
 	if (rc != 0) {
 		CHECK(rc == -1 && fc.sent == 401 && ret == MHD_YES);
 		return;
@@ -598,7 +701,7 @@ static void run_route(char *in)
 	CHECK(fc.sent == 0);
 	if (info.event_sink) {
 		CHECK(basic_is_ours(fc.authz));
-	} else if (info.needs_auth) {
+	} else if (info.needs_auth || (info.timer && !model_loopback(&fc.peer))) {
 		if (fc.api_key) {
 			CHECK(strcmp(fc.api_key, FUZZ_API_KEY) == 0);
 		} else {
@@ -612,6 +715,303 @@ static void run_route(char *in)
 	}
 }
 
+/* ---- mode 3: the request body, in chunks ---- */
+
+/* Bytes: limit selector, drain selector, then records [len % 32][len bytes].
+ * The body must be exactly the bytes sent while under the limit, and the
+ * rest counted as dropped until RS_DRAIN_MAX, where the connection closes. */
+static void run_body(const uint8_t *d, size_t n)
+{
+	rs_request r;
+	char *expect;
+	size_t kept = 0, dropped, total = 0;
+	int too_large = 0, rc;
+
+	if (n < 2)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.limit = d[0] & 0x80 ? RS_BODY_MAX : (size_t)(d[0] % 64);
+	r.dropped = dropped = d[1] & 1 ? RS_DRAIN_MAX - 40 : 0;
+	d += 2;
+	n -= 2;
+	CHECK((expect = malloc(n + 1)) != NULL);
+	while (n) {
+		size_t len = d[0] % 32;
+		d++;
+		n--;
+		if (len > n)
+			len = n;
+		rc = rs_body_append(&r, (const char *)d, len);
+		total += len;
+		if (!too_large && len <= r.limit - kept) {
+			memcpy(expect + kept, d, len);
+			kept += len;
+			CHECK(rc == 0);
+		} else {
+			too_large = 1;
+			if (len > RS_DRAIN_MAX - dropped) {
+				CHECK(rc == -1);
+				break;
+			}
+			dropped += len;
+			CHECK(rc == 0);
+		}
+		CHECK(r.too_large == too_large && r.body_len == kept && r.dropped == dropped);
+		if (r.body) {
+			CHECK(r.body_cap > r.body_len && r.body[r.body_len] == '\0');
+			CHECK(memcmp(r.body, expect, kept) == 0);
+		} else {
+			CHECK(kept == 0);
+		}
+		d += len;
+		n -= len;
+	}
+	CHECK(r.body_len <= r.limit && r.body_len <= total);
+	free(r.body);
+	free(expect);
+}
+
+/* ---- mode 4: a PATCH /room/{name} body ---- */
+
+static void run_patch(const char *in, size_t len)
+{
+	char why[512];
+	json_object *o, *v;
+	const char *tag = NULL, *desc = NULL;
+	int rc, want = 1, keys = 0;
+
+	why[0] = '\0';
+	o = rs_parse_object(in, len, why, sizeof(why));
+	if (!o) {
+		CHECK(why[0] != '\0');
+		/* whatever json-c makes of it, it is not exactly one object */
+		if (len && strlen(in) == len) {
+			json_object *j = json_tokener_parse(in);
+			CHECK(!j || !json_object_is_type(j, json_type_object) || strstr(why, "not valid JSON"));
+			json_object_put(j);
+		}
+		return;
+	}
+	CHECK(json_object_is_type(o, json_type_object) && strlen(in) == len);
+	json_object_object_foreach(o, k, val) {
+		keys++;
+		if ((strcmp(k, "tag") != 0 && strcmp(k, "description") != 0) ||
+		    !json_object_is_type(val, json_type_string))
+			want = 0;
+	}
+	if (!json_object_object_get_ex(o, "tag", NULL) && !json_object_object_get_ex(o, "description", NULL))
+		want = 0;
+	why[0] = '\0';
+	rc = rs_parse_patch(o, &tag, &desc, why, sizeof(why));
+	CHECK((rc == 0) == want);
+	if (rc == 0) {
+		CHECK(tag || desc);
+		CHECK(!tag || (json_object_object_get_ex(o, "tag", &v) && tag == json_object_get_string(v)));
+		CHECK(!desc || (json_object_object_get_ex(o, "description", &v) && desc == json_object_get_string(v)));
+		CHECK(keys == !!tag + !!desc);
+	} else {
+		CHECK(rc == -1 && why[0] != '\0');
+	}
+	json_object_put(o);
+}
+
+/* ---- mode 5: POST /room/bulk/create?count=ARG with a body ---- */
+
+static void run_bulk_create(char *in, size_t len)
+{
+	char *nl = memchr(in, '\n', len), why[512];
+	const char *count_arg = in, *body;
+	size_t blen, i;
+	rs_bulk_create b;
+	int rc;
+
+	if (!nl)
+		return;
+	*nl = '\0';
+	body = nl + 1;
+	blen = len - (size_t)(nl + 1 - in);
+	if (strcmp(count_arg, "-") == 0)
+		count_arg = NULL;                  /* no count= in the query */
+	why[0] = '\0';
+	rc = rs_parse_bulk_create(&b, count_arg, body, blen, &g_rules, why, sizeof(why));
+	if (rc != 0) {
+		CHECK(rc == -1 && why[0] != '\0' && !b.body && !b.uuis);
+		/* a canonical count and no body cannot fail */
+		if (count_arg && !blen && count_arg[0] >= '1' && count_arg[0] <= '9' &&
+		    strspn(count_arg, "0123456789") == strlen(count_arg) && strlen(count_arg) <= 3)
+			CHECK(atoi(count_arg) > RS_BULK_MAX);
+		return;
+	}
+	CHECK(b.count >= 1 && b.count <= RS_BULK_MAX);
+	CHECK(count_arg || blen);
+	if (count_arg)
+		CHECK(strtol(count_arg, NULL, 10) == b.count);
+	if (!blen) {
+		CHECK(!b.body && !b.uuis && rs_bulk_create_uui(&b, 0) == NULL);
+		return;
+	}
+	CHECK(b.body && json_object_object_length(b.body) == 1);
+	CHECK(json_object_object_get_ex(b.body, "uuiData", NULL) && b.uuis);
+	CHECK(json_object_is_type(b.uuis, json_type_array) && json_object_array_length(b.uuis) == (size_t)b.count);
+	for (i = 0; i < (size_t)b.count; i++) {
+		pex_buf t = PEX_BUF_INIT;
+		const char *u = rs_bulk_create_uui(&b, i);
+		CHECK(u && json_object_is_type(json_object_array_get_idx(b.uuis, i), json_type_string));
+		CHECK(pex_uui_to_tag(&t, u, &g_rules) == 0);
+		pex_buf_dispose(&t);
+	}
+	json_object_put(b.body);
+}
+
+/* ---- mode 6: query values, names, Content-Length ---- */
+
+static const char *field_or_null(const char *f)
+{
+	return f && strcmp(f, "-") != 0 ? f : NULL;
+}
+
+static void run_query(char *in)
+{
+	const char *prefix = field_or_null(next_field(&in)), *confirm = field_or_null(next_field(&in));
+	const char *uui = field_or_null(next_field(&in)), *tag = field_or_null(next_field(&in));
+	const char *name = next_field(&in), *cl = next_field(&in);
+	const char *code = NULL;
+	char why[256];
+	unsigned long long n = 0, model = 0;
+	int rc, ok;
+	size_t i;
+
+	why[0] = '\0';
+	rc = rs_parse_bulk_delete(prefix, confirm, &code, why, sizeof(why));
+	if (prefix && *prefix && confirm && strcmp(confirm, "yes") == 0) {
+		CHECK(rc == 0);
+	} else {
+		CHECK(rc == -1 && why[0] && code);
+		CHECK(strcmp(code, prefix && *prefix ? "confirmation_required" : "bad_request") == 0);
+	}
+	why[0] = '\0';
+	rc = rs_parse_create(uui, tag, why, sizeof(why));
+	CHECK((rc == 0) == !(uui && tag) && (rc == 0 || why[0]));
+	if (name)
+		CHECK(rs_valid_room_name(name) == (strlen(name) >= 1 && strlen(name) <= RS_NAME_MAX));
+	if (cl) {
+		ok = *cl != '\0';
+		for (i = 0; cl[i] && ok; i++) {
+			unsigned d = (unsigned)(cl[i] - '0');
+			if (cl[i] < '0' || cl[i] > '9' || model > (~0ULL - d) / 10)
+				ok = 0;
+			else
+				model = model * 10 + d;
+		}
+		rc = rs_content_length(cl, &n);
+		CHECK((rc == 0) == ok);
+		if (ok)
+			CHECK(n == model);
+	}
+}
+
+/* ---- mode 7: hand-written JSON == json-c's ---- */
+
+static const char *jc_text(json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static void same_text(rs_text *t, json_object *o)
+{
+	CHECK(!t->oom);
+	CHECK(strlen(t->ptr) == t->len);
+	CHECK(strcmp(t->ptr, jc_text(o)) == 0);
+	/* and it parses back */
+	{
+		json_object *back = json_tokener_parse(t->ptr);
+		CHECK(back != NULL);
+		json_object_put(back);
+	}
+	json_object_put(o);
+	rs_text_dispose(t);
+}
+
+/* Fields separated by 0x1f (so they may hold newlines and quotes). */
+static const char *next_unit(char **p)
+{
+	char *s = *p, *sep;
+	if (!s)
+		return "";
+	if ((sep = strchr(s, '\x1f'))) {
+		*sep = '\0';
+		*p = sep + 1;
+	} else {
+		*p = NULL;
+	}
+	return s;
+}
+
+static void run_text(char *in)
+{
+	const char *a = next_unit(&in), *b = next_unit(&in), *c = next_unit(&in), *d = next_unit(&in);
+	const char *e = next_unit(&in);
+	pex_pool_room room;
+	json_object *o, *err;
+	char mstext[64];
+	double ms;
+	rs_text t;
+	size_t bytes = strlen(e) * 977;
+	int status = (int)strlen(d) * 37 - 100, aborted = (int)(strlen(c) & 1);
+
+	rs_text_init(&t);
+	rs_text_json_str(&t, a);
+	same_text(&t, json_object_new_string(a));
+
+	rs_text_init(&t);
+	rs_json_error(&t, a, b);
+	o = json_object_new_object();
+	err = json_object_new_object();
+	json_object_object_add(err, "code", json_object_new_string(a));
+	json_object_object_add(err, "message", json_object_new_string(b));
+	json_object_object_add(o, "error", err);
+	same_text(&t, o);
+
+	room.name = (char *)a;
+	room.id = (long long)strlen(b) * 1000003LL - 5;
+	room.alias = (char *)b;
+	room.guest_pin = (char *)c;
+	room.tag = (char *)d;
+	rs_text_init(&t);
+	rs_json_pool_room(&t, &room);
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(room.name));
+	json_object_object_add(o, "id", json_object_new_int64(room.id));
+	json_object_object_add(o, "alias", json_object_new_string(room.alias));
+	json_object_object_add(o, "guest_pin", json_object_new_string(room.guest_pin));
+	json_object_object_add(o, "tag", json_object_new_string(room.tag));
+	same_text(&t, o);
+
+	/* the access log line, as on_completed built it with json-c */
+	ms = (double)strlen(a) * 1.0009765625 + (double)strlen(e) / 3.0;
+	rs_text_init(&t);
+	rs_access_line(&t, c, a, b, status, ms, bytes, aborted);
+	o = json_object_new_object();
+	json_object_object_add(o, "ts", json_object_new_string(c));
+	json_object_object_add(o, "method", json_object_new_string(a));
+	json_object_object_add(o, "path", json_object_new_string(b));
+	json_object_object_add(o, "status", json_object_new_int(status));
+	snprintf(mstext, sizeof(mstext), "%.3f", ms);
+	json_object_object_add(o, "ms", json_object_new_double_s(ms, mstext));
+	json_object_object_add(o, "bytes", json_object_new_int64((long long)bytes));
+	if (aborted)
+		json_object_object_add(o, "aborted", json_object_new_boolean(1));
+	same_text(&t, o);
+
+	/* printf into a text that has to grow past its inline buffer */
+	rs_text_init(&t);
+	rs_text_puts(&t, d);
+	rs_text_printf(&t, "%s|%s|%d", a, e, status);
+	CHECK(!t.oom && t.len == strlen(d) + strlen(a) + strlen(e) + 2 + (size_t)snprintf(NULL, 0, "%d", status));
+	CHECK(strlen(t.ptr) == t.len && strncmp(t.ptr, d, strlen(d)) == 0);
+	rs_text_dispose(&t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *in;
@@ -622,15 +1022,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK((in = malloc(size)) != NULL);
 	memcpy(in, data + 1, size - 1);
 	in[size - 1] = '\0';
-	switch (data[0] % 3) {
+	switch (data[0] % 9) {
 	case 0:
 		run_token(in);
 		break;
 	case 1:
 		run_signed((const char *)data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		run_route(in);
+		break;
+	case 3:
+		run_body(data + 1, size - 1);
+		break;
+	case 4:
+		run_patch(in, size - 1);
+		break;
+	case 5:
+		run_bulk_create(in, size - 1);
+		break;
+	case 6:
+		run_query(in);
+		break;
+	case 7:
+		run_text(in);
+		break;
+	default:
+		run_peer(data + 1, size - 1);
 		break;
 	}
 	free(in);
