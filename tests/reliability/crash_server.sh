@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Crash safety of the room server: kill -9 it at random moments while 4
 # clients POST /room/create, 50 times, restarting it each time on the same
-# SQLite file and emulator. After each kill: no room was ever handed out
-# twice (every 200 response of every run is collected). At the end every
-# room on Pexip is accounted for: handed out, in the pool, or removed by
-# the orphan sweep (handed-out rooms are made live first, as in
-# tests/lifecycle/crash_create.sh; then rooms left == handed + pooled).
+# SQLite file and emulator. After EACH kill, the accounting (account()):
+#   - no room was ever handed out twice (every 200 of every run is kept);
+#   - every pool-prefixed room on Pexip is exactly one of: handed out, on
+#     the pool queue (visible, or leased by the dead server: read from the
+#     SQLite file, since the queue API cannot see another process's
+#     leases), or an orphan candidate (on no queue, not live, not
+#     protected: what the orphan sweep takes once it is old enough);
+#   - no handed-out room is still on the pool queue (it would be handed
+#     out again), every handed-out room is on Pexip with the tag its UUI
+#     asked for, every pool message names a room Pexip has (nothing
+#     deletes rooms during the kills), the deletion queue is empty and no
+#     room is live.
+# At the end the real orphan sweep runs (handed-out rooms made live first,
+# as in tests/lifecycle/crash_create.sh): it must delete exactly the orphan
+# candidates of the last accounting, leaving handed out + pooled.
 # Usage: crash_server.sh ROOM_SERVER PEXCTL EMULATOR [ITERATIONS]
-# (ITERATIONS defaults to $PEX_CRASH_ITERATIONS, else 50)
+# (ITERATIONS defaults to $PEX_CRASH_ITERATIONS, else 50). Needs curl, jq
+# and the sqlite3 command-line tool.
 set -u
 # load tests: under meson's valgrind setup (bash itself would be wrapped) skip
 [ "${PEX_UNDER_VALGRIND:-0}" = 1 ] && { echo "skipped under the valgrind setup"; exit 77; }
@@ -17,6 +28,11 @@ export PEX_EMULATOR=$3
 iterations=${4:-${PEX_CRASH_ITERATIONS:-50}}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../emulator/emu.sh"
+
+for tool in curl jq sqlite3; do
+	command -v "$tool" >/dev/null ||
+		{ echo "FAIL: $tool is needed (Debian: apt-get install $tool)" >&2; exit 1; }
+done
 
 work=$(mktemp -d /tmp/pex-crashsrv.XXXXXX)
 srv_pid=
@@ -53,6 +69,50 @@ YAML
 write_cfg 86400
 p() { "$PEXCTL" -q -c "$work/cfg.yaml" "$@"; }
 p pool fill >/dev/null || fail "pool fill"
+UUI=6372617368                          # "crash"
+want_tag=$(p uui decode "$UUI") || fail "pexctl uui decode"
+
+# The queues of the SQLite file, visible or leased: one line per message,
+# "P<TAB>name<TAB>leased" for the pool, "D<TAB>name<TAB>leased" for the
+# deletion queue (the pool writes base64(JSON); a bare name is taken as
+# is). The server is dead, so the file is quiet.
+queue_lines() {
+	sqlite3 -batch -separator ' ' "$work/pool.db" "SELECT queue, visible_at > $(($(date +%s%N) / 1000000)),
+		CAST(data AS TEXT) FROM pex_queue_message WHERE queue IN ('room-creation-queue', 'room-deletion-queue')" |
+		jq -Rr 'split(" ") | [(if .[0] == "room-creation-queue" then "P" else "D" end),
+			((.[2] | try (@base64d | fromjson | .name) catch null) // .[2]), .[1]] | join("\t")'
+}
+
+# The accounting after a kill (see the top), in one pass: fails with what
+# broke, else leaves the orphan candidates in $work/orphans and a summary
+# line in $acct. Rooms on Pexip come as "X<TAB>name<TAB>tag".
+account() { # WHEN
+	local live out
+	live=$(emu_stat live)
+	[ "$live" -eq 0 ] || fail "$1: $live live rooms (nothing made any live)"
+	p --json list --prefix vmr_ >"$work/list.json" || fail "$1: pexctl list: $(cat "$work/list.json")"
+	{ queue_lines; jq -r '.[] | ["X", .name, (.tag // "")] | join("\t")' "$work/list.json"; } >"$work/state"
+	out=$(awk -F '\t' -v want="$want_tag" -v orphans="$work/orphans" '
+		FILENAME == ARGV[1] { if ($0 in H) err = err " twice:" $0; H[$0] = 1; nh++; next }
+		$1 == "P" { if ($2 in P) err = err " pooled-twice:" $2; P[$2] = 1; np++; nl += $3; next }
+		$1 == "D" { err = err " on-the-deletion-queue:" $2; next }
+		$1 == "X" { X[$2] = 1; T[$2] = $3; nx++; next }
+		END {
+			for (n in H) {
+				if (n in P) err = err " handed-out-and-pooled:" n
+				if (!(n in X)) err = err " handed-out-not-on-Pexip:" n
+				else if (T[n] != want) err = err " handed-out-with-tag[" T[n] "]:" n
+			}
+			for (n in P) if (!(n in X)) err = err " pooled-not-on-Pexip:" n
+			printf "" >orphans
+			for (n in X) if (!(n in H) && !(n in P)) { print n >orphans; no++ }
+			if (err != "") { print "ERR" err; exit }
+			if (nx != nh + np + no) { print "ERR " nx " rooms != " nh " + " np " + " no; exit }
+			printf "%d rooms = %d handed out + %d pooled (%d leased) + %d orphan candidates\n", nx, nh, np, nl, no
+		}' "$work/handed" "$work/state")
+	case $out in ERR*) fail "$1: ${out#ERR }" ;; esac
+	acct=$out
+}
 
 mkdir "$work/r"
 # one client: create until the server stops answering
@@ -61,14 +121,14 @@ client() { # run thread
 	while :; do
 		k=$((k + 1))
 		code=$(curl -s --max-time 10 -o "$work/r/$1.$2.$k" -w '%{http_code}' -X POST \
-			-H "X-API-Key: $KEY" "http://$addr/room/create?uuiData=6372617368") || break
+			-H "X-API-Key: $KEY" "http://$addr/room/create?uuiData=$UUI") || break
 		[ "$code" = 000 ] && break
 		echo "$code" >"$work/r/$1.$2.$k.code"
 	done
 }
 
 : >"$work/handed"
-killed=0 answered=0
+killed=0 answered=0 max_orphans=0 acct=
 start_all=$(date +%s)
 for i in $(seq 1 "$iterations"); do
 	"$SERVER" -c "$work/cfg.yaml" --listen 127.0.0.1:0 --gc-interval 0 --metrics-interval 0 \
@@ -104,17 +164,23 @@ for i in $(seq 1 "$iterations"); do
 		n=$(jq -r .name "${f%.code}" 2>/dev/null)
 		if [ -n "$n" ] && [ "$n" != null ]; then echo "$n" >>"$work/handed"; fi
 	done
-	dups=$(sort "$work/handed" | uniq -d)
-	[ -z "$dups" ] || fail "after kill $i: rooms handed out twice: $dups"
+	account "after kill $i"          # no double hand-out, every room accounted for
+	n=$(wc -l <"$work/orphans")
+	[ "$n" -gt "$max_orphans" ] && max_orphans=$n
 done
 handed=$(wc -l <"$work/handed")
 echo "runs $iterations, killed $killed, responses $answered, rooms handed out $handed (distinct), $(($(date +%s) - start_all)) s"
+echo "accounting after every kill passed; after the last: $acct"
 [ "$killed" -eq "$iterations" ] || fail "only $killed of $iterations kills landed"
 [ "$handed" -gt 100 ] || fail "too few rooms handed out ($handed); the test would prove little"
 grep -v '"status":' "$work/srv.err" | grep -iv 'warn' | head -5
 
-# Let every lease held by a killed server run out (pool.lease_s = 5).
+# Let every lease held by a killed server run out (pool.lease_s = 5), and
+# account once more: the orphan candidates now are what the sweep must take.
 sleep 6
+account "after the leases ran out"
+case $acct in *"(0 leased)"*) ;; *) fail "leases still held after 6 s: $acct" ;; esac
+echo "before the sweep: $acct"
 # Handed-out rooms are in use: make them live so the orphan sweep spares them.
 # (4 at a time: there are thousands)
 xargs -P 4 -I{} curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
@@ -126,6 +192,8 @@ before=$(p --json list --prefix vmr_ | jq length)
 write_cfg 0
 p --json gc --orphans >"$work/gc.json" || fail "gc --orphans: $(cat "$work/gc.json")"
 echo "rooms before the sweep: $before; sweep: $(jq -c . "$work/gc.json")"
+[ "$(jq .orphans_deleted "$work/gc.json")" -eq "$(wc -l <"$work/orphans")" ] ||
+	fail "the sweep deleted $(jq .orphans_deleted "$work/gc.json") orphans; the accounting had $(wc -l <"$work/orphans")"
 
 depth=$(p --json pool status | jq .pool_depth)
 p --json list --prefix vmr_ | jq -r '.[].name' | sort >"$work/left"
@@ -136,5 +204,5 @@ p --json pool drain --delete >"$work/drain.json" || fail "drain: $(cat "$work/dr
 p --json list --prefix vmr_ | jq -r '.[].name' | sort >"$work/after"
 sort "$work/handed" | diff - "$work/after" >/dev/null ||
 	fail "after draining the pool, the rooms left are not exactly the handed-out ones"
-echo "orphans removed: $(jq .orphans_deleted "$work/gc.json"); handed out: $handed; pooled: $depth"
+echo "orphans removed: $(jq .orphans_deleted "$work/gc.json") (most orphan candidates after one kill: $max_orphans); handed out: $handed; pooled: $depth"
 echo "1 passed, 0 failed"
