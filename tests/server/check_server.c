@@ -1314,6 +1314,7 @@ START_TEST(test_timers_fire)
 			free(log);
 			usleep(100 * 1000);
 		}
+		free(log);
 	}
 	ck_assert_int_eq(server_stop(&s), 0);
 	ck_assert_ptr_nonnull(log = slurp(path));
