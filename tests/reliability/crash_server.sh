@@ -74,13 +74,15 @@ want_tag=$(p uui decode "$UUI") || fail "pexctl uui decode"
 
 # The queues of the SQLite file, visible or leased: one line per message,
 # "P<TAB>name<TAB>leased" for the pool, "D<TAB>name<TAB>leased" for the
-# deletion queue (the pool writes base64(JSON); a bare name is taken as
-# is). The server is dead, so the file is quiet.
+# deletion queue (the pool writes the room's JSON; base64 of it, from
+# files written before, is read too; a bare name is taken as is). The
+# server is dead, so the file is quiet.
 queue_lines() {
 	sqlite3 -batch -separator ' ' "$work/pool.db" "SELECT queue, visible_at > $(($(date +%s%N) / 1000000)),
 		CAST(data AS TEXT) FROM pex_queue_message WHERE queue IN ('room-creation-queue', 'room-deletion-queue')" |
 		jq -Rr 'split(" ") | [(if .[0] == "room-creation-queue" then "P" else "D" end),
-			((.[2] | try (@base64d | fromjson | .name) catch null) // .[2]), .[1]] | join("\t")'
+			((.[2] | try (fromjson | .name) catch (try (@base64d | fromjson | .name) catch null)) // .[2]),
+			.[1]] | join("\t")'
 }
 
 # The accounting after a kill (see the top), in one pass: fails with what
