@@ -371,6 +371,7 @@ static enum MHD_Result room_get(rs_server *s, struct MHD_Connection *c, rs_reque
 static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
 {
 	pex_room_patch patch = PEX_ROOM_PATCH_INIT;
+	pex_buf tag = PEX_BUF_INIT;
 	pex_client *client = pex_pool_client(s->pool);
 	pex_room *room = NULL;
 	json_object *body;
@@ -386,7 +387,17 @@ static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_req
 		json_object_put(body);
 		return ret;
 	}
+	/* A tag is a URL under the same rules as tagUrl (https, an allowed
+	 * host, at most 250 characters); "" clears it. Checked before Pexip
+	 * is asked anything. */
+	if (patch.tag && patch.tag[0] && pex_tag_from_url(&tag, &s->tag_rules, patch.tag) < 0) {
+		ret = rs_send_error(c, r, 400, "bad_request", "tag: %s", pex_error_last()->message);
+		pex_buf_dispose(&tag);
+		json_object_put(body);
+		return ret;
+	}
 	if ((err = pex_room_get_by_name(&room, client, name)) < 0) {
+		pex_buf_dispose(&tag);
 		json_object_put(body);
 		return err == PEX_ENOTFOUND ? rs_send_error(c, r, 404, "not_found", "no room named '%s'", name)
 			: rs_send_pex_error(c, r, err);
@@ -395,6 +406,7 @@ static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_req
 	pex_room_free(room);
 	room = NULL;
 	err = pex_room_update(client, id, &patch);
+	pex_buf_dispose(&tag);
 	json_object_put(body);
 	if (err < 0)
 		return rs_send_pex_error(c, r, err);

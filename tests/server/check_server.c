@@ -626,7 +626,7 @@ static void main_teardown(void)
 static const struct { const char *method, *path, *body; } room_routes[] = {
 	{ "POST", "/room/create?uuiData=6869", NULL },
 	{ "GET", "/room/no-such-room", NULL },
-	{ "PATCH", "/room/no-such-room", "{\"tag\":\"x\"}" },
+	{ "PATCH", "/room/no-such-room", "{\"tag\":\"https://svc.example.com/x\"}" },
 	{ "DELETE", "/room/no-such-room", NULL },
 	{ "POST", "/room/bulk/create?count=1", NULL },
 	{ "DELETE", "/room/bulk?prefix=nothing_here_&confirm=yes", NULL },
@@ -978,10 +978,29 @@ START_TEST(test_room_crud)
 	json_object_put(doc);
 	resp_free(&r);
 
-	/* PATCH tag and description */
-	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"tag\":\"new-tag\",\"description\":\"d\"}"), &o), 200);
-	ck_assert_ptr_nonnull(strstr(r.body, "\"tag\":\"new-tag\""));
+	/* PATCH tag and description: a tag is a URL under the tagUrl rules */
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path,
+		BODY("{\"tag\":\"https://svc.example.com/new\",\"description\":\"d\"}"), &o), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"tag\":\"https://svc.example.com/new\""));
 	ck_assert_ptr_nonnull(strstr(r.body, "\"description\":\"d\""));
+	resp_free(&r);
+	/* not https, a host not allowed, not a URL: 400 naming the rule; nothing changed */
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path,
+		BODY("{\"tag\":\"http://svc.example.com/x\",\"description\":\"changed\"}"), &o), 400);
+	ck_assert_ptr_nonnull(strstr(r.body, "https"));
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"tag\":\"https://evil.example/x\"}"), &o), 400);
+	ck_assert_ptr_nonnull(strstr(r.body, "allowed_hosts"));
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"tag\":\"new-tag\"}"), &o), 400);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "GET", path, NULL, 0, &o), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"tag\":\"https://svc.example.com/new\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"description\":\"d\""));
+	resp_free(&r);
+	/* "" clears the tag */
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"tag\":\"\"}"), &o), 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"tag\":\"\""));
 	resp_free(&r);
 	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"pin\":\"1234\"}"), &o), 400);
 	resp_free(&r);
