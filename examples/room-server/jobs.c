@@ -14,6 +14,13 @@
 
 /* ---- replenish workers ---- */
 
+/* Keep s->prefetch rooms held ready (and rotate those held too long). */
+void rs_prefetch(rs_server *s)
+{
+	if (s->prefetch && pex_pool_prefetch(s->pool, s->prefetch) < 0)
+		rs_log(PEX_LOG_WARN, "taking rooms ahead of requests: %s", pex_error_last()->message);
+}
+
 static void *worker_main(void *arg)
 {
 	rs_server *s = arg;
@@ -37,10 +44,16 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&s->jobs_lock);
 
+		/* a room handed out: take the next one off the queue first (the
+		 * next request's fast path), then create its replacement */
+		if (!fill)
+			rs_prefetch(s);
 		if (fill)
 			err = pex_pool_fill(s->pool, 0, &created, NULL, NULL);
 		else
 			err = pex_pool_replenish(s->pool, 1, &created, NULL, NULL);
+		if (fill)
+			rs_prefetch(s);
 		if (err < 0)
 			rs_log(PEX_LOG_WARN, "%s failed: %s", fill ? "pool fill" : "replenish",
 				pex_error_last()->message);
@@ -142,6 +155,9 @@ static void *timer_main(void *arg)
 	long long now = rs_now_ms();
 	long long next_gc = s->gc_interval_s ? now + (long long)s->gc_interval_s * 1000 : -1;
 	long long next_metrics = s->metrics_interval_s ? now + (long long)s->metrics_interval_s * 1000 : -1;
+	/* held rooms go back to the queue after PEX__POOL_HOLD_MAX_S (5 min):
+	 * look once a minute, also when no request comes */
+	long long next_hold = s->prefetch ? now + RS_HOLD_CHECK_MS : -1;
 
 	pthread_mutex_lock(&s->jobs_lock);
 	while (!s->jobs_stopping) {
@@ -163,8 +179,17 @@ static void *timer_main(void *arg)
 			next_metrics = rs_now_ms() + (long long)s->metrics_interval_s * 1000;
 			continue;
 		}
+		if (next_hold >= 0 && now >= next_hold) {
+			pthread_mutex_unlock(&s->jobs_lock);
+			rs_prefetch(s);
+			pthread_mutex_lock(&s->jobs_lock);
+			next_hold = rs_now_ms() + RS_HOLD_CHECK_MS;
+			continue;
+		}
 		if (next_gc >= 0)
 			wake = next_gc;
+		if (next_hold >= 0 && (wake < 0 || next_hold < wake))
+			wake = next_hold;
 		if (next_metrics >= 0 && (wake < 0 || next_metrics < wake))
 			wake = next_metrics;
 		if (wake < 0) {

@@ -109,14 +109,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: room-server [-c FILE] [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]\n"
-		"                   [--metrics-interval S] [--threads N] [--workers N]\n"
+		"                   [--metrics-interval S] [--threads N] [--workers N] [--prefetch N]\n"
 		"  -c, --config FILE        configuration (default: $PEXIPSDK_CONFIG, ./pexipsdk.yaml, ...)\n"
 		"  --listen HOST:PORT       overrides server.listen and $FUNCTIONS_CUSTOMHANDLER_PORT; port 0 = any\n"
 		"  --gc-interval S          GC sweep every S seconds (default 600, 0 = off)\n"
 		"  --gc-orphans             every GC sweep (timer or POST /gc_timer) also runs the orphan sweep\n"
 		"  --metrics-interval S     metrics log line every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
-		"  --workers N              replenish worker threads (default 2)\n");
+		"  --workers N              replenish worker threads (default 2)\n"
+		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
+		"                           is one Pexip request and no queue operation (default 1,\n"
+		"                           0 = off, at most 16)\n");
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -207,6 +210,7 @@ int main(int argc, char **argv)
 		{ "metrics-interval", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "prefetch", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -220,6 +224,7 @@ int main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.gc_interval_s = 600;
 	srv.metrics_interval_s = 300;
+	srv.prefetch = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -239,6 +244,10 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			if (parse_uint(optarg, 64, &workers) < 0 || workers == 0)
+				goto bad;
+			break;
+		case 'p':
+			if (parse_uint(optarg, PEX_POOL_PREFETCH_MAX, &srv.prefetch) < 0)
 				goto bad;
 			break;
 		case 'h': usage(stdout); return 0;
@@ -317,9 +326,9 @@ int main(int argc, char **argv)
 		rs_log(PEX_LOG_ERROR, "cannot listen on %s:%u", host, port);
 		goto stop;
 	}
-	rs_log(PEX_LOG_INFO, "listening on %s:%u (%u HTTP threads, %u workers, gc every %us%s, metrics every %us)",
-		host, bound, threads, workers, srv.gc_interval_s, srv.gc_orphans ? " with the orphan sweep" : "",
-		srv.metrics_interval_s);
+	rs_log(PEX_LOG_INFO, "listening on %s:%u (%u HTTP threads, %u workers, %u room(s) held ready, "
+		"gc every %us%s, metrics every %us)", host, bound, threads, workers, srv.prefetch,
+		srv.gc_interval_s, srv.gc_orphans ? " with the orphan sweep" : "", srv.metrics_interval_s);
 	printf("LISTENING %s:%u\n", host, bound);
 	fflush(stdout);
 

@@ -469,7 +469,9 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	pthread_mutex_unlock(&s->health_lock);
 
 	json_object_object_add(o, "status", json_object_new_string(queue_ok && pexip_ok ? "ok" : "degraded"));
-	json_object_object_add(o, "pool_depth", queue_ok ? json_object_new_int64((long long)depth) : NULL);
+	/* the rooms held ready (--prefetch) are part of the pool */
+	json_object_object_add(o, "pool_depth", queue_ok ?
+		json_object_new_int64((long long)(depth + pex_pool_held(s->pool))) : NULL);
 	json_object_object_add(o, "queue", json_object_new_string(queue_ok ? "ok" : "error"));
 	json_object_object_add(o, "pexip", json_object_new_string(pexip_ok ? "ok" : "error"));
 	return rs_send_json(c, r, queue_ok && pexip_ok ? 200 : 503, o);

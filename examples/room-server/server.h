@@ -113,6 +113,7 @@ typedef struct rs_server {
 	pthread_cond_t timer_cond;
 	unsigned gc_interval_s, metrics_interval_s;
 	int gc_orphans;                 /* --gc-orphans: every GC sweep runs the orphan sweep too */
+	unsigned prefetch;              /* --prefetch N: rooms held ready (pex_pool_prefetch) */
 } rs_server;
 
 /* Digest api_keys and events_user/events_pass (set them first); 0 or -1.
@@ -122,7 +123,11 @@ void rs_auth_dispose(rs_server *s);
 
 /* ---- jobs.c ---- */
 int rs_jobs_start(rs_server *s, size_t workers);
-void rs_jobs_replenish(rs_server *s, size_t n);   /* queue n "replenish 1" jobs */
+void rs_jobs_replenish(rs_server *s, size_t n);
+/* Keep --prefetch rooms held ready (pex_pool_prefetch); logs a failure. */
+void rs_prefetch(rs_server *s);
+/* How often the timer thread rotates held rooms. */
+#define RS_HOLD_CHECK_MS 60000LL   /* queue n "replenish 1" jobs */
 void rs_jobs_fill(rs_server *s);                   /* queue one top-up to pool.depth */
 /* Stop: finish queued jobs for at most @p drain_ms, stop the timers, join. */
 void rs_jobs_stop(rs_server *s, long drain_ms);

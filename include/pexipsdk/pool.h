@@ -89,7 +89,8 @@ PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
  * offset in @p tag_url) and no UUI; both NULL leaves the tag empty.
  *
  * Steps: lease a pool message, resolve the room (id from the message, else a
- * lookup by name), PATCH its tag, delete the message, return the room. A
+ * lookup by name), PATCH its tag, delete the message, return the room (a
+ * room held by pex_pool_prefetch() is taken first: only the PATCH). A
  * room Pexip no longer has is dropped (logged) and the next one tried; a
  * PATCH that fails transiently releases the lease so the room goes back.
  * Does not replenish: call pex_pool_replenish() afterwards (in the
@@ -99,6 +100,36 @@ PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
  */
 PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui_hex,
 	const char *tag_url);
+
+/** The most rooms pex_pool_prefetch() holds. */
+#define PEX_POOL_PREFETCH_MAX 16
+
+/**
+ * Hold up to @p n rooms ready for pex_pool_pop(), taken off the pool queue
+ * ahead of time (lease, resolve, delete the message). A pop then hands out
+ * a held room with one Pexip request (the tag PATCH) and no queue
+ * operation, so its latency no longer includes the queue's durable commits.
+ * Meant for a long-running server, called from a background thread after
+ * each hand-out and at least once a minute: rooms held longer than five
+ * minutes go back to the queue (and fresh ones are taken), so that a held
+ * room never looks like an orphan to another process's orphan sweep.
+ *
+ * Held rooms are in no queue: pex_pool_free() and pex_pool_drain() put them
+ * back, and so does calling this with @p n = 0; a process that dies while
+ * holding them leaves them to the orphan sweep (design.md §2 allows a crash
+ * an orphan, never a room handed out twice). A held room whose tag PATCH
+ * fails transiently goes back to the queue; one Pexip no longer has is
+ * dropped. pex_pool_get_metrics() and pex_pool_fill() count held rooms as
+ * part of the pool. One call runs at a time; a concurrent call returns at once.
+ * @param n  rooms to hold, at most PEX_POOL_PREFETCH_MAX
+ * @return the number of rooms held (fewer than @p n when the queue ran
+ *         dry), or a negative error (PEX_EINVAL for n too large; queue or
+ *         Pexip errors, with the rooms taken so far still held).
+ */
+PEX_EXTERN int pex_pool_prefetch(pex_pool *pool, unsigned n);
+
+/** How many rooms the pool holds now (see pex_pool_prefetch()). */
+PEX_EXTERN size_t pex_pool_held(pex_pool *pool);
 
 /** Progress callback for long operations: done of total; non-zero aborts (PEX_EUSER). */
 typedef int (*pex_pool_progress_cb)(size_t done, size_t total, void *payload);

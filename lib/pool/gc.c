@@ -598,6 +598,9 @@ static int collect_pool_names(gc_ctx *c, json_object *set)
 	size_t n = 0, i, count = 0, seen = 0, batches = 0, max_batches;
 	int err, dry_batches = 0;
 
+	/* rooms this process took off the queue ahead of pops are pool rooms */
+	if ((err = pex__pool_held_names(p, set)) < 0)
+		return err;
 	if ((err = pex_queue_peek(&msgs, &n, p->pool_q, PEX__GC_RECEIVE)) < 0)
 		return err;
 	for (i = 0; i < n && err == 0; i++)

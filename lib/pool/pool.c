@@ -48,10 +48,16 @@ static void pool_free_strings(pex_pool *p)
 		free(p->protected_prefixes[i]);
 }
 
+static void release_held(pex_pool *p, size_t keep, long long older_than);
+
 void pex_pool_free(pex_pool *p)
 {
 	if (!p)
 		return;
+	if (p->held_lock_ok) {
+		release_held(p, 0, 0);       /* held rooms go back to the queue */
+		pthread_mutex_destroy(&p->held_lock);
+	}
 	if (p->owns) {
 		pex_queue_free(p->pool_q);
 		pex_queue_free(p->del_q);
@@ -100,6 +106,11 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	p->del_q = deletion_queue;
 	p->o = *o;
 	p->log = pex__client_logger(client);
+	if (pthread_mutex_init(&p->held_lock, NULL) != 0) {
+		free(p);
+		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "pex_pool_new: cannot create a mutex");
+	}
+	p->held_lock_ok = 1;
 	if ((err = dup_opt(&p->name_prefix, o->name_prefix)) < 0 ||
 	    (err = dup_opt(&p->service_type, o->service_type ? o->service_type : "conference")) < 0 ||
 	    (err = dup_opt(&p->alias_domain, o->alias_domain)) < 0 ||
@@ -351,6 +362,287 @@ static char *dup_or_empty(const char *s)
 	return pex__strdup(s ? s : "");
 }
 
+/* A handed-out room record; NULL when out of memory. */
+static pex_pool_room *room_out(long long id, const char *name, const char *alias,
+	const char *guest_pin, const char *tag)
+{
+	pex_pool_room *r = pex__calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->id = id;
+	r->name = pex__strdup(name);
+	r->alias = dup_or_empty(alias);
+	r->guest_pin = dup_or_empty(guest_pin);
+	r->tag = dup_or_empty(tag);
+	if (!r->name || !r->alias || !r->guest_pin || !r->tag) {
+		pex_pool_room_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int is_stale(const pex_pool *p, const struct pex__room_ref *ref)
+{
+	return ref->created > 0 && stale_age_s(p) >= 0 && pex__unix_time() - ref->created > stale_age_s(p);
+}
+
+/* ---- held rooms (pex_pool_prefetch) ---- */
+
+/* Put @p ref back on the pool queue as a new message. */
+static int put_back(pex_pool *p, const struct pex__room_ref *ref)
+{
+	pex_buf msg = PEX_BUF_INIT;
+	int err = pex__poolmsg_encode(&msg, ref);
+	if (err == 0)
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, 0);
+	pex_buf_dispose(&msg);
+	return err;
+}
+
+/* Take the held room that was taken first, if any. 1 = taken into *h. */
+static int take_held(pex_pool *p, struct pex__held_room *h)
+{
+	int got = 0;
+	pthread_mutex_lock(&p->held_lock);
+	if (p->nheld > 0) {
+		*h = p->held[0];
+		memmove(&p->held[0], &p->held[1], (p->nheld - 1) * sizeof(p->held[0]));
+		p->nheld--;
+		got = 1;
+	}
+	pthread_mutex_unlock(&p->held_lock);
+	return got;
+}
+
+/* Put held rooms back on the queue: all beyond the first @p keep, and any
+ * held since before @p older_than (Unix seconds; 0 = none by age). A room
+ * that cannot be put back is logged and left to the orphan sweep. */
+static void release_held(pex_pool *p, size_t keep, long long older_than)
+{
+	struct pex__held_room out[PEX_POOL_PREFETCH_MAX];
+	size_t nout = 0, i, kept = 0;
+
+	pthread_mutex_lock(&p->held_lock);
+	for (i = 0; i < p->nheld; i++) {
+		if (kept < keep && p->held[i].held_at >= older_than)
+			p->held[kept++] = p->held[i];
+		else
+			out[nout++] = p->held[i];
+	}
+	p->nheld = kept;
+	pthread_mutex_unlock(&p->held_lock);
+	for (i = 0; i < nout; i++) {
+		if (put_back(p, &out[i].ref) < 0)
+			pex__log(p->log, PEX_LOG_WARN, "held pool room %s could not be put back on the "
+				"queue (%s); the orphan sweep will remove it", out[i].ref.name,
+				pex_error_last()->message);
+		pex__room_ref_dispose(&out[i].ref);
+	}
+}
+
+size_t pex_pool_held(pex_pool *p)
+{
+	size_t n;
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->held_lock);
+	n = p->nheld;
+	pthread_mutex_unlock(&p->held_lock);
+	return n;
+}
+
+int pex__pool_held_names(pex_pool *p, json_object *set)
+{
+	size_t i;
+	int err = 0;
+	pthread_mutex_lock(&p->held_lock);
+	for (i = 0; i < p->nheld && err == 0; i++)
+		if (json_object_object_add(set, p->held[i].ref.name, NULL) != 0)
+			err = pex__error_nomem();
+	pthread_mutex_unlock(&p->held_lock);
+	return err;
+}
+
+/* Take one room off the queue into the held set: lease, decode, recycle a
+ * stale one, resolve a bare name, delete the message. 1 = one more held,
+ * 0 = the queue is empty, < 0 = error. */
+static int hold_one(pex_pool *p)
+{
+	for (;;) {
+		pex_message *msg = NULL;
+		struct pex__held_room h;
+		pex_room *room = NULL;
+		int err;
+
+		memset(&h, 0, sizeof(h));
+		err = pex_queue_receive(&msg, p->pool_q, p->o.lease_s);
+		if (err == PEX_EEMPTY)
+			return 0;
+		if (err < 0)
+			return err;
+		if (pex__poolmsg_decode(&h.ref, msg->data, msg->len) < 0) {
+			pex__log(p->log, PEX_LOG_WARN, "dropping an unreadable pool message %s: %s",
+				msg->id, pex_error_last()->message);
+			pex_queue_delete(p->pool_q, msg);
+			pex_message_free(msg);
+			continue;
+		}
+		if (is_stale(p, &h.ref)) {
+			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", h.ref.name);
+			if (pex_pool_schedule_delete(p, h.ref.name, 0) == 0)
+				pex_queue_delete(p->pool_q, msg);
+			pex__room_ref_dispose(&h.ref);
+			pex_message_free(msg);
+			continue;
+		}
+		if (h.ref.id <= 0 || !h.ref.guest_pin) {
+			/* a bare name (old queues): ask Pexip once, now, not at the pop */
+			err = pex_room_get_by_name(&room, p->client, h.ref.name);
+			if (err == PEX_ENOTFOUND) {
+				pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", h.ref.name);
+				pex_queue_delete(p->pool_q, msg);
+				pex__room_ref_dispose(&h.ref);
+				pex_message_free(msg);
+				continue;
+			}
+			if (err == 0) {
+				char *alias = pex__strdup(pex_room_alias_count(room) ? pex_room_alias(room, 0) : "");
+				char *gpin = pex__strdup(pex_room_guest_pin(room) ? pex_room_guest_pin(room) : "");
+				h.ref.id = pex_room_id(room);
+				free(h.ref.alias);
+				free(h.ref.guest_pin);
+				h.ref.alias = alias;
+				h.ref.guest_pin = gpin;
+				if (!alias || !gpin)
+					err = pex__error_nomem();
+			}
+			pex_room_free(room);
+			if (err < 0) {
+				pex_queue_release(p->pool_q, msg, 0);
+				pex__room_ref_dispose(&h.ref);
+				pex_message_free(msg);
+				return err;
+			}
+		}
+		/* Off the queue for good: from here the room is ours alone (a
+		 * crash now leaves it to the orphan sweep). */
+		err = pex_queue_delete(p->pool_q, msg);
+		pex_message_free(msg);
+		if (err == PEX_ELEASELOST) {
+			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not holding it", h.ref.name);
+			pex__room_ref_dispose(&h.ref);
+			continue;
+		}
+		if (err < 0) {
+			pex__room_ref_dispose(&h.ref);
+			return err;
+		}
+		h.held_at = pex__unix_time();
+		pthread_mutex_lock(&p->held_lock);
+		if (p->nheld < PEX_POOL_PREFETCH_MAX) {
+			p->held[p->nheld++] = h;
+			h.ref.name = NULL;
+		}
+		pthread_mutex_unlock(&p->held_lock);
+		if (h.ref.name) {          /* cannot happen: one prefetcher at a time */
+			put_back(p, &h.ref);
+			pex__room_ref_dispose(&h.ref);
+		}
+		return 1;
+	}
+}
+
+static int prefetch_impl(pex_pool *p, unsigned n)
+{
+	int err = 0;
+	size_t have;
+
+	pthread_mutex_lock(&p->held_lock);
+	if (p->prefetching) {
+		have = p->nheld;
+		pthread_mutex_unlock(&p->held_lock);
+		return (int)have;
+	}
+	p->prefetching = 1;
+	pthread_mutex_unlock(&p->held_lock);
+
+	/* beyond n, or held too long: back to the queue */
+	release_held(p, n, pex__unix_time() - PEX__POOL_HOLD_MAX_S);
+	while (pex_pool_held(p) < n) {
+		if ((err = hold_one(p)) <= 0)
+			break;
+	}
+	pthread_mutex_lock(&p->held_lock);
+	p->prefetching = 0;
+	have = p->nheld;
+	pthread_mutex_unlock(&p->held_lock);
+	return err < 0 ? err : (int)have;
+}
+
+int pex_pool_prefetch(pex_pool *p, unsigned n)
+{
+	int was, err;
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_prefetch: no pool");
+	if (n > PEX_POOL_PREFETCH_MAX)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_pool_prefetch: at most %d rooms can be held (asked for %u)", PEX_POOL_PREFETCH_MAX, n);
+	was = pex__http_background(1);
+	err = prefetch_impl(p, n);
+	pex__http_background(was);
+	return err;
+}
+
+/* Hand out a held room: the PATCH only. 1 = handed out into *out, 0 = no
+ * held room (left), < 0 = error (the room went back to the queue). */
+static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
+{
+	struct pex__held_room h;
+
+	while (take_held(p, &h)) {
+		pex_room_patch patch = PEX_ROOM_PATCH_INIT;
+		int err;
+
+		if (is_stale(p, &h.ref)) {
+			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", h.ref.name);
+			if (pex_pool_schedule_delete(p, h.ref.name, 0) < 0)
+				put_back(p, &h.ref);
+			pex__room_ref_dispose(&h.ref);
+			continue;
+		}
+		patch.tag = tag;
+		err = pex_room_update(p->client, h.ref.id, &patch);
+		if (err == PEX_ENOTFOUND) {
+			pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", h.ref.name);
+			pex__room_ref_dispose(&h.ref);
+			continue;
+		}
+		if (err < 0) {
+			/* Transient: the room goes back to the pool. */
+			char saved[1024];
+			int code = err;
+			pex_error_class klass = pex_error_last()->klass;
+			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+			if (put_back(p, &h.ref) < 0)
+				pex__log(p->log, PEX_LOG_WARN, "pool room %s could not be put back on the queue "
+					"(%s); the orphan sweep will remove it", h.ref.name, pex_error_last()->message);
+			pex_error_set(code, klass, "tagging pool room %s: %s", h.ref.name, saved);
+			pex__room_ref_dispose(&h.ref);
+			return code;
+		}
+		*out = room_out(h.ref.id, h.ref.name, h.ref.alias, h.ref.guest_pin, tag);
+		if (!*out) {
+			/* tagged but not handed out: back to the pool rather than lost */
+			put_back(p, &h.ref);
+			pex__room_ref_dispose(&h.ref);
+			return pex__error_nomem();
+		}
+		pex__room_ref_dispose(&h.ref);
+		return 1;
+	}
+	return 0;
+}
+
 int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const char *tag_url)
 {
 	pex_buf tag = PEX_BUF_INIT;
@@ -362,6 +654,16 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 	/* Validate input before touching anything. */
 	if ((err = pop_tag(&tag, p, uui_hex, tag_url)) < 0)
 		goto out;
+
+	/* A room taken off the queue ahead of time comes first. */
+	if ((err = pop_held(out, p, tag.ptr)) != 0) {
+		if (err > 0) {
+			pex__log(p->log, PEX_LOG_DEBUG, "handed out held room %s", (*out)->name);
+			atomic_fetch_add(&p->pops, 1);
+			err = 0;
+		}
+		goto out;
+	}
 
 	for (;;) {
 		pex_message *msg = NULL;
@@ -387,7 +689,7 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 			pex_message_free(msg);
 			continue;
 		}
-		if (ref.created > 0 && stale_age_s(p) >= 0 && pex__unix_time() - ref.created > stale_age_s(p)) {
+		if (is_stale(p, &ref)) {
 			/* Too old to hand out (see PEX__POOL_STALE_MARGIN_S): recycle it. */
 			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", ref.name);
 			if (pex_pool_schedule_delete(p, ref.name, 0) == 0)
@@ -445,19 +747,9 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 			pex_room_free(room);
 			break;
 		}
-		r = pex__calloc(1, sizeof(*r));
-		if (r) {
-			r->id = id;
-			r->name = pex__strdup(ref.name);
-			r->alias = room ? dup_or_empty(pex_room_alias_count(room) ? pex_room_alias(room, 0) : "")
-				: dup_or_empty(ref.alias);
-			r->guest_pin = room ? dup_or_empty(pex_room_guest_pin(room)) : dup_or_empty(ref.guest_pin);
-			r->tag = dup_or_empty(tag.ptr);
-			if (!r->name || !r->alias || !r->guest_pin || !r->tag) {
-				pex_pool_room_free(r);
-				r = NULL;
-			}
-		}
+		r = room ? room_out(id, ref.name, pex_room_alias_count(room) ? pex_room_alias(room, 0) : "",
+				pex_room_guest_pin(room), tag.ptr)
+			: room_out(id, ref.name, ref.alias, ref.guest_pin, tag.ptr);
 		pex__room_ref_dispose(&ref);
 		pex_room_free(room);
 		if (!r) {
@@ -645,6 +937,7 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 		depth = p->o.depth;
 	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
 		return err;
+	have += pex_pool_held(p);        /* rooms taken ahead of pops are still the pool's */
 	if (have >= depth)
 		return 0;
 	return pex_pool_replenish(p, depth - have, created, progress, payload);
@@ -663,6 +956,7 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 		*drained = 0;
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_drain: no pool");
+	release_held(p, 0, 0);      /* held rooms are drained with the rest */
 	pex_queue_count(&total, p->pool_q);
 	for (;;) {
 		if ((err = pex_queue_receive_batch(&msgs, &n, p->pool_q, 32, 120)) < 0)
@@ -739,7 +1033,7 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	m->events_unknown = atomic_load(&p->events_unknown);
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
-	m->pool_depth = (long long)n;
+	m->pool_depth = (long long)(n + pex_pool_held(p));
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;

@@ -2,6 +2,7 @@
 #ifndef PEX_POOL_INTERNAL_H
 #define PEX_POOL_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "internal.h"
@@ -9,10 +10,18 @@
 #include "pexipsdk/room.h"
 #include "queue/poolmsg.h"
 
+#include <json-c/json.h>
+
 /* A pool message older than orphan_max_age_s - this margin is never handed
  * out (it is recycled instead), so a handed-out room becomes old enough for
  * the orphan sweep only this long after it was handed out. */
 #define PEX__POOL_STALE_MARGIN_S 3600
+
+/* A room taken off the pool queue ahead of a pop (pex_pool_prefetch). */
+struct pex__held_room {
+	struct pex__room_ref ref;      /* id and guest PIN always known */
+	long long held_at;             /* Unix seconds it was taken */
+};
 
 struct pex_pool {
 	pex_client *client;
@@ -30,10 +39,24 @@ struct pex_pool {
 
 	const pex__logger *log;        /* the client's logger */
 
+	/* rooms taken off the queue ahead of pops (pex_pool_prefetch) */
+	pthread_mutex_t held_lock;
+	int held_lock_ok;
+	struct pex__held_room held[PEX_POOL_PREFETCH_MAX];
+	size_t nheld;
+	int prefetching;               /* one prefetcher at a time */
+
 	atomic_ullong pops, pop_failures, replenished, replenish_failures;
 	atomic_ullong deleted, delete_failures, events, events_unknown;
 };
 
+/* A held room goes back to the queue after this long (so that it never
+ * grows old enough for another process's orphan sweep while held). */
+#define PEX__POOL_HOLD_MAX_S 300
+
+/* Add the names of the rooms this pool holds (pex_pool_prefetch) to the
+ * json object @p set as keys. */
+int pex__pool_held_names(pex_pool *p, json_object *set);
 /* 1 if @name starts with a protected prefix. */
 int pex__pool_is_protected(const pex_pool *p, const char *name);
 /* 1 if @name starts with the pool's name prefix. */

@@ -10,6 +10,10 @@
  *   - a queue holding bare room names (the old app's format, raw or base64)
  *     is resolved by name at pop and the room comes with its alias and
  *     guest PIN;
+ *   - rooms held ahead of pops (pex_pool_prefetch): off the queue but
+ *     counted as the pool's, handed out with the PATCH alone, dropped when
+ *     gone, put back when the PATCH fails, the pool is freed or drained,
+ *     never taken for orphans by the same process;
  *   - pex_pool_get_metrics() and pex_metrics_format_write() report a known
  *     state exactly, in JSON and in Prometheus text.
  * Links the internal library to decode pool messages. */
@@ -535,6 +539,195 @@ START_TEST(test_metrics_format_values)
 }
 END_TEST
 
+/* ---- rooms held ahead of pops (pex_pool_prefetch) ---- */
+
+/* The names of the pool messages now visible, in order (at most 32). */
+static size_t pool_names(fx *f, char names[][128], size_t max)
+{
+	pex_message **m = NULL;
+	size_t n = 0, i;
+	ck_assert_int_eq(pex_queue_peek(&m, &n, f->pq, 32), 0);
+	for (i = 0; i < n && i < max; i++) {
+		struct pex__room_ref ref;
+		memset(&ref, 0, sizeof(ref));
+		ck_assert_int_eq(pex__poolmsg_decode(&ref, m[i]->data, m[i]->len), 0);
+		snprintf(names[i], 128, "%s", ref.name);
+		pex__room_ref_dispose(&ref);
+	}
+	pex_message_array_free(m, n);
+	return n < max ? n : max;
+}
+
+static int in_names(char names[][128], size_t n, const char *name)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Held rooms leave the queue, count as the pool's, and a pop hands one out
+ * with the PATCH alone: one Pexip request, no queue operation. */
+START_TEST(test_prefetch_pop)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	pex_pool_metrics m;
+	char all[4][128], left[4][128];
+	long long before;
+	size_t i, created = 0;
+
+	fx_open(&f, "vmr_");
+	for (i = 0; i < 4; i++)
+		add_pool_room(&f, all[i], sizeof(all[i]));
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, PEX_POOL_PREFETCH_MAX + 1), PEX_EINVAL);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 2), 2);
+	ck_assert_uint_eq(pex_pool_held(f.pool), 2);
+	ck_assert_uint_eq(qcount(f.pq), 2);                /* off the queue... */
+	ck_assert_uint_eq(pool_names(&f, left, 4), 2);
+	ck_assert_str_eq(left[0], all[2]);                 /* the first two were taken */
+	ck_assert_str_eq(left[1], all[3]);
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(pex_pool_get_metrics(f.pool, &m), 0);
+	ck_assert_int_eq(m.pool_depth, 4);                 /* ...but still the pool's */
+	ck_assert_int_eq(pex_pool_fill(f.pool, 4, &created, NULL, NULL), 0);
+	ck_assert_uint_eq(created, 0);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 2), 2);  /* already held: nothing taken */
+	ck_assert_uint_eq(qcount(f.pq), 2);
+
+	before = emu_stat(&f.e, "requests");
+	ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
+	/* one Pexip request: the PATCH (the emulator does not count its stats) */
+	ck_assert_int_eq(emu_stat(&f.e, "requests") - before, 1);
+	ck_assert_str_eq(r->name, all[0]);
+	ck_assert_str_eq(r->tag, TAG_HI);
+	ck_assert_ptr_nonnull(r->guest_pin);
+	ck_assert_int_gt((int)strlen(r->guest_pin), 0);
+	ck_assert_int_gt((int)strlen(r->alias), 0);
+	ck_assert_int_gt((int)r->id, 0);
+	ck_assert_str_eq(room_tag(&f, all[0]), TAG_HI);
+	pex_pool_room_free(r);
+	ck_assert_uint_eq(pex_pool_held(f.pool), 1);
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	ck_assert_uint_eq(atomic_load(&f.pool->pops), 1);
+
+	/* the next held one, then the queue's, in order; nobody gets one twice */
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), 0);
+	ck_assert_str_eq(r->name, all[1]);
+	pex_pool_room_free(r);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), 0);
+	ck_assert_str_eq(r->name, all[2]);
+	pex_pool_room_free(r);
+	ck_assert_uint_eq(qcount(f.pq), 1);
+
+	/* n = 0 puts held rooms back */
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 1);
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 0), 0);
+	ck_assert_uint_eq(pex_pool_held(f.pool), 0);
+	ck_assert_uint_eq(pool_names(&f, left, 4), 1);
+	ck_assert_str_eq(left[0], all[3]);
+	/* an empty queue: nothing held, no error */
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), 0);
+	pex_pool_room_free(r);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 3), 0);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	fx_close(&f);
+}
+END_TEST
+
+/* A held room Pexip no longer has is dropped and the next one handed out;
+ * a held room whose PATCH fails goes back to the queue. */
+START_TEST(test_prefetch_gone_and_failed)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	char a[128], b[128], c[128], left[4][128], want[256];
+
+	fx_open(&f, "vmr_");
+	add_pool_room(&f, a, sizeof(a));
+	add_pool_room(&f, b, sizeof(b));
+	add_pool_room(&f, c, sizeof(c));
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 2), 2);
+	delete_out_of_band(&f, a);
+	ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(r->name, b);
+	pex_pool_room_free(r);
+	snprintf(want, sizeof(want), "[warn] pool room %s is gone from Pexip; dropped", a);
+	ck_assert_msg(logged(want), "no log line '%s' in:\n%s", want, log_text);
+
+	/* held c, a PATCH that fails: the pop fails naming the room, c is back */
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 1);
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	faults(&f, "{\"permanent_status\": 500}");
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EHTTP);
+	ck_assert_ptr_null(r);
+	snprintf(want, sizeof(want), "tagging pool room %s: ", c);
+	ck_assert_msg(strstr(pex_error_last()->message, want) == pex_error_last()->message,
+		"message '%s' does not start with '%s'", pex_error_last()->message, want);
+	ck_assert_uint_eq(pex_pool_held(f.pool), 0);
+	ck_assert_uint_eq(pool_names(&f, left, 4), 1);
+	ck_assert_str_eq(left[0], c);
+	faults(&f, "{\"permanent_status\": 0}");
+	ck_assert_str_eq(room_tag(&f, c), "");
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), 0);
+	ck_assert_str_eq(r->name, c);
+	pex_pool_room_free(r);
+	fx_close(&f);
+}
+END_TEST
+
+/* Held rooms go back to the queue when the pool is freed or drained, and
+ * this process's orphan sweep never takes them for orphans. */
+START_TEST(test_prefetch_free_drain_orphans)
+{
+	fx f;
+	pex_pool *p2 = NULL;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_gc_options go = PEX_GC_OPTIONS_INIT;
+	pex_gc_report rep;
+	char names[3][128], left[4][128];
+	size_t i, drained = 0;
+
+	fx_open(&f, "vmr_");
+	for (i = 0; i < 3; i++)
+		add_pool_room(&f, names[i], sizeof(names[i]));
+
+	/* free: back on the queue */
+	po.name_prefix = "vmr_";
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
+	ck_assert_int_eq(pex_pool_prefetch(p2, 2), 2);
+	ck_assert_uint_eq(qcount(f.pq), 1);
+	pex_pool_free(p2);
+	ck_assert_uint_eq(pool_names(&f, left, 4), 3);
+	for (i = 0; i < 3; i++)
+		ck_assert(in_names(left, 3, names[i]));
+
+	/* orphan sweep of the same process, every room old enough: held rooms
+	 * and queued rooms alike are the pool's */
+	po.orphan_max_age_s = 0;
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
+	ck_assert_int_eq(pex_pool_prefetch(p2, 2), 2);
+	go.orphans = 1;
+	memset(&rep, 0, sizeof(rep));
+	pex__sleep_ms(1100);
+	ck_assert_msg(pex_gc_sweep(p2, &go, &rep, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(rep.orphans_found, 0);
+	for (i = 0; i < 3; i++)
+		ck_assert(room_exists(&f, names[i]));
+
+	/* drain with delete: the held rooms too */
+	ck_assert_int_eq(pex_pool_drain(p2, 1, &drained, NULL, NULL), 0);
+	ck_assert_uint_eq(drained, 3);
+	ck_assert_uint_eq(pex_pool_held(p2), 0);
+	for (i = 0; i < 3; i++)
+		ck_assert(!room_exists(&f, names[i]));
+	pex_pool_free(p2);
+	fx_close(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pool");
@@ -551,6 +744,9 @@ int main(void)
 	tcase_add_test(pop, test_pop_patch_503_beyond_retries);
 	tcase_add_test(pop, test_pop_patch_permanent_500);
 	tcase_add_test(pop, test_pop_bare_names);
+	tcase_add_test(pop, test_prefetch_pop);
+	tcase_add_test(pop, test_prefetch_gone_and_failed);
+	tcase_add_test(pop, test_prefetch_free_drain_orphans);
 	tcase_add_test(met, test_metrics_known_values);
 	tcase_add_test(met, test_metrics_format_values);
 	suite_add_tcase(s, pop);

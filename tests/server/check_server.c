@@ -1295,6 +1295,100 @@ START_TEST(test_sigterm_under_load)
 }
 END_TEST
 
+/* ---- the room held ready (--prefetch, default 1) ---- */
+
+/* The names on a pool queue, visible ones only, without leasing (at most 32). */
+static int peek_names(const char *db, const char *queue, char (*out)[64], int max)
+{
+	char uri[400];
+	pex_queue *q = NULL;
+	pex_message **msgs = NULL;
+	size_t count = 0, i;
+	int n = 0;
+
+	snprintf(uri, sizeof(uri), "sqlite:%s", db);
+	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
+	ck_assert_int_eq(pex_queue_peek(&msgs, &count, q, 32), 0);
+	for (i = 0; i < count && n < max; i++) {
+		json_object *doc = json_tokener_parse((const char *)msgs[i]->data), *v;
+		ck_assert_msg(doc && json_object_object_get_ex(doc, "name", &v), "message %zu: %s", i,
+			(const char *)msgs[i]->data);
+		snprintf(out[n++], 64, "%s", json_object_get_string(v));
+		json_object_put(doc);
+	}
+	pex_message_array_free(msgs, count);
+	pex_queue_free(q);
+	return n;
+}
+
+/* How many rooms on Pexip have names starting with @p prefix. */
+static long long emu_count_prefix(const char *prefix)
+{
+	char path[300], *resp = NULL;
+	json_object *doc, *meta, *v;
+	long long n;
+	snprintf(path, sizeof(path), "/api/admin/configuration/v1/conference/?name__startswith=%s&limit=1", prefix);
+	ck_assert_int_eq(emu_api(&g_emu, "GET", path, NULL, &resp), 200);
+	doc = json_tokener_parse(resp);
+	ck_assert_msg(doc && json_object_object_get_ex(doc, "meta", &meta) &&
+		json_object_object_get_ex(meta, "total_count", &v), "%s", resp);
+	n = json_object_get_int64(v);
+	json_object_put(doc);
+	free(resp);
+	return n;
+}
+
+/* The server takes one room off the queue ahead of requests: the health
+ * depth counts it, the queue holds one fewer; a create hands it out and the
+ * next is taken; SIGTERM puts the held room back, so no room is lost. */
+START_TEST(test_held_room)
+{
+	server_opts so = { "name_prefix: held_", NULL, NULL, NULL, NULL };
+	char (*queued)[64];
+	char hex[64], path[300], name[128];
+	long long until;
+	resp_t r;
+	req_opts o;
+	json_object *doc, *v;
+	server_t s;
+	int nq, i;
+
+	server_start_opts(&s, "held", 3, &so);
+	ck_assert_int_eq(wait_depth(&s, 3, g_valgrind ? 300000 : 60000), 3);
+	/* the held room is taken right after the fill: wait for it */
+	queued = calloc(16, 64);
+	until = now_ms() + (g_valgrind ? 60000 : 10000);
+	while ((nq = peek_names(s.db, s.queue, queued, 16)) != 2 && now_ms() < until)
+		usleep(50 * 1000);
+	ck_assert_int_eq(nq, 2);
+	ck_assert_int_eq(emu_count_prefix("held_"), 3);
+
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	hexify(hex, "held");
+	snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
+	ck_assert_int_eq(http(&r, s.base, "POST", path, NULL, 0, &o), 200);
+	doc = json_tokener_parse(r.body);
+	ck_assert(json_object_object_get_ex(doc, "name", &v));
+	snprintf(name, sizeof(name), "%s", json_object_get_string(v));
+	json_object_put(doc);
+	resp_free(&r);
+	/* it was the held one: never on the queue since */
+	for (i = 0; i < 2; i++)
+		ck_assert_str_ne(queued[i], name);
+	ck_assert_int_eq(wait_depth(&s, 3, g_valgrind ? 300000 : 60000), 3);
+
+	ck_assert_int_eq(server_stop(&s), 0);
+	/* after SIGTERM: 3 queued (the held room put back), 1 handed out, none lost */
+	nq = peek_names(s.db, s.queue, queued, 16);
+	ck_assert_int_eq(nq, 3);
+	for (i = 0; i < nq; i++)
+		ck_assert_str_ne(queued[i], name);
+	ck_assert_int_eq(emu_count_prefix("held_"), 4);
+	free(queued);
+}
+END_TEST
+
 /* ---- timers ---- */
 
 static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"AdjustForDST\":true},"
@@ -1461,6 +1555,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_room_crud);
 	tcase_add_test(tc, test_concurrent_creates);
 	tcase_add_test(tc, test_sigterm_under_load);
+	tcase_add_test(tc, test_held_room);
 	tcase_add_test(tc, test_timers_fire);
 	tcase_add_test(tc, test_gc_timer_orphans);
 	tcase_add_test(tc, test_timer_routes_peer);
