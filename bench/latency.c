@@ -119,7 +119,10 @@ typedef struct server_ctx {
 	CURL *h;
 	struct curl_slist *hdr;
 	char url[160];
-	pex_queue *q;             /* our own handle on the server's pool queue */
+	char health_url[160];     /* GET /public/health: pool_depth counts held rooms */
+	CURL *hh;                 /* its own keep-alive handle */
+	char body[1024];
+	size_t body_len;
 	size_t depth;
 	long bad;                 /* answers other than 200 */
 	long slow_refill;         /* replenish not done within 1 s */
@@ -139,24 +142,54 @@ static size_t on_header(char *buf, size_t size, size_t n, void *x)
 	return len;
 }
 
+static size_t on_health_body(char *buf, size_t size, size_t n, void *x)
+{
+	server_ctx *s = x;
+	size_t len = size * n, room = sizeof(s->body) - 1 - s->body_len;
+	memcpy(s->body + s->body_len, buf, len < room ? len : room);
+	s->body_len += len < room ? len : room;
+	s->body[s->body_len] = '\0';
+	return len;
+}
+
+/* The server's pool depth as /public/health reports it (the queue plus
+ * the rooms it holds ready, --prefetch), or -1. */
+static long server_depth(server_ctx *s)
+{
+	const char *p;
+	long status;
+	s->body_len = 0;
+	s->body[0] = '\0';
+	curl_easy_setopt(s->hh, CURLOPT_URL, s->health_url);
+	curl_easy_setopt(s->hh, CURLOPT_WRITEFUNCTION, on_health_body);
+	curl_easy_setopt(s->hh, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(s->hh, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(s->hh) != CURLE_OK)
+		return -1;
+	curl_easy_getinfo(s->hh, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200 || !(p = strstr(s->body, "\"pool_depth\":")))
+		return -1;
+	return strtol(p + strlen("\"pool_depth\":"), NULL, 10);
+}
+
 /* One request; returns its duration in ms. Then, not timed, wait until the
- * server's background replenish has put the pool back at its depth, so
- * that this request's background work never lands on the next timed
- * operation (of any of the three). Loaded behaviour is #3's business. */
+ * server's background work has put the pool back at its depth (the next
+ * room taken off the queue, the replacement created), so that this
+ * request's background work never lands on the next timed operation (of
+ * any of the three). Loaded behaviour is #3's business. */
 static double server_op(server_ctx *s)
 {
 	double t0, t1, until;
-	size_t n = 0;
-	long status;
+	long n = 0, status;
 	t0 = bench_now();
 	status = bench_http(s->h, "POST", s->url, s->hdr, NULL);
 	t1 = bench_now();
 	if (status != 200)
 		s->bad++;
 	until = t1 + 1;
-	while (pex_queue_count(&n, s->q) == 0 && n < s->depth && bench_now() < until)
-		usleep(100);
-	if (n < s->depth)
+	while ((n = server_depth(s)) < (long)s->depth && bench_now() < until)
+		usleep(200);
+	if (n < (long)s->depth)
 		s->slow_refill++;
 	return (t1 - t0) * 1e3;
 }
@@ -216,7 +249,8 @@ static void set_up(lat_set *st, const bench_opts *o, emu_t *e, unsigned depth, i
 			st->sc.hdr = curl_slist_append(NULL, "X-API-Key: " BENCH_API_KEY);
 			snprintf(st->sc.url, sizeof(st->sc.url), "%s/room/create?uuiData=%s",
 				st->srv.base, UUI_HEX);
-			st->sc.q = bench_sqlite_queue(st->srv.db, "room-creation-queue", 0);
+			st->sc.hh = curl_easy_init();
+			snprintf(st->sc.health_url, sizeof(st->sc.health_url), "%s/public/health", st->srv.base);
 			st->sc.depth = depth;
 			curl_easy_setopt(st->sc.h, CURLOPT_HEADERFUNCTION, on_header);
 			curl_easy_setopt(st->sc.h, CURLOPT_HEADERDATA, &st->sc);
@@ -244,7 +278,7 @@ static void set_down(lat_set *st, lat_result *res, size_t n)
 		res->server_bad = st->sc.bad;
 		res->slow_refill = st->sc.slow_refill;
 		bench_server_stop(&st->srv);
-		pex_queue_free(st->sc.q);
+		curl_easy_cleanup(st->sc.hh);
 		curl_easy_cleanup(st->sc.h);
 		curl_slist_free_all(st->sc.hdr);
 	}

@@ -55,14 +55,15 @@ static long load(const char *url, long n)
 	return atomic_load(&c.bad);
 }
 
-/* Wait (at most @p max_s seconds) until the server's pool is back at @p depth. */
+/* Wait (at most @p max_s seconds) until the server's pool is back at @p depth
+ * (the queue holds all but the room the server holds ready, --prefetch 1). */
 static void settle(const bench_server *s, size_t depth, double max_s)
 {
 	double until = bench_now() + max_s;
 	pex_queue *q = bench_sqlite_queue(s->db, "room-creation-queue", 0);
 	size_t n = 0;
 	while (bench_now() < until) {
-		if (pex_queue_count(&n, q) == 0 && n >= depth)
+		if (pex_queue_count(&n, q) == 0 && n + 1 >= depth)
 			break;
 		usleep(100000);
 	}
