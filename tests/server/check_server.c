@@ -1220,33 +1220,42 @@ END_TEST
 /* ---- SIGTERM under load ---- */
 
 /* The names of the rooms still on a pool queue. */
-static int queued_names(const char *db, const char *queue, char (*out)[64], int max)
+/* The room names of @p count pool messages (the room's JSON, see
+ * lib/queue/poolmsg.c), appended to out[*n..max). */
+static void add_names(pex_message **msgs, size_t count, char (*out)[64], int *n, int max)
+{
+	size_t i;
+	for (i = 0; i < count && *n < max; i++) {
+		const char *text = (const char *)msgs[i]->data;
+		json_object *doc = json_tokener_parse(text), *v;
+		ck_assert_msg(doc && json_object_object_get_ex(doc, "name", &v), "message %zu: %s", i, text);
+		snprintf(out[(*n)++], 64, "%s", json_object_get_string(v));
+		json_object_put(doc);
+	}
+}
+
+/* The names of the rooms on a pool queue: with @p lease every message,
+ * leased for an hour (only when the server is gone: nobody else reads),
+ * else the visible ones without leasing (at most 32). */
+static int pool_queue_names(const char *db, const char *queue, int lease, char (*out)[64], int max)
 {
 	char uri[400];
 	pex_queue *q = NULL;
 	pex_message **msgs = NULL;
-	size_t count = 0, i;
+	size_t count = 0;
 	int n = 0;
 
 	snprintf(uri, sizeof(uri), "sqlite:%s", db);
 	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
-	/* lease everything, 32 at a time (the server is gone: nobody else reads) */
-	for (;;) {
-	ck_assert_int_eq(pex_queue_receive_batch(&msgs, &count, q, 32, 3600), 0);
-	if (count == 0)
-		break;
-	for (i = 0; i < count && n < max; i++) {
-		/* pool messages are the room's JSON (see lib/queue/poolmsg.c) */
-		const char *dec = (const char *)msgs[i]->data;
-		json_object *doc, *v;
-		doc = json_tokener_parse(dec);
-		ck_assert_msg(doc && json_object_object_get_ex(doc, "name", &v), "message %zu: %s", i, dec);
-		snprintf(out[n++], 64, "%s", json_object_get_string(v));
-		json_object_put(doc);
-	}
-	pex_message_array_free(msgs, count);
-	msgs = NULL;
-	}
+	do {
+		if (lease)
+			ck_assert_int_eq(pex_queue_receive_batch(&msgs, &count, q, 32, 3600), 0);
+		else
+			ck_assert_int_eq(pex_queue_peek(&msgs, &count, q, 32), 0);
+		add_names(msgs, count, out, &n, max);
+		pex_message_array_free(msgs, count);
+		msgs = NULL;
+	} while (lease && count > 0);
 	pex_queue_free(q);
 	return n;
 }
@@ -1277,7 +1286,7 @@ START_TEST(test_sigterm_under_load)
 
 	/* every room answered 200 really left the pool */
 	queued = calloc((size_t)depth * 2 + 10, 64);
-	nq = queued_names(s.db, s.queue, queued, depth * 2 + 10);
+	nq = pool_queue_names(s.db, s.queue, 1, queued, depth * 2 + 10);
 	ck_assert_int_gt(nq, 0);
 	for (i = 0; i < n; i++)
 		for (j = 0; j < nq; j++)
@@ -1296,30 +1305,6 @@ START_TEST(test_sigterm_under_load)
 END_TEST
 
 /* ---- the room held ready (--prefetch, default 1) ---- */
-
-/* The names on a pool queue, visible ones only, without leasing (at most 32). */
-static int peek_names(const char *db, const char *queue, char (*out)[64], int max)
-{
-	char uri[400];
-	pex_queue *q = NULL;
-	pex_message **msgs = NULL;
-	size_t count = 0, i;
-	int n = 0;
-
-	snprintf(uri, sizeof(uri), "sqlite:%s", db);
-	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
-	ck_assert_int_eq(pex_queue_peek(&msgs, &count, q, 32), 0);
-	for (i = 0; i < count && n < max; i++) {
-		json_object *doc = json_tokener_parse((const char *)msgs[i]->data), *v;
-		ck_assert_msg(doc && json_object_object_get_ex(doc, "name", &v), "message %zu: %s", i,
-			(const char *)msgs[i]->data);
-		snprintf(out[n++], 64, "%s", json_object_get_string(v));
-		json_object_put(doc);
-	}
-	pex_message_array_free(msgs, count);
-	pex_queue_free(q);
-	return n;
-}
 
 /* How many rooms on Pexip have names starting with @p prefix. */
 static long long emu_count_prefix(const char *prefix)
@@ -1358,7 +1343,7 @@ START_TEST(test_held_room)
 	/* the held room is taken right after the fill: wait for it */
 	queued = calloc(16, 64);
 	until = now_ms() + (g_valgrind ? 60000 : 10000);
-	while ((nq = peek_names(s.db, s.queue, queued, 16)) != 2 && now_ms() < until)
+	while ((nq = pool_queue_names(s.db, s.queue, 0, queued, 16)) != 2 && now_ms() < until)
 		usleep(50 * 1000);
 	ck_assert_int_eq(nq, 2);
 	ck_assert_int_eq(emu_count_prefix("held_"), 3);
@@ -1380,7 +1365,7 @@ START_TEST(test_held_room)
 
 	ck_assert_int_eq(server_stop(&s), 0);
 	/* after SIGTERM: 3 queued (the held room put back), 1 handed out, none lost */
-	nq = peek_names(s.db, s.queue, queued, 16);
+	nq = pool_queue_names(s.db, s.queue, 0, queued, 16);
 	ck_assert_int_eq(nq, 3);
 	for (i = 0; i < nq; i++)
 		ck_assert_str_ne(queued[i], name);
