@@ -7,41 +7,11 @@
 set -u
 PEXCTL_BIN=$1
 export PEX_EMULATOR=$2
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../emulator/emu.sh
-. "$here/../emulator/emu.sh"
-
-work=$(mktemp -d /tmp/pexctl-client.XXXXXX)
-fails=0 passes=0
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 bgpid=
-cleanup() {
-	[ -n "$bgpid" ] && kill "$bgpid" 2>/dev/null
-	emu_stop >/dev/null 2>&1
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-pexctl() {
-	if [ "${PEXCTL_VALGRIND:-0}" = 1 ]; then
-		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
-			--error-exitcode=99 "$PEXCTL_BIN" "$@"
-	else
-		"$PEXCTL_BIN" "$@"
-	fi
-}
-
-ok() { passes=$((passes + 1)); }
-bad() { fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-show() { sed 's/^/  stdout: /' "$work/out" >&2; sed 's/^/  stderr: /' "$work/err" >&2; }
-# expect CODE DESCRIPTION -- command...
-expect() {
-	local want=$1 what=$2; shift 3
-	"$@" >"$work/out" 2>"$work/err"
-	local got=$?
-	if [ "$got" = "$want" ]; then ok; else bad "$what: exit $got, want $want"; show; fi
-}
-lacks() { if grep -qF -- "$2" "$1"; then bad "$3: '$2' found in $(basename "$1")"; else ok; fi; }
-jq_is() { local v; v=$(jq -r "$2" "$1" 2>/dev/null); if [ "$v" = "$3" ]; then ok; else bad "$4: jq '$2' = '$v', want '$3'"; fi; }
+kill_bg() { [ -n "$bgpid" ] && kill "$bgpid" 2>/dev/null; }
+cleanup_extra=kill_bg
 # stat_cmp KEY OP N DESCRIPTION: an emulator counter compared with N (-eq, -le or -ge)
 stat_cmp() {
 	local v r=1; v=$(emu_stat "$1")
@@ -204,5 +174,4 @@ stat_cmp max_in_flight -ge 2 "requests did run concurrently"
 stat_cmp connections_opened -le 3 "connections reused, one per slot"
 emu_stop
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

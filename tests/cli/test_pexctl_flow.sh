@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# pexctl end to end against the Pexip emulator: the room flow of design §7
+# (uui decode, pool fill|status|drain, create, event, gc, metrics, delete),
+# progress bars on a terminal only, --json documents on failure.
+# Usage: test_pexctl_flow.sh PEXCTL EMULATOR
+# Set PEXCTL_VALGRIND=1 to run every pexctl call under valgrind.
+set -u
+PEXCTL_BIN=$1
+export PEX_EMULATOR=$2
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+emu_start || { echo "cannot start the emulator" >&2; exit 1; }
+write_ok_cfg
+# a room of the conference tests' kind, for the delete failures below
+mkroom vmr_01 tag01
+
+# --- the room flow: pool fill|status|drain, create, event, gc, uui, metrics
+cat >"$work/pool.yaml" <<YAML
+pexip:
+  url: $EMU_URL
+  auth: {method: basic, username: admin, password: "env:PEX_TEST_PW"}
+  retries: {max: 8, base_ms: 5, cap_ms: 100}
+queue:
+  backend: sqlite
+  sqlite: {path: $work/pool.db}
+pool: {depth: 3, name_prefix: pool_}
+tag: {url_template: "https://svc.example.com/s/{uui}", allowed_hosts: [svc.example.com]}
+gc: {delay_s: 0}
+YAML
+pc="-c $work/pool.yaml"
+expect 0 "uui decode" -- pexctl $pc uui decode 6869
+contains "$work/out" "https://svc.example.com/s/hi" "uui decode output"
+expect 2 "uui decode odd" -- pexctl $pc uui decode 686
+contains "$work/err" "odd number of hex digits (3): the digit at offset 2 has no pair" "odd-length UUI explained"
+# 26 + 3 x 74 = 248 characters fit: the 75th space (octet 74) does not
+expect 2 "uui decode, tag too long" -- pexctl --json $pc uui decode "$(printf '20%.0s' $(seq 1 100))"
+json_error "$work/out" PEX_EINVAL 2 "uui decode, tag too long"
+contains "$work/out" "tag: the URL is 326 characters; Pexip allows at most 250 (octet 74, input offset 148, is the first that does not fit)" "tag too long: the offset"
+expect 4 "create from an empty pool" -- pexctl $pc create --uui 6869
+contains "$work/err" "empty" "pool empty explained"
+expect 0 "pool fill" -- pexctl --json $pc pool fill
+jq_is "$work/out" '.created' 3 "pool fill created"
+if grep -q $'\r' "$work/err"; then bad "progress bar written to a pipe"; else ok; fi
+expect 0 "pool fill again (already full)" -- pexctl --json $pc pool fill
+jq_is "$work/out" '.created' 0 "pool fill is idempotent"
+expect 0 "pool status" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 3 "pool depth"
+expect 2 "create with a bad UUI" -- pexctl $pc create --uui 6g
+contains "$work/err" "offset 1" "bad UUI offset"
+expect 0 "pool untouched by bad input" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 3 "pool depth after bad input"
+expect 0 "create" -- pexctl --json $pc create --uui 6869 --wait
+jq_is "$work/out" '.tag' "https://svc.example.com/s/hi" "create tag"
+jq_is "$work/out" '.guest_pin | length' 6 "create guest pin"
+jq_is "$work/out" '.id > 0' true "create id"
+room=$(jq -r .name "$work/out")
+expect 0 "create --tag-url" -- pexctl --json $pc create --tag-url "https://svc.example.com/x/1" --wait
+jq_is "$work/out" '.tag' "https://svc.example.com/x/1" "create --tag-url"
+expect 2 "create --tag-url to a foreign host" -- pexctl $pc create --tag-url "https://evil.example.com/x"
+contains "$work/err" "tag URL host 'evil.example.com' is not in tag.allowed_hosts (offset 8)" "--tag-url offset in the URL"
+expect 2 "create --tag-url with a bad character" -- pexctl --json $pc create --tag-url "https://svc.example.com/a<b"
+jq_is "$work/out" '.error.message' "tag URL character '<' at offset 25 is not allowed (RFC 3986)" "--tag-url character offset"
+expect 0 "pool back at depth" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 3 "replenished"
+printf '{"node":"1.2.3.4","seq":1,"version":2,"time":1.5,"event":"conference_ended","data":{"name":"%s"}}' "$room" >"$work/ev.json"
+expect 0 "event" -- pexctl --json $pc event "$work/ev.json"
+jq_is "$work/out" '.scheduled' 1 "event scheduled"
+expect 2 "malformed event" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {}}'
+contains "$work/err" "data.name" "malformed event explained"
+expect 0 "gc --dry-run" -- pexctl --json $pc gc --dry-run
+jq_is "$work/out" '.deleted' 1 "dry run would delete"
+expect 0 "room still there after dry run" -- pexctl $pc get "$room"
+expect 0 "gc" -- pexctl --json $pc gc
+jq_is "$work/out" '.deleted' 1 "gc deleted"
+jq_is "$work/out" '[.postponed_live, .skipped_protected, .already_gone, .failed] | add' 0 "gc other counts"
+expect 3 "room gone after gc" -- pexctl $pc get "$room"
+expect 0 "gc again is a no-op" -- pexctl --json $pc gc
+jq_is "$work/out" '.deleted' 0 "gc rerun"
+expect 2 "gc bad --max" -- pexctl $pc gc --max lots
+expect 0 "metrics" -- pexctl $pc metrics
+contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
+expect 0 "metrics json" -- pexctl $pc metrics --format json
+jq_is "$work/out" '.pool_depth' 3 "json metrics"
+# a progress bar appears on a terminal only
+script -qec "$PEXCTL_BIN $pc pool drain" /dev/null >"$work/tty" 2>&1
+contains "$work/tty" "drained 3" "drain on a tty"
+contains "$work/tty" "[####" "progress bar on a tty"
+expect 0 "pool status after drain" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 0 "drained"
+
+# a progress bar on a terminal only: fill, gc, delete --prefix (drain above)
+no_bar "$work/err" "pool status"
+on_tty "$work/tty" "$PEXCTL_BIN $pc pool fill --depth 4"
+contains "$work/tty" "created 4 rooms" "fill on a tty"
+contains "$work/tty" "] 4/4" "fill progress on a tty"
+contains "$work/tty" "[##############################]" "fill progress bar on a tty"
+expect 0 "pool status after fill on a tty" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 4 "filled on a tty"
+printf '{"event":"eventsink_bulk","data":[{"event":"conference_ended","data":{"name":"pool_tty_a"}},{"event":"conference_ended","data":{"name":"pool_tty_b"}}]}' >"$work/ev2.json"
+expect 0 "schedule two" -- pexctl $pc event "$work/ev2.json"
+on_tty "$work/tty" "$PEXCTL_BIN $pc gc"
+contains "$work/tty" "already gone 2" "gc on a tty"
+contains "$work/tty" "[##############################] 2/2" "gc progress bar on a tty"
+expect 0 "schedule two again" -- pexctl $pc event "$work/ev2.json"
+expect 0 "gc piped" -- pexctl $pc gc
+contains "$work/out" "already gone 2" "gc piped"
+no_bar "$work/err" "gc"
+no_bar "$work/out" "gc (stdout)"
+for i in 1 2 3; do mkroom "ttydel_$i"; mkroom "pipedel_$i"; done
+on_tty "$work/tty" "$PEXCTL_BIN $cfg delete --prefix ttydel_ --yes"
+contains "$work/tty" "ttydel_3: deleted" "delete --prefix on a tty"
+contains "$work/tty" "deleting [##############################] 3/3" "delete progress bar on a tty"
+expect 0 "delete --prefix piped" -- pexctl $cfg delete --prefix pipedel_ --yes
+contains "$work/out" "pipedel_3: deleted" "delete --prefix piped"
+no_bar "$work/err" "delete --prefix"
+expect 0 "pool drain piped" -- pexctl $pc pool drain
+no_bar "$work/err" "pool drain"
+expect 0 "pool fill piped" -- pexctl $pc pool fill
+no_bar "$work/err" "pool fill"
+
+# the default create (no --wait) replaces the room in the background
+before=$(pexctl --json $cfg list --prefix pool_ | jq length)
+expect 0 "create, background replacement" -- pexctl --json $pc create --uui 6869
+jq_is "$work/out" '.tag' "https://svc.example.com/s/hi" "create without --wait"
+one_doc "$work/out" "create --json"
+back=0
+for i in $(seq 1 300); do
+	d=$(pexctl --json $pc pool status 2>/dev/null | jq -r .pool_depth)
+	if [ "$d" = 3 ]; then back=1; break; fi
+	sleep 0.1
+done
+[ "$back" = 1 ] && ok || bad "the pool did not get back to depth 3 after create (depth $d)"
+after=$(pexctl --json $cfg list --prefix pool_ | jq length)
+[ "$after" = $((before + 1)) ] && ok || bad "pool rooms on Pexip: $after, want $before + 1 (the replacement)"
+expect 0 "create --no-replenish" -- pexctl --json $pc create --no-replenish
+sleep 0.5
+expect 0 "pool status after --no-replenish" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 2 "--no-replenish leaves the pool one short"
+
+# uui decode needs only tag.*: without any configuration file it runs on the
+# defaults (no template, no allowed hosts), which still checks the UUI
+mkdir -p "$work/noconf"
+noconf() { (cd "$work/noconf" && unset PEXIPSDK_CONFIG && pexctl "$@"); }
+if [ -e /etc/pexipsdk/config.yaml ]; then
+	echo "note: /etc/pexipsdk/config.yaml exists; skipping the no-configuration checks" >&2
+else
+	expect 2 "uui decode, no configuration" -- noconf uui decode 6869
+	contains "$work/err" "UUI: the decoded text (input offset 0) is not an absolute URL and tag.url_template is not set" "defaults: no template"
+	expect 2 "uui decode, no configuration, odd" -- noconf uui decode 686
+	contains "$work/err" "the digit at offset 2 has no pair" "defaults: the UUI is checked"
+	expect 2 "uui decode, no configuration, json" -- noconf --json uui decode 6g
+	json_error "$work/out" PEX_EINVAL 2 "uui decode without configuration"
+	jq_is "$work/out" '.error.message' "UUI: not a hex digit at offset 1 ('g')" "defaults: message"
+	expect 5 "other commands still need a configuration" -- noconf pool status
+fi
+expect 5 "uui decode, -c names a missing file" -- pexctl -c "$work/nope.yaml" uui decode 6869
+expect 5 "uui decode, PEXIPSDK_CONFIG names a missing file" -- env PEXIPSDK_CONFIG="$work/nope.yaml" "$PEXCTL_BIN" uui decode 6869
+printf 'tag: {url_template: "https://svc.example.com/s/{uui}"}\n' >"$work/tagonly.yaml"
+expect 5 "a configuration file still needs pexip.url" -- pexctl -c "$work/tagonly.yaml" uui decode 6869
+contains "$work/err" "missing required key 'pexip.url'" "tag-only file explained"
+
+# metrics with known values: 3 ready rooms, 2 rooms due for deletion, 3 live
+# pool-prefixed conferences, 4 pool-prefixed rooms on Pexip; the counters are
+# this process's (0 in a fresh pexctl)
+cat >"$work/mt.yaml" <<YAML
+pexip:
+  url: $EMU_URL
+  auth: {method: basic, username: admin, password: "env:PEX_TEST_PW"}
+  retries: {max: 8, base_ms: 5, cap_ms: 100}
+queue:
+  backend: sqlite
+  sqlite: {path: $work/mt.db}
+pool: {depth: 4, name_prefix: mt_}
+gc: {delay_s: 600}
+YAML
+mc="-c $work/mt.yaml"
+expect 0 "metrics: fill" -- pexctl --json $mc pool fill
+jq_is "$work/out" '.created' 4 "metrics: filled"
+expect 0 "metrics: hand one out" -- pexctl $mc create --no-replenish
+printf '{"event":"eventsink_bulk","data":[{"event":"conference_ended","data":{"name":"mt_gone_a"}},{"event":"participant_updated"},{"event":"conference_ended","data":{"name":"mt_gone_b"}}]}' >"$work/ev3.json"
+expect 0 "metrics: two rooms ended" -- pexctl --json $mc event "$work/ev3.json"
+jq_is "$work/out" '.scheduled' 2 "metrics: scheduled"
+for n in mt_live_1 mt_live_2 mt_live_3 other_live vmr_01; do
+	emu_ctl POST /_emu/conference/start "{\"name\": \"$n\"}" >/dev/null || bad "start $n"
+done
+want_metrics='pool_depth 3
+deletion_backlog 2
+live_conferences 3
+pexip_pool_rooms 4
+pops_total 0
+pop_failures_total 0
+replenished_total 0
+replenish_failures_total 0
+deleted_total 0
+delete_failures_total 0
+events_total 0
+events_unknown_total 0'
+expect 0 "metrics (prometheus)" -- pexctl $mc metrics
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 12 ] && ok || bad "metrics: want 12 samples"
+while read -r k v; do
+	if grep -qx "pexipsdk_$k $v" "$work/out"; then ok; else bad "prometheus: pexipsdk_$k is not $v: $(grep "^pexipsdk_$k " "$work/out")"; fi
+	case $k in *_total) t=counter ;; *) t=gauge ;; esac
+	grep -qx "# TYPE pexipsdk_$k $t" "$work/out" && ok || bad "prometheus: no TYPE line for pexipsdk_$k"
+done <<<"$want_metrics"
+expect 0 "metrics --format prometheus" -- pexctl $mc metrics --format prometheus
+grep -qx "pexipsdk_live_conferences 3" "$work/out" && ok || bad "metrics --format prometheus"
+for how in "--format json" "--json"; do
+	if [ "$how" = --json ]; then expect 0 "metrics --json" -- pexctl --json $mc metrics
+	else expect 0 "metrics --format json" -- pexctl $mc metrics --format json; fi
+	one_doc "$work/out" "metrics $how"
+	jq_is "$work/out" 'keys | length' 12 "metrics $how: 12 keys"
+	while read -r k v; do
+		jq_is "$work/out" ".${k%_total}" "$v" "metrics $how: ${k%_total}"
+	done <<<"$want_metrics"
+done
+expect 0 "pool status with known values" -- pexctl --json $mc pool status
+jq_is "$work/out" '[.pool_depth, .deletion_backlog, .live_conferences, .pexip_pool_rooms] | map(tostring) | join(" ")' "3 2 3 4" "pool status values"
+jq_is "$work/out" 'keys | length' 4 "pool status keys"
+expect 0 "pool status text" -- pexctl $mc pool status
+contains "$work/out" "live conferences:  3" "pool status text"
+# --json and --format prometheus contradict each other
+expect 2 "metrics --json --format prometheus" -- pexctl --json $mc metrics --format prometheus
+json_error "$work/out" PEX_EINVAL 2 "metrics --json --format prometheus"
+contains "$work/err" "contradict" "metrics --json --format prometheus explained"
+for n in mt_live_1 mt_live_2 mt_live_3 other_live vmr_01; do
+	emu_ctl POST /_emu/conference/stop "{\"name\": \"$n\"}" >/dev/null || bad "stop $n"
+done
+
+# --json failures: one document; commands that did part of their work print
+# their report with an "error" member of the standard shape
+expect 2 "event: missing file" -- pexctl $pc event "$work/missing.json"
+contains "$work/err" "event: cannot read $work/missing.json: No such file or directory" "event missing file explained"
+expect 2 "event: missing file, json" -- pexctl --json $pc event "$work/missing.json"
+json_error "$work/out" PEX_EINVAL 2 "event: missing file"
+expect 1 "event: a directory, json" -- pexctl --json $pc event "$work"
+json_error "$work/out" PEX_EIO 1 "event: read error"
+expect 2 "event: malformed, json" -- pexctl --json $pc event - <<<'{"event": "conference_ended", "data": {}}'
+json_error "$work/out" PEX_EINVAL 2 "event: malformed"
+printf '{"event":"conference_ended","data":{"name":"pool_fail_a"}}' >"$work/ev4.json"
+expect 0 "schedule one to fail" -- pexctl $pc event "$work/ev4.json"
+emu_ctl POST /_emu/faults '{"permanent_status": 500}' >/dev/null
+expect 1 "gc fails, json" -- pexctl --json $pc gc
+one_doc "$work/out" "gc failure"
+jq_is "$work/out" '.failed' 1 "gc failure report"
+jq_is "$work/out" '.deleted' 0 "gc failure report (deleted)"
+jq_is "$work/out" '.error.code' PEX_EHTTP "gc failure error.code"
+jq_is "$work/out" '.error.exit' 1 "gc failure error.exit"
+jq_is "$work/out" '.error.message | startswith("gc: ")' true "gc failure error.message"
+printf '{"event":"conference_ended","data":{"name":"pool_fail_b"}}' >"$work/ev5.json"
+emu_ctl POST /_emu/faults '{"permanent_status": 0}' >/dev/null
+expect 0 "schedule another to fail" -- pexctl $pc event "$work/ev5.json"
+emu_ctl POST /_emu/faults '{"permanent_status": 500}' >/dev/null
+expect 1 "gc fails, text" -- pexctl $pc gc
+contains "$work/err" "injected failure 500" "gc failure on stderr"
+expect 1 "pool fill fails, json" -- pexctl --json $pc pool fill --depth 9
+one_doc "$work/out" "pool fill failure"
+jq_is "$work/out" '.created' 0 "pool fill failure report"
+jq_is "$work/out" '.error.exit' 1 "pool fill failure error.exit"
+jq_is "$work/out" '.error.message | startswith("pool fill: ")' true "pool fill failure error.message"
+expect 1 "pool drain --delete fails, json" -- pexctl --json $pc pool drain --delete
+one_doc "$work/out" "pool drain failure"
+jq_is "$work/out" '.rooms_deleted' true "pool drain failure report"
+jq_is "$work/out" '.drained' 0 "pool drain failure report (drained)"
+jq_is "$work/out" '.error.code' PEX_EHTTP "pool drain failure error.code"
+expect 1 "pool status fails, json" -- pexctl --json $pc pool status
+json_error "$work/out" PEX_EHTTP 1 "pool status failure"
+expect 1 "delete fails, json" -- pexctl --json $cfg delete vmr_01
+one_doc "$work/out" "delete failure"
+jq_is "$work/out" '.failed[0].name' vmr_01 "delete failure report"
+jq_is "$work/out" '.error.exit' 1 "delete failure error.exit"
+jq_is "$work/out" '.error.message | startswith("delete: vmr_01: ")' true "delete failure error.message"
+expect 1 "delete fails, text" -- pexctl $cfg delete vmr_01
+expect 1 "create fails, json" -- pexctl --json $pc create --uui 6869
+json_error "$work/out" PEX_EHTTP 1 "create failure"
+emu_ctl POST /_emu/faults '{"permanent_status": 0}' >/dev/null
+expect 0 "the failed create gave its room back" -- pexctl --json $pc pool status
+jq_is "$work/out" '.pool_depth' 2 "pool depth after the failures"
+
+finish
