@@ -7,14 +7,22 @@
 # build-fuzz/fuzz-artifacts/<target>/). Without clang it says so and exits 0.
 #
 # Environment: BUILD_FUZZ (build dir, default <repo>/build-fuzz),
-# FUZZ_SECONDS, FUZZ_TARGETS (space-separated, default: all built ones),
-# FUZZ_ARTIFACTS.
+# FUZZ_SECONDS, FUZZ_RUNS (run each target for this many executions
+# instead of FUZZ_SECONDS, e.g. FUZZ_RUNS=1000000 for the long runs of
+# tests/fuzz/README.md), FUZZ_TARGETS (space-separated, default: all built
+# ones), FUZZ_ARTIFACTS.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${BUILD_FUZZ:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-20}
+runs=${FUZZ_RUNS:-}
+case "$runs" in
+'') limit="-max_total_time=$secs" what="${secs}s" ;;
+*[!0-9]*) echo "ci-fuzz: FUZZ_RUNS must be a number of executions" >&2; exit 2 ;;
+*) limit="-runs=$runs" what="$runs executions" ;;
+esac
 all="uui events pexip config azure_xml room_server"
 
 if ! command -v clang >/dev/null 2>&1; then
@@ -53,9 +61,9 @@ failed=
 for t in $targets; do
 	n=$(echo "$t" | tr _ -)
 	mkdir -p "$work/$t" "$artifacts/$t"
-	echo "ci-fuzz: fuzz-$n for ${secs}s"
+	echo "ci-fuzz: fuzz-$n for $what"
 	# new inputs go to the scratch dir; the committed seeds are read only
-	if ! "$build/tests/fuzz/fuzz-$n" -max_total_time="$secs" -max_len=4096 \
+	if ! "$build/tests/fuzz/fuzz-$n" "$limit" -max_len=4096 \
 		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$artifacts/$t/" "$work/$t" "$here/corpus/$t" \
 		</dev/null >"$work/$t.log" 2>&1; then
@@ -63,7 +71,9 @@ for t in $targets; do
 		echo "ci-fuzz: fuzz-$n FAILED; reproducer in $artifacts/$t/" >&2
 		failed="$failed $n"
 	else
-		grep -E "^(Done|stat::number_of_executed_units)" "$work/$t.log" || true
+		grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)" \
+			"$work/$t.log" || true
+		grep -E "^#[0-9]+.*(DONE|cov:)" "$work/$t.log" | tail -n 1 || true
 	fi
 done
 if [ -n "$failed" ]; then

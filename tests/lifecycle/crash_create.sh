@@ -4,10 +4,11 @@
 # orphan sweep removes every leaked room, leaving exactly the rooms handed
 # out plus the rooms still in the pool.
 # Usage: crash_create.sh PEXCTL EMULATOR [ITERATIONS]
+# (ITERATIONS defaults to $PEX_CRASH_CREATE_ITERATIONS, else 100)
 set -u
 PEXCTL=$1
 export PEX_EMULATOR=$2
-iterations=${3:-100}
+iterations=${3:-${PEX_CRASH_CREATE_ITERATIONS:-100}}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../emulator/emu.sh"
 
