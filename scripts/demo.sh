@@ -86,6 +86,10 @@ curl -s -X POST "$url/room/create?uuiData=$uui" | jq -c .
 step "7. the conference ends: Pexip's event sink POSTs conference_ended to the server"
 emu_ctl POST /_emu/events "{\"url\": \"$url/public/event_sink\", \"username\": \"pexip\", \"password\": \"$DEMO_SINK_PASSWORD\", \"names\": [\"$room\"], \"bulk\": true}" | jq -c .
 run "$pexctl" pool status
+echo "(pexctl counts the queue; the server holds one more room ready, taken off the queue"
+echo " ahead of the next request, so its health counts the whole pool:)"
+show "curl -s $url/public/health"
+curl -s "$url/public/health" | jq -c .
 
 step "8. garbage collection (cron beside the server, same SQLite file; delay 0 here, 600 s by default)"
 run "$pexctl" --json gc
