@@ -330,9 +330,7 @@ static int perform(azure_backend *az, const azure_req *rq, azure_resp *resp, int
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");   /* libcurl >= 7.85 (meson.build) */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, az->tls_verify ? 1L : 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, az->tls_verify ? 2L : 0L);
 	if (az->ca_file)
