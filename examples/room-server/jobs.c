@@ -41,6 +41,8 @@ static void *worker_main(void *arg)
 			fill = 1;
 		} else {
 			s->replenish_pending--;
+			if (s->backlog_waiters)
+				pthread_cond_broadcast(&s->backlog_cond);
 		}
 		pthread_mutex_unlock(&s->jobs_lock);
 
@@ -76,6 +78,38 @@ void rs_jobs_replenish(rs_server *s, size_t n)
 			pthread_cond_signal(&s->jobs_cond);
 		else
 			pthread_cond_broadcast(&s->jobs_cond);
+	}
+	pthread_mutex_unlock(&s->jobs_lock);
+}
+
+/*
+ * Hand-outs have priority over replenishment (their Pexip requests go
+ * first), which serves a burst from the pool at full speed. Under load
+ * that lasts, though, hand-outs would outrun the replacements and empty
+ * the pool, and every request after that would fail (pool_empty). So once
+ * backlog_max replacements (half the pool depth) are queued, a hand-out
+ * waits for the workers to take one: sustained load above the replacement
+ * rate is slowed to that rate instead of draining the pool. The wait is
+ * bounded; after it the hand-out goes ahead (it may find the pool empty).
+ */
+void rs_jobs_throttle(rs_server *s)
+{
+	struct timespec ts;
+	long long until;
+
+	if (!s->backlog_max)
+		return;
+	pthread_mutex_lock(&s->jobs_lock);
+	if (s->replenish_pending >= s->backlog_max && !s->jobs_stopping) {
+		until = rs_now_ms() + RS_THROTTLE_MAX_MS;
+		ts.tv_sec = until / 1000;
+		ts.tv_nsec = (until % 1000) * 1000000;
+		s->backlog_waiters++;
+		while (s->replenish_pending >= s->backlog_max && !s->jobs_stopping &&
+		       !atomic_load(&s->stopping))
+			if (pthread_cond_timedwait(&s->backlog_cond, &s->jobs_lock, &ts) == ETIMEDOUT)
+				break;
+		s->backlog_waiters--;
 	}
 	pthread_mutex_unlock(&s->jobs_lock);
 }
@@ -214,7 +248,7 @@ int rs_jobs_start(rs_server *s, size_t workers)
 		return -1;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (pthread_cond_init(&s->timer_cond, &ca) != 0) {
+	if (pthread_cond_init(&s->timer_cond, &ca) != 0 || pthread_cond_init(&s->backlog_cond, &ca) != 0) {
 		pthread_condattr_destroy(&ca);
 		return -1;
 	}
@@ -242,6 +276,7 @@ void rs_jobs_stop(rs_server *s, long drain_ms)
 	s->jobs_deadline = rs_now_ms() + drain_ms;
 	pthread_cond_broadcast(&s->jobs_cond);
 	pthread_cond_broadcast(&s->timer_cond);
+	pthread_cond_broadcast(&s->backlog_cond);
 	pthread_mutex_unlock(&s->jobs_lock);
 
 	if (s->timer_started)
@@ -256,6 +291,7 @@ void rs_jobs_stop(rs_server *s, long drain_ms)
 	s->workers = NULL;
 	s->worker_count = 0;
 	pthread_cond_destroy(&s->timer_cond);
+	pthread_cond_destroy(&s->backlog_cond);
 	pthread_cond_destroy(&s->jobs_cond);
 	pthread_mutex_destroy(&s->jobs_lock);
 }

@@ -308,6 +308,12 @@ int main(int argc, char **argv)
 	}
 	if (pthread_mutex_init(&srv.health_lock, NULL) != 0)
 		goto out;
+	{
+		/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
+		long long depth = 20;
+		pex_config_get_int(&depth, srv.cfg, "pool.depth");
+		srv.backlog_max = depth > 1 ? (size_t)depth / 2 : 1;
+	}
 
 	/* Signals are taken by sigwait() below: block them before any thread
 	 * starts, so every thread inherits the mask. */

@@ -225,6 +225,7 @@ static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_re
 
 	if (rs_parse_create(uui, tag, why, sizeof(why)) < 0)
 		return rs_send_error(c, r, 400, "bad_request", "%s", why);
+	rs_jobs_throttle(s);
 	if ((err = pex_pool_pop(&room, s->pool, uui, tag)) < 0) {
 		if (err == PEX_EEMPTY)
 			rs_jobs_fill(s);
@@ -256,6 +257,7 @@ static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, 
 	if (rs_parse_bulk_create(&b, arg(c, "count"), r->body, r->body_len, &s->tag_rules, why, sizeof(why)) < 0)
 		return rs_send_error(c, r, 400, "bad_request", "%s", why);
 
+	rs_jobs_throttle(s);
 	rooms = json_object_new_array();
 	out = json_object_new_object();
 	for (i = 0; i < (size_t)b.count; i++) {

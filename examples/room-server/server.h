@@ -103,6 +103,9 @@ typedef struct rs_server {
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cond;
 	size_t replenish_pending;       /* queued "replenish 1" jobs */
+	size_t backlog_max;             /* hand-outs wait while this many are queued (0: never) */
+	size_t backlog_waiters;         /* requests waiting in rs_jobs_throttle() */
+	pthread_cond_t backlog_cond;    /* a queued job was taken (CLOCK_MONOTONIC) */
 	int fill_pending;               /* a queued top-up to pool.depth */
 	int jobs_stopping;
 	long long jobs_deadline;        /* monotonic ms: drop queued jobs after it */
@@ -123,12 +126,17 @@ void rs_auth_dispose(rs_server *s);
 
 /* ---- jobs.c ---- */
 int rs_jobs_start(rs_server *s, size_t workers);
-void rs_jobs_replenish(rs_server *s, size_t n);
+void rs_jobs_replenish(rs_server *s, size_t n);   /* queue n "replenish 1" jobs */
 /* Keep --prefetch rooms held ready (pex_pool_prefetch); logs a failure. */
 void rs_prefetch(rs_server *s);
 /* How often the timer thread rotates held rooms. */
-#define RS_HOLD_CHECK_MS 60000LL   /* queue n "replenish 1" jobs */
+#define RS_HOLD_CHECK_MS 60000LL
+/* The longest a hand-out waits for the replenish backlog (rs_jobs_throttle). */
+#define RS_THROTTLE_MAX_MS 1000LL
 void rs_jobs_fill(rs_server *s);                   /* queue one top-up to pool.depth */
+/* Back-pressure before a hand-out: wait (at most RS_THROTTLE_MAX_MS) while
+ * backlog_max or more replacements are still queued. */
+void rs_jobs_throttle(rs_server *s);
 /* Stop: finish queued jobs for at most @p drain_ms, stop the timers, join. */
 void rs_jobs_stop(rs_server *s, long drain_ms);
 /* One GC sweep / one metrics line; fill @p logs (may be NULL) with a summary. 0 or error. */

@@ -197,6 +197,11 @@ void rs_jobs_fill(rs_server *s)
 	(void)s;
 }
 
+void rs_jobs_throttle(rs_server *s)
+{
+	(void)s;
+}
+
 int rs_run_gc(rs_server *s, json_object *logs)
 {
 	(void)s;

@@ -1374,6 +1374,37 @@ START_TEST(test_held_room)
 }
 END_TEST
 
+/* Back-pressure: under load that lasts longer than the pool does, a
+ * hand-out waits for the replacements (rs_jobs_throttle) instead of
+ * emptying the pool. With 20 ms on every Pexip request, 4 clients hand out
+ * faster than the workers replace (hand-outs have priority on the
+ * connections); without the throttle a pool of 20 runs dry within the first
+ * hundred requests and the rest fail with pool_empty. */
+START_TEST(test_backpressure)
+{
+	server_opts so = { "name_prefix: bp_", NULL, NULL, NULL, NULL };
+	int per = g_valgrind ? 10 : 75, n = 0, t, fails = 0;
+	pthread_t th[4];
+	load_t l[4];
+	handed_t *names;
+	server_t s;
+
+	server_start_opts(&s, "bp", 20, &so);
+	ck_assert_int_eq(wait_depth(&s, 20, g_valgrind ? 300000 : 60000), 20);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"latency_ms\": 20}", NULL), 200);
+	run_load(&s, per, NULL, th, l);
+	names = join_load(th, l, &n);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"latency_ms\": 0}", NULL), 200);
+	for (t = 0; t < 4; t++)
+		fails += l[t].nfail;
+	ck_assert_msg(fails == 0, "%d of %d hand-outs failed (the pool ran dry)", fails, 4 * per);
+	ck_assert_int_eq(n, 4 * per);
+	free(names);
+	ck_assert_int_eq(wait_depth(&s, 20, g_valgrind ? 300000 : 60000), 20);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /* ---- timers ---- */
 
 static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"AdjustForDST\":true},"
@@ -1541,6 +1572,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_concurrent_creates);
 	tcase_add_test(tc, test_sigterm_under_load);
 	tcase_add_test(tc, test_held_room);
+	tcase_add_test(tc, test_backpressure);
 	tcase_add_test(tc, test_timers_fire);
 	tcase_add_test(tc, test_gc_timer_orphans);
 	tcase_add_test(tc, test_timer_routes_peer);
