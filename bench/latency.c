@@ -444,8 +444,10 @@ static int run_wrk(const bench_opts *o, const char *script, const char *url, con
 static void throughput(const bench_opts *o, emu_t *e, int latency_ms)
 {
 	char prefix[32], name[32], url[128], first_s[32], count_s[32], what[96], fig[64], flo[64];
-	/* enough rooms for the server not to run dry during the runs */
-	const long long count = latency_ms ? 5000 : 20000;
+	/* enough rooms for the server not to run dry during the runs, and for
+	 * its back-pressure (a create waits while half the depth awaits
+	 * replacement) not to start: this measures hand-outs from a deep pool */
+	const long long count = latency_ms ? 10000 : 20000;
 	double subj = 0, flr = 0, rate, secs = o->quick ? 2 : 5;
 	long long first, bad_s = 0, bad_f = 0, bad;
 	int r, rounds = 2;
