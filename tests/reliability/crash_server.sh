@@ -137,7 +137,7 @@ for i in $(seq 1 "$iterations"); do
 		>"$work/srv.out" 2>>"$work/srv.err" &
 	srv_pid=$!
 	addr=
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 200); do     # up to 10 s: other tests may run beside this one
 		addr=$(sed -n 's/^LISTENING //p' "$work/srv.out")
 		[ -n "$addr" ] && break
 		kill -0 "$srv_pid" 2>/dev/null || break
