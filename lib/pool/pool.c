@@ -463,6 +463,38 @@ int pex__pool_held_names(pex_pool *p, json_object *set)
 	return err;
 }
 
+/* Lease the next usable pool message into *msg and decode it into *ref:
+ * unreadable messages are dropped and stale rooms recycled on the way. 0 =
+ * both filled (the caller owns them), PEX_EEMPTY = none left, < 0 = error. */
+static int lease_next(pex_pool *p, pex_message **msg, struct pex__room_ref *ref)
+{
+	for (;;) {
+		int err;
+
+		memset(ref, 0, sizeof(*ref));
+		*msg = NULL;
+		if ((err = pex_queue_receive(msg, p->pool_q, p->o.lease_s)) < 0)
+			return err;
+		if (pex__poolmsg_decode(ref, (*msg)->data, (*msg)->len) < 0) {
+			pex__log(p->log, PEX_LOG_WARN, "dropping an unreadable pool message %s: %s",
+				(*msg)->id, pex_error_last()->message);
+			pex_queue_delete(p->pool_q, *msg);
+			pex_message_free(*msg);
+			continue;
+		}
+		if (is_stale(p, ref)) {
+			/* Too old to hand out (see PEX__POOL_STALE_MARGIN_S): recycle it. */
+			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", ref->name);
+			if (pex_pool_schedule_delete(p, ref->name, 0) == 0)
+				pex_queue_delete(p->pool_q, *msg);
+			pex__room_ref_dispose(ref);
+			pex_message_free(*msg);
+			continue;
+		}
+		return 0;
+	}
+}
+
 /* Take one room off the queue into the held set: lease, decode, recycle a
  * stale one, resolve a bare name, delete the message. 1 = one more held,
  * 0 = the queue is empty, < 0 = error. */
@@ -475,26 +507,11 @@ static int hold_one(pex_pool *p)
 		int err;
 
 		memset(&h, 0, sizeof(h));
-		err = pex_queue_receive(&msg, p->pool_q, p->o.lease_s);
+		err = lease_next(p, &msg, &h.ref);
 		if (err == PEX_EEMPTY)
 			return 0;
 		if (err < 0)
 			return err;
-		if (pex__poolmsg_decode(&h.ref, msg->data, msg->len) < 0) {
-			pex__log(p->log, PEX_LOG_WARN, "dropping an unreadable pool message %s: %s",
-				msg->id, pex_error_last()->message);
-			pex_queue_delete(p->pool_q, msg);
-			pex_message_free(msg);
-			continue;
-		}
-		if (is_stale(p, &h.ref)) {
-			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", h.ref.name);
-			if (pex_pool_schedule_delete(p, h.ref.name, 0) == 0)
-				pex_queue_delete(p->pool_q, msg);
-			pex__room_ref_dispose(&h.ref);
-			pex_message_free(msg);
-			continue;
-		}
 		if (h.ref.id <= 0 || !h.ref.guest_pin) {
 			/* a bare name (old queues): ask Pexip once, now, not at the pop */
 			err = pex_room_get_by_name(&room, p->client, h.ref.name);
@@ -673,8 +690,7 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		pex_pool_room *r;
 		long long id;
 
-		memset(&ref, 0, sizeof(ref));
-		err = pex_queue_receive(&msg, p->pool_q, p->o.lease_s);
+		err = lease_next(p, &msg, &ref);
 		if (err == PEX_EEMPTY) {
 			pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
 				pex_queue_name(p->pool_q));
@@ -682,22 +698,6 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		}
 		if (err < 0)
 			break;
-		if (pex__poolmsg_decode(&ref, msg->data, msg->len) < 0) {
-			pex__log(p->log, PEX_LOG_WARN, "dropping an unreadable pool message %s: %s",
-				msg->id, pex_error_last()->message);
-			pex_queue_delete(p->pool_q, msg);
-			pex_message_free(msg);
-			continue;
-		}
-		if (is_stale(p, &ref)) {
-			/* Too old to hand out (see PEX__POOL_STALE_MARGIN_S): recycle it. */
-			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", ref.name);
-			if (pex_pool_schedule_delete(p, ref.name, 0) == 0)
-				pex_queue_delete(p->pool_q, msg);
-			pex__room_ref_dispose(&ref);
-			pex_message_free(msg);
-			continue;
-		}
 		id = ref.id;
 		if (id <= 0 || !ref.guest_pin) {
 			/* A bare name (old queues) or an incomplete record: ask Pexip. */
