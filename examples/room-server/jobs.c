@@ -46,16 +46,15 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&s->jobs_lock);
 
-		/* a room handed out: take the next one off the queue first (the
-		 * next request's fast path), then create its replacement */
-		if (!fill)
-			rs_prefetch(s);
-		if (fill)
+		if (fill) {
 			err = pex_pool_fill(s->pool, 0, &created, NULL, NULL);
-		else
-			err = pex_pool_replenish(s->pool, 1, &created, NULL, NULL);
-		if (fill)
 			rs_prefetch(s);
+		} else {
+			/* a room handed out: take the next one off the queue first
+			 * (the next request's fast path), then create its replacement */
+			rs_prefetch(s);
+			err = pex_pool_replenish(s->pool, 1, &created, NULL, NULL);
+		}
 		if (err < 0)
 			rs_log(PEX_LOG_WARN, "%s failed: %s", fill ? "pool fill" : "replenish",
 				pex_error_last()->message);
