@@ -58,16 +58,21 @@ mkroom() { # name [tag]
 }
 
 
-# the basic-auth configuration most checks use, in $work/ok.yaml; $cfg is "-c" it
-write_ok_cfg() {
-	export PEX_TEST_PW=admin
-	cat >"$work/ok.yaml" <<YAML
+# the pexip: section of the basic-auth configurations (the password from
+# $PEX_TEST_PW, set by write_ok_cfg), on stdout
+pexip_yaml() {
+	cat <<YAML
 pexip:
   url: $EMU_URL
   auth: {method: basic, username: admin, password: "env:PEX_TEST_PW"}
   retries: {max: 8, base_ms: 5, cap_ms: 100}
-tag: {allowed_hosts: [svc.example.com]}
 YAML
+}
+
+# the basic-auth configuration most checks use, in $work/ok.yaml; $cfg is "-c" it
+write_ok_cfg() {
+	export PEX_TEST_PW=admin
+	{ pexip_yaml; echo "tag: {allowed_hosts: [svc.example.com]}"; } >"$work/ok.yaml"
 	# shellcheck disable=SC2034  # used by the sourcing scripts
 	cfg="-c $work/ok.yaml"
 }

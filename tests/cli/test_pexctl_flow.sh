@@ -16,11 +16,7 @@ write_ok_cfg
 mkroom vmr_01 tag01
 
 # --- the room flow: pool fill|status|drain, create, event, gc, uui, metrics
-cat >"$work/pool.yaml" <<YAML
-pexip:
-  url: $EMU_URL
-  auth: {method: basic, username: admin, password: "env:PEX_TEST_PW"}
-  retries: {max: 8, base_ms: 5, cap_ms: 100}
+{ pexip_yaml; cat <<YAML; } >"$work/pool.yaml"
 queue:
   backend: sqlite
   sqlite: {path: $work/pool.db}
@@ -163,11 +159,7 @@ contains "$work/err" "missing required key 'pexip.url'" "tag-only file explained
 # metrics with known values: 3 ready rooms, 2 rooms due for deletion, 3 live
 # pool-prefixed conferences, 4 pool-prefixed rooms on Pexip; the counters are
 # this process's (0 in a fresh pexctl)
-cat >"$work/mt.yaml" <<YAML
-pexip:
-  url: $EMU_URL
-  auth: {method: basic, username: admin, password: "env:PEX_TEST_PW"}
-  retries: {max: 8, base_ms: 5, cap_ms: 100}
+{ pexip_yaml; cat <<YAML; } >"$work/mt.yaml"
 queue:
   backend: sqlite
   sqlite: {path: $work/mt.db}
