@@ -493,6 +493,26 @@ static void resp_free(resp_t *r)
 }
 
 /* The error code of a JSON error body, or "". */
+/* POST /room/create for the UUI @p text (hex-encoded here) with the API
+ * key; asserts a 200 and returns the room document (json_object_put it). */
+static json_object *create_room(const char *base, const char *text)
+{
+	char hex[160], path[256];
+	req_opts o;
+	resp_t r;
+	json_object *doc;
+
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	hexify(hex, text);
+	snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
+	ck_assert_int_eq(http(&r, base, "POST", path, NULL, 0, &o), 200);
+	doc = json_tokener_parse(r.body);
+	resp_free(&r);
+	ck_assert_ptr_nonnull(doc);
+	return doc;
+}
+
 static const char *error_code(const resp_t *r, char *buf, size_t n)
 {
 	json_object *o = r->body ? json_tokener_parse(r->body) : NULL, *e, *c;
@@ -959,16 +979,13 @@ START_TEST(test_room_crud)
 {
 	resp_t r;
 	req_opts o;
-	char path[512], name[128], hex[64], code[64];
+	char path[512], name[128], code[64];
 	json_object *doc, *v, *rooms;
 	size_t i;
 
 	memset(&o, 0, sizeof(o));
 	o.api_key = API_KEY;
-	hexify(hex, "crud test");
-	snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
-	ck_assert_int_eq(http(&r, g_srv.base, "POST", path, NULL, 0, &o), 200);
-	doc = json_tokener_parse(r.body);
+	doc = create_room(g_srv.base, "crud test");
 	ck_assert(json_object_object_get_ex(doc, "name", &v));
 	snprintf(name, sizeof(name), "%s", json_object_get_string(v));
 	ck_assert(json_object_object_get_ex(doc, "tag", &v));
@@ -977,7 +994,6 @@ START_TEST(test_room_crud)
 	ck_assert(json_object_object_get_ex(doc, "alias", &v));
 	ck_assert(json_object_object_get_ex(doc, "id", &v));
 	json_object_put(doc);
-	resp_free(&r);
 
 	/* tagUrl alternative */
 	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/create?tagUrl=https://svc.example.com/direct",
@@ -1347,10 +1363,8 @@ START_TEST(test_held_room)
 {
 	server_opts so = { "name_prefix: held_", NULL, NULL, NULL, NULL };
 	char (*queued)[64];
-	char hex[64], path[300], name[128];
+	char name[128];
 	long long until;
-	resp_t r;
-	req_opts o;
 	json_object *doc, *v;
 	server_t s;
 	int nq, i;
@@ -1365,16 +1379,10 @@ START_TEST(test_held_room)
 	ck_assert_int_eq(nq, 2);
 	ck_assert_int_eq(emu_count_prefix("held_"), 3);
 
-	memset(&o, 0, sizeof(o));
-	o.api_key = API_KEY;
-	hexify(hex, "held");
-	snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
-	ck_assert_int_eq(http(&r, s.base, "POST", path, NULL, 0, &o), 200);
-	doc = json_tokener_parse(r.body);
+	doc = create_room(s.base, "held");
 	ck_assert(json_object_object_get_ex(doc, "name", &v));
 	snprintf(name, sizeof(name), "%s", json_object_get_string(v));
 	json_object_put(doc);
-	resp_free(&r);
 	/* it was the held one: never on the queue since */
 	for (i = 0; i < 2; i++)
 		ck_assert_str_ne(queued[i], name);
