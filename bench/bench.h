@@ -123,6 +123,10 @@ int bench_server_start(bench_server *s, const bench_opts *o, const emu_t *e, con
 	unsigned depth, const char *prefix, long long first_id, long long count);
 /* SIGTERM and wait. */
 void bench_server_stop(bench_server *s);
+/* The server at @p base's pool depth as GET /public/health reports it (its
+ * queue plus the rooms it holds ready, --prefetch), on keep-alive handle
+ * @p h; -1 on failure. */
+long bench_server_depth(CURL *h, const char *base);
 /* VmRSS of @p pid in KiB, or -1. */
 long bench_rss_kib(pid_t pid);
 

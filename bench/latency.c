@@ -119,10 +119,8 @@ typedef struct server_ctx {
 	CURL *h;
 	struct curl_slist *hdr;
 	char url[160];
-	char health_url[160];     /* GET /public/health: pool_depth counts held rooms */
-	CURL *hh;                 /* its own keep-alive handle */
-	char body[1024];
-	size_t body_len;
+	const char *base;         /* the server's, for bench_server_depth() */
+	CURL *hh;                 /* its own keep-alive handle for GET /public/health */
 	size_t depth;
 	long bad;                 /* answers other than 200 */
 	long slow_refill;         /* replenish not done within 1 s */
@@ -142,36 +140,6 @@ static size_t on_header(char *buf, size_t size, size_t n, void *x)
 	return len;
 }
 
-static size_t on_health_body(char *buf, size_t size, size_t n, void *x)
-{
-	server_ctx *s = x;
-	size_t len = size * n, room = sizeof(s->body) - 1 - s->body_len;
-	memcpy(s->body + s->body_len, buf, len < room ? len : room);
-	s->body_len += len < room ? len : room;
-	s->body[s->body_len] = '\0';
-	return len;
-}
-
-/* The server's pool depth as /public/health reports it (the queue plus
- * the rooms it holds ready, --prefetch), or -1. */
-static long server_depth(server_ctx *s)
-{
-	const char *p;
-	long status;
-	s->body_len = 0;
-	s->body[0] = '\0';
-	curl_easy_setopt(s->hh, CURLOPT_URL, s->health_url);
-	curl_easy_setopt(s->hh, CURLOPT_WRITEFUNCTION, on_health_body);
-	curl_easy_setopt(s->hh, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(s->hh, CURLOPT_NOSIGNAL, 1L);
-	if (curl_easy_perform(s->hh) != CURLE_OK)
-		return -1;
-	curl_easy_getinfo(s->hh, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200 || !(p = strstr(s->body, "\"pool_depth\":")))
-		return -1;
-	return strtol(p + strlen("\"pool_depth\":"), NULL, 10);
-}
-
 /* One request; returns its duration in ms. Then, not timed, wait until the
  * server's background work has put the pool back at its depth (the next
  * room taken off the queue, the replacement created), so that this
@@ -187,7 +155,7 @@ static double server_op(server_ctx *s)
 	if (status != 200)
 		s->bad++;
 	until = t1 + 1;
-	while ((n = server_depth(s)) < (long)s->depth && bench_now() < until)
+	while ((n = bench_server_depth(s->hh, s->base)) < (long)s->depth && bench_now() < until)
 		usleep(200);
 	if (n < (long)s->depth)
 		s->slow_refill++;
@@ -250,7 +218,7 @@ static void set_up(lat_set *st, const bench_opts *o, emu_t *e, unsigned depth, i
 			snprintf(st->sc.url, sizeof(st->sc.url), "%s/room/create?uuiData=%s",
 				st->srv.base, UUI_HEX);
 			st->sc.hh = curl_easy_init();
-			snprintf(st->sc.health_url, sizeof(st->sc.health_url), "%s/public/health", st->srv.base);
+			st->sc.base = st->srv.base;
 			st->sc.depth = depth;
 			curl_easy_setopt(st->sc.h, CURLOPT_HEADERFUNCTION, on_header);
 			curl_easy_setopt(st->sc.h, CURLOPT_HEADERDATA, &st->sc);

@@ -56,18 +56,14 @@ static long load(const char *url, long n)
 }
 
 /* Wait (at most @p max_s seconds) until the server's pool is back at @p depth
- * (the queue holds all but the room the server holds ready, --prefetch 1). */
+ * (/public/health: the queue and the room the server holds ready). */
 static void settle(const bench_server *s, size_t depth, double max_s)
 {
 	double until = bench_now() + max_s;
-	pex_queue *q = bench_sqlite_queue(s->db, "room-creation-queue", 0);
-	size_t n = 0;
-	while (bench_now() < until) {
-		if (pex_queue_count(&n, q) == 0 && n + 1 >= depth)
-			break;
+	CURL *h = curl_easy_init();
+	while (bench_now() < until && bench_server_depth(h, s->base) < (long)depth)
 		usleep(100000);
-	}
-	pex_queue_free(q);
+	curl_easy_cleanup(h);
 	usleep(200000);
 }
 

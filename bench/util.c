@@ -296,6 +296,46 @@ long bench_http(CURL *h, const char *method, const char *url, struct curl_slist 
 	return status;
 }
 
+typedef struct body_buf {
+	char data[1024];
+	size_t len;
+} body_buf;
+
+static size_t keep_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	body_buf *b = userdata;
+	size_t len = size * nmemb, room = sizeof(b->data) - 1 - b->len;
+	if (len < room)
+		room = len;
+	memcpy(b->data + b->len, ptr, room);
+	b->len += room;
+	b->data[b->len] = '\0';
+	return len;
+}
+
+long bench_server_depth(CURL *h, const char *base)
+{
+	char url[160];
+	body_buf b;
+	const char *p;
+	long status = 0;
+
+	b.len = 0;
+	b.data[0] = '\0';
+	snprintf(url, sizeof(url), "%s/public/health", base);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(h) != CURLE_OK)
+		return -1;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200 || !(p = strstr(b.data, "\"pool_depth\":")))
+		return -1;
+	return strtol(p + strlen("\"pool_depth\":"), NULL, 10);
+}
+
 /* ---- the room server ---- */
 
 static int write_server_config(const char *path, const emu_t *e, const char *db, unsigned depth)
