@@ -1469,7 +1469,10 @@ static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"Adjus
 START_TEST(test_timers_fire)
 {
 	static const char *const args[] = { "--gc-orphans", NULL };
-	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 0", args, "1", "1" };
+	/* An hour, and the orphan made years old: the rooms the server
+	 * creates, fills and holds are never old enough to be candidates, so
+	 * a sweep while one is between Pexip and the queue takes nothing else. */
+	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600", args, "1", "1" };
 	long wait = g_valgrind ? 120000 : 20000;
 	char uri[400], path[300], *log;
 	pex_queue *q = NULL;
@@ -1479,6 +1482,8 @@ START_TEST(test_timers_fire)
 	 * it), and a pool-prefixed room on no queue: an orphan */
 	emu_create_room("timer_due_1");
 	emu_create_room("tmr_orphan_1");
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/set",
+		"{\"name\":\"tmr_orphan_1\",\"creation_time\":\"2024-01-01T00:00:00\"}", NULL), 200);
 	snprintf(uri, sizeof(uri), "sqlite:%s/timers.db", g_dir);
 	ck_assert_int_eq(pex_queue_open(&q, uri, "timers-pool-del"), 0);
 	ck_assert_int_eq(pex_queue_put(q, "timer_due_1", strlen("timer_due_1"), 0), 0);
@@ -1497,6 +1502,12 @@ START_TEST(test_timers_fire)
 		}
 		free(log);
 	}
+	/* the fill is done (Pexip has the pool's two rooms) before the stop */
+	{
+		long long until = now_ms() + wait;
+		while (emu_count_prefix("tmr_") < 2 && now_ms() < until)
+			usleep(100 * 1000);
+	}
 	ck_assert_int_eq(server_stop(&s), 0);
 	ck_assert_ptr_nonnull(log = slurp(path));
 	ck_assert_msg(strstr(log, "\"msg\":\"metrics {\\\"pool_depth\\\":"), "no metrics line in %s", path);
@@ -1504,6 +1515,8 @@ START_TEST(test_timers_fire)
 	ck_assert_msg(strstr(log, " orphans_found=1 orphans_deleted=1"), "no orphan sweep line in %s", path);
 	ck_assert_msg(!strstr(log, "\"method\":"), "a request reached the server: %s", path);
 	free(log);
+	/* and nothing else: the pool's two rooms are still there */
+	ck_assert_int_eq(emu_count_prefix("tmr_"), 2);
 }
 END_TEST
 
@@ -1512,20 +1525,17 @@ END_TEST
 START_TEST(test_gc_timer_orphans)
 {
 	static const char *const args[] = { "--gc-orphans", NULL };
-	server_opts so = { "name_prefix: orp_", "orphan_max_age_s: 0", args, NULL, NULL };
+	/* as in test_timers_fire: only the orphan is old enough */
+	server_opts so = { "name_prefix: orp_", "orphan_max_age_s: 3600", args, NULL, NULL };
 	json_object *doc, *v;
-	long long made;
 	server_t s;
 	resp_t r;
 
 	emu_create_room("orp_orphan_1");
-	made = now_ms();
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/set",
+		"{\"name\":\"orp_orphan_1\",\"creation_time\":\"2024-01-01T00:00:00\"}", NULL), 200);
 	server_start_opts(&s, "orphans", 2, &so);
-	/* the pool's own rooms are on the queue once the fill is done: no orphans */
 	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 300000 : 60000), 2);
-	/* creation times have whole seconds: the orphan must be older than now */
-	while (now_ms() < made + 2100)
-		usleep(50 * 1000);
 	ck_assert_int_eq(http(&r, s.base, "POST", "/gc_timer", timer_payload, strlen(timer_payload), NULL), 200);
 	doc = json_tokener_parse(r.body);
 	ck_assert(json_object_object_get_ex(doc, "Logs", &v) && json_object_array_length(v) >= 1);
@@ -1536,6 +1546,7 @@ START_TEST(test_gc_timer_orphans)
 	ck_assert(!emu_room("orp_orphan_1", NULL, 0));
 	ck_assert_int_eq(pool_depth(&s), 2);
 	ck_assert_int_eq(server_stop(&s), 0);
+	ck_assert_int_eq(emu_count_prefix("orp_"), 2);
 }
 END_TEST
 
