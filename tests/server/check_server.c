@@ -1463,6 +1463,23 @@ static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"Adjus
 	"\"IsPastDue\":false}},\"Metadata\":{\"sys\":{\"MethodName\":\"gc_timer\","
 	"\"UtcNow\":\"2024-01-01T00:00:00Z\"}}}";
 
+/* After server_stop(): the pool queue holds at least @p depth rooms (the
+ * held one is put back at the stop), each still on Pexip, and Pexip has no
+ * other room named @p prefix. At least, not exactly: a fill that runs while
+ * the prefetch moves a room off the queue may count one short and create
+ * one more (harmless). */
+static void check_pool_on_pexip(const server_t *s, const char *prefix, int depth)
+{
+	char (*queued)[64] = calloc(64, 64);
+	int nq = pool_queue_names(s->db, s->queue, 0, queued, 32), i;
+
+	ck_assert_int_ge(nq, depth);
+	for (i = 0; i < nq; i++)
+		ck_assert_msg(emu_room(queued[i], NULL, 0), "pool room %s is gone from Pexip", queued[i]);
+	ck_assert_int_eq(emu_count_prefix(prefix), nq);
+	free(queued);
+}
+
 /* The in-process timers fire on their own: with --gc-interval 1 a due
  * deletion is carried out and (--gc-orphans) an orphan removed, and with
  * --metrics-interval 1 the metrics line is logged, without any request. */
@@ -1515,8 +1532,8 @@ START_TEST(test_timers_fire)
 	ck_assert_msg(strstr(log, " orphans_found=1 orphans_deleted=1"), "no orphan sweep line in %s", path);
 	ck_assert_msg(!strstr(log, "\"method\":"), "a request reached the server: %s", path);
 	free(log);
-	/* and nothing else: the pool's two rooms are still there */
-	ck_assert_int_eq(emu_count_prefix("tmr_"), 2);
+	/* and nothing else: the pool's rooms are still there */
+	check_pool_on_pexip(&s, "tmr_", 2);
 }
 END_TEST
 
@@ -1546,7 +1563,7 @@ START_TEST(test_gc_timer_orphans)
 	ck_assert(!emu_room("orp_orphan_1", NULL, 0));
 	ck_assert_int_eq(pool_depth(&s), 2);
 	ck_assert_int_eq(server_stop(&s), 0);
-	ck_assert_int_eq(emu_count_prefix("orp_"), 2);
+	check_pool_on_pexip(&s, "orp_", 2);
 }
 END_TEST
 
