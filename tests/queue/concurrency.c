@@ -203,9 +203,16 @@ START_TEST(test_die_nothing_lost)
 		size_t got = 0, k;
 		ck_ok(pex_queue_receive_batch(&msgs, &got, q, 32, 60));
 		for (k = 0; k < got; k++) {
+			int err;
 			tally_add(final, (const char *)msgs[k]->data, msgs[k]->len,
 				msgs[k]->dequeue_count);
-			ck_ok(pex_queue_delete(q, msgs[k]));
+			/* PEX_ELEASELOST: a retried delete whose first attempt was
+			 * processed (Azure under load; see drainer.c). A lease
+			 * really lost leaves the message to be drained twice or
+			 * to stay queued: both fail below. */
+			err = pex_queue_delete(q, msgs[k]);
+			ck_assert_msg(err == 0 || err == PEX_ELEASELOST, "pex_queue_delete: %s",
+				pex_error_last()->message);
 		}
 		pex_message_array_free(msgs, got);
 		empty = got ? 0 : empty + 1;

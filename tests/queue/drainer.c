@@ -94,9 +94,18 @@ int main(int argc, char **argv)
 				pex__sleep_ms(10);
 			continue;
 		}
-		for (i = 0; i < n && rc == 0; i++)
-			if ((err = pex_queue_delete(q, msgs[i])) < 0)
+		for (i = 0; i < n && rc == 0; i++) {
+			err = pex_queue_delete(q, msgs[i]);
+			/* Azure: a delete retried after its first attempt was
+			 * processed (timeout under load) reports the lease lost
+			 * (lib/azure/azure.c, Retries). Not a failure here: a
+			 * lease really lost shows as a message delivered twice or
+			 * left on the queue, which the test checks. */
+			if (err == PEX_ELEASELOST)
+				fprintf(stderr, "queue-drainer: delete: lease lost (counted by the test)\n");
+			else if (err < 0)
 				rc = fail("delete", err);
+		}
 		pex_message_array_free(msgs, n);
 		if (rc)
 			break;
