@@ -9,7 +9,7 @@
 
 #include "bench.h"
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fputs("usage: pexbench [--dir DIR] [--server ROOM-SERVER] [--wrk WRK] [--lua-dir DIR] [--quick]\n"
 	      "                create | create-once | rss | pexip | queue URI LABEL\n", stderr);

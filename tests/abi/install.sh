@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `meson install` delivers the library, headers, pkg-config file, pexctl and
 # the man pages, and a program builds against the installed copy with
-# pkg-config alone. Usage: install.sh BUILD_ROOT SOURCE_ROOT
+# pkg-config alone. Usage: install.sh BUILD_ROOT SOURCE_ROOT [CC [SANITIZE]]
+# (the build's compiler, default cc, and its b_sanitize, default none)
 set -euo pipefail
-build=$1 src=$2
+build=$1 src=$2 compiler=${3:-cc} sanitize=${4:-none}
 dest=$(mktemp -d /tmp/pex-install.XXXXXX)
 trap 'rm -rf "$dest"' EXIT
 meson install -C "$build" --destdir "$dest" --no-rebuild >/dev/null
@@ -17,10 +18,11 @@ done
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dest
 flags=$(pkg-config --cflags --libs libpexipsdk)
 libdir=$(dirname "$(dirname "$pc")")
-# a sanitizer build of the library needs the sanitizer runtime in the program too
+# a sanitizer build of the library needs the same compiler's sanitizer
+# runtime in the program too (clang links it into executables only)
 san=
-readelf -d "$libdir/libpexipsdk.so" | grep -q 'libasan' && san="-fsanitize=address,undefined"
-cc -std=c99 -Wall -Werror $san -o "$dest/prog" -x c - $flags <<'C'
+[ "$sanitize" = none ] || san="-fsanitize=$sanitize"
+"$compiler" -std=c99 -Wall -Werror $san -o "$dest/prog" -x c - $flags <<'C'
 #include <stdio.h>
 #include <pexipsdk/pexipsdk.h>
 int main(void)

@@ -488,8 +488,8 @@ START_TEST(test_xml_bad)
 		"<QueueMessagesList>",
 		"<Other/>",
 		"<QueueMessagesList><QueueMessage><MessageText>x</MessageText></QueueMessage></QueueMessagesList>",
-		"<QueueMessagesList><QueueMessage><MessageId>a</MessageId><DequeueCount>x</DequeueCount>"
-		"</QueueMessage></QueueMessagesList>",
+		("<QueueMessagesList><QueueMessage><MessageId>a</MessageId><DequeueCount>x</DequeueCount>"
+		 "</QueueMessage></QueueMessagesList>"),
 		"<!DOCTYPE x [<!ENTITY a \"aaaa\">]><QueueMessagesList/>",
 		"<QueueMessagesList>&undefined;</QueueMessagesList>",
 	};

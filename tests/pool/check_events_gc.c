@@ -293,8 +293,8 @@ END_TEST
 START_TEST(test_event_lifecycle)
 {
 	static const char *const bodies[] = {
-		"{\"node\": \"10.44.99.2\", \"seq\": 1, \"version\": 2, \"time\": 1559897774.520606, "
-		"\"event\": \"eventsink_started\", \"data\": {}}",
+		("{\"node\": \"10.44.99.2\", \"seq\": 1, \"version\": 2, \"time\": 1559897774.520606, "
+		 "\"event\": \"eventsink_started\", \"data\": {}}"),
 		"{\"event\": \"eventsink_updated\", \"version\": 2, \"data\": {}}",
 		"{\"event\": \"eventsink_stopped\", \"version\": 1, \"data\": {}}",
 		"{\"event\": \"eventsink_ended\", \"version\": 2, \"data\": {}}",
