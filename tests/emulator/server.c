@@ -7,7 +7,11 @@
  *
  * Request life cycle (first call of the access handler = request start):
  *   start      classify; count it (requests, by_method, in_flight, max);
- *              refuse a declared Content-Length above 1 MiB with 413
+ *              a declared Content-Length above 1 MiB: 413 at once when
+ *              the client waits for "100 Continue" (or above 16 MiB),
+ *              else the body is read and dropped, then 413 (answering
+ *              while the client still sends makes the close reset the
+ *              connection, and the client may never read the 413)
  *   body       accumulate up to 1 MiB (beyond: 413 at the end)
  *   complete   latency -> rate limit -> permanent_status -> random faults
  *              (all decided before anything is processed) -> auth ->
@@ -32,6 +36,8 @@
 #include "emu.h"
 
 #define MAX_BODY (1024 * 1024)
+/* A body declared larger than this is refused before it is read. */
+#define DRAIN_MAX (16 * 1024 * 1024)
 
 enum req_kind { RK_API, RK_TOKEN, RK_CTL, RK_OTHER };
 
@@ -660,9 +666,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > MAX_BODY) {
-			resp_error(&r, 413, "request body larger than %d bytes", MAX_BODY);
-			resp_header(&r, MHD_HTTP_HEADER_CONNECTION, "close");
-			return queue(c, rc, &r);
+			const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+				MHD_HTTP_HEADER_EXPECT);
+			if ((expect && strcasecmp(expect, "100-continue") == 0) ||
+			    strtoull(cl, NULL, 10) > DRAIN_MAX) {
+				resp_error(&r, 413, "request body larger than %d bytes", MAX_BODY);
+				resp_header(&r, MHD_HTTP_HEADER_CONNECTION, "close");
+				return queue(c, rc, &r);
+			}
+			rc->too_big = true;        /* read, dropped, 413 at the end */
 		}
 		return MHD_YES;
 	}
