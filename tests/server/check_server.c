@@ -564,6 +564,17 @@ static void emu_create_room(const char *name)
 	ck_assert_int_eq(emu_api(&g_emu, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
 }
 
+/* A room created in 2024 (through the emulator's control API): older than
+ * any orphan_max_age_s a test uses, while the rooms the server makes are
+ * new, so an orphan sweep beside a live server can take only this one. */
+static void emu_create_old_room(const char *name)
+{
+	char body[256];
+	emu_create_room(name);
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"creation_time\":\"2024-01-01T00:00:00\"}", name);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/set", body, NULL), 200);
+}
+
 /* Is there a room named @p name on Pexip? Its tag goes to @p tag (may be NULL). */
 static int emu_room(const char *name, char *tag, size_t taglen)
 {
@@ -1270,16 +1281,24 @@ static void add_names(pex_message **msgs, size_t count, char (*out)[64], int *n,
 /* The names of the rooms on a pool queue: with @p lease every message,
  * leased for an hour (only when the server is gone: nobody else reads),
  * else the visible ones without leasing (at most 32). */
-static int pool_queue_names(const char *db, const char *queue, int lease, char (*out)[64], int max)
+/* The server's SQLite queue @p queue in the file @p db, opened by the test. */
+static pex_queue *open_server_queue(const char *db, const char *queue)
 {
 	char uri[400];
 	pex_queue *q = NULL;
+
+	snprintf(uri, sizeof(uri), "sqlite:%s", db);
+	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
+	return q;
+}
+
+static int pool_queue_names(const char *db, const char *queue, int lease, char (*out)[64], int max)
+{
+	pex_queue *q = open_server_queue(db, queue);
 	pex_message **msgs = NULL;
 	size_t count = 0;
 	int n = 0;
 
-	snprintf(uri, sizeof(uri), "sqlite:%s", db);
-	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
 	do {
 		if (lease)
 			ck_assert_int_eq(pex_queue_receive_batch(&msgs, &count, q, 32, 3600), 0);
@@ -1296,12 +1315,9 @@ static int pool_queue_names(const char *db, const char *queue, int lease, char (
 /* How many messages a pool queue holds, leased ones included. */
 static size_t pool_queue_count(const char *db, const char *queue)
 {
-	char uri[400];
-	pex_queue *q = NULL;
+	pex_queue *q = open_server_queue(db, queue);
 	size_t n = 0;
 
-	snprintf(uri, sizeof(uri), "sqlite:%s", db);
-	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
 	ck_assert_int_eq(pex_queue_count(&n, q), 0);
 	pex_queue_free(q);
 	return n;
@@ -1465,19 +1481,18 @@ static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"Adjus
 
 /* After server_stop(): the pool queue holds at least @p depth rooms (the
  * held one is put back at the stop), each still on Pexip, and Pexip has no
- * other room named @p prefix. At least, not exactly: a fill that runs while
- * the prefetch moves a room off the queue may count one short and create
- * one more (harmless). */
+ * other room named @p prefix. At least, not exactly @p depth: a fill that
+ * runs while the prefetch moves a room off the queue may count one short
+ * and create one more (harmless). */
 static void check_pool_on_pexip(const server_t *s, const char *prefix, int depth)
 {
-	char (*queued)[64] = calloc(64, 64);
+	char queued[32][64];
 	int nq = pool_queue_names(s->db, s->queue, 0, queued, 32), i;
 
 	ck_assert_int_ge(nq, depth);
 	for (i = 0; i < nq; i++)
 		ck_assert_msg(emu_room(queued[i], NULL, 0), "pool room %s is gone from Pexip", queued[i]);
 	ck_assert_int_eq(emu_count_prefix(prefix), nq);
-	free(queued);
 }
 
 /* The in-process timers fire on their own: with --gc-interval 1 a due
@@ -1486,9 +1501,8 @@ static void check_pool_on_pexip(const server_t *s, const char *prefix, int depth
 START_TEST(test_timers_fire)
 {
 	static const char *const args[] = { "--gc-orphans", NULL };
-	/* An hour, and the orphan made years old: the rooms the server
-	 * creates, fills and holds are never old enough to be candidates, so
-	 * a sweep while one is between Pexip and the queue takes nothing else. */
+	/* An hour, and an old orphan (emu_create_old_room): a sweep while a
+	 * pool room is between Pexip and the queue takes nothing else. */
 	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600", args, "1", "1" };
 	long wait = g_valgrind ? 120000 : 20000;
 	char uri[400], path[300], *log;
@@ -1498,9 +1512,7 @@ START_TEST(test_timers_fire)
 	/* a room whose deletion is due (not pool-prefixed: only GC may take
 	 * it), and a pool-prefixed room on no queue: an orphan */
 	emu_create_room("timer_due_1");
-	emu_create_room("tmr_orphan_1");
-	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/set",
-		"{\"name\":\"tmr_orphan_1\",\"creation_time\":\"2024-01-01T00:00:00\"}", NULL), 200);
+	emu_create_old_room("tmr_orphan_1");
 	snprintf(uri, sizeof(uri), "sqlite:%s/timers.db", g_dir);
 	ck_assert_int_eq(pex_queue_open(&q, uri, "timers-pool-del"), 0);
 	ck_assert_int_eq(pex_queue_put(q, "timer_due_1", strlen("timer_due_1"), 0), 0);
@@ -1548,9 +1560,7 @@ START_TEST(test_gc_timer_orphans)
 	server_t s;
 	resp_t r;
 
-	emu_create_room("orp_orphan_1");
-	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/set",
-		"{\"name\":\"orp_orphan_1\",\"creation_time\":\"2024-01-01T00:00:00\"}", NULL), 200);
+	emu_create_old_room("orp_orphan_1");
 	server_start_opts(&s, "orphans", 2, &so);
 	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 300000 : 60000), 2);
 	ck_assert_int_eq(http(&r, s.base, "POST", "/gc_timer", timer_payload, strlen(timer_payload), NULL), 200);
