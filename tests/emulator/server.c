@@ -648,6 +648,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	memset(&r, 0, sizeof(r));
 	if (!rc) {
 		const char *cl;
+		unsigned long long declared;
 		rc = xcalloc(1, sizeof(*rc));
 		*con_cls = rc;
 		rc->kind = classify(url);
@@ -665,11 +666,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			inflight_enter();
 		}
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > MAX_BODY) {
+		declared = cl ? strtoull(cl, NULL, 10) : 0;
+		if (declared > MAX_BODY) {
 			const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 				MHD_HTTP_HEADER_EXPECT);
-			if ((expect && strcasecmp(expect, "100-continue") == 0) ||
-			    strtoull(cl, NULL, 10) > DRAIN_MAX) {
+			if ((expect && strcasecmp(expect, "100-continue") == 0) || declared > DRAIN_MAX) {
 				resp_error(&r, 413, "request body larger than %d bytes", MAX_BODY);
 				resp_header(&r, MHD_HTTP_HEADER_CONNECTION, "close");
 				return queue(c, rc, &r);
