@@ -441,34 +441,39 @@ fail_nostmt:
 	return err;
 }
 
-static int sq_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
+/*
+ * Receive (@p lease, in a write transaction) or peek. The body may have
+ * filled r.msgs and still fail afterwards, at COMMIT (a full disk, a
+ * deferred constraint): whatever it stored is freed here, so a failure
+ * never hands back, nor leaks, a message.
+ */
+static int sq_fetch(pex_queue_backend *b, const char *queue, size_t max,
+	unsigned visibility_s, int lease, pex_message **msgs, size_t *count)
 {
 	sq_backend *s = (sq_backend *)b;
 	recv_ctx r = { queue, max > PEX__QUEUE_BATCH_MAX ? PEX__QUEUE_BATCH_MAX : max,
-		visibility_s, 1, msgs, 0 };
+		visibility_s, lease, msgs, 0 };
 	int err;
 
 	pthread_mutex_lock(&s->lock);
-	err = sq_txn(s, 1, sq_recv_body, &r);
+	err = sq_txn(s, lease, sq_recv_body, &r);
 	pthread_mutex_unlock(&s->lock);
-	*count = err < 0 ? 0 : r.count;
+	if (err < 0)
+		recv_reset(&r);
+	*count = r.count;
 	return err;
+}
+
+static int sq_receive(pex_queue_backend *b, const char *queue, size_t max,
+	unsigned visibility_s, pex_message **msgs, size_t *count)
+{
+	return sq_fetch(b, queue, max, visibility_s, 1, msgs, count);
 }
 
 static int sq_peek(pex_queue_backend *b, const char *queue, size_t max,
 	pex_message **msgs, size_t *count)
 {
-	sq_backend *s = (sq_backend *)b;
-	recv_ctx r = { queue, max > PEX__QUEUE_BATCH_MAX ? PEX__QUEUE_BATCH_MAX : max,
-		0, 0, msgs, 0 };
-	int err;
-
-	pthread_mutex_lock(&s->lock);
-	err = sq_txn(s, 0, sq_recv_body, &r);
-	pthread_mutex_unlock(&s->lock);
-	*count = err < 0 ? 0 : r.count;
-	return err;
+	return sq_fetch(b, queue, max, 0, 0, msgs, count);
 }
 
 typedef struct lease_ctx {
