@@ -708,6 +708,63 @@ START_TEST(test_syntax_errors)
 }
 END_TEST
 
+/* Nesting deeper than 32 levels is refused from the event stream, naming
+ * the line, before libyaml loads the document (its cost is quadratic in
+ * the depth: 100,000 levels took half a minute to load). */
+static char *nested(const char *head, const char *open, const char *leaf, const char *close,
+	size_t levels, const char *tail)
+{
+	size_t hl = strlen(head), ol = strlen(open), ll = strlen(leaf), cl = strlen(close), i;
+	char *s = malloc(hl + levels * (ol + cl) + ll + strlen(tail) + 2), *p = s;
+
+	ck_assert_ptr_nonnull(s);
+	memcpy(p, head, hl);
+	p += hl;
+	for (i = 0; i < levels; i++, p += ol)
+		memcpy(p, open, ol);
+	memcpy(p, leaf, ll);
+	p += ll;
+	for (i = 0; i < levels; i++, p += cl)
+		memcpy(p, close, cl);
+	sprintf(p, "%s\n", tail);
+	return s;
+}
+
+START_TEST(test_nesting_depth)
+{
+	pex_config *cfg = NULL;
+	char *y;
+	int err;
+
+	y = nested(URL "tag: {allowed_hosts: ", "[", "x", "]", 100000, "}");
+	parse_err(y, PEX_ECONFIG, "pexipsdk.yaml:3: mappings and lists nested deeper than 32 levels");
+	free(y);
+	y = nested("pexip: ", "{a: ", "1", "}", 100000, "");
+	parse_err(y, PEX_ECONFIG, "pexipsdk.yaml:1: mappings and lists nested deeper than 32 levels");
+	free(y);
+	/* block style: the 33rd level starts on line 33 */
+	{
+		char block[4096];
+		size_t o = (size_t)snprintf(block, sizeof(block), "pexip:\n");
+		for (int i = 1; i < 40; i++)
+			o += (size_t)snprintf(block + o, sizeof(block) - o, "%*sk%d:\n", 2 * i, "", i);
+		parse_err(block, PEX_ECONFIG,
+			"pexipsdk.yaml:33: mappings and lists nested deeper than 32 levels");
+	}
+	/* 32 levels are fine as far as depth goes (the list items are not) */
+	y = nested(URL "tag: {allowed_hosts: ", "[", "x", "]", 30, "}");
+	err = pex_config_parse(&cfg, y, strlen(y), ORIGIN);
+	ck_assert_int_eq(err, PEX_ECONFIG);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "nested deeper"));
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "tag.allowed_hosts"));
+	free(y);
+	/* a syntax error before the limit is still reported as one */
+	parse_err("pexip: [[[[\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2:1: invalid YAML: did not find expected node content "
+		"(while parsing a flow node at line 2, column 1)");
+}
+END_TEST
+
 START_TEST(test_empty_and_required)
 {
 	parse_err("", PEX_ECONFIG,
@@ -1557,6 +1614,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_unknown_keys);
 	tcase_add_test(tc, test_duplicate_keys);
 	tcase_add_test(tc, test_syntax_errors);
+	tcase_add_test(tc, test_nesting_depth);
 	tcase_add_test(tc, test_empty_and_required);
 	suite_add_tcase(s, tc);
 
