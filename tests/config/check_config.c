@@ -912,7 +912,7 @@ START_TEST(test_literal_secret_warning)
 		"server: {api_keys: [\"env:PEXTEST_WPW\"]}\n", 0644);
 	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
 	pex_config_free(cfg);
-	cfg = load_mode(dir, URL "  auth: {username: admin, password: ~}\n", 0666);
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: ~}\n", 0644);
 	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
 	pex_config_free(cfg);
 
