@@ -134,6 +134,12 @@ static fake *fake_new(int *freed)
 	return f;
 }
 
+static int fake_check_stale(pex_queue_backend *b)
+{
+	(void)b;
+	return pex_error_set(PEX_ESTALE, PEX_ERROR_CLASS_QUEUE, "fake store gone");
+}
+
 START_TEST(test_backend_init)
 {
 	pex_queue_backend b = PEX_QUEUE_BACKEND_INIT, z;
@@ -148,6 +154,29 @@ START_TEST(test_backend_init)
 	ck_assert_ptr_null(z.put);
 	ck_assert_ptr_null(z.free);
 	ck_assert_uint_eq(z.caps, 0);
+
+	/* a version 1 struct ends before the version 2 members: not written */
+	memset(&z, 0xab, sizeof(z));
+	ck_ok(pex_queue_backend_init(&z, 1));
+	ck_assert_uint_eq(((unsigned char *)&z.check)[0], 0xab);
+	ck_ok(pex_queue_backend_init(&z, 2));
+	ck_assert_ptr_null(z.check);
+
+	/* and pex_queue_check() does not read them from a version 1 backend */
+	{
+		int freed = 0;
+		fake *f = fake_new(&freed);
+		pex_queue *q;
+
+		f->parent.check = fake_check_stale;
+		ck_ok(pex_queue_open_backend(&q, &f->parent, "abc"));
+		ck_err(pex_queue_check(q), PEX_ESTALE);
+		ck_msg_has("fake store gone");
+		f->parent.version = 1;
+		ck_ok(pex_queue_check(q));
+		pex_queue_free(q);
+		ck_assert_int_eq(freed, 1);
+	}
 }
 END_TEST
 
@@ -859,6 +888,44 @@ START_TEST(test_sqlite_commit_fails)
 }
 END_TEST
 
+/* pex_queue_check(): the database file deleted, or replaced, under an open
+ * queue is PEX_ESTALE; the memory backend and version 1 backends have no
+ * probe (0). */
+START_TEST(test_sqlite_check)
+{
+	pex_queue *q, *m;
+	char path[512], uri[600], other[600];
+	FILE *f;
+
+	tmp_db(path, sizeof(path));
+	snprintf(uri, sizeof(uri), "sqlite:%s", path);
+	ck_ok(pex_queue_open(&q, uri, "abc"));
+	ck_ok(pex_queue_check(q));
+	ck_assert_int_eq(unlink(path), 0);
+	ck_err(pex_queue_check(q), PEX_ESTALE);
+	ck_msg_has("the database file was deleted");
+	ck_msg_has(path);
+	ck_err(pex_queue_check(q), PEX_ESTALE);
+	pex_queue_free(q);
+	rm_db(path);
+
+	ck_ok(pex_queue_open(&q, uri, "abc"));
+	snprintf(other, sizeof(other), "%s.other", path);
+	ck_assert_ptr_nonnull(f = fopen(other, "w"));
+	fclose(f);
+	ck_assert_int_eq(rename(other, path), 0);
+	ck_err(pex_queue_check(q), PEX_ESTALE);
+	ck_msg_has("replaced by another file");
+	pex_queue_free(q);
+	rm_db(path);
+
+	ck_ok(pex_queue_open(&m, "memory:", "abc"));
+	ck_ok(pex_queue_check(m));
+	pex_queue_free(m);
+	ck_err(pex_queue_check(NULL), PEX_EINVAL);
+}
+END_TEST
+
 #endif /* PEX_HAVE_SQLITE */
 
 /* ======================================================================
@@ -1153,6 +1220,7 @@ static Suite *queue_suite(void)
 	tcase_add_test(sq, test_sqlite_busy);
 	tcase_add_test(sq, test_sqlite_ids);
 	tcase_add_test(sq, test_sqlite_commit_fails);
+	tcase_add_test(sq, test_sqlite_check);
 	suite_add_tcase(s, sq);
 #endif
 	tcase_add_test(pm, test_poolmsg_round_trip);

@@ -866,6 +866,71 @@ START_TEST(test_jwks_weak_keys)
 }
 END_TEST
 
+/* The SQLite file deleted, or replaced, under a running server: health
+ * says so (503, "queue_store": "stale") and the log says it once, not
+ * once per request. */
+static int count_in(const char *text, const char *needle)
+{
+	int n = 0;
+	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void health_is(const server_t *s, long want_status, const char *want_store)
+{
+	resp_t r;
+	json_object *doc, *v;
+
+	ck_assert_int_eq(http(&r, s->base, "GET", "/public/health", NULL, 0, NULL), want_status);
+	ck_assert_ptr_nonnull(doc = json_tokener_parse(r.body));
+	ck_assert_msg(json_object_object_get_ex(doc, "queue_store", &v), "%s", r.body);
+	ck_assert_str_eq(json_object_get_string(v), want_store);
+	ck_assert(json_object_object_get_ex(doc, "status", &v));
+	ck_assert_str_eq(json_object_get_string(v), want_status == 200 ? "ok" : "degraded");
+	json_object_put(doc);
+	resp_free(&r);
+}
+
+static void log_says_once(const char *name, const char *what)
+{
+	char path[300], *text;
+	snprintf(path, sizeof(path), "%s/%s.log", g_dir, name);
+	ck_assert_ptr_nonnull(text = slurp(path));
+	ck_assert_msg(count_in(text, what) == 1, "%s: '%s' logged %d times:\n%s", name, what,
+		count_in(text, what), text);
+	free(text);
+}
+
+START_TEST(test_queue_file_lost)
+{
+	server_t s;
+	char other[330];
+	FILE *f;
+
+	/* deleted */
+	server_start(&s, "lost-del", 1);
+	health_is(&s, 200, "ok");
+	ck_assert_int_eq(unlink(s.db), 0);
+	health_is(&s, 503, "stale");
+	health_is(&s, 503, "stale");
+	log_says_once("lost-del", "the database file was deleted while this process has it open");
+	ck_assert_int_eq(server_stop(&s), 0);
+
+	/* replaced: another file renamed over the path */
+	server_start(&s, "lost-rep", 1);
+	health_is(&s, 200, "ok");
+	snprintf(other, sizeof(other), "%s.other", s.db);
+	ck_assert_ptr_nonnull(f = fopen(other, "w"));
+	fclose(f);
+	ck_assert_int_eq(rename(other, s.db), 0);
+	health_is(&s, 503, "stale");
+	health_is(&s, 503, "stale");
+	log_says_once("lost-rep", "the database file was replaced by another file");
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 START_TEST(test_auth_accepted)
 {
 	const char *aud_s = "\"" AUDIENCE "\"", *aud_a = "[\"api://x\",\"" AUDIENCE "\"]";
@@ -1774,6 +1839,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_auth_refused);
 	tcase_add_test(tc, test_auth_accepted);
 	tcase_add_test(tc, test_jwks_weak_keys);
+	tcase_add_test(tc, test_queue_file_lost);
 	tcase_add_test(tc, test_event_sink_auth);
 	tcase_add_test(tc, test_body_limits);
 	tcase_add_test(tc, test_bad_uui);
