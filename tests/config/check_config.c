@@ -1356,6 +1356,63 @@ START_TEST(test_load_search_order)
 }
 END_TEST
 
+/* pex_config_load() reads only a file nobody else could have written
+ * (pexipsdk.yaml(5), FILE PERMISSIONS), however it was found. */
+static void load_refused(const char *path, const char *want)
+{
+	pex_config *cfg = sentinel();
+	char msg[3 * PATH_MAX];
+
+	ck_assert_int_eq(pex_config_load(&cfg, path), PEX_ECONFIG);
+	snprintf(msg, sizeof(msg), "refusing configuration %s: %s", path, want);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert(cfg == sentinel());
+}
+
+START_TEST(test_load_refuses_untrusted)
+{
+	char *dir = make_tmpdir(), path[PATH_MAX], sub[PATH_MAX], want[2 * PATH_MAX];
+	pex_config *cfg = NULL;
+
+	write_file(dir, "c.yaml", URL);
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	ck_assert_int_eq(chmod(path, 0664), 0);
+	load_refused(path, "the file is writable by group (mode 0664); chmod go-w it");
+	ck_assert_int_eq(chmod(path, 0602), 0);
+	load_refused(path, "the file is writable by others (mode 0602); chmod go-w it");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	pex_config_free(cfg);
+
+	/* the directory: not writable by others unless sticky */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	snprintf(want, sizeof(want), "its directory %s is writable by group and others (mode 0777); "
+		"chmod go-w it", dir);
+	load_refused(path, want);
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	pex_config_free(cfg);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+
+	/* another user's file, or directory (only root can make one here) */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(path, 65534, (gid_t)-1), 0);
+		snprintf(want, sizeof(want), "the file is owned by uid 65534, not by you (uid 0) or root");
+		load_refused(path, want);
+		ck_assert_int_eq(chown(path, 0, (gid_t)-1), 0);
+		snprintf(sub, sizeof(sub), "%s/theirs", dir);
+		ck_assert_int_eq(mkdir(sub, 0755), 0);
+		write_file(sub, "c.yaml", URL);
+		ck_assert_int_eq(chown(sub, 65534, (gid_t)-1), 0);
+		snprintf(path, sizeof(path), "%s/c.yaml", sub);
+		snprintf(want, sizeof(want), "its directory %s is owned by uid 65534, not by you (uid 0) "
+			"or root", sub);
+		load_refused(path, want);
+	}
+	rm_tmpdir(dir);
+}
+END_TEST
+
 /* ---- overrides and getters ---- */
 
 START_TEST(test_set)
@@ -1630,6 +1687,7 @@ static Suite *config_suite(void)
 
 	tc = tcase_create("api");
 	tcase_add_test(tc, test_load_search_order);
+	tcase_add_test(tc, test_load_refuses_untrusted);
 	tcase_add_test(tc, test_set);
 	tcase_add_test(tc, test_getters);
 	tcase_add_test(tc, test_dump);
