@@ -173,24 +173,50 @@ static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
 	return pkey;
 }
 
-static EVP_PKEY *rsa_key(json_object *k)
+/* RSA public key rules (SECURITY.md): the modulus is counted in bits, not
+ * in the bytes that encode it (leading zero bytes add none); the exponent
+ * is odd and from 65537 to 2^256 - 1, as FIPS 186-5 requires. */
+#define RSA_MIN_BITS 2048
+#define RSA_MAX_BITS 16384
+#define RSA_MIN_E 65537
+#define RSA_MAX_E_BITS 256
+
+static EVP_PKEY *rsa_key(json_object *k, char *why, size_t whylen)
 {
 	size_t nl = 0, el = 0;
 	unsigned char *n = jbytes(k, "n", &nl), *e = jbytes(k, "e", &el);
 	BIGNUM *bn = NULL, *be = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
 	EVP_PKEY *pkey = NULL;
+	int bits;
 
-	/* at least 2048-bit moduli */
-	if (!n || !e || nl < 256 || el == 0 || el > 8)
+	if (!n || !e || nl == 0 || el == 0 || nl > RSA_MAX_BITS || el > RSA_MAX_BITS) {
+		snprintf(why, whylen, "\"n\" or \"e\" is missing or not base64url");
 		goto out;
-	bn = BN_bin2bn(n, (int)nl, NULL);
-	be = BN_bin2bn(e, (int)el, NULL);
-	if (!bn || !be || !(bld = OSSL_PARAM_BLD_new()) ||
+	}
+	if (!(bn = BN_bin2bn(n, (int)nl, NULL)) || !(be = BN_bin2bn(e, (int)el, NULL))) {
+		snprintf(why, whylen, "out of memory");
+		goto out;
+	}
+	bits = BN_num_bits(bn);
+	if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
+		snprintf(why, whylen, "the RSA modulus has %d bits (%zu bytes); %d to %d are accepted",
+			bits, nl, RSA_MIN_BITS, RSA_MAX_BITS);
+		goto out;
+	}
+	if (!BN_is_odd(be) || BN_num_bits(be) > RSA_MAX_E_BITS ||
+	    (BN_num_bits(be) <= 32 && BN_get_word(be) < RSA_MIN_E)) {
+		char *dec = BN_bn2dec(be);
+		snprintf(why, whylen, "the RSA exponent %.40s%s is not accepted (odd, from %d to 2^%d - 1)",
+			dec ? dec : "?", dec && strlen(dec) > 40 ? "..." : "", RSA_MIN_E, RSA_MAX_E_BITS);
+		OPENSSL_free(dec);
+		goto out;
+	}
+	if (!(bld = OSSL_PARAM_BLD_new()) ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
-		goto out;
-	pkey = pkey_from_params("RSA", bld);
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) ||
+	    !(pkey = pkey_from_params("RSA", bld)))
+		snprintf(why, whylen, "OpenSSL refused the RSA key");
 out:
 	OSSL_PARAM_BLD_free(bld);
 	BN_free(bn);
@@ -200,7 +226,7 @@ out:
 	return pkey;
 }
 
-static EVP_PKEY *ec_key(json_object *k)
+static EVP_PKEY *ec_key(json_object *k, char *why, size_t whylen)
 {
 	size_t xl = 0, yl = 0;
 	const char *crv = jstr(k, "crv");
@@ -208,8 +234,10 @@ static EVP_PKEY *ec_key(json_object *k)
 	OSSL_PARAM_BLD *bld = NULL;
 	EVP_PKEY *pkey = NULL;
 
-	if (!crv || strcmp(crv, "P-256") != 0 || !x || !y || xl != 32 || yl != 32)
+	if (!crv || strcmp(crv, "P-256") != 0 || !x || !y || xl != 32 || yl != 32) {
+		snprintf(why, whylen, "not a P-256 key with 32-byte \"x\" and \"y\"");
 		goto out;
+	}
 	pub[0] = 0x04;      /* uncompressed point */
 	memcpy(pub + 1, x, 32);
 	memcpy(pub + 33, y, 32);
@@ -218,7 +246,8 @@ static EVP_PKEY *ec_key(json_object *k)
 	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub)))
 		goto out;
 	/* fromdata checks that the point is on the curve */
-	pkey = pkey_from_params("EC", bld);
+	if (!(pkey = pkey_from_params("EC", bld)))
+		snprintf(why, whylen, "OpenSSL refused the EC key (not a point on P-256?)");
 out:
 	OSSL_PARAM_BLD_free(bld);
 	free(x);
@@ -274,22 +303,27 @@ int rs_jwt_load(rs_jwt **out, const pex_config *cfg)
 		json_object *k = json_object_array_get_idx(keys, i);
 		const char *kty = jstr(k, "kty"), *kid = jstr(k, "kid"), *use = jstr(k, "use"), *alg = jstr(k, "alg");
 		jwk *slot = &jwt->keys[jwt->nkeys];
+		char why[160] = "";
 
 		if (use && strcmp(use, "sig") != 0)
 			continue;
 		if (kty && strcmp(kty, "RSA") == 0 && (!alg || strcmp(alg, "RS256") == 0)) {
 			slot->type = KEY_RSA;
-			slot->pkey = rsa_key(k);
+			slot->pkey = rsa_key(k, why, sizeof(why));
 		} else if (kty && strcmp(kty, "EC") == 0 && (!alg || strcmp(alg, "ES256") == 0)) {
 			slot->type = KEY_EC;
-			slot->pkey = ec_key(k);
+			slot->pkey = ec_key(k, why, sizeof(why));
 		} else {
 			rs_log(PEX_LOG_WARN, "JWKS key %zu: not an RS256 or ES256 signing key; ignored", i);
 			continue;
 		}
+		/* a signing key we would use but cannot trust stops the load: a
+		 * weak key beside good ones is a JWKS to fix, not to half-use */
 		if (!slot->pkey) {
-			rs_log(PEX_LOG_WARN, "JWKS key %zu: malformed or too weak; ignored", i);
-			continue;
+			rs_log(PEX_LOG_ERROR, "server.jwt.jwks_file: %s: key %zu%s%.64s%s: %s; "
+				"remove it from the JWKS", file, i, kid ? " (kid \"" : "", kid ? kid : "",
+				kid ? "\")" : "", why);
+			goto fail;
 		}
 		if (kid && !(slot->kid = strdup(kid))) {
 			EVP_PKEY_free(slot->pkey);
@@ -381,6 +415,16 @@ static int claim_time(json_object *claims, const char *key, long long *out)
 	return 1;
 }
 
+/* A JSON string equal to @p want as a whole: lengths compared too, so a
+ * "\u0000" inside the claim cannot cut it short. */
+static int json_str_is(json_object *v, const char *want)
+{
+	size_t len = strlen(want);
+	return v && json_object_is_type(v, json_type_string) &&
+		(size_t)json_object_get_string_len(v) == len &&
+		memcmp(json_object_get_string(v), want, len) == 0;
+}
+
 static int audience_ok(json_object *claims, const char *want)
 {
 	json_object *aud;
@@ -388,15 +432,13 @@ static int audience_ok(json_object *claims, const char *want)
 	if (!json_object_object_get_ex(claims, "aud", &aud) || !aud)
 		return 0;
 	if (json_object_is_type(aud, json_type_string))
-		return strcmp(json_object_get_string(aud), want) == 0;
+		return json_str_is(aud, want);
 	if (!json_object_is_type(aud, json_type_array))
 		return 0;
 	n = json_object_array_length(aud);
-	for (i = 0; i < n; i++) {
-		json_object *a = json_object_array_get_idx(aud, i);
-		if (json_object_is_type(a, json_type_string) && strcmp(json_object_get_string(a), want) == 0)
+	for (i = 0; i < n; i++)
+		if (json_str_is(json_object_array_get_idx(aud, i), want))
 			return 1;
-	}
 	return 0;
 }
 
@@ -404,10 +446,10 @@ static int audience_ok(json_object *claims, const char *want)
 
 int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why, size_t whylen)
 {
-	const char *dot1, *dot2, *alg, *kid, *iss;
+	const char *dot1, *dot2;
 	unsigned char *hdr_raw = NULL, *claims_raw = NULL, *sig = NULL;
 	size_t hl = 0, cl = 0, sl = 0, i, tried = 0, len;
-	json_object *hdr = NULL, *claims = NULL;
+	json_object *hdr = NULL, *claims = NULL, *issv = NULL, *kid = NULL, *alg = NULL;
 	key_type want;
 	long long exp = 0, nbf = 0;
 	int rc = -1, got;
@@ -431,23 +473,23 @@ int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why
 	/* The algorithm comes from the header but is pinned to the key type:
 	 * only RS256 (RSA keys) and ES256 (P-256 keys); none, HS* and the
 	 * rest are refused before any key is touched. */
-	alg = jstr(hdr, "alg");
-	if (!alg)
+	if (!json_object_object_get_ex(hdr, "alg", &alg) || !json_object_is_type(alg, json_type_string))
 		FAIL("token header has no alg");
-	if (strcmp(alg, "RS256") == 0)
+	if (json_str_is(alg, "RS256"))
 		want = KEY_RSA;
-	else if (strcmp(alg, "ES256") == 0)
+	else if (json_str_is(alg, "ES256"))
 		want = KEY_EC;
 	else
 		FAIL("token algorithm is not accepted (RS256 or ES256 only)");
 	if (json_object_object_get_ex(hdr, "crit", NULL))
 		FAIL("token has critical header parameters we do not understand");
-	kid = jstr(hdr, "kid");
+	if (!json_object_object_get_ex(hdr, "kid", &kid) || !json_object_is_type(kid, json_type_string))
+		kid = NULL;
 
 	got = 0;
 	for (i = 0; i < jwt->nkeys && !got; i++) {
 		const jwk *k = &jwt->keys[i];
-		if (kid && (!k->kid || strcmp(k->kid, kid) != 0))
+		if (kid && (!k->kid || !json_str_is(kid, k->kid)))
 			continue;
 		if (k->type != want)
 			continue;
@@ -457,8 +499,7 @@ int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why
 	if (!got)
 		FAIL(tried ? "token signature does not verify" : "no key for this token (kid/alg)");
 
-	iss = jstr(claims, "iss");
-	if (!iss || strcmp(iss, jwt->issuer) != 0)
+	if (!json_object_object_get_ex(claims, "iss", &issv) || !json_str_is(issv, jwt->issuer))
 		FAIL("token issuer is not accepted");
 	if (!audience_ok(claims, jwt->audience))
 		FAIL("token audience is not accepted");

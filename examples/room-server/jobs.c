@@ -200,6 +200,7 @@ static void *timer_main(void *arg)
 		now = rs_now_ms();
 		if (next_gc >= 0 && now >= next_gc) {
 			pthread_mutex_unlock(&s->jobs_lock);
+			rs_queue_store_check(s);
 			rs_run_gc(s, NULL);
 			pthread_mutex_lock(&s->jobs_lock);
 			next_gc = rs_now_ms() + (long long)s->gc_interval_s * 1000;
@@ -207,6 +208,7 @@ static void *timer_main(void *arg)
 		}
 		if (next_metrics >= 0 && now >= next_metrics) {
 			pthread_mutex_unlock(&s->jobs_lock);
+			rs_queue_store_check(s);
 			rs_run_metrics(s, NULL);
 			pthread_mutex_lock(&s->jobs_lock);
 			next_metrics = rs_now_ms() + (long long)s->metrics_interval_s * 1000;

@@ -454,11 +454,24 @@ static enum MHD_Result event_sink(rs_server *s, struct MHD_Connection *c, rs_req
 	return rs_send_json(c, r, 200, o);
 }
 
+int rs_queue_store_check(rs_server *s)
+{
+	int err = pex_queue_check(s->pool_queue);
+
+	if (err < 0 && !atomic_exchange(&s->queue_store_bad, 1))
+		rs_log(PEX_LOG_ERROR, "queue store: %s", pex_error_last()->message);
+	else if (err == 0 && atomic_exchange(&s->queue_store_bad, 0))
+		rs_log(PEX_LOG_INFO, "queue store: the database file is the one open again");
+	return err;
+}
+
 static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request *r)
 {
 	json_object *o = json_object_new_object();
 	size_t depth = 0;
-	int queue_ok = pex_queue_count(&depth, s->pool_queue) == 0, pexip_ok;
+	/* the file split from the pool (deleted or replaced): unhealthy */
+	int store = rs_queue_store_check(s);
+	int queue_ok = store == 0 && pex_queue_count(&depth, s->pool_queue) == 0, pexip_ok;
 	long long now = rs_now_ms();
 
 	/* Pexip is asked at most every 10 s, by one request at a time */
@@ -475,6 +488,8 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	json_object_object_add(o, "pool_depth", queue_ok ?
 		json_object_new_int64((long long)(depth + pex_pool_held(s->pool))) : NULL);
 	json_object_object_add(o, "queue", json_object_new_string(queue_ok ? "ok" : "error"));
+	json_object_object_add(o, "queue_store", json_object_new_string(store == 0 ? "ok" :
+		store == PEX_ESTALE ? "stale" : "error"));
 	json_object_object_add(o, "pexip", json_object_new_string(pexip_ok ? "ok" : "error"));
 	return rs_send_json(c, r, queue_ok && pexip_ok ? 200 : 503, o);
 }

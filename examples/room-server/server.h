@@ -98,6 +98,7 @@ typedef struct rs_server {
 	pthread_mutex_t health_lock;
 	long long pexip_checked_at;
 	int pexip_ok;
+	atomic_int queue_store_bad;     /* pex_queue_check() failing: logged once */
 
 	/* jobs.c */
 	pthread_mutex_t jobs_lock;
@@ -258,6 +259,9 @@ typedef struct rs_route_info {
 } rs_route_info;
 
 void rs_route_classify(rs_route_info *info, const char *method, const char *path);
+/* pex_queue_check() on the pool queue, for health and the timers: 0 or the
+ * error. The first failure after a success is logged, not every one. */
+int rs_queue_store_check(rs_server *s);
 /* Authenticate a request for a route (headers only). 0 = go on; otherwise
  * a response was queued (the return value for MHD is in *ret). */
 int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,

@@ -27,6 +27,10 @@ typedef struct pex_config pex_config;
  * Load the configuration. With @p path NULL the search order is
  * $PEXIPSDK_CONFIG, ./pexipsdk.yaml, /etc/pexipsdk/config.yaml.
  * A set $PEXIPSDK_CONFIG is final (a missing file there is an error).
+ * Whatever way it is found, a file that is not owned by the effective user
+ * or root, or is writable by group or others, or whose directory is (a
+ * sticky directory excepted), is refused with PEX_ECONFIG naming the rule
+ * (pexipsdk.yaml(5), FILE PERMISSIONS).
  * keyvault: references are fetched from Azure Key Vault with a Managed
  * Identity token (see pexipsdk.yaml(5)); their failures keep their own code.
  * @return 0, PEX_ENOTFOUND (no file found), PEX_EIO, PEX_ECONFIG with a

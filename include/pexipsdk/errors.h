@@ -36,7 +36,8 @@ PEX_BEGIN_DECL
 	X(PEX_ETLS,         -16,  "TLS verification failed") \
 	X(PEX_EIO,          -17,  "I/O error") \
 	X(PEX_EUSER,        -18,  "aborted by a callback") \
-	X(PEX_ITEROVER,     -19,  "end of iteration")
+	X(PEX_ITEROVER,     -19,  "end of iteration") \
+	X(PEX_ESTALE,       -20,  "queue store was deleted or replaced")
 
 typedef enum pex_error_code {
 #define PEX__ERR_ENUM(name, value, text) name = value,

@@ -143,6 +143,18 @@ PEX_EXTERN int pex_queue_count(size_t *out, pex_queue *q);
 /** Delete every message in the queue. */
 PEX_EXTERN int pex_queue_clear(pex_queue *q);
 
+/**
+ * Health probe of the store under the queue, cheap enough for every health
+ * request (the sqlite backend makes one stat()). The sqlite backend reports
+ * PEX_ESTALE when its database file was deleted or replaced while open:
+ * this process keeps using the old file while other processes (pexctl,
+ * cron) open a new one, so the pool is split; restart the process.
+ * Backends without a probe (memory, azure, and backends of version 1)
+ * report 0.
+ * @return 0, PEX_ESTALE, or another backend error (e.g. PEX_EIO).
+ */
+PEX_EXTERN int pex_queue_check(pex_queue *q);
+
 PEX_END_DECL
 
 #endif

@@ -22,6 +22,8 @@
 #define DEFAULT_SYSTEM_PATH "/etc/pexipsdk/config.yaml"
 #define CWD_PATH "pexipsdk.yaml"
 #define OVERRIDE_ORIGIN "<override>"
+/* "its directory PATH" in a refusal; longer paths are cut */
+#define PATH_MAX_SHOWN 1100
 
 static const char *system_path = DEFAULT_SYSTEM_PATH;
 
@@ -305,6 +307,51 @@ static int is_absent(int errnum)
 	return errnum == ENOENT || errnum == ENOTDIR;
 }
 
+/*
+ * Who may have written a configuration (pexipsdk.yaml(5) FILES,
+ * docs/DECISIONS.md): like ssh with its config, the file must be owned by the effective
+ * user or root and, when it is a regular file, not writable by group or
+ * others; its directory likewise, except that a sticky directory (/tmp)
+ * may be writable by all. Anyone else who could write it could point
+ * pexip.url at their server and a file: secret at ours.
+ */
+static int untrusted(const char *path, const char *what, const struct stat *st, int dir)
+{
+	uid_t me = geteuid();
+	unsigned mode = (unsigned)(st->st_mode & 07777);
+
+	if (st->st_uid != me && st->st_uid != 0)
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+			"refusing configuration %s: %s is owned by uid %lu, not by you (uid %lu) "
+			"or root", path, what, (unsigned long)st->st_uid, (unsigned long)me);
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && (dir ? !(st->st_mode & S_ISVTX) :
+			S_ISREG(st->st_mode)))
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+			"refusing configuration %s: %s is writable by %s (mode %04o); "
+			"chmod go-w it", path, what,
+			(st->st_mode & S_IWGRP) && (st->st_mode & S_IWOTH) ? "group and others" :
+			(st->st_mode & S_IWGRP) ? "group" : "others", mode);
+	return 0;
+}
+
+static int check_trusted(const char *path, const struct stat *st)
+{
+	struct stat dst;
+	char *dir = NULL, what[PATH_MAX_SHOWN];
+	int err;
+
+	if ((err = untrusted(path, "the file", st, 0)) < 0 || (err = dir_of(&dir, path)) < 0)
+		return err;
+	if (stat(dir ? dir : ".", &dst) < 0) {
+		err = io_error(PEX_EIO, dir ? dir : ".", errno);
+	} else {
+		snprintf(what, sizeof(what), "its directory %s", dir ? dir : ".");
+		err = untrusted(path, what, &dst, 1);
+	}
+	free(dir);
+	return err;
+}
+
 /* Read and parse an open file; closes @p fd. */
 static int load_fd(pex_config **out, int fd, const char *path)
 {
@@ -321,6 +368,8 @@ static int load_fd(pex_config **out, int fd, const char *path)
 		err = io_error(PEX_EIO, path, EISDIR);
 		goto done;
 	}
+	if ((err = check_trusted(path, &st)) < 0)
+		goto done;
 	cap = (S_ISREG(st.st_mode) && st.st_size < CONFIG_FILE_MAX ?
 		(size_t)st.st_size : CONFIG_FILE_MAX) + 1;
 	if (!(data = pex__malloc(cap))) {

@@ -14,6 +14,12 @@
 /* Longest dotted path we track; longer keys are unknown anyway. */
 #define PATH_MAX_LEN 192
 
+/* Deepest nesting of mappings and lists accepted (pexipsdk.yaml(5)). The
+ * schema needs 4; libyaml's scanner and loader take time quadratic in the
+ * depth of flow nesting ([[[...), so deeper input is refused from the
+ * event stream, before the document is loaded. */
+#define YAML_DEPTH_MAX 32
+
 typedef struct parse_ctx {
 	pex_config *cfg;
 	yaml_document_t *doc;
@@ -295,6 +301,52 @@ static int check_required(pex_config *cfg, yaml_document_t *doc, yaml_node_t *ro
 	return 0;
 }
 
+/*
+ * Refuse nesting deeper than YAML_DEPTH_MAX, naming the line where it goes
+ * too deep. Reads events only as far as that line: libyaml scans tokens on
+ * demand, so the cost of the refusal does not grow with the rest of the
+ * file. Syntax errors met on the way are reported as the loader would.
+ */
+static int check_depth(const char *origin, const char *yaml, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	pex__config_loc loc = { origin, 0, NULL };
+	int depth = 0, err = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return pex__error_nomem();
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	while (!done && err == 0) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			err = syntax_error(&parser, origin, yaml, len);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > YAML_DEPTH_MAX) {
+				loc.line = ev.start_mark.line + 1;
+				err = pex__config_error(PEX_ECONFIG, &loc,
+					"mappings and lists nested deeper than %d levels", YAML_DEPTH_MAX);
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return err;
+}
+
 int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
 {
 	yaml_parser_t parser;
@@ -304,10 +356,13 @@ int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
 	pex__config_loc loc = { cfg->origin, 0, NULL };
 	int err = 0, empty = 0;
 
+	if (!yaml)
+		len = 0;
+	if ((err = check_depth(cfg->origin, yaml ? yaml : "", len)) < 0)
+		return err;
 	if (!yaml_parser_initialize(&parser))
 		return pex__error_nomem();
-	yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""),
-		yaml ? len : 0);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""), len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		err = syntax_error(&parser, cfg->origin, yaml, len);
 		yaml_parser_delete(&parser);

@@ -7,6 +7,7 @@
  * here, before the backend sees it.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,15 +129,16 @@ int pex_queue_backend_init(pex_queue_backend *b, unsigned int version)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported queue backend version %u (this library knows 1..%u)",
 			version, (unsigned)PEX_QUEUE_BACKEND_VERSION);
-	memset(b, 0, sizeof(*b));
+	/* a version 1 caller's struct ends before the version 2 members */
+	memset(b, 0, version == 1 ? offsetof(pex_queue_backend, check) : sizeof(*b));
 	b->version = version;
 	return 0;
 }
 
 /*
- * Check a backend before adopting it. Version 1 is the only layout so far;
- * when members are appended, a backend with an older version must be
- * treated as having them NULL (see the accessors below).
+ * Check a backend before adopting it. Members appended since version 1 are
+ * NULL for a backend of an older version (its struct may end before them):
+ * read them through the accessors below.
  */
 static int backend_check(const pex_queue_backend *b)
 {
@@ -164,6 +166,12 @@ static int backend_check(const pex_queue_backend *b)
 			"queue backend '%s' lacks the required member '%s'",
 			b->name ? b->name : "?", missing);
 	return 0;
+}
+
+/* The version 2 member check, or NULL. */
+static int (*backend_check_fn(const pex_queue_backend *b))(pex_queue_backend *)
+{
+	return b->version >= 2 ? b->check : NULL;
 }
 
 /* ---- names ---- */
@@ -668,4 +676,21 @@ int pex_queue_clear(pex_queue *q)
 	err = b->clear(b, q->name);
 	unlock(q);
 	return backend_result(q, "clear", err);
+}
+
+int pex_queue_check(pex_queue *q)
+{
+	pex_queue_backend *b;
+	int (*fn)(pex_queue_backend *);
+	int err;
+
+	if ((err = check_queue(q, "pex_queue_check")) < 0)
+		return err;
+	b = q->shared->backend;
+	if (!(fn = backend_check_fn(b)))
+		return 0;
+	lock(q);
+	err = fn(b);
+	unlock(q);
+	return backend_result(q, "check", err);
 }

@@ -24,7 +24,9 @@
  * makes the backend THREADSAFE. Schema changes are versioned with
  * PRAGMA user_version.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +115,10 @@ typedef struct sq_backend {
 	char *path;
 	int busy_ms;
 	int last_rc;                /* SQLite rc behind the last failure */
+	/* the file opened (sq_check): its absolute path, device and inode */
+	char *real_path;            /* NULL for ":memory:" */
+	dev_t dev;
+	ino_t ino;
 } sq_backend;
 
 /* A body run inside sq_txn(); returns 0 or a pex error. */
@@ -441,34 +447,39 @@ fail_nostmt:
 	return err;
 }
 
-static int sq_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
+/*
+ * Receive (@p lease, in a write transaction) or peek. The body may have
+ * filled r.msgs and still fail afterwards, at COMMIT (a full disk, a
+ * deferred constraint): whatever it stored is freed here, so a failure
+ * never hands back, nor leaks, a message.
+ */
+static int sq_fetch(pex_queue_backend *b, const char *queue, size_t max,
+	unsigned visibility_s, int lease, pex_message **msgs, size_t *count)
 {
 	sq_backend *s = (sq_backend *)b;
 	recv_ctx r = { queue, max > PEX__QUEUE_BATCH_MAX ? PEX__QUEUE_BATCH_MAX : max,
-		visibility_s, 1, msgs, 0 };
+		visibility_s, lease, msgs, 0 };
 	int err;
 
 	pthread_mutex_lock(&s->lock);
-	err = sq_txn(s, 1, sq_recv_body, &r);
+	err = sq_txn(s, lease, sq_recv_body, &r);
 	pthread_mutex_unlock(&s->lock);
-	*count = err < 0 ? 0 : r.count;
+	if (err < 0)
+		recv_reset(&r);
+	*count = r.count;
 	return err;
+}
+
+static int sq_receive(pex_queue_backend *b, const char *queue, size_t max,
+	unsigned visibility_s, pex_message **msgs, size_t *count)
+{
+	return sq_fetch(b, queue, max, visibility_s, 1, msgs, count);
 }
 
 static int sq_peek(pex_queue_backend *b, const char *queue, size_t max,
 	pex_message **msgs, size_t *count)
 {
-	sq_backend *s = (sq_backend *)b;
-	recv_ctx r = { queue, max > PEX__QUEUE_BATCH_MAX ? PEX__QUEUE_BATCH_MAX : max,
-		0, 0, msgs, 0 };
-	int err;
-
-	pthread_mutex_lock(&s->lock);
-	err = sq_txn(s, 0, sq_recv_body, &r);
-	pthread_mutex_unlock(&s->lock);
-	*count = err < 0 ? 0 : r.count;
-	return err;
+	return sq_fetch(b, queue, max, 0, 0, msgs, count);
 }
 
 typedef struct lease_ctx {
@@ -608,6 +619,58 @@ static int sq_clear(pex_queue_backend *b, const char *queue)
 	return err;
 }
 
+/*
+ * Does the path still name the database file we have open? A file deleted
+ * (or replaced by rename) under a running process is still open to it, so
+ * it keeps working on the old file while every process that opens the
+ * path (pexctl, cron) works on a new one: two pools. One stat(), no lock.
+ */
+static int sq_check(pex_queue_backend *b)
+{
+	sq_backend *s = (sq_backend *)b;
+	struct stat st;
+	char ebuf[128];
+
+	if (!s->real_path)
+		return 0;
+	if (stat(s->real_path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return pex_error_set(PEX_ESTALE, PEX_ERROR_CLASS_QUEUE,
+				"sqlite queue %s: the database file was deleted while this process "
+				"has it open; other processes will use a new, different file: restart "
+				"this one", s->real_path);
+		return pex_error_set(PEX_EIO, PEX_ERROR_CLASS_OS, "sqlite queue %s: %s",
+			s->real_path, strerror_r(errno, ebuf, sizeof(ebuf)));
+	}
+	if (st.st_dev != s->dev || st.st_ino != s->ino)
+		return pex_error_set(PEX_ESTALE, PEX_ERROR_CLASS_QUEUE,
+			"sqlite queue %s: the database file was replaced by another file while "
+			"this process has the old one open; other processes use the new one: "
+			"restart this one", s->real_path);
+	return 0;
+}
+
+/* Remember which file the path names now that it is open (sq_check). */
+static int sq_remember_file(sq_backend *s)
+{
+	struct stat st;
+
+	if (strcmp(s->path, ":memory:") == 0)
+		return 0;
+	/* absolute, so that a later chdir() does not matter */
+	s->real_path = realpath(s->path, NULL);
+	if (!s->real_path && !(s->real_path = pex__strdup(s->path)))
+		return PEX_ENOMEM;
+	if (stat(s->real_path, &st) < 0) {
+		char ebuf[128];
+		return pex_error_set(PEX_EIO, PEX_ERROR_CLASS_OS, "sqlite queue %s: %s",
+			s->real_path, strerror_r(errno, ebuf, sizeof(ebuf)));
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	return 0;
+}
+
 static void sq_free(pex_queue_backend *b)
 {
 	sq_backend *s = (sq_backend *)b;
@@ -621,6 +684,7 @@ static void sq_free(pex_queue_backend *b)
 		sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
+	free(s->real_path);
 	free(s);
 }
 
@@ -674,7 +738,8 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 	    /* FULL, not NORMAL: an acknowledged (deleted) pool message must survive
 	     * an OS crash, or a room could be handed out twice. */
 	    (err = sq_exec(s, "PRAGMA synchronous = FULL", "setting synchronous")) < 0 ||
-	    (err = sq_txn(s, 1, sq_schema_body, NULL)) < 0) {
+	    (err = sq_txn(s, 1, sq_schema_body, NULL)) < 0 ||
+	    (err = sq_remember_file(s)) < 0) {
 		sq_free(&s->parent);
 		return err;
 	}
@@ -692,6 +757,7 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 	s->parent.count = sq_count;
 	s->parent.clear = sq_clear;
 	s->parent.free = sq_free;
+	s->parent.check = sq_check;
 	*out = &s->parent;
 	return 0;
 }

@@ -59,6 +59,55 @@ contains "$work/err" "tiemout_ms" "unknown key named"
 contains "$work/err" ":3" "unknown key line"
 expect 5 "missing config file" -- pexctl -c "$work/nope.yaml" list
 
+# --- who may have written the configuration (pexipsdk.yaml(5) FILES):
+# owned by us or root, not writable by group or others, nor its directory
+# (a sticky one excepted); for ./pexipsdk.yaml, -c and $PEXIPSDK_CONFIG alike
+in_dir() { local d=$1; shift; (cd "$d" && unset PEXIPSDK_CONFIG && "$@"); }
+printf 'operator-secret\n' >"$work/op-secret"
+chmod 600 "$work/op-secret"
+planted() { # a config that would send our secret to its own pexip.url
+	printf 'pexip:\n  url: %s\n  auth: {username: admin, password: "file:%s"}\n' \
+		"$EMU_URL" "$work/op-secret"
+}
+mkdir -m 1777 "$work/tmpdir"      # like /tmp: world-writable and sticky
+mkdir -m 0777 "$work/shared"      # world-writable, not sticky
+if chown nobody "$work/tmpdir" 2>/dev/null && chown root "$work/tmpdir"; then
+	planted >"$work/tmpdir/pexipsdk.yaml"
+	chown nobody "$work/tmpdir/pexipsdk.yaml"
+	expect 5 "a planted ./pexipsdk.yaml (another user's) is refused" -- in_dir "$work/tmpdir" pexctl config check
+	contains "$work/err" "refusing configuration pexipsdk.yaml: the file is owned by uid $(id -u nobody), not by you" "planted file: why"
+	lacks "$work/out" "ok" "planted file: not used"
+	expect 5 "another user's file by \$PEXIPSDK_CONFIG" -- env PEXIPSDK_CONFIG="$work/tmpdir/pexipsdk.yaml" "$PEXCTL_BIN" config check
+	contains "$work/err" "is owned by uid" "env: why"
+	expect 5 "another user's file by -c, json" -- pexctl --json -c "$work/tmpdir/pexipsdk.yaml" config check
+	json_error "$work/out" PEX_ECONFIG 5 "another user's file by -c, json"
+	lacks "$work/out" "operator-secret" "refusal shows no secret"
+	rm -f "$work/tmpdir/pexipsdk.yaml"
+else
+	echo "SKIP: not root, cannot chown nobody" >&2
+fi
+# our own file in a sticky world-writable directory is fine
+{ pexip_yaml; } >"$work/tmpdir/pexipsdk.yaml"
+expect 0 "own file in a sticky directory" -- in_dir "$work/tmpdir" pexctl config check
+# our own file in a world-writable directory that is not sticky: anyone can replace it
+{ pexip_yaml; } >"$work/shared/pexipsdk.yaml"
+expect 5 "./pexipsdk.yaml in a world-writable directory" -- in_dir "$work/shared" pexctl config check
+contains "$work/err" "refusing configuration pexipsdk.yaml: its directory . is writable by group and others (mode 0777)" "world-writable directory: why"
+expect 5 "-c into a world-writable directory" -- pexctl -c "$work/shared/pexipsdk.yaml" config check
+contains "$work/err" "its directory $work/shared is writable by group and others" "-c world-writable directory: why"
+chmod 755 "$work/shared"
+expect 0 "directory fixed" -- in_dir "$work/shared" pexctl config check
+# group-writable (and world-writable) files, however they are named
+{ pexip_yaml; } >"$work/gw.yaml"
+chmod 664 "$work/gw.yaml"
+expect 5 "group-writable file" -- pexctl -c "$work/gw.yaml" config check
+contains "$work/err" "refusing configuration $work/gw.yaml: the file is writable by group (mode 0664); chmod go-w it" "group-writable: why"
+chmod 646 "$work/gw.yaml"
+expect 5 "world-writable file" -- env PEXIPSDK_CONFIG="$work/gw.yaml" "$PEXCTL_BIN" config check
+contains "$work/err" "writable by others (mode 0646)" "world-writable: why"
+chmod 644 "$work/gw.yaml"
+expect 0 "file fixed" -- pexctl -c "$work/gw.yaml" config check
+
 # --- list / get / update / delete
 for i in $(seq -w 1 45); do mkroom "vmr_$i" "tag$i"; done
 mkroom "test_keep"

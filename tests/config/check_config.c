@@ -708,6 +708,63 @@ START_TEST(test_syntax_errors)
 }
 END_TEST
 
+/* Nesting deeper than 32 levels is refused from the event stream, naming
+ * the line, before libyaml loads the document (its cost is quadratic in
+ * the depth: 100,000 levels took half a minute to load). */
+static char *nested(const char *head, const char *open, const char *leaf, const char *close,
+	size_t levels, const char *tail)
+{
+	size_t hl = strlen(head), ol = strlen(open), ll = strlen(leaf), cl = strlen(close), i;
+	char *s = malloc(hl + levels * (ol + cl) + ll + strlen(tail) + 2), *p = s;
+
+	ck_assert_ptr_nonnull(s);
+	memcpy(p, head, hl);
+	p += hl;
+	for (i = 0; i < levels; i++, p += ol)
+		memcpy(p, open, ol);
+	memcpy(p, leaf, ll);
+	p += ll;
+	for (i = 0; i < levels; i++, p += cl)
+		memcpy(p, close, cl);
+	sprintf(p, "%s\n", tail);
+	return s;
+}
+
+START_TEST(test_nesting_depth)
+{
+	pex_config *cfg = NULL;
+	char *y;
+	int err;
+
+	y = nested(URL "tag: {allowed_hosts: ", "[", "x", "]", 100000, "}");
+	parse_err(y, PEX_ECONFIG, "pexipsdk.yaml:3: mappings and lists nested deeper than 32 levels");
+	free(y);
+	y = nested("pexip: ", "{a: ", "1", "}", 100000, "");
+	parse_err(y, PEX_ECONFIG, "pexipsdk.yaml:1: mappings and lists nested deeper than 32 levels");
+	free(y);
+	/* block style: the 33rd level starts on line 33 */
+	{
+		char block[4096];
+		size_t o = (size_t)snprintf(block, sizeof(block), "pexip:\n");
+		for (int i = 1; i < 40; i++)
+			o += (size_t)snprintf(block + o, sizeof(block) - o, "%*sk%d:\n", 2 * i, "", i);
+		parse_err(block, PEX_ECONFIG,
+			"pexipsdk.yaml:33: mappings and lists nested deeper than 32 levels");
+	}
+	/* 32 levels are fine as far as depth goes (the list items are not) */
+	y = nested(URL "tag: {allowed_hosts: ", "[", "x", "]", 30, "}");
+	err = pex_config_parse(&cfg, y, strlen(y), ORIGIN);
+	ck_assert_int_eq(err, PEX_ECONFIG);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "nested deeper"));
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "tag.allowed_hosts"));
+	free(y);
+	/* a syntax error before the limit is still reported as one */
+	parse_err("pexip: [[[[\n", PEX_ECONFIG,
+		"pexipsdk.yaml:2:1: invalid YAML: did not find expected node content "
+		"(while parsing a flow node at line 2, column 1)");
+}
+END_TEST
+
 START_TEST(test_empty_and_required)
 {
 	parse_err("", PEX_ECONFIG,
@@ -855,7 +912,7 @@ START_TEST(test_literal_secret_warning)
 		"server: {api_keys: [\"env:PEXTEST_WPW\"]}\n", 0644);
 	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
 	pex_config_free(cfg);
-	cfg = load_mode(dir, URL "  auth: {username: admin, password: ~}\n", 0666);
+	cfg = load_mode(dir, URL "  auth: {username: admin, password: ~}\n", 0644);
 	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
 	pex_config_free(cfg);
 
@@ -1299,6 +1356,63 @@ START_TEST(test_load_search_order)
 }
 END_TEST
 
+/* pex_config_load() reads only a file nobody else could have written
+ * (pexipsdk.yaml(5), FILE PERMISSIONS), however it was found. */
+static void load_refused(const char *path, const char *want)
+{
+	pex_config *cfg = sentinel();
+	char msg[3 * PATH_MAX];
+
+	ck_assert_int_eq(pex_config_load(&cfg, path), PEX_ECONFIG);
+	snprintf(msg, sizeof(msg), "refusing configuration %s: %s", path, want);
+	ck_assert_str_eq(pex_error_last()->message, msg);
+	ck_assert(cfg == sentinel());
+}
+
+START_TEST(test_load_refuses_untrusted)
+{
+	char *dir = make_tmpdir(), path[PATH_MAX], sub[PATH_MAX], want[2 * PATH_MAX];
+	pex_config *cfg = NULL;
+
+	write_file(dir, "c.yaml", URL);
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	ck_assert_int_eq(chmod(path, 0664), 0);
+	load_refused(path, "the file is writable by group (mode 0664); chmod go-w it");
+	ck_assert_int_eq(chmod(path, 0602), 0);
+	load_refused(path, "the file is writable by others (mode 0602); chmod go-w it");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	pex_config_free(cfg);
+
+	/* the directory: not writable by others unless sticky */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	snprintf(want, sizeof(want), "its directory %s is writable by group and others (mode 0777); "
+		"chmod go-w it", dir);
+	load_refused(path, want);
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	pex_config_free(cfg);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+
+	/* another user's file, or directory (only root can make one here) */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(path, 65534, (gid_t)-1), 0);
+		snprintf(want, sizeof(want), "the file is owned by uid 65534, not by you (uid 0) or root");
+		load_refused(path, want);
+		ck_assert_int_eq(chown(path, 0, (gid_t)-1), 0);
+		snprintf(sub, sizeof(sub), "%s/theirs", dir);
+		ck_assert_int_eq(mkdir(sub, 0755), 0);
+		write_file(sub, "c.yaml", URL);
+		ck_assert_int_eq(chown(sub, 65534, (gid_t)-1), 0);
+		snprintf(path, sizeof(path), "%s/c.yaml", sub);
+		snprintf(want, sizeof(want), "its directory %s is owned by uid 65534, not by you (uid 0) "
+			"or root", sub);
+		load_refused(path, want);
+	}
+	rm_tmpdir(dir);
+}
+END_TEST
+
 /* ---- overrides and getters ---- */
 
 START_TEST(test_set)
@@ -1557,6 +1671,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_unknown_keys);
 	tcase_add_test(tc, test_duplicate_keys);
 	tcase_add_test(tc, test_syntax_errors);
+	tcase_add_test(tc, test_nesting_depth);
 	tcase_add_test(tc, test_empty_and_required);
 	suite_add_tcase(s, tc);
 
@@ -1572,6 +1687,7 @@ static Suite *config_suite(void)
 
 	tc = tcase_create("api");
 	tcase_add_test(tc, test_load_search_order);
+	tcase_add_test(tc, test_load_refuses_untrusted);
 	tcase_add_test(tc, test_set);
 	tcase_add_test(tc, test_getters);
 	tcase_add_test(tc, test_dump);

@@ -2,7 +2,7 @@
  * libFuzzer target for the room server's request handling that does not
  * need libmicrohttpd or Pexip (examples/room-server/auth.c, routes.c and
  * parse.c, compiled in with stubs for the MHD and response functions they
- * call). The first input byte picks a mode (byte % 9); the rest is its
+ * call). The first input byte picks a mode (byte % 10); the rest is its
  * input:
  *
  *   0  rs_jwt_verify() on the bytes as a compact JWS, against a fixed JWKS
@@ -42,7 +42,11 @@
  *      body, a handed-out room, the access log line) must be byte for byte
  *      what json-c writes for the same object, and parse back;
  *   8  a peer address (IPv4, IPv6 or another family) through
- *      rs_peer_is_loopback() against a model.
+ *      rs_peer_is_loopback() against a model;
+ *   9  a JWKS file through rs_jwt_load(): loaded or refused, never half;
+ *      an RSA signing key that breaks the rules (modulus 2048..16384 bits
+ *      counted in bits, exponent odd and 65537..2^256-1, checked here with
+ *      BIGNUM directly) makes the whole file refused.
  *
  * Not covered (needs a live libmicrohttpd connection): query strings and
  * headers are split and unescaped by libmicrohttpd itself, and the route
@@ -376,6 +380,14 @@ static int model_time(json_object *claims, const char *key, long long *out)
 	return 1;
 }
 
+/* A JSON string that is exactly @p want: a "\u0000" inside does not end it. */
+static int model_str(json_object *v, const char *want)
+{
+	return v && json_object_is_type(v, json_type_string) &&
+		(size_t)json_object_get_string_len(v) == strlen(want) &&
+		memcmp(json_object_get_string(v), want, strlen(want)) == 0;
+}
+
 static int model_aud(json_object *claims)
 {
 	json_object *aud;
@@ -383,15 +395,13 @@ static int model_aud(json_object *claims)
 	if (!json_object_object_get_ex(claims, "aud", &aud) || !aud)
 		return 0;
 	if (json_object_is_type(aud, json_type_string))
-		return strcmp(json_object_get_string(aud), FUZZ_AUD) == 0;
+		return model_str(aud, FUZZ_AUD);
 	if (!json_object_is_type(aud, json_type_array))
 		return 0;
 	n = json_object_array_length(aud);
-	for (i = 0; i < n; i++) {
-		json_object *a = json_object_array_get_idx(aud, i);
-		if (json_object_is_type(a, json_type_string) && strcmp(json_object_get_string(a), FUZZ_AUD) == 0)
+	for (i = 0; i < n; i++)
+		if (model_str(json_object_array_get_idx(aud, i), FUZZ_AUD))
 			return 1;
-	}
 	return 0;
 }
 
@@ -400,8 +410,7 @@ static int model_aud(json_object *claims)
 static int model_accepts(const char *hdr_text, size_t hl, const char *claims_text, size_t cl,
 	long long exp_now, long long nbf_now)
 {
-	json_object *hdr = NULL, *claims = NULL;
-	const char *alg, *kid, *iss;
+	json_object *hdr = NULL, *claims = NULL, *alg = NULL, *kid = NULL, *iss = NULL;
 	long long exp = 0, nbf = 0;
 	int ok = 0, t;
 
@@ -410,13 +419,14 @@ static int model_accepts(const char *hdr_text, size_t hl, const char *claims_tex
 	if (!(hdr = json_tokener_parse(hdr_text)) || !json_object_is_type(hdr, json_type_object) ||
 	    !(claims = json_tokener_parse(claims_text)) || !json_object_is_type(claims, json_type_object))
 		goto out;
-	alg = jstr(hdr, "alg");
-	kid = jstr(hdr, "kid");
-	if (!alg || strcmp(alg, "ES256") != 0 || json_object_object_get_ex(hdr, "crit", NULL) ||
-	    (kid && strcmp(kid, "ec-1") != 0))
+	json_object_object_get_ex(hdr, "alg", &alg);
+	if (!json_object_object_get_ex(hdr, "kid", &kid) || !json_object_is_type(kid, json_type_string))
+		kid = NULL;
+	if (!model_str(alg, "ES256") || json_object_object_get_ex(hdr, "crit", NULL) ||
+	    (kid && !model_str(kid, "ec-1")))
 		goto out;
-	iss = jstr(claims, "iss");
-	if (!iss || strcmp(iss, FUZZ_ISS) != 0 || !model_aud(claims))
+	json_object_object_get_ex(claims, "iss", &iss);
+	if (!model_str(iss, FUZZ_ISS) || !model_aud(claims))
 		goto out;
 	if (model_time(claims, "exp", &exp) != 1 || exp_now >= exp + 60)
 		goto out;
@@ -1017,6 +1027,67 @@ static void run_text(char *in)
 	rs_text_dispose(&t);
 }
 
+/* ---- mode 9: a JWKS file through rs_jwt_load() ---- */
+
+/* The RSA key rules (SECURITY.md), with none of auth.c's code: -1 when @p k
+ * is an RSA signing key whose n and e decode and break them, else 0. */
+static int model_rsa_weak(json_object *k)
+{
+	const char *kty = jstr(k, "kty"), *use = jstr(k, "use"), *alg = jstr(k, "alg");
+	const char *ns = jstr(k, "n"), *es = jstr(k, "e");
+	unsigned char *n = NULL, *e = NULL;
+	size_t nl = 0, el = 0;
+	BIGNUM *bn = NULL, *be = NULL;
+	int weak = 0;
+
+	if (!kty || strcmp(kty, "RSA") != 0 || (use && strcmp(use, "sig") != 0) ||
+	    (alg && strcmp(alg, "RS256") != 0) || !ns || !es)
+		return 0;
+	if ((n = b64_decode(ns, strlen(ns), &nl, 1)) && (e = b64_decode(es, strlen(es), &el, 1)) &&
+	    nl && el && nl <= 16384 && el <= 16384) {
+		CHECK((bn = BN_bin2bn(n, (int)nl, NULL)) && (be = BN_bin2bn(e, (int)el, NULL)));
+		weak = BN_num_bits(bn) < 2048 || BN_num_bits(bn) > 16384 || !BN_is_odd(be) ||
+			BN_num_bits(be) > 256 || (BN_num_bits(be) <= 32 && BN_get_word(be) < 65537);
+	}
+	BN_free(bn);
+	BN_free(be);
+	free(n);
+	free(e);
+	return weak ? -1 : 0;
+}
+
+static void run_jwks(const char *in, size_t len)
+{
+	char path[] = "/tmp/fuzz-room-server-jwks-XXXXXX";
+	json_object *doc = json_tokener_parse(in), *keys;
+	pex_config *cfg = NULL;
+	rs_jwt *jwt = (rs_jwt *)&jwt;
+	size_t i, n;
+	int fd, rc, weak = 0;
+
+	if (doc && json_object_object_get_ex(doc, "keys", &keys) &&
+	    json_object_is_type(keys, json_type_array) &&
+	    (n = json_object_array_length(keys)) <= 32)
+		for (i = 0; i < n; i++)
+			weak |= model_rsa_weak(json_object_array_get_idx(keys, i));
+	json_object_put(doc);
+	CHECK((fd = mkstemp(path)) >= 0);
+	CHECK(write(fd, in, len) == (ssize_t)len && close(fd) == 0);
+	CHECK(pex_config_new_defaults(&cfg) == 0);
+	CHECK(pex_config_set(cfg, "server.jwt.issuer", FUZZ_ISS) == 0);
+	CHECK(pex_config_set(cfg, "server.jwt.audience", FUZZ_AUD) == 0);
+	CHECK(pex_config_set(cfg, "server.jwt.jwks_file", path) == 0);
+	rc = rs_jwt_load(&jwt, cfg);
+	unlink(path);
+	pex_config_free(cfg);
+	CHECK(rc == 0 || rc == -1);
+	CHECK(rc == 0 ? jwt != NULL : jwt == NULL);
+	/* a weak RSA signing key is never half-used: the whole JWKS is refused */
+	if (weak)
+		CHECK(rc == -1);
+	rs_jwt_free(jwt);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *in;
@@ -1027,7 +1098,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK((in = malloc(size)) != NULL);
 	memcpy(in, data + 1, size - 1);
 	in[size - 1] = '\0';
-	switch (data[0] % 9) {
+	switch (data[0] % 10) {
 	case 0:
 		run_token(in);
 		break;
@@ -1052,8 +1123,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 7:
 		run_text(in);
 		break;
-	default:
+	case 8:
 		run_peer(data + 1, size - 1);
+		break;
+	default:
+		run_jwks(in, size - 1);
 		break;
 	}
 	free(in);

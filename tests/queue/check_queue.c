@@ -134,6 +134,12 @@ static fake *fake_new(int *freed)
 	return f;
 }
 
+static int fake_check_stale(pex_queue_backend *b)
+{
+	(void)b;
+	return pex_error_set(PEX_ESTALE, PEX_ERROR_CLASS_QUEUE, "fake store gone");
+}
+
 START_TEST(test_backend_init)
 {
 	pex_queue_backend b = PEX_QUEUE_BACKEND_INIT, z;
@@ -148,6 +154,29 @@ START_TEST(test_backend_init)
 	ck_assert_ptr_null(z.put);
 	ck_assert_ptr_null(z.free);
 	ck_assert_uint_eq(z.caps, 0);
+
+	/* a version 1 struct ends before the version 2 members: not written */
+	memset(&z, 0xab, sizeof(z));
+	ck_ok(pex_queue_backend_init(&z, 1));
+	ck_assert_uint_eq(((unsigned char *)&z.check)[0], 0xab);
+	ck_ok(pex_queue_backend_init(&z, 2));
+	ck_assert_ptr_null(z.check);
+
+	/* and pex_queue_check() does not read them from a version 1 backend */
+	{
+		int freed = 0;
+		fake *f = fake_new(&freed);
+		pex_queue *q;
+
+		f->parent.check = fake_check_stale;
+		ck_ok(pex_queue_open_backend(&q, &f->parent, "abc"));
+		ck_err(pex_queue_check(q), PEX_ESTALE);
+		ck_msg_has("fake store gone");
+		f->parent.version = 1;
+		ck_ok(pex_queue_check(q));
+		pex_queue_free(q);
+		ck_assert_int_eq(freed, 1);
+	}
 }
 END_TEST
 
@@ -804,6 +833,99 @@ START_TEST(test_sqlite_ids)
 }
 END_TEST
 
+/* Every connection opened from here on enforces foreign keys (the
+ * backend's own too): how the test below makes COMMIT fail. */
+static int fk_on(sqlite3 *db, char **errmsg, const void *api)
+{
+	(void)api;
+	return sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, errmsg);
+}
+
+/* A receive whose COMMIT fails (SQLite-native: a deferred foreign key a
+ * trigger breaks, reported only at COMMIT, as a full disk would be) hands
+ * back nothing and frees the messages it had read: run under valgrind or
+ * ASan, a leak fails this test. The lease is rolled back. */
+START_TEST(test_sqlite_commit_fails)
+{
+	pex_queue_sqlite_options o = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+	pex_queue_backend *b;
+	pex_queue *q;
+	pex_message *m = NULL, **batch = NULL;
+	size_t n = 99;
+	char path[512];
+
+	tmp_db(path, sizeof(path));
+	ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))fk_on), SQLITE_OK);
+	o.path = path;
+	ck_ok(pex_queue_backend_sqlite_new(&b, &o));
+	ck_ok(pex_queue_open_backend(&q, b, "abc"));
+	ck_ok(pex_queue_put(q, "first", 5, 0));
+	ck_ok(pex_queue_put(q, "second", 6, 0));
+	sql(path, "CREATE TABLE trap_parent (id INTEGER PRIMARY KEY);"
+		"CREATE TABLE trap_child (p INTEGER REFERENCES trap_parent (id) "
+		"DEFERRABLE INITIALLY DEFERRED);"
+		"CREATE TRIGGER trap AFTER UPDATE ON pex_queue_message "
+		"BEGIN INSERT INTO trap_child VALUES (42); END;");
+
+	ck_err(pex_queue_receive(&m, q, 30), PEX_EBACKEND);
+	ck_assert_ptr_null(m);
+	ck_msg_has("commit");
+	ck_assert_int_eq(pex_error_last()->cause & 0xff, SQLITE_CONSTRAINT);
+	ck_err(pex_queue_receive_batch(&batch, &n, q, 2, 30), PEX_EBACKEND);
+	ck_assert_ptr_null(batch);
+	ck_assert_uint_eq(n, 0);
+
+	/* nothing was leased: both are still visible, never dequeued */
+	sql(path, "DROP TRIGGER trap");
+	ck_ok(pex_queue_receive_batch(&batch, &n, q, 2, 30));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(batch[0]->dequeue_count, 1);
+	ck_assert_uint_eq(batch[1]->dequeue_count, 1);
+	pex_message_array_free(batch, n);
+	pex_queue_free(q);
+	sqlite3_cancel_auto_extension((void (*)(void))fk_on);
+	rm_db(path);
+}
+END_TEST
+
+/* pex_queue_check(): the database file deleted, or replaced, under an open
+ * queue is PEX_ESTALE; the memory backend and version 1 backends have no
+ * probe (0). */
+START_TEST(test_sqlite_check)
+{
+	pex_queue *q, *m;
+	char path[512], uri[600], other[600];
+	FILE *f;
+
+	tmp_db(path, sizeof(path));
+	snprintf(uri, sizeof(uri), "sqlite:%s", path);
+	ck_ok(pex_queue_open(&q, uri, "abc"));
+	ck_ok(pex_queue_check(q));
+	ck_assert_int_eq(unlink(path), 0);
+	ck_err(pex_queue_check(q), PEX_ESTALE);
+	ck_msg_has("the database file was deleted");
+	ck_msg_has(path);
+	ck_err(pex_queue_check(q), PEX_ESTALE);
+	pex_queue_free(q);
+	rm_db(path);
+
+	ck_ok(pex_queue_open(&q, uri, "abc"));
+	snprintf(other, sizeof(other), "%s.other", path);
+	ck_assert_ptr_nonnull(f = fopen(other, "w"));
+	fclose(f);
+	ck_assert_int_eq(rename(other, path), 0);
+	ck_err(pex_queue_check(q), PEX_ESTALE);
+	ck_msg_has("replaced by another file");
+	pex_queue_free(q);
+	rm_db(path);
+
+	ck_ok(pex_queue_open(&m, "memory:", "abc"));
+	ck_ok(pex_queue_check(m));
+	pex_queue_free(m);
+	ck_err(pex_queue_check(NULL), PEX_EINVAL);
+}
+END_TEST
+
 #endif /* PEX_HAVE_SQLITE */
 
 /* ======================================================================
@@ -1097,6 +1219,8 @@ static Suite *queue_suite(void)
 	tcase_add_test(sq, test_sqlite_schema);
 	tcase_add_test(sq, test_sqlite_busy);
 	tcase_add_test(sq, test_sqlite_ids);
+	tcase_add_test(sq, test_sqlite_commit_fails);
+	tcase_add_test(sq, test_sqlite_check);
 	suite_add_tcase(s, sq);
 #endif
 	tcase_add_test(pm, test_poolmsg_round_trip);

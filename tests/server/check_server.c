@@ -242,6 +242,7 @@ typedef struct server_opts {
 	const char *gc_extra;
 	const char *const *args;        /* NULL-terminated, may be NULL */
 	const char *gc_interval, *metrics_interval;
+	const char *jwks;               /* JWKS file; NULL = the suite's jwks.json */
 } server_opts;
 
 static void write_config(const char *path, const char *db, const char *queue, int depth,
@@ -267,22 +268,21 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"server:\n"
 		"  listen: \"127.0.0.1:8080\"\n"
 		"  api_keys: [other-key, %s]\n"
-		"  jwt: {issuer: \"%s\", audience: \"%s\", jwks_file: %s/jwks.json}\n"
+		"  jwt: {issuer: \"%s\", audience: \"%s\", jwks_file: %s%s}\n"
 		"log: {level: info, format: json}\n",
 		g_emu.url, db, queue, depth, so && so->pool_extra ? "  " : "",
 		so && so->pool_extra ? so->pool_extra : "", so && so->pool_extra ? "\n" : "", TEMPLATE, queue,
 		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS, API_KEY,
-		ISSUER, AUDIENCE, g_dir);
+		ISSUER, AUDIENCE, so && so->jwks ? so->jwks : g_dir, so && so->jwks ? "" : "/jwks.json");
 	fclose(f);
 }
 
-static void server_start_opts(server_t *s, const char *name, int depth, const server_opts *so)
+/* Write the config and fork the server; the read end of its stdout. */
+static int server_spawn(server_t *s, const char *name, int depth, const server_opts *so)
 {
-	char cfg[300], log[300], line[256];
+	char cfg[300], log[300];
 	const char *bin = getenv("ROOM_SERVER");
 	int out[2];
-	size_t got = 0;
-	long long until;
 
 	memset(s, 0, sizeof(*s));
 	ck_assert_ptr_nonnull(bin);
@@ -333,24 +333,63 @@ static void server_start_opts(server_t *s, const char *name, int depth, const se
 		_exit(127);
 	}
 	close(out[1]);
+	return out[0];
+}
+
+static void server_start_opts(server_t *s, const char *name, int depth, const server_opts *so)
+{
+	char line[256];
+	int out0 = server_spawn(s, name, depth, so);
+	size_t got = 0;
+	long long until;
+
 	until = now_ms() + (g_valgrind ? 120000 : 15000);
 	while (now_ms() < until && got < sizeof(line) - 1) {
-		struct pollfd p = { out[0], POLLIN, 0 };
+		struct pollfd p = { out0, POLLIN, 0 };
 		ssize_t n;
 		if (poll(&p, 1, 200) <= 0)
 			continue;
-		if ((n = read(out[0], line + got, sizeof(line) - 1 - got)) <= 0)
+		if ((n = read(out0, line + got, sizeof(line) - 1 - got)) <= 0)
 			break;
 		got += (size_t)n;
 		line[got] = '\0';
 		if (strchr(line, '\n'))
 			break;
 	}
-	close(out[0]);
+	close(out0);
 	line[got] = '\0';
 	ck_assert_msg(sscanf(line, "LISTENING 127.0.0.1:%d", &s->port) == 1,
-		"server did not start (see %s): '%s'", log, line);
+		"server did not start (see %s/%s.log): '%s'", g_dir, name, line);
 	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+}
+
+/* Start a server that must refuse to start: it exits non-zero before
+ * listening, and its log says @p why. */
+static void server_start_fails(const char *name, const server_opts *so, const char *why)
+{
+	server_t s;
+	char buf[256], log[300], *text;
+	int fd = server_spawn(&s, name, 1, so), st = 0;
+	ssize_t n;
+
+	/* until the server is gone (EOF), or it says it listens: a failure */
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		if (strstr(buf, "LISTENING")) {
+			kill(s.pid, SIGKILL);
+			waitpid(s.pid, &st, 0);
+			close(fd);
+			ck_abort_msg("%s: the server started, but should have refused to", name);
+		}
+	}
+	close(fd);
+	ck_assert_int_eq(waitpid(s.pid, &st, 0), s.pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0, "%s: server exited with %d", name, st);
+	snprintf(log, sizeof(log), "%s/%s.log", g_dir, name);
+	ck_assert_ptr_nonnull(text = slurp(log));
+	ck_assert_msg(strstr(text, why) != NULL, "%s: log lacks '%s':\n%s", name, why, text);
+	ck_assert_ptr_null(strstr(text, "LISTENING"));
+	free(text);
 }
 
 static void server_start(server_t *s, const char *name, int depth)
@@ -683,7 +722,7 @@ static const struct { const char *method, *path, *body; } room_routes[] = {
 
 START_TEST(test_auth_refused)
 {
-	char *bad[16], code[64];
+	char *bad[20], code[64];
 	const char *aud = "\"" AUDIENCE "\"";
 	size_t i, j, nbad = 0;
 	char *cl;
@@ -701,6 +740,17 @@ START_TEST(test_auth_refused)
 	cl = claims("https://evil.example.com/", aud, 3600, -10);
 	bad[nbad++] = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
 	free(cl);
+	/* signed, with the right issuer or audience and then a NUL and more:
+	 * the whole string must match, not its C prefix */
+	cl = claims(ISSUER "\\u0000.evil.example.com", aud, 3600, -10);
+	bad[nbad++] = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
+	free(cl);
+	cl = claims(ISSUER, "\"" AUDIENCE "\\u0000x\"", 3600, -10);
+	bad[nbad++] = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
+	free(cl);
+	cl = claims(ISSUER, "[\"" AUDIENCE "\\u0000x\"]", 3600, -10);
+	bad[nbad++] = make_token("ES256", "ec-1", g_ec, NULL, cl);
+	free(cl);
 	/* good claims, but: wrongly signed, alg none, HS256, key confusion,
 	 * unknown kid, no kid with the wrong key, garbage */
 	cl = claims(ISSUER, aud, 3600, -10);
@@ -711,6 +761,7 @@ START_TEST(test_auth_refused)
 	bad[nbad++] = make_token("RS256", "ec-1", g_rsa, NULL, cl);
 	bad[nbad++] = make_token("ES256", "rsa-1", g_ec, NULL, cl);
 	bad[nbad++] = make_token("RS256", "rsa-9", g_rsa, NULL, cl);
+	bad[nbad++] = make_token("RS256", "rsa-1\\u0000x", g_rsa, NULL, cl);
 	bad[nbad++] = make_token("RS256", NULL, g_rsa_other, NULL, cl);
 	bad[nbad++] = strdup("not.a.jwt");
 	free(cl);
@@ -744,6 +795,139 @@ START_TEST(test_auth_refused)
 	}
 	for (j = 0; j < nbad; j++)
 		free(bad[j]);
+}
+END_TEST
+
+/* A JWKS with a signing key too weak to trust is refused at start-up,
+ * naming the key and why: a 512-bit modulus zero-padded to 256 bytes
+ * (bits are counted, not bytes), even beside a good key; e = 1 (anyone
+ * could forge) and e = 3 (below 65537). */
+static json_object *jwk_rsa(const char *kid, const unsigned char *n, size_t nlen,
+	const unsigned char *e, size_t elen)
+{
+	json_object *k = json_object_new_object();
+	char *nb = b64url(n, nlen), *eb = b64url(e, elen);
+	json_object_object_add(k, "kty", json_object_new_string("RSA"));
+	json_object_object_add(k, "kid", json_object_new_string(kid));
+	json_object_object_add(k, "alg", json_object_new_string("RS256"));
+	json_object_object_add(k, "n", json_object_new_string(nb));
+	json_object_object_add(k, "e", json_object_new_string(eb));
+	free(nb);
+	free(eb);
+	return k;
+}
+
+static void write_jwks_keys(const char *path, json_object *k1, json_object *k2)
+{
+	json_object *doc = json_object_new_object(), *keys = json_object_new_array();
+	json_object_array_add(keys, k1);
+	if (k2)
+		json_object_array_add(keys, k2);
+	json_object_object_add(doc, "keys", keys);
+	ck_assert_int_eq(json_object_to_file(path, doc), 0);
+	json_object_put(doc);
+}
+
+START_TEST(test_jwks_weak_keys)
+{
+	static const unsigned char e65537[] = { 1, 0, 1 }, e1[] = { 1 }, e3[] = { 3 };
+	EVP_PKEY *weak = EVP_RSA_gen(512);
+	BIGNUM *bn = NULL;
+	unsigned char n512[256], n2048[256];
+	char path[300];
+	server_opts so;
+
+	memset(&so, 0, sizeof(so));
+	so.jwks = path;
+	ck_assert_ptr_nonnull(weak);
+	ck_assert_int_eq(EVP_PKEY_get_bn_param(weak, OSSL_PKEY_PARAM_RSA_N, &bn), 1);
+	ck_assert_int_eq(BN_num_bits(bn), 512);
+	ck_assert_int_eq(BN_bn2binpad(bn, n512, sizeof(n512)), 256);    /* 192 zero bytes first */
+	BN_free(bn);
+	bn = NULL;
+	ck_assert_int_eq(EVP_PKEY_get_bn_param(g_rsa, OSSL_PKEY_PARAM_RSA_N, &bn), 1);
+	ck_assert_int_eq(BN_bn2binpad(bn, n2048, sizeof(n2048)), 256);
+	BN_free(bn);
+
+	snprintf(path, sizeof(path), "%s/jwks-weak.json", g_dir);
+	write_jwks_keys(path, jwk_rsa("good", n2048, 256, e65537, 3),
+		jwk_rsa("weak-512", n512, 256, e65537, 3));
+	server_start_fails("jwks-weak", &so, "key 1 (kid \\\"weak-512\\\"): the RSA modulus has 512 bits "
+		"(256 bytes); 2048 to 16384 are accepted");
+
+	snprintf(path, sizeof(path), "%s/jwks-e1.json", g_dir);
+	write_jwks_keys(path, jwk_rsa("e-one", n2048, 256, e1, 1), NULL);
+	server_start_fails("jwks-e1", &so, "the RSA exponent 1 is not accepted (odd, from 65537");
+
+	snprintf(path, sizeof(path), "%s/jwks-e3.json", g_dir);
+	write_jwks_keys(path, jwk_rsa("e-three", n2048, 256, e3, 1), NULL);
+	server_start_fails("jwks-e3", &so, "the RSA exponent 3 is not accepted");
+	EVP_PKEY_free(weak);
+}
+END_TEST
+
+/* The SQLite file deleted, or replaced, under a running server: health
+ * says so (503, "queue_store": "stale") and the log says it once, not
+ * once per request. */
+static int count_in(const char *text, const char *needle)
+{
+	int n = 0;
+	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void health_is(const server_t *s, long want_status, const char *want_store)
+{
+	resp_t r;
+	json_object *doc, *v;
+
+	ck_assert_int_eq(http(&r, s->base, "GET", "/public/health", NULL, 0, NULL), want_status);
+	ck_assert_ptr_nonnull(doc = json_tokener_parse(r.body));
+	ck_assert_msg(json_object_object_get_ex(doc, "queue_store", &v), "%s", r.body);
+	ck_assert_str_eq(json_object_get_string(v), want_store);
+	ck_assert(json_object_object_get_ex(doc, "status", &v));
+	ck_assert_str_eq(json_object_get_string(v), want_status == 200 ? "ok" : "degraded");
+	json_object_put(doc);
+	resp_free(&r);
+}
+
+static void log_says_once(const char *name, const char *what)
+{
+	char path[300], *text;
+	snprintf(path, sizeof(path), "%s/%s.log", g_dir, name);
+	ck_assert_ptr_nonnull(text = slurp(path));
+	ck_assert_msg(count_in(text, what) == 1, "%s: '%s' logged %d times:\n%s", name, what,
+		count_in(text, what), text);
+	free(text);
+}
+
+START_TEST(test_queue_file_lost)
+{
+	server_t s;
+	char other[330];
+	FILE *f;
+
+	/* deleted */
+	server_start(&s, "lost-del", 1);
+	health_is(&s, 200, "ok");
+	ck_assert_int_eq(unlink(s.db), 0);
+	health_is(&s, 503, "stale");
+	health_is(&s, 503, "stale");
+	log_says_once("lost-del", "the database file was deleted while this process has it open");
+	ck_assert_int_eq(server_stop(&s), 0);
+
+	/* replaced: another file renamed over the path */
+	server_start(&s, "lost-rep", 1);
+	health_is(&s, 200, "ok");
+	snprintf(other, sizeof(other), "%s.other", s.db);
+	ck_assert_ptr_nonnull(f = fopen(other, "w"));
+	fclose(f);
+	ck_assert_int_eq(rename(other, s.db), 0);
+	health_is(&s, 503, "stale");
+	health_is(&s, 503, "stale");
+	log_says_once("lost-rep", "the database file was replaced by another file");
+	ck_assert_int_eq(server_stop(&s), 0);
 }
 END_TEST
 
@@ -1391,7 +1575,7 @@ static long long emu_count_prefix(const char *prefix)
  * next is taken; SIGTERM puts the held room back, so no room is lost. */
 START_TEST(test_held_room)
 {
-	server_opts so = { "name_prefix: held_", NULL, NULL, NULL, NULL };
+	server_opts so = { "name_prefix: held_", NULL, NULL, NULL, NULL, NULL };
 	char (*queued)[64];
 	char name[128];
 	long long until;
@@ -1450,7 +1634,7 @@ END_TEST
  * hundred requests and the rest fail with pool_empty. */
 START_TEST(test_backpressure)
 {
-	server_opts so = { "name_prefix: bp_", NULL, NULL, NULL, NULL };
+	server_opts so = { "name_prefix: bp_", NULL, NULL, NULL, NULL, NULL };
 	int per = g_valgrind ? 10 : 75, n = 0, t, fails = 0;
 	pthread_t th[4];
 	load_t l[4];
@@ -1503,7 +1687,7 @@ START_TEST(test_timers_fire)
 	static const char *const args[] = { "--gc-orphans", NULL };
 	/* An hour, and an old orphan (emu_create_old_room): a sweep while a
 	 * pool room is between Pexip and the queue takes nothing else. */
-	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600", args, "1", "1" };
+	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600", args, "1", "1", NULL };
 	long wait = g_valgrind ? 120000 : 20000;
 	char uri[400], path[300], *log;
 	pex_queue *q = NULL;
@@ -1555,7 +1739,7 @@ START_TEST(test_gc_timer_orphans)
 {
 	static const char *const args[] = { "--gc-orphans", NULL };
 	/* as in test_timers_fire: only the orphan is old enough */
-	server_opts so = { "name_prefix: orp_", "orphan_max_age_s: 3600", args, NULL, NULL };
+	server_opts so = { "name_prefix: orp_", "orphan_max_age_s: 3600", args, NULL, NULL, NULL };
 	json_object *doc, *v;
 	server_t s;
 	resp_t r;
@@ -1654,6 +1838,8 @@ static Suite *server_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_auth_refused);
 	tcase_add_test(tc, test_auth_accepted);
+	tcase_add_test(tc, test_jwks_weak_keys);
+	tcase_add_test(tc, test_queue_file_lost);
 	tcase_add_test(tc, test_event_sink_auth);
 	tcase_add_test(tc, test_body_limits);
 	tcase_add_test(tc, test_bad_uui);

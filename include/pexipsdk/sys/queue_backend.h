@@ -23,7 +23,8 @@
 
 PEX_BEGIN_DECL
 
-#define PEX_QUEUE_BACKEND_VERSION 1
+/* 2 appended check */
+#define PEX_QUEUE_BACKEND_VERSION 2
 
 /** The backend handles concurrent calls itself. */
 #define PEX_QUEUE_CAP_THREADSAFE  (1u << 0)
@@ -67,10 +68,18 @@ struct pex_queue_backend {
 	int (*clear)(pex_queue_backend *b, const char *queue);
 	/** Release everything, including the struct itself. Required. */
 	void (*free)(pex_queue_backend *b);
+
+	/* ---- version 2 ---- */
+	/** A cheap health probe of the store under the backend (optional; NULL:
+	 *  nothing to check). Return 0, or a PEX_E* code with pex_error_set(),
+	 *  e.g. PEX_ESTALE when the store this backend has open is no longer
+	 *  the one its location names (pex_queue_check()). No I/O beyond a
+	 *  stat(): it is called on every health request. */
+	int (*check)(pex_queue_backend *b);
 };
 
 #define PEX_QUEUE_BACKEND_INIT { PEX_QUEUE_BACKEND_VERSION, 0, 0, NULL, \
-	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /** Zero @p b and set its version. @return 0 or PEX_EINVAL (unknown version). */
 PEX_EXTERN int pex_queue_backend_init(pex_queue_backend *b, unsigned int version);
