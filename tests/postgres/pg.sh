@@ -53,20 +53,24 @@ pex_pg_bindir() {
 	ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
 
-# Run a server binary as the user that owns the cluster.
-pex_pg_as() {
+# The prefix that runs a server binary as the user owning the cluster.
+pex_pg_as_cmd() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
+		echo "runuser -u postgres --"
 	fi
+}
+
+pex_pg_as() {
+	$(pex_pg_as_cmd) "$@"
 }
 
 # Start the server on $PEX_PG_DIR (initdb'd) and wait until it accepts
 # connections, or until it exits.
 pex_pg_server_start() {
-	# sh -c: record the PID of the server itself (runuser stays its parent)
-	pex_pg_as sh -c 'echo $$ >"$1/server.pid"; exec "$2/postgres" -D "$1/data" \
+	# sh -c: record the PID of the server itself (runuser stays its parent);
+	# setsid: a test that restarts the server runs this from a process group
+	# that Check kills when the test ends
+	setsid $(pex_pg_as_cmd) sh -c 'echo $$ >"$1/server.pid"; exec "$2/postgres" -D "$1/data" \
 		-c listen_addresses= -c unix_socket_directories="$1" -c fsync=off \
 		-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 \
 		-c shared_buffers=16MB' pg-server "$PEX_PG_DIR" "$PEX_PG_BIN" \
