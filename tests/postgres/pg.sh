@@ -25,6 +25,8 @@
 # The server refuses to run as root: as root, it runs as the "postgres"
 # system user (runuser), and the directory is handed to that user.
 # Binaries: $PEX_PG_BINDIR, else the newest /usr/lib/postgresql/*/bin.
+# Durability is off (fsync, synchronous_commit) unless PEX_PG_FSYNC=on (the
+# benchmarks set it, to compare with SQLite's synchronous=FULL).
 #
 # Skips and failures (meson: 77 = skipped):
 #   PostgreSQL not installed  -> 77, but 1 when CI=true or PEX_TEST_REQUIRE_ALL=1
@@ -71,9 +73,9 @@ pex_pg_server_start() {
 	# setsid: a test that restarts the server runs this from a process group
 	# that Check kills when the test ends
 	setsid $(pex_pg_as_cmd) sh -c 'echo $$ >"$1/server.pid"; exec "$2/postgres" -D "$1/data" \
-		-c listen_addresses= -c unix_socket_directories="$1" -c fsync=off \
-		-c synchronous_commit=off -c full_page_writes=off -c max_connections=60 \
-		-c shared_buffers=16MB' pg-server "$PEX_PG_DIR" "$PEX_PG_BIN" \
+		-c listen_addresses= -c unix_socket_directories="$1" -c fsync="$3" \
+		-c synchronous_commit="$3" -c full_page_writes="$3" -c max_connections=60 \
+		-c shared_buffers=16MB' pg-server "$PEX_PG_DIR" "$PEX_PG_BIN" "${PEX_PG_FSYNC:-off}" \
 		>>"$PEX_PG_DIR/server.log" 2>&1 </dev/null &
 	while :; do
 		if [ -s "$PEX_PG_DIR/server.pid" ] &&
