@@ -42,12 +42,6 @@
 static const char *g_conninfo;
 static const char *g_dir;
 
-#define ck_ok(expr) do { \
-	int ck_err_ = (expr); \
-	ck_assert_msg(ck_err_ == 0, "%s failed: %s (%s)", #expr, \
-		pex_error_name(ck_err_), pex_error_last()->message); \
-} while (0)
-
 static pex_queue *open_on(const char *conninfo, const char *schema, const char *prefix)
 {
 	pex_queue_postgres_options o = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
