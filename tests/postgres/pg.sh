@@ -134,6 +134,7 @@ pex_pg_start() {
 pex_pg_stop() {
 	if [ -n "${PEX_PG_DIR:-}" ] && [ -d "$PEX_PG_DIR" ]; then
 		pex_pg_server_stop
+		wait    # reap the runuser job (a server started here)
 		rm -rf "$PEX_PG_DIR"
 	fi
 	PEX_PG_DIR=
