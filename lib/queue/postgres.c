@@ -38,7 +38,7 @@
  *    same statement as the message (ON CONFLICT DO NOTHING): a put whose
  *    commit was lost with the connection is repeated with the same key, and
  *    stores the message only if the first attempt did not. Keys are kept an
- *    hour, much longer than any retry.
+ *    hour, much longer than any retry (pruned at open and every 1024 puts).
  *  - update sets a receipt generated here and matches the old OR the new
  *    receipt, so a repeat after a lost commit finds its own result.
  *  - receive repeated after a lost reply can only hide the messages the
@@ -739,6 +739,11 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 		pg_free(&p->parent);
 		return err;
 	}
+	/* old put keys go at every open too, not only every PG_PRUNE_EVERY puts
+	 * of a long-running process (pexctl from cron puts a few and exits);
+	 * a failure costs nothing but space */
+	pg_simple(c, p->sql[ST_PRUNE], "pruning put keys", NULL);
+	pex_error_clear();
 	pg_give_back(p, c);
 
 	pex_queue_backend_init(&p->parent, PEX_QUEUE_BACKEND_VERSION);

@@ -15,7 +15,8 @@
  *   schema         several processes create the schema at once; a newer
  *                  schema version is refused;
  *   timeout        a statement blocked by a lock runs into
- *                  statement_timeout: PEX_ETIMEOUT.
+ *                  statement_timeout: PEX_ETIMEOUT;
+ *   put keys       older than an hour are pruned.
  *
  * Waits are for states (a pipe, a count, a message), never for a time.
  */
@@ -494,6 +495,29 @@ START_TEST(test_schema_concurrent_and_versioned)
 }
 END_TEST
 
+/* Put keys older than an hour are pruned (here: when a backend opens); a
+ * recent one stays (a put may still be retried with it). */
+START_TEST(test_put_keys_pruned)
+{
+	pex_queue *q;
+	PGconn *c = admin();
+	PGresult *r;
+
+	q = open_on(g_conninfo, NULL, "prune");
+	pex_queue_free(q);
+	admin_exec(c, "INSERT INTO pexipsdk.queue_put VALUES "
+		"('old-key', now() - interval '2 hours'), ('new-key', now() - interval '50 minutes')");
+	q = open_on(g_conninfo, NULL, "prune");
+	r = PQexec(c, "SELECT string_agg(put_key, ',') FROM pexipsdk.queue_put "
+		"WHERE put_key IN ('old-key', 'new-key')");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "new-key");
+	PQclear(r);
+	PQfinish(c);
+	pex_queue_free(q);
+}
+END_TEST
+
 /* ---- statement timeout ---- */
 
 START_TEST(test_statement_timeout)
@@ -539,6 +563,7 @@ int main(void)
 	tcase_add_test(tc, test_kill9_consumer);
 	tcase_add_test(tc, test_schema_concurrent_and_versioned);
 	tcase_add_test(tc, test_statement_timeout);
+	tcase_add_test(tc, test_put_keys_pruned);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
