@@ -195,7 +195,8 @@ PEX_EXTERN int pex_queue_postgres_options_init(pex_queue_postgres_options *opts,
  * PostgreSQL backend (libpq; PostgreSQL 13 or later): a durable queue that
  * several processes on several hosts share. Connects at once, and creates
  * (or migrates) its tables in the schema on first use. Leases use the
- * database server's clock. Thread-safe (a small connection pool). Returns
+ * database server's clock. Thread-safe (a small connection pool); a child
+ * process after fork() opens its own rather than use the parent's. Returns
  * PEX_ENOTSUPPORTED when the library was built without libpq
  * (-Dpostgres=disabled, or libpq-dev missing). See libpexipsdk(3) for how a
  * lost connection is retried and settled.
