@@ -16,6 +16,8 @@
  *   pexip.c    "pexip": #4 fill, #5 GC sweep, #7 token requests,
  *              #8 connections, GC growth
  *   queue.c    "queue": #9, lease + delete per second on one queue URI
+ *   servers.c  "servers": #10, room-server creates per second, one server and
+ *              two servers on one database (SQLite, or PostgreSQL with --postgres)
  */
 #ifndef PEX_BENCH_H
 #define PEX_BENCH_H
@@ -36,6 +38,10 @@ typedef struct bench_opts {
 	const char *wrk_bin;     /* wrk executable, or NULL */
 	const char *lua_dir;     /* where create.lua and patch.lua are */
 	int quick;               /* fewer iterations (a smoke run) */
+	const char *pg_conninfo; /* --postgres: room servers on the PostgreSQL queue backend
+	                            at $PEX_PG_CONNINFO (tests/postgres/pg.sh), else SQLite */
+	const char *db_name;     /* database (SQLite file) name the room servers share;
+	                            NULL: each server's own name */
 } bench_opts;
 
 /* ---- time and statistics (util.c) ---- */
@@ -118,7 +124,8 @@ typedef struct bench_server {
 /* Write a configuration for emulator @p e and pool depth @p depth, prefill
  * the server's pool queue with rooms <prefix>000000.. (populated on @p e by
  * the caller, first id @p first_id, @p count of them) and start the server.
- * 0, or -1 with a message on stderr. */
+ * The queue is emptied first when @p count > 0 (count 0: a further server
+ * on the same queue, o->db_name). 0, or -1 with a message on stderr. */
 int bench_server_start(bench_server *s, const bench_opts *o, const emu_t *e, const char *name,
 	unsigned depth, const char *prefix, long long first_id, long long count);
 /* SIGTERM and wait. */
@@ -127,6 +134,14 @@ void bench_server_stop(bench_server *s);
  * queue plus the rooms it holds ready, --prefetch), on keep-alive handle
  * @p h; -1 on failure. */
 long bench_server_depth(CURL *h, const char *base);
+/* Send @p n POST /room/create (UUI fixed) on BENCH_LOAD_THREADS keep-alive
+ * connections, thread i to urls[i % nurls]; returns how many were not 200
+ * (server.c). */
+#define BENCH_LOAD_THREADS 4
+long bench_load(const char *const *urls, int nurls, long n);
+/* Wait (at most @p max_s seconds) until the server's pool is back at @p depth
+ * (/public/health: the queue and the room the server holds ready), server.c. */
+void bench_settle(const bench_server *s, size_t depth, double max_s);
 /* VmRSS of @p pid in KiB, or -1. */
 long bench_rss_kib(pid_t pid);
 
@@ -137,5 +152,6 @@ int bench_create_once(const bench_opts *o);   /* latency.c: one run, for profili
 int bench_rss(const bench_opts *o);      /* server.c */
 int bench_pexip(const bench_opts *o);    /* pexip.c */
 int bench_queue(const bench_opts *o, const char *uri, const char *label);   /* queue.c */
+int bench_servers(const bench_opts *o);  /* servers.c */
 
 #endif

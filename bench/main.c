@@ -12,7 +12,8 @@
 static _Noreturn void usage(void)
 {
 	fputs("usage: pexbench [--dir DIR] [--server ROOM-SERVER] [--wrk WRK] [--lua-dir DIR] [--quick]\n"
-	      "                create | create-once | rss | pexip | queue URI LABEL\n", stderr);
+	      "                [--postgres]\n"
+	      "                create | create-once | rss | pexip | queue URI LABEL | servers\n", stderr);
 	exit(2);
 }
 
@@ -24,12 +25,16 @@ static const char *executable(const char *path)
 
 int main(int argc, char **argv)
 {
-	bench_opts o = { ".", NULL, NULL, ".", 0 };
+	bench_opts o = { ".", NULL, NULL, ".", 0, NULL, NULL };
 	int i, rc;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--quick"))
 			o.quick = 1;
+		else if (!strcmp(argv[i], "--postgres")) {
+			if (!(o.pg_conninfo = getenv("PEX_PG_CONNINFO")) || !*o.pg_conninfo)
+				bench_die("--postgres needs $PEX_PG_CONNINFO (run under tests/postgres/pg.sh run)");
+		}
 		else if (i + 1 >= argc)
 			usage();
 		else if (!strcmp(argv[i], "--dir"))
@@ -59,6 +64,8 @@ int main(int argc, char **argv)
 		rc = bench_pexip(&o);
 	else if (!strcmp(argv[i], "queue") && i + 2 < argc)
 		rc = bench_queue(&o, argv[i + 1], argv[i + 2]);
+	else if (!strcmp(argv[i], "servers"))
+		rc = bench_servers(&o);
 	else
 		usage();
 	curl_global_cleanup();

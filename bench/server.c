@@ -17,47 +17,56 @@
 #include "bench.h"
 
 #define UUI_HEX "62656e63682d73657373696f6e2d30303031"
-#define LOAD_THREADS 4
 
 typedef struct load_ctx {
-	const char *url;
 	atomic_long left;         /* requests still to send */
 	atomic_long bad;          /* answers other than 200 */
 } load_ctx;
 
+typedef struct load_worker_arg {
+	load_ctx *c;
+	const char *url;
+} load_worker_arg;
+
 static void *load_worker(void *x)
 {
-	load_ctx *c = x;
+	load_worker_arg *a = x;
+	load_ctx *c = a->c;
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdr = curl_slist_append(NULL, "X-API-Key: " BENCH_API_KEY);
 	while (atomic_fetch_sub(&c->left, 1) > 0)
-		if (bench_http(h, "POST", c->url, hdr, NULL) != 200)
+		if (bench_http(h, "POST", a->url, hdr, NULL) != 200)
 			atomic_fetch_add(&c->bad, 1);
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(h);
 	return NULL;
 }
 
-/* Send @p n requests on LOAD_THREADS connections; returns how many failed. */
-static long load(const char *url, long n)
+long bench_load(const char *const *urls, int nurls, long n)
 {
-	pthread_t th[LOAD_THREADS];
+	pthread_t th[BENCH_LOAD_THREADS];
+	load_worker_arg a[BENCH_LOAD_THREADS];
 	load_ctx c;
 	int i;
-	c.url = url;
 	atomic_init(&c.left, n);
 	atomic_init(&c.bad, 0);
-	for (i = 0; i < LOAD_THREADS; i++)
-		if (pthread_create(&th[i], NULL, load_worker, &c) != 0)
+	for (i = 0; i < BENCH_LOAD_THREADS; i++) {
+		a[i].c = &c;
+		a[i].url = urls[i % nurls];
+		if (pthread_create(&th[i], NULL, load_worker, &a[i]) != 0)
 			bench_die("pthread_create");
-	for (i = 0; i < LOAD_THREADS; i++)
+	}
+	for (i = 0; i < BENCH_LOAD_THREADS; i++)
 		pthread_join(th[i], NULL);
 	return atomic_load(&c.bad);
 }
 
-/* Wait (at most @p max_s seconds) until the server's pool is back at @p depth
- * (/public/health: the queue and the room the server holds ready). */
-static void settle(const bench_server *s, size_t depth, double max_s)
+static long load(const char *url, long n)
+{
+	return bench_load(&url, 1, n);
+}
+
+void bench_settle(const bench_server *s, size_t depth, double max_s)
 {
 	double until = bench_now() + max_s;
 	CURL *h = curl_easy_init();
@@ -97,11 +106,11 @@ int bench_rss(const bench_opts *o)
 	bench_log("rss: %ld requests, then %ld more", first_n, total - first_n);
 	t0 = bench_now();
 	bad1 = load(url, first_n);
-	settle(&s, depth, 30);
+	bench_settle(&s, depth, 30);
 	rss1 = bench_rss_kib(s.pid);
 	bad2 = load(url, total - first_n);
 	secs = bench_now() - t0;
-	settle(&s, depth, 60);
+	bench_settle(&s, depth, 60);
 	rss2 = bench_rss_kib(s.pid);
 	conns = bench_emu_stat(&e, "connections_opened");
 	bench_server_stop(&s);

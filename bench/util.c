@@ -338,7 +338,8 @@ long bench_server_depth(CURL *h, const char *base)
 
 /* ---- the room server ---- */
 
-static int write_server_config(const char *path, const emu_t *e, const char *db, unsigned depth)
+static int write_server_config(const char *path, const emu_t *e, const char *db, unsigned depth,
+	int postgres)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -349,8 +350,7 @@ static int write_server_config(const char *path, const emu_t *e, const char *db,
 		"  auth: {method: basic, username: admin, password: admin}\n"
 		"  max_concurrency: 5\n"
 		"queue:\n"
-		"  backend: sqlite\n"
-		"  sqlite: {path: %s}\n"
+		"%s%s%s"
 		"pool:\n"
 		"  depth: %u\n"
 		"tag: {url_template: \"%s\"}\n"
@@ -359,7 +359,9 @@ static int write_server_config(const char *path, const emu_t *e, const char *db,
 
 		"  api_keys: [%s]\n"
 		"log: {level: warn, format: text}\n",
-		e->url, db, depth, BENCH_TAG_TEMPLATE, BENCH_API_KEY);
+		e->url, postgres ? "  backend: postgres\n  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" :
+		"  backend: sqlite\n  sqlite: {path: ", postgres ? "" : db, postgres ? "" : "}\n", depth,
+		BENCH_TAG_TEMPLATE, BENCH_API_KEY);
 	if (fclose(f) != 0)
 		return -1;
 	return chmod(path, 0600);   /* it holds literal secrets; the server warns otherwise */
@@ -377,16 +379,27 @@ int bench_server_start(bench_server *s, const bench_opts *o, const emu_t *e, con
 	char *colon;
 
 	memset(s, 0, sizeof(*s));
-	snprintf(s->db, sizeof(s->db), "%s/%s.db", o->dir, name);
+	snprintf(s->db, sizeof(s->db), "%s/%s.db", o->dir, o->db_name ? o->db_name : name);
 	snprintf(cfg, sizeof(cfg), "%s/%s.yaml", o->dir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", o->dir, name);
-	if (write_server_config(cfg, e, s->db, depth) < 0) {
+	if (write_server_config(cfg, e, s->db, depth, o->pg_conninfo != NULL) < 0) {
 		bench_log("cannot write %s", cfg);
 		return -1;
 	}
 	/* prefill: the server finds its pool full and does not top it up */
-	q = bench_sqlite_queue(s->db, "room-creation-queue", 1);
-	bench_warm_queue(q, BENCH_WARM_QUEUE);
+	if (o->pg_conninfo) {
+		char uri[700];
+		snprintf(uri, sizeof(uri), "postgres:%s", o->pg_conninfo);
+		if (pex_queue_open(&q, uri, "room-creation-queue") < 0 ||
+		    (count > 0 && pex_queue_clear(q) < 0))
+			bench_die("opening the postgres pool queue: %s", pex_error_last()->message);
+	} else {
+		q = bench_sqlite_queue(s->db, "room-creation-queue", count > 0);
+	}
+	/* (a server joining a queue in use must not put warm-up messages on it:
+	 * the running server would take them for rooms) */
+	if (count > 0)
+		bench_warm_queue(q, BENCH_WARM_QUEUE);
 	for (i = 0; i < count; i++) {
 		snprintf(rname, sizeof(rname), "%s%06lld", prefix, i);
 		bench_put_pool_msg(q, rname, first_id + i);

@@ -60,7 +60,8 @@ static const char *check_queue_backend(const char *s)
 {
 	size_t i, n = strlen(s);
 
-	if (strcmp(s, "memory") == 0 || strcmp(s, "sqlite") == 0 || strcmp(s, "azure") == 0)
+	if (strcmp(s, "memory") == 0 || strcmp(s, "sqlite") == 0 || strcmp(s, "azure") == 0 ||
+	    strcmp(s, "postgres") == 0)
 		return NULL;
 	if (n == 0 || n > 16 || !(s[0] >= 'a' && s[0] <= 'z'))
 		goto bad;
@@ -70,7 +71,7 @@ static const char *check_queue_backend(const char *s)
 			goto bad;
 	return NULL;
 bad:
-	return "must be memory, sqlite, azure or the name of a registered backend "
+	return "must be memory, sqlite, azure, postgres or the name of a registered backend "
 		"(a lowercase letter, then up to 15 of a-z, 0-9, '+' and '-')";
 }
 
@@ -162,6 +163,10 @@ static const pex__config_key schema[] = {
 	BOOL("queue.azure.tls.verify", "true"),
 	STR("queue.azure.tls.ca_file", N, NULL, NULL),
 	INT("queue.azure.timeout_ms", 0, "10000", 1, 600000),
+	/* resolved lazily too: only the postgres backend reads it */
+	SECRET("queue.postgres.conninfo", 0, "env:PEXIPSDK_PG"),
+	STR("queue.postgres.schema", 0, "pexipsdk", NULL),
+	INT("queue.postgres.statement_timeout_ms", 0, "10000", 1, 3600000),
 
 	STR("pool.queue", 0, "room-creation-queue", check_queue_name),
 	INT("pool.depth", 0, "20", 0, 100000),

@@ -72,5 +72,10 @@ const char *pex_features(void)
 #else
 		" -azure"
 #endif
+#if PEX_HAVE_POSTGRES
+		" +postgres"
+#else
+		" -postgres"
+#endif
 		" +oauth2-es256";
 }

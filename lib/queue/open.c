@@ -1,10 +1,11 @@
 /*
  * pex_queue_open(): pick a backend from a URI ("memory:", "sqlite:PATH",
- * "azure:CONNECTION-STRING", or "SCHEME:LOCATION" for a backend registered
- * with pex_queue_backend_register()) and open a queue on it.
+ * "azure:CONNECTION-STRING", "postgres:CONNINFO", or "SCHEME:LOCATION" for a
+ * backend registered with pex_queue_backend_register()) and open a queue on
+ * it.
  *
- * The Azure connection string is a secret, and so may be a registered
- * backend's location: no error message here ever repeats any part of a URI
+ * The Azure and PostgreSQL connection strings are secrets, and so may be a
+ * registered backend's location: no error message here ever repeats any part of a URI
  * after its scheme.
  */
 #include <string.h>
@@ -36,11 +37,11 @@ static int unknown_scheme(const char *uri)
 			plain = 0;
 	if (plain)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unknown queue URI scheme '%.*s:' (expected memory:, sqlite:PATH "
-			"or azure:CONNECTION-STRING%s%s)", (int)n, uri, sep, registered);
+			"unknown queue URI scheme '%.*s:' (expected memory:, sqlite:PATH, "
+			"azure:CONNECTION-STRING or postgres:CONNINFO%s%s)", (int)n, uri, sep, registered);
 	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-		"queue URI has no known scheme (expected memory:, sqlite:PATH "
-		"or azure:CONNECTION-STRING%s%s)", sep, registered);
+		"queue URI has no known scheme (expected memory:, sqlite:PATH, "
+		"azure:CONNECTION-STRING or postgres:CONNINFO%s%s)", sep, registered);
 }
 
 int pex_queue_open(pex_queue **out, const char *uri, const char *name)
@@ -79,6 +80,14 @@ int pex_queue_open(pex_queue **out, const char *uri, const char *name)
 				"queue URI 'azure:' needs a connection string (azure:CONNECTION-STRING)");
 		o.connection_string = rest;
 		err = pex_queue_backend_azure_new(&b, &o);
+	} else if ((rest = uri_rest(uri, "postgres:")) != NULL) {
+		pex_queue_postgres_options o = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
+		if (!*rest)
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"queue URI 'postgres:' needs a libpq connection string or URI "
+				"(postgres:CONNINFO)");
+		o.conninfo = rest;
+		err = pex_queue_backend_postgres_new(&b, &o);
 	} else {
 		const char *colon = strchr(uri, ':');
 		int found = 0;

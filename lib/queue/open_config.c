@@ -3,7 +3,7 @@
  * names. Kept apart from the rest of the queue module so that everything
  * else links without the config module.
  *
- *   queue.backend                    memory | sqlite | azure | a scheme
+ *   queue.backend                    memory | sqlite | azure | postgres | a scheme
  *                                    registered with pex_queue_backend_register()
  *   queue.sqlite.path                the database file
  *   queue.azure.connection_string    (secret; read only for azure)
@@ -11,6 +11,9 @@
  *                                    config load warns about it)
  *   queue.azure.tls.ca_file          extra CA bundle (PEM); must be readable
  *   queue.azure.timeout_ms           per request
+ *   queue.postgres.conninfo          (secret; read only for postgres)
+ *   queue.postgres.schema            where the tables live
+ *   queue.postgres.statement_timeout_ms
  *   queue.location                   (secret) what a registered backend's
  *                                    factory gets; "" when unset
  */
@@ -93,6 +96,24 @@ int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *na
 		    (err = azure_settings(&o, cfg)) < 0)
 			return err;
 		err = pex_queue_backend_azure_new(&b, &o);
+	} else if (strcmp(kind, "postgres") == 0) {
+		pex_queue_postgres_options o = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
+		long long timeout_ms = 0;
+		if ((err = config_string(&o.conninfo, cfg, "queue.postgres.conninfo",
+				"postgres")) < 0)
+			return err;
+		if ((err = pex_config_get_string(&o.schema, cfg, "queue.postgres.schema")) ==
+		    PEX_ENOTFOUND)
+			o.schema = NULL;
+		else if (err < 0)
+			return err;
+		if ((err = pex_config_get_int(&timeout_ms, cfg,
+				"queue.postgres.statement_timeout_ms")) == 0)
+			o.statement_timeout_ms = (unsigned)timeout_ms;
+		else if (err != PEX_ENOTFOUND)
+			return err;
+		pex_error_clear();
+		err = pex_queue_backend_postgres_new(&b, &o);
 	} else {
 		char registered[PEX_QUEUE_BACKENDS_MAX * (PEX_QUEUE_SCHEME_MAX + 2) + 1];
 		const char *location = "";
@@ -108,7 +129,7 @@ int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *na
 			return err;
 		pex__queue_registry_names(registered, sizeof(registered), ", ", "");
 		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
-			"queue.backend: unknown backend '%.40s' (expected memory, sqlite, azure%s%s)",
+			"queue.backend: unknown backend '%.40s' (expected memory, sqlite, azure, postgres%s%s)",
 			kind, registered[0] ? " or a registered one: " : "; none is registered",
 			registered);
 	}

@@ -41,7 +41,7 @@ int pex__queue_open_owned(pex_queue **out, pex_queue_backend *backend, const cha
 
 /* ---- the registry of named backends (registry.c) ---- */
 
-/* Is [s, s+len) "memory", "sqlite" or "azure"? */
+/* Is [s, s+len) "memory", "sqlite", "azure" or "postgres"? */
 int pex__queue_builtin_name(const char *s, size_t len);
 /* Does [s, s+len) follow the scheme rule [a-z][a-z0-9+-]{0,15}? */
 int pex__queue_scheme_valid(const char *s, size_t len);

@@ -24,7 +24,7 @@ typedef struct entry {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static entry table[PEX_QUEUE_BACKENDS_MAX];
 
-static const char *const builtin[] = { "memory", "sqlite", "azure" };
+static const char *const builtin[] = { "memory", "sqlite", "azure", "postgres" };
 
 int pex__queue_builtin_name(const char *s, size_t len)
 {

@@ -168,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 48);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms}: update with the schema */
+	ck_assert_uint_eq(n, 51);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms}, queue.postgres.*: update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -464,7 +464,7 @@ START_TEST(test_enum_and_string_values)
 	parse_err(URL "  auth:\n    method: oath2\n", PEX_ECONFIG,
 		"pexipsdk.yaml:4: pexip.auth.method: expected one of basic, oauth2, got \"oath2\"");
 	parse_err(URL "queue: {backend: SQLite}\n", PEX_ECONFIG,
-		"pexipsdk.yaml:3: queue.backend: must be memory, sqlite, azure or the name of a "
+		"pexipsdk.yaml:3: queue.backend: must be memory, sqlite, azure, postgres or the name of a "
 		"registered backend (a lowercase letter, then up to 15 of a-z, 0-9, '+' and '-'), "
 		"got \"SQLite\"");
 	parse_err(URL "queue: {backend: [sqlite]}\n", PEX_ECONFIG,
@@ -1580,6 +1580,10 @@ START_TEST(test_dump)
 		"      verify: true\n"
 		"      ca_file: null\n"
 		"    timeout_ms: 10000\n"
+		"  postgres:\n"
+		"    conninfo: <redacted>\n"
+		"    schema: pexipsdk\n"
+		"    statement_timeout_ms: 10000\n"
 		"pool:\n"
 		"  queue: room-creation-queue\n"
 		"  depth: 20\n"

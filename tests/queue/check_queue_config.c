@@ -91,6 +91,47 @@ START_TEST(test_azure_unset)
 }
 END_TEST
 
+/* queue.postgres.*: a missing, malformed or unreachable connection string
+ * and a bad schema are clear errors naming the key, and the password in
+ * the string never shows. (The backend itself: tests/postgres.) */
+START_TEST(test_postgres_config)
+{
+	static const struct { const char *yaml; int err; const char *names; } cases[] = {
+		{ "queue:\n  backend: postgres\n", PEX_ECONFIG, "queue.postgres.conninfo" },
+		{ "queue:\n  backend: postgres\n  postgres: {conninfo: \"nonsense s3cr3t\"}\n",
+		  PEX_EINVAL, "queue.postgres.conninfo" },
+		{ "queue:\n  backend: postgres\n  postgres: {conninfo: \"host=/nonexistent "
+		  "password=s3cr3t\", schema: Bad-Schema}\n", PEX_EINVAL, "queue.postgres.schema" },
+		{ "queue:\n  backend: postgres\n  postgres: {conninfo: \"host=/nonexistent "
+		  "password=s3cr3t connect_timeout=2\"}\n", PEX_ENET, "cannot connect" },
+	};
+	pex_config *cfg;
+	pex_queue *q = NULL;
+	size_t i;
+	int err;
+
+	unsetenv("PEXIPSDK_PG");
+	for (i = 0; i < PEX__ARRAY_SIZE(cases); i++) {
+		cfg = parse(cases[i].yaml);
+		err = pex_queue_open_config(&q, cfg, "pool");
+		ck_assert_ptr_null(q);
+		if (err == PEX_ENOTSUPPORTED && i > 0) {
+			/* built without libpq: it says so, naming the remedy */
+			ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "libpq"));
+		} else {
+			ck_assert_msg(err == cases[i].err, "case %zu: %s: %s", i, pex_error_name(err),
+				pex_error_last()->message);
+			ck_assert_msg(strstr(pex_error_last()->message, cases[i].names) != NULL,
+				"case %zu: '%s' does not name %s", i, pex_error_last()->message,
+				cases[i].names);
+		}
+		ck_assert_msg(strstr(pex_error_last()->message, "s3cr3t") == NULL,
+			"case %zu: the password leaked: %s", i, pex_error_last()->message);
+		pex_config_free(cfg);
+	}
+}
+END_TEST
+
 START_TEST(test_registered)
 {
 	tb_state st;
@@ -103,7 +144,7 @@ START_TEST(test_registered)
 	cfg = parse("queue:\n  backend: cfgq\n  location: \"file-ish:/x\"\n");
 	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), PEX_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
-		"queue.backend: unknown backend 'cfgq' (expected memory, sqlite, azure; none is registered)"));
+		"queue.backend: unknown backend 'cfgq' (expected memory, sqlite, azure, postgres; none is registered)"));
 	ck_assert_ptr_null(q);
 
 	ck_assert_int_eq(pex_queue_backend_register("cfgq", tb_factory, &st), 0);
@@ -138,7 +179,7 @@ START_TEST(test_registered)
 	cfg = parse("queue:\n  backend: cfgx\n  location: s3cr3t\n");
 	ck_assert_int_eq(pex_queue_open_config(&q, cfg, "pool"), PEX_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
-		"unknown backend 'cfgx' (expected memory, sqlite, azure or a registered one: "));
+		"unknown backend 'cfgx' (expected memory, sqlite, azure, postgres or a registered one: "));
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "cfgq"));
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "other-q"));
 	ck_assert_ptr_null(strstr(pex_error_last()->message, "s3cr3t"));
@@ -167,6 +208,7 @@ int main(void)
 	tcase_add_test(tc, test_memory);
 	tcase_add_test(tc, test_sqlite);
 	tcase_add_test(tc, test_azure_unset);
+	tcase_add_test(tc, test_postgres_config);
 	tcase_add_test(tc, test_registered);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

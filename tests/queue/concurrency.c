@@ -40,12 +40,6 @@ static int g_nmsg = NMSG;
 static char g_drainer[PATH_MAX];
 static char g_tmp[PATH_MAX];
 
-#define ck_ok(expr) do { \
-	int ck_err_ = (expr); \
-	ck_assert_msg(ck_err_ == 0, "%s failed: %s (%s)", #expr, \
-		pex_error_name(ck_err_), pex_error_last()->message); \
-} while (0)
-
 /* Messages are "<run>-<index>"; seen[index] counts deliveries. */
 typedef struct tally {
 	char run[24];

@@ -27,12 +27,6 @@
 
 static const char *g_uri;
 
-#define ck_ok(expr) do { \
-	int ck_err_ = (expr); \
-	ck_assert_msg(ck_err_ == 0, "%s failed: %s (%s)", #expr, \
-		pex_error_name(ck_err_), pex_error_last()->message); \
-} while (0)
-
 #define ck_err(expr, code) do { \
 	int ck_err_ = (expr); \
 	ck_assert_msg(ck_err_ == (code), "%s returned %s, expected %s (%s)", #expr, \

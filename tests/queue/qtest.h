@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the queue test programs: which backend to run against
- * (PEX_QUEUE_URI), skipping (exit 77) when the environment lacks it, and
- * unique queue names. The URI may hold a secret (Azure connection string):
+ * (PEX_QUEUE_URI), skipping (exit 77) when the environment lacks it, unique
+ * queue names, and ck_ok() for Check programs (include <check.h> first). The URI may hold a secret (Azure connection string):
  * only its scheme is ever printed.
  */
 #ifndef PEX_TESTS_QTEST_H
@@ -16,6 +16,15 @@
 #include "internal.h"
 
 #define QTEST_SKIP 77
+
+#ifdef CHECK_H
+/* Assert that a pex call succeeded, naming the call and the error. */
+#define ck_ok(expr) do { \
+	int ck_err_ = (expr); \
+	ck_assert_msg(ck_err_ == 0, "%s failed: %s (%s)", #expr, \
+		pex_error_name(ck_err_), pex_error_last()->message); \
+} while (0)
+#endif
 
 /* The backend under test: $PEX_QUEUE_URI, default "memory:". */
 static inline const char *qtest_uri(void)

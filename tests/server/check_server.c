@@ -47,6 +47,10 @@
 #define TEMPLATE "https://svc.example.com/s?uui={uui}"
 
 static int g_valgrind;
+/* The queue backend of the servers: sqlite (a file per server), or, with
+ * PEX_SERVER_QUEUE=postgres under tests/postgres/pg.sh, the PostgreSQL server
+ * at $PEX_PG_CONNINFO (the servers read it through an env: reference). */
+static const char *g_pg_conninfo;
 static char g_dir[256];                 /* temp dir: config, db, jwks, logs */
 static emu_t g_emu;
 static EVP_PKEY *g_rsa, *g_ec, *g_rsa_other;
@@ -245,6 +249,10 @@ typedef struct server_opts {
 	const char *jwks;               /* JWKS file; NULL = the suite's jwks.json */
 } server_opts;
 
+/* When set, servers started use this name's database and pool queue
+ * instead of their own (several servers on one queue). */
+static const char *g_share;
+
 static void write_config(const char *path, const char *db, const char *queue, int depth,
 	const server_opts *so)
 {
@@ -256,8 +264,7 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"  auth: {method: basic, username: admin, password: admin}\n"
 		"  max_concurrency: 8\n"
 		"queue:\n"
-		"  backend: sqlite\n"
-		"  sqlite: {path: %s}\n"
+		"%s%s%s%s"
 		"pool:\n"
 		"  queue: %s\n"
 		"  depth: %d\n"
@@ -270,7 +277,9 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"  api_keys: [other-key, %s]\n"
 		"  jwt: {issuer: \"%s\", audience: \"%s\", jwks_file: %s%s}\n"
 		"log: {level: info, format: json}\n",
-		g_emu.url, db, queue, depth, so && so->pool_extra ? "  " : "",
+		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : "  backend: sqlite\n",
+		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" : "  sqlite: {path: ",
+		g_pg_conninfo ? "" : db, g_pg_conninfo ? "" : "}\n", queue, depth, so && so->pool_extra ? "  " : "",
 		so && so->pool_extra ? so->pool_extra : "", so && so->pool_extra ? "\n" : "", TEMPLATE, queue,
 		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS, API_KEY,
 		ISSUER, AUDIENCE, so && so->jwks ? so->jwks : g_dir, so && so->jwks ? "" : "/jwks.json");
@@ -286,8 +295,8 @@ static int server_spawn(server_t *s, const char *name, int depth, const server_o
 
 	memset(s, 0, sizeof(*s));
 	ck_assert_ptr_nonnull(bin);
-	snprintf(s->db, sizeof(s->db), "%s/%s.db", g_dir, name);
-	snprintf(s->queue, sizeof(s->queue), "%s-pool", name);
+	snprintf(s->db, sizeof(s->db), "%s/%s.db", g_dir, g_share ? g_share : name);
+	snprintf(s->queue, sizeof(s->queue), "%s-pool", g_share ? g_share : name);
 	snprintf(cfg, sizeof(cfg), "%s/%s.yaml", g_dir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", g_dir, name);
 	write_config(cfg, s->db, s->queue, depth, so);
@@ -1429,6 +1438,52 @@ START_TEST(test_concurrent_creates)
 }
 END_TEST
 
+/* Two servers on one pool queue (one database) under concurrent creates,
+ * as two hosts in front of one Pexip would run: each room is handed out
+ * once, each with its own caller's tag. */
+#define TWIN_DEPTH (g_valgrind ? 10 : 40)
+#define TWIN_PER_THREAD (g_valgrind ? 1 : 4)
+
+START_TEST(test_two_servers_one_queue)
+{
+	pthread_t tha[4], thb[4];
+	load_t la[4], lb[4];
+	handed_t *na, *nb, *all;
+	long long until = now_ms() + (g_valgrind ? 300000 : 60000);
+	server_t a, b;
+	int n_a = 0, n_b = 0, i, fails = 0;
+
+	g_share = "twin";
+	server_start(&a, "twin-a", TWIN_DEPTH);
+	server_start(&b, "twin-b", TWIN_DEPTH);
+	g_share = NULL;
+	while ((pool_depth(&a) < TWIN_DEPTH || pool_depth(&b) < TWIN_DEPTH) && now_ms() < until)
+		usleep(50 * 1000);
+	run_load(&a, TWIN_PER_THREAD, NULL, tha, la);
+	run_load(&b, TWIN_PER_THREAD, NULL, thb, lb);
+	na = join_load(tha, la, &n_a);
+	nb = join_load(thb, lb, &n_b);
+	for (i = 0; i < 4; i++)
+		fails += la[i].nfail + lb[i].nfail;
+	ck_assert_int_eq(fails, 0);
+	ck_assert_int_eq(n_a + n_b, 2 * 4 * TWIN_PER_THREAD);
+	all = calloc((size_t)(n_a + n_b), sizeof(*all));
+	ck_assert_ptr_nonnull(all);
+	memcpy(all, na, (size_t)n_a * sizeof(*all));
+	memcpy(all + n_a, nb, (size_t)n_b * sizeof(*all));
+	qsort(all, (size_t)(n_a + n_b), sizeof(*all), cmp_handed);
+	for (i = 1; i < n_a + n_b; i++)
+		ck_assert_msg(strcmp(all[i - 1].name, all[i].name) != 0,
+			"room %s handed out by both servers", all[i].name);
+	fprintf(stderr, "two servers: %d + %d rooms handed out, none twice\n", n_a, n_b);
+	free(all);
+	free(na);
+	free(nb);
+	ck_assert_int_eq(server_stop(&a), 0);
+	ck_assert_int_eq(server_stop(&b), 0);
+}
+END_TEST
+
 /* No secret reaches the server's log. */
 START_TEST(test_log_has_no_secrets)
 {
@@ -1468,10 +1523,13 @@ static void add_names(pex_message **msgs, size_t count, char (*out)[64], int *n,
 /* The server's SQLite queue @p queue in the file @p db, opened by the test. */
 static pex_queue *open_server_queue(const char *db, const char *queue)
 {
-	char uri[400];
+	char uri[700];
 	pex_queue *q = NULL;
 
-	snprintf(uri, sizeof(uri), "sqlite:%s", db);
+	if (g_pg_conninfo)
+		snprintf(uri, sizeof(uri), "postgres:%s", g_pg_conninfo);
+	else
+		snprintf(uri, sizeof(uri), "sqlite:%s", db);
 	ck_assert_int_eq(pex_queue_open(&q, uri, queue), 0);
 	return q;
 }
@@ -1689,7 +1747,7 @@ START_TEST(test_timers_fire)
 	 * pool room is between Pexip and the queue takes nothing else. */
 	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600", args, "1", "1", NULL };
 	long wait = g_valgrind ? 120000 : 20000;
-	char uri[400], path[300], *log;
+	char path[300], *log;
 	pex_queue *q = NULL;
 	server_t s;
 
@@ -1697,8 +1755,8 @@ START_TEST(test_timers_fire)
 	 * it), and a pool-prefixed room on no queue: an orphan */
 	emu_create_room("timer_due_1");
 	emu_create_old_room("tmr_orphan_1");
-	snprintf(uri, sizeof(uri), "sqlite:%s/timers.db", g_dir);
-	ck_assert_int_eq(pex_queue_open(&q, uri, "timers-pool-del"), 0);
+	snprintf(path, sizeof(path), "%s/timers.db", g_dir);
+	q = open_server_queue(path, "timers-pool-del");
 	ck_assert_int_eq(pex_queue_put(q, "timer_due_1", strlen("timer_due_1"), 0), 0);
 	pex_queue_free(q);
 
@@ -1830,29 +1888,47 @@ START_TEST(test_timer_routes_peer)
 }
 END_TEST
 
+static int wanted(const char *test)
+{
+	const char *list = getenv("PEX_SERVER_TESTS"), *p;
+	size_t n = strlen(test);
+
+	if (!list || !*list)
+		return 1;
+	for (p = strstr(list, test); p; p = strstr(p + 1, test))
+		if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return 1;
+	return 0;
+}
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
 	TCase *tc = tcase_create("main");
 	tcase_add_unchecked_fixture(tc, main_setup, main_teardown);
 	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_auth_refused);
-	tcase_add_test(tc, test_auth_accepted);
-	tcase_add_test(tc, test_jwks_weak_keys);
-	tcase_add_test(tc, test_queue_file_lost);
-	tcase_add_test(tc, test_event_sink_auth);
-	tcase_add_test(tc, test_body_limits);
-	tcase_add_test(tc, test_bad_uui);
-	tcase_add_test(tc, test_errors_and_public);
-	tcase_add_test(tc, test_room_crud);
-	tcase_add_test(tc, test_concurrent_creates);
-	tcase_add_test(tc, test_sigterm_under_load);
-	tcase_add_test(tc, test_held_room);
-	tcase_add_test(tc, test_backpressure);
-	tcase_add_test(tc, test_timers_fire);
-	tcase_add_test(tc, test_gc_timer_orphans);
-	tcase_add_test(tc, test_timer_routes_peer);
-	tcase_add_test(tc, test_log_has_no_secrets);
+	/* $PEX_SERVER_TESTS (space-separated names) runs a subset: the queue
+	 * backend variants run the tests that exercise the queue */
+#define ADD(t) do { if (wanted(#t)) tcase_add_test(tc, t); } while (0)
+	ADD(test_auth_refused);
+	ADD(test_auth_accepted);
+	ADD(test_jwks_weak_keys);
+	ADD(test_queue_file_lost);
+	ADD(test_event_sink_auth);
+	ADD(test_body_limits);
+	ADD(test_bad_uui);
+	ADD(test_errors_and_public);
+	ADD(test_room_crud);
+	ADD(test_concurrent_creates);
+	ADD(test_two_servers_one_queue);
+	ADD(test_sigterm_under_load);
+	ADD(test_held_room);
+	ADD(test_backpressure);
+	ADD(test_timers_fire);
+	ADD(test_gc_timer_orphans);
+	ADD(test_timer_routes_peer);
+	ADD(test_log_has_no_secrets);
+#undef ADD
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1865,6 +1941,13 @@ int main(void)
 	if (!getenv("ROOM_SERVER") || access(getenv("ROOM_SERVER"), X_OK) != 0) {
 		fprintf(stderr, "ROOM_SERVER is not set to the room-server binary: skipped\n");
 		return 77;
+	}
+	if (getenv("PEX_SERVER_QUEUE") && strcmp(getenv("PEX_SERVER_QUEUE"), "postgres") == 0) {
+		if (!(g_pg_conninfo = getenv("PEX_PG_CONNINFO")) || !*g_pg_conninfo) {
+			fprintf(stderr, "PEX_SERVER_QUEUE=postgres needs tests/postgres/pg.sh (PEX_PG_CONNINFO)\n");
+			return 1;
+		}
+		fprintf(stderr, "server tests on the postgres queue backend\n");
 	}
 	sr = srunner_create(server_suite());
 	srunner_run_all(sr, CK_NORMAL);

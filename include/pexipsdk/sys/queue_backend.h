@@ -120,7 +120,7 @@ typedef int (*pex_queue_backend_factory)(pex_queue_backend **out, const char *lo
  * Register @p factory under @p scheme: a lowercase letter, then up to 15 of
  * a-z, 0-9, '+' and '-'. Thread-safe; call it before the queues are opened.
  * @return 0; PEX_EINVAL (bad scheme, NULL factory); PEX_EEXISTS (a built-in
- *         name -- memory, sqlite, azure -- or already registered); PEX_ERROR
+ *         name -- memory, sqlite, azure, postgres -- or already registered); PEX_ERROR
  *         when PEX_QUEUE_BACKENDS_MAX are registered already.
  */
 PEX_EXTERN int pex_queue_backend_register(const char *scheme,
@@ -179,6 +179,39 @@ PEX_EXTERN int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsig
  */
 PEX_EXTERN int pex_queue_backend_azure_new(pex_queue_backend **out,
 	const pex_queue_azure_options *opts);
+
+#define PEX_QUEUE_POSTGRES_OPTIONS_VERSION 1
+typedef struct pex_queue_postgres_options {
+	unsigned int version;
+	const char *conninfo;           /**< libpq connection string or URI; secret, never
+	                                     logged (queue.postgres.conninfo). TLS through
+	                                     libpq's own sslmode, sslrootcert, ... */
+	const char *schema;             /**< schema holding the tables; NULL = "pexipsdk"
+	                                     (queue.postgres.schema) */
+	unsigned statement_timeout_ms;  /**< statement_timeout of every connection;
+	                                     0 = default (10000)
+	                                     (queue.postgres.statement_timeout_ms) */
+	unsigned retry_ms;              /**< how long an operation retries on new
+	                                     connections when the server cannot be
+	                                     reached or a connection drops; 0 = default
+	                                     (15000) */
+} pex_queue_postgres_options;
+#define PEX_QUEUE_POSTGRES_OPTIONS_INIT { PEX_QUEUE_POSTGRES_OPTIONS_VERSION, NULL, NULL, 0, 0 }
+PEX_EXTERN int pex_queue_postgres_options_init(pex_queue_postgres_options *opts,
+	unsigned int version);
+
+/**
+ * PostgreSQL backend (libpq; PostgreSQL 13 or later): a durable queue that
+ * several processes on several hosts share. Connects at once, and creates
+ * (or migrates) its tables in the schema on first use. Leases use the
+ * database server's clock. Thread-safe (a small connection pool); a child
+ * process after fork() opens its own rather than use the parent's. Returns
+ * PEX_ENOTSUPPORTED when the library was built without libpq
+ * (-Dpostgres=disabled, or libpq-dev missing). See libpexipsdk(3) for how a
+ * lost connection is retried and settled.
+ */
+PEX_EXTERN int pex_queue_backend_postgres_new(pex_queue_backend **out,
+	const pex_queue_postgres_options *opts);
 
 PEX_END_DECL
 
