@@ -69,7 +69,11 @@ PEX_EXTERN int pex_room_create(long long *id_out, pex_client *client, const pex_
 /** Get by id. @return 0, PEX_ENOTFOUND, or a transport/HTTP error. */
 PEX_EXTERN int pex_room_get(pex_room **out, pex_client *client, long long id);
 
-/** Get by exact name. @return 0, PEX_ENOTFOUND, or a transport/HTTP error. */
+/**
+ * Get by exact name (compared byte for byte, whatever Pexip's ?name= filter
+ * matches; every page of its answer is read). @return 0, PEX_ENOTFOUND,
+ * PEX_ENOTSUPPORTED (the answer looks unfiltered), or a transport/HTTP error.
+ */
 PEX_EXTERN int pex_room_get_by_name(pex_room **out, pex_client *client, const char *name);
 
 #define PEX_ROOM_PATCH_VERSION 1
@@ -146,8 +150,10 @@ PEX_EXTERN int pex_alias_delete(pex_client *client, long long alias_id);
 /* ---- status ---- */
 
 /**
- * Is a conference of this name live right now (status API)?
- * @p live is set to 1 or 0. @return 0 or a transport/HTTP error.
+ * Is a conference of exactly this name live right now (status API)? Names
+ * are compared byte for byte, as for pex_room_get_by_name().
+ * @p live is set to 1 or 0. @return 0, PEX_ENOTSUPPORTED (the answer looks
+ * unfiltered), or a transport/HTTP error.
  */
 PEX_EXTERN int pex_room_is_live(int *live, pex_client *client, const char *name);
 

@@ -291,41 +291,110 @@ static int get_page(json_object **root_out, json_object **objects, pex_client *c
 	return 0;
 }
 
-int pex_room_get_by_name(pex_room **out, pex_client *c, const char *name)
+/* Page size and bound of a lookup by name. */
+#define PEX__NAME_LOOKUP_PAGE 100
+#define PEX__NAME_LOOKUP_PAGES 50
+
+static int next_path(char **out, pex_client *c, json_object *meta);
+
+/*
+ * Find the object named exactly @p name in a list (configuration or status
+ * API) filtered with ?name=. A deployment may match that filter loosely
+ * (case-insensitively, or by substring), so every object it lists is
+ * compared by name, page after page (meta.next), until the exact one turns
+ * up or the list ends. @p found gets a new reference to it, or NULL.
+ * PEX_ENOTSUPPORTED when the answer looks unfiltered (as for name__in: more
+ * than PEX__NAME_LOOKUP_PAGES pages, or a list that says it holds more
+ * objects than its pages lead to), so "not found" is never a guess.
+ */
+static int find_by_name(json_object **found, pex_client *c, const char *api, const char *name,
+	const char *what)
 {
 	pex_buf path = PEX_BUF_INIT;
-	json_object *root = NULL, *objects, *o;
-	size_t i, n;
+	json_object *root = NULL, *objects, *meta, *tc;
+	char *next = NULL;
+	size_t i, n, seen = 0;
+	unsigned pages = 0;
+	long long total = -1;
+	int err;
+
+	*found = NULL;
+	if ((err = pex__buf_printf(&path, "%s?name=", api)) < 0 ||
+	    (err = pex__url_encode(&path, name, strlen(name))) < 0 ||
+	    (err = pex__buf_printf(&path, "&limit=%d&offset=0", PEX__NAME_LOOKUP_PAGE)) < 0)
+		goto out;
+	next = pex__buf_detach(&path);
+	if (!next) {
+		err = pex__error_nomem();
+		goto out;
+	}
+	while (next) {
+		char *nx = NULL;
+		if (++pages > PEX__NAME_LOOKUP_PAGES) {
+			err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+				"%s: Pexip lists more than %d conferences for the name filter; it seems "
+				"to ignore it", what, PEX__NAME_LOOKUP_PAGES * PEX__NAME_LOOKUP_PAGE);
+			goto out;
+		}
+		json_object_put(root);
+		if ((err = get_page(&root, &objects, c, next, what)) < 0)
+			goto out;
+		n = json_object_array_length(objects);
+		for (i = 0; i < n; i++) {
+			json_object *o = json_object_array_get_idx(objects, i), *nm;
+			/* exact match only, whatever the server's filter semantics are */
+			if (json_object_object_get_ex(o, "name", &nm) &&
+			    json_object_is_type(nm, json_type_string) &&
+			    strcmp(json_object_get_string(nm), name) == 0) {
+				*found = json_object_get(o);
+				goto out;
+			}
+		}
+		seen += n;
+		meta = NULL;
+		json_object_object_get_ex(root, "meta", &meta);
+		if (meta && json_object_object_get_ex(meta, "total_count", &tc) &&
+		    json_object_is_type(tc, json_type_int))
+			total = json_object_get_int64(tc);
+		if ((err = next_path(&nx, c, meta)) < 0)
+			goto out;
+		if (nx && (strcmp(nx, next) == 0 || n == 0)) {
+			free(nx);
+			err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+				"%s: meta.next repeats the page just read or follows an empty page", what);
+			goto out;
+		}
+		free(next);
+		next = nx;
+	}
+	if (total > (long long)seen)
+		/* more objects than the pages led to: a paged answer without links */
+		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+			"%s: Pexip says %lld conferences match the name filter but lists %zu",
+			what, total, seen);
+out:
+	free(next);
+	json_object_put(root);
+	pex_buf_dispose(&path);
+	return err;
+}
+
+int pex_room_get_by_name(pex_room **out, pex_client *c, const char *name)
+{
+	json_object *o = NULL;
 	int err;
 	if (!out || !c)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_get_by_name: no output or client");
 	*out = NULL;
 	if ((err = check_name(name)) < 0)
 		return err;
-	if ((err = pex__buf_puts(&path, PEX__API_CONF "?name=")) < 0 ||
-	    (err = pex__url_encode(&path, name, strlen(name))) < 0 ||
-	    (err = pex__buf_puts(&path, "&limit=5")) < 0)
-		goto out;
-	if ((err = get_page(&root, &objects, c, path.ptr, "looking up conference by name")) < 0)
-		goto out;
-	n = json_object_array_length(objects);
-	err = PEX_ENOTFOUND;
-	for (i = 0; i < n; i++) {
-		json_object *nm;
-		o = json_object_array_get_idx(objects, i);
-		/* Exact match only, whatever the server's filter semantics are. */
-		if (json_object_object_get_ex(o, "name", &nm) &&
-		    json_object_is_type(nm, json_type_string) &&
-		    strcmp(json_object_get_string(nm), name) == 0) {
-			err = room_from_json(out, o);
-			break;
-		}
-	}
-	if (err == PEX_ENOTFOUND)
-		pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_HTTP, "no conference named '%s'", name);
-out:
-	json_object_put(root);
-	pex_buf_dispose(&path);
+	if ((err = find_by_name(&o, c, PEX__API_CONF, name, "looking up conference by name")) < 0)
+		return err;
+	if (o)
+		err = room_from_json(out, o);
+	else
+		err = pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_HTTP, "no conference named '%s'", name);
+	json_object_put(o);
 	return err;
 }
 
@@ -630,10 +699,10 @@ int pex_room_iter_new(pex_room_iter **out, pex_client *c, const pex_room_filter 
 }
 
 /* meta.next as a path on our base URL; absolute URLs must point at our base. */
-static int next_path(char **out, pex_room_iter *it, json_object *meta)
+static int next_path(char **out, pex_client *c, json_object *meta)
 {
 	json_object *v;
-	const char *next, *base = pex__client_base(it->client);
+	const char *next, *base = pex__client_base(c);
 	size_t bl = strlen(base);
 	*out = NULL;
 	if (!meta || !json_object_object_get_ex(meta, "next", &v) ||
@@ -678,7 +747,7 @@ int pex_room_iter_next(pex_room **out, pex_room_iter *it)
 		json_object_object_get_ex(it->page, "meta", &meta);
 		if (meta && json_object_object_get_ex(meta, "total_count", &tc))
 			it->total = json_object_get_int64(tc);
-		if ((err = next_path(&nx, it, meta)) < 0)
+		if ((err = next_path(&nx, it->client, meta)) < 0)
 			return err;
 		if (nx && strcmp(nx, it->next) == 0) {
 			free(nx);
@@ -768,15 +837,17 @@ out:
 
 int pex_room_is_live(int *live, pex_client *c, const char *name)
 {
-	long long n = 0;
+	json_object *o = NULL;
 	int err;
 	if (!live || !c)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_is_live: no output or client");
 	if ((err = check_name(name)) < 0)
 		return err;
-	err = status_count(&n, c, "name", name);
+	/* by name, never by meta.total_count: ?name= may match loosely */
+	err = find_by_name(&o, c, PEX__API_STATUS_CONF, name, "reading conference status");
 	if (err == 0)
-		*live = n > 0;
+		*live = o != NULL;
+	json_object_put(o);
 	return err;
 }
 

@@ -74,6 +74,19 @@ expect 3 "room gone after gc" -- pexctl $pc get "$room"
 expect 0 "gc again is a no-op" -- pexctl --json $pc gc
 jq_is "$work/out" '.deleted' 0 "gc rerun"
 expect 2 "gc bad --max" -- pexctl $pc gc --max lots
+# a deployment whose ?name= matches loosely: room1 ended while room10 and
+# ROOM1x are live; gc compares names exactly and deletes room1 only
+mode=$(emu_ctl GET /_emu/mode)
+emu_ctl POST /_emu/mode '{"loose_name": true}' >/dev/null || bad "loose name mode"
+for r in room1 room10 ROOM1x; do mkroom $r; done
+for r in room10 ROOM1x; do emu_ctl POST /_emu/conference/start "{\"name\": \"$r\"}" >/dev/null || bad "start $r"; done
+expect 0 "schedule room1" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {"name": "room1"}}'
+expect 0 "gc, loose name filter" -- pexctl --json $pc gc
+jq_is "$work/out" '[.deleted, .postponed_live, .failed] | join(",")' "1,0,0" "gc deletes room1 only"
+expect 3 "room1 gone after gc" -- pexctl $pc get room1
+expect 0 "room10 kept" -- pexctl $pc get room10
+expect 0 "ROOM1x kept" -- pexctl $pc get ROOM1x
+emu_ctl POST /_emu/mode "$mode" >/dev/null || bad "restore the mode"
 expect 0 "metrics" -- pexctl $pc metrics
 contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
 expect 0 "metrics json" -- pexctl $pc metrics --format json

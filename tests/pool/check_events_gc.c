@@ -1145,6 +1145,66 @@ START_TEST(test_gc_batch_refused)
 }
 END_TEST
 
+/* A deployment whose ?name= matches loosely (case-insensitive substring):
+ * an ended room whose name is contained in live ones is still deleted, the
+ * one-by-one lookups compare names exactly, and read past the first page. */
+START_TEST(test_gc_loose_name_filter)
+{
+	fx f;
+	pex_gc_report r;
+	pex_room *room = NULL;
+	int live = -1, i;
+	char name[32];
+
+	fx_open(&f, 1, 0, NULL);
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/mode", "{\"loose_name\": true}", NULL), 200);
+	create_room(&f, "room10");
+	create_room(&f, "ROOM1x");
+	create_room(&f, "room1");
+	make_live(&f, "room10");
+	make_live(&f, "ROOM1x");
+	schedule(&f, "room1");
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 1, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, "room1"));
+	ck_assert(room_exists(&f, "room10"));
+	ck_assert(room_exists(&f, "ROOM1x"));
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	/* a live room is still seen as live (and kept) */
+	schedule(&f, "room10");
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 1, 0, 0, 0);
+	ck_assert(room_exists(&f, "room10"));
+
+	/* 120 live and configured rooms contain "room2": the exact one comes
+	 * after the first page (100) of both lookups */
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/populate",
+		"{\"count\": 120, \"prefix\": \"xroom2_\"}", NULL), 200);
+	for (i = 0; i < 120; i++) {
+		snprintf(name, sizeof(name), "xroom2_%06d", i);
+		make_live(&f, name);
+	}
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, "room2"), 0);
+	ck_assert_int_eq(live, 0);
+	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "room2"), PEX_ENOTFOUND);
+	create_room(&f, "room2");
+	make_live(&f, "room2");
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, "room2"), 0);
+	ck_assert_int_eq(live, 1);
+	ck_assert_msg(pex_room_get_by_name(&room, f.c, "room2") == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(pex_room_name(room), "room2");
+	pex_room_free(room);
+	room = NULL;
+	emu_json(&f, "/_emu/conference/stop", "{\"name\": \"%s\"}", "room2");
+	schedule(&f, "room2");
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 1, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, "room2"));
+	ck_assert(room_exists(&f, "xroom2_000000"));
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- background requests yield to foreground ones ---- */
 
 typedef struct bgreq {
@@ -1313,6 +1373,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
+	tcase_add_test(gc, test_gc_loose_name_filter);
 	tcase_add_test(gc, test_batch_parse);
 	tcase_add_test(gc, test_background_yields);
 	tcase_set_timeout(gc, 120);
