@@ -42,7 +42,7 @@ PEX_EXTERN const char *pex_room_json(const pex_room *room);
 /** What to create. Strings may be NULL (not sent). */
 typedef struct pex_room_spec {
 	unsigned int version;
-	const char *name;               /**< required, unique, <= 250 chars */
+	const char *name;               /**< required, unique, <= 250 characters (not bytes) */
 	const char *service_type;       /**< default "conference" */
 	const char *description;
 	const char *pin;
@@ -65,6 +65,15 @@ PEX_EXTERN int pex_room_spec_init(pex_room_spec *spec, unsigned int version);
  *         pex_error_last()->field_errors), or a transport error.
  */
 PEX_EXTERN int pex_room_create(long long *id_out, pex_client *client, const pex_room_spec *spec);
+
+/**
+ * Check a room name by Pexip's rules without asking Pexip: 1 to 250
+ * characters (Unicode code points, not bytes) of valid UTF-8, no control
+ * character. The same check every function taking a name makes first.
+ * @return 0, or PEX_EINVAL with a message saying what is wrong and where
+ *         ("room name is 251 characters long (at most 250)").
+ */
+PEX_EXTERN int pex_room_name_check(const char *name);
 
 /** Get by id. @return 0, PEX_ENOTFOUND, or a transport/HTTP error. */
 PEX_EXTERN int pex_room_get(pex_room **out, pex_client *client, long long id);

@@ -219,20 +219,35 @@ static json_object *parse_body(const pex__http_response *resp, const char *what)
 
 static int ok_status(long s) { return s >= 200 && s < 300; }
 
+/* A text field for Pexip (@p what: "room name", "tag"...): NULL (not
+ * sent) or valid UTF-8 of at most 250 characters. */
+static int check_text(const char *what, const char *s)
+{
+	char why[96];
+	if (s && !pex__text_chars_ok(s, strlen(s), PEX__TEXT_MAX_CHARS, why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s %s", what, why);
+	return 0;
+}
+
 static int check_name(const char *name)
 {
 	size_t i, n;
+	int err;
 	if (!name || !*name)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "a room name is required");
+	if ((err = check_text("room name", name)) < 0)
+		return err;
 	n = strlen(name);
-	if (n > 250)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"room name is %zu characters long; Pexip allows at most 250", n);
 	for (i = 0; i < n; i++)
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
 			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 				"room name has a control character at offset %zu", i);
 	return 0;
+}
+
+int pex_room_name_check(const char *name)
+{
+	return check_name(name);
 }
 
 int pex_room_get(pex_room **out, pex_client *c, long long id)
@@ -438,8 +453,13 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 	if (spec->version == 0 || spec->version > PEX_ROOM_SPEC_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_room_spec version %u", spec->version);
-	if ((err = check_name(spec->name)) < 0)
+	if ((err = check_name(spec->name)) < 0 ||
+	    (err = check_text("description", spec->description)) < 0 ||
+	    (err = check_text("tag", spec->tag)) < 0)
 		return err;
+	for (i = 0; i < PEX_ROOM_MAX_ALIASES && spec->aliases[i]; i++)
+		if ((err = check_text("alias", spec->aliases[i])) < 0)
+			return err;
 
 	body = json_object_new_object();
 	if (!body)
@@ -551,9 +571,8 @@ int pex_room_update(pex_client *c, long long id, const pex_room_patch *p)
 	if (p->version == 0 || p->version > PEX_ROOM_PATCH_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_room_patch version %u", p->version);
-	if (p->tag && strlen(p->tag) > 250)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"tag is %zu characters long; Pexip allows at most 250", strlen(p->tag));
+	if ((err = check_text("tag", p->tag)) < 0 || (err = check_text("description", p->description)) < 0)
+		return err;
 	body = json_object_new_object();
 	if (!body)
 		return pex__error_nomem();
@@ -782,9 +801,11 @@ int pex_alias_create(long long *id_out, pex_client *c, long long room_id, const 
 	pex__http_response resp;
 	char uri[128];
 	int err;
-	if (!id_out || !c || room_id <= 0 || !alias || !*alias || strlen(alias) > 250)
+	if (!id_out || !c || room_id <= 0 || !alias || !*alias)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_alias_create needs a room id and an alias of 1 to 250 characters");
+			"pex_alias_create needs a room id and an alias");
+	if ((err = check_text("alias", alias)) < 0)
+		return err;
 	snprintf(uri, sizeof(uri), PEX__API_CONF "%lld/", room_id);
 	body = json_object_new_object();
 	if (!body)

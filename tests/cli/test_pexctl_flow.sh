@@ -87,6 +87,19 @@ expect 3 "room1 gone after gc" -- pexctl $pc get room1
 expect 0 "room10 kept" -- pexctl $pc get room10
 expect 0 "ROOM1x kept" -- pexctl $pc get ROOM1x
 emu_ctl POST /_emu/mode "$mode" >/dev/null || bad "restore the mode"
+# Pexip's limit is 250 characters, not bytes: a 250-character name that is
+# not ASCII (500 bytes) is a name; one more character or invalid UTF-8 is not
+n250=$(printf '\303\251%.0s' $(seq 1 250))
+emu_api POST /api/admin/configuration/v1/conference/ "$(jq -cn --arg n "$n250" '{name: $n}')" >/dev/null || bad "create the 250-character room"
+expect 0 "get a 250-character non-ASCII name" -- pexctl --json $cfg get "$n250"
+jq_is "$work/out" '.name | length' 250 "250 characters"
+expect 2 "delete, 251 characters" -- pexctl $cfg delete "$n250" "${n250}x"
+contains "$work/err" "delete: argument 2: room name is 251 characters long (at most 250)" "251 characters explained"
+expect 2 "delete, invalid UTF-8" -- pexctl $cfg delete "$(printf 'vmr_\377')"
+contains "$work/err" "room name is not valid UTF-8 (byte 0xff at offset 4)" "invalid UTF-8 explained"
+expect 0 "nothing deleted by refused input" -- pexctl $cfg get "$n250"
+expect 0 "delete a 250-character non-ASCII name" -- pexctl --json $cfg delete "$n250"
+expect 3 "250-character room gone" -- pexctl $cfg get "$n250"
 expect 0 "metrics" -- pexctl $pc metrics
 contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
 expect 0 "metrics json" -- pexctl $pc metrics --format json

@@ -512,6 +512,38 @@ START_TEST(test_enum_and_string_values)
 }
 END_TEST
 
+/* Texts Pexip stores count characters, not bytes (e acute is 2 bytes). */
+static void text_yaml(char *yaml, size_t size, const char *key, const char *sub, size_t chars,
+	const char *tail)
+{
+	size_t off = (size_t)snprintf(yaml, size, URL "pool:\n  %s%s: \"", key, sub), k;
+	for (k = 0; k < chars; k++)
+		off += (size_t)snprintf(yaml + off, size - off, "\xc3\xa9");
+	snprintf(yaml + off, size - off, "%s\"\n", tail);
+}
+
+START_TEST(test_pexip_texts)
+{
+	char yaml[1200];
+	pex_config *cfg = NULL;
+
+	text_yaml(yaml, sizeof(yaml), "name_prefix", "", 200, "");
+	cfg = parse_ok(yaml);
+	pex_config_free(cfg);
+	text_yaml(yaml, sizeof(yaml), "name_prefix", "", 201, "");
+	ck_assert_int_eq(pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN), PEX_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
+		"pool.name_prefix: must be 1 to 200 characters of valid UTF-8"));
+	text_yaml(yaml, sizeof(yaml), "room:\n    description", "", 250, "");
+	cfg = parse_ok(yaml);
+	pex_config_free(cfg);
+	text_yaml(yaml, sizeof(yaml), "room:\n    description", "", 251, "");
+	ck_assert_int_eq(pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN), PEX_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
+		"pool.room.description: must be valid UTF-8 of at most 250 characters"));
+}
+END_TEST
+
 START_TEST(test_url_and_names)
 {
 	static const char *const good_names[] = { "abc", "room-creation-queue", "a1-b2",
@@ -1549,6 +1581,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_bool_values);
 	tcase_add_test(tc, test_enum_and_string_values);
 	tcase_add_test(tc, test_url_and_names);
+	tcase_add_test(tc, test_pexip_texts);
 	tcase_add_test(tc, test_lists);
 	suite_add_tcase(s, tc);
 

@@ -2002,7 +2002,7 @@ static const char *ctl_name(resp *r, json_object *in)
 {
 	json_object *v;
 	const char *s;
-	if (!json_object_object_get_ex(in, "name", &v) || !(s = json_cstr(v)) || !*s || strlen(s) > 250) {
+	if (!json_object_object_get_ex(in, "name", &v) || !(s = json_cstr(v)) || !*s || utf8_len(s) > 250) {
 		resp_error(r, 400, "'name' (a non-empty string of at most 250 characters) is required");
 		return NULL;
 	}

@@ -536,7 +536,7 @@ START_TEST(test_schedule_delete)
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "", 0), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "is empty"));
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, long_name, 0), PEX_EINVAL);
-	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 bytes"));
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 characters long (at most 250)"));
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\nb", 0), PEX_EINVAL);
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\x7f", 0), PEX_EINVAL);
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "bad\xc3", 0), PEX_EINVAL);
@@ -1205,6 +1205,68 @@ START_TEST(test_gc_loose_name_filter)
 }
 END_TEST
 
+/* Pexip's 250-character limit counts characters: a 250-character name that
+ * is not ASCII (500 bytes) is created, scheduled by an event, found and
+ * deleted by GC; 251 characters and invalid UTF-8 are refused, saying why,
+ * and change nothing. */
+START_TEST(test_gc_non_ascii_250)
+{
+	fx f;
+	pex_gc_report r;
+	pex_event_report er;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	char name[2 * 251 + 1], body[1400];
+	long long id = 0;
+	int live = -1, i;
+
+	fx_open(&f, 1, 0, NULL);
+	for (i = 0; i < 250; i++)
+		memcpy(name + 2 * i, "\xc3\xa9", 2);
+	name[500] = '\0';
+	create_room(&f, name);
+	ck_assert(room_exists(&f, name));
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, name), 0);
+	ck_assert_int_eq(live, 0);
+	snprintf(body, sizeof(body), ENDED_V(2, "10.0.0.1", "%s"), name);
+	ck_assert_msg(handle(&f, body, &er) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(er.scheduled, 1);
+	ck_assert(qhas(f.dq, name));
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 1, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, name));
+	/* one character more: refused before anything is sent or enqueued */
+	memcpy(name + 500, "\xc3\xa9", 3);
+	s.name = name;
+	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "room name is 251 characters long (at most 250)");
+	snprintf(body, sizeof(body), ENDED_V(2, "10.0.0.1", "%s"), name);
+	ck_assert_int_eq(handle(&f, body, &er), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 characters long (at most 250)"));
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	ck_assert_int_eq(pex_queue_put(f.dq, name, strlen(name), 0), 0);   /* GC drops it, unread */
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 0, 0, 0, 0);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	/* invalid UTF-8 */
+	s.name = "vmr_\xff";
+	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "room name is not valid UTF-8 (byte 0xff at offset 4)");
+	ck_assert_int_eq(pex_room_delete_by_name(f.c, "vmr_\xff", NULL), PEX_EINVAL);
+	/* tags and descriptions count characters too */
+	s.name = "vmr_text";
+	s.description = name;
+	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "description is 251 characters long (at most 250)");
+	name[500] = '\0';
+	s.description = name;
+	s.tag = name;
+	ck_assert_msg(pex_room_create(&id, f.c, &s) == 0, "%s", pex_error_last()->message);
+	ck_assert(room_exists(&f, "vmr_text"));
+	ck_assert_int_eq(emu_stat(&f.e, "conferences"), 1);
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- background requests yield to foreground ones ---- */
 
 typedef struct bgreq {
@@ -1374,6 +1436,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
 	tcase_add_test(gc, test_gc_loose_name_filter);
+	tcase_add_test(gc, test_gc_non_ascii_250);
 	tcase_add_test(gc, test_batch_parse);
 	tcase_add_test(gc, test_background_yields);
 	tcase_set_timeout(gc, 120);
