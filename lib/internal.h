@@ -80,6 +80,9 @@ size_t pex__utf8_decode(const unsigned char *s, size_t len, unsigned long *cp);
  * valid UTF-8 (byte 0xff at offset 3)" or "is 251 characters long (at most
  * 250)". */
 int pex__text_chars_ok(const char *s, size_t len, size_t max, char *why, size_t why_size);
+/* An OAuth2 scope (RFC 6749 §3.3): scope tokens of printable ASCII but
+ * '"' and '\\', separated by single spaces. NULL when fine, else the rule. */
+const char *pex__oauth_scope_check(const char *s);
 /* Append percent-encoded s (RFC 3986 unreserved kept). */
 int pex__url_encode(pex_buf *out, const char *s, size_t len);
 

@@ -164,6 +164,7 @@ static const pex__config_key schema[] = {
 	SECRET("pexip.auth.private_key", N, NULL),
 	STR("pexip.auth.token_url", N, NULL, check_http_url),
 	STR("pexip.auth.audience", N, NULL, NULL),
+	STR("pexip.auth.scope", N, NULL, pex__oauth_scope_check),
 	BOOL("pexip.tls.verify", "true"),
 	STR("pexip.tls.ca_file", N, NULL, NULL),
 	INT("pexip.timeout_ms", 0, "10000", 1, 600000),

@@ -158,6 +158,22 @@ int pex__text_chars_ok(const char *s, size_t len, size_t max, char *why, size_t 
 	return 1;
 }
 
+const char *pex__oauth_scope_check(const char *s)
+{
+	size_t i;
+
+	if (!*s || s[0] == ' ')
+		return "must be scope tokens separated by single spaces";
+	for (i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' && (s[i + 1] == ' ' || s[i + 1] == '\0'))
+			return "must be scope tokens separated by single spaces";
+		if (c != ' ' && (c < 0x21 || c > 0x7e || c == '"' || c == '\\'))
+			return "must be printable ASCII without '\"' or '\\' (RFC 6749 section 3.3)";
+	}
+	return NULL;
+}
+
 int pex__url_encode(pex_buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";

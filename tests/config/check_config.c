@@ -168,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 48);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms}: update with the schema */
+	ck_assert_uint_eq(n, 49);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms}, pexip.auth.scope: update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -225,6 +225,7 @@ START_TEST(test_defaults)
 	assert_null_key(cfg, "pexip.auth.private_key");
 	assert_null_key(cfg, "pexip.auth.token_url");
 	assert_null_key(cfg, "pexip.auth.audience");
+	assert_null_key(cfg, "pexip.auth.scope");
 	assert_bool_key(cfg, "pexip.tls.verify", 1);
 	assert_null_key(cfg, "pexip.tls.ca_file");
 	assert_int_key(cfg, "pexip.timeout_ms", 10000);
@@ -534,6 +535,14 @@ START_TEST(test_pexip_texts)
 	ck_assert_int_eq(pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN), PEX_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
 		"pool.name_prefix: must be 1 to 200 characters of valid UTF-8"));
+	/* pexip.auth.scope: scope tokens (RFC 6749 section 3.3) */
+	cfg = parse_ok(URL "  auth:\n    scope: \"is_admin use_api\"\n");
+	assert_str_key(cfg, "pexip.auth.scope", "is_admin use_api");
+	pex_config_free(cfg);
+	parse_err(URL "  auth:\n    scope: \"is_admin  use_api\"\n", PEX_ECONFIG, "pexipsdk.yaml:4: "
+		"pexip.auth.scope: must be scope tokens separated by single spaces, got \"is_admin  use_api\"");
+	parse_err(URL "  auth:\n    scope: \"a\\\\b\"\n", PEX_ECONFIG, "pexipsdk.yaml:4: "
+		"pexip.auth.scope: must be printable ASCII without '\"' or '\\' (RFC 6749 section 3.3), got \"a\\\\b\"");
 	text_yaml(yaml, sizeof(yaml), "room:\n    description", "", 250, "");
 	cfg = parse_ok(yaml);
 	pex_config_free(cfg);
@@ -1478,6 +1487,7 @@ START_TEST(test_dump)
 		"    private_key: null\n"
 		"    token_url: null\n"
 		"    audience: null\n"
+		"    scope: null\n"
 		"  tls:\n"
 		"    verify: true\n"
 		"    ca_file: null\n"

@@ -429,6 +429,76 @@ START_TEST(test_oauth_audience_from_config)
 }
 END_TEST
 
+/* A manager that requires a scope ("is_admin use_api") and caps the
+ * assertion lifetime: without pexip.auth.scope the token request fails,
+ * saying so; with it (from the options or the configuration) it works, and
+ * our assertions pass a 300 s lifetime cap. */
+START_TEST(test_oauth_scope_and_lifetime)
+{
+	emu_t e;
+	pex_client *c = NULL;
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	char priv[300], pub[300], cfgpath[300], arg[400], yaml[2048], *pem = NULL;
+	const char *msg;
+
+	make_tmpdir();
+	snprintf(priv, sizeof(priv), "%s/priv.pem", tmpdir);
+	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
+	snprintf(cfgpath, sizeof(cfgpath), "%s/cfg.yaml", tmpdir);
+	write_keys(priv, pub, &pem);
+	snprintf(arg, sizeof(arg), "scc=%s", pub);
+	{
+		const char *args[] = { "--oauth-client", arg, "--disable-basic", "--mode",
+			"{\"require_scope\": \"is_admin use_api\", \"max_assertion_lifetime_s\": 300}", NULL };
+		ck_assert_int_eq(emu_start(&e, args), 0);
+	}
+	/* no scope: refused, and the error says why */
+	c = oauth_client(&e, "scc", pem);
+	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+	msg = pex_error_last()->message;
+	ck_assert_msg(strstr(msg, "invalid_scope") && strstr(msg, "is_admin use_api"), "%s", msg);
+	ck_assert_ptr_null(strstr(msg, "PRIVATE KEY"));
+	pex_client_free(c);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 0);
+
+	/* with the scope (two tokens: form-encoded with the space) it works */
+	o.url = e.url;
+	o.auth = PEX_AUTH_OAUTH2;
+	o.client_id = "scc";
+	o.private_key_pem = pem;
+	o.scope = "is_admin use_api";
+	ck_assert_msg(pex_client_new(&c, &o) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_client_check(c) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+	pex_client_free(c);
+	/* a scope that is not a scope is refused up front */
+	o.scope = "is_admin  use_api";
+	ck_assert_int_eq(pex_client_new(&c, &o), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"pexip.auth.scope must be scope tokens separated by single spaces");
+
+	/* from the configuration */
+	snprintf(yaml, sizeof(yaml), "pexip:\n  url: %s\n  auth:\n    method: oauth2\n    client_id: scc\n"
+		"    private_key: \"file:%s\"\n    scope: \"use_api is_admin\"\n"
+		"  retries: {max: 1, base_ms: 5, cap_ms: 20}\n", e.url, priv);
+	ck_assert_msg(client_from_yaml(&c, cfgpath, yaml) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_client_check(c) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 2);
+	pex_client_free(c);
+
+	/* the lifetime cap is enforced: one second under ours is refused */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/mode", "{\"max_assertion_lifetime_s\": 299}", NULL), 200);
+	ck_assert_int_eq(client_from_yaml(&c, cfgpath, yaml), 0);
+	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "lifetime"));
+	pex_client_free(c);
+	emu_stop(&e);
+	ck_assert_int_eq(e.exit_status, 0);
+	free(pem);
+	rm_tmpdir();
+}
+END_TEST
+
 START_TEST(test_oauth_401_persists)
 {
 	emu_t e;
@@ -830,6 +900,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_oauth_single_flight);
 	tcase_add_test(tc, test_oauth_audience_from_config);
 	tcase_add_test(tc, test_oauth_401_persists);
+	tcase_add_test(tc, test_oauth_scope_and_lifetime);
 	tcase_add_test(tc, test_survives_30pct_503);
 	tcase_add_test(tc, test_ambiguous_create_settled_by_name);
 	tcase_add_test(tc, test_permanent_500);
