@@ -136,12 +136,15 @@ PEX_EXTERN int pex_room_iter_new(pex_room_iter **out, pex_client *client,
 	const pex_room_filter *filter);
 
 /**
- * Next room, fetching pages as needed by following meta.next.
+ * Next room, fetching pages as needed by following meta.next. A filter
+ * Pexip refuses on the first page (HTTP 400 "does not allow filtering") is
+ * dropped from the request and applied here instead.
  * @return 0 with *out owned by the caller, PEX_ITEROVER at the end, or an error.
  */
 PEX_EXTERN int pex_room_iter_next(pex_room **out, pex_room_iter *it);
 
-/** meta.total_count of the last page fetched, or -1 before the first. */
+/** meta.total_count of the last page fetched, or -1 before the first and
+ * when a filter Pexip refused is applied here (see pex_room_iter_next). */
 PEX_EXTERN long long pex_room_iter_total(const pex_room_iter *it);
 
 /** Free an iterator. NULL-safe. */
@@ -166,7 +169,8 @@ PEX_EXTERN int pex_alias_delete(pex_client *client, long long alias_id);
  */
 PEX_EXTERN int pex_room_is_live(int *live, pex_client *client, const char *name);
 
-/** Number of live conferences whose names start with @p prefix ("" = all). */
+/** Number of live conferences whose names start with @p prefix ("" = all).
+ * When Pexip refuses the name filter, the status list is read and counted. */
 PEX_EXTERN int pex_room_live_count(long long *count, pex_client *client, const char *prefix);
 
 PEX_END_DECL

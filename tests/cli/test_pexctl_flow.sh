@@ -100,6 +100,19 @@ contains "$work/err" "room name is not valid UTF-8 (byte 0xff at offset 4)" "inv
 expect 0 "nothing deleted by refused input" -- pexctl $cfg get "$n250"
 expect 0 "delete a 250-character non-ASCII name" -- pexctl --json $cfg delete "$n250"
 expect 3 "250-character room gone" -- pexctl $cfg get "$n250"
+# a Pexip that does not allow filtering on tag or (status API) name: list
+# --tag and the live count of pool status filter on our side
+emu_ctl POST /_emu/mode '{"refuse_filters": ["tag", "status/name__startswith"]}' >/dev/null || bad "refuse filters mode"
+mkroom rt_1 tagA; mkroom rt_2 tagB; mkroom rt_3 tagA
+emu_ctl POST /_emu/conference/start '{"name": "pool_live1"}' >/dev/null || bad "start pool_live1"
+emu_ctl POST /_emu/conference/start '{"name": "other_live"}' >/dev/null || bad "start other_live"
+expect 0 "list --tag, filter refused" -- pexctl --json $cfg list --tag tagA
+jq_is "$work/out" '[.[].name] | sort | join(",")' "rt_1,rt_3" "list --tag filtered here"
+expect 0 "pool status, live filter refused" -- pexctl --json $pc pool status
+jq_is "$work/out" '.live_conferences' 1 "live conferences counted here"
+emu_ctl POST /_emu/conference/stop '{"name": "pool_live1"}' >/dev/null
+emu_ctl POST /_emu/conference/stop '{"name": "other_live"}' >/dev/null
+emu_ctl POST /_emu/mode "$mode" >/dev/null || bad "restore the mode"
 expect 0 "metrics" -- pexctl $pc metrics
 contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
 expect 0 "metrics json" -- pexctl $pc metrics --format json

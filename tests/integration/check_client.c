@@ -499,6 +499,98 @@ START_TEST(test_oauth_scope_and_lifetime)
 }
 END_TEST
 
+/* Names of every room an iterator lists, comma-separated, into @p out. */
+static void list_names(char *out, size_t size, pex_client *c, const pex_room_filter *f,
+	long long *total)
+{
+	pex_room_iter *it = NULL;
+	pex_room *r = NULL;
+	size_t off = 0;
+	int err;
+
+	out[0] = '\0';
+	ck_assert_int_eq(pex_room_iter_new(&it, c, f), 0);
+	while ((err = pex_room_iter_next(&r, it)) == 0) {
+		off += (size_t)snprintf(out + off, size - off, "%s%s", off ? "," : "", pex_room_name(r));
+		pex_room_free(r);
+	}
+	ck_assert_msg(err == PEX_ITEROVER, "%s", pex_error_last()->message);
+	if (total)
+		*total = pex_room_iter_total(it);
+	pex_room_iter_free(it);
+}
+
+/* A Pexip that refuses the tag, service_type and live-count name filters
+ * with 400 "does not allow filtering": listings and live counts filter on
+ * our side and get the same answers, over several pages. */
+START_TEST(test_refused_filters)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	char names[512], body[128];
+	long long id, total = 0, live = -1;
+	int i;
+
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	c = basic_client(&e, 5, 1);
+	for (i = 0; i < 7; i++) {
+		snprintf(names, sizeof(names), "%s%d", i < 5 ? "rf_a" : "rf_b", i);
+		s.name = names;
+		s.tag = i % 2 ? "odd" : "even";
+		s.service_type = i % 3 ? "conference" : "lecture";
+		ck_assert_msg(pex_room_create(&id, c, &s) == 0, "%s", pex_error_last()->message);
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(body, sizeof(body), "{\"name\": \"rf_a%d\"}", i);
+		ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/conference/start", body, NULL), 200);
+	}
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/conference/start", "{\"name\": \"rf_b5\"}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/mode",
+		"{\"refuse_filters\": [\"tag\", \"service_type\", \"status/name__startswith\"]}", NULL), 200);
+	ck_assert_int_eq(emu_api(&e, "GET", "/api/admin/configuration/v1/conference/?tag=odd", NULL, NULL), 400);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+
+	f.page_size = 2;             /* filtered here across pages */
+	f.tag = "odd";
+	list_names(names, sizeof(names), c, &f, &total);
+	ck_assert_str_eq(names, "rf_a1,rf_a3,rf_b5");
+	ck_assert_int_eq(total, -1);  /* Pexip's count is not ours */
+	f.tag = NULL;
+	f.service_type = "lecture";
+	list_names(names, sizeof(names), c, &f, NULL);
+	ck_assert_str_eq(names, "rf_a0,rf_a3,rf_b6");
+	f.tag = "even";
+	f.name_prefix = "rf_a";      /* still filtered by Pexip */
+	list_names(names, sizeof(names), c, &f, NULL);
+	ck_assert_str_eq(names, "rf_a0");
+	ck_assert_int_eq(emu_stat(&e, "by_status.400"), 4);   /* one per refused filter: 1 + 1 + 2 */
+
+	ck_assert_msg(pex_room_live_count(&live, c, "rf_a") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(live, 3);
+	ck_assert_int_eq(pex_room_live_count(&live, c, "rf_b"), 0);
+	ck_assert_int_eq(live, 1);
+	ck_assert_int_eq(pex_room_live_count(&live, c, ""), 0);
+	ck_assert_int_eq(live, 4);
+	/* filters Pexip allows are still Pexip's: no fallback, exact totals */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/mode", "{\"refuse_filters\": []}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+	f.tag = "odd";
+	f.service_type = NULL;
+	f.name_prefix = NULL;
+	list_names(names, sizeof(names), c, &f, &total);
+	ck_assert_str_eq(names, "rf_a1,rf_a3,rf_b5");
+	ck_assert_int_eq(total, 3);
+	ck_assert_int_eq(pex_room_live_count(&live, c, "rf_a"), 0);
+	ck_assert_int_eq(live, 3);
+	ck_assert_int_le(emu_stat(&e, "by_status.400"), 0);      /* absent (-1) or 0 */
+	pex_client_free(c);
+	emu_stop(&e);
+	ck_assert_int_eq(e.exit_status, 0);
+}
+END_TEST
+
 START_TEST(test_oauth_401_persists)
 {
 	emu_t e;
@@ -901,6 +993,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_oauth_audience_from_config);
 	tcase_add_test(tc, test_oauth_401_persists);
 	tcase_add_test(tc, test_oauth_scope_and_lifetime);
+	tcase_add_test(tc, test_refused_filters);
 	tcase_add_test(tc, test_survives_30pct_503);
 	tcase_add_test(tc, test_ambiguous_create_settled_by_name);
 	tcase_add_test(tc, test_permanent_500);
