@@ -591,6 +591,75 @@ START_TEST(test_refused_filters)
 }
 END_TEST
 
+/* Responses shaped as Pexip's documentation shows them: an absolute
+ * Location on a 201, a PATCH answered 202 with the object, token_type
+ * "bearer", a conference whose optional fields are all null. */
+START_TEST(test_documented_shapes)
+{
+	emu_t e;
+	pex_client *c, *oc;
+	pex_room *r = NULL;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	pex_room_patch p = PEX_ROOM_PATCH_INIT;
+	char priv[300], pub[300], arg[400], *pem = NULL;
+	long long id = 0, alias_id = 0;
+	int live = -1;
+
+	make_tmpdir();
+	snprintf(priv, sizeof(priv), "%s/priv.pem", tmpdir);
+	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
+	write_keys(priv, pub, &pem);
+	snprintf(arg, sizeof(arg), "docs=%s", pub);
+	{
+		const char *args[] = { "--oauth-client", arg, "--mode", "{\"absolute_location\": true, "
+			"\"patch_body\": true, \"lowercase_token_type\": true, \"null_fields\": true}", NULL };
+		ck_assert_int_eq(emu_start(&e, args), 0);
+	}
+	c = basic_client(&e, 5, 1);
+	/* 201 with Location: https://pexip.example.com/api/admin/.../conference/1/ */
+	s.name = "vmr_docs";
+	ck_assert_msg(pex_room_create(&id, c, &s) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(id, 1);
+	ck_assert_msg(pex_alias_create(&alias_id, c, id, "docs@example.com") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(alias_id, 1);
+	ck_assert_int_eq(pex_alias_delete(c, alias_id), 0);
+	/* every optional field null */
+	ck_assert_msg(pex_room_get(&r, c, id) == 0, "%s", pex_error_last()->message);
+	ck_assert_ptr_nonnull(strstr(pex_room_json(r), "\"tag\":null"));
+	ck_assert_ptr_nonnull(strstr(pex_room_json(r), "\"description\":null"));
+	ck_assert_ptr_nonnull(strstr(pex_room_json(r), "\"pin\":null"));
+	ck_assert_str_eq(pex_room_name(r), "vmr_docs");
+	ck_assert_str_eq(pex_room_tag(r), "");
+	ck_assert_str_eq(pex_room_description(r), "");
+	ck_assert_str_eq(pex_room_pin(r), "");
+	ck_assert_str_eq(pex_room_guest_pin(r), "");
+	ck_assert_int_eq(pex_room_participant_limit(r), -1);
+	ck_assert_uint_eq(pex_room_alias_count(r), 0);
+	pex_room_free(r);
+	r = NULL;
+	ck_assert_int_eq(pex_room_get_by_name(&r, c, "vmr_docs"), 0);
+	pex_room_free(r);
+	r = NULL;
+	/* PATCH answered 202 with a JSON body */
+	p.description = "documented";
+	ck_assert_msg(pex_room_update(c, id, &p) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_room_get(&r, c, id), 0);
+	ck_assert_str_eq(pex_room_description(r), "documented");
+	pex_room_free(r);
+	/* token_type "bearer" */
+	oc = oauth_client(&e, "docs", pem);
+	ck_assert_msg(pex_room_is_live(&live, oc, "vmr_docs") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(live, 0);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+	pex_client_free(oc);
+	pex_client_free(c);
+	emu_stop(&e);
+	ck_assert_int_eq(e.exit_status, 0);
+	free(pem);
+	rm_tmpdir();
+}
+END_TEST
+
 START_TEST(test_oauth_401_persists)
 {
 	emu_t e;
@@ -994,6 +1063,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_oauth_401_persists);
 	tcase_add_test(tc, test_oauth_scope_and_lifetime);
 	tcase_add_test(tc, test_refused_filters);
+	tcase_add_test(tc, test_documented_shapes);
 	tcase_add_test(tc, test_survives_30pct_503);
 	tcase_add_test(tc, test_ambiguous_create_settled_by_name);
 	tcase_add_test(tc, test_permanent_500);
