@@ -364,6 +364,27 @@ static void write_file(const char *path, const char *text)
 }
 
 /* A client from a YAML config (the way pexctl and the server make theirs). */
+/* A fresh tmpdir with an OAuth2 key pair (priv.pem, pub.pem) and the path
+ * of a configuration file in it (cfgpath, if not NULL); 300-byte buffers. */
+static void key_files(char *priv, char *pub, char *cfgpath, char **pem)
+{
+	make_tmpdir();
+	snprintf(priv, 300, "%s/priv.pem", tmpdir);
+	snprintf(pub, 300, "%s/pub.pem", tmpdir);
+	if (cfgpath)
+		snprintf(cfgpath, 300, "%s/cfg.yaml", tmpdir);
+	write_keys(priv, pub, pem);
+}
+
+/* Stop the emulator (cleanly) and drop what key_files() made. */
+static void stop_and_clean(emu_t *e, char *pem)
+{
+	emu_stop(e);
+	ck_assert_int_eq(e->exit_status, 0);
+	free(pem);
+	rm_tmpdir();
+}
+
 static int client_from_yaml(pex_client **out, const char *path, const char *yaml)
 {
 	pex_config *cfg = NULL;
@@ -383,11 +404,7 @@ START_TEST(test_oauth_audience_from_config)
 	char priv[300], pub[300], cfgpath[300], arg[400], yaml[2048], *pem = NULL;
 	const char *msg;
 
-	make_tmpdir();
-	snprintf(priv, sizeof(priv), "%s/priv.pem", tmpdir);
-	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
-	snprintf(cfgpath, sizeof(cfgpath), "%s/cfg.yaml", tmpdir);
-	write_keys(priv, pub, &pem);
+	key_files(priv, pub, cfgpath, &pem);
 	snprintf(arg, sizeof(arg), "audc=%s", pub);
 	{
 		const char *args[] = { "--oauth-client", arg, "--token-audience", aud, "--disable-basic", NULL };
@@ -441,11 +458,7 @@ START_TEST(test_oauth_scope_and_lifetime)
 	char priv[300], pub[300], cfgpath[300], arg[400], yaml[2048], *pem = NULL;
 	const char *msg;
 
-	make_tmpdir();
-	snprintf(priv, sizeof(priv), "%s/priv.pem", tmpdir);
-	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
-	snprintf(cfgpath, sizeof(cfgpath), "%s/cfg.yaml", tmpdir);
-	write_keys(priv, pub, &pem);
+	key_files(priv, pub, cfgpath, &pem);
 	snprintf(arg, sizeof(arg), "scc=%s", pub);
 	{
 		const char *args[] = { "--oauth-client", arg, "--disable-basic", "--mode",
@@ -492,10 +505,7 @@ START_TEST(test_oauth_scope_and_lifetime)
 	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "lifetime"));
 	pex_client_free(c);
-	emu_stop(&e);
-	ck_assert_int_eq(e.exit_status, 0);
-	free(pem);
-	rm_tmpdir();
+	stop_and_clean(&e, pem);
 }
 END_TEST
 
@@ -605,10 +615,7 @@ START_TEST(test_documented_shapes)
 	long long id = 0, alias_id = 0;
 	int live = -1;
 
-	make_tmpdir();
-	snprintf(priv, sizeof(priv), "%s/priv.pem", tmpdir);
-	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
-	write_keys(priv, pub, &pem);
+	key_files(priv, pub, NULL, &pem);
 	snprintf(arg, sizeof(arg), "docs=%s", pub);
 	{
 		const char *args[] = { "--oauth-client", arg, "--mode", "{\"absolute_location\": true, "
@@ -653,10 +660,7 @@ START_TEST(test_documented_shapes)
 	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
 	pex_client_free(oc);
 	pex_client_free(c);
-	emu_stop(&e);
-	ck_assert_int_eq(e.exit_status, 0);
-	free(pem);
-	rm_tmpdir();
+	stop_and_clean(&e, pem);
 }
 END_TEST
 
