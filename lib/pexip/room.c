@@ -408,6 +408,13 @@ static int find_by_name(json_object **found, pex_client *c, const char *api, con
 		if (meta && json_object_object_get_ex(meta, "total_count", &tc) &&
 		    json_object_is_type(tc, json_type_int))
 			total = json_object_get_int64(tc);
+		if (total > PEX__NAME_LOOKUP_PAGES * PEX__NAME_LOOKUP_PAGE) {
+			/* said on the first page: no need to read them all */
+			err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+				"%s: Pexip lists %lld conferences for the name filter; it seems to ignore it",
+				what, total);
+			goto out;
+		}
 		if ((err = next_path(&nx, c, meta)) < 0)
 			goto out;
 		if (nx && (strcmp(nx, next) == 0 || n == 0)) {

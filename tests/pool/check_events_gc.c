@@ -1201,6 +1201,19 @@ START_TEST(test_gc_loose_name_filter)
 	ck_report(&r, 1, 0, 0, 0, 0);
 	ck_assert(!room_exists(&f, "room2"));
 	ck_assert(room_exists(&f, "xroom2_000000"));
+
+	/* an answer that looks unfiltered (over 5,000 matches) is no answer:
+	 * the room (not live) fails its lookup and is retried later, neither
+	 * called gone nor deleted */
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/populate",
+		"{\"count\": 5001, \"prefix\": \"many_\"}", NULL), 200);
+	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "many_"), PEX_ENOTSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "seems to ignore it"));
+	schedule(&f, "many_");
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), PEX_ENOTSUPPORTED);
+	ck_report(&r, 0, 0, 0, 0, 1);
+	ck_assert_uint_eq(qcount(f.dq), 2);          /* its message and room10's, both waiting */
+	ck_assert(room_exists(&f, "many_000000"));
 	fx_close(&f);
 }
 END_TEST
