@@ -61,6 +61,8 @@ PEX_EXTERN int pex_room_spec_init(pex_room_spec *spec, unsigned int version);
  * id is parsed from the Location header. A failure that leaves it unknown
  * whether the server created the room is settled by a GET by name, never by
  * a blind retry.
+ * Before anything is sent, the name, description, tag and aliases must be
+ * valid UTF-8 of at most 250 characters (code points, as Pexip counts).
  * @return 0, PEX_EEXISTS (name taken), PEX_EINVAL (field errors; see
  *         pex_error_last()->field_errors), or a transport error.
  */
@@ -103,7 +105,9 @@ typedef struct pex_room_patch {
 	PEX_ROOM_UNCHANGED, PEX_ROOM_UNCHANGED }
 PEX_EXTERN int pex_room_patch_init(pex_room_patch *patch, unsigned int version);
 
-/** PATCH a conference. @return 0, PEX_ENOTFOUND, PEX_EINVAL (field errors), ... */
+/** PATCH a conference (tag and description: at most 250 characters of
+ * UTF-8, checked first). A 202 or 204, with or without a body, is success.
+ * @return 0, PEX_ENOTFOUND, PEX_EINVAL (field errors), ... */
 PEX_EXTERN int pex_room_update(pex_client *client, long long id, const pex_room_patch *patch);
 
 /**
