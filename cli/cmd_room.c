@@ -252,8 +252,8 @@ int cmd_delete(pexctl *ctl, int argc, char **argv)
 	if (prefix && !yes)
 		return pexctl_usage(ctl, "delete: refusing to delete every room named '%s*' without --yes", prefix);
 	for (i = optind; i < argc; i++)
-		if (!argv[i][0] || strlen(argv[i]) > 250)
-			return pexctl_usage(ctl, "delete: argument %d is not a valid room name", i - optind + 1);
+		if (pex_room_name_check(argv[i]) < 0)
+			return pexctl_usage(ctl, "delete: argument %d: %s", i - optind + 1, pex_error_last()->message);
 	if ((err = pexctl_client(ctl)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 

@@ -69,6 +69,20 @@ int pex__base64url_decode(pex_buf *out, const char *in, size_t len);
 /* Length of the UTF-8 sequence at s[0..len) (1-4) with its code point in
  * *cp; 0 if malformed (overlong, surrogate, beyond U+10FFFF, truncated). */
 size_t pex__utf8_decode(const unsigned char *s, size_t len, unsigned long *cp);
+/* Pexip's limit on a conference name, tag, description or alias: 250
+ * Unicode characters (code points), up to 4 bytes each in UTF-8. */
+#define PEX__TEXT_MAX_CHARS 250
+#define PEX__TEXT_MAX_BYTES (4 * PEX__TEXT_MAX_CHARS)
+/* pool.name_prefix, in characters: pool room names add 13 to it. */
+#define PEX__POOL_PREFIX_MAX_CHARS 200
+/* The one length rule for Pexip texts: is @p s (@p len bytes) valid UTF-8
+ * of at most @p max characters? 1, or 0 with the reason in @p why: "is not
+ * valid UTF-8 (byte 0xff at offset 3)" or "is 251 characters long (at most
+ * 250)". */
+int pex__text_chars_ok(const char *s, size_t len, size_t max, char *why, size_t why_size);
+/* An OAuth2 scope (RFC 6749 §3.3): scope tokens of printable ASCII but
+ * '"' and '\\', separated by single spaces. NULL when fine, else the rule. */
+const char *pex__oauth_scope_check(const char *s);
 /* Append percent-encoded s (RFC 3986 unreserved kept). */
 int pex__url_encode(pex_buf *out, const char *s, size_t len);
 

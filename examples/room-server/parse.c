@@ -382,8 +382,7 @@ int rs_parse_bulk_delete(const char *prefix, const char *confirm, const char **c
 
 int rs_valid_room_name(const char *name)
 {
-	size_t n = strlen(name);
-	return n > 0 && n <= RS_NAME_MAX;
+	return pex_room_name_check(name) == 0;
 }
 
 /* ---- peers ---- */

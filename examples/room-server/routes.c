@@ -569,7 +569,7 @@ enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_req
 		return room_bulk_delete(s, c, r);
 	if ((name = name_after(p, "/room/"))) {
 		if (!rs_valid_room_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", RS_NAME_MAX);
+			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
 		if (is(m, "GET"))
 			return room_get(s, c, r, name);
 		if (is(m, "PATCH"))
@@ -582,7 +582,7 @@ enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_req
 		return health(s, c, r);
 	if ((name = name_after(p, "/public/room/"))) {
 		if (!rs_valid_room_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "room name must be 1 to %d characters", RS_NAME_MAX);
+			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
 		return public_room(s, c, r, name);
 	}
 	if (is(p, "/metrics"))

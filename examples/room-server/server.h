@@ -31,7 +31,6 @@
  * lose the answer. Beyond it the connection is simply closed. */
 #define RS_DRAIN_MAX (16u * 1024u * 1024u)
 #define RS_BULK_MAX 100                         /* rooms per bulk create */
-#define RS_NAME_MAX 250                         /* Pexip's limit on a conference name */
 
 /* ---- logging (main.c) ---- */
 
@@ -241,7 +240,9 @@ const char *rs_bulk_create_uui(const rs_bulk_create *b, size_t i);
 /* DELETE /room/bulk?prefix=P&confirm=yes: 0, or -1 with an error code
  * ("bad_request", "confirmation_required") and the reason. */
 int rs_parse_bulk_delete(const char *prefix, const char *confirm, const char **code, char *why, size_t whylen);
-/* 1 to RS_NAME_MAX bytes. */
+/* Pexip's rules for a room name (pex_room_name_check(): 1 to 250
+ * characters of valid UTF-8, no control character): 1, or 0 with the
+ * reason in pex_error_last(). */
 int rs_valid_room_name(const char *name);
 /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. NULL is not. */
 int rs_peer_is_loopback(const struct sockaddr *sa);

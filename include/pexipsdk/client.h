@@ -58,11 +58,14 @@ typedef struct pex_client_options {
 	void *log_payload;
 	pex_log_level log_level;      /**< default PEX_LOG_INFO */
 	const char *user_agent;       /**< default "libpexipsdk/<version>" */
+	/** OAuth2: the token request's scope (space-separated scope tokens,
+	 * e.g. "is_admin use_api"); NULL = none sent */
+	const char *scope;
 } pex_client_options;
 
 #define PEX_CLIENT_OPTIONS_INIT { PEX_CLIENT_OPTIONS_VERSION, NULL, PEX_AUTH_BASIC, \
 	NULL, NULL, NULL, NULL, NULL, NULL, 1, NULL, 10000, 5, 3, 200, 30000, \
-	NULL, NULL, PEX_LOG_INFO, NULL }
+	NULL, NULL, PEX_LOG_INFO, NULL, NULL }
 
 /** Initialise @p opts to defaults. @return 0 or PEX_EINVAL (unknown version). */
 PEX_EXTERN int pex_client_options_init(pex_client_options *opts, unsigned int version);

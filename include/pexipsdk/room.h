@@ -42,7 +42,7 @@ PEX_EXTERN const char *pex_room_json(const pex_room *room);
 /** What to create. Strings may be NULL (not sent). */
 typedef struct pex_room_spec {
 	unsigned int version;
-	const char *name;               /**< required, unique, <= 250 chars */
+	const char *name;               /**< required, unique, <= 250 characters (not bytes) */
 	const char *service_type;       /**< default "conference" */
 	const char *description;
 	const char *pin;
@@ -61,15 +61,30 @@ PEX_EXTERN int pex_room_spec_init(pex_room_spec *spec, unsigned int version);
  * id is parsed from the Location header. A failure that leaves it unknown
  * whether the server created the room is settled by a GET by name, never by
  * a blind retry.
+ * Before anything is sent, the name, description, tag and aliases must be
+ * valid UTF-8 of at most 250 characters (code points, as Pexip counts).
  * @return 0, PEX_EEXISTS (name taken), PEX_EINVAL (field errors; see
  *         pex_error_last()->field_errors), or a transport error.
  */
 PEX_EXTERN int pex_room_create(long long *id_out, pex_client *client, const pex_room_spec *spec);
 
+/**
+ * Check a room name by Pexip's rules without asking Pexip: 1 to 250
+ * characters (Unicode code points, not bytes) of valid UTF-8, no control
+ * character. The same check every function taking a name makes first.
+ * @return 0, or PEX_EINVAL with a message saying what is wrong and where
+ *         ("room name is 251 characters long (at most 250)").
+ */
+PEX_EXTERN int pex_room_name_check(const char *name);
+
 /** Get by id. @return 0, PEX_ENOTFOUND, or a transport/HTTP error. */
 PEX_EXTERN int pex_room_get(pex_room **out, pex_client *client, long long id);
 
-/** Get by exact name. @return 0, PEX_ENOTFOUND, or a transport/HTTP error. */
+/**
+ * Get by exact name (compared byte for byte, whatever Pexip's ?name= filter
+ * matches; every page of its answer is read). @return 0, PEX_ENOTFOUND,
+ * PEX_ENOTSUPPORTED (the answer looks unfiltered), or a transport/HTTP error.
+ */
 PEX_EXTERN int pex_room_get_by_name(pex_room **out, pex_client *client, const char *name);
 
 #define PEX_ROOM_PATCH_VERSION 1
@@ -90,7 +105,9 @@ typedef struct pex_room_patch {
 	PEX_ROOM_UNCHANGED, PEX_ROOM_UNCHANGED }
 PEX_EXTERN int pex_room_patch_init(pex_room_patch *patch, unsigned int version);
 
-/** PATCH a conference. @return 0, PEX_ENOTFOUND, PEX_EINVAL (field errors), ... */
+/** PATCH a conference (tag and description: at most 250 characters of
+ * UTF-8, checked first). A 202 or 204, with or without a body, is success.
+ * @return 0, PEX_ENOTFOUND, PEX_EINVAL (field errors), ... */
 PEX_EXTERN int pex_room_update(pex_client *client, long long id, const pex_room_patch *patch);
 
 /**
@@ -123,12 +140,15 @@ PEX_EXTERN int pex_room_iter_new(pex_room_iter **out, pex_client *client,
 	const pex_room_filter *filter);
 
 /**
- * Next room, fetching pages as needed by following meta.next.
+ * Next room, fetching pages as needed by following meta.next. A filter
+ * Pexip refuses on the first page (HTTP 400 "does not allow filtering") is
+ * dropped from the request and applied here instead.
  * @return 0 with *out owned by the caller, PEX_ITEROVER at the end, or an error.
  */
 PEX_EXTERN int pex_room_iter_next(pex_room **out, pex_room_iter *it);
 
-/** meta.total_count of the last page fetched, or -1 before the first. */
+/** meta.total_count of the last page fetched, or -1 before the first and
+ * when a filter Pexip refused is applied here (see pex_room_iter_next). */
 PEX_EXTERN long long pex_room_iter_total(const pex_room_iter *it);
 
 /** Free an iterator. NULL-safe. */
@@ -146,12 +166,15 @@ PEX_EXTERN int pex_alias_delete(pex_client *client, long long alias_id);
 /* ---- status ---- */
 
 /**
- * Is a conference of this name live right now (status API)?
- * @p live is set to 1 or 0. @return 0 or a transport/HTTP error.
+ * Is a conference of exactly this name live right now (status API)? Names
+ * are compared byte for byte, as for pex_room_get_by_name().
+ * @p live is set to 1 or 0. @return 0, PEX_ENOTSUPPORTED (the answer looks
+ * unfiltered), or a transport/HTTP error.
  */
 PEX_EXTERN int pex_room_is_live(int *live, pex_client *client, const char *name);
 
-/** Number of live conferences whose names start with @p prefix ("" = all). */
+/** Number of live conferences whose names start with @p prefix ("" = all).
+ * When Pexip refuses the name filter, the status list is read and counted. */
 PEX_EXTERN int pex_room_live_count(long long *count, pex_client *client, const char *prefix);
 
 PEX_END_DECL

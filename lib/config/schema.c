@@ -31,6 +31,25 @@ static const char *check_http_url(const char *s)
 	return NULL;
 }
 
+/* pool.name_prefix: non-empty valid UTF-8 that leaves room in Pexip's
+ * 250-character names for the 13 generated characters. */
+static const char *check_name_prefix(const char *s)
+{
+	char why[96];
+	if (!*s || !pex__text_chars_ok(s, strlen(s), PEX__POOL_PREFIX_MAX_CHARS, why, sizeof(why)))
+		return "must be 1 to 200 characters of valid UTF-8";
+	return NULL;
+}
+
+/* A text Pexip stores (pool.room.description): at most 250 characters. */
+static const char *check_pexip_text(const char *s)
+{
+	char why[96];
+	if (!pex__text_chars_ok(s, strlen(s), PEX__TEXT_MAX_CHARS, why, sizeof(why)))
+		return "must be valid UTF-8 of at most 250 characters";
+	return NULL;
+}
+
 /*
  * Azure Storage queue names (and our queue names in general): 3-63
  * characters of [a-z0-9-], starting and ending with a letter or digit, no
@@ -146,6 +165,7 @@ static const pex__config_key schema[] = {
 	SECRET("pexip.auth.private_key", N, NULL),
 	STR("pexip.auth.token_url", N, NULL, check_http_url),
 	STR("pexip.auth.audience", N, NULL, NULL),
+	STR("pexip.auth.scope", N, NULL, pex__oauth_scope_check),
 	BOOL("pexip.tls.verify", "true"),
 	STR("pexip.tls.ca_file", N, NULL, NULL),
 	INT("pexip.timeout_ms", 0, "10000", 1, 600000),
@@ -170,7 +190,7 @@ static const pex__config_key schema[] = {
 
 	STR("pool.queue", 0, "room-creation-queue", check_queue_name),
 	INT("pool.depth", 0, "20", 0, 100000),
-	STR("pool.name_prefix", 0, "vmr_", NULL),
+	STR("pool.name_prefix", 0, "vmr_", check_name_prefix),
 	INT("pool.lease_s", 0, "60", 5, 3600),
 	ENUM("pool.room.service_type", "conference", service_types),
 	BOOL("pool.room.allow_guests", "true"),
@@ -178,7 +198,7 @@ static const pex__config_key schema[] = {
 	INT("pool.room.guest_pin_digits", 0, "6", 4, 20),
 	STR("pool.room.alias_domain", N, NULL, NULL),
 	INT("pool.room.participant_limit", N, NULL, 0, 1000000),
-	STR("pool.room.description", N, NULL, NULL),
+	STR("pool.room.description", N, NULL, check_pexip_text),
 
 	STR("tag.url_template", N, NULL, check_url_template),
 	LIST("tag.allowed_hosts", empty_list),

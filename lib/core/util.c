@@ -1,5 +1,6 @@
 /* Encodings, time and randomness. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -134,6 +135,43 @@ size_t pex__utf8_decode(const unsigned char *s, size_t len, unsigned long *cp)
 		return 0;
 	*cp = c;
 	return n;
+}
+
+int pex__text_chars_ok(const char *s, size_t len, size_t max, char *why, size_t why_size)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, n, chars = 0;
+	unsigned long c;
+
+	while (i < len) {
+		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0) {
+			snprintf(why, why_size, "is not valid UTF-8 (byte 0x%02x at offset %zu)", u[i], i);
+			return 0;
+		}
+		i += n;
+		chars++;
+	}
+	if (chars > max) {
+		snprintf(why, why_size, "is %zu characters long (at most %zu)", chars, max);
+		return 0;
+	}
+	return 1;
+}
+
+const char *pex__oauth_scope_check(const char *s)
+{
+	size_t i;
+
+	if (!*s || s[0] == ' ')
+		return "must be scope tokens separated by single spaces";
+	for (i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' && (s[i + 1] == ' ' || s[i + 1] == '\0'))
+			return "must be scope tokens separated by single spaces";
+		if (c != ' ' && (c < 0x21 || c > 0x7e || c == '"' || c == '\\'))
+			return "must be printable ASCII without '\"' or '\\' (RFC 6749 section 3.3)";
+	}
+	return NULL;
 }
 
 int pex__url_encode(pex_buf *out, const char *s, size_t len)

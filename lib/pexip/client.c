@@ -26,6 +26,7 @@ struct pex_client {
 	char *client_id;
 	char *token_url;
 	char *audience;
+	char *scope;              /* OAuth2 scope, or NULL */
 	unsigned retries_max;
 	unsigned max_concurrency;
 	long retry_base_ms, retry_cap_ms;
@@ -72,6 +73,7 @@ void pex_client_free(pex_client *c)
 	free(c->client_id);
 	free(c->token_url);
 	free(c->audience);
+	free(c->scope);
 	pthread_cond_destroy(&c->tok_cond);
 	pthread_mutex_destroy(&c->tok_lock);
 	free(c);
@@ -212,6 +214,15 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 		c->audience = pex__strdup(o->audience ? o->audience : c->token_url);
 		if (!c->client_id || !c->token_url || !c->audience)
 			goto nomem;
+		if (o->scope) {
+			const char *why = pex__oauth_scope_check(o->scope);
+			if (why) {
+				err = pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pexip.auth.scope %s", why);
+				goto fail;
+			}
+			if (!(c->scope = pex__strdup(o->scope)))
+				goto nomem;
+		}
 	}
 
 	snprintf(ua, sizeof(ua), "libpexipsdk/%s", PEX_VERSION);
@@ -270,6 +281,7 @@ int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 		CFG_STR("pexip.auth.private_key", o.private_key_pem);
 		CFG_STR("pexip.auth.token_url", o.token_url);
 		CFG_STR("pexip.auth.audience", o.audience);
+		CFG_STR("pexip.auth.scope", o.scope);
 	}
 	if ((err = pex_config_get_bool(&b, cfg, "pexip.tls.verify")) == 0)
 		o.tls_verify = b;
@@ -352,7 +364,9 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 		    (err = pex__buf_puts(&form, "grant_type=client_credentials"
 				"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
 				"&client_assertion=")) < 0 ||
-		    (err = pex__url_encode(&form, assertion.ptr, assertion.size)) < 0)
+		    (err = pex__url_encode(&form, assertion.ptr, assertion.size)) < 0 ||
+		    (c->scope && ((err = pex__buf_puts(&form, "&scope=")) < 0 ||
+				  (err = pex__url_encode(&form, c->scope, strlen(c->scope))) < 0)))
 			goto out;
 		atomic_fetch_add(&c->n_token_fetches, 1);
 		atomic_fetch_add(&c->n_requests, 1);

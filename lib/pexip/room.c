@@ -219,20 +219,35 @@ static json_object *parse_body(const pex__http_response *resp, const char *what)
 
 static int ok_status(long s) { return s >= 200 && s < 300; }
 
+/* A text field for Pexip (@p what: "room name", "tag"...): NULL (not
+ * sent) or valid UTF-8 of at most 250 characters. */
+static int check_text(const char *what, const char *s)
+{
+	char why[96];
+	if (s && !pex__text_chars_ok(s, strlen(s), PEX__TEXT_MAX_CHARS, why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s %s", what, why);
+	return 0;
+}
+
 static int check_name(const char *name)
 {
 	size_t i, n;
+	int err;
 	if (!name || !*name)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "a room name is required");
+	if ((err = check_text("room name", name)) < 0)
+		return err;
 	n = strlen(name);
-	if (n > 250)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"room name is %zu characters long; Pexip allows at most 250", n);
 	for (i = 0; i < n; i++)
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
 			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 				"room name has a control character at offset %zu", i);
 	return 0;
+}
+
+int pex_room_name_check(const char *name)
+{
+	return check_name(name);
 }
 
 int pex_room_get(pex_room **out, pex_client *c, long long id)
@@ -260,17 +275,48 @@ int pex_room_get(pex_room **out, pex_client *c, long long id)
 	return err;
 }
 
-/* Fetch one page of a list: objects array (borrowed from *root_out) and meta. */
-static int get_page(json_object **root_out, json_object **objects, pex_client *c,
-	const char *path, const char *what)
+/*
+ * A 400 that says a filter is not allowed ("The 'tag' field does not allow
+ * filtering.", "'in' is not an allowed filter on the 'name' field."): 1
+ * with the field's name in @p field ("" when it cannot be read), else 0.
+ */
+static int filter_refused(const pex__http_response *resp, char *field, size_t field_size)
+{
+	const char *b = resp->body.ptr, *end, *start;
+	field[0] = '\0';
+	if (resp->status != 400 || !b ||
+	    (!strstr(b, "does not allow filtering") && !strstr(b, "is not an allowed filter")))
+		return 0;
+	if ((end = strstr(b, "' field")) != NULL) {
+		for (start = end; start > b && start[-1] != '\''; start--)
+			;
+		if (start > b && (size_t)(end - start) < field_size) {
+			memcpy(field, start, (size_t)(end - start));
+			field[end - start] = '\0';
+		}
+	}
+	return 1;
+}
+
+/* Fetch one page of a list: objects array (borrowed from *root_out) and meta.
+ * A refused filter is PEX_ENOTSUPPORTED, with the field in @p refused (if
+ * not NULL; PEX__FIELD_MAX bytes). */
+#define PEX__FIELD_MAX 64
+static int get_page_ex(json_object **root_out, json_object **objects, pex_client *c,
+	const char *path, const char *what, char *refused)
 {
 	pex__http_response resp;
 	json_object *root = NULL;
+	char field[PEX__FIELD_MAX];
 	int err;
 	*root_out = NULL;
 	memset(&resp, 0, sizeof(resp));
 	err = pex__client_call(c, "GET", path, NULL, 1, &resp);
-	if (err == 0 && !ok_status(resp.status))
+	if (err == 0 && refused && filter_refused(&resp, field, sizeof(field))) {
+		snprintf(refused, PEX__FIELD_MAX, "%s", field);
+		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+			"%s: Pexip does not allow filtering on '%s' (HTTP 400)", what, field);
+	} else if (err == 0 && !ok_status(resp.status))
 		err = pex__client_fail(c, &resp, what);
 	if (err == 0) {
 		root = parse_body(&resp, what);
@@ -291,41 +337,123 @@ static int get_page(json_object **root_out, json_object **objects, pex_client *c
 	return 0;
 }
 
-int pex_room_get_by_name(pex_room **out, pex_client *c, const char *name)
+static int get_page(json_object **root_out, json_object **objects, pex_client *c,
+	const char *path, const char *what)
+{
+	return get_page_ex(root_out, objects, c, path, what, NULL);
+}
+
+/* Page size and bound of a lookup by name. */
+#define PEX__NAME_LOOKUP_PAGE 100
+#define PEX__NAME_LOOKUP_PAGES 50
+
+static int next_path(char **out, pex_client *c, json_object *meta);
+
+/*
+ * Find the object named exactly @p name in a list (configuration or status
+ * API) filtered with ?name=. A deployment may match that filter loosely
+ * (case-insensitively, or by substring), so every object it lists is
+ * compared by name, page after page (meta.next), until the exact one turns
+ * up or the list ends. @p found gets a new reference to it, or NULL.
+ * PEX_ENOTSUPPORTED when the answer looks unfiltered (as for name__in: more
+ * than PEX__NAME_LOOKUP_PAGES pages, or a list that says it holds more
+ * objects than its pages lead to), so "not found" is never a guess.
+ */
+static int find_by_name(json_object **found, pex_client *c, const char *api, const char *name,
+	const char *what)
 {
 	pex_buf path = PEX_BUF_INIT;
-	json_object *root = NULL, *objects, *o;
-	size_t i, n;
+	json_object *root = NULL, *objects, *meta, *tc;
+	char *next = NULL;
+	size_t i, n, seen = 0;
+	unsigned pages = 0;
+	long long total = -1;
+	int err;
+
+	*found = NULL;
+	if ((err = pex__buf_printf(&path, "%s?name=", api)) < 0 ||
+	    (err = pex__url_encode(&path, name, strlen(name))) < 0 ||
+	    (err = pex__buf_printf(&path, "&limit=%d&offset=0", PEX__NAME_LOOKUP_PAGE)) < 0)
+		goto out;
+	next = pex__buf_detach(&path);
+	if (!next) {
+		err = pex__error_nomem();
+		goto out;
+	}
+	while (next) {
+		char *nx = NULL;
+		if (++pages > PEX__NAME_LOOKUP_PAGES) {
+			err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+				"%s: Pexip lists more than %d conferences for the name filter; it seems "
+				"to ignore it", what, PEX__NAME_LOOKUP_PAGES * PEX__NAME_LOOKUP_PAGE);
+			goto out;
+		}
+		json_object_put(root);
+		if ((err = get_page(&root, &objects, c, next, what)) < 0)
+			goto out;
+		n = json_object_array_length(objects);
+		for (i = 0; i < n; i++) {
+			json_object *o = json_object_array_get_idx(objects, i), *nm;
+			/* exact match only, whatever the server's filter semantics are */
+			if (json_object_object_get_ex(o, "name", &nm) &&
+			    json_object_is_type(nm, json_type_string) &&
+			    strcmp(json_object_get_string(nm), name) == 0) {
+				*found = json_object_get(o);
+				goto out;
+			}
+		}
+		seen += n;
+		meta = NULL;
+		json_object_object_get_ex(root, "meta", &meta);
+		if (meta && json_object_object_get_ex(meta, "total_count", &tc) &&
+		    json_object_is_type(tc, json_type_int))
+			total = json_object_get_int64(tc);
+		if (total > PEX__NAME_LOOKUP_PAGES * PEX__NAME_LOOKUP_PAGE) {
+			/* said on the first page: no need to read them all */
+			err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+				"%s: Pexip lists %lld conferences for the name filter; it seems to ignore it",
+				what, total);
+			goto out;
+		}
+		if ((err = next_path(&nx, c, meta)) < 0)
+			goto out;
+		if (nx && (strcmp(nx, next) == 0 || n == 0)) {
+			free(nx);
+			err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+				"%s: meta.next repeats the page just read or follows an empty page", what);
+			goto out;
+		}
+		free(next);
+		next = nx;
+	}
+	if (total > (long long)seen)
+		/* more objects than the pages led to: a paged answer without links */
+		err = pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_HTTP,
+			"%s: Pexip says %lld conferences match the name filter but lists %zu",
+			what, total, seen);
+out:
+	free(next);
+	json_object_put(root);
+	pex_buf_dispose(&path);
+	return err;
+}
+
+int pex_room_get_by_name(pex_room **out, pex_client *c, const char *name)
+{
+	json_object *o = NULL;
 	int err;
 	if (!out || !c)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_get_by_name: no output or client");
 	*out = NULL;
 	if ((err = check_name(name)) < 0)
 		return err;
-	if ((err = pex__buf_puts(&path, PEX__API_CONF "?name=")) < 0 ||
-	    (err = pex__url_encode(&path, name, strlen(name))) < 0 ||
-	    (err = pex__buf_puts(&path, "&limit=5")) < 0)
-		goto out;
-	if ((err = get_page(&root, &objects, c, path.ptr, "looking up conference by name")) < 0)
-		goto out;
-	n = json_object_array_length(objects);
-	err = PEX_ENOTFOUND;
-	for (i = 0; i < n; i++) {
-		json_object *nm;
-		o = json_object_array_get_idx(objects, i);
-		/* Exact match only, whatever the server's filter semantics are. */
-		if (json_object_object_get_ex(o, "name", &nm) &&
-		    json_object_is_type(nm, json_type_string) &&
-		    strcmp(json_object_get_string(nm), name) == 0) {
-			err = room_from_json(out, o);
-			break;
-		}
-	}
-	if (err == PEX_ENOTFOUND)
-		pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_HTTP, "no conference named '%s'", name);
-out:
-	json_object_put(root);
-	pex_buf_dispose(&path);
+	if ((err = find_by_name(&o, c, PEX__API_CONF, name, "looking up conference by name")) < 0)
+		return err;
+	if (o)
+		err = room_from_json(out, o);
+	else
+		err = pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_HTTP, "no conference named '%s'", name);
+	json_object_put(o);
 	return err;
 }
 
@@ -369,8 +497,13 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 	if (spec->version == 0 || spec->version > PEX_ROOM_SPEC_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_room_spec version %u", spec->version);
-	if ((err = check_name(spec->name)) < 0)
+	if ((err = check_name(spec->name)) < 0 ||
+	    (err = check_text("description", spec->description)) < 0 ||
+	    (err = check_text("tag", spec->tag)) < 0)
 		return err;
+	for (i = 0; i < PEX_ROOM_MAX_ALIASES && spec->aliases[i]; i++)
+		if ((err = check_text("alias", spec->aliases[i])) < 0)
+			return err;
 
 	body = json_object_new_object();
 	if (!body)
@@ -482,9 +615,8 @@ int pex_room_update(pex_client *c, long long id, const pex_room_patch *p)
 	if (p->version == 0 || p->version > PEX_ROOM_PATCH_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_room_patch version %u", p->version);
-	if (p->tag && strlen(p->tag) > 250)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"tag is %zu characters long; Pexip allows at most 250", strlen(p->tag));
+	if ((err = check_text("tag", p->tag)) < 0 || (err = check_text("description", p->description)) < 0)
+		return err;
 	body = json_object_new_object();
 	if (!body)
 		return pex__error_nomem();
@@ -575,6 +707,11 @@ int pex_room_filter_init(pex_room_filter *f, unsigned int version)
 	return 0;
 }
 
+/* Filters applied here rather than by Pexip (which refused them). */
+enum {
+	PEX__LOCAL_PREFIX = 1, PEX__LOCAL_CONTAINS = 2, PEX__LOCAL_TAG = 4, PEX__LOCAL_SERVICE = 8
+};
+
 struct pex_room_iter {
 	pex_client *client;
 	char *next;            /* path of the next page, NULL when done */
@@ -583,6 +720,9 @@ struct pex_room_iter {
 	size_t pos;
 	long long total;
 	unsigned pages;
+	/* the filter (copies) and which parts are applied here */
+	char *prefix, *contains, *tag, *service_type;
+	unsigned page_size, local;
 };
 
 static int add_filter(pex_buf *b, const char *key, const char *val)
@@ -595,11 +735,66 @@ static int add_filter(pex_buf *b, const char *key, const char *val)
 	return pex__url_encode(b, val, strlen(val));
 }
 
+/* The first page's path, with the filters Pexip applies. */
+static int iter_first_path(pex_room_iter *it)
+{
+	pex_buf path = PEX_BUF_INIT;
+	unsigned l = it->local;
+	int err;
+	if ((err = pex__buf_printf(&path, PEX__API_CONF "?limit=%u&offset=0", it->page_size)) < 0 ||
+	    (!(l & PEX__LOCAL_PREFIX) && (err = add_filter(&path, "name__startswith", it->prefix)) < 0) ||
+	    (!(l & PEX__LOCAL_CONTAINS) && (err = add_filter(&path, "name__icontains", it->contains)) < 0) ||
+	    (!(l & PEX__LOCAL_TAG) && (err = add_filter(&path, "tag", it->tag)) < 0) ||
+	    (!(l & PEX__LOCAL_SERVICE) && (err = add_filter(&path, "service_type", it->service_type)) < 0)) {
+		pex_buf_dispose(&path);
+		return err;
+	}
+	free(it->next);
+	it->next = pex__buf_detach(&path);
+	return it->next ? 0 : pex__error_nomem();
+}
+
+/* Pexip refused the filter on @p field: apply it here from now on (every
+ * filter when the field is not one of ours). 0 if nothing more can move. */
+static unsigned iter_localize(pex_room_iter *it, const char *field)
+{
+	unsigned set = (it->prefix ? PEX__LOCAL_PREFIX : 0) | (it->contains ? PEX__LOCAL_CONTAINS : 0) |
+		(it->tag ? PEX__LOCAL_TAG : 0) | (it->service_type ? PEX__LOCAL_SERVICE : 0), want;
+	if (strcmp(field, "tag") == 0)
+		want = PEX__LOCAL_TAG;
+	else if (strcmp(field, "service_type") == 0)
+		want = PEX__LOCAL_SERVICE;
+	else if (strcmp(field, "name") == 0)
+		want = PEX__LOCAL_PREFIX | PEX__LOCAL_CONTAINS;
+	else
+		want = set;
+	want &= set & ~it->local;
+	if (!want)
+		want = set & ~it->local;     /* a field we did not expect: all of them */
+	it->local |= want;
+	return want;
+}
+
+/* Does @p r pass the filters applied here (as Pexip would apply them)? */
+static int iter_keeps(const pex_room_iter *it, const pex_room *r)
+{
+	unsigned l = it->local;
+	return (!(l & PEX__LOCAL_PREFIX) || strncmp(pex_room_name(r), it->prefix, strlen(it->prefix)) == 0) &&
+		(!(l & PEX__LOCAL_CONTAINS) || strcasestr(pex_room_name(r), it->contains) != NULL) &&
+		(!(l & PEX__LOCAL_TAG) || strcmp(pex_room_tag(r), it->tag) == 0) &&
+		(!(l & PEX__LOCAL_SERVICE) || strcmp(pex_room_service_type(r), it->service_type) == 0);
+}
+
+static int dup_filter(char **dst, const char *src)
+{
+	if (!src)
+		return 0;
+	return (*dst = pex__strdup(src)) ? 0 : PEX_ENOMEM;
+}
+
 int pex_room_iter_new(pex_room_iter **out, pex_client *c, const pex_room_filter *f)
 {
 	pex_room_iter *it;
-	pex_buf path = PEX_BUF_INIT;
-	unsigned page = 100;
 	int err;
 	if (!out || !c)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_iter_new: no output or client");
@@ -607,33 +802,31 @@ int pex_room_iter_new(pex_room_iter **out, pex_client *c, const pex_room_filter 
 	if (f && (f->version == 0 || f->version > PEX_ROOM_FILTER_VERSION))
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_room_filter version %u", f->version);
-	if (f && f->page_size)
-		page = f->page_size > 500 ? 500 : f->page_size;
-	if ((err = pex__buf_printf(&path, PEX__API_CONF "?limit=%u&offset=0", page)) < 0 ||
-	    (f && ((err = add_filter(&path, "name__startswith", f->name_prefix)) < 0 ||
-		   (err = add_filter(&path, "name__icontains", f->name_contains)) < 0 ||
-		   (err = add_filter(&path, "tag", f->tag)) < 0 ||
-		   (err = add_filter(&path, "service_type", f->service_type)) < 0))) {
-		pex_buf_dispose(&path);
-		return err;
-	}
 	it = pex__calloc(1, sizeof(*it));
-	if (!it) {
-		pex_buf_dispose(&path);
+	if (!it)
 		return PEX_ENOMEM;
-	}
 	it->client = c;
 	it->total = -1;
-	it->next = pex__buf_detach(&path);
+	it->page_size = 100;
+	if (f && f->page_size)
+		it->page_size = f->page_size > 500 ? 500 : f->page_size;
+	if ((f && ((err = dup_filter(&it->prefix, f->name_prefix)) < 0 ||
+		   (err = dup_filter(&it->contains, f->name_contains)) < 0 ||
+		   (err = dup_filter(&it->tag, f->tag)) < 0 ||
+		   (err = dup_filter(&it->service_type, f->service_type)) < 0)) ||
+	    (err = iter_first_path(it)) < 0) {
+		pex_room_iter_free(it);
+		return err;
+	}
 	*out = it;
 	return 0;
 }
 
 /* meta.next as a path on our base URL; absolute URLs must point at our base. */
-static int next_path(char **out, pex_room_iter *it, json_object *meta)
+static int next_path(char **out, pex_client *c, json_object *meta)
 {
 	json_object *v;
-	const char *next, *base = pex__client_base(it->client);
+	const char *next, *base = pex__client_base(c);
 	size_t bl = strlen(base);
 	*out = NULL;
 	if (!meta || !json_object_object_get_ex(meta, "next", &v) ||
@@ -658,37 +851,58 @@ static int next_path(char **out, pex_room_iter *it, json_object *meta)
 
 int pex_room_iter_next(pex_room **out, pex_room_iter *it)
 {
+	char refused[PEX__FIELD_MAX];
 	int err;
 	if (!out || !it)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_iter_next: no output or iterator");
 	*out = NULL;
-	while (!it->objects || it->pos >= json_object_array_length(it->objects)) {
-		json_object *meta = NULL, *tc;
-		char *nx = NULL;
-		if (!it->next)
-			return PEX_ITEROVER;
-		json_object_put(it->page);
-		it->page = NULL;
-		it->objects = NULL;
-		if ((err = get_page(&it->page, &it->objects, it->client, it->next, "listing conferences")) < 0)
-			return err;
-		it->pos = 0;
-		if (++it->pages > 100000)
-			return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "too many pages; giving up");
-		json_object_object_get_ex(it->page, "meta", &meta);
-		if (meta && json_object_object_get_ex(meta, "total_count", &tc))
-			it->total = json_object_get_int64(tc);
-		if ((err = next_path(&nx, it, meta)) < 0)
-			return err;
-		if (nx && strcmp(nx, it->next) == 0) {
-			free(nx);
-			return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
-				"meta.next repeats the page just read; refusing to loop");
+	for (;;) {
+		while (!it->objects || it->pos >= json_object_array_length(it->objects)) {
+			json_object *meta = NULL, *tc;
+			char *nx = NULL;
+			if (!it->next)
+				return PEX_ITEROVER;
+			json_object_put(it->page);
+			it->page = NULL;
+			it->objects = NULL;
+			err = get_page_ex(&it->page, &it->objects, it->client, it->next, "listing conferences",
+				refused);
+			if (err == PEX_ENOTSUPPORTED && it->pages == 0 && iter_localize(it, refused)) {
+				/* Pexip does not allow this filter: list without it and
+				 * filter here (nothing was returned yet) */
+				pex__log(pex__client_logger(it->client), PEX_LOG_INFO, "%s; filtering here",
+					pex_error_last()->message);
+				pex_error_clear();
+				if ((err = iter_first_path(it)) < 0)
+					return err;
+				continue;
+			}
+			if (err < 0)
+				return err;
+			it->pos = 0;
+			if (++it->pages > 100000)
+				return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "too many pages; giving up");
+			json_object_object_get_ex(it->page, "meta", &meta);
+			/* with filters applied here, Pexip's count is not ours */
+			if (!it->local && meta && json_object_object_get_ex(meta, "total_count", &tc))
+				it->total = json_object_get_int64(tc);
+			if ((err = next_path(&nx, it->client, meta)) < 0)
+				return err;
+			if (nx && strcmp(nx, it->next) == 0) {
+				free(nx);
+				return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+					"meta.next repeats the page just read; refusing to loop");
+			}
+			free(it->next);
+			it->next = nx;
 		}
-		free(it->next);
-		it->next = nx;
+		if ((err = room_from_json(out, json_object_array_get_idx(it->objects, it->pos++))) < 0)
+			return err;
+		if (!it->local || iter_keeps(it, *out))
+			return 0;
+		pex_room_free(*out);
+		*out = NULL;
 	}
-	return room_from_json(out, json_object_array_get_idx(it->objects, it->pos++));
 }
 
 long long pex_room_iter_total(const pex_room_iter *it)
@@ -702,6 +916,10 @@ void pex_room_iter_free(pex_room_iter *it)
 		return;
 	json_object_put(it->page);
 	free(it->next);
+	free(it->prefix);
+	free(it->contains);
+	free(it->tag);
+	free(it->service_type);
 	free(it);
 }
 
@@ -713,9 +931,11 @@ int pex_alias_create(long long *id_out, pex_client *c, long long room_id, const 
 	pex__http_response resp;
 	char uri[128];
 	int err;
-	if (!id_out || !c || room_id <= 0 || !alias || !*alias || strlen(alias) > 250)
+	if (!id_out || !c || room_id <= 0 || !alias || !*alias)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_alias_create needs a room id and an alias of 1 to 250 characters");
+			"pex_alias_create needs a room id and an alias");
+	if ((err = check_text("alias", alias)) < 0)
+		return err;
 	snprintf(uri, sizeof(uri), PEX__API_CONF "%lld/", room_id);
 	body = json_object_new_object();
 	if (!body)
@@ -745,15 +965,92 @@ int pex_alias_delete(pex_client *c, long long alias_id)
 
 /* ---- status ---- */
 
-static int status_count(long long *count, pex_client *c, const char *key, const char *val)
+/* Live conferences whose names start with @p prefix, counted here by
+ * reading every page of the unfiltered status list (for a Pexip that does
+ * not allow the name filter). */
+static int status_count_here(long long *count, pex_client *c, const char *prefix, const char *what)
 {
+	json_object *root = NULL, *objects, *meta;
+	char *next = pex__strdup(PEX__API_STATUS_CONF "?limit=500&offset=0"), *nx;
+	size_t i, n, pl = strlen(prefix);
+	unsigned pages = 0;
+	long long found = 0;
+	int err = next ? 0 : pex__error_nomem();
+
+	while (err == 0 && next) {
+		json_object_put(root);
+		if (++pages > 1000) {
+			err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON, "%s: too many pages; giving up", what);
+			break;
+		}
+		if ((err = get_page(&root, &objects, c, next, what)) < 0)
+			break;
+		n = json_object_array_length(objects);
+		for (i = 0; i < n; i++) {
+			json_object *nm;
+			if (json_object_object_get_ex(json_object_array_get_idx(objects, i), "name", &nm) &&
+			    json_object_is_type(nm, json_type_string) &&
+			    strncmp(json_object_get_string(nm), prefix, pl) == 0)
+				found++;
+		}
+		meta = NULL;
+		json_object_object_get_ex(root, "meta", &meta);
+		nx = NULL;
+		if ((err = next_path(&nx, c, meta)) == 0 && nx && (n == 0 || strcmp(nx, next) == 0)) {
+			free(nx);
+			nx = NULL;
+			err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+				"%s: meta.next repeats the page just read or follows an empty page", what);
+		}
+		free(next);
+		next = nx;
+	}
+	free(next);
+	json_object_put(root);
+	if (err == 0)
+		*count = found;
+	return err;
+}
+
+int pex_room_is_live(int *live, pex_client *c, const char *name)
+{
+	json_object *o = NULL;
+	int err;
+	if (!live || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_is_live: no output or client");
+	if ((err = check_name(name)) < 0)
+		return err;
+	/* by name, never by meta.total_count: ?name= may match loosely */
+	err = find_by_name(&o, c, PEX__API_STATUS_CONF, name, "reading conference status");
+	if (err == 0)
+		*live = o != NULL;
+	json_object_put(o);
+	return err;
+}
+
+int pex_room_live_count(long long *count, pex_client *c, const char *prefix)
+{
+	static const char what[] = "counting live conferences";
 	pex_buf path = PEX_BUF_INIT;
 	json_object *root = NULL, *objects, *meta, *tc;
+	char refused[PEX__FIELD_MAX];
 	int err;
+	if (!count || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_live_count: no output or client");
+	if (!prefix)
+		prefix = "";
 	if ((err = pex__buf_puts(&path, PEX__API_STATUS_CONF "?limit=1")) < 0 ||
-	    (val && *val && (err = add_filter(&path, key, val)) < 0))
+	    (*prefix && (err = add_filter(&path, "name__startswith", prefix)) < 0))
 		goto out;
-	if ((err = get_page(&root, &objects, c, path.ptr, "reading conference status")) < 0)
+	err = get_page_ex(&root, &objects, c, path.ptr, what, refused);
+	if (err == PEX_ENOTSUPPORTED) {
+		/* Pexip does not allow the name filter here: count on our side */
+		pex__log(pex__client_logger(c), PEX_LOG_DEBUG, "%s; counting here", pex_error_last()->message);
+		pex_error_clear();
+		err = status_count_here(count, c, prefix, what);
+		goto out;
+	}
+	if (err < 0)
 		goto out;
 	if (json_object_object_get_ex(root, "meta", &meta) &&
 	    json_object_object_get_ex(meta, "total_count", &tc) && json_object_is_type(tc, json_type_int))
@@ -764,27 +1061,6 @@ out:
 	json_object_put(root);
 	pex_buf_dispose(&path);
 	return err;
-}
-
-int pex_room_is_live(int *live, pex_client *c, const char *name)
-{
-	long long n = 0;
-	int err;
-	if (!live || !c)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_is_live: no output or client");
-	if ((err = check_name(name)) < 0)
-		return err;
-	err = status_count(&n, c, "name", name);
-	if (err == 0)
-		*live = n > 0;
-	return err;
-}
-
-int pex_room_live_count(long long *count, pex_client *c, const char *prefix)
-{
-	if (!count || !c)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_room_live_count: no output or client");
-	return status_count(count, c, "name__startswith", prefix);
 }
 
 /* ---- batched lookups by name (GC) ---- */

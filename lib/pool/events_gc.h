@@ -6,7 +6,7 @@
 
 /*
  * Is @p s (@p len bytes) acceptable as a room name on the deletion queue:
- * 1..PEX__ROOM_NAME_MAX bytes of valid UTF-8 with no control character
+ * 1..PEX__ROOM_NAME_MAX characters of valid UTF-8 with no control character
  * (C0, DEL, C1)? Spaces are allowed (Pexip names may hold them, unlike
  * generated pool names). Returns 1, or 0 with a reason ("is empty",
  * "has a control character (U+0001) at offset 3") in @p why.

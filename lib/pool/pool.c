@@ -74,6 +74,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	pex_pool *p;
 	size_t i;
 	int err;
+	char why[96];
 
 	if (!out || !client || !pool_queue || !deletion_queue)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
@@ -84,9 +85,15 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_pool_options version %u", o->version);
-	if (!o->name_prefix || !*o->name_prefix || strlen(o->name_prefix) > 200)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pool.name_prefix must be 1 to 200 characters");
+	if (!o->name_prefix || !*o->name_prefix)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.name_prefix must not be empty");
+	/* room names are the prefix and 13 more characters */
+	if (!pex__text_chars_ok(o->name_prefix, strlen(o->name_prefix), PEX__POOL_PREFIX_MAX_CHARS,
+			why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.name_prefix %s", why);
+	if (o->description &&
+	    !pex__text_chars_ok(o->description, strlen(o->description), PEX__TEXT_MAX_CHARS, why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.room.description %s", why);
 	if (o->pin_digits < 4 || o->pin_digits > 20 || o->guest_pin_digits < 4 || o->guest_pin_digits > 20)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.room.pin_digits and guest_pin_digits must be from 4 to 20");
@@ -804,7 +811,8 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	struct pex__room_ref ref;
 	pex_buf msg = PEX_BUF_INIT;
 	unsigned char rnd[8];
-	char name[256], alias[512], pin[24], gpin[24];
+	/* a truncated alias is over 250 characters: pex_room_create refuses it */
+	char name[PEX__TEXT_MAX_BYTES + 1], alias[2 * PEX__TEXT_MAX_BYTES + 2], pin[24], gpin[24];
 	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 	long long id = 0;
 	size_t k;

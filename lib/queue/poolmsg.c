@@ -56,11 +56,8 @@ int pex__room_name_plausible(const char *s, size_t len, char *why, size_t why_si
 		snprintf(why, why_size, "is empty");
 		return 0;
 	}
-	if (len > PEX__ROOM_NAME_MAX) {
-		snprintf(why, why_size, "is %zu bytes long (a room name has at most %d)",
-			len, PEX__ROOM_NAME_MAX);
+	if (!pex__text_chars_ok(s, len, PEX__ROOM_NAME_MAX, why, why_size))
 		return 0;
-	}
 	while (i < len) {
 		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0) {
 			snprintf(why, why_size, "is not valid UTF-8 (byte 0x%02x at offset %zu)",

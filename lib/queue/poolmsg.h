@@ -22,8 +22,8 @@
 
 /* The largest pool message decoded (bytes as stored, before base64 decoding). */
 #define PEX__POOLMSG_MAX_SIZE (64 * 1024)
-/* The longest plausible room name, in bytes. */
-#define PEX__ROOM_NAME_MAX 250
+/* The longest plausible room name, in characters (Pexip's text limit). */
+#define PEX__ROOM_NAME_MAX PEX__TEXT_MAX_CHARS
 
 /* A room as the pool queue knows it. Strings are owned (NUL-terminated);
  * release with pex__room_ref_dispose(). */
@@ -57,7 +57,7 @@ void pex__room_ref_dispose(struct pex__room_ref *r);
 
 /*
  * Is @p s (of @p len bytes) a plausible room name: 1..PEX__ROOM_NAME_MAX
- * bytes of valid UTF-8 with no whitespace or control characters? Returns 1,
+ * characters of valid UTF-8 with no whitespace or control characters? Returns 1,
  * or 0 with a short reason ("contains whitespace at offset 3") in @p why.
  */
 int pex__room_name_plausible(const char *s, size_t len, char *why, size_t why_size);

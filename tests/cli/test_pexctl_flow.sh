@@ -74,6 +74,45 @@ expect 3 "room gone after gc" -- pexctl $pc get "$room"
 expect 0 "gc again is a no-op" -- pexctl --json $pc gc
 jq_is "$work/out" '.deleted' 0 "gc rerun"
 expect 2 "gc bad --max" -- pexctl $pc gc --max lots
+# a deployment whose ?name= matches loosely: room1 ended while room10 and
+# ROOM1x are live; gc compares names exactly and deletes room1 only
+mode=$(emu_ctl GET /_emu/mode)
+emu_ctl POST /_emu/mode '{"loose_name": true}' >/dev/null || bad "loose name mode"
+for r in room1 room10 ROOM1x; do mkroom $r; done
+for r in room10 ROOM1x; do emu_ctl POST /_emu/conference/start "{\"name\": \"$r\"}" >/dev/null || bad "start $r"; done
+expect 0 "schedule room1" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {"name": "room1"}}'
+expect 0 "gc, loose name filter" -- pexctl --json $pc gc
+jq_is "$work/out" '[.deleted, .postponed_live, .failed] | join(",")' "1,0,0" "gc deletes room1 only"
+expect 3 "room1 gone after gc" -- pexctl $pc get room1
+expect 0 "room10 kept" -- pexctl $pc get room10
+expect 0 "ROOM1x kept" -- pexctl $pc get ROOM1x
+emu_ctl POST /_emu/mode "$mode" >/dev/null || bad "restore the mode"
+# Pexip's limit is 250 characters, not bytes: a 250-character name that is
+# not ASCII (500 bytes) is a name; one more character or invalid UTF-8 is not
+n250=$(printf '\303\251%.0s' $(seq 1 250))
+emu_api POST /api/admin/configuration/v1/conference/ "$(jq -cn --arg n "$n250" '{name: $n}')" >/dev/null || bad "create the 250-character room"
+expect 0 "get a 250-character non-ASCII name" -- pexctl --json $cfg get "$n250"
+jq_is "$work/out" '.name | length' 250 "250 characters"
+expect 2 "delete, 251 characters" -- pexctl $cfg delete "$n250" "${n250}x"
+contains "$work/err" "delete: argument 2: room name is 251 characters long (at most 250)" "251 characters explained"
+expect 2 "delete, invalid UTF-8" -- pexctl $cfg delete "$(printf 'vmr_\377')"
+contains "$work/err" "room name is not valid UTF-8 (byte 0xff at offset 4)" "invalid UTF-8 explained"
+expect 0 "nothing deleted by refused input" -- pexctl $cfg get "$n250"
+expect 0 "delete a 250-character non-ASCII name" -- pexctl --json $cfg delete "$n250"
+expect 3 "250-character room gone" -- pexctl $cfg get "$n250"
+# a Pexip that does not allow filtering on tag or (status API) name: list
+# --tag and the live count of pool status filter on our side
+emu_ctl POST /_emu/mode '{"refuse_filters": ["tag", "status/name__startswith"]}' >/dev/null || bad "refuse filters mode"
+mkroom rt_1 tagA; mkroom rt_2 tagB; mkroom rt_3 tagA
+emu_ctl POST /_emu/conference/start '{"name": "pool_live1"}' >/dev/null || bad "start pool_live1"
+emu_ctl POST /_emu/conference/start '{"name": "other_live"}' >/dev/null || bad "start other_live"
+expect 0 "list --tag, filter refused" -- pexctl --json $cfg list --tag tagA
+jq_is "$work/out" '[.[].name] | sort | join(",")' "rt_1,rt_3" "list --tag filtered here"
+expect 0 "pool status, live filter refused" -- pexctl --json $pc pool status
+jq_is "$work/out" '.live_conferences' 1 "live conferences counted here"
+emu_ctl POST /_emu/conference/stop '{"name": "pool_live1"}' >/dev/null
+emu_ctl POST /_emu/conference/stop '{"name": "other_live"}' >/dev/null
+emu_ctl POST /_emu/mode "$mode" >/dev/null || bad "restore the mode"
 expect 0 "metrics" -- pexctl $pc metrics
 contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
 expect 0 "metrics json" -- pexctl $pc metrics --format json

@@ -168,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 51);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms}, queue.postgres.*: update with the schema */
+	ck_assert_uint_eq(n, 52);   /* every key of pexipsdk.yaml(5): update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -225,6 +225,7 @@ START_TEST(test_defaults)
 	assert_null_key(cfg, "pexip.auth.private_key");
 	assert_null_key(cfg, "pexip.auth.token_url");
 	assert_null_key(cfg, "pexip.auth.audience");
+	assert_null_key(cfg, "pexip.auth.scope");
 	assert_bool_key(cfg, "pexip.tls.verify", 1);
 	assert_null_key(cfg, "pexip.tls.ca_file");
 	assert_int_key(cfg, "pexip.timeout_ms", 10000);
@@ -509,6 +510,51 @@ START_TEST(test_enum_and_string_values)
 		"0123456789012345678901234567890123456789...\"");
 	parse_err(URL "log: {level: \"a\\tb\"}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: log.level: expected one of error, warn, info, debug, got \"a\\x09b\"");
+}
+END_TEST
+
+/* Texts Pexip stores count characters, not bytes (e acute is 2 bytes). */
+static void text_yaml(char *yaml, size_t size, const char *key, const char *sub, size_t chars,
+	const char *tail)
+{
+	size_t off = (size_t)snprintf(yaml, size, URL "pool:\n  %s%s: \"", key, sub), k;
+	for (k = 0; k < chars; k++)
+		off += (size_t)snprintf(yaml + off, size - off, "\xc3\xa9");
+	snprintf(yaml + off, size - off, "%s\"\n", tail);
+}
+
+/* @p yaml is refused, with @p needle in the message. */
+static void refused_with(const char *yaml, const char *needle)
+{
+	pex_config *cfg = NULL;
+	ck_assert_int_eq(pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN), PEX_ECONFIG);
+	ck_assert_msg(strstr(pex_error_last()->message, needle), "%s", pex_error_last()->message);
+	ck_assert_ptr_null(cfg);
+}
+
+START_TEST(test_pexip_texts)
+{
+	char yaml[1200];
+	pex_config *cfg = NULL;
+
+	text_yaml(yaml, sizeof(yaml), "name_prefix", "", 200, "");
+	cfg = parse_ok(yaml);
+	pex_config_free(cfg);
+	text_yaml(yaml, sizeof(yaml), "name_prefix", "", 201, "");
+	refused_with(yaml, "pool.name_prefix: must be 1 to 200 characters of valid UTF-8");
+	/* pexip.auth.scope: scope tokens (RFC 6749 section 3.3) */
+	cfg = parse_ok(URL "  auth:\n    scope: \"is_admin use_api\"\n");
+	assert_str_key(cfg, "pexip.auth.scope", "is_admin use_api");
+	pex_config_free(cfg);
+	parse_err(URL "  auth:\n    scope: \"is_admin  use_api\"\n", PEX_ECONFIG, "pexipsdk.yaml:4: "
+		"pexip.auth.scope: must be scope tokens separated by single spaces, got \"is_admin  use_api\"");
+	parse_err(URL "  auth:\n    scope: \"a\\\\b\"\n", PEX_ECONFIG, "pexipsdk.yaml:4: "
+		"pexip.auth.scope: must be printable ASCII without '\"' or '\\' (RFC 6749 section 3.3), got \"a\\\\b\"");
+	text_yaml(yaml, sizeof(yaml), "room:\n    description", "", 250, "");
+	cfg = parse_ok(yaml);
+	pex_config_free(cfg);
+	text_yaml(yaml, sizeof(yaml), "room:\n    description", "", 251, "");
+	refused_with(yaml, "pool.room.description: must be valid UTF-8 of at most 250 characters");
 }
 END_TEST
 
@@ -1560,6 +1606,7 @@ START_TEST(test_dump)
 		"    private_key: null\n"
 		"    token_url: null\n"
 		"    audience: null\n"
+		"    scope: null\n"
 		"  tls:\n"
 		"    verify: true\n"
 		"    ca_file: null\n"
@@ -1667,6 +1714,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_bool_values);
 	tcase_add_test(tc, test_enum_and_string_values);
 	tcase_add_test(tc, test_url_and_names);
+	tcase_add_test(tc, test_pexip_texts);
 	tcase_add_test(tc, test_lists);
 	suite_add_tcase(s, tc);
 

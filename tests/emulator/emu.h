@@ -248,4 +248,33 @@ void faults_reset(void);
 void stats_reset(void);
 void server_free(void);
 
+
+/* ------------------------------------------------------------------ */
+/* mode.c: behaviour modes (--mode JSON, /_emu/mode)                   */
+/* ------------------------------------------------------------------ */
+
+#define EMU_MODE_MAX_REFUSED 8
+typedef struct emu_mode {
+	bool loose_name;            /* `name=` (no operator) matches as icontains */
+	char refuse_filters[EMU_MODE_MAX_REFUSED][64]; /* query keys answered 400 */
+	size_t n_refuse;
+	char require_scope[256];    /* token requests must carry this scope ("" = not) */
+	long max_assertion_lifetime_s; /* refuse assertions with exp - iat above it (0 = off) */
+	bool absolute_location;     /* 201 Location: absolute URL */
+	bool patch_body;            /* PATCH answers 202 with the object as JSON */
+	bool lowercase_token_type;  /* token_type "bearer" */
+	bool null_fields;           /* optional conference fields null, aliases [] */
+} emu_mode;
+
+/* Parses the start-up mode (NULL or "" = defaults); -1 with a message on stderr. */
+int mode_init(const char *json);
+/* Copies the current mode. */
+void mode_get(emu_mode *out);
+/* true if query key @p key (e.g. "tag", "name__startswith") is refused. */
+bool mode_refuses(const emu_mode *m, const char *key);
+/* Back to the start-up mode (/_emu/reset). */
+void mode_reset(void);
+/* GET (in == NULL) or POST /_emu/mode: answers the (new) mode. */
+void mode_ctl(resp *r, json_object *in);
+
 #endif

@@ -70,7 +70,7 @@ static void usage(FILE *out)
 	fputs("usage: pexip-emulator [--listen ADDR] [--port N] [--user U] [--password P]\n"
 	      "         [--disable-basic] [--oauth-client ID=PUBKEY.pem]... [--token-ttl S]\n"
 	      "         [--token-audience URL] [--tls-cert FILE --tls-key FILE] [--seed N]\n"
-	      "         [--port-file PATH] [--page-size N] [--max-limit N]\n"
+	      "         [--port-file PATH] [--page-size N] [--max-limit N] [--mode JSON]\n"
 	      "Prints \"PORT <n>\" when ready; stops cleanly on SIGTERM/SIGINT.\n",
 	      out);
 }
@@ -124,7 +124,7 @@ static void free_config(void)
 
 enum {
 	O_LISTEN = 256, O_PORT, O_USER, O_PASSWORD, O_DISABLE_BASIC, O_OAUTH_CLIENT, O_TOKEN_TTL,
-	O_TOKEN_AUD, O_TLS_CERT, O_TLS_KEY, O_SEED, O_PORT_FILE, O_PAGE_SIZE, O_MAX_LIMIT, O_HELP
+	O_TOKEN_AUD, O_TLS_CERT, O_TLS_KEY, O_SEED, O_PORT_FILE, O_PAGE_SIZE, O_MAX_LIMIT, O_MODE, O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -142,6 +142,7 @@ static const struct option long_opts[] = {
 	{ "port-file", required_argument, NULL, O_PORT_FILE },
 	{ "page-size", required_argument, NULL, O_PAGE_SIZE },
 	{ "max-limit", required_argument, NULL, O_MAX_LIMIT },
+	{ "mode", required_argument, NULL, O_MODE },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -158,6 +159,7 @@ static int parse_args(int argc, char **argv)
 	int c;
 	long v;
 	bool seeded = false;
+	const char *mode = getenv("PEX_EMULATOR_MODE");
 	g_cfg.listen = xstrdup("127.0.0.1");
 	g_cfg.user = xstrdup("admin");
 	g_cfg.password = xstrdup("admin");
@@ -207,6 +209,7 @@ static int parse_args(int argc, char **argv)
 			if (parse_long("--max-limit", optarg, 1, 1000000, &g_cfg.max_limit) < 0)
 				return 2;
 			break;
+		case O_MODE: mode = optarg; break;
 		case O_HELP:
 			usage(stdout);
 			return -1;
@@ -223,6 +226,8 @@ static int parse_args(int argc, char **argv)
 		fputs("pexip-emulator: --tls-cert and --tls-key go together\n", stderr);
 		return 2;
 	}
+	if (mode_init(mode) < 0)
+		return 2;
 	if (g_cfg.page_size > g_cfg.max_limit)
 		g_cfg.page_size = g_cfg.max_limit;
 	if (!seeded) {

@@ -273,6 +273,17 @@ static const char *check_assertion(const char *jws, double *exp_out, char **jti_
 		ret = "invalid_claim: iat is in the future";
 		goto out;
 	}
+	{
+		/* mode max_assertion_lifetime_s, as managers that cap it */
+		emu_mode m;
+		mode_get(&m);
+		if (m.max_assertion_lifetime_s > 0 && exp - iat > (double)m.max_assertion_lifetime_s) {
+			snprintf(desc_buf, dn, "invalid_claim: assertion lifetime (exp - iat) %.0f s is over %ld s",
+				 exp - iat, m.max_assertion_lifetime_s);
+			ret = desc_buf;
+			goto out;
+		}
+	}
 	if (!json_object_object_get_ex(pl, "jti", &v) || !json_object_is_type(v, json_type_string) ||
 	    !*(jti = json_object_get_string(v)) || strlen(jti) > 256) {
 		ret = "invalid_claim: jti missing";
@@ -287,10 +298,38 @@ out:
 	return ret;
 }
 
+/* true if the space-separated scope @p have holds every word of @p need. */
+static bool scope_covers(const char *have, const char *need)
+{
+	const char *w = need;
+	size_t n;
+
+	while (*w) {
+		const char *h = have ? have : "";
+		bool found = false;
+		w += strspn(w, " ");
+		n = strcspn(w, " ");
+		if (!n)
+			break;
+		while (*h && !found) {
+			size_t hn;
+			h += strspn(h, " ");
+			hn = strcspn(h, " ");
+			found = hn == n && !strncmp(h, w, n);
+			h += hn;
+		}
+		if (!found)
+			return false;
+		w += n;
+	}
+	return true;
+}
+
 void oauth_token_endpoint(resp *r, const char *body, size_t len)
 {
 	char *form = xmalloc(len + 1), *save = NULL, *kv;
-	const char *grant = NULL, *atype = NULL, *assertion = NULL, *desc;
+	const char *grant = NULL, *atype = NULL, *assertion = NULL, *scope = NULL, *desc;
+	emu_mode m;
 	char desc_buf[320], tok[65], *jti = NULL;
 	double exp = 0, now, forget;
 	json_object *o;
@@ -312,7 +351,10 @@ void oauth_token_endpoint(resp *r, const char *body, size_t len)
 			atype = eq + 1;
 		else if (!strcmp(kv, "client_assertion"))
 			assertion = eq + 1;
+		else if (!strcmp(kv, "scope"))
+			scope = eq + 1;
 	}
+	mode_get(&m);
 	if (!grant || !*grant) {
 		oauth_error(r, 400, "invalid_request", "grant_type is required");
 		goto out;
@@ -332,6 +374,12 @@ void oauth_token_endpoint(resp *r, const char *body, size_t len)
 	}
 	if ((desc = check_assertion(assertion, &exp, &jti, desc_buf, sizeof(desc_buf)))) {
 		oauth_error(r, 401, "invalid_client", desc);
+		goto out;
+	}
+	if (m.require_scope[0] && !scope_covers(scope, m.require_scope)) {
+		/* mode require_scope (RFC 6749 §5.2) */
+		snprintf(desc_buf, sizeof(desc_buf), "the scope must include '%s'", m.require_scope);
+		oauth_error(r, 400, "invalid_scope", desc_buf);
 		goto out;
 	}
 	now = wall_s();
@@ -363,7 +411,8 @@ void oauth_token_endpoint(resp *r, const char *body, size_t len)
 	o = json_object_new_object();
 	json_object_object_add(o, "access_token", json_object_new_string(tok));
 	json_object_object_add(o, "expires_in", json_object_new_int64(g_cfg.token_ttl));
-	json_object_object_add(o, "token_type", json_object_new_string("Bearer"));
+	json_object_object_add(o, "token_type",
+		json_object_new_string(m.lowercase_token_type ? "bearer" : "Bearer"));
 	resp_json(r, 200, o);
 	resp_header(r, "Cache-Control", "no-store");
 out:

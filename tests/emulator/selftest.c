@@ -953,6 +953,97 @@ START_TEST(test_bad_command_line)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Modes                                                              */
+/* ------------------------------------------------------------------ */
+
+/* POST /_emu/mode; returns the status. */
+static long set_mode(const emu_t *e, const char *json)
+{
+	return emu_ctl((emu_t *)e, "POST", "/_emu/mode", json, NULL);
+}
+
+START_TEST(test_modes)
+{
+	emu_t e;
+	hres r;
+	json_object *o, *m;
+	long long id;
+
+	start(&e, (const char *[]){ "--mode", "{\"loose_name\": true}", NULL });
+	/* the start-up mode; a bad POST changes nothing */
+	m = get_json(&e, "/_emu/mode");
+	ck_assert(json_object_get_boolean(jget(m, "loose_name")));
+	ck_assert(!json_object_get_boolean(jget(m, "null_fields")));
+	ck_assert(json_object_is_type(jget(m, "require_scope"), json_type_null));
+	json_object_put(m);
+	ck_assert_int_eq(set_mode(&e, "{\"null_fields\": true, \"bogus\": 1}"), 400);
+	ck_assert_int_eq(set_mode(&e, "{\"refuse_filters\": \"tag\"}"), 400);
+	ck_assert_int_eq(set_mode(&e, "{\"max_assertion_lifetime_s\": -1}"), 400);
+	m = get_json(&e, "/_emu/mode");
+	ck_assert(!json_object_get_boolean(jget(m, "null_fields")));
+	json_object_put(m);
+
+	/* loose_name: name= matches as icontains, on both APIs */
+	create(&e, "{\"name\": \"room1\"}");
+	create(&e, "{\"name\": \"room10\"}");
+	create(&e, "{\"name\": \"ROOM1x\"}");
+	create(&e, "{\"name\": \"other\"}");
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/conference/start", "{\"name\": \"room10\"}", NULL), 200);
+	ck_assert_int_eq(total_count(&e, CONF "?name=room1"), 3);
+	ck_assert_int_eq(total_count(&e, SCONF "?name=room1"), 1);
+	ck_assert_int_eq(total_count(&e, CONF "?name__exact=room1"), 1);
+	ck_assert_int_eq(set_mode(&e, "{\"loose_name\": false}"), 200);
+	ck_assert_int_eq(total_count(&e, CONF "?name=room1"), 1);
+	ck_assert_int_eq(total_count(&e, SCONF "?name=room1"), 0);
+
+	/* refuse_filters: everywhere, or on one API */
+	ck_assert_int_eq(set_mode(&e, "{\"refuse_filters\": [\"tag\", \"status/name__startswith\"]}"), 200);
+	ck_assert_int_eq(api(&r, &e, "GET", CONF "?tag=x", NULL), 400);
+	assert_error_key(r.body, "The 'tag' field does not allow filtering.");
+	hfree(&r);
+	ck_assert_int_eq(api(&r, &e, "GET", SCONF "?name__startswith=room", NULL), 400);
+	assert_error_key(r.body, "The 'name' field does not allow filtering.");
+	hfree(&r);
+	ck_assert_int_eq(total_count(&e, CONF "?name__startswith=room"), 2);
+	ck_assert_int_eq(total_count(&e, CONF "?tag__startswith=x"), 0);   /* another key */
+
+	/* absolute_location, patch_body, null_fields */
+	ck_assert_int_eq(set_mode(&e, "{\"absolute_location\": true, \"patch_body\": true, "
+		"\"null_fields\": true}"), 200);
+	ck_assert_int_eq(api(&r, &e, "POST", CONF, "{\"name\": \"shapes\"}"), 201);
+	ck_assert_msg(sscanf(r.location, "https://pexip.example.com" CONF "%lld/", &id) == 1, "%s", r.location);
+	hfree(&r);
+	ck_assert_int_eq(api(&r, &e, "PATCH", CONF "5/", "{\"description\": \"d\"}"), 202);
+	o = json_tokener_parse(r.body);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(jstr(o, "name"), "shapes");
+	ck_assert_str_eq(jstr(o, "description"), "d");
+	json_object_put(o);
+	hfree(&r);
+	o = get_json(&e, CONF "5/");
+	ck_assert(json_object_is_type(jget(o, "tag"), json_type_null));
+	ck_assert(json_object_is_type(jget(o, "pin"), json_type_null));
+	ck_assert(json_object_is_type(jget(o, "participant_limit"), json_type_null));
+	ck_assert_str_eq(jstr(o, "description"), "d");
+	ck_assert_int_eq(json_object_array_length(jget(o, "aliases")), 0);
+	json_object_put(o);
+	ck_assert_int_eq(api(&r, &e, "PUT", CONF "5/", "{\"name\": \"shapes\"}"), 204);
+	hfree(&r);
+
+	/* reset goes back to the start-up mode */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset", NULL, NULL), 200);
+	m = get_json(&e, "/_emu/mode");
+	ck_assert(json_object_get_boolean(jget(m, "loose_name")));
+	ck_assert(!json_object_get_boolean(jget(m, "patch_body")));
+	ck_assert_int_eq(json_object_array_length(jget(m, "refuse_filters")), 0);
+	json_object_put(m);
+	stop_clean(&e);
+	ck_assert_int_eq(emu_start(&e, (const char *[]){ "--mode", "{\"loose\": 1}", NULL }), -1);
+	ck_assert_int_eq(e.exit_status, 2);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Faults                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -1634,6 +1725,7 @@ static Suite *emu_suite(void)
 	tcase_add_test(tc, test_basic_auth);
 	tcase_add_test(tc, test_oauth);
 	tcase_add_test(tc, test_bad_command_line);
+	tcase_add_test(tc, test_modes);
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_status);

@@ -570,6 +570,8 @@ static void handle_ctl(resp *r, const char *method, const char *path, const char
 			resp_json(r, 200, faults_json(&f));
 		} else if (!strcmp(p, "health"))
 			ok_json(r);
+		else if (!strcmp(p, "mode"))
+			mode_ctl(r, NULL);
 		else
 			resp_error(r, 404, "unknown control endpoint");
 		return;
@@ -607,6 +609,7 @@ static void handle_ctl(resp *r, const char *method, const char *path, const char
 		events_reset();
 		faults_reset();
 		stats_reset();
+		mode_reset();
 		ok_json(r);
 	} else if (!strcmp(p, "conference/start"))
 		store_ctl_start(r, in);
@@ -618,6 +621,8 @@ static void handle_ctl(resp *r, const char *method, const char *path, const char
 		store_ctl_populate(r, in);
 	else if (!strcmp(p, "events"))
 		events_send(r, in);
+	else if (!strcmp(p, "mode"))
+		mode_ctl(r, in);
 	else
 		resp_error(r, 404, "unknown control endpoint");
 	json_object_put(in);

@@ -535,11 +535,31 @@ static json_object *alias_json(const alias *a)
 	return o;
 }
 
+/* Location of a new resource: the path, or (mode absolute_location) an
+ * absolute URL on another host name, as Pexip behind a proxy sends it. */
+static void location_header(resp *r, const char *path)
+{
+	emu_mode m;
+	char *abs;
+
+	mode_get(&m);
+	if (!m.absolute_location) {
+		resp_header(r, "Location", path);
+		return;
+	}
+	abs = xasprintf("https://pexip.example.com%s", path);
+	resp_header(r, "Location", abs);
+	free(abs);
+}
+
 static json_object *conf_json(const conf *c)
 {
 	json_object *o = json_object_new_object(), *al;
 	size_t i;
 	char *u = conf_uri(c->id);
+	emu_mode m;
+
+	mode_get(&m);
 	json_object_object_add(o, "id", json_object_new_int64(c->id));
 	json_object_object_add(o, "resource_uri", json_object_new_string(u));
 	free(u);
@@ -561,6 +581,13 @@ static json_object *conf_json(const conf *c)
 			if (FPTR(c, f, nint)->set)
 				v = json_object_new_int64(FPTR(c, f, nint)->v);
 			break;
+		}
+		/* mode null_fields: an unset optional string is null, as Pexip's
+		 * documentation shows it (the name is never optional) */
+		if (m.null_fields && v && json_object_is_type(v, json_type_string) &&
+		    json_object_get_string_len(v) == 0 && strcmp(f->name, "name") != 0) {
+			json_object_put(v);
+			v = NULL;
 		}
 		json_object_object_add(o, f->name, v);
 	}
@@ -918,6 +945,28 @@ static bool parse_scalar(enum ftype t, const char *s, long long *out)
 	}
 }
 
+/* Mode refuse_filters: "KEY" refuses query key KEY on every list,
+ * "status/KEY" or "configuration/KEY" on that API's lists only. */
+static bool filter_refused(const listdef *ld, const char *key)
+{
+	emu_mode m;
+	char scoped[160];
+	const char *api = !strncmp(ld->path, "status/", 7) ? "status" : "configuration";
+
+	mode_get(&m);
+	if (!m.n_refuse)
+		return false;
+	snprintf(scoped, sizeof(scoped), "%s/%s", api, key);
+	return mode_refuses(&m, key) || mode_refuses(&m, scoped);
+}
+
+static bool loose_name(void)
+{
+	emu_mode m;
+	mode_get(&m);
+	return m.loose_name;
+}
+
 /* Builds the filter list from the query; 0 or -1 with r set to a 400. */
 static int parse_filters(resp *r, const listdef *ld, const qarg *q, size_t nq, filter **out, size_t *nout)
 {
@@ -949,7 +998,7 @@ static int parse_filters(resp *r, const listdef *ld, const qarg *q, size_t nq, f
 				idx = (int)j;
 		if (idx < 0)
 			continue; /* unknown query keys are ignored */
-		if (!ld->fields[idx].ops) {
+		if (!ld->fields[idx].ops || filter_refused(ld, key)) {
 			resp_error(r, 400, "The '%s' field does not allow filtering.", field);
 			goto fail;
 		}
@@ -960,6 +1009,10 @@ static int parse_filters(resp *r, const listdef *ld, const qarg *q, size_t nq, f
 			resp_error(r, 400, "'%.64s' is not an allowed filter on the '%s' field.", opname, field);
 			goto fail;
 		}
+		/* mode loose_name: `name=` matches as a deployment whose lookup is
+		 * case-insensitive and by substring would */
+		if (!sep && op == OP_EXACT && !strcmp(field, "name") && loose_name())
+			op = OP_ICONTAINS;
 		f = &fs[nf++];
 		f->idx = idx;
 		f->type = ld->fields[idx].type;
@@ -1544,7 +1597,7 @@ static void conf_post(resp *r, const char *body, size_t len)
 	json_object_put(in);
 	resp_empty(r, 201);
 	loc = conf_uri(c->id);
-	resp_header(r, "Location", loc);
+	location_header(r, loc);
 	free(loc);
 }
 
@@ -1595,7 +1648,14 @@ static void conf_update(resp *r, conf *c, const char *body, size_t len, bool put
 		apply_alias_plan(c, plan, np);
 	plans_free(plan, np);
 	json_object_put(in);
-	resp_empty(r, put ? 204 : 202);
+	{
+		emu_mode m;
+		mode_get(&m);
+		if (!put && m.patch_body)
+			resp_json(r, 202, conf_json(c));   /* mode patch_body */
+		else
+			resp_empty(r, put ? 204 : 202);
+	}
 }
 
 static void conf_delete(conf *c)
@@ -1664,7 +1724,7 @@ static void alias_write(resp *r, alias *a, const char *body, size_t len, bool pu
 		a = alias_create(target, s, d);
 		resp_empty(r, 201);
 		loc = xasprintf(API ALIAS_PATH "%" PRId64 "/", a->id);
-		resp_header(r, "Location", loc);
+		location_header(r, loc);
 		free(loc);
 		json_object_put(in);
 		return;
@@ -1942,7 +2002,7 @@ static const char *ctl_name(resp *r, json_object *in)
 {
 	json_object *v;
 	const char *s;
-	if (!json_object_object_get_ex(in, "name", &v) || !(s = json_cstr(v)) || !*s || strlen(s) > 250) {
+	if (!json_object_object_get_ex(in, "name", &v) || !(s = json_cstr(v)) || !*s || utf8_len(s) > 250) {
 		resp_error(r, 400, "'name' (a non-empty string of at most 250 characters) is required");
 		return NULL;
 	}

@@ -908,7 +908,7 @@ static void run_query(char *in)
 	rc = rs_parse_create(uui, tag, why, sizeof(why));
 	CHECK((rc == 0) == !(uui && tag) && (rc == 0 || why[0]));
 	if (name)
-		CHECK(rs_valid_room_name(name) == (strlen(name) >= 1 && strlen(name) <= RS_NAME_MAX));
+		CHECK(rs_valid_room_name(name) == (pex_room_name_check(name) == 0));
 	if (cl) {
 		ok = *cl != '\0';
 		for (i = 0; cl[i] && ok; i++) {

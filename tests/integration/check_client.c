@@ -364,6 +364,27 @@ static void write_file(const char *path, const char *text)
 }
 
 /* A client from a YAML config (the way pexctl and the server make theirs). */
+/* A fresh tmpdir with an OAuth2 key pair (priv.pem, pub.pem) and the path
+ * of a configuration file in it (cfgpath, if not NULL); 300-byte buffers. */
+static void key_files(char *priv, char *pub, char *cfgpath, char **pem)
+{
+	make_tmpdir();
+	snprintf(priv, 300, "%s/priv.pem", tmpdir);
+	snprintf(pub, 300, "%s/pub.pem", tmpdir);
+	if (cfgpath)
+		snprintf(cfgpath, 300, "%s/cfg.yaml", tmpdir);
+	write_keys(priv, pub, pem);
+}
+
+/* Stop the emulator (cleanly) and drop what key_files() made. */
+static void stop_and_clean(emu_t *e, char *pem)
+{
+	emu_stop(e);
+	ck_assert_int_eq(e->exit_status, 0);
+	free(pem);
+	rm_tmpdir();
+}
+
 static int client_from_yaml(pex_client **out, const char *path, const char *yaml)
 {
 	pex_config *cfg = NULL;
@@ -383,11 +404,7 @@ START_TEST(test_oauth_audience_from_config)
 	char priv[300], pub[300], cfgpath[300], arg[400], yaml[2048], *pem = NULL;
 	const char *msg;
 
-	make_tmpdir();
-	snprintf(priv, sizeof(priv), "%s/priv.pem", tmpdir);
-	snprintf(pub, sizeof(pub), "%s/pub.pem", tmpdir);
-	snprintf(cfgpath, sizeof(cfgpath), "%s/cfg.yaml", tmpdir);
-	write_keys(priv, pub, &pem);
+	key_files(priv, pub, cfgpath, &pem);
 	snprintf(arg, sizeof(arg), "audc=%s", pub);
 	{
 		const char *args[] = { "--oauth-client", arg, "--token-audience", aud, "--disable-basic", NULL };
@@ -426,6 +443,224 @@ START_TEST(test_oauth_audience_from_config)
 	emu_stop(&e);
 	free(pem);
 	rm_tmpdir();
+}
+END_TEST
+
+/* A manager that requires a scope ("is_admin use_api") and caps the
+ * assertion lifetime: without pexip.auth.scope the token request fails,
+ * saying so; with it (from the options or the configuration) it works, and
+ * our assertions pass a 300 s lifetime cap. */
+START_TEST(test_oauth_scope_and_lifetime)
+{
+	emu_t e;
+	pex_client *c = NULL;
+	pex_client_options o = PEX_CLIENT_OPTIONS_INIT;
+	char priv[300], pub[300], cfgpath[300], arg[400], yaml[2048], *pem = NULL;
+	const char *msg;
+
+	key_files(priv, pub, cfgpath, &pem);
+	snprintf(arg, sizeof(arg), "scc=%s", pub);
+	{
+		const char *args[] = { "--oauth-client", arg, "--disable-basic", "--mode",
+			"{\"require_scope\": \"is_admin use_api\", \"max_assertion_lifetime_s\": 300}", NULL };
+		ck_assert_int_eq(emu_start(&e, args), 0);
+	}
+	/* no scope: refused, and the error says why */
+	c = oauth_client(&e, "scc", pem);
+	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+	msg = pex_error_last()->message;
+	ck_assert_msg(strstr(msg, "invalid_scope") && strstr(msg, "is_admin use_api"), "%s", msg);
+	ck_assert_ptr_null(strstr(msg, "PRIVATE KEY"));
+	pex_client_free(c);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 0);
+
+	/* with the scope (two tokens: form-encoded with the space) it works */
+	o.url = e.url;
+	o.auth = PEX_AUTH_OAUTH2;
+	o.client_id = "scc";
+	o.private_key_pem = pem;
+	o.scope = "is_admin use_api";
+	ck_assert_msg(pex_client_new(&c, &o) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_client_check(c) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+	pex_client_free(c);
+	/* a scope that is not a scope is refused up front */
+	o.scope = "is_admin  use_api";
+	ck_assert_int_eq(pex_client_new(&c, &o), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"pexip.auth.scope must be scope tokens separated by single spaces");
+
+	/* from the configuration */
+	snprintf(yaml, sizeof(yaml), "pexip:\n  url: %s\n  auth:\n    method: oauth2\n    client_id: scc\n"
+		"    private_key: \"file:%s\"\n    scope: \"use_api is_admin\"\n"
+		"  retries: {max: 1, base_ms: 5, cap_ms: 20}\n", e.url, priv);
+	ck_assert_msg(client_from_yaml(&c, cfgpath, yaml) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_client_check(c) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 2);
+	pex_client_free(c);
+
+	/* the lifetime cap is enforced: one second under ours is refused */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/mode", "{\"max_assertion_lifetime_s\": 299}", NULL), 200);
+	ck_assert_int_eq(client_from_yaml(&c, cfgpath, yaml), 0);
+	ck_assert_int_eq(pex_client_check(c), PEX_EAUTH);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "lifetime"));
+	pex_client_free(c);
+	stop_and_clean(&e, pem);
+}
+END_TEST
+
+/* Names of every room an iterator lists, comma-separated, into @p out. */
+static void list_names(char *out, size_t size, pex_client *c, const pex_room_filter *f,
+	long long *total)
+{
+	pex_room_iter *it = NULL;
+	pex_room *r = NULL;
+	size_t off = 0;
+	int err;
+
+	out[0] = '\0';
+	ck_assert_int_eq(pex_room_iter_new(&it, c, f), 0);
+	while ((err = pex_room_iter_next(&r, it)) == 0) {
+		off += (size_t)snprintf(out + off, size - off, "%s%s", off ? "," : "", pex_room_name(r));
+		pex_room_free(r);
+	}
+	ck_assert_msg(err == PEX_ITEROVER, "%s", pex_error_last()->message);
+	if (total)
+		*total = pex_room_iter_total(it);
+	pex_room_iter_free(it);
+}
+
+/* A Pexip that refuses the tag, service_type and live-count name filters
+ * with 400 "does not allow filtering": listings and live counts filter on
+ * our side and get the same answers, over several pages. */
+START_TEST(test_refused_filters)
+{
+	emu_t e;
+	pex_client *c;
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	char names[512], body[128];
+	long long id, total = 0, live = -1;
+	int i;
+
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	c = basic_client(&e, 5, 1);
+	for (i = 0; i < 7; i++) {
+		snprintf(names, sizeof(names), "%s%d", i < 5 ? "rf_a" : "rf_b", i);
+		s.name = names;
+		s.tag = i % 2 ? "odd" : "even";
+		s.service_type = i % 3 ? "conference" : "lecture";
+		ck_assert_msg(pex_room_create(&id, c, &s) == 0, "%s", pex_error_last()->message);
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(body, sizeof(body), "{\"name\": \"rf_a%d\"}", i);
+		ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/conference/start", body, NULL), 200);
+	}
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/conference/start", "{\"name\": \"rf_b5\"}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/mode",
+		"{\"refuse_filters\": [\"tag\", \"service_type\", \"status/name__startswith\"]}", NULL), 200);
+	ck_assert_int_eq(emu_api(&e, "GET", "/api/admin/configuration/v1/conference/?tag=odd", NULL, NULL), 400);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+
+	f.page_size = 2;             /* filtered here across pages */
+	f.tag = "odd";
+	list_names(names, sizeof(names), c, &f, &total);
+	ck_assert_str_eq(names, "rf_a1,rf_a3,rf_b5");
+	ck_assert_int_eq(total, -1);  /* Pexip's count is not ours */
+	f.tag = NULL;
+	f.service_type = "lecture";
+	list_names(names, sizeof(names), c, &f, NULL);
+	ck_assert_str_eq(names, "rf_a0,rf_a3,rf_b6");
+	f.tag = "even";
+	f.name_prefix = "rf_a";      /* still filtered by Pexip */
+	list_names(names, sizeof(names), c, &f, NULL);
+	ck_assert_str_eq(names, "rf_a0");
+	ck_assert_int_eq(emu_stat(&e, "by_status.400"), 4);   /* one per refused filter: 1 + 1 + 2 */
+
+	ck_assert_msg(pex_room_live_count(&live, c, "rf_a") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(live, 3);
+	ck_assert_int_eq(pex_room_live_count(&live, c, "rf_b"), 0);
+	ck_assert_int_eq(live, 1);
+	ck_assert_int_eq(pex_room_live_count(&live, c, ""), 0);
+	ck_assert_int_eq(live, 4);
+	/* filters Pexip allows are still Pexip's: no fallback, exact totals */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/mode", "{\"refuse_filters\": []}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+	f.tag = "odd";
+	f.service_type = NULL;
+	f.name_prefix = NULL;
+	list_names(names, sizeof(names), c, &f, &total);
+	ck_assert_str_eq(names, "rf_a1,rf_a3,rf_b5");
+	ck_assert_int_eq(total, 3);
+	ck_assert_int_eq(pex_room_live_count(&live, c, "rf_a"), 0);
+	ck_assert_int_eq(live, 3);
+	ck_assert_int_le(emu_stat(&e, "by_status.400"), 0);      /* absent (-1) or 0 */
+	pex_client_free(c);
+	emu_stop(&e);
+	ck_assert_int_eq(e.exit_status, 0);
+}
+END_TEST
+
+/* Responses shaped as Pexip's documentation shows them: an absolute
+ * Location on a 201, a PATCH answered 202 with the object, token_type
+ * "bearer", a conference whose optional fields are all null. */
+START_TEST(test_documented_shapes)
+{
+	emu_t e;
+	pex_client *c, *oc;
+	pex_room *r = NULL;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	pex_room_patch p = PEX_ROOM_PATCH_INIT;
+	char priv[300], pub[300], arg[400], *pem = NULL;
+	long long id = 0, alias_id = 0;
+	int live = -1;
+
+	key_files(priv, pub, NULL, &pem);
+	snprintf(arg, sizeof(arg), "docs=%s", pub);
+	{
+		const char *args[] = { "--oauth-client", arg, "--mode", "{\"absolute_location\": true, "
+			"\"patch_body\": true, \"lowercase_token_type\": true, \"null_fields\": true}", NULL };
+		ck_assert_int_eq(emu_start(&e, args), 0);
+	}
+	c = basic_client(&e, 5, 1);
+	/* 201 with Location: https://pexip.example.com/api/admin/.../conference/1/ */
+	s.name = "vmr_docs";
+	ck_assert_msg(pex_room_create(&id, c, &s) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(id, 1);
+	ck_assert_msg(pex_alias_create(&alias_id, c, id, "docs@example.com") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(alias_id, 1);
+	ck_assert_int_eq(pex_alias_delete(c, alias_id), 0);
+	/* every optional field null */
+	ck_assert_msg(pex_room_get(&r, c, id) == 0, "%s", pex_error_last()->message);
+	ck_assert_ptr_nonnull(strstr(pex_room_json(r), "\"tag\":null"));
+	ck_assert_ptr_nonnull(strstr(pex_room_json(r), "\"description\":null"));
+	ck_assert_ptr_nonnull(strstr(pex_room_json(r), "\"pin\":null"));
+	ck_assert_str_eq(pex_room_name(r), "vmr_docs");
+	ck_assert_str_eq(pex_room_tag(r), "");
+	ck_assert_str_eq(pex_room_description(r), "");
+	ck_assert_str_eq(pex_room_pin(r), "");
+	ck_assert_str_eq(pex_room_guest_pin(r), "");
+	ck_assert_int_eq(pex_room_participant_limit(r), -1);
+	ck_assert_uint_eq(pex_room_alias_count(r), 0);
+	pex_room_free(r);
+	r = NULL;
+	ck_assert_int_eq(pex_room_get_by_name(&r, c, "vmr_docs"), 0);
+	pex_room_free(r);
+	r = NULL;
+	/* PATCH answered 202 with a JSON body */
+	p.description = "documented";
+	ck_assert_msg(pex_room_update(c, id, &p) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_room_get(&r, c, id), 0);
+	ck_assert_str_eq(pex_room_description(r), "documented");
+	pex_room_free(r);
+	/* token_type "bearer" */
+	oc = oauth_client(&e, "docs", pem);
+	ck_assert_msg(pex_room_is_live(&live, oc, "vmr_docs") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(live, 0);
+	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
+	pex_client_free(oc);
+	pex_client_free(c);
+	stop_and_clean(&e, pem);
 }
 END_TEST
 
@@ -830,6 +1065,9 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_oauth_single_flight);
 	tcase_add_test(tc, test_oauth_audience_from_config);
 	tcase_add_test(tc, test_oauth_401_persists);
+	tcase_add_test(tc, test_oauth_scope_and_lifetime);
+	tcase_add_test(tc, test_refused_filters);
+	tcase_add_test(tc, test_documented_shapes);
 	tcase_add_test(tc, test_survives_30pct_503);
 	tcase_add_test(tc, test_ambiguous_create_settled_by_name);
 	tcase_add_test(tc, test_permanent_500);

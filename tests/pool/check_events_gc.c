@@ -536,7 +536,7 @@ START_TEST(test_schedule_delete)
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "", 0), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "is empty"));
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, long_name, 0), PEX_EINVAL);
-	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 bytes"));
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 characters long (at most 250)"));
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\nb", 0), PEX_EINVAL);
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\x7f", 0), PEX_EINVAL);
 	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "bad\xc3", 0), PEX_EINVAL);
@@ -1145,6 +1145,141 @@ START_TEST(test_gc_batch_refused)
 }
 END_TEST
 
+/* A deployment whose ?name= matches loosely (case-insensitive substring):
+ * an ended room whose name is contained in live ones is still deleted, the
+ * one-by-one lookups compare names exactly, and read past the first page. */
+START_TEST(test_gc_loose_name_filter)
+{
+	fx f;
+	pex_gc_report r;
+	pex_room *room = NULL;
+	int live = -1, i;
+	char name[32];
+
+	fx_open(&f, 1, 0, NULL);
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/mode", "{\"loose_name\": true}", NULL), 200);
+	create_room(&f, "room10");
+	create_room(&f, "ROOM1x");
+	create_room(&f, "room1");
+	make_live(&f, "room10");
+	make_live(&f, "ROOM1x");
+	schedule(&f, "room1");
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 1, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, "room1"));
+	ck_assert(room_exists(&f, "room10"));
+	ck_assert(room_exists(&f, "ROOM1x"));
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	/* a live room is still seen as live (and kept) */
+	schedule(&f, "room10");
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 1, 0, 0, 0);
+	ck_assert(room_exists(&f, "room10"));
+
+	/* 120 live and configured rooms contain "room2": the exact one comes
+	 * after the first page (100) of both lookups */
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/populate",
+		"{\"count\": 120, \"prefix\": \"xroom2_\"}", NULL), 200);
+	for (i = 0; i < 120; i++) {
+		snprintf(name, sizeof(name), "xroom2_%06d", i);
+		make_live(&f, name);
+	}
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, "room2"), 0);
+	ck_assert_int_eq(live, 0);
+	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "room2"), PEX_ENOTFOUND);
+	create_room(&f, "room2");
+	make_live(&f, "room2");
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, "room2"), 0);
+	ck_assert_int_eq(live, 1);
+	ck_assert_msg(pex_room_get_by_name(&room, f.c, "room2") == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(pex_room_name(room), "room2");
+	pex_room_free(room);
+	room = NULL;
+	emu_json(&f, "/_emu/conference/stop", "{\"name\": \"%s\"}", "room2");
+	schedule(&f, "room2");
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 1, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, "room2"));
+	ck_assert(room_exists(&f, "xroom2_000000"));
+
+	/* an answer that looks unfiltered (over 5,000 matches) is no answer:
+	 * the room (not live) fails its lookup and is retried later, neither
+	 * called gone nor deleted */
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/populate",
+		"{\"count\": 5001, \"prefix\": \"many_\"}", NULL), 200);
+	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "many_"), PEX_ENOTSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "seems to ignore it"));
+	schedule(&f, "many_");
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), PEX_ENOTSUPPORTED);
+	ck_report(&r, 0, 0, 0, 0, 1);
+	ck_assert_uint_eq(qcount(f.dq), 2);          /* its message and room10's, both waiting */
+	ck_assert(room_exists(&f, "many_000000"));
+	fx_close(&f);
+}
+END_TEST
+
+/* Pexip's 250-character limit counts characters: a 250-character name that
+ * is not ASCII (500 bytes) is created, scheduled by an event, found and
+ * deleted by GC; 251 characters and invalid UTF-8 are refused, saying why,
+ * and change nothing. */
+START_TEST(test_gc_non_ascii_250)
+{
+	fx f;
+	pex_gc_report r;
+	pex_event_report er;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	char name[2 * 251 + 1], body[1400];
+	long long id = 0;
+	int live = -1, i;
+
+	fx_open(&f, 1, 0, NULL);
+	for (i = 0; i < 250; i++)
+		memcpy(name + 2 * i, "\xc3\xa9", 2);
+	name[500] = '\0';
+	create_room(&f, name);
+	ck_assert(room_exists(&f, name));
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, name), 0);
+	ck_assert_int_eq(live, 0);
+	snprintf(body, sizeof(body), ENDED_V(2, "10.0.0.1", "%s"), name);
+	ck_assert_msg(handle(&f, body, &er) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(er.scheduled, 1);
+	ck_assert(qhas(f.dq, name));
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 1, 0, 0, 0, 0);
+	ck_assert(!room_exists(&f, name));
+	/* one character more: refused before anything is sent or enqueued */
+	memcpy(name + 500, "\xc3\xa9", 3);
+	s.name = name;
+	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "room name is 251 characters long (at most 250)");
+	snprintf(body, sizeof(body), ENDED_V(2, "10.0.0.1", "%s"), name);
+	ck_assert_int_eq(handle(&f, body, &er), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 characters long (at most 250)"));
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	ck_assert_int_eq(pex_queue_put(f.dq, name, strlen(name), 0), 0);   /* GC drops it, unread */
+	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_report(&r, 0, 0, 0, 0, 0);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	/* invalid UTF-8 */
+	s.name = "vmr_\xff";
+	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "room name is not valid UTF-8 (byte 0xff at offset 4)");
+	ck_assert_int_eq(pex_room_delete_by_name(f.c, "vmr_\xff", NULL), PEX_EINVAL);
+	/* tags and descriptions count characters too */
+	s.name = "vmr_text";
+	s.description = name;
+	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "description is 251 characters long (at most 250)");
+	name[500] = '\0';
+	s.description = name;
+	s.tag = name;
+	ck_assert_msg(pex_room_create(&id, f.c, &s) == 0, "%s", pex_error_last()->message);
+	ck_assert(room_exists(&f, "vmr_text"));
+	ck_assert_int_eq(emu_stat(&f.e, "conferences"), 1);
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- background requests yield to foreground ones ---- */
 
 typedef struct bgreq {
@@ -1313,6 +1448,8 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
+	tcase_add_test(gc, test_gc_loose_name_filter);
+	tcase_add_test(gc, test_gc_non_ascii_250);
 	tcase_add_test(gc, test_batch_parse);
 	tcase_add_test(gc, test_background_yields);
 	tcase_set_timeout(gc, 120);

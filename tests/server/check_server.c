@@ -484,7 +484,7 @@ static long http(resp_t *r, const char *base, const char *method, const char *pa
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
-	char url[1024], line[20000];
+	char url[4096], line[20000];
 
 	memset(r, 0, sizeof(*r));
 	snprintf(url, sizeof(url), "%s%s", base, path);
@@ -1243,6 +1243,33 @@ START_TEST(test_room_crud)
 	resp_free(&r);
 	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, BODY("{\"tag\":"), &o), 400);
 	resp_free(&r);
+	/* names and descriptions count characters, not bytes (e acute is 2 bytes) */
+	{
+		char longp[2048], desc[600];
+		size_t k, off = (size_t)snprintf(longp, sizeof(longp), "/room/");
+		for (k = 0; k < 250; k++)
+			off += (size_t)snprintf(longp + off, sizeof(longp) - off, "%%C3%%A9");
+		ck_assert_int_eq(http(&r, g_srv.base, "GET", longp, NULL, 0, &o), 404);   /* a name; no such room */
+		resp_free(&r);
+		snprintf(longp + off, sizeof(longp) - off, "%%C3%%A9");
+		ck_assert_int_eq(http(&r, g_srv.base, "GET", longp, NULL, 0, &o), 400);
+		ck_assert_ptr_nonnull(strstr(r.body, "room name is 251 characters long (at most 250)"));
+		resp_free(&r);
+		ck_assert_int_eq(http(&r, g_srv.base, "GET", "/room/bad%FFname", NULL, 0, &o), 400);
+		ck_assert_ptr_nonnull(strstr(r.body, "not valid UTF-8 (byte 0xff at offset 3)"));
+		resp_free(&r);
+		off = (size_t)snprintf(desc, sizeof(desc), "{\"description\":\"");
+		for (k = 0; k < 251; k++)
+			off += (size_t)snprintf(desc + off, sizeof(desc) - off, "\xc3\xa9");
+		snprintf(desc + off, sizeof(desc) - off, "\"}");
+		ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, desc, strlen(desc), &o), 400);
+		ck_assert_ptr_nonnull(strstr(r.body, "description is 251 characters long (at most 250)"));
+		resp_free(&r);
+		desc[off - 2] = '\0';
+		snprintf(desc + off - 2, sizeof(desc) - off + 2, "\"}");
+		ck_assert_int_eq(http(&r, g_srv.base, "PATCH", path, desc, strlen(desc), &o), 200);
+		resp_free(&r);
+	}
 
 	/* public: name, alias, tag only */
 	snprintf(path, sizeof(path), "/public/room/%s", name);

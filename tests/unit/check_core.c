@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 
 #include "internal.h"
+#include "pexipsdk/room.h"
 #include "http/http_internal.h"
 
 /* ---- errors ---- */
@@ -331,6 +332,43 @@ START_TEST(test_location_ids)
 }
 END_TEST
 
+/* Pexip's limits count characters (code points), not bytes. */
+START_TEST(test_text_chars)
+{
+	char s[4 * 251 + 1], why[96];
+	size_t i;
+
+	for (i = 0; i < 250; i++)
+		memcpy(s + 2 * i, "\xc3\xa9", 2);               /* e acute: 2 bytes */
+	ck_assert_int_eq(pex__text_chars_ok(s, 500, 250, why, sizeof(why)), 1);
+	memcpy(s + 500, "\xc3\xa9", 2);
+	ck_assert_int_eq(pex__text_chars_ok(s, 502, 250, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "is 251 characters long (at most 250)");
+	for (i = 0; i < 250; i++)
+		memcpy(s + 4 * i, "\xf0\x9f\x8e\xa5", 4);       /* U+1F3A5: 4 bytes */
+	ck_assert_int_eq(pex__text_chars_ok(s, 1000, 250, why, sizeof(why)), 1);
+	ck_assert_int_eq(pex__text_chars_ok(s, 1000, 249, why, sizeof(why)), 0);
+	ck_assert_int_eq(pex__text_chars_ok("", 0, 250, why, sizeof(why)), 1);
+	ck_assert_int_eq(pex__text_chars_ok("ab\xff", 3, 250, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "is not valid UTF-8 (byte 0xff at offset 2)");
+	ck_assert_int_eq(pex__text_chars_ok("a\xc3", 2, 250, why, sizeof(why)), 0);   /* truncated */
+	ck_assert_str_eq(why, "is not valid UTF-8 (byte 0xc3 at offset 1)");
+	ck_assert_int_eq(pex__text_chars_ok("\xed\xa0\x80", 3, 250, why, sizeof(why)), 0); /* surrogate */
+	/* the public name check uses the same rule */
+	memcpy(s, "\xc3\xa9", 2);
+	for (i = 0; i < 250; i++)
+		memcpy(s + 2 * i, "\xc3\xa9", 2);
+	s[500] = '\0';
+	ck_assert_int_eq(pex_room_name_check(s), 0);
+	memcpy(s + 500, "x", 2);
+	ck_assert_int_eq(pex_room_name_check(s), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "room name is 251 characters long (at most 250)");
+	ck_assert_int_eq(pex_room_name_check("bad\xc0name"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "room name is not valid UTF-8 (byte 0xc0 at offset 3)");
+	ck_assert_int_eq(pex_room_name_check(""), PEX_EINVAL);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -346,6 +384,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_error_nested_field_shape);
 	tcase_add_test(tc, test_error_flat_and_other_shapes);
 	tcase_add_test(tc, test_location_ids);
+	tcase_add_test(tc, test_text_chars);
 	suite_add_tcase(s, tc);
 	return s;
 }
