@@ -36,47 +36,17 @@ int pex_log_level_parse(pex_log_level *out, const char *name)
 		"unknown log level '%s' (expected error, warn, info or debug)", name);
 }
 
-/* Bytes a well-formed UTF-8 sequence at @p p takes (1 to 4), or 0 when
- * @p p does not start one: a stray continuation byte, an overlong form, a
- * surrogate, a value above U+10FFFF or a truncated sequence. */
-static size_t utf8_seq(const unsigned char *p)
-{
-	size_t n, i;
-	unsigned long cp;
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)     /* also stops at the NUL */
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 size_t pex_log_escape(char *out, size_t size, const char *in)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)(in ? in : "");
+	const unsigned char *end = p + strlen((const char *)p);
 	size_t len = 0, written = 0;
 	int full = !out || size == 0;
 
-	while (*p) {
-		size_t n = utf8_seq(p), take = n;
+	while (p < end) {
+		unsigned long cp;
+		size_t n = pex__utf8_decode(p, (size_t)(end - p), &cp), take = n;
 		char esc[4];
 		const char *src = (const char *)p;
 		if (n == 0 || *p < 0x20 || *p == 0x7f) {
