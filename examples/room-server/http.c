@@ -607,6 +607,8 @@ void rs_http_stop(rs_server *s, long drain_ms)
 		usleep(10 * 1000);
 	if (atomic_load(&s->in_flight) > 0)
 		rs_log(PEX_LOG_WARN, "stopping with %d request(s) still in flight", atomic_load(&s->in_flight));
+	/* a public lookup still in Pexip resumes its connection when done */
+	rs_public_wait(s);
 	MHD_stop_daemon(s->daemon);
 	s->daemon = NULL;
 	watchdog_stop(s);

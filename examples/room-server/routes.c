@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -618,7 +619,25 @@ static void *public_lookup_main(void *arg)
 	j->r->lookup = 2;
 	MHD_resume_connection(j->c);
 	free(j);
+	pthread_mutex_lock(&s->public_lock);
+	s->public_threads--;
+	pthread_mutex_unlock(&s->public_lock);
 	return NULL;
+}
+
+void rs_public_wait(rs_server *s)
+{
+	unsigned n;
+	if (!s->public_cache)
+		return;
+	for (;;) {
+		pthread_mutex_lock(&s->public_lock);
+		n = s->public_threads;
+		pthread_mutex_unlock(&s->public_lock);
+		if (!n)
+			return;
+		usleep(10 * 1000);
+	}
 }
 
 static enum MHD_Result public_room(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
@@ -659,6 +678,7 @@ static enum MHD_Result public_room(rs_server *s, struct MHD_Connection *c, rs_re
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->pending = 1;
 	s->public_in_flight++;
+	s->public_threads++;
 	pthread_mutex_unlock(&s->public_lock);
 
 	/* Pexip may be slow: the HTTP thread does not wait for it (it serves
@@ -677,6 +697,7 @@ static enum MHD_Result public_room(rs_server *s, struct MHD_Connection *c, rs_re
 		free(j);
 		pthread_mutex_lock(&s->public_lock);
 		s->public_in_flight--;
+		s->public_threads--;
 		memset(e, 0, sizeof(*e));
 		pthread_mutex_unlock(&s->public_lock);
 		r->lookup = 0;

@@ -132,6 +132,7 @@ typedef struct rs_server {
 	struct rs_public_entry *public_cache;   /* RS_PUBLIC_CACHE_SIZE entries */
 	unsigned public_in_flight, public_max;  /* anonymous Pexip lookups now / at most */
 	unsigned public_ttl_s;                  /* --public-ttl S: how long an answer is kept */
+	unsigned public_threads;                /* lookup threads not yet finished */
 } rs_server;
 
 /* Digest api_keys and events_user/events_pass (set them first); 0 or -1.
@@ -329,6 +330,9 @@ typedef struct rs_route_info {
 /* 0 or -1; rs_public_dispose() frees what rs_public_init() made. */
 int rs_public_init(rs_server *s, unsigned max_concurrency);
 void rs_public_dispose(rs_server *s);
+/* Wait for the lookup threads to finish (they resume their connections,
+ * so the daemon must still run); the client's timeouts bound the wait. */
+void rs_public_wait(rs_server *s);
 
 void rs_route_classify(rs_route_info *info, const char *method, const char *path);
 /* Authenticate a request for a route (headers only). 0 = go on; otherwise

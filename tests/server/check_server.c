@@ -1924,54 +1924,97 @@ START_TEST(test_mhd_messages_logged)
 }
 END_TEST
 
-/* Slowloris: connections from one address beyond --per-ip-connections
- * are closed at once, and one whose headers are not in within
- * --header-timeout is closed however it trickles; honest callers from
- * another address keep getting rooms meanwhile. */
+/* Slowloris, part 1: connections from one address beyond
+ * --per-ip-connections are closed at once, even with a whole request,
+ * while callers from another address keep getting rooms. (No header
+ * deadline here, so nothing but the limit can close anything.) */
 #define SLOW_LIMIT 4
-START_TEST(test_slow_clients)
+START_TEST(test_per_ip_limit)
 {
-	const char *args[] = { "--per-ip-connections", "4", "--header-timeout", "2", NULL };
+	const char *args[] = { "--per-ip-connections", "4", "--header-timeout", "0", NULL };
 	const char *partial = "GET /public/health HTTP/1.1\r\nHost: a\r\n";
 	const char *whole = "GET /public/health HTTP/1.1\r\nHost: a\r\n\r\n";
-	int fds[SLOW_LIMIT + 1], closed[SLOW_LIMIT + 1], open_n = SLOW_LIMIT, extra, i, got = 0;
+	int fds[SLOW_LIMIT], extra, i, c;
 	long long until;
 	server_opts so;
 	server_t srv;
-	char buf[256], probe[64];
+	char *out;
 
 	memset(&so, 0, sizeof(so));
 	so.args = args;
-	server_start_opts(&srv, "slow", 6, &so);
-	ck_assert_int_eq(wait_depth(&srv, 6, g_valgrind ? 300000 : 60000), 6);
-	/* is 127.0.0.2 usable as a source here? */
+	server_start_opts(&srv, "perip", 4, &so);
+	ck_assert_int_eq(wait_depth(&srv, 4, g_valgrind ? 300000 : 60000), 4);
 	if ((fds[0] = raw_connect(srv.port, "127.0.0.2")) < 0) {
-		fprintf(stderr, "test_slow_clients: cannot bind 127.0.0.2: not tested\n");
+		fprintf(stderr, "test_per_ip_limit: cannot bind 127.0.0.2: not tested\n");
 		server_stop(&srv);
 		return;
 	}
 	for (i = 1; i < SLOW_LIMIT; i++)
 		ck_assert_int_ge(fds[i] = raw_connect(srv.port, "127.0.0.2"), 0);
+	for (i = 0; i < SLOW_LIMIT; i++)
+		raw_send(fds[i], partial, strlen(partial));
+	ck_assert_int_ge(extra = raw_connect(srv.port, "127.0.0.2"), 0);
+	raw_send(extra, whole, strlen(whole));
+	out = raw_read_all(extra, &c);
+	close(extra);
+	ck_assert_msg(c && out[0] == '\0', "connection over the per-IP limit: %s", out);
+	free(out);
+	for (i = 0; i < 3; i++) {
+		char text[32];
+		json_object *doc;
+		snprintf(text, sizeof(text), "honest-%d", i);
+		doc = create_room(srv.base, text);
+		json_object_put(doc);
+	}
+	for (i = 0; i < SLOW_LIMIT; i++)
+		close(fds[i]);
+	/* the address may connect again once the server has let go of the
+	 * closed ones (until then a new one is still over the limit) */
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	for (;;) {
+		const char *req = "GET /public/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+		ck_assert_int_ge(fds[0] = raw_connect(srv.port, "127.0.0.2"), 0);
+		raw_send(fds[0], req, strlen(req));
+		out = raw_read_all(fds[0], &c);
+		close(fds[0]);
+		if (out[0] || now_ms() > until)
+			break;
+		free(out);
+	}
+	ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
+	free(out);
+	ck_assert_int_eq(server_stop(&srv), 0);
+}
+END_TEST
+
+/* Slowloris, part 2: a connection whose headers are not all in within
+ * --header-timeout of accept is closed however it trickles (every byte
+ * would reset the idle timeout), and never answered; honest callers get
+ * rooms meanwhile. */
+START_TEST(test_header_deadline)
+{
+	const char *args[] = { "--header-timeout", "2", NULL };
+	const char *partial = "GET /public/health HTTP/1.1\r\nHost: a\r\n";
+	int fds[SLOW_LIMIT], closed[SLOW_LIMIT], open_n = SLOW_LIMIT, i, got = 0;
+	long long until;
+	server_opts so;
+	server_t srv;
+	char buf[256];
+
+	memset(&so, 0, sizeof(so));
+	so.args = args;
+	server_start_opts(&srv, "hdrdeadline", 4, &so);
+	ck_assert_int_eq(wait_depth(&srv, 4, g_valgrind ? 300000 : 60000), 4);
 	for (i = 0; i < SLOW_LIMIT; i++) {
+		ck_assert_int_ge(fds[i] = raw_connect(srv.port, NULL), 0);
 		raw_send(fds[i], partial, strlen(partial));
 		closed[i] = 0;
 	}
-	/* one more from the same address: closed without an answer, even to
-	 * a whole request */
-	ck_assert_int_ge(extra = raw_connect(srv.port, "127.0.0.2"), 0);
-	raw_send(extra, whole, strlen(whole));
-	{
-		int c;
-		char *out = raw_read_all(extra, &c);
-		ck_assert_msg(c && out[0] == '\0', "connection over the per-IP limit: %s", out);
-		free(out);
-		close(extra);
-	}
-	/* honest creates from 127.0.0.1 while the slow ones hold their slots */
 	for (i = 0; i < 3; i++) {
+		char text[32];
 		json_object *doc;
-		snprintf(probe, sizeof(probe), "honest-%d", i);
-		doc = create_room(srv.base, probe);
+		snprintf(text, sizeof(text), "honest-%d", i);
+		doc = create_room(srv.base, text);
 		json_object_put(doc);
 	}
 	/* trickle a header byte to each until the server closes them all */
@@ -1997,24 +2040,6 @@ START_TEST(test_slow_clients)
 	ck_assert_int_eq(got, 0);  /* closed, never answered */
 	for (i = 0; i < SLOW_LIMIT; i++)
 		close(fds[i]);
-	/* and the address may connect again, once the server has let go of
-	 * the closed ones (until then a new one is still over the limit) */
-	until = now_ms() + (g_valgrind ? 120000 : 30000);
-	for (;;) {
-		const char *req = "GET /public/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
-		int c;
-		char *out;
-		ck_assert_int_ge(fds[0] = raw_connect(srv.port, "127.0.0.2"), 0);
-		raw_send(fds[0], req, strlen(req));
-		out = raw_read_all(fds[0], &c);
-		close(fds[0]);
-		if (out[0] || now_ms() > until) {
-			ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
-			free(out);
-			break;
-		}
-		free(out);
-	}
 	ck_assert_int_eq(server_stop(&srv), 0);
 }
 END_TEST
@@ -2142,7 +2167,8 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_log_forging);
 	tcase_add_test(tc, test_head_and_odd_targets);
 	tcase_add_test(tc, test_mhd_messages_logged);
-	tcase_add_test(tc, test_slow_clients);
+	tcase_add_test(tc, test_per_ip_limit);
+	tcase_add_test(tc, test_header_deadline);
 	tcase_add_test(tc, test_public_lookups_capped);
 	tcase_add_test(tc, test_log_has_no_secrets);
 	suite_add_tcase(s, tc);
