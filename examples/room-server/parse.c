@@ -243,6 +243,9 @@ json_object *rs_parse_object(const char *body, size_t len, char *why, size_t why
 		return NULL;
 	}
 	tok = json_tokener_new_ex(32);
+	/* strings that are not UTF-8 would reach Pexip, answers and logs raw */
+	if (tok)
+		json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	o = tok ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
 	if (!o || json_tokener_get_error(tok) != json_tokener_success || tok->char_offset != (int)len) {
 		json_object_put(o);

@@ -1896,6 +1896,11 @@ START_TEST(test_head_and_odd_targets)
 	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/room/create?tagUrl=a&uuiData=68&tagUrl=b", NULL, 0, &o), 400);
 	ck_assert_ptr_nonnull(strstr(r.body, "'tagUrl'"));
 	resp_free(&r);
+	/* a request body with a string that is not UTF-8: 400, not echoed */
+	ck_assert_int_eq(http(&r, g_srv.base, "PATCH", "/room/any-room", BODY("{\"description\":\"a\xff\"}"), &o), 400);
+	ck_assert_msg(strstr(r.body, "utf-8") != NULL, "%s", r.body);
+	ck_assert_ptr_null(strchr(r.body, '\xff'));
+	resp_free(&r);
 }
 END_TEST
 
