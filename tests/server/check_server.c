@@ -1929,6 +1929,27 @@ START_TEST(test_mhd_messages_logged)
 }
 END_TEST
 
+/* A server of its own with extra arguments, its pool of @p depth full. */
+static void start_with_args(server_t *srv, const char *name, int depth, const char *const *args)
+{
+	server_opts so;
+	memset(&so, 0, sizeof(so));
+	so.args = args;
+	server_start_opts(srv, name, depth, &so);
+	ck_assert_int_eq(wait_depth(srv, depth, g_valgrind ? 300000 : 60000), depth);
+}
+
+/* @p n creates with the API key, each asserted 200 (create_room). */
+static void create_rooms(const server_t *srv, const char *prefix, int n)
+{
+	int i;
+	for (i = 0; i < n; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "%s-%d", prefix, i);
+		json_object_put(create_room(srv->base, text));
+	}
+}
+
 /* Slowloris, part 1: connections from one address beyond
  * --per-ip-connections are closed at once, even with a whole request,
  * while callers from another address keep getting rooms. (No header
@@ -1941,14 +1962,10 @@ START_TEST(test_per_ip_limit)
 	const char *whole = "GET /public/health HTTP/1.1\r\nHost: a\r\n\r\n";
 	int fds[SLOW_LIMIT], extra, i, c;
 	long long until;
-	server_opts so;
 	server_t srv;
 	char *out;
 
-	memset(&so, 0, sizeof(so));
-	so.args = args;
-	server_start_opts(&srv, "perip", 4, &so);
-	ck_assert_int_eq(wait_depth(&srv, 4, g_valgrind ? 300000 : 60000), 4);
+	start_with_args(&srv, "perip", 4, args);
 	if ((fds[0] = raw_connect(srv.port, "127.0.0.2")) < 0) {
 		fprintf(stderr, "test_per_ip_limit: cannot bind 127.0.0.2: not tested\n");
 		server_stop(&srv);
@@ -1964,13 +1981,7 @@ START_TEST(test_per_ip_limit)
 	close(extra);
 	ck_assert_msg(c && out[0] == '\0', "connection over the per-IP limit: %s", out);
 	free(out);
-	for (i = 0; i < 3; i++) {
-		char text[32];
-		json_object *doc;
-		snprintf(text, sizeof(text), "honest-%d", i);
-		doc = create_room(srv.base, text);
-		json_object_put(doc);
-	}
+	create_rooms(&srv, "honest", 3);
 	for (i = 0; i < SLOW_LIMIT; i++)
 		close(fds[i]);
 	/* the address may connect again once the server has let go of the
@@ -2002,26 +2013,16 @@ START_TEST(test_header_deadline)
 	const char *partial = "GET /public/health HTTP/1.1\r\nHost: a\r\n";
 	int fds[SLOW_LIMIT], closed[SLOW_LIMIT], open_n = SLOW_LIMIT, i, got = 0;
 	long long until;
-	server_opts so;
 	server_t srv;
 	char buf[256];
 
-	memset(&so, 0, sizeof(so));
-	so.args = args;
-	server_start_opts(&srv, "hdrdeadline", 4, &so);
-	ck_assert_int_eq(wait_depth(&srv, 4, g_valgrind ? 300000 : 60000), 4);
+	start_with_args(&srv, "hdrdeadline", 4, args);
 	for (i = 0; i < SLOW_LIMIT; i++) {
 		ck_assert_int_ge(fds[i] = raw_connect(srv.port, NULL), 0);
 		raw_send(fds[i], partial, strlen(partial));
 		closed[i] = 0;
 	}
-	for (i = 0; i < 3; i++) {
-		char text[32];
-		json_object *doc;
-		snprintf(text, sizeof(text), "honest-%d", i);
-		doc = create_room(srv.base, text);
-		json_object_put(doc);
-	}
+	create_rooms(&srv, "honest", 3);
 	/* trickle a header byte to each until the server closes them all */
 	until = now_ms() + (g_valgrind ? 120000 : 30000);
 	while (open_n > 0 && now_ms() < until) {
@@ -2082,14 +2083,10 @@ START_TEST(test_public_lookups_capped)
 	atomic_int done = 0;
 	long long until, held_before;
 	int i, n200 = 0, n404 = 0, n503 = 0;
-	server_opts so;
 	server_t srv;
 	resp_t r;
 
-	memset(&so, 0, sizeof(so));
-	so.args = args;
-	server_start_opts(&srv, "anon", 8, &so);
-	ck_assert_int_eq(wait_depth(&srv, 8, g_valgrind ? 300000 : 60000), 8);
+	start_with_args(&srv, "anon", 8, args);
 	emu_create_room("pub-held-real");
 	held_before = emu_stat(&g_emu, "held_total");
 	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold_prefix\":\"pub-held-\"}", NULL), 200);
@@ -2111,13 +2108,7 @@ START_TEST(test_public_lookups_capped)
 	ck_assert_int_eq(atomic_load(&done) + emu_stat(&g_emu, "held"), ANON_N);
 	ck_assert_int_eq(emu_stat(&g_emu, "held"), 2);
 	/* hand-outs go on while the anonymous lookups sit in Pexip */
-	for (i = 0; i < 5; i++) {
-		char text[32];
-		json_object *doc;
-		snprintf(text, sizeof(text), "while-held-%d", i);
-		doc = create_room(srv.base, text);
-		json_object_put(doc);
-	}
+	create_rooms(&srv, "while-held", 5);
 	ck_assert_int_eq(emu_stat(&g_emu, "held"), 2);
 	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold_prefix\":\"\"}", NULL), 200);
 	for (i = 0; i < ANON_N; i++) {
