@@ -2090,6 +2090,35 @@ START_TEST(test_public_lookups_capped)
 	emu_create_room("pub-held-real");
 	held_before = emu_stat(&g_emu, "held_total");
 	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold_prefix\":\"pub-held-\"}", NULL), 200);
+
+	/* one name asked by 8 at once: one lookup in Pexip, 7 answered 503 */
+	for (i = 0; i < 8; i++) {
+		a[i].srv = &srv;
+		a[i].done = &done;
+		a[i].status = -1;
+		snprintf(a[i].name, sizeof(a[i].name), "pub-held-solo");
+		ck_assert_int_eq(pthread_create(&th[i], NULL, anon_main, &a[i]), 0);
+	}
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	while (atomic_load(&done) + emu_stat(&g_emu, "held") < 8 && now_ms() < until)
+		usleep(20 * 1000);
+	ck_assert_int_eq(atomic_load(&done) + emu_stat(&g_emu, "held"), 8);
+	ck_assert_int_eq(emu_stat(&g_emu, "held"), 1);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold_prefix\":\"\"}", NULL), 200);
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		n404 += a[i].status == 404;
+		n503 += a[i].status == 503;
+	}
+	ck_assert_int_eq(n404, 1);
+	ck_assert_int_eq(n503, 7);
+	ck_assert_int_eq(emu_stat(&g_emu, "held_total") - held_before, 1);
+	n404 = n503 = 0;
+	atomic_store(&done, 0);
+	held_before = emu_stat(&g_emu, "held_total");
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold_prefix\":\"pub-held-\"}", NULL), 200);
+
+	/* many names: at most a quarter of max_concurrency (2 of 8) in Pexip */
 	for (i = 0; i < ANON_N; i++) {
 		a[i].srv = &srv;
 		a[i].done = &done;
