@@ -47,6 +47,11 @@ enum MHD_Result rs_send(struct MHD_Connection *c, rs_request *r, unsigned status
 		MHD_add_response_header(resp, "Allow", allow);
 	if (r->closing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (r->retry_after) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
 	if (status == MHD_HTTP_UNAUTHORIZED && r->path && strcmp(r->path, "/public/event_sink") == 0)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Basic realm=\"event_sink\"");
 	ret = MHD_queue_response(c, status, resp);
@@ -113,48 +118,50 @@ enum MHD_Result rs_send_pex_error(struct MHD_Connection *c, rs_request *r, int e
 /* The access log shows the path and the keys of the query arguments,
  * never their values (they may be a secret, a UUI or a token). */
 typedef struct log_path_ctx {
-	char *p;            /* where the next key goes; NULL: only measure */
-	size_t size;        /* bytes the keys take */
+	rs_text *t;
 	int has_query;      /* a '?' is in already (the path may hold one) */
 } log_path_ctx;
 
 static enum MHD_Result add_query_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	log_path_ctx *x = cls;
-	size_t n = strlen(key);
 	(void)kind;
 	(void)value;
-	if (x->p) {
-		*x->p++ = x->has_query ? '&' : '?';
-		memcpy(x->p, key, n);
-		x->p += n;
-	}
+	rs_text_put(x->t, x->has_query ? "&" : "?", 1);
+	rs_text_puts(x->t, key);
 	x->has_query = 1;
-	x->size += n + 1;
 	return MHD_YES;
 }
 
-/* One allocation: the state, then the path and the log path. */
+/* One allocation: the state, then the path, and the log path and the
+ * method escaped for the log (pex_log_escape). */
 static rs_request *request_new(struct MHD_Connection *c, const char *method, const char *url)
 {
-	size_t ulen = strlen(url);
-	log_path_ctx x = { NULL, 0, strchr(url, '?') != NULL };
+	size_t ulen = strlen(url), llen, mlen;
+	rs_text lp;
+	log_path_ctx x;
 	rs_request *r;
 
+	rs_text_init(&lp);
+	rs_text_put(&lp, url, ulen);
+	x.t = &lp;
+	x.has_query = strchr(url, '?') != NULL;
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_key, &x);
-	if (!(r = calloc(1, sizeof(*r) + 2 * (ulen + 1) + x.size)))
+	llen = pex_log_escape(NULL, 0, lp.ptr);
+	mlen = pex_log_escape(NULL, 0, method);
+	if (lp.oom || !(r = calloc(1, sizeof(*r) + ulen + llen + mlen + 3))) {
+		rs_text_dispose(&lp);
 		return NULL;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->method = method;
 	r->path = r->mem;
 	memcpy(r->path, url, ulen + 1);
 	r->log_path = r->path + ulen + 1;
-	memcpy(r->log_path, url, ulen);
-	x.p = r->log_path + ulen;
-	x.size = 0;
-	x.has_query = strchr(url, '?') != NULL;
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query_key, &x);
-	*x.p = '\0';
+	pex_log_escape(r->log_path, llen + 1, lp.ptr);
+	r->log_method = r->log_path + llen + 1;
+	pex_log_escape(r->log_method, mlen + 1, method);
+	rs_text_dispose(&lp);
 	return r;
 }
 
@@ -163,6 +170,7 @@ static void request_free(rs_request *r)
 	if (!r)
 		return;
 	free(r->body);
+	free(r->lookup_body);
 	free(r);
 }
 
@@ -171,23 +179,100 @@ static void request_free(rs_request *r)
 #define METHOD_NOT_ALLOWED \
 	"{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"method not allowed on this route\"}}"
 
+/* What the URI log callback leaves for the access handler: the request
+ * target held "%00" before libmicrohttpd decoded it. */
+static char nul_target;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)c;
+	return rs_target_has_nul(uri) ? &nul_target : NULL;
+}
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	rs_framing_header(cls, key, value);
+	return MHD_YES;
+}
+
+typedef struct query_ctx {
+	rs_query q;
+	char why[160];
+	int bad;
+} query_ctx;
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	query_ctx *x = cls;
+	(void)kind;
+	if (rs_query_arg(&x->q, key, value, x->why, sizeof(x->why)) < 0) {
+		x->bad = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* The checks on the headers and the target that come before any route:
+ * 0, or -1 with the 400 queued (in *ret). Framing errors close the
+ * connection: what follows the headers cannot be trusted to be a body. */
+static int check_request(struct MHD_Connection *c, rs_request *r, int nul, enum MHD_Result *ret)
+{
+	rs_framing f;
+	query_ctx q;
+	char why[160];
+
+	memset(&f, 0, sizeof(f));
+	MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
+	if (rs_framing_check(&f, why, sizeof(why)) < 0) {
+		r->closing = 1;
+		rs_log(PEX_LOG_INFO, "%s %s: refused: %s", r->log_method, r->log_path, why);
+		*ret = rs_send_error(c, r, 400, "bad_request", "%s", why);
+		return -1;
+	}
+	if (nul) {
+		*ret = rs_send_error(c, r, 400, "bad_request", "the request target holds %%00");
+		return -1;
+	}
+	if (!rs_clean_text(r->path)) {
+		*ret = rs_send_error(c, r, 400, "bad_request",
+			"the path holds a control character or bytes that are not UTF-8");
+		return -1;
+	}
+	memset(&q, 0, sizeof(q));
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+	if (q.bad) {
+		*ret = rs_send_error(c, r, 400, "bad_request", "%s", q.why);
+		return -1;
+	}
+	return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 	const char *method, const char *version, const char *upload_data,
 	size_t *upload_data_size, void **con_cls)
 {
 	rs_server *s = cls;
 	rs_request *r = *con_cls;
+	int nul = 0;
 	(void)version;
 
+	if ((void *)r == (void *)&nul_target) {
+		nul = 1;
+		r = NULL;
+	}
 	if (!r) {
 		rs_route_info info;
 		enum MHD_Result ret = MHD_YES;
 		const char *cl;
 
+		*con_cls = NULL;
 		if (!(r = request_new(c, method, url)))
 			return MHD_NO;
 		*con_cls = r;
 		atomic_fetch_add(&s->in_flight, 1);
+		rs_conn_headers_done(s, c);
 
 		/* Shutting down: refuse new requests and close the connection,
 		 * so keep-alive clients go away and the drain can finish. */
@@ -195,6 +280,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			r->closing = 1;
 			return rs_send_error(c, r, 503, "shutting_down", "the server is shutting down");
 		}
+		if (check_request(c, r, nul, &ret) < 0)
+			return ret;
 
 		/* Everything that needs only the headers is decided now, before
 		 * any body is read. */
@@ -272,9 +359,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	rs_text t;
 	(void)c;
 
-	if (!r)
+	if (!r || (void *)r == (void *)&nul_target) {
+		*con_cls = NULL;
 		return;
+	}
 	*con_cls = NULL;
+	rs_conn_request_done(s, c);
 	/* rooms were handed out (the answer is sent, or the client went away
 	 * with it): queue their replacements now */
 	if (r->replenish)
@@ -282,13 +372,157 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	/* written by hand, not with json-c: this runs for every request */
 	log_time(ts, sizeof(ts));
 	rs_text_init(&t);
-	rs_access_line(&t, ts, r->method, r->log_path, r->answered ? r->status : 0,
+	rs_access_line(&t, ts, r->log_method, r->log_path, r->answered ? r->status : 0,
 		elapsed_s(&r->start) * 1e3, r->bytes, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	if (!t.oom)
 		rs_log_write(t.ptr, t.len);
 	rs_text_dispose(&t);
 	request_free(r);
 	atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* ---- connections and the header deadline ---- */
+
+typedef struct rs_conn {
+	struct rs_conn *prev, *next;
+	MHD_socket fd;
+	long long deadline;     /* monotonic ms the headers must be in by; 0: in */
+} rs_conn;
+
+static rs_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void conn_set_deadline(rs_server *s, struct MHD_Connection *c, unsigned seconds)
+{
+	rs_conn *k = conn_of(c);
+	if (!k)
+		return;
+	pthread_mutex_lock(&s->conns_lock);
+	k->deadline = seconds ? rs_now_ms() + (long long)seconds * 1000 : 0;
+	pthread_mutex_unlock(&s->conns_lock);
+}
+
+void rs_conn_headers_done(rs_server *s, struct MHD_Connection *c)
+{
+	conn_set_deadline(s, c, 0);
+}
+
+void rs_conn_request_done(rs_server *s, struct MHD_Connection *c)
+{
+	conn_set_deadline(s, c, s->header_timeout_s ? RS_IDLE_TIMEOUT_S : 0);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+	enum MHD_ConnectionNotificationCode toe)
+{
+	rs_server *s = cls;
+	rs_conn *k = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(k = calloc(1, sizeof(*k))))
+			return;         /* no deadline for this one */
+		k->fd = ci->connect_fd;
+		k->deadline = s->header_timeout_s ? rs_now_ms() + (long long)s->header_timeout_s * 1000 : 0;
+		pthread_mutex_lock(&s->conns_lock);
+		k->next = s->conns;
+		if (s->conns)
+			s->conns->prev = k;
+		s->conns = k;
+		pthread_mutex_unlock(&s->conns_lock);
+		*socket_context = k;
+		return;
+	}
+	if (!k)
+		return;
+	/* libmicrohttpd closes the socket after this: unlinked under the
+	 * lock, the watchdog never shuts down a reused descriptor */
+	pthread_mutex_lock(&s->conns_lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		s->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&s->conns_lock);
+	free(k);
+	*socket_context = NULL;
+}
+
+#define WATCHDOG_TICK_MS 250
+
+/* Shut down the connections past their header deadline: libmicrohttpd
+ * then reads the end of the stream and closes them. */
+static void *watchdog_main(void *arg)
+{
+	rs_server *s = arg;
+	pthread_mutex_lock(&s->conns_lock);
+	while (!s->watchdog_stopping) {
+		struct timespec ts;
+		long long now = rs_now_ms();
+		size_t closed = 0;
+		rs_conn *k;
+		for (k = s->conns; k; k = k->next) {
+			if (k->deadline && now >= k->deadline) {
+				shutdown(k->fd, SHUT_RDWR);
+				k->deadline = 0;
+				closed++;
+			}
+		}
+		if (closed)
+			rs_log(PEX_LOG_INFO, "closed %zu connection(s) whose request headers were not in on time", closed);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->conns_cond, &s->conns_lock, &ts);
+	}
+	pthread_mutex_unlock(&s->conns_lock);
+	return NULL;
+}
+
+static int watchdog_start(rs_server *s)
+{
+	pthread_condattr_t ca;
+	if (pthread_mutex_init(&s->conns_lock, NULL) != 0)
+		return -1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&s->conns_cond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		pthread_mutex_destroy(&s->conns_lock);
+		return -1;
+	}
+	pthread_condattr_destroy(&ca);
+	if (s->header_timeout_s && pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+		pthread_cond_destroy(&s->conns_cond);
+		pthread_mutex_destroy(&s->conns_lock);
+		return -1;
+	}
+	s->watchdog_started = 1;
+	return 0;
+}
+
+/* After the daemon stopped (every connection is closed). */
+static void watchdog_stop(rs_server *s)
+{
+	if (!s->watchdog_started)
+		return;
+	if (s->header_timeout_s) {
+		pthread_mutex_lock(&s->conns_lock);
+		s->watchdog_stopping = 1;
+		pthread_cond_signal(&s->conns_cond);
+		pthread_mutex_unlock(&s->conns_lock);
+		pthread_join(s->watchdog, NULL);
+	}
+	pthread_cond_destroy(&s->conns_cond);
+	pthread_mutex_destroy(&s->conns_lock);
+	s->watchdog_started = 0;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -300,14 +534,15 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	rs_log(PEX_LOG_DEBUG, "libmicrohttpd: %s", msg);
+	rs_log(PEX_LOG_INFO, "libmicrohttpd: %s", msg);
 }
 
 int rs_http_start(rs_server *s, const char *host, unsigned port, unsigned threads, unsigned *bound_port)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+		MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *info;
 
 	memset(&ss, 0, sizeof(ss));
@@ -330,18 +565,26 @@ int rs_http_start(rs_server *s, const char *host, unsigned port, unsigned thread
 		sl = sizeof(*a4);
 	}
 	(void)sl;
+	if (watchdog_start(s) < 0)
+		return -1;
 	s->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+		/* first: libmicrohttpd's messages about the options go through it too */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		/* headers (and MHD's bookkeeping) beyond this get 431 */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-		MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+		MHD_OPTION_CONNECTION_TIMEOUT, RS_IDLE_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_LIMIT, 1000u,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->per_ip_limit,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_END);
-	if (!s->daemon)
+	if (!s->daemon) {
+		watchdog_stop(s);
 		return -1;
+	}
 	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	*bound_port = info ? info->port : port;
 	return 0;
@@ -364,6 +607,9 @@ void rs_http_stop(rs_server *s, long drain_ms)
 		usleep(10 * 1000);
 	if (atomic_load(&s->in_flight) > 0)
 		rs_log(PEX_LOG_WARN, "stopping with %d request(s) still in flight", atomic_load(&s->in_flight));
+	/* a public lookup still in Pexip resumes its connection when done */
+	rs_public_wait(s);
 	MHD_stop_daemon(s->daemon);
 	s->daemon = NULL;
+	watchdog_stop(s);
 }

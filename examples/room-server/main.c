@@ -2,6 +2,7 @@
  *
  *   room-server -c FILE [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]
  *               [--metrics-interval S] [--threads N] [--workers N]
+ *               [--per-ip-connections N] [--header-timeout S] [--public-ttl S]
  *
  * Prints "LISTENING <host>:<port>" on stdout once it accepts requests.
  * SIGTERM or SIGINT: stop accepting, finish the requests in flight and
@@ -68,10 +69,15 @@ void rs_log_json(json_object *o)
 	json_object_put(o);
 }
 
-static void log_message(pex_log_level level, const char *msg)
+static void log_message(pex_log_level level, const char *raw)
 {
+	char msg[2048];
 	if (level > g_level)
 		return;
+	/* text from a request (a path, a method) cannot start a line of its
+	 * own, drive a terminal or put invalid UTF-8 in a log; the library's
+	 * messages are escaped already, and escaping twice changes nothing */
+	pex_log_escape(msg, sizeof(msg), raw);
 	if (g_json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "ts", json_object_new_int64((long long)time(NULL)));
@@ -79,7 +85,7 @@ static void log_message(pex_log_level level, const char *msg)
 		json_object_object_add(o, "msg", json_object_new_string(msg));
 		rs_log_json(o);
 	} else {
-		char line[2048];
+		char line[2200];
 		int n = snprintf(line, sizeof(line), "room-server: %s: %s", pex_log_level_name(level), msg);
 		rs_log_write(line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
 	}
@@ -110,6 +116,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: room-server [-c FILE] [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]\n"
 		"                   [--metrics-interval S] [--threads N] [--workers N] [--prefetch N]\n"
+		"                   [--per-ip-connections N] [--header-timeout S] [--public-ttl S]\n"
 		"  -c, --config FILE        configuration (default: $PEXIPSDK_CONFIG, ./pexipsdk.yaml, ...)\n"
 		"  --listen HOST:PORT       overrides server.listen and $FUNCTIONS_CUSTOMHANDLER_PORT; port 0 = any\n"
 		"  --gc-interval S          GC sweep every S seconds (default 600, 0 = off)\n"
@@ -119,7 +126,14 @@ static void usage(FILE *f)
 		"  --workers N              replenish worker threads (default 2)\n"
 		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
 		"                           is one Pexip request and no queue operation (default 1,\n"
-		"                           0 = off, at most 16)\n");
+		"                           0 = off, at most 16)\n"
+		"  --per-ip-connections N   connections at once from one client address (default %u,\n"
+		"                           0 = no limit, at most 1000)\n"
+		"  --header-timeout S       close a connection whose request headers are not all in\n"
+		"                           S seconds after it opened (default %u, 0 = off)\n"
+		"  --public-ttl S           keep GET /public/room/NAME answers S seconds (default %u,\n"
+		"                           0 = ask Pexip every time, still capped)\n",
+		RS_PER_IP_DEFAULT, RS_HEADER_TIMEOUT_DEFAULT, RS_PUBLIC_TTL_DEFAULT);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -211,6 +225,9 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "prefetch", required_argument, NULL, 'p' },
+		{ "per-ip-connections", required_argument, NULL, 'i' },
+		{ "header-timeout", required_argument, NULL, 'H' },
+		{ "public-ttl", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -225,6 +242,9 @@ int main(int argc, char **argv)
 	srv.gc_interval_s = 600;
 	srv.metrics_interval_s = 300;
 	srv.prefetch = 1;
+	srv.per_ip_limit = RS_PER_IP_DEFAULT;
+	srv.header_timeout_s = RS_HEADER_TIMEOUT_DEFAULT;
+	srv.public_ttl_s = RS_PUBLIC_TTL_DEFAULT;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -248,6 +268,18 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			if (parse_uint(optarg, PEX_POOL_PREFETCH_MAX, &srv.prefetch) < 0)
+				goto bad;
+			break;
+		case 'i':
+			if (parse_uint(optarg, 1000, &srv.per_ip_limit) < 0)
+				goto bad;
+			break;
+		case 'H':
+			if (parse_uint(optarg, 3600, &srv.header_timeout_s) < 0)
+				goto bad;
+			break;
+		case 'T':
+			if (parse_uint(optarg, 86400, &srv.public_ttl_s) < 0)
 				goto bad;
 			break;
 		case 'h': usage(stdout); return 0;
@@ -309,6 +341,13 @@ int main(int argc, char **argv)
 	if (pthread_mutex_init(&srv.health_lock, NULL) != 0)
 		goto out;
 	{
+		/* anonymous lookups get a quarter of the Pexip connections */
+		long long conc = 5;
+		pex_config_get_int(&conc, srv.cfg, "pexip.max_concurrency");
+		if (rs_public_init(&srv, conc > 0 && conc < 1000 ? (unsigned)conc : 5) < 0)
+			goto out;
+	}
+	{
 		/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
 		long long depth = 20;
 		pex_config_get_int(&depth, srv.cfg, "pool.depth");
@@ -350,6 +389,7 @@ stop:
 	if (status == 0)
 		rs_log(PEX_LOG_INFO, "stopped");
 out:
+	rs_public_dispose(&srv);
 	rs_jwt_free(srv.jwt);
 	rs_auth_dispose(&srv);
 	rs_auth_shutdown();

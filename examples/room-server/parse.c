@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -242,6 +243,9 @@ json_object *rs_parse_object(const char *body, size_t len, char *why, size_t why
 		return NULL;
 	}
 	tok = json_tokener_new_ex(32);
+	/* strings that are not UTF-8 would reach Pexip, answers and logs raw */
+	if (tok)
+		json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	o = tok ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
 	if (!o || json_tokener_get_error(tok) != json_tokener_success || tok->char_offset != (int)len) {
 		json_object_put(o);
@@ -404,5 +408,71 @@ int rs_peer_is_loopback(const struct sockaddr *sa)
 		/* ::ffff:127.x.y.z (a dual-stack socket's IPv4 loopback peer) */
 		return memcmp(b, mapped, sizeof(mapped)) == 0 && b[12] == 127;
 	}
+	return 0;
+}
+
+/* ---- request checks (headers and target) ---- */
+
+int rs_clean_text(const char *s)
+{
+	return s && pex_log_escape(NULL, 0, s) == strlen(s);
+}
+
+int rs_target_has_nul(const char *raw)
+{
+	return raw && strstr(raw, "%00") != NULL;
+}
+
+void rs_framing_header(rs_framing *f, const char *key, const char *value)
+{
+	if (strcasecmp(key, "Content-Length") == 0) {
+		if (f->content_lengths++ == 0)
+			f->content_length = value;
+		else if (strcmp(f->content_length, value ? value : "") != 0)
+			f->lengths_differ = 1;
+	} else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+		if (f->transfer_encodings++ == 0)
+			f->transfer_encoding = value;
+	}
+}
+
+int rs_framing_check(const rs_framing *f, char *why, size_t whylen)
+{
+	const char *te = f->transfer_encoding;
+	if (f->lengths_differ)
+		WHY("the request has two different Content-Length headers");
+	else if (f->transfer_encodings && f->content_lengths)
+		WHY("the request has both Content-Length and Transfer-Encoding");
+	else if (f->transfer_encodings > 1)
+		WHY("the request has more than one Transfer-Encoding header");
+	else if (f->transfer_encodings && (!te || strcasecmp(te, "chunked") != 0))
+		WHY("Transfer-Encoding must be chunked");
+	else
+		return 0;
+	return -1;
+}
+
+int rs_query_arg(rs_query *q, const char *key, const char *value, char *why, size_t whylen)
+{
+	size_t i;
+	if (!rs_clean_text(key) || (value && !rs_clean_text(value))) {
+		WHY("a query parameter holds a control character or bytes that are not UTF-8");
+		return -1;
+	}
+	for (i = 0; i < q->count; i++) {
+		if (strcmp(q->keys[i], key) != 0)
+			continue;
+		/* a clean key is echoed only when short enough to be whole */
+		if (strlen(key) <= 64)
+			WHY("query parameter '%s' is given more than once", key);
+		else
+			WHY("a query parameter is given more than once");
+		return -1;
+	}
+	if (q->count == RS_QUERY_MAX) {
+		WHY("more than %d query parameters", RS_QUERY_MAX);
+		return -1;
+	}
+	q->keys[q->count++] = key;
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -37,8 +38,8 @@ void rs_route_classify(rs_route_info *in, const char *m, const char *path)
 		in->allow = "DELETE";
 	} else if (name_after(path, "/room/")) {
 		in->needs_auth = 1;
-		in->method_ok = is(m, "GET") || is(m, "PATCH") || is(m, "DELETE");
-		in->allow = "GET, PATCH, DELETE";
+		in->method_ok = is(m, "GET") || is(m, "HEAD") || is(m, "PATCH") || is(m, "DELETE");
+		in->allow = "GET, HEAD, PATCH, DELETE";
 	} else if (strncmp(path, "/room/", 6) == 0 || is(path, "/room")) {
 		/* unknown /room/ paths still need credentials: no probing */
 		in->needs_auth = 1;
@@ -48,8 +49,10 @@ void rs_route_classify(rs_route_info *in, const char *m, const char *path)
 		in->method_ok = is(m, "POST");
 		in->allow = "POST";
 	} else if (is(path, "/public/health") || is(path, "/metrics") || name_after(path, "/public/room/")) {
-		in->method_ok = is(m, "GET");
-		in->allow = "GET";
+		/* HEAD is answered like GET without the body (load balancers
+		 * probe with it; libmicrohttpd leaves the body out) */
+		in->method_ok = is(m, "GET") || is(m, "HEAD");
+		in->allow = "GET, HEAD";
 	} else if (is(path, "/gc_timer") || is(path, "/metrics_timer")) {
 		/* Azure Functions custom handler: timer triggers are POST
 		 * /{functionName}, from the Functions host on localhost */
@@ -162,6 +165,8 @@ int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
 }
 
 /* ---- helpers ---- */
+
+static void public_forget(rs_server *s, const char *name);
 
 static const char *arg(struct MHD_Connection *c, const char *key)
 {
@@ -408,6 +413,7 @@ static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_req
 	pex_room_free(room);
 	room = NULL;
 	err = pex_room_update(client, id, &patch);
+	public_forget(s, name);
 	pex_buf_dispose(&tag);
 	json_object_put(body);
 	if (err < 0)
@@ -423,6 +429,7 @@ static enum MHD_Result room_delete(rs_server *s, struct MHD_Connection *c, rs_re
 {
 	json_object *o;
 	int deleted = 0, err = pex_room_delete_by_name(pex_pool_client(s->pool), name, &deleted);
+	public_forget(s, name);
 	if (err < 0)
 		return rs_send_pex_error(c, r, err);
 	o = json_object_new_object();
@@ -494,22 +501,227 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	return rs_send_json(c, r, queue_ok && pexip_ok ? 200 : 503, o);
 }
 
-/* Public fields only: name, alias, tag (no PINs, no id). */
-static enum MHD_Result public_room(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
+/* ---- GET /public/room/{name}: cached, capped, one lookup per name ---- */
+
+typedef struct rs_public_entry {
+	char name[RS_NAME_MAX + 1];     /* "" : free */
+	int pending;                    /* a lookup of this name is in Pexip */
+	int found;                      /* 200 with body, else 404 */
+	char *body;
+	long long expires;              /* monotonic ms */
+} rs_public_entry;
+
+int rs_public_init(rs_server *s, unsigned max_concurrency)
 {
-	pex_room *room = NULL;
-	json_object *o;
-	int err = pex_room_get_by_name(&room, pex_pool_client(s->pool), name);
-	if (err < 0)
-		return err == PEX_ENOTFOUND ? rs_send_error(c, r, 404, "not_found", "no room named '%s'", name)
-			: rs_send_pex_error(c, r, err);
-	o = json_object_new_object();
+	if (!(s->public_cache = calloc(RS_PUBLIC_CACHE_SIZE, sizeof(*s->public_cache))))
+		return -1;
+	if (pthread_mutex_init(&s->public_lock, NULL) != 0) {
+		free(s->public_cache);
+		s->public_cache = NULL;
+		return -1;
+	}
+	s->public_max = max_concurrency >= 8 ? max_concurrency / 4 : 1;
+	return 0;
+}
+
+void rs_public_dispose(rs_server *s)
+{
+	size_t i;
+	if (!s->public_cache)
+		return;
+	for (i = 0; i < RS_PUBLIC_CACHE_SIZE; i++)
+		free(s->public_cache[i].body);
+	free(s->public_cache);
+	s->public_cache = NULL;
+	pthread_mutex_destroy(&s->public_lock);
+}
+
+/* The entry of @p name, or NULL (public_lock held). */
+static rs_public_entry *public_find(rs_server *s, const char *name)
+{
+	size_t i;
+	for (i = 0; i < RS_PUBLIC_CACHE_SIZE; i++)
+		if (strcmp(s->public_cache[i].name, name) == 0)
+			return &s->public_cache[i];
+	return NULL;
+}
+
+/* A slot for a new name: a free one, else the not-pending one that
+ * expires first (public_lock held; never NULL while public_max is below
+ * the cache size). */
+static rs_public_entry *public_slot(rs_server *s)
+{
+	rs_public_entry *best = NULL;
+	size_t i;
+	for (i = 0; i < RS_PUBLIC_CACHE_SIZE; i++) {
+		rs_public_entry *e = &s->public_cache[i];
+		if (!e->name[0])
+			return e;
+		if (!e->pending && (!best || e->expires < best->expires))
+			best = e;
+	}
+	return best;
+}
+
+/* Forget @p name (it was changed or deleted through this server). */
+static void public_forget(rs_server *s, const char *name)
+{
+	rs_public_entry *e;
+	pthread_mutex_lock(&s->public_lock);
+	if ((e = public_find(s, name)) && !e->pending) {
+		free(e->body);
+		memset(e, 0, sizeof(*e));
+	}
+	pthread_mutex_unlock(&s->public_lock);
+}
+
+/* The public fields (name, alias, tag; no PINs, no id) as JSON text. */
+static char *public_body(const pex_room *room)
+{
+	json_object *o = json_object_new_object();
+	char *text;
 	json_object_object_add(o, "name", json_object_new_string(pex_room_name(room)));
 	json_object_object_add(o, "alias", json_object_new_string(pex_room_alias_count(room) ?
 		pex_room_alias(room, 0) : ""));
 	json_object_object_add(o, "tag", json_object_new_string(pex_room_tag(room)));
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return text;
+}
+
+static enum MHD_Result public_answer(struct MHD_Connection *c, rs_request *r, const char *name,
+	int found, const char *body)
+{
+	if (!found)
+		return rs_send_error(c, r, 404, "not_found", "no room named '%s'", name);
+	return rs_send(c, r, 200, NULL, body, strlen(body), NULL);
+}
+
+typedef struct public_job {
+	rs_server *s;
+	struct MHD_Connection *c;
+	rs_request *r;
+	rs_public_entry *e;
+	char name[RS_NAME_MAX + 1];
+} public_job;
+
+/* The lookup, on its own thread: remember the answer (found or not
+ * found), hand it to the request and resume its connection. */
+static void *public_lookup_main(void *arg)
+{
+	public_job *j = arg;
+	rs_server *s = j->s;
+	rs_public_entry *e = j->e;
+	pex_room *room = NULL;
+	char *body = NULL;
+	int err = pex_room_get_by_name(&room, pex_pool_client(s->pool), j->name);
+
+	if (err == 0 && !(body = public_body(room)))
+		err = PEX_ENOMEM;
 	pex_room_free(room);
-	return rs_send_json(c, r, 200, o);
+	pthread_mutex_lock(&s->public_lock);
+	s->public_in_flight--;
+	e->pending = 0;
+	e->found = err == 0;
+	e->body = body ? strdup(body) : NULL;
+	e->expires = rs_now_ms() + (long long)s->public_ttl_s * 1000;
+	/* found or not found are both remembered; errors are not */
+	if ((err < 0 && err != PEX_ENOTFOUND) || (e->found && !e->body))
+		memset(e, 0, sizeof(*e));
+	pthread_mutex_unlock(&s->public_lock);
+	j->r->lookup_err = err;
+	j->r->lookup_body = body;
+	j->r->lookup = 2;
+	MHD_resume_connection(j->c);
+	free(j);
+	pthread_mutex_lock(&s->public_lock);
+	s->public_threads--;
+	pthread_mutex_unlock(&s->public_lock);
+	return NULL;
+}
+
+void rs_public_wait(rs_server *s)
+{
+	unsigned n;
+	if (!s->public_cache)
+		return;
+	for (;;) {
+		pthread_mutex_lock(&s->public_lock);
+		n = s->public_threads;
+		pthread_mutex_unlock(&s->public_lock);
+		if (!n)
+			return;
+		usleep(10 * 1000);
+	}
+}
+
+static enum MHD_Result public_room(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
+{
+	rs_public_entry *e;
+	enum MHD_Result ret;
+	pthread_attr_t attr;
+	pthread_t th;
+	public_job *j;
+	char *body = NULL;
+	int found;
+
+	if (r->lookup == 2) {
+		if (r->lookup_err < 0 && r->lookup_err != PEX_ENOTFOUND)
+			return rs_send_pex_error(c, r, r->lookup_err);
+		return public_answer(c, r, name, r->lookup_err == 0, r->lookup_body);
+	}
+	pthread_mutex_lock(&s->public_lock);
+	e = public_find(s, name);
+	if (e && !e->pending && rs_now_ms() < e->expires) {
+		found = e->found;
+		body = found ? strdup(e->body) : NULL;
+		pthread_mutex_unlock(&s->public_lock);
+		if (found && !body)
+			return rs_send_error(c, r, 500, "internal", "out of memory");
+		ret = public_answer(c, r, name, found, body);
+		free(body);
+		return ret;
+	}
+	if ((e && e->pending) || s->public_in_flight >= s->public_max || !(e = e ? e : public_slot(s)) ||
+	    !(j = calloc(1, sizeof(*j)))) {
+		pthread_mutex_unlock(&s->public_lock);
+		r->retry_after = 1;
+		return rs_send_error(c, r, 503, "busy", "too many public lookups at once; try again");
+	}
+	free(e->body);
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->pending = 1;
+	s->public_in_flight++;
+	s->public_threads++;
+	pthread_mutex_unlock(&s->public_lock);
+
+	/* Pexip may be slow: the HTTP thread does not wait for it (it serves
+	 * other connections meanwhile); the answer comes on resume */
+	j->s = s;
+	j->c = c;
+	j->r = r;
+	j->e = e;
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	r->lookup = 1;
+	MHD_suspend_connection(c);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, public_lookup_main, j) != 0) {
+		pthread_attr_destroy(&attr);
+		free(j);
+		pthread_mutex_lock(&s->public_lock);
+		s->public_in_flight--;
+		s->public_threads--;
+		memset(e, 0, sizeof(*e));
+		pthread_mutex_unlock(&s->public_lock);
+		r->lookup = 0;
+		MHD_resume_connection(c);
+		r->retry_after = 1;
+		return rs_send_error(c, r, 503, "busy", "too many public lookups at once; try again");
+	}
+	pthread_attr_destroy(&attr);
+	return MHD_YES;
 }
 
 static enum MHD_Result metrics(rs_server *s, struct MHD_Connection *c, rs_request *r)
@@ -570,7 +782,7 @@ enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_req
 	if ((name = name_after(p, "/room/"))) {
 		if (!rs_valid_room_name(name))
 			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
-		if (is(m, "GET"))
+		if (is(m, "GET") || is(m, "HEAD"))
 			return room_get(s, c, r, name);
 		if (is(m, "PATCH"))
 			return room_patch(s, c, r, name);

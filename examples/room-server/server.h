@@ -31,6 +31,9 @@
  * lose the answer. Beyond it the connection is simply closed. */
 #define RS_DRAIN_MAX (16u * 1024u * 1024u)
 #define RS_BULK_MAX 100                         /* rooms per bulk create */
+/* Bytes of the longest room name: 250 characters (pex_room_name_check)
+ * of at most 4 bytes each. */
+#define RS_NAME_MAX 1000
 
 /* ---- logging (main.c) ---- */
 
@@ -117,6 +120,22 @@ typedef struct rs_server {
 	unsigned gc_interval_s, metrics_interval_s;
 	int gc_orphans;                 /* --gc-orphans: every GC sweep runs the orphan sweep too */
 	unsigned prefetch;              /* --prefetch N: rooms held ready (pex_pool_prefetch) */
+
+	/* http.c: connections and their header deadline (slow clients) */
+	unsigned per_ip_limit;          /* --per-ip-connections N (0: no limit) */
+	unsigned header_timeout_s;      /* --header-timeout S (0: none) */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t conns_cond;      /* CLOCK_MONOTONIC; wakes the watchdog to stop */
+	struct rs_conn *conns;          /* every open connection */
+	pthread_t watchdog;
+	int watchdog_started, watchdog_stopping;
+
+	/* routes.c: GET /public/room/{name} answers, cached (rs_public_init) */
+	pthread_mutex_t public_lock;
+	struct rs_public_entry *public_cache;   /* RS_PUBLIC_CACHE_SIZE entries */
+	unsigned public_in_flight, public_max;  /* anonymous Pexip lookups now / at most */
+	unsigned public_ttl_s;                  /* --public-ttl S: how long an answer is kept */
+	unsigned public_threads;                /* lookup threads not yet finished */
 } rs_server;
 
 /* Digest api_keys and events_user/events_pass (set them first); 0 or -1.
@@ -149,7 +168,8 @@ int rs_run_metrics(rs_server *s, json_object *logs);
 typedef struct rs_request {
 	const char *method;             /* MHD's, valid for the request */
 	char *path;                     /* url without the query (in mem) */
-	char *log_path;                 /* path + query keys only, no values (in mem) */
+	char *log_path;                 /* path + query keys only, no values, escaped (in mem) */
+	char *log_method;               /* the method, escaped (in mem) */
 	struct timespec start;
 	size_t limit;                   /* body limit for this route */
 	char *body;
@@ -161,7 +181,13 @@ typedef struct rs_request {
 	int answered;
 	size_t replenish;               /* rooms handed out: replacements to queue once answered */
 	int closing;                    /* answer with Connection: close */
-	char mem[];                     /* path and log_path */
+	unsigned retry_after;           /* seconds for a Retry-After header (0: none) */
+	/* GET /public/room/{name}: the lookup runs off the HTTP thread while
+	 * the connection is suspended (routes.c) */
+	int lookup;                     /* 0: not started, 1: in Pexip, 2: done */
+	int lookup_err;                 /* 0, PEX_ENOTFOUND or another error */
+	char *lookup_body;              /* the answer when found */
+	char mem[];                     /* path, log_path and log_method */
 } rs_request;
 
 long long rs_now_ms(void);          /* monotonic milliseconds */
@@ -176,6 +202,17 @@ enum MHD_Result rs_send_error(struct MHD_Connection *c, rs_request *r, unsigned 
 	const char *code, const char *fmt, ...) PEX_PRINTF(5, 6);
 /* Map a library error (and pex_error_last()) to an HTTP error response. */
 enum MHD_Result rs_send_pex_error(struct MHD_Connection *c, rs_request *r, int err);
+
+/* Defaults of --per-ip-connections and --header-timeout. A connection
+ * whose request headers are not all in within header_timeout_s of accept
+ * is closed, however slowly it trickles; on a kept-alive connection the
+ * next request's headers get RS_IDLE_TIMEOUT_S from the end of the last. */
+#define RS_PER_IP_DEFAULT 250u
+#define RS_HEADER_TIMEOUT_DEFAULT 30u
+#define RS_IDLE_TIMEOUT_S 60u
+/* Headers are in (the first access callback) / the request is over. */
+void rs_conn_headers_done(rs_server *s, struct MHD_Connection *c);
+void rs_conn_request_done(rs_server *s, struct MHD_Connection *c);
 
 int rs_http_start(rs_server *s, const char *host, unsigned port, unsigned threads, unsigned *bound_port);
 void rs_http_stop(rs_server *s, long drain_ms);
@@ -247,6 +284,34 @@ int rs_valid_room_name(const char *name);
 /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. NULL is not. */
 int rs_peer_is_loopback(const struct sockaddr *sa);
 
+/* Request checks made on the headers, before any route runs. */
+/* 1 when @p s can go into a log line or a JSON answer as is: no control
+ * character, well-formed UTF-8 (pex_log_escape would change nothing). */
+int rs_clean_text(const char *s);
+/* 1 when the undecoded request target holds "%00" (decoding would cut
+ * the path or a query value short). */
+int rs_target_has_nul(const char *raw);
+/* The framing headers, fed one header at a time (rs_framing_header) and
+ * then judged (rs_framing_check): two different Content-Length values,
+ * Content-Length with Transfer-Encoding, more than one Transfer-Encoding
+ * or one other than "chunked" are refused (request smuggling). */
+typedef struct rs_framing {
+	size_t content_lengths, transfer_encodings;
+	const char *content_length, *transfer_encoding;    /* the first of each */
+	int lengths_differ;
+} rs_framing;
+void rs_framing_header(rs_framing *f, const char *key, const char *value);
+/* 0, or -1 with the reason. */
+int rs_framing_check(const rs_framing *f, char *why, size_t whylen);
+/* The query arguments, one at a time: clean text (rs_clean_text), each
+ * key once, at most RS_QUERY_MAX. 0, or -1 with the reason. */
+#define RS_QUERY_MAX 32
+typedef struct rs_query {
+	const char *keys[RS_QUERY_MAX];
+	size_t count;
+} rs_query;
+int rs_query_arg(rs_query *q, const char *key, const char *value, char *why, size_t whylen);
+
 /* ---- routes.c ---- */
 
 /* What a route needs before its body arrives. */
@@ -258,6 +323,21 @@ typedef struct rs_route_info {
 	int event_sink;     /* Basic auth when configured; 4 MiB body */
 	int timer;          /* /gc_timer, /metrics_timer: loopback peer, or credentials */
 } rs_route_info;
+
+/* GET /public/room/{name} asks Pexip for a name at most once per
+ * public_ttl_s (--public-ttl, default RS_PUBLIC_TTL_DEFAULT; found or not found), for one caller at a time per name
+ * and for at most public_max callers at once (a quarter of
+ * pexip.max_concurrency, at least 1); any other anonymous lookup gets 503
+ * with Retry-After, so anonymous traffic never takes the Pexip connections
+ * hand-outs need. At most RS_PUBLIC_CACHE_SIZE names are remembered. */
+#define RS_PUBLIC_TTL_DEFAULT 5u
+#define RS_PUBLIC_CACHE_SIZE 256
+/* 0 or -1; rs_public_dispose() frees what rs_public_init() made. */
+int rs_public_init(rs_server *s, unsigned max_concurrency);
+void rs_public_dispose(rs_server *s);
+/* Wait for the lookup threads to finish (they resume their connections,
+ * so the daemon must still run); the client's timeouts bound the wait. */
+void rs_public_wait(rs_server *s);
 
 void rs_route_classify(rs_route_info *info, const char *method, const char *path);
 /* pex_queue_check() on the pool queue, for health and the timers: 0 or the

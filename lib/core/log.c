@@ -36,14 +36,54 @@ int pex_log_level_parse(pex_log_level *out, const char *name)
 		"unknown log level '%s' (expected error, warn, info or debug)", name);
 }
 
+size_t pex_log_escape(char *out, size_t size, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)(in ? in : "");
+	const unsigned char *end = p + strlen((const char *)p);
+	size_t len = 0, written = 0;
+	int full = !out || size == 0;
+
+	while (p < end) {
+		unsigned long cp;
+		size_t n = pex__utf8_decode(p, (size_t)(end - p), &cp), take = n;
+		char esc[4];
+		const char *src = (const char *)p;
+		if (n == 0 || *p < 0x20 || *p == 0x7f) {
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hex[*p >> 4];
+			esc[3] = hex[*p & 15];
+			src = esc;
+			take = 4;
+			n = 1;
+		}
+		/* whole sequences and whole escapes only */
+		if (!full && take < size - written) {
+			memcpy(out + written, src, take);
+			written += take;
+		} else {
+			full = 1;
+		}
+		len += take;
+		p += n;
+	}
+	if (out && size)
+		out[written] = '\0';
+	return len;
+}
+
 void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[1024];
 	va_list ap;
 	if (!lg || !lg->cb || level > lg->level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* a name or an answer of Pexip in a message cannot start a line of
+	 * its own or drive a terminal (docs/DECISIONS.md) */
+	pex_log_escape(msg, sizeof(msg), raw);
 	lg->cb(level, msg, lg->payload);
 }

@@ -129,6 +129,7 @@ typedef struct emu_faults {
 	bool refuse_in_filter;  /* answer `__in` filters with 400, as a server that does not allow them */
 	long fail_next;         /* answer the next N requests with fail_next_status */
 	int fail_next_status;   /* 0 = 429 */
+	char hold_prefix[64];   /* GETs whose ?name= starts with it wait until it changes ("" = off) */
 } emu_faults;
 
 /* Counters; all atomic so that handler threads never block on them. */
@@ -143,6 +144,7 @@ typedef struct emu_stats {
 	atomic_llong connections_opened, connections_accepted;
 	atomic_llong faults_injected, rate_limited, dropped, latency_spikes;
 	atomic_llong events_sent;
+	atomic_llong held, held_total;  /* requests waiting on hold_prefix now / ever */
 } emu_stats;
 
 extern emu_config g_cfg;

@@ -1267,6 +1267,49 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* hold_prefix: lookups of matching names wait until the setting changes */
+typedef struct held_get {
+	const emu_t *e;
+	long status;
+} held_get;
+
+static void *held_get_main(void *arg)
+{
+	held_get *g = arg;
+	hres r;
+	g->status = api(&r, g->e, "GET", CONF "?name=hold-me", NULL);
+	hfree(&r);
+	return NULL;
+}
+
+START_TEST(test_hold)
+{
+	emu_t e;
+	hres r;
+	held_get g;
+	pthread_t th;
+
+	start(&e, NULL);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_prefix\": 5}", NULL), 400);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_prefix\": \"hold-\"}", NULL), 200);
+	g.e = &e;
+	g.status = -1;
+	ck_assert_int_eq(pthread_create(&th, NULL, held_get_main, &g), 0);
+	while (emu_stat(&e, "held") != 1)
+		usleep(10 * 1000);
+	/* other names and the control API are not held */
+	ck_assert_int_eq(api(&r, &e, "GET", CONF "?name=other", NULL), 200);
+	hfree(&r);
+	ck_assert_int_eq(g.status, -1);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_prefix\": \"\"}", NULL), 200);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(g.status, 200);
+	ck_assert_int_eq(emu_stat(&e, "held"), 0);
+	ck_assert_int_eq(emu_stat(&e, "held_total"), 1);
+	stop_clean(&e);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Status API and control hooks                                       */
 /* ------------------------------------------------------------------ */
@@ -1728,6 +1771,7 @@ static Suite *emu_suite(void)
 	tcase_add_test(tc, test_modes);
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_concurrency);
+	tcase_add_test(tc, test_hold);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_robustness);

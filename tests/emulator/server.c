@@ -106,10 +106,14 @@ static void wake_sleepers(void)
 	pthread_mutex_unlock(&sleep_lock);
 }
 
+/* Held requests wait on this (with faults_lock) for hold_prefix to change. */
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+
 void faults_reset(void)
 {
 	pthread_mutex_lock(&faults_lock);
 	memset(&g_faults, 0, sizeof(g_faults));
+	pthread_cond_broadcast(&hold_cond);
 	atomic_store(&g_refuse_in, false);
 	free(rl_ring);
 	rl_ring = NULL;
@@ -137,6 +141,7 @@ void stats_reset(void)
 	atomic_store(&g_stats.dropped, 0);
 	atomic_store(&g_stats.latency_spikes, 0);
 	atomic_store(&g_stats.events_sent, 0);
+	atomic_store(&g_stats.held_total, 0);
 }
 
 /* ---- helpers ---- */
@@ -244,6 +249,34 @@ static bool authorized(struct MHD_Connection *c)
 /* ---- faults ---- */
 
 typedef enum { F_NONE, F_STATUS, F_DROP } fault_kind;
+
+/* hold_prefix: a GET whose ?name= starts with it waits until the setting
+ * changes (or the emulator stops), so a test can keep requests "in Pexip"
+ * for as long as it needs and count them (held, held_total). */
+static void hold_if_asked(struct MHD_Connection *c, const char *method)
+{
+	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+	bool counted = false;
+	if (!name || strcmp(method, "GET") != 0)
+		return;
+	pthread_mutex_lock(&faults_lock);
+	while (g_faults.hold_prefix[0] && !strncmp(name, g_faults.hold_prefix, strlen(g_faults.hold_prefix)) &&
+	       !atomic_load(&g_stopping)) {
+		struct timespec ts;
+		if (!counted) {
+			counted = true;
+			atomic_fetch_add(&g_stats.held_total, 1);
+			atomic_fetch_add(&g_stats.held, 1);
+		}
+		/* wake now and then to see the emulator stopping */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&hold_cond, &faults_lock, &ts);
+	}
+	pthread_mutex_unlock(&faults_lock);
+	if (counted)
+		atomic_fetch_sub(&g_stats.held, 1);
+}
 
 /* Decides (and sleeps for) the injected faults of one request.
  * Returns F_STATUS with r filled, F_DROP, or F_NONE; *drop_after tells
@@ -375,6 +408,7 @@ static json_object *faults_json(const emu_faults *f)
 	json_object_object_add(o, "refuse_in_filter", json_object_new_boolean(f->refuse_in_filter));
 	json_object_object_add(o, "fail_next", json_object_new_int64(f->fail_next));
 	json_object_object_add(o, "fail_next_status", json_object_new_int(f->fail_next_status ? f->fail_next_status : 429));
+	json_object_object_add(o, "hold_prefix", json_object_new_string(f->hold_prefix));
 	return o;
 }
 
@@ -461,6 +495,14 @@ static void faults_post(resp *r, json_object *in)
 				return;
 			}
 			f.fail_next_status = st;
+		} else if (!strcmp(key, "hold_prefix")) {
+			if (!json_object_is_type(v, json_type_string) ||
+			    strlen(json_object_get_string(v)) >= sizeof(f.hold_prefix)) {
+				resp_error(r, 400, "'hold_prefix' must be a string of at most %zu bytes",
+					sizeof(f.hold_prefix) - 1);
+				return;
+			}
+			snprintf(f.hold_prefix, sizeof(f.hold_prefix), "%s", json_object_get_string(v));
 		} else if (!strcmp(key, "rate_limit_per_minute")) {
 			long long n;
 			if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||
@@ -488,6 +530,7 @@ static void faults_post(resp *r, json_object *in)
 	}
 	g_faults = f;
 	atomic_store(&g_refuse_in, f.refuse_in_filter);
+	pthread_cond_broadcast(&hold_cond);
 	pthread_mutex_unlock(&faults_lock);
 	resp_json(r, 200, faults_json(&f));
 }
@@ -533,6 +576,8 @@ static json_object *stats_json(void)
 	ADD("dropped", atomic_load(&g_stats.dropped));
 	ADD("latency_spikes", atomic_load(&g_stats.latency_spikes));
 	ADD("events_sent", atomic_load(&g_stats.events_sent));
+	ADD("held", atomic_load(&g_stats.held));
+	ADD("held_total", atomic_load(&g_stats.held_total));
 #undef ADD
 	return o;
 }
@@ -742,8 +787,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		break;
 	}
 	case RK_API: {
-		fault_kind fk = decide_faults(&r, &drop_after);
+		fault_kind fk;
 		qlist q = { 0 };
+		hold_if_asked(c, method);
+		fk = decide_faults(&r, &drop_after);
 		if (fk == F_DROP) {
 			inflight_leave(rc);
 			return MHD_NO;

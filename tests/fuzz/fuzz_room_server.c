@@ -2,7 +2,7 @@
  * libFuzzer target for the room server's request handling that does not
  * need libmicrohttpd or Pexip (examples/room-server/auth.c, routes.c and
  * parse.c, compiled in with stubs for the MHD and response functions they
- * call). The first input byte picks a mode (byte % 10); the rest is its
+ * call). The first input byte picks a mode (byte % 11); the rest is its
  * input:
  *
  *   0  rs_jwt_verify() on the bytes as a compact JWS, against a fixed JWKS
@@ -47,6 +47,14 @@
  *      an RSA signing key that breaks the rules (modulus 2048..16384 bits
  *      counted in bits, exponent odd and 65537..2^256-1, checked here with
  *      BIGNUM directly) makes the whole file refused.
+ *  10  "HEADERS\x1fQUERY\x1fTEXT": the checks made before any route.
+ *      HEADERS ("Key: value" lines) through rs_framing_header() and
+ *      rs_framing_check() against a model of the smuggling rules; QUERY
+ *      ("k=v&k" pairs) through rs_query_arg() against a model (clean text,
+ *      each key once, at most RS_QUERY_MAX); TEXT through pex_log_escape()
+ *      (no control character and well-formed UTF-8 out, escaping twice
+ *      changes nothing, truncation keeps a prefix), rs_clean_text() and
+ *      rs_target_has_nul().
  *
  * Not covered (needs a live libmicrohttpd connection): query strings and
  * headers are split and unescaped by libmicrohttpd itself, and the route
@@ -115,6 +123,16 @@ static const char *const g_hosts[] = { "svc.example.com" };
 static pex_tag_rules g_rules;
 
 /* ---- stubs for what routes.c and auth.c call outside themselves ---- */
+
+void MHD_suspend_connection(struct MHD_Connection *c)
+{
+	(void)c;
+}
+
+void MHD_resume_connection(struct MHD_Connection *c)
+{
+	(void)c;
+}
 
 typedef struct fake_conn {
 	const char *api_key;
@@ -596,6 +614,155 @@ static void parse_peer(struct sockaddr_storage *ss, const char *text)
 		a4->sin_family = AF_INET;
 	else if (inet_pton(AF_INET6, text, &a6->sin6_addr) == 1)
 		a6->sin6_family = AF_INET6;
+}
+
+/* ---- mode 10: the checks before any route ---- */
+
+/* Well-formed UTF-8 without control characters (the test's own model). */
+static int model_clean(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned long cp;
+		size_t n, i;
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) {
+			n = 2;
+			cp = *p & 0x1f;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 3;
+			cp = *p & 0x0f;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 4;
+			cp = *p & 0x07;
+		} else {
+			return 0;
+		}
+		for (i = 1; i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
+static void run_framing(char *headers)
+{
+	rs_framing f;
+	char why[160], *line, *save = NULL;
+	const char *cl = NULL, *te = NULL;
+	int ncl = 0, nte = 0, differ = 0, refused, model;
+
+	memset(&f, 0, sizeof(f));
+	for (line = strtok_r(headers, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *colon = strchr(line, ':');
+		const char *v;
+		if (!colon)
+			continue;
+		*colon = '\0';
+		v = colon + 1;
+		while (*v == ' ')
+			v++;
+		rs_framing_header(&f, line, v);
+		if (strcasecmp(line, "Content-Length") == 0) {
+			if (ncl++ == 0)
+				cl = v;
+			else if (strcmp(cl, v) != 0)
+				differ = 1;
+		} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+			if (nte++ == 0)
+				te = v;
+		}
+	}
+	refused = rs_framing_check(&f, why, sizeof(why)) < 0;
+	model = differ || (nte && ncl) || nte > 1 || (nte == 1 && strcasecmp(te, "chunked") != 0);
+	CHECK(refused == model);
+	if (refused)
+		CHECK(why[0] != '\0' && model_clean(why));
+}
+
+static void run_query_args(char *query)
+{
+	rs_query q;
+	char why[160], *pair, *save = NULL;
+	const char *keys[RS_QUERY_MAX + 1];
+	size_t n = 0, i;
+	int failed = 0;
+
+	memset(&q, 0, sizeof(q));
+	for (pair = strtok_r(query, "&", &save); pair && !failed; pair = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(pair, '=');
+		const char *v = NULL;
+		int dup = 0, model_ok, ok;
+		if (eq) {
+			*eq = '\0';
+			v = eq + 1;
+		}
+		for (i = 0; i < n; i++)
+			dup |= strcmp(keys[i], pair) == 0;
+		model_ok = model_clean(pair) && (!v || model_clean(v)) && !dup && n < RS_QUERY_MAX;
+		ok = rs_query_arg(&q, pair, v, why, sizeof(why)) == 0;
+		CHECK(ok == model_ok);
+		if (!ok) {
+			/* the reason goes into a JSON answer: clean, whatever the key */
+			CHECK(why[0] != '\0' && model_clean(why));
+			failed = 1;
+		} else {
+			keys[n++] = pair;
+		}
+	}
+}
+
+static void run_escape(const char *text)
+{
+	size_t need = pex_log_escape(NULL, 0, text), need2, cut;
+	char *out = malloc(need + 1), *again, small[17];
+
+	CHECK(out != NULL);
+	CHECK(pex_log_escape(out, need + 1, text) == need);
+	CHECK(strlen(out) == need);
+	CHECK(model_clean(out));
+	CHECK(rs_clean_text(text) == (strcmp(out, text) == 0));
+	CHECK(rs_clean_text(text) == model_clean(text));
+	/* escaping twice changes nothing */
+	need2 = pex_log_escape(NULL, 0, out);
+	CHECK(need2 == need);
+	CHECK((again = malloc(need2 + 1)) != NULL);
+	pex_log_escape(again, need2 + 1, out);
+	CHECK(strcmp(again, out) == 0);
+	free(again);
+	/* a short buffer gets a clean prefix, NUL-terminated */
+	for (cut = 1; cut <= sizeof(small); cut++) {
+		CHECK(pex_log_escape(small, cut, text) == need);
+		CHECK(strlen(small) < cut && strncmp(small, out, strlen(small)) == 0);
+		CHECK(model_clean(small));
+	}
+	CHECK(rs_target_has_nul(text) == (strstr(text, "%00") != NULL));
+	free(out);
+}
+
+static void run_checks(char *in)
+{
+	char *query = strchr(in, 0x1f), *text = NULL;
+	if (query) {
+		*query++ = '\0';
+		if ((text = strchr(query, 0x1f)))
+			*text++ = '\0';
+	}
+	run_framing(in);
+	if (query)
+		run_query_args(query);
+	run_escape(text ? text : in);
 }
 
 static void run_peer(const uint8_t *d, size_t n)
@@ -1098,7 +1265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK((in = malloc(size)) != NULL);
 	memcpy(in, data + 1, size - 1);
 	in[size - 1] = '\0';
-	switch (data[0] % 10) {
+	switch (data[0] % 11) {
 	case 0:
 		run_token(in);
 		break;
@@ -1126,8 +1293,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 8:
 		run_peer(data + 1, size - 1);
 		break;
-	default:
+	case 9:
 		run_jwks(in, size - 1);
+		break;
+	default:
+		run_checks(in);
 		break;
 	}
 	free(in);

@@ -369,6 +369,43 @@ START_TEST(test_text_chars)
 }
 END_TEST
 
+/* ---- log escaping ---- */
+
+static char g_logged[1100];
+
+static void keep_log(pex_log_level level, const char *message, void *payload)
+{
+	(void)level;
+	(void)payload;
+	snprintf(g_logged, sizeof(g_logged), "%s", message);
+}
+
+START_TEST(test_log_escape)
+{
+	char out[64], tiny[6];
+	pex__logger lg = { keep_log, NULL, PEX_LOG_DEBUG };
+
+	/* control characters and bytes that are not UTF-8 become \xHH */
+	ck_assert_uint_eq(pex_log_escape(out, sizeof(out), "a\nb\x1b[31m\xff\xc3\xa9"), 20);
+	ck_assert_str_eq(out, "a\\x0ab\\x1b[31m\\xff\xc3\xa9");
+	/* overlong, surrogate, truncated sequences; DEL */
+	pex_log_escape(out, sizeof(out), "\xc0\xaf\xed\xa0\x80\xe2\x82\x7f");
+	ck_assert_str_eq(out, "\\xc0\\xaf\\xed\\xa0\\x80\\xe2\\x82\\x7f");
+	/* escaping twice changes nothing; the backslash stays as it is */
+	ck_assert_uint_eq(pex_log_escape(out, sizeof(out), "x\\x0ay"), 6);
+	ck_assert_str_eq(out, "x\\x0ay");
+	/* whole escapes only, and the length the whole needs */
+	ck_assert_uint_eq(pex_log_escape(tiny, sizeof(tiny), "ab\ncd"), 8);
+	ck_assert_str_eq(tiny, "ab");
+	ck_assert_uint_eq(pex_log_escape(NULL, 0, "\x01"), 4);
+	ck_assert_uint_eq(pex_log_escape(out, sizeof(out), NULL), 0);
+	ck_assert_str_eq(out, "");
+	/* every message the library logs goes through it */
+	pex__log(&lg, PEX_LOG_INFO, "room '%s'", "x\nroom-server: error: FORGED");
+	ck_assert_str_eq(g_logged, "room 'x\\x0aroom-server: error: FORGED'");
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -385,6 +422,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_error_flat_and_other_shapes);
 	tcase_add_test(tc, test_location_ids);
 	tcase_add_test(tc, test_text_chars);
+	tcase_add_test(tc, test_log_escape);
 	suite_add_tcase(s, tc);
 	return s;
 }
