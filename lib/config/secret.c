@@ -46,6 +46,10 @@ static int resolve_env(char **out, const char *name, const pex__config_loc *loc)
 	if (!(v = getenv(name)))
 		return pex__config_error(PEX_ECONFIG, loc,
 			"environment variable %s is not set", name);
+	/* an empty password is a forgotten export, not a credential */
+	if (!*v)
+		return pex__config_error(PEX_ECONFIG, loc,
+			"environment variable %s is set but empty", name);
 	return (*out = pex__strdup(v)) ? 0 : PEX_ENOMEM;
 }
 
@@ -77,7 +81,10 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 	if (err < 0)
 		return err;
 
-	if ((fd = open(path.ptr, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+	/* O_NONBLOCK: opening a FIFO with no writer must not hang; anything
+	 * but a regular file (FIFO, device, socket, directory) is refused
+	 * before a byte is read. */
+	if ((fd = open(path.ptr, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0) {
 		err = file_error(loc, path.ptr, errno);
 		goto done;
 	}
@@ -85,15 +92,19 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 		err = file_error(loc, path.ptr, EISDIR);
 		goto done;
 	}
-	if (S_ISREG(st.st_mode) && st.st_size > SECRET_FILE_MAX) {
+	if (!S_ISREG(st.st_mode)) {
+		err = pex__config_error(PEX_ECONFIG, loc,
+			"secret file %s is not a regular file", path.ptr);
+		goto done;
+	}
+	if (st.st_size > SECRET_FILE_MAX) {
 		err = pex__config_error(PEX_ECONFIG, loc,
 			"secret file %s is larger than %d bytes", path.ptr, SECRET_FILE_MAX);
 		goto done;
 	}
-	/* Regular files are read into a buffer of their size (+1 to notice
-	 * growth); pipes and the like up to the limit. Never realloc: that
-	 * would leave copies of the secret in freed memory. */
-	cap = (S_ISREG(st.st_mode) ? (size_t)st.st_size : SECRET_FILE_MAX) + 1;
+	/* Read into a buffer of the file's size (+1 to notice growth). Never
+	 * realloc: that would leave copies of the secret in freed memory. */
+	cap = (size_t)st.st_size + 1;
 	if (!(data = pex__malloc(cap))) {
 		err = PEX_ENOMEM;
 		goto done;
@@ -111,12 +122,8 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 		len += (size_t)n;
 	}
 	if (len == cap) {
-		if (S_ISREG(st.st_mode))
-			err = pex__config_error(PEX_ECONFIG, loc,
-				"secret file %s changed while it was read", path.ptr);
-		else
-			err = pex__config_error(PEX_ECONFIG, loc,
-				"secret file %s is larger than %d bytes", path.ptr, SECRET_FILE_MAX);
+		err = pex__config_error(PEX_ECONFIG, loc,
+			"secret file %s changed while it was read", path.ptr);
 		goto done;
 	}
 	if (memchr(data, '\0', len)) {

@@ -770,11 +770,11 @@ START_TEST(test_secret_env)
 	pex_buf_dispose(&dump);
 	pex_config_free(cfg);
 
-	/* set but empty is a value */
+	/* set but empty is refused, naming the variable (an empty password
+	 * is a forgotten export) */
 	setenv("PEXTEST_PW", "", 1);
-	cfg = parse_ok(URL "events: {password: env:PEXTEST_PW}\n");
-	assert_str_key(cfg, "events.password", "");
-	pex_config_free(cfg);
+	parse_err(URL "events: {password: env:PEXTEST_PW}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: events.password: environment variable PEXTEST_PW is set but empty");
 
 	unsetenv("PEXTEST_PW");
 	parse_err(URL "  auth:\n\n    password: env:PEXTEST_PW\n", PEX_ECONFIG,
@@ -1028,6 +1028,17 @@ START_TEST(test_secret_file)
 	ck_assert_ptr_null(strstr(pex_error_last()->message, "topsecret"));
 	parse_err(URL "  auth: {password: \"file:\"}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: pexip.auth.password: file: reference without a path");
+
+	/* a FIFO without a writer is refused at once (it used to hang), and
+	 * so is a device */
+	snprintf(path, sizeof(path), "%s/sub/fifo", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s\"}\n", path);
+	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: secret file %s "
+		"is not a regular file", path);
+	parse_err(yaml, PEX_ECONFIG, msg);
+	parse_err(URL "  auth: {password: \"file:/dev/zero\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pexip.auth.password: secret file /dev/zero is not a regular file");
 
 	rm_tmpdir(dir);
 }
