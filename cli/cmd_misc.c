@@ -27,6 +27,9 @@ int cmd_config(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "usage: pexctl config check");
 	if ((err = pexctl_client(ctl)) < 0)
 		return pexctl_fail(ctl, err, "configuration");
+	/* every secret the file names, also those no pexctl command reads */
+	if ((err = pex_config_resolve_secrets(ctl->cfg)) < 0)
+		return pexctl_fail(ctl, err, "secrets");
 	pex_config_get_string(&url, ctl->cfg, "pexip.url");
 	pex_config_get_string(&method, ctl->cfg, "pexip.auth.method");
 	pex_config_get_string(&backend, ctl->cfg, "queue.backend");

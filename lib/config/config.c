@@ -488,20 +488,32 @@ static int not_set(const pex_config *cfg, const char *key)
 		cfg->origin, key);
 }
 
-/* Resolve a lazy default in place. Called with cfg->lock held. */
+/* Resolve a lazy secret in place. Called with cfg->lock held. */
 static int resolve_lazy(const pex_config *cfg, int idx)
 {
-	pex__config_value *v = &cfg->values[idx];
-	pex__config_loc loc = { cfg->origin, 0, pex__config_schema(NULL)[idx].key };
-	char *resolved = NULL;
-	int err;
+	return pex__config_value_resolve(&cfg->values[idx], &pex__config_schema(NULL)[idx],
+		cfg->origin, cfg->base_dir);
+}
 
-	if ((err = pex__config_resolve_secret(&resolved, v->s, cfg->base_dir, &loc)) < 0)
-		return err;
-	free(v->s);     /* the reference, not a secret */
-	v->s = resolved;
-	v->state = PEX__CFG_VAL_SET;
-	return 0;
+int pex_config_resolve_secrets(const pex_config *cfg)
+{
+	const pex__config_key *schema;
+	size_t i, n;
+	int err = 0;
+
+	if (!cfg)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_resolve_secrets: no configuration given");
+	schema = pex__config_schema(&n);
+	pthread_mutex_lock(&((pex_config *)cfg)->lock);
+	/* what the file sets (line > 0; overrides are resolved already), not
+	 * a schema default: the azure connection string is read only for the
+	 * azure backend */
+	for (i = 0; i < n && err == 0; i++)
+		if (pex__config_type_is_secret(schema[i].type) && cfg->values[i].line)
+			err = resolve_lazy(cfg, (int)i);
+	pthread_mutex_unlock(&((pex_config *)cfg)->lock);
+	return err;
 }
 
 int pex_config_get_string(const char **out, const pex_config *cfg, const char *key)
@@ -561,11 +573,17 @@ int pex_config_get_list(const char *const **out, size_t *count,
 			"pex_config_get_list: invalid arguments");
 	if ((err = lookup(&idx, cfg, out, key, WANT_LIST)) < 0)
 		return err;
-	if (cfg->values[idx].state == PEX__CFG_VAL_NULL)
-		return not_set(cfg, key);
-	*out = (const char *const *)cfg->values[idx].list;
-	*count = cfg->values[idx].count;
-	return 0;
+	pthread_mutex_lock(&((pex_config *)cfg)->lock);
+	if (cfg->values[idx].state == PEX__CFG_VAL_LAZY)
+		err = resolve_lazy(cfg, idx);
+	if (err == 0 && cfg->values[idx].state == PEX__CFG_VAL_NULL)
+		err = not_set(cfg, key);
+	if (err == 0) {
+		*out = (const char *const *)cfg->values[idx].list;
+		*count = cfg->values[idx].count;
+	}
+	pthread_mutex_unlock(&((pex_config *)cfg)->lock);
+	return err;
 }
 
 int pex_config_key_is_secret(const char *key)
@@ -671,6 +689,9 @@ int pex_config_set(pex_config *cfg, const char *key, const char *value)
 	}
 	err = pex__config_convert(&v, idx, &raw, OVERRIDE_ORIGIN, cfg->base_dir);
 	free(items);
+	/* an override is resolved at once: its caller is there to hear of it */
+	if (err == 0 && (err = pex__config_value_resolve(&v, k, OVERRIDE_ORIGIN, cfg->base_dir)) < 0)
+		pex__config_value_clear(&v, k->type);
 	if (err < 0) {
 		free(r);
 		return err;

@@ -86,7 +86,7 @@ int pex__config_describe(pex_buf *out, const pex__config_key *k);
 typedef enum pex__config_state {
 	PEX__CFG_VAL_NULL = 0,  /* null / unset */
 	PEX__CFG_VAL_SET,       /* holds a value (secrets resolved) */
-	PEX__CFG_VAL_LAZY       /* secret default reference, resolved on first read */
+	PEX__CFG_VAL_LAZY       /* secret reference(s), resolved on first read */
 } pex__config_state;
 
 typedef struct pex__config_value {
@@ -96,6 +96,7 @@ typedef struct pex__config_value {
 	int b;              /* BOOL */
 	char **list;        /* LIST, SECRET_LIST: count strings (+ NULL) */
 	size_t count;
+	size_t *lines;      /* lazy SECRET_LIST: the line of each item (or NULL) */
 	size_t line;        /* 1-based line it came from; 0 = default/override */
 } pex__config_value;
 
@@ -174,6 +175,23 @@ int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir
  */
 int pex__config_resolve_secret(char **out, const char *ref, const char *base_dir,
 	const pex__config_loc *loc);
+
+/*
+ * Check the shape of a secret reference (env: variable name, file: path
+ * present, keyvault: URL) without resolving it: what a file or an override
+ * can get wrong by itself is an error at load time; what depends on the
+ * environment (a variable, a file, a vault) is an error when the key is
+ * read (docs/DECISIONS.md 29).
+ */
+int pex__config_check_secret_ref(const char *ref, const pex__config_loc *loc);
+
+/*
+ * Resolve a lazy secret value (scalar or list) in place; no-op unless
+ * PEX__CFG_VAL_LAZY. Errors name @p origin, the value's line and key; on
+ * error @p v is unchanged.
+ */
+int pex__config_value_resolve(pex__config_value *v, const pex__config_key *k,
+	const char *origin, const char *base_dir);
 
 /* Overwrite and free a secret string. NULL-safe. */
 void pex__config_secret_free(char *s);

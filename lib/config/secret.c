@@ -28,9 +28,9 @@ void pex__config_secret_free(char *s)
 	free(s);
 }
 
-static int resolve_env(char **out, const char *name, const pex__config_loc *loc)
+/* The shape of an env: reference: a non-empty variable name of [A-Za-z0-9_]. */
+static int check_env_name(const char *name, const pex__config_loc *loc)
 {
-	const char *v;
 	size_t i;
 
 	if (!*name)
@@ -43,6 +43,16 @@ static int resolve_env(char **out, const char *name, const pex__config_loc *loc)
 			return pex__config_error(PEX_ECONFIG, loc,
 				"env: reference with an invalid variable name");
 	}
+	return 0;
+}
+
+static int resolve_env(char **out, const char *name, const pex__config_loc *loc)
+{
+	const char *v;
+	int err;
+
+	if ((err = check_env_name(name, loc)) < 0)
+		return err;
 	if (!(v = getenv(name)))
 		return pex__config_error(PEX_ECONFIG, loc,
 			"environment variable %s is not set", name);
@@ -160,16 +170,24 @@ done:
  * their code (PEX_EAUTH, PEX_ENOTFOUND, PEX_EHTTP, PEX_ENET...) and get the
  * usual "origin:line: key: " prefix.
  */
+static int check_keyvault(pex__keyvault_ref *ref, const char *url, const pex__config_loc *loc)
+{
+	const char *why;
+
+	if ((why = pex__keyvault_parse(ref, url)))
+		return pex__config_error(PEX_ECONFIG, loc, "malformed Key Vault reference: %s; "
+			"expected keyvault:https://VAULT/secrets/NAME[/VERSION]", why);
+	return 0;
+}
+
 static int resolve_keyvault(char **out, const char *url, const pex__config_loc *loc)
 {
 	pex__keyvault_ref ref;
-	const char *why;
 	char where[512];
 	int err;
 
-	if ((why = pex__keyvault_parse(&ref, url)))
-		return pex__config_error(PEX_ECONFIG, loc, "malformed Key Vault reference: %s; "
-			"expected keyvault:https://VAULT/secrets/NAME[/VERSION]", why);
+	if ((err = check_keyvault(&ref, url, loc)) < 0)
+		return err;
 	if ((err = pex__keyvault_get_secret(out, &ref)) < 0) {
 		if (loc->line)
 			snprintf(where, sizeof(where), "%s:%zu", loc->origin, loc->line);
@@ -193,4 +211,17 @@ int pex__config_resolve_secret(char **out, const char *ref, const char *base_dir
 	if (strncmp(ref, "keyvault:", 9) == 0)
 		return resolve_keyvault(out, ref + 9, loc);
 	return (*out = pex__strdup(ref)) ? 0 : PEX_ENOMEM;
+}
+
+int pex__config_check_secret_ref(const char *ref, const pex__config_loc *loc)
+{
+	pex__keyvault_ref kv;
+
+	if (strncmp(ref, "env:", 4) == 0)
+		return check_env_name(ref + 4, loc);
+	if (strncmp(ref, "file:", 5) == 0 && !ref[5])
+		return pex__config_error(PEX_ECONFIG, loc, "file: reference without a path");
+	if (strncmp(ref, "keyvault:", 9) == 0)
+		return check_keyvault(&kv, ref + 9, loc);
+	return 0;
 }

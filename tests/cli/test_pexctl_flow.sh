@@ -74,6 +74,19 @@ expect 3 "room gone after gc" -- pexctl $pc get "$room"
 expect 0 "gc again is a no-op" -- pexctl --json $pc gc
 jq_is "$work/out" '.deleted' 0 "gc rerun"
 expect 2 "gc bad --max" -- pexctl $pc gc --max lots
+# secrets of keys a command does not use are never resolved: the shipped GC
+# timer ran without the server's EnvironmentFile and exited 5 every time
+{ cat "$work/pool.yaml"; cat <<YAML; } >"$work/unused-secrets.yaml"
+events: {username: pexip, password: "env:PEXTEST_UNSET_EVENTS_PW"}
+server: {api_keys: ["env:PEXTEST_UNSET_API_KEY"]}
+YAML
+unset PEXTEST_UNSET_EVENTS_PW PEXTEST_UNSET_API_KEY
+expect 0 "gc without the server's secrets" -- pexctl -c "$work/unused-secrets.yaml" gc
+expect 0 "pool status without the server's secrets" -- pexctl -c "$work/unused-secrets.yaml" pool status
+printf '{"node":"1.2.3.4","seq":9,"version":2,"time":1.5,"event":"conference_started","data":{"name":"x"}}' >"$work/ev-started.json"
+expect 0 "event without the server's secrets" -- pexctl -c "$work/unused-secrets.yaml" event "$work/ev-started.json"
+expect 5 "config check resolves every secret" -- pexctl -c "$work/unused-secrets.yaml" config check
+contains "$work/err" "events.password: environment variable PEXTEST_UNSET_EVENTS_PW is not set" "config check names the unset variable"
 expect 0 "metrics" -- pexctl $pc metrics
 contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
 expect 0 "metrics json" -- pexctl $pc metrics --format json

@@ -64,6 +64,40 @@ static void parse_err_at(const char *yaml, int code, const char *msg, const char
 }
 #define parse_err(yaml, code, msg) parse_err_at((yaml), (code), (msg), __FILE__, __LINE__)
 
+/*
+ * @p yaml parses (secret references are resolved when read), and reading
+ * @p key (a string or a list) fails with @p code and exactly @p msg; so does
+ * pex_config_resolve_secrets().
+ */
+static void secret_err_at(const char *yaml, const char *key, int code, const char *msg,
+	const char *file, int line)
+{
+	pex_config *cfg = parse_ok_at(yaml, file, line);
+	const char *s = NULL;
+	const char *const *list = NULL;
+	size_t n = 0;
+	int err, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			err = pex_config_resolve_secrets(cfg);
+		else if (pex__config_schema(NULL)[pex__config_lookup(key)].type == PEX__CFG_SECRET_LIST)
+			err = pex_config_get_list(&list, &n, cfg, key);
+		else
+			err = pex_config_get_string(&s, cfg, key);
+		ck_assert_msg(err == code, "%s:%d: %s: expected %s, got %s (%s)", file, line, key,
+			pex_error_name(code), pex_error_name(err), pex_error_last()->message);
+		ck_assert_msg(strcmp(pex_error_last()->message, msg) == 0,
+			"%s:%d: message\n  got:      %s\n  expected: %s", file, line,
+			pex_error_last()->message, msg);
+	}
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_null(list);
+	pex_config_free(cfg);
+}
+#define secret_err(yaml, key, code, msg) \
+	secret_err_at((yaml), (key), (code), (msg), __FILE__, __LINE__)
+
 static void assert_str_key(const pex_config *cfg, const char *key, const char *want)
 {
 	const char *s = NULL;
@@ -283,9 +317,11 @@ START_TEST(test_full_file)
 	setenv("PEXTEST_FULL_PASSWORD", "pw-from-env", 1);
 	setenv("PEXTEST_FULL_API_KEY", "api-key-from-env", 1);
 	err = pex_config_load(&cfg, CONFIG_DATA_DIR "/full.yaml");
+	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
+	/* resolved when read, then kept */
+	ck_assert_int_eq(pex_config_resolve_secrets(cfg), 0);
 	unsetenv("PEXTEST_FULL_PASSWORD");
 	unsetenv("PEXTEST_FULL_API_KEY");
-	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
 
 	ck_assert_str_eq(pex_config_origin(cfg), CONFIG_DATA_DIR "/full.yaml");
 	assert_str_key(cfg, "pexip.url", "https://mgr.example.com:8443/base");
@@ -347,9 +383,9 @@ START_TEST(test_example_file)
 	setenv("PEXIP_PASSWORD", "example-pw", 1);
 	unsetenv("AZURE_STORAGE_CONNECTION_STRING");
 	err = pex_config_load(&cfg, CONFIG_DATA_DIR "/example.yaml");
-	unsetenv("PEXIP_PASSWORD");
 	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
 	assert_str_key(cfg, "pexip.auth.password", "example-pw");
+	unsetenv("PEXIP_PASSWORD");
 	assert_list_key(cfg, "gc.protected_prefixes", prefixes);
 
 	/* the example documents the defaults: apart from what it sets on
@@ -773,12 +809,19 @@ START_TEST(test_secret_env)
 	/* set but empty is refused, naming the variable (an empty password
 	 * is a forgotten export) */
 	setenv("PEXTEST_PW", "", 1);
-	parse_err(URL "events: {password: env:PEXTEST_PW}\n", PEX_ECONFIG,
+	secret_err(URL "events: {password: env:PEXTEST_PW}\n", "events.password", PEX_ECONFIG,
 		"pexipsdk.yaml:3: events.password: environment variable PEXTEST_PW is set but empty");
 
+	/* an unset variable is an error when the key is read, not before:
+	 * a program that never reads it never needs it */
 	unsetenv("PEXTEST_PW");
-	parse_err(URL "  auth:\n\n    password: env:PEXTEST_PW\n", PEX_ECONFIG,
+	secret_err(URL "  auth:\n\n    password: env:PEXTEST_PW\n", "pexip.auth.password",
+		PEX_ECONFIG,
 		"pexipsdk.yaml:5: pexip.auth.password: environment variable PEXTEST_PW is not set");
+	cfg = parse_ok(URL "  auth: {username: admin, password: env:PEXTEST_PW}\n"
+		"events: {password: env:PEXTEST_PW}\nserver: {api_keys: [env:PEXTEST_PW]}\n");
+	assert_str_key(cfg, "pexip.auth.username", "admin");
+	pex_config_free(cfg);
 	parse_err(URL "events: {password: \"env:\"}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: events.password: env: reference without a variable name");
 	parse_err(URL "events: {password: \"env:A B\"}\n", PEX_ECONFIG,
@@ -801,7 +844,8 @@ START_TEST(test_secret_env)
 	pex_buf_dispose(&dump);
 	pex_config_free(cfg);
 	unsetenv("PEXTEST_KEY1");
-	parse_err(URL "server:\n  api_keys:\n    - literal\n    - env:PEXTEST_KEY1\n", PEX_ECONFIG,
+	secret_err(URL "server:\n  api_keys:\n    - literal\n    - env:PEXTEST_KEY1\n",
+		"server.api_keys", PEX_ECONFIG,
 		"pexipsdk.yaml:6: server.api_keys[1]: environment variable PEXTEST_KEY1 is not set");
 }
 END_TEST
@@ -1001,17 +1045,17 @@ START_TEST(test_secret_file)
 	/* missing file: the path (as resolved) and errno text, nothing else */
 	snprintf(msg, sizeof(msg), "%s:3: pexip.auth.password: cannot read secret file "
 		"%s/sub/missing.txt: No such file or directory", path, dir);
-	cfg = sentinel();
 	ck_assert_int_eq(pex_config_parse(&cfg, URL "  auth: {password: file:sub/missing.txt}\n",
-		strlen(URL "  auth: {password: file:sub/missing.txt}\n"), path), PEX_ECONFIG);
+		strlen(URL "  auth: {password: file:sub/missing.txt}\n"), path), 0);
+	ck_assert_int_eq(pex_config_resolve_secrets(cfg), PEX_ECONFIG);
 	ck_assert_str_eq(pex_error_last()->message, msg);
-	ck_assert(cfg == sentinel());
+	pex_config_free(cfg);
 
 	/* a directory is not a secret */
 	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s/sub\"}\n", dir);
 	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: cannot read secret file "
 		"%s/sub: Is a directory", dir);
-	parse_err(yaml, PEX_ECONFIG, msg);
+	secret_err(yaml, "pexip.auth.password", PEX_ECONFIG, msg);
 	/* nor a file with NUL bytes, and the message shows no content */
 	{
 		FILE *f;
@@ -1024,7 +1068,7 @@ START_TEST(test_secret_file)
 	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s\"}\n", path);
 	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: secret file %s "
 		"contains a NUL byte", path);
-	parse_err(yaml, PEX_ECONFIG, msg);
+	secret_err(yaml, "pexip.auth.password", PEX_ECONFIG, msg);
 	ck_assert_ptr_null(strstr(pex_error_last()->message, "topsecret"));
 	parse_err(URL "  auth: {password: \"file:\"}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: pexip.auth.password: file: reference without a path");
@@ -1036,8 +1080,8 @@ START_TEST(test_secret_file)
 	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s\"}\n", path);
 	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: secret file %s "
 		"is not a regular file", path);
-	parse_err(yaml, PEX_ECONFIG, msg);
-	parse_err(URL "  auth: {password: \"file:/dev/zero\"}\n", PEX_ECONFIG,
+	secret_err(yaml, "pexip.auth.password", PEX_ECONFIG, msg);
+	secret_err(URL "  auth: {password: \"file:/dev/zero\"}\n", "pexip.auth.password", PEX_ECONFIG,
 		"pexipsdk.yaml:3: pexip.auth.password: secret file /dev/zero is not a regular file");
 
 	rm_tmpdir(dir);
@@ -1108,9 +1152,14 @@ START_TEST(test_secret_keyvault)
 	snprintf(imds, sizeof(imds), "http://127.0.0.1:%u/token", ntohs(sa.sin_port));
 	setenv("PEXIPSDK_IMDS_ENDPOINT", imds, 1);
 
-	err = pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN);
+	cfg = parse_ok(yaml);   /* fetched when read */
+	{
+		const char *s = NULL;
+		err = pex_config_get_string(&s, cfg, "pexip.auth.password");
+		ck_assert_ptr_null(s);
+	}
+	pex_config_free(cfg);
 	ck_assert_msg(err == PEX_ENET, "got %s: %s", pex_error_name(err), pex_error_last()->message);
-	ck_assert_msg(cfg == sentinel(), "out was touched on error");
 	ck_assert_msg(strncmp(pex_error_last()->message, prefix, strlen(prefix)) == 0,
 		"message: %s", pex_error_last()->message);
 
@@ -1200,8 +1249,9 @@ START_TEST(test_secret_lazy_default)
 	assert_str_key(cfg, "queue.azure.connection_string", "UseDevelopmentStorage=true");
 	pex_config_free(cfg);
 
-	/* a reference written in the file is resolved at load time */
-	parse_err(URL "queue:\n  azure:\n    connection_string: env:AZURE_STORAGE_CONNECTION_STRING\n",
+	/* so is a reference written in the file, with its line */
+	secret_err(URL "queue:\n  azure:\n    connection_string: env:AZURE_STORAGE_CONNECTION_STRING\n",
+		"queue.azure.connection_string",
 		PEX_ECONFIG, "pexipsdk.yaml:5: queue.azure.connection_string: environment variable "
 		"AZURE_STORAGE_CONNECTION_STRING is not set");
 }
