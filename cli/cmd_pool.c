@@ -23,10 +23,17 @@ static void log_to_stderr(pex_log_level level, const char *message, void *payloa
 	fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
 }
 
-static int open_pool(pexctl *ctl, pex_pool **out)
+/* What a command does with the queue: only read it (status, metrics, gc,
+ * drain: a missing SQLite file is an error, never a new empty queue), or
+ * build the pool (fill, create, event: created if missing). */
+enum { QUEUE_READ, QUEUE_CREATE };
+
+static int open_pool(pexctl *ctl, pex_pool **out, int use)
 {
 	int err;
 	if ((err = pexctl_config(ctl)) < 0)
+		return err;
+	if (use == QUEUE_READ && (err = pexctl_queue_must_exist(ctl)) < 0)
 		return err;
 	if (ctl->verbose)
 		pex_config_set(ctl->cfg, "log.level", "debug");
@@ -94,7 +101,7 @@ static void replenish_detached(pexctl *ctl, int wait)
 			}
 		}
 	}
-	if (open_pool(ctl, &pool) == 0) {
+	if (open_pool(ctl, &pool, QUEUE_CREATE) == 0) {
 		if (pex_pool_replenish(pool, 1, &created, NULL, NULL) < 0)
 			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", pex_error_last()->message);
 		pex_pool_free(pool);
@@ -131,7 +138,7 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "create takes no operands (got '%s')", argv[optind]);
 	if (uui && tag)
 		return pexctl_usage(ctl, "create: give --uui or --tag-url, not both");
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_pop(&room, pool, uui, tag);
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
@@ -186,7 +193,7 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 	}
 	if (optind != argc)
 		return pexctl_usage(ctl, "gc takes no operands (got '%s')", argv[optind]);
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	memset(&rep, 0, sizeof(rep));
 	err = pex_gc_sweep(pool, &o, &rep, progress_cb, ctl);
@@ -258,7 +265,7 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return pexctl_usage(ctl, "pool %s takes no operands", sub);
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if ((err = open_pool(ctl, &pool, strcmp(sub, "fill") == 0 ? QUEUE_CREATE : QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 
 	if (strcmp(sub, "status") == 0) {
@@ -376,7 +383,7 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "usage: pexctl event [FILE|-]");
 	if ((rc = read_all(ctl, argc == 2 ? argv[1] : "-", &body, &len)) >= 0)
 		return rc;
-	if ((err = open_pool(ctl, &pool)) < 0) {
+	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) < 0) {
 		free(body);
 		return pexctl_fail(ctl, err, NULL);
 	}
@@ -462,7 +469,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 	if (ctl->json && prometheus)
 		return pexctl_usage(ctl, "metrics: --json and --format prometheus contradict each other "
 			"(--json prints one JSON document; drop one of them)");
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_get_metrics(pool, &m);
 	pex_pool_free(pool);

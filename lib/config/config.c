@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,27 @@ static int dir_of(char **out, const char *path)
 	return *out ? 0 : PEX_ENOMEM;
 }
 
+/*
+ * The directory of the file @p path as a canonical absolute path (it exists:
+ * the file was just opened from it), so that what the file names resolves
+ * the same whatever the current directory is later; relative (as dir_of)
+ * only if it cannot be found.
+ */
+static int abs_dir_of(char **out, const char *path)
+{
+	char real[PATH_MAX], *dir = NULL;
+	int err;
+
+	if ((err = dir_of(&dir, path)) < 0)
+		return err;
+	if (!realpath(dir ? dir : ".", real)) {
+		*out = dir;
+		return 0;
+	}
+	free(dir);
+	return (*out = pex__strdup(real)) ? 0 : PEX_ENOMEM;
+}
+
 int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir)
 {
 	pex_config *cfg;
@@ -62,7 +84,7 @@ int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir
 	if (!(cfg->values = pex__calloc(n, sizeof(*cfg->values))) ||
 	    !(cfg->origin = pex__strdup(origin ? origin : "<memory>")) ||
 	    (base_dir && !(cfg->base_dir = pex__strdup(base_dir))) ||
-	    pex__config_defaults(cfg->values) < 0) {
+	    pex__config_defaults(cfg->values, base_dir) < 0) {
 		pex_config_free(cfg);
 		return PEX_ENOMEM;
 	}
@@ -104,24 +126,33 @@ int pex_config_new_defaults(pex_config **out)
 	return pex__config_alloc(out, "<defaults>", NULL);
 }
 
-int pex_config_parse(pex_config **out, const char *yaml, size_t len, const char *origin)
+/* Parse @p yaml with relative paths resolved against @p dir (NULL = cwd). */
+static int parse_in(pex_config **out, const char *yaml, size_t len, const char *origin,
+	const char *dir)
 {
 	pex_config *cfg = NULL;
+	int err;
+
+	if ((err = pex__config_alloc(&cfg, origin, dir)) < 0)
+		return err;
+	if ((err = pex__config_parse_yaml(cfg, yaml, len)) < 0) {
+		pex_config_free(cfg);
+		return err;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int pex_config_parse(pex_config **out, const char *yaml, size_t len, const char *origin)
+{
 	char *dir = NULL;
 	int err;
 
 	if (!out || (!yaml && len))
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_config_parse: invalid arguments");
-	if ((err = dir_of(&dir, origin)) < 0 ||
-	    (err = pex__config_alloc(&cfg, origin, dir)) < 0)
-		goto done;
-	if ((err = pex__config_parse_yaml(cfg, yaml, len)) < 0) {
-		pex_config_free(cfg);
-		goto done;
-	}
-	*out = cfg;
-done:
+	if ((err = dir_of(&dir, origin)) == 0)
+		err = parse_in(out, yaml, len, origin, dir);
 	free(dir);
 	return err;
 }
@@ -309,7 +340,7 @@ static int is_absent(int errnum)
 static int load_fd(pex_config **out, int fd, const char *path)
 {
 	struct stat st;
-	char *data = NULL;
+	char *data = NULL, *dir = NULL;
 	size_t len = 0, cap;
 	int err;
 
@@ -358,7 +389,9 @@ static int load_fd(pex_config **out, int fd, const char *path)
 			break;
 		len += (size_t)n;
 	}
-	err = pex_config_parse(out, data, len, path);
+	if ((err = abs_dir_of(&dir, path)) == 0)
+		err = parse_in(out, data, len, path, dir);
+	free(dir);
 	if (err == 0 && ((err = check_literal_secrets(*out, &st, data, len)) < 0 ||
 			 (err = check_tls_off(*out)) < 0)) {
 		pex_config_free(*out);

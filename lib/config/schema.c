@@ -116,6 +116,7 @@ static const char *const protected_prefixes[] = { "test_", "vkiosk_", NULL };
 
 #define N PEX__CFG_NULLABLE
 #define R PEX__CFG_REQUIRED
+#define P PEX__CFG_PATH
 
 #define STR(k, fl, d, chk) \
 	{ k, PEX__CFG_STRING, fl, d, NULL, 0, 0, NULL, chk }
@@ -146,7 +147,7 @@ static const pex__config_key schema[] = {
 	STR("pexip.auth.token_url", N, NULL, check_http_url),
 	STR("pexip.auth.audience", N, NULL, NULL),
 	BOOL("pexip.tls.verify", "true"),
-	STR("pexip.tls.ca_file", N, NULL, NULL),
+	STR("pexip.tls.ca_file", N | P, NULL, NULL),
 	INT("pexip.timeout_ms", 0, "10000", 1, 600000),
 	INT("pexip.max_concurrency", 0, "5", 1, 64),
 	INT("pexip.retries.max", 0, "3", 0, 20),
@@ -155,12 +156,12 @@ static const pex__config_key schema[] = {
 
 	STR("queue.backend", 0, "sqlite", check_queue_backend),
 	SECRET("queue.location", N, NULL),
-	STR("queue.sqlite.path", 0, "pexipsdk.db", NULL),
+	STR("queue.sqlite.path", P, "pexipsdk.db", NULL),
 	/* A default reference is resolved lazily, when read: a missing
 	 * variable only matters if the azure backend is used. */
 	SECRET("queue.azure.connection_string", 0, "env:AZURE_STORAGE_CONNECTION_STRING"),
 	BOOL("queue.azure.tls.verify", "true"),
-	STR("queue.azure.tls.ca_file", N, NULL, NULL),
+	STR("queue.azure.tls.ca_file", N | P, NULL, NULL),
 	INT("queue.azure.timeout_ms", 0, "10000", 1, 600000),
 
 	STR("pool.queue", 0, "room-creation-queue", check_queue_name),
@@ -190,7 +191,7 @@ static const pex__config_key schema[] = {
 	SECRET_LIST("server.api_keys", empty_list),
 	STR("server.jwt.issuer", N, NULL, NULL),
 	STR("server.jwt.audience", N, NULL, NULL),
-	STR("server.jwt.jwks_file", N, NULL, NULL),
+	STR("server.jwt.jwks_file", N | P, NULL, NULL),
 
 	ENUM("log.level", "info", log_levels),
 	ENUM("log.format", "text", log_formats),
@@ -198,6 +199,7 @@ static const pex__config_key schema[] = {
 
 #undef N
 #undef R
+#undef P
 #undef STR
 #undef SECRET
 #undef ENUM

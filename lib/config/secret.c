@@ -75,7 +75,7 @@ static int file_error(const pex__config_loc *loc, const char *path, int errnum)
 static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 	const pex__config_loc *loc)
 {
-	pex_buf path = PEX_BUF_INIT;
+	char *path = NULL;
 	struct stat st;
 	char *data = NULL;
 	size_t len = 0, cap = 0;
@@ -84,32 +84,28 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 	if (!*ref_path)
 		return pex__config_error(PEX_ECONFIG, loc, "file: reference without a path");
 
-	if (ref_path[0] != '/' && base_dir && strcmp(base_dir, ".") != 0)
-		err = pex__buf_printf(&path, "%s/%s", base_dir, ref_path);
-	else
-		err = pex__buf_puts(&path, ref_path);
-	if (err < 0)
+	if ((err = pex__config_path(&path, base_dir, ref_path)) < 0)
 		return err;
 
 	/* O_NONBLOCK: opening a FIFO with no writer must not hang; anything
 	 * but a regular file (FIFO, device, socket, directory) is refused
 	 * before a byte is read. */
-	if ((fd = open(path.ptr, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0) {
-		err = file_error(loc, path.ptr, errno);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0) {
+		err = file_error(loc, path, errno);
 		goto done;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		err = file_error(loc, path.ptr, EISDIR);
+		err = file_error(loc, path, EISDIR);
 		goto done;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		err = pex__config_error(PEX_ECONFIG, loc,
-			"secret file %s is not a regular file", path.ptr);
+			"secret file %s is not a regular file", path);
 		goto done;
 	}
 	if (st.st_size > SECRET_FILE_MAX) {
 		err = pex__config_error(PEX_ECONFIG, loc,
-			"secret file %s is larger than %d bytes", path.ptr, SECRET_FILE_MAX);
+			"secret file %s is larger than %d bytes", path, SECRET_FILE_MAX);
 		goto done;
 	}
 	/* Read into a buffer of the file's size (+1 to notice growth). Never
@@ -124,7 +120,7 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			err = file_error(loc, path.ptr, errno);
+			err = file_error(loc, path, errno);
 			goto done;
 		}
 		if (n == 0)
@@ -133,12 +129,12 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 	}
 	if (len == cap) {
 		err = pex__config_error(PEX_ECONFIG, loc,
-			"secret file %s changed while it was read", path.ptr);
+			"secret file %s changed while it was read", path);
 		goto done;
 	}
 	if (memchr(data, '\0', len)) {
 		err = pex__config_error(PEX_ECONFIG, loc,
-			"secret file %s contains a NUL byte", path.ptr);
+			"secret file %s contains a NUL byte", path);
 		goto done;
 	}
 	if (len && data[len - 1] == '\n') {
@@ -159,7 +155,7 @@ done:
 	}
 	if (fd >= 0)
 		close(fd);
-	pex_buf_dispose(&path);
+	free(path);
 	return err;
 }
 

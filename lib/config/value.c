@@ -149,6 +149,22 @@ static int parse_bool(int *out, const char *s, size_t len)
 
 /* ---- conversion ---- */
 
+int pex__config_path(char **out, const char *base_dir, const char *path)
+{
+	pex_buf b = PEX_BUF_INIT;
+	int err;
+
+	if (path[0] == '/' || !base_dir || strcmp(path, ":memory:") == 0)
+		return (*out = pex__strdup(path)) ? 0 : PEX_ENOMEM;
+	if ((err = pex__buf_printf(&b, "%s%s%s", base_dir,
+			base_dir[0] && base_dir[strlen(base_dir) - 1] == '/' ? "" : "/", path)) < 0) {
+		pex_buf_dispose(&b);
+		return err;
+	}
+	*out = b.ptr;   /* the buffer's string is ours now */
+	return 0;
+}
+
 /*
  * Convert one string scalar (a whole STRING/SECRET/ENUM value or one list
  * item) into a new string in @p *out.
@@ -257,7 +273,6 @@ int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *
 	pex__config_value v = { PEX__CFG_VAL_NULL, NULL, 0, 0, NULL, 0, NULL, raw->line };
 	int err = 0;
 
-	(void)base_dir;
 	if (raw->kind == PEX__CFG_RAW_NULL && k->type != PEX__CFG_LIST &&
 	    k->type != PEX__CFG_SECRET_LIST) {
 		if (!(k->flags & PEX__CFG_NULLABLE) || (k->flags & PEX__CFG_REQUIRED))
@@ -285,6 +300,15 @@ int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *
 	case PEX__CFG_SECRET_LIST:
 		err = convert_list(&v, k, raw, &loc);
 		break;
+	}
+	if (err == 0 && (k->flags & PEX__CFG_PATH)) {
+		char *path = NULL;
+		if ((err = pex__config_path(&path, base_dir, v.s)) == 0) {
+			free(v.s);
+			v.s = path;
+		} else {
+			free(v.s);
+		}
 	}
 	if (err < 0)
 		return err;
@@ -364,7 +388,7 @@ void pex__config_value_clear(pex__config_value *v, pex__config_type type)
 	memset(v, 0, sizeof(*v));
 }
 
-int pex__config_defaults(pex__config_value *values)
+int pex__config_defaults(pex__config_value *values, const char *base_dir)
 {
 	size_t n, i, j;
 	const pex__config_key *schema = pex__config_schema(&n);
@@ -409,7 +433,9 @@ int pex__config_defaults(pex__config_value *values)
 		case PEX__CFG_STRING:
 		case PEX__CFG_ENUM:
 			if (k->def) {
-				if (!(v->s = pex__strdup(k->def)))
+				if ((k->flags & PEX__CFG_PATH) ?
+				    pex__config_path(&v->s, base_dir, k->def) < 0 :
+				    !(v->s = pex__strdup(k->def)))
 					return PEX_ENOMEM;
 				v->state = PEX__CFG_VAL_SET;
 			}

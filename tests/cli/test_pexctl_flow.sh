@@ -147,6 +147,25 @@ sleep 0.5
 expect 0 "pool status after --no-replenish" -- pexctl --json $pc pool status
 jq_is "$work/out" '.pool_depth' 2 "--no-replenish leaves the pool one short"
 
+# relative paths in the configuration are relative to its directory, whatever
+# the current directory (cron runs in $HOME, the server in its own); a
+# command that only reads the queue never creates it
+mkdir -p "$work/etc" "$work/home" "$work/srv"
+{ pexip_yaml; echo "pool: {depth: 2, name_prefix: rel_}"; } >"$work/etc/rel.yaml"
+inhome() { (cd "$work/home" && pexctl "$@"); }
+insrv() { (cd "$work/srv" && pexctl "$@"); }
+expect 3 "pool status before any fill" -- inhome -c ../etc/rel.yaml pool status
+contains "$work/err" "the queue database $work/etc/pexipsdk.db does not exist" "missing queue: the absolute path"
+expect 3 "metrics before any fill" -- inhome -c ../etc/rel.yaml metrics
+expect 3 "gc before any fill" -- inhome -c ../etc/rel.yaml gc
+[ ! -e "$work/etc/pexipsdk.db" ] && [ ! -e "$work/home/pexipsdk.db" ] && ok || bad "a read-only command created a queue file"
+expect 0 "pool fill from the server's directory" -- insrv -c "$work/etc/rel.yaml" pool fill
+[ -e "$work/etc/pexipsdk.db" ] && [ ! -e "$work/srv/pexipsdk.db" ] && ok || bad "pool fill did not create the queue beside the configuration"
+expect 0 "pool status from cron's \$HOME" -- inhome -v --json -c ../etc/rel.yaml pool status
+jq_is "$work/out" '.pool_depth' 2 "one queue, whatever the current directory"
+contains "$work/err" "queue.sqlite.path: $work/etc/pexipsdk.db" "-v prints the resolved queue path"
+expect 0 "drain the relative pool" -- insrv -c "$work/etc/rel.yaml" pool drain --delete
+
 # uui decode needs only tag.*: without any configuration file it runs on the
 # defaults (no template, no allowed hosts), which still checks the UUI
 mkdir -p "$work/noconf"

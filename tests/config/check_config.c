@@ -366,7 +366,7 @@ START_TEST(test_full_file)
 	assert_list_key(cfg, "server.api_keys", keys);
 	assert_str_key(cfg, "server.jwt.issuer", "https://login.example.com/");
 	assert_str_key(cfg, "server.jwt.audience", "api://pexipsdk");
-	assert_str_key(cfg, "server.jwt.jwks_file", "jwks.json");
+	assert_str_key(cfg, "server.jwt.jwks_file", CONFIG_DATA_DIR "/jwks.json");
 	assert_str_key(cfg, "log.level", "debug");
 	assert_str_key(cfg, "log.format", "json");
 	pex_config_free(cfg);
@@ -394,6 +394,9 @@ START_TEST(test_example_file)
 	ck_assert_int_eq(pex_config_set(defaults, "pexip.url", "https://mgr.example.com"), 0);
 	ck_assert_int_eq(pex_config_set(defaults, "pexip.auth.username", "admin"), 0);
 	ck_assert_int_eq(pex_config_set(defaults, "pexip.auth.password", "x"), 0);
+	/* the default database is beside the file it was loaded from */
+	ck_assert_int_eq(pex_config_set(defaults, "queue.sqlite.path",
+		CONFIG_DATA_DIR "/pexipsdk.db"), 0);
 	ck_assert_int_eq(pex_config_dump(&a, cfg), 0);
 	ck_assert_int_eq(pex_config_dump(&b, defaults), 0);
 	ck_assert_str_eq(a.ptr, b.ptr);
@@ -1108,6 +1111,78 @@ static void restore_env(const char *name, char *saved)
 }
 
 /*
+ * Relative paths (queue.sqlite.path and its default, the CA and JWKS files,
+ * file: secrets) resolve against the directory of the configuration file,
+ * made absolute at load: whatever the current directory is when they are
+ * used, cron's $HOME or the server's own.
+ */
+START_TEST(test_relative_paths)
+{
+	char *dir = make_tmpdir(), real[PATH_MAX], old_cwd[PATH_MAX], want[PATH_MAX + 64];
+	pex_config *cfg = NULL;
+
+	ck_assert_ptr_nonnull(getcwd(old_cwd, sizeof(old_cwd)));
+	ck_assert_ptr_nonnull(realpath(dir, real));
+	snprintf(want, sizeof(want), "%s/etc", real);
+	ck_assert_int_eq(mkdir(want, 0700), 0);
+	write_file(dir, "etc/pw.txt", "pw-in-etc\n");
+	write_file(dir, "etc/a.yaml", URL "  auth: {password: file:pw.txt}\n"
+		"  tls: {ca_file: ca/pexip.pem}\n"
+		"queue: {azure: {tls: {ca_file: ../azure.pem}}}\n"
+		"server: {jwt: {jwks_file: jwks.json}}\n");
+	write_file(dir, "etc/b.yaml", URL "queue: {sqlite: {path: data/pool.db}}\n");
+	write_file(dir, "etc/pexipsdk.yaml", URL);
+
+	/* loaded by a relative name: paths are absolute, from the file's directory */
+	ck_assert_int_eq(chdir(real), 0);
+	ck_assert_msg(pex_config_load(&cfg, "etc/a.yaml") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(chdir("/"), 0);   /* cron's $HOME, the server's directory... */
+	snprintf(want, sizeof(want), "%s/etc/pexipsdk.db", real);
+	assert_str_key(cfg, "queue.sqlite.path", want);   /* the default too */
+	snprintf(want, sizeof(want), "%s/etc/ca/pexip.pem", real);
+	assert_str_key(cfg, "pexip.tls.ca_file", want);
+	snprintf(want, sizeof(want), "%s/etc/../azure.pem", real);
+	assert_str_key(cfg, "queue.azure.tls.ca_file", want);
+	snprintf(want, sizeof(want), "%s/etc/jwks.json", real);
+	assert_str_key(cfg, "server.jwt.jwks_file", want);
+	assert_str_key(cfg, "pexip.auth.password", "pw-in-etc");   /* read after the chdir */
+	pex_config_free(cfg);
+
+	snprintf(want, sizeof(want), "%s/etc/b.yaml", real);
+	ck_assert_int_eq(pex_config_load(&cfg, want), 0);
+	snprintf(want, sizeof(want), "%s/etc/data/pool.db", real);
+	assert_str_key(cfg, "queue.sqlite.path", want);
+	pex_config_free(cfg);
+
+	/* ./pexipsdk.yaml found by the search: the current directory, absolute */
+	snprintf(want, sizeof(want), "%s/etc", real);
+	ck_assert_int_eq(chdir(want), 0);
+	{
+		char *saved = save_env("PEXIPSDK_CONFIG");
+		ck_assert_int_eq(pex_config_load(&cfg, NULL), 0);
+		restore_env("PEXIPSDK_CONFIG", saved);
+	}
+	snprintf(want, sizeof(want), "%s/etc/pexipsdk.db", real);
+	assert_str_key(cfg, "queue.sqlite.path", want);
+	pex_config_free(cfg);
+
+	/* absolute paths and SQLite's :memory: stay as written */
+	cfg = parse_ok(URL "  tls: {ca_file: /etc/ca.pem}\nqueue: {sqlite: {path: \":memory:\"}}\n");
+	assert_str_key(cfg, "queue.sqlite.path", ":memory:");
+	assert_str_key(cfg, "pexip.tls.ca_file", "/etc/ca.pem");
+	pex_config_free(cfg);
+
+	/* no file: the current directory (left relative) */
+	ck_assert_int_eq(pex_config_new_defaults(&cfg), 0);
+	assert_str_key(cfg, "queue.sqlite.path", "pexipsdk.db");
+	pex_config_free(cfg);
+
+	ck_assert_int_eq(chdir(old_cwd), 0);
+	rm_tmpdir(dir);
+}
+END_TEST
+
+/*
  * keyvault: references are checked for shape (PEX_ECONFIG), then fetched
  * through a Managed Identity; fetch errors keep their code and get the
  * location prefix. The fetch itself is tested in tests/secrets.
@@ -1624,6 +1699,7 @@ static Suite *config_suite(void)
 	tc = tcase_create("secrets");
 	tcase_add_test(tc, test_secret_env);
 	tcase_add_test(tc, test_secret_file);
+	tcase_add_test(tc, test_relative_paths);
 	tcase_add_test(tc, test_literal_secret_warning);
 	tcase_add_test(tc, test_queue_azure_tls);
 	tcase_add_test(tc, test_secret_keyvault);
