@@ -149,8 +149,7 @@ typedef struct gc_ctx {
 	/* the first error, saved from whichever thread hit it */
 	pthread_mutex_t lock;
 	int first_err;
-	pex_error_class first_klass;
-	char first_msg[512];
+	pex__error_copy first;
 } gc_ctx;
 
 /* Remember the current thread's error (with @p what before it) if it is the first. */
@@ -162,9 +161,12 @@ static void remember(gc_ctx *c, int err, const char *what)
 	pex__log(c->p->log, warn ? PEX_LOG_WARN : PEX_LOG_DEBUG, "gc: %s: %s", what, e->message);
 	pthread_mutex_lock(&c->lock);
 	if (c->first_err == 0) {
+		char msg[sizeof(c->first.message)];
 		c->first_err = err;
-		c->first_klass = e->klass;
-		snprintf(c->first_msg, sizeof(c->first_msg), "%s: %s", what, e->message);
+		pex__error_save(&c->first);     /* code, class, HTTP status, cause */
+		c->first.code = err;
+		snprintf(msg, sizeof(msg), "%s: %s", what, c->first.message);
+		memcpy(c->first.message, msg, sizeof(msg));
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -843,7 +845,7 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 	if (atomic_load(&c->aborted))
 		err = pex_error_set(PEX_EUSER, PEX_ERROR_CLASS_CALLBACK, "gc sweep stopped by the caller");
 	else if (c->first_err)
-		err = pex_error_set(c->first_err, c->first_klass, "%s", c->first_msg);
+		err = pex__error_restore(&c->first);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return err;

@@ -269,6 +269,7 @@ typedef struct par_ctx {
 	void *arg;
 	atomic_size_t next;
 	atomic_int first_err;
+	pex__error_copy first; /* its details, written by the one worker that set first_err */
 	int background;        /* the caller's request class, for the new threads */
 } par_ctx;
 
@@ -280,8 +281,10 @@ static void *par_worker(void *x)
 	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
 		int err = c->fn(c->p, i, c->arg);
 		int zero = 0;
-		if (err < 0)
-			atomic_compare_exchange_strong(&c->first_err, &zero, err);
+		if (err < 0 && atomic_compare_exchange_strong(&c->first_err, &zero, err)) {
+			pex__error_save(&c->first);
+			c->first.code = err;
+		}
 	}
 	return NULL;
 }
@@ -319,7 +322,11 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 	par_worker(&c);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	return atomic_load(&c.first_err);
+	/* the failing worker may have been another thread: its error, not
+	 * whatever this one last saw, is the caller's (joined: no race) */
+	if (atomic_load(&c.first_err) < 0)
+		return pex__error_restore(&c.first);
+	return 0;
 }
 
 /* ---- pop ---- */
@@ -877,10 +884,16 @@ done:
 	}
 	if (c->progress) {
 		size_t d = atomic_fetch_add(&c->done, 1) + 1;
+		pex__error_copy cause;
+		/* what the caller's callback does must not bury the cause */
+		if (err < 0)
+			pex__error_save(&cause);
 		pthread_mutex_lock(&c->progress_lock);
 		if (c->progress(d, c->n, c->payload) != 0)
 			atomic_store(&c->aborted, 1);
 		pthread_mutex_unlock(&c->progress_lock);
+		if (err < 0)
+			pex__error_restore(&cause);
 	}
 	return err;
 }
@@ -950,6 +963,7 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 {
 	size_t total = 0, count = 0, i, n;
 	pex_message **msgs = NULL;
+	pex__error_copy first_error;
 	int err = 0, first = 0;
 
 	if (drained)
@@ -977,8 +991,13 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 			if (e == 0)
 				e = pex_queue_delete(p->pool_q, msgs[i]);
 			if (e < 0) {
-				if (!first)
+				if (!first) {
 					first = e;
+					/* the release and the rest of the batch must
+					 * not bury the cause */
+					pex__error_save(&first_error);
+					first_error.code = e;
+				}
 				pex_queue_release(p->pool_q, msgs[i], 0);
 			} else {
 				count++;
@@ -998,7 +1017,9 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 out:
 	if (drained)
 		*drained = count;
-	return err < 0 ? err : first;
+	if (err < 0)
+		return err;
+	return first ? pex__error_restore(&first_error) : 0;
 }
 
 int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,

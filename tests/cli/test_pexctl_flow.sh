@@ -282,11 +282,16 @@ one_doc "$work/out" "pool fill failure"
 jq_is "$work/out" '.created' 0 "pool fill failure report"
 jq_is "$work/out" '.error.exit' 1 "pool fill failure error.exit"
 jq_is "$work/out" '.error.message | startswith("pool fill: ")' true "pool fill failure error.message"
+# the workers' cause, not "remote server returned an error"
+jq_is "$work/out" '.error.message | contains("injected failure 500")' true "pool fill failure: the worker's cause"
+jq_is "$work/out" '.error.http_status' 500 "pool fill failure: the worker's HTTP status"
+contains "$work/err" "injected failure 500" "pool fill failure on stderr"
 expect 1 "pool drain --delete fails, json" -- pexctl --json $pc pool drain --delete
 one_doc "$work/out" "pool drain failure"
 jq_is "$work/out" '.rooms_deleted' true "pool drain failure report"
 jq_is "$work/out" '.drained' 0 "pool drain failure report (drained)"
 jq_is "$work/out" '.error.code' PEX_EHTTP "pool drain failure error.code"
+jq_is "$work/out" '.error.message | contains("injected failure 500")' true "pool drain failure: the cause"
 expect 1 "pool status fails, json" -- pexctl --json $pc pool status
 json_error "$work/out" PEX_EHTTP 1 "pool status failure"
 expect 1 "delete fails, json" -- pexctl --json $cfg delete vmr_01
