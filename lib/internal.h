@@ -76,6 +76,14 @@ typedef struct pex__logger {
 } pex__logger;
 void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
 	PEX_PRINTF(3, 4);
+/*
+ * Copy @p in to @p out (NUL-terminated, truncated to @p size) with every
+ * long comma-separated list after a '=' (a name__in= filter of a hundred
+ * room names) cut to its first item and a count: "name__in=vmr_a,...(96
+ * items)". pex__log() applies it to every line; use it for messages that
+ * may quote such a URL (a transport error).
+ */
+void pex__shorten_lists(char *out, size_t size, const char *in);
 
 /* ---- encoding (OpenSSL) ---- */
 int pex__base64_encode(pex_buf *out, const void *data, size_t len);
