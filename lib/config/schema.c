@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "config_internal.h"
+#include "pool/pool_internal.h"   /* the pool's own name prefix rule */
 
 /* ---- validators (return NULL when fine, else the rule that failed) ---- */
 
@@ -166,7 +167,7 @@ static const pex__config_key schema[] = {
 
 	STR("pool.queue", 0, "room-creation-queue", check_queue_name),
 	INT("pool.depth", 0, "20", 0, 100000),
-	STR("pool.name_prefix", 0, "vmr_", NULL),
+	STR("pool.name_prefix", 0, "vmr_", pex__pool_name_prefix_rule),
 	INT("pool.lease_s", 0, "60", 5, 3600),
 	ENUM("pool.room.service_type", "conference", service_types),
 	BOOL("pool.room.allow_guests", "true"),

@@ -67,10 +67,25 @@ void pex_pool_free(pex_pool *p)
 	free(p);
 }
 
+/* Room names are the prefix and 13 characters; Pexip allows 250 and no
+ * control characters (room.c check_name); 200 leaves room to spare. */
+const char *pex__pool_name_prefix_rule(const char *s)
+{
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n < 1 || n > 200)
+		return "must be 1 to 200 characters";
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return "must not contain control characters";
+	return NULL;
+}
+
 int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	pex_queue *deletion_queue, const pex_pool_options *o)
 {
 	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
+	const char *why;
 	pex_pool *p;
 	size_t i;
 	int err;
@@ -84,9 +99,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_pool_options version %u", o->version);
-	if (!o->name_prefix || !*o->name_prefix || strlen(o->name_prefix) > 200)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pool.name_prefix must be 1 to 200 characters");
+	if ((why = pex__pool_name_prefix_rule(o->name_prefix)) != NULL)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.name_prefix %s", why);
 	if (o->pin_digits < 4 || o->pin_digits > 20 || o->guest_pin_digits < 4 || o->guest_pin_digits > 20)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.room.pin_digits and guest_pin_digits must be from 4 to 20");

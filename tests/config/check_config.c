@@ -533,6 +533,22 @@ START_TEST(test_enum_and_string_values)
 		"pexipsdk.yaml:3: pool.name_prefix: expected a non-empty string, got \"\"");
 	parse_err(URL "pool: {name_prefix: null}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: pool.name_prefix: expected a string, got null");
+	/* the pool's own rule (pex_pool_new refused these after config check said ok) */
+	{
+		char yaml[512], msg[512], prefix[202];
+		memset(prefix, 'a', 201);
+		prefix[201] = '\0';
+		snprintf(yaml, sizeof(yaml), URL "pool: {name_prefix: %s}\n", prefix);
+		snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pool.name_prefix: must be 1 to 200 "
+			"characters, got \"%.80s...\"", prefix);
+		parse_err(yaml, PEX_ECONFIG, msg);
+		prefix[200] = '\0';
+		snprintf(yaml, sizeof(yaml), URL "pool: {name_prefix: %s}\n", prefix);
+		cfg = parse_ok(yaml);
+		pex_config_free(cfg);
+	}
+	parse_err(URL "pool: {name_prefix: \"vmr\\t\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pool.name_prefix: must not contain control characters, got \"vmr\\x09\"");
 	parse_err(URL "pool:\n  room:\n    description: \"a\\0b\"\n", PEX_ECONFIG,
 		"pexipsdk.yaml:5: pool.room.description: must not contain a NUL character");
 	parse_err(URL "server: {listen: localhost}\n", PEX_ECONFIG,
