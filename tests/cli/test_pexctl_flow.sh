@@ -166,6 +166,37 @@ jq_is "$work/out" '.pool_depth' 2 "one queue, whatever the current directory"
 contains "$work/err" "queue.sqlite.path: $work/etc/pexipsdk.db" "-v prints the resolved queue path"
 expect 0 "drain the relative pool" -- insrv -c "$work/etc/rel.yaml" pool drain --delete
 
+# config check checks every component, one line each, and exits with the
+# first failure's status
+expect 0 "config check, all ok" -- inhome -c ../etc/rel.yaml config check
+contains "$work/out" "config   ok: ../etc/rel.yaml" "config check: the config line"
+contains "$work/out" "secrets  ok" "config check: the secrets line"
+contains "$work/out" "pexip    ok: $EMU_URL (reached, authenticated with basic)" "config check: the pexip line"
+contains "$work/out" "queue    ok: sqlite $work/etc/pexipsdk.db (room-creation-queue 0, room-deletion-queue" "config check: the queue line, its resolved path and counts"
+expect 0 "config check, json" -- inhome --json -c ../etc/rel.yaml config check
+jq_is "$work/out" '[.components[] | select(.ok)] | length' 4 "config check json: four components ok"
+{ pexip_yaml; echo "queue: {sqlite: {path: no-such-dir/pool.db}}"; } >"$work/etc/nodir.yaml"
+expect 1 "config check, a queue that cannot be created" -- pexctl -c "$work/etc/nodir.yaml" config check
+contains "$work/out" "queue    error: sqlite queue $work/etc/no-such-dir/pool.db: cannot be created in $work/etc/no-such-dir: No such file or directory" "config check: the queue error names the absolute path and errno"
+contains "$work/out" "pexip    ok" "config check goes on after a failure"
+[ ! -e "$work/etc/no-such-dir" ] && ok || bad "config check created something"
+mkdir -p "$work/etc/isdir.db"
+{ pexip_yaml; echo "queue: {sqlite: {path: isdir.db}}"; } >"$work/etc/isdir.yaml"
+expect 1 "config check, a queue path that is a directory" -- pexctl -c "$work/etc/isdir.yaml" config check
+contains "$work/out" "queue    error: sqlite queue $work/etc/isdir.db: " "config check: sqlite error with the absolute path"
+{ pexip_yaml; cat <<YAML; } >"$work/etc/az.yaml"
+queue:
+  backend: azure
+  azure: {connection_string: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;", timeout_ms: 2000}
+events: {password: "env:PEXTEST_UNSET_EVENTS_PW"}
+YAML
+expect 5 "config check, unreachable azure and an unset secret" -- pexctl --json -c "$work/etc/az.yaml" config check
+jq_is "$work/out" '.ok' false "config check json: not ok"
+jq_is "$work/out" '[.components[] | select(.ok | not) | .name] | join(",")' "secrets,queue" "config check json: the failing components"
+jq_is "$work/out" '.error.exit' 5 "config check: the first failure's exit status"
+jq_is "$work/out" '[.components[] | select(.name == "queue") | .error | contains("127.0.0.1:9")] | first' true "config check: the azure error names the endpoint"
+lacks "$work/out" "Eby8vdM02x" "config check: no account key in the output"
+
 # uui decode needs only tag.*: without any configuration file it runs on the
 # defaults (no template, no allowed hosts), which still checks the UUI
 mkdir -p "$work/noconf"
