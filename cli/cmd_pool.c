@@ -438,14 +438,37 @@ int cmd_uui(pexctl *ctl, int argc, char **argv)
 
 /* ---- metrics ---- */
 
+/* Prometheus text without the counters (names ending in _total, with their
+ * HELP and TYPE lines): a pexctl run's counters are its own, always 0, and
+ * a textfile collector would show them as resets. */
+static void print_gauges(const char *text)
+{
+	const char *line = text, *nl;
+	for (; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		const char *name = line, *end;
+		size_t len;
+		nl = strchr(line, '\n');
+		len = nl ? (size_t)(nl - line) : strlen(line);
+		if (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0)
+			name = line + 7;
+		for (end = name; end < line + len && *end != ' '; end++)
+			;
+		if (end - name >= 6 && strncmp(end - 6, "_total", 6) == 0)
+			continue;
+		fwrite(line, 1, len, stdout);
+		fputc('\n', stdout);
+	}
+}
+
 int cmd_metrics(pexctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "gauges", no_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 }
 	};
 	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
-	int prometheus = 0;
+	int prometheus = 0, gauges = 0;
 	pex_pool_metrics m;
 	pex_pool *pool = NULL;
 	pex_buf out = PEX_BUF_INIT;
@@ -453,6 +476,10 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'g') {
+			gauges = 1;
+			continue;
+		}
 		if (c != 'f')
 			return pexctl_usage(ctl, "metrics: unknown or incomplete option '%s'", argv[optind - 1]);
 		if (strcmp(optarg, "prometheus") == 0) {
@@ -469,6 +496,9 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 	if (ctl->json && prometheus)
 		return pexctl_usage(ctl, "metrics: --json and --format prometheus contradict each other "
 			"(--json prints one JSON document; drop one of them)");
+	if (gauges && fmt != PEX_METRICS_PROMETHEUS)
+		return pexctl_usage(ctl, "metrics: --gauges is for the Prometheus text (a node_exporter "
+			"textfile); drop --json / --format json");
 	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_get_metrics(pool, &m);
@@ -477,7 +507,10 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, "metrics");
 	if ((err = pex_metrics_format_write(&out, &m, fmt)) < 0)
 		return pexctl_fail(ctl, err, "metrics");
-	fputs(out.ptr, stdout);
+	if (gauges)
+		print_gauges(out.ptr);
+	else
+		fputs(out.ptr, stdout);
 	pex_buf_dispose(&out);
 	return EXIT_OK;
 }

@@ -20,7 +20,7 @@ static const pexctl_cmd commands[] = {
 	{ "pool", cmd_pool, "pool fill [--depth N] | pool status | pool drain [--delete]", "pool management" },
 	{ "event", cmd_event, "event [FILE|-]", "handle one event-sink payload, as the webhook does" },
 	{ "uui", cmd_uui, "uui decode HEX", "print the tag URL a UUI yields" },
-	{ "metrics", cmd_metrics, "metrics [--format prometheus|json]", "pool depth, deletion backlog, live conferences, totals" },
+	{ "metrics", cmd_metrics, "metrics [--format prometheus|json] [--gauges]", "pool depth, deletion backlog, live conferences, totals" },
 	{ "config", cmd_config, "config check", "validate the configuration, reach Pexip, authenticate" },
 	{ "version", cmd_version, "version", "print versions and features" },
 	{ "help", cmd_help, "help [COMMAND]", "show help" },

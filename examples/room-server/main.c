@@ -114,7 +114,8 @@ static void usage(FILE *f)
 		"  --listen HOST:PORT       overrides server.listen and $FUNCTIONS_CUSTOMHANDLER_PORT; port 0 = any\n"
 		"  --gc-interval S          GC sweep every S seconds (default 600, 0 = off)\n"
 		"  --gc-orphans             every GC sweep (timer or POST /gc_timer) also runs the orphan sweep\n"
-		"  --metrics-interval S     metrics log line every S seconds (default 300, 0 = off)\n"
+		"  --metrics-interval S     refresh the Pexip gauges of /metrics and log a metrics line\n"
+		"                           at start and every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
 		"  --workers N              replenish worker threads (default 2)\n"
 		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
@@ -308,6 +309,10 @@ int main(int argc, char **argv)
 	}
 	if (pthread_mutex_init(&srv.health_lock, NULL) != 0)
 		goto out;
+	if (pthread_mutex_init(&srv.metrics_lock, NULL) != 0) {
+		pthread_mutex_destroy(&srv.health_lock);
+		goto out;
+	}
 	{
 		/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
 		long long depth = 20;
@@ -347,6 +352,7 @@ stop:
 	if (srv.workers)
 		rs_jobs_stop(&srv, JOBS_DRAIN_MS);
 	pthread_mutex_destroy(&srv.health_lock);
+	pthread_mutex_destroy(&srv.metrics_lock);
 	if (status == 0)
 		rs_log(PEX_LOG_INFO, "stopped");
 out:

@@ -1047,11 +1047,9 @@ int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
 
 /* ---- metrics ---- */
 
-static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
+/* The queue counts and this process's counters: no Pexip request. */
+static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 {
-	pex_room_filter f = PEX_ROOM_FILTER_INIT;
-	pex_room_iter *it = NULL;
-	pex_room *r = NULL;
 	size_t n = 0;
 	int err;
 
@@ -1072,6 +1070,18 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;
+	return 0;
+}
+
+static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
+{
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *r = NULL;
+	int err;
+
+	if ((err = local_metrics(p, m)) < 0)
+		return err;
 	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)
 		return err;
 	/* one small page is enough to read meta.total_count */
@@ -1095,6 +1105,11 @@ int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
 	int err = metrics_impl(p, m);
 	pex__http_background(was);
 	return err;
+}
+
+int pex_pool_get_local_metrics(pex_pool *p, pex_pool_metrics *m)
+{
+	return local_metrics(p, m);
 }
 
 static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)

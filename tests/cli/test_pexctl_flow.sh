@@ -258,6 +258,13 @@ while read -r k v; do
 	case $k in *_total) t=counter ;; *) t=gauge ;; esac
 	grep -qx "# TYPE pexipsdk_$k $t" "$work/out" && ok || bad "prometheus: no TYPE line for pexipsdk_$k"
 done <<<"$want_metrics"
+# --gauges (the cron recipe's textfile): the gauges with their HELP and TYPE lines, no counters
+expect 0 "metrics --gauges" -- pexctl $mc metrics --gauges
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 4 ] && ok || bad "metrics --gauges: want 4 samples"
+grep -qx "pexipsdk_live_conferences 3" "$work/out" && ok || bad "metrics --gauges: a gauge"
+grep -qx "# TYPE pexipsdk_deletion_backlog gauge" "$work/out" && ok || bad "metrics --gauges: TYPE lines"
+lacks "$work/out" "_total" "metrics --gauges: no counter"
+expect 2 "metrics --gauges --json" -- pexctl --json $mc metrics --gauges
 expect 0 "metrics --format prometheus" -- pexctl $mc metrics --format prometheus
 grep -qx "pexipsdk_live_conferences 3" "$work/out" && ok || bad "metrics --format prometheus"
 for how in "--format json" "--json"; do

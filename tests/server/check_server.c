@@ -1549,6 +1549,76 @@ START_TEST(test_timers_fire)
 }
 END_TEST
 
+/* The value of metric @p name in Prometheus text @p body, or -12345. */
+static long long prom_value(const char *body, const char *name)
+{
+	char needle[128];
+	const char *p;
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	p = body ? strstr(body, needle) : NULL;
+	return p ? strtoll(p + strlen(needle), NULL, 10) : -12345;
+}
+
+/*
+ * /metrics never asks Pexip: the Pexip gauges come from the metrics timer's
+ * cache (driven here through POST /metrics_timer, as the timer would), the
+ * counters are always served, the answer is always 200, and
+ * pexipsdk_pexip_up / pexipsdk_pexip_last_success_timestamp_seconds say
+ * whether the cache is fresh. With Pexip refusing every connection,
+ * scrapes do not add a single request.
+ */
+START_TEST(test_metrics_cached)
+{
+	server_opts so = { "name_prefix: mtc_", NULL, NULL, NULL, NULL };
+	long long before, last;
+	resp_t r;
+	server_t s;
+	int i;
+
+	server_start_opts(&s, "metrics", 2, &so);
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 120000 : 20000), 2);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/start", "{\"name\": \"mtc_live\"}", NULL), 200);
+
+	/* never refreshed (--metrics-interval 0): the cache is not fresh */
+	ck_assert_int_eq(http(&r, s.base, "GET", "/metrics", NULL, 0, NULL), 200);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_up"), 0);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_last_success_timestamp_seconds"), 0);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pool_depth"), 2);
+	resp_free(&r);
+
+	/* a refresh: the Pexip gauges, fresh */
+	ck_assert_int_eq(http(&r, s.base, "POST", "/metrics_timer", BODY("{}"), NULL), 200);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, s.base, "GET", "/metrics", NULL, 0, NULL), 200);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_up"), 1);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_live_conferences"), 1);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_pool_rooms"), 2);
+	last = prom_value(r.body, "pexipsdk_pexip_last_success_timestamp_seconds");
+	ck_assert_int_gt(last, 1700000000);
+	resp_free(&r);
+
+	/* Pexip refuses everything: the refresh fails, scrapes still answer */
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"rate_drop\": 1}", NULL), 200);
+	ck_assert_int_ne(http(&r, s.base, "POST", "/metrics_timer", BODY("{}"), NULL), 200);
+	resp_free(&r);
+	before = emu_stat(&g_emu, "requests");
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(http(&r, s.base, "GET", "/metrics", NULL, 0, NULL), 200);
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_up"), 0);
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_last_success_timestamp_seconds"), last);
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_live_conferences"), 1);   /* last known */
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_pool_depth"), 2);
+		ck_assert_int_ge(prom_value(r.body, "pexipsdk_pops_total"), 0);
+		ck_assert_int_ge(prom_value(r.body, "pexipsdk_replenished_total"), 2);
+		resp_free(&r);
+	}
+	ck_assert_int_eq(emu_stat(&g_emu, "requests"), before);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"rate_drop\": 0}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/stop", "{\"name\": \"mtc_live\"}", NULL), 200);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /* POST /gc_timer (how an Azure Functions deployment runs GC) runs the
  * orphan sweep when the server was started with --gc-orphans. */
 START_TEST(test_gc_timer_orphans)
@@ -1665,6 +1735,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_backpressure);
 	tcase_add_test(tc, test_timers_fire);
 	tcase_add_test(tc, test_gc_timer_orphans);
+	tcase_add_test(tc, test_metrics_cached);
 	tcase_add_test(tc, test_timer_routes_peer);
 	tcase_add_test(tc, test_log_has_no_secrets);
 	suite_add_tcase(s, tc);
