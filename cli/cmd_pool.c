@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pexctl.h"
@@ -74,13 +76,76 @@ static json_object *pool_room_json(const pex_pool_room *r)
 	return o;
 }
 
+/* ---- replenish failures ----
+ *
+ * The replacement that create leaves behind records each failure as a
+ * message on a queue beside the pool's, "<pool.queue>-failures", on the
+ * same backend (SQLite file or Azure account), so that every process that
+ * shares the pool, and 'pool status', sees them; a successful replacement
+ * clears it (docs/DECISIONS.md 32). */
+
+static int open_failures(pexctl *ctl, pex_queue **out)
+{
+	const char *pool_q = "room-creation-queue";
+	char name[64];
+	size_t n;
+	if (pex_config_get_string(&pool_q, ctl->cfg, "pool.queue") < 0)
+		pex_error_clear();
+	/* a queue name is at most 63 characters and never ends in '-' */
+	n = strlen(pool_q) > 54 ? 54 : strlen(pool_q);
+	while (n > 0 && pool_q[n - 1] == '-')
+		n--;
+	snprintf(name, sizeof(name), "%.*s-failures", (int)n, pool_q);
+	return pex_queue_open_config(out, ctl->cfg, name);
+}
+
+/* Record (@p failed) or clear the failures; best effort: this is a report. */
+static void note_replenish(pexctl *ctl, int failed, const char *message)
+{
+	pex_queue *q = NULL;
+	char text[600];
+	size_t n = 0;
+	if (open_failures(ctl, &q) == 0) {
+		if (failed) {
+			int len = snprintf(text, sizeof(text), "%lld %s", (long long)time(NULL), message);
+			pex_queue_put(q, text, len < 0 ? 0 : (size_t)len < sizeof(text) ? (size_t)len :
+				sizeof(text) - 1, 0);
+		} else if (pex_queue_count(&n, q) == 0 && n > 0) {
+			pex_queue_clear(q);
+		}
+	}
+	pex_queue_free(q);
+}
+
+/* How many failures are recorded, and the text of the latest of the first
+ * 32 ("" if none) in @p last. */
+static int replenish_failures(pexctl *ctl, size_t *count, char *last, size_t size)
+{
+	pex_queue *q = NULL;
+	pex_message **m = NULL;
+	size_t n = 0;
+	int err;
+	*count = 0;
+	last[0] = '\0';
+	if ((err = open_failures(ctl, &q)) == 0 && (err = pex_queue_count(count, q)) == 0 &&
+	    *count > 0 && (err = pex_queue_peek(&m, &n, q, 32)) == 0 && n > 0)
+		snprintf(last, size, "%.*s", (int)m[n - 1]->len, (const char *)m[n - 1]->data);
+	pex_message_array_free(m, n);
+	pex_queue_free(q);
+	return err;
+}
+
 /* Replace the room handed out, in a detached child so the caller does not
  * wait for Pexip's create. The child builds its own pool: a SQLite
- * connection must not cross a fork. */
+ * connection must not cross a fork. A failure goes to stderr in the
+ * foreground (--wait), to syslog when detached (its stderr is /dev/null),
+ * and onto the failures queue that 'pool status' reads. */
 static void replenish_detached(pexctl *ctl, int wait)
 {
 	pex_pool *pool = NULL;
 	size_t created = 0;
+	char msg[1100];
+	int err;
 	pid_t pid;
 	/* The caller gets the room now, whatever happens to the replacement. */
 	fflush(stdout);
@@ -101,11 +166,21 @@ static void replenish_detached(pexctl *ctl, int wait)
 			}
 		}
 	}
-	if (open_pool(ctl, &pool, QUEUE_CREATE) == 0) {
-		if (pex_pool_replenish(pool, 1, &created, NULL, NULL) < 0)
-			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", pex_error_last()->message);
-		pex_pool_free(pool);
+	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) == 0)
+		err = pex_pool_replenish(pool, 1, &created, NULL, NULL);
+	pex_pool_free(pool);
+	if (err < 0) {
+		snprintf(msg, sizeof(msg), "%s", pex_error_last()->code == err ?
+			pex_error_last()->message : pex_strerror(err));
+		if (wait) {
+			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", msg);
+		} else {
+			openlog("pexctl", LOG_PID, LOG_USER);
+			syslog(LOG_WARNING, "replacing the room handed out failed: %s", msg);
+			closelog();
+		}
 	}
+	note_replenish(ctl, err < 0, msg);
 	if (!wait)
 		_exit(0);
 }
@@ -270,7 +345,11 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 
 	if (strcmp(sub, "status") == 0) {
 		pex_pool_metrics m;
+		size_t failures = 0;
+		char last[600];
 		err = pex_pool_get_metrics(pool, &m);
+		if (err == 0)
+			err = replenish_failures(ctl, &failures, last, sizeof(last));
 		if (err == 0) {
 			if (ctl->json) {
 				report = json_object_new_object();
@@ -278,10 +357,14 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
 				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
 				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
+				json_object_object_add(report, "replenish_failures", json_object_new_int64((int64_t)failures));
+				json_object_object_add(report, "last_replenish_failure",
+					last[0] ? json_object_new_string(last) : NULL);
 			} else {
 				printf("pool depth:        %lld\ndeletion backlog:  %lld\npool rooms on Pexip: %lld\n"
-					"live conferences:  %lld\n", m.pool_depth, m.deletion_backlog,
-					m.pexip_pool_rooms, m.live_conferences);
+					"live conferences:  %lld\nreplenish failures: %zu", m.pool_depth,
+					m.deletion_backlog, m.pexip_pool_rooms, m.live_conferences, failures);
+				printf(last[0] ? " (latest: %s)\n" : "%s\n", last);
 			}
 		}
 	} else if (strcmp(sub, "fill") == 0) {

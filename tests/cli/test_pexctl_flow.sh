@@ -278,7 +278,7 @@ for how in "--format json" "--json"; do
 done
 expect 0 "pool status with known values" -- pexctl --json $mc pool status
 jq_is "$work/out" '[.pool_depth, .deletion_backlog, .live_conferences, .pexip_pool_rooms] | map(tostring) | join(" ")' "3 2 3 4" "pool status values"
-jq_is "$work/out" 'keys | length' 4 "pool status keys"
+jq_is "$work/out" 'keys | length' 6 "pool status keys"
 expect 0 "pool status text" -- pexctl $mc pool status
 contains "$work/out" "live conferences:  3" "pool status text"
 # --json and --format prometheus contradict each other
@@ -343,5 +343,34 @@ json_error "$work/out" PEX_EHTTP 1 "create failure"
 emu_ctl POST /_emu/faults '{"permanent_status": 0}' >/dev/null
 expect 0 "the failed create gave its room back" -- pexctl --json $pc pool status
 jq_is "$work/out" '.pool_depth' 2 "pool depth after the failures"
+jq_is "$work/out" '.replenish_failures' 0 "no replenish failure yet"
+
+# the replacement that create leaves behind reports its failures: on stderr
+# with --wait, to syslog when detached, and counted where pool status reads
+# (a description Pexip refuses: the pop works, the replacement fails)
+desc=$(printf 'd%.0s' $(seq 1 300))
+sed "s/^pool: {depth: 3, name_prefix: pool_}/pool: {depth: 3, name_prefix: pool_, room: {description: $desc}}/" "$work/pool.yaml" >"$work/badrepl.yaml"
+grep -q "description: ddd" "$work/badrepl.yaml" && ok || bad "badrepl.yaml was not written"
+expect 0 "create --wait, the replacement fails" -- pexctl -c "$work/badrepl.yaml" --json create --uui 6869 --wait
+contains "$work/err" "replacing the room failed: " "replenish failure on stderr (--wait)"
+contains "$work/err" "250" "replenish failure: the cause"
+expect 0 "pool status counts it" -- pexctl --json $pc pool status
+jq_is "$work/out" '.replenish_failures' 1 "replenish failures: 1"
+jq_is "$work/out" '.last_replenish_failure | contains("250")' true "the last failure's cause"
+expect 0 "create, the detached replacement fails" -- pexctl -c "$work/badrepl.yaml" --json create --uui 6869
+seen=0
+for i in $(seq 1 300); do
+	n=$(pexctl --json $pc pool status 2>/dev/null | jq -r .replenish_failures)
+	if [ "$n" = 2 ]; then seen=1; break; fi
+	sleep 0.1
+done
+[ "$seen" = 1 ] && ok || bad "the detached replacement's failure was not counted (replenish_failures $n)"
+expect 0 "pool status text shows it" -- pexctl $pc pool status
+contains "$work/out" "replenish failures: 2 (latest: " "pool status text: the failures"
+expect 0 "refill" -- pexctl $pc pool fill
+expect 0 "create --wait, the replacement works" -- pexctl --json $pc create --uui 6869 --wait
+expect 0 "a successful replacement clears the failures" -- pexctl --json $pc pool status
+jq_is "$work/out" '.replenish_failures' 0 "replenish failures cleared"
+jq_is "$work/out" '.last_replenish_failure' null "no last failure"
 
 finish
