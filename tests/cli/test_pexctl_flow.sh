@@ -133,13 +133,17 @@ before=$(pexctl --json $cfg list --prefix pool_ | jq length)
 expect 0 "create, background replacement" -- pexctl --json $pc create --uui 6869
 jq_is "$work/out" '.tag' "https://svc.example.com/s/hi" "create without --wait"
 one_doc "$work/out" "create --json"
-back=0
-for i in $(seq 1 300); do
-	d=$(pexctl --json $pc pool status 2>/dev/null | jq -r .pool_depth)
-	if [ "$d" = 3 ]; then back=1; break; fi
-	sleep 0.1
-done
-[ "$back" = 1 ] && ok || bad "the pool did not get back to depth 3 after create (depth $d)"
+# wait_status FIELD VALUE: poll pool status (a background process's work)
+# until .FIELD is VALUE; the last value seen is in $seen_value
+wait_status() {
+	for _ in $(seq 1 300); do
+		seen_value=$(pexctl --json $pc pool status 2>/dev/null | jq -r ".$1")
+		[ "$seen_value" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+wait_status pool_depth 3 && ok || bad "the pool did not get back to depth 3 after create (depth $seen_value)"
 after=$(pexctl --json $cfg list --prefix pool_ | jq length)
 [ "$after" = $((before + 1)) ] && ok || bad "pool rooms on Pexip: $after, want $before + 1 (the replacement)"
 expect 0 "create --no-replenish" -- pexctl --json $pc create --no-replenish
@@ -358,13 +362,8 @@ expect 0 "pool status counts it" -- pexctl --json $pc pool status
 jq_is "$work/out" '.replenish_failures' 1 "replenish failures: 1"
 jq_is "$work/out" '.last_replenish_failure | contains("250")' true "the last failure's cause"
 expect 0 "create, the detached replacement fails" -- pexctl -c "$work/badrepl.yaml" --json create --uui 6869
-seen=0
-for i in $(seq 1 300); do
-	n=$(pexctl --json $pc pool status 2>/dev/null | jq -r .replenish_failures)
-	if [ "$n" = 2 ]; then seen=1; break; fi
-	sleep 0.1
-done
-[ "$seen" = 1 ] && ok || bad "the detached replacement's failure was not counted (replenish_failures $n)"
+wait_status replenish_failures 2 && ok ||
+	bad "the detached replacement's failure was not counted (replenish_failures $seen_value)"
 expect 0 "pool status text shows it" -- pexctl $pc pool status
 contains "$work/out" "replenish failures: 2 (latest: " "pool status text: the failures"
 expect 0 "refill" -- pexctl $pc pool fill
