@@ -170,6 +170,14 @@ static int load_settings(rs_server *s)
 	if (pex_config_get_string(&v, s->cfg, "log.format") == 0)
 		g_json = strcmp(v, "json") == 0;
 
+	/* Secrets are resolved when read (docs/DECISIONS.md 29): the server
+	 * uses them all (its keys, the event sink's password, Pexip's), so a
+	 * missing one stops it here rather than leaving a route without its
+	 * credentials. */
+	if (pex_config_resolve_secrets(s->cfg) < 0) {
+		rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
+		return -1;
+	}
 	if (pex_config_get_list(&list, &n, s->cfg, "server.api_keys") == 0) {
 		s->api_keys = list;
 		s->api_key_count = n;

@@ -1619,6 +1619,59 @@ START_TEST(test_metrics_cached)
 }
 END_TEST
 
+/*
+ * Secrets are resolved when read; the server reads all of its own at
+ * start-up and refuses to start without one, naming the variable, instead
+ * of starting without the API key (every /room/ request refused).
+ */
+START_TEST(test_missing_secret_stops_start)
+{
+	char cfg[300], log[300], line[256], *text;
+	const char *bin = getenv("ROOM_SERVER");
+	int st = 0, out[2];
+	ssize_t n;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "%s/nosecret.yaml", g_dir);
+	snprintf(log, sizeof(log), "%s/nosecret.log", g_dir);
+	ck_assert_ptr_nonnull(f = fopen(cfg, "w"));
+	fprintf(f, "pexip:\n  url: %s\n  auth: {username: admin, password: admin}\n"
+		"queue: {sqlite: {path: %s/nosecret.db}}\n"
+		"server: {api_keys: [\"env:PEXTEST_UNSET_API_KEY\"]}\n", g_emu.url, g_dir);
+	fclose(f);
+	unsetenv("PEXTEST_UNSET_API_KEY");
+	ck_assert_int_eq(pipe(out), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, STDERR_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		close(out[0]);
+		close(out[1]);
+		execl(bin, bin, "-c", cfg, "--listen", "127.0.0.1:0", "--gc-interval", "0",
+			"--metrics-interval", "0", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	/* its stdout ends when it exits, or says LISTENING when it started */
+	n = read(out[0], line, sizeof(line) - 1);
+	close(out[0]);
+	line[n > 0 ? n : 0] = '\0';
+	if (strstr(line, "LISTENING"))
+		kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(!strstr(line, "LISTENING"), "the server started without its secret");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0, "the server exited with %d", st);
+	ck_assert_ptr_nonnull(text = slurp(log));
+	ck_assert_msg(strstr(text, "server.api_keys[0]: environment variable PEXTEST_UNSET_API_KEY is not set"),
+		"%s", text);
+	free(text);
+}
+END_TEST
+
 /* POST /gc_timer (how an Azure Functions deployment runs GC) runs the
  * orphan sweep when the server was started with --gc-orphans. */
 START_TEST(test_gc_timer_orphans)
@@ -1736,6 +1789,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_timers_fire);
 	tcase_add_test(tc, test_gc_timer_orphans);
 	tcase_add_test(tc, test_metrics_cached);
+	tcase_add_test(tc, test_missing_secret_stops_start);
 	tcase_add_test(tc, test_timer_routes_peer);
 	tcase_add_test(tc, test_log_has_no_secrets);
 	suite_add_tcase(s, tc);
