@@ -105,6 +105,33 @@ static void check_queue(check *k)
 	report(k, "queue", err, detail);
 }
 
+/* The files the configuration names (resolved paths), each readable. */
+static void check_files(check *k)
+{
+	char detail[1200] = "", ebuf[128];
+	const char *v = NULL;
+	size_t i, o = 0;
+	int err = 0;
+	for (i = 0; pexctl_file_keys[i] && err == 0; i++) {
+		if (pex_config_get_string(&v, k->ctl->cfg, pexctl_file_keys[i]) < 0)
+			continue;
+		if (access(v, R_OK) != 0) {
+			int e = errno;
+			err = pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG, "%s: %s: cannot read %s: %s",
+				pex_config_origin(k->ctl->cfg), pexctl_file_keys[i], v,
+				strerror_r(e, ebuf, sizeof(ebuf)));
+		} else if (o < sizeof(detail)) {
+			int n = snprintf(detail + o, sizeof(detail) - o, "%s%s %s", o ? ", " : "",
+				pexctl_file_keys[i], v);
+			o += n > 0 ? (size_t)n : 0;
+		}
+	}
+	if (err == 0)
+		pex_error_clear();
+	if (err < 0 || o)
+		report(k, "files", err, detail);
+}
+
 int cmd_config(pexctl *ctl, int argc, char **argv)
 {
 	const char *url = "", *method = "basic", *backend = "";
@@ -125,6 +152,7 @@ int cmd_config(pexctl *ctl, int argc, char **argv)
 	pex_config_get_string(&method, ctl->cfg, "pexip.auth.method");
 	pex_config_get_string(&backend, ctl->cfg, "queue.backend");
 	report(&k, "config", 0, pex_config_origin(ctl->cfg));
+	check_files(&k);
 	/* every secret the file names, also those no pexctl command reads */
 	report(&k, "secrets", pex_config_resolve_secrets(ctl->cfg), "every reference resolved");
 	if ((err = pexctl_client(ctl)) == 0)

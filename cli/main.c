@@ -272,11 +272,12 @@ int pexctl_queue_must_exist(pexctl *ctl)
 		"'pexctl create' or the room server create it", path, pex_config_origin(ctl->cfg));
 }
 
+const char *const pexctl_file_keys[] = { "pexip.tls.ca_file", "queue.azure.tls.ca_file",
+	"server.jwt.jwks_file", NULL };
+
 /* -v: where the configuration came from and the files it names, resolved. */
 static void print_paths(pexctl *ctl)
 {
-	static const char *const keys[] = { "pexip.tls.ca_file", "queue.azure.tls.ca_file",
-		"server.jwt.jwks_file" };
 	const char *v = NULL;
 	char path[4200];
 	size_t i;
@@ -284,9 +285,9 @@ static void print_paths(pexctl *ctl)
 	pexctl_queue_file(ctl, path, sizeof(path));
 	if (path[0])
 		fprintf(stderr, "pexctl: debug: queue.sqlite.path: %s\n", path);
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (pex_config_get_string(&v, ctl->cfg, keys[i]) == 0)
-			fprintf(stderr, "pexctl: debug: %s: %s\n", keys[i], v);
+	for (i = 0; pexctl_file_keys[i]; i++)
+		if (pex_config_get_string(&v, ctl->cfg, pexctl_file_keys[i]) == 0)
+			fprintf(stderr, "pexctl: debug: %s: %s\n", pexctl_file_keys[i], v);
 	pex_error_clear();
 }
 

@@ -60,6 +60,9 @@ int pexctl_tag_rules(pexctl *ctl, pex_tag_rules *rules);
  * directory), in @buf; "" when the backend is not sqlite or the path is
  * ":memory:". */
 void pexctl_queue_file(pexctl *ctl, char *buf, size_t size);
+/* The keys that name files besides the queue (CA bundles, JWKS), NULL-
+ * terminated; their values are resolved paths (pexipsdk.yaml(5)). */
+extern const char *const pexctl_file_keys[];
 /* Commands that only read the queue never create it: PEX_ENOTFOUND naming
  * the absolute path when the SQLite file does not exist, else 0. */
 int pexctl_queue_must_exist(pexctl *ctl);

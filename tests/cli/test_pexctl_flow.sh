@@ -179,6 +179,14 @@ contains "$work/out" "pexip    ok: $EMU_URL (reached, authenticated with basic)"
 contains "$work/out" "queue    ok: sqlite $work/etc/pexipsdk.db (room-creation-queue 0, room-deletion-queue" "config check: the queue line, its resolved path and counts"
 expect 0 "config check, json" -- inhome --json -c ../etc/rel.yaml config check
 jq_is "$work/out" '[.components[] | select(.ok)] | length' 4 "config check json: four components ok"
+# the files it names, resolved against the configuration's directory and readable
+{ pexip_yaml | sed 's/^  retries:/  tls: {ca_file: ca.pem}\n  retries:/'; echo "server: {jwt: {jwks_file: jwks.json}}"; } >"$work/etc/files.yaml"
+: >"$work/etc/jwks.json"
+expect 5 "config check, a CA file that is missing" -- pexctl -c "$work/etc/files.yaml" config check
+contains "$work/out" "files    error: $work/etc/files.yaml: pexip.tls.ca_file: cannot read $work/etc/ca.pem: No such file or directory" "config check: the missing file, resolved"
+: >"$work/etc/ca.pem"
+expect 0 "config check, files readable" -- pexctl -c "$work/etc/files.yaml" config check
+contains "$work/out" "files    ok: pexip.tls.ca_file $work/etc/ca.pem, server.jwt.jwks_file $work/etc/jwks.json" "config check: the files, resolved"
 { pexip_yaml; echo "queue: {sqlite: {path: no-such-dir/pool.db}}"; } >"$work/etc/nodir.yaml"
 expect 1 "config check, a queue that cannot be created" -- pexctl -c "$work/etc/nodir.yaml" config check
 contains "$work/out" "queue    error: sqlite queue $work/etc/no-such-dir/pool.db: cannot be created in $work/etc/no-such-dir: No such file or directory" "config check: the queue error names the absolute path and errno"
