@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pexctl.h"
@@ -23,10 +25,17 @@ static void log_to_stderr(pex_log_level level, const char *message, void *payloa
 	fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
 }
 
-static int open_pool(pexctl *ctl, pex_pool **out)
+/* What a command does with the queue: only read it (status, metrics, gc,
+ * drain: a missing SQLite file is an error, never a new empty queue), or
+ * build the pool (fill, create, event: created if missing). */
+enum { QUEUE_READ, QUEUE_CREATE };
+
+static int open_pool(pexctl *ctl, pex_pool **out, int use)
 {
 	int err;
 	if ((err = pexctl_config(ctl)) < 0)
+		return err;
+	if (use == QUEUE_READ && (err = pexctl_queue_must_exist(ctl)) < 0)
 		return err;
 	if (ctl->verbose)
 		pex_config_set(ctl->cfg, "log.level", "debug");
@@ -67,13 +76,76 @@ static json_object *pool_room_json(const pex_pool_room *r)
 	return o;
 }
 
+/* ---- replenish failures ----
+ *
+ * The replacement that create leaves behind records each failure as a
+ * message on a queue beside the pool's, "<pool.queue>-failures", on the
+ * same backend (SQLite file or Azure account), so that every process that
+ * shares the pool, and 'pool status', sees them; a successful replacement
+ * clears it (docs/DECISIONS.md 32). */
+
+static int open_failures(pexctl *ctl, pex_queue **out)
+{
+	const char *pool_q = "room-creation-queue";
+	char name[64];
+	size_t n;
+	if (pex_config_get_string(&pool_q, ctl->cfg, "pool.queue") < 0)
+		pex_error_clear();
+	/* a queue name is at most 63 characters and never ends in '-' */
+	n = strlen(pool_q) > 54 ? 54 : strlen(pool_q);
+	while (n > 0 && pool_q[n - 1] == '-')
+		n--;
+	snprintf(name, sizeof(name), "%.*s-failures", (int)n, pool_q);
+	return pex_queue_open_config(out, ctl->cfg, name);
+}
+
+/* Record (@p failed) or clear the failures; best effort: this is a report. */
+static void note_replenish(pexctl *ctl, int failed, const char *message)
+{
+	pex_queue *q = NULL;
+	char text[600];
+	size_t n = 0;
+	if (open_failures(ctl, &q) == 0) {
+		if (failed) {
+			int len = snprintf(text, sizeof(text), "%lld %s", (long long)time(NULL), message);
+			pex_queue_put(q, text, len < 0 ? 0 : (size_t)len < sizeof(text) ? (size_t)len :
+				sizeof(text) - 1, 0);
+		} else if (pex_queue_count(&n, q) == 0 && n > 0) {
+			pex_queue_clear(q);
+		}
+	}
+	pex_queue_free(q);
+}
+
+/* How many failures are recorded, and the text of the latest of the first
+ * 32 ("" if none) in @p last. */
+static int replenish_failures(pexctl *ctl, size_t *count, char *last, size_t size)
+{
+	pex_queue *q = NULL;
+	pex_message **m = NULL;
+	size_t n = 0;
+	int err;
+	*count = 0;
+	last[0] = '\0';
+	if ((err = open_failures(ctl, &q)) == 0 && (err = pex_queue_count(count, q)) == 0 &&
+	    *count > 0 && (err = pex_queue_peek(&m, &n, q, 32)) == 0 && n > 0)
+		snprintf(last, size, "%.*s", (int)m[n - 1]->len, (const char *)m[n - 1]->data);
+	pex_message_array_free(m, n);
+	pex_queue_free(q);
+	return err;
+}
+
 /* Replace the room handed out, in a detached child so the caller does not
  * wait for Pexip's create. The child builds its own pool: a SQLite
- * connection must not cross a fork. */
+ * connection must not cross a fork. A failure goes to stderr in the
+ * foreground (--wait), to syslog when detached (its stderr is /dev/null),
+ * and onto the failures queue that 'pool status' reads. */
 static void replenish_detached(pexctl *ctl, int wait)
 {
 	pex_pool *pool = NULL;
 	size_t created = 0;
+	char msg[1100];
+	int err;
 	pid_t pid;
 	/* The caller gets the room now, whatever happens to the replacement. */
 	fflush(stdout);
@@ -94,11 +166,21 @@ static void replenish_detached(pexctl *ctl, int wait)
 			}
 		}
 	}
-	if (open_pool(ctl, &pool) == 0) {
-		if (pex_pool_replenish(pool, 1, &created, NULL, NULL) < 0)
-			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", pex_error_last()->message);
-		pex_pool_free(pool);
+	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) == 0)
+		err = pex_pool_replenish(pool, 1, &created, NULL, NULL);
+	pex_pool_free(pool);
+	if (err < 0) {
+		snprintf(msg, sizeof(msg), "%s", pex_error_last()->code == err ?
+			pex_error_last()->message : pex_strerror(err));
+		if (wait) {
+			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", msg);
+		} else {
+			openlog("pexctl", LOG_PID, LOG_USER);
+			syslog(LOG_WARNING, "replacing the room handed out failed: %s", msg);
+			closelog();
+		}
 	}
+	note_replenish(ctl, err < 0, msg);
 	if (!wait)
 		_exit(0);
 }
@@ -131,7 +213,7 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "create takes no operands (got '%s')", argv[optind]);
 	if (uui && tag)
 		return pexctl_usage(ctl, "create: give --uui or --tag-url, not both");
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_pop(&room, pool, uui, tag);
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
@@ -186,7 +268,7 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 	}
 	if (optind != argc)
 		return pexctl_usage(ctl, "gc takes no operands (got '%s')", argv[optind]);
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	memset(&rep, 0, sizeof(rep));
 	err = pex_gc_sweep(pool, &o, &rep, progress_cb, ctl);
@@ -258,12 +340,16 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return pexctl_usage(ctl, "pool %s takes no operands", sub);
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if ((err = open_pool(ctl, &pool, strcmp(sub, "fill") == 0 ? QUEUE_CREATE : QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 
 	if (strcmp(sub, "status") == 0) {
 		pex_pool_metrics m;
+		size_t failures = 0;
+		char last[600];
 		err = pex_pool_get_metrics(pool, &m);
+		if (err == 0)
+			err = replenish_failures(ctl, &failures, last, sizeof(last));
 		if (err == 0) {
 			if (ctl->json) {
 				report = json_object_new_object();
@@ -271,10 +357,14 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
 				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
 				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
+				json_object_object_add(report, "replenish_failures", json_object_new_int64((int64_t)failures));
+				json_object_object_add(report, "last_replenish_failure",
+					last[0] ? json_object_new_string(last) : NULL);
 			} else {
 				printf("pool depth:        %lld\ndeletion backlog:  %lld\npool rooms on Pexip: %lld\n"
-					"live conferences:  %lld\n", m.pool_depth, m.deletion_backlog,
-					m.pexip_pool_rooms, m.live_conferences);
+					"live conferences:  %lld\nreplenish failures: %zu", m.pool_depth,
+					m.deletion_backlog, m.pexip_pool_rooms, m.live_conferences, failures);
+				printf(last[0] ? " (latest: %s)\n" : "%s\n", last);
 			}
 		}
 	} else if (strcmp(sub, "fill") == 0) {
@@ -376,7 +466,7 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "usage: pexctl event [FILE|-]");
 	if ((rc = read_all(ctl, argc == 2 ? argv[1] : "-", &body, &len)) >= 0)
 		return rc;
-	if ((err = open_pool(ctl, &pool)) < 0) {
+	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) < 0) {
 		free(body);
 		return pexctl_fail(ctl, err, NULL);
 	}
@@ -431,14 +521,37 @@ int cmd_uui(pexctl *ctl, int argc, char **argv)
 
 /* ---- metrics ---- */
 
+/* Prometheus text without the counters (names ending in _total, with their
+ * HELP and TYPE lines): a pexctl run's counters are its own, always 0, and
+ * a textfile collector would show them as resets. */
+static void print_gauges(const char *text)
+{
+	const char *line = text, *nl;
+	for (; *line; line = nl ? nl + 1 : line + strlen(line)) {
+		const char *name = line, *end;
+		size_t len;
+		nl = strchr(line, '\n');
+		len = nl ? (size_t)(nl - line) : strlen(line);
+		if (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0)
+			name = line + 7;
+		for (end = name; end < line + len && *end != ' '; end++)
+			;
+		if (end - name >= 6 && strncmp(end - 6, "_total", 6) == 0)
+			continue;
+		fwrite(line, 1, len, stdout);
+		fputc('\n', stdout);
+	}
+}
+
 int cmd_metrics(pexctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "gauges", no_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 }
 	};
 	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
-	int prometheus = 0;
+	int prometheus = 0, gauges = 0;
 	pex_pool_metrics m;
 	pex_pool *pool = NULL;
 	pex_buf out = PEX_BUF_INIT;
@@ -446,6 +559,10 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'g') {
+			gauges = 1;
+			continue;
+		}
 		if (c != 'f')
 			return pexctl_usage(ctl, "metrics: unknown or incomplete option '%s'", argv[optind - 1]);
 		if (strcmp(optarg, "prometheus") == 0) {
@@ -462,7 +579,10 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 	if (ctl->json && prometheus)
 		return pexctl_usage(ctl, "metrics: --json and --format prometheus contradict each other "
 			"(--json prints one JSON document; drop one of them)");
-	if ((err = open_pool(ctl, &pool)) < 0)
+	if (gauges && fmt != PEX_METRICS_PROMETHEUS)
+		return pexctl_usage(ctl, "metrics: --gauges is for the Prometheus text (a node_exporter "
+			"textfile); drop --json / --format json");
+	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_get_metrics(pool, &m);
 	pex_pool_free(pool);
@@ -470,7 +590,10 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, "metrics");
 	if ((err = pex_metrics_format_write(&out, &m, fmt)) < 0)
 		return pexctl_fail(ctl, err, "metrics");
-	fputs(out.ptr, stdout);
+	if (gauges)
+		print_gauges(out.ptr);
+	else
+		fputs(out.ptr, stdout);
 	pex_buf_dispose(&out);
 	return EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include "pexctl.h"
 
 static int cmd_help(pexctl *ctl, int argc, char **argv);
+static void print_paths(pexctl *ctl);
 
 static const pexctl_cmd commands[] = {
 	{ "create", cmd_create, "create [--uui HEX | --tag-url URL] [--wait]", "hand out a room from the pool, tagged; replace it in the background" },
@@ -19,7 +20,7 @@ static const pexctl_cmd commands[] = {
 	{ "pool", cmd_pool, "pool fill [--depth N] | pool status | pool drain [--delete]", "pool management" },
 	{ "event", cmd_event, "event [FILE|-]", "handle one event-sink payload, as the webhook does" },
 	{ "uui", cmd_uui, "uui decode HEX", "print the tag URL a UUI yields" },
-	{ "metrics", cmd_metrics, "metrics [--format prometheus|json]", "pool depth, deletion backlog, live conferences, totals" },
+	{ "metrics", cmd_metrics, "metrics [--format prometheus|json] [--gauges]", "pool depth, deletion backlog, live conferences, totals" },
 	{ "config", cmd_config, "config check", "validate the configuration, reach Pexip, authenticate" },
 	{ "version", cmd_version, "version", "print versions and features" },
 	{ "help", cmd_help, "help [COMMAND]", "show help" },
@@ -237,7 +238,57 @@ int pexctl_config(pexctl *ctl)
 	if (!ctl->quiet)
 		for (size_t i = 0; i < pex_config_warning_count(ctl->cfg); i++)
 			fprintf(stderr, "pexctl: warning: %s\n", pex_config_warning(ctl->cfg, i));
+	if (ctl->verbose)
+		print_paths(ctl);
 	return 0;
+}
+
+void pexctl_queue_file(pexctl *ctl, char *buf, size_t size)
+{
+	const char *backend = NULL, *path = NULL;
+	char cwd[4096];
+	buf[0] = '\0';
+	if (pex_config_get_string(&backend, ctl->cfg, "queue.backend") < 0 ||
+	    strcmp(backend, "sqlite") != 0 ||
+	    pex_config_get_string(&path, ctl->cfg, "queue.sqlite.path") < 0 ||
+	    strcmp(path, ":memory:") == 0) {
+		pex_error_clear();
+		return;
+	}
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		snprintf(buf, size, "%s/%s", cwd, path);
+	else
+		snprintf(buf, size, "%s", path);
+}
+
+int pexctl_queue_must_exist(pexctl *ctl)
+{
+	char path[4200];
+	pexctl_queue_file(ctl, path, sizeof(path));
+	if (!path[0] || access(path, F_OK) == 0)
+		return 0;
+	return pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_QUEUE,
+		"the queue database %s does not exist (queue.sqlite.path of %s); 'pexctl pool fill', "
+		"'pexctl create' or the room server create it", path, pex_config_origin(ctl->cfg));
+}
+
+const char *const pexctl_file_keys[] = { "pexip.tls.ca_file", "queue.azure.tls.ca_file",
+	"server.jwt.jwks_file", NULL };
+
+/* -v: where the configuration came from and the files it names, resolved. */
+static void print_paths(pexctl *ctl)
+{
+	const char *v = NULL;
+	char path[4200];
+	size_t i;
+	fprintf(stderr, "pexctl: debug: configuration: %s\n", pex_config_origin(ctl->cfg));
+	pexctl_queue_file(ctl, path, sizeof(path));
+	if (path[0])
+		fprintf(stderr, "pexctl: debug: queue.sqlite.path: %s\n", path);
+	for (i = 0; pexctl_file_keys[i]; i++)
+		if (pex_config_get_string(&v, ctl->cfg, pexctl_file_keys[i]) == 0)
+			fprintf(stderr, "pexctl: debug: %s: %s\n", pexctl_file_keys[i], v);
+	pex_error_clear();
 }
 
 int pexctl_config_or_defaults(pexctl *ctl)

@@ -55,6 +55,17 @@ int pexctl_config_or_defaults(pexctl *ctl);
 /* The tag rules of the loaded configuration (tag.url_template,
  * tag.allowed_hosts); strings borrowed from ctl->cfg. */
 int pexctl_tag_rules(pexctl *ctl, pex_tag_rules *rules);
+/* The SQLite queue file of the loaded configuration, absolute (a relative
+ * path, from the defaults without a file, is taken from the current
+ * directory), in @buf; "" when the backend is not sqlite or the path is
+ * ":memory:". */
+void pexctl_queue_file(pexctl *ctl, char *buf, size_t size);
+/* The keys that name files besides the queue (CA bundles, JWKS), NULL-
+ * terminated; their values are resolved paths (pexipsdk.yaml(5)). */
+extern const char *const pexctl_file_keys[];
+/* Commands that only read the queue never create it: PEX_ENOTFOUND naming
+ * the absolute path when the SQLite file does not exist, else 0. */
+int pexctl_queue_must_exist(pexctl *ctl);
 /* Load the configuration and create the client (once). */
 int pexctl_client(pexctl *ctl);
 /* Print a JSON document on stdout. Takes ownership of @doc. */

@@ -40,6 +40,23 @@ void pex__error_add_field(const char *resource, const char *field, const char *m
 void pex__error_prefix(const char *fmt, ...) PEX_PRINTF(1, 2);
 /* Shorthand for PEX_ENOMEM. */
 int pex__error_nomem(void);
+/*
+ * A copy of one thread's error, to hand it to another: a worker thread
+ * saves its failure, the thread that called the public function restores
+ * it after joining, so pex_error_last() there names the real cause
+ * (code, class, message, HTTP status, raw cause; not field errors).
+ */
+typedef struct pex__error_copy {
+	int code;
+	pex_error_class klass;
+	int http_status;
+	int cause;
+	char message[1024];
+} pex__error_copy;
+/* Copy the calling thread's error into @p out. */
+void pex__error_save(pex__error_copy *out);
+/* Make @p e the calling thread's error; returns its code. */
+int pex__error_restore(const pex__error_copy *e);
 
 /* ---- buffers ---- */
 int pex__buf_grow(pex_buf *b, size_t need);         /* room for need more bytes + NUL */
@@ -59,6 +76,14 @@ typedef struct pex__logger {
 } pex__logger;
 void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
 	PEX_PRINTF(3, 4);
+/*
+ * Copy @p in to @p out (NUL-terminated, truncated to @p size) with every
+ * long comma-separated list after a '=' (a name__in= filter of a hundred
+ * room names) cut to its first item and a count: "name__in=vmr_a,...(96
+ * items)". pex__log() applies it to every line; use it for messages that
+ * may quote such a URL (a transport error).
+ */
+void pex__shorten_lists(char *out, size_t size, const char *in);
 
 /* ---- encoding (OpenSSL) ---- */
 int pex__base64_encode(pex_buf *out, const void *data, size_t len);

@@ -164,7 +164,16 @@ int rs_run_metrics(rs_server *s, json_object *logs)
 	int err;
 
 	memset(&m, 0, sizeof(m));
-	if ((err = pex_pool_get_metrics(s->pool, &m)) < 0) {
+	err = pex_pool_get_metrics(s->pool, &m);
+	pthread_mutex_lock(&s->metrics_lock);
+	s->pexip_up = err == 0;
+	if (err == 0) {
+		s->cached_live = m.live_conferences;
+		s->cached_pool_rooms = m.pexip_pool_rooms;
+		s->pexip_last_success = (long long)time(NULL);
+	}
+	pthread_mutex_unlock(&s->metrics_lock);
+	if (err < 0) {
 		rs_log(PEX_LOG_WARN, "metrics: %s", pex_error_last()->message);
 		add_log(logs, "metrics: failed");
 		return err;
@@ -180,6 +189,50 @@ int rs_run_metrics(rs_server *s, json_object *logs)
 	return err;
 }
 
+int rs_metrics_text(rs_server *s, char **out, size_t *len)
+{
+	pex_pool_metrics m;
+	pex_buf lib = PEX_BUF_INIT;
+	char extra[512];
+	long long last;
+	int err, up, n;
+
+	*out = NULL;
+	/* a queue that cannot be counted reads -1; the counters are served anyway */
+	if (pex_pool_get_local_metrics(s->pool, &m) < 0) {
+		rs_log(PEX_LOG_DEBUG, "/metrics: %s", pex_error_last()->message);
+		if (m.pool_depth == 0)
+			m.pool_depth = -1;
+		m.deletion_backlog = -1;
+	}
+	pthread_mutex_lock(&s->metrics_lock);
+	m.live_conferences = s->cached_live;
+	m.pexip_pool_rooms = s->cached_pool_rooms;
+	up = s->pexip_up;
+	last = s->pexip_last_success;
+	pthread_mutex_unlock(&s->metrics_lock);
+	if ((err = pex_metrics_format_write(&lib, &m, PEX_METRICS_PROMETHEUS)) < 0) {
+		pex_buf_dispose(&lib);
+		return err;
+	}
+	n = snprintf(extra, sizeof(extra),
+		"# HELP pexipsdk_pexip_up Whether the last refresh of the Pexip gauges succeeded.\n"
+		"# TYPE pexipsdk_pexip_up gauge\npexipsdk_pexip_up %d\n"
+		"# HELP pexipsdk_pexip_last_success_timestamp_seconds When the Pexip gauges were "
+		"last refreshed (0: never).\n"
+		"# TYPE pexipsdk_pexip_last_success_timestamp_seconds gauge\n"
+		"pexipsdk_pexip_last_success_timestamp_seconds %lld\n", up, last);
+	if (!(*out = malloc(lib.size + (size_t)n + 1))) {
+		pex_buf_dispose(&lib);
+		return PEX_ENOMEM;
+	}
+	memcpy(*out, lib.ptr, lib.size);
+	memcpy(*out + lib.size, extra, (size_t)n + 1);
+	*len = lib.size + (size_t)n;
+	pex_buf_dispose(&lib);
+	return 0;
+}
+
 /* ---- timers ---- */
 
 static void *timer_main(void *arg)
@@ -187,7 +240,8 @@ static void *timer_main(void *arg)
 	rs_server *s = arg;
 	long long now = rs_now_ms();
 	long long next_gc = s->gc_interval_s ? now + (long long)s->gc_interval_s * 1000 : -1;
-	long long next_metrics = s->metrics_interval_s ? now + (long long)s->metrics_interval_s * 1000 : -1;
+	/* at once: /metrics serves the Pexip gauges this refreshes */
+	long long next_metrics = s->metrics_interval_s ? now : -1;
 	/* held rooms go back to the queue after PEX__POOL_HOLD_MAX_S (5 min):
 	 * look once a minute, also when no request comes */
 	long long next_hold = s->prefetch ? now + RS_HOLD_CHECK_MS : -1;

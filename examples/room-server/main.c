@@ -121,7 +121,8 @@ static void usage(FILE *f)
 		"  --listen HOST:PORT       overrides server.listen and $FUNCTIONS_CUSTOMHANDLER_PORT; port 0 = any\n"
 		"  --gc-interval S          GC sweep every S seconds (default 600, 0 = off)\n"
 		"  --gc-orphans             every GC sweep (timer or POST /gc_timer) also runs the orphan sweep\n"
-		"  --metrics-interval S     metrics log line every S seconds (default 300, 0 = off)\n"
+		"  --metrics-interval S     refresh the Pexip gauges of /metrics and log a metrics line\n"
+		"                           at start and every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
 		"  --workers N              replenish worker threads (default 2)\n"
 		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
@@ -183,6 +184,14 @@ static int load_settings(rs_server *s)
 	if (pex_config_get_string(&v, s->cfg, "log.format") == 0)
 		g_json = strcmp(v, "json") == 0;
 
+	/* Secrets are resolved when read (docs/DECISIONS.md 29): the server
+	 * uses them all (its keys, the event sink's password, Pexip's), so a
+	 * missing one stops it here rather than leaving a route without its
+	 * credentials. */
+	if (pex_config_resolve_secrets(s->cfg) < 0) {
+		rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
+		return -1;
+	}
 	if (pex_config_get_list(&list, &n, s->cfg, "server.api_keys") == 0) {
 		s->api_keys = list;
 		s->api_key_count = n;
@@ -340,6 +349,10 @@ int main(int argc, char **argv)
 	}
 	if (pthread_mutex_init(&srv.health_lock, NULL) != 0)
 		goto out;
+	if (pthread_mutex_init(&srv.metrics_lock, NULL) != 0) {
+		pthread_mutex_destroy(&srv.health_lock);
+		goto out;
+	}
 	{
 		/* anonymous lookups get a quarter of the Pexip connections */
 		long long conc = 5;
@@ -386,6 +399,7 @@ stop:
 	if (srv.workers)
 		rs_jobs_stop(&srv, JOBS_DRAIN_MS);
 	pthread_mutex_destroy(&srv.health_lock);
+	pthread_mutex_destroy(&srv.metrics_lock);
 	if (status == 0)
 		rs_log(PEX_LOG_INFO, "stopped");
 out:

@@ -118,6 +118,12 @@ typedef struct rs_server {
 	int timer_started;
 	pthread_cond_t timer_cond;
 	unsigned gc_interval_s, metrics_interval_s;
+	/* What the metrics timer last learnt from Pexip; /metrics serves it and
+	 * never asks Pexip itself (rs_run_metrics, rs_metrics_text). */
+	pthread_mutex_t metrics_lock;
+	long long cached_live, cached_pool_rooms;
+	int pexip_up;                   /* the last refresh succeeded */
+	long long pexip_last_success;   /* Unix seconds of the last success; 0 = never */
 	int gc_orphans;                 /* --gc-orphans: every GC sweep runs the orphan sweep too */
 	unsigned prefetch;              /* --prefetch N: rooms held ready (pex_pool_prefetch) */
 
@@ -158,9 +164,14 @@ void rs_jobs_fill(rs_server *s);                   /* queue one top-up to pool.d
 void rs_jobs_throttle(rs_server *s);
 /* Stop: finish queued jobs for at most @p drain_ms, stop the timers, join. */
 void rs_jobs_stop(rs_server *s, long drain_ms);
-/* One GC sweep / one metrics line; fill @p logs (may be NULL) with a summary. 0 or error. */
+/* One GC sweep / one metrics line; fill @p logs (may be NULL) with a summary. 0 or error.
+ * rs_run_metrics() also refreshes the Pexip gauges /metrics serves. */
 int rs_run_gc(rs_server *s, json_object *logs);
 int rs_run_metrics(rs_server *s, json_object *logs);
+/* The /metrics body (Prometheus text) with no Pexip request: the queue
+ * counts and counters now, the Pexip gauges from the last refresh, and
+ * pexipsdk_pexip_up / pexipsdk_pexip_last_success_timestamp_seconds. */
+int rs_metrics_text(rs_server *s, char **out, size_t *len);   /* malloc'd */
 
 /* ---- http.c ---- */
 

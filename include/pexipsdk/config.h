@@ -6,9 +6,10 @@
  * Every key of the schema has a default, so getters succeed for any known key
  * whether or not the file sets it; an unset key without a default (null)
  * returns PEX_ENOTFOUND. Secret-valued keys accept references (env:NAME,
- * file:PATH, keyvault:URL) that are resolved when the file is loaded; only a
- * schema default that is itself a reference (queue.azure.connection_string)
- * is resolved lazily, when first read.
+ * file:PATH, keyvault:URL): their shape is checked when the file is loaded,
+ * and they are resolved when the key is first read (pex_config_get_string(),
+ * pex_config_get_list()), so a program never needs the secrets of keys it
+ * does not use. pex_config_resolve_secrets() resolves them all at once.
  *
  * Error messages name the origin, line and key:
  *   pexipsdk.yaml:4: pexip.timeout_ms: expected an integer from 1 to 600000, got "ten"
@@ -33,10 +34,9 @@ typedef struct pex_config pex_config;
  * (pexipsdk.yaml(5), FILE PERMISSIONS).
  * keyvault: references are fetched from Azure Key Vault with a Managed
  * Identity token (see pexipsdk.yaml(5)); their failures keep their own code.
+ * Secret references are checked for shape here and resolved when read.
  * @return 0, PEX_ENOTFOUND (no file found), PEX_EIO, PEX_ECONFIG with a
- *         message naming the key and line, or for a keyvault: reference
- *         PEX_EAUTH, PEX_ENOTFOUND, PEX_EHTTP, PEX_ENET, PEX_ETIMEOUT,
- *         PEX_ETLS or PEX_ENOTSUPPORTED (an unsupported identity source).
+ *         message naming the key and line.
  */
 PEX_EXTERN int pex_config_load(pex_config **out, const char *path);
 
@@ -77,8 +77,12 @@ PEX_EXTERN const char *pex_config_origin(const pex_config *cfg);
  * Get a string key (secrets come back resolved). @p *out is borrowed and
  * lives as long as @p cfg.
  * @return 0; PEX_ENOTFOUND if the key is null/unset; PEX_EINVAL if the key
- *         is not in the schema or is not a string; PEX_ECONFIG or
- *         PEX_ENOTSUPPORTED when a lazily resolved default reference fails.
+ *         is not in the schema or is not a string; for a secret reference
+ *         resolved now, PEX_ECONFIG (unset or empty variable, unreadable
+ *         file) or what a keyvault: fetch gave (PEX_EAUTH, PEX_ENOTFOUND,
+ *         PEX_EHTTP, PEX_ENET, PEX_ETIMEOUT, PEX_ETLS, PEX_ENOTSUPPORTED).
+ *         keyvault: secrets are fetched with a Managed Identity token (see
+ *         pexipsdk.yaml(5)).
  */
 PEX_EXTERN int pex_config_get_string(const char **out, const pex_config *cfg, const char *key);
 
@@ -103,6 +107,16 @@ PEX_EXTERN int pex_config_get_list(const char *const **out, size_t *count,
  *         a keyvault: failure (as pex_config_load) or PEX_ENOMEM.
  */
 PEX_EXTERN int pex_config_set(pex_config *cfg, const char *key, const char *value);
+
+/**
+ * Resolve every secret reference the configuration file sets (env:, file:,
+ * keyvault:), as the getters would; a resolved secret is kept. Schema
+ * defaults are left to their reader (queue.azure.connection_string is read
+ * only by the azure backend). Thread-safe with getters.
+ * @return 0 or the first failure, as pex_config_get_string(), its message
+ *         naming the origin, line and key (never the secret).
+ */
+PEX_EXTERN int pex_config_resolve_secrets(const pex_config *cfg);
 
 /** 1 if @p key is secret-valued (its value must never be printed), else 0. */
 PEX_EXTERN int pex_config_key_is_secret(const char *key);

@@ -238,6 +238,14 @@ typedef struct pex_pool_metrics {
 /** Gather metrics (queue counts, Pexip counts, this process's counters). */
 PEX_EXTERN int pex_pool_get_metrics(pex_pool *pool, pex_pool_metrics *out);
 
+/**
+ * The metrics that need no Pexip request: the queue counts and this
+ * process's counters; live_conferences and pexip_pool_rooms are 0. For a
+ * scrape endpoint that must answer while Pexip is down (take the Pexip
+ * gauges from a pex_pool_get_metrics() made on a timer).
+ */
+PEX_EXTERN int pex_pool_get_local_metrics(pex_pool *pool, pex_pool_metrics *out);
+
 typedef enum pex_metrics_format {
 	PEX_METRICS_PROMETHEUS = 0,
 	PEX_METRICS_JSON = 1

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -49,6 +50,27 @@ static int dir_of(char **out, const char *path)
 	return *out ? 0 : PEX_ENOMEM;
 }
 
+/*
+ * The directory of the file @p path as a canonical absolute path (it exists:
+ * the file was just opened from it), so that what the file names resolves
+ * the same whatever the current directory is later; relative (as dir_of)
+ * only if it cannot be found.
+ */
+static int abs_dir_of(char **out, const char *path)
+{
+	char real[PATH_MAX], *dir = NULL;
+	int err;
+
+	if ((err = dir_of(&dir, path)) < 0)
+		return err;
+	if (!realpath(dir ? dir : ".", real)) {
+		*out = dir;
+		return 0;
+	}
+	free(dir);
+	return (*out = pex__strdup(real)) ? 0 : PEX_ENOMEM;
+}
+
 int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir)
 {
 	pex_config *cfg;
@@ -64,7 +86,7 @@ int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir
 	if (!(cfg->values = pex__calloc(n, sizeof(*cfg->values))) ||
 	    !(cfg->origin = pex__strdup(origin ? origin : "<memory>")) ||
 	    (base_dir && !(cfg->base_dir = pex__strdup(base_dir))) ||
-	    pex__config_defaults(cfg->values) < 0) {
+	    pex__config_defaults(cfg->values, base_dir) < 0) {
 		pex_config_free(cfg);
 		return PEX_ENOMEM;
 	}
@@ -106,24 +128,33 @@ int pex_config_new_defaults(pex_config **out)
 	return pex__config_alloc(out, "<defaults>", NULL);
 }
 
-int pex_config_parse(pex_config **out, const char *yaml, size_t len, const char *origin)
+/* Parse @p yaml with relative paths resolved against @p dir (NULL = cwd). */
+static int parse_in(pex_config **out, const char *yaml, size_t len, const char *origin,
+	const char *dir)
 {
 	pex_config *cfg = NULL;
+	int err;
+
+	if ((err = pex__config_alloc(&cfg, origin, dir)) < 0)
+		return err;
+	if ((err = pex__config_parse_yaml(cfg, yaml, len)) < 0) {
+		pex_config_free(cfg);
+		return err;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int pex_config_parse(pex_config **out, const char *yaml, size_t len, const char *origin)
+{
 	char *dir = NULL;
 	int err;
 
 	if (!out || (!yaml && len))
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_config_parse: invalid arguments");
-	if ((err = dir_of(&dir, origin)) < 0 ||
-	    (err = pex__config_alloc(&cfg, origin, dir)) < 0)
-		goto done;
-	if ((err = pex__config_parse_yaml(cfg, yaml, len)) < 0) {
-		pex_config_free(cfg);
-		goto done;
-	}
-	*out = cfg;
-done:
+	if ((err = dir_of(&dir, origin)) == 0)
+		err = parse_in(out, yaml, len, origin, dir);
 	free(dir);
 	return err;
 }
@@ -356,7 +387,7 @@ static int check_trusted(const char *path, const struct stat *st)
 static int load_fd(pex_config **out, int fd, const char *path)
 {
 	struct stat st;
-	char *data = NULL;
+	char *data = NULL, *dir = NULL;
 	size_t len = 0, cap;
 	int err;
 
@@ -407,7 +438,9 @@ static int load_fd(pex_config **out, int fd, const char *path)
 			break;
 		len += (size_t)n;
 	}
-	err = pex_config_parse(out, data, len, path);
+	if ((err = abs_dir_of(&dir, path)) == 0)
+		err = parse_in(out, data, len, path, dir);
+	free(dir);
 	if (err == 0 && ((err = check_literal_secrets(*out, &st, data, len)) < 0 ||
 			 (err = check_tls_off(*out)) < 0)) {
 		pex_config_free(*out);
@@ -537,20 +570,32 @@ static int not_set(const pex_config *cfg, const char *key)
 		cfg->origin, key);
 }
 
-/* Resolve a lazy default in place. Called with cfg->lock held. */
+/* Resolve a lazy secret in place. Called with cfg->lock held. */
 static int resolve_lazy(const pex_config *cfg, int idx)
 {
-	pex__config_value *v = &cfg->values[idx];
-	pex__config_loc loc = { cfg->origin, 0, pex__config_schema(NULL)[idx].key };
-	char *resolved = NULL;
-	int err;
+	return pex__config_value_resolve(&cfg->values[idx], &pex__config_schema(NULL)[idx],
+		cfg->origin, cfg->base_dir);
+}
 
-	if ((err = pex__config_resolve_secret(&resolved, v->s, cfg->base_dir, &loc)) < 0)
-		return err;
-	free(v->s);     /* the reference, not a secret */
-	v->s = resolved;
-	v->state = PEX__CFG_VAL_SET;
-	return 0;
+int pex_config_resolve_secrets(const pex_config *cfg)
+{
+	const pex__config_key *schema;
+	size_t i, n;
+	int err = 0;
+
+	if (!cfg)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_resolve_secrets: no configuration given");
+	schema = pex__config_schema(&n);
+	pthread_mutex_lock(&((pex_config *)cfg)->lock);
+	/* what the file sets (line > 0; overrides are resolved already), not
+	 * a schema default: the azure connection string is read only for the
+	 * azure backend */
+	for (i = 0; i < n && err == 0; i++)
+		if (pex__config_type_is_secret(schema[i].type) && cfg->values[i].line)
+			err = resolve_lazy(cfg, (int)i);
+	pthread_mutex_unlock(&((pex_config *)cfg)->lock);
+	return err;
 }
 
 int pex_config_get_string(const char **out, const pex_config *cfg, const char *key)
@@ -610,11 +655,17 @@ int pex_config_get_list(const char *const **out, size_t *count,
 			"pex_config_get_list: invalid arguments");
 	if ((err = lookup(&idx, cfg, out, key, WANT_LIST)) < 0)
 		return err;
-	if (cfg->values[idx].state == PEX__CFG_VAL_NULL)
-		return not_set(cfg, key);
-	*out = (const char *const *)cfg->values[idx].list;
-	*count = cfg->values[idx].count;
-	return 0;
+	pthread_mutex_lock(&((pex_config *)cfg)->lock);
+	if (cfg->values[idx].state == PEX__CFG_VAL_LAZY)
+		err = resolve_lazy(cfg, idx);
+	if (err == 0 && cfg->values[idx].state == PEX__CFG_VAL_NULL)
+		err = not_set(cfg, key);
+	if (err == 0) {
+		*out = (const char *const *)cfg->values[idx].list;
+		*count = cfg->values[idx].count;
+	}
+	pthread_mutex_unlock(&((pex_config *)cfg)->lock);
+	return err;
 }
 
 int pex_config_key_is_secret(const char *key)
@@ -720,6 +771,9 @@ int pex_config_set(pex_config *cfg, const char *key, const char *value)
 	}
 	err = pex__config_convert(&v, idx, &raw, OVERRIDE_ORIGIN, cfg->base_dir);
 	free(items);
+	/* an override is resolved at once: its caller is there to hear of it */
+	if (err == 0 && (err = pex__config_value_resolve(&v, k, OVERRIDE_ORIGIN, cfg->base_dir)) < 0)
+		pex__config_value_clear(&v, k->type);
 	if (err < 0) {
 		free(r);
 		return err;

@@ -40,6 +40,7 @@ typedef enum pex__config_type {
 /* Flags of a schema row. */
 #define PEX__CFG_NULLABLE  (1u << 0)   /* null is a valid value */
 #define PEX__CFG_REQUIRED  (1u << 1)   /* must be set (non-null) by the file */
+#define PEX__CFG_PATH      (1u << 2)   /* a file name: relative = to the config's directory */
 
 /*
  * Extra validation of a string (after type checks). Returns NULL when @p s
@@ -86,7 +87,7 @@ int pex__config_describe(pex_buf *out, const pex__config_key *k);
 typedef enum pex__config_state {
 	PEX__CFG_VAL_NULL = 0,  /* null / unset */
 	PEX__CFG_VAL_SET,       /* holds a value (secrets resolved) */
-	PEX__CFG_VAL_LAZY       /* secret default reference, resolved on first read */
+	PEX__CFG_VAL_LAZY       /* secret reference(s), resolved on first read */
 } pex__config_state;
 
 typedef struct pex__config_value {
@@ -96,6 +97,7 @@ typedef struct pex__config_value {
 	int b;              /* BOOL */
 	char **list;        /* LIST, SECRET_LIST: count strings (+ NULL) */
 	size_t count;
+	size_t *lines;      /* lazy SECRET_LIST: the line of each item (or NULL) */
 	size_t line;        /* 1-based line it came from; 0 = default/override */
 } pex__config_value;
 
@@ -111,7 +113,8 @@ typedef struct pex__config_retired {
 
 struct pex_config {
 	char *origin;                   /* path or caller's origin */
-	char *base_dir;                 /* relative file: references; NULL = cwd */
+	char *base_dir;                 /* relative paths and file: references
+	                                   (pex__config_path); NULL = cwd */
 	pex__config_value *values;      /* one per schema row */
 	pex__config_retired *retired;
 	pthread_mutex_t lock;           /* serialises lazy resolution in getters */
@@ -157,8 +160,9 @@ int pex__config_error(int code, const pex__config_loc *loc, const char *fmt, ...
 int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *raw,
 	const char *origin, const char *base_dir);
 
-/* Fill @p values (schema-sized, zeroed) with the schema defaults. */
-int pex__config_defaults(pex__config_value *values);
+/* Fill @p values (schema-sized, zeroed) with the schema defaults; default
+ * paths resolved against @p base_dir (pex__config_path). */
+int pex__config_defaults(pex__config_value *values, const char *base_dir);
 
 /* Allocate a configuration holding the defaults; @p origin may be NULL. */
 int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir);
@@ -174,6 +178,34 @@ int pex__config_alloc(pex_config **out, const char *origin, const char *base_dir
  */
 int pex__config_resolve_secret(char **out, const char *ref, const char *base_dir,
 	const pex__config_loc *loc);
+
+/*
+ * Check the shape of a secret reference (env: variable name, file: path
+ * present, keyvault: URL) without resolving it: what a file or an override
+ * can get wrong by itself is an error at load time; what depends on the
+ * environment (a variable, a file, a vault) is an error when the key is
+ * read (docs/DECISIONS.md 29).
+ */
+int pex__config_check_secret_ref(const char *ref, const pex__config_loc *loc);
+
+/*
+ * Resolve a lazy secret value (scalar or list) in place; no-op unless
+ * PEX__CFG_VAL_LAZY. Errors name @p origin, the value's line and key; on
+ * error @p v is unchanged.
+ */
+int pex__config_value_resolve(pex__config_value *v, const pex__config_key *k,
+	const char *origin, const char *base_dir);
+
+/*
+ * The one rule for file names in the configuration (keys flagged
+ * PEX__CFG_PATH and file: references): an absolute @p path, ":memory:"
+ * (SQLite's in-memory database) and any path when @p base_dir is NULL
+ * (no configuration file: the current directory) stay as they are; a
+ * relative one is joined to @p base_dir, the directory of the
+ * configuration file (absolute when the file was loaded). New string in
+ * @p *out.
+ */
+int pex__config_path(char **out, const char *base_dir, const char *path);
 
 /* Overwrite and free a secret string. NULL-safe. */
 void pex__config_secret_free(char *s);

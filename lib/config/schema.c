@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "config_internal.h"
+#include "pool/pool_internal.h"   /* the pool's own name prefix rule */
 
 /* ---- validators (return NULL when fine, else the rule that failed) ---- */
 
@@ -28,16 +29,6 @@ static const char *check_http_url(const char *s)
 	for (i = 0; s[i]; i++)
 		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
 			return "must be a URL without spaces or control characters";
-	return NULL;
-}
-
-/* pool.name_prefix: non-empty valid UTF-8 that leaves room in Pexip's
- * 250-character names for the 13 generated characters. */
-static const char *check_name_prefix(const char *s)
-{
-	char why[96];
-	if (!*s || !pex__text_chars_ok(s, strlen(s), PEX__POOL_PREFIX_MAX_CHARS, why, sizeof(why)))
-		return "must be 1 to 200 characters of valid UTF-8";
 	return NULL;
 }
 
@@ -136,6 +127,7 @@ static const char *const protected_prefixes[] = { "test_", "vkiosk_", NULL };
 
 #define N PEX__CFG_NULLABLE
 #define R PEX__CFG_REQUIRED
+#define P PEX__CFG_PATH
 
 #define STR(k, fl, d, chk) \
 	{ k, PEX__CFG_STRING, fl, d, NULL, 0, 0, NULL, chk }
@@ -167,7 +159,7 @@ static const pex__config_key schema[] = {
 	STR("pexip.auth.audience", N, NULL, NULL),
 	STR("pexip.auth.scope", N, NULL, pex__oauth_scope_check),
 	BOOL("pexip.tls.verify", "true"),
-	STR("pexip.tls.ca_file", N, NULL, NULL),
+	STR("pexip.tls.ca_file", N | P, NULL, NULL),
 	INT("pexip.timeout_ms", 0, "10000", 1, 600000),
 	INT("pexip.max_concurrency", 0, "5", 1, 64),
 	INT("pexip.retries.max", 0, "3", 0, 20),
@@ -176,12 +168,12 @@ static const pex__config_key schema[] = {
 
 	STR("queue.backend", 0, "sqlite", check_queue_backend),
 	SECRET("queue.location", N, NULL),
-	STR("queue.sqlite.path", 0, "pexipsdk.db", NULL),
+	STR("queue.sqlite.path", P, "pexipsdk.db", NULL),
 	/* A default reference is resolved lazily, when read: a missing
 	 * variable only matters if the azure backend is used. */
 	SECRET("queue.azure.connection_string", 0, "env:AZURE_STORAGE_CONNECTION_STRING"),
 	BOOL("queue.azure.tls.verify", "true"),
-	STR("queue.azure.tls.ca_file", N, NULL, NULL),
+	STR("queue.azure.tls.ca_file", N | P, NULL, NULL),
 	INT("queue.azure.timeout_ms", 0, "10000", 1, 600000),
 	/* resolved lazily too: only the postgres backend reads it */
 	SECRET("queue.postgres.conninfo", 0, "env:PEXIPSDK_PG"),
@@ -190,7 +182,7 @@ static const pex__config_key schema[] = {
 
 	STR("pool.queue", 0, "room-creation-queue", check_queue_name),
 	INT("pool.depth", 0, "20", 0, 100000),
-	STR("pool.name_prefix", 0, "vmr_", check_name_prefix),
+	STR("pool.name_prefix", 0, "vmr_", pex__pool_name_prefix_rule),
 	INT("pool.lease_s", 0, "60", 5, 3600),
 	ENUM("pool.room.service_type", "conference", service_types),
 	BOOL("pool.room.allow_guests", "true"),
@@ -215,7 +207,7 @@ static const pex__config_key schema[] = {
 	SECRET_LIST("server.api_keys", empty_list),
 	STR("server.jwt.issuer", N, NULL, NULL),
 	STR("server.jwt.audience", N, NULL, NULL),
-	STR("server.jwt.jwks_file", N, NULL, NULL),
+	STR("server.jwt.jwks_file", N | P, NULL, NULL),
 
 	ENUM("log.level", "info", log_levels),
 	ENUM("log.format", "text", log_formats),
@@ -223,6 +215,7 @@ static const pex__config_key schema[] = {
 
 #undef N
 #undef R
+#undef P
 #undef STR
 #undef SECRET
 #undef ENUM

@@ -28,9 +28,9 @@ void pex__config_secret_free(char *s)
 	free(s);
 }
 
-static int resolve_env(char **out, const char *name, const pex__config_loc *loc)
+/* The shape of an env: reference: a non-empty variable name of [A-Za-z0-9_]. */
+static int check_env_name(const char *name, const pex__config_loc *loc)
 {
-	const char *v;
 	size_t i;
 
 	if (!*name)
@@ -43,9 +43,23 @@ static int resolve_env(char **out, const char *name, const pex__config_loc *loc)
 			return pex__config_error(PEX_ECONFIG, loc,
 				"env: reference with an invalid variable name");
 	}
+	return 0;
+}
+
+static int resolve_env(char **out, const char *name, const pex__config_loc *loc)
+{
+	const char *v;
+	int err;
+
+	if ((err = check_env_name(name, loc)) < 0)
+		return err;
 	if (!(v = getenv(name)))
 		return pex__config_error(PEX_ECONFIG, loc,
 			"environment variable %s is not set", name);
+	/* an empty password is a forgotten export, not a credential */
+	if (!*v)
+		return pex__config_error(PEX_ECONFIG, loc,
+			"environment variable %s is set but empty", name);
 	return (*out = pex__strdup(v)) ? 0 : PEX_ENOMEM;
 }
 
@@ -61,7 +75,7 @@ static int file_error(const pex__config_loc *loc, const char *path, int errnum)
 static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 	const pex__config_loc *loc)
 {
-	pex_buf path = PEX_BUF_INIT;
+	char *path = NULL;
 	struct stat st;
 	char *data = NULL;
 	size_t len = 0, cap = 0;
@@ -70,30 +84,33 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 	if (!*ref_path)
 		return pex__config_error(PEX_ECONFIG, loc, "file: reference without a path");
 
-	if (ref_path[0] != '/' && base_dir && strcmp(base_dir, ".") != 0)
-		err = pex__buf_printf(&path, "%s/%s", base_dir, ref_path);
-	else
-		err = pex__buf_puts(&path, ref_path);
-	if (err < 0)
+	if ((err = pex__config_path(&path, base_dir, ref_path)) < 0)
 		return err;
 
-	if ((fd = open(path.ptr, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
-		err = file_error(loc, path.ptr, errno);
+	/* O_NONBLOCK: opening a FIFO with no writer must not hang; anything
+	 * but a regular file (FIFO, device, socket, directory) is refused
+	 * before a byte is read. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0) {
+		err = file_error(loc, path, errno);
 		goto done;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		err = file_error(loc, path.ptr, EISDIR);
+		err = file_error(loc, path, EISDIR);
 		goto done;
 	}
-	if (S_ISREG(st.st_mode) && st.st_size > SECRET_FILE_MAX) {
+	if (!S_ISREG(st.st_mode)) {
 		err = pex__config_error(PEX_ECONFIG, loc,
-			"secret file %s is larger than %d bytes", path.ptr, SECRET_FILE_MAX);
+			"secret file %s is not a regular file", path);
 		goto done;
 	}
-	/* Regular files are read into a buffer of their size (+1 to notice
-	 * growth); pipes and the like up to the limit. Never realloc: that
-	 * would leave copies of the secret in freed memory. */
-	cap = (S_ISREG(st.st_mode) ? (size_t)st.st_size : SECRET_FILE_MAX) + 1;
+	if (st.st_size > SECRET_FILE_MAX) {
+		err = pex__config_error(PEX_ECONFIG, loc,
+			"secret file %s is larger than %d bytes", path, SECRET_FILE_MAX);
+		goto done;
+	}
+	/* Read into a buffer of the file's size (+1 to notice growth). Never
+	 * realloc: that would leave copies of the secret in freed memory. */
+	cap = (size_t)st.st_size + 1;
 	if (!(data = pex__malloc(cap))) {
 		err = PEX_ENOMEM;
 		goto done;
@@ -103,7 +120,7 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			err = file_error(loc, path.ptr, errno);
+			err = file_error(loc, path, errno);
 			goto done;
 		}
 		if (n == 0)
@@ -111,17 +128,13 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 		len += (size_t)n;
 	}
 	if (len == cap) {
-		if (S_ISREG(st.st_mode))
-			err = pex__config_error(PEX_ECONFIG, loc,
-				"secret file %s changed while it was read", path.ptr);
-		else
-			err = pex__config_error(PEX_ECONFIG, loc,
-				"secret file %s is larger than %d bytes", path.ptr, SECRET_FILE_MAX);
+		err = pex__config_error(PEX_ECONFIG, loc,
+			"secret file %s changed while it was read", path);
 		goto done;
 	}
 	if (memchr(data, '\0', len)) {
 		err = pex__config_error(PEX_ECONFIG, loc,
-			"secret file %s contains a NUL byte", path.ptr);
+			"secret file %s contains a NUL byte", path);
 		goto done;
 	}
 	if (len && data[len - 1] == '\n') {
@@ -142,7 +155,7 @@ done:
 	}
 	if (fd >= 0)
 		close(fd);
-	pex_buf_dispose(&path);
+	free(path);
 	return err;
 }
 
@@ -153,16 +166,24 @@ done:
  * their code (PEX_EAUTH, PEX_ENOTFOUND, PEX_EHTTP, PEX_ENET...) and get the
  * usual "origin:line: key: " prefix.
  */
+static int check_keyvault(pex__keyvault_ref *ref, const char *url, const pex__config_loc *loc)
+{
+	const char *why;
+
+	if ((why = pex__keyvault_parse(ref, url)))
+		return pex__config_error(PEX_ECONFIG, loc, "malformed Key Vault reference: %s; "
+			"expected keyvault:https://VAULT/secrets/NAME[/VERSION]", why);
+	return 0;
+}
+
 static int resolve_keyvault(char **out, const char *url, const pex__config_loc *loc)
 {
 	pex__keyvault_ref ref;
-	const char *why;
 	char where[512];
 	int err;
 
-	if ((why = pex__keyvault_parse(&ref, url)))
-		return pex__config_error(PEX_ECONFIG, loc, "malformed Key Vault reference: %s; "
-			"expected keyvault:https://VAULT/secrets/NAME[/VERSION]", why);
+	if ((err = check_keyvault(&ref, url, loc)) < 0)
+		return err;
 	if ((err = pex__keyvault_get_secret(out, &ref)) < 0) {
 		if (loc->line)
 			snprintf(where, sizeof(where), "%s:%zu", loc->origin, loc->line);
@@ -186,4 +207,17 @@ int pex__config_resolve_secret(char **out, const char *ref, const char *base_dir
 	if (strncmp(ref, "keyvault:", 9) == 0)
 		return resolve_keyvault(out, ref + 9, loc);
 	return (*out = pex__strdup(ref)) ? 0 : PEX_ENOMEM;
+}
+
+int pex__config_check_secret_ref(const char *ref, const pex__config_loc *loc)
+{
+	pex__keyvault_ref kv;
+
+	if (strncmp(ref, "env:", 4) == 0)
+		return check_env_name(ref + 4, loc);
+	if (strncmp(ref, "file:", 5) == 0 && !ref[5])
+		return pex__config_error(PEX_ECONFIG, loc, "file: reference without a path");
+	if (strncmp(ref, "keyvault:", 9) == 0)
+		return check_keyvault(&kv, ref + 9, loc);
+	return 0;
 }

@@ -149,12 +149,28 @@ static int parse_bool(int *out, const char *s, size_t len)
 
 /* ---- conversion ---- */
 
+int pex__config_path(char **out, const char *base_dir, const char *path)
+{
+	pex_buf b = PEX_BUF_INIT;
+	int err;
+
+	if (path[0] == '/' || !base_dir || strcmp(path, ":memory:") == 0)
+		return (*out = pex__strdup(path)) ? 0 : PEX_ENOMEM;
+	if ((err = pex__buf_printf(&b, "%s%s%s", base_dir,
+			base_dir[0] && base_dir[strlen(base_dir) - 1] == '/' ? "" : "/", path)) < 0) {
+		pex_buf_dispose(&b);
+		return err;
+	}
+	*out = b.ptr;   /* the buffer's string is ours now */
+	return 0;
+}
+
 /*
  * Convert one string scalar (a whole STRING/SECRET/ENUM value or one list
  * item) into a new string in @p *out.
  */
 static int convert_string(char **out, const pex__config_key *k, pex__config_type type,
-	const pex__config_raw *raw, const pex__config_loc *loc, const char *base_dir)
+	const pex__config_raw *raw, const pex__config_loc *loc)
 {
 	const char *why;
 	char *s;
@@ -180,13 +196,13 @@ static int convert_string(char **out, const pex__config_key *k, pex__config_type
 	if (!(s = pex__strndup(raw->text, raw->len)))
 		return PEX_ENOMEM;
 
+	/* a secret keeps its reference: resolved when the key is read */
 	if (type == PEX__CFG_SECRET) {
-		char *resolved = NULL;
-		err = pex__config_resolve_secret(&resolved, s, base_dir, loc);
-		pex__config_secret_free(s);
-		if (err < 0)
+		if ((err = pex__config_check_secret_ref(s, loc)) < 0) {
+			pex__config_secret_free(s);
 			return err;
-		*out = resolved;
+		}
+		*out = s;
 		return 0;
 	}
 
@@ -201,12 +217,12 @@ static int convert_string(char **out, const pex__config_key *k, pex__config_type
 }
 
 static int convert_list(pex__config_value *out, const pex__config_key *k,
-	const pex__config_raw *raw, const pex__config_loc *loc, const char *base_dir)
+	const pex__config_raw *raw, const pex__config_loc *loc)
 {
 	pex__config_type item_type = k->type == PEX__CFG_SECRET_LIST ?
 		PEX__CFG_SECRET : PEX__CFG_STRING;
 	char **list, keybuf[160];
-	size_t i;
+	size_t i, *lines = NULL;
 	int err = 0;
 
 	/* null (an empty "key:") is the empty list */
@@ -221,22 +237,31 @@ static int convert_list(pex__config_value *out, const pex__config_key *k,
 
 	if (!(list = pex__calloc(raw->nitems + 1, sizeof(char *))))
 		return PEX_ENOMEM;
+	/* lazy secret items keep their lines for the messages of resolution */
+	if (item_type == PEX__CFG_SECRET && raw->nitems &&
+	    !(lines = pex__calloc(raw->nitems, sizeof(*lines)))) {
+		free(list);
+		return PEX_ENOMEM;
+	}
 	for (i = 0; i < raw->nitems; i++) {
 		pex__config_loc item_loc = *loc;
 		snprintf(keybuf, sizeof(keybuf), "%s[%zu]", k->key, i);
 		item_loc.key = keybuf;
 		if (raw->items[i].line)
 			item_loc.line = raw->items[i].line;
-		if ((err = convert_string(&list[i], k, item_type, &raw->items[i], &item_loc, base_dir)) < 0)
+		if (lines)
+			lines[i] = item_loc.line;
+		if ((err = convert_string(&list[i], k, item_type, &raw->items[i], &item_loc)) < 0)
 			break;
 	}
 	if (err < 0) {
-		pex__config_value tmp = { PEX__CFG_VAL_SET, NULL, 0, 0, list, i, 0 };
+		pex__config_value tmp = { PEX__CFG_VAL_SET, NULL, 0, 0, list, i, lines, 0 };
 		pex__config_value_clear(&tmp, k->type);
 		return err;
 	}
 	out->list = list;
 	out->count = raw->nitems;
+	out->lines = lines;
 	return 0;
 }
 
@@ -245,7 +270,7 @@ int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *
 {
 	const pex__config_key *k = &pex__config_schema(NULL)[idx];
 	pex__config_loc loc = { origin, raw->line, k->key };
-	pex__config_value v = { PEX__CFG_VAL_NULL, NULL, 0, 0, NULL, 0, raw->line };
+	pex__config_value v = { PEX__CFG_VAL_NULL, NULL, 0, 0, NULL, 0, NULL, raw->line };
 	int err = 0;
 
 	if (raw->kind == PEX__CFG_RAW_NULL && k->type != PEX__CFG_LIST &&
@@ -260,7 +285,7 @@ int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *
 	case PEX__CFG_STRING:
 	case PEX__CFG_SECRET:
 	case PEX__CFG_ENUM:
-		err = convert_string(&v.s, k, k->type, raw, &loc, base_dir);
+		err = convert_string(&v.s, k, k->type, raw, &loc);
 		break;
 	case PEX__CFG_INT:
 		if (raw->kind != PEX__CFG_RAW_SCALAR || parse_int(&v.i, raw->text, raw->len) < 0 ||
@@ -273,13 +298,68 @@ int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *
 		break;
 	case PEX__CFG_LIST:
 	case PEX__CFG_SECRET_LIST:
-		err = convert_list(&v, k, raw, &loc, base_dir);
+		err = convert_list(&v, k, raw, &loc);
 		break;
+	}
+	if (err == 0 && (k->flags & PEX__CFG_PATH)) {
+		char *path = NULL;
+		if ((err = pex__config_path(&path, base_dir, v.s)) == 0) {
+			free(v.s);
+			v.s = path;
+		} else {
+			free(v.s);
+		}
 	}
 	if (err < 0)
 		return err;
-	v.state = PEX__CFG_VAL_SET;
+	v.state = pex__config_type_is_secret(k->type) ? PEX__CFG_VAL_LAZY : PEX__CFG_VAL_SET;
 	*out = v;
+	return 0;
+}
+
+int pex__config_value_resolve(pex__config_value *v, const pex__config_key *k,
+	const char *origin, const char *base_dir)
+{
+	pex__config_loc loc = { origin, v->line, k->key };
+	char **list, keybuf[160];
+	size_t i;
+	int err = 0;
+
+	if (v->state != PEX__CFG_VAL_LAZY)
+		return 0;
+	if (k->type == PEX__CFG_SECRET) {
+		char *resolved = NULL;
+		if ((err = pex__config_resolve_secret(&resolved, v->s, base_dir, &loc)) < 0)
+			return err;
+		pex__config_secret_free(v->s);   /* a reference, or a literal secret */
+		v->s = resolved;
+		v->state = PEX__CFG_VAL_SET;
+		return 0;
+	}
+	if (!(list = pex__calloc(v->count + 1, sizeof(char *))))
+		return PEX_ENOMEM;
+	for (i = 0; i < v->count; i++) {
+		pex__config_loc item_loc = loc;
+		snprintf(keybuf, sizeof(keybuf), "%s[%zu]", k->key, i);
+		item_loc.key = keybuf;
+		if (v->lines && v->lines[i])
+			item_loc.line = v->lines[i];
+		if ((err = pex__config_resolve_secret(&list[i], v->list[i], base_dir, &item_loc)) < 0)
+			break;
+	}
+	if (err < 0) {
+		while (i > 0)
+			pex__config_secret_free(list[--i]);
+		free(list);
+		return err;
+	}
+	for (i = 0; i < v->count; i++)
+		pex__config_secret_free(v->list[i]);
+	free(v->list);
+	free(v->lines);
+	v->list = list;
+	v->lines = NULL;
+	v->state = PEX__CFG_VAL_SET;
 	return 0;
 }
 
@@ -290,10 +370,12 @@ void pex__config_value_clear(pex__config_value *v, pex__config_type type)
 
 	if (!v)
 		return;
-	if (secret && v->state == PEX__CFG_VAL_SET)
+	/* lazy secrets hold references, or literal secrets: wiped as well */
+	if (secret)
 		pex__config_secret_free(v->s);
 	else
 		free(v->s);
+	free(v->lines);
 	if (v->list) {
 		for (i = 0; i < v->count; i++) {
 			if (secret)
@@ -306,7 +388,7 @@ void pex__config_value_clear(pex__config_value *v, pex__config_type type)
 	memset(v, 0, sizeof(*v));
 }
 
-int pex__config_defaults(pex__config_value *values)
+int pex__config_defaults(pex__config_value *values, const char *base_dir)
 {
 	size_t n, i, j;
 	const pex__config_key *schema = pex__config_schema(&n);
@@ -351,7 +433,9 @@ int pex__config_defaults(pex__config_value *values)
 		case PEX__CFG_STRING:
 		case PEX__CFG_ENUM:
 			if (k->def) {
-				if (!(v->s = pex__strdup(k->def)))
+				if ((k->flags & PEX__CFG_PATH) ?
+				    pex__config_path(&v->s, base_dir, k->def) < 0 :
+				    !(v->s = pex__strdup(k->def)))
 					return PEX_ENOMEM;
 				v->state = PEX__CFG_VAL_SET;
 			}

@@ -145,6 +145,25 @@ void pex__error_prefix(const char *fmt, ...)
 	snprintf(g_err.message, sizeof(g_err.message), "%s: %s", prefix, old);
 }
 
+void pex__error_save(pex__error_copy *out)
+{
+	const pex_error *e = pex_error_last();
+
+	out->code = e->code;
+	out->klass = e->klass;
+	out->http_status = e->http_status;
+	out->cause = e->cause;
+	snprintf(out->message, sizeof(out->message), "%s", e->message);
+}
+
+int pex__error_restore(const pex__error_copy *e)
+{
+	pex_error_set(e->code, e->klass, "%s", e->message);
+	g_err.pub.http_status = e->http_status;
+	g_err.pub.cause = e->cause;
+	return e->code;
+}
+
 int pex__error_nomem(void)
 {
 	return pex_error_set(PEX_ENOMEM, PEX_ERROR_CLASS_NOMEMORY, "out of memory");

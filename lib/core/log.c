@@ -73,17 +73,49 @@ size_t pex_log_escape(char *out, size_t size, const char *in)
 	return len;
 }
 
+/* A list longer than this is cut to its first item and a count. */
+#define LIST_KEEP_MAX 80
+
+void pex__shorten_lists(char *out, size_t size, const char *in)
+{
+	const char *p = in;
+	size_t o = 0;
+
+	if (!size)
+		return;
+	while (*p && o + 1 < size) {
+		const char *end, *comma;
+		size_t items = 1;
+		int n;
+
+		out[o++] = *p;
+		if (*p++ != '=')
+			continue;
+		for (end = p; *end && *end != '&' && *end != ' ' && *end != ')' && *end != '"'; end++)
+			items += *end == ',';
+		if (items < 3 || (size_t)(end - p) <= LIST_KEEP_MAX)
+			continue;
+		comma = memchr(p, ',', (size_t)(end - p));
+		n = snprintf(out + o, size - o, "%.*s,...(%zu items)", (int)(comma - p), p, items);
+		o = n < 0 || (size_t)n >= size - o ? size - 1 : o + (size_t)n;
+		p = end;
+	}
+	out[o] = '\0';
+}
+
 void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
 {
-	char raw[1024], msg[1024];
+	/* formatted whole (a URL of 96 names is ~3 KB), then shortened */
+	char full[8192], shortened[1024], msg[1024];
 	va_list ap;
 	if (!lg || !lg->cb || level > lg->level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
+	vsnprintf(full, sizeof(full), fmt, ap);
 	va_end(ap);
+	pex__shorten_lists(shortened, sizeof(shortened), full);
 	/* a name or an answer of Pexip in a message cannot start a line of
 	 * its own or drive a terminal (docs/DECISIONS.md) */
-	pex_log_escape(msg, sizeof(msg), raw);
+	pex_log_escape(msg, sizeof(msg), shortened);
 	lg->cb(level, msg, lg->payload);
 }

@@ -559,12 +559,12 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 		/* Did the server create it anyway? Settle by name, never blindly. */
 		sent_before = 1;
 		{
-			char saved[1024];
-			int saved_code, lookup;
+			pex__error_copy saved;   /* with its HTTP status */
+			int lookup;
 			if (err == 0)
 				err = pex__client_fail(c, &resp, "creating conference");
-			saved_code = err;
-			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+			pex__error_save(&saved);
+			saved.code = err;
 			lookup = pex_room_get_by_name(&existing, c, spec->name);
 			if (lookup == 0) {
 				*id_out = pex_room_id(existing);
@@ -576,8 +576,7 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 			}
 			if (lookup != PEX_ENOTFOUND || attempt >= pex__client_retries_max(c)) {
 				/* Report the create's own failure: it says most. */
-				pex_error_set(saved_code, PEX_ERROR_CLASS_HTTP, "%s", saved);
-				err = saved_code;
+				err = pex__error_restore(&saved);
 				break;
 			}
 		}

@@ -29,9 +29,16 @@
  * deleting the message (PEX_ELEASELOST: the batch took longer than the
  * lease and another sweeper has the message) is therefore harmless too.
  *
- * A sweep stops early when every message of a batch failed (Pexip down,
- * credentials revoked): trying thousands more rooms would only hammer a
- * broken server; the next run picks them up.
+ * A sweep stops early when every message of a batch failed: trying
+ * thousands more rooms would only hammer a broken server; the next run
+ * picks them up. It stops at once, asking Pexip nothing more, when a
+ * request fails to connect, times out or is refused our credentials
+ * (PEX_ENET, PEX_ETIMEOUT, PEX_EAUTH, PEX_ETLS: the request's own retries
+ * are spent by then): the first such failure is logged once and returned,
+ * rooms not yet handled go back to the queue uncounted, and a failed batch
+ * lookup is not followed by one request per room. A sweep against an
+ * unreachable Pexip therefore costs the two lookups of one batch, side by
+ * side: one request's retry budget.
  *
  * BATCHED LOOKUPS. Per room, the naive sweep makes three requests (is it
  * live, what is its id, DELETE). The batch lookups bring that to one
@@ -143,14 +150,14 @@ typedef struct gc_ctx {
 	pex_pool_progress_cb progress;
 	void *payload;
 	atomic_int aborted;
+	atomic_int outage;             /* Pexip unreachable or refusing us: ask it nothing more */
 	atomic_int warned;
 	atomic_int batch_refused;
 
 	/* the first error, saved from whichever thread hit it */
 	pthread_mutex_t lock;
 	int first_err;
-	pex_error_class first_klass;
-	char first_msg[512];
+	pex__error_copy first;
 } gc_ctx;
 
 /* Remember the current thread's error (with @p what before it) if it is the first. */
@@ -162,11 +169,37 @@ static void remember(gc_ctx *c, int err, const char *what)
 	pex__log(c->p->log, warn ? PEX_LOG_WARN : PEX_LOG_DEBUG, "gc: %s: %s", what, e->message);
 	pthread_mutex_lock(&c->lock);
 	if (c->first_err == 0) {
+		char msg[sizeof(c->first.message)];
 		c->first_err = err;
-		c->first_klass = e->klass;
-		snprintf(c->first_msg, sizeof(c->first_msg), "%s: %s", what, e->message);
+		pex__error_save(&c->first);     /* code, class, HTTP status, cause */
+		c->first.code = err;
+		snprintf(msg, sizeof(msg), "%s: %s", what, c->first.message);
+		pex__shorten_lists(c->first.message, sizeof(c->first.message), msg);
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* Failures that the next request would only repeat: Pexip cannot be
+ * reached, does not answer in time, or refuses our credentials. */
+static int is_outage(int err)
+{
+	return err == PEX_ENET || err == PEX_ETIMEOUT || err == PEX_EAUTH || err == PEX_ETLS;
+}
+
+/*
+ * If @p err is an outage, stop asking Pexip: the first one is remembered
+ * and reported (one warning), later ones are silent. 1 if it was one.
+ */
+static int outage(gc_ctx *c, int err, const char *what)
+{
+	if (!is_outage(err))
+		return 0;
+	if (atomic_exchange(&c->outage, 1) == 0) {
+		remember(c, err, what);
+		pex__log(c->p->log, PEX_LOG_WARN, "gc: stopping the sweep: Pexip is unreachable or "
+			"refuses the credentials; the rest waits for the next sweep");
+	}
+	return 1;
 }
 
 /* One more room counted: report progress; a non-zero answer stops the sweep. */
@@ -218,7 +251,8 @@ static void failed(gc_ctx *c, pex_message *msg, int err, const char *what)
 	atomic_fetch_add(&c->batch_failed, 1);
 	if (!c->dry)
 		atomic_fetch_add(&c->p->delete_failures, 1);
-	remember(c, err, what);
+	if (!outage(c, err, what))
+		remember(c, err, what);
 	if (msg)
 		release(c, msg, PEX__GC_RETRY_DELAY_S);
 	tick(c);
@@ -259,7 +293,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 	char *name = NULL, safe[96], what[160];
 	int live = 0, deleted = 0, err;
 
-	if (atomic_load(&c->aborted)) {
+	if (atomic_load(&c->aborted) || atomic_load(&c->outage)) {
 		release(c, msg, 0);      /* not handled: give it back now */
 		return 0;
 	}
@@ -362,6 +396,8 @@ static int lookup_task(pex_pool *p, size_t i, void *arg)
 		if (atomic_exchange(&la->c->batch_refused, 1) == 0)
 			pex__log(p->log, PEX_LOG_INFO, "gc: %s; checking rooms one by one",
 				pex_error_last()->message);
+	} else if (err < 0 && outage(la->c, err, "looking up a batch of rooms")) {
+		/* no room of the batch asks Pexip one by one */
 	} else if (err < 0) {
 		pex__log(p->log, PEX_LOG_DEBUG, "gc: batch lookup failed (%s); checking this batch's rooms "
 			"one by one", pex_error_last()->message);
@@ -398,7 +434,7 @@ static void prepare_batch(gc_ctx *c, gc_batch *b)
 		asked++;
 	}
 	/* one room: the per-room path costs the same */
-	if (!c->batching || asked < 2 || atomic_load(&c->aborted))
+	if (!c->batching || asked < 2 || atomic_load(&c->aborted) || atomic_load(&c->outage))
 		return;
 	pex__pool_parallel(c->p, 2, lookup_task, &la);
 	if (atomic_load(&c->batch_refused))
@@ -503,7 +539,8 @@ static void sweep_queue(gc_ctx *c)
 	while (cur->n > 0) {
 		n = cur->n;
 		prefetching = 0;
-		if (!c->dry && !cur->err && n == cur->want && (next->want = batch_budget(c, n)) > 0) {
+		if (!c->dry && !cur->err && n == cur->want && !atomic_load(&c->outage) &&
+		    (next->want = batch_budget(c, n)) > 0) {
 			pf.c = c;
 			pf.b = next;
 			prefetching = pthread_create(&th, NULL, prefetch_main, &pf) == 0;
@@ -512,14 +549,14 @@ static void sweep_queue(gc_ctx *c)
 		atomic_store(&c->batch_failed, 0);
 		pex__pool_parallel(c->p, n, sweep_one, c);
 		c->cur = NULL;
-		stop = cur->err < 0 || atomic_load(&c->aborted) || c->dry;
+		stop = cur->err < 0 || atomic_load(&c->aborted) || atomic_load(&c->outage) || c->dry;
 		if (c->dry) {
 			/* a peek always shows the same messages: one look is all we get */
 			size_t total = 0;
 			if (pex_queue_count(&total, c->p->del_q) == 0 && total > n)
 				pex__log(c->p->log, PEX_LOG_INFO, "gc (dry run): looked at the first %zu due "
 					"message(s) only; the deletion queue holds about %zu", n, total);
-		} else if (atomic_load(&c->batch_failed) == n) {
+		} else if (atomic_load(&c->batch_failed) == n && !atomic_load(&c->outage)) {
 			pex__log(c->p->log, PEX_LOG_WARN, "gc: every room of a batch of %zu failed; stopping "
 				"(the rest waits for the next sweep)", n);
 			stop = 1;
@@ -659,7 +696,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 	int live = 0, deleted = 0, err;
 	size_t slot;
 
-	if (atomic_load(&c->aborted))
+	if (atomic_load(&c->aborted) || atomic_load(&c->outage))
 		return 0;
 	/* take a slot of the max budget; given back if the room turns out live */
 	slot = atomic_fetch_add(&c->claimed, 1);
@@ -819,7 +856,7 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 		c->total = opts->max && queued > opts->max ? opts->max : queued;
 
 	sweep_queue(c);
-	if (opts->orphans && !atomic_load(&c->aborted))
+	if (opts->orphans && !atomic_load(&c->aborted) && !atomic_load(&c->outage))
 		sweep_orphans(c);
 
 	memset(&r, 0, sizeof(r));
@@ -843,7 +880,7 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 	if (atomic_load(&c->aborted))
 		err = pex_error_set(PEX_EUSER, PEX_ERROR_CLASS_CALLBACK, "gc sweep stopped by the caller");
 	else if (c->first_err)
-		err = pex_error_set(c->first_err, c->first_klass, "%s", c->first_msg);
+		err = pex__error_restore(&c->first);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return err;

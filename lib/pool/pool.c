@@ -67,14 +67,31 @@ void pex_pool_free(pex_pool *p)
 	free(p);
 }
 
+/* Room names are the prefix and 13 characters; Pexip allows 250 and no
+ * control characters (room.c check_name); 200 leaves room to spare. */
+const char *pex__pool_name_prefix_rule(const char *s)
+{
+	char why[96];
+	size_t i, n = s ? strlen(s) : 0;
+
+	/* room names are the prefix and 13 more characters */
+	if (n < 1 || !pex__text_chars_ok(s, n, PEX__POOL_PREFIX_MAX_CHARS, why, sizeof(why)))
+		return "must be 1 to 200 characters of valid UTF-8";
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return "must not contain control characters";
+	return NULL;
+}
+
 int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	pex_queue *deletion_queue, const pex_pool_options *o)
 {
 	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
+	const char *why;
 	pex_pool *p;
 	size_t i;
 	int err;
-	char why[96];
+	char text_why[96];
 
 	if (!out || !client || !pool_queue || !deletion_queue)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
@@ -85,15 +102,12 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_pool_options version %u", o->version);
-	if (!o->name_prefix || !*o->name_prefix)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.name_prefix must not be empty");
-	/* room names are the prefix and 13 more characters */
-	if (!pex__text_chars_ok(o->name_prefix, strlen(o->name_prefix), PEX__POOL_PREFIX_MAX_CHARS,
-			why, sizeof(why)))
+	if ((why = pex__pool_name_prefix_rule(o->name_prefix)) != NULL)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.name_prefix %s", why);
 	if (o->description &&
-	    !pex__text_chars_ok(o->description, strlen(o->description), PEX__TEXT_MAX_CHARS, why, sizeof(why)))
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.room.description %s", why);
+	    !pex__text_chars_ok(o->description, strlen(o->description), PEX__TEXT_MAX_CHARS,
+			text_why, sizeof(text_why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.room.description %s", text_why);
 	if (o->pin_digits < 4 || o->pin_digits > 20 || o->guest_pin_digits < 4 || o->guest_pin_digits > 20)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.room.pin_digits and guest_pin_digits must be from 4 to 20");
@@ -276,6 +290,7 @@ typedef struct par_ctx {
 	void *arg;
 	atomic_size_t next;
 	atomic_int first_err;
+	pex__error_copy first; /* its details, written by the one worker that set first_err */
 	int background;        /* the caller's request class, for the new threads */
 } par_ctx;
 
@@ -287,8 +302,10 @@ static void *par_worker(void *x)
 	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
 		int err = c->fn(c->p, i, c->arg);
 		int zero = 0;
-		if (err < 0)
-			atomic_compare_exchange_strong(&c->first_err, &zero, err);
+		if (err < 0 && atomic_compare_exchange_strong(&c->first_err, &zero, err)) {
+			pex__error_save(&c->first);
+			c->first.code = err;
+		}
 	}
 	return NULL;
 }
@@ -326,7 +343,11 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 	par_worker(&c);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	return atomic_load(&c.first_err);
+	/* the failing worker may have been another thread: its error, not
+	 * whatever this one last saw, is the caller's (joined: no race) */
+	if (atomic_load(&c.first_err) < 0)
+		return pex__error_restore(&c.first);
+	return 0;
 }
 
 /* ---- pop ---- */
@@ -885,10 +906,16 @@ done:
 	}
 	if (c->progress) {
 		size_t d = atomic_fetch_add(&c->done, 1) + 1;
+		pex__error_copy cause;
+		/* what the caller's callback does must not bury the cause */
+		if (err < 0)
+			pex__error_save(&cause);
 		pthread_mutex_lock(&c->progress_lock);
 		if (c->progress(d, c->n, c->payload) != 0)
 			atomic_store(&c->aborted, 1);
 		pthread_mutex_unlock(&c->progress_lock);
+		if (err < 0)
+			pex__error_restore(&cause);
 	}
 	return err;
 }
@@ -958,6 +985,7 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 {
 	size_t total = 0, count = 0, i, n;
 	pex_message **msgs = NULL;
+	pex__error_copy first_error;
 	int err = 0, first = 0;
 
 	if (drained)
@@ -985,8 +1013,13 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 			if (e == 0)
 				e = pex_queue_delete(p->pool_q, msgs[i]);
 			if (e < 0) {
-				if (!first)
+				if (!first) {
 					first = e;
+					/* the release and the rest of the batch must
+					 * not bury the cause */
+					pex__error_save(&first_error);
+					first_error.code = e;
+				}
 				pex_queue_release(p->pool_q, msgs[i], 0);
 			} else {
 				count++;
@@ -1006,7 +1039,9 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 out:
 	if (drained)
 		*drained = count;
-	return err < 0 ? err : first;
+	if (err < 0)
+		return err;
+	return first ? pex__error_restore(&first_error) : 0;
 }
 
 int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
@@ -1020,11 +1055,9 @@ int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
 
 /* ---- metrics ---- */
 
-static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
+/* The queue counts and this process's counters: no Pexip request. */
+static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 {
-	pex_room_filter f = PEX_ROOM_FILTER_INIT;
-	pex_room_iter *it = NULL;
-	pex_room *r = NULL;
 	size_t n = 0;
 	int err;
 
@@ -1045,6 +1078,18 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;
+	return 0;
+}
+
+static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
+{
+	pex_room_filter f = PEX_ROOM_FILTER_INIT;
+	pex_room_iter *it = NULL;
+	pex_room *r = NULL;
+	int err;
+
+	if ((err = local_metrics(p, m)) < 0)
+		return err;
 	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)
 		return err;
 	/* one small page is enough to read meta.total_count */
@@ -1068,6 +1113,11 @@ int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
 	int err = metrics_impl(p, m);
 	pex__http_background(was);
 	return err;
+}
+
+int pex_pool_get_local_metrics(pex_pool *p, pex_pool_metrics *m)
+{
+	return local_metrics(p, m);
 }
 
 static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)

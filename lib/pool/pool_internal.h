@@ -17,6 +17,14 @@
  * the orphan sweep only this long after it was handed out. */
 #define PEX__POOL_STALE_MARGIN_S 3600
 
+/*
+ * The rule for a pool name prefix (pex_pool_options.name_prefix,
+ * pool.name_prefix): NULL when @p s is fine, else what it breaks. The pool
+ * and the configuration schema both apply it, so config check refuses what
+ * the pool would.
+ */
+const char *pex__pool_name_prefix_rule(const char *s);
+
 /* A room taken off the pool queue ahead of a pop (pex_pool_prefetch). */
 struct pex__held_room {
 	struct pex__room_ref ref;      /* id and guest PIN always known */

@@ -133,9 +133,15 @@ static int sq_is_busy(int rc)
 /* Record a SQLite failure: message and rc. */
 static int sq_fail(sq_backend *s, int rc, const char *what)
 {
+	/* the OS's reason too ("unable to open database file" says nothing of
+	 * a directory without write permission) */
+	int se = s->db ? sqlite3_system_errno(s->db) : 0;
+	char ebuf[128];
+
 	s->last_rc = rc;
-	pex_error_set(PEX_EBACKEND, PEX_ERROR_CLASS_SQLITE, "sqlite queue %s: %s: %s (rc %d)",
-		s->path, what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), rc);
+	pex_error_set(PEX_EBACKEND, PEX_ERROR_CLASS_SQLITE, "sqlite queue %s: %s: %s%s%s (rc %d)",
+		s->path, what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
+		se ? ": " : "", se ? strerror_r(se, ebuf, sizeof(ebuf)) : "", rc);
 	pex__error_set_cause(rc);
 	return PEX_EBACKEND;
 }

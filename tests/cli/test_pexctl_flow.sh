@@ -113,6 +113,19 @@ jq_is "$work/out" '.live_conferences' 1 "live conferences counted here"
 emu_ctl POST /_emu/conference/stop '{"name": "pool_live1"}' >/dev/null
 emu_ctl POST /_emu/conference/stop '{"name": "other_live"}' >/dev/null
 emu_ctl POST /_emu/mode "$mode" >/dev/null || bad "restore the mode"
+# secrets of keys a command does not use are never resolved: the shipped GC
+# timer ran without the server's EnvironmentFile and exited 5 every time
+{ cat "$work/pool.yaml"; cat <<YAML; } >"$work/unused-secrets.yaml"
+events: {username: pexip, password: "env:PEXTEST_UNSET_EVENTS_PW"}
+server: {api_keys: ["env:PEXTEST_UNSET_API_KEY"]}
+YAML
+unset PEXTEST_UNSET_EVENTS_PW PEXTEST_UNSET_API_KEY
+expect 0 "gc without the server's secrets" -- pexctl -c "$work/unused-secrets.yaml" gc
+expect 0 "pool status without the server's secrets" -- pexctl -c "$work/unused-secrets.yaml" pool status
+printf '{"node":"1.2.3.4","seq":9,"version":2,"time":1.5,"event":"conference_started","data":{"name":"x"}}' >"$work/ev-started.json"
+expect 0 "event without the server's secrets" -- pexctl -c "$work/unused-secrets.yaml" event "$work/ev-started.json"
+expect 5 "config check resolves every secret" -- pexctl -c "$work/unused-secrets.yaml" config check
+contains "$work/err" "events.password: environment variable PEXTEST_UNSET_EVENTS_PW is not set" "config check names the unset variable"
 expect 0 "metrics" -- pexctl $pc metrics
 contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
 expect 0 "metrics json" -- pexctl $pc metrics --format json
@@ -159,19 +172,81 @@ before=$(pexctl --json $cfg list --prefix pool_ | jq length)
 expect 0 "create, background replacement" -- pexctl --json $pc create --uui 6869
 jq_is "$work/out" '.tag' "https://svc.example.com/s/hi" "create without --wait"
 one_doc "$work/out" "create --json"
-back=0
-for i in $(seq 1 300); do
-	d=$(pexctl --json $pc pool status 2>/dev/null | jq -r .pool_depth)
-	if [ "$d" = 3 ]; then back=1; break; fi
-	sleep 0.1
-done
-[ "$back" = 1 ] && ok || bad "the pool did not get back to depth 3 after create (depth $d)"
+# wait_status FIELD VALUE: poll pool status (a background process's work)
+# until .FIELD is VALUE; the last value seen is in $seen_value
+wait_status() {
+	for _ in $(seq 1 300); do
+		seen_value=$(pexctl --json $pc pool status 2>/dev/null | jq -r ".$1")
+		[ "$seen_value" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+wait_status pool_depth 3 && ok || bad "the pool did not get back to depth 3 after create (depth $seen_value)"
 after=$(pexctl --json $cfg list --prefix pool_ | jq length)
 [ "$after" = $((before + 1)) ] && ok || bad "pool rooms on Pexip: $after, want $before + 1 (the replacement)"
 expect 0 "create --no-replenish" -- pexctl --json $pc create --no-replenish
 sleep 0.5
 expect 0 "pool status after --no-replenish" -- pexctl --json $pc pool status
 jq_is "$work/out" '.pool_depth' 2 "--no-replenish leaves the pool one short"
+
+# relative paths in the configuration are relative to its directory, whatever
+# the current directory (cron runs in $HOME, the server in its own); a
+# command that only reads the queue never creates it
+mkdir -p "$work/etc" "$work/home" "$work/srv"
+{ pexip_yaml; echo "pool: {depth: 2, name_prefix: rel_}"; } >"$work/etc/rel.yaml"
+inhome() { (cd "$work/home" && pexctl "$@"); }
+insrv() { (cd "$work/srv" && pexctl "$@"); }
+expect 3 "pool status before any fill" -- inhome -c ../etc/rel.yaml pool status
+contains "$work/err" "the queue database $work/etc/pexipsdk.db does not exist" "missing queue: the absolute path"
+expect 3 "metrics before any fill" -- inhome -c ../etc/rel.yaml metrics
+expect 3 "gc before any fill" -- inhome -c ../etc/rel.yaml gc
+[ ! -e "$work/etc/pexipsdk.db" ] && [ ! -e "$work/home/pexipsdk.db" ] && ok || bad "a read-only command created a queue file"
+expect 0 "pool fill from the server's directory" -- insrv -c "$work/etc/rel.yaml" pool fill
+[ -e "$work/etc/pexipsdk.db" ] && [ ! -e "$work/srv/pexipsdk.db" ] && ok || bad "pool fill did not create the queue beside the configuration"
+expect 0 "pool status from cron's \$HOME" -- inhome -v --json -c ../etc/rel.yaml pool status
+jq_is "$work/out" '.pool_depth' 2 "one queue, whatever the current directory"
+contains "$work/err" "queue.sqlite.path: $work/etc/pexipsdk.db" "-v prints the resolved queue path"
+expect 0 "drain the relative pool" -- insrv -c "$work/etc/rel.yaml" pool drain --delete
+
+# config check checks every component, one line each, and exits with the
+# first failure's status
+expect 0 "config check, all ok" -- inhome -c ../etc/rel.yaml config check
+contains "$work/out" "config   ok: ../etc/rel.yaml" "config check: the config line"
+contains "$work/out" "secrets  ok" "config check: the secrets line"
+contains "$work/out" "pexip    ok: $EMU_URL (reached, authenticated with basic)" "config check: the pexip line"
+contains "$work/out" "queue    ok: sqlite $work/etc/pexipsdk.db (room-creation-queue 0, room-deletion-queue" "config check: the queue line, its resolved path and counts"
+expect 0 "config check, json" -- inhome --json -c ../etc/rel.yaml config check
+jq_is "$work/out" '[.components[] | select(.ok)] | length' 4 "config check json: four components ok"
+# the files it names, resolved against the configuration's directory and readable
+{ pexip_yaml | sed 's/^  retries:/  tls: {ca_file: ca.pem}\n  retries:/'; echo "server: {jwt: {jwks_file: jwks.json}}"; } >"$work/etc/files.yaml"
+: >"$work/etc/jwks.json"
+expect 5 "config check, a CA file that is missing" -- pexctl -c "$work/etc/files.yaml" config check
+contains "$work/out" "files    error: $work/etc/files.yaml: pexip.tls.ca_file: cannot read $work/etc/ca.pem: No such file or directory" "config check: the missing file, resolved"
+: >"$work/etc/ca.pem"
+expect 0 "config check, files readable" -- pexctl -c "$work/etc/files.yaml" config check
+contains "$work/out" "files    ok: pexip.tls.ca_file $work/etc/ca.pem, server.jwt.jwks_file $work/etc/jwks.json" "config check: the files, resolved"
+{ pexip_yaml; echo "queue: {sqlite: {path: no-such-dir/pool.db}}"; } >"$work/etc/nodir.yaml"
+expect 1 "config check, a queue that cannot be created" -- pexctl -c "$work/etc/nodir.yaml" config check
+contains "$work/out" "queue    error: sqlite queue $work/etc/no-such-dir/pool.db: cannot be created in $work/etc/no-such-dir: No such file or directory" "config check: the queue error names the absolute path and errno"
+contains "$work/out" "pexip    ok" "config check goes on after a failure"
+[ ! -e "$work/etc/no-such-dir" ] && ok || bad "config check created something"
+mkdir -p "$work/etc/isdir.db"
+{ pexip_yaml; echo "queue: {sqlite: {path: isdir.db}}"; } >"$work/etc/isdir.yaml"
+expect 1 "config check, a queue path that is a directory" -- pexctl -c "$work/etc/isdir.yaml" config check
+contains "$work/out" "queue    error: sqlite queue $work/etc/isdir.db: " "config check: sqlite error with the absolute path"
+{ pexip_yaml; cat <<YAML; } >"$work/etc/az.yaml"
+queue:
+  backend: azure
+  azure: {connection_string: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;", timeout_ms: 2000}
+events: {password: "env:PEXTEST_UNSET_EVENTS_PW"}
+YAML
+expect 5 "config check, unreachable azure and an unset secret" -- pexctl --json -c "$work/etc/az.yaml" config check
+jq_is "$work/out" '.ok' false "config check json: not ok"
+jq_is "$work/out" '[.components[] | select(.ok | not) | .name] | join(",")' "secrets,queue" "config check json: the failing components"
+jq_is "$work/out" '.error.exit' 5 "config check: the first failure's exit status"
+jq_is "$work/out" '[.components[] | select(.name == "queue") | .error | contains("127.0.0.1:9")] | first' true "config check: the azure error names the endpoint"
+lacks "$work/out" "Eby8vdM02x" "config check: no account key in the output"
 
 # uui decode needs only tag.*: without any configuration file it runs on the
 # defaults (no template, no allowed hosts), which still checks the UUI
@@ -234,6 +309,13 @@ while read -r k v; do
 	case $k in *_total) t=counter ;; *) t=gauge ;; esac
 	grep -qx "# TYPE pexipsdk_$k $t" "$work/out" && ok || bad "prometheus: no TYPE line for pexipsdk_$k"
 done <<<"$want_metrics"
+# --gauges (the cron recipe's textfile): the gauges with their HELP and TYPE lines, no counters
+expect 0 "metrics --gauges" -- pexctl $mc metrics --gauges
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 4 ] && ok || bad "metrics --gauges: want 4 samples"
+grep -qx "pexipsdk_live_conferences 3" "$work/out" && ok || bad "metrics --gauges: a gauge"
+grep -qx "# TYPE pexipsdk_deletion_backlog gauge" "$work/out" && ok || bad "metrics --gauges: TYPE lines"
+lacks "$work/out" "_total" "metrics --gauges: no counter"
+expect 2 "metrics --gauges --json" -- pexctl --json $mc metrics --gauges
 expect 0 "metrics --format prometheus" -- pexctl $mc metrics --format prometheus
 grep -qx "pexipsdk_live_conferences 3" "$work/out" && ok || bad "metrics --format prometheus"
 for how in "--format json" "--json"; do
@@ -247,7 +329,7 @@ for how in "--format json" "--json"; do
 done
 expect 0 "pool status with known values" -- pexctl --json $mc pool status
 jq_is "$work/out" '[.pool_depth, .deletion_backlog, .live_conferences, .pexip_pool_rooms] | map(tostring) | join(" ")' "3 2 3 4" "pool status values"
-jq_is "$work/out" 'keys | length' 4 "pool status keys"
+jq_is "$work/out" 'keys | length' 6 "pool status keys"
 expect 0 "pool status text" -- pexctl $mc pool status
 contains "$work/out" "live conferences:  3" "pool status text"
 # --json and --format prometheus contradict each other
@@ -289,11 +371,16 @@ one_doc "$work/out" "pool fill failure"
 jq_is "$work/out" '.created' 0 "pool fill failure report"
 jq_is "$work/out" '.error.exit' 1 "pool fill failure error.exit"
 jq_is "$work/out" '.error.message | startswith("pool fill: ")' true "pool fill failure error.message"
+# the workers' cause, not "remote server returned an error"
+jq_is "$work/out" '.error.message | contains("injected failure 500")' true "pool fill failure: the worker's cause"
+jq_is "$work/out" '.error.http_status' 500 "pool fill failure: the worker's HTTP status"
+contains "$work/err" "injected failure 500" "pool fill failure on stderr"
 expect 1 "pool drain --delete fails, json" -- pexctl --json $pc pool drain --delete
 one_doc "$work/out" "pool drain failure"
 jq_is "$work/out" '.rooms_deleted' true "pool drain failure report"
 jq_is "$work/out" '.drained' 0 "pool drain failure report (drained)"
 jq_is "$work/out" '.error.code' PEX_EHTTP "pool drain failure error.code"
+jq_is "$work/out" '.error.message | contains("injected failure 500")' true "pool drain failure: the cause"
 expect 1 "pool status fails, json" -- pexctl --json $pc pool status
 json_error "$work/out" PEX_EHTTP 1 "pool status failure"
 expect 1 "delete fails, json" -- pexctl --json $cfg delete vmr_01
@@ -307,5 +394,30 @@ json_error "$work/out" PEX_EHTTP 1 "create failure"
 emu_ctl POST /_emu/faults '{"permanent_status": 0}' >/dev/null
 expect 0 "the failed create gave its room back" -- pexctl --json $pc pool status
 jq_is "$work/out" '.pool_depth' 2 "pool depth after the failures"
+jq_is "$work/out" '.replenish_failures' 0 "no replenish failure yet"
+
+# the replacement that create leaves behind reports its failures: on stderr
+# with --wait, to syslog when detached, and counted where pool status reads
+# (an alias domain so long that the alias is over Pexip's 250 characters:
+# the configuration is valid and the pop works, the replacement fails)
+dom=$(printf 'd%.0s' $(seq 1 240))
+sed "s/^pool: {depth: 3, name_prefix: pool_}/pool: {depth: 3, name_prefix: pool_, room: {alias_domain: $dom}}/" "$work/pool.yaml" >"$work/badrepl.yaml"
+grep -q "alias_domain: ddd" "$work/badrepl.yaml" && ok || bad "badrepl.yaml was not written"
+expect 0 "create --wait, the replacement fails" -- pexctl -c "$work/badrepl.yaml" --json create --uui 6869 --wait
+contains "$work/err" "replacing the room failed: " "replenish failure on stderr (--wait)"
+contains "$work/err" "250" "replenish failure: the cause"
+expect 0 "pool status counts it" -- pexctl --json $pc pool status
+jq_is "$work/out" '.replenish_failures' 1 "replenish failures: 1"
+jq_is "$work/out" '.last_replenish_failure | contains("250")' true "the last failure's cause"
+expect 0 "create, the detached replacement fails" -- pexctl -c "$work/badrepl.yaml" --json create --uui 6869
+wait_status replenish_failures 2 && ok ||
+	bad "the detached replacement's failure was not counted (replenish_failures $seen_value)"
+expect 0 "pool status text shows it" -- pexctl $pc pool status
+contains "$work/out" "replenish failures: 2 (latest: " "pool status text: the failures"
+expect 0 "refill" -- pexctl $pc pool fill
+expect 0 "create --wait, the replacement works" -- pexctl --json $pc create --uui 6869 --wait
+expect 0 "a successful replacement clears the failures" -- pexctl --json $pc pool status
+jq_is "$work/out" '.replenish_failures' 0 "replenish failures cleared"
+jq_is "$work/out" '.last_replenish_failure' null "no last failure"
 
 finish

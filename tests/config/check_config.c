@@ -64,6 +64,40 @@ static void parse_err_at(const char *yaml, int code, const char *msg, const char
 }
 #define parse_err(yaml, code, msg) parse_err_at((yaml), (code), (msg), __FILE__, __LINE__)
 
+/*
+ * @p yaml parses (secret references are resolved when read), and reading
+ * @p key (a string or a list) fails with @p code and exactly @p msg; so does
+ * pex_config_resolve_secrets().
+ */
+static void secret_err_at(const char *yaml, const char *key, int code, const char *msg,
+	const char *file, int line)
+{
+	pex_config *cfg = parse_ok_at(yaml, file, line);
+	const char *s = NULL;
+	const char *const *list = NULL;
+	size_t n = 0;
+	int err, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			err = pex_config_resolve_secrets(cfg);
+		else if (pex__config_schema(NULL)[pex__config_lookup(key)].type == PEX__CFG_SECRET_LIST)
+			err = pex_config_get_list(&list, &n, cfg, key);
+		else
+			err = pex_config_get_string(&s, cfg, key);
+		ck_assert_msg(err == code, "%s:%d: %s: expected %s, got %s (%s)", file, line, key,
+			pex_error_name(code), pex_error_name(err), pex_error_last()->message);
+		ck_assert_msg(strcmp(pex_error_last()->message, msg) == 0,
+			"%s:%d: message\n  got:      %s\n  expected: %s", file, line,
+			pex_error_last()->message, msg);
+	}
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_null(list);
+	pex_config_free(cfg);
+}
+#define secret_err(yaml, key, code, msg) \
+	secret_err_at((yaml), (key), (code), (msg), __FILE__, __LINE__)
+
 static void assert_str_key(const pex_config *cfg, const char *key, const char *want)
 {
 	const char *s = NULL;
@@ -284,9 +318,11 @@ START_TEST(test_full_file)
 	setenv("PEXTEST_FULL_PASSWORD", "pw-from-env", 1);
 	setenv("PEXTEST_FULL_API_KEY", "api-key-from-env", 1);
 	err = pex_config_load(&cfg, CONFIG_DATA_DIR "/full.yaml");
+	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
+	/* resolved when read, then kept */
+	ck_assert_int_eq(pex_config_resolve_secrets(cfg), 0);
 	unsetenv("PEXTEST_FULL_PASSWORD");
 	unsetenv("PEXTEST_FULL_API_KEY");
-	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
 
 	ck_assert_str_eq(pex_config_origin(cfg), CONFIG_DATA_DIR "/full.yaml");
 	assert_str_key(cfg, "pexip.url", "https://mgr.example.com:8443/base");
@@ -331,7 +367,7 @@ START_TEST(test_full_file)
 	assert_list_key(cfg, "server.api_keys", keys);
 	assert_str_key(cfg, "server.jwt.issuer", "https://login.example.com/");
 	assert_str_key(cfg, "server.jwt.audience", "api://pexipsdk");
-	assert_str_key(cfg, "server.jwt.jwks_file", "jwks.json");
+	assert_str_key(cfg, "server.jwt.jwks_file", CONFIG_DATA_DIR "/jwks.json");
 	assert_str_key(cfg, "log.level", "debug");
 	assert_str_key(cfg, "log.format", "json");
 	pex_config_free(cfg);
@@ -348,9 +384,9 @@ START_TEST(test_example_file)
 	setenv("PEXIP_PASSWORD", "example-pw", 1);
 	unsetenv("AZURE_STORAGE_CONNECTION_STRING");
 	err = pex_config_load(&cfg, CONFIG_DATA_DIR "/example.yaml");
-	unsetenv("PEXIP_PASSWORD");
 	ck_assert_msg(err == 0, "%s", pex_error_last()->message);
 	assert_str_key(cfg, "pexip.auth.password", "example-pw");
+	unsetenv("PEXIP_PASSWORD");
 	assert_list_key(cfg, "gc.protected_prefixes", prefixes);
 
 	/* the example documents the defaults: apart from what it sets on
@@ -359,6 +395,9 @@ START_TEST(test_example_file)
 	ck_assert_int_eq(pex_config_set(defaults, "pexip.url", "https://mgr.example.com"), 0);
 	ck_assert_int_eq(pex_config_set(defaults, "pexip.auth.username", "admin"), 0);
 	ck_assert_int_eq(pex_config_set(defaults, "pexip.auth.password", "x"), 0);
+	/* the default database is beside the file it was loaded from */
+	ck_assert_int_eq(pex_config_set(defaults, "queue.sqlite.path",
+		CONFIG_DATA_DIR "/pexipsdk.db"), 0);
 	ck_assert_int_eq(pex_config_dump(&a, cfg), 0);
 	ck_assert_int_eq(pex_config_dump(&b, defaults), 0);
 	ck_assert_str_eq(a.ptr, b.ptr);
@@ -495,6 +534,22 @@ START_TEST(test_enum_and_string_values)
 		"pexipsdk.yaml:3: pool.name_prefix: expected a non-empty string, got \"\"");
 	parse_err(URL "pool: {name_prefix: null}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: pool.name_prefix: expected a string, got null");
+	/* the pool's own rule (pex_pool_new refused these after config check said ok) */
+	{
+		char yaml[512], msg[512], prefix[202];
+		memset(prefix, 'a', 201);
+		prefix[201] = '\0';
+		snprintf(yaml, sizeof(yaml), URL "pool: {name_prefix: %s}\n", prefix);
+		snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pool.name_prefix: must be 1 to 200 "
+			"characters of valid UTF-8, got \"%.80s...\"", prefix);
+		parse_err(yaml, PEX_ECONFIG, msg);
+		prefix[200] = '\0';
+		snprintf(yaml, sizeof(yaml), URL "pool: {name_prefix: %s}\n", prefix);
+		cfg = parse_ok(yaml);
+		pex_config_free(cfg);
+	}
+	parse_err(URL "pool: {name_prefix: \"vmr\\t\"}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pool.name_prefix: must not contain control characters, got \"vmr\\x09\"");
 	parse_err(URL "pool:\n  room:\n    description: \"a\\0b\"\n", PEX_ECONFIG,
 		"pexipsdk.yaml:5: pool.room.description: must not contain a NUL character");
 	parse_err(URL "server: {listen: localhost}\n", PEX_ECONFIG,
@@ -873,15 +928,22 @@ START_TEST(test_secret_env)
 	pex_buf_dispose(&dump);
 	pex_config_free(cfg);
 
-	/* set but empty is a value */
+	/* set but empty is refused, naming the variable (an empty password
+	 * is a forgotten export) */
 	setenv("PEXTEST_PW", "", 1);
-	cfg = parse_ok(URL "events: {password: env:PEXTEST_PW}\n");
-	assert_str_key(cfg, "events.password", "");
-	pex_config_free(cfg);
+	secret_err(URL "events: {password: env:PEXTEST_PW}\n", "events.password", PEX_ECONFIG,
+		"pexipsdk.yaml:3: events.password: environment variable PEXTEST_PW is set but empty");
 
+	/* an unset variable is an error when the key is read, not before:
+	 * a program that never reads it never needs it */
 	unsetenv("PEXTEST_PW");
-	parse_err(URL "  auth:\n\n    password: env:PEXTEST_PW\n", PEX_ECONFIG,
+	secret_err(URL "  auth:\n\n    password: env:PEXTEST_PW\n", "pexip.auth.password",
+		PEX_ECONFIG,
 		"pexipsdk.yaml:5: pexip.auth.password: environment variable PEXTEST_PW is not set");
+	cfg = parse_ok(URL "  auth: {username: admin, password: env:PEXTEST_PW}\n"
+		"events: {password: env:PEXTEST_PW}\nserver: {api_keys: [env:PEXTEST_PW]}\n");
+	assert_str_key(cfg, "pexip.auth.username", "admin");
+	pex_config_free(cfg);
 	parse_err(URL "events: {password: \"env:\"}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: events.password: env: reference without a variable name");
 	parse_err(URL "events: {password: \"env:A B\"}\n", PEX_ECONFIG,
@@ -904,7 +966,8 @@ START_TEST(test_secret_env)
 	pex_buf_dispose(&dump);
 	pex_config_free(cfg);
 	unsetenv("PEXTEST_KEY1");
-	parse_err(URL "server:\n  api_keys:\n    - literal\n    - env:PEXTEST_KEY1\n", PEX_ECONFIG,
+	secret_err(URL "server:\n  api_keys:\n    - literal\n    - env:PEXTEST_KEY1\n",
+		"server.api_keys", PEX_ECONFIG,
 		"pexipsdk.yaml:6: server.api_keys[1]: environment variable PEXTEST_KEY1 is not set");
 }
 END_TEST
@@ -1104,17 +1167,17 @@ START_TEST(test_secret_file)
 	/* missing file: the path (as resolved) and errno text, nothing else */
 	snprintf(msg, sizeof(msg), "%s:3: pexip.auth.password: cannot read secret file "
 		"%s/sub/missing.txt: No such file or directory", path, dir);
-	cfg = sentinel();
 	ck_assert_int_eq(pex_config_parse(&cfg, URL "  auth: {password: file:sub/missing.txt}\n",
-		strlen(URL "  auth: {password: file:sub/missing.txt}\n"), path), PEX_ECONFIG);
+		strlen(URL "  auth: {password: file:sub/missing.txt}\n"), path), 0);
+	ck_assert_int_eq(pex_config_resolve_secrets(cfg), PEX_ECONFIG);
 	ck_assert_str_eq(pex_error_last()->message, msg);
-	ck_assert(cfg == sentinel());
+	pex_config_free(cfg);
 
 	/* a directory is not a secret */
 	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s/sub\"}\n", dir);
 	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: cannot read secret file "
 		"%s/sub: Is a directory", dir);
-	parse_err(yaml, PEX_ECONFIG, msg);
+	secret_err(yaml, "pexip.auth.password", PEX_ECONFIG, msg);
 	/* nor a file with NUL bytes, and the message shows no content */
 	{
 		FILE *f;
@@ -1127,10 +1190,21 @@ START_TEST(test_secret_file)
 	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s\"}\n", path);
 	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: secret file %s "
 		"contains a NUL byte", path);
-	parse_err(yaml, PEX_ECONFIG, msg);
+	secret_err(yaml, "pexip.auth.password", PEX_ECONFIG, msg);
 	ck_assert_ptr_null(strstr(pex_error_last()->message, "topsecret"));
 	parse_err(URL "  auth: {password: \"file:\"}\n", PEX_ECONFIG,
 		"pexipsdk.yaml:3: pexip.auth.password: file: reference without a path");
+
+	/* a FIFO without a writer is refused at once (it used to hang), and
+	 * so is a device */
+	snprintf(path, sizeof(path), "%s/sub/fifo", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	snprintf(yaml, sizeof(yaml), URL "  auth: {password: \"file:%s\"}\n", path);
+	snprintf(msg, sizeof(msg), "pexipsdk.yaml:3: pexip.auth.password: secret file %s "
+		"is not a regular file", path);
+	secret_err(yaml, "pexip.auth.password", PEX_ECONFIG, msg);
+	secret_err(URL "  auth: {password: \"file:/dev/zero\"}\n", "pexip.auth.password", PEX_ECONFIG,
+		"pexipsdk.yaml:3: pexip.auth.password: secret file /dev/zero is not a regular file");
 
 	rm_tmpdir(dir);
 }
@@ -1154,6 +1228,78 @@ static void restore_env(const char *name, char *saved)
 		unsetenv(name);
 	free(saved);
 }
+
+/*
+ * Relative paths (queue.sqlite.path and its default, the CA and JWKS files,
+ * file: secrets) resolve against the directory of the configuration file,
+ * made absolute at load: whatever the current directory is when they are
+ * used, cron's $HOME or the server's own.
+ */
+START_TEST(test_relative_paths)
+{
+	char *dir = make_tmpdir(), real[PATH_MAX], old_cwd[PATH_MAX], want[PATH_MAX + 64];
+	pex_config *cfg = NULL;
+
+	ck_assert_ptr_nonnull(getcwd(old_cwd, sizeof(old_cwd)));
+	ck_assert_ptr_nonnull(realpath(dir, real));
+	snprintf(want, sizeof(want), "%s/etc", real);
+	ck_assert_int_eq(mkdir(want, 0700), 0);
+	write_file(dir, "etc/pw.txt", "pw-in-etc\n");
+	write_file(dir, "etc/a.yaml", URL "  auth: {password: file:pw.txt}\n"
+		"  tls: {ca_file: ca/pexip.pem}\n"
+		"queue: {azure: {tls: {ca_file: ../azure.pem}}}\n"
+		"server: {jwt: {jwks_file: jwks.json}}\n");
+	write_file(dir, "etc/b.yaml", URL "queue: {sqlite: {path: data/pool.db}}\n");
+	write_file(dir, "etc/pexipsdk.yaml", URL);
+
+	/* loaded by a relative name: paths are absolute, from the file's directory */
+	ck_assert_int_eq(chdir(real), 0);
+	ck_assert_msg(pex_config_load(&cfg, "etc/a.yaml") == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(chdir("/"), 0);   /* cron's $HOME, the server's directory... */
+	snprintf(want, sizeof(want), "%s/etc/pexipsdk.db", real);
+	assert_str_key(cfg, "queue.sqlite.path", want);   /* the default too */
+	snprintf(want, sizeof(want), "%s/etc/ca/pexip.pem", real);
+	assert_str_key(cfg, "pexip.tls.ca_file", want);
+	snprintf(want, sizeof(want), "%s/etc/../azure.pem", real);
+	assert_str_key(cfg, "queue.azure.tls.ca_file", want);
+	snprintf(want, sizeof(want), "%s/etc/jwks.json", real);
+	assert_str_key(cfg, "server.jwt.jwks_file", want);
+	assert_str_key(cfg, "pexip.auth.password", "pw-in-etc");   /* read after the chdir */
+	pex_config_free(cfg);
+
+	snprintf(want, sizeof(want), "%s/etc/b.yaml", real);
+	ck_assert_int_eq(pex_config_load(&cfg, want), 0);
+	snprintf(want, sizeof(want), "%s/etc/data/pool.db", real);
+	assert_str_key(cfg, "queue.sqlite.path", want);
+	pex_config_free(cfg);
+
+	/* ./pexipsdk.yaml found by the search: the current directory, absolute */
+	snprintf(want, sizeof(want), "%s/etc", real);
+	ck_assert_int_eq(chdir(want), 0);
+	{
+		char *saved = save_env("PEXIPSDK_CONFIG");
+		ck_assert_int_eq(pex_config_load(&cfg, NULL), 0);
+		restore_env("PEXIPSDK_CONFIG", saved);
+	}
+	snprintf(want, sizeof(want), "%s/etc/pexipsdk.db", real);
+	assert_str_key(cfg, "queue.sqlite.path", want);
+	pex_config_free(cfg);
+
+	/* absolute paths and SQLite's :memory: stay as written */
+	cfg = parse_ok(URL "  tls: {ca_file: /etc/ca.pem}\nqueue: {sqlite: {path: \":memory:\"}}\n");
+	assert_str_key(cfg, "queue.sqlite.path", ":memory:");
+	assert_str_key(cfg, "pexip.tls.ca_file", "/etc/ca.pem");
+	pex_config_free(cfg);
+
+	/* no file: the current directory (left relative) */
+	ck_assert_int_eq(pex_config_new_defaults(&cfg), 0);
+	assert_str_key(cfg, "queue.sqlite.path", "pexipsdk.db");
+	pex_config_free(cfg);
+
+	ck_assert_int_eq(chdir(old_cwd), 0);
+	rm_tmpdir(dir);
+}
+END_TEST
 
 /*
  * keyvault: references are checked for shape (PEX_ECONFIG), then fetched
@@ -1200,9 +1346,14 @@ START_TEST(test_secret_keyvault)
 	snprintf(imds, sizeof(imds), "http://127.0.0.1:%u/token", ntohs(sa.sin_port));
 	setenv("PEXIPSDK_IMDS_ENDPOINT", imds, 1);
 
-	err = pex_config_parse(&cfg, yaml, strlen(yaml), ORIGIN);
+	cfg = parse_ok(yaml);   /* fetched when read */
+	{
+		const char *s = NULL;
+		err = pex_config_get_string(&s, cfg, "pexip.auth.password");
+		ck_assert_ptr_null(s);
+	}
+	pex_config_free(cfg);
 	ck_assert_msg(err == PEX_ENET, "got %s: %s", pex_error_name(err), pex_error_last()->message);
-	ck_assert_msg(cfg == sentinel(), "out was touched on error");
 	ck_assert_msg(strncmp(pex_error_last()->message, prefix, strlen(prefix)) == 0,
 		"message: %s", pex_error_last()->message);
 
@@ -1292,8 +1443,9 @@ START_TEST(test_secret_lazy_default)
 	assert_str_key(cfg, "queue.azure.connection_string", "UseDevelopmentStorage=true");
 	pex_config_free(cfg);
 
-	/* a reference written in the file is resolved at load time */
-	parse_err(URL "queue:\n  azure:\n    connection_string: env:AZURE_STORAGE_CONNECTION_STRING\n",
+	/* so is a reference written in the file, with its line */
+	secret_err(URL "queue:\n  azure:\n    connection_string: env:AZURE_STORAGE_CONNECTION_STRING\n",
+		"queue.azure.connection_string",
 		PEX_ECONFIG, "pexipsdk.yaml:5: queue.azure.connection_string: environment variable "
 		"AZURE_STORAGE_CONNECTION_STRING is not set");
 }
@@ -1730,6 +1882,7 @@ static Suite *config_suite(void)
 	tc = tcase_create("secrets");
 	tcase_add_test(tc, test_secret_env);
 	tcase_add_test(tc, test_secret_file);
+	tcase_add_test(tc, test_relative_paths);
 	tcase_add_test(tc, test_literal_secret_warning);
 	tcase_add_test(tc, test_queue_azure_tls);
 	tcase_add_test(tc, test_secret_keyvault);

@@ -22,10 +22,14 @@
 /* ---- fixture ---- */
 
 static atomic_int info_logs;    /* log lines at info level or above */
+static atomic_size_t longest_log; /* the longest line at any level */
 
 static void log_cb(pex_log_level level, const char *message, void *payload)
 {
+	size_t len = strlen(message), was = atomic_load(&longest_log);
 	(void)payload;
+	while (len > was && !atomic_compare_exchange_weak(&longest_log, &was, len))
+		;
 	if (level <= PEX_LOG_INFO)
 		atomic_fetch_add(&info_logs, 1);
 	if (getenv("PEX_TEST_VERBOSE"))
@@ -1280,6 +1284,51 @@ START_TEST(test_gc_non_ascii_250)
 }
 END_TEST
 
+/*
+ * Pexip unreachable (every connection dropped): the sweep stops after the
+ * first batch's two lookups have spent their retries, instead of asking for
+ * every room one by one. Counted, not timed: the requests the emulator saw,
+ * the log lines and their length.
+ */
+START_TEST(test_gc_stops_on_outage)
+{
+	fx f;
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+	pex_gc_report r;
+	char name[32];
+	int i, err;
+
+	fx_open(&f, 1, 0, NULL);
+	f.pool->o.orphan_max_age_s = 0;
+	for (i = 0; i < 200; i++) {      /* three batches */
+		snprintf(name, sizeof(name), "vmr_outage_%03d", i);
+		schedule(&f, name);
+	}
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/faults", "{\"rate_drop\": 1}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+	atomic_store(&info_logs, 0);
+	atomic_store(&longest_log, 0);
+	o.orphans = 1;
+	err = pex_gc_sweep(f.pool, &o, &r, NULL, NULL);
+	ck_assert_msg(err == PEX_ENET, "got %s: %s", pex_error_name(err), pex_error_last()->message);
+	/* two lookups (status, configuration) of one batch, side by side, each
+	 * with its retry (retries_max 1): nothing per room, no orphan listing */
+	ck_assert_int_le(emu_stat(&f.e, "requests"), 2 * 2);
+	ck_report(&r, 0, 0, 0, 0, 0);
+	ck_assert_uint_eq(qvisible(f.dq), 32);          /* given back at once */
+	ck_assert_uint_eq(qcount(f.dq), 200);
+	/* a handful of lines: two retries, the cause, "stopping", the summary;
+	 * none quotes the 96 names of a lookup URL */
+	ck_assert_int_le(atomic_load(&info_logs), 6);
+	ck_assert_msg(atomic_load(&longest_log) < 400, "a log line of %zu characters",
+		atomic_load(&longest_log));
+	ck_assert_msg(strstr(pex_error_last()->message, "looking up a batch of rooms: "),
+		"%s", pex_error_last()->message);
+	ck_assert_msg(strlen(pex_error_last()->message) < 400, "%s", pex_error_last()->message);
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- background requests yield to foreground ones ---- */
 
 typedef struct bgreq {
@@ -1450,6 +1499,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_batch_refused);
 	tcase_add_test(gc, test_gc_loose_name_filter);
 	tcase_add_test(gc, test_gc_non_ascii_250);
+	tcase_add_test(gc, test_gc_stops_on_outage);
 	tcase_add_test(gc, test_batch_parse);
 	tcase_add_test(gc, test_background_yields);
 	tcase_set_timeout(gc, 120);

@@ -306,6 +306,72 @@ START_TEST(test_pop_patch_permanent_500)
 }
 END_TEST
 
+/* ---- (b') errors of worker threads reach the caller's thread ---- */
+
+static pthread_t caller;
+
+/* A progress callback that buries the error of the caller's thread under an
+ * unrelated one each time it runs there, as any library call made from a
+ * callback could: the call's result must still name the workers' cause. */
+static int bury_error(size_t done, size_t total, void *payload)
+{
+	(void)done;
+	(void)total;
+	(void)payload;
+	if (pthread_equal(pthread_self(), caller))
+		pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "stale unrelated error");
+	return 0;
+}
+
+static void assert_cause(const char *what, int err)
+{
+	const pex_error *e = pex_error_last();
+	ck_assert_msg(err == PEX_EHTTP, "%s: got %s (%s)", what, pex_error_name(err), e->message);
+	ck_assert_msg(e->code == PEX_EHTTP && strstr(e->message, "injected failure 500") &&
+		e->http_status == 500, "%s: pex_error_last() is %s, HTTP %d, '%s'", what,
+		pex_error_name(e->code), e->http_status, e->message);
+}
+
+/*
+ * pex_pool_replenish, pex_pool_fill (worker threads), pex_pool_drain and
+ * pex_gc_sweep (worker threads): with Pexip failing every request, each
+ * returns PEX_EHTTP and pex_error_last() on the calling thread names the
+ * cause with its HTTP status, not "no error" or a stale message.
+ */
+START_TEST(test_worker_errors_reach_the_caller)
+{
+	fx f;
+	pex_gc_options go = PEX_GC_OPTIONS_INIT;
+	pex_gc_report rep;
+	size_t n = 0, i;
+
+	fx_open(&f, "vmr_");
+	caller = pthread_self();
+	for (i = 0; i < 3; i++)
+		add_pool_room(&f, NULL, 0);
+	for (i = 0; i < 6; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "vmr_gone_%zu", i);
+		ck_assert_int_eq(pex_pool_schedule_delete(f.pool, name, 0), 0);
+	}
+	faults(&f, "{\"permanent_status\": 500}");
+
+	pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "stale unrelated error");
+	assert_cause("replenish", pex_pool_replenish(f.pool, 8, &n, bury_error, NULL));
+	ck_assert_uint_eq(n, 0);
+	pex_error_clear();
+	assert_cause("fill", pex_pool_fill(f.pool, 12, &n, bury_error, NULL));
+	pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "stale unrelated error");
+	assert_cause("gc", pex_gc_sweep(f.pool, &go, &rep, bury_error, NULL));
+	ck_assert_uint_eq(rep.failed, 6);
+	pex_error_clear();
+	assert_cause("drain", pex_pool_drain(f.pool, 1, &n, bury_error, NULL));
+
+	faults(&f, "{\"permanent_status\": 0}");
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- (c) bare room names (the old app's queues) ---- */
 
 static long long make_room(fx *f, const char *name, const char *alias, const char *guest_pin)
@@ -743,6 +809,7 @@ int main(void)
 	tcase_add_test(pop, test_pop_bare_name_gone);
 	tcase_add_test(pop, test_pop_patch_503_beyond_retries);
 	tcase_add_test(pop, test_pop_patch_permanent_500);
+	tcase_add_test(pop, test_worker_errors_reach_the_caller);
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);

@@ -154,7 +154,8 @@ YAML
 	chmod 600 "$work/az-$kind.yaml"
 	run 1 "az-$kind-status" -- "$PEXCTL" -c "$work/az-$kind.yaml" -v --json pool status
 	run 1 "az-$kind-create" -- "$PEXCTL" -c "$work/az-$kind.yaml" -v create
-	run 0 "az-$kind-dump" -- "$PEXCTL" -c "$work/az-$kind.yaml" --json config check
+	# config check reaches the queue too: the unreachable endpoint fails it
+	run 1 "az-$kind-dump" -- "$PEXCTL" -c "$work/az-$kind.yaml" --json config check
 	contains "$out/az-$kind-status.err" "127.0.0.1:9" "azure error names the endpoint"
 done
 

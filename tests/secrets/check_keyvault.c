@@ -911,28 +911,37 @@ START_TEST(test_config_file)
 	pex_buf_dispose(&dump);
 	pex_config_free(cfg);
 
-	/* loading it again is served from the cache */
+	/* loading it again fetches nothing (secrets are read when used), and
+	 * reading it is served from the cache */
 	cfg = parse_yaml(&err, "pw");
 	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(vault_requests(), 2);
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, "pexip.auth.password"), 0);
 	pex_config_free(cfg);
 	ck_assert_int_eq(vault_requests(), 2);
 	ck_assert_int_eq(token_requests(), 1);
 
-	/* fetch errors name the file, line and key, and keep their code */
+	/* fetch errors name the file, line and key, and keep their code; they
+	 * come when the key is read (or all secrets are resolved) */
 	cfg = parse_yaml(&err, "missing");
-	ck_assert_int_eq(err, PEX_ENOTFOUND);
-	ck_assert_ptr_null(cfg);
+	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(pex_config_resolve_secrets(cfg), PEX_ENOTFOUND);
+	pex_config_free(cfg);
 	snprintf(want, sizeof(want), "pexipsdk.yaml:5: pexip.auth.password: secret missing "
 		"not found in vault 127.0.0.1:%u", F.kv_port);
 	ck_assert_str_eq(pex_error_last()->message, want);
 
 	cfg = parse_yaml(&err, "forbidden");
-	ck_assert_int_eq(err, PEX_EAUTH);
+	ck_assert_int_eq(err, 0);
+	s = NULL;
+	ck_assert_int_eq(pex_config_get_string(&s, cfg, "pexip.auth.password"), PEX_EAUTH);
+	ck_assert_ptr_null(s);
+	pex_config_free(cfg);
 	assert_contains(pex_error_last()->message, "pexipsdk.yaml:5: pexip.auth.password: "
 		"access to secret forbidden");
 	assert_clean(pex_error_last()->message);
 
-	/* syntax errors are configuration errors */
+	/* syntax errors are configuration errors, at load */
 	cfg = parse_yaml(&err, "a_b");
 	ck_assert_int_eq(err, PEX_ECONFIG);
 	ck_assert_str_eq(pex_error_last()->message, "pexipsdk.yaml:5: pexip.auth.password: "

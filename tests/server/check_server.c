@@ -1824,6 +1824,129 @@ START_TEST(test_timers_fire)
 }
 END_TEST
 
+/* The value of metric @p name in Prometheus text @p body, or -12345. */
+static long long prom_value(const char *body, const char *name)
+{
+	char needle[128];
+	const char *p;
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	p = body ? strstr(body, needle) : NULL;
+	return p ? strtoll(p + strlen(needle), NULL, 10) : -12345;
+}
+
+/*
+ * /metrics never asks Pexip: the Pexip gauges come from the metrics timer's
+ * cache (driven here through POST /metrics_timer, as the timer would), the
+ * counters are always served, the answer is always 200, and
+ * pexipsdk_pexip_up / pexipsdk_pexip_last_success_timestamp_seconds say
+ * whether the cache is fresh. With Pexip refusing every connection,
+ * scrapes do not add a single request.
+ */
+START_TEST(test_metrics_cached)
+{
+	server_opts so = { "name_prefix: mtc_", NULL, NULL, NULL, NULL, NULL, 0 };
+	long long before, last;
+	resp_t r;
+	server_t s;
+	int i;
+
+	server_start_opts(&s, "metrics", 2, &so);
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 120000 : 20000), 2);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/start", "{\"name\": \"mtc_live\"}", NULL), 200);
+
+	/* never refreshed (--metrics-interval 0): the cache is not fresh */
+	ck_assert_int_eq(http(&r, s.base, "GET", "/metrics", NULL, 0, NULL), 200);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_up"), 0);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_last_success_timestamp_seconds"), 0);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pool_depth"), 2);
+	resp_free(&r);
+
+	/* a refresh: the Pexip gauges, fresh */
+	ck_assert_int_eq(http(&r, s.base, "POST", "/metrics_timer", BODY("{}"), NULL), 200);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, s.base, "GET", "/metrics", NULL, 0, NULL), 200);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_up"), 1);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_live_conferences"), 1);
+	ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_pool_rooms"), 2);
+	last = prom_value(r.body, "pexipsdk_pexip_last_success_timestamp_seconds");
+	ck_assert_int_gt(last, 1700000000);
+	resp_free(&r);
+
+	/* Pexip refuses everything: the refresh fails, scrapes still answer */
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"rate_drop\": 1}", NULL), 200);
+	ck_assert_int_ne(http(&r, s.base, "POST", "/metrics_timer", BODY("{}"), NULL), 200);
+	resp_free(&r);
+	before = emu_stat(&g_emu, "requests");
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(http(&r, s.base, "GET", "/metrics", NULL, 0, NULL), 200);
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_up"), 0);
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_pexip_last_success_timestamp_seconds"), last);
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_live_conferences"), 1);   /* last known */
+		ck_assert_int_eq(prom_value(r.body, "pexipsdk_pool_depth"), 2);
+		ck_assert_int_ge(prom_value(r.body, "pexipsdk_pops_total"), 0);
+		ck_assert_int_ge(prom_value(r.body, "pexipsdk_replenished_total"), 2);
+		resp_free(&r);
+	}
+	ck_assert_int_eq(emu_stat(&g_emu, "requests"), before);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"rate_drop\": 0}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/stop", "{\"name\": \"mtc_live\"}", NULL), 200);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+/*
+ * Secrets are resolved when read; the server reads all of its own at
+ * start-up and refuses to start without one, naming the variable, instead
+ * of starting without the API key (every /room/ request refused).
+ */
+START_TEST(test_missing_secret_stops_start)
+{
+	char cfg[300], log[300], line[256], *text;
+	const char *bin = getenv("ROOM_SERVER");
+	int st = 0, out[2];
+	ssize_t n;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "%s/nosecret.yaml", g_dir);
+	snprintf(log, sizeof(log), "%s/nosecret.log", g_dir);
+	ck_assert_ptr_nonnull(f = fopen(cfg, "w"));
+	fprintf(f, "pexip:\n  url: %s\n  auth: {username: admin, password: admin}\n"
+		"queue: {sqlite: {path: %s/nosecret.db}}\n"
+		"server: {api_keys: [\"env:PEXTEST_UNSET_API_KEY\"]}\n", g_emu.url, g_dir);
+	fclose(f);
+	unsetenv("PEXTEST_UNSET_API_KEY");
+	ck_assert_int_eq(pipe(out), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, STDERR_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		close(out[0]);
+		close(out[1]);
+		execl(bin, bin, "-c", cfg, "--listen", "127.0.0.1:0", "--gc-interval", "0",
+			"--metrics-interval", "0", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	/* its stdout ends when it exits, or says LISTENING when it started */
+	n = read(out[0], line, sizeof(line) - 1);
+	close(out[0]);
+	line[n > 0 ? n : 0] = '\0';
+	if (strstr(line, "LISTENING"))
+		kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(!strstr(line, "LISTENING"), "the server started without its secret");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0, "the server exited with %d", st);
+	ck_assert_ptr_nonnull(text = slurp(log));
+	ck_assert_msg(strstr(text, "server.api_keys[0]: environment variable PEXTEST_UNSET_API_KEY is not set"),
+		"%s", text);
+	free(text);
+}
+END_TEST
+
 /* POST /gc_timer (how an Azure Functions deployment runs GC) runs the
  * orphan sweep when the server was started with --gc-orphans. */
 START_TEST(test_gc_timer_orphans)
@@ -2477,6 +2600,8 @@ static Suite *server_suite(void)
 	ADD(test_backpressure);
 	ADD(test_timers_fire);
 	ADD(test_gc_timer_orphans);
+	ADD(test_metrics_cached);
+	ADD(test_missing_secret_stops_start);
 	ADD(test_timer_routes_peer);
 	ADD(test_smuggling_refused);
 	ADD(test_bare_lf_chunks_known_gap);
