@@ -88,11 +88,14 @@ PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
  * an https URL to an allowed host, at most 250 characters; errors name the
  * offset in @p tag_url) and no UUI; both NULL leaves the tag empty.
  *
- * Steps: lease a pool message, resolve the room (id from the message, else a
- * lookup by name), PATCH its tag, delete the message, return the room (a
- * room held by pex_pool_prefetch() is taken first: only the PATCH). A
- * room Pexip no longer has is dropped (logged) and the next one tried; a
- * PATCH that fails transiently releases the lease so the room goes back.
+ * Steps: take a room off the pool queue (lease a message, resolve the room:
+ * id from the message, else a lookup by name; delete the message, so the
+ * room is this caller's alone however long the rest takes), PATCH its tag,
+ * return the room (a room held by pex_pool_prefetch() is taken first: only
+ * the PATCH). A room Pexip no longer has is dropped (logged) and the next
+ * one tried; a PATCH that fails puts the room back on the queue as a new
+ * message, at once when Pexip refused it, else (a timeout, a 502/504: the
+ * PATCH may still land) invisible for 300 s.
  * Does not replenish: call pex_pool_replenish() afterwards (in the
  * background) to keep the depth.
  * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (pool

@@ -388,13 +388,13 @@ static int is_stale(const pex_pool *p, const struct pex__room_ref *ref)
 
 /* ---- held rooms (pex_pool_prefetch) ---- */
 
-/* Put @p ref back on the pool queue as a new message. */
-static int put_back(pex_pool *p, const struct pex__room_ref *ref)
+/* Put @p ref back on the pool queue as a new message, invisible for @p delay_s. */
+static int put_back(pex_pool *p, const struct pex__room_ref *ref, unsigned delay_s)
 {
 	pex_buf msg = PEX_BUF_INIT;
 	int err = pex__poolmsg_encode(&msg, ref);
 	if (err == 0)
-		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, 0);
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, delay_s);
 	pex_buf_dispose(&msg);
 	return err;
 }
@@ -432,7 +432,7 @@ static void release_held(pex_pool *p, size_t keep, long long older_than)
 	p->nheld = kept;
 	pthread_mutex_unlock(&p->held_lock);
 	for (i = 0; i < nout; i++) {
-		if (put_back(p, &out[i].ref) < 0)
+		if (put_back(p, &out[i].ref, 0) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "held pool room %s could not be put back on the "
 				"queue (%s); the orphan sweep will remove it", out[i].ref.name,
 				pex_error_last()->message);
@@ -495,78 +495,97 @@ static int lease_next(pex_pool *p, pex_message **msg, struct pex__room_ref *ref)
 	}
 }
 
-/* Take one room off the queue into the held set: lease, decode, recycle a
- * stale one, resolve a bare name, delete the message. 1 = one more held,
- * 0 = the queue is empty, < 0 = error. */
-static int hold_one(pex_pool *p)
+/*
+ * Take one room off the pool queue: lease a message, decode it (dropping
+ * unreadable messages and recycling stale rooms), resolve a bare name,
+ * delete the message. Once the message is deleted the room is the caller's
+ * alone: no other pop, here or in another process, can receive it, however
+ * long the caller then takes (docs/DECISIONS.md #10). A crash after this
+ * leaves the room to the orphan sweep. Both the plain pop and the held-room
+ * path take their rooms here.
+ * 1 = taken into *ref (the caller disposes it), 0 = the queue is empty,
+ * < 0 = error (nothing taken).
+ */
+static int take_one(pex_pool *p, struct pex__room_ref *ref)
 {
 	for (;;) {
 		pex_message *msg = NULL;
-		struct pex__held_room h;
 		pex_room *room = NULL;
 		int err;
 
-		memset(&h, 0, sizeof(h));
-		err = lease_next(p, &msg, &h.ref);
+		err = lease_next(p, &msg, ref);
 		if (err == PEX_EEMPTY)
 			return 0;
 		if (err < 0)
 			return err;
-		if (h.ref.id <= 0 || !h.ref.guest_pin) {
-			/* a bare name (old queues): ask Pexip once, now, not at the pop */
-			err = pex_room_get_by_name(&room, p->client, h.ref.name);
+		if (ref->id <= 0 || !ref->guest_pin) {
+			/* a bare name (old queues): ask Pexip once, now */
+			err = pex_room_get_by_name(&room, p->client, ref->name);
 			if (err == PEX_ENOTFOUND) {
-				pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", h.ref.name);
+				pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
 				pex_queue_delete(p->pool_q, msg);
-				pex__room_ref_dispose(&h.ref);
+				pex__room_ref_dispose(ref);
 				pex_message_free(msg);
 				continue;
 			}
 			if (err == 0) {
 				char *alias = pex__strdup(pex_room_alias_count(room) ? pex_room_alias(room, 0) : "");
 				char *gpin = pex__strdup(pex_room_guest_pin(room) ? pex_room_guest_pin(room) : "");
-				h.ref.id = pex_room_id(room);
-				free(h.ref.alias);
-				free(h.ref.guest_pin);
-				h.ref.alias = alias;
-				h.ref.guest_pin = gpin;
+				ref->id = pex_room_id(room);
+				free(ref->alias);
+				free(ref->guest_pin);
+				ref->alias = alias;
+				ref->guest_pin = gpin;
 				if (!alias || !gpin)
 					err = pex__error_nomem();
 			}
 			pex_room_free(room);
 			if (err < 0) {
 				pex_queue_release(p->pool_q, msg, 0);
-				pex__room_ref_dispose(&h.ref);
+				pex__room_ref_dispose(ref);
 				pex_message_free(msg);
 				return err;
 			}
 		}
-		/* Off the queue for good: from here the room is ours alone (a
-		 * crash now leaves it to the orphan sweep). */
+		/* Off the queue for good: only the holder of a live lease can
+		 * delete the message, so exactly one taker gets the room. */
 		err = pex_queue_delete(p->pool_q, msg);
 		pex_message_free(msg);
 		if (err == PEX_ELEASELOST) {
-			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not holding it", h.ref.name);
-			pex__room_ref_dispose(&h.ref);
+			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not taking it", ref->name);
+			pex__room_ref_dispose(ref);
 			continue;
 		}
 		if (err < 0) {
-			pex__room_ref_dispose(&h.ref);
+			pex__room_ref_dispose(ref);
 			return err;
-		}
-		h.held_at = pex__unix_time();
-		pthread_mutex_lock(&p->held_lock);
-		if (p->nheld < PEX_POOL_PREFETCH_MAX) {
-			p->held[p->nheld++] = h;
-			h.ref.name = NULL;
-		}
-		pthread_mutex_unlock(&p->held_lock);
-		if (h.ref.name) {          /* cannot happen: one prefetcher at a time */
-			put_back(p, &h.ref);
-			pex__room_ref_dispose(&h.ref);
 		}
 		return 1;
 	}
+}
+
+/* Take one room off the queue into the held set. 1 = one more held,
+ * 0 = the queue is empty, < 0 = error. */
+static int hold_one(pex_pool *p)
+{
+	struct pex__held_room h;
+	int err;
+
+	memset(&h, 0, sizeof(h));
+	if ((err = take_one(p, &h.ref)) <= 0)
+		return err;
+	h.held_at = pex__unix_time();
+	pthread_mutex_lock(&p->held_lock);
+	if (p->nheld < PEX_POOL_PREFETCH_MAX) {
+		p->held[p->nheld++] = h;
+		h.ref.name = NULL;
+	}
+	pthread_mutex_unlock(&p->held_lock);
+	if (h.ref.name) {          /* cannot happen: one prefetcher at a time */
+		put_back(p, &h.ref, 0);
+		pex__room_ref_dispose(&h.ref);
+	}
+	return 1;
 }
 
 static int prefetch_impl(pex_pool *p, unsigned n)
@@ -610,6 +629,55 @@ int pex_pool_prefetch(pex_pool *p, unsigned n)
 	return err;
 }
 
+/*
+ * Tag @p ref, a room taken off the queue (take_one() or a held room, so
+ * ours alone), and hand it out into *out. Disposes @p ref in every case.
+ * 1 = handed out; 0 = Pexip no longer has it (dropped, logged); < 0 = the
+ * PATCH failed: the room goes back on the queue as a new message, visible
+ * at once when Pexip answered and refused every send, else only after
+ * PEX__POOL_UNSURE_TAG_DELAY_S, so that a PATCH of ours that may still land
+ * cannot overwrite the tag of the room's next taker (docs/DECISIONS.md #10).
+ */
+static int tag_and_hand_out(pex_pool_room **out, pex_pool *p, struct pex__room_ref *ref,
+	const char *tag)
+{
+	pex_room_patch patch = PEX_ROOM_PATCH_INIT;
+	int err, unsure = 0;
+
+	patch.tag = tag;
+	err = pex__room_update(p->client, ref->id, &patch, &unsure);
+	if (err == PEX_ENOTFOUND) {
+		pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
+		pex__room_ref_dispose(ref);
+		return 0;
+	}
+	if (err < 0) {
+		char saved[1024];
+		int code = err;
+		pex_error_class klass = pex_error_last()->klass;
+		unsigned delay = unsure ? PEX__POOL_UNSURE_TAG_DELAY_S : 0;
+		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+		if (put_back(p, ref, delay) < 0)
+			pex__log(p->log, PEX_LOG_WARN, "pool room %s could not be put back on the queue "
+				"(%s); the orphan sweep will remove it", ref->name, pex_error_last()->message);
+		else if (delay)
+			pex__log(p->log, PEX_LOG_WARN, "pool room %s goes back to the pool in %u s (its tag "
+				"PATCH may still reach Pexip)", ref->name, delay);
+		pex_error_set(code, klass, "tagging pool room %s: %s", ref->name, saved);
+		pex__room_ref_dispose(ref);
+		return code;
+	}
+	*out = room_out(ref->id, ref->name, ref->alias, ref->guest_pin, tag);
+	if (!*out) {
+		/* tagged but not handed out: back to the pool rather than lost */
+		put_back(p, ref, 0);
+		pex__room_ref_dispose(ref);
+		return pex__error_nomem();
+	}
+	pex__room_ref_dispose(ref);
+	return 1;
+}
+
 /* Hand out a held room: the PATCH only. 1 = handed out into *out, 0 = no
  * held room (left), < 0 = error (the room went back to the queue). */
 static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
@@ -617,45 +685,17 @@ static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
 	struct pex__held_room h;
 
 	while (take_held(p, &h)) {
-		pex_room_patch patch = PEX_ROOM_PATCH_INIT;
 		int err;
 
 		if (is_stale(p, &h.ref)) {
 			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", h.ref.name);
 			if (pex_pool_schedule_delete(p, h.ref.name, 0) < 0)
-				put_back(p, &h.ref);
+				put_back(p, &h.ref, 0);
 			pex__room_ref_dispose(&h.ref);
 			continue;
 		}
-		patch.tag = tag;
-		err = pex_room_update(p->client, h.ref.id, &patch);
-		if (err == PEX_ENOTFOUND) {
-			pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", h.ref.name);
-			pex__room_ref_dispose(&h.ref);
-			continue;
-		}
-		if (err < 0) {
-			/* Transient: the room goes back to the pool. */
-			char saved[1024];
-			int code = err;
-			pex_error_class klass = pex_error_last()->klass;
-			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-			if (put_back(p, &h.ref) < 0)
-				pex__log(p->log, PEX_LOG_WARN, "pool room %s could not be put back on the queue "
-					"(%s); the orphan sweep will remove it", h.ref.name, pex_error_last()->message);
-			pex_error_set(code, klass, "tagging pool room %s: %s", h.ref.name, saved);
-			pex__room_ref_dispose(&h.ref);
-			return code;
-		}
-		*out = room_out(h.ref.id, h.ref.name, h.ref.alias, h.ref.guest_pin, tag);
-		if (!*out) {
-			/* tagged but not handed out: back to the pool rather than lost */
-			put_back(p, &h.ref);
-			pex__room_ref_dispose(&h.ref);
-			return pex__error_nomem();
-		}
-		pex__room_ref_dispose(&h.ref);
-		return 1;
+		if ((err = tag_and_hand_out(out, p, &h.ref, tag)) != 0)
+			return err;
 	}
 	return 0;
 }
@@ -682,83 +722,25 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		goto out;
 	}
 
+	/* Take a room off the queue (ours alone from then on), then tag it. */
 	for (;;) {
-		pex_message *msg = NULL;
 		struct pex__room_ref ref;
-		pex_room *room = NULL;
-		pex_room_patch patch = PEX_ROOM_PATCH_INIT;
-		pex_pool_room *r;
-		long long id;
 
-		err = lease_next(p, &msg, &ref);
-		if (err == PEX_EEMPTY) {
-			pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
+		memset(&ref, 0, sizeof(ref));
+		if ((err = take_one(p, &ref)) < 0)
+			break;
+		if (err == 0) {
+			err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
 				pex_queue_name(p->pool_q));
 			break;
 		}
-		if (err < 0)
-			break;
-		id = ref.id;
-		if (id <= 0 || !ref.guest_pin) {
-			/* A bare name (old queues) or an incomplete record: ask Pexip. */
-			err = pex_room_get_by_name(&room, p->client, ref.name);
-			if (err == 0)
-				id = pex_room_id(room);
-		}
-		if (err == 0) {
-			patch.tag = tag.ptr;
-			err = pex_room_update(p->client, id, &patch);
-		}
-		if (err == PEX_ENOTFOUND) {
-			/* Pexip no longer has it: drop it and try the next one. */
-			pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref.name);
-			pex_queue_delete(p->pool_q, msg);
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			pex_message_free(msg);
+		if ((err = tag_and_hand_out(out, p, &ref, tag.ptr)) == 0)
+			continue;      /* gone from Pexip: the next one */
+		if (err > 0) {
+			pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", (*out)->name);
+			atomic_fetch_add(&p->pops, 1);
 			err = 0;
-			continue;
 		}
-		if (err < 0) {
-			/* Transient: give the room back to the pool now. */
-			char saved[1024];
-			int code = err;
-			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-			pex_queue_release(p->pool_q, msg, 0);
-			pex_error_set(code, pex_error_last()->klass, "tagging pool room %s: %s", ref.name, saved);
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			pex_message_free(msg);
-			break;
-		}
-		/* Acknowledge before handing out: only the holder of a live lease
-		 * can delete the message, so no room reaches two callers. */
-		err = pex_queue_delete(p->pool_q, msg);
-		pex_message_free(msg);
-		if (err == PEX_ELEASELOST) {
-			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not handing it out", ref.name);
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			err = 0;
-			continue;
-		}
-		if (err < 0) {
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			break;
-		}
-		r = room ? room_out(id, ref.name, pex_room_alias_count(room) ? pex_room_alias(room, 0) : "",
-				pex_room_guest_pin(room), tag.ptr)
-			: room_out(id, ref.name, ref.alias, ref.guest_pin, tag.ptr);
-		pex__room_ref_dispose(&ref);
-		pex_room_free(room);
-		if (!r) {
-			err = pex__error_nomem();
-			break;
-		}
-		pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", r->name);
-		*out = r;
-		atomic_fetch_add(&p->pops, 1);
 		break;
 	}
 out:

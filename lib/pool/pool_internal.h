@@ -17,6 +17,11 @@
  * the orphan sweep only this long after it was handed out. */
 #define PEX__POOL_STALE_MARGIN_S 3600
 
+/* A room whose tag PATCH failed in a way that may still reach Pexip goes
+ * back to the pool invisible for this long (docs/DECISIONS.md #10): longer
+ * than any request of ours can stay in flight (timeouts and retries). */
+#define PEX__POOL_UNSURE_TAG_DELAY_S 300
+
 /* A room taken off the pool queue ahead of a pop (pex_pool_prefetch). */
 struct pex__held_room {
 	struct pex__room_ref ref;      /* id and guest PIN always known */

@@ -68,7 +68,9 @@ typedef struct fx {
 
 static const char *const hosts[] = { "svc.example.com" };
 
-static void fx_open(fx *f, const char *prefix)
+/* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
+ * client's backoff cap, which also caps how long a Retry-After is honoured. */
+static void fx_open_ex(fx *f, const char *prefix, unsigned lease_s, long retry_cap_ms)
 {
 	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
 	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
@@ -81,7 +83,7 @@ static void fx_open(fx *f, const char *prefix)
 	co.password = "admin";
 	co.retries_max = 2;
 	co.retry_base_ms = 5;
-	co.retry_cap_ms = 20;
+	co.retry_cap_ms = retry_cap_ms;
 	co.log_cb = log_cb;
 	co.log_level = getenv("PEX_TEST_VERBOSE") ? PEX_LOG_DEBUG : PEX_LOG_INFO;
 	ck_assert_msg(pex_client_new(&f->c, &co) == 0, "%s", pex_error_last()->message);
@@ -92,8 +94,15 @@ static void fx_open(fx *f, const char *prefix)
 	po.tag.url_template = "https://svc.example.com/s/{uui}";
 	po.tag.allowed_hosts = hosts;
 	po.tag.allowed_host_count = 1;
+	if (lease_s)
+		po.lease_s = lease_s;
 	ck_assert_msg(pex_pool_new(&f->pool, f->c, f->pq, f->dq, &po) == 0, "%s",
 		pex_error_last()->message);
+}
+
+static void fx_open(fx *f, const char *prefix)
+{
+	fx_open_ex(f, prefix, 0, 20);
 }
 
 static void fx_close(fx *f)
@@ -272,13 +281,14 @@ static void pop_fails_and_returns(const char *fault_json, int code, const char *
 	ck_assert_uint_eq(atomic_load(&f.pool->pop_failures), 1);
 	ck_assert_uint_eq(atomic_load(&f.pool->pops), 0);
 
-	/* visible again at once: received immediately, the same room */
+	/* Pexip answered every send and refused: back at once as a new
+	 * message (the old one was deleted before the PATCH) */
 	memset(&ref, 0, sizeof(ref));
 	ck_assert_msg(pex_queue_receive(&msg, f.pq, 30) == 0, "the message is not visible: %s",
 		pex_error_last()->message);
 	ck_assert_int_eq(pex__poolmsg_decode(&ref, msg->data, msg->len), 0);
 	ck_assert_str_eq(ref.name, name);
-	ck_assert_uint_eq(msg->dequeue_count, 2);
+	ck_assert_uint_eq(msg->dequeue_count, 1);
 	pex__room_ref_dispose(&ref);
 	ck_assert_int_eq(pex_queue_release(f.pq, msg, 0), 0);
 	pex_message_free(msg);
@@ -303,6 +313,133 @@ END_TEST
 START_TEST(test_pop_patch_permanent_500)
 {
 	pop_fails_and_returns("{\"permanent_status\": 500}", PEX_EHTTP, "injected failure 500");
+}
+END_TEST
+
+/* A PATCH that may still reach Pexip (a 504 from a proxy: the request may
+ * have been passed on) puts the room back invisible for
+ * PEX__POOL_UNSURE_TAG_DELAY_S, so that it cannot land on the next taker's
+ * room; the pop fails naming the room. */
+START_TEST(test_pop_patch_unsure_delayed)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	pex_message *msg = NULL;
+	char name[128], want[256];
+
+	fx_open(&f, "vmr_");
+	add_pool_room(&f, name, sizeof(name));
+	faults(&f, "{\"rate_504\": 1}");
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EHTTP);
+	ck_assert_ptr_null(r);
+	snprintf(want, sizeof(want), "tagging pool room %s: ", name);
+	ck_assert_msg(strstr(pex_error_last()->message, want) == pex_error_last()->message,
+		"message '%s' does not start with '%s'", pex_error_last()->message, want);
+	snprintf(want, sizeof(want), "[warn] pool room %s goes back to the pool in %d s", name,
+		PEX__POOL_UNSURE_TAG_DELAY_S);
+	ck_assert_msg(logged(want), "no log line '%s' in:\n%s", want, log_text);
+	/* on the queue, but nobody can take it yet */
+	ck_assert_int_eq(pex_queue_receive(&msg, f.pq, 30), PEX_EEMPTY);
+	faults(&f, "{\"rate_504\": 0}");
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- (b2) a slow tag PATCH never lands on another caller's room ---- */
+
+/* Issue 13.1: caller A's tag PATCH is answered 429 with a Retry-After
+ * longer than the pool's lease. With the old order (lease, PATCH, delete)
+ * the message became visible again, caller B took the room, tagged it and
+ * was handed it, and then A's retried PATCH overwrote B's tag. Now a room
+ * is off the queue before its PATCH, so however slow the PATCH, every
+ * handed-out room carries exactly its caller's tag on Pexip. */
+#define RACE_ROOMS 3
+#define RACE_CALLERS 6
+#define RACE_LEASE_S 5
+
+typedef struct race_caller {
+	fx *f;
+	int idx;
+	atomic_int *handed;
+	pex_pool_room *room;
+	int err;
+	char msg[512];
+} race_caller;
+
+static void race_tag(char *out, size_t size, int idx)
+{
+	snprintf(out, size, "https://svc.example.com/s/caller-%d", idx);
+}
+
+static void *race_main(void *arg)
+{
+	race_caller *c = arg;
+	char url[128];
+
+	race_tag(url, sizeof(url), c->idx);
+	for (;;) {
+		pex_pool_room *r = NULL;
+		int err = pex_pool_pop(&r, c->f->pool, NULL, url);
+		if (err == 0) {
+			c->room = r;
+			atomic_fetch_add(c->handed, 1);
+			return NULL;
+		}
+		if (err != PEX_EEMPTY) {
+			c->err = err;
+			snprintf(c->msg, sizeof(c->msg), "%s", pex_error_last()->message);
+			return NULL;
+		}
+		/* every room handed out: nothing left to wait for */
+		if (atomic_load(c->handed) >= RACE_ROOMS)
+			return NULL;
+		pex__sleep_ms(10);     /* pacing the retries, not synchronisation */
+	}
+}
+
+START_TEST(test_pop_slow_patch_keeps_tags)
+{
+	fx f;
+	race_caller callers[RACE_CALLERS];
+	pthread_t th[RACE_CALLERS];
+	atomic_int handed;
+	char want[128], fault[160];
+	int i, got = 0;
+
+	/* the client honours a Retry-After of up to 10 s */
+	fx_open_ex(&f, "vmr_", RACE_LEASE_S, 10000);
+	for (i = 0; i < RACE_ROOMS; i++)
+		add_pool_room(&f, NULL, 0);
+	/* the first PATCH of each room: 429, Retry-After longer than the lease */
+	snprintf(fault, sizeof(fault), "{\"fail_next\": %d, \"fail_next_status\": 429, "
+		"\"retry_after_s\": %d}", RACE_ROOMS, RACE_LEASE_S + 1);
+	faults(&f, fault);
+	atomic_init(&handed, 0);
+	for (i = 0; i < RACE_CALLERS; i++) {
+		memset(&callers[i], 0, sizeof(callers[i]));
+		callers[i].f = &f;
+		callers[i].idx = i;
+		callers[i].handed = &handed;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, race_main, &callers[i]), 0);
+	}
+	for (i = 0; i < RACE_CALLERS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < RACE_CALLERS; i++) {
+		ck_assert_msg(callers[i].err == 0, "caller %d: %s", i, callers[i].msg);
+		if (!callers[i].room)
+			continue;
+		got++;
+		race_tag(want, sizeof(want), i);
+		ck_assert_str_eq(callers[i].room->tag, want);
+		ck_assert_msg(strcmp(room_tag(&f, callers[i].room->name), want) == 0,
+			"room %s was handed to caller %d but carries tag '%s' on Pexip",
+			callers[i].room->name, i, room_tag(&f, callers[i].room->name));
+	}
+	ck_assert_int_eq(got, RACE_ROOMS);
+	for (i = 0; i < RACE_CALLERS; i++)
+		pex_pool_room_free(callers[i].room);
+	fx_close(&f);
 }
 END_TEST
 
@@ -743,6 +880,8 @@ int main(void)
 	tcase_add_test(pop, test_pop_bare_name_gone);
 	tcase_add_test(pop, test_pop_patch_503_beyond_retries);
 	tcase_add_test(pop, test_pop_patch_permanent_500);
+	tcase_add_test(pop, test_pop_patch_unsure_delayed);
+	tcase_add_test(pop, test_pop_slow_patch_keeps_tags);
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);

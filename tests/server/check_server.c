@@ -1473,6 +1473,88 @@ START_TEST(test_backpressure)
 }
 END_TEST
 
+/* Issue 13.1 through the server, with no room held ready (--prefetch 0):
+ * the first tag PATCH of each pool room is answered 429 with a Retry-After
+ * longer than the pool's lease (5 s). Callers that find the pool empty try
+ * again. Every room answered 200 carries, on Pexip, exactly the tag of the
+ * caller it was handed to (before the fix a late PATCH overwrote the tag of
+ * the caller who took the room after the lease ran out). */
+#define SLOW_CALLERS 6
+
+typedef struct slow_caller {
+	const server_t *srv;
+	int idx;
+	char name[64], want[256];
+	long status;
+} slow_caller;
+
+static void *slow_caller_main(void *arg)
+{
+	slow_caller *c = arg;
+	long long until = now_ms() + (g_valgrind ? 300000 : 60000);
+	char text[32], hex[80], path[160];
+	req_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	snprintf(text, sizeof(text), "caller-%d", c->idx);
+	hexify(hex, text);
+	snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
+	snprintf(c->want, sizeof(c->want), "https://svc.example.com/s?uui=%s", text);
+	while (now_ms() < until) {
+		resp_t r;
+		json_object *doc, *v;
+		c->status = http(&r, c->srv->base, "POST", path, NULL, 0, &o);
+		if (c->status == 200) {
+			doc = json_tokener_parse(r.body);
+			if (doc && json_object_object_get_ex(doc, "name", &v))
+				snprintf(c->name, sizeof(c->name), "%s", json_object_get_string(v));
+			json_object_put(doc);
+			resp_free(&r);
+			return NULL;
+		}
+		resp_free(&r);
+		if (c->status != 503)
+			return NULL;
+		usleep(20 * 1000);     /* pacing the retries, not synchronisation */
+	}
+	return NULL;
+}
+
+START_TEST(test_slow_patch_keeps_tags)
+{
+	static const char *const args[] = { "--prefetch", "0", NULL };
+	server_opts so = { "name_prefix: slow_\n  lease_s: 5", NULL, args, NULL, NULL };
+	slow_caller c[SLOW_CALLERS];
+	pthread_t th[SLOW_CALLERS];
+	char tag[512];
+	server_t s;
+	int i;
+
+	server_start_opts(&s, "slow", 3, &so);
+	ck_assert_int_eq(wait_depth(&s, 3, g_valgrind ? 300000 : 60000), 3);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults",
+		"{\"fail_next\": 3, \"fail_next_status\": 429, \"retry_after_s\": 6}", NULL), 200);
+	for (i = 0; i < SLOW_CALLERS; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].srv = &s;
+		c[i].idx = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, slow_caller_main, &c[i]), 0);
+	}
+	for (i = 0; i < SLOW_CALLERS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults",
+		"{\"fail_next\": 0, \"retry_after_s\": 0}", NULL), 200);
+	for (i = 0; i < SLOW_CALLERS; i++) {
+		ck_assert_msg(c[i].status == 200, "caller %d: HTTP %ld", i, c[i].status);
+		ck_assert_msg(emu_room(c[i].name, tag, sizeof(tag)), "room %s is not on Pexip", c[i].name);
+		ck_assert_msg(strcmp(tag, c[i].want) == 0, "room %s was handed to caller %d (%s) but "
+			"carries tag '%s' on Pexip", c[i].name, i, c[i].want, tag);
+	}
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /* ---- timers ---- */
 
 static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"AdjustForDST\":true},"
@@ -1663,6 +1745,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_sigterm_under_load);
 	tcase_add_test(tc, test_held_room);
 	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_slow_patch_keeps_tags);
 	tcase_add_test(tc, test_timers_fire);
 	tcase_add_test(tc, test_gc_timer_orphans);
 	tcase_add_test(tc, test_timer_routes_peer);
