@@ -197,15 +197,16 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 		json_object_object_add(d, "deleted", json_object_new_int64((int64_t)rep.deleted));
 		json_object_object_add(d, "postponed_live", json_object_new_int64((int64_t)rep.postponed_live));
 		json_object_object_add(d, "skipped_protected", json_object_new_int64((int64_t)rep.skipped_protected));
+		json_object_object_add(d, "skipped_foreign", json_object_new_int64((int64_t)rep.skipped_foreign));
 		json_object_object_add(d, "already_gone", json_object_new_int64((int64_t)rep.already_gone));
 		json_object_object_add(d, "failed", json_object_new_int64((int64_t)rep.failed));
 		json_object_object_add(d, "orphans_found", json_object_new_int64((int64_t)rep.orphans_found));
 		json_object_object_add(d, "orphans_deleted", json_object_new_int64((int64_t)rep.orphans_deleted));
 		json_object_object_add(d, "dry_run", json_object_new_boolean(o.dry_run));
 	} else if (!ctl->quiet) {
-		printf("%sdeleted %zu, already gone %zu, postponed (live) %zu, protected %zu, failed %zu",
-			o.dry_run ? "dry run: would have " : "", rep.deleted, rep.already_gone,
-			rep.postponed_live, rep.skipped_protected, rep.failed);
+		printf("%sdeleted %zu, already gone %zu, postponed (live) %zu, protected %zu, "
+			"not the pool's %zu, failed %zu", o.dry_run ? "dry run: would have " : "", rep.deleted,
+			rep.already_gone, rep.postponed_live, rep.skipped_protected, rep.skipped_foreign, rep.failed);
 		if (o.orphans)
 			printf("; orphans found %zu, deleted %zu", rep.orphans_found, rep.orphans_deleted);
 		printf("\n");
@@ -391,13 +392,14 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		json_object_object_add(d, "events", json_object_new_int64((int64_t)rep.events));
 		json_object_object_add(d, "scheduled", json_object_new_int64((int64_t)rep.scheduled));
 		json_object_object_add(d, "protected_skipped", json_object_new_int64((int64_t)rep.protected_skipped));
+		json_object_object_add(d, "foreign", json_object_new_int64((int64_t)rep.foreign));
 		json_object_object_add(d, "ignored", json_object_new_int64((int64_t)rep.ignored));
 		json_object_object_add(d, "unknown", json_object_new_int64((int64_t)rep.unknown));
 		pexctl_print_json(d);
 	} else if (!ctl->quiet) {
-		printf("%zu event%s: %zu scheduled for deletion, %zu protected, %zu ignored, %zu unknown\n",
-			rep.events, rep.events == 1 ? "" : "s", rep.scheduled, rep.protected_skipped,
-			rep.ignored, rep.unknown);
+		printf("%zu event%s: %zu scheduled for deletion, %zu protected, %zu not the pool's, "
+			"%zu ignored, %zu unknown\n", rep.events, rep.events == 1 ? "" : "s", rep.scheduled,
+			rep.protected_skipped, rep.foreign, rep.ignored, rep.unknown);
 	}
 	return EXIT_OK;
 }

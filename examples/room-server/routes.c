@@ -449,6 +449,7 @@ static enum MHD_Result event_sink(rs_server *s, struct MHD_Connection *c, rs_req
 	json_object_object_add(o, "events", json_object_new_int64((long long)rep.events));
 	json_object_object_add(o, "scheduled", json_object_new_int64((long long)rep.scheduled));
 	json_object_object_add(o, "protected_skipped", json_object_new_int64((long long)rep.protected_skipped));
+	json_object_object_add(o, "foreign", json_object_new_int64((long long)rep.foreign));
 	json_object_object_add(o, "ignored", json_object_new_int64((long long)rep.ignored));
 	json_object_object_add(o, "unknown", json_object_new_int64((long long)rep.unknown));
 	return rs_send_json(c, r, 200, o);

@@ -22,8 +22,9 @@ PEX_BEGIN_DECL
 
 typedef struct pex_pool pex_pool;
 
-#define PEX_POOL_OPTIONS_VERSION 1
+#define PEX_POOL_OPTIONS_VERSION 2
 #define PEX_POOL_MAX_PROTECTED 16
+#define PEX_POOL_MAX_OWNED 16
 
 /** Pool settings (the pool:, tag: and gc: sections of the configuration). */
 typedef struct pex_pool_options {
@@ -42,10 +43,15 @@ typedef struct pex_pool_options {
 	const char *protected_prefixes[PEX_POOL_MAX_PROTECTED]; /**< NULL-terminated; default test_, vkiosk_ */
 	unsigned orphan_max_age_s;      /**< gc.orphan_max_age_s, default 86400 */
 	unsigned lease_s;               /**< how long a pop may hold a pool message, default 60 */
+	/* version 2 */
+	/** gc.owned_prefixes: NULL-terminated, default none. Rooms whose names start with
+	 * one of these (made by an older system) are the pool's too, besides name_prefix:
+	 * events and GC delete only the pool's rooms. Each must be non-empty. */
+	const char *owned_prefixes[PEX_POOL_MAX_OWNED];
 } pex_pool_options;
 
 #define PEX_POOL_OPTIONS_INIT { PEX_POOL_OPTIONS_VERSION, 20, "vmr_", "conference", 1, 6, 6, \
-	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60 }
+	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL } }
 PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int version);
 
 /**
@@ -167,12 +173,19 @@ typedef struct pex_event_report {
 	size_t protected_skipped;   /**< conference_ended for a protected prefix */
 	size_t ignored;             /**< known events we do not act on */
 	size_t unknown;             /**< events of unknown type (counted, ignored) */
+	size_t foreign;             /**< conference_ended for a service the pool does not own
+	                                 (name without pool.name_prefix or a gc.owned_prefixes
+	                                 prefix, or another service_type): never scheduled */
 } pex_event_report;
 
 /**
  * Handle one event-sink POST body (single event or eventsink_bulk, version
  * 1 or 2). conference_ended puts the room's name on the deletion queue with
- * a delay of gc_delay_s. The whole payload is validated before anything is
+ * a delay of gc_delay_s, when the pool owns the room: its name starts with
+ * pool.name_prefix or a gc.owned_prefixes prefix and, when the event carries
+ * data.service_type, that equals pool.room.service_type (else it counts as
+ * foreign: Pexip ends permanent VMRs, receptions and test calls too).
+ * Protected prefixes win over everything. The whole payload is validated before anything is
  * enqueued: a malformed payload is PEX_EPARSE/PEX_EINVAL and enqueues nothing.
  * Malformed means: not one JSON object; an envelope that is not an object
  * or has no string "event"; an eventsink_bulk whose data is not an array
@@ -208,12 +221,16 @@ typedef struct pex_gc_report {
 	size_t failed;
 	size_t orphans_deleted;
 	size_t orphans_found;
+	size_t skipped_foreign;    /**< deletion messages naming a room the pool does not own: dropped */
 } pex_gc_report;
 
 /**
  * Sweep the deletion queue: take due messages; a room that is live again is
  * postponed by gc_delay_s; protected prefixes are never deleted (their
- * messages are dropped); others are deleted by name (gone = success). Up to
+ * messages are dropped), nor are rooms the pool does not own (neither
+ * pool.name_prefix nor a gc.owned_prefixes prefix: the message is dropped
+ * with a log line, skipped_foreign); others are deleted by name (gone =
+ * success). Up to
  * max_concurrency requests at once, as background work (see client.h); the
  * rooms of a batch of due messages are looked up in two requests (name__in),
  * then deleted one request each, with a per-room fallback for servers that
@@ -236,6 +253,7 @@ typedef struct pex_pool_metrics {
 	unsigned long long replenished, replenish_failures;
 	unsigned long long deleted, delete_failures;
 	unsigned long long events, events_unknown;
+	unsigned long long events_foreign;  /**< conference_ended for services the pool does not own */
 } pex_pool_metrics;
 
 /** Gather metrics (queue counts, Pexip counts, this process's counters). */

@@ -181,6 +181,7 @@ static const pex__config_key schema[] = {
 	STR("gc.queue", 0, "room-deletion-queue", check_queue_name),
 	INT("gc.delay_s", 0, "600", 0, 604800),
 	LIST("gc.protected_prefixes", protected_prefixes),
+	LIST("gc.owned_prefixes", empty_list),
 	INT("gc.orphan_max_age_s", 0, "86400", 0, LLONG_MAX),
 
 	STR("events.username", N, NULL, NULL),

@@ -30,7 +30,13 @@
  * do not use them.
  *
  * Counting (pex_event_report): every envelope is exactly one of scheduled,
- * protected_skipped, ignored or unknown, so events == the sum of the four.
+ * protected_skipped, foreign, ignored or unknown, so events == the sum of
+ * the five. A conference_ended is scheduled only for a room the pool owns
+ * (pex__pool_owns(): pool.name_prefix or gc.owned_prefixes, and
+ * data.service_type, when carried, equal to pool.room.service_type): Pexip
+ * sends it for every service that ends (permanent VMRs, receptions, test
+ * calls, gateway calls); the others count as foreign. Protected prefixes
+ * are checked first and win.
  * Several nodes each send conference_ended for the same conference; within
  * one payload a name is enqueued once and the repeats count as ignored.
  * Across payloads nothing is deduplicated: a second message for a room is
@@ -163,6 +169,7 @@ typedef struct ev_item {
 	ev_kind kind;
 	const char *event;
 	const char *name;    /* data.name for conference events, else NULL */
+	const char *service_type;  /* data.service_type when carried (conference_ended), else NULL */
 } ev_item;
 
 typedef struct ev_list {
@@ -210,7 +217,8 @@ static int shape_error(const char *where, const char *fmt, ...)
 	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: %s", where, what);
 }
 
-static int list_add(ev_list *l, ev_kind kind, const char *event, const char *name)
+static int list_add(ev_list *l, ev_kind kind, const char *event, const char *name,
+	const char *service_type)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
@@ -223,6 +231,7 @@ static int list_add(ev_list *l, ev_kind kind, const char *event, const char *nam
 	l->v[l->n].kind = kind;
 	l->v[l->n].event = event;
 	l->v[l->n].name = name;
+	l->v[l->n].service_type = service_type;
 	l->n++;
 	return 0;
 }
@@ -233,7 +242,8 @@ static int list_add(ev_list *l, ev_kind kind, const char *event, const char *nam
  */
 static int validate_envelope(ev_list *out, json_object *env, long index)
 {
-	json_object *ev = NULL, *data = NULL, *name = NULL;
+	json_object *ev = NULL, *data = NULL, *name = NULL, *stype = NULL;
+	const char *st;
 	char where[200], safe_ev[72], why[96];
 	const char *event;
 	ev_kind kind;
@@ -288,15 +298,19 @@ static int validate_envelope(ev_list *out, json_object *env, long index)
 		if (!pex__pool_delname_ok(json_object_get_string(name),
 				(size_t)json_object_get_string_len(name), why, sizeof(why)))
 			return shape_error(where, "data.name %s", why);
-		return list_add(out, kind, event, json_object_get_string(name));
+		/* data.service_type, when carried: a non-string one matches no pool ("?") */
+		st = NULL;
+		if (json_object_object_get_ex(data, "service_type", &stype) && stype)
+			st = json_object_is_type(stype, json_type_string) ? json_object_get_string(stype) : "?";
+		return list_add(out, kind, event, json_object_get_string(name), st);
 	case EV_LIFECYCLE:
 	case EV_CONF_OTHER:
 	case EV_PARTICIPANT:
 		/* counted only: partial or odd data is no reason to refuse */
-		return list_add(out, kind, event, NULL);
+		return list_add(out, kind, event, NULL, NULL);
 	case EV_UNKNOWN:
 	default:
-		return list_add(out, EV_UNKNOWN, event, NULL);
+		return list_add(out, EV_UNKNOWN, event, NULL, NULL);
 	}
 }
 
@@ -386,6 +400,12 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 					"conference_ended for protected room %s: not scheduled", safe);
 				break;
 			}
+			if (!pex__pool_owns(pool, it->name, it->service_type)) {
+				r.foreign++;     /* a permanent VMR, a reception, a test call... */
+				pex__log(pool->log, PEX_LOG_DEBUG,
+					"conference_ended for %s, not a pool room: not scheduled", safe);
+				break;
+			}
 			if (json_object_object_get_ex(seen, it->name, NULL)) {
 				r.ignored++;     /* another node's conference_ended for the same room */
 				break;
@@ -413,11 +433,12 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 		}
 	}
 	pex__log(pool->log, PEX_LOG_DEBUG,
-		"event sink: %zu event(s): %zu scheduled, %zu protected, %zu ignored, %zu unknown",
-		r.events, r.scheduled, r.protected_skipped, r.ignored, r.unknown);
+		"event sink: %zu event(s): %zu scheduled, %zu protected, %zu not the pool's, %zu ignored, "
+		"%zu unknown", r.events, r.scheduled, r.protected_skipped, r.foreign, r.ignored, r.unknown);
 out:
 	atomic_fetch_add(&pool->events, (unsigned long long)r.events);
 	atomic_fetch_add(&pool->events_unknown, (unsigned long long)r.unknown);
+	atomic_fetch_add(&pool->events_foreign, (unsigned long long)r.foreign);
 	if (report)
 		*report = r;
 	json_object_put(seen);

@@ -1,6 +1,7 @@
 /* The room pool: construction, pop (the critical path), replenish, fill,
  * drain, metrics. Events and GC live in events.c and gc.c. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ static void pool_free_strings(pex_pool *p)
 	free(p->allowed_hosts);
 	for (i = 0; i < p->nprotected; i++)
 		free(p->protected_prefixes[i]);
+	for (i = 0; i < p->nowned; i++)
+		free(p->owned_prefixes[i]);
 }
 
 static void release_held(pex_pool *p, size_t keep, long long older_than);
@@ -71,6 +74,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	pex_queue *deletion_queue, const pex_pool_options *o)
 {
 	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
+	pex_pool_options v;
 	pex_pool *p;
 	size_t i;
 	int err;
@@ -84,6 +88,17 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_pool_options version %u", o->version);
+	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
+	v = defaults;
+	memcpy(&v, o, o->version >= 2 ? sizeof(v) : offsetof(pex_pool_options, owned_prefixes));
+	o = &v;
+	for (i = 0; i < PEX_POOL_MAX_OWNED && o->owned_prefixes[i]; i++)
+		if (!o->owned_prefixes[i][0])
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"gc.owned_prefixes[%zu] is empty (it would make every room on Pexip the pool's)", i);
+	if (i == PEX_POOL_MAX_OWNED)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"gc.owned_prefixes: at most %d prefixes", PEX_POOL_MAX_OWNED - 1);
 	if (!o->name_prefix || !*o->name_prefix || strlen(o->name_prefix) > 200)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.name_prefix must be 1 to 200 characters");
@@ -130,6 +145,9 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	for (i = 0; i < PEX_POOL_MAX_PROTECTED && o->protected_prefixes[i]; i++, p->nprotected++)
 		if ((err = dup_opt(&p->protected_prefixes[i], o->protected_prefixes[i])) < 0)
 			goto fail;
+	for (i = 0; i < PEX_POOL_MAX_OWNED && o->owned_prefixes[i]; i++, p->nowned++)
+		if ((err = dup_opt(&p->owned_prefixes[i], o->owned_prefixes[i])) < 0)
+			goto fail;
 	/* point the copied options at the pool's own strings */
 	p->o.name_prefix = p->name_prefix;
 	p->o.service_type = p->service_type;
@@ -140,6 +158,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	p->o.tag.allowed_host_count = p->nallowed;
 	for (i = 0; i < PEX_POOL_MAX_PROTECTED; i++)
 		p->o.protected_prefixes[i] = i < p->nprotected ? p->protected_prefixes[i] : NULL;
+	for (i = 0; i < PEX_POOL_MAX_OWNED; i++)
+		p->o.owned_prefixes[i] = i < p->nowned ? p->owned_prefixes[i] : NULL;
 	*out = p;
 	return 0;
 fail:
@@ -202,6 +222,14 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 			o.protected_prefixes[i] = list[i];
 		o.protected_prefixes[n] = NULL;
 	}
+	if (pex_config_get_list(&list, &n, cfg, "gc.owned_prefixes") == 0) {
+		if (n > PEX_POOL_MAX_OWNED - 1)
+			return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+				"gc.owned_prefixes: at most %d prefixes", PEX_POOL_MAX_OWNED - 1);
+		for (i = 0; i < n; i++)
+			o.owned_prefixes[i] = list[i];
+		o.owned_prefixes[n] = NULL;
+	}
 #undef GET_STR
 #undef GET_INT
 
@@ -221,19 +249,28 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 
 /* ---- helpers ---- */
 
-int pex__pool_is_protected(const pex_pool *p, const char *name)
+/* 1 if @p name starts with one of the @p n non-empty @p prefixes. */
+static int starts_with_any(const char *name, char *const *prefixes, size_t n)
 {
 	size_t i;
-	for (i = 0; i < p->nprotected; i++)
-		if (p->protected_prefixes[i][0] &&
-		    strncmp(name, p->protected_prefixes[i], strlen(p->protected_prefixes[i])) == 0)
+	for (i = 0; i < n; i++)
+		if (prefixes[i][0] && strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
 			return 1;
 	return 0;
 }
 
-int pex__pool_has_prefix(const pex_pool *p, const char *name)
+int pex__pool_is_protected(const pex_pool *p, const char *name)
 {
-	return strncmp(name, p->name_prefix, strlen(p->name_prefix)) == 0;
+	return starts_with_any(name, p->protected_prefixes, p->nprotected);
+}
+
+int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type)
+{
+	char *const pool_prefix[1] = { p->name_prefix };
+	if (!starts_with_any(name, pool_prefix, 1) &&
+	    !starts_with_any(name, p->owned_prefixes, p->nowned))
+		return 0;
+	return !service_type || strcmp(service_type, p->service_type) == 0;
 }
 
 long long pex__pexip_time(const char *s)
@@ -1013,6 +1050,7 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	m->delete_failures = atomic_load(&p->delete_failures);
 	m->events = atomic_load(&p->events);
 	m->events_unknown = atomic_load(&p->events_unknown);
+	m->events_foreign = atomic_load(&p->events_foreign);
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
 	m->pool_depth = (long long)(n + pex_pool_held(p));
@@ -1059,6 +1097,7 @@ static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metr
 		{ "pexipsdk_delete_failures_total", "Failed deletions in this process.", "counter", 0, m->delete_failures },
 		{ "pexipsdk_events_total", "Event-sink events handled by this process.", "counter", 0, m->events },
 		{ "pexipsdk_events_unknown_total", "Unknown event-sink events seen by this process.", "counter", 0, m->events_unknown },
+		{ "pexipsdk_events_foreign_total", "conference_ended events for services the pool does not own (never scheduled).", "counter", 0, m->events_foreign },
 	};
 	size_t i;
 	int err = 0;

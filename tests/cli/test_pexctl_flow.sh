@@ -187,9 +187,10 @@ replenish_failures_total 0
 deleted_total 0
 delete_failures_total 0
 events_total 0
-events_unknown_total 0'
+events_unknown_total 0
+events_foreign_total 0'
 expect 0 "metrics (prometheus)" -- pexctl $mc metrics
-[ "$(grep -c '^pexipsdk_' "$work/out")" = 12 ] && ok || bad "metrics: want 12 samples"
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 13 ] && ok || bad "metrics: want 13 samples"
 while read -r k v; do
 	if grep -qx "pexipsdk_$k $v" "$work/out"; then ok; else bad "prometheus: pexipsdk_$k is not $v: $(grep "^pexipsdk_$k " "$work/out")"; fi
 	case $k in *_total) t=counter ;; *) t=gauge ;; esac
@@ -201,7 +202,7 @@ for how in "--format json" "--json"; do
 	if [ "$how" = --json ]; then expect 0 "metrics --json" -- pexctl --json $mc metrics
 	else expect 0 "metrics --format json" -- pexctl $mc metrics --format json; fi
 	one_doc "$work/out" "metrics $how"
-	jq_is "$work/out" 'keys | length' 12 "metrics $how: 12 keys"
+	jq_is "$work/out" 'keys | length' 13 "metrics $how: 13 keys"
 	while read -r k v; do
 		jq_is "$work/out" ".${k%_total}" "$v" "metrics $how: ${k%_total}"
 	done <<<"$want_metrics"

@@ -168,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 48);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms}: update with the schema */
+	ck_assert_uint_eq(n, 49);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms} + gc.owned_prefixes: update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -249,6 +249,7 @@ START_TEST(test_defaults)
 	assert_str_key(cfg, "gc.queue", "room-deletion-queue");
 	assert_int_key(cfg, "gc.delay_s", 600);
 	assert_list_key(cfg, "gc.protected_prefixes", prefixes);
+	assert_list_key(cfg, "gc.owned_prefixes", none);
 	assert_int_key(cfg, "gc.orphan_max_age_s", 86400);
 	assert_null_key(cfg, "events.username");
 	assert_null_key(cfg, "events.password");
@@ -587,6 +588,12 @@ START_TEST(test_lists)
 	cfg = parse_ok(URL "gc: {protected_prefixes: []}\n");
 	assert_list_key(cfg, "gc.protected_prefixes", none);
 	pex_config_free(cfg);
+	cfg = parse_ok(URL "gc: {owned_prefixes: [a_, \"b_\"]}\n");
+	assert_list_key(cfg, "gc.owned_prefixes", ab);
+	pex_config_free(cfg);
+	/* an empty owned prefix would make every room the pool's */
+	parse_err(URL "gc: {owned_prefixes: [a_, \"\"]}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: gc.owned_prefixes[1]: expected a non-empty string, got \"\"");
 	cfg = parse_ok(URL "gc:\n  protected_prefixes:\n");   /* null: the empty list */
 	assert_list_key(cfg, "gc.protected_prefixes", none);
 	pex_config_free(cfg);
@@ -1486,6 +1493,7 @@ START_TEST(test_dump)
 		"  queue: room-deletion-queue\n"
 		"  delay_s: 600\n"
 		"  protected_prefixes: [test_, vkiosk_]\n"
+		"  owned_prefixes: []\n"
 		"  orphan_max_age_s: 86400\n"
 		"events:\n"
 		"  username: null\n"

@@ -7,7 +7,7 @@
  *   failure  PEX_EPARSE or PEX_EINVAL, a non-empty printable message, and
  *            the deletion queue unchanged (the whole payload is validated
  *            before anything is enqueued);
- *   success  scheduled + protected_skipped + ignored + unknown == events,
+ *   success  scheduled + protected_skipped + foreign + ignored + unknown == events,
  *            and the deletion queue grew by exactly `scheduled` messages,
  *            none of them for a protected prefix, each a name that
  *            pex_pool_schedule_delete() accepts.
@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(rep.scheduled == 0);
 	} else {
 		CHECK(err == 0);
-		CHECK(rep.scheduled + rep.protected_skipped + rep.ignored + rep.unknown == rep.events);
+		CHECK(rep.scheduled + rep.protected_skipped + rep.foreign + rep.ignored + rep.unknown == rep.events);
 		CHECK(after - before == rep.scheduled);
 		check_enqueued(rep.scheduled);
 	}

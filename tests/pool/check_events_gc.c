@@ -40,6 +40,10 @@ typedef struct fx {
 	pex_pool *pool;
 } fx;
 
+/* Rooms of an older system the pools of these tests adopt (gc.owned_prefixes):
+ * the GC tests' names with spaces and commas ("Team Room", "Sales, weekly"). */
+static const char *const owned_prefixes[] = { "Team ", "Sales, ", "legacy_", NULL };
+
 /* A pool over fresh memory queues; with_emu starts an emulator for the
  * client, else the client points at a closed port (events need no I/O). */
 static void fx_open(fx *f, int with_emu, unsigned gc_delay_s, const char *const *protected_prefixes)
@@ -68,6 +72,8 @@ static void fx_open(fx *f, int with_emu, unsigned gc_delay_s, const char *const 
 	ck_assert_int_eq(pex_queue_open(&f->dq, "memory:", "room-deletion-queue"), 0);
 	ck_assert_int_eq(pex_queue_open_sibling(&f->pq, f->dq, "room-creation-queue"), 0);
 	po.gc_delay_s = gc_delay_s;
+	for (i = 0; owned_prefixes[i]; i++)
+		po.owned_prefixes[i] = owned_prefixes[i];
 	if (protected_prefixes) {
 		for (i = 0; protected_prefixes[i]; i++)
 			po.protected_prefixes[i] = protected_prefixes[i];
@@ -356,10 +362,103 @@ START_TEST(test_event_protected)
 	fx_open(&f, 0, 0, prot);
 	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "vmr_vip_1"), &r), 0);
 	ck_assert_uint_eq(r.protected_skipped, 1);
-	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "test_room"), &r), 0);   /* not protected here */
-	ck_assert_uint_eq(r.scheduled, 1);
-	ck_assert_uint_eq(qcount(f.dq), 1);
+	/* not protected here, and not the pool's either (no pool prefix) */
+	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "test_room"), &r), 0);
+	ck_assert_uint_eq(r.protected_skipped, 0);
+	ck_assert_uint_eq(r.foreign, 1);
+	ck_assert_uint_eq(qcount(f.dq), 0);
 	fx_close(&f);
+}
+END_TEST
+
+/* Issue 12.1: Pexip sends conference_ended for every service that ends.
+ * Only rooms the pool owns are scheduled: pool.name_prefix or a
+ * gc.owned_prefixes prefix, and data.service_type (when carried) equal to
+ * pool.room.service_type; the rest count as foreign. Protected prefixes
+ * win over everything. */
+#define ENDED_ST(name, st) "{\"node\": \"10.47.2.21\", \"seq\": 3, \"version\": 1, \"event\": " \
+	"\"conference_ended\", \"data\": {\"name\": \"" name "\", \"service_type\": " st "}}"
+
+START_TEST(test_event_foreign)
+{
+	const char *bulk =
+		"{\"event\": \"eventsink_bulk\", \"version\": 2, \"data\": ["
+		ENDED_ST("meet.alice", "\"conference\"") ","          /* a permanent VMR */
+		ENDED_ST("reception", "\"two_stage_dialing\"") ","    /* a Virtual Reception */
+		ENDED_ST("vmr_testcall", "\"test_call\"") ","         /* pool prefix, other service */
+		ENDED_ST("vmr_playback", "\"media_playback\"") ","
+		ENDED_ST("vmr_gw", "\"gateway\"") ","
+		ENDED_ST("vmr_odd", "5") ","                          /* not a string: not ours */
+		ENDED_ST("vmr_mine", "\"conference\"") ","            /* ours */
+		ENDED_ST("vmr_nulltype", "null") ","                  /* not carried: by name */
+		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_notype\"}},"
+		ENDED_ST("legacy_42", "\"conference\"") ","           /* gc.owned_prefixes */
+		ENDED_ST("Legacy_43", "\"conference\"") ","           /* prefixes are case-sensitive */
+		ENDED_ST("test_call1", "\"test_call\"")               /* protected wins */
+		"]}";
+	fx f;
+	pex_event_report r;
+	pex_pool_metrics m;
+	pex_buf out = PEX_BUF_INIT;
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_msg(handle(&f, bulk, &r) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.events, 12);
+	ck_assert_uint_eq(r.scheduled, 4);
+	ck_assert_uint_eq(r.foreign, 7);
+	ck_assert_uint_eq(r.protected_skipped, 1);
+	ck_assert_uint_eq(r.events, r.scheduled + r.protected_skipped + r.foreign + r.ignored + r.unknown);
+	ck_assert_uint_eq(qcount(f.dq), 4);
+	ck_assert(qhas(f.dq, "vmr_mine"));
+	ck_assert(qhas(f.dq, "vmr_nulltype"));
+	ck_assert(qhas(f.dq, "vmr_notype"));
+	ck_assert(qhas(f.dq, "legacy_42"));
+	ck_assert_uint_eq(atomic_load(&f.pool->events_foreign), 7);
+	/* a single foreign event: 2xx-worthy, counted, nothing enqueued */
+	ck_assert_int_eq(handle(&f, ENDED_V(1, "10.47.2.21", "meet.bob"), &r), 0);
+	ck_assert_uint_eq(r.foreign, 1);
+	ck_assert_uint_eq(r.scheduled, 0);
+	ck_assert_uint_eq(qcount(f.dq), 4);
+	/* the metric */
+	memset(&m, 0, sizeof(m));
+	m.events_foreign = atomic_load(&f.pool->events_foreign);
+	ck_assert_int_eq(pex_metrics_format_write(&out, &m, PEX_METRICS_PROMETHEUS), 0);
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\npexipsdk_events_foreign_total 8\n"));
+	ck_assert_int_eq(pex_metrics_format_write(&out, &m, PEX_METRICS_JSON), 0);
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\"events_foreign\": 8"));
+	pex_buf_dispose(&out);
+	fx_close(&f);
+}
+END_TEST
+
+/* An empty gc.owned_prefixes entry would make every room the pool's: refused. */
+START_TEST(test_owned_prefix_empty)
+{
+	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_client *c = NULL;
+	pex_queue *dq = NULL, *pq = NULL;
+	pex_pool *pool = NULL;
+
+	co.url = "http://127.0.0.1:9";
+	co.username = "admin";
+	co.password = "admin";
+	ck_assert_int_eq(pex_client_new(&c, &co), 0);
+	ck_assert_int_eq(pex_queue_open(&dq, "memory:", "room-deletion-queue"), 0);
+	ck_assert_int_eq(pex_queue_open_sibling(&pq, dq, "room-creation-queue"), 0);
+	po.owned_prefixes[0] = "old_";
+	po.owned_prefixes[1] = "";
+	ck_assert_int_eq(pex_pool_new(&pool, c, pq, dq, &po), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "gc.owned_prefixes[1] is empty"));
+	ck_assert_ptr_null(pool);
+	/* a version 1 caller (no owned_prefixes member) gets none */
+	po.version = 1;
+	ck_assert_int_eq(pex_pool_new(&pool, c, pq, dq, &po), 0);
+	ck_assert_ptr_null(pool->o.owned_prefixes[0]);
+	pex_pool_free(pool);
+	pex_queue_free(pq);
+	pex_queue_free(dq);
+	pex_client_free(c);
 }
 END_TEST
 
@@ -1073,6 +1172,50 @@ END_TEST
 
 /* Batched lookups: one DELETE per room plus two GETs per batch; the rooms
  * a batch cannot settle (a comma in the name, not found) go one by one. */
+/* A deletion message naming a room the pool does not own (written by
+ * someone else) is dropped with one log line; the room stays. Rooms of
+ * gc.owned_prefixes are deleted; protected prefixes still win. */
+START_TEST(test_gc_foreign)
+{
+	static const char *const prot[] = { "legacy_keep", NULL };
+	fx f;
+	pex_gc_report r;
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+	const char *foreign[] = { "meet.alice", "reception", "VMR_upper", "Legacy_x" };
+	size_t i;
+
+	fx_open(&f, 1, 0, prot);
+	for (i = 0; i < PEX__ARRAY_SIZE(foreign); i++) {
+		create_room(&f, foreign[i]);
+		schedule(&f, foreign[i]);
+	}
+	create_room(&f, "vmr_mine");
+	schedule(&f, "vmr_mine");
+	create_room(&f, "legacy_7");
+	schedule(&f, "legacy_7");
+	create_room(&f, "legacy_keep");
+	schedule(&f, "legacy_keep");
+	/* a dry run says what it would do and changes nothing */
+	o.dry_run = 1;
+	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.skipped_foreign, 4);
+	ck_assert_uint_eq(qcount(f.dq), 7);
+	atomic_store(&info_logs, 0);
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 2, 0, 1, 0, 0);
+	ck_assert_uint_eq(r.skipped_foreign, 4);
+	/* one warning per foreign message, and the summary */
+	ck_assert_int_eq(atomic_load(&info_logs), 4 + 1);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	for (i = 0; i < PEX__ARRAY_SIZE(foreign); i++)
+		ck_assert_msg(room_exists(&f, foreign[i]), "GC deleted %s", foreign[i]);
+	ck_assert(room_exists(&f, "legacy_keep"));
+	ck_assert(!room_exists(&f, "vmr_mine"));
+	ck_assert(!room_exists(&f, "legacy_7"));
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_gc_batched_lookups)
 {
 	fx f;
@@ -1295,6 +1438,8 @@ static Suite *suite(void)
 	tcase_add_test(ev, test_event_lifecycle);
 	tcase_add_test(ev, test_event_unknown);
 	tcase_add_test(ev, test_event_protected);
+	tcase_add_test(ev, test_event_foreign);
+	tcase_add_test(ev, test_owned_prefix_empty);
 	tcase_add_test(ev, test_event_partial_data);
 	tcase_add_test(ev, test_event_malformed);
 	tcase_add_test(ev, test_event_limits);
@@ -1311,6 +1456,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_progress_abort_and_failures);
 	tcase_add_test(gc, test_gc_orphans);
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
+	tcase_add_test(gc, test_gc_foreign);
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
 	tcase_add_test(gc, test_batch_parse);

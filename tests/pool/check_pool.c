@@ -506,7 +506,7 @@ END_TEST
 typedef struct want_metrics {
 	long long pool_depth, deletion_backlog, live_conferences, pexip_pool_rooms;
 	unsigned long long pops, pop_failures, replenished, replenish_failures;
-	unsigned long long deleted, delete_failures, events, events_unknown;
+	unsigned long long deleted, delete_failures, events, events_unknown, events_foreign;
 } want_metrics;
 
 static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
@@ -524,6 +524,7 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 		{ "delete_failures", (long long)w->delete_failures },
 		{ "events", (long long)w->events },
 		{ "events_unknown", (long long)w->events_unknown },
+		{ "events_foreign", (long long)w->events_foreign },
 	};
 	pex_buf out = PEX_BUF_INIT;
 	json_object *doc, *v;
@@ -584,14 +585,17 @@ START_TEST(test_metrics_known_values)
 	make_room(&f, "other_room", "other@example.com", "2222");
 	make_room(&f, "xmx_room", "xmx@example.com", "2223");
 
-	/* both handed-out rooms end (plus a participant event and an unknown one) */
+	/* both handed-out rooms end (plus a participant event, an unknown one
+	 * and a room that is not the pool's) */
 	snprintf(body, sizeof(body), "{\"event\": \"eventsink_bulk\", \"data\": ["
 		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"%s\"}},"
 		"{\"event\": \"participant_disconnected\", \"data\": {\"conference\": \"%s\"}},"
 		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"%s\"}},"
+		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"other_room\"}},"
 		"{\"event\": \"something_new\", \"data\": {}}]}", popped[0], popped[0], popped[1]);
 	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, strlen(body), &er), 0);
 	ck_assert_uint_eq(er.scheduled, 2);
+	ck_assert_uint_eq(er.foreign, 1);
 	ck_assert_uint_eq(qcount(f.dq), 2);
 	memset(&gr, 0, sizeof(gr));
 	ck_assert_msg(pex_gc_sweep(f.pool, &go, &gr, NULL, NULL) == 0, "%s", pex_error_last()->message);
@@ -630,8 +634,9 @@ START_TEST(test_metrics_known_values)
 	w.replenish_failures = 1;
 	w.deleted = 2;
 	w.delete_failures = 1;
-	w.events = 4;
+	w.events = 5;
 	w.events_unknown = 1;
+	w.events_foreign = 1;        /* other_room */
 	ck_assert_int_eq(m.pool_depth, w.pool_depth);
 	ck_assert_int_eq(m.deletion_backlog, w.deletion_backlog);
 	ck_assert_int_eq(m.live_conferences, w.live_conferences);
@@ -644,7 +649,9 @@ START_TEST(test_metrics_known_values)
 	ck_assert_uint_eq(m.delete_failures, w.delete_failures);
 	ck_assert_uint_eq(m.events, w.events);
 	ck_assert_uint_eq(m.events_unknown, w.events_unknown);
+	ck_assert_uint_eq(m.events_foreign, w.events_foreign);
 	check_formats(&m, &w);
+	ck_assert(room_exists(&f, "other_room"));
 	fx_close(&f);
 }
 END_TEST
@@ -654,7 +661,7 @@ START_TEST(test_metrics_format_values)
 {
 	pex_pool_metrics m;
 	want_metrics w = { 11, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
-		18446744073709551615ULL / 2, 22 };
+		18446744073709551615ULL / 2, 22, 23 };
 	pex_buf out = PEX_BUF_INIT;
 	memset(&m, 0, sizeof(m));
 	m.pool_depth = w.pool_depth;
@@ -669,6 +676,7 @@ START_TEST(test_metrics_format_values)
 	m.delete_failures = w.delete_failures;
 	m.events = w.events;
 	m.events_unknown = w.events_unknown;
+	m.events_foreign = w.events_foreign;
 	check_formats(&m, &w);
 	ck_assert_int_eq(pex_metrics_format_write(NULL, &m, PEX_METRICS_JSON), PEX_EINVAL);
 	ck_assert_int_eq(pex_metrics_format_write(&out, NULL, PEX_METRICS_JSON), PEX_EINVAL);

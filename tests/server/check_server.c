@@ -1585,14 +1585,15 @@ START_TEST(test_timers_fire)
 	static const char *const args[] = { "--gc-orphans", NULL };
 	/* An hour, and an old orphan (emu_create_old_room): a sweep while a
 	 * pool room is between Pexip and the queue takes nothing else. */
-	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600", args, "1", "1" };
+	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600, owned_prefixes: [timer_due_]", args, "1", "1" };
 	long wait = g_valgrind ? 120000 : 20000;
 	char uri[400], path[300], *log;
 	pex_queue *q = NULL;
 	server_t s;
 
-	/* a room whose deletion is due (not pool-prefixed: only GC may take
-	 * it), and a pool-prefixed room on no queue: an orphan */
+	/* a room whose deletion is due (not pool-prefixed, so only GC may take
+	 * it; the pool owns it through gc.owned_prefixes), and a pool-prefixed
+	 * room on no queue: an orphan */
 	emu_create_room("timer_due_1");
 	emu_create_old_room("tmr_orphan_1");
 	snprintf(uri, sizeof(uri), "sqlite:%s/timers.db", g_dir);
