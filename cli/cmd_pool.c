@@ -395,11 +395,14 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		json_object_object_add(d, "foreign", json_object_new_int64((int64_t)rep.foreign));
 		json_object_object_add(d, "ignored", json_object_new_int64((int64_t)rep.ignored));
 		json_object_object_add(d, "unknown", json_object_new_int64((int64_t)rep.unknown));
+		json_object_object_add(d, "skipped", json_object_new_int64((int64_t)rep.skipped));
+		json_object_object_add(d, "capped", json_object_new_int64((int64_t)rep.capped));
 		pexctl_print_json(d);
 	} else if (!ctl->quiet) {
 		printf("%zu event%s: %zu scheduled for deletion, %zu protected, %zu not the pool's, "
-			"%zu ignored, %zu unknown\n", rep.events, rep.events == 1 ? "" : "s", rep.scheduled,
-			rep.protected_skipped, rep.foreign, rep.ignored, rep.unknown);
+			"%zu ignored, %zu unknown, %zu skipped (unusable), %zu over the limit of %d\n",
+			rep.events, rep.events == 1 ? "" : "s", rep.scheduled, rep.protected_skipped,
+			rep.foreign, rep.ignored, rep.unknown, rep.skipped, rep.capped, PEX_EVENT_SCHEDULE_MAX);
 	}
 	return EXIT_OK;
 }

@@ -452,6 +452,8 @@ static enum MHD_Result event_sink(rs_server *s, struct MHD_Connection *c, rs_req
 	json_object_object_add(o, "foreign", json_object_new_int64((long long)rep.foreign));
 	json_object_object_add(o, "ignored", json_object_new_int64((long long)rep.ignored));
 	json_object_object_add(o, "unknown", json_object_new_int64((long long)rep.unknown));
+	json_object_object_add(o, "skipped", json_object_new_int64((long long)rep.skipped));
+	json_object_object_add(o, "capped", json_object_new_int64((long long)rep.capped));
 	return rs_send_json(c, r, 200, o);
 }
 

@@ -166,7 +166,11 @@ PEX_EXTERN int pex_pool_drain(pex_pool *pool, int delete_rooms, size_t *drained,
 
 /* ---- deletion: events and GC ---- */
 
-/** What handling one event-sink payload did. */
+/** The most deletions one event-sink payload schedules; the rest count as capped. */
+#define PEX_EVENT_SCHEDULE_MAX 1000
+
+/** What handling one event-sink payload did. events == scheduled + protected_skipped +
+ * foreign + ignored + unknown + skipped + capped. */
 typedef struct pex_event_report {
 	size_t events;              /**< envelopes seen (bulk counts each inner one) */
 	size_t scheduled;           /**< conference_ended rooms put on the deletion queue */
@@ -176,24 +180,37 @@ typedef struct pex_event_report {
 	size_t foreign;             /**< conference_ended for a service the pool does not own
 	                                 (name without pool.name_prefix or a gc.owned_prefixes
 	                                 prefix, or another service_type): never scheduled */
+	size_t skipped;             /**< items that cannot be used (not an object, no string
+	                                 "event", a conference_ended without a usable data.name, a
+	                                 bulk inside a bulk...): skipped, logged once per payload */
+	size_t capped;              /**< conference_ended beyond PEX_EVENT_SCHEDULE_MAX
+	                                 deletions in this payload: not scheduled */
 } pex_event_report;
 
 /**
- * Handle one event-sink POST body (single event or eventsink_bulk, version
- * 1 or 2). conference_ended puts the room's name on the deletion queue with
- * a delay of gc_delay_s, when the pool owns the room: its name starts with
- * pool.name_prefix or a gc.owned_prefixes prefix and, when the event carries
- * data.service_type, that equals pool.room.service_type (else it counts as
- * foreign: Pexip ends permanent VMRs, receptions and test calls too).
- * Protected prefixes win over everything. The whole payload is validated before anything is
- * enqueued: a malformed payload is PEX_EPARSE/PEX_EINVAL and enqueues nothing.
- * Malformed means: not one JSON object; an envelope that is not an object
- * or has no string "event"; an eventsink_bulk whose data is not an array
- * (or that sits inside another bulk); a conference_ended without a valid
- * data.name. Every other event is only counted and its data is not
- * checked (partial data is normal, spec §6.6): conference_started/updated,
- * participant_* and the sink lifecycle events count as ignored, other
- * names as unknown.
+ * Handle one event-sink POST body (single event, eventsink_bulk, or a
+ * top-level JSON array of envelopes, version 1 or 2). conference_ended
+ * puts the room's name on the deletion queue with a delay of gc_delay_s,
+ * when the pool owns the room: its name starts with pool.name_prefix or a
+ * gc.owned_prefixes prefix and, when the event carries data.service_type,
+ * that equals pool.room.service_type (else it counts as foreign: Pexip
+ * ends permanent VMRs, receptions and test calls too). Protected prefixes
+ * win over everything.
+ *
+ * Pexip delivers a node's events in order and retries a refused payload,
+ * so a payload that is valid JSON is never refused: items that cannot be
+ * used (not an object, no string "event", a conference_ended without a
+ * usable data.name, a bulk whose data is not an array or that sits inside
+ * another bulk) are skipped, counted and logged once per payload; at most
+ * PEX_EVENT_SCHEDULE_MAX deletions are scheduled per payload (the rest are
+ * capped; the orphan sweep finds those rooms later). Every other event is
+ * only counted and its data not checked (partial data is normal):
+ * conference_started/updated, participant_* and the sink lifecycle events
+ * count as ignored, other names as unknown.
+ * @return 0; PEX_EPARSE when the body is not strict JSON (RFC 8259: also
+ *         NaN, Infinity and lone surrogate escapes) or empty; PEX_EINVAL
+ *         for a body over 4 MiB or bad arguments; a queue error when an
+ *         enqueue failed (the names before it stay enqueued).
  */
 PEX_EXTERN int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len,
 	pex_event_report *report);

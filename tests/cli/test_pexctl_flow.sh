@@ -62,8 +62,13 @@ jq_is "$work/out" '.pool_depth' 3 "replenished"
 printf '{"node":"1.2.3.4","seq":1,"version":2,"time":1.5,"event":"conference_ended","data":{"name":"%s"}}' "$room" >"$work/ev.json"
 expect 0 "event" -- pexctl --json $pc event "$work/ev.json"
 jq_is "$work/out" '.scheduled' 1 "event scheduled"
-expect 2 "malformed event" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {}}'
-contains "$work/err" "data.name" "malformed event explained"
+expect 0 "unusable event item: answered" -- pexctl --json $pc event - <<<'{"event": "conference_ended", "data": {}}'
+jq_is "$work/out" '[.events, .skipped, .scheduled] | tostring' '[1,1,0]' "unusable event item skipped"
+contains "$work/err" "data.name is missing" "unusable event item explained"
+expect 0 "top-level array of events" -- pexctl --json $pc event - <<<'[{"event": "participant_updated"}, 5, {"event": "conference_ended", "data": {"name": "meet.alice", "service_type": "conference"}}]'
+jq_is "$work/out" '[.events, .ignored, .skipped, .foreign, .scheduled] | tostring' '[3,1,1,1,0]' "top-level array"
+expect 2 "event that is not JSON" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {"name": "vmr_\ud800"}}'
+contains "$work/err" "lone high surrogate" "not JSON explained"
 expect 0 "gc --dry-run" -- pexctl --json $pc gc --dry-run
 jq_is "$work/out" '.deleted' 1 "dry run would delete"
 expect 0 "room still there after dry run" -- pexctl $pc get "$room"
@@ -228,8 +233,8 @@ expect 2 "event: missing file, json" -- pexctl --json $pc event "$work/missing.j
 json_error "$work/out" PEX_EINVAL 2 "event: missing file"
 expect 1 "event: a directory, json" -- pexctl --json $pc event "$work"
 json_error "$work/out" PEX_EIO 1 "event: read error"
-expect 2 "event: malformed, json" -- pexctl --json $pc event - <<<'{"event": "conference_ended", "data": {}}'
-json_error "$work/out" PEX_EINVAL 2 "event: malformed"
+expect 2 "event: not JSON, json" -- pexctl --json $pc event - <<<'{"event": "conference_ended", "time": NaN}'
+json_error "$work/out" PEX_EPARSE 2 "event: not JSON"
 printf '{"event":"conference_ended","data":{"name":"pool_fail_a"}}' >"$work/ev4.json"
 expect 0 "schedule one to fail" -- pexctl $pc event "$work/ev4.json"
 emu_ctl POST /_emu/faults '{"permanent_status": 500}' >/dev/null

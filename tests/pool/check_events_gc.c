@@ -22,12 +22,18 @@
 /* ---- fixture ---- */
 
 static atomic_int info_logs;    /* log lines at info level or above */
+static atomic_int warn_logs;    /* log lines at warn level or above */
+static char last_warn[1024];    /* the last of them (single-threaded event tests) */
 
 static void log_cb(pex_log_level level, const char *message, void *payload)
 {
 	(void)payload;
 	if (level <= PEX_LOG_INFO)
 		atomic_fetch_add(&info_logs, 1);
+	if (level <= PEX_LOG_WARN) {
+		atomic_fetch_add(&warn_logs, 1);
+		snprintf(last_warn, sizeof(last_warn), "%s", message);
+	}
 	if (getenv("PEX_TEST_VERBOSE"))
 		fprintf(stderr, "[%s] %s\n", pex_log_level_name(level), message);
 }
@@ -512,47 +518,78 @@ START_TEST(test_event_partial_data)
 }
 END_TEST
 
+/* Not JSON: refused (PEX_EPARSE), nothing enqueued. */
 static const struct {
 	const char *body;
-	int code;
 	const char *msg;
-} malformed[] = {
-	{ "{", PEX_EPARSE, "not valid JSON" },
-	{ "   ", PEX_EPARSE, "not valid JSON" },
-	{ "{'event': 'conference_ended'}", PEX_EPARSE, "not valid JSON at offset 1" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"},}", PEX_EPARSE, "not valid JSON" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"}} {}", PEX_EPARSE,
+} not_json[] = {
+	{ "{", "not valid JSON" },
+	{ "   ", "not valid JSON" },
+	{ "{'event': 'conference_ended'}", "not valid JSON at offset 1" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"},}", "not valid JSON" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"}} {}",
 	  "data after the document at offset 57" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\xff\"}}", PEX_EPARSE, "not valid JSON" },
-	{ "[]", PEX_EINVAL, "event-sink payload: must be a JSON object, not array" },
-	{ "{\"data\": {}}", PEX_EINVAL, "event-sink payload: \"event\" is missing" },
-	{ "{\"event\": 5, \"data\": {}}", PEX_EINVAL, "\"event\" must be a string, not int" },
-	{ "{\"event\": \"conference_ended\"}", PEX_EINVAL, "conference_ended: data is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": null}", PEX_EINVAL, "conference_ended: data is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": \"vmr_a\"}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\xff\"}}", "not valid JSON" },
+	/* json-c's strict mode accepts these; RFC 8259 does not */
+	{ "{\"event\": \"conference_ended\", \"time\": NaN, \"data\": {\"name\": \"vmr_a\"}}",
+	  "not valid JSON at offset 38: NaN and Infinity are not JSON numbers" },
+	{ "[{\"event\": \"x\", \"seq\": -Infinity}]", "NaN and Infinity are not JSON numbers" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\\ud800\"}}",
+	  "at offset 52: a lone high surrogate" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\\ud800\\u0041\"}}",
+	  "a lone high surrogate" },
+	{ "{\"event\": \"x\", \"data\": {\"k\": \"\\udc00\"}}", "a lone low surrogate" },
+};
+
+/* Valid JSON with items that cannot be used: answered (0), the usable
+ * items acted on, the others counted as skipped, one warning naming the
+ * first. */
+static const struct {
+	const char *body;
+	size_t events, skipped, scheduled;
+	const char *msg;
+} unusable[] = {
+	{ "[]", 0, 0, 0, NULL },                        /* an empty top-level bulk */
+	{ "5\n", 1, 1, 0, "event-sink payload: must be a JSON object, not int" },
+	{ "\"vmr_a\"", 1, 1, 0, "must be a JSON object, not string" },
+	{ "{\"data\": {}}", 1, 1, 0, "event-sink payload: \"event\" is missing" },
+	{ "{\"event\": 5, \"data\": {}}", 1, 1, 0, "\"event\" must be a string, not int" },
+	{ "{\"event\": \"conference_ended\"}", 1, 1, 0, "conference_ended: data is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": null}", 1, 1, 0, "conference_ended: data is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": \"vmr_a\"}", 1, 1, 0,
 	  "conference_ended: data must be an object, not string" },
-	{ "{\"event\": \"conference_ended\", \"data\": {}}", PEX_EINVAL, "conference_ended: data.name is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": null}}", PEX_EINVAL, "data.name is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"\"}}", PEX_EINVAL, "data.name is empty" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": 5}}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {}}", 1, 1, 0, "conference_ended: data.name is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": null}}", 1, 1, 0, "data.name is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"\"}}", 1, 1, 0, "data.name is empty" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": 5}}", 1, 1, 0,
 	  "data.name must be a string, not int" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0001x\"}}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0001x\"}}", 1, 1, 0,
 	  "data.name has a control character (U+0001) at offset 3" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0000x\"}}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0000x\"}}", 1, 1, 0,
 	  "data.name has a control character (U+0000) at offset 3" },
-	{ "{\"event\": \"eventsink_bulk\", \"data\": {}}", PEX_EINVAL,
+	{ "{\"event\": \"eventsink_bulk\", \"data\": {}}", 1, 1, 0,
 	  "eventsink_bulk: data must be an array, not object" },
-	{ "{\"event\": \"eventsink_bulk\"}", PEX_EINVAL, "eventsink_bulk: data is missing" },
+	{ "{\"event\": \"eventsink_bulk\"}", 1, 1, 0, "eventsink_bulk: data is missing" },
+	/* one bad item in a bulk: the others are scheduled all the same */
 	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") "," ENDED_V(2, "a", "vmr_2") ","
-	  "{\"event\": \"conference_ended\", \"data\": {\"end_time\": 1.5}}]}", PEX_EINVAL,
-	  "event 3 of eventsink_bulk (data[2], conference_ended): data.name is missing" },
-	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", \"vmr_2\"]}", PEX_EINVAL,
-	  "event 2 of eventsink_bulk (data[1]): must be a JSON object, not string" },
-	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", {\"data\": {}}]}", PEX_EINVAL,
-	  "event 2 of eventsink_bulk (data[1]): \"event\" is missing" },
+	  "{\"event\": \"conference_ended\", \"data\": {\"end_time\": 1.5}}]}", 3, 1, 2,
+	  "event 3 of the bulk (data[2], conference_ended): data.name is missing" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", \"vmr_2\"]}", 2, 1, 1,
+	  "event 2 of the bulk (data[1]): must be a JSON object, not string" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", {\"data\": {}}]}", 2, 1, 1,
+	  "event 2 of the bulk (data[1]): \"event\" is missing" },
 	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", "
-	  "{\"event\": \"eventsink_bulk\", \"data\": []}]}", PEX_EINVAL,
-	  "event 2 of eventsink_bulk (data[1], eventsink_bulk): an eventsink_bulk inside an eventsink_bulk" },
+	  "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_3") "]}]}", 2, 1, 1,
+	  "event 2 of the bulk (data[1], eventsink_bulk): an eventsink_bulk inside a bulk" },
+	/* a name over 250 characters beside a good one */
+	{ "[" ENDED_V(2, "a", "vmr_1") ", {\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}]", 2, 1, 1,
+	  "event 2 of the bulk (data[1], conference_ended): data.name is 264 " },
+	/* a top-level array of envelopes is a bulk */
+	{ "[" ENDED_V(1, "10.47.2.21", "vmr_1") "," ENDED_V(1, "10.47.2.22", "vmr_2") ", 7]", 3, 1, 2,
+	  "event 3 of the bulk (data[2]): must be a JSON object, not int" },
 };
 
 START_TEST(test_event_malformed)
@@ -562,18 +599,74 @@ START_TEST(test_event_malformed)
 	size_t i;
 
 	fx_open(&f, 0, 0, NULL);
-	for (i = 0; i < PEX__ARRAY_SIZE(malformed); i++) {
+	for (i = 0; i < PEX__ARRAY_SIZE(not_json); i++) {
 		int err;
 		memset(&r, 0xff, sizeof(r));
-		err = handle(&f, malformed[i].body, &r);
-		ck_assert_msg(err == malformed[i].code, "case %zu: got %s (%s), want %s", i,
-			pex_error_name(err), pex_error_last()->message, pex_error_name(malformed[i].code));
-		ck_assert_msg(strstr(pex_error_last()->message, malformed[i].msg) != NULL,
-			"case %zu: message '%s' lacks '%s'", i, pex_error_last()->message, malformed[i].msg);
-		ck_assert_uint_eq(r.events + r.scheduled + r.ignored + r.unknown + r.protected_skipped, 0);
+		err = handle(&f, not_json[i].body, &r);
+		ck_assert_msg(err == PEX_EPARSE, "not_json %zu: got %s (%s)", i, pex_error_name(err),
+			pex_error_last()->message);
+		ck_assert_msg(strstr(pex_error_last()->message, not_json[i].msg) != NULL,
+			"not_json %zu: message '%s' lacks '%s'", i, pex_error_last()->message, not_json[i].msg);
+		ck_assert_uint_eq(r.events + r.scheduled + r.ignored + r.unknown + r.protected_skipped +
+			r.foreign + r.skipped + r.capped, 0);
 		ck_assert_uint_eq(qcount(f.dq), 0);
 	}
 	ck_assert_uint_eq(atomic_load(&f.pool->events), 0);
+	for (i = 0; i < PEX__ARRAY_SIZE(unusable); i++) {
+		int err;
+		atomic_store(&warn_logs, 0);
+		last_warn[0] = '\0';
+		err = handle(&f, unusable[i].body, &r);
+		ck_assert_msg(err == 0, "unusable %zu: got %s (%s)", i, pex_error_name(err),
+			pex_error_last()->message);
+		ck_assert_msg(r.events == unusable[i].events && r.skipped == unusable[i].skipped &&
+			r.scheduled == unusable[i].scheduled, "unusable %zu: events %zu skipped %zu scheduled %zu",
+			i, r.events, r.skipped, r.scheduled);
+		ck_assert_uint_eq(r.events, r.scheduled + r.protected_skipped + r.foreign + r.ignored +
+			r.unknown + r.skipped + r.capped);
+		ck_assert_uint_eq(qcount(f.dq), unusable[i].scheduled);
+		if (unusable[i].msg) {
+			/* one warning for the payload, naming the first unusable item */
+			ck_assert_int_eq(atomic_load(&warn_logs), 1);
+			ck_assert_msg(strstr(last_warn, unusable[i].msg) != NULL, "unusable %zu: warning '%s' "
+				"lacks '%s'", i, last_warn, unusable[i].msg);
+		} else {
+			ck_assert_int_eq(atomic_load(&warn_logs), 0);
+		}
+		ck_assert_int_eq(pex_queue_clear(f.dq), 0);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+/* One payload schedules at most PEX_EVENT_SCHEDULE_MAX deletions: the rest
+ * are counted (capped), logged once, and not enqueued. */
+START_TEST(test_event_cap)
+{
+	fx f;
+	pex_event_report r;
+	pex_buf b = PEX_BUF_INIT;
+	int i, n = PEX_EVENT_SCHEDULE_MAX + 250;
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_int_eq(pex__buf_puts(&b, "["), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(pex__buf_printf(&b, "%s{\"event\": \"conference_ended\", "
+			"\"data\": {\"name\": \"vmr_%05d\"}}", i ? "," : "", i), 0);
+	/* repeats of a scheduled name and foreign names are not deletions */
+	ck_assert_int_eq(pex__buf_puts(&b, ", {\"event\": \"conference_ended\", \"data\": {\"name\": "
+		"\"vmr_00000\"}}, {\"event\": \"conference_ended\", \"data\": {\"name\": \"meet.alice\"}}]"), 0);
+	atomic_store(&warn_logs, 0);
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, b.ptr, b.size, &r), 0);
+	ck_assert_uint_eq(r.events, (size_t)n + 2);
+	ck_assert_uint_eq(r.scheduled, PEX_EVENT_SCHEDULE_MAX);
+	ck_assert_uint_eq(r.capped, 250);
+	ck_assert_uint_eq(r.ignored, 1);
+	ck_assert_uint_eq(r.foreign, 1);
+	ck_assert_uint_eq(qcount(f.dq), PEX_EVENT_SCHEDULE_MAX);
+	ck_assert_int_eq(atomic_load(&warn_logs), 1);
+	ck_assert_ptr_nonnull(strstr(last_warn, "more than 1000 deletions"));
+	pex_buf_dispose(&b);
 	fx_close(&f);
 }
 END_TEST
@@ -1443,6 +1536,7 @@ static Suite *suite(void)
 	tcase_add_test(ev, test_event_partial_data);
 	tcase_add_test(ev, test_event_malformed);
 	tcase_add_test(ev, test_event_limits);
+	tcase_add_test(ev, test_event_cap);
 	tcase_add_test(ev, test_schedule_delete);
 	tcase_set_timeout(ev, 60);
 	suite_add_tcase(s, ev);

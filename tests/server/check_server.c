@@ -815,9 +815,34 @@ START_TEST(test_event_sink_auth)
 	ck_assert_int_eq(json_int(r.body, "events"), 1);
 	ck_assert_int_eq(json_int(r.body, "scheduled"), 1);
 	resp_free(&r);
-	/* a malformed payload is a 400 and schedules nothing */
+	/* a body that is not JSON is a 400 and schedules nothing; so is NaN */
 	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", BODY("{\"event\":"), &o), 400);
 	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "bad_request");
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink",
+		BODY("{\"event\":\"conference_ended\",\"time\":NaN,\"data\":{\"name\":\"vmr_nan\"}}"), &o), 400);
+	resp_free(&r);
+	/* valid JSON is always answered 2xx (Pexip would retry a refused payload
+	 * and stall the node's stream): unusable items are skipped and counted,
+	 * the others handled; a top-level array is a bulk */
+	{
+		char big[700];
+		snprintf(big, sizeof(big), "[{\"event\":\"conference_ended\",\"data\":{\"name\":\"vmr_ok_1\"}},"
+			"{\"event\":\"conference_ended\",\"data\":{\"name\":\"vmr_%0300d\"}},7,"
+			"{\"event\":\"eventsink_bulk\",\"data\":[]}]", 0);
+		ck_assert_msg(http(&r, g_srv.base, "POST", "/public/event_sink", big, strlen(big), &o) == 200,
+			"%s", r.body);
+		ck_assert_int_eq(json_int(r.body, "events"), 4);
+		ck_assert_int_eq(json_int(r.body, "scheduled"), 1);
+		ck_assert_int_eq(json_int(r.body, "skipped"), 3);
+		ck_assert_int_eq(json_int(r.body, "capped"), 0);
+		resp_free(&r);
+	}
+	ck_assert_msg(http(&r, g_srv.base, "POST", "/public/event_sink",
+		BODY("{\"event\":\"conference_ended\",\"data\":{\"name\":\"meet.alice\","
+			"\"service_type\":\"conference\"}}"), &o) == 200, "%s", r.body);
+	ck_assert_int_eq(json_int(r.body, "foreign"), 1);
+	ck_assert_int_eq(json_int(r.body, "scheduled"), 0);
 	resp_free(&r);
 	/* the emulator's event driver, in bulk, against the real sink */
 	{
