@@ -269,23 +269,36 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 			if (ctl->json) {
 				report = json_object_new_object();
 				json_object_object_add(report, "pool_depth", json_object_new_int64(m.pool_depth));
+				json_object_object_add(report, "pool_ready", json_object_new_int64(
+					m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0));
+				json_object_object_add(report, "pool_maturing", json_object_new_int64(m.pool_maturing));
 				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
 				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
 				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
 			} else {
-				printf("pool depth:        %lld\ndeletion backlog:  %lld\npool rooms on Pexip: %lld\n"
-					"live conferences:  %lld\n", m.pool_depth, m.deletion_backlog,
-					m.pexip_pool_rooms, m.live_conferences);
+				printf("pool depth:        %lld (ready %lld, maturing %lld)\ndeletion backlog:  %lld\n"
+					"pool rooms on Pexip: %lld\nlive conferences:  %lld\n", m.pool_depth,
+					m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0,
+					m.pool_maturing, m.deletion_backlog, m.pexip_pool_rooms, m.live_conferences);
 			}
 		}
 	} else if (strcmp(sub, "fill") == 0) {
+		long long ready_after = 60, ready_in;
 		err = pex_pool_fill(pool, (unsigned)depth, &n, progress_cb, ctl);
 		pexctl_progress_end(ctl);
+		pex_config_get_int(&ready_after, ctl->cfg, "pool.ready_after_s");
+		/* new rooms are invisible on the queue until ready (+1 s: see the pool) */
+		ready_in = n && ready_after > 0 ? ready_after + 1 : 0;
 		if (ctl->json) {
 			report = json_object_new_object();
 			json_object_object_add(report, "created", json_object_new_int64((int64_t)n));
+			json_object_object_add(report, "ready_in_s", json_object_new_int64(ready_in));
 		} else if (!ctl->quiet) {
-			printf("created %zu room%s\n", n, n == 1 ? "" : "s");
+			printf("created %zu room%s", n, n == 1 ? "" : "s");
+			if (ready_in)
+				printf(", ready to hand out in %lld s (pool.ready_after_s: Pexip replicates new "
+					"rooms first)", ready_in);
+			printf("\n");
 		}
 	} else {
 		err = pex_pool_drain(pool, del, &n, progress_cb, ctl);

@@ -48,10 +48,14 @@ typedef struct pex_pool_options {
 	 * one of these (made by an older system) are the pool's too, besides name_prefix:
 	 * events and GC delete only the pool's rooms. Each must be non-empty. */
 	const char *owned_prefixes[PEX_POOL_MAX_OWNED];
+	/** pool.ready_after_s, default 60, at most 3600; 0 = off. Pexip replicates a new
+	 * conference to its Conferencing Nodes about a minute after the create: no room is
+	 * handed out before it is this old (docs/DECISIONS.md #32). */
+	unsigned ready_after_s;
 } pex_pool_options;
 
 #define PEX_POOL_OPTIONS_INIT { PEX_POOL_OPTIONS_VERSION, 20, "vmr_", "conference", 1, 6, 6, \
-	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL } }
+	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60 }
 PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int version);
 
 /**
@@ -104,8 +108,12 @@ PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
  * PATCH may still land) invisible for 300 s.
  * Does not replenish: call pex_pool_replenish() afterwards (in the
  * background) to keep the depth.
- * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (pool
- *         empty), or a queue/Pexip error.
+ * A room younger than ready_after_s (its message's "created", or Pexip's
+ * creation_time for a bare name; a message without either counts as ready)
+ * is never handed out: its message is released for the time left. When no
+ * room is ready the error says when the next one will be (asked of Pexip).
+ * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (no room
+ *         ready), or a queue/Pexip error.
  */
 PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui_hex,
 	const char *tag_url);
@@ -146,7 +154,8 @@ typedef int (*pex_pool_progress_cb)(size_t done, size_t total, void *payload);
 /**
  * Create @p n new rooms (unique names pool.name_prefix + random, PINs from
  * OpenSSL's RNG, the pool.room template), up to max_concurrency creates in
- * flight, and put each on the pool queue. @p created (may be NULL) receives
+ * flight, and put each on the pool queue, invisible for ready_after_s (the
+ * time Pexip takes to replicate a new room to its Conferencing Nodes). @p created (may be NULL) receives
  * how many were added. @return 0 if all were created, else the first error
  * (rooms created before it stay in the pool).
  */
@@ -262,7 +271,8 @@ PEX_EXTERN int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_r
 /* ---- metrics ---- */
 
 typedef struct pex_pool_metrics {
-	long long pool_depth;          /**< approximate messages in the pool queue */
+	long long pool_depth;          /**< approximate messages in the pool queue (every backend
+	                                    counts invisible ones: maturing rooms included) */
 	long long deletion_backlog;    /**< approximate messages in the deletion queue */
 	long long live_conferences;    /**< live pool-prefixed conferences (status API) */
 	long long pexip_pool_rooms;    /**< pool-prefixed rooms configured on Pexip */
@@ -271,6 +281,9 @@ typedef struct pex_pool_metrics {
 	unsigned long long deleted, delete_failures;
 	unsigned long long events, events_unknown;
 	unsigned long long events_foreign;  /**< conference_ended for services the pool does not own */
+	long long pool_maturing;       /**< pool rooms younger than ready_after_s (asked of Pexip;
+	                                    0 when ready_after_s is 0), in pool_depth but not ready:
+	                                    ready = pool_depth - pool_maturing */
 } pex_pool_metrics;
 
 /** Gather metrics (queue counts, Pexip counts, this process's counters). */

@@ -167,6 +167,7 @@ static const pex__config_key schema[] = {
 	INT("pool.depth", 0, "20", 0, 100000),
 	STR("pool.name_prefix", 0, "vmr_", NULL),
 	INT("pool.lease_s", 0, "60", 5, 3600),
+	INT("pool.ready_after_s", 0, "60", 0, 3600),
 	ENUM("pool.room.service_type", "conference", service_types),
 	BOOL("pool.room.allow_guests", "true"),
 	INT("pool.room.pin_digits", 0, "6", 4, 20),

@@ -108,6 +108,9 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->lease_s < 5 || o->lease_s > 3600)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool lease_s must be from 5 to 3600 seconds");
+	if (o->ready_after_s > 3600)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.ready_after_s must be from 0 to 3600 seconds");
 	if (strcmp(pex_queue_name(pool_queue), pex_queue_name(deletion_queue)) == 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.queue and gc.queue must be different queues (both are '%s')",
@@ -214,6 +217,7 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_INT("gc.delay_s", o.gc_delay_s, unsigned);
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
+	GET_INT("pool.ready_after_s", o.ready_after_s, unsigned);
 	if (pex_config_get_list(&list, &n, cfg, "gc.protected_prefixes") == 0) {
 		if (n > PEX_POOL_MAX_PROTECTED - 1)
 			return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
@@ -532,6 +536,73 @@ static int lease_next(pex_pool *p, pex_message **msg, struct pex__room_ref *ref)
 	}
 }
 
+/* Seconds until a room created at @p created (Unix seconds; <= 0 unknown)
+ * may be handed out: 0 when it is ready (or its age is unknown: a message
+ * without "created" whose room needs no lookup, from before readiness).
+ * "created" is truncated to the second and taken after Pexip's 201, Pexip's
+ * creation_time has microseconds: one more second covers both. */
+static long long not_ready_for(const pex_pool *p, long long created)
+{
+	long long left;
+	if (p->o.ready_after_s == 0 || created <= 0)
+		return 0;
+	left = created + (long long)p->o.ready_after_s + 1 - (long long)pex__unix_time();
+	return left > 0 ? left : 0;
+}
+
+/*
+ * The pool's maturing rooms, asked of Pexip: pool-prefixed rooms younger
+ * than ready_after_s (+1, see not_ready_for()). Rooms filled by another
+ * process are invisible on the queue until they are ready, so only Pexip
+ * knows. *count (may be NULL) gets how many, *next_in (may be NULL) the
+ * seconds until the oldest is ready (at least 1). 0, or -1 when Pexip
+ * cannot say (the thread's error is then Pexip's: callers that report
+ * something else set their own afterwards).
+ */
+static int maturing(pex_pool *p, long long *count, long long *next_in)
+{
+	pex_buf path = PEX_BUF_INIT, body = PEX_BUF_INIT;
+	json_object *doc = NULL, *objs, *ct, *meta, *tc;
+	time_t since = (time_t)(pex__unix_time() - p->o.ready_after_s - 1);
+	char when[32];
+	struct tm tm;
+	long long created;
+	int status = 0, ok = 0;
+
+	if (count)
+		*count = 0;
+	if (next_in)
+		*next_in = -1;
+	if (p->o.ready_after_s == 0)
+		return 0;
+	gmtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (pex__buf_puts(&path, PEX__API_CONF "?name__startswith=") == 0 &&
+	    pex__url_encode(&path, p->name_prefix, strlen(p->name_prefix)) == 0 &&
+	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=creation_time&limit=1", when) == 0 &&
+	    pex_client_request(p->client, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
+	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
+	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
+		ok = 1;
+		if (count && json_object_object_get_ex(doc, "meta", &meta) &&
+		    json_object_object_get_ex(meta, "total_count", &tc))
+			*count = json_object_get_int64(tc);
+		if (next_in && json_object_array_length(objs) > 0 &&
+		    json_object_object_get_ex(json_object_array_get_idx(objs, 0), "creation_time", &ct) &&
+		    (created = pex__pexip_time(json_object_get_string(ct))) > 0) {
+			*next_in = not_ready_for(p, created);
+			if (*next_in < 1)
+				*next_in = 1;
+		}
+	} else if (status != 0 && status != 200) {
+		pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "listing maturing pool rooms: HTTP %d", status);
+	}
+	json_object_put(doc);
+	pex_buf_dispose(&path);
+	pex_buf_dispose(&body);
+	return ok ? 0 : -1;
+}
+
 /*
  * Take one room off the pool queue: lease a message, decode it (dropping
  * unreadable messages and recycling stale rooms), resolve a bare name,
@@ -548,6 +619,7 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 	for (;;) {
 		pex_message *msg = NULL;
 		pex_room *room = NULL;
+		long long created, wait;
 		int err;
 
 		err = lease_next(p, &msg, ref);
@@ -555,6 +627,7 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 			return 0;
 		if (err < 0)
 			return err;
+		created = ref->created;
 		if (ref->id <= 0 || !ref->guest_pin) {
 			/* a bare name (old queues): ask Pexip once, now */
 			err = pex_room_get_by_name(&room, p->client, ref->name);
@@ -569,6 +642,8 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 				char *alias = pex__strdup(pex_room_alias_count(room) ? pex_room_alias(room, 0) : "");
 				char *gpin = pex__strdup(pex_room_guest_pin(room) ? pex_room_guest_pin(room) : "");
 				ref->id = pex_room_id(room);
+				if (created <= 0)
+					created = pex__pexip_time(pex_room_creation_time(room));
 				free(ref->alias);
 				free(ref->guest_pin);
 				ref->alias = alias;
@@ -583,6 +658,15 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 				pex_message_free(msg);
 				return err;
 			}
+		}
+		if ((wait = not_ready_for(p, created)) > 0) {
+			/* Pexip's nodes may not know it yet: back until it is ready */
+			pex__log(p->log, PEX_LOG_DEBUG, "pool room %s is ready in %lld s; not taken yet",
+				ref->name, wait);
+			pex_queue_release(p->pool_q, msg, (unsigned)wait);
+			pex__room_ref_dispose(ref);
+			pex_message_free(msg);
+			continue;
 		}
 		/* Off the queue for good: only the holder of a live lease can
 		 * delete the message, so exactly one taker gets the room. */
@@ -767,8 +851,16 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if ((err = take_one(p, &ref)) < 0)
 			break;
 		if (err == 0) {
-			err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
-				pex_queue_name(p->pool_q));
+			long long in = -1;
+			maturing(p, NULL, &in);
+			if (in > 0)
+				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue "
+					"'%s'): no room is ready yet; the next will be ready in %lld s (new rooms "
+					"wait pool.ready_after_s = %u s for Pexip's replication)",
+					pex_queue_name(p->pool_q), in, p->o.ready_after_s);
+			else
+				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
+					pex_queue_name(p->pool_q));
 			break;
 		}
 		if ((err = tag_and_hand_out(out, p, &ref, tag.ptr)) == 0)
@@ -873,7 +965,8 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	ref.created = (long long)pex__unix_time();
 	err = pex__poolmsg_encode(&msg, &ref);
 	if (err == 0)
-		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, 0);
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
+			p->o.ready_after_s ? p->o.ready_after_s + 1 : 0);   /* see not_ready_for() */
 	if (err < 0) {
 		/* Created but not queued: delete it now rather than leave an orphan. */
 		char saved[1024];
@@ -1054,6 +1147,8 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
 	m->pool_depth = (long long)(n + pex_pool_held(p));
+	if (maturing(p, &m->pool_maturing, NULL) < 0)
+		return pex_error_last()->code ? pex_error_last()->code : PEX_ERROR;
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;
@@ -1085,7 +1180,8 @@ int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
 static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
 {
 	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
-		{ "pexipsdk_pool_depth", "Rooms ready in the pool queue (approximate).", "gauge", m->pool_depth, 0 },
+		{ "pexipsdk_pool_depth", "Rooms in the pool queue, ready or maturing (approximate).", "gauge", m->pool_depth, 0 },
+		{ "pexipsdk_pool_maturing", "Pool rooms younger than pool.ready_after_s, not handed out yet (Pexip replicates them).", "gauge", m->pool_maturing, 0 },
 		{ "pexipsdk_deletion_backlog", "Rooms waiting in the deletion queue (approximate).", "gauge", m->deletion_backlog, 0 },
 		{ "pexipsdk_live_conferences", "Live conferences with the pool prefix.", "gauge", m->live_conferences, 0 },
 		{ "pexipsdk_pexip_pool_rooms", "Rooms with the pool prefix configured on Pexip.", "gauge", m->pexip_pool_rooms, 0 },

@@ -20,7 +20,7 @@ mkroom vmr_01 tag01
 queue:
   backend: sqlite
   sqlite: {path: $work/pool.db}
-pool: {depth: 3, name_prefix: pool_}
+pool: {depth: 3, name_prefix: pool_, ready_after_s: 0}
 tag: {url_template: "https://svc.example.com/s/{uui}", allowed_hosts: [svc.example.com]}
 gc: {delay_s: 0}
 YAML
@@ -168,7 +168,7 @@ contains "$work/err" "missing required key 'pexip.url'" "tag-only file explained
 queue:
   backend: sqlite
   sqlite: {path: $work/mt.db}
-pool: {depth: 4, name_prefix: mt_}
+pool: {depth: 4, name_prefix: mt_, ready_after_s: 0}
 gc: {delay_s: 600}
 YAML
 mc="-c $work/mt.yaml"
@@ -182,6 +182,7 @@ for n in mt_live_1 mt_live_2 mt_live_3 other_live vmr_01; do
 	emu_ctl POST /_emu/conference/start "{\"name\": \"$n\"}" >/dev/null || bad "start $n"
 done
 want_metrics='pool_depth 3
+pool_maturing 0
 deletion_backlog 2
 live_conferences 3
 pexip_pool_rooms 4
@@ -195,7 +196,7 @@ events_total 0
 events_unknown_total 0
 events_foreign_total 0'
 expect 0 "metrics (prometheus)" -- pexctl $mc metrics
-[ "$(grep -c '^pexipsdk_' "$work/out")" = 13 ] && ok || bad "metrics: want 13 samples"
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 14 ] && ok || bad "metrics: want 14 samples"
 while read -r k v; do
 	if grep -qx "pexipsdk_$k $v" "$work/out"; then ok; else bad "prometheus: pexipsdk_$k is not $v: $(grep "^pexipsdk_$k " "$work/out")"; fi
 	case $k in *_total) t=counter ;; *) t=gauge ;; esac
@@ -207,14 +208,15 @@ for how in "--format json" "--json"; do
 	if [ "$how" = --json ]; then expect 0 "metrics --json" -- pexctl --json $mc metrics
 	else expect 0 "metrics --format json" -- pexctl $mc metrics --format json; fi
 	one_doc "$work/out" "metrics $how"
-	jq_is "$work/out" 'keys | length' 13 "metrics $how: 13 keys"
+	jq_is "$work/out" 'keys | length' 14 "metrics $how: 14 keys"
 	while read -r k v; do
 		jq_is "$work/out" ".${k%_total}" "$v" "metrics $how: ${k%_total}"
 	done <<<"$want_metrics"
 done
 expect 0 "pool status with known values" -- pexctl --json $mc pool status
 jq_is "$work/out" '[.pool_depth, .deletion_backlog, .live_conferences, .pexip_pool_rooms] | map(tostring) | join(" ")' "3 2 3 4" "pool status values"
-jq_is "$work/out" 'keys | length' 4 "pool status keys"
+jq_is "$work/out" 'keys | length' 6 "pool status keys"
+jq_is "$work/out" '[.pool_ready, .pool_maturing] | map(tostring) | join(" ")' "3 0" "pool status: ready and maturing"
 expect 0 "pool status text" -- pexctl $mc pool status
 contains "$work/out" "live conferences:  3" "pool status text"
 # --json and --format prometheus contradict each other
@@ -274,5 +276,40 @@ json_error "$work/out" PEX_EHTTP 1 "create failure"
 emu_ctl POST /_emu/faults '{"permanent_status": 0}' >/dev/null
 expect 0 "the failed create gave its room back" -- pexctl --json $pc pool status
 jq_is "$work/out" '.pool_depth' 2 "pool depth after the failures"
+
+
+# readiness (issue 12.2): Pexip replicates a new room after 2 s (the
+# emulator's model) and pool.ready_after_s is 2: pexctl create never hands
+# out a room a caller cannot join yet; while none is ready it exits 4 saying
+# when the next will be, and pool fill says when its rooms will be ready
+emu_ctl POST /_emu/replication '{"delay_s": 2}' >/dev/null || bad "set the replication delay"
+{ pexip_yaml; cat <<YAML; } >"$work/rd.yaml"
+queue:
+  backend: sqlite
+  sqlite: {path: $work/rd.db}
+pool: {depth: 2, name_prefix: rd_, ready_after_s: 2}
+YAML
+rc="-c $work/rd.yaml"
+expect 0 "readiness: fill" -- pexctl $rc pool fill
+contains "$work/out" "ready to hand out in 3 s" "fill says when its rooms will be ready"
+expect 0 "readiness: status" -- pexctl --json $rc pool status
+jq_is "$work/out" '[.pool_depth, .pool_ready, .pool_maturing] | map(tostring) | join(" ")' "2 0 2" "status tells maturing rooms"
+expect 4 "readiness: nothing ready yet" -- pexctl $rc create --no-replenish
+contains "$work/err" "no room is ready yet; the next will be ready in " "create explains the wait"
+handed=0
+for _ in $(seq 1 600); do       # polls every 0.05 s until both rooms were handed out
+	if pexctl --json $rc create --no-replenish >"$work/out" 2>"$work/err"; then
+		name=$(jq -r .name "$work/out")
+		[ "$(emu_ctl POST /_emu/conference/joinable "{\"name\": \"$name\"}" | jq -r .joinable)" = true ] && ok ||
+			bad "readiness: $name was handed out before a caller could join it"
+		handed=$((handed + 1))
+		[ "$handed" = 2 ] && break
+	else
+		[ $? = 4 ] || bad "readiness: create failed: $(cat "$work/err")"
+		sleep 0.05
+	fi
+done
+[ "$handed" = 2 ] && ok || bad "readiness: $handed of 2 rooms handed out"
+emu_ctl POST /_emu/replication '{"delay_s": 0}' >/dev/null || bad "reset the replication delay"
 
 finish

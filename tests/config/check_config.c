@@ -168,7 +168,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 49);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms} + gc.owned_prefixes: update with the schema */
+	ck_assert_uint_eq(n, 50);   /* design.md §6 + pool.lease_s + queue.location, queue.azure.{tls.*,timeout_ms} + gc.owned_prefixes, pool.ready_after_s: update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -1478,6 +1478,7 @@ START_TEST(test_dump)
 		"  depth: 20\n"
 		"  name_prefix: vmr_\n"
 		"  lease_s: 60\n"
+		"  ready_after_s: 60\n"
 		"  room:\n"
 		"    service_type: conference\n"
 		"    allow_guests: true\n"

@@ -112,6 +112,7 @@ typedef struct emu_config {
 	uint64_t seed;
 	char *port_file;
 	long page_size, max_limit;
+	long replication_delay_s;   /* a conference is joinable this long after its creation_time */
 	oauth_client *clients;
 	size_t n_clients;
 } emu_config;
@@ -198,6 +199,9 @@ void store_handle(resp *r, const char *method, const char *rest, const qarg *q, 
 void store_ctl_start(resp *r, json_object *in);
 void store_ctl_stop(resp *r, json_object *in);
 void store_ctl_set(resp *r, json_object *in);
+void store_ctl_joinable(resp *r, json_object *in);
+void store_ctl_replication(resp *r, json_object *in);
+extern atomic_long g_replication_delay_s;
 void store_ctl_populate(resp *r, json_object *in);
 void store_counts(long long *conferences, long long *aliases, long long *live,
 		  long long *participants);

@@ -614,6 +614,10 @@ static void handle_ctl(resp *r, const char *method, const char *path, const char
 		store_ctl_stop(r, in);
 	else if (!strcmp(p, "conference/set"))
 		store_ctl_set(r, in);
+	else if (!strcmp(p, "conference/joinable"))
+		store_ctl_joinable(r, in);
+	else if (!strcmp(p, "replication"))
+		store_ctl_replication(r, in);
 	else if (!strcmp(p, "populate"))
 		store_ctl_populate(r, in);
 	else if (!strcmp(p, "events"))

@@ -62,6 +62,7 @@ static void fuzz_setup(void)
 	CHECK(pex_queue_open(&g_pool_q, "memory:", "fuzz-pool") == 0);
 	CHECK(pex_queue_open(&g_del_q, "memory:", "fuzz-deletion") == 0);
 	po.gc_delay_s = 0;
+	po.ready_after_s = 0;
 	CHECK(pex_pool_new(&g_pool, g_client, g_pool_q, g_del_q, &po) == 0);
 	atexit(fuzz_teardown);
 }

@@ -78,6 +78,7 @@ static void fx_open(fx *f, int with_emu, unsigned gc_delay_s, const char *const 
 	ck_assert_int_eq(pex_queue_open(&f->dq, "memory:", "room-deletion-queue"), 0);
 	ck_assert_int_eq(pex_queue_open_sibling(&f->pq, f->dq, "room-creation-queue"), 0);
 	po.gc_delay_s = gc_delay_s;
+	po.ready_after_s = 0;      /* rooms are handed out at once (readiness: check_pool.c) */
 	for (i = 0; owned_prefixes[i]; i++)
 		po.owned_prefixes[i] = owned_prefixes[i];
 	if (protected_prefixes) {

@@ -70,14 +70,15 @@ static const char *const hosts[] = { "svc.example.com" };
 
 /* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
  * client's backoff cap, which also caps how long a Retry-After is honoured. */
-static void fx_open_ex(fx *f, const char *prefix, unsigned lease_s, long retry_cap_ms)
+static void fx_open_ex2(fx *f, const char *prefix, unsigned lease_s, long retry_cap_ms,
+	unsigned ready_after_s, const char *const *emu_args)
 {
 	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
 	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
 
 	memset(f, 0, sizeof(*f));
 	log_text[0] = '\0';
-	ck_assert_int_eq(emu_start(&f->e, NULL), 0);
+	ck_assert_int_eq(emu_start(&f->e, emu_args), 0);
 	co.url = f->e.url;
 	co.username = "admin";
 	co.password = "admin";
@@ -91,6 +92,7 @@ static void fx_open_ex(fx *f, const char *prefix, unsigned lease_s, long retry_c
 	ck_assert_int_eq(pex_queue_open_sibling(&f->dq, f->pq, "room-deletion-queue"), 0);
 	po.name_prefix = prefix;
 	po.gc_delay_s = 0;
+	po.ready_after_s = ready_after_s;
 	po.tag.url_template = "https://svc.example.com/s/{uui}";
 	po.tag.allowed_hosts = hosts;
 	po.tag.allowed_host_count = 1;
@@ -98,6 +100,12 @@ static void fx_open_ex(fx *f, const char *prefix, unsigned lease_s, long retry_c
 		po.lease_s = lease_s;
 	ck_assert_msg(pex_pool_new(&f->pool, f->c, f->pq, f->dq, &po) == 0, "%s",
 		pex_error_last()->message);
+}
+
+/* Rooms are handed out at once (ready_after_s 0) except in the readiness tests. */
+static void fx_open_ex(fx *f, const char *prefix, unsigned lease_s, long retry_cap_ms)
+{
+	fx_open_ex2(f, prefix, lease_s, retry_cap_ms, 0, NULL);
 }
 
 static void fx_open(fx *f, const char *prefix)
@@ -443,6 +451,92 @@ START_TEST(test_pop_slow_patch_keeps_tags)
 }
 END_TEST
 
+/* ---- (b3) readiness: no room before Pexip has replicated it ---- */
+
+/* Could a caller join @p name now, by the emulator's replication model? */
+static int joinable(fx *f, const char *name)
+{
+	char body[300], *resp = NULL;
+	json_object *doc, *v;
+	int yes;
+	snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
+	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/conference/joinable", body, &resp), 200);
+	doc = json_tokener_parse(resp);
+	ck_assert_msg(doc && json_object_object_get_ex(doc, "joinable", &v), "%s", resp);
+	yes = json_object_get_boolean(v);
+	json_object_put(doc);
+	free(resp);
+	return yes;
+}
+
+#define READY_S 2
+
+/* Issue 12.2: a new conference reaches the Conferencing Nodes only after
+ * replication (the emulator: --replication-delay). With ready_after_s no
+ * hand-out, plain or through prefetch, ever returns a room a caller could
+ * not join yet: not rooms this pool filled (invisible on the queue until
+ * then), not rooms an older version queued with no delay (the pop checks
+ * "created" and releases them for the time left), not bare names (their
+ * age comes from Pexip's creation_time). While none is ready the pop fails
+ * with PEX_EEMPTY saying when the next one will be. Then the callers poll
+ * until every room was handed out, checking each hand-out at once. */
+START_TEST(test_pop_waits_for_replication)
+{
+	static const char *const emu_args[] = { "--replication-delay", "2", NULL };
+	fx f;
+	pex_pool *old = NULL;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_pool_room *r = NULL;
+	size_t created = 0, handed = 0, held_rounds = 0;
+	long long until;
+
+	fx_open_ex2(&f, "vmr_", 0, 20, READY_S, emu_args);
+	/* rooms of this pool: on the queue, counted, invisible */
+	ck_assert_int_eq(pex_pool_replenish(f.pool, 2, &created, NULL, NULL), 0);
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_msg(strstr(pex_error_last()->message, "no room is ready yet; the next will be ready in "),
+		"%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
+	/* a room an older version queued without a delay: visible, not ready */
+	po.name_prefix = "vmr_";
+	po.ready_after_s = 0;
+	ck_assert_int_eq(pex_pool_new(&old, f.c, f.pq, f.dq, &po), 0);
+	ck_assert_int_eq(pex_pool_replenish(old, 1, &created, NULL, NULL), 0);
+	pex_pool_free(old);
+	/* and a bare name (the old app's format) of a room made just now */
+	ck_assert_int_eq(emu_api(&f.e, "POST", "/api/admin/configuration/v1/conference/",
+		"{\"name\": \"vmr_bare_new\", \"guest_pin\": \"1234\", \"pin\": \"5678\"}", NULL), 201);
+	ck_assert_int_eq(pex_queue_put(f.pq, "vmr_bare_new", strlen("vmr_bare_new"), 0), 0);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
+	ck_assert_uint_eq(qcount(f.pq), 4);
+	ck_assert(!joinable(&f, "vmr_bare_new"));
+
+	/* now wait for the state "all four handed out", checking each hand-out */
+	until = pex__now_ms() + 60000;
+	while (handed < 4 && pex__now_ms() < until) {
+		int err;
+		if (handed % 2 == 1 && pex_pool_prefetch(f.pool, 1) == 1)
+			held_rounds++;
+		err = pex_pool_pop(&r, f.pool, UUI_HI, NULL);
+		if (err == 0) {
+			ck_assert_msg(joinable(&f, r->name), "room %s was handed out before a caller could "
+				"join it", r->name);
+			pex_pool_room_free(r);
+			handed++;
+			continue;
+		}
+		ck_assert_msg(err == PEX_EEMPTY, "%s", pex_error_last()->message);
+		pex__sleep_ms(50);     /* pacing the polls, not synchronisation */
+	}
+	ck_assert_uint_eq(handed, 4);
+	ck_assert_uint_ge(held_rounds, 1);     /* the prefetch path handed out rooms too */
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- (c) bare room names (the old app's queues) ---- */
 
 static long long make_room(fx *f, const char *name, const char *alias, const char *guest_pin)
@@ -504,7 +598,7 @@ END_TEST
 
 /* Every metric, in the order pex_metrics_format_write writes them. */
 typedef struct want_metrics {
-	long long pool_depth, deletion_backlog, live_conferences, pexip_pool_rooms;
+	long long pool_depth, pool_maturing, deletion_backlog, live_conferences, pexip_pool_rooms;
 	unsigned long long pops, pop_failures, replenished, replenish_failures;
 	unsigned long long deleted, delete_failures, events, events_unknown, events_foreign;
 } want_metrics;
@@ -513,6 +607,7 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 {
 	const struct { const char *key; long long v; } rows[] = {
 		{ "pool_depth", w->pool_depth },
+		{ "pool_maturing", w->pool_maturing },
 		{ "deletion_backlog", w->deletion_backlog },
 		{ "live_conferences", w->live_conferences },
 		{ "pexip_pool_rooms", w->pexip_pool_rooms },
@@ -547,7 +642,7 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_PROMETHEUS), 0);
 	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
 		char name[96], line[160];
-		int counter = i >= 4;
+		int counter = i >= 5;     /* five gauges first */
 		snprintf(name, sizeof(name), "pexipsdk_%s%s", rows[i].key, counter ? "_total" : "");
 		snprintf(line, sizeof(line), "\n%s %lld\n", name, rows[i].v);
 		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s %lld':\n%s", name, rows[i].v, out.ptr);
@@ -660,11 +755,12 @@ END_TEST
 START_TEST(test_metrics_format_values)
 {
 	pex_pool_metrics m;
-	want_metrics w = { 11, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
+	want_metrics w = { 11, 24, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
 		18446744073709551615ULL / 2, 22, 23 };
 	pex_buf out = PEX_BUF_INIT;
 	memset(&m, 0, sizeof(m));
 	m.pool_depth = w.pool_depth;
+	m.pool_maturing = w.pool_maturing;
 	m.deletion_backlog = w.deletion_backlog;
 	m.live_conferences = w.live_conferences;
 	m.pexip_pool_rooms = w.pexip_pool_rooms;
@@ -841,6 +937,7 @@ START_TEST(test_prefetch_free_drain_orphans)
 
 	/* free: back on the queue */
 	po.name_prefix = "vmr_";
+	po.ready_after_s = 0;
 	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
 	ck_assert_int_eq(pex_pool_prefetch(p2, 2), 2);
 	ck_assert_uint_eq(qcount(f.pq), 1);
@@ -890,6 +987,7 @@ int main(void)
 	tcase_add_test(pop, test_pop_patch_permanent_500);
 	tcase_add_test(pop, test_pop_patch_unsure_delayed);
 	tcase_add_test(pop, test_pop_slow_patch_keeps_tags);
+	tcase_add_test(pop, test_pop_waits_for_replication);
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);

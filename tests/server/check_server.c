@@ -260,6 +260,7 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"pool:\n"
 		"  queue: %s\n"
 		"  depth: %d\n"
+		"%s"
 		"%s%s%s"
 		"tag: {url_template: \"%s\", allowed_hosts: [svc.example.com]}\n"
 		"gc: {queue: %s-del, delay_s: 0%s%s}\n"
@@ -269,7 +270,10 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"  api_keys: [other-key, %s]\n"
 		"  jwt: {issuer: \"%s\", audience: \"%s\", jwks_file: %s/jwks.json}\n"
 		"log: {level: info, format: json}\n",
-		g_emu.url, db, queue, depth, so && so->pool_extra ? "  " : "",
+		g_emu.url, db, queue, depth,
+		/* rooms are handed out at once unless a test is about readiness */
+		so && so->pool_extra && strstr(so->pool_extra, "ready_after_s") ? "" : "  ready_after_s: 0\n",
+		so && so->pool_extra ? "  " : "",
 		so && so->pool_extra ? so->pool_extra : "", so && so->pool_extra ? "\n" : "", TEMPLATE, queue,
 		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS, API_KEY,
 		ISSUER, AUDIENCE, g_dir);
@@ -1580,6 +1584,64 @@ START_TEST(test_slow_patch_keeps_tags)
 }
 END_TEST
 
+/* Issue 12.2 through the server: with Pexip replicating new rooms after 2 s
+ * (the emulator's replication model) and pool.ready_after_s 2, POST
+ * /room/create never answers 200 with a room a caller cannot join yet:
+ * while no room is ready it answers 503 pool_empty saying when the next
+ * will be. The callers poll until three rooms were handed out (the held
+ * room included), checking each at once. */
+static int emu_joinable(const char *name)
+{
+	char body[300], *resp = NULL;
+	int yes;
+	snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/joinable", body, &resp), 200);
+	yes = strstr(resp, "\"joinable\": true") != NULL || strstr(resp, "\"joinable\":true") != NULL;
+	free(resp);
+	return yes;
+}
+
+START_TEST(test_create_waits_for_replication)
+{
+	server_opts so = { "name_prefix: rdy_\n  ready_after_s: 2", NULL, NULL, NULL, NULL };
+	long long until;
+	int handed = 0, saw_503 = 0;
+	char code[64];
+	req_opts o;
+	server_t s;
+
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/replication", "{\"delay_s\": 2}", NULL), 200);
+	server_start_opts(&s, "rdy", 3, &so);
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	until = now_ms() + (g_valgrind ? 300000 : 60000);
+	while (handed < 3 && now_ms() < until) {
+		resp_t r;
+		json_object *doc, *v;
+		long st = http(&r, s.base, "POST", "/room/create?uuiData=6869", NULL, 0, &o);
+		if (st == 200) {
+			doc = json_tokener_parse(r.body);
+			ck_assert(doc && json_object_object_get_ex(doc, "name", &v));
+			ck_assert_msg(emu_joinable(json_object_get_string(v)), "room %s was handed out before a "
+				"caller could join it", json_object_get_string(v));
+			json_object_put(doc);
+			handed++;
+		} else {
+			ck_assert_msg(st == 503, "HTTP %ld: %s", st, r.body);
+			ck_assert_str_eq(error_code(&r, code, sizeof(code)), "pool_empty");
+			if (strstr(r.body, "the next will be ready in "))
+				saw_503++;
+			usleep(50 * 1000);     /* pacing the polls, not synchronisation */
+		}
+		resp_free(&r);
+	}
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/replication", "{\"delay_s\": 0}", NULL), 200);
+	ck_assert_int_eq(handed, 3);
+	ck_assert_int_ge(saw_503, 1);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /* ---- timers ---- */
 
 static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"AdjustForDST\":true},"
@@ -1772,6 +1834,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_held_room);
 	tcase_add_test(tc, test_backpressure);
 	tcase_add_test(tc, test_slow_patch_keeps_tags);
+	tcase_add_test(tc, test_create_waits_for_replication);
 	tcase_add_test(tc, test_timers_fire);
 	tcase_add_test(tc, test_gc_timer_orphans);
 	tcase_add_test(tc, test_timer_routes_peer);
