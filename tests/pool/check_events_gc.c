@@ -831,20 +831,20 @@ static void sink_stop(sink *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-/* Have the emulator POST events to the sink, then handle every body received. */
-static void drive(fx *f, sink *s, const char *event, const char *names, int bulk, int version,
-	pex_event_report *total)
+/* Have the emulator's event driver POST to the sink (@p args: the members of
+ * its request besides "url"), then handle every body received. */
+static void drive_req(fx *f, sink *s, const char *args, pex_event_report *total)
 {
-	char req[512];
+	pex_buf req = PEX_BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
 		free(s->bodies[i]);
 	s->n = 0;
-	snprintf(req, sizeof(req), "{\"url\": \"http://127.0.0.1:%d/event_sink\", \"event\": \"%s\", "
-		"\"names\": [%s], \"bulk\": %s, \"version\": %d}", s->port, event, names,
-		bulk ? "true" : "false", version);
-	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/events", req, NULL), 200);
+	ck_assert_int_eq(pex__buf_printf(&req, "{\"url\": \"http://127.0.0.1:%d/event_sink\", %s}", s->port,
+		args), 0);
+	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/events", req.ptr, NULL), 200);
+	pex_buf_dispose(&req);
 	memset(total, 0, sizeof(*total));
 	ck_assert_uint_gt(s->n, 0);
 	for (i = 0; i < s->n; i++) {
@@ -855,7 +855,19 @@ static void drive(fx *f, sink *s, const char *event, const char *names, int bulk
 		total->protected_skipped += r.protected_skipped;
 		total->ignored += r.ignored;
 		total->unknown += r.unknown;
+		total->foreign += r.foreign;
+		total->skipped += r.skipped;
+		total->capped += r.capped;
 	}
+}
+
+static void drive(fx *f, sink *s, const char *event, const char *names, int bulk, int version,
+	pex_event_report *total)
+{
+	char args[512];
+	snprintf(args, sizeof(args), "\"event\": \"%s\", \"names\": [%s], \"bulk\": %s, \"version\": %d",
+		event, names, bulk ? "true" : "false", version);
+	drive_req(f, s, args, total);
 }
 
 START_TEST(test_event_from_emulator)
@@ -893,6 +905,131 @@ START_TEST(test_event_from_emulator)
 END_TEST
 
 /* ---- GC ---- */
+
+/* Issue 12.1/12.8: a "real deployment". Beside the pool live 20 permanent
+ * VMRs, 5 Virtual Receptions (two_stage_dialing) and 3 test-call services,
+ * whose own calls end again and again. 500 pool rooms are handed out and
+ * end; the Conferencing Nodes' events (v2 bulks from 10.47.2.21, v1 singles,
+ * eventsink_started with empty data, a v2 eventsink_ended, one room ended by
+ * two nodes while still live on a third) go through the emulator's event
+ * driver and a real HTTP sink into pex_pool_handle_event(), and GC runs
+ * after every round. At the end GC has deleted exactly the pool's ended
+ * rooms: every foreign service and every room still in the pool exists. */
+#define DEPLOY_ROUNDS 20
+#define DEPLOY_PER_ROUND 25
+
+static void add_name(pex_buf *b, const char *name)
+{
+	ck_assert_int_eq(pex__buf_printf(b, "%s\"%s\"", b->size ? ", " : "", name), 0);
+}
+
+START_TEST(test_real_deployment)
+{
+	static const char *const kinds[] = { "conference", "two_stage_dialing", "test_call" };
+	char foreign[28][32], body[256], (*handed)[64], args[256], live_name[64] = "";
+	pex_buf names = PEX_BUF_INIT, req = PEX_BUF_INIT;
+	pex_event_report r;
+	pex_gc_report g;
+	size_t nforeign = 0, nhanded = 0, i, created = 0, foreign_events = 0;
+	int round, k;
+	fx f;
+	sink s;
+
+	fx_open(&f, 1, 0, NULL);
+	sink_start(&s);
+	handed = calloc(DEPLOY_ROUNDS * DEPLOY_PER_ROUND, sizeof(*handed));
+	ck_assert_ptr_nonnull(handed);
+	for (i = 0; i < 28; i++) {
+		const char *kind = kinds[i < 20 ? 0 : i < 25 ? 1 : 2];
+		if (i < 20)
+			snprintf(foreign[i], sizeof(foreign[i]), "meet.user%02zu", i);
+		else if (i < 25)
+			snprintf(foreign[i], sizeof(foreign[i]), "reception%zu", i - 20);
+		else
+			snprintf(foreign[i], sizeof(foreign[i]), "testcall%zu", i - 25);
+		snprintf(body, sizeof(body), "{\"name\": \"%s\", \"service_type\": \"%s\"}", foreign[i], kind);
+		ck_assert_int_eq(emu_api(&f.e, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+		nforeign++;
+	}
+	drive_req(&f, &s, "\"event\": \"eventsink_started\", \"node\": \"10.47.2.21\", \"version\": 2", &r);
+	ck_assert_uint_eq(r.ignored, 1);
+	ck_assert_int_eq(pex_pool_replenish(f.pool, DEPLOY_PER_ROUND, &created, NULL, NULL), 0);
+
+	for (round = 0; round < DEPLOY_ROUNDS; round++) {
+		size_t first = nhanded;
+		for (k = 0; k < DEPLOY_PER_ROUND; k++) {
+			pex_pool_room *room = NULL;
+			ck_assert_msg(pex_pool_pop(&room, f.pool, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			snprintf(handed[nhanded++], 64, "%s", room->name);
+			pex_pool_room_free(room);
+		}
+		ck_assert_int_eq(pex_pool_replenish(f.pool, DEPLOY_PER_ROUND, &created, NULL, NULL), 0);
+		/* the round's rooms end, and so do calls on every foreign service */
+		pex__buf_clear(&names);
+		for (i = first; i < nhanded; i++)
+			add_name(&names, handed[i]);
+		for (i = 0; i < nforeign; i++)
+			add_name(&names, foreign[i]);
+		pex__buf_clear(&req);
+		ck_assert_int_eq(pex__buf_printf(&req, "\"event\": \"conference_ended\", \"bulk\": true, "
+			"\"version\": 2, \"node\": \"10.47.2.21\", \"names\": [%s]", names.ptr), 0);
+		drive_req(&f, &s, req.ptr, &r);
+		ck_assert_uint_eq(r.scheduled, DEPLOY_PER_ROUND);
+		ck_assert_uint_eq(r.foreign, nforeign);
+		foreign_events += r.foreign;
+		/* v1 singles from another node for a few foreign services */
+		drive(&f, &s, "conference_ended", "\"meet.user01\", \"reception1\", \"testcall0\"", 0, 1, &r);
+		ck_assert_uint_eq(r.foreign, 3);
+		foreign_events += 3;
+		if (round == 3) {
+			/* ended by two nodes while still live on a third */
+			snprintf(live_name, sizeof(live_name), "%s", handed[first]);
+			make_live(&f, live_name);
+		}
+		ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+		ck_assert_uint_eq(g.skipped_foreign, 0);
+		if (round == 3) {
+			ck_assert_uint_eq(g.deleted, DEPLOY_PER_ROUND - 1);
+			ck_assert_uint_eq(g.postponed_live, 1);
+			snprintf(args, sizeof(args), "\"event\": \"conference_ended\", \"version\": 2, "
+				"\"nodes\": [\"10.47.2.21\", \"10.47.2.22\"], \"names\": [\"%s\"]", live_name);
+			drive_req(&f, &s, args, &r);
+			ck_assert_uint_eq(s.n, 2);          /* one POST per node */
+			ck_assert_uint_eq(r.scheduled, 2);   /* one per payload: GC copes */
+			ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			ck_assert_uint_eq(g.deleted, 0);
+			ck_assert_uint_eq(g.postponed_live, 2);
+			ck_assert(room_exists(&f, live_name));
+			/* the third node's call ends: then it is deleted */
+			emu_json(&f, "/_emu/conference/stop", "{\"name\": \"%s\"}", live_name);
+			snprintf(args, sizeof(args), "\"event\": \"conference_ended\", \"version\": 2, "
+				"\"node\": \"10.47.2.23\", \"names\": [\"%s\"]", live_name);
+			drive_req(&f, &s, args, &r);
+			ck_assert_uint_eq(r.scheduled, 1);
+			ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			ck_assert_uint_eq(g.deleted, 1);
+		} else {
+			ck_assert_uint_eq(g.deleted, DEPLOY_PER_ROUND);
+		}
+	}
+	drive_req(&f, &s, "\"event\": \"eventsink_ended\", \"node\": \"10.47.2.21\", \"version\": 2", &r);
+	ck_assert_uint_eq(r.ignored, 1);
+
+	ck_assert_uint_eq(nhanded, DEPLOY_ROUNDS * DEPLOY_PER_ROUND);
+	for (i = 0; i < nhanded; i++)
+		ck_assert_msg(!room_exists(&f, handed[i]), "ended pool room %s was not deleted", handed[i]);
+	for (i = 0; i < nforeign; i++)
+		ck_assert_msg(room_exists(&f, foreign[i]), "GC deleted the customer's %s", foreign[i]);
+	ck_assert_uint_eq(qcount(f.pq), DEPLOY_PER_ROUND);       /* the pool, untouched */
+	ck_assert_int_eq(emu_stat(&f.e, "conferences"), (long long)nforeign + DEPLOY_PER_ROUND);
+	ck_assert_uint_eq(atomic_load(&f.pool->events_foreign), foreign_events);
+	pex_buf_dispose(&names);
+	pex_buf_dispose(&req);
+	free(handed);
+	sink_stop(&s);
+	fx_close(&f);
+}
+END_TEST
 
 START_TEST(test_gc_deletes)
 {
@@ -1552,6 +1689,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_orphans);
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
 	tcase_add_test(gc, test_gc_foreign);
+	tcase_add_test(gc, test_real_deployment);
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
 	tcase_add_test(gc, test_batch_parse);
