@@ -462,21 +462,31 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	json_object *o = json_object_new_object();
 	size_t depth = 0;
 	int queue_ok = pex_queue_count(&depth, s->pool_queue) == 0, pexip_ok;
-	long long now = rs_now_ms();
+	long long now = rs_now_ms(), maturing;
 
 	/* Pexip is asked at most every 10 s, by one request at a time */
 	pthread_mutex_lock(&s->health_lock);
 	if (!s->pexip_checked_at || now - s->pexip_checked_at >= 10000) {
 		s->pexip_ok = pex_client_check(pex_pool_client(s->pool)) == 0;
+		if (!s->pexip_ok || pex_pool_maturing(s->pool, &s->maturing, NULL) < 0)
+			s->maturing = -1;
 		s->pexip_checked_at = rs_now_ms();
 	}
 	pexip_ok = s->pexip_ok;
+	maturing = s->maturing;
 	pthread_mutex_unlock(&s->health_lock);
 
 	json_object_object_add(o, "status", json_object_new_string(queue_ok && pexip_ok ? "ok" : "degraded"));
 	/* the rooms held ready (--prefetch) are part of the pool */
 	json_object_object_add(o, "pool_depth", queue_ok ?
 		json_object_new_int64((long long)(depth + pex_pool_held(s->pool))) : NULL);
+	/* pool_depth counts rooms still maturing (pool.ready_after_s: invisible on
+	 * the queue, counted by every backend); how many, Pexip says (as of the
+	 * last check, at most 10 s old; null when unknown) */
+	json_object_object_add(o, "pool_maturing", maturing >= 0 ? json_object_new_int64(maturing) : NULL);
+	json_object_object_add(o, "pool_ready", queue_ok && maturing >= 0 ? json_object_new_int64(
+		(long long)(depth + pex_pool_held(s->pool)) > maturing ?
+		(long long)(depth + pex_pool_held(s->pool)) - maturing : 0) : NULL);
 	json_object_object_add(o, "queue", json_object_new_string(queue_ok ? "ok" : "error"));
 	json_object_object_add(o, "pexip", json_object_new_string(pexip_ok ? "ok" : "error"));
 	return rs_send_json(c, r, queue_ok && pexip_ok ? 200 : 503, o);

@@ -98,6 +98,7 @@ typedef struct rs_server {
 	pthread_mutex_t health_lock;
 	long long pexip_checked_at;
 	int pexip_ok;
+	long long maturing;             /* pool rooms not ready yet, asked with the Pexip check */
 
 	/* jobs.c */
 	pthread_mutex_t jobs_lock;

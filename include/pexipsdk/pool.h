@@ -148,6 +148,16 @@ PEX_EXTERN int pex_pool_prefetch(pex_pool *pool, unsigned n);
 /** How many rooms the pool holds now (see pex_pool_prefetch()). */
 PEX_EXTERN size_t pex_pool_held(pex_pool *pool);
 
+/**
+ * The pool's maturing rooms: pool-prefixed rooms on Pexip younger than
+ * ready_after_s, which are on the queue (invisible) but not handed out yet.
+ * One Pexip request (none when ready_after_s is 0: both outputs 0/-1).
+ * @param count    (may be NULL) how many
+ * @param next_s   (may be NULL) seconds until the next is ready, -1 if none
+ * @return 0, or a Pexip error.
+ */
+PEX_EXTERN int pex_pool_maturing(pex_pool *pool, long long *count, long long *next_s);
+
 /** Progress callback for long operations: done of total; non-zero aborts (PEX_EUSER). */
 typedef int (*pex_pool_progress_cb)(size_t done, size_t total, void *payload);
 

@@ -603,6 +603,15 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 	return ok ? 0 : -1;
 }
 
+int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
+{
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_maturing: no pool");
+	if (maturing(p, count, next_s) < 0)
+		return pex_error_last()->code < 0 ? pex_error_last()->code : PEX_ERROR;
+	return 0;
+}
+
 /*
  * Take one room off the pool queue: lease a message, decode it (dropping
  * unreadable messages and recycling stale rooms), resolve a bare name,
@@ -1147,8 +1156,8 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
 	m->pool_depth = (long long)(n + pex_pool_held(p));
-	if (maturing(p, &m->pool_maturing, NULL) < 0)
-		return pex_error_last()->code ? pex_error_last()->code : PEX_ERROR;
+	if ((err = pex_pool_maturing(p, &m->pool_maturing, NULL)) < 0)
+		return err;
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;

@@ -498,6 +498,16 @@ START_TEST(test_pop_waits_for_replication)
 	ck_assert_msg(strstr(pex_error_last()->message, "no room is ready yet; the next will be ready in "),
 		"%s", pex_error_last()->message);
 	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
+	{
+		long long count = -1, next = -1;
+		pex_pool_metrics m;
+		ck_assert_msg(pex_pool_maturing(f.pool, &count, &next) == 0, "%s", pex_error_last()->message);
+		ck_assert_int_eq(count, 2);
+		ck_assert_msg(next >= 1 && next <= READY_S + 1, "next ready in %lld s", next);
+		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+		ck_assert_int_eq(m.pool_depth, 2);
+		ck_assert_int_eq(m.pool_maturing, 2);
+	}
 	/* a room an older version queued without a delay: visible, not ready */
 	po.name_prefix = "vmr_";
 	po.ready_after_s = 0;

@@ -1637,6 +1637,14 @@ START_TEST(test_create_waits_for_replication)
 	}
 	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/replication", "{\"delay_s\": 0}", NULL), 200);
 	ck_assert_int_eq(handed, 3);
+	/* health tells ready rooms from maturing ones (the replacements are new) */
+	{
+		resp_t r;
+		ck_assert_int_eq(http(&r, s.base, "GET", "/public/health", NULL, 0, NULL), 200);
+		ck_assert_int_ge(json_int(r.body, "pool_maturing"), 0);
+		ck_assert_int_ge(json_int(r.body, "pool_ready"), 0);
+		resp_free(&r);
+	}
 	ck_assert_int_ge(saw_503, 1);
 	ck_assert_int_eq(server_stop(&s), 0);
 }
