@@ -175,6 +175,22 @@ pex_client *pex_pool_client(pex_pool *p)
 	return p ? p->client : NULL;
 }
 
+/* Copy the list @p key (when set) into @p dst, NULL-terminated; at most @p max - 1 entries. */
+static int prefix_list(const char **dst, size_t max, const pex_config *cfg, const char *key)
+{
+	const char *const *list = NULL;
+	size_t n = 0, i;
+
+	if (pex_config_get_list(&list, &n, cfg, key) != 0)
+		return 0;
+	if (n > max - 1)
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG, "%s: at most %zu prefixes", key, max - 1);
+	for (i = 0; i < n; i++)
+		dst[i] = list[i];
+	dst[n] = NULL;
+	return 0;
+}
+
 int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	pex_log_cb log_cb, void *log_payload)
 {
@@ -183,7 +199,7 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	pex_queue *pq = NULL, *dq = NULL;
 	const char *pool_name = "room-creation-queue", *gc_name = "room-deletion-queue";
 	const char *const *list = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 	long long v;
 	int b, err;
 
@@ -218,22 +234,9 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
 	GET_INT("pool.ready_after_s", o.ready_after_s, unsigned);
-	if (pex_config_get_list(&list, &n, cfg, "gc.protected_prefixes") == 0) {
-		if (n > PEX_POOL_MAX_PROTECTED - 1)
-			return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
-				"gc.protected_prefixes: at most %d prefixes", PEX_POOL_MAX_PROTECTED - 1);
-		for (i = 0; i < n; i++)
-			o.protected_prefixes[i] = list[i];
-		o.protected_prefixes[n] = NULL;
-	}
-	if (pex_config_get_list(&list, &n, cfg, "gc.owned_prefixes") == 0) {
-		if (n > PEX_POOL_MAX_OWNED - 1)
-			return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
-				"gc.owned_prefixes: at most %d prefixes", PEX_POOL_MAX_OWNED - 1);
-		for (i = 0; i < n; i++)
-			o.owned_prefixes[i] = list[i];
-		o.owned_prefixes[n] = NULL;
-	}
+	if ((err = prefix_list(o.protected_prefixes, PEX_POOL_MAX_PROTECTED, cfg, "gc.protected_prefixes")) < 0 ||
+	    (err = prefix_list(o.owned_prefixes, PEX_POOL_MAX_OWNED, cfg, "gc.owned_prefixes")) < 0)
+		return err;
 #undef GET_STR
 #undef GET_INT
 

@@ -69,7 +69,9 @@ typedef struct fx {
 static const char *const hosts[] = { "svc.example.com" };
 
 /* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
- * client's backoff cap, which also caps how long a Retry-After is honoured. */
+ * client's backoff cap, which also caps how long a Retry-After is honoured;
+ * @p ready_after_s: pool.ready_after_s; @p emu_args: the emulator's extra
+ * command-line arguments (NULL: none). */
 static void fx_open_ex2(fx *f, const char *prefix, unsigned lease_s, long retry_cap_ms,
 	unsigned ready_after_s, const char *const *emu_args)
 {
