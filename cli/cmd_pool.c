@@ -269,17 +269,23 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 			if (ctl->json) {
 				report = json_object_new_object();
 				json_object_object_add(report, "pool_depth", json_object_new_int64(m.pool_depth));
-				json_object_object_add(report, "pool_ready", json_object_new_int64(
-					m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0));
-				json_object_object_add(report, "pool_maturing", json_object_new_int64(m.pool_maturing));
+				/* null when Pexip could not say how many are maturing */
+				json_object_object_add(report, "pool_ready", m.pool_maturing < 0 ? NULL :
+					json_object_new_int64(m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0));
+				json_object_object_add(report, "pool_maturing", m.pool_maturing < 0 ? NULL :
+					json_object_new_int64(m.pool_maturing));
 				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
 				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
 				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
 			} else {
-				printf("pool depth:        %lld (ready %lld, maturing %lld)\ndeletion backlog:  %lld\n"
-					"pool rooms on Pexip: %lld\nlive conferences:  %lld\n", m.pool_depth,
-					m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0,
-					m.pool_maturing, m.deletion_backlog, m.pexip_pool_rooms, m.live_conferences);
+				if (m.pool_maturing < 0)
+					printf("pool depth:        %lld (maturing unknown)\n", m.pool_depth);
+				else
+					printf("pool depth:        %lld (ready %lld, maturing %lld)\n", m.pool_depth,
+						m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0,
+						m.pool_maturing);
+				printf("deletion backlog:  %lld\npool rooms on Pexip: %lld\nlive conferences:  %lld\n",
+					m.deletion_backlog, m.pexip_pool_rooms, m.live_conferences);
 			}
 		}
 	} else if (strcmp(sub, "fill") == 0) {

@@ -292,8 +292,9 @@ typedef struct pex_pool_metrics {
 	unsigned long long events, events_unknown;
 	unsigned long long events_foreign;  /**< conference_ended for services the pool does not own */
 	long long pool_maturing;       /**< pool rooms younger than ready_after_s (asked of Pexip;
-	                                    0 when ready_after_s is 0), in pool_depth but not ready:
-	                                    ready = pool_depth - pool_maturing */
+	                                    0 when ready_after_s is 0, -1 when Pexip could not say),
+	                                    in pool_depth but not ready: ready = pool_depth -
+	                                    pool_maturing */
 } pex_pool_metrics;
 
 /** Gather metrics (queue counts, Pexip counts, this process's counters). */

@@ -1159,8 +1159,13 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
 	m->pool_depth = (long long)(n + pex_pool_held(p));
-	if ((err = pex_pool_maturing(p, &m->pool_maturing, NULL)) < 0)
-		return err;
+	/* creation_time filters are not documented for every Pexip release: a
+	 * refusal makes the count unknown (-1), not the metrics fail */
+	if (pex_pool_maturing(p, &m->pool_maturing, NULL) < 0) {
+		pex__log(p->log, PEX_LOG_DEBUG, "metrics: maturing pool rooms unknown: %s",
+			pex_error_last()->message);
+		m->pool_maturing = -1;
+	}
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;

@@ -128,6 +128,7 @@ typedef struct emu_faults {
 	bool apply_to_token;
 	long rate_limit_per_minute;
 	bool refuse_in_filter;  /* answer `__in` filters with 400, as a server that does not allow them */
+	bool refuse_time_filter; /* answer `creation_time` filters with 400 (a release that does not allow them) */
 	long fail_next;         /* answer the next N requests with fail_next_status */
 	int fail_next_status;   /* 0 = 429 */
 } emu_faults;
@@ -151,6 +152,8 @@ extern emu_stats g_stats;
 extern atomic_bool g_stopping;
 /* a copy of emu_faults.refuse_in_filter for the store (read per list request) */
 extern atomic_bool g_refuse_in;
+/* and of emu_faults.refuse_time_filter */
+extern atomic_bool g_refuse_time;
 
 /* Sleeps up to ms milliseconds; returns early when the emulator stops. */
 void emu_sleep_ms(double ms);

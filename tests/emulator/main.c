@@ -67,6 +67,7 @@ emu_config g_cfg;
 emu_stats g_stats;
 atomic_bool g_stopping;
 atomic_bool g_refuse_in;
+atomic_bool g_refuse_time;
 
 static void usage(FILE *out)
 {

@@ -956,7 +956,8 @@ static int parse_filters(resp *r, const listdef *ld, const qarg *q, size_t nq, f
 		for (j = 0; j < sizeof(op_names) / sizeof(op_names[0]); j++)
 			if (!strcmp(op_names[j].name, opname))
 				op = op_names[j].op;
-		if (!op || !(ld->fields[idx].ops & op) || (op == OP_IN && atomic_load(&g_refuse_in))) {
+		if (!op || !(ld->fields[idx].ops & op) || (op == OP_IN && atomic_load(&g_refuse_in)) ||
+		    (!strcmp(field, "creation_time") && atomic_load(&g_refuse_time))) {
 			resp_error(r, 400, "'%.64s' is not an allowed filter on the '%s' field.", opname, field);
 			goto fail;
 		}

@@ -509,6 +509,14 @@ START_TEST(test_pop_waits_for_replication)
 		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
 		ck_assert_int_eq(m.pool_depth, 2);
 		ck_assert_int_eq(m.pool_maturing, 2);
+		/* a Pexip that refuses creation_time filters: unknown, nothing fails */
+		faults(&f, "{\"refuse_time_filter\": true}");
+		ck_assert_int_eq(pex_pool_maturing(f.pool, &count, &next), PEX_EHTTP);
+		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+		ck_assert_int_eq(m.pool_maturing, -1);
+		ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+		ck_assert_str_eq(pex_error_last()->message, "the pool is empty (queue 'room-creation-queue')");
+		faults(&f, "{\"refuse_time_filter\": false}");
 	}
 	/* a room an older version queued without a delay: visible, not ready */
 	po.name_prefix = "vmr_";
