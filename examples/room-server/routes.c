@@ -468,9 +468,15 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	pthread_mutex_lock(&s->health_lock);
 	if (!s->pexip_checked_at || now - s->pexip_checked_at >= 10000) {
 		s->pexip_ok = pex_client_check(pex_pool_client(s->pool)) == 0;
-		if (!s->pexip_ok || pex_pool_maturing(s->pool, &s->maturing, NULL) < 0)
-			s->maturing = -1;
 		s->pexip_checked_at = rs_now_ms();
+		s->maturing_next_ms = now;          /* ask for the maturing rooms too */
+	}
+	/* ... and again as soon as the next maturing room is ready */
+	if (s->maturing_next_ms && now >= s->maturing_next_ms) {
+		long long next = -1;
+		if (!s->pexip_ok || pex_pool_maturing(s->pool, &s->maturing, &next) < 0)
+			s->maturing = -1;
+		s->maturing_next_ms = next > 0 ? rs_now_ms() + next * 1000 : 0;
 	}
 	pexip_ok = s->pexip_ok;
 	maturing = s->maturing;
@@ -481,8 +487,9 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	json_object_object_add(o, "pool_depth", queue_ok ?
 		json_object_new_int64((long long)(depth + pex_pool_held(s->pool))) : NULL);
 	/* pool_depth counts rooms still maturing (pool.ready_after_s: invisible on
-	 * the queue, counted by every backend); how many, Pexip says (as of the
-	 * last check, at most 10 s old; null when unknown) */
+	 * the queue, counted by every backend); how many, Pexip says (asked with
+	 * the Pexip check, at most every 10 s, and again when the next maturing
+	 * room is due; null when unknown) */
 	json_object_object_add(o, "pool_maturing", maturing >= 0 ? json_object_new_int64(maturing) : NULL);
 	json_object_object_add(o, "pool_ready", queue_ok && maturing >= 0 ? json_object_new_int64(
 		(long long)(depth + pex_pool_held(s->pool)) > maturing ?

@@ -99,6 +99,7 @@ typedef struct rs_server {
 	long long pexip_checked_at;
 	int pexip_ok;
 	long long maturing;             /* pool rooms not ready yet, asked with the Pexip check */
+	long long maturing_next_ms;     /* when the next of them is ready (rs_now_ms), 0 = none */
 
 	/* jobs.c */
 	pthread_mutex_t jobs_lock;

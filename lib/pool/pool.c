@@ -555,7 +555,8 @@ static long long not_ready_for(const pex_pool *p, long long created)
 
 /*
  * The pool's maturing rooms, asked of Pexip: pool-prefixed rooms younger
- * than ready_after_s (+1, see not_ready_for()). Rooms filled by another
+ * than ready_after_s (to the second; a room is handed out up to a second
+ * later, see not_ready_for()). Rooms filled by another
  * process are invisible on the queue until they are ready, so only Pexip
  * knows. *count (may be NULL) gets how many, *next_in (may be NULL) the
  * seconds until the oldest is ready (at least 1). 0, or -1 when Pexip
@@ -566,7 +567,7 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 {
 	pex_buf path = PEX_BUF_INIT, body = PEX_BUF_INIT;
 	json_object *doc = NULL, *objs, *ct, *meta, *tc;
-	time_t since = (time_t)(pex__unix_time() - p->o.ready_after_s - 1);
+	time_t since = (time_t)(pex__unix_time() - p->o.ready_after_s);   /* whole seconds: +-1 s */
 	char when[32];
 	struct tm tm;
 	long long created;
