@@ -279,15 +279,16 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 		json_object_object_add(d, "deleted", json_object_new_int64((int64_t)rep.deleted));
 		json_object_object_add(d, "postponed_live", json_object_new_int64((int64_t)rep.postponed_live));
 		json_object_object_add(d, "skipped_protected", json_object_new_int64((int64_t)rep.skipped_protected));
+		json_object_object_add(d, "skipped_foreign", json_object_new_int64((int64_t)rep.skipped_foreign));
 		json_object_object_add(d, "already_gone", json_object_new_int64((int64_t)rep.already_gone));
 		json_object_object_add(d, "failed", json_object_new_int64((int64_t)rep.failed));
 		json_object_object_add(d, "orphans_found", json_object_new_int64((int64_t)rep.orphans_found));
 		json_object_object_add(d, "orphans_deleted", json_object_new_int64((int64_t)rep.orphans_deleted));
 		json_object_object_add(d, "dry_run", json_object_new_boolean(o.dry_run));
 	} else if (!ctl->quiet) {
-		printf("%sdeleted %zu, already gone %zu, postponed (live) %zu, protected %zu, failed %zu",
-			o.dry_run ? "dry run: would have " : "", rep.deleted, rep.already_gone,
-			rep.postponed_live, rep.skipped_protected, rep.failed);
+		printf("%sdeleted %zu, already gone %zu, postponed (live) %zu, protected %zu, "
+			"not the pool's %zu, failed %zu", o.dry_run ? "dry run: would have " : "", rep.deleted,
+			rep.already_gone, rep.postponed_live, rep.skipped_protected, rep.skipped_foreign, rep.failed);
 		if (o.orphans)
 			printf("; orphans found %zu, deleted %zu", rep.orphans_found, rep.orphans_deleted);
 		printf("\n");
@@ -354,6 +355,11 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 			if (ctl->json) {
 				report = json_object_new_object();
 				json_object_object_add(report, "pool_depth", json_object_new_int64(m.pool_depth));
+				/* null when Pexip could not say how many are maturing */
+				json_object_object_add(report, "pool_ready", m.pool_maturing < 0 ? NULL :
+					json_object_new_int64(m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0));
+				json_object_object_add(report, "pool_maturing", m.pool_maturing < 0 ? NULL :
+					json_object_new_int64(m.pool_maturing));
 				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
 				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
 				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
@@ -361,20 +367,35 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 				json_object_object_add(report, "last_replenish_failure",
 					last[0] ? json_object_new_string(last) : NULL);
 			} else {
-				printf("pool depth:        %lld\ndeletion backlog:  %lld\npool rooms on Pexip: %lld\n"
-					"live conferences:  %lld\nreplenish failures: %zu", m.pool_depth,
-					m.deletion_backlog, m.pexip_pool_rooms, m.live_conferences, failures);
+				if (m.pool_maturing < 0)
+					printf("pool depth:        %lld (maturing unknown)\n", m.pool_depth);
+				else
+					printf("pool depth:        %lld (ready %lld, maturing %lld)\n", m.pool_depth,
+						m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0,
+						m.pool_maturing);
+				printf("deletion backlog:  %lld\npool rooms on Pexip: %lld\nlive conferences:  %lld\n"
+					"replenish failures: %zu", m.deletion_backlog, m.pexip_pool_rooms,
+					m.live_conferences, failures);
 				printf(last[0] ? " (latest: %s)\n" : "%s\n", last);
 			}
 		}
 	} else if (strcmp(sub, "fill") == 0) {
+		long long ready_after = 60, ready_in;
 		err = pex_pool_fill(pool, (unsigned)depth, &n, progress_cb, ctl);
 		pexctl_progress_end(ctl);
+		pex_config_get_int(&ready_after, ctl->cfg, "pool.ready_after_s");
+		/* new rooms are invisible on the queue until ready (+1 s: see the pool) */
+		ready_in = n && ready_after > 0 ? ready_after + 1 : 0;
 		if (ctl->json) {
 			report = json_object_new_object();
 			json_object_object_add(report, "created", json_object_new_int64((int64_t)n));
+			json_object_object_add(report, "ready_in_s", json_object_new_int64(ready_in));
 		} else if (!ctl->quiet) {
-			printf("created %zu room%s\n", n, n == 1 ? "" : "s");
+			printf("created %zu room%s", n, n == 1 ? "" : "s");
+			if (ready_in)
+				printf(", ready to hand out in %lld s (pool.ready_after_s: Pexip replicates new "
+					"rooms first)", ready_in);
+			printf("\n");
 		}
 	} else {
 		err = pex_pool_drain(pool, del, &n, progress_cb, ctl);
@@ -481,13 +502,17 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		json_object_object_add(d, "events", json_object_new_int64((int64_t)rep.events));
 		json_object_object_add(d, "scheduled", json_object_new_int64((int64_t)rep.scheduled));
 		json_object_object_add(d, "protected_skipped", json_object_new_int64((int64_t)rep.protected_skipped));
+		json_object_object_add(d, "foreign", json_object_new_int64((int64_t)rep.foreign));
 		json_object_object_add(d, "ignored", json_object_new_int64((int64_t)rep.ignored));
 		json_object_object_add(d, "unknown", json_object_new_int64((int64_t)rep.unknown));
+		json_object_object_add(d, "skipped", json_object_new_int64((int64_t)rep.skipped));
+		json_object_object_add(d, "capped", json_object_new_int64((int64_t)rep.capped));
 		pexctl_print_json(d);
 	} else if (!ctl->quiet) {
-		printf("%zu event%s: %zu scheduled for deletion, %zu protected, %zu ignored, %zu unknown\n",
+		printf("%zu event%s: %zu scheduled for deletion, %zu protected, %zu not the pool's, "
+			"%zu ignored, %zu unknown, %zu skipped (unusable), %zu over the limit of %d\n",
 			rep.events, rep.events == 1 ? "" : "s", rep.scheduled, rep.protected_skipped,
-			rep.ignored, rep.unknown);
+			rep.foreign, rep.ignored, rep.unknown, rep.skipped, rep.capped, PEX_EVENT_SCHEDULE_MAX);
 	}
 	return EXIT_OK;
 }

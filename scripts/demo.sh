@@ -41,6 +41,7 @@ queue:
 pool:
   depth: 5
   name_prefix: vmr_
+  ready_after_s: 3    # 60 s by default (Pexip's replication delay); short for the demo
   room: {alias_domain: video.example.com}
 tag:
   url_template: "https://video.example.com/session?uui={uui}"
@@ -58,6 +59,9 @@ run "$pexctl" config check
 step "3. fill the pool: rooms are created on Pexip and queued in SQLite"
 run "$pexctl" pool fill
 run "$pexctl" pool status
+echo "(a new room is handed out only pool.ready_after_s after its creation, plus up to a second:"
+echo " Pexip needs about a minute to replicate it to the Conferencing Nodes; the demo uses 3 s)"
+sleep 5
 
 step "4. start the room server"
 "$server" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &

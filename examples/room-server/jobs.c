@@ -145,8 +145,8 @@ int rs_run_gc(rs_server *s, json_object *logs)
 	opts.orphans = s->gc_orphans;
 	err = pex_gc_sweep(s->pool, &opts, &rep, NULL, NULL);
 	snprintf(line, sizeof(line), "gc: deleted=%zu postponed_live=%zu skipped_protected=%zu "
-		"already_gone=%zu failed=%zu", rep.deleted, rep.postponed_live, rep.skipped_protected,
-		rep.already_gone, rep.failed);
+		"skipped_foreign=%zu already_gone=%zu failed=%zu", rep.deleted, rep.postponed_live,
+		rep.skipped_protected, rep.skipped_foreign, rep.already_gone, rep.failed);
 	if (s->gc_orphans)
 		snprintf(line + strlen(line), sizeof(line) - strlen(line), " orphans_found=%zu orphans_deleted=%zu",
 			rep.orphans_found, rep.orphans_deleted);

@@ -456,8 +456,11 @@ static enum MHD_Result event_sink(rs_server *s, struct MHD_Connection *c, rs_req
 	json_object_object_add(o, "events", json_object_new_int64((long long)rep.events));
 	json_object_object_add(o, "scheduled", json_object_new_int64((long long)rep.scheduled));
 	json_object_object_add(o, "protected_skipped", json_object_new_int64((long long)rep.protected_skipped));
+	json_object_object_add(o, "foreign", json_object_new_int64((long long)rep.foreign));
 	json_object_object_add(o, "ignored", json_object_new_int64((long long)rep.ignored));
 	json_object_object_add(o, "unknown", json_object_new_int64((long long)rep.unknown));
+	json_object_object_add(o, "skipped", json_object_new_int64((long long)rep.skipped));
+	json_object_object_add(o, "capped", json_object_new_int64((long long)rep.capped));
 	return rs_send_json(c, r, 200, o);
 }
 
@@ -479,21 +482,38 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	/* the file split from the pool (deleted or replaced): unhealthy */
 	int store = rs_queue_store_check(s);
 	int queue_ok = store == 0 && pex_queue_count(&depth, s->pool_queue) == 0, pexip_ok;
-	long long now = rs_now_ms();
+	long long now = rs_now_ms(), maturing;
 
 	/* Pexip is asked at most every 10 s, by one request at a time */
 	pthread_mutex_lock(&s->health_lock);
 	if (!s->pexip_checked_at || now - s->pexip_checked_at >= 10000) {
 		s->pexip_ok = pex_client_check(pex_pool_client(s->pool)) == 0;
 		s->pexip_checked_at = rs_now_ms();
+		s->maturing_next_ms = now;          /* ask for the maturing rooms too */
+	}
+	/* ... and again as soon as the next maturing room is ready */
+	if (s->maturing_next_ms && now >= s->maturing_next_ms) {
+		long long next = -1;
+		if (!s->pexip_ok || pex_pool_maturing(s->pool, &s->maturing, &next) < 0)
+			s->maturing = -1;
+		s->maturing_next_ms = next > 0 ? rs_now_ms() + next * 1000 : 0;
 	}
 	pexip_ok = s->pexip_ok;
+	maturing = s->maturing;
 	pthread_mutex_unlock(&s->health_lock);
 
 	json_object_object_add(o, "status", json_object_new_string(queue_ok && pexip_ok ? "ok" : "degraded"));
 	/* the rooms held ready (--prefetch) are part of the pool */
 	json_object_object_add(o, "pool_depth", queue_ok ?
 		json_object_new_int64((long long)(depth + pex_pool_held(s->pool))) : NULL);
+	/* pool_depth counts rooms still maturing (pool.ready_after_s: invisible on
+	 * the queue, counted by every backend); how many, Pexip says (asked with
+	 * the Pexip check, at most every 10 s, and again when the next maturing
+	 * room is due; null when unknown) */
+	json_object_object_add(o, "pool_maturing", maturing >= 0 ? json_object_new_int64(maturing) : NULL);
+	json_object_object_add(o, "pool_ready", queue_ok && maturing >= 0 ? json_object_new_int64(
+		(long long)(depth + pex_pool_held(s->pool)) > maturing ?
+		(long long)(depth + pex_pool_held(s->pool)) - maturing : 0) : NULL);
 	json_object_object_add(o, "queue", json_object_new_string(queue_ok ? "ok" : "error"));
 	json_object_object_add(o, "queue_store", json_object_new_string(store == 0 ? "ok" :
 		store == PEX_ESTALE ? "stale" : "error"));

@@ -101,6 +101,8 @@ typedef struct rs_server {
 	long long pexip_checked_at;
 	int pexip_ok;
 	atomic_int queue_store_bad;     /* pex_queue_check() failing: logged once */
+	long long maturing;             /* pool rooms not ready yet, asked with the Pexip check */
+	long long maturing_next_ms;     /* when the next of them is ready (rs_now_ms), 0 = none */
 
 	/* jobs.c */
 	pthread_mutex_t jobs_lock;

@@ -22,8 +22,9 @@ PEX_BEGIN_DECL
 
 typedef struct pex_pool pex_pool;
 
-#define PEX_POOL_OPTIONS_VERSION 1
+#define PEX_POOL_OPTIONS_VERSION 2
 #define PEX_POOL_MAX_PROTECTED 16
+#define PEX_POOL_MAX_OWNED 16
 
 /** Pool settings (the pool:, tag: and gc: sections of the configuration). */
 typedef struct pex_pool_options {
@@ -42,10 +43,19 @@ typedef struct pex_pool_options {
 	const char *protected_prefixes[PEX_POOL_MAX_PROTECTED]; /**< NULL-terminated; default test_, vkiosk_ */
 	unsigned orphan_max_age_s;      /**< gc.orphan_max_age_s, default 86400 */
 	unsigned lease_s;               /**< how long a pop may hold a pool message, default 60 */
+	/* version 2 */
+	/** gc.owned_prefixes: NULL-terminated, default none. Rooms whose names start with
+	 * one of these (made by an older system) are the pool's too, besides name_prefix:
+	 * events and GC delete only the pool's rooms. Each must be non-empty. */
+	const char *owned_prefixes[PEX_POOL_MAX_OWNED];
+	/** pool.ready_after_s, default 60, at most 3600; 0 = off. Pexip replicates a new
+	 * conference to its Conferencing Nodes about a minute after the create: no room is
+	 * handed out before it is this old (docs/DECISIONS.md #49). */
+	unsigned ready_after_s;
 } pex_pool_options;
 
 #define PEX_POOL_OPTIONS_INIT { PEX_POOL_OPTIONS_VERSION, 20, "vmr_", "conference", 1, 6, 6, \
-	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60 }
+	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60 }
 PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int version);
 
 /**
@@ -88,15 +98,22 @@ PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
  * an https URL to an allowed host, at most 250 characters; errors name the
  * offset in @p tag_url) and no UUI; both NULL leaves the tag empty.
  *
- * Steps: lease a pool message, resolve the room (id from the message, else a
- * lookup by name), PATCH its tag, delete the message, return the room (a
- * room held by pex_pool_prefetch() is taken first: only the PATCH). A
- * room Pexip no longer has is dropped (logged) and the next one tried; a
- * PATCH that fails transiently releases the lease so the room goes back.
+ * Steps: take a room off the pool queue (lease a message, resolve the room:
+ * id from the message, else a lookup by name; delete the message, so the
+ * room is this caller's alone however long the rest takes), PATCH its tag,
+ * return the room (a room held by pex_pool_prefetch() is taken first: only
+ * the PATCH). A room Pexip no longer has is dropped (logged) and the next
+ * one tried; a PATCH that fails puts the room back on the queue as a new
+ * message, at once when Pexip refused it, else (a timeout, a 502/504: the
+ * PATCH may still land) invisible for 300 s.
  * Does not replenish: call pex_pool_replenish() afterwards (in the
  * background) to keep the depth.
- * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (pool
- *         empty), or a queue/Pexip error.
+ * A room younger than ready_after_s (its message's "created", or Pexip's
+ * creation_time for a bare name; a message without either counts as ready)
+ * is never handed out: its message is released for the time left. When no
+ * room is ready the error says when the next one will be (asked of Pexip).
+ * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (no room
+ *         ready), or a queue/Pexip error.
  */
 PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui_hex,
 	const char *tag_url);
@@ -131,13 +148,24 @@ PEX_EXTERN int pex_pool_prefetch(pex_pool *pool, unsigned n);
 /** How many rooms the pool holds now (see pex_pool_prefetch()). */
 PEX_EXTERN size_t pex_pool_held(pex_pool *pool);
 
+/**
+ * The pool's maturing rooms: pool-prefixed rooms on Pexip younger than
+ * ready_after_s, which are on the queue (invisible) but not handed out yet.
+ * One Pexip request (none when ready_after_s is 0: both outputs 0/-1).
+ * @param count    (may be NULL) how many
+ * @param next_s   (may be NULL) seconds until the next is ready, -1 if none
+ * @return 0, or a Pexip error.
+ */
+PEX_EXTERN int pex_pool_maturing(pex_pool *pool, long long *count, long long *next_s);
+
 /** Progress callback for long operations: done of total; non-zero aborts (PEX_EUSER). */
 typedef int (*pex_pool_progress_cb)(size_t done, size_t total, void *payload);
 
 /**
  * Create @p n new rooms (unique names pool.name_prefix + random, PINs from
  * OpenSSL's RNG, the pool.room template), up to max_concurrency creates in
- * flight, and put each on the pool queue. @p created (may be NULL) receives
+ * flight, and put each on the pool queue, invisible for ready_after_s (the
+ * time Pexip takes to replicate a new room to its Conferencing Nodes). @p created (may be NULL) receives
  * how many were added. @return 0 if all were created, else the first error
  * (rooms created before it stay in the pool).
  */
@@ -157,27 +185,51 @@ PEX_EXTERN int pex_pool_drain(pex_pool *pool, int delete_rooms, size_t *drained,
 
 /* ---- deletion: events and GC ---- */
 
-/** What handling one event-sink payload did. */
+/** The most deletions one event-sink payload schedules; the rest count as capped. */
+#define PEX_EVENT_SCHEDULE_MAX 1000
+
+/** What handling one event-sink payload did. events == scheduled + protected_skipped +
+ * foreign + ignored + unknown + skipped + capped. */
 typedef struct pex_event_report {
 	size_t events;              /**< envelopes seen (bulk counts each inner one) */
 	size_t scheduled;           /**< conference_ended rooms put on the deletion queue */
 	size_t protected_skipped;   /**< conference_ended for a protected prefix */
 	size_t ignored;             /**< known events we do not act on */
 	size_t unknown;             /**< events of unknown type (counted, ignored) */
+	size_t foreign;             /**< conference_ended for a service the pool does not own
+	                                 (name without pool.name_prefix or a gc.owned_prefixes
+	                                 prefix, or another service_type): never scheduled */
+	size_t skipped;             /**< items that cannot be used (not an object, no string
+	                                 "event", a conference_ended without a usable data.name, a
+	                                 bulk inside a bulk...): skipped, logged once per payload */
+	size_t capped;              /**< conference_ended beyond PEX_EVENT_SCHEDULE_MAX
+	                                 deletions in this payload: not scheduled */
 } pex_event_report;
 
 /**
- * Handle one event-sink POST body (single event or eventsink_bulk, version
- * 1 or 2). conference_ended puts the room's name on the deletion queue with
- * a delay of gc_delay_s. The whole payload is validated before anything is
- * enqueued: a malformed payload is PEX_EPARSE/PEX_EINVAL and enqueues nothing.
- * Malformed means: not one JSON object; an envelope that is not an object
- * or has no string "event"; an eventsink_bulk whose data is not an array
- * (or that sits inside another bulk); a conference_ended without a valid
- * data.name. Every other event is only counted and its data is not
- * checked (partial data is normal, spec §6.6): conference_started/updated,
- * participant_* and the sink lifecycle events count as ignored, other
- * names as unknown.
+ * Handle one event-sink POST body (single event, eventsink_bulk, or a
+ * top-level JSON array of envelopes, version 1 or 2). conference_ended
+ * puts the room's name on the deletion queue with a delay of gc_delay_s,
+ * when the pool owns the room: its name starts with pool.name_prefix or a
+ * gc.owned_prefixes prefix and, when the event carries data.service_type,
+ * that equals pool.room.service_type (else it counts as foreign: Pexip
+ * ends permanent VMRs, receptions and test calls too). Protected prefixes
+ * win over everything.
+ *
+ * Pexip delivers a node's events in order and retries a refused payload,
+ * so a payload that is valid JSON is never refused: items that cannot be
+ * used (not an object, no string "event", a conference_ended without a
+ * usable data.name, a bulk whose data is not an array or that sits inside
+ * another bulk) are skipped, counted and logged once per payload; at most
+ * PEX_EVENT_SCHEDULE_MAX deletions are scheduled per payload (the rest are
+ * capped; the orphan sweep finds those rooms later). Every other event is
+ * only counted and its data not checked (partial data is normal):
+ * conference_started/updated, participant_* and the sink lifecycle events
+ * count as ignored, other names as unknown.
+ * @return 0; PEX_EPARSE when the body is not strict JSON (RFC 8259: also
+ *         NaN, Infinity and lone surrogate escapes) or empty; PEX_EINVAL
+ *         for a body over 4 MiB or bad arguments; a queue error when an
+ *         enqueue failed (the names before it stay enqueued).
  */
 PEX_EXTERN int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len,
 	pex_event_report *report);
@@ -205,12 +257,16 @@ typedef struct pex_gc_report {
 	size_t failed;
 	size_t orphans_deleted;
 	size_t orphans_found;
+	size_t skipped_foreign;    /**< deletion messages naming a room the pool does not own: dropped */
 } pex_gc_report;
 
 /**
  * Sweep the deletion queue: take due messages; a room that is live again is
  * postponed by gc_delay_s; protected prefixes are never deleted (their
- * messages are dropped); others are deleted by name (gone = success). Up to
+ * messages are dropped), nor are rooms the pool does not own (neither
+ * pool.name_prefix nor a gc.owned_prefixes prefix: the message is dropped
+ * with a log line, skipped_foreign); others are deleted by name (gone =
+ * success). Up to
  * max_concurrency requests at once, as background work (see client.h); the
  * rooms of a batch of due messages are looked up in two requests (name__in),
  * then deleted one request each, with a per-room fallback for servers that
@@ -225,7 +281,8 @@ PEX_EXTERN int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_r
 /* ---- metrics ---- */
 
 typedef struct pex_pool_metrics {
-	long long pool_depth;          /**< approximate messages in the pool queue */
+	long long pool_depth;          /**< approximate messages in the pool queue (every backend
+	                                    counts invisible ones: maturing rooms included) */
 	long long deletion_backlog;    /**< approximate messages in the deletion queue */
 	long long live_conferences;    /**< live pool-prefixed conferences (status API) */
 	long long pexip_pool_rooms;    /**< pool-prefixed rooms configured on Pexip */
@@ -233,6 +290,11 @@ typedef struct pex_pool_metrics {
 	unsigned long long replenished, replenish_failures;
 	unsigned long long deleted, delete_failures;
 	unsigned long long events, events_unknown;
+	unsigned long long events_foreign;  /**< conference_ended for services the pool does not own */
+	long long pool_maturing;       /**< pool rooms younger than ready_after_s (asked of Pexip;
+	                                    0 when ready_after_s is 0, -1 when Pexip could not say),
+	                                    in pool_depth but not ready: ready = pool_depth -
+	                                    pool_maturing */
 } pex_pool_metrics;
 
 /** Gather metrics (queue counts, Pexip counts, this process's counters). */

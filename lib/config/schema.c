@@ -184,6 +184,7 @@ static const pex__config_key schema[] = {
 	INT("pool.depth", 0, "20", 0, 100000),
 	STR("pool.name_prefix", 0, "vmr_", pex__pool_name_prefix_rule),
 	INT("pool.lease_s", 0, "60", 5, 3600),
+	INT("pool.ready_after_s", 0, "60", 0, 3600),
 	ENUM("pool.room.service_type", "conference", service_types),
 	BOOL("pool.room.allow_guests", "true"),
 	INT("pool.room.pin_digits", 0, "6", 4, 20),
@@ -198,6 +199,7 @@ static const pex__config_key schema[] = {
 	STR("gc.queue", 0, "room-deletion-queue", check_queue_name),
 	INT("gc.delay_s", 0, "600", 0, 604800),
 	LIST("gc.protected_prefixes", protected_prefixes),
+	LIST("gc.owned_prefixes", empty_list),
 	INT("gc.orphan_max_age_s", 0, "86400", 0, LLONG_MAX),
 
 	STR("events.username", N, NULL, NULL),

@@ -3,6 +3,7 @@
 #define PEX_CLIENT_INTERNAL_H
 
 #include "pexipsdk/client.h"
+#include "pexipsdk/room.h"
 #include "http/http_internal.h"
 
 #define PEX__API_CONF "/api/admin/configuration/v1/conference/"
@@ -40,6 +41,12 @@ int pex__room_parse_json(struct pex_room **out, const char *json, size_t len);
  * at -1, as is every name on an error. PEX_ENOTSUPPORTED when the server
  * refuses the filter (400) or answers as if it ignored it.
  */
+/* pex_room_update(), and on failure *unsure (may be NULL) says whether some
+ * send of the PATCH may still have been processed, or may still be, by Pexip
+ * (a transport failure after sending, a 502/504 from a proxy, or a retry
+ * after such a send): 1, or 0 when Pexip answered every send and refused. */
+int pex__room_update(pex_client *c, long long id, const pex_room_patch *p, int *unsure);
+
 int pex__room_batch_lookup(pex_client *c, const char *const *names, size_t n,
 	long long *ids, int *live);
 

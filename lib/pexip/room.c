@@ -604,6 +604,11 @@ int pex_room_patch_init(pex_room_patch *patch, unsigned int version)
 
 int pex_room_update(pex_client *c, long long id, const pex_room_patch *p)
 {
+	return pex__room_update(c, id, p, NULL);
+}
+
+int pex__room_update(pex_client *c, long long id, const pex_room_patch *p, int *unsure)
+{
 	json_object *body;
 	pex__http_response resp;
 	char path[128];
@@ -639,6 +644,9 @@ int pex_room_update(pex_client *c, long long id, const pex_room_patch *p)
 		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), 1, &resp);
 	if (err == 0 && !ok_status(resp.status))
 		err = pex__client_fail(c, &resp, "updating conference");
+	if (unsure)
+		*unsure = err < 0 && (resp.replayed || resp.status == 502 || resp.status == 504 ||
+			((err == PEX_ENET || err == PEX_ETIMEOUT) && !resp.not_sent));
 	if (err == PEX_ENOTFOUND)
 		pex_error_set(err, PEX_ERROR_CLASS_HTTP, "no conference with id %lld", id);
 	pex__http_response_dispose(&resp);

@@ -2,35 +2,48 @@
  * Event-sink payloads (spec/pexip-management-api.md §6) and scheduling
  * deletions (design.md §1).
  *
- * A POST body is either one envelope {node, seq, version, time, event, data}
- * or an eventsink_bulk envelope whose data is an array of envelopes
- * (protocol versions 1 and 2 share the shape). Handling is two-phase:
+ * A POST body is one envelope {node, seq, version, time, event, data}, an
+ * eventsink_bulk envelope whose data is an array of envelopes (protocol
+ * versions 1 and 2 share the shape), or a top-level JSON array of
+ * envelopes (taken as a bulk). Handling is two-phase:
  *
- *   1. parse and validate the WHOLE payload, collecting what to do;
+ *   1. parse the whole body and sort its items, collecting what to do;
  *   2. act: put each ended room's name on the deletion queue.
  *
- * So a malformed payload (PEX_EPARSE for bad JSON, PEX_EINVAL for a bad
- * shape) enqueues nothing. Rules of phase 1:
+ * Pexip delivers a node's events in order and retries a payload we refuse,
+ * stalling that node's whole stream; so only a body that is not JSON is
+ * refused (PEX_EPARSE), or one over PEX__EVENT_BODY_MAX (PEX_EINVAL), and
+ * then nothing is enqueued. Rules of phase 1:
  *   - the body is at most PEX__EVENT_BODY_MAX bytes, has no NUL byte and is
- *     one strict JSON object (valid UTF-8, nothing after it);
- *   - every envelope is an object whose "event" is a string;
- *   - eventsink_bulk: "data" is an array of envelopes (a bulk inside a bulk
- *     is refused);
- *   - conference_ended: "data" is an object and data.name a non-empty
- *     string that passes pex__pool_delname_ok() (we act on it);
+ *     one strict JSON document (valid UTF-8, nothing after it, no NaN or
+ *     Infinity, no lone surrogate escape: json-c's strict mode lets those
+ *     through, not_json_at() catches them);
+ *   - an item that cannot be used is skipped, counted (skipped) and the
+ *     first reason logged once per payload: not an object, no string
+ *     "event", an eventsink_bulk whose "data" is not an array or that sits
+ *     inside a bulk, a conference_ended without an object "data" holding a
+ *     non-empty data.name that passes pex__pool_delname_ok();
  *   - every other event is only counted, and its "data" is not checked at
  *     all: conference_started/updated and participant_* count as ignored
  *     (spec §6.6: receivers must tolerate partial data, e.g. an update that
  *     carries only the changed fields, or no data.name), so do the sink
  *     lifecycle events (eventsink_started/updated/stopped/ended); any other
  *     name counts as unknown (an event Pexip adds later must never make us
- *     refuse a payload). Validating what we never use would only let one
- *     odd event in a bulk drop the conference_ended events beside it.
+ *     refuse a payload).
  * The other envelope keys (node, seq, version, time) are not checked: we
  * do not use them.
  *
- * Counting (pex_event_report): every envelope is exactly one of scheduled,
- * protected_skipped, ignored or unknown, so events == the sum of the four.
+ * Counting (pex_event_report): every item is exactly one of scheduled,
+ * protected_skipped, foreign, ignored, unknown, skipped or capped, so
+ * events == the sum of the seven. One payload schedules at most
+ * PEX_EVENT_SCHEDULE_MAX deletions; the conference_ended events past that
+ * count as capped (logged once): a flood cannot fill the deletion queue,
+ * and a room whose deletion was capped is left to the orphan sweep. A conference_ended is scheduled only for a room the pool owns
+ * (pex__pool_owns(): pool.name_prefix or gc.owned_prefixes, and
+ * data.service_type, when carried, equal to pool.room.service_type): Pexip
+ * sends it for every service that ends (permanent VMRs, receptions, test
+ * calls, gateway calls); the others count as foreign. Protected prefixes
+ * are checked first and win.
  * Several nodes each send conference_ended for the same conference; within
  * one payload a name is enqueued once and the repeats count as ignored.
  * Across payloads nothing is deduplicated: a second message for a room is
@@ -161,11 +174,14 @@ typedef struct ev_item {
 	ev_kind kind;
 	const char *event;
 	const char *name;    /* data.name for conference events, else NULL */
+	const char *service_type;  /* data.service_type when carried (conference_ended), else NULL */
 } ev_item;
 
 typedef struct ev_list {
 	ev_item *v;
 	size_t n, cap;
+	size_t skipped;             /* items that cannot be used */
+	char first_skip[256];       /* why the first of them was skipped */
 } ev_list;
 
 static ev_kind classify(const char *event)
@@ -196,19 +212,24 @@ static const char *type_name(json_object *v)
 	return v ? json_type_to_name(json_object_get_type(v)) : "null";
 }
 
-static int shape_error(const char *where, const char *fmt, ...) PEX_PRINTF(2, 3);
-static int shape_error(const char *where, const char *fmt, ...)
+/* An item that cannot be used: counted, and the first reason kept for the
+ * payload's one log line. */
+static void skip_item(ev_list *l, const char *where, const char *fmt, ...) PEX_PRINTF(3, 4);
+static void skip_item(ev_list *l, const char *where, const char *fmt, ...)
 {
-	char what[256];
+	char what[192];
 	va_list ap;
 
+	if (l->skipped++ > 0)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: %s", where, what);
+	snprintf(l->first_skip, sizeof(l->first_skip), "%s: %s", where, what);
 }
 
-static int list_add(ev_list *l, ev_kind kind, const char *event, const char *name)
+static int list_add(ev_list *l, ev_kind kind, const char *event, const char *name,
+	const char *service_type)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
@@ -221,34 +242,55 @@ static int list_add(ev_list *l, ev_kind kind, const char *event, const char *nam
 	l->v[l->n].kind = kind;
 	l->v[l->n].event = event;
 	l->v[l->n].name = name;
+	l->v[l->n].service_type = service_type;
 	l->n++;
 	return 0;
 }
 
+static int validate_envelope(ev_list *out, json_object *env, long index);
+
+/* The envelopes of a bulk's data array, or of a top-level array. */
+static int validate_array(ev_list *out, json_object *arr)
+{
+	size_t i, n = json_object_array_length(arr);
+	int err;
+
+	for (i = 0; i < n; i++)
+		if ((err = validate_envelope(out, json_object_array_get_idx(arr, i), (long)i)) < 0)
+			return err;
+	return 0;
+}
+
 /*
- * Validate one envelope and append what it asks for to @p out. @p index is
- * its position in a bulk's data array, or -1 for a top-level envelope.
+ * Check one envelope and append what it asks for to @p out; an envelope
+ * that cannot be used is skipped (skip_item). @p index is its position in
+ * a bulk's data array (or a top-level array), or -1 for a top-level
+ * envelope. < 0 only when out of memory.
  */
 static int validate_envelope(ev_list *out, json_object *env, long index)
 {
-	json_object *ev = NULL, *data = NULL, *name = NULL;
+	json_object *ev = NULL, *data = NULL, *name = NULL, *stype = NULL;
 	char where[200], safe_ev[72], why[96];
-	const char *event;
+	const char *event, *st;
 	ev_kind kind;
-	size_t i, n;
-	int err, has_data;
+	int has_data;
 
 	if (index < 0)
 		snprintf(where, sizeof(where), "event-sink payload");
 	else
-		snprintf(where, sizeof(where), "event %ld of eventsink_bulk (data[%ld])",
-			index + 1, index);
-	if (!json_object_is_type(env, json_type_object))
-		return shape_error(where, "must be a JSON object, not %s", type_name(env));
-	if (!json_object_object_get_ex(env, "event", &ev) || !ev)
-		return shape_error(where, "\"event\" is missing");
-	if (!json_object_is_type(ev, json_type_string))
-		return shape_error(where, "\"event\" must be a string, not %s", type_name(ev));
+		snprintf(where, sizeof(where), "event %ld of the bulk (data[%ld])", index + 1, index);
+	if (!json_object_is_type(env, json_type_object)) {
+		skip_item(out, where, "must be a JSON object, not %s", type_name(env));
+		return 0;
+	}
+	if (!json_object_object_get_ex(env, "event", &ev) || !ev) {
+		skip_item(out, where, "\"event\" is missing");
+		return 0;
+	}
+	if (!json_object_is_type(ev, json_type_string)) {
+		skip_item(out, where, "\"event\" must be a string, not %s", type_name(ev));
+		return 0;
+	}
 	event = json_object_get_string(ev);
 	pex__pool_safe_text(safe_ev, sizeof(safe_ev), event, (size_t)json_object_get_string_len(ev));
 	kind = classify(event);
@@ -258,44 +300,105 @@ static int validate_envelope(ev_list *out, json_object *env, long index)
 	if (index < 0)
 		snprintf(where, sizeof(where), "%s", safe_ev);
 	else
-		snprintf(where, sizeof(where), "event %ld of eventsink_bulk (data[%ld], %s)",
-			index + 1, index, safe_ev);
+		snprintf(where, sizeof(where), "event %ld of the bulk (data[%ld], %s)", index + 1, index,
+			safe_ev);
 
 	switch (kind) {
 	case EV_BULK:
 		if (index >= 0)
-			return shape_error(where, "an eventsink_bulk inside an eventsink_bulk is not allowed");
-		if (!has_data)
-			return shape_error(where, "data is missing (an array of events)");
-		if (!json_object_is_type(data, json_type_array))
-			return shape_error(where, "data must be an array, not %s", type_name(data));
-		n = json_object_array_length(data);
-		for (i = 0; i < n; i++)
-			if ((err = validate_envelope(out, json_object_array_get_idx(data, i), (long)i)) < 0)
-				return err;
+			skip_item(out, where, "an eventsink_bulk inside a bulk is not allowed");
+		else if (!has_data)
+			skip_item(out, where, "data is missing (an array of events)");
+		else if (!json_object_is_type(data, json_type_array))
+			skip_item(out, where, "data must be an array, not %s", type_name(data));
+		else
+			return validate_array(out, data);
 		return 0;
 	case EV_CONF_ENDED:
 		if (!has_data)
-			return shape_error(where, "data is missing");
-		if (!json_object_is_type(data, json_type_object))
-			return shape_error(where, "data must be an object, not %s", type_name(data));
-		if (!json_object_object_get_ex(data, "name", &name) || !name)
-			return shape_error(where, "data.name is missing");
-		if (!json_object_is_type(name, json_type_string))
-			return shape_error(where, "data.name must be a string, not %s", type_name(name));
-		if (!pex__pool_delname_ok(json_object_get_string(name),
+			skip_item(out, where, "data is missing");
+		else if (!json_object_is_type(data, json_type_object))
+			skip_item(out, where, "data must be an object, not %s", type_name(data));
+		else if (!json_object_object_get_ex(data, "name", &name) || !name)
+			skip_item(out, where, "data.name is missing");
+		else if (!json_object_is_type(name, json_type_string))
+			skip_item(out, where, "data.name must be a string, not %s", type_name(name));
+		else if (!pex__pool_delname_ok(json_object_get_string(name),
 				(size_t)json_object_get_string_len(name), why, sizeof(why)))
-			return shape_error(where, "data.name %s", why);
-		return list_add(out, kind, event, json_object_get_string(name));
+			skip_item(out, where, "data.name %s", why);
+		else {
+			/* data.service_type, when carried: a non-string one matches no pool ("?") */
+			st = NULL;
+			if (json_object_object_get_ex(data, "service_type", &stype) && stype)
+				st = json_object_is_type(stype, json_type_string) ? json_object_get_string(stype) : "?";
+			return list_add(out, kind, event, json_object_get_string(name), st);
+		}
+		return 0;
 	case EV_LIFECYCLE:
 	case EV_CONF_OTHER:
 	case EV_PARTICIPANT:
-		/* counted only: partial or odd data is no reason to refuse */
-		return list_add(out, kind, event, NULL);
+		/* counted only: partial or odd data is no reason to skip */
+		return list_add(out, kind, event, NULL, NULL);
 	case EV_UNKNOWN:
 	default:
-		return list_add(out, EV_UNKNOWN, event, NULL);
+		return list_add(out, EV_UNKNOWN, event, NULL, NULL);
 	}
+}
+
+/*
+ * What json-c's strict mode still lets through but JSON (RFC 8259) does
+ * not: NaN and Infinity, and a \\u escape of a lone UTF-16 surrogate
+ * (json-c turns it into U+FFFD). 0, or the offset of the first such thing
+ * + 1 with @p what set. Runs over a body json-c accepted, so strings are
+ * well-formed.
+ */
+static size_t not_json_at(const char *body, size_t len, const char **what)
+{
+	size_t i;
+	int in_string = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = body[i];
+		if (!in_string) {
+			if (c == '"')
+				in_string = 1;
+			else if (c == 'N' || c == 'I') {
+				*what = "NaN and Infinity are not JSON numbers";
+				return i + 1;
+			}
+			continue;
+		}
+		if (c == '"') {
+			in_string = 0;
+		} else if (c == '\\' && i + 1 < len) {
+			unsigned long u;
+			char hex[5];
+			i++;
+			if (body[i] != 'u' || i + 4 >= len)
+				continue;
+			memcpy(hex, body + i + 1, 4);
+			hex[4] = '\0';
+			u = strtoul(hex, NULL, 16);
+			if (u >= 0xdc00 && u <= 0xdfff) {
+				*what = "a lone low surrogate (\\u escape) is not a character";
+				return i;
+			}
+			if (u >= 0xd800 && u <= 0xdbff) {
+				unsigned long lo = 0;
+				if (i + 10 < len && body[i + 5] == '\\' && body[i + 6] == 'u') {
+					memcpy(hex, body + i + 7, 4);
+					lo = strtoul(hex, NULL, 16);
+				}
+				if (lo < 0xdc00 || lo > 0xdfff) {
+					*what = "a lone high surrogate (\\u escape) is not a character";
+					return i;
+				}
+				i += 6;        /* the pair's low half */
+			}
+			i += 4;
+		}
+	}
+	return 0;
 }
 
 /* Parse @p body as one strict JSON document. */
@@ -304,7 +407,7 @@ static int parse_body(json_object **out, const char *body, size_t len)
 	json_tokener *tok;
 	json_object *obj;
 	enum json_tokener_error jerr;
-	const char *nul;
+	const char *nul, *what = NULL;
 	size_t end;
 
 	*out = NULL;
@@ -341,6 +444,11 @@ static int parse_body(json_object **out, const char *body, size_t len)
 		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
 			"event-sink payload is not valid JSON: data after the document at offset %zu", end);
 	}
+	if ((end = not_json_at(body, len, &what)) != 0) {
+		json_object_put(obj);
+		return pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
+			"event-sink payload is not valid JSON at offset %zu: %s", end - 1, what);
+	}
 	*out = obj;
 	return 0;
 }
@@ -351,12 +459,13 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 {
 	pex_event_report r;
 	json_object *root = NULL, *seen = NULL;
-	ev_list items = { NULL, 0, 0 };
+	ev_list items;
 	size_t i, logged_unknown = 0;
 	char safe[80];
 	int err;
 
 	memset(&r, 0, sizeof(r));
+	memset(&items, 0, sizeof(items));
 	if (report)
 		memset(report, 0, sizeof(*report));
 	if (!pool || (!body && len))
@@ -364,8 +473,18 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 			"pex_pool_handle_event: no pool or body");
 	if ((err = parse_body(&root, body ? body : "", len)) < 0)
 		return err;
-	if ((err = validate_envelope(&items, root, -1)) < 0)
+	/* a top-level array of envelopes is a bulk; any other value one unusable item */
+	if (json_object_is_type(root, json_type_array))
+		err = validate_array(&items, root);
+	else
+		err = validate_envelope(&items, root, -1);
+	if (err < 0)
 		goto out;
+	r.skipped = items.skipped;
+	r.events = items.skipped;
+	if (items.skipped)
+		pex__log(pool->log, PEX_LOG_WARN, "event sink: skipped %zu unusable item(s) of a payload; "
+			"the first: %s", items.skipped, items.first_skip);
 	/* the names scheduled so far in this payload (a json-c object is a hash set) */
 	if (!(seen = json_object_new_object())) {
 		err = pex__error_nomem();
@@ -384,8 +503,21 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 					"conference_ended for protected room %s: not scheduled", safe);
 				break;
 			}
+			if (!pex__pool_owns(pool, it->name, it->service_type)) {
+				r.foreign++;     /* a permanent VMR, a reception, a test call... */
+				pex__log(pool->log, PEX_LOG_DEBUG,
+					"conference_ended for %s, not a pool room: not scheduled", safe);
+				break;
+			}
 			if (json_object_object_get_ex(seen, it->name, NULL)) {
 				r.ignored++;     /* another node's conference_ended for the same room */
+				break;
+			}
+			if (r.scheduled >= PEX_EVENT_SCHEDULE_MAX) {
+				if (r.capped++ == 0)
+					pex__log(pool->log, PEX_LOG_WARN, "event sink: a payload asks for more than %d "
+						"deletions; the rest are not scheduled (from %s on)",
+						PEX_EVENT_SCHEDULE_MAX, safe);
 				break;
 			}
 			if (json_object_object_add(seen, it->name, NULL) != 0) {
@@ -411,11 +543,13 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 		}
 	}
 	pex__log(pool->log, PEX_LOG_DEBUG,
-		"event sink: %zu event(s): %zu scheduled, %zu protected, %zu ignored, %zu unknown",
-		r.events, r.scheduled, r.protected_skipped, r.ignored, r.unknown);
+		"event sink: %zu event(s): %zu scheduled, %zu protected, %zu not the pool's, %zu ignored, "
+		"%zu unknown, %zu skipped, %zu over the limit", r.events, r.scheduled, r.protected_skipped,
+		r.foreign, r.ignored, r.unknown, r.skipped, r.capped);
 out:
 	atomic_fetch_add(&pool->events, (unsigned long long)r.events);
 	atomic_fetch_add(&pool->events_unknown, (unsigned long long)r.unknown);
+	atomic_fetch_add(&pool->events_foreign, (unsigned long long)r.foreign);
 	if (report)
 		*report = r;
 	json_object_put(seen);

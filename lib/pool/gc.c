@@ -15,6 +15,10 @@
  *     logged (warn) and deleted; not counted in the report (no field for
  *     it; it is no room) and not against opts->max;
  *   - protected prefix: message deleted, skipped_protected;
+ *   - a room the pool does not own (pex__pool_owns(): neither
+ *     pool.name_prefix nor gc.owned_prefixes; someone else wrote it):
+ *     message deleted with one log line (warn), skipped_foreign; the room
+ *     is never touched (docs/DECISIONS.md #47);
  *   - live on Pexip (status API): released for gc_delay_s (at least
  *     PEX__GC_MIN_POSTPONE_S, so a live room is not seen again within the
  *     same sweep when gc_delay_s is 0), postponed_live;
@@ -61,7 +65,9 @@
  * leases nothing.
  *
  * ORPHAN SWEEP (opts->orphans), after the queue sweep: a room is an
- * orphan when its name starts with pool.name_prefix, its creation_time is
+ * orphan when its name starts with pool.name_prefix (only that prefix is
+ * listed; gc.owned_prefixes rooms are left to their deletion messages) and
+ * the pool owns it (pex__pool_owns()), its creation_time is
  * older than orphan_max_age_s (an empty or unparsable creation_time makes
  * it no candidate), it is not on the pool queue, not protected and not
  * live. Rooms are listed first; the pool queue is read only when there is
@@ -140,7 +146,7 @@ typedef struct gc_ctx {
 	atomic_size_t batch_failed;
 
 	/* report */
-	atomic_size_t deleted, postponed_live, skipped_protected, already_gone, failed;
+	atomic_size_t deleted, postponed_live, skipped_protected, already_gone, failed, skipped_foreign;
 	atomic_size_t orphans_found, orphans_deleted;
 
 	/* progress and the max budget */
@@ -322,6 +328,16 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		tick(c);
 		goto out;
 	}
+	if (!pex__pool_owns(p, name, NULL)) {
+		/* written by someone else: never delete a room the pool does not own */
+		pex__log(p->log, PEX_LOG_WARN, "gc: room %s is not the pool's (neither pool.name_prefix "
+			"nor gc.owned_prefixes); %s its deletion message, the room stays", safe,
+			c->dry ? "would drop" : "dropping");
+		atomic_fetch_add(&c->skipped_foreign, 1);
+		ack(c, msg, safe);
+		tick(c);
+		goto out;
+	}
 	if (b->live[i] >= 0)
 		live = b->live[i];
 	else if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
@@ -423,8 +439,8 @@ static void prepare_batch(gc_ctx *c, gc_batch *b)
 			pex_error_clear();     /* sweep_one() reports it */
 			continue;
 		}
-		/* protected rooms and messages still too young need no lookup */
-		if (pex__pool_is_protected(c->p, b->names[i]) ||
+		/* protected and foreign rooms and messages still too young need no lookup */
+		if (pex__pool_is_protected(c->p, b->names[i]) || !pex__pool_owns(c->p, b->names[i], NULL) ||
 		    (c->o->min_age_s && b->msgs[i]->inserted_at > 0 &&
 		     c->now - b->msgs[i]->inserted_at < c->o->min_age_s)) {
 			free(b->names[i]);
@@ -761,7 +777,7 @@ static void sweep_orphans(gc_ctx *c)
 	while ((err = pex_room_iter_next(&room, it)) == 0) {
 		const char *name = pex_room_name(room);
 		long long created = pex__pexip_time(pex_room_creation_time(room));
-		if (pex__pool_has_prefix(p, name) && created >= 0 && created < limit &&
+		if (pex__pool_owns(p, name, NULL) && created >= 0 && created < limit &&
 		    !pex__pool_is_protected(p, name)) {
 			if (n == cap) {
 				size_t ncap = cap ? 2 * cap : 64;
@@ -867,11 +883,12 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 	r.failed = atomic_load(&c->failed);
 	r.orphans_found = atomic_load(&c->orphans_found);
 	r.orphans_deleted = atomic_load(&c->orphans_deleted);
+	r.skipped_foreign = atomic_load(&c->skipped_foreign);
 	if (report)
 		*report = r;
 	pex__log(pool->log, PEX_LOG_INFO, "gc%s: %zu deleted, %zu already gone, %zu postponed (live), "
-		"%zu protected, %zu failed%s", c->dry ? " (dry run, would have)" : "", r.deleted,
-		r.already_gone, r.postponed_live, r.skipped_protected, r.failed,
+		"%zu protected, %zu not the pool's, %zu failed%s", c->dry ? " (dry run, would have)" : "",
+		r.deleted, r.already_gone, r.postponed_live, r.skipped_protected, r.skipped_foreign, r.failed,
 		opts->orphans ? "" : "; no orphan sweep");
 	if (opts->orphans)
 		pex__log(pool->log, PEX_LOG_INFO, "gc%s: %zu orphan(s) found, %zu deleted",

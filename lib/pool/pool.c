@@ -1,6 +1,7 @@
 /* The room pool: construction, pop (the critical path), replenish, fill,
  * drain, metrics. Events and GC live in events.c and gc.c. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ static void pool_free_strings(pex_pool *p)
 	free(p->allowed_hosts);
 	for (i = 0; i < p->nprotected; i++)
 		free(p->protected_prefixes[i]);
+	for (i = 0; i < p->nowned; i++)
+		free(p->owned_prefixes[i]);
 }
 
 static void release_held(pex_pool *p, size_t keep, long long older_than);
@@ -88,6 +91,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 {
 	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
 	const char *why;
+	pex_pool_options v;
 	pex_pool *p;
 	size_t i;
 	int err;
@@ -102,6 +106,17 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_pool_options version %u", o->version);
+	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
+	v = defaults;
+	memcpy(&v, o, o->version >= 2 ? sizeof(v) : offsetof(pex_pool_options, owned_prefixes));
+	o = &v;
+	for (i = 0; i < PEX_POOL_MAX_OWNED && o->owned_prefixes[i]; i++)
+		if (!o->owned_prefixes[i][0])
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+				"gc.owned_prefixes[%zu] is empty (it would make every room on Pexip the pool's)", i);
+	if (i == PEX_POOL_MAX_OWNED)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"gc.owned_prefixes: at most %d prefixes", PEX_POOL_MAX_OWNED - 1);
 	if ((why = pex__pool_name_prefix_rule(o->name_prefix)) != NULL)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pool.name_prefix %s", why);
 	if (o->description &&
@@ -114,6 +129,9 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->lease_s < 5 || o->lease_s > 3600)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool lease_s must be from 5 to 3600 seconds");
+	if (o->ready_after_s > 3600)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.ready_after_s must be from 0 to 3600 seconds");
 	if (strcmp(pex_queue_name(pool_queue), pex_queue_name(deletion_queue)) == 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.queue and gc.queue must be different queues (both are '%s')",
@@ -151,6 +169,9 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	for (i = 0; i < PEX_POOL_MAX_PROTECTED && o->protected_prefixes[i]; i++, p->nprotected++)
 		if ((err = dup_opt(&p->protected_prefixes[i], o->protected_prefixes[i])) < 0)
 			goto fail;
+	for (i = 0; i < PEX_POOL_MAX_OWNED && o->owned_prefixes[i]; i++, p->nowned++)
+		if ((err = dup_opt(&p->owned_prefixes[i], o->owned_prefixes[i])) < 0)
+			goto fail;
 	/* point the copied options at the pool's own strings */
 	p->o.name_prefix = p->name_prefix;
 	p->o.service_type = p->service_type;
@@ -161,6 +182,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	p->o.tag.allowed_host_count = p->nallowed;
 	for (i = 0; i < PEX_POOL_MAX_PROTECTED; i++)
 		p->o.protected_prefixes[i] = i < p->nprotected ? p->protected_prefixes[i] : NULL;
+	for (i = 0; i < PEX_POOL_MAX_OWNED; i++)
+		p->o.owned_prefixes[i] = i < p->nowned ? p->owned_prefixes[i] : NULL;
 	*out = p;
 	return 0;
 fail:
@@ -173,6 +196,22 @@ pex_client *pex_pool_client(pex_pool *p)
 	return p ? p->client : NULL;
 }
 
+/* Copy the list @p key (when set) into @p dst, NULL-terminated; at most @p max - 1 entries. */
+static int prefix_list(const char **dst, size_t max, const pex_config *cfg, const char *key)
+{
+	const char *const *list = NULL;
+	size_t n = 0, i;
+
+	if (pex_config_get_list(&list, &n, cfg, key) != 0)
+		return 0;
+	if (n > max - 1)
+		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG, "%s: at most %zu prefixes", key, max - 1);
+	for (i = 0; i < n; i++)
+		dst[i] = list[i];
+	dst[n] = NULL;
+	return 0;
+}
+
 int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	pex_log_cb log_cb, void *log_payload)
 {
@@ -181,7 +220,7 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	pex_queue *pq = NULL, *dq = NULL;
 	const char *pool_name = "room-creation-queue", *gc_name = "room-deletion-queue";
 	const char *const *list = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 	long long v;
 	int b, err;
 
@@ -215,14 +254,10 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_INT("gc.delay_s", o.gc_delay_s, unsigned);
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
-	if (pex_config_get_list(&list, &n, cfg, "gc.protected_prefixes") == 0) {
-		if (n > PEX_POOL_MAX_PROTECTED - 1)
-			return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
-				"gc.protected_prefixes: at most %d prefixes", PEX_POOL_MAX_PROTECTED - 1);
-		for (i = 0; i < n; i++)
-			o.protected_prefixes[i] = list[i];
-		o.protected_prefixes[n] = NULL;
-	}
+	GET_INT("pool.ready_after_s", o.ready_after_s, unsigned);
+	if ((err = prefix_list(o.protected_prefixes, PEX_POOL_MAX_PROTECTED, cfg, "gc.protected_prefixes")) < 0 ||
+	    (err = prefix_list(o.owned_prefixes, PEX_POOL_MAX_OWNED, cfg, "gc.owned_prefixes")) < 0)
+		return err;
 #undef GET_STR
 #undef GET_INT
 
@@ -242,19 +277,28 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 
 /* ---- helpers ---- */
 
-int pex__pool_is_protected(const pex_pool *p, const char *name)
+/* 1 if @p name starts with one of the @p n non-empty @p prefixes. */
+static int starts_with_any(const char *name, char *const *prefixes, size_t n)
 {
 	size_t i;
-	for (i = 0; i < p->nprotected; i++)
-		if (p->protected_prefixes[i][0] &&
-		    strncmp(name, p->protected_prefixes[i], strlen(p->protected_prefixes[i])) == 0)
+	for (i = 0; i < n; i++)
+		if (prefixes[i][0] && strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
 			return 1;
 	return 0;
 }
 
-int pex__pool_has_prefix(const pex_pool *p, const char *name)
+int pex__pool_is_protected(const pex_pool *p, const char *name)
 {
-	return strncmp(name, p->name_prefix, strlen(p->name_prefix)) == 0;
+	return starts_with_any(name, p->protected_prefixes, p->nprotected);
+}
+
+int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type)
+{
+	char *const pool_prefix[1] = { p->name_prefix };
+	if (!starts_with_any(name, pool_prefix, 1) &&
+	    !starts_with_any(name, p->owned_prefixes, p->nowned))
+		return 0;
+	return !service_type || strcmp(service_type, p->service_type) == 0;
 }
 
 long long pex__pexip_time(const char *s)
@@ -416,13 +460,13 @@ static int is_stale(const pex_pool *p, const struct pex__room_ref *ref)
 
 /* ---- held rooms (pex_pool_prefetch) ---- */
 
-/* Put @p ref back on the pool queue as a new message. */
-static int put_back(pex_pool *p, const struct pex__room_ref *ref)
+/* Put @p ref back on the pool queue as a new message, invisible for @p delay_s. */
+static int put_back(pex_pool *p, const struct pex__room_ref *ref, unsigned delay_s)
 {
 	pex_buf msg = PEX_BUF_INIT;
 	int err = pex__poolmsg_encode(&msg, ref);
 	if (err == 0)
-		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, 0);
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, delay_s);
 	pex_buf_dispose(&msg);
 	return err;
 }
@@ -460,7 +504,7 @@ static void release_held(pex_pool *p, size_t keep, long long older_than)
 	p->nheld = kept;
 	pthread_mutex_unlock(&p->held_lock);
 	for (i = 0; i < nout; i++) {
-		if (put_back(p, &out[i].ref) < 0)
+		if (put_back(p, &out[i].ref, 0) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "held pool room %s could not be put back on the "
 				"queue (%s); the orphan sweep will remove it", out[i].ref.name,
 				pex_error_last()->message);
@@ -523,78 +567,187 @@ static int lease_next(pex_pool *p, pex_message **msg, struct pex__room_ref *ref)
 	}
 }
 
-/* Take one room off the queue into the held set: lease, decode, recycle a
- * stale one, resolve a bare name, delete the message. 1 = one more held,
- * 0 = the queue is empty, < 0 = error. */
-static int hold_one(pex_pool *p)
+/* Seconds until a room created at @p created (Unix seconds; <= 0 unknown)
+ * may be handed out: 0 when it is ready (or its age is unknown: a message
+ * without "created" whose room needs no lookup, from before readiness).
+ * "created" is truncated to the second and taken after Pexip's 201, Pexip's
+ * creation_time has microseconds: one more second covers both. */
+static long long not_ready_for(const pex_pool *p, long long created)
+{
+	long long left;
+	if (p->o.ready_after_s == 0 || created <= 0)
+		return 0;
+	left = created + (long long)p->o.ready_after_s + 1 - (long long)pex__unix_time();
+	return left > 0 ? left : 0;
+}
+
+/*
+ * The pool's maturing rooms, asked of Pexip: pool-prefixed rooms younger
+ * than ready_after_s (to the second; a room is handed out up to a second
+ * later, see not_ready_for()). Rooms filled by another
+ * process are invisible on the queue until they are ready, so only Pexip
+ * knows. *count (may be NULL) gets how many, *next_in (may be NULL) the
+ * seconds until the oldest is ready (at least 1). 0, or -1 when Pexip
+ * cannot say (the thread's error is then Pexip's: callers that report
+ * something else set their own afterwards).
+ */
+static int maturing(pex_pool *p, long long *count, long long *next_in)
+{
+	pex_buf path = PEX_BUF_INIT, body = PEX_BUF_INIT;
+	json_object *doc = NULL, *objs, *ct, *meta, *tc;
+	time_t since = (time_t)(pex__unix_time() - p->o.ready_after_s);   /* whole seconds: +-1 s */
+	char when[32];
+	struct tm tm;
+	long long created;
+	int status = 0, ok = 0;
+
+	if (count)
+		*count = 0;
+	if (next_in)
+		*next_in = -1;
+	if (p->o.ready_after_s == 0)
+		return 0;
+	gmtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (pex__buf_puts(&path, PEX__API_CONF "?name__startswith=") == 0 &&
+	    pex__url_encode(&path, p->name_prefix, strlen(p->name_prefix)) == 0 &&
+	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=creation_time&limit=1", when) == 0 &&
+	    pex_client_request(p->client, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
+	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
+	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
+		ok = 1;
+		if (count && json_object_object_get_ex(doc, "meta", &meta) &&
+		    json_object_object_get_ex(meta, "total_count", &tc))
+			*count = json_object_get_int64(tc);
+		if (next_in && json_object_array_length(objs) > 0 &&
+		    json_object_object_get_ex(json_object_array_get_idx(objs, 0), "creation_time", &ct) &&
+		    (created = pex__pexip_time(json_object_get_string(ct))) > 0) {
+			*next_in = not_ready_for(p, created);
+			if (*next_in < 1)
+				*next_in = 1;
+		}
+	} else if (status != 0 && status != 200) {
+		pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "listing maturing pool rooms: HTTP %d", status);
+	}
+	json_object_put(doc);
+	pex_buf_dispose(&path);
+	pex_buf_dispose(&body);
+	return ok ? 0 : -1;
+}
+
+int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
+{
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_maturing: no pool");
+	if (maturing(p, count, next_s) < 0)
+		return pex_error_last()->code < 0 ? pex_error_last()->code : PEX_ERROR;
+	return 0;
+}
+
+/*
+ * Take one room off the pool queue: lease a message, decode it (dropping
+ * unreadable messages and recycling stale rooms), resolve a bare name,
+ * delete the message. Once the message is deleted the room is the caller's
+ * alone: no other pop, here or in another process, can receive it, however
+ * long the caller then takes (docs/DECISIONS.md #10). A crash after this
+ * leaves the room to the orphan sweep. Both the plain pop and the held-room
+ * path take their rooms here.
+ * 1 = taken into *ref (the caller disposes it), 0 = the queue is empty,
+ * < 0 = error (nothing taken).
+ */
+static int take_one(pex_pool *p, struct pex__room_ref *ref)
 {
 	for (;;) {
 		pex_message *msg = NULL;
-		struct pex__held_room h;
 		pex_room *room = NULL;
+		long long created, wait;
 		int err;
 
-		memset(&h, 0, sizeof(h));
-		err = lease_next(p, &msg, &h.ref);
+		err = lease_next(p, &msg, ref);
 		if (err == PEX_EEMPTY)
 			return 0;
 		if (err < 0)
 			return err;
-		if (h.ref.id <= 0 || !h.ref.guest_pin) {
-			/* a bare name (old queues): ask Pexip once, now, not at the pop */
-			err = pex_room_get_by_name(&room, p->client, h.ref.name);
+		created = ref->created;
+		if (ref->id <= 0 || !ref->guest_pin) {
+			/* a bare name (old queues): ask Pexip once, now */
+			err = pex_room_get_by_name(&room, p->client, ref->name);
 			if (err == PEX_ENOTFOUND) {
-				pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", h.ref.name);
+				pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
 				pex_queue_delete(p->pool_q, msg);
-				pex__room_ref_dispose(&h.ref);
+				pex__room_ref_dispose(ref);
 				pex_message_free(msg);
 				continue;
 			}
 			if (err == 0) {
 				char *alias = pex__strdup(pex_room_alias_count(room) ? pex_room_alias(room, 0) : "");
 				char *gpin = pex__strdup(pex_room_guest_pin(room) ? pex_room_guest_pin(room) : "");
-				h.ref.id = pex_room_id(room);
-				free(h.ref.alias);
-				free(h.ref.guest_pin);
-				h.ref.alias = alias;
-				h.ref.guest_pin = gpin;
+				ref->id = pex_room_id(room);
+				if (created <= 0)
+					created = pex__pexip_time(pex_room_creation_time(room));
+				free(ref->alias);
+				free(ref->guest_pin);
+				ref->alias = alias;
+				ref->guest_pin = gpin;
 				if (!alias || !gpin)
 					err = pex__error_nomem();
 			}
 			pex_room_free(room);
 			if (err < 0) {
 				pex_queue_release(p->pool_q, msg, 0);
-				pex__room_ref_dispose(&h.ref);
+				pex__room_ref_dispose(ref);
 				pex_message_free(msg);
 				return err;
 			}
 		}
-		/* Off the queue for good: from here the room is ours alone (a
-		 * crash now leaves it to the orphan sweep). */
+		if ((wait = not_ready_for(p, created)) > 0) {
+			/* Pexip's nodes may not know it yet: back until it is ready */
+			pex__log(p->log, PEX_LOG_DEBUG, "pool room %s is ready in %lld s; not taken yet",
+				ref->name, wait);
+			pex_queue_release(p->pool_q, msg, (unsigned)wait);
+			pex__room_ref_dispose(ref);
+			pex_message_free(msg);
+			continue;
+		}
+		/* Off the queue for good: only the holder of a live lease can
+		 * delete the message, so exactly one taker gets the room. */
 		err = pex_queue_delete(p->pool_q, msg);
 		pex_message_free(msg);
 		if (err == PEX_ELEASELOST) {
-			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not holding it", h.ref.name);
-			pex__room_ref_dispose(&h.ref);
+			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not taking it", ref->name);
+			pex__room_ref_dispose(ref);
 			continue;
 		}
 		if (err < 0) {
-			pex__room_ref_dispose(&h.ref);
+			pex__room_ref_dispose(ref);
 			return err;
-		}
-		h.held_at = pex__unix_time();
-		pthread_mutex_lock(&p->held_lock);
-		if (p->nheld < PEX_POOL_PREFETCH_MAX) {
-			p->held[p->nheld++] = h;
-			h.ref.name = NULL;
-		}
-		pthread_mutex_unlock(&p->held_lock);
-		if (h.ref.name) {          /* cannot happen: one prefetcher at a time */
-			put_back(p, &h.ref);
-			pex__room_ref_dispose(&h.ref);
 		}
 		return 1;
 	}
+}
+
+/* Take one room off the queue into the held set. 1 = one more held,
+ * 0 = the queue is empty, < 0 = error. */
+static int hold_one(pex_pool *p)
+{
+	struct pex__held_room h;
+	int err;
+
+	memset(&h, 0, sizeof(h));
+	if ((err = take_one(p, &h.ref)) <= 0)
+		return err;
+	h.held_at = pex__unix_time();
+	pthread_mutex_lock(&p->held_lock);
+	if (p->nheld < PEX_POOL_PREFETCH_MAX) {
+		p->held[p->nheld++] = h;
+		h.ref.name = NULL;
+	}
+	pthread_mutex_unlock(&p->held_lock);
+	if (h.ref.name) {          /* cannot happen: one prefetcher at a time */
+		put_back(p, &h.ref, 0);
+		pex__room_ref_dispose(&h.ref);
+	}
+	return 1;
 }
 
 static int prefetch_impl(pex_pool *p, unsigned n)
@@ -638,6 +791,55 @@ int pex_pool_prefetch(pex_pool *p, unsigned n)
 	return err;
 }
 
+/*
+ * Tag @p ref, a room taken off the queue (take_one() or a held room, so
+ * ours alone), and hand it out into *out. Disposes @p ref in every case.
+ * 1 = handed out; 0 = Pexip no longer has it (dropped, logged); < 0 = the
+ * PATCH failed: the room goes back on the queue as a new message, visible
+ * at once when Pexip answered and refused every send, else only after
+ * PEX__POOL_UNSURE_TAG_DELAY_S, so that a PATCH of ours that may still land
+ * cannot overwrite the tag of the room's next taker (docs/DECISIONS.md #10).
+ */
+static int tag_and_hand_out(pex_pool_room **out, pex_pool *p, struct pex__room_ref *ref,
+	const char *tag)
+{
+	pex_room_patch patch = PEX_ROOM_PATCH_INIT;
+	int err, unsure = 0;
+
+	patch.tag = tag;
+	err = pex__room_update(p->client, ref->id, &patch, &unsure);
+	if (err == PEX_ENOTFOUND) {
+		pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
+		pex__room_ref_dispose(ref);
+		return 0;
+	}
+	if (err < 0) {
+		char saved[1024];
+		int code = err;
+		pex_error_class klass = pex_error_last()->klass;
+		unsigned delay = unsure ? PEX__POOL_UNSURE_TAG_DELAY_S : 0;
+		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+		if (put_back(p, ref, delay) < 0)
+			pex__log(p->log, PEX_LOG_WARN, "pool room %s could not be put back on the queue "
+				"(%s); the orphan sweep will remove it", ref->name, pex_error_last()->message);
+		else if (delay)
+			pex__log(p->log, PEX_LOG_WARN, "pool room %s goes back to the pool in %u s (its tag "
+				"PATCH may still reach Pexip)", ref->name, delay);
+		pex_error_set(code, klass, "tagging pool room %s: %s", ref->name, saved);
+		pex__room_ref_dispose(ref);
+		return code;
+	}
+	*out = room_out(ref->id, ref->name, ref->alias, ref->guest_pin, tag);
+	if (!*out) {
+		/* tagged but not handed out: back to the pool rather than lost */
+		put_back(p, ref, 0);
+		pex__room_ref_dispose(ref);
+		return pex__error_nomem();
+	}
+	pex__room_ref_dispose(ref);
+	return 1;
+}
+
 /* Hand out a held room: the PATCH only. 1 = handed out into *out, 0 = no
  * held room (left), < 0 = error (the room went back to the queue). */
 static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
@@ -645,45 +847,17 @@ static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
 	struct pex__held_room h;
 
 	while (take_held(p, &h)) {
-		pex_room_patch patch = PEX_ROOM_PATCH_INIT;
 		int err;
 
 		if (is_stale(p, &h.ref)) {
 			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", h.ref.name);
 			if (pex_pool_schedule_delete(p, h.ref.name, 0) < 0)
-				put_back(p, &h.ref);
+				put_back(p, &h.ref, 0);
 			pex__room_ref_dispose(&h.ref);
 			continue;
 		}
-		patch.tag = tag;
-		err = pex_room_update(p->client, h.ref.id, &patch);
-		if (err == PEX_ENOTFOUND) {
-			pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", h.ref.name);
-			pex__room_ref_dispose(&h.ref);
-			continue;
-		}
-		if (err < 0) {
-			/* Transient: the room goes back to the pool. */
-			char saved[1024];
-			int code = err;
-			pex_error_class klass = pex_error_last()->klass;
-			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-			if (put_back(p, &h.ref) < 0)
-				pex__log(p->log, PEX_LOG_WARN, "pool room %s could not be put back on the queue "
-					"(%s); the orphan sweep will remove it", h.ref.name, pex_error_last()->message);
-			pex_error_set(code, klass, "tagging pool room %s: %s", h.ref.name, saved);
-			pex__room_ref_dispose(&h.ref);
-			return code;
-		}
-		*out = room_out(h.ref.id, h.ref.name, h.ref.alias, h.ref.guest_pin, tag);
-		if (!*out) {
-			/* tagged but not handed out: back to the pool rather than lost */
-			put_back(p, &h.ref);
-			pex__room_ref_dispose(&h.ref);
-			return pex__error_nomem();
-		}
-		pex__room_ref_dispose(&h.ref);
-		return 1;
+		if ((err = tag_and_hand_out(out, p, &h.ref, tag)) != 0)
+			return err;
 	}
 	return 0;
 }
@@ -710,83 +884,33 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		goto out;
 	}
 
+	/* Take a room off the queue (ours alone from then on), then tag it. */
 	for (;;) {
-		pex_message *msg = NULL;
 		struct pex__room_ref ref;
-		pex_room *room = NULL;
-		pex_room_patch patch = PEX_ROOM_PATCH_INIT;
-		pex_pool_room *r;
-		long long id;
 
-		err = lease_next(p, &msg, &ref);
-		if (err == PEX_EEMPTY) {
-			pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
-				pex_queue_name(p->pool_q));
+		memset(&ref, 0, sizeof(ref));
+		if ((err = take_one(p, &ref)) < 0)
 			break;
-		}
-		if (err < 0)
-			break;
-		id = ref.id;
-		if (id <= 0 || !ref.guest_pin) {
-			/* A bare name (old queues) or an incomplete record: ask Pexip. */
-			err = pex_room_get_by_name(&room, p->client, ref.name);
-			if (err == 0)
-				id = pex_room_id(room);
-		}
 		if (err == 0) {
-			patch.tag = tag.ptr;
-			err = pex_room_update(p->client, id, &patch);
+			long long in = -1;
+			maturing(p, NULL, &in);
+			if (in > 0)
+				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue "
+					"'%s'): no room is ready yet; the next will be ready in %lld s (new rooms "
+					"wait pool.ready_after_s = %u s for Pexip's replication)",
+					pex_queue_name(p->pool_q), in, p->o.ready_after_s);
+			else
+				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
+					pex_queue_name(p->pool_q));
+			break;
 		}
-		if (err == PEX_ENOTFOUND) {
-			/* Pexip no longer has it: drop it and try the next one. */
-			pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref.name);
-			pex_queue_delete(p->pool_q, msg);
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			pex_message_free(msg);
+		if ((err = tag_and_hand_out(out, p, &ref, tag.ptr)) == 0)
+			continue;      /* gone from Pexip: the next one */
+		if (err > 0) {
+			pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", (*out)->name);
+			atomic_fetch_add(&p->pops, 1);
 			err = 0;
-			continue;
 		}
-		if (err < 0) {
-			/* Transient: give the room back to the pool now. */
-			char saved[1024];
-			int code = err;
-			snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-			pex_queue_release(p->pool_q, msg, 0);
-			pex_error_set(code, pex_error_last()->klass, "tagging pool room %s: %s", ref.name, saved);
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			pex_message_free(msg);
-			break;
-		}
-		/* Acknowledge before handing out: only the holder of a live lease
-		 * can delete the message, so no room reaches two callers. */
-		err = pex_queue_delete(p->pool_q, msg);
-		pex_message_free(msg);
-		if (err == PEX_ELEASELOST) {
-			pex__log(p->log, PEX_LOG_WARN, "lease on pool room %s ran out; not handing it out", ref.name);
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			err = 0;
-			continue;
-		}
-		if (err < 0) {
-			pex__room_ref_dispose(&ref);
-			pex_room_free(room);
-			break;
-		}
-		r = room ? room_out(id, ref.name, pex_room_alias_count(room) ? pex_room_alias(room, 0) : "",
-				pex_room_guest_pin(room), tag.ptr)
-			: room_out(id, ref.name, ref.alias, ref.guest_pin, tag.ptr);
-		pex__room_ref_dispose(&ref);
-		pex_room_free(room);
-		if (!r) {
-			err = pex__error_nomem();
-			break;
-		}
-		pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", r->name);
-		*out = r;
-		atomic_fetch_add(&p->pops, 1);
 		break;
 	}
 out:
@@ -883,7 +1007,8 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	ref.created = (long long)pex__unix_time();
 	err = pex__poolmsg_encode(&msg, &ref);
 	if (err == 0)
-		err = pex_queue_put(p->pool_q, msg.ptr, msg.size, 0);
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
+			p->o.ready_after_s ? p->o.ready_after_s + 1 : 0);   /* see not_ready_for() */
 	if (err < 0) {
 		/* Created but not queued: delete it now rather than leave an orphan. */
 		char saved[1024];
@@ -1072,9 +1197,17 @@ static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 	m->delete_failures = atomic_load(&p->delete_failures);
 	m->events = atomic_load(&p->events);
 	m->events_unknown = atomic_load(&p->events_unknown);
+	m->events_foreign = atomic_load(&p->events_foreign);
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
 	m->pool_depth = (long long)(n + pex_pool_held(p));
+	/* creation_time filters are not documented for every Pexip release: a
+	 * refusal makes the count unknown (-1), not the metrics fail */
+	if (pex_pool_maturing(p, &m->pool_maturing, NULL) < 0) {
+		pex__log(p->log, PEX_LOG_DEBUG, "metrics: maturing pool rooms unknown: %s",
+			pex_error_last()->message);
+		m->pool_maturing = -1;
+	}
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;
@@ -1123,7 +1256,8 @@ int pex_pool_get_local_metrics(pex_pool *p, pex_pool_metrics *m)
 static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
 {
 	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
-		{ "pexipsdk_pool_depth", "Rooms ready in the pool queue (approximate).", "gauge", m->pool_depth, 0 },
+		{ "pexipsdk_pool_depth", "Rooms in the pool queue, ready or maturing (approximate).", "gauge", m->pool_depth, 0 },
+		{ "pexipsdk_pool_maturing", "Pool rooms younger than pool.ready_after_s, not handed out yet (Pexip replicates them).", "gauge", m->pool_maturing, 0 },
 		{ "pexipsdk_deletion_backlog", "Rooms waiting in the deletion queue (approximate).", "gauge", m->deletion_backlog, 0 },
 		{ "pexipsdk_live_conferences", "Live conferences with the pool prefix.", "gauge", m->live_conferences, 0 },
 		{ "pexipsdk_pexip_pool_rooms", "Rooms with the pool prefix configured on Pexip.", "gauge", m->pexip_pool_rooms, 0 },
@@ -1135,6 +1269,7 @@ static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metr
 		{ "pexipsdk_delete_failures_total", "Failed deletions in this process.", "counter", 0, m->delete_failures },
 		{ "pexipsdk_events_total", "Event-sink events handled by this process.", "counter", 0, m->events },
 		{ "pexipsdk_events_unknown_total", "Unknown event-sink events seen by this process.", "counter", 0, m->events_unknown },
+		{ "pexipsdk_events_foreign_total", "conference_ended events for services the pool does not own (never scheduled).", "counter", 0, m->events_foreign },
 	};
 	size_t i;
 	int err = 0;

@@ -25,6 +25,11 @@
  */
 const char *pex__pool_name_prefix_rule(const char *s);
 
+/* A room whose tag PATCH failed in a way that may still reach Pexip goes
+ * back to the pool invisible for this long (docs/DECISIONS.md #10): longer
+ * than any request of ours can stay in flight (timeouts and retries). */
+#define PEX__POOL_UNSURE_TAG_DELAY_S 300
+
 /* A room taken off the pool queue ahead of a pop (pex_pool_prefetch). */
 struct pex__held_room {
 	struct pex__room_ref ref;      /* id and guest PIN always known */
@@ -44,6 +49,8 @@ struct pex_pool {
 	size_t nallowed;
 	char *protected_prefixes[PEX_POOL_MAX_PROTECTED];
 	size_t nprotected;
+	char *owned_prefixes[PEX_POOL_MAX_OWNED];
+	size_t nowned;
 
 	const pex__logger *log;        /* the client's logger */
 
@@ -55,7 +62,7 @@ struct pex_pool {
 	int prefetching;               /* one prefetcher at a time */
 
 	atomic_ullong pops, pop_failures, replenished, replenish_failures;
-	atomic_ullong deleted, delete_failures, events, events_unknown;
+	atomic_ullong deleted, delete_failures, events, events_unknown, events_foreign;
 };
 
 /* A held room goes back to the queue after this long (so that it never
@@ -67,8 +74,12 @@ struct pex_pool {
 int pex__pool_held_names(pex_pool *p, json_object *set);
 /* 1 if @name starts with a protected prefix. */
 int pex__pool_is_protected(const pex_pool *p, const char *name);
-/* 1 if @name starts with the pool's name prefix. */
-int pex__pool_has_prefix(const pex_pool *p, const char *name);
+/* Does the pool own room @p name (docs/DECISIONS.md #47)? 1 if the name
+ * starts with pool.name_prefix or a gc.owned_prefixes prefix and, when
+ * @p service_type is not NULL (an event's data.service_type), it equals
+ * pool.room.service_type. The one rule for events, GC and the orphan
+ * sweep; callers check protected prefixes first (they win). */
+int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type);
 /* Run fn(i, arg) for i in [0, n) on up to 2 x max_concurrency threads (at least 1;
  * Pexip requests in flight stay bounded by the client).
  * Returns the first negative value any call returned, else 0. */

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
 	po.name_prefix = "m\xc3\xb8te_";
 	po.alias_domain = "example.com";
 	po.depth = 1;
+	po.ready_after_s = 0;      /* about the queue, not about replication */
 	if (pex_client_new(&client, &co) < 0) {
 		rc = fail("client");
 		goto done;

@@ -59,7 +59,7 @@ pexip:
 queue:
   backend: sqlite
   sqlite: {path: $4}
-pool: {depth: 5, name_prefix: pool_}
+pool: {depth: 5, name_prefix: pool_, ready_after_s: 0}
 YAML
 }
 

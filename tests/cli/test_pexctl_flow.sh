@@ -20,7 +20,7 @@ mkroom vmr_01 tag01
 queue:
   backend: sqlite
   sqlite: {path: $work/pool.db}
-pool: {depth: 3, name_prefix: pool_}
+pool: {depth: 3, name_prefix: pool_, ready_after_s: 0}
 tag: {url_template: "https://svc.example.com/s/{uui}", allowed_hosts: [svc.example.com]}
 gc: {delay_s: 0}
 YAML
@@ -62,8 +62,13 @@ jq_is "$work/out" '.pool_depth' 3 "replenished"
 printf '{"node":"1.2.3.4","seq":1,"version":2,"time":1.5,"event":"conference_ended","data":{"name":"%s"}}' "$room" >"$work/ev.json"
 expect 0 "event" -- pexctl --json $pc event "$work/ev.json"
 jq_is "$work/out" '.scheduled' 1 "event scheduled"
-expect 2 "malformed event" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {}}'
-contains "$work/err" "data.name" "malformed event explained"
+expect 0 "unusable event item: answered" -- pexctl --json $pc event - <<<'{"event": "conference_ended", "data": {}}'
+jq_is "$work/out" '[.events, .skipped, .scheduled] | tostring' '[1,1,0]' "unusable event item skipped"
+contains "$work/err" "data.name is missing" "unusable event item explained"
+expect 0 "top-level array of events" -- pexctl --json $pc event - <<<'[{"event": "participant_updated"}, 5, {"event": "conference_ended", "data": {"name": "meet.alice", "service_type": "conference"}}]'
+jq_is "$work/out" '[.events, .ignored, .skipped, .foreign, .scheduled] | tostring' '[3,1,1,1,0]' "top-level array"
+expect 2 "event that is not JSON" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {"name": "vmr_\ud800"}}'
+contains "$work/err" "lone high surrogate" "not JSON explained"
 expect 0 "gc --dry-run" -- pexctl --json $pc gc --dry-run
 jq_is "$work/out" '.deleted' 1 "dry run would delete"
 expect 0 "room still there after dry run" -- pexctl $pc get "$room"
@@ -74,18 +79,20 @@ expect 3 "room gone after gc" -- pexctl $pc get "$room"
 expect 0 "gc again is a no-op" -- pexctl --json $pc gc
 jq_is "$work/out" '.deleted' 0 "gc rerun"
 expect 2 "gc bad --max" -- pexctl $pc gc --max lots
-# a deployment whose ?name= matches loosely: room1 ended while room10 and
-# ROOM1x are live; gc compares names exactly and deletes room1 only
+# a deployment whose ?name= matches loosely: pool_room1 ended while
+# pool_room10 and POOL_ROOM1x are live; gc compares names exactly and deletes
+# pool_room1 only
 mode=$(emu_ctl GET /_emu/mode)
 emu_ctl POST /_emu/mode '{"loose_name": true}' >/dev/null || bad "loose name mode"
-for r in room1 room10 ROOM1x; do mkroom $r; done
-for r in room10 ROOM1x; do emu_ctl POST /_emu/conference/start "{\"name\": \"$r\"}" >/dev/null || bad "start $r"; done
-expect 0 "schedule room1" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {"name": "room1"}}'
+for r in pool_room1 pool_room10 POOL_ROOM1x; do mkroom $r; done
+for r in pool_room10 POOL_ROOM1x; do emu_ctl POST /_emu/conference/start "{\"name\": \"$r\"}" >/dev/null || bad "start $r"; done
+expect 0 "schedule pool_room1" -- pexctl $pc event - <<<'{"event": "conference_ended", "data": {"name": "pool_room1"}}'
 expect 0 "gc, loose name filter" -- pexctl --json $pc gc
-jq_is "$work/out" '[.deleted, .postponed_live, .failed] | join(",")' "1,0,0" "gc deletes room1 only"
-expect 3 "room1 gone after gc" -- pexctl $pc get room1
-expect 0 "room10 kept" -- pexctl $pc get room10
-expect 0 "ROOM1x kept" -- pexctl $pc get ROOM1x
+jq_is "$work/out" '[.deleted, .postponed_live, .failed] | join(",")' "1,0,0" "gc deletes pool_room1 only"
+expect 3 "pool_room1 gone after gc" -- pexctl $pc get pool_room1
+expect 0 "pool_room10 kept" -- pexctl $pc get pool_room10
+expect 0 "POOL_ROOM1x kept" -- pexctl $pc get POOL_ROOM1x
+for r in pool_room10 POOL_ROOM1x; do emu_ctl POST /_emu/conference/stop "{\"name\": \"$r\"}" >/dev/null || bad "stop $r"; done
 emu_ctl POST /_emu/mode "$mode" >/dev/null || bad "restore the mode"
 # Pexip's limit is 250 characters, not bytes: a 250-character name that is
 # not ASCII (500 bytes) is a name; one more character or invalid UTF-8 is not
@@ -194,7 +201,7 @@ jq_is "$work/out" '.pool_depth' 2 "--no-replenish leaves the pool one short"
 # the current directory (cron runs in $HOME, the server in its own); a
 # command that only reads the queue never creates it
 mkdir -p "$work/etc" "$work/home" "$work/srv"
-{ pexip_yaml; echo "pool: {depth: 2, name_prefix: rel_}"; } >"$work/etc/rel.yaml"
+{ pexip_yaml; echo "pool: {depth: 2, name_prefix: rel_, ready_after_s: 0}"; } >"$work/etc/rel.yaml"
 inhome() { (cd "$work/home" && pexctl "$@"); }
 insrv() { (cd "$work/srv" && pexctl "$@"); }
 expect 3 "pool status before any fill" -- inhome -c ../etc/rel.yaml pool status
@@ -277,7 +284,7 @@ contains "$work/err" "missing required key 'pexip.url'" "tag-only file explained
 queue:
   backend: sqlite
   sqlite: {path: $work/mt.db}
-pool: {depth: 4, name_prefix: mt_}
+pool: {depth: 4, name_prefix: mt_, ready_after_s: 0}
 gc: {delay_s: 600}
 YAML
 mc="-c $work/mt.yaml"
@@ -291,6 +298,7 @@ for n in mt_live_1 mt_live_2 mt_live_3 other_live vmr_01; do
 	emu_ctl POST /_emu/conference/start "{\"name\": \"$n\"}" >/dev/null || bad "start $n"
 done
 want_metrics='pool_depth 3
+pool_maturing 0
 deletion_backlog 2
 live_conferences 3
 pexip_pool_rooms 4
@@ -301,9 +309,10 @@ replenish_failures_total 0
 deleted_total 0
 delete_failures_total 0
 events_total 0
-events_unknown_total 0'
+events_unknown_total 0
+events_foreign_total 0'
 expect 0 "metrics (prometheus)" -- pexctl $mc metrics
-[ "$(grep -c '^pexipsdk_' "$work/out")" = 12 ] && ok || bad "metrics: want 12 samples"
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 14 ] && ok || bad "metrics: want 14 samples"
 while read -r k v; do
 	if grep -qx "pexipsdk_$k $v" "$work/out"; then ok; else bad "prometheus: pexipsdk_$k is not $v: $(grep "^pexipsdk_$k " "$work/out")"; fi
 	case $k in *_total) t=counter ;; *) t=gauge ;; esac
@@ -311,7 +320,7 @@ while read -r k v; do
 done <<<"$want_metrics"
 # --gauges (the cron recipe's textfile): the gauges with their HELP and TYPE lines, no counters
 expect 0 "metrics --gauges" -- pexctl $mc metrics --gauges
-[ "$(grep -c '^pexipsdk_' "$work/out")" = 4 ] && ok || bad "metrics --gauges: want 4 samples"
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 5 ] && ok || bad "metrics --gauges: want 5 samples"
 grep -qx "pexipsdk_live_conferences 3" "$work/out" && ok || bad "metrics --gauges: a gauge"
 grep -qx "# TYPE pexipsdk_deletion_backlog gauge" "$work/out" && ok || bad "metrics --gauges: TYPE lines"
 lacks "$work/out" "_total" "metrics --gauges: no counter"
@@ -322,14 +331,15 @@ for how in "--format json" "--json"; do
 	if [ "$how" = --json ]; then expect 0 "metrics --json" -- pexctl --json $mc metrics
 	else expect 0 "metrics --format json" -- pexctl $mc metrics --format json; fi
 	one_doc "$work/out" "metrics $how"
-	jq_is "$work/out" 'keys | length' 12 "metrics $how: 12 keys"
+	jq_is "$work/out" 'keys | length' 14 "metrics $how: 14 keys"
 	while read -r k v; do
 		jq_is "$work/out" ".${k%_total}" "$v" "metrics $how: ${k%_total}"
 	done <<<"$want_metrics"
 done
 expect 0 "pool status with known values" -- pexctl --json $mc pool status
 jq_is "$work/out" '[.pool_depth, .deletion_backlog, .live_conferences, .pexip_pool_rooms] | map(tostring) | join(" ")' "3 2 3 4" "pool status values"
-jq_is "$work/out" 'keys | length' 6 "pool status keys"
+jq_is "$work/out" 'keys | length' 8 "pool status keys"
+jq_is "$work/out" '[.pool_ready, .pool_maturing] | map(tostring) | join(" ")' "3 0" "pool status: ready and maturing"
 expect 0 "pool status text" -- pexctl $mc pool status
 contains "$work/out" "live conferences:  3" "pool status text"
 # --json and --format prometheus contradict each other
@@ -348,8 +358,8 @@ expect 2 "event: missing file, json" -- pexctl --json $pc event "$work/missing.j
 json_error "$work/out" PEX_EINVAL 2 "event: missing file"
 expect 1 "event: a directory, json" -- pexctl --json $pc event "$work"
 json_error "$work/out" PEX_EIO 1 "event: read error"
-expect 2 "event: malformed, json" -- pexctl --json $pc event - <<<'{"event": "conference_ended", "data": {}}'
-json_error "$work/out" PEX_EINVAL 2 "event: malformed"
+expect 2 "event: not JSON, json" -- pexctl --json $pc event - <<<'{"event": "conference_ended", "time": NaN}'
+json_error "$work/out" PEX_EPARSE 2 "event: not JSON"
 printf '{"event":"conference_ended","data":{"name":"pool_fail_a"}}' >"$work/ev4.json"
 expect 0 "schedule one to fail" -- pexctl $pc event "$work/ev4.json"
 emu_ctl POST /_emu/faults '{"permanent_status": 500}' >/dev/null
@@ -401,7 +411,7 @@ jq_is "$work/out" '.replenish_failures' 0 "no replenish failure yet"
 # (an alias domain so long that the alias is over Pexip's 250 characters:
 # the configuration is valid and the pop works, the replacement fails)
 dom=$(printf 'd%.0s' $(seq 1 240))
-sed "s/^pool: {depth: 3, name_prefix: pool_}/pool: {depth: 3, name_prefix: pool_, room: {alias_domain: $dom}}/" "$work/pool.yaml" >"$work/badrepl.yaml"
+sed "s/^pool: {depth: 3, name_prefix: pool_, ready_after_s: 0}/pool: {depth: 3, name_prefix: pool_, ready_after_s: 0, room: {alias_domain: $dom}}/" "$work/pool.yaml" >"$work/badrepl.yaml"
 grep -q "alias_domain: ddd" "$work/badrepl.yaml" && ok || bad "badrepl.yaml was not written"
 expect 0 "create --wait, the replacement fails" -- pexctl -c "$work/badrepl.yaml" --json create --uui 6869 --wait
 contains "$work/err" "replacing the room failed: " "replenish failure on stderr (--wait)"
@@ -419,5 +429,40 @@ expect 0 "create --wait, the replacement works" -- pexctl --json $pc create --uu
 expect 0 "a successful replacement clears the failures" -- pexctl --json $pc pool status
 jq_is "$work/out" '.replenish_failures' 0 "replenish failures cleared"
 jq_is "$work/out" '.last_replenish_failure' null "no last failure"
+
+
+# readiness (issue 12.2): Pexip replicates a new room after 2 s (the
+# emulator's model) and pool.ready_after_s is 2: pexctl create never hands
+# out a room a caller cannot join yet; while none is ready it exits 4 saying
+# when the next will be, and pool fill says when its rooms will be ready
+emu_ctl POST /_emu/replication '{"delay_s": 2}' >/dev/null || bad "set the replication delay"
+{ pexip_yaml; cat <<YAML; } >"$work/rd.yaml"
+queue:
+  backend: sqlite
+  sqlite: {path: $work/rd.db}
+pool: {depth: 2, name_prefix: rd_, ready_after_s: 2}
+YAML
+rc="-c $work/rd.yaml"
+expect 0 "readiness: fill" -- pexctl $rc pool fill
+contains "$work/out" "ready to hand out in 3 s" "fill says when its rooms will be ready"
+expect 0 "readiness: status" -- pexctl --json $rc pool status
+jq_is "$work/out" '[.pool_depth, .pool_ready, .pool_maturing] | map(tostring) | join(" ")' "2 0 2" "status tells maturing rooms"
+expect 4 "readiness: nothing ready yet" -- pexctl $rc create --no-replenish
+contains "$work/err" "no room is ready yet; the next will be ready in " "create explains the wait"
+handed=0
+for _ in $(seq 1 600); do       # polls every 0.05 s until both rooms were handed out
+	if pexctl --json $rc create --no-replenish >"$work/out" 2>"$work/err"; then
+		name=$(jq -r .name "$work/out")
+		[ "$(emu_ctl POST /_emu/conference/joinable "{\"name\": \"$name\"}" | jq -r .joinable)" = true ] && ok ||
+			bad "readiness: $name was handed out before a caller could join it"
+		handed=$((handed + 1))
+		[ "$handed" = 2 ] && break
+	else
+		[ $? = 4 ] || bad "readiness: create failed: $(cat "$work/err")"
+		sleep 0.05
+	fi
+done
+[ "$handed" = 2 ] && ok || bad "readiness: $handed of 2 rooms handed out"
+emu_ctl POST /_emu/replication '{"delay_s": 0}' >/dev/null || bad "reset the replication delay"
 
 finish

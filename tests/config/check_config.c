@@ -202,7 +202,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 52);   /* every key of pexipsdk.yaml(5): update with the schema */
+	ck_assert_uint_eq(n, 54);   /* every key of pexipsdk.yaml(5): update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -284,6 +284,7 @@ START_TEST(test_defaults)
 	assert_str_key(cfg, "gc.queue", "room-deletion-queue");
 	assert_int_key(cfg, "gc.delay_s", 600);
 	assert_list_key(cfg, "gc.protected_prefixes", prefixes);
+	assert_list_key(cfg, "gc.owned_prefixes", none);
 	assert_int_key(cfg, "gc.orphan_max_age_s", 86400);
 	assert_null_key(cfg, "events.username");
 	assert_null_key(cfg, "events.password");
@@ -688,6 +689,12 @@ START_TEST(test_lists)
 	cfg = parse_ok(URL "gc: {protected_prefixes: []}\n");
 	assert_list_key(cfg, "gc.protected_prefixes", none);
 	pex_config_free(cfg);
+	cfg = parse_ok(URL "gc: {owned_prefixes: [a_, \"b_\"]}\n");
+	assert_list_key(cfg, "gc.owned_prefixes", ab);
+	pex_config_free(cfg);
+	/* an empty owned prefix would make every room the pool's */
+	parse_err(URL "gc: {owned_prefixes: [a_, \"\"]}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: gc.owned_prefixes[1]: expected a non-empty string, got \"\"");
 	cfg = parse_ok(URL "gc:\n  protected_prefixes:\n");   /* null: the empty list */
 	assert_list_key(cfg, "gc.protected_prefixes", none);
 	pex_config_free(cfg);
@@ -1788,6 +1795,7 @@ START_TEST(test_dump)
 		"  depth: 20\n"
 		"  name_prefix: vmr_\n"
 		"  lease_s: 60\n"
+		"  ready_after_s: 60\n"
 		"  room:\n"
 		"    service_type: conference\n"
 		"    allow_guests: true\n"
@@ -1803,6 +1811,7 @@ START_TEST(test_dump)
 		"  queue: room-deletion-queue\n"
 		"  delay_s: 600\n"
 		"  protected_prefixes: [test_, vkiosk_]\n"
+		"  owned_prefixes: []\n"
 		"  orphan_max_age_s: 86400\n"
 		"events:\n"
 		"  username: null\n"

@@ -112,6 +112,7 @@ typedef struct emu_config {
 	uint64_t seed;
 	char *port_file;
 	long page_size, max_limit;
+	long replication_delay_s;   /* a conference is joinable this long after its creation_time */
 	oauth_client *clients;
 	size_t n_clients;
 } emu_config;
@@ -127,6 +128,7 @@ typedef struct emu_faults {
 	bool apply_to_token;
 	long rate_limit_per_minute;
 	bool refuse_in_filter;  /* answer `__in` filters with 400, as a server that does not allow them */
+	bool refuse_time_filter; /* answer `creation_time` filters with 400 (a release that does not allow them) */
 	long fail_next;         /* answer the next N requests with fail_next_status */
 	int fail_next_status;   /* 0 = 429 */
 	char hold_prefix[64];   /* GETs whose ?name= starts with it wait until it changes ("" = off) */
@@ -152,6 +154,8 @@ extern emu_stats g_stats;
 extern atomic_bool g_stopping;
 /* a copy of emu_faults.refuse_in_filter for the store (read per list request) */
 extern atomic_bool g_refuse_in;
+/* and of emu_faults.refuse_time_filter */
+extern atomic_bool g_refuse_time;
 
 /* Sleeps up to ms milliseconds; returns early when the emulator stops. */
 void emu_sleep_ms(double ms);
@@ -200,6 +204,9 @@ void store_handle(resp *r, const char *method, const char *rest, const qarg *q, 
 void store_ctl_start(resp *r, json_object *in);
 void store_ctl_stop(resp *r, json_object *in);
 void store_ctl_set(resp *r, json_object *in);
+void store_ctl_joinable(resp *r, json_object *in);
+void store_ctl_replication(resp *r, json_object *in);
+extern atomic_long g_replication_delay_s;
 void store_ctl_populate(resp *r, json_object *in);
 void store_counts(long long *conferences, long long *aliases, long long *live,
 		  long long *participants);

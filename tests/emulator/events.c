@@ -122,11 +122,11 @@ void events_send(resp *r, json_object *in)
 	const char *url = opt_str(in, "url", NULL), *user = opt_str(in, "username", NULL);
 	const char *pass = opt_str(in, "password", NULL), *event = opt_str(in, "event", "conference_ended");
 	const char *node = opt_str(in, "node", "127.0.0.1");
-	json_object *names = NULL, *extra = NULL, *v, *out, *statuses, *docs;
+	json_object *names = NULL, *extra = NULL, *nodes = NULL, *v, *out, *statuses, *docs;
 	bool bulk = false, insecure = false, per_name;
 	int version = 2;
 	long timeout_ms = 5000;
-	size_t i, n_items;
+	size_t i, n_items, nd, n_nodes = 1;
 	char *key;
 	long long *seq;
 	CURL *h;
@@ -152,6 +152,20 @@ void events_send(resp *r, json_object *in)
 	if (json_object_object_get_ex(in, "data", &extra) && !json_object_is_type(extra, json_type_object)) {
 		resp_error(r, 400, "'data' must be an object");
 		return;
+	}
+	/* "nodes": the same events from several Conferencing Nodes, one after
+	 * the other (each node has its own seq), as when a conference spanned
+	 * them; overrides "node" */
+	if (json_object_object_get_ex(in, "nodes", &nodes)) {
+		if (!json_object_is_type(nodes, json_type_array) || !(n_nodes = json_object_array_length(nodes))) {
+			resp_error(r, 400, "'nodes' must be a non-empty list of strings");
+			return;
+		}
+		for (nd = 0; nd < n_nodes; nd++)
+			if (!json_object_is_type(json_object_array_get_idx(nodes, nd), json_type_string)) {
+				resp_error(r, 400, "'nodes' must be a non-empty list of strings");
+				return;
+			}
 	}
 	/* sink lifecycle events carry no name: one event, data {} */
 	per_name = strncmp(event, "eventsink_", 10) != 0;
@@ -191,10 +205,13 @@ void events_send(resp *r, json_object *in)
 
 	out = json_object_new_object();
 	statuses = json_object_new_array();
-	docs = json_object_new_array();
 
 	/* Serialize per sink so that seq order is delivery order. */
 	pthread_mutex_lock(&ev_lock);
+	for (nd = 0; nd < n_nodes; nd++) {
+	if (nodes)
+		node = json_object_get_string(json_object_array_get_idx(nodes, nd));
+	docs = json_object_new_array();
 	key = xasprintf("%s\n%s", node, url);
 	seq = map_sget(seqs, key);
 	if (!seq) {
@@ -223,7 +240,7 @@ void events_send(resp *r, json_object *in)
 		json_object *wrap = envelope(node, 0, version, "eventsink_bulk", json_object_get(docs));
 		json_object_array_add(statuses, json_object_new_int64(post_one(h, wrap)));
 		json_object_put(wrap);
-		sent = 1;
+		sent++;
 	} else {
 		for (i = 0; i < n_items && !atomic_load(&g_stopping); i++) {
 			long st = post_one(h, json_object_array_get_idx(docs, i));
@@ -231,11 +248,12 @@ void events_send(resp *r, json_object *in)
 			sent++;
 		}
 	}
+	json_object_put(docs);
+	}
 	pthread_mutex_unlock(&ev_lock);
 
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hdrs);
-	json_object_put(docs);
 	json_object_object_add(out, "sent", json_object_new_int(sent));
 	json_object_object_add(out, "statuses", statuses);
 	resp_json(r, 200, out);

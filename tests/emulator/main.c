@@ -25,6 +25,9 @@
  *                            rename) when ready
  *   --page-size N            default list page size (default 20)
  *   --max-limit N            largest page (default 1000; limit=0 = this)
+ *   --replication-delay S    a new conference is joinable only S seconds
+ *                            after its creation_time (default 0; see
+ *                            POST /_emu/conference/joinable)
  *   --help                   this text
  *
  *   When ready it prints exactly "PORT <n>\n" on stdout and flushes.
@@ -64,6 +67,7 @@ emu_config g_cfg;
 emu_stats g_stats;
 atomic_bool g_stopping;
 atomic_bool g_refuse_in;
+atomic_bool g_refuse_time;
 
 static void usage(FILE *out)
 {
@@ -71,6 +75,7 @@ static void usage(FILE *out)
 	      "         [--disable-basic] [--oauth-client ID=PUBKEY.pem]... [--token-ttl S]\n"
 	      "         [--token-audience URL] [--tls-cert FILE --tls-key FILE] [--seed N]\n"
 	      "         [--port-file PATH] [--page-size N] [--max-limit N] [--mode JSON]\n"
+	      "         [--replication-delay S]\n"
 	      "Prints \"PORT <n>\" when ready; stops cleanly on SIGTERM/SIGINT.\n",
 	      out);
 }
@@ -124,7 +129,8 @@ static void free_config(void)
 
 enum {
 	O_LISTEN = 256, O_PORT, O_USER, O_PASSWORD, O_DISABLE_BASIC, O_OAUTH_CLIENT, O_TOKEN_TTL,
-	O_TOKEN_AUD, O_TLS_CERT, O_TLS_KEY, O_SEED, O_PORT_FILE, O_PAGE_SIZE, O_MAX_LIMIT, O_MODE, O_HELP
+	O_TOKEN_AUD, O_TLS_CERT, O_TLS_KEY, O_SEED, O_PORT_FILE, O_PAGE_SIZE, O_MAX_LIMIT, O_MODE, O_REPLICATION,
+	O_HELP
 };
 
 static const struct option long_opts[] = {
@@ -143,6 +149,7 @@ static const struct option long_opts[] = {
 	{ "page-size", required_argument, NULL, O_PAGE_SIZE },
 	{ "max-limit", required_argument, NULL, O_MAX_LIMIT },
 	{ "mode", required_argument, NULL, O_MODE },
+	{ "replication-delay", required_argument, NULL, O_REPLICATION },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -210,6 +217,11 @@ static int parse_args(int argc, char **argv)
 				return 2;
 			break;
 		case O_MODE: mode = optarg; break;
+		case O_REPLICATION:
+			if (parse_long("--replication-delay", optarg, 0, 86400, &g_cfg.replication_delay_s) < 0)
+				return 2;
+			atomic_store(&g_replication_delay_s, g_cfg.replication_delay_s);
+			break;
 		case O_HELP:
 			usage(stdout);
 			return -1;

@@ -115,6 +115,7 @@ void faults_reset(void)
 	memset(&g_faults, 0, sizeof(g_faults));
 	pthread_cond_broadcast(&hold_cond);
 	atomic_store(&g_refuse_in, false);
+	atomic_store(&g_refuse_time, false);
 	free(rl_ring);
 	rl_ring = NULL;
 	rl_cap = rl_head = rl_count = 0;
@@ -406,6 +407,7 @@ static json_object *faults_json(const emu_faults *f)
 	json_object_object_add(o, "apply_to_token", json_object_new_boolean(f->apply_to_token));
 	json_object_object_add(o, "rate_limit_per_minute", json_object_new_int64(f->rate_limit_per_minute));
 	json_object_object_add(o, "refuse_in_filter", json_object_new_boolean(f->refuse_in_filter));
+	json_object_object_add(o, "refuse_time_filter", json_object_new_boolean(f->refuse_time_filter));
 	json_object_object_add(o, "fail_next", json_object_new_int64(f->fail_next));
 	json_object_object_add(o, "fail_next_status", json_object_new_int(f->fail_next_status ? f->fail_next_status : 429));
 	json_object_object_add(o, "hold_prefix", json_object_new_string(f->hold_prefix));
@@ -480,6 +482,12 @@ static void faults_post(resp *r, json_object *in)
 				return;
 			}
 			f.refuse_in_filter = json_object_get_boolean(v);
+		} else if (!strcmp(key, "refuse_time_filter")) {
+			if (!json_object_is_type(v, json_type_boolean)) {
+				resp_error(r, 400, "'refuse_time_filter' must be a boolean");
+				return;
+			}
+			f.refuse_time_filter = json_object_get_boolean(v);
 		} else if (!strcmp(key, "fail_next")) {
 			long long n;
 			if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||
@@ -531,6 +539,7 @@ static void faults_post(resp *r, json_object *in)
 	g_faults = f;
 	atomic_store(&g_refuse_in, f.refuse_in_filter);
 	pthread_cond_broadcast(&hold_cond);
+	atomic_store(&g_refuse_time, f.refuse_time_filter);
 	pthread_mutex_unlock(&faults_lock);
 	resp_json(r, 200, faults_json(&f));
 }
@@ -662,6 +671,10 @@ static void handle_ctl(resp *r, const char *method, const char *path, const char
 		store_ctl_stop(r, in);
 	else if (!strcmp(p, "conference/set"))
 		store_ctl_set(r, in);
+	else if (!strcmp(p, "conference/joinable"))
+		store_ctl_joinable(r, in);
+	else if (!strcmp(p, "replication"))
+		store_ctl_replication(r, in);
 	else if (!strcmp(p, "populate"))
 		store_ctl_populate(r, in);
 	else if (!strcmp(p, "events"))

@@ -1005,7 +1005,8 @@ static int parse_filters(resp *r, const listdef *ld, const qarg *q, size_t nq, f
 		for (j = 0; j < sizeof(op_names) / sizeof(op_names[0]); j++)
 			if (!strcmp(op_names[j].name, opname))
 				op = op_names[j].op;
-		if (!op || !(ld->fields[idx].ops & op) || (op == OP_IN && atomic_load(&g_refuse_in))) {
+		if (!op || !(ld->fields[idx].ops & op) || (op == OP_IN && atomic_load(&g_refuse_in)) ||
+		    (!strcmp(field, "creation_time") && atomic_load(&g_refuse_time))) {
 			resp_error(r, 400, "'%.64s' is not an allowed filter on the '%s' field.", opname, field);
 			goto fail;
 		}
@@ -2106,6 +2107,55 @@ void store_ctl_set(resp *r, json_object *in)
 		resp_error(r, 404, "no conference named '%.250s'", name);
 	else
 		resp_json(r, 200, json_object_new_object());
+}
+
+/* The replication delay in force: --replication-delay, changed by
+ * POST /_emu/replication {"delay_s"}. */
+atomic_long g_replication_delay_s;
+
+void store_ctl_replication(resp *r, json_object *in)
+{
+	json_object *v, *o;
+	long long d;
+	if (!json_object_object_get_ex(in, "delay_s", &v) || !json_object_is_type(v, json_type_int) ||
+	    (d = json_object_get_int64(v)) < 0 || d > 86400) {
+		resp_error(r, 400, "'delay_s' must be an integer 0..86400");
+		return;
+	}
+	atomic_store(&g_replication_delay_s, (long)d);
+	o = json_object_new_object();
+	json_object_object_add(o, "delay_s", json_object_new_int64(d));
+	resp_json(r, 200, o);
+}
+
+/* POST /_emu/conference/joinable {"name"}: could a caller join the room now?
+ * A Conferencing Node knows a new conference only after configuration
+ * replication: --replication-delay seconds after its creation_time (which
+ * /_emu/conference/set can move back). */
+void store_ctl_joinable(resp *r, json_object *in)
+{
+	const char *name = ctl_name(r, in);
+	int64_t created = 0, need, age;
+	json_object *o;
+	conf *c;
+	if (!name)
+		return;
+	pthread_rwlock_rdlock(&st_lock);
+	c = map_sget(conf_by_name, name);
+	if (c)
+		created = c->creation_time;
+	pthread_rwlock_unlock(&st_lock);
+	if (!c) {
+		resp_error(r, 404, "no conference named '%.250s'", name);
+		return;
+	}
+	need = (int64_t)atomic_load(&g_replication_delay_s) * 1000000;
+	age = now_us() - created;
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "joinable", json_object_new_boolean(age >= need));
+	json_object_object_add(o, "ready_in_s", json_object_new_double(age >= need ? 0 : (double)(need - age) / 1e6));
+	resp_json(r, 200, o);
 }
 
 void store_ctl_populate(resp *r, json_object *in)

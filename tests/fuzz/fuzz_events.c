@@ -1,16 +1,19 @@
 /*
  * libFuzzer target for pex_pool_handle_event(): event-sink POST bodies
- * (single envelopes, eventsink_bulk v1/v2), handled by a pool over two
+ * (single envelopes, eventsink_bulk v1/v2, top-level arrays of envelopes,
+ * any other JSON value), handled by a pool over two
  * "memory:" queues and a client pointing at http://127.0.0.1:9 (handling
  * an event does no Pexip I/O). Invariants:
  *
- *   failure  PEX_EPARSE or PEX_EINVAL, a non-empty printable message, and
- *            the deletion queue unchanged (the whole payload is validated
- *            before anything is enqueued);
- *   success  scheduled + protected_skipped + ignored + unknown == events,
+ *   failure  PEX_EPARSE only (a body that is not strict JSON: valid JSON is
+ *            always answered), a non-empty printable message, and the
+ *            deletion queue unchanged;
+ *   success  scheduled + protected_skipped + foreign + ignored + unknown +
+ *            skipped + capped == events, scheduled <= PEX_EVENT_SCHEDULE_MAX,
  *            and the deletion queue grew by exactly `scheduled` messages,
- *            none of them for a protected prefix, each a name that
- *            pex_pool_schedule_delete() accepts.
+ *            none of them for a protected prefix, each a name the pool owns
+ *            (pool.name_prefix "vmr_") that pex_pool_schedule_delete()
+ *            accepts.
  *
  * Any broken invariant aborts. Linked with replay.c for a plain-main build.
  */
@@ -59,6 +62,7 @@ static void fuzz_setup(void)
 	CHECK(pex_queue_open(&g_pool_q, "memory:", "fuzz-pool") == 0);
 	CHECK(pex_queue_open(&g_del_q, "memory:", "fuzz-deletion") == 0);
 	po.gc_delay_s = 0;
+	po.ready_after_s = 0;
 	CHECK(pex_pool_new(&g_pool, g_client, g_pool_q, g_del_q, &po) == 0);
 	atexit(fuzz_teardown);
 }
@@ -93,6 +97,7 @@ static void check_enqueued(size_t expected)
 		CHECK(len > 0 && len <= 250 && name != NULL);
 		CHECK(memchr(name, '\0', len) == NULL);
 		CHECK(strncmp(name, "test_", 5) != 0 && strncmp(name, "vkiosk_", 7) != 0);
+		CHECK(len >= 4 && strncmp(name, "vmr_", 4) == 0);
 	}
 	pex_message_array_free(msgs, n);
 }
@@ -114,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (err < 0) {
 		const pex_error *e = pex_error_last();
-		CHECK(err == PEX_EPARSE || err == PEX_EINVAL);
+		CHECK(err == PEX_EPARSE);
 		CHECK(e->code == err);
 		CHECK(e->message != NULL && e->message[0] != '\0');
 		CHECK(printable_line(e->message));
@@ -122,7 +127,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(rep.scheduled == 0);
 	} else {
 		CHECK(err == 0);
-		CHECK(rep.scheduled + rep.protected_skipped + rep.ignored + rep.unknown == rep.events);
+		CHECK(rep.scheduled + rep.protected_skipped + rep.foreign + rep.ignored + rep.unknown +
+			rep.skipped + rep.capped == rep.events);
+		CHECK(rep.scheduled <= PEX_EVENT_SCHEDULE_MAX);
 		CHECK(after - before == rep.scheduled);
 		check_enqueued(rep.scheduled);
 	}

@@ -166,6 +166,7 @@ START_TEST(test_room_lifecycle)
 
 	o.depth = N_ROOMS;
 	o.tag.url_template = "https://svc.example.com/session?uui={uui}";
+	o.ready_after_s = 0;       /* fills and hands out at once: no replication here */
 	o.tag.allowed_hosts = hosts;
 	o.tag.allowed_host_count = 1;
 	o.gc_delay_s = 0;

@@ -23,6 +23,8 @@
 
 static atomic_int info_logs;    /* log lines at info level or above */
 static atomic_size_t longest_log; /* the longest line at any level */
+static atomic_int warn_logs;    /* log lines at warn level or above */
+static char last_warn[1024];    /* the last of them (single-threaded event tests) */
 
 static void log_cb(pex_log_level level, const char *message, void *payload)
 {
@@ -32,6 +34,10 @@ static void log_cb(pex_log_level level, const char *message, void *payload)
 		;
 	if (level <= PEX_LOG_INFO)
 		atomic_fetch_add(&info_logs, 1);
+	if (level <= PEX_LOG_WARN) {
+		atomic_fetch_add(&warn_logs, 1);
+		snprintf(last_warn, sizeof(last_warn), "%s", message);
+	}
 	if (getenv("PEX_TEST_VERBOSE"))
 		fprintf(stderr, "[%s] %s\n", pex_log_level_name(level), message);
 }
@@ -43,6 +49,10 @@ typedef struct fx {
 	pex_queue *dq, *pq;
 	pex_pool *pool;
 } fx;
+
+/* Rooms of an older system the pools of these tests adopt (gc.owned_prefixes):
+ * the GC tests' names with spaces and commas ("Team Room", "Sales, weekly"). */
+static const char *const owned_prefixes[] = { "Team ", "Sales, ", "legacy_", NULL };
 
 /* A pool over fresh memory queues; with_emu starts an emulator for the
  * client, else the client points at a closed port (events need no I/O). */
@@ -72,6 +82,9 @@ static void fx_open(fx *f, int with_emu, unsigned gc_delay_s, const char *const 
 	ck_assert_int_eq(pex_queue_open(&f->dq, "memory:", "room-deletion-queue"), 0);
 	ck_assert_int_eq(pex_queue_open_sibling(&f->pq, f->dq, "room-creation-queue"), 0);
 	po.gc_delay_s = gc_delay_s;
+	po.ready_after_s = 0;      /* rooms are handed out at once (readiness: check_pool.c) */
+	for (i = 0; owned_prefixes[i]; i++)
+		po.owned_prefixes[i] = owned_prefixes[i];
 	if (protected_prefixes) {
 		for (i = 0; protected_prefixes[i]; i++)
 			po.protected_prefixes[i] = protected_prefixes[i];
@@ -360,10 +373,103 @@ START_TEST(test_event_protected)
 	fx_open(&f, 0, 0, prot);
 	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "vmr_vip_1"), &r), 0);
 	ck_assert_uint_eq(r.protected_skipped, 1);
-	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "test_room"), &r), 0);   /* not protected here */
-	ck_assert_uint_eq(r.scheduled, 1);
-	ck_assert_uint_eq(qcount(f.dq), 1);
+	/* not protected here, and not the pool's either (no pool prefix) */
+	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "test_room"), &r), 0);
+	ck_assert_uint_eq(r.protected_skipped, 0);
+	ck_assert_uint_eq(r.foreign, 1);
+	ck_assert_uint_eq(qcount(f.dq), 0);
 	fx_close(&f);
+}
+END_TEST
+
+/* Issue 12.1: Pexip sends conference_ended for every service that ends.
+ * Only rooms the pool owns are scheduled: pool.name_prefix or a
+ * gc.owned_prefixes prefix, and data.service_type (when carried) equal to
+ * pool.room.service_type; the rest count as foreign. Protected prefixes
+ * win over everything. */
+#define ENDED_ST(name, st) "{\"node\": \"10.47.2.21\", \"seq\": 3, \"version\": 1, \"event\": " \
+	"\"conference_ended\", \"data\": {\"name\": \"" name "\", \"service_type\": " st "}}"
+
+START_TEST(test_event_foreign)
+{
+	const char *bulk =
+		"{\"event\": \"eventsink_bulk\", \"version\": 2, \"data\": ["
+		ENDED_ST("meet.alice", "\"conference\"") ","          /* a permanent VMR */
+		ENDED_ST("reception", "\"two_stage_dialing\"") ","    /* a Virtual Reception */
+		ENDED_ST("vmr_testcall", "\"test_call\"") ","         /* pool prefix, other service */
+		ENDED_ST("vmr_playback", "\"media_playback\"") ","
+		ENDED_ST("vmr_gw", "\"gateway\"") ","
+		ENDED_ST("vmr_odd", "5") ","                          /* not a string: not ours */
+		ENDED_ST("vmr_mine", "\"conference\"") ","            /* ours */
+		ENDED_ST("vmr_nulltype", "null") ","                  /* not carried: by name */
+		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_notype\"}},"
+		ENDED_ST("legacy_42", "\"conference\"") ","           /* gc.owned_prefixes */
+		ENDED_ST("Legacy_43", "\"conference\"") ","           /* prefixes are case-sensitive */
+		ENDED_ST("test_call1", "\"test_call\"")               /* protected wins */
+		"]}";
+	fx f;
+	pex_event_report r;
+	pex_pool_metrics m;
+	pex_buf out = PEX_BUF_INIT;
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_msg(handle(&f, bulk, &r) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.events, 12);
+	ck_assert_uint_eq(r.scheduled, 4);
+	ck_assert_uint_eq(r.foreign, 7);
+	ck_assert_uint_eq(r.protected_skipped, 1);
+	ck_assert_uint_eq(r.events, r.scheduled + r.protected_skipped + r.foreign + r.ignored + r.unknown);
+	ck_assert_uint_eq(qcount(f.dq), 4);
+	ck_assert(qhas(f.dq, "vmr_mine"));
+	ck_assert(qhas(f.dq, "vmr_nulltype"));
+	ck_assert(qhas(f.dq, "vmr_notype"));
+	ck_assert(qhas(f.dq, "legacy_42"));
+	ck_assert_uint_eq(atomic_load(&f.pool->events_foreign), 7);
+	/* a single foreign event: 2xx-worthy, counted, nothing enqueued */
+	ck_assert_int_eq(handle(&f, ENDED_V(1, "10.47.2.21", "meet.bob"), &r), 0);
+	ck_assert_uint_eq(r.foreign, 1);
+	ck_assert_uint_eq(r.scheduled, 0);
+	ck_assert_uint_eq(qcount(f.dq), 4);
+	/* the metric */
+	memset(&m, 0, sizeof(m));
+	m.events_foreign = atomic_load(&f.pool->events_foreign);
+	ck_assert_int_eq(pex_metrics_format_write(&out, &m, PEX_METRICS_PROMETHEUS), 0);
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\npexipsdk_events_foreign_total 8\n"));
+	ck_assert_int_eq(pex_metrics_format_write(&out, &m, PEX_METRICS_JSON), 0);
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\"events_foreign\": 8"));
+	pex_buf_dispose(&out);
+	fx_close(&f);
+}
+END_TEST
+
+/* An empty gc.owned_prefixes entry would make every room the pool's: refused. */
+START_TEST(test_owned_prefix_empty)
+{
+	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_client *c = NULL;
+	pex_queue *dq = NULL, *pq = NULL;
+	pex_pool *pool = NULL;
+
+	co.url = "http://127.0.0.1:9";
+	co.username = "admin";
+	co.password = "admin";
+	ck_assert_int_eq(pex_client_new(&c, &co), 0);
+	ck_assert_int_eq(pex_queue_open(&dq, "memory:", "room-deletion-queue"), 0);
+	ck_assert_int_eq(pex_queue_open_sibling(&pq, dq, "room-creation-queue"), 0);
+	po.owned_prefixes[0] = "old_";
+	po.owned_prefixes[1] = "";
+	ck_assert_int_eq(pex_pool_new(&pool, c, pq, dq, &po), PEX_EINVAL);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "gc.owned_prefixes[1] is empty"));
+	ck_assert_ptr_null(pool);
+	/* a version 1 caller (no owned_prefixes member) gets none */
+	po.version = 1;
+	ck_assert_int_eq(pex_pool_new(&pool, c, pq, dq, &po), 0);
+	ck_assert_ptr_null(pool->o.owned_prefixes[0]);
+	pex_pool_free(pool);
+	pex_queue_free(pq);
+	pex_queue_free(dq);
+	pex_client_free(c);
 }
 END_TEST
 
@@ -417,47 +523,78 @@ START_TEST(test_event_partial_data)
 }
 END_TEST
 
+/* Not JSON: refused (PEX_EPARSE), nothing enqueued. */
 static const struct {
 	const char *body;
-	int code;
 	const char *msg;
-} malformed[] = {
-	{ "{", PEX_EPARSE, "not valid JSON" },
-	{ "   ", PEX_EPARSE, "not valid JSON" },
-	{ "{'event': 'conference_ended'}", PEX_EPARSE, "not valid JSON at offset 1" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"},}", PEX_EPARSE, "not valid JSON" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"}} {}", PEX_EPARSE,
+} not_json[] = {
+	{ "{", "not valid JSON" },
+	{ "   ", "not valid JSON" },
+	{ "{'event': 'conference_ended'}", "not valid JSON at offset 1" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"},}", "not valid JSON" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"}} {}",
 	  "data after the document at offset 57" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\xff\"}}", PEX_EPARSE, "not valid JSON" },
-	{ "[]", PEX_EINVAL, "event-sink payload: must be a JSON object, not array" },
-	{ "{\"data\": {}}", PEX_EINVAL, "event-sink payload: \"event\" is missing" },
-	{ "{\"event\": 5, \"data\": {}}", PEX_EINVAL, "\"event\" must be a string, not int" },
-	{ "{\"event\": \"conference_ended\"}", PEX_EINVAL, "conference_ended: data is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": null}", PEX_EINVAL, "conference_ended: data is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": \"vmr_a\"}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\xff\"}}", "not valid JSON" },
+	/* json-c's strict mode accepts these; RFC 8259 does not */
+	{ "{\"event\": \"conference_ended\", \"time\": NaN, \"data\": {\"name\": \"vmr_a\"}}",
+	  "not valid JSON at offset 38: NaN and Infinity are not JSON numbers" },
+	{ "[{\"event\": \"x\", \"seq\": -Infinity}]", "NaN and Infinity are not JSON numbers" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\\ud800\"}}",
+	  "at offset 52: a lone high surrogate" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_\\ud800\\u0041\"}}",
+	  "a lone high surrogate" },
+	{ "{\"event\": \"x\", \"data\": {\"k\": \"\\udc00\"}}", "a lone low surrogate" },
+};
+
+/* Valid JSON with items that cannot be used: answered (0), the usable
+ * items acted on, the others counted as skipped, one warning naming the
+ * first. */
+static const struct {
+	const char *body;
+	size_t events, skipped, scheduled;
+	const char *msg;
+} unusable[] = {
+	{ "[]", 0, 0, 0, NULL },                        /* an empty top-level bulk */
+	{ "5\n", 1, 1, 0, "event-sink payload: must be a JSON object, not int" },
+	{ "\"vmr_a\"", 1, 1, 0, "must be a JSON object, not string" },
+	{ "{\"data\": {}}", 1, 1, 0, "event-sink payload: \"event\" is missing" },
+	{ "{\"event\": 5, \"data\": {}}", 1, 1, 0, "\"event\" must be a string, not int" },
+	{ "{\"event\": \"conference_ended\"}", 1, 1, 0, "conference_ended: data is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": null}", 1, 1, 0, "conference_ended: data is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": \"vmr_a\"}", 1, 1, 0,
 	  "conference_ended: data must be an object, not string" },
-	{ "{\"event\": \"conference_ended\", \"data\": {}}", PEX_EINVAL, "conference_ended: data.name is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": null}}", PEX_EINVAL, "data.name is missing" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"\"}}", PEX_EINVAL, "data.name is empty" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": 5}}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {}}", 1, 1, 0, "conference_ended: data.name is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": null}}", 1, 1, 0, "data.name is missing" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"\"}}", 1, 1, 0, "data.name is empty" },
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": 5}}", 1, 1, 0,
 	  "data.name must be a string, not int" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0001x\"}}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0001x\"}}", 1, 1, 0,
 	  "data.name has a control character (U+0001) at offset 3" },
-	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0000x\"}}", PEX_EINVAL,
+	{ "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr\\u0000x\"}}", 1, 1, 0,
 	  "data.name has a control character (U+0000) at offset 3" },
-	{ "{\"event\": \"eventsink_bulk\", \"data\": {}}", PEX_EINVAL,
+	{ "{\"event\": \"eventsink_bulk\", \"data\": {}}", 1, 1, 0,
 	  "eventsink_bulk: data must be an array, not object" },
-	{ "{\"event\": \"eventsink_bulk\"}", PEX_EINVAL, "eventsink_bulk: data is missing" },
+	{ "{\"event\": \"eventsink_bulk\"}", 1, 1, 0, "eventsink_bulk: data is missing" },
+	/* one bad item in a bulk: the others are scheduled all the same */
 	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") "," ENDED_V(2, "a", "vmr_2") ","
-	  "{\"event\": \"conference_ended\", \"data\": {\"end_time\": 1.5}}]}", PEX_EINVAL,
-	  "event 3 of eventsink_bulk (data[2], conference_ended): data.name is missing" },
-	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", \"vmr_2\"]}", PEX_EINVAL,
-	  "event 2 of eventsink_bulk (data[1]): must be a JSON object, not string" },
-	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", {\"data\": {}}]}", PEX_EINVAL,
-	  "event 2 of eventsink_bulk (data[1]): \"event\" is missing" },
+	  "{\"event\": \"conference_ended\", \"data\": {\"end_time\": 1.5}}]}", 3, 1, 2,
+	  "event 3 of the bulk (data[2], conference_ended): data.name is missing" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", \"vmr_2\"]}", 2, 1, 1,
+	  "event 2 of the bulk (data[1]): must be a JSON object, not string" },
+	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", {\"data\": {}}]}", 2, 1, 1,
+	  "event 2 of the bulk (data[1]): \"event\" is missing" },
 	{ "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_1") ", "
-	  "{\"event\": \"eventsink_bulk\", \"data\": []}]}", PEX_EINVAL,
-	  "event 2 of eventsink_bulk (data[1], eventsink_bulk): an eventsink_bulk inside an eventsink_bulk" },
+	  "{\"event\": \"eventsink_bulk\", \"data\": [" ENDED_V(2, "a", "vmr_3") "]}]}", 2, 1, 1,
+	  "event 2 of the bulk (data[1], eventsink_bulk): an eventsink_bulk inside a bulk" },
+	/* a name over 250 characters beside a good one */
+	{ "[" ENDED_V(2, "a", "vmr_1") ", {\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}]", 2, 1, 1,
+	  "event 2 of the bulk (data[1], conference_ended): data.name is 264 " },
+	/* a top-level array of envelopes is a bulk */
+	{ "[" ENDED_V(1, "10.47.2.21", "vmr_1") "," ENDED_V(1, "10.47.2.22", "vmr_2") ", 7]", 3, 1, 2,
+	  "event 3 of the bulk (data[2]): must be a JSON object, not int" },
 };
 
 START_TEST(test_event_malformed)
@@ -467,18 +604,74 @@ START_TEST(test_event_malformed)
 	size_t i;
 
 	fx_open(&f, 0, 0, NULL);
-	for (i = 0; i < PEX__ARRAY_SIZE(malformed); i++) {
+	for (i = 0; i < PEX__ARRAY_SIZE(not_json); i++) {
 		int err;
 		memset(&r, 0xff, sizeof(r));
-		err = handle(&f, malformed[i].body, &r);
-		ck_assert_msg(err == malformed[i].code, "case %zu: got %s (%s), want %s", i,
-			pex_error_name(err), pex_error_last()->message, pex_error_name(malformed[i].code));
-		ck_assert_msg(strstr(pex_error_last()->message, malformed[i].msg) != NULL,
-			"case %zu: message '%s' lacks '%s'", i, pex_error_last()->message, malformed[i].msg);
-		ck_assert_uint_eq(r.events + r.scheduled + r.ignored + r.unknown + r.protected_skipped, 0);
+		err = handle(&f, not_json[i].body, &r);
+		ck_assert_msg(err == PEX_EPARSE, "not_json %zu: got %s (%s)", i, pex_error_name(err),
+			pex_error_last()->message);
+		ck_assert_msg(strstr(pex_error_last()->message, not_json[i].msg) != NULL,
+			"not_json %zu: message '%s' lacks '%s'", i, pex_error_last()->message, not_json[i].msg);
+		ck_assert_uint_eq(r.events + r.scheduled + r.ignored + r.unknown + r.protected_skipped +
+			r.foreign + r.skipped + r.capped, 0);
 		ck_assert_uint_eq(qcount(f.dq), 0);
 	}
 	ck_assert_uint_eq(atomic_load(&f.pool->events), 0);
+	for (i = 0; i < PEX__ARRAY_SIZE(unusable); i++) {
+		int err;
+		atomic_store(&warn_logs, 0);
+		last_warn[0] = '\0';
+		err = handle(&f, unusable[i].body, &r);
+		ck_assert_msg(err == 0, "unusable %zu: got %s (%s)", i, pex_error_name(err),
+			pex_error_last()->message);
+		ck_assert_msg(r.events == unusable[i].events && r.skipped == unusable[i].skipped &&
+			r.scheduled == unusable[i].scheduled, "unusable %zu: events %zu skipped %zu scheduled %zu",
+			i, r.events, r.skipped, r.scheduled);
+		ck_assert_uint_eq(r.events, r.scheduled + r.protected_skipped + r.foreign + r.ignored +
+			r.unknown + r.skipped + r.capped);
+		ck_assert_uint_eq(qcount(f.dq), unusable[i].scheduled);
+		if (unusable[i].msg) {
+			/* one warning for the payload, naming the first unusable item */
+			ck_assert_int_eq(atomic_load(&warn_logs), 1);
+			ck_assert_msg(strstr(last_warn, unusable[i].msg) != NULL, "unusable %zu: warning '%s' "
+				"lacks '%s'", i, last_warn, unusable[i].msg);
+		} else {
+			ck_assert_int_eq(atomic_load(&warn_logs), 0);
+		}
+		ck_assert_int_eq(pex_queue_clear(f.dq), 0);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+/* One payload schedules at most PEX_EVENT_SCHEDULE_MAX deletions: the rest
+ * are counted (capped), logged once, and not enqueued. */
+START_TEST(test_event_cap)
+{
+	fx f;
+	pex_event_report r;
+	pex_buf b = PEX_BUF_INIT;
+	int i, n = PEX_EVENT_SCHEDULE_MAX + 250;
+
+	fx_open(&f, 0, 0, NULL);
+	ck_assert_int_eq(pex__buf_puts(&b, "["), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(pex__buf_printf(&b, "%s{\"event\": \"conference_ended\", "
+			"\"data\": {\"name\": \"vmr_%05d\"}}", i ? "," : "", i), 0);
+	/* repeats of a scheduled name and foreign names are not deletions */
+	ck_assert_int_eq(pex__buf_puts(&b, ", {\"event\": \"conference_ended\", \"data\": {\"name\": "
+		"\"vmr_00000\"}}, {\"event\": \"conference_ended\", \"data\": {\"name\": \"meet.alice\"}}]"), 0);
+	atomic_store(&warn_logs, 0);
+	ck_assert_int_eq(pex_pool_handle_event(f.pool, b.ptr, b.size, &r), 0);
+	ck_assert_uint_eq(r.events, (size_t)n + 2);
+	ck_assert_uint_eq(r.scheduled, PEX_EVENT_SCHEDULE_MAX);
+	ck_assert_uint_eq(r.capped, 250);
+	ck_assert_uint_eq(r.ignored, 1);
+	ck_assert_uint_eq(r.foreign, 1);
+	ck_assert_uint_eq(qcount(f.dq), PEX_EVENT_SCHEDULE_MAX);
+	ck_assert_int_eq(atomic_load(&warn_logs), 1);
+	ck_assert_ptr_nonnull(strstr(last_warn, "more than 1000 deletions"));
+	pex_buf_dispose(&b);
 	fx_close(&f);
 }
 END_TEST
@@ -642,20 +835,20 @@ static void sink_stop(sink *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-/* Have the emulator POST events to the sink, then handle every body received. */
-static void drive(fx *f, sink *s, const char *event, const char *names, int bulk, int version,
-	pex_event_report *total)
+/* Have the emulator's event driver POST to the sink (@p args: the members of
+ * its request besides "url"), then handle every body received. */
+static void drive_req(fx *f, sink *s, const char *args, pex_event_report *total)
 {
-	char req[512];
+	pex_buf req = PEX_BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
 		free(s->bodies[i]);
 	s->n = 0;
-	snprintf(req, sizeof(req), "{\"url\": \"http://127.0.0.1:%d/event_sink\", \"event\": \"%s\", "
-		"\"names\": [%s], \"bulk\": %s, \"version\": %d}", s->port, event, names,
-		bulk ? "true" : "false", version);
-	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/events", req, NULL), 200);
+	ck_assert_int_eq(pex__buf_printf(&req, "{\"url\": \"http://127.0.0.1:%d/event_sink\", %s}", s->port,
+		args), 0);
+	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/events", req.ptr, NULL), 200);
+	pex_buf_dispose(&req);
 	memset(total, 0, sizeof(*total));
 	ck_assert_uint_gt(s->n, 0);
 	for (i = 0; i < s->n; i++) {
@@ -666,7 +859,19 @@ static void drive(fx *f, sink *s, const char *event, const char *names, int bulk
 		total->protected_skipped += r.protected_skipped;
 		total->ignored += r.ignored;
 		total->unknown += r.unknown;
+		total->foreign += r.foreign;
+		total->skipped += r.skipped;
+		total->capped += r.capped;
 	}
+}
+
+static void drive(fx *f, sink *s, const char *event, const char *names, int bulk, int version,
+	pex_event_report *total)
+{
+	char args[512];
+	snprintf(args, sizeof(args), "\"event\": \"%s\", \"names\": [%s], \"bulk\": %s, \"version\": %d",
+		event, names, bulk ? "true" : "false", version);
+	drive_req(f, s, args, total);
 }
 
 START_TEST(test_event_from_emulator)
@@ -704,6 +909,131 @@ START_TEST(test_event_from_emulator)
 END_TEST
 
 /* ---- GC ---- */
+
+/* Issue 12.1/12.8: a "real deployment". Beside the pool live 20 permanent
+ * VMRs, 5 Virtual Receptions (two_stage_dialing) and 3 test-call services,
+ * whose own calls end again and again. 500 pool rooms are handed out and
+ * end; the Conferencing Nodes' events (v2 bulks from 10.47.2.21, v1 singles,
+ * eventsink_started with empty data, a v2 eventsink_ended, one room ended by
+ * two nodes while still live on a third) go through the emulator's event
+ * driver and a real HTTP sink into pex_pool_handle_event(), and GC runs
+ * after every round. At the end GC has deleted exactly the pool's ended
+ * rooms: every foreign service and every room still in the pool exists. */
+#define DEPLOY_ROUNDS 20
+#define DEPLOY_PER_ROUND 25
+
+static void add_name(pex_buf *b, const char *name)
+{
+	ck_assert_int_eq(pex__buf_printf(b, "%s\"%s\"", b->size ? ", " : "", name), 0);
+}
+
+START_TEST(test_real_deployment)
+{
+	static const char *const kinds[] = { "conference", "two_stage_dialing", "test_call" };
+	char foreign[28][32], body[256], (*handed)[64], args[256], live_name[64] = "";
+	pex_buf names = PEX_BUF_INIT, req = PEX_BUF_INIT;
+	pex_event_report r;
+	pex_gc_report g;
+	size_t nforeign = 0, nhanded = 0, i, created = 0, foreign_events = 0;
+	int round, k;
+	fx f;
+	sink s;
+
+	fx_open(&f, 1, 0, NULL);
+	sink_start(&s);
+	handed = calloc(DEPLOY_ROUNDS * DEPLOY_PER_ROUND, sizeof(*handed));
+	ck_assert_ptr_nonnull(handed);
+	for (i = 0; i < 28; i++) {
+		const char *kind = kinds[i < 20 ? 0 : i < 25 ? 1 : 2];
+		if (i < 20)
+			snprintf(foreign[i], sizeof(foreign[i]), "meet.user%02zu", i);
+		else if (i < 25)
+			snprintf(foreign[i], sizeof(foreign[i]), "reception%zu", i - 20);
+		else
+			snprintf(foreign[i], sizeof(foreign[i]), "testcall%zu", i - 25);
+		snprintf(body, sizeof(body), "{\"name\": \"%s\", \"service_type\": \"%s\"}", foreign[i], kind);
+		ck_assert_int_eq(emu_api(&f.e, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+		nforeign++;
+	}
+	drive_req(&f, &s, "\"event\": \"eventsink_started\", \"node\": \"10.47.2.21\", \"version\": 2", &r);
+	ck_assert_uint_eq(r.ignored, 1);
+	ck_assert_int_eq(pex_pool_replenish(f.pool, DEPLOY_PER_ROUND, &created, NULL, NULL), 0);
+
+	for (round = 0; round < DEPLOY_ROUNDS; round++) {
+		size_t first = nhanded;
+		for (k = 0; k < DEPLOY_PER_ROUND; k++) {
+			pex_pool_room *room = NULL;
+			ck_assert_msg(pex_pool_pop(&room, f.pool, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			snprintf(handed[nhanded++], 64, "%s", room->name);
+			pex_pool_room_free(room);
+		}
+		ck_assert_int_eq(pex_pool_replenish(f.pool, DEPLOY_PER_ROUND, &created, NULL, NULL), 0);
+		/* the round's rooms end, and so do calls on every foreign service */
+		pex__buf_clear(&names);
+		for (i = first; i < nhanded; i++)
+			add_name(&names, handed[i]);
+		for (i = 0; i < nforeign; i++)
+			add_name(&names, foreign[i]);
+		pex__buf_clear(&req);
+		ck_assert_int_eq(pex__buf_printf(&req, "\"event\": \"conference_ended\", \"bulk\": true, "
+			"\"version\": 2, \"node\": \"10.47.2.21\", \"names\": [%s]", names.ptr), 0);
+		drive_req(&f, &s, req.ptr, &r);
+		ck_assert_uint_eq(r.scheduled, DEPLOY_PER_ROUND);
+		ck_assert_uint_eq(r.foreign, nforeign);
+		foreign_events += r.foreign;
+		/* v1 singles from another node for a few foreign services */
+		drive(&f, &s, "conference_ended", "\"meet.user01\", \"reception1\", \"testcall0\"", 0, 1, &r);
+		ck_assert_uint_eq(r.foreign, 3);
+		foreign_events += 3;
+		if (round == 3) {
+			/* ended by two nodes while still live on a third */
+			snprintf(live_name, sizeof(live_name), "%s", handed[first]);
+			make_live(&f, live_name);
+		}
+		ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+		ck_assert_uint_eq(g.skipped_foreign, 0);
+		if (round == 3) {
+			ck_assert_uint_eq(g.deleted, DEPLOY_PER_ROUND - 1);
+			ck_assert_uint_eq(g.postponed_live, 1);
+			snprintf(args, sizeof(args), "\"event\": \"conference_ended\", \"version\": 2, "
+				"\"nodes\": [\"10.47.2.21\", \"10.47.2.22\"], \"names\": [\"%s\"]", live_name);
+			drive_req(&f, &s, args, &r);
+			ck_assert_uint_eq(s.n, 2);          /* one POST per node */
+			ck_assert_uint_eq(r.scheduled, 2);   /* one per payload: GC copes */
+			ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			ck_assert_uint_eq(g.deleted, 0);
+			ck_assert_uint_eq(g.postponed_live, 2);
+			ck_assert(room_exists(&f, live_name));
+			/* the third node's call ends: then it is deleted */
+			emu_json(&f, "/_emu/conference/stop", "{\"name\": \"%s\"}", live_name);
+			snprintf(args, sizeof(args), "\"event\": \"conference_ended\", \"version\": 2, "
+				"\"node\": \"10.47.2.23\", \"names\": [\"%s\"]", live_name);
+			drive_req(&f, &s, args, &r);
+			ck_assert_uint_eq(r.scheduled, 1);
+			ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			ck_assert_uint_eq(g.deleted, 1);
+		} else {
+			ck_assert_uint_eq(g.deleted, DEPLOY_PER_ROUND);
+		}
+	}
+	drive_req(&f, &s, "\"event\": \"eventsink_ended\", \"node\": \"10.47.2.21\", \"version\": 2", &r);
+	ck_assert_uint_eq(r.ignored, 1);
+
+	ck_assert_uint_eq(nhanded, DEPLOY_ROUNDS * DEPLOY_PER_ROUND);
+	for (i = 0; i < nhanded; i++)
+		ck_assert_msg(!room_exists(&f, handed[i]), "ended pool room %s was not deleted", handed[i]);
+	for (i = 0; i < nforeign; i++)
+		ck_assert_msg(room_exists(&f, foreign[i]), "GC deleted the customer's %s", foreign[i]);
+	ck_assert_uint_eq(qcount(f.pq), DEPLOY_PER_ROUND);       /* the pool, untouched */
+	ck_assert_int_eq(emu_stat(&f.e, "conferences"), (long long)nforeign + DEPLOY_PER_ROUND);
+	ck_assert_uint_eq(atomic_load(&f.pool->events_foreign), foreign_events);
+	pex_buf_dispose(&names);
+	pex_buf_dispose(&req);
+	free(handed);
+	sink_stop(&s);
+	fx_close(&f);
+}
+END_TEST
 
 START_TEST(test_gc_deletes)
 {
@@ -1077,6 +1407,47 @@ END_TEST
 
 /* Batched lookups: one DELETE per room plus two GETs per batch; the rooms
  * a batch cannot settle (a comma in the name, not found) go one by one. */
+/* A deletion message naming a room the pool does not own (written by
+ * someone else) is dropped with one log line; the room stays. Rooms of
+ * gc.owned_prefixes are deleted; protected prefixes still win. */
+START_TEST(test_gc_foreign)
+{
+	static const char *const prot[] = { "legacy_keep", NULL };
+	fx f;
+	pex_gc_report r;
+	pex_gc_options o = PEX_GC_OPTIONS_INIT;
+	/* four foreign rooms, then two of the pool's and a protected one */
+	const char *rooms[] = { "meet.alice", "reception", "VMR_upper", "Legacy_x", "vmr_mine", "legacy_7",
+		"legacy_keep" };
+	const char *const *foreign = rooms;
+	size_t i;
+
+	fx_open(&f, 1, 0, prot);
+	for (i = 0; i < PEX__ARRAY_SIZE(rooms); i++) {
+		create_room(&f, rooms[i]);
+		schedule(&f, rooms[i]);
+	}
+	/* a dry run says what it would do and changes nothing */
+	o.dry_run = 1;
+	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.skipped_foreign, 4);
+	ck_assert_uint_eq(qcount(f.dq), 7);
+	atomic_store(&info_logs, 0);
+	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_report(&r, 2, 0, 1, 0, 0);
+	ck_assert_uint_eq(r.skipped_foreign, 4);
+	/* one warning per foreign message, and the summary */
+	ck_assert_int_eq(atomic_load(&info_logs), 4 + 1);
+	ck_assert_uint_eq(qcount(f.dq), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_msg(room_exists(&f, foreign[i]), "GC deleted %s", foreign[i]);
+	ck_assert(room_exists(&f, "legacy_keep"));
+	ck_assert(!room_exists(&f, "vmr_mine"));
+	ck_assert(!room_exists(&f, "legacy_7"));
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_gc_batched_lookups)
 {
 	fx f;
@@ -1162,62 +1533,62 @@ START_TEST(test_gc_loose_name_filter)
 
 	fx_open(&f, 1, 0, NULL);
 	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/mode", "{\"loose_name\": true}", NULL), 200);
-	create_room(&f, "room10");
-	create_room(&f, "ROOM1x");
-	create_room(&f, "room1");
-	make_live(&f, "room10");
-	make_live(&f, "ROOM1x");
-	schedule(&f, "room1");
+	create_room(&f, "vmr_room10");
+	create_room(&f, "VMR_ROOM1x");
+	create_room(&f, "vmr_room1");
+	make_live(&f, "vmr_room10");
+	make_live(&f, "VMR_ROOM1x");
+	schedule(&f, "vmr_room1");
 	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 1, 0, 0, 0, 0);
-	ck_assert(!room_exists(&f, "room1"));
-	ck_assert(room_exists(&f, "room10"));
-	ck_assert(room_exists(&f, "ROOM1x"));
+	ck_assert(!room_exists(&f, "vmr_room1"));
+	ck_assert(room_exists(&f, "vmr_room10"));
+	ck_assert(room_exists(&f, "VMR_ROOM1x"));
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	/* a live room is still seen as live (and kept) */
-	schedule(&f, "room10");
+	schedule(&f, "vmr_room10");
 	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
 	ck_report(&r, 0, 1, 0, 0, 0);
-	ck_assert(room_exists(&f, "room10"));
+	ck_assert(room_exists(&f, "vmr_room10"));
 
-	/* 120 live and configured rooms contain "room2": the exact one comes
+	/* 120 live and configured rooms contain "vmr_room2": the exact one comes
 	 * after the first page (100) of both lookups */
 	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/populate",
-		"{\"count\": 120, \"prefix\": \"xroom2_\"}", NULL), 200);
+		"{\"count\": 120, \"prefix\": \"xvmr_room2_\"}", NULL), 200);
 	for (i = 0; i < 120; i++) {
-		snprintf(name, sizeof(name), "xroom2_%06d", i);
+		snprintf(name, sizeof(name), "xvmr_room2_%06d", i);
 		make_live(&f, name);
 	}
-	ck_assert_int_eq(pex_room_is_live(&live, f.c, "room2"), 0);
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, "vmr_room2"), 0);
 	ck_assert_int_eq(live, 0);
-	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "room2"), PEX_ENOTFOUND);
-	create_room(&f, "room2");
-	make_live(&f, "room2");
-	ck_assert_int_eq(pex_room_is_live(&live, f.c, "room2"), 0);
+	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "vmr_room2"), PEX_ENOTFOUND);
+	create_room(&f, "vmr_room2");
+	make_live(&f, "vmr_room2");
+	ck_assert_int_eq(pex_room_is_live(&live, f.c, "vmr_room2"), 0);
 	ck_assert_int_eq(live, 1);
-	ck_assert_msg(pex_room_get_by_name(&room, f.c, "room2") == 0, "%s", pex_error_last()->message);
-	ck_assert_str_eq(pex_room_name(room), "room2");
+	ck_assert_msg(pex_room_get_by_name(&room, f.c, "vmr_room2") == 0, "%s", pex_error_last()->message);
+	ck_assert_str_eq(pex_room_name(room), "vmr_room2");
 	pex_room_free(room);
 	room = NULL;
-	emu_json(&f, "/_emu/conference/stop", "{\"name\": \"%s\"}", "room2");
-	schedule(&f, "room2");
+	emu_json(&f, "/_emu/conference/stop", "{\"name\": \"%s\"}", "vmr_room2");
+	schedule(&f, "vmr_room2");
 	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 1, 0, 0, 0, 0);
-	ck_assert(!room_exists(&f, "room2"));
-	ck_assert(room_exists(&f, "xroom2_000000"));
+	ck_assert(!room_exists(&f, "vmr_room2"));
+	ck_assert(room_exists(&f, "xvmr_room2_000000"));
 
 	/* an answer that looks unfiltered (over 5,000 matches) is no answer:
 	 * the room (not live) fails its lookup and is retried later, neither
 	 * called gone nor deleted */
 	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/populate",
-		"{\"count\": 5001, \"prefix\": \"many_\"}", NULL), 200);
-	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "many_"), PEX_ENOTSUPPORTED);
+		"{\"count\": 5001, \"prefix\": \"vmr_many_\"}", NULL), 200);
+	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "vmr_many_"), PEX_ENOTSUPPORTED);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "seems to ignore it"));
-	schedule(&f, "many_");
+	schedule(&f, "vmr_many_");
 	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), PEX_ENOTSUPPORTED);
 	ck_report(&r, 0, 0, 0, 0, 1);
 	ck_assert_uint_eq(qcount(f.dq), 2);          /* its message and room10's, both waiting */
-	ck_assert(room_exists(&f, "many_000000"));
+	ck_assert(room_exists(&f, "vmr_many_000000"));
 	fx_close(&f);
 }
 END_TEST
@@ -1237,9 +1608,11 @@ START_TEST(test_gc_non_ascii_250)
 	int live = -1, i;
 
 	fx_open(&f, 1, 0, NULL);
-	for (i = 0; i < 250; i++)
-		memcpy(name + 2 * i, "\xc3\xa9", 2);
-	name[500] = '\0';
+	/* the pool's prefix (only its own rooms are scheduled) and 246 e acute */
+	memcpy(name, "vmr_", 4);
+	for (i = 0; i < 246; i++)
+		memcpy(name + 4 + 2 * i, "\xc3\xa9", 2);
+	name[496] = '\0';
 	create_room(&f, name);
 	ck_assert(room_exists(&f, name));
 	ck_assert_int_eq(pex_room_is_live(&live, f.c, name), 0);
@@ -1252,13 +1625,16 @@ START_TEST(test_gc_non_ascii_250)
 	ck_report(&r, 1, 0, 0, 0, 0);
 	ck_assert(!room_exists(&f, name));
 	/* one character more: refused before anything is sent or enqueued */
-	memcpy(name + 500, "\xc3\xa9", 3);
+	memcpy(name + 496, "\xc3\xa9", 3);
 	s.name = name;
 	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
 	ck_assert_str_eq(pex_error_last()->message, "room name is 251 characters long (at most 250)");
 	snprintf(body, sizeof(body), ENDED_V(2, "10.0.0.1", "%s"), name);
-	ck_assert_int_eq(handle(&f, body, &er), PEX_EINVAL);
-	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 characters long (at most 250)"));
+	/* the sink skips (and counts) an unusable item rather than refusing the payload */
+	ck_assert_int_eq(handle(&f, body, &er), 0);
+	ck_assert_uint_eq(er.scheduled, 0);
+	ck_assert_uint_eq(er.skipped, 1);
+	ck_assert_msg(strstr(last_warn, "251 characters long (at most 250)"), "%s", last_warn);
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	ck_assert_int_eq(pex_queue_put(f.dq, name, strlen(name), 0), 0);   /* GC drops it, unread */
 	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
@@ -1274,7 +1650,7 @@ START_TEST(test_gc_non_ascii_250)
 	s.description = name;
 	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
 	ck_assert_str_eq(pex_error_last()->message, "description is 251 characters long (at most 250)");
-	name[500] = '\0';
+	name[496] = '\0';
 	s.description = name;
 	s.tag = name;
 	ck_assert_msg(pex_room_create(&id, f.c, &s) == 0, "%s", pex_error_last()->message);
@@ -1479,9 +1855,12 @@ static Suite *suite(void)
 	tcase_add_test(ev, test_event_lifecycle);
 	tcase_add_test(ev, test_event_unknown);
 	tcase_add_test(ev, test_event_protected);
+	tcase_add_test(ev, test_event_foreign);
+	tcase_add_test(ev, test_owned_prefix_empty);
 	tcase_add_test(ev, test_event_partial_data);
 	tcase_add_test(ev, test_event_malformed);
 	tcase_add_test(ev, test_event_limits);
+	tcase_add_test(ev, test_event_cap);
 	tcase_add_test(ev, test_schedule_delete);
 	tcase_set_timeout(ev, 60);
 	suite_add_tcase(s, ev);
@@ -1495,6 +1874,8 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_progress_abort_and_failures);
 	tcase_add_test(gc, test_gc_orphans);
 	tcase_add_test(gc, test_gc_orphans_deep_pool_and_max);
+	tcase_add_test(gc, test_gc_foreign);
+	tcase_add_test(gc, test_real_deployment);
 	tcase_add_test(gc, test_gc_batched_lookups);
 	tcase_add_test(gc, test_gc_batch_refused);
 	tcase_add_test(gc, test_gc_loose_name_filter);

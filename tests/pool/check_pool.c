@@ -68,20 +68,25 @@ typedef struct fx {
 
 static const char *const hosts[] = { "svc.example.com" };
 
-static void fx_open(fx *f, const char *prefix)
+/* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
+ * client's backoff cap, which also caps how long a Retry-After is honoured;
+ * @p ready_after_s: pool.ready_after_s; @p emu_args: the emulator's extra
+ * command-line arguments (NULL: none). */
+static void fx_open_ex2(fx *f, const char *prefix, unsigned lease_s, long retry_cap_ms,
+	unsigned ready_after_s, const char *const *emu_args)
 {
 	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
 	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
 
 	memset(f, 0, sizeof(*f));
 	log_text[0] = '\0';
-	ck_assert_int_eq(emu_start(&f->e, NULL), 0);
+	ck_assert_int_eq(emu_start(&f->e, emu_args), 0);
 	co.url = f->e.url;
 	co.username = "admin";
 	co.password = "admin";
 	co.retries_max = 2;
 	co.retry_base_ms = 5;
-	co.retry_cap_ms = 20;
+	co.retry_cap_ms = retry_cap_ms;
 	co.log_cb = log_cb;
 	co.log_level = getenv("PEX_TEST_VERBOSE") ? PEX_LOG_DEBUG : PEX_LOG_INFO;
 	ck_assert_msg(pex_client_new(&f->c, &co) == 0, "%s", pex_error_last()->message);
@@ -89,11 +94,25 @@ static void fx_open(fx *f, const char *prefix)
 	ck_assert_int_eq(pex_queue_open_sibling(&f->dq, f->pq, "room-deletion-queue"), 0);
 	po.name_prefix = prefix;
 	po.gc_delay_s = 0;
+	po.ready_after_s = ready_after_s;
 	po.tag.url_template = "https://svc.example.com/s/{uui}";
 	po.tag.allowed_hosts = hosts;
 	po.tag.allowed_host_count = 1;
+	if (lease_s)
+		po.lease_s = lease_s;
 	ck_assert_msg(pex_pool_new(&f->pool, f->c, f->pq, f->dq, &po) == 0, "%s",
 		pex_error_last()->message);
+}
+
+/* Rooms are handed out at once (ready_after_s 0) except in the readiness tests. */
+static void fx_open_ex(fx *f, const char *prefix, unsigned lease_s, long retry_cap_ms)
+{
+	fx_open_ex2(f, prefix, lease_s, retry_cap_ms, 0, NULL);
+}
+
+static void fx_open(fx *f, const char *prefix)
+{
+	fx_open_ex(f, prefix, 0, 20);
 }
 
 static void fx_close(fx *f)
@@ -272,13 +291,14 @@ static void pop_fails_and_returns(const char *fault_json, int code, const char *
 	ck_assert_uint_eq(atomic_load(&f.pool->pop_failures), 1);
 	ck_assert_uint_eq(atomic_load(&f.pool->pops), 0);
 
-	/* visible again at once: received immediately, the same room */
+	/* Pexip answered every send and refused: back at once as a new
+	 * message (the old one was deleted before the PATCH) */
 	memset(&ref, 0, sizeof(ref));
 	ck_assert_msg(pex_queue_receive(&msg, f.pq, 30) == 0, "the message is not visible: %s",
 		pex_error_last()->message);
 	ck_assert_int_eq(pex__poolmsg_decode(&ref, msg->data, msg->len), 0);
 	ck_assert_str_eq(ref.name, name);
-	ck_assert_uint_eq(msg->dequeue_count, 2);
+	ck_assert_uint_eq(msg->dequeue_count, 1);
 	pex__room_ref_dispose(&ref);
 	ck_assert_int_eq(pex_queue_release(f.pq, msg, 0), 0);
 	pex_message_free(msg);
@@ -372,6 +392,237 @@ START_TEST(test_worker_errors_reach_the_caller)
 }
 END_TEST
 
+/* A PATCH that may still reach Pexip (a 504 from a proxy: the request may
+ * have been passed on) puts the room back invisible for
+ * PEX__POOL_UNSURE_TAG_DELAY_S, so that it cannot land on the next taker's
+ * room; the pop fails naming the room. */
+START_TEST(test_pop_patch_unsure_delayed)
+{
+	fx f;
+	pex_pool_room *r = NULL;
+	pex_message *msg = NULL;
+	char name[128], want[256];
+
+	fx_open(&f, "vmr_");
+	add_pool_room(&f, name, sizeof(name));
+	faults(&f, "{\"rate_504\": 1}");
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EHTTP);
+	ck_assert_ptr_null(r);
+	snprintf(want, sizeof(want), "tagging pool room %s: ", name);
+	ck_assert_msg(strstr(pex_error_last()->message, want) == pex_error_last()->message,
+		"message '%s' does not start with '%s'", pex_error_last()->message, want);
+	snprintf(want, sizeof(want), "[warn] pool room %s goes back to the pool in %d s", name,
+		PEX__POOL_UNSURE_TAG_DELAY_S);
+	ck_assert_msg(logged(want), "no log line '%s' in:\n%s", want, log_text);
+	/* on the queue, but nobody can take it yet */
+	ck_assert_int_eq(pex_queue_receive(&msg, f.pq, 30), PEX_EEMPTY);
+	faults(&f, "{\"rate_504\": 0}");
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- (b2) a slow tag PATCH never lands on another caller's room ---- */
+
+/* Issue 13.1: caller A's tag PATCH is answered 429 with a Retry-After
+ * longer than the pool's lease. With the old order (lease, PATCH, delete)
+ * the message became visible again, caller B took the room, tagged it and
+ * was handed it, and then A's retried PATCH overwrote B's tag. Now a room
+ * is off the queue before its PATCH, so however slow the PATCH, every
+ * handed-out room carries exactly its caller's tag on Pexip. */
+#define RACE_ROOMS 3
+#define RACE_CALLERS 6
+#define RACE_LEASE_S 5
+
+typedef struct race_caller {
+	fx *f;
+	int idx;
+	atomic_int *handed;
+	pex_pool_room *room;
+	int err;
+	char msg[512];
+} race_caller;
+
+static void race_tag(char *out, size_t size, int idx)
+{
+	snprintf(out, size, "https://svc.example.com/s/caller-%d", idx);
+}
+
+static void *race_main(void *arg)
+{
+	race_caller *c = arg;
+	char url[128];
+
+	race_tag(url, sizeof(url), c->idx);
+	for (;;) {
+		pex_pool_room *r = NULL;
+		int err = pex_pool_pop(&r, c->f->pool, NULL, url);
+		if (err == 0) {
+			c->room = r;
+			atomic_fetch_add(c->handed, 1);
+			return NULL;
+		}
+		if (err != PEX_EEMPTY) {
+			c->err = err;
+			snprintf(c->msg, sizeof(c->msg), "%s", pex_error_last()->message);
+			return NULL;
+		}
+		/* every room handed out: nothing left to wait for */
+		if (atomic_load(c->handed) >= RACE_ROOMS)
+			return NULL;
+		pex__sleep_ms(10);     /* pacing the retries, not synchronisation */
+	}
+}
+
+START_TEST(test_pop_slow_patch_keeps_tags)
+{
+	fx f;
+	race_caller callers[RACE_CALLERS];
+	pthread_t th[RACE_CALLERS];
+	atomic_int handed;
+	char want[128], fault[160];
+	int i, got = 0;
+
+	/* the client honours a Retry-After of up to 10 s */
+	fx_open_ex(&f, "vmr_", RACE_LEASE_S, 10000);
+	for (i = 0; i < RACE_ROOMS; i++)
+		add_pool_room(&f, NULL, 0);
+	/* the first PATCH of each room: 429, Retry-After longer than the lease */
+	snprintf(fault, sizeof(fault), "{\"fail_next\": %d, \"fail_next_status\": 429, "
+		"\"retry_after_s\": %d}", RACE_ROOMS, RACE_LEASE_S + 1);
+	faults(&f, fault);
+	atomic_init(&handed, 0);
+	for (i = 0; i < RACE_CALLERS; i++) {
+		memset(&callers[i], 0, sizeof(callers[i]));
+		callers[i].f = &f;
+		callers[i].idx = i;
+		callers[i].handed = &handed;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, race_main, &callers[i]), 0);
+	}
+	for (i = 0; i < RACE_CALLERS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < RACE_CALLERS; i++) {
+		ck_assert_msg(callers[i].err == 0, "caller %d: %s", i, callers[i].msg);
+		if (!callers[i].room)
+			continue;
+		got++;
+		race_tag(want, sizeof(want), i);
+		ck_assert_str_eq(callers[i].room->tag, want);
+		ck_assert_msg(strcmp(room_tag(&f, callers[i].room->name), want) == 0,
+			"room %s was handed to caller %d but carries tag '%s' on Pexip",
+			callers[i].room->name, i, room_tag(&f, callers[i].room->name));
+	}
+	ck_assert_int_eq(got, RACE_ROOMS);
+	for (i = 0; i < RACE_CALLERS; i++)
+		pex_pool_room_free(callers[i].room);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- (b3) readiness: no room before Pexip has replicated it ---- */
+
+/* Could a caller join @p name now, by the emulator's replication model? */
+static int joinable(fx *f, const char *name)
+{
+	char body[300], *resp = NULL;
+	json_object *doc, *v;
+	int yes;
+	snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
+	ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/conference/joinable", body, &resp), 200);
+	doc = json_tokener_parse(resp);
+	ck_assert_msg(doc && json_object_object_get_ex(doc, "joinable", &v), "%s", resp);
+	yes = json_object_get_boolean(v);
+	json_object_put(doc);
+	free(resp);
+	return yes;
+}
+
+#define READY_S 2
+
+/* Issue 12.2: a new conference reaches the Conferencing Nodes only after
+ * replication (the emulator: --replication-delay). With ready_after_s no
+ * hand-out, plain or through prefetch, ever returns a room a caller could
+ * not join yet: not rooms this pool filled (invisible on the queue until
+ * then), not rooms an older version queued with no delay (the pop checks
+ * "created" and releases them for the time left), not bare names (their
+ * age comes from Pexip's creation_time). While none is ready the pop fails
+ * with PEX_EEMPTY saying when the next one will be. Then the callers poll
+ * until every room was handed out, checking each hand-out at once. */
+START_TEST(test_pop_waits_for_replication)
+{
+	static const char *const emu_args[] = { "--replication-delay", "2", NULL };
+	fx f;
+	pex_pool *old = NULL;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_pool_room *r = NULL;
+	size_t created = 0, handed = 0, held_rounds = 0;
+	long long until;
+
+	fx_open_ex2(&f, "vmr_", 0, 20, READY_S, emu_args);
+	/* rooms of this pool: on the queue, counted, invisible */
+	ck_assert_int_eq(pex_pool_replenish(f.pool, 2, &created, NULL, NULL), 0);
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_msg(strstr(pex_error_last()->message, "no room is ready yet; the next will be ready in "),
+		"%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
+	{
+		long long count = -1, next = -1;
+		pex_pool_metrics m;
+		ck_assert_msg(pex_pool_maturing(f.pool, &count, &next) == 0, "%s", pex_error_last()->message);
+		ck_assert_int_eq(count, 2);
+		ck_assert_msg(next >= 1 && next <= READY_S + 1, "next ready in %lld s", next);
+		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+		ck_assert_int_eq(m.pool_depth, 2);
+		ck_assert_int_eq(m.pool_maturing, 2);
+		/* a Pexip that refuses creation_time filters: unknown, nothing fails */
+		faults(&f, "{\"refuse_time_filter\": true}");
+		ck_assert_int_eq(pex_pool_maturing(f.pool, &count, &next), PEX_EHTTP);
+		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+		ck_assert_int_eq(m.pool_maturing, -1);
+		ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+		ck_assert_str_eq(pex_error_last()->message, "the pool is empty (queue 'room-creation-queue')");
+		faults(&f, "{\"refuse_time_filter\": false}");
+	}
+	/* a room an older version queued without a delay: visible, not ready */
+	po.name_prefix = "vmr_";
+	po.ready_after_s = 0;
+	ck_assert_int_eq(pex_pool_new(&old, f.c, f.pq, f.dq, &po), 0);
+	ck_assert_int_eq(pex_pool_replenish(old, 1, &created, NULL, NULL), 0);
+	pex_pool_free(old);
+	/* and a bare name (the old app's format) of a room made just now */
+	ck_assert_int_eq(emu_api(&f.e, "POST", "/api/admin/configuration/v1/conference/",
+		"{\"name\": \"vmr_bare_new\", \"guest_pin\": \"1234\", \"pin\": \"5678\"}", NULL), 201);
+	ck_assert_int_eq(pex_queue_put(f.pq, "vmr_bare_new", strlen("vmr_bare_new"), 0), 0);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
+	ck_assert_uint_eq(qcount(f.pq), 4);
+	ck_assert(!joinable(&f, "vmr_bare_new"));
+
+	/* now wait for the state "all four handed out", checking each hand-out */
+	until = pex__now_ms() + 60000;
+	while (handed < 4 && pex__now_ms() < until) {
+		int err;
+		if (handed % 2 == 1 && pex_pool_prefetch(f.pool, 1) == 1)
+			held_rounds++;
+		err = pex_pool_pop(&r, f.pool, UUI_HI, NULL);
+		if (err == 0) {
+			ck_assert_msg(joinable(&f, r->name), "room %s was handed out before a caller could "
+				"join it", r->name);
+			pex_pool_room_free(r);
+			handed++;
+			continue;
+		}
+		ck_assert_msg(err == PEX_EEMPTY, "%s", pex_error_last()->message);
+		pex__sleep_ms(50);     /* pacing the polls, not synchronisation */
+	}
+	ck_assert_uint_eq(handed, 4);
+	ck_assert_uint_ge(held_rounds, 1);     /* the prefetch path handed out rooms too */
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- (c) bare room names (the old app's queues) ---- */
 
 static long long make_room(fx *f, const char *name, const char *alias, const char *guest_pin)
@@ -433,15 +684,16 @@ END_TEST
 
 /* Every metric, in the order pex_metrics_format_write writes them. */
 typedef struct want_metrics {
-	long long pool_depth, deletion_backlog, live_conferences, pexip_pool_rooms;
+	long long pool_depth, pool_maturing, deletion_backlog, live_conferences, pexip_pool_rooms;
 	unsigned long long pops, pop_failures, replenished, replenish_failures;
-	unsigned long long deleted, delete_failures, events, events_unknown;
+	unsigned long long deleted, delete_failures, events, events_unknown, events_foreign;
 } want_metrics;
 
 static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 {
 	const struct { const char *key; long long v; } rows[] = {
 		{ "pool_depth", w->pool_depth },
+		{ "pool_maturing", w->pool_maturing },
 		{ "deletion_backlog", w->deletion_backlog },
 		{ "live_conferences", w->live_conferences },
 		{ "pexip_pool_rooms", w->pexip_pool_rooms },
@@ -453,6 +705,7 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 		{ "delete_failures", (long long)w->delete_failures },
 		{ "events", (long long)w->events },
 		{ "events_unknown", (long long)w->events_unknown },
+		{ "events_foreign", (long long)w->events_foreign },
 	};
 	pex_buf out = PEX_BUF_INIT;
 	json_object *doc, *v;
@@ -475,7 +728,7 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_PROMETHEUS), 0);
 	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
 		char name[96], line[160];
-		int counter = i >= 4;
+		int counter = i >= 5;     /* five gauges first */
 		snprintf(name, sizeof(name), "pexipsdk_%s%s", rows[i].key, counter ? "_total" : "");
 		snprintf(line, sizeof(line), "\n%s %lld\n", name, rows[i].v);
 		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s %lld':\n%s", name, rows[i].v, out.ptr);
@@ -513,14 +766,17 @@ START_TEST(test_metrics_known_values)
 	make_room(&f, "other_room", "other@example.com", "2222");
 	make_room(&f, "xmx_room", "xmx@example.com", "2223");
 
-	/* both handed-out rooms end (plus a participant event and an unknown one) */
+	/* both handed-out rooms end (plus a participant event, an unknown one
+	 * and a room that is not the pool's) */
 	snprintf(body, sizeof(body), "{\"event\": \"eventsink_bulk\", \"data\": ["
 		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"%s\"}},"
 		"{\"event\": \"participant_disconnected\", \"data\": {\"conference\": \"%s\"}},"
 		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"%s\"}},"
+		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"other_room\"}},"
 		"{\"event\": \"something_new\", \"data\": {}}]}", popped[0], popped[0], popped[1]);
 	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, strlen(body), &er), 0);
 	ck_assert_uint_eq(er.scheduled, 2);
+	ck_assert_uint_eq(er.foreign, 1);
 	ck_assert_uint_eq(qcount(f.dq), 2);
 	memset(&gr, 0, sizeof(gr));
 	ck_assert_msg(pex_gc_sweep(f.pool, &go, &gr, NULL, NULL) == 0, "%s", pex_error_last()->message);
@@ -559,8 +815,9 @@ START_TEST(test_metrics_known_values)
 	w.replenish_failures = 1;
 	w.deleted = 2;
 	w.delete_failures = 1;
-	w.events = 4;
+	w.events = 5;
 	w.events_unknown = 1;
+	w.events_foreign = 1;        /* other_room */
 	ck_assert_int_eq(m.pool_depth, w.pool_depth);
 	ck_assert_int_eq(m.deletion_backlog, w.deletion_backlog);
 	ck_assert_int_eq(m.live_conferences, w.live_conferences);
@@ -573,7 +830,9 @@ START_TEST(test_metrics_known_values)
 	ck_assert_uint_eq(m.delete_failures, w.delete_failures);
 	ck_assert_uint_eq(m.events, w.events);
 	ck_assert_uint_eq(m.events_unknown, w.events_unknown);
+	ck_assert_uint_eq(m.events_foreign, w.events_foreign);
 	check_formats(&m, &w);
+	ck_assert(room_exists(&f, "other_room"));
 	fx_close(&f);
 }
 END_TEST
@@ -582,11 +841,12 @@ END_TEST
 START_TEST(test_metrics_format_values)
 {
 	pex_pool_metrics m;
-	want_metrics w = { 11, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
-		18446744073709551615ULL / 2, 22 };
+	want_metrics w = { 11, 24, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
+		18446744073709551615ULL / 2, 22, 23 };
 	pex_buf out = PEX_BUF_INIT;
 	memset(&m, 0, sizeof(m));
 	m.pool_depth = w.pool_depth;
+	m.pool_maturing = w.pool_maturing;
 	m.deletion_backlog = w.deletion_backlog;
 	m.live_conferences = w.live_conferences;
 	m.pexip_pool_rooms = w.pexip_pool_rooms;
@@ -598,6 +858,7 @@ START_TEST(test_metrics_format_values)
 	m.delete_failures = w.delete_failures;
 	m.events = w.events;
 	m.events_unknown = w.events_unknown;
+	m.events_foreign = w.events_foreign;
 	check_formats(&m, &w);
 	ck_assert_int_eq(pex_metrics_format_write(NULL, &m, PEX_METRICS_JSON), PEX_EINVAL);
 	ck_assert_int_eq(pex_metrics_format_write(&out, NULL, PEX_METRICS_JSON), PEX_EINVAL);
@@ -762,6 +1023,7 @@ START_TEST(test_prefetch_free_drain_orphans)
 
 	/* free: back on the queue */
 	po.name_prefix = "vmr_";
+	po.ready_after_s = 0;
 	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
 	ck_assert_int_eq(pex_pool_prefetch(p2, 2), 2);
 	ck_assert_uint_eq(qcount(f.pq), 1);
@@ -810,6 +1072,9 @@ int main(void)
 	tcase_add_test(pop, test_pop_patch_503_beyond_retries);
 	tcase_add_test(pop, test_pop_patch_permanent_500);
 	tcase_add_test(pop, test_worker_errors_reach_the_caller);
+	tcase_add_test(pop, test_pop_patch_unsure_delayed);
+	tcase_add_test(pop, test_pop_slow_patch_keeps_tags);
+	tcase_add_test(pop, test_pop_waits_for_replication);
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);

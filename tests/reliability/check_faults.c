@@ -152,6 +152,7 @@ START_TEST(test_faults)
 	po.depth = DEPTH;
 	po.lease_s = 5;
 	po.gc_delay_s = 0;
+	po.ready_after_s = 0;      /* about faults, not about replication */
 	po.tag.url_template = "https://svc.example.com/s/{uui}";
 	po.tag.allowed_hosts = hosts;
 	po.tag.allowed_host_count = 1;

@@ -58,7 +58,7 @@ pexip:
 queue:
   backend: sqlite
   sqlite: {path: $work/pool.db}
-pool: {depth: 20, lease_s: 5}
+pool: {depth: 20, lease_s: 5, ready_after_s: 0}
 tag: {url_template: "https://svc.example.com/s/{uui}"}
 gc: {delay_s: 0, orphan_max_age_s: $1}
 server: {api_keys: [$KEY]}

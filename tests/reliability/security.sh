@@ -88,7 +88,7 @@ pexip:
 queue:
   backend: sqlite
   sqlite: {path: $work/pool.db}
-pool: {depth: 3, lease_s: 5}
+pool: {depth: 3, lease_s: 5, ready_after_s: 0}
 tag: {url_template: "https://svc.example.com/s/{uui}"}
 gc: {delay_s: 0}
 events: {username: sink, password: "file:evpw.txt"}

@@ -54,7 +54,7 @@ pexip:
 queue:
   backend: sqlite
   sqlite: {path: $work/pool.db}
-pool: {depth: 20, lease_s: 10}
+pool: {depth: 20, lease_s: 10, ready_after_s: 0}
 tag: {url_template: "https://svc.example.com/s/{uui}"}
 gc: {delay_s: 0, orphan_max_age_s: $1}
 events: {username: sink, password: $EVPW}

@@ -269,6 +269,7 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"pool:\n"
 		"  queue: %s\n"
 		"  depth: %d\n"
+		"%s"
 		"%s%s%s"
 		"tag: {url_template: \"%s\", allowed_hosts: [svc.example.com]}\n"
 		"gc: {queue: %s-del, delay_s: 0%s%s}\n"
@@ -280,7 +281,10 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"log: {level: info, format: %s}\n",
 		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : "  backend: sqlite\n",
 		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" : "  sqlite: {path: ",
-		g_pg_conninfo ? "" : db, g_pg_conninfo ? "" : "}\n", queue, depth, so && so->pool_extra ? "  " : "",
+		g_pg_conninfo ? "" : db, g_pg_conninfo ? "" : "}\n", queue, depth,
+		/* rooms are handed out at once unless a test is about readiness */
+		so && so->pool_extra && strstr(so->pool_extra, "ready_after_s") ? "" : "  ready_after_s: 0\n",
+		so && so->pool_extra ? "  " : "",
 		so && so->pool_extra ? so->pool_extra : "", so && so->pool_extra ? "\n" : "", TEMPLATE, queue,
 		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS, API_KEY,
 		ISSUER, AUDIENCE, so && so->jwks ? so->jwks : g_dir, so && so->jwks ? "" : "/jwks.json",
@@ -1012,9 +1016,34 @@ START_TEST(test_event_sink_auth)
 	ck_assert_int_eq(json_int(r.body, "events"), 1);
 	ck_assert_int_eq(json_int(r.body, "scheduled"), 1);
 	resp_free(&r);
-	/* a malformed payload is a 400 and schedules nothing */
+	/* a body that is not JSON is a 400 and schedules nothing; so is NaN */
 	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink", BODY("{\"event\":"), &o), 400);
 	ck_assert_str_eq(error_code(&r, code, sizeof(code)), "bad_request");
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, g_srv.base, "POST", "/public/event_sink",
+		BODY("{\"event\":\"conference_ended\",\"time\":NaN,\"data\":{\"name\":\"vmr_nan\"}}"), &o), 400);
+	resp_free(&r);
+	/* valid JSON is always answered 2xx (Pexip would retry a refused payload
+	 * and stall the node's stream): unusable items are skipped and counted,
+	 * the others handled; a top-level array is a bulk */
+	{
+		char big[700];
+		snprintf(big, sizeof(big), "[{\"event\":\"conference_ended\",\"data\":{\"name\":\"vmr_ok_1\"}},"
+			"{\"event\":\"conference_ended\",\"data\":{\"name\":\"vmr_%0300d\"}},7,"
+			"{\"event\":\"eventsink_bulk\",\"data\":[]}]", 0);
+		ck_assert_msg(http(&r, g_srv.base, "POST", "/public/event_sink", big, strlen(big), &o) == 200,
+			"%s", r.body);
+		ck_assert_int_eq(json_int(r.body, "events"), 4);
+		ck_assert_int_eq(json_int(r.body, "scheduled"), 1);
+		ck_assert_int_eq(json_int(r.body, "skipped"), 3);
+		ck_assert_int_eq(json_int(r.body, "capped"), 0);
+		resp_free(&r);
+	}
+	ck_assert_msg(http(&r, g_srv.base, "POST", "/public/event_sink",
+		BODY("{\"event\":\"conference_ended\",\"data\":{\"name\":\"meet.alice\","
+			"\"service_type\":\"conference\"}}"), &o) == 200, "%s", r.body);
+	ck_assert_int_eq(json_int(r.body, "foreign"), 1);
+	ck_assert_int_eq(json_int(r.body, "scheduled"), 0);
 	resp_free(&r);
 	/* the emulator's event driver, in bulk, against the real sink */
 	{
@@ -1748,6 +1777,154 @@ START_TEST(test_backpressure)
 }
 END_TEST
 
+/* Issue 13.1 through the server, with no room held ready (--prefetch 0):
+ * the first tag PATCH of each pool room is answered 429 with a Retry-After
+ * longer than the pool's lease (5 s). Callers that find the pool empty try
+ * again. Every room answered 200 carries, on Pexip, exactly the tag of the
+ * caller it was handed to (before the fix a late PATCH overwrote the tag of
+ * the caller who took the room after the lease ran out). */
+#define SLOW_CALLERS 6
+
+typedef struct slow_caller {
+	const server_t *srv;
+	int idx;
+	char name[64], want[256];
+	long status;
+} slow_caller;
+
+static void *slow_caller_main(void *arg)
+{
+	slow_caller *c = arg;
+	long long until = now_ms() + (g_valgrind ? 300000 : 60000);
+	char text[32], hex[80], path[160];
+	req_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	snprintf(text, sizeof(text), "caller-%d", c->idx);
+	hexify(hex, text);
+	snprintf(path, sizeof(path), "/room/create?uuiData=%s", hex);
+	snprintf(c->want, sizeof(c->want), "https://svc.example.com/s?uui=%s", text);
+	while (now_ms() < until) {
+		resp_t r;
+		json_object *doc, *v;
+		c->status = http(&r, c->srv->base, "POST", path, NULL, 0, &o);
+		if (c->status == 200) {
+			doc = json_tokener_parse(r.body);
+			if (doc && json_object_object_get_ex(doc, "name", &v))
+				snprintf(c->name, sizeof(c->name), "%s", json_object_get_string(v));
+			json_object_put(doc);
+			resp_free(&r);
+			return NULL;
+		}
+		resp_free(&r);
+		if (c->status != 503)
+			return NULL;
+		usleep(20 * 1000);     /* pacing the retries, not synchronisation */
+	}
+	return NULL;
+}
+
+START_TEST(test_slow_patch_keeps_tags)
+{
+	static const char *const args[] = { "--prefetch", "0", NULL };
+	server_opts so = { "name_prefix: slow_\n  lease_s: 5", NULL, args, NULL, NULL, NULL, 0 };
+	slow_caller c[SLOW_CALLERS];
+	pthread_t th[SLOW_CALLERS];
+	char tag[512];
+	server_t s;
+	int i;
+
+	server_start_opts(&s, "slow", 3, &so);
+	ck_assert_int_eq(wait_depth(&s, 3, g_valgrind ? 300000 : 60000), 3);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults",
+		"{\"fail_next\": 3, \"fail_next_status\": 429, \"retry_after_s\": 6}", NULL), 200);
+	for (i = 0; i < SLOW_CALLERS; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].srv = &s;
+		c[i].idx = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, slow_caller_main, &c[i]), 0);
+	}
+	for (i = 0; i < SLOW_CALLERS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults",
+		"{\"fail_next\": 0, \"retry_after_s\": 0}", NULL), 200);
+	for (i = 0; i < SLOW_CALLERS; i++) {
+		ck_assert_msg(c[i].status == 200, "caller %d: HTTP %ld", i, c[i].status);
+		ck_assert_msg(emu_room(c[i].name, tag, sizeof(tag)), "room %s is not on Pexip", c[i].name);
+		ck_assert_msg(strcmp(tag, c[i].want) == 0, "room %s was handed to caller %d (%s) but "
+			"carries tag '%s' on Pexip", c[i].name, i, c[i].want, tag);
+	}
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+/* Issue 12.2 through the server: with Pexip replicating new rooms after 2 s
+ * (the emulator's replication model) and pool.ready_after_s 2, POST
+ * /room/create never answers 200 with a room a caller cannot join yet:
+ * while no room is ready it answers 503 pool_empty saying when the next
+ * will be. The callers poll until three rooms were handed out (the held
+ * room included), checking each at once. */
+static int emu_joinable(const char *name)
+{
+	char body[300], *resp = NULL;
+	int yes;
+	snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/conference/joinable", body, &resp), 200);
+	yes = strstr(resp, "\"joinable\": true") != NULL || strstr(resp, "\"joinable\":true") != NULL;
+	free(resp);
+	return yes;
+}
+
+START_TEST(test_create_waits_for_replication)
+{
+	server_opts so = { "name_prefix: rdy_\n  ready_after_s: 2", NULL, NULL, NULL, NULL, NULL, 0 };
+	long long until;
+	int handed = 0, saw_503 = 0;
+	char code[64];
+	req_opts o;
+	server_t s;
+
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/replication", "{\"delay_s\": 2}", NULL), 200);
+	server_start_opts(&s, "rdy", 3, &so);
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	until = now_ms() + (g_valgrind ? 300000 : 60000);
+	while (handed < 3 && now_ms() < until) {
+		resp_t r;
+		json_object *doc, *v;
+		long st = http(&r, s.base, "POST", "/room/create?uuiData=6869", NULL, 0, &o);
+		if (st == 200) {
+			doc = json_tokener_parse(r.body);
+			ck_assert(doc && json_object_object_get_ex(doc, "name", &v));
+			ck_assert_msg(emu_joinable(json_object_get_string(v)), "room %s was handed out before a "
+				"caller could join it", json_object_get_string(v));
+			json_object_put(doc);
+			handed++;
+		} else {
+			ck_assert_msg(st == 503, "HTTP %ld: %s", st, r.body);
+			ck_assert_str_eq(error_code(&r, code, sizeof(code)), "pool_empty");
+			if (strstr(r.body, "the next will be ready in "))
+				saw_503++;
+			usleep(50 * 1000);     /* pacing the polls, not synchronisation */
+		}
+		resp_free(&r);
+	}
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/replication", "{\"delay_s\": 0}", NULL), 200);
+	ck_assert_int_eq(handed, 3);
+	/* health tells ready rooms from maturing ones (the replacements are new) */
+	{
+		resp_t r;
+		ck_assert_int_eq(http(&r, s.base, "GET", "/public/health", NULL, 0, NULL), 200);
+		ck_assert_int_ge(json_int(r.body, "pool_maturing"), 0);
+		ck_assert_int_ge(json_int(r.body, "pool_ready"), 0);
+		resp_free(&r);
+	}
+	ck_assert_int_ge(saw_503, 1);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /* ---- timers ---- */
 
 static const char timer_payload[] = "{\"Data\":{\"timer\":{\"Schedule\":{\"AdjustForDST\":true},"
@@ -1778,14 +1955,16 @@ START_TEST(test_timers_fire)
 	static const char *const args[] = { "--gc-orphans", NULL };
 	/* An hour, and an old orphan (emu_create_old_room): a sweep while a
 	 * pool room is between Pexip and the queue takes nothing else. */
-	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600", args, "1", "1", NULL, 0 };
+	server_opts so = { "name_prefix: tmr_", "orphan_max_age_s: 3600, owned_prefixes: [timer_due_]", args, "1", "1",
+		NULL, 0 };
 	long wait = g_valgrind ? 120000 : 20000;
 	char path[300], *log;
 	pex_queue *q = NULL;
 	server_t s;
 
-	/* a room whose deletion is due (not pool-prefixed: only GC may take
-	 * it), and a pool-prefixed room on no queue: an orphan */
+	/* a room whose deletion is due (not pool-prefixed, so only GC may take
+	 * it; the pool owns it through gc.owned_prefixes), and a pool-prefixed
+	 * room on no queue: an orphan */
 	emu_create_room("timer_due_1");
 	emu_create_old_room("tmr_orphan_1");
 	snprintf(path, sizeof(path), "%s/timers.db", g_dir);
@@ -2598,6 +2777,8 @@ static Suite *server_suite(void)
 	ADD(test_sigterm_under_load);
 	ADD(test_held_room);
 	ADD(test_backpressure);
+	ADD(test_slow_patch_keeps_tags);
+	ADD(test_create_waits_for_replication);
 	ADD(test_timers_fire);
 	ADD(test_gc_timer_orphans);
 	ADD(test_metrics_cached);
