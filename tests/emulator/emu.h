@@ -129,6 +129,7 @@ typedef struct emu_faults {
 	bool refuse_in_filter;  /* answer `__in` filters with 400, as a server that does not allow them */
 	long fail_next;         /* answer the next N requests with fail_next_status */
 	int fail_next_status;   /* 0 = 429 */
+	bool hold;              /* requests wait (after the latency) until it is false again */
 } emu_faults;
 
 /* Counters; all atomic so that handler threads never block on them. */
