@@ -63,23 +63,32 @@ rs_auth *rs_auth_new(const pex_config *cfg)
 	const char *const *keys = NULL;
 	const char *user = NULL, *pass = "";
 	size_t i;
-	int ok = 1;
+	int ok = 1, err;
 	rs_auth *a = calloc(1, sizeof(*a));
 
 	if (!a)
 		goto nomem;
 	atomic_init(&a->refs, 1);
-	if (pex_config_get_list(&keys, &a->api_key_count, cfg, "server.api_keys") < 0)
+	/* unset is fine; a secret that cannot be resolved is not */
+	if ((err = pex_config_get_list(&keys, &a->api_key_count, cfg, "server.api_keys")) < 0) {
 		a->api_key_count = 0;
+		if (err != PEX_ENOTFOUND)
+			goto bad_key;
+	}
 	if (a->api_key_count) {
 		if (!(a->api_key_digests = calloc(a->api_key_count, RS_DIGEST_LEN)))
 			goto nomem;
 		for (i = 0; i < a->api_key_count; i++)
 			ok &= rs_secret_digest(a->api_key_digests[i], keys[i]) == 0;
 	}
-	if (pex_config_get_string(&user, cfg, "events.username") == 0) {
+	if ((err = pex_config_get_string(&user, cfg, "events.username")) < 0 && err != PEX_ENOTFOUND)
+		goto bad_key;
+	if (err == 0) {
 		a->events_user_set = 1;
-		pex_config_get_string(&pass, cfg, "events.password");
+		if ((err = pex_config_get_string(&pass, cfg, "events.password")) < 0 && err != PEX_ENOTFOUND)
+			goto bad_key;
+		if (err < 0 || !pass)
+			pass = "";
 		ok &= rs_secret_digest(a->events_user_digest, user) == 0;
 		ok &= rs_secret_digest(a->events_pass_digest, pass) == 0;
 		a->events_digests_ok = ok;
@@ -94,6 +103,10 @@ rs_auth *rs_auth_new(const pex_config *cfg)
 		return NULL;
 	}
 	return a;
+bad_key:
+	rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
+	auth_free(a);
+	return NULL;
 nomem:
 	rs_log(PEX_LOG_ERROR, "out of memory digesting the configured credentials");
 	if (a)
