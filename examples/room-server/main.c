@@ -33,7 +33,7 @@
 /* ---- logging ---- */
 
 /* log.level and log.format: a reload changes them while threads log */
-static atomic_int g_level = PEX_LOG_INFO;
+static _Atomic pex_log_level g_level = PEX_LOG_INFO;
 static atomic_int g_json;
 
 static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,9 +78,9 @@ void rs_log_json(json_object *o)
 
 static void log_message(pex_log_level level, const char *msg)
 {
-	if ((int)level > atomic_load(&g_level))
+	if (level > g_level)
 		return;
-	if (atomic_load(&g_json)) {
+	if (g_json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "ts", json_object_new_int64((long long)time(NULL)));
 		json_object_object_add(o, "level", json_object_new_string(pex_log_level_name(level)));
@@ -97,7 +97,7 @@ void rs_log(pex_log_level level, const char *fmt, ...)
 {
 	char msg[1536];
 	va_list ap;
-	if ((int)level > atomic_load(&g_level))
+	if (level > g_level)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -174,7 +174,7 @@ static void apply_log_settings(const pex_config *cfg)
 
 	if (pex_config_get_string(&v, cfg, "log.level") == 0)
 		pex_log_level_parse(&level, v);
-	atomic_store(&g_level, (int)level);
+	atomic_store(&g_level, level);
 	v = "text";
 	pex_config_get_string(&v, cfg, "log.format");
 	atomic_store(&g_json, strcmp(v, "json") == 0);
