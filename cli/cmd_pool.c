@@ -82,7 +82,7 @@ static json_object *pool_room_json(const pex_pool_room *r)
  * message on a queue beside the pool's, "<pool.queue>-failures", on the
  * same backend (SQLite file or Azure account), so that every process that
  * shares the pool, and 'pool status', sees them; a successful replacement
- * clears it (docs/DECISIONS.md 32). */
+ * clears it (docs/DECISIONS.md #45). */
 
 static int open_failures(pexctl *ctl, pex_queue **out)
 {

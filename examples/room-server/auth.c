@@ -48,43 +48,96 @@ int rs_secret_digest(unsigned char out[RS_DIGEST_LEN], const char *s)
 	return 0;
 }
 
-int rs_auth_prepare(rs_server *s)
+static void auth_free(rs_auth *a)
 {
-	size_t i;
-	int ok = 1;
-
-	free(s->api_key_digests);
-	s->api_key_digests = NULL;
-	s->events_digests_ok = 0;
-	if (s->api_key_count) {
-		if (!(s->api_key_digests = calloc(s->api_key_count, RS_DIGEST_LEN)))
-			return -1;
-		for (i = 0; i < s->api_key_count; i++)
-			ok &= rs_secret_digest(s->api_key_digests[i], s->api_keys[i]) == 0;
-	}
-	if (s->events_user) {
-		ok &= rs_secret_digest(s->events_user_digest, s->events_user) == 0;
-		ok &= rs_secret_digest(s->events_pass_digest, s->events_pass ? s->events_pass : "") == 0;
-		s->events_digests_ok = ok;
-	}
-	if (!ok) {
-		free(s->api_key_digests);
-		s->api_key_digests = NULL;
-		s->events_digests_ok = 0;
-		return -1;
-	}
-	return 0;
+	if (a->api_key_digests)
+		OPENSSL_cleanse(a->api_key_digests, a->api_key_count * RS_DIGEST_LEN);
+	free(a->api_key_digests);
+	rs_jwt_free(a->jwt);
+	OPENSSL_cleanse(a, sizeof(*a));
+	free(a);
 }
 
-void rs_auth_dispose(rs_server *s)
+rs_auth *rs_auth_new(const pex_config *cfg)
 {
-	if (s->api_key_digests)
-		OPENSSL_cleanse(s->api_key_digests, s->api_key_count * RS_DIGEST_LEN);
-	free(s->api_key_digests);
-	s->api_key_digests = NULL;
-	OPENSSL_cleanse(s->events_user_digest, RS_DIGEST_LEN);
-	OPENSSL_cleanse(s->events_pass_digest, RS_DIGEST_LEN);
-	s->events_digests_ok = 0;
+	const char *const *keys = NULL;
+	const char *user = NULL, *pass = "";
+	size_t i;
+	int ok = 1, err;
+	rs_auth *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		goto nomem;
+	atomic_init(&a->refs, 1);
+	/* unset is fine; a secret that cannot be resolved is not */
+	if ((err = pex_config_get_list(&keys, &a->api_key_count, cfg, "server.api_keys")) < 0) {
+		a->api_key_count = 0;
+		if (err != PEX_ENOTFOUND)
+			goto bad_key;
+	}
+	if (a->api_key_count) {
+		if (!(a->api_key_digests = calloc(a->api_key_count, RS_DIGEST_LEN)))
+			goto nomem;
+		for (i = 0; i < a->api_key_count; i++)
+			ok &= rs_secret_digest(a->api_key_digests[i], keys[i]) == 0;
+	}
+	if ((err = pex_config_get_string(&user, cfg, "events.username")) < 0 && err != PEX_ENOTFOUND)
+		goto bad_key;
+	if (err == 0) {
+		a->events_user_set = 1;
+		if ((err = pex_config_get_string(&pass, cfg, "events.password")) < 0 && err != PEX_ENOTFOUND)
+			goto bad_key;
+		if (err < 0 || !pass)
+			pass = "";
+		ok &= rs_secret_digest(a->events_user_digest, user) == 0;
+		ok &= rs_secret_digest(a->events_pass_digest, pass) == 0;
+		a->events_digests_ok = ok;
+	}
+	if (!ok) {
+		rs_log(PEX_LOG_ERROR, "cannot digest the configured API keys and event sink credentials");
+		auth_free(a);
+		return NULL;
+	}
+	if (rs_jwt_load(&a->jwt, cfg) < 0) {
+		auth_free(a);
+		return NULL;
+	}
+	return a;
+bad_key:
+	rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
+	auth_free(a);
+	return NULL;
+nomem:
+	rs_log(PEX_LOG_ERROR, "out of memory digesting the configured credentials");
+	if (a)
+		auth_free(a);
+	return NULL;
+}
+
+void rs_auth_release(rs_auth *a)
+{
+	if (a && atomic_fetch_sub(&a->refs, 1) == 1)
+		auth_free(a);
+}
+
+rs_auth *rs_auth_acquire(rs_server *s)
+{
+	rs_auth *a;
+	pthread_mutex_lock(&s->auth_lock);
+	a = s->auth;
+	atomic_fetch_add(&a->refs, 1);
+	pthread_mutex_unlock(&s->auth_lock);
+	return a;
+}
+
+void rs_auth_swap(rs_server *s, rs_auth *a)
+{
+	rs_auth *old;
+	pthread_mutex_lock(&s->auth_lock);
+	old = s->auth;
+	s->auth = a;
+	pthread_mutex_unlock(&s->auth_lock);
+	rs_auth_release(old);
 }
 
 /* ---- base64url ---- */

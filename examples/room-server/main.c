@@ -6,7 +6,10 @@
  *
  * Prints "LISTENING <host>:<port>" on stdout once it accepts requests.
  * SIGTERM or SIGINT: stop accepting, finish the requests in flight and
- * the queued replenish jobs (both bounded), then exit 0. */
+ * the queued replenish jobs (both bounded), then exit 0. SIGHUP: re-read
+ * the configuration (what a reload may change: reload() below). Under
+ * systemd (built with libsystemd) it reports READY=1, RELOADING=1,
+ * STOPPING=1 and watchdog pings. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -18,6 +21,10 @@
 #include <unistd.h>
 #include <sys/uio.h>
 
+#ifdef RS_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "server.h"
 
 #define EXIT_USAGE 2
@@ -26,8 +33,9 @@
 
 /* ---- logging ---- */
 
-static pex_log_level g_level = PEX_LOG_INFO;
-static int g_json;
+/* log.level and log.format: a reload changes them while threads log */
+static _Atomic pex_log_level g_level = PEX_LOG_INFO;
+static atomic_int g_json;
 
 static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -173,33 +181,40 @@ static int parse_listen(const char *s, char *host, size_t hostlen, unsigned *por
 
 /* ---- start-up and shutdown ---- */
 
+/* log.level and log.format of @p cfg, for the next line logged. */
+static void apply_log_settings(const pex_config *cfg)
+{
+	const char *v = NULL;
+	pex_log_level level = PEX_LOG_INFO;
+
+	if (pex_config_get_string(&v, cfg, "log.level") == 0)
+		pex_log_level_parse(&level, v);
+	atomic_store(&g_level, level);
+	v = "text";
+	pex_config_get_string(&v, cfg, "log.format");
+	atomic_store(&g_json, strcmp(v, "json") == 0);
+}
+
+static void warn_if_no_credentials(const rs_auth *a)
+{
+	if (a->api_key_count == 0 && !a->jwt)
+		rs_log(PEX_LOG_WARN, "no server.api_keys and no server.jwt: every /room/ request will be refused");
+}
+
 static int load_settings(rs_server *s)
 {
 	const char *v = NULL;
 	const char *const *list = NULL;
 	size_t n = 0;
 
-	if (pex_config_get_string(&v, s->cfg, "log.level") == 0)
-		pex_log_level_parse(&g_level, v);
-	if (pex_config_get_string(&v, s->cfg, "log.format") == 0)
-		g_json = strcmp(v, "json") == 0;
-
-	/* Secrets are resolved when read (docs/DECISIONS.md 29): the server
+	apply_log_settings(s->cfg);
+	/* Secrets are resolved when read (docs/DECISIONS.md #42): the server
 	 * uses them all (its keys, the event sink's password, Pexip's), so a
 	 * missing one stops it here rather than leaving a route without its
 	 * credentials. */
 	if (pex_config_resolve_secrets(s->cfg) < 0) {
 		rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
 		return -1;
-	}
-	if (pex_config_get_list(&list, &n, s->cfg, "server.api_keys") == 0) {
-		s->api_keys = list;
-		s->api_key_count = n;
-	}
-	if (pex_config_get_string(&v, s->cfg, "events.username") == 0) {
-		s->events_user = v;
-		if (pex_config_get_string(&v, s->cfg, "events.password") == 0)
-			s->events_pass = v;
 	}
 	if (pex_config_get_list(&list, &n, s->cfg, "gc.protected_prefixes") == 0) {
 		s->protected_prefixes = list;
@@ -212,15 +227,209 @@ static int load_settings(rs_server *s)
 		s->tag_rules.allowed_hosts = list;
 		s->tag_rules.allowed_host_count = n;
 	}
-	if (rs_auth_prepare(s) < 0) {
-		rs_log(PEX_LOG_ERROR, "cannot digest the configured API keys and event sink credentials");
+	if (!(s->auth = rs_auth_new(s->cfg)))
 		return -1;
-	}
-	if (rs_jwt_load(&s->jwt, s->cfg) < 0)
-		return -1;
-	if (s->api_key_count == 0 && !s->jwt)
-		rs_log(PEX_LOG_WARN, "no server.api_keys and no server.jwt: every /room/ request will be refused");
+	warn_if_no_credentials(s->auth);
 	return 0;
+}
+
+/* ---- SIGHUP: reload ---- */
+
+/* What a reload applies: the credentials (server.api_keys, server.jwt.*
+ * and the JWKS file, events.username/password) and log.level/log.format.
+ * Everything else was built into the pool, its Pexip client, the queues
+ * or the listening socket at start-up: a change there is logged as
+ * needing a restart and the running value stays (docs/DECISIONS.md).
+ * These sections are compared whole, as pex_config_dump() writes them;
+ * the dump redacts secrets, so RESTART_SECRETS are compared one by one. */
+static const char *const restart_sections[] = { "pexip", "queue", "pool", "tag", "gc" };
+static const char *const restart_secrets[] = { "pexip.auth.password", "pexip.auth.private_key",
+	"queue.location", "queue.azure.connection_string", "queue.postgres.conninfo" };
+
+/* The text of section "@p name:" in a dump (to the next top-level key). */
+static const char *dump_section(const char *dump, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+	const char *p = dump, *end;
+
+	for (; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ':')
+			break;
+	if (!p || !*p) {
+		*len = 0;
+		return "";
+	}
+	for (end = strchr(p, '\n'); end && end[1] && (end[1] == ' ' || end[1] == '-'); end = strchr(end + 1, '\n'))
+		;
+	*len = end ? (size_t)(end - p) : strlen(p);
+	return p;
+}
+
+static int same_string(const pex_config *a, const pex_config *b, const char *key)
+{
+	const char *va = NULL, *vb = NULL;
+	int ra = pex_config_get_string(&va, a, key), rb = pex_config_get_string(&vb, b, key);
+	return ra == rb && (ra < 0 || strcmp(va, vb) == 0);
+}
+
+/* Log every change in @p next that a reload cannot apply; 0 if none. */
+static int log_restart_changes(const rs_server *s, const pex_config *next, int listen_from_config)
+{
+	pex_buf da = PEX_BUF_INIT, db = PEX_BUF_INIT;
+	size_t i, la, lb;
+	int changes = 0;
+
+	if (pex_config_dump(&da, s->cfg) < 0 || pex_config_dump(&db, next) < 0) {
+		rs_log(PEX_LOG_WARN, "reload: cannot compare the configurations; anything but the "
+			"credentials and log.* needs a restart");
+		changes = 1;
+	} else {
+		for (i = 0; i < sizeof(restart_sections) / sizeof(restart_sections[0]); i++) {
+			const char *pa = dump_section(da.ptr, restart_sections[i], &la);
+			const char *pb = dump_section(db.ptr, restart_sections[i], &lb);
+			if (la != lb || memcmp(pa, pb, la) != 0) {
+				rs_log(PEX_LOG_WARN, "reload: %s.* changed: needs a restart, the running "
+					"values stay", restart_sections[i]);
+				changes++;
+			}
+		}
+	}
+	pex_buf_dispose(&da);
+	pex_buf_dispose(&db);
+	for (i = 0; i < sizeof(restart_secrets) / sizeof(restart_secrets[0]); i++)
+		if (!same_string(s->cfg, next, restart_secrets[i])) {
+			rs_log(PEX_LOG_WARN, "reload: %s changed: needs a restart, the running value stays",
+				restart_secrets[i]);
+			changes++;
+		}
+	if (listen_from_config && !same_string(s->cfg, next, "server.listen")) {
+		rs_log(PEX_LOG_WARN, "reload: server.listen changed: needs a restart, the server "
+			"keeps listening where it does");
+		changes++;
+	}
+	return changes;
+}
+
+/* Re-read the file the server started with. An invalid file changes
+ * nothing; a valid one swaps in its credentials and log settings, and
+ * requests in flight finish with the credentials they began with. */
+static void reload(rs_server *s, int listen_from_config)
+{
+	pex_config *next = NULL;
+	rs_auth *auth;
+	int err;
+
+	rs_log(PEX_LOG_INFO, "SIGHUP: reloading %s", pex_config_origin(s->cfg));
+	if ((err = pex_config_load(&next, pex_config_origin(s->cfg))) < 0) {
+		rs_log(PEX_LOG_ERROR, "reload: %s; still running on the previous configuration",
+			pex_error_last()->message);
+		return;
+	}
+	if (!(auth = rs_auth_new(next))) {
+		rs_log(PEX_LOG_ERROR, "reload: still running on the previous configuration");
+		pex_config_free(next);
+		return;
+	}
+	for (size_t i = 0; i < pex_config_warning_count(next); i++)
+		rs_log(PEX_LOG_WARN, "%s", pex_config_warning(next, i));
+	log_restart_changes(s, next, listen_from_config);
+	rs_auth_swap(s, auth);
+	warn_if_no_credentials(auth);
+	apply_log_settings(next);
+	pex_config_free(next);
+	rs_log(PEX_LOG_INFO, "reload: done (credentials and log settings from %s)", pex_config_origin(s->cfg));
+}
+
+/* ---- systemd ---- */
+
+/* sd_notify() when built with libsystemd (a no-op without NOTIFY_SOCKET). */
+static void notify(const char *state)
+{
+#ifdef RS_HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+/* The watchdog: while systemd watches the process (WATCHDOG_USEC), a
+ * thread pings every half period as long as the server is healthy, that
+ * is until shutdown begins (it is stopped then). Reloads run on the main
+ * thread and never delay a ping: a slow keyvault: fetch during a reload
+ * does not get the server killed. */
+typedef struct watchdog {
+	long long period_ms;            /* 0: not watched */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop, started;
+	pthread_t thread;
+} watchdog;
+
+static void *watchdog_main(void *arg)
+{
+	watchdog *w = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		notify("WATCHDOG=1");
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(w->period_ms / 1000);
+		ts.tv_nsec += (long)(w->period_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Start pinging when systemd asks for it; 0, or -1 (logged). */
+static int watchdog_start(watchdog *w)
+{
+	pthread_condattr_t ca;
+	memset(w, 0, sizeof(*w));
+#ifdef RS_HAVE_SYSTEMD
+	{
+		uint64_t usec = 0;
+		if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)
+			w->period_ms = (long long)(usec / 2000);
+	}
+#endif
+	if (!w->period_ms)
+		return 0;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_mutex_init(&w->lock, NULL) != 0 || pthread_cond_init(&w->cond, &ca) != 0 ||
+	    pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+		pthread_condattr_destroy(&ca);
+		goto fail;
+	}
+	pthread_condattr_destroy(&ca);
+	w->started = 1;
+	rs_log(PEX_LOG_INFO, "systemd watchdog: a ping every %lld ms", w->period_ms);
+	return 0;
+fail:
+	rs_log(PEX_LOG_ERROR, "cannot start the systemd watchdog thread");
+	return -1;
+}
+
+static void watchdog_stop(watchdog *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	w->started = 0;
 }
 
 int main(int argc, char **argv)
@@ -245,9 +454,11 @@ int main(int argc, char **argv)
 	char host[256], env_listen[300];
 	unsigned port = 0, bound = 0, threads = 8, workers = 2;
 	sigset_t sigs;
-	int c, sig = 0, status = 1, err;
+	int c, sig = 0, status = 1, err, listen_from_config = 0;
+	watchdog wd;
 
 	memset(&srv, 0, sizeof(srv));
+	memset(&wd, 0, sizeof(wd));
 	srv.gc_interval_s = 600;
 	srv.metrics_interval_s = 300;
 	srv.prefetch = 1;
@@ -315,7 +526,7 @@ int main(int argc, char **argv)
 		pex_global_shutdown();
 		return err == PEX_ECONFIG || err == PEX_ENOTFOUND ? EXIT_USAGE : 1;
 	}
-	if (load_settings(&srv) < 0)
+	if (pthread_mutex_init(&srv.auth_lock, NULL) != 0 || load_settings(&srv) < 0)
 		goto out;
 	/* after load_settings: the logger knows log.format now */
 	for (size_t i = 0; i < pex_config_warning_count(srv.cfg); i++)
@@ -331,8 +542,11 @@ int main(int argc, char **argv)
 			strchr(host, ':') ? "]" : "", env_port);
 		listen = env_listen;
 	}
-	if (!listen && pex_config_get_string(&listen, srv.cfg, "server.listen") < 0)
-		listen = "127.0.0.1:8080";
+	if (!listen) {
+		listen_from_config = 1;
+		if (pex_config_get_string(&listen, srv.cfg, "server.listen") < 0)
+			listen = "127.0.0.1:8080";
+	}
 	if (parse_listen(listen, host, sizeof(host), &port) < 0) {
 		rs_log(PEX_LOG_ERROR, "listen address '%s' is not HOST:PORT", listen);
 		status = EXIT_USAGE;
@@ -372,6 +586,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -389,12 +604,28 @@ int main(int argc, char **argv)
 		srv.gc_interval_s, srv.gc_orphans ? " with the orphan sweep" : "", srv.metrics_interval_s);
 	printf("LISTENING %s:%u\n", host, bound);
 	fflush(stdout);
+	/* listening, with the pool and its queue open: it can serve */
+	notify("READY=1\nSTATUS=serving");
 
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	if (watchdog_start(&wd) < 0)
+		goto stop;
+
+	/* Signals are taken here, one at a time: no handler runs anything, and
+	 * a reload happens on this thread while the others serve. */
+	for (;;) {
+		while ((sig = sigwaitinfo(&sigs, NULL)) < 0)
+			;
+		if (sig != SIGHUP)
+			break;
+		notify("RELOADING=1\nSTATUS=reloading the configuration");
+		reload(&srv, listen_from_config);
+		notify("READY=1\nSTATUS=serving");
+	}
+	notify("STOPPING=1\nSTATUS=shutting down");
 	rs_log(PEX_LOG_INFO, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	status = 0;
 stop:
+	watchdog_stop(&wd);
 	rs_http_stop(&srv, HTTP_DRAIN_MS);
 	if (srv.workers)
 		rs_jobs_stop(&srv, JOBS_DRAIN_MS);
@@ -404,8 +635,8 @@ stop:
 		rs_log(PEX_LOG_INFO, "stopped");
 out:
 	rs_public_dispose(&srv);
-	rs_jwt_free(srv.jwt);
-	rs_auth_dispose(&srv);
+	rs_auth_release(srv.auth);
+	pthread_mutex_destroy(&srv.auth_lock);
 	rs_auth_shutdown();
 	pex_queue_free(srv.pool_queue);
 	pex_pool_free(srv.pool);

@@ -66,30 +66,30 @@ void rs_route_classify(rs_route_info *in, const char *m, const char *path)
 
 /* ---- authentication ---- */
 
-static int api_key_ok(rs_server *s, const char *key)
+static int api_key_ok(const rs_auth *a, const char *key)
 {
 	unsigned char d[RS_DIGEST_LEN];
 	size_t i;
 	int ok = 0;
 
-	if (!s->api_key_digests || rs_secret_digest(d, key) < 0)
+	if (!a->api_key_digests || rs_secret_digest(d, key) < 0)
 		return 0;
 	/* compare against every key, so the time does not tell which matched */
-	for (i = 0; i < s->api_key_count; i++)
-		ok |= CRYPTO_memcmp(d, s->api_key_digests[i], RS_DIGEST_LEN) == 0;
+	for (i = 0; i < a->api_key_count; i++)
+		ok |= CRYPTO_memcmp(d, a->api_key_digests[i], RS_DIGEST_LEN) == 0;
 	OPENSSL_cleanse(d, sizeof(d));
 	return ok;
 }
 
 /* Decode "Basic base64(user:pass)" and compare both halves. */
-static int basic_ok(rs_server *s, const char *hdr)
+static int basic_ok(const rs_auth *a, const char *hdr)
 {
 	unsigned char dec[1024], du[RS_DIGEST_LEN], dp[RS_DIGEST_LEN];
 	size_t len;
 	int n, ok;
 	char *colon;
 
-	if (!hdr || !s->events_digests_ok || strncasecmp(hdr, "Basic ", 6) != 0)
+	if (!hdr || !a->events_digests_ok || strncasecmp(hdr, "Basic ", 6) != 0)
 		return 0;
 	hdr += 6;
 	while (*hdr == ' ')
@@ -110,23 +110,24 @@ static int basic_ok(rs_server *s, const char *hdr)
 	}
 	*colon = '\0';
 	ok = rs_secret_digest(du, (char *)dec) == 0 && rs_secret_digest(dp, colon + 1) == 0;
-	ok &= CRYPTO_memcmp(du, s->events_user_digest, RS_DIGEST_LEN) == 0;
-	ok &= CRYPTO_memcmp(dp, s->events_pass_digest, RS_DIGEST_LEN) == 0;
+	ok &= CRYPTO_memcmp(du, a->events_user_digest, RS_DIGEST_LEN) == 0;
+	ok &= CRYPTO_memcmp(dp, a->events_pass_digest, RS_DIGEST_LEN) == 0;
 	OPENSSL_cleanse(dec, sizeof(dec));
 	OPENSSL_cleanse(dp, sizeof(dp));
 	return ok;
 }
 
-int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
+/* rs_route_auth() with the settings snapshot @p a. */
+static int route_auth(const rs_auth *a, struct MHD_Connection *c, rs_request *r,
 	const rs_route_info *info, enum MHD_Result *ret)
 {
 	const char *key, *authz;
 	char why[128];
 
 	if (info->event_sink) {
-		if (!s->events_user)
+		if (!a->events_user_set)
 			return 0;
-		if (basic_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
+		if (basic_ok(a, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
 			return 0;
 		*ret = rs_send_error(c, r, 401, "unauthorized", "event sink credentials missing or wrong");
 		return -1;
@@ -143,7 +144,7 @@ int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
 	key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
 	authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (key) {
-		if (api_key_ok(s, key))
+		if (api_key_ok(a, key))
 			return 0;
 		*ret = rs_send_error(c, r, 401, "unauthorized", "API key not accepted");
 		return -1;
@@ -152,7 +153,7 @@ int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
 		const char *tok = authz + 7;
 		while (*tok == ' ')
 			tok++;
-		if (rs_jwt_verify(s->jwt, tok, (long long)time(NULL), why, sizeof(why)) == 0)
+		if (rs_jwt_verify(a->jwt, tok, (long long)time(NULL), why, sizeof(why)) == 0)
 			return 0;
 		rs_log(PEX_LOG_INFO, "%s %s: bearer token refused: %s", r->method, r->path, why);
 		*ret = rs_send_error(c, r, 401, "unauthorized", "%s", why);
@@ -162,6 +163,17 @@ int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
 		"timer routes take requests from a loopback peer, or with an X-API-Key header or a bearer token" :
 		"an X-API-Key header or a bearer token is required");
 	return -1;
+}
+
+/* A request is checked against the settings it found when it began, even
+ * if a reload (SIGHUP) installs new ones meanwhile. */
+int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
+	const rs_route_info *info, enum MHD_Result *ret)
+{
+	rs_auth *a = rs_auth_acquire(s);
+	int rc = route_auth(a, c, r, info, ret);
+	rs_auth_release(a);
+	return rc;
 }
 
 /* ---- helpers ---- */

@@ -62,7 +62,7 @@ int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why
 
 /* Secrets (API keys, Basic credentials) are compared as SHA-256 digests
  * with CRYPTO_memcmp: the time depends neither on where they differ nor on
- * their lengths. The configured ones are digested once (rs_auth_prepare). */
+ * their lengths. The configured ones are digested once (rs_auth_new). */
 #define RS_DIGEST_LEN 32
 /* Fetch SHA-256 once for the process (call before any thread starts);
  * 0 or -1. rs_auth_shutdown() releases it. */
@@ -70,6 +70,20 @@ int rs_auth_init(void);
 void rs_auth_shutdown(void);
 /* SHA-256 of a NUL-terminated string; 0, or -1 (out zeroed). */
 int rs_secret_digest(unsigned char out[RS_DIGEST_LEN], const char *s);
+
+/* The authentication settings of one configuration (server.api_keys,
+ * events.username/password, server.jwt), digested once. A SIGHUP reload
+ * builds a new one and swaps it in; a request holds the one it began with
+ * until its check is done, so the old one is freed by its last user. */
+typedef struct rs_auth {
+	atomic_int refs;
+	size_t api_key_count;
+	unsigned char (*api_key_digests)[RS_DIGEST_LEN];
+	int events_user_set;            /* events.username set: the sink needs Basic */
+	unsigned char events_user_digest[RS_DIGEST_LEN], events_pass_digest[RS_DIGEST_LEN];
+	int events_digests_ok;
+	rs_jwt *jwt;                    /* NULL: bearer tokens are refused */
+} rs_auth;
 
 /* ---- the server ---- */
 
@@ -82,15 +96,9 @@ typedef struct rs_server {
 	const char *const *protected_prefixes;
 	size_t protected_count;
 
-	/* auth */
-	const char *const *api_keys;
-	size_t api_key_count;
-	rs_jwt *jwt;
-	const char *events_user, *events_pass;
-	/* their digests, made once by rs_auth_prepare() */
-	unsigned char (*api_key_digests)[RS_DIGEST_LEN];
-	unsigned char events_user_digest[RS_DIGEST_LEN], events_pass_digest[RS_DIGEST_LEN];
-	int events_digests_ok;
+	/* auth: the snapshot in use (rs_auth_acquire, rs_auth_swap) */
+	pthread_mutex_t auth_lock;
+	rs_auth *auth;
 
 	/* requests in flight (first callback to completion) */
 	atomic_int in_flight;
@@ -146,10 +154,16 @@ typedef struct rs_server {
 	unsigned public_threads;                /* lookup threads not yet finished */
 } rs_server;
 
-/* Digest api_keys and events_user/events_pass (set them first); 0 or -1.
- * rs_auth_dispose() wipes and frees the digests. (auth.c) */
-int rs_auth_prepare(rs_server *s);
-void rs_auth_dispose(rs_server *s);
+/* (auth.c) The settings of @p cfg with one reference, or NULL with the
+ * reason logged (a bad JWKS file, no memory). */
+rs_auth *rs_auth_new(const pex_config *cfg);
+/* Drop a reference; the last one wipes the digests and frees. NULL-safe. */
+void rs_auth_release(rs_auth *a);
+/* A reference to the snapshot in use (s->auth_lock initialised). */
+rs_auth *rs_auth_acquire(rs_server *s);
+/* Put @p a (its reference passes to the server) in use and release the
+ * previous one; requests holding it finish with it. */
+void rs_auth_swap(rs_server *s, rs_auth *a);
 
 /* ---- jobs.c ---- */
 int rs_jobs_start(rs_server *s, size_t workers);

@@ -184,7 +184,7 @@ int pex__config_resolve_secret(char **out, const char *ref, const char *base_dir
  * present, keyvault: URL) without resolving it: what a file or an override
  * can get wrong by itself is an error at load time; what depends on the
  * environment (a variable, a file, a vault) is an error when the key is
- * read (docs/DECISIONS.md 29).
+ * read (docs/DECISIONS.md #42).
  */
 int pex__config_check_secret_ref(const char *ref, const pex__config_loc *loc);
 

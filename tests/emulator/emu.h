@@ -132,6 +132,7 @@ typedef struct emu_faults {
 	long fail_next;         /* answer the next N requests with fail_next_status */
 	int fail_next_status;   /* 0 = 429 */
 	char hold_prefix[64];   /* GETs whose ?name= starts with it wait until it changes ("" = off) */
+	bool hold;              /* requests wait (after the latency) until it is false again */
 } emu_faults;
 
 /* Counters; all atomic so that handler threads never block on them. */

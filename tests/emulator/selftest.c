@@ -1047,6 +1047,27 @@ END_TEST
 /* Faults                                                             */
 /* ------------------------------------------------------------------ */
 
+/* A GET of the conference list on its own thread (the hold fault). */
+typedef struct held_req {
+	const emu_t *e;
+	long status;
+	hres r;
+} held_req;
+
+static void *held_get(void *arg)
+{
+	held_req *h = arg;
+	h->status = api(&h->r, h->e, "GET", CONF, NULL);
+	return NULL;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 START_TEST(test_faults)
 {
 	emu_t e;
@@ -1174,6 +1195,24 @@ START_TEST(test_faults)
 	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_limit_per_minute\": 0}", NULL), 200);
 	ck_assert_int_eq(api(&r, &e, "GET", CONF, NULL), 200);
 	hfree(&r);
+
+	/* hold: a request waits, counted in flight, until the hold is released */
+	{
+		held_req h = { &e, 0, { 0 } };
+		pthread_t th;
+		long long until = mono_ms() + 30000;
+		ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold\": 1}", NULL), 400);
+		ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold\": true}", NULL), 200);
+		ck_assert_int_eq(pthread_create(&th, NULL, held_get, &h), 0);
+		while (emu_stat(&e, "in_flight") < 1 && mono_ms() < until)
+			usleep(10 * 1000);
+		ck_assert_int_eq(emu_stat(&e, "in_flight"), 1);
+		ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold\": false}", NULL), 200);
+		ck_assert_int_eq(pthread_join(th, NULL), 0);
+		ck_assert_int_eq(h.status, 200);
+		hfree(&h.r);
+		ck_assert_int_eq(emu_stat(&e, "in_flight"), 0);
+	}
 	stop_clean(&e);
 }
 END_TEST
@@ -1268,14 +1307,14 @@ START_TEST(test_concurrency)
 END_TEST
 
 /* hold_prefix: lookups of matching names wait until the setting changes */
-typedef struct held_get {
+typedef struct hold_req {
 	const emu_t *e;
 	long status;
-} held_get;
+} hold_req;
 
 static void *held_get_main(void *arg)
 {
-	held_get *g = arg;
+	hold_req *g = arg;
 	hres r;
 	g->status = api(&r, g->e, "GET", CONF "?name=hold-me", NULL);
 	hfree(&r);
@@ -1286,7 +1325,7 @@ START_TEST(test_hold)
 {
 	emu_t e;
 	hres r;
-	held_get g;
+	hold_req g;
 	pthread_t th;
 
 	start(&e, NULL);

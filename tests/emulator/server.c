@@ -108,9 +108,29 @@ static void wake_sleepers(void)
 
 /* Held requests wait on this (with faults_lock) for hold_prefix to change. */
 static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+/* The hold fault: read and waited on under sleep_lock, so that releasing
+ * it (set_hold) cannot be missed; stopping the emulator releases it too. */
+static bool g_hold;
+
+static void set_hold(bool hold)
+{
+	pthread_mutex_lock(&sleep_lock);
+	g_hold = hold;
+	pthread_cond_broadcast(&sleep_cond);
+	pthread_mutex_unlock(&sleep_lock);
+}
+
+static void wait_while_held(void)
+{
+	pthread_mutex_lock(&sleep_lock);
+	while (g_hold && !atomic_load(&g_stopping))
+		pthread_cond_wait(&sleep_cond, &sleep_lock);
+	pthread_mutex_unlock(&sleep_lock);
+}
 
 void faults_reset(void)
 {
+	set_hold(false);
 	pthread_mutex_lock(&faults_lock);
 	memset(&g_faults, 0, sizeof(g_faults));
 	pthread_cond_broadcast(&hold_cond);
@@ -300,6 +320,7 @@ static fault_kind decide_faults(resp *r, bool *drop_after)
 		atomic_fetch_add(&g_stats.latency_spikes, 1);
 	}
 	emu_sleep_ms(lat);
+	wait_while_held();
 
 	if (f.rate_limit_per_minute > 0) {
 		double now = mono_s();
@@ -411,6 +432,7 @@ static json_object *faults_json(const emu_faults *f)
 	json_object_object_add(o, "fail_next", json_object_new_int64(f->fail_next));
 	json_object_object_add(o, "fail_next_status", json_object_new_int(f->fail_next_status ? f->fail_next_status : 429));
 	json_object_object_add(o, "hold_prefix", json_object_new_string(f->hold_prefix));
+	json_object_object_add(o, "hold", json_object_new_boolean(f->hold));
 	return o;
 }
 
@@ -476,6 +498,12 @@ static void faults_post(resp *r, json_object *in)
 				return;
 			}
 			f.apply_to_token = json_object_get_boolean(v);
+		} else if (!strcmp(key, "hold")) {
+			if (!json_object_is_type(v, json_type_boolean)) {
+				resp_error(r, 400, "'hold' must be a boolean");
+				return;
+			}
+			f.hold = json_object_get_boolean(v);
 		} else if (!strcmp(key, "refuse_in_filter")) {
 			if (!json_object_is_type(v, json_type_boolean)) {
 				resp_error(r, 400, "'refuse_in_filter' must be a boolean");
@@ -541,6 +569,7 @@ static void faults_post(resp *r, json_object *in)
 	pthread_cond_broadcast(&hold_cond);
 	atomic_store(&g_refuse_time, f.refuse_time_filter);
 	pthread_mutex_unlock(&faults_lock);
+	set_hold(f.hold);
 	resp_json(r, 200, faults_json(&f));
 }
 

@@ -360,17 +360,15 @@ static void fuzz_setup(void)
 	CHECK(pex_config_set(cfg, "server.jwt.issuer", FUZZ_ISS) == 0);
 	CHECK(pex_config_set(cfg, "server.jwt.audience", FUZZ_AUD) == 0);
 	CHECK(pex_config_set(cfg, "server.jwt.jwks_file", path) == 0);
-	CHECK(rs_jwt_load(&g_jwt, cfg) == 0 && g_jwt != NULL);
+	CHECK(pex_config_set(cfg, "server.api_keys", g_api_keys[0]) == 0);
+	CHECK(pex_config_set(cfg, "events.username", FUZZ_SINK_USER) == 0);
+	CHECK(pex_config_set(cfg, "events.password", FUZZ_SINK_PASS) == 0);
+	CHECK(rs_auth_init() == 0);
+	CHECK(pthread_mutex_init(&g_server.auth_lock, NULL) == 0);
+	CHECK((g_server.auth = rs_auth_new(cfg)) != NULL && g_server.auth->jwt != NULL);
+	g_jwt = g_server.auth->jwt;
 	pex_config_free(cfg);
 	unlink(path);
-
-	g_server.api_keys = g_api_keys;
-	g_server.api_key_count = 1;
-	g_server.jwt = g_jwt;
-	g_server.events_user = FUZZ_SINK_USER;
-	g_server.events_pass = FUZZ_SINK_PASS;
-	CHECK(rs_auth_init() == 0);
-	CHECK(rs_auth_prepare(&g_server) == 0);
 
 	CHECK(pex_tag_rules_init(&g_rules, PEX_TAG_RULES_VERSION) == 0);
 	g_rules.url_template = "https://svc.example.com/s?uui={uui}";

@@ -22,7 +22,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <check.h>
@@ -253,6 +255,11 @@ typedef struct server_opts {
 /* When set, servers started use this name's database and pool queue
  * instead of their own (several servers on one queue). */
 static const char *g_share;
+/* When set, the second of server.api_keys in configs written (else API_KEY),
+ * and NAME=value strings (NULL-terminated) in the environment of servers
+ * started. */
+static const char *g_api_key2;
+static const char *const *g_server_env;
 
 static void write_config(const char *path, const char *db, const char *queue, int depth,
 	const server_opts *so)
@@ -286,7 +293,8 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		so && so->pool_extra && strstr(so->pool_extra, "ready_after_s") ? "" : "  ready_after_s: 0\n",
 		so && so->pool_extra ? "  " : "",
 		so && so->pool_extra ? so->pool_extra : "", so && so->pool_extra ? "\n" : "", TEMPLATE, queue,
-		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS, API_KEY,
+		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS,
+		g_api_key2 ? g_api_key2 : API_KEY,
 		ISSUER, AUDIENCE, so && so->jwks ? so->jwks : g_dir, so && so->jwks ? "" : "/jwks.json",
 		so && so->log_text ? "text" : "json");
 	fclose(f);
@@ -319,6 +327,8 @@ static int server_spawn(server_t *s, const char *name, int depth, const server_o
 			dup2(fd, STDERR_FILENO);
 		close(out[0]);
 		close(out[1]);
+		for (const char *const *e = g_server_env; e && *e; e++)
+			putenv((char *)*e);
 		if (g_valgrind) {
 			snprintf(supp, sizeof(supp), "--suppressions=%s/tests/valgrind.supp",
 				getenv("PEX_SOURCE_ROOT") ? getenv("PEX_SOURCE_ROOT") : ".");
@@ -2223,6 +2233,197 @@ START_TEST(test_timer_routes_peer)
 }
 END_TEST
 
+/* ---- systemd: sd_notify, SIGHUP ---- */
+
+/* A Unix datagram socket for the server's sd_notify() (NOTIFY_SOCKET). */
+static int notify_socket(char *path, size_t n)
+{
+	struct sockaddr_un a;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	snprintf(path, n, "%s/notify.sock", g_dir);
+	ck_assert_uint_lt(strlen(path), sizeof(a.sun_path));
+	memcpy(a.sun_path, path, strlen(path));
+	unlink(path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Read notifications until one has the line @p want ("READY=1"), skipping
+ * the others; 1 when it came. */
+static int notify_wait(int fd, const char *want)
+{
+	char buf[4096];
+	size_t wl = strlen(want);
+	long long until = now_ms() + (g_valgrind ? 120000 : 30000);
+
+	while (now_ms() < until) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+		if (poll(&p, 1, 200) <= 0 || (n = recv(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+			continue;
+		buf[n] = '\0';
+		for (char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+			if (strncmp(l, want, wl) == 0 && (l[wl] == '\n' || l[wl] == '\0'))
+				return 1;
+	}
+	return 0;
+}
+
+/* The status of POST @p path with the API key @p key (body discarded). */
+static long post_with_key(const server_t *s, const char *path, const char *key)
+{
+	req_opts o;
+	resp_t r;
+	long st;
+	memset(&o, 0, sizeof(o));
+	o.api_key = key;
+	st = http(&r, s->base, "POST", path, NULL, 0, &o);
+	resp_free(&r);
+	return st;
+}
+
+/* The status of a /room/ request that is refused (400) right after
+ * authentication, before any Pexip or queue call: 401 when @p key is not
+ * accepted. */
+static long key_status(const server_t *s, const char *key)
+{
+	return post_with_key(s, "/room/create?uuiData=6869&tagUrl=https://svc.example.com/x", key);
+}
+
+START_TEST(test_sd_notify)
+{
+	static char env_sock[400];
+	const char *env[] = { env_sock, "WATCHDOG_USEC=400000", NULL };
+	server_t s;
+	resp_t r;
+	char path[300];
+	int fd, i;
+
+	if (!getenv("ROOM_SERVER_SYSTEMD") || strcmp(getenv("ROOM_SERVER_SYSTEMD"), "1") != 0) {
+		fprintf(stderr, "test_sd_notify: room-server was built without libsystemd: skipped\n");
+		return;
+	}
+	fd = notify_socket(path, sizeof(path));
+	snprintf(env_sock, sizeof(env_sock), "NOTIFY_SOCKET=%s", path);
+	g_server_env = env;
+	server_start(&s, "notify", 2);
+	g_server_env = NULL;
+	ck_assert_msg(notify_wait(fd, "READY=1"), "no READY=1 from the server");
+	/* READY=1 means it serves: health answers, and a key is checked */
+	ck_assert_int_ne(http(&r, s.base, "GET", "/public/health", NULL, 0, NULL), 0);
+	resp_free(&r);
+	ck_assert_int_eq(key_status(&s, API_KEY), 400);
+	/* WATCHDOG_USEC set: pings (every 200 ms here) */
+	for (i = 0; i < 3; i++)
+		ck_assert_msg(notify_wait(fd, "WATCHDOG=1"), "watchdog ping %d did not come", i + 1);
+	/* SIGHUP: RELOADING=1, then READY=1 again */
+	kill(s.pid, SIGHUP);
+	ck_assert_msg(notify_wait(fd, "RELOADING=1"), "no RELOADING=1 at SIGHUP");
+	ck_assert_msg(notify_wait(fd, "READY=1"), "no READY=1 after the reload");
+	ck_assert_int_eq(server_stop(&s), 0);
+	ck_assert_msg(notify_wait(fd, "STOPPING=1"), "no STOPPING=1 at SIGTERM");
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+static void *create_in_thread(void *arg)
+{
+	return (void *)(intptr_t)post_with_key(arg, "/room/create?uuiData=6869", API_KEY);
+}
+
+static long long emu_patches(void)
+{
+	char *resp = NULL;
+	json_object *o, *bm, *v;
+	long long n = 0;
+	ck_assert_int_eq(emu_ctl(&g_emu, "GET", "/_emu/stats", NULL, &resp), 200);
+	o = json_tokener_parse(resp);
+	if (o && json_object_object_get_ex(o, "by_method", &bm) && json_object_object_get_ex(bm, "PATCH", &v))
+		n = json_object_get_int64(v);
+	json_object_put(o);
+	free(resp);
+	return n;
+}
+
+static int log_count(const char *name, const char *what)
+{
+	char path[300], *text;
+	int n;
+	snprintf(path, sizeof(path), "%s/%s.log", g_dir, name);
+	ck_assert_ptr_nonnull(text = slurp(path));
+	n = count_in(text, what);
+	free(text);
+	return n;
+}
+
+START_TEST(test_sighup_reload)
+{
+	const char *new_key = "new-key-after-reload";
+	long long until, patches;
+	server_opts so;
+	server_t s;
+	pthread_t th;
+	void *st = NULL;
+	char cfg[300];
+	FILE *f;
+
+	memset(&so, 0, sizeof(so));
+	server_start_opts(&s, "reload", 2, &so);
+	snprintf(cfg, sizeof(cfg), "%s/reload.yaml", g_dir);
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 300000 : 60000), 2);
+	ck_assert_int_eq(key_status(&s, API_KEY), 400);
+	ck_assert_int_eq(key_status(&s, new_key), 401);
+
+	/* a create begun with the old key, held at Pexip (its tag PATCH)
+	 * while the reload happens */
+	patches = emu_patches();
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold\": true}", NULL), 200);
+	ck_assert_int_eq(pthread_create(&th, NULL, create_in_thread, &s), 0);
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	while (emu_patches() == patches && now_ms() < until)
+		usleep(20 * 1000);
+	ck_assert_msg(emu_patches() > patches, "the create never reached Pexip");
+
+	/* a new key, and a change (pool.name_prefix) that needs a restart */
+	so.pool_extra = "name_prefix: rl2_";
+	g_api_key2 = new_key;
+	write_config(cfg, s.db, s.queue, 2, &so);
+	g_api_key2 = NULL;
+	kill(s.pid, SIGHUP);
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	while (key_status(&s, new_key) != 400 && now_ms() < until)
+		usleep(20 * 1000);
+	ck_assert_int_eq(key_status(&s, new_key), 400);
+	ck_assert_int_eq(key_status(&s, API_KEY), 401);
+	ck_assert_int_eq(log_count("reload", "reload: pool.* changed: needs a restart"), 1);
+	ck_assert_int_eq(log_count("reload", "needs a restart"), 1);   /* nothing else changed */
+	ck_assert_int_eq(log_count("reload", new_key), 0);
+
+	/* the request in flight completes */
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold\": false}", NULL), 200);
+	ck_assert_int_eq(pthread_join(th, &st), 0);
+	ck_assert_int_eq((long)(intptr_t)st, 200);
+
+	/* an invalid file: logged, and the server goes on with what it has */
+	ck_assert_ptr_nonnull(f = fopen(cfg, "w"));
+	fputs("pexip: [not, a, mapping\n", f);
+	fclose(f);
+	kill(s.pid, SIGHUP);
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	while (log_count("reload", "still running on the previous configuration") == 0 && now_ms() < until)
+		usleep(20 * 1000);
+	ck_assert_int_eq(log_count("reload", "still running on the previous configuration"), 1);
+	ck_assert_int_eq(key_status(&s, new_key), 400);
+	ck_assert_int_eq(key_status(&s, API_KEY), 401);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 static int wanted(const char *test)
 {
 	const char *list = getenv("PEX_SERVER_TESTS"), *p;
@@ -2792,6 +2993,8 @@ static Suite *server_suite(void)
 	ADD(test_per_ip_limit);
 	ADD(test_header_deadline);
 	ADD(test_public_lookups_capped);
+	ADD(test_sd_notify);
+	ADD(test_sighup_reload);
 	ADD(test_log_has_no_secrets);
 #undef ADD
 	suite_add_tcase(s, tc);
