@@ -19,6 +19,13 @@ for f in bin/pexctl include/pexipsdk/pexipsdk.h include/pexipsdk/version.h \
 	share/man/man5/pexipsdk.yaml.5; do
 	[ -n "$(find "$dest" -path "*/$f" | head -n 1)" ] || { echo "not installed: $f"; exit 1; }
 done
+# the room server, when built, is installed under its own name with its page
+if [ -n "$(find "$dest" -path '*/bin/pexip-room-server' | head -n 1)" ]; then
+	[ -n "$(find "$dest" -path '*/share/man/man8/pexip-room-server.8' | head -n 1)" ] ||
+		{ echo "not installed: share/man/man8/pexip-room-server.8"; exit 1; }
+fi
+[ -z "$(find "$dest" -path '*/bin/room-server' | head -n 1)" ] ||
+	{ echo "installed under its old name: bin/room-server"; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dest
 cflags=$(pkg-config --cflags libpexipsdk)
 case " $cflags " in *"/include/pexipsdk "*) echo "pkg-config leaks a subdirectory include path: $cflags"; exit 1;; esac
