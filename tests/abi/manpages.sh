@@ -15,7 +15,10 @@ mandir=$(find "$dest" -type d -path '*/share/man' | head -n 1)
 [ -n "$mandir" ] || { echo "no share/man installed"; exit 1; }
 listed=$(sed -n '/global:/,/local:/p' "$src/lib/libpexipsdk.sym" | grep -o 'pex_[a-z0-9_]*' | sort -u)
 data=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[DBRV]$/ {sub(/@.*/, "", $3); print $3}' | sort -u)
-functions=$(comm -23 <(echo "$listed") <(echo "$data"))
+# (temporary files rather than <(...): bash leaks in process substitutions
+# under the valgrind setup)
+echo "$listed" >"$dest/listed"; echo "$data" >"$dest/data"
+functions=$(comm -23 "$dest/listed" "$dest/data")
 fail=0 n=0
 for f in $functions; do
 	n=$((n + 1))
@@ -41,10 +44,13 @@ codes=$(grep -o 'X(PEX_[A-Z_]*, *-\?[0-9]*, *"[^"]*")' "$src/include/pexipsdk/er
 	sed -E 's/X\((PEX_[A-Z_]+), *(-?[0-9]+), *"([^"]*)"\)/\1\t\2\t\3/')
 table=$(zcat -f "$(find "$mandir" -name 'pex_error.3*' | head -n 1)" | sed -n '/^\.TS/,/^\.TE/p' |
 	grep '^PEX_' | sed 's/\\-/-/g')
-if ! diff <(echo "$codes") <(echo "$table") >/dev/null; then
+echo "$codes" >"$dest/codes"; echo "$table" >"$dest/table"
+if ! diff "$dest/codes" "$dest/table" >"$dest/codes.diff"; then
 	echo "pex_error(3)'s table differs from PEX_ERROR_TABLE (< header, > page):"
-	diff <(echo "$codes") <(echo "$table") || true
+	cat "$dest/codes.diff"
 	fail=1
 fi
 echo "$n exported functions checked against $mandir"
-exit $fail
+# the status is the last command's: bash leaks the EXIT trap's parse when
+# `exit` runs it, which the valgrind setup reports
+[ "$fail" -eq 0 ]
