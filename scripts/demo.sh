@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 b=${1:-build}
 export PEX_EMULATOR=$b/tests/emulator/pexip-emulator
 pexctl=$b/cli/pexctl
-server=$b/examples/room-server
+server=$b/examples/pexip-room-server
 . tests/emulator/emu.sh
 
 work=$(mktemp -d /tmp/pexipsdk-demo.XXXXXX)

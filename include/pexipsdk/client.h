@@ -88,8 +88,9 @@ PEX_EXTERN int pex_client_new_from_config(pex_client **out, const pex_config *cf
 PEX_EXTERN void pex_client_free(pex_client *client);
 
 /**
- * Authenticate now (fetch an OAuth2 token, or make one authenticated GET
- * for Basic), to check reachability and credentials.
+ * Check reachability and credentials now: one authenticated GET of the
+ * conference list (limit=1), fetching an OAuth2 token first when the
+ * client has none (with either method a GET is made).
  * @return 0, PEX_EAUTH, PEX_ENET, PEX_ETLS, PEX_ETIMEOUT or PEX_EHTTP.
  */
 PEX_EXTERN int pex_client_check(pex_client *client);

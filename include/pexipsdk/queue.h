@@ -46,6 +46,7 @@ PEX_EXTERN void pex_message_array_free(pex_message **msgs, size_t count);
  *   "memory:"                 a fresh in-process store
  *   "sqlite:PATH"             a SQLite file (created if missing)
  *   "azure:CONNECTION-STRING" Azure Storage (also "UseDevelopmentStorage=true")
+ *   "postgres:CONNINFO"       PostgreSQL (a libpq connection string or URI)
  *   "SCHEME:LOCATION"         a backend registered under SCHEME with
  *                             pex_queue_backend_register(); its factory gets
  *                             LOCATION (pexipsdk/sys/queue_backend.h)
@@ -60,8 +61,9 @@ PEX_EXTERN int pex_queue_open(pex_queue **out, const char *uri, const char *name
 /**
  * Open queue @p name on the backend the configuration names: queue.backend
  * is memory, sqlite (queue.sqlite.path), azure
- * (queue.azure.connection_string, queue.azure.tls.*, queue.azure.timeout_ms)
- * or the scheme of a registered backend, whose factory gets queue.location
+ * (queue.azure.connection_string, queue.azure.tls.*, queue.azure.timeout_ms),
+ * postgres (queue.postgres.conninfo, queue.postgres.schema,
+ * queue.postgres.statement_timeout_ms) or the scheme of a registered backend, whose factory gets queue.location
  * ("" when unset). @return 0, PEX_ECONFIG (a missing key, or a backend name
  *         that is not registered), or as pex_queue_open().
  */

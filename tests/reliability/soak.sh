@@ -15,14 +15,14 @@
 # the first third of the run) and prints a summary. Exit 0 iff no
 # invariant was violated.
 # Binaries: $PEX_BUILD_ROOT (default: ./build) /cli/pexctl,
-# /examples/room-server, /tests/emulator/pexip-emulator.
+# /examples/pexip-room-server, /tests/emulator/pexip-emulator.
 set -u
 minutes=${1:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${PEX_BUILD_ROOT:-$root/build}
 PEXCTL=$build/cli/pexctl
-SERVER=$build/examples/room-server
+SERVER=$build/examples/pexip-room-server
 export PEX_EMULATOR=$build/tests/emulator/pexip-emulator
 for b in "$PEXCTL" "$SERVER" "$PEX_EMULATOR"; do
 	[ -x "$b" ] || { echo "soak: $b not built (set PEX_BUILD_ROOT)" >&2; exit 2; }
