@@ -64,6 +64,10 @@ typedef struct pex__http_config {
 	long timeout_ms;
 	unsigned max_concurrency;
 	const char *user_agent;
+	/* the settings named in transport error hints; NULL for the pex_client
+	 * ones (pexip.tls.ca_file, pexip.timeout_ms); ca_key "" gives no CA hint */
+	const char *ca_key;
+	const char *timeout_key;
 } pex__http_config;
 
 typedef struct pex__http_response {
@@ -71,6 +75,7 @@ typedef struct pex__http_response {
 	pex_buf body;
 	char location[1024];
 	char retry_after[128];
+	char cache_control[256];
 	int not_sent;             /* transport failed before the request could be processed */
 	int curl_code;
 	int sends;                /* times the request went out in this attempt (libcurl
