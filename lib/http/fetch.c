@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <curl/curl.h>
+
 #include "http/http_internal.h"
 #include "pexipsdk/client.h"
 #include "pexipsdk/version.h"
@@ -85,12 +87,18 @@ int pex_https_get(pex_buf *out, long *max_age_s, const char *url, const char *wh
 	hc.user_agent = "libpexipsdk/" PEX_VERSION;
 	hc.ca_key = "";    /* the caller knows its setting */
 	hc.timeout_key = "the timeout in ms";
+	hc.max_body = FETCH_MAX_BODY;
 	memset(&resp, 0, sizeof(resp));
 	if ((err = pex__http_new(&h, &hc)) < 0)
 		return err;
 	err = pex__http_perform(h, "GET", url, (const char *const[]){ "Accept: application/json", NULL },
 		NULL, 0, &resp);
 	pex__http_free(h);
+	if (err < 0 && resp.curl_code == CURLE_WRITE_ERROR && resp.body.size + CURL_MAX_WRITE_SIZE > FETCH_MAX_BODY) {
+		err = pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "%s: the reply from %.*s is larger than %u bytes",
+			what, (int)strcspn(url, "?"), url, FETCH_MAX_BODY);
+		goto out;
+	}
 	if (err < 0) {
 		pex__error_prefix("%s", what);
 		goto out;
@@ -98,11 +106,6 @@ int pex_https_get(pex_buf *out, long *max_age_s, const char *url, const char *wh
 	if (resp.status != 200) {
 		err = pex__error_set_http(PEX_EHTTP, (int)resp.status, 0, "%s: GET %.*s: HTTP %ld %s",
 			what, (int)strcspn(url, "?"), url, resp.status, pex__http_reason(resp.status));
-		goto out;
-	}
-	if (resp.body.size > FETCH_MAX_BODY) {
-		err = pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "%s: the reply from %.*s is larger than %u bytes",
-			what, (int)strcspn(url, "?"), url, FETCH_MAX_BODY);
 		goto out;
 	}
 	if (max_age_s)

@@ -31,6 +31,7 @@ struct pex__http {
 	long timeout_ms;
 	char *user_agent;
 	const char *ca_key, *timeout_key;     /* static strings */
+	size_t max_body;
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *p)
@@ -74,6 +75,7 @@ int pex__http_new(pex__http **out, const pex__http_config *cfg)
 	h->user_agent = pex__strdup(cfg->user_agent ? cfg->user_agent : "libpexipsdk");
 	h->ca_key = cfg->ca_key ? cfg->ca_key : "pexip.tls.ca_file";
 	h->timeout_key = cfg->timeout_key ? cfg->timeout_key : "pexip.timeout_ms";
+	h->max_body = cfg->max_body && cfg->max_body < MAX_BODY ? cfg->max_body : MAX_BODY;
 	h->handles = pex__calloc(cfg->max_concurrency, sizeof(CURL *));
 	h->share = curl_share_init();
 	if (!h->user_agent || !h->handles || !h->share || (cfg->ca_file && !h->ca_file))
@@ -217,7 +219,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
 {
 	pex__http_response *r = p;
 	size_t n = size * nmemb;
-	if (r->body.size + n > MAX_BODY)
+	if (r->body.size + n > r->max_body)
 		return 0;    /* aborts the transfer: CURLE_WRITE_ERROR */
 	if (pex__buf_put(&r->body, data, n) < 0)
 		return 0;
@@ -368,6 +370,7 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	size_t i;
 
 	pex__http_response_reset(resp);
+	resp->max_body = h->max_body;
 	for (i = 0; headers && headers[i]; i++) {
 		tmp = curl_slist_append(hl, headers[i]);
 		if (!tmp) {

@@ -2,8 +2,9 @@
  *
  *   GET  /discovery/v2.0/keys   the JWKS set by the control hook (404 before),
  *                               with Cache-Control: max-age=N when N >= 0
- *   POST /_emu/jwks             {"keys": [...], "max_age": N}: what it serves
- *                               from now on (rotation); max_age -1 sends none
+ *   POST /_emu/jwks             {"keys": [...], "max_age": N, "pad": N}: what it
+ *                               serves from now on (rotation); max_age -1 sends
+ *                               none; pad adds a member of N bytes (a big reply)
  *   "jwks_requests" in /_emu/stats counts the GETs.
  * Served over TLS like the rest when the emulator has --tls-cert. */
 #include <pthread.h>
@@ -56,7 +57,7 @@ void jwks_serve(resp *r, const char *method)
 
 void jwks_ctl(resp *r, json_object *in)
 {
-	json_object *keys, *age, *doc;
+	json_object *keys, *age, *doc, *pad;
 	long long max_age = -1;
 
 	if (!json_object_object_get_ex(in, "keys", &keys) || !json_object_is_type(keys, json_type_array)) {
@@ -72,6 +73,19 @@ void jwks_ctl(resp *r, json_object *in)
 	}
 	doc = json_object_new_object();
 	json_object_object_add(doc, "keys", json_object_get(keys));
+	if (json_object_object_get_ex(in, "pad", &pad)) {
+		long long n = json_object_get_int64(pad);
+		char *fill;
+		if (!json_object_is_type(pad, json_type_int) || n < 0 || n > 8 * 1024 * 1024) {
+			json_object_put(doc);
+			resp_error(r, 400, "'pad' must be an integer from 0 to 8 MiB");
+			return;
+		}
+		fill = xcalloc(1, (size_t)n + 1);
+		memset(fill, 'x', (size_t)n);
+		json_object_object_add(doc, "pad", json_object_new_string(fill));
+		free(fill);
+	}
 	pthread_mutex_lock(&jwks_lock);
 	free(g_jwks);
 	g_jwks = json_dump(doc);

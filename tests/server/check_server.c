@@ -902,16 +902,22 @@ static void make_cert(const char *cert, const char *key)
 }
 
 /* The issuer serves these keys from now on (NULL-terminated), with
- * Cache-Control max-age=3600. */
-static void issuer_publish(emu_t *iss, json_object *const *keys)
+ * Cache-Control max-age=3600, and @p pad bytes more in a member of its own. */
+static void issuer_publish_padded(emu_t *iss, long pad, json_object *const *keys)
 {
 	json_object *doc = json_object_new_object(), *arr = json_object_new_array();
 	for (; *keys; keys++)
 		json_object_array_add(arr, *keys);
 	json_object_object_add(doc, "keys", arr);
 	json_object_object_add(doc, "max_age", json_object_new_int(3600));
+	json_object_object_add(doc, "pad", json_object_new_int64(pad));
 	ck_assert_int_eq(emu_ctl(iss, "POST", "/_emu/jwks", json_object_to_json_string(doc), NULL), 200);
 	json_object_put(doc);
+}
+
+static void issuer_publish(emu_t *iss, json_object *const *keys)
+{
+	issuer_publish_padded(iss, 0, keys);
 }
 
 /* The status of a request with this bearer token: 404 when it passed
@@ -980,6 +986,13 @@ START_TEST(test_jwks_url)
 	g_jwt_keys = keys;
 	server_start_opts(&d, "oidc-weak", 1, NULL);
 	log_gets("oidc-weak", "key 1 (kid \\\"weak-512\\\"): the RSA modulus has 512 bits");
+	ck_assert_int_eq(bearer_status(&d, tok1), 401);
+	ck_assert_int_eq(server_stop(&d), 0);
+
+	/* a reply over 1 MiB is refused, and read no further */
+	issuer_publish_padded(&iss, 1100 * 1024, (json_object *[]){ jwk_of(g_rsa, "rsa-1"), NULL });
+	server_start_opts(&d, "oidc-big", 1, NULL);
+	log_gets("oidc-big", "is larger than 1048576 bytes");
 	ck_assert_int_eq(bearer_status(&d, tok1), 401);
 	ck_assert_int_eq(server_stop(&d), 0);
 
