@@ -1,8 +1,13 @@
 /* Secrets compared in constant time, and bearer JWTs (RS256, ES256)
- * checked against keys from a JWKS file with OpenSSL 3. */
+ * checked with OpenSSL 3 against keys from a JWKS file or fetched from the
+ * issuer's JWKS URL (server.jwt.jwks_url), refreshed as docs/DECISIONS.md
+ * says. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -191,11 +196,32 @@ typedef struct jwk {
 	EVP_PKEY *pkey;
 } jwk;
 
+/* One JWKS as loaded: never changed once made, shared by the requests
+ * that use it (refs, under rs_jwt.lock) and freed by the last one. */
+typedef struct jwks {
+	unsigned refs;
+	size_t nkeys;
+	jwk keys[JWKS_MAX_KEYS];
+} jwks;
+
 struct rs_jwt {
 	char *issuer;
 	char *audience;
-	jwk keys[JWKS_MAX_KEYS];
-	size_t nkeys;
+	char *url;                  /* server.jwt.jwks_url, or NULL for a file */
+	char *ca_file;              /* server.jwt.ca_file, or NULL */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;        /* on CLOCK_MONOTONIC: fetches done, kicks, stop */
+	jwks *keys;                 /* the last good keys; NULL before the first */
+	/* jwks_url: one refresh thread does every fetch, so a fetch in flight
+	 * is shared by every request that waits for it */
+	pthread_t thread;
+	int thread_started, stop;
+	int kick;                   /* a request met an unknown kid */
+	int fetching;
+	unsigned long fetches;      /* fetches finished, good or not */
+	long long next_fetch;       /* monotonic s: the keys expire, or a retry */
+	long long last_kid_fetch;   /* monotonic s of the last unknown-kid refresh */
+	int kid_fetched;            /* last_kid_fetch is set */
 };
 
 static const char *jstr(json_object *o, const char *key)
@@ -308,54 +334,43 @@ out:
 	return pkey;
 }
 
-void rs_jwt_free(rs_jwt *jwt)
+static void jwks_free(jwks *ks)
 {
 	size_t i;
-	if (!jwt)
+	if (!ks)
 		return;
-	for (i = 0; i < jwt->nkeys; i++) {
-		free(jwt->keys[i].kid);
-		EVP_PKEY_free(jwt->keys[i].pkey);
+	for (i = 0; i < ks->nkeys; i++) {
+		free(ks->keys[i].kid);
+		EVP_PKEY_free(ks->keys[i].pkey);
 	}
-	free(jwt->issuer);
-	free(jwt->audience);
-	free(jwt);
+	free(ks);
 }
 
-int rs_jwt_load(rs_jwt **out, const pex_config *cfg)
+/*
+ * The signing keys of a JWKS document, by the rules of SECURITY.md, for
+ * jwks_file and jwks_url alike. @p where names the source in messages
+ * ("server.jwt.jwks_file: /etc/jwks.json"). A signing key we would use but
+ * cannot trust refuses the whole document. NULL with a message logged.
+ */
+static jwks *jwks_parse(json_object *doc, const char *where)
 {
-	const char *iss = NULL, *aud = NULL, *file = NULL;
-	json_object *doc = NULL, *keys;
-	rs_jwt *jwt = NULL;
+	json_object *keys;
+	jwks *ks;
 	size_t i, n;
-	int have;
 
-	*out = NULL;
-	have = (pex_config_get_string(&iss, cfg, "server.jwt.issuer") == 0) +
-		(pex_config_get_string(&aud, cfg, "server.jwt.audience") == 0) +
-		(pex_config_get_string(&file, cfg, "server.jwt.jwks_file") == 0);
-	if (have == 0)
-		return 0;
-	if (have != 3) {
-		rs_log(PEX_LOG_ERROR, "server.jwt: issuer, audience and jwks_file go together");
-		return -1;
+	if (!json_object_is_type(doc, json_type_object) || !json_object_object_get_ex(doc, "keys", &keys) ||
+	    !json_object_is_type(keys, json_type_array)) {
+		rs_log(PEX_LOG_ERROR, "%s has no \"keys\" array", where);
+		return NULL;
 	}
-	if (!(doc = json_object_from_file(file))) {
-		rs_log(PEX_LOG_ERROR, "server.jwt.jwks_file: cannot read JWKS from %s", file);
-		return -1;
-	}
-	if (!json_object_object_get_ex(doc, "keys", &keys) || !json_object_is_type(keys, json_type_array)) {
-		rs_log(PEX_LOG_ERROR, "server.jwt.jwks_file: %s has no \"keys\" array", file);
-		json_object_put(doc);
-		return -1;
-	}
-	if (!(jwt = calloc(1, sizeof(*jwt))) || !(jwt->issuer = strdup(iss)) || !(jwt->audience = strdup(aud)))
-		goto fail;
+	if (!(ks = calloc(1, sizeof(*ks))))
+		return NULL;
+	ks->refs = 1;
 	n = json_object_array_length(keys);
-	for (i = 0; i < n && jwt->nkeys < JWKS_MAX_KEYS; i++) {
+	for (i = 0; i < n && ks->nkeys < JWKS_MAX_KEYS; i++) {
 		json_object *k = json_object_array_get_idx(keys, i);
 		const char *kty = jstr(k, "kty"), *kid = jstr(k, "kid"), *use = jstr(k, "use"), *alg = jstr(k, "alg");
-		jwk *slot = &jwt->keys[jwt->nkeys];
+		jwk *slot = &ks->keys[ks->nkeys];
 		char why[160] = "";
 
 		if (use && strcmp(use, "sig") != 0)
@@ -370,26 +385,304 @@ int rs_jwt_load(rs_jwt **out, const pex_config *cfg)
 			rs_log(PEX_LOG_WARN, "JWKS key %zu: not an RS256 or ES256 signing key; ignored", i);
 			continue;
 		}
-		/* a signing key we would use but cannot trust stops the load: a
-		 * weak key beside good ones is a JWKS to fix, not to half-use */
+		/* a weak key beside good ones is a JWKS to fix, not to half-use */
 		if (!slot->pkey) {
-			rs_log(PEX_LOG_ERROR, "server.jwt.jwks_file: %s: key %zu%s%.64s%s: %s; "
-				"remove it from the JWKS", file, i, kid ? " (kid \"" : "", kid ? kid : "",
-				kid ? "\")" : "", why);
+			rs_log(PEX_LOG_ERROR, "%s: key %zu%s%.64s%s: %s; remove it from the JWKS", where, i,
+				kid ? " (kid \"" : "", kid ? kid : "", kid ? "\")" : "", why);
 			goto fail;
 		}
 		if (kid && !(slot->kid = strdup(kid))) {
 			EVP_PKEY_free(slot->pkey);
 			goto fail;
 		}
-		jwt->nkeys++;
+		ks->nkeys++;
 	}
-	if (jwt->nkeys == 0) {
-		rs_log(PEX_LOG_ERROR, "server.jwt.jwks_file: %s holds no usable RS256 or ES256 key", file);
+	if (ks->nkeys == 0) {
+		rs_log(PEX_LOG_ERROR, "%s holds no usable RS256 or ES256 key", where);
 		goto fail;
 	}
+	return ks;
+fail:
+	jwks_free(ks);
+	return NULL;
+}
+
+/* The current keys with a reference taken (NULL if none yet). */
+static jwks *keys_get(rs_jwt *jwt)
+{
+	jwks *ks;
+	pthread_mutex_lock(&jwt->lock);
+	if ((ks = jwt->keys))
+		ks->refs++;
+	pthread_mutex_unlock(&jwt->lock);
+	return ks;
+}
+
+static void keys_put(rs_jwt *jwt, jwks *ks)
+{
+	unsigned left;
+	if (!ks)
+		return;
+	pthread_mutex_lock(&jwt->lock);
+	left = --ks->refs;
+	pthread_mutex_unlock(&jwt->lock);
+	if (left == 0)
+		jwks_free(ks);
+}
+
+/* ---- jwks_url: fetched keys ---- */
+
+#define JWKS_FETCH_TIMEOUT_MS 5000  /* one fetch, TLS and all */
+#define JWKS_WAIT_MS 3000           /* the longest a request waits for a fetch */
+#define JWKS_MAX_AGE_MIN_S 60       /* Cache-Control max-age is kept within these */
+#define JWKS_MAX_AGE_MAX_S 86400
+#define JWKS_MAX_AGE_DEFAULT_S 3600 /* when the issuer gives none */
+#define JWKS_RETRY_S 30             /* after a failed fetch */
+#define JWKS_KID_REFRESH_S 60       /* unknown-kid refreshes: at most one a minute */
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait on jwt->cond until @p deadline_ms (monotonic); lock held. */
+static void wait_until(rs_jwt *jwt, long long deadline_ms)
+{
+	struct timespec ts;
+	ts.tv_sec = (time_t)(deadline_ms / 1000);
+	ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000;
+	pthread_cond_timedwait(&jwt->cond, &jwt->lock, &ts);
+}
+
+/* One fetch of the JWKS; the new keys, or NULL with the reason logged
+ * (the caller keeps the keys it has). *max_age_s is clamped. */
+static jwks *jwks_fetch(const rs_jwt *jwt, long *max_age_s)
+{
+	pex_buf body = PEX_BUF_INIT;
+	json_tokener *tok = NULL;
+	json_object *doc = NULL;
+	jwks *ks = NULL;
+	char where[600];
+	long age = -1;
+
+	snprintf(where, sizeof(where), "server.jwt.jwks_url: %.*s", (int)strcspn(jwt->url, "?"), jwt->url);
+	if (pex_https_get(&body, &age, jwt->url, "server.jwt.jwks_url", jwt->ca_file, JWKS_FETCH_TIMEOUT_MS) < 0) {
+		const pex_error *e = pex_error_last();
+		rs_log(PEX_LOG_ERROR, "JWKS fetch failed: %s%s", e->message,
+			e->code == PEX_ETLS ? " (to trust a private CA, set server.jwt.ca_file)" : "");
+		goto out;
+	}
+	if (!(tok = json_tokener_new()) ||
+	    !(doc = json_tokener_parse_ex(tok, body.ptr ? body.ptr : "", (int)body.size)) ||
+	    json_tokener_get_parse_end(tok) != body.size) {
+		rs_log(PEX_LOG_ERROR, "%s: the reply is not one JSON document", where);
+		goto out;
+	}
+	if ((ks = jwks_parse(doc, where)))
+		rs_log(PEX_LOG_INFO, "JWT: %zu key(s) from %s", ks->nkeys, where);
+out:
+	if (age < 0)
+		age = JWKS_MAX_AGE_DEFAULT_S;
+	*max_age_s = age < JWKS_MAX_AGE_MIN_S ? JWKS_MAX_AGE_MIN_S : age > JWKS_MAX_AGE_MAX_S ?
+		JWKS_MAX_AGE_MAX_S : age;
 	json_object_put(doc);
-	rs_log(PEX_LOG_INFO, "JWT: %zu key(s) from %s", jwt->nkeys, file);
+	if (tok)
+		json_tokener_free(tok);
+	pex_buf_dispose(&body);
+	return ks;
+}
+
+/* Fetch now, replace the keys when the fetch is good, wake the waiters. */
+static void refresh(rs_jwt *jwt)
+{
+	long age;
+	jwks *ks, *old = NULL;
+
+	jwt->fetching = 1;
+	pthread_mutex_unlock(&jwt->lock);
+	ks = jwks_fetch(jwt, &age);
+	pthread_mutex_lock(&jwt->lock);
+	if (ks) {
+		old = jwt->keys;
+		jwt->keys = ks;
+		jwt->next_fetch = mono_ms() + age * 1000;
+	} else {
+		jwt->next_fetch = mono_ms() + JWKS_RETRY_S * 1000;
+	}
+	jwt->fetching = 0;
+	jwt->fetches++;
+	pthread_cond_broadcast(&jwt->cond);
+	if (old && --old->refs == 0) {
+		pthread_mutex_unlock(&jwt->lock);
+		jwks_free(old);
+		pthread_mutex_lock(&jwt->lock);
+	}
+}
+
+/* The refresh thread: fetches when the keys expire and when kicked. */
+static void *refresh_main(void *arg)
+{
+	rs_jwt *jwt = arg;
+
+	pthread_mutex_lock(&jwt->lock);
+	while (!jwt->stop) {
+		if (jwt->kick || mono_ms() >= jwt->next_fetch) {
+			jwt->kick = 0;
+			refresh(jwt);
+			continue;
+		}
+		wait_until(jwt, jwt->next_fetch);
+	}
+	pthread_mutex_unlock(&jwt->lock);
+	return NULL;
+}
+
+/*
+ * A token names a kid we do not have: ask for a refresh (at most one per
+ * JWKS_KID_REFRESH_S) or join the fetch in flight, and wait for it at most
+ * JWKS_WAIT_MS. 1 when a fetch finished meanwhile (the keys may be new).
+ */
+static int refresh_for_kid(rs_jwt *jwt)
+{
+	long long now = mono_ms(), deadline = now + JWKS_WAIT_MS;
+	unsigned long seen;
+	int changed;
+
+	pthread_mutex_lock(&jwt->lock);
+	if (!jwt->fetching && !jwt->kick &&
+	    (!jwt->kid_fetched || now - jwt->last_kid_fetch >= JWKS_KID_REFRESH_S * 1000LL)) {
+		jwt->kick = 1;
+		jwt->kid_fetched = 1;
+		jwt->last_kid_fetch = now;
+		pthread_cond_broadcast(&jwt->cond);
+	}
+	seen = jwt->fetches;
+	while ((jwt->fetching || jwt->kick) && jwt->fetches == seen && !jwt->stop && mono_ms() < deadline)
+		wait_until(jwt, deadline);
+	changed = jwt->fetches != seen;
+	pthread_mutex_unlock(&jwt->lock);
+	return changed;
+}
+
+static rs_jwt *jwt_new(const char *iss, const char *aud)
+{
+	rs_jwt *jwt = calloc(1, sizeof(*jwt));
+	pthread_condattr_t ca;
+
+	if (!jwt)
+		return NULL;
+	pthread_mutex_init(&jwt->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&jwt->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (!(jwt->issuer = strdup(iss)) || !(jwt->audience = strdup(aud))) {
+		rs_jwt_free(jwt);
+		return NULL;
+	}
+	return jwt;
+}
+
+void rs_jwt_free(rs_jwt *jwt)
+{
+	if (!jwt)
+		return;
+	if (jwt->thread_started) {
+		pthread_mutex_lock(&jwt->lock);
+		jwt->stop = 1;
+		pthread_cond_broadcast(&jwt->cond);
+		pthread_mutex_unlock(&jwt->lock);
+		pthread_join(jwt->thread, NULL);
+	}
+	jwks_free(jwt->keys);
+	pthread_cond_destroy(&jwt->cond);
+	pthread_mutex_destroy(&jwt->lock);
+	free(jwt->issuer);
+	free(jwt->audience);
+	free(jwt->url);
+	free(jwt->ca_file);
+	free(jwt);
+}
+
+/* jwks_url: the first fetch now (a bad URL stops the start; an issuer
+ * that cannot be reached does not: tokens wait for its keys), then the
+ * refresh thread. */
+static int jwt_start_url(rs_jwt *jwt, const char *url, const char *ca_file)
+{
+	sigset_t all, was;
+	int rc;
+
+	if (!(jwt->url = strdup(url)) || (ca_file && !(jwt->ca_file = strdup(ca_file))))
+		return -1;
+	/* the URL rules are pex_https_get's: PEX_EINVAL is the URL itself */
+	pex_error_clear();
+	pthread_mutex_lock(&jwt->lock);
+	refresh(jwt);
+	pthread_mutex_unlock(&jwt->lock);
+	if (!jwt->keys && pex_error_last()->code == PEX_EINVAL)
+		return -1;
+	if (!jwt->keys)
+		rs_log(PEX_LOG_WARN, "server.jwt: no keys yet; bearer tokens are refused until a fetch "
+			"succeeds (retried every %d s)", JWKS_RETRY_S);
+	/* the thread takes no signal: main() sigwait()s for SIGTERM and SIGINT,
+	 * which it blocks only after this (a thread that has them unblocked
+	 * would die of them) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &was);
+	rc = pthread_create(&jwt->thread, NULL, refresh_main, jwt);
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
+	if (rc != 0) {
+		rs_log(PEX_LOG_ERROR, "server.jwt: cannot start the JWKS refresh thread");
+		return -1;
+	}
+	jwt->thread_started = 1;
+	return 0;
+}
+
+int rs_jwt_load(rs_jwt **out, const pex_config *cfg)
+{
+	const char *iss = NULL, *aud = NULL, *file = NULL, *url = NULL, *ca = NULL;
+	json_object *doc = NULL;
+	rs_jwt *jwt = NULL;
+	char where[600];
+	int have, src;
+
+	*out = NULL;
+	have = (pex_config_get_string(&iss, cfg, "server.jwt.issuer") == 0) +
+		(pex_config_get_string(&aud, cfg, "server.jwt.audience") == 0);
+	src = (pex_config_get_string(&file, cfg, "server.jwt.jwks_file") == 0) +
+		(pex_config_get_string(&url, cfg, "server.jwt.jwks_url") == 0);
+	(void)pex_config_get_string(&ca, cfg, "server.jwt.ca_file");
+	if (have == 0 && src == 0 && !ca)
+		return 0;
+	if (have != 2 || src != 1) {
+		rs_log(PEX_LOG_ERROR, "server.jwt: issuer, audience and exactly one of jwks_file and "
+			"jwks_url go together");
+		return -1;
+	}
+	if (ca && !url) {
+		rs_log(PEX_LOG_ERROR, "server.jwt.ca_file is for jwks_url (a jwks_file is not fetched)");
+		return -1;
+	}
+	if (!(jwt = jwt_new(iss, aud)))
+		return -1;
+	if (url) {
+		if (jwt_start_url(jwt, url, ca) < 0)
+			goto fail;
+		*out = jwt;
+		return 0;
+	}
+	snprintf(where, sizeof(where), "server.jwt.jwks_file: %s", file);
+	if (!(doc = json_object_from_file(file))) {
+		rs_log(PEX_LOG_ERROR, "server.jwt.jwks_file: cannot read JWKS from %s", file);
+		goto fail;
+	}
+	if (!(jwt->keys = jwks_parse(doc, where)))
+		goto fail;
+	json_object_put(doc);
+	rs_log(PEX_LOG_INFO, "JWT: %zu key(s) from %s", jwt->keys->nkeys, file);
 	*out = jwt;
 	return 0;
 fail:
@@ -497,7 +790,10 @@ static int audience_ok(json_object *claims, const char *want)
 
 #define FAIL(msg) do { snprintf(why, whylen, "%s", msg); goto out; } while (0)
 
-int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why, size_t whylen)
+/* Check @p token against the keys @p ks; *no_key is set when no key has
+ * the token's kid and algorithm (a refresh may bring one). */
+static int verify_with(const rs_jwt *jwt, const jwks *ks, const char *token, long long now,
+	char *why, size_t whylen, int *no_key)
 {
 	const char *dot1, *dot2;
 	unsigned char *hdr_raw = NULL, *claims_raw = NULL, *sig = NULL;
@@ -507,8 +803,7 @@ int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why
 	long long exp = 0, nbf = 0;
 	int rc = -1, got;
 
-	if (!jwt)
-		FAIL("bearer tokens are not accepted (server.jwt is not configured)");
+	*no_key = 0;
 	len = strlen(token);
 	if (len > JWT_MAX_LEN)
 		FAIL("token too long");
@@ -540,8 +835,8 @@ int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why
 		kid = NULL;
 
 	got = 0;
-	for (i = 0; i < jwt->nkeys && !got; i++) {
-		const jwk *k = &jwt->keys[i];
+	for (i = 0; ks && i < ks->nkeys && !got; i++) {
+		const jwk *k = &ks->keys[i];
 		if (kid && (!k->kid || !json_str_is(kid, k->kid)))
 			continue;
 		if (k->type != want)
@@ -549,8 +844,11 @@ int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why
 		tried++;
 		got = verify_sig(k, token, (size_t)(dot2 - token), sig, sl);
 	}
+	if (!got && !tried)
+		*no_key = 1;
 	if (!got)
-		FAIL(tried ? "token signature does not verify" : "no key for this token (kid/alg)");
+		FAIL(tried ? "token signature does not verify" :
+			ks ? "no key for this token (kid/alg)" : "no JWKS keys yet (server.jwt.jwks_url)");
 
 	if (!json_object_object_get_ex(claims, "iss", &issv) || !json_str_is(issv, jwt->issuer))
 		FAIL("token issuer is not accepted");
@@ -577,5 +875,27 @@ out:
 	free(hdr_raw);
 	free(claims_raw);
 	free(sig);
+	return rc;
+}
+
+int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why, size_t whylen)
+{
+	/* the keys and the refresh state change; the configuration does not */
+	rs_jwt *mut = (rs_jwt *)jwt;
+	jwks *ks;
+	int rc, no_key = 0;
+
+	if (!jwt) {
+		snprintf(why, whylen, "bearer tokens are not accepted (server.jwt is not configured)");
+		return -1;
+	}
+	ks = keys_get(mut);
+	rc = verify_with(jwt, ks, token, now, why, whylen, &no_key);
+	if (rc < 0 && no_key && jwt->url && refresh_for_kid(mut)) {
+		keys_put(mut, ks);
+		ks = keys_get(mut);
+		rc = verify_with(jwt, ks, token, now, why, whylen, &no_key);
+	}
+	keys_put(mut, ks);
 	return rc;
 }

@@ -51,13 +51,16 @@ void rs_log_write(const char *line, size_t len);
 
 typedef struct rs_jwt rs_jwt;
 
-/* Load server.jwt.* (all three keys or none). *out is NULL when JWT auth is
+/* Load server.jwt.* (issuer, audience and one of jwks_file and jwks_url, or
+ * none). With jwks_url the keys are fetched now and kept fresh by a thread
+ * of their own (rs_jwt_free() stops it). *out is NULL when JWT auth is
  * not configured. Returns 0, or -1 with a message logged. */
 int rs_jwt_load(rs_jwt **out, const pex_config *cfg);
 void rs_jwt_free(rs_jwt *jwt);
 
 /* Check a compact JWS. 0 if good; -1 with a short reason in @p why
- * (never the token itself). @p now is Unix seconds. */
+ * (never the token itself). @p now is Unix seconds. With jwks_url, a token
+ * whose kid no key has may wait (3 s at most) for a shared refresh. */
 int rs_jwt_verify(const rs_jwt *jwt, const char *token, long long now, char *why, size_t whylen);
 
 /* Secrets (API keys, Basic credentials) are compared as SHA-256 digests

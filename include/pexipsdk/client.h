@@ -117,6 +117,24 @@ PEX_EXTERN void pex_client_get_stats(const pex_client *client, pex_client_stats 
 PEX_EXTERN int pex_client_request(pex_client *client, const char *method, const char *path,
 	const char *json_body, pex_buf *out, int *status);
 
+/**
+ * GET a public document (a JWKS, for example) over HTTPS with the library's
+ * transport. TLS verification is always on: the server's certificate must
+ * chain to the system CAs or, when @p ca_file is not NULL or empty, to the
+ * CAs in that PEM file (it replaces the system ones, as pexip.tls.ca_file
+ * does). @p url must be https:// with no credentials and no fragment (a
+ * query is allowed). No redirects are followed; the reply is at most 1 MiB;
+ * the whole request takes at most @p timeout_ms (1 to 600000).
+ * @p what names the document in error messages ("server.jwt.jwks_url").
+ * On 0 the body is in @p out and *max_age_s (if not NULL) holds the reply's
+ * Cache-Control max-age in seconds, 0 for no-store or no-cache, or -1 when
+ * it has none.
+ * @return 0, PEX_EINVAL (bad URL), PEX_ENET, PEX_ETLS, PEX_ETIMEOUT,
+ *         PEX_EHTTP (a status other than 200, or a larger reply), PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_https_get(pex_buf *out, long *max_age_s, const char *url, const char *what,
+	const char *ca_file, long timeout_ms);
+
 PEX_END_DECL
 
 #endif

@@ -210,6 +210,8 @@ static const pex__config_key schema[] = {
 	STR("server.jwt.issuer", N, NULL, NULL),
 	STR("server.jwt.audience", N, NULL, NULL),
 	STR("server.jwt.jwks_file", N | P, NULL, NULL),
+	STR("server.jwt.jwks_url", N, NULL, NULL),
+	STR("server.jwt.ca_file", N | P, NULL, NULL),
 
 	ENUM("log.level", "info", log_levels),
 	ENUM("log.format", "text", log_formats),

@@ -64,6 +64,11 @@ typedef struct pex__http_config {
 	long timeout_ms;
 	unsigned max_concurrency;
 	const char *user_agent;
+	/* the settings named in transport error hints; NULL for the pex_client
+	 * ones (pexip.tls.ca_file, pexip.timeout_ms); ca_key "" gives no CA hint */
+	const char *ca_key;
+	const char *timeout_key;
+	size_t max_body;          /* replies longer than this fail; 0 = 64 MiB */
 } pex__http_config;
 
 typedef struct pex__http_response {
@@ -71,8 +76,10 @@ typedef struct pex__http_response {
 	pex_buf body;
 	char location[1024];
 	char retry_after[128];
+	char cache_control[256];
 	int not_sent;             /* transport failed before the request could be processed */
 	int curl_code;
+	size_t max_body;          /* set by pex__http_perform from the config */
 	int sends;                /* times the request went out in this attempt (libcurl
 	                           * replays once on a dead reused connection) */
 	int replayed;             /* set by the caller's retry loop: an earlier send of this

@@ -30,6 +30,8 @@ struct pex__http {
 	char *ca_file;
 	long timeout_ms;
 	char *user_agent;
+	const char *ca_key, *timeout_key;     /* static strings */
+	size_t max_body;
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *p)
@@ -71,6 +73,9 @@ int pex__http_new(pex__http **out, const pex__http_config *cfg)
 	h->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
 	h->ca_file = pex__strdup(cfg->ca_file);
 	h->user_agent = pex__strdup(cfg->user_agent ? cfg->user_agent : "libpexipsdk");
+	h->ca_key = cfg->ca_key ? cfg->ca_key : "pexip.tls.ca_file";
+	h->timeout_key = cfg->timeout_key ? cfg->timeout_key : "pexip.timeout_ms";
+	h->max_body = cfg->max_body && cfg->max_body < MAX_BODY ? cfg->max_body : MAX_BODY;
 	h->handles = pex__calloc(cfg->max_concurrency, sizeof(CURL *));
 	h->share = curl_share_init();
 	if (!h->user_agent || !h->handles || !h->share || (cfg->ca_file && !h->ca_file))
@@ -214,7 +219,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
 {
 	pex__http_response *r = p;
 	size_t n = size * nmemb;
-	if (r->body.size + n > MAX_BODY)
+	if (r->body.size + n > r->max_body)
 		return 0;    /* aborts the transfer: CURLE_WRITE_ERROR */
 	if (pex__buf_put(&r->body, data, n) < 0)
 		return 0;
@@ -250,9 +255,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *p)
 	if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
 		r->location[0] = '\0';
 		r->retry_after[0] = '\0';
+		r->cache_control[0] = '\0';
 	}
 	take_header(data, n, "Location", r->location, sizeof(r->location));
 	take_header(data, n, "Retry-After", r->retry_after, sizeof(r->retry_after));
+	take_header(data, n, "Cache-Control", r->cache_control, sizeof(r->cache_control));
 	return n;
 }
 
@@ -274,6 +281,7 @@ void pex__http_response_reset(pex__http_response *r)
 	pex__buf_clear(&r->body);
 	r->location[0] = '\0';
 	r->retry_after[0] = '\0';
+	r->cache_control[0] = '\0';
 	r->not_sent = 0;
 	r->curl_code = 0;
 	r->sends = 0;
@@ -338,14 +346,15 @@ static int transport_error(const pex__http *h, CURLcode rc, const char *method, 
 	if (code == PEX_ETLS)
 		snprintf(what, sizeof(what), "TLS verification failed");
 	else if (code == PEX_ETIMEOUT)
-		snprintf(what, sizeof(what), "timed out (pexip.timeout_ms is %ld)", h->timeout_ms);
+		snprintf(what, sizeof(what), "timed out (%s is %ld)", h->timeout_key, h->timeout_ms);
 	else if (resp->not_sent)
 		snprintf(what, sizeof(what), "cannot reach the server");
 	else
 		snprintf(what, sizeof(what), "the connection failed");
-	pex__error_set_http(code, 0, (int)rc, "%s %s: %s: %s%s%s%s", method, where, what,
+	pex__error_set_http(code, 0, (int)rc, "%s %s: %s: %s%s%s%s%s%s", method, where, what,
 		curl_easy_strerror(rc), detail && *detail ? ": " : "", detail ? detail : "",
-		code == PEX_ETLS ? " (to trust a private CA, set pexip.tls.ca_file)" : "");
+		code == PEX_ETLS && *h->ca_key ? " (to trust a private CA, set " : "",
+		code == PEX_ETLS ? h->ca_key : "", code == PEX_ETLS && *h->ca_key ? ")" : "");
 	return code;
 }
 
@@ -361,6 +370,7 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	size_t i;
 
 	pex__http_response_reset(resp);
+	resp->max_body = h->max_body;
 	for (i = 0; headers && headers[i]; i++) {
 		tmp = curl_slist_append(hl, headers[i]);
 		if (!tmp) {

@@ -226,6 +226,7 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	}
 
 	snprintf(ua, sizeof(ua), "libpexipsdk/%s", PEX_VERSION);
+	memset(&hc, 0, sizeof(hc));
 	hc.tls_verify = o->tls_verify ? 1 : 0;
 	hc.ca_file = o->ca_file;
 	hc.timeout_ms = o->timeout_ms;

@@ -202,7 +202,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 54);   /* every key of pexipsdk.yaml(5): update with the schema */
+	ck_assert_uint_eq(n, 56);   /* every key of pexipsdk.yaml(5): update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -293,6 +293,8 @@ START_TEST(test_defaults)
 	assert_null_key(cfg, "server.jwt.issuer");
 	assert_null_key(cfg, "server.jwt.audience");
 	assert_null_key(cfg, "server.jwt.jwks_file");
+	assert_null_key(cfg, "server.jwt.jwks_url");
+	assert_null_key(cfg, "server.jwt.ca_file");
 	assert_str_key(cfg, "log.level", "info");
 	assert_str_key(cfg, "log.format", "text");
 	pex_config_free(cfg);
@@ -1823,6 +1825,8 @@ START_TEST(test_dump)
 		"    issuer: null\n"
 		"    audience: null\n"
 		"    jwks_file: null\n"
+		"    jwks_url: null\n"
+		"    ca_file: null\n"
 		"log:\n"
 		"  level: info\n"
 		"  format: text\n";

@@ -287,4 +287,12 @@ void mode_reset(void);
 /* GET (in == NULL) or POST /_emu/mode: answers the (new) mode. */
 void mode_ctl(resp *r, json_object *in);
 
+/* ---- jwks.c: an issuer's JWKS endpoint (room server jwks_url tests) ---- */
+int jwks_is_path(const char *url);
+void jwks_serve(resp *r, const char *method);
+/* POST /_emu/jwks: {"keys": [...], "max_age": N} */
+void jwks_ctl(resp *r, json_object *in);
+long long jwks_requests(void);
+void jwks_reset(void);
+
 #endif

@@ -601,6 +601,7 @@ static json_object *stats_json(void)
 	ADD("max_in_flight", atomic_load(&g_stats.max_in_flight));
 	ADD("token_requests", atomic_load(&g_stats.token_requests));
 	ADD("tokens_issued", atomic_load(&g_stats.tokens_issued));
+	ADD("jwks_requests", jwks_requests());
 	ADD("auth_failures", atomic_load(&g_stats.auth_failures));
 	ADD("connections_opened", atomic_load(&g_stats.connections_opened));
 	ADD("connections_accepted", atomic_load(&g_stats.connections_accepted));
@@ -693,6 +694,7 @@ static void handle_ctl(resp *r, const char *method, const char *path, const char
 		faults_reset();
 		stats_reset();
 		mode_reset();
+		jwks_reset();
 		ok_json(r);
 	} else if (!strcmp(p, "conference/start"))
 		store_ctl_start(r, in);
@@ -710,6 +712,8 @@ static void handle_ctl(resp *r, const char *method, const char *path, const char
 		events_send(r, in);
 	else if (!strcmp(p, "mode"))
 		mode_ctl(r, in);
+	else if (!strcmp(p, "jwks"))
+		jwks_ctl(r, in);
 	else
 		resp_error(r, 404, "unknown control endpoint");
 	json_object_put(in);
@@ -804,7 +808,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		handle_ctl(&r, method, url + 6, rc->body ? rc->body : "", rc->len);
 		return queue(c, rc, &r);
 	case RK_OTHER:
-		resp_error(&r, 404, "not found");
+		if (jwks_is_path(url))
+			jwks_serve(&r, method);
+		else
+			resp_error(&r, 404, "not found");
 		return queue(c, rc, &r);
 	case RK_TOKEN: {
 		bool faults;
@@ -1039,6 +1046,7 @@ void server_free(void)
 	tls_cert_pem = tls_key_pem = NULL;
 	free(rl_ring);
 	rl_ring = NULL;
+	jwks_reset();
 	if (sleep_cond_ready) {
 		pthread_cond_destroy(&sleep_cond);
 		sleep_cond_ready = false;

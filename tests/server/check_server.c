@@ -133,6 +133,19 @@ static json_object *bn_member(EVP_PKEY *k, const char *param)
 	return o;
 }
 
+/* The public JWK of an RSA key. */
+static json_object *jwk_of(EVP_PKEY *key, const char *kid)
+{
+	json_object *k = json_object_new_object();
+	json_object_object_add(k, "kty", json_object_new_string("RSA"));
+	json_object_object_add(k, "kid", json_object_new_string(kid));
+	json_object_object_add(k, "use", json_object_new_string("sig"));
+	json_object_object_add(k, "alg", json_object_new_string("RS256"));
+	json_object_object_add(k, "n", bn_member(key, OSSL_PKEY_PARAM_RSA_N));
+	json_object_object_add(k, "e", bn_member(key, OSSL_PKEY_PARAM_RSA_E));
+	return k;
+}
+
 static void write_jwks(const char *path)
 {
 	json_object *doc = json_object_new_object(), *keys = json_object_new_array(), *k;
@@ -140,14 +153,7 @@ static void write_jwks(const char *path)
 	size_t len = 0;
 	char *x, *y;
 
-	k = json_object_new_object();
-	json_object_object_add(k, "kty", json_object_new_string("RSA"));
-	json_object_object_add(k, "kid", json_object_new_string("rsa-1"));
-	json_object_object_add(k, "use", json_object_new_string("sig"));
-	json_object_object_add(k, "alg", json_object_new_string("RS256"));
-	json_object_object_add(k, "n", bn_member(g_rsa, OSSL_PKEY_PARAM_RSA_N));
-	json_object_object_add(k, "e", bn_member(g_rsa, OSSL_PKEY_PARAM_RSA_E));
-	json_object_array_add(keys, k);
+	json_object_array_add(keys, jwk_of(g_rsa, "rsa-1"));
 
 	ck_assert_int_eq(EVP_PKEY_get_octet_string_param(g_ec, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &len), 1);
 	ck_assert_uint_eq(len, 65);
@@ -260,6 +266,9 @@ static const char *g_share;
  * started. */
 static const char *g_api_key2;
 static const char *const *g_server_env;
+/* When set, servers started get these server.jwt members instead of
+ * jwks_file ("jwks_url: ..., ca_file: ..."). */
+static const char *g_jwt_keys;
 
 static void write_config(const char *path, const char *db, const char *queue, int depth,
 	const server_opts *so)
@@ -284,7 +293,7 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"server:\n"
 		"  listen: \"127.0.0.1:8080\"\n"
 		"  api_keys: [other-key, %s]\n"
-		"  jwt: {issuer: \"%s\", audience: \"%s\", jwks_file: %s%s}\n"
+		"  jwt: {issuer: \"%s\", audience: \"%s\", %s%s%s}\n"
 		"log: {level: info, format: %s}\n",
 		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : "  backend: sqlite\n",
 		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" : "  sqlite: {path: ",
@@ -295,7 +304,9 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		so && so->pool_extra ? so->pool_extra : "", so && so->pool_extra ? "\n" : "", TEMPLATE, queue,
 		so && so->gc_extra ? ", " : "", so && so->gc_extra ? so->gc_extra : "", EVENTS_USER, EVENTS_PASS,
 		g_api_key2 ? g_api_key2 : API_KEY,
-		ISSUER, AUDIENCE, so && so->jwks ? so->jwks : g_dir, so && so->jwks ? "" : "/jwks.json",
+		ISSUER, AUDIENCE, g_jwt_keys ? g_jwt_keys : "jwks_file: ",
+		g_jwt_keys ? "" : so && so->jwks ? so->jwks : g_dir,
+		g_jwt_keys || (so && so->jwks) ? "" : "/jwks.json",
 		so && so->log_text ? "text" : "json");
 	fclose(f);
 }
@@ -890,6 +901,195 @@ START_TEST(test_jwks_weak_keys)
 	write_jwks_keys(path, jwk_rsa("e-three", n2048, 256, e3, 1), NULL);
 	server_start_fails("jwks-e3", &so, "the RSA exponent 3 is not accepted");
 	EVP_PKEY_free(weak);
+}
+END_TEST
+
+/* ---- server.jwt.jwks_url: keys fetched from an issuer over HTTPS ----
+ * A second emulator, with a certificate made here, plays the issuer
+ * (GET /discovery/v2.0/keys, POST /_emu/jwks to rotate, jwks_requests in
+ * its stats). Every check counts fetches at the issuer; none waits for a
+ * time. */
+
+static void make_cert(const char *cert, const char *key)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		"-keyout '%s' -out '%s' -days 2 -subj /CN=localhost "
+		"-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1", key, cert);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The issuer serves these keys from now on (NULL-terminated), with
+ * Cache-Control max-age=3600, and @p pad bytes more in a member of its own. */
+static void issuer_publish_padded(emu_t *iss, long pad, json_object *const *keys)
+{
+	json_object *doc = json_object_new_object(), *arr = json_object_new_array();
+	for (; *keys; keys++)
+		json_object_array_add(arr, *keys);
+	json_object_object_add(doc, "keys", arr);
+	json_object_object_add(doc, "max_age", json_object_new_int(3600));
+	json_object_object_add(doc, "pad", json_object_new_int64(pad));
+	ck_assert_int_eq(emu_ctl(iss, "POST", "/_emu/jwks", json_object_to_json_string(doc), NULL), 200);
+	json_object_put(doc);
+}
+
+static void issuer_publish(emu_t *iss, json_object *const *keys)
+{
+	issuer_publish_padded(iss, 0, keys);
+}
+
+/* The status of a request with this bearer token: 404 when it passed
+ * (the room does not exist), 401 when refused. */
+static long bearer_status(const server_t *s, const char *token)
+{
+	resp_t r;
+	req_opts o;
+	long st;
+	memset(&o, 0, sizeof(o));
+	o.bearer = token;
+	st = http(&r, s->base, "GET", "/room/no-such-room", NULL, 0, &o);
+	resp_free(&r);
+	return st;
+}
+
+/* Wait (bounded) until the server's log holds @p what. */
+static void log_gets(const char *name, const char *what)
+{
+	char path[300], *text = NULL;
+	long long until = now_ms() + (g_valgrind ? 120000 : 30000);
+	snprintf(path, sizeof(path), "%s/%s.log", g_dir, name);
+	for (;;) {
+		free(text);
+		text = slurp(path);
+		if ((text && strstr(text, what)) || now_ms() > until)
+			break;
+		usleep(20000);   /* polling a state, not a synchronisation by time */
+	}
+	ck_assert_msg(text && strstr(text, what), "%s: log lacks '%s':\n%s", name, what, text ? text : "");
+	free(text);
+}
+
+START_TEST(test_jwks_url)
+{
+	static const unsigned char e65537[] = { 1, 0, 1 };
+	char cert[300], key[300], other[300], other_key[300], keys[1024], url[160];
+	char *cl = claims(ISSUER, "\"" AUDIENCE "\"", 3600, -10), *tok1, *tok2, *unknown;
+	EVP_PKEY *weak = EVP_RSA_gen(512), *k3 = rsa_key();
+	unsigned char n512[256];
+	BIGNUM *bn = NULL;
+	server_t a, b, c, d;
+	emu_t iss;
+	long long n;
+	int i;
+
+	snprintf(cert, sizeof(cert), "%s/issuer-cert.pem", g_dir);
+	snprintf(key, sizeof(key), "%s/issuer-key.pem", g_dir);
+	snprintf(other, sizeof(other), "%s/other-cert.pem", g_dir);
+	snprintf(other_key, sizeof(other_key), "%s/other-key.pem", g_dir);
+	make_cert(cert, key);
+	make_cert(other, other_key);
+	ck_assert_int_eq(emu_start(&iss, (const char *[]){ "--tls-cert", cert, "--tls-key", key, NULL }), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/discovery/v2.0/keys", iss.port);
+	tok1 = make_token("RS256", "rsa-1", g_rsa, NULL, cl);
+	tok2 = make_token("RS256", "rsa-2", g_rsa_other, NULL, cl);
+
+	/* the rules of jwks_file hold for fetched keys: a 512-bit key refuses
+	 * the whole JWKS (the server runs, with no keys to accept) */
+	ck_assert_int_eq(EVP_PKEY_get_bn_param(weak, OSSL_PKEY_PARAM_RSA_N, &bn), 1);
+	ck_assert_int_eq(BN_bn2binpad(bn, n512, sizeof(n512)), 256);
+	BN_free(bn);
+	issuer_publish(&iss, (json_object *[]){ jwk_of(g_rsa, "rsa-1"),
+		jwk_rsa("weak-512", n512, 256, e65537, 3), NULL });
+	snprintf(keys, sizeof(keys), "jwks_url: \"%s\", ca_file: \"%s\"", url, cert);
+	g_jwt_keys = keys;
+	server_start_opts(&d, "oidc-weak", 1, NULL);
+	log_gets("oidc-weak", "key 1 (kid \\\"weak-512\\\"): the RSA modulus has 512 bits");
+	ck_assert_int_eq(bearer_status(&d, tok1), 401);
+	ck_assert_int_eq(server_stop(&d), 0);
+
+	/* a reply over 1 MiB is refused, and read no further */
+	issuer_publish_padded(&iss, 1100 * 1024, (json_object *[]){ jwk_of(g_rsa, "rsa-1"), NULL });
+	server_start_opts(&d, "oidc-big", 1, NULL);
+	log_gets("oidc-big", "is larger than 1048576 bytes");
+	ck_assert_int_eq(bearer_status(&d, tok1), 401);
+	ck_assert_int_eq(server_stop(&d), 0);
+
+	/* the issuer's keys now: rsa-1; A and B fetch them at start */
+	issuer_publish(&iss, (json_object *[]){ jwk_of(g_rsa, "rsa-1"), NULL });
+	n = emu_stat(&iss, "jwks_requests");
+	server_start_opts(&a, "oidc-a", 1, NULL);
+	server_start_opts(&b, "oidc-b", 1, NULL);
+	ck_assert_int_eq(emu_stat(&iss, "jwks_requests"), n + 2);
+	ck_assert_int_eq(bearer_status(&a, tok1), 404);
+	ck_assert_int_eq(bearer_status(&b, tok1), 404);
+
+	/* TLS is verified: a CA that did not sign the issuer's certificate
+	 * fails the fetch, with a clear log line, and no key is trusted */
+	snprintf(keys, sizeof(keys), "jwks_url: \"%s\", ca_file: \"%s\"", url, other);
+	server_start_opts(&c, "oidc-ca", 1, NULL);
+	log_gets("oidc-ca", "JWKS fetch failed: server.jwt.jwks_url: GET https://127.0.0.1:");
+	log_gets("oidc-ca", "TLS verification failed");
+	ck_assert_int_eq(bearer_status(&c, tok1), 401);
+	ck_assert_int_eq(server_stop(&c), 0);
+	g_jwt_keys = NULL;
+
+	/* rotation: the issuer drops rsa-1 for rsa-2; a token with the new
+	 * kid makes A fetch once, and is accepted */
+	issuer_publish(&iss, (json_object *[]){ jwk_of(g_rsa_other, "rsa-2"), NULL });
+	n = emu_stat(&iss, "jwks_requests");
+	for (i = 0; i < 100 && bearer_status(&a, tok2) != 404; i++)
+		ck_assert_int_le(emu_stat(&iss, "jwks_requests"), n + 1);   /* a slow fetch: ask again */
+	ck_assert_int_eq(bearer_status(&a, tok2), 404);
+	ck_assert_int_eq(emu_stat(&iss, "jwks_requests"), n + 1);
+	ck_assert_int_eq(bearer_status(&a, tok1), 401);       /* rsa-1 is gone with the refresh */
+
+	/* the rate limit: more unknown kids within the minute fetch nothing */
+	issuer_publish(&iss, (json_object *[]){ jwk_of(g_rsa_other, "rsa-2"), jwk_of(k3, "rsa-3"), NULL });
+	for (i = 0; i < 10; i++) {
+		char kid[16];
+		snprintf(kid, sizeof(kid), "nope-%d", i);
+		unknown = make_token("RS256", kid, k3, NULL, cl);
+		ck_assert_int_eq(bearer_status(&a, unknown), 401);
+		free(unknown);
+	}
+	unknown = make_token("RS256", "rsa-3", k3, NULL, cl);
+	ck_assert_int_eq(bearer_status(&a, unknown), 401);    /* published, but not fetched yet */
+	ck_assert_int_eq(emu_stat(&iss, "jwks_requests"), n + 1);
+	ck_assert_int_eq(bearer_status(&a, tok2), 404);
+
+	/* the issuer goes away: B's refresh for an unknown kid fails, and B
+	 * keeps the keys it had */
+	emu_stop(&iss);
+	ck_assert_int_eq(bearer_status(&b, unknown), 401);
+	log_gets("oidc-b", "JWKS fetch failed: server.jwt.jwks_url: GET https://127.0.0.1:");
+	ck_assert_int_eq(bearer_status(&b, tok1), 404);
+	ck_assert_int_eq(bearer_status(&a, tok2), 404);
+
+	ck_assert_int_eq(server_stop(&a), 0);
+	ck_assert_int_eq(server_stop(&b), 0);
+	free(unknown);
+	free(tok1);
+	free(tok2);
+	free(cl);
+	EVP_PKEY_free(weak);
+	EVP_PKEY_free(k3);
+}
+END_TEST
+
+/* server.jwt takes exactly one key source, and a JWKS URL is https. */
+START_TEST(test_jwks_url_config)
+{
+	char keys[600];
+
+	snprintf(keys, sizeof(keys), "jwks_url: \"https://127.0.0.1:1/k\", jwks_file: %s/jwks.json", g_dir);
+	g_jwt_keys = keys;
+	server_start_fails("oidc-both", NULL, "exactly one of jwks_file and jwks_url");
+	g_jwt_keys = "jwks_url: \"http://127.0.0.1:1/k\"";
+	server_start_fails("oidc-http", NULL, "server.jwt.jwks_url must start with https://");
+	snprintf(keys, sizeof(keys), "jwks_file: %s/jwks.json, ca_file: /nonexistent", g_dir);
+	g_jwt_keys = keys;
+	server_start_fails("oidc-ca-file", NULL, "server.jwt.ca_file is for jwks_url");
+	g_jwt_keys = NULL;
 }
 END_TEST
 
@@ -2967,6 +3167,8 @@ static Suite *server_suite(void)
 	ADD(test_auth_refused);
 	ADD(test_auth_accepted);
 	ADD(test_jwks_weak_keys);
+	ADD(test_jwks_url);
+	ADD(test_jwks_url_config);
 	ADD(test_queue_file_lost);
 	ADD(test_event_sink_auth);
 	ADD(test_body_limits);
