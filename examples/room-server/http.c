@@ -231,6 +231,12 @@ static int check_request(struct MHD_Connection *c, rs_request *r, int nul, enum 
 		*ret = rs_send_error(c, r, 400, "bad_request", "%s", why);
 		return -1;
 	}
+	/* libmicrohttpd reads the chunk framing itself and takes chunks framed
+	 * by a bare LF (SECURITY.md): whatever it made of the body, nothing
+	 * after a chunked request is read as another request on this
+	 * connection. */
+	if (f.transfer_encodings)
+		r->closing = 1;
 	if (nul) {
 		*ret = rs_send_error(c, r, 400, "bad_request", "the request target holds %%00");
 		return -1;
