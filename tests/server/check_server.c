@@ -2952,7 +2952,7 @@ START_TEST(test_per_ip_limit)
 {
 	const char *args[] = { "--per-ip-connections", "4", "--header-timeout", "0", NULL };
 	const char *partial = "GET /public/health HTTP/1.1\r\nHost: a\r\n";
-	const char *whole = "GET /public/health HTTP/1.1\r\nHost: a\r\n\r\n";
+	const char *whole = "GET /public/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 	int fds[SLOW_LIMIT], extra, i, c;
 	long long until;
 	server_t srv;
@@ -2968,10 +2968,20 @@ START_TEST(test_per_ip_limit)
 		ck_assert_int_ge(fds[i] = raw_connect(srv.port, "127.0.0.2"), 0);
 	for (i = 0; i < SLOW_LIMIT; i++)
 		raw_send(fds[i], partial, strlen(partial));
-	ck_assert_int_ge(extra = raw_connect(srv.port, "127.0.0.2"), 0);
-	raw_send(extra, whole, strlen(whole));
-	out = raw_read_all(extra, &c);
-	close(extra);
+	/* one more is closed unanswered once the server has taken the four
+	 * (it takes them from the listen queue in its own time: under valgrind
+	 * a connection made now can be taken before they are counted, so the
+	 * state is waited for; without the limit every one is answered) */
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	for (;;) {
+		ck_assert_int_ge(extra = raw_connect(srv.port, "127.0.0.2"), 0);
+		raw_send(extra, whole, strlen(whole));
+		out = raw_read_all(extra, &c);
+		close(extra);
+		if ((c && out[0] == '\0') || now_ms() > until)
+			break;
+		free(out);
+	}
 	ck_assert_msg(c && out[0] == '\0', "connection over the per-IP limit: %s", out);
 	free(out);
 	create_rooms(&srv, "honest", 3);
