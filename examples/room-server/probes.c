@@ -156,8 +156,9 @@ enum MHD_Result rs_route_readyz(rs_server *s, struct MHD_Connection *c, rs_reque
 	json_object_object_add(pool, "jobs_running", json_object_new_int64((long long)running));
 	json_object_object_add(checks, "pool", pool);
 	/* Empty, nothing coming: a top-up, else nothing would refill the pool
-	 * while load balancers send no requests here. */
-	if (!pool_ok && queue_ok) {
+	 * while load balancers send no requests here (not while stopping: the
+	 * jobs are being drained). */
+	if (!pool_ok && queue_ok && !stopping) {
 		long long last = s->pool_kicked_at;
 		if ((!last || now - last >= RS_READY_FILL_MS) &&
 		    atomic_compare_exchange_strong(&s->pool_kicked_at, &last, now))
