@@ -3292,17 +3292,21 @@ END_TEST
 /* Pexip refusing everything: /healthz stays 200 (it asks nothing);
  * /readyz turns 503 naming pexip once no check has succeeded for the
  * window (--ready-window 3), and 200 again when Pexip answers. While a
- * check hangs in Pexip, probes still answer at once and ask nothing more. */
+ * check hangs in Pexip, probes still answer at once and ask nothing more.
+ * The server has an emulator of its own (no other server's request counts
+ * in its in_flight) and holds no room (--prefetch 0: no rotation). */
 START_TEST(test_probes_pexip_down)
 {
-	const char *const args[] = { "--ready-window", "3", NULL };
+	const char *const args[] = { "--ready-window", "3", "--prefetch", "0", NULL };
 	server_opts so = { "name_prefix: prp_", NULL, args, NULL, NULL, NULL, 0 };
+	emu_t main_emu = g_emu;
 	long long until;
 	json_object *doc;
 	server_t s;
 	resp_t r;
 	int i;
 
+	ck_assert_int_eq(emu_start(&g_emu, NULL), 0);
 	server_start_opts(&s, "probes-pexip", 1, &so);
 	ck_assert_int_eq(wait_depth(&s, 1, g_valgrind ? 300000 : 60000), 1);
 	json_object_put(wait_ready(&s, 200, "pexip", 1));
@@ -3344,6 +3348,9 @@ START_TEST(test_probes_pexip_down)
 	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold\": false}", NULL), 200);
 	json_object_put(wait_ready(&s, 200, "pexip", 1));
 	ck_assert_int_eq(server_stop(&s), 0);
+	emu_stop(&g_emu);
+	ck_assert_int_eq(g_emu.exit_status, 0);
+	g_emu = main_emu;
 }
 END_TEST
 
