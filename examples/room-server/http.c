@@ -284,7 +284,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		 * so keep-alive clients go away and the drain can finish. */
 		if (atomic_load(&s->stopping)) {
 			r->closing = 1;
-			return rs_send_error(c, r, 503, "shutting_down", "the server is shutting down");
+			/* the probes answer for themselves: "stopping" */
+			if (!rs_route_is_probe(r->path))
+				return rs_send_error(c, r, 503, "shutting_down", "the server is shutting down");
 		}
 		if (check_request(c, r, nul, &ret) < 0)
 			return ret;
@@ -377,12 +379,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		rs_jobs_replenish(s, r->replenish);
 	/* written by hand, not with json-c: this runs for every request */
 	log_time(ts, sizeof(ts));
-	rs_text_init(&t);
-	rs_access_line(&t, ts, r->log_method, r->log_path, r->answered ? r->status : 0,
-		elapsed_s(&r->start) * 1e3, r->bytes, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-	if (!t.oom)
-		rs_log_write(t.ptr, t.len);
-	rs_text_dispose(&t);
+	/* probes are left out below log.level debug (examples/README.md) */
+	if (!r->quiet || rs_log_enabled(PEX_LOG_DEBUG)) {
+		rs_text_init(&t);
+		rs_access_line(&t, ts, r->log_method, r->log_path, r->answered ? r->status : 0,
+			elapsed_s(&r->start) * 1e3, r->bytes, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+		if (!t.oom)
+			rs_log_write(t.ptr, t.len);
+		rs_text_dispose(&t);
+	}
 	request_free(r);
 	atomic_fetch_sub(&s->in_flight, 1);
 }

@@ -44,6 +44,7 @@ static void *worker_main(void *arg)
 			if (s->backlog_waiters)
 				pthread_cond_broadcast(&s->backlog_cond);
 		}
+		s->jobs_running++;              /* /readyz: a room is coming */
 		pthread_mutex_unlock(&s->jobs_lock);
 
 		if (fill) {
@@ -62,6 +63,7 @@ static void *worker_main(void *arg)
 			rs_log(PEX_LOG_INFO, "pool fill: %zu room(s) created", created);
 
 		pthread_mutex_lock(&s->jobs_lock);
+		s->jobs_running--;
 	}
 	pthread_mutex_unlock(&s->jobs_lock);
 	return NULL;

@@ -3,6 +3,7 @@
  *   room-server -c FILE [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]
  *               [--metrics-interval S] [--threads N] [--workers N]
  *               [--per-ip-connections N] [--header-timeout S] [--public-ttl S]
+ *               [--ready-window S]
  *
  * Prints "LISTENING <host>:<port>" on stdout once it accepts requests.
  * SIGTERM or SIGINT: stop accepting, finish the requests in flight and
@@ -111,6 +112,11 @@ void rs_log(pex_log_level level, const char *fmt, ...)
 	log_message(level, msg);
 }
 
+int rs_log_enabled(pex_log_level level)
+{
+	return level <= atomic_load(&g_level);
+}
+
 void rs_log_cb(pex_log_level level, const char *message, void *payload)
 {
 	(void)payload;
@@ -125,6 +131,7 @@ static void usage(FILE *f)
 		"usage: room-server [-c FILE] [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]\n"
 		"                   [--metrics-interval S] [--threads N] [--workers N] [--prefetch N]\n"
 		"                   [--per-ip-connections N] [--header-timeout S] [--public-ttl S]\n"
+		"                   [--ready-window S]\n"
 		"  -c, --config FILE        configuration (default: $PEXIPSDK_CONFIG, ./pexipsdk.yaml, ...)\n"
 		"  --listen HOST:PORT       overrides server.listen and $FUNCTIONS_CUSTOMHANDLER_PORT; port 0 = any\n"
 		"  --gc-interval S          GC sweep every S seconds (default 600, 0 = off)\n"
@@ -141,8 +148,10 @@ static void usage(FILE *f)
 		"  --header-timeout S       close a connection whose request headers are not all in\n"
 		"                           S seconds after it opened (default %u, 0 = off)\n"
 		"  --public-ttl S           keep GET /public/room/NAME answers S seconds (default %u,\n"
-		"                           0 = ask Pexip every time, still capped)\n",
-		RS_PER_IP_DEFAULT, RS_HEADER_TIMEOUT_DEFAULT, RS_PUBLIC_TTL_DEFAULT);
+		"                           0 = ask Pexip every time, still capped)\n"
+		"  --ready-window S         GET /readyz needs a successful Pexip check in the last\n"
+		"                           S seconds (default %u, 3..3600)\n",
+		RS_PER_IP_DEFAULT, RS_HEADER_TIMEOUT_DEFAULT, RS_PUBLIC_TTL_DEFAULT, RS_READY_WINDOW_DEFAULT);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -446,6 +455,7 @@ int main(int argc, char **argv)
 		{ "per-ip-connections", required_argument, NULL, 'i' },
 		{ "header-timeout", required_argument, NULL, 'H' },
 		{ "public-ttl", required_argument, NULL, 'T' },
+		{ "ready-window", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -465,6 +475,8 @@ int main(int argc, char **argv)
 	srv.per_ip_limit = RS_PER_IP_DEFAULT;
 	srv.header_timeout_s = RS_HEADER_TIMEOUT_DEFAULT;
 	srv.public_ttl_s = RS_PUBLIC_TTL_DEFAULT;
+	srv.ready_window_s = RS_READY_WINDOW_DEFAULT;
+	srv.started_ms = rs_now_ms();
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
@@ -500,6 +512,10 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			if (parse_uint(optarg, 86400, &srv.public_ttl_s) < 0)
+				goto bad;
+			break;
+		case 'R':
+			if (parse_uint(optarg, 3600, &srv.ready_window_s) < 0 || srv.ready_window_s < 3)
 				goto bad;
 			break;
 		case 'h': usage(stdout); return 0;
@@ -567,6 +583,11 @@ int main(int argc, char **argv)
 		pthread_mutex_destroy(&srv.health_lock);
 		goto out;
 	}
+	/* the Pexip check of /public/health and /readyz: every 10 s at most,
+	 * more often when the readiness window is short */
+	srv.pexip_check_ms = (long long)srv.ready_window_s * 1000 / 3;
+	if (srv.pexip_check_ms > RS_PEXIP_CHECK_MS)
+		srv.pexip_check_ms = RS_PEXIP_CHECK_MS;
 	{
 		/* anonymous lookups get a quarter of the Pexip connections */
 		long long conc = 5;
@@ -595,6 +616,10 @@ int main(int argc, char **argv)
 		goto stop;
 	}
 	rs_jobs_fill(&srv);        /* top the pool up to pool.depth in the background */
+	if (rs_probes_start(&srv) < 0) {
+		rs_log(PEX_LOG_ERROR, "cannot start the probe thread");
+		goto stop;
+	}
 	if (rs_http_start(&srv, host, port, threads, &bound) < 0) {
 		rs_log(PEX_LOG_ERROR, "cannot listen on %s:%u", host, port);
 		goto stop;
@@ -629,6 +654,7 @@ stop:
 	rs_http_stop(&srv, HTTP_DRAIN_MS);
 	if (srv.workers)
 		rs_jobs_stop(&srv, JOBS_DRAIN_MS);
+	rs_probes_stop(&srv);
 	pthread_mutex_destroy(&srv.health_lock);
 	pthread_mutex_destroy(&srv.metrics_lock);
 	if (status == 0)

@@ -48,7 +48,8 @@ void rs_route_classify(rs_route_info *in, const char *m, const char *path)
 		in->event_sink = 1;
 		in->method_ok = is(m, "POST");
 		in->allow = "POST";
-	} else if (is(path, "/public/health") || is(path, "/metrics") || name_after(path, "/public/room/")) {
+	} else if (is(path, "/public/health") || is(path, "/metrics") || name_after(path, "/public/room/") ||
+		   rs_route_is_probe(path)) {
 		/* HEAD is answered like GET without the body (load balancers
 		 * probe with it; libmicrohttpd leaves the body out) */
 		in->method_ok = is(m, "GET") || is(m, "HEAD");
@@ -496,13 +497,9 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	int queue_ok = store == 0 && pex_queue_count(&depth, s->pool_queue) == 0, pexip_ok;
 	long long now = rs_now_ms(), maturing;
 
-	/* Pexip is asked at most every 10 s, by one request at a time */
+	/* Pexip is asked at most every 10 s (rs_pexip_refresh), by one request at a time */
 	pthread_mutex_lock(&s->health_lock);
-	if (!s->pexip_checked_at || now - s->pexip_checked_at >= 10000) {
-		s->pexip_ok = pex_client_check(pex_pool_client(s->pool)) == 0;
-		s->pexip_checked_at = rs_now_ms();
-		s->maturing_next_ms = now;          /* ask for the maturing rooms too */
-	}
+	rs_pexip_refresh(s);
 	/* ... and again as soon as the next maturing room is ready */
 	if (s->maturing_next_ms && now >= s->maturing_next_ms) {
 		long long next = -1;
@@ -822,6 +819,10 @@ enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_req
 		return event_sink(s, c, r);
 	if (is(p, "/public/health"))
 		return health(s, c, r);
+	if (is(p, "/healthz"))
+		return rs_route_healthz(s, c, r);
+	if (is(p, "/readyz"))
+		return rs_route_readyz(s, c, r);
 	if ((name = name_after(p, "/public/room/"))) {
 		if (!rs_valid_room_name(name))
 			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);

@@ -9,6 +9,8 @@
  *   jobs.c    the replenish workers and the GC/metrics timers
  *   parse.c   pure helpers (no I/O): JSON text, the access log line, body
  *             limits, what the routes parse from bodies and query strings
+ *   probes.c  GET /healthz and /readyz, and the Pexip check they share with
+ *             /public/health
  */
 #ifndef ROOM_SERVER_H
 #define ROOM_SERVER_H
@@ -46,6 +48,8 @@ void rs_log_cb(pex_log_level level, const char *message, void *payload);
 void rs_log_json(json_object *o);
 /* Write @p line and a newline on stderr in one write, whole lines only. */
 void rs_log_write(const char *line, size_t len);
+/* 1 when a message at @p level would be logged (log.level). */
+int rs_log_enabled(pex_log_level level);
 
 /* ---- auth (auth.c) ---- */
 
@@ -107,10 +111,23 @@ typedef struct rs_server {
 	atomic_int in_flight;
 	atomic_int stopping;            /* shutdown began: refuse new requests */
 
-	/* health: Pexip reachability, checked at most every 10 s */
+	/* health: Pexip reachability, checked at most every pexip_check_ms
+	 * (rs_pexip_refresh); written under health_lock, read without it by
+	 * /readyz */
 	pthread_mutex_t health_lock;
-	long long pexip_checked_at;
-	int pexip_ok;
+	_Atomic long long pexip_checked_at;     /* rs_now_ms of the last check, 0 = none */
+	atomic_int pexip_ok;                    /* the last check succeeded */
+	_Atomic long long pexip_ok_at;          /* rs_now_ms of the last success, 0 = none */
+	long long pexip_check_ms;               /* min(10 s, ready_window_s / 3) */
+	unsigned ready_window_s;                /* --ready-window S */
+	long long started_ms;                   /* rs_now_ms at start, for /healthz */
+	/* probes.c: the thread that runs the Pexip check when /readyz asks */
+	pthread_mutex_t probe_lock;
+	pthread_cond_t probe_cond;
+	pthread_t probe_thread;
+	int probe_started, probe_kicked, probe_stop;
+	_Atomic long long pool_kicked_at;       /* rs_now_ms of the last top-up /readyz queued */
+	atomic_int ready_last;                  /* the last /readyz answer: -1 none, 0, 1 */
 	atomic_int queue_store_bad;     /* pex_queue_check() failing: logged once */
 	long long maturing;             /* pool rooms not ready yet, asked with the Pexip check */
 	long long maturing_next_ms;     /* when the next of them is ready (rs_now_ms), 0 = none */
@@ -123,6 +140,7 @@ typedef struct rs_server {
 	size_t backlog_waiters;         /* requests waiting in rs_jobs_throttle() */
 	pthread_cond_t backlog_cond;    /* a queued job was taken (CLOCK_MONOTONIC) */
 	int fill_pending;               /* a queued top-up to pool.depth */
+	size_t jobs_running;            /* jobs a worker is doing now */
 	int jobs_stopping;
 	long long jobs_deadline;        /* monotonic ms: drop queued jobs after it */
 	pthread_t *workers;
@@ -211,6 +229,7 @@ typedef struct rs_request {
 	int answered;
 	size_t replenish;               /* rooms handed out: replacements to queue once answered */
 	int closing;                    /* answer with Connection: close */
+	int quiet;                      /* a probe: no access log line below log.level debug */
 	unsigned retry_after;           /* seconds for a Retry-After header (0: none) */
 	/* GET /public/room/{name}: the lookup runs off the HTTP thread while
 	 * the connection is suspended (routes.c) */
@@ -377,6 +396,27 @@ int rs_queue_store_check(rs_server *s);
  * a response was queued (the return value for MHD is in *ret). */
 int rs_route_auth(rs_server *s, struct MHD_Connection *c, rs_request *r,
 	const rs_route_info *info, enum MHD_Result *ret);
+/* ---- probes.c ---- */
+
+/* /readyz: the default of --ready-window and how often, at most, the
+ * shared Pexip check runs (RS_PEXIP_CHECK_MS, or ready_window_s / 3 when
+ * that is shorter). */
+#define RS_READY_WINDOW_DEFAULT 60u
+#define RS_PEXIP_CHECK_MS 10000LL
+/* An empty pool with nothing coming: /readyz queues a top-up at most this often. */
+#define RS_READY_FILL_MS 10000LL
+/* (health_lock held) Ask Pexip (pex_client_check) when the last check is
+ * pexip_check_ms old or there was none; 1 if it asked. */
+int rs_pexip_refresh(rs_server *s);
+/* The thread that runs the check for /readyz (once at start, then when
+ * asked); 0 or -1. rs_probes_stop() waits for a check in Pexip. */
+int rs_probes_start(rs_server *s);
+void rs_probes_stop(rs_server *s);
+/* /healthz or /readyz: answered while shutting down too. */
+int rs_route_is_probe(const char *path);
+enum MHD_Result rs_route_healthz(rs_server *s, struct MHD_Connection *c, rs_request *r);
+enum MHD_Result rs_route_readyz(rs_server *s, struct MHD_Connection *c, rs_request *r);
+
 /* Handle a request whose body (if any) is complete. */
 enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_request *r);
 

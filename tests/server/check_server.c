@@ -3170,6 +3170,287 @@ START_TEST(test_public_lookups_capped)
 }
 END_TEST
 
+/* ---- the probes: GET /healthz (liveness) and GET /readyz (readiness) ---- */
+
+/* GET @p path; the status, and the body parsed into *doc (put it). */
+static long probe(const server_t *s, const char *path, json_object **doc)
+{
+	resp_t r;
+	long st = http(&r, s->base, "GET", path, NULL, 0, NULL);
+	*doc = r.body ? json_tokener_parse(r.body) : NULL;
+	ck_assert_msg(*doc, "GET %s: %ld '%s'", path, st, r.body ? r.body : "");
+	resp_free(&r);
+	return st;
+}
+
+/* checks.NAME.ok of a /readyz answer (-1 when absent). */
+static int check_ok(json_object *doc, const char *name)
+{
+	json_object *checks, *c, *ok;
+	if (!json_object_object_get_ex(doc, "checks", &checks) || !json_object_object_get_ex(checks, name, &c) ||
+	    !json_object_object_get_ex(c, "ok", &ok))
+		return -1;
+	return json_object_get_boolean(ok);
+}
+
+static long long check_int(json_object *doc, const char *name, const char *key)
+{
+	json_object *checks, *c, *v;
+	if (!json_object_object_get_ex(doc, "checks", &checks) || !json_object_object_get_ex(checks, name, &c) ||
+	    !json_object_object_get_ex(c, key, &v) || !v)
+		return -1;
+	return json_object_get_int64(v);
+}
+
+static const char *doc_str(json_object *doc, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(doc, key, &v) && v ? json_object_get_string(v) : "";
+}
+
+/* Poll /readyz until it answers @p want with checks.@p name.ok == @p ok;
+ * the last answer (put it). */
+static json_object *wait_ready(const server_t *s, long want, const char *name, int ok)
+{
+	long long until = now_ms() + (g_valgrind ? 120000 : 30000);
+	json_object *doc = NULL;
+	long st = 0;
+	for (;;) {
+		json_object_put(doc);
+		st = probe(s, "/readyz", &doc);
+		if ((st == want && check_ok(doc, name) == ok) || now_ms() > until)
+			break;
+		usleep(50 * 1000);
+	}
+	ck_assert_msg(st == want && check_ok(doc, name) == ok, "/readyz: %ld %s", st,
+		json_object_to_json_string(doc));
+	return doc;
+}
+
+/* Wait until /readyz answers @p want on the pool's account, the queue and
+ * Pexip fine, with @p depth rooms. */
+static void pool_readiness_is(const server_t *s, long want, long long depth)
+{
+	json_object *doc = wait_ready(s, want, "pool", want == 200);
+	ck_assert_str_eq(doc_str(doc, "status"), want == 200 ? "ready" : "not_ready");
+	ck_assert_int_eq(check_ok(doc, "queue"), 1);
+	ck_assert_int_eq(check_ok(doc, "pexip"), 1);
+	ck_assert_int_eq(check_int(doc, "pool", "depth"), depth);
+	json_object_put(doc);
+}
+
+/* Liveness and readiness in the normal case, without credentials, GET
+ * and HEAD; then the pool emptied under the server by another process
+ * (pexctl pool drain does this): not ready naming the pool, and the
+ * probe queues a top-up so the server gets ready again on its own. */
+START_TEST(test_probes_ready_and_pool)
+{
+	const char *const args[] = { "--prefetch", "0", NULL };
+	server_opts so = { "name_prefix: prb_", NULL, args, NULL, NULL, NULL, 0 };
+	pex_config *cfg = NULL;
+	pex_pool *pool = NULL;
+	json_object *doc;
+	char path[300], *log;
+	size_t drained = 0;
+	server_t s;
+	resp_t r;
+
+	server_start_opts(&s, "probes", 2, &so);
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 300000 : 60000), 2);
+	ck_assert_int_eq(probe(&s, "/healthz", &doc), 200);
+	ck_assert_str_eq(doc_str(doc, "status"), "ok");
+	ck_assert(json_int(json_object_to_json_string(doc), "uptime_s") >= 0);
+	json_object_put(doc);
+	ck_assert_int_eq(http(&r, s.base, "HEAD", "/healthz", NULL, 0, NULL), 200);
+	ck_assert_uint_eq(r.len, 0);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, s.base, "POST", "/healthz", BODY("{}"), NULL), 405);
+	resp_free(&r);
+
+	pool_readiness_is(&s, 200, 2);
+	ck_assert_int_eq(http(&r, s.base, "HEAD", "/readyz", NULL, 0, NULL), 200);
+	ck_assert_uint_eq(r.len, 0);
+	resp_free(&r);
+
+	/* the pool drained by another process: empty, nothing coming */
+	snprintf(path, sizeof(path), "%s/probes.yaml", g_dir);
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	ck_assert_int_eq(pex_pool_new_from_config(&pool, cfg, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_drain(pool, 1, &drained, NULL, NULL), 0);
+	ck_assert_uint_eq(drained, 2);
+	pex_pool_free(pool);
+	pex_config_free(cfg);
+	pool_readiness_is(&s, 503, 0);
+	/* that answer queued a top-up: ready again, the pool full again */
+	json_object_put(wait_ready(&s, 200, "pool", 1));
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 300000 : 60000), 2);
+
+	/* probes stay out of the access log; the changes of readiness are in */
+	snprintf(path, sizeof(path), "%s/probes.log", g_dir);
+	ck_assert_ptr_nonnull(log = slurp(path));
+	ck_assert_msg(!strstr(log, "\"GET\",\"path\":\"/readyz\"") && !strstr(log, "\"GET\",\"path\":\"/healthz\"") &&
+		!strstr(log, "\"HEAD\",\"path\":\"/readyz\"") && !strstr(log, "\"HEAD\",\"path\":\"/healthz\""),
+		"probes in the access log:\n%s", log);
+	ck_assert_msg(strstr(log, "\"POST\",\"path\":\"/healthz\",\"status\":405"), "%s", log);
+	ck_assert_msg(strstr(log, "readiness: not ready, failing: pool"), "%s", log);
+	ck_assert_msg(strstr(log, "readiness: ready"), "%s", log);
+	free(log);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+/* Pexip refusing everything: /healthz stays 200 (it asks nothing);
+ * /readyz turns 503 naming pexip once no check has succeeded for the
+ * window (--ready-window 3), and 200 again when Pexip answers. While a
+ * check hangs in Pexip, probes still answer at once and ask nothing more.
+ * The server has an emulator of its own (no other server's request counts
+ * in its in_flight) and holds no room (--prefetch 0: no rotation). */
+START_TEST(test_probes_pexip_down)
+{
+	const char *const args[] = { "--ready-window", "3", "--prefetch", "0", NULL };
+	server_opts so = { "name_prefix: prp_", NULL, args, NULL, NULL, NULL, 0 };
+	emu_t main_emu = g_emu;
+	long long until;
+	json_object *doc;
+	server_t s;
+	resp_t r;
+	int i;
+
+	ck_assert_int_eq(emu_start(&g_emu, NULL), 0);
+	server_start_opts(&s, "probes-pexip", 1, &so);
+	ck_assert_int_eq(wait_depth(&s, 1, g_valgrind ? 300000 : 60000), 1);
+	json_object_put(wait_ready(&s, 200, "pexip", 1));
+
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"rate_drop\": 1}", NULL), 200);
+	ck_assert_int_eq(probe(&s, "/healthz", &doc), 200);
+	ck_assert_str_eq(doc_str(doc, "status"), "ok");
+	json_object_put(doc);
+	ck_assert_int_eq(http(&r, s.base, "HEAD", "/healthz", NULL, 0, NULL), 200);
+	resp_free(&r);
+	doc = wait_ready(&s, 503, "pexip", 0);
+	ck_assert_str_eq(doc_str(doc, "status"), "not_ready");
+	ck_assert_int_ge(check_int(doc, "pexip", "last_success_s_ago"), 3);
+	ck_assert_int_eq(check_int(doc, "pexip", "window_s"), 3);
+	ck_assert_int_eq(check_ok(doc, "queue"), 1);
+	ck_assert_int_eq(check_ok(doc, "pool"), 1);
+	json_object_put(doc);
+	ck_assert_int_eq(probe(&s, "/healthz", &doc), 200);
+	json_object_put(doc);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"rate_drop\": 0}", NULL), 200);
+	json_object_put(wait_ready(&s, 200, "pexip", 1));
+
+	/* a check held in Pexip: the probes neither wait for it nor ask again */
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold\": true}", NULL), 200);
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	while (emu_stat(&g_emu, "in_flight") < 1 && now_ms() < until) {
+		ck_assert_int_ne(probe(&s, "/readyz", &doc), 0);
+		json_object_put(doc);
+		usleep(50 * 1000);
+	}
+	ck_assert_int_eq(emu_stat(&g_emu, "in_flight"), 1);
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_ne(probe(&s, "/readyz", &doc), 0);
+		json_object_put(doc);
+		ck_assert_int_eq(probe(&s, "/healthz", &doc), 200);
+		json_object_put(doc);
+	}
+	ck_assert_int_eq(emu_stat(&g_emu, "in_flight"), 1);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold\": false}", NULL), 200);
+	json_object_put(wait_ready(&s, 200, "pexip", 1));
+	ck_assert_int_eq(server_stop(&s), 0);
+	emu_stop(&g_emu);
+	ck_assert_int_eq(g_emu.exit_status, 0);
+	g_emu = main_emu;
+}
+END_TEST
+
+/* One response on a kept-alive connection: its status, its body in @p body. */
+static int raw_response(int fd, char *body, size_t n)
+{
+	char buf[4096];
+	size_t len = 0;
+	long long until = now_ms() + (g_valgrind ? 120000 : 30000);
+	char *end = NULL, *cl;
+	int status = 0;
+	long blen = -1;
+
+	body[0] = '\0';
+	while (now_ms() < until && len < sizeof(buf) - 1) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t got;
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if ((got = recv(fd, buf + len, sizeof(buf) - 1 - len, 0)) <= 0)
+			break;
+		len += (size_t)got;
+		buf[len] = '\0';
+		if (!end && (end = strstr(buf, "\r\n\r\n")) && (cl = strcasestr(buf, "\r\nContent-Length:")))
+			blen = strtol(cl + 17, NULL, 10);
+		if (end && blen >= 0 && (size_t)(end + 4 - buf) + (size_t)blen <= len)
+			break;
+	}
+	if (!end || blen < 0 || sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		return 0;
+	snprintf(body, n, "%.*s", (int)blen, end + 4);
+	return status;
+}
+
+/* SIGTERM with a create in flight (held at Pexip): while the server
+ * drains, /healthz on a connection kept alive answers 503 "stopping",
+ * /readyz 503 "not_ready" with "stopping": true. */
+START_TEST(test_probes_stopping)
+{
+	const char *hz = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", *rz = "GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n";
+	json_object *doc, *v;
+	char body[2048];
+	long long until;
+	void *st = NULL;
+	pthread_t th;
+	server_t s;
+	int fd, fd2, status;
+
+	server_start(&s, "probes-stop", 1);
+	ck_assert_int_eq(wait_depth(&s, 1, g_valgrind ? 300000 : 60000), 1);
+	ck_assert_int_ge(fd = raw_connect(s.port, NULL), 0);
+	ck_assert_int_ge(fd2 = raw_connect(s.port, NULL), 0);
+	raw_send(fd, hz, strlen(hz));
+	ck_assert_int_eq(raw_response(fd, body, sizeof(body)), 200);
+	raw_send(fd2, hz, strlen(hz));
+	ck_assert_int_eq(raw_response(fd2, body, sizeof(body)), 200);
+
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold\": true}", NULL), 200);
+	ck_assert_int_eq(pthread_create(&th, NULL, create_in_thread, &s), 0);
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	while (emu_stat(&g_emu, "in_flight") < 1 && now_ms() < until)
+		usleep(20 * 1000);
+	ck_assert_int_ge(emu_stat(&g_emu, "in_flight"), 1);
+	kill(s.pid, SIGTERM);
+	/* until the signal is taken: 200 and the connection stays open */
+	until = now_ms() + (g_valgrind ? 120000 : 30000);
+	do {
+		raw_send(fd, hz, strlen(hz));
+		status = raw_response(fd, body, sizeof(body));
+	} while (status == 200 && now_ms() < until);
+	ck_assert_int_eq(status, 503);
+	ck_assert_ptr_nonnull(doc = json_tokener_parse(body));
+	ck_assert_str_eq(doc_str(doc, "status"), "stopping");
+	json_object_put(doc);
+	raw_send(fd2, rz, strlen(rz));
+	ck_assert_int_eq(raw_response(fd2, body, sizeof(body)), 503);
+	ck_assert_ptr_nonnull(doc = json_tokener_parse(body));
+	ck_assert_str_eq(doc_str(doc, "status"), "not_ready");
+	ck_assert(json_object_object_get_ex(doc, "stopping", &v) && json_object_get_boolean(v));
+	json_object_put(doc);
+	close(fd);
+	close(fd2);
+
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold\": false}", NULL), 200);
+	ck_assert_int_eq(pthread_join(th, &st), 0);
+	ck_assert_int_eq((long)(intptr_t)st, 200);      /* the request in flight was finished */
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -3212,6 +3493,9 @@ static Suite *server_suite(void)
 	ADD(test_public_lookups_capped);
 	ADD(test_sd_notify);
 	ADD(test_sighup_reload);
+	ADD(test_probes_ready_and_pool);
+	ADD(test_probes_pexip_down);
+	ADD(test_probes_stopping);
 	ADD(test_log_has_no_secrets);
 #undef ADD
 	suite_add_tcase(s, tc);
