@@ -17,7 +17,10 @@ enum {
 	EXIT_CONFIG = 5
 };
 
+struct pexctl_cmd;
+
 typedef struct pexctl {
+	const struct pexctl_cmd *cmd;   /* the command running (its flags, its help) */
 	const char *config_path;
 	int json;
 	int quiet;
@@ -28,12 +31,31 @@ typedef struct pexctl {
 	pex_client *client;
 } pexctl;
 
+/* One flag of a command: the one place its name, argument and help line
+ * live (getopt, --help, help COMMAND, did-you-mean, completion). */
+typedef struct pexctl_flag {
+	const char *name;   /* long name, without the dashes */
+	int val;            /* what pexctl_getopt returns for it */
+	const char *arg;    /* the argument's name in the help, NULL: takes none */
+	const char *help;   /* one line */
+} pexctl_flag;
+
 typedef struct pexctl_cmd {
 	const char *name;
 	int (*fn)(pexctl *ctl, int argc, char **argv);
 	const char *usage;
 	const char *help;
+	const pexctl_flag *flags;   /* NULL-name terminated; NULL: none */
+	const char *example;
 } pexctl_cmd;
+
+/* getopt_long over the running command's flags (ctl->cmd->flags): a flag's
+ * val, -1 after the last option, '?' for an unknown or incomplete one
+ * (report it with pexctl_bad_option). */
+int pexctl_getopt(pexctl *ctl, int argc, char **argv);
+/* The usage error of the option pexctl_getopt just refused, with a
+ * did-you-mean when a known flag is close; returns EXIT_USAGE. */
+int pexctl_bad_option(pexctl *ctl, char **argv);
 
 /* Map a library error code to an exit status (one table, here). */
 int pexctl_exit_code(int err);
@@ -45,7 +67,8 @@ int pexctl_fail(pexctl *ctl, int err, const char *context);
  * the same shape as pexctl_fail's with --json, the message on stderr, and
  * return the exit status. Takes ownership of @report. */
 int pexctl_fail_report(pexctl *ctl, json_object *report, int err, const char *context);
-/* Report a usage error and return EXIT_USAGE. */
+/* Report a usage error (and, inside a command, its usage line) and return
+ * EXIT_USAGE. */
 int pexctl_usage(pexctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Load the configuration (once). */
 int pexctl_config(pexctl *ctl);
