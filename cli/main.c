@@ -3,9 +3,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pexctl.h"
+#include "progress.h"
 
 static int cmd_help(pexctl *ctl, int argc, char **argv);
 static void print_paths(pexctl *ctl);
@@ -530,21 +532,33 @@ int pexctl_client(pexctl *ctl)
 	return pex_client_new_from_config(&ctl->client, ctl->cfg, log_cb, ctl);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void pexctl_progress(pexctl *ctl, size_t done, size_t total, const char *label)
 {
-	int width = 30, filled;
+	char line[256];
 	if (ctl->quiet || !isatty(STDERR_FILENO) || total == 0)
 		return;
-	filled = (int)((done * (size_t)width) / total);
-	fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", label, filled,
-		"##############################", width - filled, "", done, total);
+	if (!ctl->progress_shown) {
+		ctl->progress_shown = 1;
+		ctl->progress_start = now_s();
+	}
+	pexctl_progress_format(line, sizeof(line), label, done, total, now_s() - ctl->progress_start);
+	/* \033[K: erase what a longer line before left */
+	fprintf(stderr, "\r%s\033[K", line);
 	fflush(stderr);
 }
 
 void pexctl_progress_end(pexctl *ctl)
 {
-	if (!ctl->quiet && isatty(STDERR_FILENO))
+	if (ctl->progress_shown)
 		fputc('\n', stderr);
+	ctl->progress_shown = 0;
 }
 
 /* Does @arg name one of @c's flags that takes a value as the next word

@@ -27,6 +27,8 @@ typedef struct pexctl {
 	int verbose;
 	int log_json;
 	int no_config_found;   /* the default search found no configuration file */
+	int progress_shown;    /* a progress line is on the terminal, not ended yet */
+	double progress_start; /* when it started (monotonic seconds) */
 	pex_config *cfg;
 	pex_client *client;
 } pexctl;
@@ -95,7 +97,9 @@ int pexctl_client(pexctl *ctl);
 void pexctl_print_json(json_object *doc);
 /* A room as the JSON object of the CLI contract. */
 json_object *pexctl_room_json(const pex_room *room);
-/* Progress on a TTY only (stderr); done/total, label. */
+/* Progress on a TTY only (stderr): label, bar, done/total, rate and time
+ * left (pexctl_progress_format); pexctl_progress_end ends the line when
+ * one was shown, and only then. */
 void pexctl_progress(pexctl *ctl, size_t done, size_t total, const char *label);
 void pexctl_progress_end(pexctl *ctl);
 
