@@ -140,7 +140,7 @@ int cmd_config(pexctl *ctl, int argc, char **argv)
 	check k;
 	int err;
 	if (argc != 2 || strcmp(argv[1], "check") != 0)
-		return pexctl_usage(ctl, "usage: pexctl config check");
+		return pexctl_usage(ctl, "config needs 'check'");
 	/* nothing else can be checked without a configuration */
 	if ((err = pexctl_config(ctl)) < 0)
 		return pexctl_fail(ctl, err, "configuration");

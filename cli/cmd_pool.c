@@ -1,7 +1,7 @@
 /* pexctl create | gc | pool fill|status|drain | event | uui decode | metrics */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <getopt.h>   /* optind, optarg */
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -187,26 +187,18 @@ static void replenish_detached(pexctl *ctl, int wait)
 
 int cmd_create(pexctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "uui", required_argument, NULL, 'u' },
-		{ "tag-url", required_argument, NULL, 't' },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "no-replenish", no_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *uui = NULL, *tag = NULL;
 	pex_pool *pool = NULL;
 	pex_pool_room *room = NULL;
 	int c, err, wait = 0, replenish = 1;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
 		switch (c) {
 		case 'u': uui = optarg; break;
 		case 't': tag = optarg; break;
 		case 'w': wait = 1; break;
 		case 'n': replenish = 0; break;
-		default: return pexctl_usage(ctl, "create: unknown or incomplete option '%s'", argv[optind - 1]);
+		default: return pexctl_bad_option(ctl, argv);
 		}
 	}
 	if (optind != argc)
@@ -234,13 +226,6 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 
 int cmd_gc(pexctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'd' },
-		{ "min-age", required_argument, NULL, 'a' },
-		{ "orphans", no_argument, NULL, 'o' },
-		{ "max", required_argument, NULL, 'm' },
-		{ NULL, 0, NULL, 0 }
-	};
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 	pex_gc_report rep;
 	pex_pool *pool = NULL;
@@ -248,8 +233,7 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 	long long v = 0;
 	int c, err, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
 		switch (c) {
 		case 'd': o.dry_run = 1; break;
 		case 'o': o.orphans = 1; break;
@@ -263,7 +247,7 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 				return rc;
 			o.max = (size_t)v;
 			break;
-		default: return pexctl_usage(ctl, "gc: unknown or incomplete option '%s'", argv[optind - 1]);
+		default: return pexctl_bad_option(ctl, argv);
 		}
 	}
 	if (optind != argc)
@@ -304,11 +288,6 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 
 int cmd_pool(pexctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "depth", required_argument, NULL, 'd' },
-		{ "delete", no_argument, NULL, 'x' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *sub;
 	pex_pool *pool = NULL;
 	json_object *report = NULL;
@@ -317,13 +296,12 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 	size_t n = 0;
 
 	if (argc < 2)
-		return pexctl_usage(ctl, "usage: pexctl pool fill [--depth N] | status | drain [--delete]");
+		return pexctl_usage(ctl, "pool needs fill, status or drain");
 	sub = argv[1];
 	if (strcmp(sub, "fill") != 0 && strcmp(sub, "status") != 0 && strcmp(sub, "drain") != 0)
 		return pexctl_usage(ctl, "pool: unknown subcommand '%s' (fill, status or drain)", sub);
 	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+	while ((c = pexctl_getopt(ctl, argc - 1, argv + 1)) != -1) {
 		switch (c) {
 		case 'd':
 			if (strcmp(sub, "fill") != 0)
@@ -336,7 +314,7 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 				return pexctl_usage(ctl, "pool %s: --delete is for 'pool drain'", sub);
 			del = 1;
 			break;
-		default: return pexctl_usage(ctl, "pool %s: unknown or incomplete option '%s'", sub, argv[optind]);
+		default: return pexctl_bad_option(ctl, argv + 1);
 		}
 	}
 	if (optind != argc - 1)
@@ -483,9 +461,11 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 	char *body = NULL;
 	size_t len = 0;
 	int err, rc;
-	if (argc > 2)
-		return pexctl_usage(ctl, "usage: pexctl event [FILE|-]");
-	if ((rc = read_all(ctl, argc == 2 ? argv[1] : "-", &body, &len)) >= 0)
+	if (pexctl_getopt(ctl, argc, argv) != -1)
+		return pexctl_bad_option(ctl, argv);
+	if (argc - optind > 1)
+		return pexctl_usage(ctl, "event takes at most one FILE");
+	if ((rc = read_all(ctl, optind < argc ? argv[optind] : "-", &body, &len)) >= 0)
 		return rc;
 	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) < 0) {
 		free(body);
@@ -527,7 +507,7 @@ int cmd_uui(pexctl *ctl, int argc, char **argv)
 	pex_buf out = PEX_BUF_INIT;
 	int err;
 	if (argc != 3 || strcmp(argv[1], "decode") != 0)
-		return pexctl_usage(ctl, "usage: pexctl uui decode HEX");
+		return pexctl_usage(ctl, "uui needs 'decode HEX'");
 	if ((err = pexctl_config_or_defaults(ctl)) < 0 ||
 	    (err = pexctl_tag_rules(ctl, &rules)) < 0)
 		return pexctl_fail(ctl, err, NULL);
@@ -570,11 +550,6 @@ static void print_gauges(const char *text)
 
 int cmd_metrics(pexctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "gauges", no_argument, NULL, 'g' },
-		{ NULL, 0, NULL, 0 }
-	};
 	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
 	int prometheus = 0, gauges = 0;
 	pex_pool_metrics m;
@@ -582,14 +557,13 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 	pex_buf out = PEX_BUF_INIT;
 	int c, err;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
 		if (c == 'g') {
 			gauges = 1;
 			continue;
 		}
 		if (c != 'f')
-			return pexctl_usage(ctl, "metrics: unknown or incomplete option '%s'", argv[optind - 1]);
+			return pexctl_bad_option(ctl, argv);
 		if (strcmp(optarg, "prometheus") == 0) {
 			fmt = PEX_METRICS_PROMETHEUS;
 			prometheus = 1;

@@ -1,5 +1,5 @@
 /* pexctl get | list | update | delete */
-#include <getopt.h>
+#include <getopt.h>   /* optind, optarg */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,25 +45,14 @@ static void print_room_text(const pex_room *r)
 		printf("created:       %s\n", pex_room_creation_time(r));
 }
 
-/* Parse a command's options; returns -1 on success, an exit code on error. */
-static int no_options(pexctl *ctl, int argc, char **argv)
-{
-	static const struct option none[] = { { NULL, 0, NULL, 0 } };
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", none, NULL)) != -1)
-		return pexctl_usage(ctl, "%s: unknown option '%s'", argv[0], argv[optind - 1]);
-	return -1;
-}
-
 int cmd_get(pexctl *ctl, int argc, char **argv)
 {
 	pex_room *r = NULL;
-	int err, rc;
-	if ((rc = no_options(ctl, argc, argv)) >= 0)
-		return rc;
+	int err;
+	if (pexctl_getopt(ctl, argc, argv) != -1)
+		return pexctl_bad_option(ctl, argv);
 	if (argc - optind != 1)
-		return pexctl_usage(ctl, "usage: pexctl get NAME");
+		return pexctl_usage(ctl, "get takes one NAME");
 	if ((err = pexctl_client(ctl)) < 0)
 		return pexctl_fail(ctl, err, NULL);
 	if ((err = pex_room_get_by_name(&r, ctl->client, argv[optind])) < 0)
@@ -78,11 +67,6 @@ int cmd_get(pexctl *ctl, int argc, char **argv)
 
 int cmd_list(pexctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "prefix", required_argument, NULL, 'p' },
-		{ "tag", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 }
-	};
 	pex_room_filter f = PEX_ROOM_FILTER_INIT;
 	pex_room_iter *it = NULL;
 	pex_room *r = NULL;
@@ -90,12 +74,11 @@ int cmd_list(pexctl *ctl, int argc, char **argv)
 	size_t count = 0;
 	int c, err;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
 		switch (c) {
 		case 'p': f.name_prefix = optarg; break;
 		case 't': f.tag = optarg; break;
-		default: return pexctl_usage(ctl, "list: unknown or incomplete option '%s'", argv[optind - 1]);
+		default: return pexctl_bad_option(ctl, argv);
 		}
 	}
 	if (optind != argc)
@@ -132,27 +115,21 @@ int cmd_list(pexctl *ctl, int argc, char **argv)
 
 int cmd_update(pexctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "tag", required_argument, NULL, 't' },
-		{ "description", required_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 }
-	};
 	pex_room_patch p = PEX_ROOM_PATCH_INIT;
 	pex_tag_rules rules;
 	pex_buf tag = PEX_BUF_INIT;
 	pex_room *r = NULL;
 	int c, err;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
 		switch (c) {
 		case 't': p.tag = optarg; break;
 		case 'd': p.description = optarg; break;
-		default: return pexctl_usage(ctl, "update: unknown or incomplete option '%s'", argv[optind - 1]);
+		default: return pexctl_bad_option(ctl, argv);
 		}
 	}
 	if (argc - optind != 1)
-		return pexctl_usage(ctl, "usage: pexctl update NAME --tag URL [--description TEXT]");
+		return pexctl_usage(ctl, "update takes one NAME");
 	if (!p.tag && !p.description)
 		return pexctl_usage(ctl, "update: nothing to change (give --tag or --description)");
 	/* a tag is a URL by the rules of --tag-url (https, tag.allowed_hosts,
@@ -225,28 +202,22 @@ static void delete_one(pexctl *ctl, delete_report *rep, const char *name)
 
 int cmd_delete(pexctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "prefix", required_argument, NULL, 'p' },
-		{ "yes", no_argument, NULL, 'y' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *prefix = NULL;
 	json_object *doc = NULL;
 	delete_report rep;
 	int c, yes = 0, err, i;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
 		switch (c) {
 		case 'p': prefix = optarg; break;
 		case 'y': yes = 1; break;
-		default: return pexctl_usage(ctl, "delete: unknown or incomplete option '%s'", argv[optind - 1]);
+		default: return pexctl_bad_option(ctl, argv);
 		}
 	}
 	if (prefix && optind != argc)
 		return pexctl_usage(ctl, "delete: give names or --prefix, not both");
 	if (!prefix && optind == argc)
-		return pexctl_usage(ctl, "usage: pexctl delete NAME... | pexctl delete --prefix P --yes");
+		return pexctl_usage(ctl, "delete needs NAMEs or --prefix P --yes");
 	if (prefix && !*prefix)
 		return pexctl_usage(ctl, "delete: --prefix must not be empty");
 	if (prefix && !yes)

@@ -17,23 +17,47 @@ enum {
 	EXIT_CONFIG = 5
 };
 
+struct pexctl_cmd;
+
 typedef struct pexctl {
+	const struct pexctl_cmd *cmd;   /* the command running (its flags, its help) */
 	const char *config_path;
 	int json;
 	int quiet;
 	int verbose;
 	int log_json;
 	int no_config_found;   /* the default search found no configuration file */
+	int progress_shown;    /* a progress line is on the terminal, not ended yet */
+	double progress_start; /* when it started (monotonic seconds) */
 	pex_config *cfg;
 	pex_client *client;
 } pexctl;
+
+/* One flag of a command: the one place its name, argument and help line
+ * live (getopt, --help, help COMMAND, did-you-mean, completion). */
+typedef struct pexctl_flag {
+	const char *name;   /* long name, without the dashes */
+	int val;            /* what pexctl_getopt returns for it */
+	const char *arg;    /* the argument's name in the help, NULL: takes none */
+	const char *help;   /* one line */
+} pexctl_flag;
 
 typedef struct pexctl_cmd {
 	const char *name;
 	int (*fn)(pexctl *ctl, int argc, char **argv);
 	const char *usage;
 	const char *help;
+	const pexctl_flag *flags;   /* NULL-name terminated; NULL: none */
+	const char *example;
 } pexctl_cmd;
+
+/* getopt_long over the running command's flags (ctl->cmd->flags): a flag's
+ * val, -1 after the last option, '?' for an unknown or incomplete one
+ * (report it with pexctl_bad_option). */
+int pexctl_getopt(pexctl *ctl, int argc, char **argv);
+/* The usage error of the option pexctl_getopt just refused, with a
+ * did-you-mean when a known flag is close; returns EXIT_USAGE. */
+int pexctl_bad_option(pexctl *ctl, char **argv);
 
 /* Map a library error code to an exit status (one table, here). */
 int pexctl_exit_code(int err);
@@ -45,7 +69,8 @@ int pexctl_fail(pexctl *ctl, int err, const char *context);
  * the same shape as pexctl_fail's with --json, the message on stderr, and
  * return the exit status. Takes ownership of @report. */
 int pexctl_fail_report(pexctl *ctl, json_object *report, int err, const char *context);
-/* Report a usage error and return EXIT_USAGE. */
+/* Report a usage error (and, inside a command, its usage line) and return
+ * EXIT_USAGE. */
 int pexctl_usage(pexctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Load the configuration (once). */
 int pexctl_config(pexctl *ctl);
@@ -72,7 +97,9 @@ int pexctl_client(pexctl *ctl);
 void pexctl_print_json(json_object *doc);
 /* A room as the JSON object of the CLI contract. */
 json_object *pexctl_room_json(const pex_room *room);
-/* Progress on a TTY only (stderr); done/total, label. */
+/* Progress on a TTY only (stderr): label, bar, done/total, rate and time
+ * left (pexctl_progress_format); pexctl_progress_end ends the line when
+ * one was shown, and only then. */
 void pexctl_progress(pexctl *ctl, size_t done, size_t total, const char *label);
 void pexctl_progress_end(pexctl *ctl);
 

@@ -150,6 +150,8 @@ on_tty "$work/tty" "$PEXCTL_BIN $pc pool fill --depth 4"
 contains "$work/tty" "created 4 rooms" "fill on a tty"
 contains "$work/tty" "] 4/4" "fill progress on a tty"
 contains "$work/tty" "[##############################]" "fill progress bar on a tty"
+# the bar ends its line: the report starts a line of its own
+if grep -a "created 4 rooms" "$work/tty" | grep -qF "] 4/4"; then bad "fill: the bar's line not ended"; else ok; fi
 expect 0 "pool status after fill on a tty" -- pexctl --json $pc pool status
 jq_is "$work/out" '.pool_depth' 4 "filled on a tty"
 printf '{"event":"eventsink_bulk","data":[{"event":"conference_ended","data":{"name":"pool_tty_a"}},{"event":"conference_ended","data":{"name":"pool_tty_b"}}]}' >"$work/ev2.json"
