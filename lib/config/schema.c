@@ -1,6 +1,6 @@
 /*
  * The configuration schema: one row per key of pexipsdk.yaml(5)
- * (design.md §6), plus lookups, typo suggestions and the string validators.
+ * (man/pexipsdk.yaml.5), plus lookups, typo suggestions and the string validators.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -146,7 +146,7 @@ static const char *const protected_prefixes[] = { "test_", "vkiosk_", NULL };
 
 /*
  * Keep the rows of one section together (the dump relies on it) and in
- * the order of design.md §6.
+ * the order of pexipsdk.yaml(5).
  */
 static const pex__config_key schema[] = {
 	STR("pexip.url", R, NULL, check_http_url),

@@ -1,5 +1,5 @@
 /*
- * The pool message codec (design.md §4): what a pool queue message holds.
+ * The pool message codec (docs/DECISIONS.md #9): what a pool queue message holds.
  *
  * Written as the UTF-8 JSON bytes
  *   {"name":…,"id":…,"alias":…,"guest_pin":…,"created":…}
