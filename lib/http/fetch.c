@@ -91,7 +91,7 @@ int pex_https_get(pex_buf *out, long *max_age_s, const char *url, const char *wh
 	memset(&resp, 0, sizeof(resp));
 	if ((err = pex__http_new(&h, &hc)) < 0)
 		return err;
-	err = pex__http_perform(h, "GET", url, (const char *const[]){ "Accept: application/json", NULL },
+	err = pex__http_perform(h, PEX__HTTP_FOREGROUND, "GET", url, (const char *const[]){ "Accept: application/json", NULL },
 		NULL, 0, &resp);
 	pex__http_free(h);
 	if (err < 0 && resp.curl_code == CURLE_WRITE_ERROR && resp.body.size + CURL_MAX_WRITE_SIZE > FETCH_MAX_BODY) {

@@ -58,6 +58,15 @@ int pex__parse_location_id(long long *out, const char *location);
  * for a free handle. DNS and TLS sessions are shared between handles. */
 typedef struct pex__http pex__http;
 
+/* The class a request goes out at. Background requests (bulk work:
+ * replenish, GC) yield handles to foreground ones (transport.c, acquire();
+ * docs/DECISIONS.md #15). The class travels with the request, never with
+ * the thread. */
+typedef enum pex__http_class {
+	PEX__HTTP_FOREGROUND = 0,
+	PEX__HTTP_BACKGROUND = 1
+} pex__http_class;
+
 typedef struct pex__http_config {
 	int tls_verify;
 	const char *ca_file;
@@ -91,14 +100,12 @@ void pex__http_free(pex__http *h);
 /* One attempt. Transport failures return PEX_ENET, PEX_ETIMEOUT or PEX_ETLS
  * (resp->not_sent says whether the server surely did not process it); any
  * HTTP status is success here. @headers is NULL-terminated. */
-int pex__http_perform(pex__http *h, const char *method, const char *url,
+int pex__http_perform(pex__http *h, pex__http_class cls, const char *method, const char *url,
 	const char *const *headers, const char *body, size_t body_len,
 	pex__http_response *resp);
 void pex__http_response_reset(pex__http_response *resp);
-/* Mark the calling thread's requests as background (1) or foreground (0,
- * the default); returns the previous setting. Background requests yield
- * handles to foreground ones (transport.c, acquire()). */
-int pex__http_background(int on);
 void pex__http_response_dispose(pex__http_response *resp);
+/* Requests of class @p cls waiting for a handle now (for tests). */
+size_t pex__http_waiting(pex__http *h, pex__http_class cls);
 
 #endif

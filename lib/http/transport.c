@@ -20,7 +20,7 @@ struct pex__http {
 	pthread_cond_t bg_cond;   /* background waiters */
 	CURL **handles;           /* free handles: handles[0..nfree) */
 	size_t nfree, nhandles;
-	size_t fg_active, fg_waiting, bg_active;
+	size_t fg_active, fg_waiting, bg_active, bg_waiting;
 	/* foreground high-water marks of the current and the previous second */
 	size_t fg_hwm[2];
 	long long hwm_epoch;
@@ -119,16 +119,6 @@ void pex__http_free(pex__http *h)
 	free(h);
 }
 
-/* Requests of this thread are background work (see pex__http_background). */
-static _Thread_local int tl_background;
-
-int pex__http_background(int on)
-{
-	int was = tl_background;
-	tl_background = on != 0;
-	return was;
-}
-
 /* Seconds on the monotonic clock. */
 static long long mono_s(void)
 {
@@ -182,8 +172,10 @@ static CURL *acquire(pex__http *h, int bg)
 	CURL *c;
 	pthread_mutex_lock(&h->lock);
 	if (bg) {
+		h->bg_waiting++;
 		while (!bg_may_start(h))
 			pthread_cond_wait(&h->bg_cond, &h->lock);
+		h->bg_waiting--;
 		h->bg_active++;
 	} else {
 		h->fg_waiting++;
@@ -198,6 +190,15 @@ static CURL *acquire(pex__http *h, int bg)
 	c = h->handles[--h->nfree];
 	pthread_mutex_unlock(&h->lock);
 	return c;
+}
+
+size_t pex__http_waiting(pex__http *h, pex__http_class cls)
+{
+	size_t n;
+	pthread_mutex_lock(&h->lock);
+	n = cls == PEX__HTTP_BACKGROUND ? h->bg_waiting : h->fg_waiting;
+	pthread_mutex_unlock(&h->lock);
+	return n;
 }
 
 static void release(pex__http *h, CURL *c, int bg)
@@ -358,7 +359,7 @@ static int transport_error(const pex__http *h, CURLcode rc, const char *method, 
 	return code;
 }
 
-int pex__http_perform(pex__http *h, const char *method, const char *url,
+int pex__http_perform(pex__http *h, pex__http_class cls, const char *method, const char *url,
 	const char *const *headers, const char *body, size_t body_len,
 	pex__http_response *resp)
 {
@@ -386,7 +387,7 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	}
 	hl = tmp;
 
-	bg = tl_background;
+	bg = cls == PEX__HTTP_BACKGROUND;
 	c = acquire(h, bg);
 	curl_easy_reset(c);
 	errbuf[0] = '\0';

@@ -16,7 +16,8 @@
 
 #define ASSERTION_LIFETIME_S 300
 
-struct pex_client {
+/* What the foreground client and its background view share. */
+typedef struct client_shared {
 	pex__http *http;
 	char *base;
 	char *host_path;          /* base without scheme, for logs */
@@ -40,6 +41,15 @@ struct pex_client {
 	unsigned token_gen;
 
 	atomic_ullong n_requests, n_retries, n_token_fetches, n_failures;
+} client_shared;
+
+/* A handle: the client the caller made (foreground) or its background view
+ * (pex__client_background), which shares everything but the class its
+ * requests go out at. */
+struct pex_client {
+	client_shared *s;
+	pex__http_class cls;
+	pex_client *bg;           /* the foreground client's background view; NULL in the view */
 };
 
 int pex_client_options_init(pex_client_options *opts, unsigned int version)
@@ -62,21 +72,30 @@ static void free_secret(char *s)
 
 void pex_client_free(pex_client *c)
 {
-	if (!c)
-		return;
-	pex__http_free(c->http);
-	free(c->base);
-	free(c->host_path);
-	free_secret(c->basic_header);
-	free_secret(c->token_header);
-	EVP_PKEY_free(c->key);
-	free(c->client_id);
-	free(c->token_url);
-	free(c->audience);
-	free(c->scope);
-	pthread_cond_destroy(&c->tok_cond);
-	pthread_mutex_destroy(&c->tok_lock);
+	client_shared *s;
+	if (!c || !c->bg)
+		return;      /* a background view goes with its client */
+	s = c->s;
+	pex__http_free(s->http);
+	free(s->base);
+	free(s->host_path);
+	free_secret(s->basic_header);
+	free_secret(s->token_header);
+	EVP_PKEY_free(s->key);
+	free(s->client_id);
+	free(s->token_url);
+	free(s->audience);
+	free(s->scope);
+	pthread_cond_destroy(&s->tok_cond);
+	pthread_mutex_destroy(&s->tok_lock);
+	free(s);
+	free(c->bg);
 	free(c);
+}
+
+pex_client *pex__client_background(pex_client *c)
+{
+	return c && c->bg ? c->bg : c;
 }
 
 static int check_url(const char *url, const char *what)
@@ -126,17 +145,10 @@ static int make_basic_header(char **out, const char *user, const char *pass)
 	return *out ? 0 : PEX_ENOMEM;
 }
 
-int pex_client_new(pex_client **out, const pex_client_options *o)
+/* The options' rules; nothing is allocated. */
+static int check_options(const pex_client_options *o)
 {
-	pex_client *c;
-	pex__http_config hc;
-	char ua[64];
-	size_t n;
 	int err;
-
-	if (!out || !o)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client options given");
-	*out = NULL;
 	if (o->version == 0 || o->version > PEX_CLIENT_OPTIONS_VERSION)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unsupported pex_client_options version %u", o->version);
@@ -168,62 +180,95 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unknown auth method %d", (int)o->auth);
 	}
+	return 0;
+}
+
+/* The credentials: a Basic header, or the OAuth2 key and token endpoint. */
+static int setup_auth(client_shared *s, const pex_client_options *o)
+{
+	pex_buf tu = PEX_BUF_INIT;
+	const char *why;
+	int err;
+
+	if (s->auth == PEX_AUTH_BASIC) {
+		if ((err = make_basic_header(&s->basic_header, o->username, o->password)) < 0)
+			return err;
+		if (strncasecmp(s->base, "http://", 7) == 0 && !is_loopback(s->base + 7))
+			pex__log(&s->log, PEX_LOG_WARN,
+				"pexip.url uses plain http: credentials travel unencrypted");
+		return 0;
+	}
+	if ((err = pex__ec_key_from_pem(&s->key, o->private_key_pem)) < 0) {
+		pex__error_prefix("pexip.auth.private_key");
+		return err;
+	}
+	s->client_id = pex__strdup(o->client_id);
+	if (o->token_url)
+		s->token_url = pex__strdup(o->token_url);
+	else if (pex__buf_printf(&tu, "%s/oauth/token/", s->base) == 0)
+		s->token_url = pex__buf_detach(&tu);
+	pex_buf_dispose(&tu);
+	s->audience = pex__strdup(o->audience ? o->audience : s->token_url);
+	if (!s->client_id || !s->token_url || !s->audience)
+		return pex__error_nomem();
+	if (!o->scope)
+		return 0;
+	if ((why = pex__oauth_scope_check(o->scope)) != NULL)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pexip.auth.scope %s", why);
+	return (s->scope = pex__strdup(o->scope)) ? 0 : pex__error_nomem();
+}
+
+int pex_client_new(pex_client **out, const pex_client_options *o)
+{
+	pex_client *c;
+	client_shared *s;
+	pex__http_config hc;
+	char ua[64];
+	size_t n;
+	int err;
+
+	if (!out || !o)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client options given");
+	*out = NULL;
+	if ((err = check_options(o)) < 0)
+		return err;
 
 	c = pex__calloc(1, sizeof(*c));
-	if (!c)
+	s = pex__calloc(1, sizeof(*s));
+	if (c)
+		c->bg = pex__calloc(1, sizeof(*c->bg));
+	if (!c || !s || !c->bg) {
+		if (c)
+			free(c->bg);
+		free(c);
+		free(s);
 		return PEX_ENOMEM;
-	pthread_mutex_init(&c->tok_lock, NULL);
-	pthread_cond_init(&c->tok_cond, NULL);
-	c->auth = o->auth;
-	c->retries_max = o->retries_max;
-	c->max_concurrency = o->max_concurrency;
-	c->retry_base_ms = o->retry_base_ms;
-	c->retry_cap_ms = o->retry_cap_ms;
-	c->log.cb = o->log_cb;
-	c->log.payload = o->log_payload;
-	c->log.level = o->log_level;
+	}
+	c->s = s;
+	c->cls = PEX__HTTP_FOREGROUND;
+	c->bg->s = s;
+	c->bg->cls = PEX__HTTP_BACKGROUND;
+	pthread_mutex_init(&s->tok_lock, NULL);
+	pthread_cond_init(&s->tok_cond, NULL);
+	s->auth = o->auth;
+	s->retries_max = o->retries_max;
+	s->max_concurrency = o->max_concurrency;
+	s->retry_base_ms = o->retry_base_ms;
+	s->retry_cap_ms = o->retry_cap_ms;
+	s->log.cb = o->log_cb;
+	s->log.payload = o->log_payload;
+	s->log.level = o->log_level;
 
 	n = strlen(o->url);
 	while (n > 0 && o->url[n - 1] == '/')
 		n--;
-	c->base = pex__strndup(o->url, n);
-	if (!c->base)
-		goto nomem;
-	c->host_path = pex__strdup(strstr(c->base, "://") + 3);
-	if (!c->host_path)
-		goto nomem;
-
-	if (c->auth == PEX_AUTH_BASIC) {
-		if ((err = make_basic_header(&c->basic_header, o->username, o->password)) < 0)
-			goto fail;
-		if (strncasecmp(c->base, "http://", 7) == 0 && !is_loopback(c->base + 7))
-			pex__log(&c->log, PEX_LOG_WARN,
-				"pexip.url uses plain http: credentials travel unencrypted");
-	} else {
-		pex_buf tu = PEX_BUF_INIT;
-		if ((err = pex__ec_key_from_pem(&c->key, o->private_key_pem)) < 0) {
-			pex__error_prefix("pexip.auth.private_key");
-			goto fail;
-		}
-		c->client_id = pex__strdup(o->client_id);
-		if (o->token_url)
-			c->token_url = pex__strdup(o->token_url);
-		else if (pex__buf_printf(&tu, "%s/oauth/token/", c->base) == 0)
-			c->token_url = pex__buf_detach(&tu);
-		pex_buf_dispose(&tu);
-		c->audience = pex__strdup(o->audience ? o->audience : c->token_url);
-		if (!c->client_id || !c->token_url || !c->audience)
-			goto nomem;
-		if (o->scope) {
-			const char *why = pex__oauth_scope_check(o->scope);
-			if (why) {
-				err = pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pexip.auth.scope %s", why);
-				goto fail;
-			}
-			if (!(c->scope = pex__strdup(o->scope)))
-				goto nomem;
-		}
+	if (!(s->base = pex__strndup(o->url, n)) ||
+	    !(s->host_path = pex__strdup(strstr(s->base, "://") + 3))) {
+		err = pex__error_nomem();
+		goto fail;
 	}
+	if ((err = setup_auth(s, o)) < 0)
+		goto fail;
 
 	snprintf(ua, sizeof(ua), "libpexipsdk/%s", PEX_VERSION);
 	memset(&hc, 0, sizeof(hc));
@@ -232,15 +277,13 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	hc.timeout_ms = o->timeout_ms;
 	hc.max_concurrency = o->max_concurrency;
 	hc.user_agent = o->user_agent ? o->user_agent : ua;
-	if ((err = pex__http_new(&c->http, &hc)) < 0)
+	if ((err = pex__http_new(&s->http, &hc)) < 0)
 		goto fail;
 	if (!o->tls_verify)
-		pex__log(&c->log, PEX_LOG_WARN,
+		pex__log(&s->log, PEX_LOG_WARN,
 			"TLS certificate verification is OFF (pexip.tls.verify: false)");
 	*out = c;
 	return 0;
-nomem:
-	err = pex__error_nomem();
 fail:
 	pex_client_free(c);
 	return err;
@@ -312,30 +355,26 @@ int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 	return err;
 }
 
-const pex__logger *pex__client_logger(const pex_client *c) { return &c->log; }
-const char *pex__client_base(const pex_client *c) { return c->base; }
-unsigned pex__client_retries_max(const pex_client *c) { return c->retries_max; }
-unsigned pex__client_max_concurrency(const pex_client *c) { return c->max_concurrency; }
-
-void pex__client_count_failure(pex_client *c)
-{
-	atomic_fetch_add(&c->n_failures, 1);
-}
+const pex__logger *pex__client_logger(const pex_client *c) { return &c->s->log; }
+const char *pex__client_base(const pex_client *c) { return c->s->base; }
+pex__http *pex__client_transport(const pex_client *c) { return c->s->http; }
+unsigned pex__client_retries_max(const pex_client *c) { return c->s->retries_max; }
+unsigned pex__client_max_concurrency(const pex_client *c) { return c->s->max_concurrency; }
 
 void pex_client_get_stats(const pex_client *c, pex_client_stats *out)
 {
 	pex_client *m = (pex_client *)c;
-	out->requests = atomic_load(&m->n_requests);
-	out->retries = atomic_load(&m->n_retries);
-	out->token_fetches = atomic_load(&m->n_token_fetches);
-	out->failures = atomic_load(&m->n_failures);
+	out->requests = atomic_load(&m->s->n_requests);
+	out->retries = atomic_load(&m->s->n_retries);
+	out->token_fetches = atomic_load(&m->s->n_token_fetches);
+	out->failures = atomic_load(&m->s->n_failures);
 }
 
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp)
 {
 	int64_t ra = resp ? pex__parse_retry_after(resp->retry_after, pex__unix_time()) : -1;
-	int64_t ms = pex__backoff_ms(attempt, c->retry_base_ms, c->retry_cap_ms, ra, pex__random_u64());
-	atomic_fetch_add(&c->n_retries, 1);
+	int64_t ms = pex__backoff_ms(attempt, c->s->retry_base_ms, c->s->retry_cap_ms, ra, pex__random_u64());
+	atomic_fetch_add(&c->s->n_retries, 1);
 	pex__sleep_ms(ms);
 }
 
@@ -360,27 +399,24 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 	for (;;) {
 		pex__buf_clear(&assertion);
 		pex__buf_clear(&form);
-		if ((err = pex__jwt_client_assertion(&assertion, c->key, c->client_id, c->audience,
+		if ((err = pex__jwt_client_assertion(&assertion, c->s->key, c->s->client_id, c->s->audience,
 				pex__unix_time(), ASSERTION_LIFETIME_S)) < 0 ||
 		    (err = pex__buf_puts(&form, "grant_type=client_credentials"
 				"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
 				"&client_assertion=")) < 0 ||
 		    (err = pex__url_encode(&form, assertion.ptr, assertion.size)) < 0 ||
-		    (c->scope && ((err = pex__buf_puts(&form, "&scope=")) < 0 ||
-				  (err = pex__url_encode(&form, c->scope, strlen(c->scope))) < 0)))
+		    (c->s->scope && ((err = pex__buf_puts(&form, "&scope=")) < 0 ||
+				  (err = pex__url_encode(&form, c->s->scope, strlen(c->s->scope))) < 0)))
 			goto out;
-		atomic_fetch_add(&c->n_token_fetches, 1);
-		atomic_fetch_add(&c->n_requests, 1);
-		{
-			/* every request waits for the token: fetch it as foreground
-			 * work even when bulk work (a background thread) needs it */
-			int was_bg = pex__http_background(0);
-			err = pex__http_perform(c->http, "POST", c->token_url, headers, form.ptr, form.size, &resp);
-			pex__http_background(was_bg);
-		}
+		atomic_fetch_add(&c->s->n_token_fetches, 1);
+		atomic_fetch_add(&c->s->n_requests, 1);
+		/* every request waits for the token: fetch it as foreground
+		 * work even when bulk work (the background view) needs it */
+		err = pex__http_perform(c->s->http, PEX__HTTP_FOREGROUND, "POST", c->s->token_url,
+			headers, form.ptr, form.size, &resp);
 		if (err == 0 && is_2xx(resp.status))
 			break;
-		if (attempt >= c->retries_max ||
+		if (attempt >= c->s->retries_max ||
 		    (err == 0 && !pex__http_status_retryable(resp.status) && resp.status < 500) ||
 		    (err < 0 && err == PEX_ETLS)) {
 			if (err == 0) {
@@ -392,7 +428,7 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 			}
 			goto out;
 		}
-		pex__log(&c->log, PEX_LOG_DEBUG, "token request failed (%s), retrying",
+		pex__log(&c->s->log, PEX_LOG_DEBUG, "token request failed (%s), retrying",
 			err < 0 ? pex_error_last()->message : pex__http_reason(resp.status));
 		pex__client_backoff(c, attempt++, err == 0 ? &resp : NULL);
 	}
@@ -417,7 +453,7 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 	}
 	*hdr_out = pex__buf_detach(&hdr);
 	err = *hdr_out ? 0 : PEX_ENOMEM;
-	pex__log(&c->log, PEX_LOG_DEBUG, "fetched an OAuth2 token valid for %lld s",
+	pex__log(&c->s->log, PEX_LOG_DEBUG, "fetched an OAuth2 token valid for %lld s",
 		(long long)(*lifetime_ms / 1000));
 out:
 	json_object_put(root);
@@ -441,43 +477,43 @@ out:
 static int token_get(pex_client *c, char **hdr_out, unsigned *gen_out)
 {
 	int err = 0;
-	pthread_mutex_lock(&c->tok_lock);
+	pthread_mutex_lock(&c->s->tok_lock);
 	for (;;) {
-		if (c->token_header && pex__now_ms() < c->token_refresh_at) {
-			*hdr_out = pex__strdup(c->token_header);
-			*gen_out = c->token_gen;
-			pthread_mutex_unlock(&c->tok_lock);
+		if (c->s->token_header && pex__now_ms() < c->s->token_refresh_at) {
+			*hdr_out = pex__strdup(c->s->token_header);
+			*gen_out = c->s->token_gen;
+			pthread_mutex_unlock(&c->s->tok_lock);
 			return *hdr_out ? 0 : PEX_ENOMEM;
 		}
-		if (!c->fetching)
+		if (!c->s->fetching)
 			break;
-		pthread_cond_wait(&c->tok_cond, &c->tok_lock);
+		pthread_cond_wait(&c->s->tok_cond, &c->s->tok_lock);
 	}
-	c->fetching = 1;
-	pthread_mutex_unlock(&c->tok_lock);
+	c->s->fetching = 1;
+	pthread_mutex_unlock(&c->s->tok_lock);
 	{
 		char *hdr = NULL;
 		int64_t life = 0, margin;
 		int64_t start = pex__now_ms();
 		err = fetch_token(c, &hdr, &life);
-		pthread_mutex_lock(&c->tok_lock);
-		c->fetching = 0;
+		pthread_mutex_lock(&c->s->tok_lock);
+		c->s->fetching = 0;
 		if (err == 0) {
 			/* Refresh a quarter of the lifetime early, at most 5 minutes. */
 			margin = life / 4;
 			if (margin > 300000)
 				margin = 300000;
-			free_secret(c->token_header);
-			c->token_header = hdr;
-			c->token_refresh_at = start + life - margin;
-			c->token_gen++;
+			free_secret(c->s->token_header);
+			c->s->token_header = hdr;
+			c->s->token_refresh_at = start + life - margin;
+			c->s->token_gen++;
 			*hdr_out = pex__strdup(hdr);
-			*gen_out = c->token_gen;
+			*gen_out = c->s->token_gen;
 			if (!*hdr_out)
 				err = PEX_ENOMEM;
 		}
-		pthread_cond_broadcast(&c->tok_cond);
-		pthread_mutex_unlock(&c->tok_lock);
+		pthread_cond_broadcast(&c->s->tok_cond);
+		pthread_mutex_unlock(&c->s->tok_lock);
 	}
 	return err;
 }
@@ -488,11 +524,11 @@ static int token_get(pex_client *c, char **hdr_out, unsigned *gen_out)
 static int token_invalidate(pex_client *c, unsigned gen)
 {
 	int stale;
-	pthread_mutex_lock(&c->tok_lock);
-	stale = c->token_gen != gen;
+	pthread_mutex_lock(&c->s->tok_lock);
+	stale = c->s->token_gen != gen;
 	if (!stale)
-		c->token_refresh_at = 0;
-	pthread_mutex_unlock(&c->tok_lock);
+		c->s->token_refresh_at = 0;
+	pthread_mutex_unlock(&c->s->tok_lock);
 	return stale;
 }
 
@@ -511,11 +547,11 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 	int refreshed = 0, err;
 	int64_t t0;
 
-	if ((err = pex__buf_printf(&url, "%s%s", c->base, path)) < 0)
+	if ((err = pex__buf_printf(&url, "%s%s", c->s->base, path)) < 0)
 		return err;
 	resp->replayed = 0;
 	for (;;) {
-		if (c->auth == PEX_AUTH_OAUTH2) {
+		if (c->s->auth == PEX_AUTH_OAUTH2) {
 			free_secret(auth);
 			auth = NULL;
 			if ((err = token_get(c, &auth, &gen)) < 0)
@@ -523,25 +559,25 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 		}
 		headers[0] = "Accept: application/json";
 		headers[1] = body ? "Content-Type: application/json" : NULL;
-		headers[body ? 2 : 1] = c->auth == PEX_AUTH_OAUTH2 ? auth : c->basic_header;
+		headers[body ? 2 : 1] = c->s->auth == PEX_AUTH_OAUTH2 ? auth : c->s->basic_header;
 		headers[body ? 3 : 2] = NULL;
 		t0 = pex__now_ms();
-		atomic_fetch_add(&c->n_requests, 1);
+		atomic_fetch_add(&c->s->n_requests, 1);
 		{
 			int replayed = resp->replayed;
-			err = pex__http_perform(c->http, method, url.ptr, headers, body,
+			err = pex__http_perform(c->s->http, c->cls, method, url.ptr, headers, body,
 				body ? strlen(body) : 0, resp);
 			/* Did some send of this request possibly reach the server before? */
 			resp->replayed = replayed || resp->sends > 1;
 		}
 		if (err == 0)
-			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", method, path,
+			pex__log(&c->s->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", method, path,
 				resp->status, (long long)(pex__now_ms() - t0));
 		else
-			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %s", method, path,
+			pex__log(&c->s->log, PEX_LOG_DEBUG, "%s %s -> %s", method, path,
 				pex_error_last()->message);
 
-		if (err == 0 && resp->status == 401 && c->auth == PEX_AUTH_OAUTH2) {
+		if (err == 0 && resp->status == 401 && c->s->auth == PEX_AUTH_OAUTH2) {
 			/* A token taken before this request waited for a connection
 			 * may have been replaced meanwhile (another request's 401, or
 			 * expiry): retry with the current one without spending this
@@ -549,17 +585,17 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			 * token itself was revoked or expired early: refresh once. */
 			if (token_invalidate(c, gen) && stale_401 < PEX__STALE_401_MAX) {
 				stale_401++;
-				pex__log(&c->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
+				pex__log(&c->s->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
 					"already; retrying with the current one");
 				continue;
 			}
 			if (!refreshed) {
 				refreshed = 1;
-				pex__log(&c->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
+				pex__log(&c->s->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
 				continue;
 			}
 		}
-		if (attempt >= c->retries_max)
+		if (attempt >= c->s->retries_max)
 			break;
 		if (err < 0) {
 			if (err == PEX_ETLS || (!resp->not_sent && !idempotent))
@@ -572,9 +608,9 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			resp->replayed = 1;
 		else if (err == 0 && resp->status >= 500 && resp->status != 503 && resp->status != 429)
 			resp->replayed = 1;   /* 502/504: a proxy may have passed it on */
-		pex__log(&c->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", method, path,
+		pex__log(&c->s->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", method, path,
 			err < 0 ? pex_strerror(err) : pex__http_reason(resp->status),
-			attempt + 1, c->retries_max);
+			attempt + 1, c->s->retries_max);
 		pex__client_backoff(c, attempt++, err == 0 ? resp : NULL);
 	}
 	free_secret(auth);
@@ -586,13 +622,13 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			msg, attempt + 1);
 	}
 	if (err < 0)
-		atomic_fetch_add(&c->n_failures, 1);
+		atomic_fetch_add(&c->s->n_failures, 1);
 	return err;
 }
 
 int pex__client_fail(pex_client *c, const pex__http_response *resp, const char *what)
 {
-	atomic_fetch_add(&c->n_failures, 1);
+	atomic_fetch_add(&c->s->n_failures, 1);
 	return pex__pexip_error(resp->status, resp->body.ptr, resp->body.size, what);
 }
 

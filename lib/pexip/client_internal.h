@@ -21,9 +21,17 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 /* Turn a final non-2xx reply into an error (see pex__pexip_error). */
 int pex__client_fail(pex_client *c, const pex__http_response *resp, const char *what);
 
+/* The background view of @p c: the same client (transport, token, counters,
+ * settings) whose requests go out at background class, yielding to the
+ * hand-outs (docs/DECISIONS.md #15). Owned by @p c (pex_client_free() on it
+ * does nothing); a view's view is itself. Bulk work (replenish, fill, drain,
+ * metrics, GC) sends through it, from any thread. */
+pex_client *pex__client_background(pex_client *c);
+
 const pex__logger *pex__client_logger(const pex_client *c);
 const char *pex__client_base(const pex_client *c);
-void pex__client_count_failure(pex_client *c);
+/* The transport @p c and its background view share (for tests). */
+pex__http *pex__client_transport(const pex_client *c);
 unsigned pex__client_retries_max(const pex_client *c);
 unsigned pex__client_max_concurrency(const pex_client *c);
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp);

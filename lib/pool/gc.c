@@ -340,7 +340,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 	}
 	if (b->live[i] >= 0)
 		live = b->live[i];
-	else if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+	else if ((err = pex_room_is_live(&live, p->bg, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether room %s is live", safe);
 		failed(c, msg, err, what);
 		goto out;
@@ -358,7 +358,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		/* the batch lookup found it: one DELETE (a 404 is already gone) */
 		if (c->dry)
 			deleted = 1;
-		else if ((err = pex_room_delete(p->client, b->ids[i], &deleted)) < 0) {
+		else if ((err = pex_room_delete(p->bg, b->ids[i], &deleted)) < 0) {
 			snprintf(what, sizeof(what), "deleting room %s", safe);
 			failed(c, msg, err, what);
 			goto out;
@@ -366,7 +366,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 	} else if (c->dry) {
 		/* would it be deleted, or is it gone already? (read-only) */
 		pex_room *room = NULL;
-		err = pex_room_get_by_name(&room, p->client, name);
+		err = pex_room_get_by_name(&room, p->bg, name);
 		pex_room_free(room);
 		if (err == 0)
 			deleted = 1;
@@ -375,7 +375,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 			failed(c, msg, err, what);
 			goto out;
 		}
-	} else if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
+	} else if ((err = pex_room_delete_by_name(p->bg, name, &deleted)) < 0) {
 		snprintf(what, sizeof(what), "deleting room %s", safe);
 		failed(c, msg, err, what);
 		goto out;
@@ -405,7 +405,7 @@ typedef struct lookup_arg {
 static int lookup_task(pex_pool *p, size_t i, void *arg)
 {
 	lookup_arg *la = arg;
-	int err = pex__room_batch_lookup(p->client, (const char *const *)la->b->names, la->b->n,
+	int err = pex__room_batch_lookup(p->bg, (const char *const *)la->b->names, la->b->n,
 		i == 0 ? la->b->ids : NULL, i == 0 ? NULL : la->b->live);
 
 	if (err == PEX_ENOTSUPPORTED) {
@@ -526,7 +526,6 @@ typedef struct prefetch {
 static void *prefetch_main(void *arg)
 {
 	prefetch *pf = arg;
-	pex__http_background(1);       /* a sweep is background work */
 	fetch_batch(pf->c, pf->b);
 	return NULL;
 }
@@ -721,7 +720,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		return 0;
 	}
 	pex__pool_safe_text(safe, sizeof(safe), name, strlen(name));
-	if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+	if ((err = pex_room_is_live(&live, p->bg, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether orphan candidate %s is live", safe);
 		failed(c, NULL, err, what);
 		return 0;
@@ -736,7 +735,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		tick(c);
 		return 0;
 	}
-	if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
+	if ((err = pex_room_delete_by_name(p->bg, name, &deleted)) < 0) {
 		snprintf(what, sizeof(what), "deleting orphan room %s", safe);
 		failed(c, NULL, err, what);
 		return 0;
@@ -770,7 +769,7 @@ static void sweep_orphans(gc_ctx *c)
 		return;
 	f.name_prefix = p->name_prefix;
 	f.page_size = PEX__GC_PAGE_SIZE;
-	if ((err = pex_room_iter_new(&it, p->client, &f)) < 0) {
+	if ((err = pex_room_iter_new(&it, p->bg, &f)) < 0) {
 		remember(c, err, "orphan sweep: listing rooms");
 		goto out;
 	}
@@ -839,7 +838,9 @@ out:
 	json_object_put(in_pool);
 }
 
-static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+/* Background work: its requests go through the pool's background view
+ * (pool->bg) and yield connections to hand-outs. */
+int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
 	pex_pool_progress_cb progress, void *payload)
 {
 	static const pex_gc_options defaults = PEX_GC_OPTIONS_INIT;
@@ -900,15 +901,5 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 		err = pex__error_restore(&c->first);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
-	return err;
-}
-
-/* Background work: its requests yield connections to hand-outs. */
-int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
-	pex_pool_progress_cb progress, void *payload)
-{
-	int was = pex__http_background(1);
-	int err = sweep_impl(pool, opts, report, progress, payload);
-	pex__http_background(was);
 	return err;
 }

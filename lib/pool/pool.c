@@ -141,6 +141,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (!p)
 		return PEX_ENOMEM;
 	p->client = client;
+	p->bg = pex__client_background(client);
 	p->pool_q = pool_queue;
 	p->del_q = deletion_queue;
 	p->o = *o;
@@ -335,14 +336,12 @@ typedef struct par_ctx {
 	atomic_size_t next;
 	atomic_int first_err;
 	pex__error_copy first; /* its details, written by the one worker that set first_err */
-	int background;        /* the caller's request class, for the new threads */
 } par_ctx;
 
 static void *par_worker(void *x)
 {
 	par_ctx *c = x;
 	size_t i;
-	pex__http_background(c->background);
 	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
 		int err = c->fn(c->p, i, c->arg);
 		int zero = 0;
@@ -376,8 +375,6 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 	c.arg = arg;
 	atomic_init(&c.next, 0);
 	atomic_init(&c.first_err, 0);
-	c.background = pex__http_background(0);
-	pex__http_background(c.background);
 	/* the calling thread is one of the workers */
 	for (i = 1; i < nt; i++) {
 		if (pthread_create(&th[started], NULL, par_worker, &c) != 0)
@@ -591,7 +588,7 @@ static long long not_ready_for(const pex_pool *p, long long created)
  * cannot say (the thread's error is then Pexip's: callers that report
  * something else set their own afterwards).
  */
-static int maturing(pex_pool *p, long long *count, long long *next_in)
+static int maturing(pex_pool *p, pex_client *c, long long *count, long long *next_in)
 {
 	pex_buf path = PEX_BUF_INIT, body = PEX_BUF_INIT;
 	json_object *doc = NULL, *objs, *ct, *meta, *tc;
@@ -612,7 +609,7 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 	if (pex__buf_puts(&path, PEX__API_CONF "?name__startswith=") == 0 &&
 	    pex__url_encode(&path, p->name_prefix, strlen(p->name_prefix)) == 0 &&
 	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=creation_time&limit=1", when) == 0 &&
-	    pex_client_request(p->client, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
+	    pex_client_request(c, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
 	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
 	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
 		ok = 1;
@@ -639,7 +636,7 @@ int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
 {
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_maturing: no pool");
-	if (maturing(p, count, next_s) < 0)
+	if (maturing(p, p->client, count, next_s) < 0)
 		return pex_error_last()->code < 0 ? pex_error_last()->code : PEX_ERROR;
 	return 0;
 }
@@ -655,7 +652,7 @@ int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
  * 1 = taken into *ref (the caller disposes it), 0 = the queue is empty,
  * < 0 = error (nothing taken).
  */
-static int take_one(pex_pool *p, struct pex__room_ref *ref)
+static int take_one(pex_pool *p, pex_client *c, struct pex__room_ref *ref)
 {
 	for (;;) {
 		pex_message *msg = NULL;
@@ -671,7 +668,7 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 		created = ref->created;
 		if (ref->id <= 0 || !ref->guest_pin) {
 			/* a bare name (old queues): ask Pexip once, now */
-			err = pex_room_get_by_name(&room, p->client, ref->name);
+			err = pex_room_get_by_name(&room, c, ref->name);
 			if (err == PEX_ENOTFOUND) {
 				pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
 				pex_queue_delete(p->pool_q, msg);
@@ -734,7 +731,7 @@ static int hold_one(pex_pool *p)
 	int err;
 
 	memset(&h, 0, sizeof(h));
-	if ((err = take_one(p, &h.ref)) <= 0)
+	if ((err = take_one(p, p->bg, &h.ref)) <= 0)
 		return err;
 	h.held_at = pex__unix_time();
 	pthread_mutex_lock(&p->held_lock);
@@ -750,11 +747,16 @@ static int hold_one(pex_pool *p)
 	return 1;
 }
 
-static int prefetch_impl(pex_pool *p, unsigned n)
+int pex_pool_prefetch(pex_pool *p, unsigned n)
 {
 	int err = 0;
 	size_t have;
 
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_prefetch: no pool");
+	if (n > PEX_POOL_PREFETCH_MAX)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_pool_prefetch: at most %d rooms can be held (asked for %u)", PEX_POOL_PREFETCH_MAX, n);
 	pthread_mutex_lock(&p->held_lock);
 	if (p->prefetching) {
 		have = p->nheld;
@@ -775,20 +777,6 @@ static int prefetch_impl(pex_pool *p, unsigned n)
 	have = p->nheld;
 	pthread_mutex_unlock(&p->held_lock);
 	return err < 0 ? err : (int)have;
-}
-
-int pex_pool_prefetch(pex_pool *p, unsigned n)
-{
-	int was, err;
-	if (!p)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_prefetch: no pool");
-	if (n > PEX_POOL_PREFETCH_MAX)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_pool_prefetch: at most %d rooms can be held (asked for %u)", PEX_POOL_PREFETCH_MAX, n);
-	was = pex__http_background(1);
-	err = prefetch_impl(p, n);
-	pex__http_background(was);
-	return err;
 }
 
 /*
@@ -889,11 +877,11 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		struct pex__room_ref ref;
 
 		memset(&ref, 0, sizeof(ref));
-		if ((err = take_one(p, &ref)) < 0)
+		if ((err = take_one(p, p->client, &ref)) < 0)
 			break;
 		if (err == 0) {
 			long long in = -1;
-			maturing(p, NULL, &in);
+			maturing(p, p->client, NULL, &in);
 			if (in > 0)
 				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue "
 					"'%s'): no room is ready yet; the next will be ready in %lld s (new rooms "
@@ -996,7 +984,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	s.allow_guests = p->o.allow_guests;
 	s.participant_limit = p->o.participant_limit;
 	s.aliases[0] = alias;
-	if ((err = pex_room_create(&id, p->client, &s)) < 0)
+	if ((err = pex_room_create(&id, p->bg, &s)) < 0)
 		goto done;
 
 	memset(&ref, 0, sizeof(ref));
@@ -1014,7 +1002,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		char saved[1024];
 		int code = err;
 		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-		if (pex_room_delete(p->client, id, NULL) < 0)
+		if (pex_room_delete(p->bg, id, NULL) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
@@ -1045,7 +1033,7 @@ done:
 	return err;
 }
 
-static int replenish_impl(pex_pool *p, size_t n, size_t *created,
+int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
 	repl_ctx c;
@@ -1074,16 +1062,6 @@ static int replenish_impl(pex_pool *p, size_t n, size_t *created,
 	return err;
 }
 
-/* Background work: its requests yield connections to hand-outs. */
-int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
-	pex_pool_progress_cb progress, void *payload)
-{
-	int was = pex__http_background(1);
-	int err = replenish_impl(p, n, created, progress, payload);
-	pex__http_background(was);
-	return err;
-}
-
 int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
@@ -1105,7 +1083,7 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 
 /* ---- drain ---- */
 
-static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
+int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
 	pex_pool_progress_cb progress, void *payload)
 {
 	size_t total = 0, count = 0, i, n;
@@ -1130,8 +1108,8 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 				struct pex__room_ref ref;
 				memset(&ref, 0, sizeof(ref));
 				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
-					e = ref.id > 0 ? pex_room_delete(p->client, ref.id, NULL)
-						: pex_room_delete_by_name(p->client, ref.name, NULL);
+					e = ref.id > 0 ? pex_room_delete(p->bg, ref.id, NULL)
+						: pex_room_delete_by_name(p->bg, ref.name, NULL);
 					pex__room_ref_dispose(&ref);
 				}
 			}
@@ -1169,19 +1147,10 @@ out:
 	return first ? pex__error_restore(&first_error) : 0;
 }
 
-int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
-	pex_pool_progress_cb progress, void *payload)
-{
-	int was = pex__http_background(1);
-	int err = drain_impl(p, delete_rooms, drained, progress, payload);
-	pex__http_background(was);
-	return err;
-}
-
 /* ---- metrics ---- */
 
 /* The queue counts and this process's counters: no Pexip request. */
-static int local_metrics(pex_pool *p, pex_pool_metrics *m)
+static int local_metrics(pex_pool *p, pex_client *c, pex_pool_metrics *m)
 {
 	size_t n = 0;
 	int err;
@@ -1203,7 +1172,7 @@ static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 	m->pool_depth = (long long)(n + pex_pool_held(p));
 	/* creation_time filters are not documented for every Pexip release: a
 	 * refusal makes the count unknown (-1), not the metrics fail */
-	if (pex_pool_maturing(p, &m->pool_maturing, NULL) < 0) {
+	if (maturing(p, c, &m->pool_maturing, NULL) < 0) {
 		pex__log(p->log, PEX_LOG_DEBUG, "metrics: maturing pool rooms unknown: %s",
 			pex_error_last()->message);
 		m->pool_maturing = -1;
@@ -1214,21 +1183,21 @@ static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 	return 0;
 }
 
-static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
+int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
 {
 	pex_room_filter f = PEX_ROOM_FILTER_INIT;
 	pex_room_iter *it = NULL;
 	pex_room *r = NULL;
 	int err;
 
-	if ((err = local_metrics(p, m)) < 0)
+	if ((err = local_metrics(p, p->bg, m)) < 0)
 		return err;
-	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)
+	if ((err = pex_room_live_count(&m->live_conferences, p->bg, p->name_prefix)) < 0)
 		return err;
 	/* one small page is enough to read meta.total_count */
 	f.name_prefix = p->name_prefix;
 	f.page_size = 1;
-	if ((err = pex_room_iter_new(&it, p->client, &f)) < 0)
+	if ((err = pex_room_iter_new(&it, p->bg, &f)) < 0)
 		return err;
 	err = pex_room_iter_next(&r, it);
 	pex_room_free(r);
@@ -1240,17 +1209,9 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	return err;
 }
 
-int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
-{
-	int was = pex__http_background(1);
-	int err = metrics_impl(p, m);
-	pex__http_background(was);
-	return err;
-}
-
 int pex_pool_get_local_metrics(pex_pool *p, pex_pool_metrics *m)
 {
-	return local_metrics(p, m);
+	return local_metrics(p, p ? p->client : NULL, m);
 }
 
 static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)

@@ -37,7 +37,9 @@ struct pex__held_room {
 };
 
 struct pex_pool {
-	pex_client *client;
+	pex_client *client;            /* foreground: hand-outs (pop) and what the caller asks */
+	pex_client *bg;                /* its background view: bulk work (replenish, fill,
+	                                * prefetch, drain, metrics, GC) sends through it */
 	pex_queue *pool_q;
 	pex_queue *del_q;
 	int owns;                      /* created by pex_pool_new_from_config */
