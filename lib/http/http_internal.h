@@ -3,7 +3,6 @@
 #define PEX_HTTP_INTERNAL_H
 
 #include <stdint.h>
-#include <openssl/evp.h>
 
 #include "internal.h"
 
@@ -26,32 +25,8 @@ int pex__curl_classify(int curl_code, int *not_sent);
 /* Is this HTTP status worth retrying (429, 502, 503, 504)? */
 int pex__http_status_retryable(long status);
 
-/* ---- ES256 JWT (pure apart from the RNG for jti) ---- */
-/* Load a PEM private key; must be EC P-256. Never echoes the key. */
-int pex__ec_key_from_pem(EVP_PKEY **out, const char *pem);
-/* Sign header.claims with ES256 (raw R||S, base64url) into @out. */
-int pex__jwt_es256_sign(pex_buf *out, EVP_PKEY *key, const char *claims_json);
-/* Build the RFC 7523 client assertion for Pexip (iss=sub=client_id,
- * aud, iat=now, exp=now+lifetime_s, jti=36 hex chars). */
-int pex__jwt_client_assertion(pex_buf *out, EVP_PKEY *key, const char *client_id,
-	const char *audience, int64_t now, int64_t lifetime_s);
-
-/* ---- Pexip error bodies (pure) ----
- * Turn a non-2xx reply into an error code and thread-local details:
- * message "<what>: HTTP <status> <reason>: <server text>", field errors
- * from both 400 shapes ({"conference":{"name":[...]}} and {"name":[...]}),
- * {"error": ...}, {"message"/"details"/"detail"}, OAuth's error_description,
- * or a sanitised excerpt of a non-JSON body. 404 -> PEX_ENOTFOUND,
- * 401/403 -> PEX_EAUTH, 400 with field errors -> PEX_EINVAL (PEX_EEXISTS
- * when a field says "already exists"), others -> PEX_EHTTP. */
-int pex__pexip_error(long status, const char *body, size_t len, const char *what);
-
 /* Reason phrase for a status ("Not Found"). */
 const char *pex__http_reason(long status);
-
-/* Trailing integer id of a Location header in any of its forms
- * (absolute URL, /api/admin/.../123/, api/admin/.../123). */
-int pex__parse_location_id(long long *out, const char *location);
 
 /* ---- transport: a pool of keep-alive curl handles ----
  * At most max_concurrency requests are in flight; callers beyond that wait

@@ -14,7 +14,7 @@
 
 #include "internal.h"
 #include "pexipsdk/room.h"
-#include "http/http_internal.h"
+#include "pexip/client_internal.h"
 
 /* ---- errors ---- */
 
