@@ -55,32 +55,109 @@ typedef struct pex__http_config {
 	size_t max_body;          /* replies longer than this fail; 0 = 64 MiB */
 } pex__http_config;
 
+/* Reply headers a caller can ask for besides the ones below. */
+#define PEX__HTTP_WANT_MAX 4
+
 typedef struct pex__http_response {
 	long status;              /* 0 when the transport failed */
 	pex_buf body;
 	char location[1024];
 	char retry_after[128];
 	char cache_control[256];
+	/* set by the caller: up to PEX__HTTP_WANT_MAX more header names
+	 * (NULL-terminated); their values land in wanted[] ("" if absent) */
+	const char *const *want;
+	char wanted[PEX__HTTP_WANT_MAX][512];
+	int secret;               /* set by the caller: the body holds a secret; it grows
+	                           * without leaving copies and is wiped when reset or
+	                           * disposed */
 	int not_sent;             /* transport failed before the request could be processed */
+	int too_big;              /* the reply was longer than the transport's max_body */
 	int curl_code;
-	size_t max_body;          /* set by pex__http_perform from the config */
+	size_t max_body;          /* set by pex__http_send from the config */
 	int sends;                /* times the request went out in this attempt (libcurl
 	                           * replays once on a dead reused connection) */
-	int replayed;             /* set by the caller's retry loop: an earlier send of this
+	int replayed;             /* set by pex__http_call: an earlier send of this
 	                           * logical request may have been processed */
+	unsigned retries;         /* set by pex__http_call: retries made (not counting
+	                           * PEX__HTTP_AGAIN) */
 } pex__http_response;
+
+/* One request. */
+typedef struct pex__http_req {
+	const char *method;
+	const char *url;          /* never shown whole: errors strip credentials and query */
+	const char *const *headers;   /* "Name: value", NULL-terminated, or NULL */
+	const char *body;         /* NULL: none */
+	size_t body_len;
+	int https_only;           /* refuse plain http (a bearer token goes along) */
+	int no_proxy;             /* never through a proxy (link-local identity endpoints) */
+	const char *extra_ca_file;    /* PEM bundle trusted besides the transport's CAs */
+} pex__http_req;
+
+/* What pex__http_call does after an attempt. */
+typedef enum pex__http_verdict {
+	PEX__HTTP_STOP,           /* done: the reply (or error) is final */
+	PEX__HTTP_RETRY,          /* another attempt after a backoff, if retries are left */
+	PEX__HTTP_AGAIN           /* another attempt now, not counted (a refreshed token) */
+} pex__http_verdict;
+
+/*
+ * The caller's rules for one logical request. Zero values: foreground, not
+ * idempotent, no retries.
+ */
+typedef struct pex__http_policy {
+	pex__http_class cls;
+	int idempotent;           /* a transport failure after sending may be retried */
+	unsigned retries;         /* attempts after the first */
+	int64_t base_ms, cap_ms;  /* backoff (pex__backoff_ms) */
+	int retry_after;          /* a server's Retry-After may lengthen the wait */
+	int64_t deadline_ms;      /* pex__now_ms() after which no retry starts; 0: none */
+	/* Is this status worth another attempt? NULL: pex__http_status_retryable */
+	int (*retry_status)(void *arg, const pex__http_response *resp);
+	/* The verdict on an attempt (@p err: its transport error or 0). NULL:
+	 * pex__http_judge. A judge may call pex__http_judge for the common part. */
+	pex__http_verdict (*judge)(void *arg, unsigned attempt, int err, pex__http_response *resp);
+	/* Before each attempt: (re)build @p req (a fresh token, a new signature);
+	 * < 0 ends the call with that error. NULL: @p req is sent as it is. */
+	int (*prepare)(void *arg, unsigned attempt, pex__http_req *req);
+	/* Before each backoff (logging, counting). NULL: nothing. */
+	void (*on_retry)(void *arg, unsigned attempt, int err, const pex__http_response *resp);
+	void *arg;
+} pex__http_policy;
 
 int pex__http_new(pex__http **out, const pex__http_config *cfg);
 void pex__http_free(pex__http *h);
-/* One attempt. Transport failures return PEX_ENET, PEX_ETIMEOUT or PEX_ETLS
- * (resp->not_sent says whether the server surely did not process it); any
- * HTTP status is success here. @headers is NULL-terminated. */
-int pex__http_perform(pex__http *h, pex__http_class cls, const char *method, const char *url,
-	const char *const *headers, const char *body, size_t body_len,
+
+/*
+ * One logical request under @p pol: prepare, send, judge, back off, again,
+ * until the judge stops it, the retries are spent or the deadline is near.
+ * Returns 0 with resp->status set to whatever the server finally answered
+ * (any status), or the last transport error (PEX_ENET, PEX_ETIMEOUT,
+ * PEX_ETLS: resp->not_sent says whether the server surely did not process
+ * it; resp->too_big whether the reply was over max_body) or the prepare
+ * hook's error. resp->replayed and resp->retries tell what happened.
+ */
+int pex__http_call(pex__http *h, pex__http_req *req, const pex__http_policy *pol,
+	pex__http_response *resp);
+
+/*
+ * The common verdict: STOP on a 2xx, on a local error, on PEX_ETLS, on a
+ * reply over max_body, on a transport failure after sending unless
+ * idempotent, and on a status the policy does not retry (or, unless
+ * idempotent, any status but 429); else RETRY.
+ */
+pex__http_verdict pex__http_judge(const pex__http_policy *pol, int err,
+	const pex__http_response *resp);
+
+/* One attempt (no retries): what pex__http_call sends each time. */
+int pex__http_send(pex__http *h, pex__http_class cls, const pex__http_req *req,
 	pex__http_response *resp);
 void pex__http_response_reset(pex__http_response *resp);
 void pex__http_response_dispose(pex__http_response *resp);
 /* Requests of class @p cls waiting for a handle now (for tests). */
 size_t pex__http_waiting(pex__http *h, pex__http_class cls);
+/* libcurl's text for a curl code (resp->curl_code). */
+const char *pex__curl_strerror(int curl_code);
 
 #endif

@@ -382,56 +382,98 @@ void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_respon
 
 static int is_2xx(long s) { return s >= 200 && s < 300; }
 
+typedef struct token_ctx {
+	pex_client *c;
+	pex_buf assertion, form;
+} token_ctx;
+
+static const char *const token_headers[] = {
+	"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL
+};
+
+/* A fresh assertion (new jti and iat) for each attempt. */
+static int token_prepare(void *arg, unsigned attempt, pex__http_req *req)
+{
+	token_ctx *x = arg;
+	client_shared *s = x->c->s;
+	int err;
+
+	PEX__UNUSED(attempt);
+	if (x->assertion.ptr)
+		OPENSSL_cleanse(x->assertion.ptr, x->assertion.size);
+	if (x->form.ptr)
+		OPENSSL_cleanse(x->form.ptr, x->form.size);
+	pex__buf_clear(&x->assertion);
+	pex__buf_clear(&x->form);
+	if ((err = pex__jwt_client_assertion(&x->assertion, s->key, s->client_id, s->audience,
+			pex__unix_time(), ASSERTION_LIFETIME_S)) < 0 ||
+	    (err = pex__buf_puts(&x->form, "grant_type=client_credentials"
+			"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+			"&client_assertion=")) < 0 ||
+	    (err = pex__url_encode(&x->form, x->assertion.ptr, x->assertion.size)) < 0 ||
+	    (s->scope && ((err = pex__buf_puts(&x->form, "&scope=")) < 0 ||
+			  (err = pex__url_encode(&x->form, s->scope, strlen(s->scope))) < 0)))
+		return err;
+	req->body = x->form.ptr;
+	req->body_len = x->form.size;
+	atomic_fetch_add(&s->n_token_fetches, 1);
+	atomic_fetch_add(&s->n_requests, 1);
+	return 0;
+}
+
+/* The token endpoint: every 5xx and 429/502/503/504 are worth another try. */
+static int token_retry_status(void *arg, const pex__http_response *resp)
+{
+	PEX__UNUSED(arg);
+	return pex__http_status_retryable(resp->status) || resp->status >= 500;
+}
+
+static void token_on_retry(void *arg, unsigned attempt, int err, const pex__http_response *resp)
+{
+	token_ctx *x = arg;
+	PEX__UNUSED(attempt);
+	atomic_fetch_add(&x->c->s->n_retries, 1);
+	pex__log(&x->c->s->log, PEX_LOG_DEBUG, "token request failed (%s), retrying",
+		err < 0 ? pex_error_last()->message : pex__http_reason(resp->status));
+}
+
 /* Fetch a token (no lock held). On success *hdr_out is "Authorization: Bearer X"
- * and *lifetime_ms its lifetime. */
+ * and *lifetime_ms its lifetime. Every request waits for the token: it is
+ * fetched at foreground class even when bulk work (the background view)
+ * needs it. */
 static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 {
-	pex_buf assertion = PEX_BUF_INIT, form = PEX_BUF_INIT, hdr = PEX_BUF_INIT;
+	token_ctx x = { c, PEX_BUF_INIT, PEX_BUF_INIT };
+	pex_buf hdr = PEX_BUF_INIT;
 	pex__http_response resp;
-	static const char *const headers[] = {
-		"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL
-	};
+	pex__http_req req = { "POST", c->s->token_url, token_headers, NULL, 0, 0, 0, NULL };
+	pex__http_policy pol;
 	json_object *root = NULL, *v;
-	unsigned attempt = 0;
 	int err;
 
 	memset(&resp, 0, sizeof(resp));
-	for (;;) {
-		pex__buf_clear(&assertion);
-		pex__buf_clear(&form);
-		if ((err = pex__jwt_client_assertion(&assertion, c->s->key, c->s->client_id, c->s->audience,
-				pex__unix_time(), ASSERTION_LIFETIME_S)) < 0 ||
-		    (err = pex__buf_puts(&form, "grant_type=client_credentials"
-				"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
-				"&client_assertion=")) < 0 ||
-		    (err = pex__url_encode(&form, assertion.ptr, assertion.size)) < 0 ||
-		    (c->s->scope && ((err = pex__buf_puts(&form, "&scope=")) < 0 ||
-				  (err = pex__url_encode(&form, c->s->scope, strlen(c->s->scope))) < 0)))
-			goto out;
-		atomic_fetch_add(&c->s->n_token_fetches, 1);
-		atomic_fetch_add(&c->s->n_requests, 1);
-		/* every request waits for the token: fetch it as foreground
-		 * work even when bulk work (the background view) needs it */
-		err = pex__http_perform(c->s->http, PEX__HTTP_FOREGROUND, "POST", c->s->token_url,
-			headers, form.ptr, form.size, &resp);
-		if (err == 0 && is_2xx(resp.status))
-			break;
-		if (attempt >= c->s->retries_max ||
-		    (err == 0 && !pex__http_status_retryable(resp.status) && resp.status < 500) ||
-		    (err < 0 && err == PEX_ETLS)) {
-			if (err == 0) {
-				err = pex__pexip_error(resp.status, resp.body.ptr, resp.body.size,
-					"OAuth2 token request refused");
-				if (resp.status == 400 || resp.status == 401 || resp.status == 403)
-					err = pex_error_set(PEX_EAUTH, PEX_ERROR_CLASS_AUTH, "%s",
-						pex_error_last()->message);
-			}
-			goto out;
-		}
-		pex__log(&c->s->log, PEX_LOG_DEBUG, "token request failed (%s), retrying",
-			err < 0 ? pex_error_last()->message : pex__http_reason(resp.status));
-		pex__client_backoff(c, attempt++, err == 0 ? &resp : NULL);
+	resp.secret = 1;
+	memset(&pol, 0, sizeof(pol));
+	pol.cls = PEX__HTTP_FOREGROUND;
+	pol.idempotent = 1;
+	pol.retries = c->s->retries_max;
+	pol.base_ms = c->s->retry_base_ms;
+	pol.cap_ms = c->s->retry_cap_ms;
+	pol.retry_after = 1;
+	pol.retry_status = token_retry_status;
+	pol.prepare = token_prepare;
+	pol.on_retry = token_on_retry;
+	pol.arg = &x;
+	err = pex__http_call(c->s->http, &req, &pol, &resp);
+	if (err == 0 && !is_2xx(resp.status)) {
+		err = pex__pexip_error(resp.status, resp.body.ptr, resp.body.size,
+			"OAuth2 token request refused");
+		if (resp.status == 400 || resp.status == 401 || resp.status == 403)
+			err = pex_error_set(PEX_EAUTH, PEX_ERROR_CLASS_AUTH, "%s",
+				pex_error_last()->message);
 	}
+	if (err < 0)
+		goto out;
 
 	root = json_tokener_parse(resp.body.ptr ? resp.body.ptr : "");
 	if (!root || !json_object_object_get_ex(root, "access_token", &v) ||
@@ -457,16 +499,14 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 		(long long)(*lifetime_ms / 1000));
 out:
 	json_object_put(root);
-	if (assertion.ptr)
-		OPENSSL_cleanse(assertion.ptr, assertion.size);
-	if (form.ptr)
-		OPENSSL_cleanse(form.ptr, form.size);
-	if (resp.body.ptr)
-		OPENSSL_cleanse(resp.body.ptr, resp.body.size);
+	if (x.assertion.ptr)
+		OPENSSL_cleanse(x.assertion.ptr, x.assertion.size);
+	if (x.form.ptr)
+		OPENSSL_cleanse(x.form.ptr, x.form.size);
 	if (hdr.ptr)
 		OPENSSL_cleanse(hdr.ptr, hdr.size);
-	pex_buf_dispose(&assertion);
-	pex_buf_dispose(&form);
+	pex_buf_dispose(&x.assertion);
+	pex_buf_dispose(&x.form);
 	pex_buf_dispose(&hdr);
 	pex__http_response_dispose(&resp);
 	return err;
@@ -537,89 +577,120 @@ static int token_invalidate(pex_client *c, unsigned gen)
 /* 401s to an already replaced token retried per call, beyond the one refresh. */
 #define PEX__STALE_401_MAX 2
 
+typedef struct call_ctx {
+	pex_client *c;
+	const char *method, *path, *body;
+	const char *headers[4];
+	char *auth;               /* the OAuth2 header of this attempt (secret) */
+	unsigned gen, stale_401;
+	int refreshed;
+	int64_t t0;
+	pex__http_policy pol;
+} call_ctx;
+
+/* Before each attempt: the current token and the headers. */
+static int call_prepare(void *arg, unsigned attempt, pex__http_req *req)
+{
+	call_ctx *x = arg;
+	client_shared *s = x->c->s;
+	size_t n = 0;
+	int err;
+
+	PEX__UNUSED(attempt);
+	if (s->auth == PEX_AUTH_OAUTH2) {
+		free_secret(x->auth);
+		x->auth = NULL;
+		if ((err = token_get(x->c, &x->auth, &x->gen)) < 0)
+			return err;
+	}
+	x->headers[n++] = "Accept: application/json";
+	if (x->body)
+		x->headers[n++] = "Content-Type: application/json";
+	x->headers[n++] = s->auth == PEX_AUTH_OAUTH2 ? x->auth : s->basic_header;
+	x->headers[n] = NULL;
+	req->headers = x->headers;
+	x->t0 = pex__now_ms();
+	atomic_fetch_add(&s->n_requests, 1);
+	return 0;
+}
+
+/* Log the attempt; a 401 under OAuth2 gets the current or a new token. */
+static pex__http_verdict call_judge(void *arg, unsigned attempt, int err, pex__http_response *resp)
+{
+	call_ctx *x = arg;
+	client_shared *s = x->c->s;
+
+	PEX__UNUSED(attempt);
+	if (err == 0)
+		pex__log(&s->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", x->method, x->path,
+			resp->status, (long long)(pex__now_ms() - x->t0));
+	else
+		pex__log(&s->log, PEX_LOG_DEBUG, "%s %s -> %s", x->method, x->path,
+			pex_error_last()->message);
+	if (err == 0 && resp->status == 401 && s->auth == PEX_AUTH_OAUTH2) {
+		/* A token taken before this request waited for a connection
+		 * may have been replaced meanwhile (another request's 401, or
+		 * expiry): retry with the current one without spending this
+		 * call's refresh (at most PEX__STALE_401_MAX times). Else the
+		 * token itself was revoked or expired early: refresh once. */
+		if (token_invalidate(x->c, x->gen) && x->stale_401 < PEX__STALE_401_MAX) {
+			x->stale_401++;
+			pex__log(&s->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
+				"already; retrying with the current one");
+			return PEX__HTTP_AGAIN;
+		}
+		if (!x->refreshed) {
+			x->refreshed = 1;
+			pex__log(&s->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
+			return PEX__HTTP_AGAIN;
+		}
+	}
+	return pex__http_judge(&x->pol, err, resp);
+}
+
+static void call_on_retry(void *arg, unsigned attempt, int err, const pex__http_response *resp)
+{
+	call_ctx *x = arg;
+	atomic_fetch_add(&x->c->s->n_retries, 1);
+	pex__log(&x->c->s->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", x->method, x->path,
+		err < 0 ? pex_strerror(err) : pex__http_reason(resp->status),
+		attempt + 1, x->c->s->retries_max);
+}
+
 int pex__client_call(pex_client *c, const char *method, const char *path,
 	const char *body, int idempotent, pex__http_response *resp)
 {
-	const char *headers[4];
-	char *auth = NULL;
+	call_ctx x;
+	pex__http_req req = { method, NULL, NULL, body, body ? strlen(body) : 0, 0, 0, NULL };
 	pex_buf url = PEX_BUF_INIT;
-	unsigned attempt = 0, gen = 0, stale_401 = 0;
-	int refreshed = 0, err;
-	int64_t t0;
+	int err;
 
 	if ((err = pex__buf_printf(&url, "%s%s", c->s->base, path)) < 0)
 		return err;
-	resp->replayed = 0;
-	for (;;) {
-		if (c->s->auth == PEX_AUTH_OAUTH2) {
-			free_secret(auth);
-			auth = NULL;
-			if ((err = token_get(c, &auth, &gen)) < 0)
-				break;
-		}
-		headers[0] = "Accept: application/json";
-		headers[1] = body ? "Content-Type: application/json" : NULL;
-		headers[body ? 2 : 1] = c->s->auth == PEX_AUTH_OAUTH2 ? auth : c->s->basic_header;
-		headers[body ? 3 : 2] = NULL;
-		t0 = pex__now_ms();
-		atomic_fetch_add(&c->s->n_requests, 1);
-		{
-			int replayed = resp->replayed;
-			err = pex__http_perform(c->s->http, c->cls, method, url.ptr, headers, body,
-				body ? strlen(body) : 0, resp);
-			/* Did some send of this request possibly reach the server before? */
-			resp->replayed = replayed || resp->sends > 1;
-		}
-		if (err == 0)
-			pex__log(&c->s->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", method, path,
-				resp->status, (long long)(pex__now_ms() - t0));
-		else
-			pex__log(&c->s->log, PEX_LOG_DEBUG, "%s %s -> %s", method, path,
-				pex_error_last()->message);
-
-		if (err == 0 && resp->status == 401 && c->s->auth == PEX_AUTH_OAUTH2) {
-			/* A token taken before this request waited for a connection
-			 * may have been replaced meanwhile (another request's 401, or
-			 * expiry): retry with the current one without spending this
-			 * call's refresh (at most PEX__STALE_401_MAX times). Else the
-			 * token itself was revoked or expired early: refresh once. */
-			if (token_invalidate(c, gen) && stale_401 < PEX__STALE_401_MAX) {
-				stale_401++;
-				pex__log(&c->s->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
-					"already; retrying with the current one");
-				continue;
-			}
-			if (!refreshed) {
-				refreshed = 1;
-				pex__log(&c->s->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
-				continue;
-			}
-		}
-		if (attempt >= c->s->retries_max)
-			break;
-		if (err < 0) {
-			if (err == PEX_ETLS || (!resp->not_sent && !idempotent))
-				break;
-		} else if (!pex__http_status_retryable(resp->status) ||
-			   (!idempotent && resp->status != 429)) {
-			break;
-		}
-		if (err < 0 && !resp->not_sent)
-			resp->replayed = 1;
-		else if (err == 0 && resp->status >= 500 && resp->status != 503 && resp->status != 429)
-			resp->replayed = 1;   /* 502/504: a proxy may have passed it on */
-		pex__log(&c->s->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", method, path,
-			err < 0 ? pex_strerror(err) : pex__http_reason(resp->status),
-			attempt + 1, c->s->retries_max);
-		pex__client_backoff(c, attempt++, err == 0 ? resp : NULL);
-	}
-	free_secret(auth);
+	req.url = url.ptr;
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.method = method;
+	x.path = path;
+	x.body = body;
+	x.pol.cls = c->cls;
+	x.pol.idempotent = idempotent;
+	x.pol.retries = c->s->retries_max;
+	x.pol.base_ms = c->s->retry_base_ms;
+	x.pol.cap_ms = c->s->retry_cap_ms;
+	x.pol.retry_after = 1;
+	x.pol.prepare = call_prepare;
+	x.pol.judge = call_judge;
+	x.pol.on_retry = call_on_retry;
+	x.pol.arg = &x;
+	err = pex__http_call(c->s->http, &req, &x.pol, resp);
+	free_secret(x.auth);
 	pex_buf_dispose(&url);
-	if ((err == PEX_ENET || err == PEX_ETIMEOUT) && attempt > 0) {
+	if ((err == PEX_ENET || err == PEX_ETIMEOUT) && resp->retries > 0) {
 		char msg[900];
 		snprintf(msg, sizeof(msg), "%s", pex_error_last()->message);
 		pex__error_set_http(err, 0, pex_error_last()->cause, "%s (gave up after %u attempts)",
-			msg, attempt + 1);
+			msg, resp->retries + 1);
 	}
 	if (err < 0)
 		atomic_fetch_add(&c->s->n_failures, 1);
