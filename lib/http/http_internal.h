@@ -74,6 +74,7 @@ typedef struct pex__http_response {
 	int not_sent;             /* transport failed before the request could be processed */
 	int too_big;              /* the reply was longer than the transport's max_body */
 	int curl_code;
+	char curl_error[256];     /* libcurl's own words on a transport failure, or "" */
 	size_t max_body;          /* set by pex__http_send from the config */
 	int sends;                /* times the request went out in this attempt (libcurl
 	                           * replays once on a dead reused connection) */

@@ -320,12 +320,13 @@ void pex__http_response_reset(pex__http_response *r)
 	r->cache_control[0] = '\0';
 	r->not_sent = 0;
 	r->curl_code = 0;
+	r->curl_error[0] = '\0';
 	r->sends = 0;
 }
 
 void pex__http_response_dispose(pex__http_response *r)
 {
-	if (r->body.ptr)
+	if (r->secret && r->body.ptr)
 		OPENSSL_cleanse(r->body.ptr, r->body.asize);
 	pex_buf_dispose(&r->body);
 }
@@ -542,7 +543,9 @@ int pex__http_send(pex__http *h, pex__http_class cls, const pex__http_req *req,
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	release(h, c, bg);
 	slist_free_wipe(hl);
-	if (rc != CURLE_OK)
+	if (rc != CURLE_OK) {
+		snprintf(resp->curl_error, sizeof(resp->curl_error), "%s", errbuf);
 		return transport_error(h, rc, req->method, req->url, resp, errbuf);
+	}
 	return 0;
 }

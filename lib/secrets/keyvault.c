@@ -27,6 +27,11 @@
  *   PEXIPSDK_KEYVAULT_CA_FILE  a PEM bundle trusted *in addition to* the
  *                              system CAs for the vault connection
  *
+ * HTTP. Both requests go through the library's transport (lib/http): one
+ * keep-alive connection, made on first use and dropped with the cache;
+ * pex__http_call retries 429, 5xx (and for IMDS 404 and 410) and network
+ * failures, three attempts in all, honouring Retry-After.
+ *
  * Cache. One per process, behind one mutex: the token until 5 minutes
  * before it expires (keyed by its request URL, i.e. endpoint, resource and
  * client id), and each secret (keyed by its canonical URL) for
@@ -50,12 +55,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "http/http_internal.h"
 #include "pexipsdk/version.h"
@@ -69,8 +70,7 @@
 #define KV_IMDS_URL             "http://169.254.169.254/metadata/identity/oauth2/token"
 #define KV_DEFAULT_RESOURCE     "https://vault.azure.net"
 
-#define KV_CONNECT_TIMEOUT_MS   5000L
-#define KV_TOTAL_TIMEOUT_MS     10000L
+#define KV_TIMEOUT_MS           10000L      /* connecting: 5 s at most (lib/http) */
 #define KV_ATTEMPTS             3           /* one try and two retries */
 #define KV_BACKOFF_BASE_MS      250
 #define KV_BACKOFF_CAP_MS       2000
@@ -95,7 +95,8 @@ static struct {
 	int64_t token_expires;  /* unix seconds */
 	kv_entry *secrets;
 	int64_t ttl_s;
-} g_kv = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, PEX__KV_SECRET_TTL_S };
+	pex__http *http;        /* made on first use, freed with the cache */
+} g_kv = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, PEX__KV_SECRET_TTL_S, NULL };
 
 static void wipe_free(char *s)
 {
@@ -131,6 +132,8 @@ static void clear_locked(void)
 		entry_free(e);
 	}
 	g_kv.secrets = NULL;
+	pex__http_free(g_kv.http);
+	g_kv.http = NULL;
 }
 
 void pex__keyvault_cache_clear(void)
@@ -157,63 +160,6 @@ __attribute__((destructor)) static void kv_fini(void)
 		return;
 	clear_locked();
 	pthread_mutex_unlock(&g_kv.lock);
-}
-
-/* ---- a growable buffer that never leaves copies behind ---- */
-
-typedef struct kv_buf {
-	char *ptr;
-	size_t size, cap;
-	int too_big;
-} kv_buf;
-
-/* Append; grows by allocate-copy-wipe-free instead of realloc. */
-static int kv_buf_put(kv_buf *b, const char *data, size_t n)
-{
-	if (n > KV_BODY_MAX - b->size) {
-		b->too_big = 1;
-		return -1;
-	}
-	if (b->size + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 2048;
-		char *p;
-
-		while (cap < b->size + n + 1)
-			cap *= 2;
-		if (!(p = malloc(cap)))
-			return -1;
-		if (b->ptr) {
-			memcpy(p, b->ptr, b->size);
-			OPENSSL_cleanse(b->ptr, b->cap);
-			free(b->ptr);
-		}
-		b->ptr = p;
-		b->cap = cap;
-	}
-	memcpy(b->ptr + b->size, data, n);
-	b->size += n;
-	b->ptr[b->size] = '\0';
-	return 0;
-}
-
-static void kv_buf_wipe(kv_buf *b)
-{
-	if (b->ptr) {
-		OPENSSL_cleanse(b->ptr, b->cap);
-		free(b->ptr);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
-/* Free a header list, wiping each line first (they hold credentials). */
-static void slist_free_wipe(struct curl_slist *l)
-{
-	struct curl_slist *i;
-
-	for (i = l; i; i = i->next)
-		if (i->data)
-			OPENSSL_cleanse(i->data, strlen(i->data));
-	curl_slist_free_all(l);
 }
 
 /* ---- reference parsing (pure) ---- */
@@ -351,7 +297,7 @@ static void clean_text(char *dst, size_t dstsz, const char *src)
  * and App Service's {"message"}. Empty when there is none. A text that
  * quotes one of @p creds (NULL-terminated) is withheld.
  */
-static void service_text(char *dst, size_t dstsz, const kv_buf *body,
+static void service_text(char *dst, size_t dstsz, const pex_buf *body,
 	const char *const *creds)
 {
 	json_object *root, *err, *v;
@@ -401,176 +347,76 @@ typedef struct kv_request {
 	const char *url;            /* with the query */
 	const char *shown;          /* for messages: no query */
 	const char *what;           /* "managed identity (IMDS)", "Key Vault" */
-	struct curl_slist *headers;
+	const char *const *headers;
 	const char *ca_file;        /* vault: extra CA bundle, or NULL */
 	int vault;                  /* https only, proxies allowed */
 	int imds;                   /* also retry 404 and 410 (IMDS warming up) */
 } kv_request;
 
-typedef struct kv_response {
-	long status;
-	kv_buf body;
-	char retry_after[64];
-} kv_response;
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
+/* 429 and 5xx; for IMDS also 404 and 410 (the identity is warming up). */
+static int status_retryable(void *arg, const pex__http_response *resp)
 {
-	kv_response *r = p;
-	size_t n = size * nmemb;
-
-	return kv_buf_put(&r->body, data, n) < 0 ? 0 : n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *p)
-{
-	kv_response *r = p;
-	size_t n = size * nmemb, vl;
-	const char *v;
-
-	if (n > 5 && strncmp(data, "HTTP/", 5) == 0)
-		r->retry_after[0] = '\0';
-	if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-		v = data + 12;
-		vl = n - 12;
-		while (vl && (*v == ' ' || *v == '\t')) {
-			v++;
-			vl--;
-		}
-		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-			vl--;
-		if (vl >= sizeof(r->retry_after))
-			vl = sizeof(r->retry_after) - 1;
-		memcpy(r->retry_after, v, vl);
-		r->retry_after[vl] = '\0';
-	}
-	return n;
-}
-
-/* Trust PEXIPSDK_KEYVAULT_CA_FILE on top of the default CAs (OpenSSL backend). */
-static CURLcode add_ca_file(CURL *c, void *ssl_ctx, void *p)
-{
-	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ssl_ctx);
-
-	PEX__UNUSED(c);
-	if (!store || X509_STORE_load_locations(store, (const char *)p, NULL) != 1) {
-		ERR_clear_error();
-		return CURLE_SSL_CACERT_BADFILE;
-	}
-	return CURLE_OK;
-}
-
-static int status_retryable(const kv_request *rq, long status)
-{
+	const kv_request *rq = arg;
+	long status = resp->status;
 	if (status == 429 || (status >= 500 && status <= 599))
 		return 1;
 	return rq->imds && (status == 404 || status == 410);
 }
 
-static int curl_retryable(CURLcode rc)
+static int transport_error(const kv_request *rq, const pex__http_response *resp, int code)
 {
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_GOT_NOTHING:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-		return 1;
-	default:
-		return 0;
-	}
-}
+	const char *hint = "", *detail = resp->curl_error;
 
-static int transport_error(const kv_request *rq, const kv_response *resp, CURLcode rc,
-	const char *detail)
-{
-	int code = pex__curl_classify((int)rc, NULL);
-	const char *hint = "";
-
-	if (code == PEX_ETLS && rq->vault)
-		hint = " (to trust a private CA, set PEXIPSDK_KEYVAULT_CA_FILE)";
-	if (rc == CURLE_WRITE_ERROR && resp->body.too_big)
-		return pex__error_set_http(PEX_EHTTP, 0, (int)rc,
+	if (code != PEX_ENET && code != PEX_ETIMEOUT && code != PEX_ETLS)
+		return code;            /* a local failure, details set */
+	if (resp->too_big)
+		return pex__error_set_http(PEX_EHTTP, 0, resp->curl_code,
 			"%s: the reply from %s is larger than %d bytes", rq->what, rq->shown,
 			KV_BODY_MAX);
-	return pex__error_set_http(code, 0, (int)rc, "%s: %s %s: %s%s%s%s", rq->what,
+	if (code == PEX_ETLS && rq->vault)
+		hint = " (to trust a private CA, set PEXIPSDK_KEYVAULT_CA_FILE)";
+	return pex__error_set_http(code, 0, resp->curl_code, "%s: %s %s: %s%s%s%s", rq->what,
 		code == PEX_ETLS ? "TLS verification failed for" : "cannot reach", rq->shown,
-		curl_easy_strerror(rc), detail && *detail ? ": " : "", detail ? detail : "", hint);
+		pex__curl_strerror(resp->curl_code), *detail ? ": " : "", detail, hint);
 }
 
 /*
- * GET @p rq->url, retrying 429, 5xx (and for IMDS 404/410) and connect
+ * GET @p rq->url through the library's transport (made on first use; called
+ * with g_kv.lock held), retrying 429, 5xx (and for IMDS 404/410) and network
  * failures with jittered backoff that honours Retry-After. Returns 0 with
- * @p resp holding the final status and body (any status), or a transport
- * error with details set.
+ * @p resp holding the final status and body (any status; the body is
+ * treated as a secret), or a transport error with details set.
  */
-static int http_get(const kv_request *rq, kv_response *resp)
+static int http_get(const kv_request *rq, pex__http_response *resp)
 {
-	char errbuf[CURL_ERROR_SIZE];
-	unsigned attempt;
-	CURLcode rc = CURLE_OK;
-	CURL *c;
+	pex__http_req req = { "GET", rq->url, rq->headers, NULL, 0, rq->vault, !rq->vault, rq->ca_file };
+	pex__http_policy pol;
 	int err;
 
-	if ((err = pex__global_ensure()) < 0)
-		return err;
-	if (!(c = curl_easy_init()))
-		return pex__error_nomem();
-
-	for (attempt = 0;; attempt++) {
-		int64_t retry_after = -1;
-
-		kv_buf_wipe(&resp->body);
-		resp->status = 0;
-		resp->retry_after[0] = '\0';
-		errbuf[0] = '\0';
-
-		curl_easy_reset(c);
-		curl_easy_setopt(c, CURLOPT_URL, rq->url);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, rq->headers);
-		curl_easy_setopt(c, CURLOPT_USERAGENT, "libpexipsdk/" PEX_VERSION " keyvault");
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, KV_CONNECT_TIMEOUT_MS);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, KV_TOTAL_TIMEOUT_MS);
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, rq->vault ? "https" : "http,https");
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-		if (!rq->vault)
-			curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-		if (rq->ca_file) {
-			/* Add to the default CAs where libcurl uses OpenSSL; else
-			 * the file becomes the CA bundle. */
-			if (curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, add_ca_file) == CURLE_OK)
-				curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, (void *)rq->ca_file);
-			else
-				curl_easy_setopt(c, CURLOPT_CAINFO, rq->ca_file);
-		}
-
-		rc = curl_easy_perform(c);
-		if (rc == CURLE_OK) {
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-			if (!status_retryable(rq, resp->status) || attempt + 1 >= KV_ATTEMPTS)
-				break;
-			retry_after = pex__parse_retry_after(resp->retry_after, pex__unix_time());
-		} else if (!curl_retryable(rc) || attempt + 1 >= KV_ATTEMPTS) {
-			break;
-		}
-		pex__sleep_ms(pex__backoff_ms(attempt, KV_BACKOFF_BASE_MS, KV_BACKOFF_CAP_MS,
-			retry_after, pex__random_u64()));
+	if (!g_kv.http) {
+		pex__http_config hc;
+		memset(&hc, 0, sizeof(hc));
+		hc.tls_verify = 1;
+		hc.timeout_ms = KV_TIMEOUT_MS;
+		hc.max_concurrency = 1;     /* callers are serialised by g_kv.lock */
+		hc.user_agent = "libpexipsdk/" PEX_VERSION " keyvault";
+		hc.ca_key = "";
+		hc.timeout_key = "the Key Vault timeout (ms)";
+		hc.max_body = KV_BODY_MAX;
+		if ((err = pex__http_new(&g_kv.http, &hc)) < 0)
+			return err;
 	}
-
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK)
-		return transport_error(rq, resp, rc, errbuf);
+	memset(&pol, 0, sizeof(pol));
+	pol.idempotent = 1;
+	pol.retries = KV_ATTEMPTS - 1;
+	pol.base_ms = KV_BACKOFF_BASE_MS;
+	pol.cap_ms = KV_BACKOFF_CAP_MS;
+	pol.retry_after = 1;
+	pol.retry_status = status_retryable;
+	pol.arg = (void *)rq;
+	resp->secret = 1;
+	if ((err = pex__http_call(g_kv.http, &req, &pol, resp)) < 0)
+		return transport_error(rq, resp, err);
 	return 0;
 }
 
@@ -619,7 +465,8 @@ typedef struct kv_identity {
 	const char *kind;           /* "App Service", "IMDS" */
 	pex_buf url;                /* the token request URL (also the cache key) */
 	char shown[512];            /* url without the query */
-	struct curl_slist *headers;
+	pex_buf line;               /* the identity header line (may be a secret) */
+	const char *headers[3];     /* line, Accept, NULL */
 	const char *cred;           /* IDENTITY_HEADER (never shown), or NULL */
 	int imds;
 } kv_identity;
@@ -627,8 +474,10 @@ typedef struct kv_identity {
 static void identity_dispose(kv_identity *id)
 {
 	pex_buf_dispose(&id->url);
-	slist_free_wipe(id->headers);
-	id->headers = NULL;
+	if (id->line.ptr)
+		OPENSSL_cleanse(id->line.ptr, id->line.size);
+	pex_buf_dispose(&id->line);
+	id->headers[0] = NULL;
 }
 
 static int url_ok(const char *u)
@@ -643,7 +492,6 @@ static int identity_setup(kv_identity *id, const char *resource)
 	const char *header = getenv("IDENTITY_HEADER");
 	const char *client_id = getenv("AZURE_CLIENT_ID");
 	const char *base;
-	pex_buf line = PEX_BUF_INIT;
 	int err = 0;
 
 	memset(id, 0, sizeof(*id));
@@ -665,7 +513,7 @@ static int identity_setup(kv_identity *id, const char *resource)
 		if (!err)
 			err = pex__buf_puts(&id->url, "&api-version=" KV_APPSERVICE_VERSION);
 		if (!err)
-			err = pex__buf_printf(&line, "X-IDENTITY-HEADER: %s", header);
+			err = pex__buf_printf(&id->line, "X-IDENTITY-HEADER: %s", header);
 		id->cred = header;
 	} else if (endpoint && *endpoint && getenv("IMDS_ENDPOINT")) {
 		return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_AUTH,
@@ -685,27 +533,16 @@ static int identity_setup(kv_identity *id, const char *resource)
 		if (!err)
 			err = pex__url_encode(&id->url, resource, strlen(resource));
 		if (!err)
-			err = pex__buf_puts(&line, "Metadata: true");
+			err = pex__buf_puts(&id->line, "Metadata: true");
 	}
 	if (!err && client_id) {
 		err = pex__buf_puts(&id->url, "&client_id=");
 		if (!err)
 			err = pex__url_encode(&id->url, client_id, strlen(client_id));
 	}
-	if (!err) {
-		/* curl_slist_append() leaves the list alone when it fails */
-		struct curl_slist *l = curl_slist_append(NULL, line.ptr);
-
-		if (l && !curl_slist_append(l, "Accept: application/json")) {
-			slist_free_wipe(l);
-			l = NULL;
-		}
-		if (!(id->headers = l))
-			err = pex__error_nomem();
-	}
-	if (line.ptr)
-		OPENSSL_cleanse(line.ptr, line.size);
-	pex_buf_dispose(&line);
+	id->headers[0] = id->line.ptr;
+	id->headers[1] = "Accept: application/json";
+	id->headers[2] = NULL;
 	if (err < 0) {
 		identity_dispose(id);
 		return err;
@@ -735,7 +572,7 @@ static int token_malformed(const kv_identity *id, const char *why)
 
 /* Parse a 200 token reply: access_token, expires_on or now + expires_in. */
 static int parse_token(char **token, int64_t *expires, const kv_identity *id,
-	const kv_buf *body)
+	const pex_buf *body)
 {
 	json_object *root, *v, *at = NULL;
 	int64_t n;
@@ -782,7 +619,7 @@ done:
 }
 
 /* HTTP error from the identity endpoint. */
-static int token_http_error(const kv_identity *id, const kv_response *resp)
+static int token_http_error(const kv_identity *id, const pex__http_response *resp)
 {
 	const char *creds[] = { id->cred, NULL };
 	char text[KV_TEXT_MAX + 8];
@@ -805,7 +642,7 @@ static int get_token_locked(const char **out, int *fresh, const char *resource)
 {
 	kv_identity id;
 	kv_request rq;
-	kv_response resp;
+	pex__http_response resp;
 	char what[64];
 	char *token = NULL;
 	int64_t expires = 0;
@@ -847,14 +684,14 @@ static int get_token_locked(const char **out, int *fresh, const char *resource)
 	*out = g_kv.token;
 	*fresh = 1;
 done:
-	kv_buf_wipe(&resp.body);
+	pex__http_response_dispose(&resp);
 	identity_dispose(&id);
 	return err;
 }
 
 /* ---- Get Secret ---- */
 
-static int vault_http_error(const pex__keyvault_ref *ref, const kv_response *resp,
+static int vault_http_error(const pex__keyvault_ref *ref, const pex__http_response *resp,
 	const char *token)
 {
 	const char *creds[] = { token, NULL };
@@ -879,7 +716,7 @@ static int vault_http_error(const pex__keyvault_ref *ref, const kv_response *res
 }
 
 /* Parse a 200 Get Secret reply into a new string. */
-static int parse_secret(char **out, const pex__keyvault_ref *ref, const kv_buf *body)
+static int parse_secret(char **out, const pex__keyvault_ref *ref, const pex_buf *body)
 {
 	json_object *root = NULL, *v = NULL;
 	const char *why = NULL;
@@ -908,11 +745,11 @@ static int parse_secret(char **out, const pex__keyvault_ref *ref, const kv_buf *
 static int fetch_secret(char **out, long *status, const pex__keyvault_ref *ref,
 	const char *token)
 {
-	struct curl_slist *hl = NULL;
+	const char *hl[3] = { NULL, "Accept: application/json", NULL };
 	pex_buf url = PEX_BUF_INIT, auth = PEX_BUF_INIT;
 	const char *ca = getenv("PEXIPSDK_KEYVAULT_CA_FILE");
 	kv_request rq;
-	kv_response resp;
+	pex__http_response resp;
 	char shown[sizeof(ref->url) + 16];
 	int err;
 
@@ -923,13 +760,7 @@ static int fetch_secret(char **out, long *status, const pex__keyvault_ref *ref,
 	if ((err = pex__buf_printf(&url, "%s?api-version=" KV_API_VERSION, ref->url)) < 0 ||
 	    (err = pex__buf_printf(&auth, "Authorization: Bearer %s", token)) < 0)
 		goto done;
-	/* curl_slist_append() leaves the list alone when it fails */
-	if (!(hl = curl_slist_append(NULL, auth.ptr)) ||
-	    !curl_slist_append(hl, "Accept: application/json")) {
-		err = pex__error_nomem();
-		goto done;
-	}
-
+	hl[0] = auth.ptr;
 	rq.url = url.ptr;
 	rq.shown = shown;
 	rq.what = "Key Vault";
@@ -945,8 +776,7 @@ static int fetch_secret(char **out, long *status, const pex__keyvault_ref *ref,
 		err = parse_secret(out, ref, &resp.body);
 
 done:
-	kv_buf_wipe(&resp.body);
-	slist_free_wipe(hl);
+	pex__http_response_dispose(&resp);
 	if (auth.ptr)
 		OPENSSL_cleanse(auth.ptr, auth.size);
 	pex_buf_dispose(&auth);
