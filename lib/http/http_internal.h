@@ -2,6 +2,7 @@
 #ifndef PEX_HTTP_INTERNAL_H
 #define PEX_HTTP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -160,5 +161,42 @@ void pex__http_response_dispose(pex__http_response *resp);
 size_t pex__http_waiting(pex__http *h, pex__http_class cls);
 /* libcurl's text for a curl code (resp->curl_code). */
 const char *pex__curl_strerror(int curl_code);
+
+/* ---- token cache (token.c) ----
+ * One token (a secret string: a header line or a bare token) with the key
+ * it was fetched for, fetched once for all threads when missing, for
+ * another key, or due for refresh. Serves the Pexip OAuth2 token and the
+ * managed identity token of Key Vault. */
+typedef struct pex__token_cache {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fetching;             /* one fetch at a time; the others wait for it */
+	char *value;              /* secret, wiped when dropped */
+	char *key;                /* what it was fetched for, or NULL */
+	int64_t refresh_at;       /* pex__now_ms() from which it is fetched anew */
+	unsigned gen;             /* counts fetches */
+} pex__token_cache;
+
+#define PEX__TOKEN_CACHE_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, NULL, 0, 0 }
+
+/* Fetch a token (no lock held): *value a new string (secret), *refresh_at
+ * the pex__now_ms() from which it should not be handed out any more. */
+typedef int (*pex__token_fetch_fn)(void *arg, char **value, int64_t *refresh_at);
+
+void pex__token_cache_init(pex__token_cache *tc);
+/* Wipe and free the token; the cache stays usable. */
+void pex__token_cache_drop(pex__token_cache *tc);
+/* Wipe and free everything (the cache is no longer used). */
+void pex__token_cache_dispose(pex__token_cache *tc);
+/* The current token for @p key (NULL: the only kind) as a copy the caller
+ * wipes and frees; fetched with @p fetch when needed. *gen (may be NULL)
+ * identifies it for pex__token_invalidate; *fresh (may be NULL) says
+ * whether this call fetched it. */
+int pex__token_get(pex__token_cache *tc, const char *key, pex__token_fetch_fn fetch, void *arg,
+	char **out, unsigned *gen, int *fresh);
+/* The server refused token @p gen: fetch anew next time, unless it was
+ * replaced already. 1 when it had been (the refusal says nothing about
+ * the current token), else 0. */
+int pex__token_invalidate(pex__token_cache *tc, unsigned gen);
 
 #endif

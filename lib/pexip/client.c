@@ -33,12 +33,7 @@ typedef struct client_shared {
 	long retry_base_ms, retry_cap_ms;
 	pex__logger log;
 
-	pthread_mutex_t tok_lock;
-	pthread_cond_t tok_cond;
-	int fetching;
-	char *token_header;       /* "Authorization: Bearer ..." (secret) */
-	int64_t token_refresh_at; /* monotonic ms */
-	unsigned token_gen;
+	pex__token_cache tok;     /* "Authorization: Bearer ..." (secret) */
 
 	atomic_ullong n_requests, n_retries, n_token_fetches, n_failures;
 } client_shared;
@@ -80,14 +75,12 @@ void pex_client_free(pex_client *c)
 	free(s->base);
 	free(s->host_path);
 	free_secret(s->basic_header);
-	free_secret(s->token_header);
 	EVP_PKEY_free(s->key);
 	free(s->client_id);
 	free(s->token_url);
 	free(s->audience);
 	free(s->scope);
-	pthread_cond_destroy(&s->tok_cond);
-	pthread_mutex_destroy(&s->tok_lock);
+	pex__token_cache_dispose(&s->tok);
 	free(s);
 	free(c->bg);
 	free(c);
@@ -248,8 +241,7 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	c->cls = PEX__HTTP_FOREGROUND;
 	c->bg->s = s;
 	c->bg->cls = PEX__HTTP_BACKGROUND;
-	pthread_mutex_init(&s->tok_lock, NULL);
-	pthread_cond_init(&s->tok_cond, NULL);
+	pex__token_cache_init(&s->tok);
 	s->auth = o->auth;
 	s->retries_max = o->retries_max;
 	s->max_concurrency = o->max_concurrency;
@@ -512,64 +504,17 @@ out:
 	return err;
 }
 
-/* Current token header (a copy the caller frees), fetching it once for all
- * threads when missing or due for refresh. */
-static int token_get(pex_client *c, char **hdr_out, unsigned *gen_out)
+/* The token cache's fetch: refresh a quarter of the lifetime early, at
+ * most 5 minutes. */
+static int token_fetch(void *arg, char **hdr, int64_t *refresh_at)
 {
-	int err = 0;
-	pthread_mutex_lock(&c->s->tok_lock);
-	for (;;) {
-		if (c->s->token_header && pex__now_ms() < c->s->token_refresh_at) {
-			*hdr_out = pex__strdup(c->s->token_header);
-			*gen_out = c->s->token_gen;
-			pthread_mutex_unlock(&c->s->tok_lock);
-			return *hdr_out ? 0 : PEX_ENOMEM;
-		}
-		if (!c->s->fetching)
-			break;
-		pthread_cond_wait(&c->s->tok_cond, &c->s->tok_lock);
-	}
-	c->s->fetching = 1;
-	pthread_mutex_unlock(&c->s->tok_lock);
-	{
-		char *hdr = NULL;
-		int64_t life = 0, margin;
-		int64_t start = pex__now_ms();
-		err = fetch_token(c, &hdr, &life);
-		pthread_mutex_lock(&c->s->tok_lock);
-		c->s->fetching = 0;
-		if (err == 0) {
-			/* Refresh a quarter of the lifetime early, at most 5 minutes. */
-			margin = life / 4;
-			if (margin > 300000)
-				margin = 300000;
-			free_secret(c->s->token_header);
-			c->s->token_header = hdr;
-			c->s->token_refresh_at = start + life - margin;
-			c->s->token_gen++;
-			*hdr_out = pex__strdup(hdr);
-			*gen_out = c->s->token_gen;
-			if (!*hdr_out)
-				err = PEX_ENOMEM;
-		}
-		pthread_cond_broadcast(&c->s->tok_cond);
-		pthread_mutex_unlock(&c->s->tok_lock);
-	}
+	int64_t life = 0, margin, start = pex__now_ms();
+	int err = fetch_token(arg, hdr, &life);
+	margin = life / 4;
+	if (margin > 300000)
+		margin = 300000;
+	*refresh_at = start + life - margin;
 	return err;
-}
-
-/* The server refused token generation @gen: drop it unless already replaced.
- * @return 1 when a newer token had replaced it already (the refusal says
- * nothing about the current token), else 0. */
-static int token_invalidate(pex_client *c, unsigned gen)
-{
-	int stale;
-	pthread_mutex_lock(&c->s->tok_lock);
-	stale = c->s->token_gen != gen;
-	if (!stale)
-		c->s->token_refresh_at = 0;
-	pthread_mutex_unlock(&c->s->tok_lock);
-	return stale;
 }
 
 /* ---- requests ---- */
@@ -600,7 +545,8 @@ static int call_prepare(void *arg, unsigned attempt, pex__http_req *req)
 	if (s->auth == PEX_AUTH_OAUTH2) {
 		free_secret(x->auth);
 		x->auth = NULL;
-		if ((err = token_get(x->c, &x->auth, &x->gen)) < 0)
+		if ((err = pex__token_get(&s->tok, NULL, token_fetch, x->c, &x->auth, &x->gen,
+				NULL)) < 0)
 			return err;
 	}
 	x->headers[n++] = "Accept: application/json";
@@ -633,7 +579,7 @@ static pex__http_verdict call_judge(void *arg, unsigned attempt, int err, pex__h
 		 * expiry): retry with the current one without spending this
 		 * call's refresh (at most PEX__STALE_401_MAX times). Else the
 		 * token itself was revoked or expired early: refresh once. */
-		if (token_invalidate(x->c, x->gen) && x->stale_401 < PEX__STALE_401_MAX) {
+		if (pex__token_invalidate(&s->tok, x->gen) && x->stale_401 < PEX__STALE_401_MAX) {
 			x->stale_401++;
 			pex__log(&s->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
 				"already; retrying with the current one");

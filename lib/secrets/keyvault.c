@@ -90,13 +90,11 @@ typedef struct kv_entry {
 
 static struct {
 	pthread_mutex_t lock;
-	char *token;            /* wiped on free */
-	char *token_key;        /* the token request URL it came from */
-	int64_t token_expires;  /* unix seconds */
+	pex__token_cache tok;   /* keyed by its request URL; wiped when dropped */
 	kv_entry *secrets;
 	int64_t ttl_s;
 	pex__http *http;        /* made on first use, freed with the cache */
-} g_kv = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, PEX__KV_SECRET_TTL_S, NULL };
+} g_kv = { PTHREAD_MUTEX_INITIALIZER, PEX__TOKEN_CACHE_INIT, NULL, PEX__KV_SECRET_TTL_S, NULL };
 
 static void wipe_free(char *s)
 {
@@ -104,15 +102,6 @@ static void wipe_free(char *s)
 		return;
 	OPENSSL_cleanse(s, strlen(s));
 	free(s);
-}
-
-static void drop_token_locked(void)
-{
-	wipe_free(g_kv.token);
-	free(g_kv.token_key);
-	g_kv.token = NULL;
-	g_kv.token_key = NULL;
-	g_kv.token_expires = 0;
 }
 
 static void entry_free(kv_entry *e)
@@ -126,7 +115,7 @@ static void clear_locked(void)
 {
 	kv_entry *e, *next;
 
-	drop_token_locked();
+	pex__token_cache_drop(&g_kv.tok);
 	for (e = g_kv.secrets; e; e = next) {
 		next = e->next;
 		entry_free(e);
@@ -632,59 +621,52 @@ static int token_http_error(const kv_identity *id, const pex__http_response *res
 		id->shown, st, pex__http_reason(st), *text ? ": " : "", text);
 }
 
-/*
- * A token for @p resource: the cached one while it has more than 5 minutes
- * left, else a new one. Called with g_kv.lock held; the result is borrowed
- * from the cache (valid while the lock is held). @p fresh tells whether it
- * was just fetched.
- */
-static int get_token_locked(const char **out, int *fresh, const char *resource)
+/* The token cache's fetch for identity @p arg: reused until 5 minutes
+ * before it expires. */
+static int token_fetch(void *arg, char **token, int64_t *refresh_at)
 {
-	kv_identity id;
+	const kv_identity *id = arg;
 	kv_request rq;
 	pex__http_response resp;
 	char what[64];
-	char *token = NULL;
 	int64_t expires = 0;
+	int err;
+
+	snprintf(what, sizeof(what), "managed identity (%s)", id->kind);
+	memset(&rq, 0, sizeof(rq));
+	memset(&resp, 0, sizeof(resp));
+	rq.url = id->url.ptr;
+	rq.shown = id->shown;
+	rq.what = what;
+	rq.headers = id->headers;
+	rq.imds = id->imds;
+	if ((err = http_get(&rq, &resp)) < 0)
+		goto done;
+	if (resp.status != 200) {
+		err = token_http_error(id, &resp);
+		goto done;
+	}
+	if ((err = parse_token(token, &expires, id, &resp.body)) < 0)
+		goto done;
+	*refresh_at = pex__now_ms() + (expires - KV_TOKEN_MARGIN_S - pex__unix_time()) * 1000;
+done:
+	pex__http_response_dispose(&resp);
+	return err;
+}
+
+/*
+ * A token for @p resource (a copy to wipe and free), from the cache or
+ * fetched (@p fresh says which). Keyed by its request URL, i.e. endpoint,
+ * resource and client id. Called with g_kv.lock held.
+ */
+static int get_token_locked(char **out, unsigned *gen, int *fresh, const char *resource)
+{
+	kv_identity id;
 	int err;
 
 	if ((err = identity_setup(&id, resource)) < 0)
 		return err;
-	if (g_kv.token && g_kv.token_key && strcmp(g_kv.token_key, id.url.ptr) == 0 &&
-	    pex__unix_time() < g_kv.token_expires - KV_TOKEN_MARGIN_S) {
-		identity_dispose(&id);
-		*out = g_kv.token;
-		*fresh = 0;
-		return 0;
-	}
-
-	snprintf(what, sizeof(what), "managed identity (%s)", id.kind);
-	memset(&rq, 0, sizeof(rq));
-	memset(&resp, 0, sizeof(resp));
-	rq.url = id.url.ptr;
-	rq.shown = id.shown;
-	rq.what = what;
-	rq.headers = id.headers;
-	rq.imds = id.imds;
-
-	if ((err = http_get(&rq, &resp)) < 0)
-		goto done;
-	if (resp.status != 200) {
-		err = token_http_error(&id, &resp);
-		goto done;
-	}
-	if ((err = parse_token(&token, &expires, &id, &resp.body)) < 0)
-		goto done;
-
-	drop_token_locked();
-	g_kv.token = token;
-	g_kv.token_expires = expires;
-	if (!(g_kv.token_key = pex__buf_detach(&id.url)))
-		g_kv.token_expires = 0;     /* never matches: refetched next time */
-	*out = g_kv.token;
-	*fresh = 1;
-done:
-	pex__http_response_dispose(&resp);
+	err = pex__token_get(&g_kv.tok, id.url.ptr, token_fetch, &id, out, gen, fresh);
 	identity_dispose(&id);
 	return err;
 }
@@ -822,10 +804,11 @@ static void cache_put_locked(const char *url, const char *value)
 
 int pex__keyvault_get_secret(char **out, const pex__keyvault_ref *ref)
 {
-	const char *token;
+	char *token = NULL;
 	kv_entry *e;
 	char *value = NULL;
 	long status = 0;
+	unsigned gen = 0;
 	int err, fresh = 0;
 
 	*out = NULL;
@@ -834,14 +817,16 @@ int pex__keyvault_get_secret(char **out, const pex__keyvault_ref *ref)
 		err = (*out = pex__strdup(e->value)) ? 0 : PEX_ENOMEM;
 		goto done;
 	}
-	if ((err = get_token_locked(&token, &fresh, ref->resource)) < 0)
+	if ((err = get_token_locked(&token, &gen, &fresh, ref->resource)) < 0)
 		goto done;
 	err = fetch_secret(&value, &status, ref, token);
 	/* A cached token the vault rejects (revoked, clock skew): drop it and
 	 * try once more with a new one. */
 	if (err < 0 && status == 401 && !fresh) {
-		drop_token_locked();
-		if ((err = get_token_locked(&token, &fresh, ref->resource)) < 0)
+		pex__token_invalidate(&g_kv.tok, gen);
+		wipe_free(token);
+		token = NULL;
+		if ((err = get_token_locked(&token, &gen, &fresh, ref->resource)) < 0)
 			goto done;
 		err = fetch_secret(&value, &status, ref, token);
 	}
@@ -851,5 +836,6 @@ int pex__keyvault_get_secret(char **out, const pex__keyvault_ref *ref)
 	*out = value;
 done:
 	pthread_mutex_unlock(&g_kv.lock);
+	wipe_free(token);
 	return err;
 }
