@@ -111,6 +111,27 @@ typedef struct azure_backend {
 	unsigned retries;
 } azure_backend;
 
+/* The backend may be called without the front end: keep the name URL-safe
+ * (the service judges the finer rules, e.g. 400 InvalidResourceName). */
+static int check_queue(const char *queue)
+{
+	size_t i, n;
+	if (!queue || !*queue)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE, "Azure queue name is empty");
+	n = strlen(queue);
+	for (i = 0; i < n; i++) {
+		char c = queue[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
+				"Azure queue name '%.63s' may only hold a-z, 0-9 and '-'", queue);
+	}
+	if (n > 63)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
+			"Azure queue name is longer than 63 characters");
+	return 0;
+}
+
 /* ---- one request ---- */
 
 typedef struct azure_req {
@@ -225,7 +246,8 @@ static int reply_error(const azure_req *rq, const pex__http_response *resp)
 /*
  * Send with retries (see "Retries" above). Returns 0 with resp->status set
  * to one of the expected (2xx) statuses, or an error. @ok lists the good
- * statuses, 0-terminated. @resp must be zeroed or reused from a request.
+ * statuses, 0-terminated. Checks the queue name first; @resp is
+ * overwritten (dispose it in any case).
  */
 static int request(azure_backend *az, const azure_req *rq, pex__http_response *resp, const long *ok)
 {
@@ -235,6 +257,9 @@ static int request(azure_backend *az, const azure_req *rq, pex__http_response *r
 	const long *s;
 	int err;
 
+	memset(resp, 0, sizeof(*resp));
+	if ((err = check_queue(rq->queue)) < 0)
+		return err;
 	memset(&x, 0, sizeof(x));
 	x.az = az;
 	x.rq = rq;
@@ -259,27 +284,6 @@ static int request(azure_backend *az, const azure_req *rq, pex__http_response *r
 }
 
 /* ---- helpers ---- */
-
-/* The backend may be called without the front end: keep the name URL-safe
- * (the service judges the finer rules, e.g. 400 InvalidResourceName). */
-static int check_queue(const char *queue)
-{
-	size_t i, n;
-	if (!queue || !*queue)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE, "Azure queue name is empty");
-	n = strlen(queue);
-	for (i = 0; i < n; i++) {
-		char c = queue[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
-				"Azure queue name '%.63s' may only hold a-z, 0-9 and '-'", queue);
-	}
-	if (n > 63)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
-			"Azure queue name is longer than 63 characters");
-	return 0;
-}
 
 static int message_suffix(pex_buf *out, const pex_message *msg)
 {
@@ -336,9 +340,6 @@ static int az_create(pex_queue_backend *b, const char *queue)
 	azure_req rq = { PEX__AZURE_OP_CREATE, "PUT", queue, "", NULL, 0, NULL, 0 };
 	pex__http_response resp;
 	int err;
-	if ((err = check_queue(queue)) < 0)
-		return err;
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_create);
 	/* exists with other metadata: it exists, which is all we want */
 	if (err == PEX_EEXISTS && strcmp(ERROR_CODE(&resp), "QueueAlreadyExists") == 0) {
@@ -375,7 +376,6 @@ static int az_put(pex_queue_backend *b, const char *queue, const void *data, siz
 	params[rq.nparams++] = (pex__azure_param){ "messagettl", "-1" };
 	rq.body = body.ptr;
 	rq.body_len = body.size;
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_201);
 	pex__http_response_dispose(&resp);
 	pex_buf_dispose(&body);
@@ -410,7 +410,6 @@ static int get_messages(azure_backend *az, pex__azure_op op, const char *queue, 
 		snprintf(vis, sizeof(vis), "%u", visibility_s);
 		params[rq.nparams++] = (pex__azure_param){ "visibilitytimeout", vis };
 	}
-	memset(&resp, 0, sizeof(resp));
 	if ((err = request(az, &rq, &resp, ok_200)) == 0) {
 		if ((err = pex__azure_parse_messages(&list, resp.body.ptr ? resp.body.ptr : "",
 				resp.body.size)) == 0) {
@@ -452,7 +451,6 @@ static int az_remove(pex_queue_backend *b, const char *queue, const pex_message 
 		goto done;
 	rq.suffix = suffix.ptr;
 	params[0] = (pex__azure_param){ "popreceipt", msg->receipt };
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_204);
 	pex__http_response_dispose(&resp);
 done:
@@ -511,9 +509,6 @@ static int az_count(pex_queue_backend *b, const char *queue, size_t *out)
 	unsigned long long n;
 	int err;
 
-	if ((err = check_queue(queue)) < 0)
-		return err;
-	memset(&resp, 0, sizeof(resp));
 	if ((err = request(AZ(b), &rq, &resp, ok_200)) == 0) {
 		n = strtoull(MESSAGE_COUNT(&resp), &end, 10);
 		if (!MESSAGE_COUNT(&resp)[0] || *end != '\0')
@@ -532,9 +527,6 @@ static int az_clear(pex_queue_backend *b, const char *queue)
 	azure_req rq = { PEX__AZURE_OP_CLEAR, "DELETE", queue, "/messages", NULL, 0, NULL, 0 };
 	pex__http_response resp;
 	int err;
-	if ((err = check_queue(queue)) < 0)
-		return err;
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_204);
 	pex__http_response_dispose(&resp);
 	return err;
