@@ -47,14 +47,21 @@ struct pex_client {
 	pex_client *bg;           /* the foreground client's background view; NULL in the view */
 };
 
+int pex__versioned_init(void *dst, const void *init, size_t size, unsigned version,
+	unsigned current, const char *type)
+{
+	if (!dst || version == 0 || version > current)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"unsupported %s version %u", type, version);
+	memcpy(dst, init, size);
+	return 0;
+}
+
 int pex_client_options_init(pex_client_options *opts, unsigned int version)
 {
 	static const pex_client_options init = PEX_CLIENT_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", version);
-	*opts = init;
-	return 0;
+	return pex__versioned_init(opts, &init, sizeof(init), version, PEX_CLIENT_OPTIONS_VERSION,
+		"pex_client_options");
 }
 
 static void free_secret(char *s)

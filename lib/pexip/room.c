@@ -462,11 +462,7 @@ int pex_room_get_by_name(pex_room **out, pex_client *c, const char *name)
 int pex_room_spec_init(pex_room_spec *spec, unsigned int version)
 {
 	static const pex_room_spec init = PEX_ROOM_SPEC_INIT;
-	if (!spec || version == 0 || version > PEX_ROOM_SPEC_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_room_spec version %u", version);
-	*spec = init;
-	return 0;
+	return pex__versioned_init(spec, &init, sizeof(init), version, PEX_ROOM_SPEC_VERSION, "pex_room_spec");
 }
 
 static void add_str(json_object *o, const char *key, const char *val)
@@ -595,11 +591,7 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 int pex_room_patch_init(pex_room_patch *patch, unsigned int version)
 {
 	static const pex_room_patch init = PEX_ROOM_PATCH_INIT;
-	if (!patch || version == 0 || version > PEX_ROOM_PATCH_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_room_patch version %u", version);
-	*patch = init;
-	return 0;
+	return pex__versioned_init(patch, &init, sizeof(init), version, PEX_ROOM_PATCH_VERSION, "pex_room_patch");
 }
 
 int pex_room_update(pex_client *c, long long id, const pex_room_patch *p)
@@ -707,11 +699,7 @@ int pex_room_delete_by_name(pex_client *c, const char *name, int *deleted)
 int pex_room_filter_init(pex_room_filter *f, unsigned int version)
 {
 	static const pex_room_filter init = PEX_ROOM_FILTER_INIT;
-	if (!f || version == 0 || version > PEX_ROOM_FILTER_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_room_filter version %u", version);
-	*f = init;
-	return 0;
+	return pex__versioned_init(f, &init, sizeof(init), version, PEX_ROOM_FILTER_VERSION, "pex_room_filter");
 }
 
 /* Filters applied here rather than by Pexip (which refused them). */
