@@ -68,16 +68,8 @@ if [ "$no_system_file" = 1 ]; then
 fi
 
 # --- precedence: flag > environment > file > default
-cat >"$work/base.yaml" <<YAML
-pexip:
-  url: $EMU_URL
-  auth: {method: basic, username: admin, password: "env:PEX_TEST_PW"}
-  retries: {max: 8, base_ms: 5, cap_ms: 100}
-pool:
-  depth: 10
-log:
-  level: warn
-YAML
+# pexip_yaml: lines 1-4, the password at line 3
+{ pexip_yaml; printf 'pool:\n  depth: 10\nlog:\n  level: warn\n'; } >"$work/base.yaml"
 chmod 600 "$work/base.yaml"
 expect 0 "show: file" -- pexctl_env -- -c "$work/base.yaml" config show
 contains "$work/out" "pool.depth = 10  # file:$work/base.yaml:6" "show: file source with its line"
