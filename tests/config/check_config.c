@@ -1882,6 +1882,14 @@ static void env_clear(void)
 		unsetenv(vars[i]);
 }
 
+/* A clean environment, then NAME, VALUE pairs (NULL-terminated) set. */
+static void env_set(const char *const *pairs)
+{
+	env_clear();
+	for (; pairs[0] && pairs[1]; pairs += 2)
+		setenv(pairs[0], pairs[1], 1);
+}
+
 START_TEST(test_env_names)
 {
 	size_t n, i, j;
@@ -1918,12 +1926,10 @@ START_TEST(test_env_apply)
 	pex_config *cfg = NULL;
 	const char *before = NULL;
 
-	env_clear();
-	setenv("PEXIPSDK_POOL_DEPTH", "40", 1);
-	setenv("PEXIPSDK_GC_OWNED_PREFIXES", "a_, b_", 1);
-	setenv("PEXIPSDK_POOL_ROOM_SERVICE_TYPE", "lecture", 1);
-	setenv("PEXIPSDK_POOL_ROOM_ALIAS_DOMAIN", "", 1);
-	setenv("PEXIPSDK_PG", "host=db", 1);   /* read by its default reference, not a key */
+	/* PEXIPSDK_PG: read by its default reference, not a key */
+	env_set((const char *const[]){ "PEXIPSDK_POOL_DEPTH", "40", "PEXIPSDK_GC_OWNED_PREFIXES",
+		"a_, b_", "PEXIPSDK_POOL_ROOM_SERVICE_TYPE", "lecture",
+		"PEXIPSDK_POOL_ROOM_ALIAS_DOMAIN", "", "PEXIPSDK_PG", "host=db", NULL });
 	cfg = parse_ok(URL "pool:\n  depth: 10\n  room:\n    alias_domain: example.com\n");
 	ck_assert_int_eq(pex_config_get_string(&before, cfg, "pool.room.alias_domain"), 0);
 	ck_assert_int_eq(pex_config_apply_env(cfg), 0);
@@ -1944,9 +1950,8 @@ START_TEST(test_env_bad_value)
 {
 	pex_config *cfg = NULL;
 
-	env_clear();
-	setenv("PEXIPSDK_LOG_LEVEL", "debug", 1);
-	setenv("PEXIPSDK_POOL_DEPTH", "many", 1);
+	env_set((const char *const[]){ "PEXIPSDK_LOG_LEVEL", "debug", "PEXIPSDK_POOL_DEPTH", "many",
+		NULL });
 	cfg = parse_ok(URL);
 	ck_assert_int_eq(pex_config_apply_env(cfg), PEX_ECONFIG);
 	ck_assert_str_eq(pex_error_last()->message, "$PEXIPSDK_POOL_DEPTH: pool.depth: "
@@ -1977,10 +1982,8 @@ START_TEST(test_env_unknown)
 {
 	pex_config *cfg = NULL;
 
-	env_clear();
-	setenv("PEXIPSDK_POOL_DEPHT", "3", 1);
-	setenv("PEXIPSDK_NOTHING_LIKE_IT", "x", 1);
-	setenv("PEXIPSDK_PG", "host=db", 1);
+	env_set((const char *const[]){ "PEXIPSDK_POOL_DEPHT", "3", "PEXIPSDK_NOTHING_LIKE_IT", "x",
+		"PEXIPSDK_PG", "host=db", NULL });
 	ck_assert_int_eq(pex_config_new_defaults(&cfg), 0);
 	ck_assert_int_eq(pex_config_apply_env(cfg), 0);
 	ck_assert_uint_eq(pex_config_warning_count(cfg), 2);
