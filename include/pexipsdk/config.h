@@ -66,6 +66,8 @@ PEX_EXTERN int pex_config_load_env(pex_config **out, const char *path);
  * taken from the working directory at the time of the call. A PEXIPSDK_
  * variable that names no key (PEXIPSDK_CONFIG and the Key Vault ones
  * excepted) adds a warning (pex_config_warning()) with a did-you-mean.
+ * Not thread-safe against concurrent getters (as pex_config_set()); values
+ * returned earlier stay valid.
  * @return 0; PEX_ECONFIG naming the variable and the key for a bad value,
  *         @p cfg unchanged; PEX_EINVAL; PEX_ENOMEM.
  */
