@@ -479,6 +479,36 @@ static int parse_created_id(long long *id, const pex__http_response *resp, const
 	return err;
 }
 
+/* The POST body of pex_room_create() for a checked @p spec; NULL when out
+ * of memory. */
+static json_object *create_body(const pex_room_spec *spec)
+{
+	json_object *body = json_object_new_object();
+	size_t i;
+
+	if (!body)
+		return NULL;
+	add_str(body, "name", spec->name);
+	add_str(body, "service_type", spec->service_type ? spec->service_type : "conference");
+	add_str(body, "description", spec->description);
+	add_str(body, "pin", spec->pin);
+	add_str(body, "guest_pin", spec->guest_pin);
+	json_object_object_add(body, "allow_guests", json_object_new_boolean(spec->allow_guests ? 1 : 0));
+	add_str(body, "tag", spec->tag);
+	if (spec->participant_limit >= 0)
+		json_object_object_add(body, "participant_limit", json_object_new_int64(spec->participant_limit));
+	if (spec->aliases[0]) {
+		json_object *arr = json_object_new_array();
+		for (i = 0; i < PEX_ROOM_MAX_ALIASES && spec->aliases[i]; i++) {
+			json_object *a = json_object_new_object();
+			json_object_object_add(a, "alias", json_object_new_string(spec->aliases[i]));
+			json_object_array_add(arr, a);
+		}
+		json_object_object_add(body, "aliases", arr);
+	}
+	return body;
+}
+
 int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 {
 	json_object *body;
@@ -501,27 +531,8 @@ int pex_room_create(long long *id_out, pex_client *c, const pex_room_spec *spec)
 		if ((err = check_text("alias", spec->aliases[i])) < 0)
 			return err;
 
-	body = json_object_new_object();
-	if (!body)
+	if (!(body = create_body(spec)))
 		return pex__error_nomem();
-	add_str(body, "name", spec->name);
-	add_str(body, "service_type", spec->service_type ? spec->service_type : "conference");
-	add_str(body, "description", spec->description);
-	add_str(body, "pin", spec->pin);
-	add_str(body, "guest_pin", spec->guest_pin);
-	json_object_object_add(body, "allow_guests", json_object_new_boolean(spec->allow_guests ? 1 : 0));
-	add_str(body, "tag", spec->tag);
-	if (spec->participant_limit >= 0)
-		json_object_object_add(body, "participant_limit", json_object_new_int64(spec->participant_limit));
-	if (spec->aliases[0]) {
-		json_object *arr = json_object_new_array();
-		for (i = 0; i < PEX_ROOM_MAX_ALIASES && spec->aliases[i]; i++) {
-			json_object *a = json_object_new_object();
-			json_object_object_add(a, "alias", json_object_new_string(spec->aliases[i]));
-			json_object_array_add(arr, a);
-		}
-		json_object_object_add(body, "aliases", arr);
-	}
 	text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	memset(&resp, 0, sizeof(resp));
