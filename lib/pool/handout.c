@@ -205,8 +205,8 @@ static long long not_ready_for(const pex_pool *p, long long created)
  * knows. *count (may be NULL) gets how many, *next_in (may be NULL) the
  * seconds until the oldest is ready (at least 1). 0, or -1 when Pexip
  * cannot say (the thread's error is then Pexip's: callers that report
- * something else set their own afterwards). Asked through @p c: the pool's
- * client for pops and pex_pool_maturing, its background view for metrics.
+ * something else set their own afterwards). Asked through @p c: p->fg for
+ * pops and pex_pool_maturing, p->bg for metrics.
  */
 int pex__pool_maturing(pex_pool *p, pex_client *c, long long *count, long long *next_in)
 {
@@ -256,7 +256,7 @@ int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
 {
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_maturing: no pool");
-	if (pex__pool_maturing(p, p->client, count, next_s) < 0)
+	if (pex__pool_maturing(p, p->fg, count, next_s) < 0)
 		return pex_error_last()->code < 0 ? pex_error_last()->code : PEX_ERROR;
 	return 0;
 }
@@ -415,7 +415,7 @@ static int tag_and_hand_out(pex_pool_room **out, pex_pool *p, struct pex__room_r
 	int err, unsure = 0;
 
 	patch.tag = tag;
-	err = pex__room_update(p->client, ref->id, &patch, &unsure);
+	err = pex__room_update(p->fg, ref->id, &patch, &unsure);
 	if (err == PEX_ENOTFOUND) {
 		pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
 		pex__room_ref_dispose(ref);
@@ -497,11 +497,11 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		struct pex__room_ref ref;
 
 		memset(&ref, 0, sizeof(ref));
-		if ((err = take_one(p, p->client, &ref)) < 0)
+		if ((err = take_one(p, p->fg, &ref)) < 0)
 			break;
 		if (err == 0) {
 			long long in = -1;
-			pex__pool_maturing(p, p->client, NULL, &in);
+			pex__pool_maturing(p, p->fg, NULL, &in);
 			if (in > 0)
 				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue "
 					"'%s'): no room is ready yet; the next will be ready in %lld s (new rooms "

@@ -70,7 +70,7 @@ int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
 
 int pex_pool_get_local_metrics(pex_pool *p, pex_pool_metrics *m)
 {
-	return local_metrics(p, p ? p->client : NULL, m);
+	return local_metrics(p, p ? p->fg : NULL, m);
 }
 
 static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)

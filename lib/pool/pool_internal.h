@@ -37,9 +37,13 @@ struct pex__held_room {
 };
 
 struct pex_pool {
-	pex_client *client;            /* foreground: hand-outs (pop) and what the caller asks */
-	pex_client *bg;                /* its background view: bulk work (replenish, fill,
-	                                * prefetch, drain, metrics, GC) sends through it */
+	/* The caller's client (pex_pool_client) and its background view. No
+	 * field is simply "the client": each request names its class. fg: the
+	 * hand-outs (pop) and what the caller waits on (pex_pool_maturing);
+	 * bg: bulk work (replenish, fill, prefetch, drain, metrics, GC),
+	 * docs/DECISIONS.md #15 and #60. */
+	pex_client *fg;
+	pex_client *bg;
 	pex_queue *pool_q;
 	pex_queue *del_q;
 	int owns;                      /* created by pex_pool_new_from_config */

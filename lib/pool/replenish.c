@@ -45,7 +45,7 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 	/* Twice the client's cap: while one worker does local work (an fsync'd
 	 * queue commit), another can use its Pexip slot. The client's handle
 	 * pool still bounds requests in flight to max_concurrency. */
-	size_t nt = 2 * (size_t)pex__client_max_concurrency(p->client), started = 0, i;
+	size_t nt = 2 * (size_t)pex__client_max_concurrency(p->fg), started = 0, i;
 	par_ctx c;
 	if (n == 0)
 		return 0;
