@@ -28,9 +28,10 @@
  *                              system CAs for the vault connection
  *
  * HTTP. Both requests go through the library's transport (lib/http): one
- * keep-alive connection, made on first use and dropped with the cache;
- * pex__http_call retries 429, 5xx (and for IMDS 404 and 410) and network
- * failures, three attempts in all, honouring Retry-After.
+ * keep-alive connection, made on first use and closed by
+ * pex__keyvault_cache_clear(); pex__http_call retries 429, 5xx (and for
+ * IMDS 404 and 410) and network failures, three attempts in all,
+ * honouring Retry-After.
  *
  * Cache. One per process, behind one mutex: the token until 5 minutes
  * before it expires (keyed by its request URL, i.e. endpoint, resource and
@@ -91,7 +92,7 @@ static struct {
 	pex__token_cache tok;   /* keyed by its request URL; wiped when dropped */
 	kv_entry *secrets;
 	int64_t ttl_s;
-	pex__http *http;        /* made on first use, freed with the cache */
+	pex__http *http;        /* made on first use, freed by pex__keyvault_cache_clear() */
 } g_kv = { PTHREAD_MUTEX_INITIALIZER, PEX__TOKEN_CACHE_INIT, NULL, PEX__KV_SECRET_TTL_S, NULL };
 
 static void wipe_free(char *s)
@@ -119,14 +120,14 @@ static void clear_locked(void)
 		entry_free(e);
 	}
 	g_kv.secrets = NULL;
-	pex__http_free(g_kv.http);
-	g_kv.http = NULL;
 }
 
 void pex__keyvault_cache_clear(void)
 {
 	pthread_mutex_lock(&g_kv.lock);
 	clear_locked();
+	pex__http_free(g_kv.http);
+	g_kv.http = NULL;
 	pthread_mutex_unlock(&g_kv.lock);
 }
 
@@ -140,6 +141,9 @@ void pex__keyvault_set_secret_ttl(int64_t seconds)
 /*
  * At exit or dlclose. If another thread is in the middle of a fetch, leave
  * the cache alone rather than wait for the network: the process is going.
+ * The transport stays: OpenSSL and libcurl may be cleaned up already (their
+ * exit handlers run before this), and closing a TLS connection then is not
+ * safe.
  */
 __attribute__((destructor)) static void kv_fini(void)
 {
