@@ -37,6 +37,15 @@ static void fx_open(fx *f)
 	ck_assert_int_eq(pex__http_new(&f->h, &hc), 0);
 }
 
+static void faults(fx *f, const char *json);
+
+/* Every /api/admin request answers 503 until the faults change. */
+static void fx_open_503(fx *f)
+{
+	fx_open(f);
+	faults(f, "{\"permanent_status\": 503}");
+}
+
 static void fx_close(fx *f)
 {
 	pex__http_free(f->h);
@@ -67,31 +76,34 @@ static int call(fx *f, const pex__http_policy *pol, pex__http_response *resp)
 	return pex__http_call(f->h, &req, pol, resp);
 }
 
+/* Send under @p pol; the call succeeds with @p status after @p retries
+ * retries and @p requests requests seen by the emulator. */
+static void expect_call(fx *f, const pex__http_policy *pol, long status, unsigned retries,
+	long long requests)
+{
+	pex__http_response resp;
+	ck_assert_int_eq(call(f, pol, &resp), 0);
+	ck_assert_int_eq(resp.status, status);
+	ck_assert_uint_eq(resp.retries, retries);
+	ck_assert_int_eq(emu_stat(&f->e, "requests"), requests);
+	pex__http_response_dispose(&resp);
+}
+
 /* A retry that would sleep past the deadline is not made. */
 START_TEST(test_call_deadline)
 {
-	pex__http_response resp;
 	pex__http_policy pol;
 	fx f;
 
-	fx_open(&f);
-	faults(&f, "{\"permanent_status\": 503}");
+	fx_open_503(&f);
 	pol = retrying(2, 1);
-	ck_assert_int_eq(call(&f, &pol, &resp), 0);
-	ck_assert_int_eq(resp.status, 503);
-	ck_assert_uint_eq(resp.retries, 2);
-	ck_assert_int_eq(emu_stat(&f.e, "requests"), 3);
-	pex__http_response_dispose(&resp);
+	expect_call(&f, &pol, 503, 2, 3);
 
 	/* the first backoff is at least 30 s: far past a deadline 1 s away */
 	faults(&f, "{\"permanent_status\": 503}");
 	pol = retrying(5, 60000);
 	pol.deadline_ms = pex__now_ms() + 1000;
-	ck_assert_int_eq(call(&f, &pol, &resp), 0);
-	ck_assert_int_eq(resp.status, 503);
-	ck_assert_uint_eq(resp.retries, 0);
-	ck_assert_int_eq(emu_stat(&f.e, "requests"), 1);
-	pex__http_response_dispose(&resp);
+	expect_call(&f, &pol, 503, 0, 1);
 	fx_close(&f);
 }
 END_TEST
@@ -132,8 +144,7 @@ START_TEST(test_call_hooks)
 	hooks k;
 	fx f;
 
-	fx_open(&f);
-	faults(&f, "{\"permanent_status\": 503}");
+	fx_open_503(&f);
 	memset(&k, 0, sizeof(k));
 	pol = retrying(2, 1);
 	pol.prepare = count_prepare;
@@ -172,26 +183,17 @@ END_TEST
 /* Not idempotent: only 429 is retried among the statuses. */
 START_TEST(test_call_not_idempotent)
 {
-	pex__http_response resp;
 	pex__http_policy pol;
 	fx f;
 
-	fx_open(&f);
-	faults(&f, "{\"permanent_status\": 503}");
+	fx_open_503(&f);
 	pol = retrying(3, 1);
 	pol.idempotent = 0;
-	ck_assert_int_eq(call(&f, &pol, &resp), 0);
-	ck_assert_int_eq(resp.status, 503);
-	ck_assert_int_eq(emu_stat(&f.e, "requests"), 1);
-	pex__http_response_dispose(&resp);
+	expect_call(&f, &pol, 503, 0, 1);
 
 	faults(&f, "{\"permanent_status\": 0, \"fail_next\": 2, \"fail_next_status\": 429, "
 		"\"retry_after_s\": 0}");
-	ck_assert_int_eq(call(&f, &pol, &resp), 0);
-	ck_assert_int_eq(resp.status, 200);
-	ck_assert_uint_eq(resp.retries, 2);
-	ck_assert_int_eq(emu_stat(&f.e, "requests"), 3);
-	pex__http_response_dispose(&resp);
+	expect_call(&f, &pol, 200, 2, 3);
 	fx_close(&f);
 }
 END_TEST
