@@ -146,8 +146,8 @@ int pex__http_call(pex__http *h, pex__http_req *req, const pex__http_policy *pol
 /*
  * The common verdict: STOP on a 2xx, on a local error, on PEX_ETLS, on a
  * reply over max_body, on a transport failure after sending unless
- * idempotent, and on a status the policy does not retry (or, unless
- * idempotent, any status but 429); else RETRY.
+ * idempotent, and on a status the policy does not retry (retry_status; or
+ * without one, 429/502/503/504 when idempotent, else 429 only); else RETRY.
  */
 pex__http_verdict pex__http_judge(const pex__http_policy *pol, int err,
 	const pex__http_response *resp);
