@@ -41,7 +41,8 @@ typedef struct pex_pool_options {
 	pex_tag_rules tag;              /**< tag.url_template, tag.allowed_hosts */
 	unsigned gc_delay_s;            /**< gc.delay_s, default 600 */
 	const char *protected_prefixes[PEX_POOL_MAX_PROTECTED]; /**< NULL-terminated; default test_, vkiosk_ */
-	unsigned orphan_max_age_s;      /**< gc.orphan_max_age_s, default 86400 */
+	unsigned orphan_max_age_s;      /**< gc.orphan_max_age_s, default 86400; 0 or more than
+	                                     ready_after_s + 3900 (see pex_pool_new()) */
 	unsigned lease_s;               /**< how long a pop may hold a pool message, default 60 */
 	/* version 2 */
 	/** gc.owned_prefixes: NULL-terminated, default none. Rooms whose names start with
@@ -61,7 +62,12 @@ PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int versio
 /**
  * Create a pool over @p client, @p pool_queue and @p deletion_queue. The
  * pool borrows all three (they must outlive it). Strings in @p opts are
- * copied.
+ * copied. The pool runs one maintenance thread of its own (it rotates held
+ * rooms, see pex_pool_prefetch()), stopped and joined by pex_pool_free().
+ * @return 0, or PEX_EINVAL naming the option that is wrong; among them
+ *         orphan_max_age_s must be 0 or more than ready_after_s + 3900 s
+ *         (a pooled room is recycled 3600 s before that age and a held one
+ *         put back within 300 s, so no orphan sweep takes either).
  */
 PEX_EXTERN int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	pex_queue *deletion_queue, const pex_pool_options *opts);
@@ -127,9 +133,10 @@ PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui
  * a held room with one Pexip request (the tag PATCH) and no queue
  * operation, so its latency no longer includes the queue's durable commits.
  * Meant for a long-running server, called from a background thread after
- * each hand-out and at least once a minute: rooms held longer than five
- * minutes go back to the queue (and fresh ones are taken), so that a held
- * room never looks like an orphan to another process's orphan sweep.
+ * each hand-out. The pool's maintenance thread (see pex_pool_new()) puts
+ * rooms held longer than five minutes back on the queue and holds fresh ones
+ * instead, with no call from the caller, so that a held room never looks
+ * like an orphan to another process's orphan sweep.
  *
  * Held rooms are in no queue: pex_pool_free() and pex_pool_drain() put them
  * back, and so does calling this with @p n = 0; a process that dies while

@@ -76,6 +76,11 @@ int pex__config_is_section(const char *path);
  */
 const char *pex__config_suggest(const char *path);
 
+/* The rules between keys (gc.orphan_max_age_s against pool.ready_after_s):
+ * 0, or PEX_ECONFIG naming both keys, at the line of the first set in the
+ * file. */
+int pex__config_check_together(const pex_config *cfg);
+
 /* 1 for PEX__CFG_SECRET and PEX__CFG_SECRET_LIST. */
 int pex__config_type_is_secret(pex__config_type type);
 

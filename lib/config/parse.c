@@ -397,6 +397,8 @@ int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
 	}
 	if (err == 0)
 		err = check_required(cfg, &doc, root, empty);
+	if (err == 0)
+		err = pex__config_check_together(cfg);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	return err;

@@ -455,6 +455,46 @@ static int parse_body(json_object **out, const char *body, size_t len)
 
 /* ---- phase 2: act ---- */
 
+/* Handle one conference_ended: schedule the room's deletion when the pool
+ * owns it, is not protected, was not scheduled by this payload already and
+ * the payload's cap is not reached; count what happened in @p r. 0 or a
+ * queue error. */
+static int conference_ended(pex_pool *pool, const ev_item *it, json_object *seen, pex_event_report *r)
+{
+	char safe[80];
+	int err;
+
+	pex__pool_safe_text(safe, sizeof(safe), it->name, strlen(it->name));
+	if (pex__pool_is_protected(pool, it->name)) {
+		r->protected_skipped++;
+		pex__log(pool->log, PEX_LOG_DEBUG, "conference_ended for protected room %s: not scheduled", safe);
+		return 0;
+	}
+	if (!pex__pool_owns(pool, it->name, it->service_type)) {
+		r->foreign++;     /* a permanent VMR, a reception, a test call... */
+		pex__log(pool->log, PEX_LOG_DEBUG, "conference_ended for %s, not a pool room: not scheduled", safe);
+		return 0;
+	}
+	if (json_object_object_get_ex(seen, it->name, NULL)) {
+		r->ignored++;     /* another node's conference_ended for the same room */
+		return 0;
+	}
+	if (r->scheduled >= PEX_EVENT_SCHEDULE_MAX) {
+		if (r->capped++ == 0)
+			pex__log(pool->log, PEX_LOG_WARN, "event sink: a payload asks for more than %d "
+				"deletions; the rest are not scheduled (from %s on)", PEX_EVENT_SCHEDULE_MAX, safe);
+		return 0;
+	}
+	if (json_object_object_add(seen, it->name, NULL) != 0)
+		return pex__error_nomem();
+	if ((err = pex_pool_schedule_delete(pool, it->name, pool->o.gc_delay_s)) < 0) {
+		pex__log(pool->log, PEX_LOG_WARN, "event sink: %s", pex_error_last()->message);
+		return err;
+	}
+	r->scheduled++;
+	return 0;
+}
+
 int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_event_report *report)
 {
 	pex_event_report r;
@@ -496,39 +536,8 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 		r.events++;
 		switch (it->kind) {
 		case EV_CONF_ENDED:
-			pex__pool_safe_text(safe, sizeof(safe), it->name, strlen(it->name));
-			if (pex__pool_is_protected(pool, it->name)) {
-				r.protected_skipped++;
-				pex__log(pool->log, PEX_LOG_DEBUG,
-					"conference_ended for protected room %s: not scheduled", safe);
-				break;
-			}
-			if (!pex__pool_owns(pool, it->name, it->service_type)) {
-				r.foreign++;     /* a permanent VMR, a reception, a test call... */
-				pex__log(pool->log, PEX_LOG_DEBUG,
-					"conference_ended for %s, not a pool room: not scheduled", safe);
-				break;
-			}
-			if (json_object_object_get_ex(seen, it->name, NULL)) {
-				r.ignored++;     /* another node's conference_ended for the same room */
-				break;
-			}
-			if (r.scheduled >= PEX_EVENT_SCHEDULE_MAX) {
-				if (r.capped++ == 0)
-					pex__log(pool->log, PEX_LOG_WARN, "event sink: a payload asks for more than %d "
-						"deletions; the rest are not scheduled (from %s on)",
-						PEX_EVENT_SCHEDULE_MAX, safe);
-				break;
-			}
-			if (json_object_object_add(seen, it->name, NULL) != 0) {
-				err = pex__error_nomem();
+			if ((err = conference_ended(pool, it, seen, &r)) < 0)
 				goto out;
-			}
-			if ((err = pex_pool_schedule_delete(pool, it->name, pool->o.gc_delay_s)) < 0) {
-				pex__log(pool->log, PEX_LOG_WARN, "event sink: %s", pex_error_last()->message);
-				goto out;
-			}
-			r.scheduled++;
 			break;
 		case EV_UNKNOWN:
 			r.unknown++;

@@ -226,6 +226,43 @@ static int message_name(char **out, const pex_message *msg)
 	return 0;
 }
 
+/* Delete the room @p name of message @p i of the current batch (@p safe:
+ * its name for logs), or in a dry run find out whether it would be
+ * (read-only). 0 with *deleted set (0: already gone), or the error with
+ * @p what saying what failed. */
+static int delete_room(gc_ctx *c, size_t i, const char *name, const char *safe, int *deleted,
+	char *what, size_t what_size)
+{
+	pex_pool *p = c->p;
+	int err;
+
+	if (c->cur->ids[i] > 0) {
+		/* the batch lookup found it: one DELETE (a 404 is already gone) */
+		if (c->dry) {
+			*deleted = 1;
+			return 0;
+		}
+		if ((err = pex_room_delete(p->client, c->cur->ids[i], deleted)) < 0)
+			snprintf(what, what_size, "deleting room %s", safe);
+		return err;
+	}
+	if (c->dry) {
+		/* would it be deleted, or is it gone already? */
+		pex_room *room = NULL;
+		err = pex_room_get_by_name(&room, p->client, name);
+		pex_room_free(room);
+		*deleted = err == 0;
+		if (err == PEX_ENOTFOUND)
+			return 0;
+		if (err < 0)
+			snprintf(what, what_size, "looking up room %s", safe);
+		return err;
+	}
+	if ((err = pex_room_delete_by_name(p->client, name, deleted)) < 0)
+		snprintf(what, what_size, "deleting room %s", safe);
+	return err;
+}
+
 /* Handle message @p i of the current batch (a pex__pool_parallel worker). */
 static int sweep_one(pex_pool *p, size_t i, void *arg)
 {
@@ -290,29 +327,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		pex__gc_tick(c);
 		goto out;
 	}
-	if (b->ids[i] > 0) {
-		/* the batch lookup found it: one DELETE (a 404 is already gone) */
-		if (c->dry)
-			deleted = 1;
-		else if ((err = pex_room_delete(p->client, b->ids[i], &deleted)) < 0) {
-			snprintf(what, sizeof(what), "deleting room %s", safe);
-			pex__gc_failed(c, msg, err, what);
-			goto out;
-		}
-	} else if (c->dry) {
-		/* would it be deleted, or is it gone already? (read-only) */
-		pex_room *room = NULL;
-		err = pex_room_get_by_name(&room, p->client, name);
-		pex_room_free(room);
-		if (err == 0)
-			deleted = 1;
-		else if (err != PEX_ENOTFOUND) {
-			snprintf(what, sizeof(what), "looking up room %s", safe);
-			pex__gc_failed(c, msg, err, what);
-			goto out;
-		}
-	} else if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
-		snprintf(what, sizeof(what), "deleting room %s", safe);
+	if ((err = delete_room(c, i, name, safe, &deleted, what, sizeof(what))) < 0) {
 		pex__gc_failed(c, msg, err, what);
 		goto out;
 	}

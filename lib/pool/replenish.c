@@ -169,7 +169,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	err = pex__poolmsg_encode(&msg, &ref);
 	if (err == 0)
 		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
-			p->o.ready_after_s ? p->o.ready_after_s + 1 : 0);   /* see not_ready_for() */
+			pex__lifecycle_maturing_delay_s(p->o.ready_after_s));
 	if (err < 0) {
 		/* Created but not queued: delete it now rather than leave an orphan. */
 		char saved[1024];

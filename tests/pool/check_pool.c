@@ -1058,6 +1058,89 @@ START_TEST(test_prefetch_free_drain_orphans)
 }
 END_TEST
 
+/* The names of the rooms @p p holds, in order (at most 4). */
+static size_t held_names(pex_pool *p, char names[][128])
+{
+	size_t i, n;
+	pthread_mutex_lock(&p->held_lock);
+	n = p->nheld < 4 ? p->nheld : 4;
+	for (i = 0; i < n; i++)
+		snprintf(names[i], 128, "%s", p->held[i].ref.name);
+	pthread_mutex_unlock(&p->held_lock);
+	return n;
+}
+
+/* The pool's maintenance timer rotates held rooms with no caller activity:
+ * rooms held past the hold limit go back to the queue and fresh ones are
+ * held instead (as many as were held), without a pex_pool_prefetch() call.
+ * The held rooms are made old by hand rather than waiting for the limit. */
+START_TEST(test_timer_rotates_held)
+{
+	fx f;
+	char names[3][128], held[4][128], left[4][128];
+	unsigned long long t0;
+	size_t i, nh, nq;
+
+	fx_open(&f, "vmr_");
+	for (i = 0; i < 3; i++)
+		add_pool_room(&f, names[i], sizeof(names[i]));
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 2), 2);
+	ck_assert_uint_eq(held_names(f.pool, held), 2);
+	ck_assert_str_eq(held[0], names[0]);
+	ck_assert_str_eq(held[1], names[1]);
+
+	/* both held rooms past the hold limit; ticks every 10 ms */
+	pthread_mutex_lock(&f.pool->held_lock);
+	for (i = 0; i < f.pool->nheld; i++)
+		f.pool->held[i].held_at -= PEX__POOL_HOLD_MAX_S + 1;
+	pthread_mutex_unlock(&f.pool->held_lock);
+	t0 = pex__pool_maintenance_ticks(f.pool);
+	pex__pool_maintenance_set(f.pool, 10, PEX__POOL_HOLD_MAX_S);
+	/* a tick that began before the change ends by t0 + 1; t0 + 2 saw it */
+	while (pex__pool_maintenance_ticks(f.pool) < t0 + 2)
+		pex__sleep_ms(5);
+
+	/* as many held as before, the third room among them; one went back */
+	nh = held_names(f.pool, held);
+	nq = pool_names(&f, left, 4);
+	ck_assert_uint_eq(nh, 2);
+	ck_assert_uint_eq(nq, 1);
+	ck_assert_msg(in_names(held, nh, names[2]), "%s is not held: %s, %s", names[2], held[0], held[1]);
+	ck_assert(in_names(left, nq, names[0]) || in_names(left, nq, names[1]));
+	for (i = 0; i < 3; i++) {
+		ck_assert(in_names(held, nh, names[i]) != in_names(left, nq, names[i]));
+		ck_assert(room_exists(&f, names[i]));
+	}
+	ck_assert_uint_eq(atomic_load(&f.pool->pops), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* pex_pool_new refuses an orphan age that would let an orphan sweep take
+ * rooms a live pool holds, naming both keys, and accepts 0 (no limit). */
+START_TEST(test_pool_new_orphan_age_rule)
+{
+	fx f;
+	pex_pool *p2 = NULL;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+
+	fx_open(&f, "vmr_");
+	po.orphan_max_age_s = 3960;
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), PEX_EINVAL);
+	ck_assert_ptr_null(p2);
+	ck_assert_msg(strstr(pex_error_last()->message, "gc.orphan_max_age_s (3960) must be 0 or more than "
+		"pool.ready_after_s (60) + 3900 s = 3960 s") == pex_error_last()->message, "%s",
+		pex_error_last()->message);
+	po.orphan_max_age_s = 3961;
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
+	pex_pool_free(p2);
+	po.orphan_max_age_s = 0;
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
+	pex_pool_free(p2);
+	fx_close(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pool");
@@ -1081,6 +1164,8 @@ int main(void)
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);
 	tcase_add_test(pop, test_prefetch_free_drain_orphans);
+	tcase_add_test(pop, test_timer_rotates_held);
+	tcase_add_test(pop, test_pool_new_orphan_age_rule);
 	tcase_add_test(met, test_metrics_known_values);
 	tcase_add_test(met, test_metrics_format_values);
 	suite_add_tcase(s, pop);
