@@ -133,31 +133,6 @@ void pex__pool_safe_text(char *dst, size_t dst_size, const char *s, size_t len)
 	dst[o] = '\0';
 }
 
-/* ---- scheduling ---- */
-
-int pex_pool_schedule_delete(pex_pool *pool, const char *name, unsigned delay_s)
-{
-	char why[96], safe[80];
-	size_t len;
-	int err;
-
-	if (!pool || !name)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_pool_schedule_delete: no pool or room name");
-	len = strlen(name);
-	pex__pool_safe_text(safe, sizeof(safe), name, len);
-	if (!pex__pool_delname_ok(name, len, why, sizeof(why)))
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"cannot schedule the deletion of room '%s': the name %s", safe, why);
-	/* The message is the bare name (what the old app wrote, too). */
-	if ((err = pex_queue_put(pool->del_q, name, len, delay_s)) < 0) {
-		pex__error_prefix("scheduling the deletion of room '%s'", safe);
-		return err;
-	}
-	pex__log(pool->log, PEX_LOG_DEBUG, "room %s scheduled for deletion in %u s", safe, delay_s);
-	return 0;
-}
-
 /* ---- phase 1: parse and validate ---- */
 
 typedef enum ev_kind {
@@ -487,7 +462,7 @@ static int conference_ended(pex_pool *pool, const ev_item *it, json_object *seen
 	}
 	if (json_object_object_add(seen, it->name, NULL) != 0)
 		return pex__error_nomem();
-	if ((err = pex_pool_schedule_delete(pool, it->name, pool->o.gc_delay_s)) < 0) {
+	if ((err = pex_gc_schedule_delete(pool, it->name, pool->o.gc_delay_s)) < 0) {
 		pex__log(pool->log, PEX_LOG_WARN, "event sink: %s", pex_error_last()->message);
 		return err;
 	}
@@ -495,7 +470,13 @@ static int conference_ended(pex_pool *pool, const ev_item *it, json_object *seen
 	return 0;
 }
 
-int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_event_report *report)
+int pex_event_report_init(pex_event_report *report, unsigned int version)
+{
+	return pex__pool_report_init(report, sizeof(*report), "pex_event_report", version,
+		PEX_EVENT_REPORT_VERSION);
+}
+
+int pex_event_handle(pex_event_report *report, pex_pool *pool, const char *body, size_t len)
 {
 	pex_event_report r;
 	json_object *root = NULL, *seen = NULL;
@@ -506,11 +487,11 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 
 	memset(&r, 0, sizeof(r));
 	memset(&items, 0, sizeof(items));
-	if (report)
-		memset(report, 0, sizeof(*report));
+	if (report && (err = pex_event_report_init(report, report->version)) < 0)
+		return err;
 	if (!pool || (!body && len))
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_pool_handle_event: no pool or body");
+			"pex_event_handle: no pool or body");
 	if ((err = parse_body(&root, body ? body : "", len)) < 0)
 		return err;
 	/* a top-level array of envelopes is a bulk; any other value one unusable item */
@@ -559,8 +540,10 @@ out:
 	atomic_fetch_add(&pool->events, (unsigned long long)r.events);
 	atomic_fetch_add(&pool->events_unknown, (unsigned long long)r.unknown);
 	atomic_fetch_add(&pool->events_foreign, (unsigned long long)r.foreign);
-	if (report)
+	if (report) {
+		r.version = report->version;     /* version 1 is the whole struct */
 		*report = r;
+	}
 	json_object_put(seen);
 	json_object_put(root);
 	free(items.v);

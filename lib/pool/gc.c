@@ -82,11 +82,43 @@
 int pex_gc_options_init(pex_gc_options *opts, unsigned int version)
 {
 	static const pex_gc_options init = PEX_GC_OPTIONS_INIT;
+	int err;
 
-	if (!opts || version == 0 || version > PEX_GC_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_gc_options version %u", version);
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_gc_options_init: no options");
+	if ((err = pex__pool_version_check("pex_gc_options", version, PEX_GC_OPTIONS_VERSION)) < 0)
+		return err;
 	*opts = init;
+	return 0;
+}
+
+int pex_gc_report_init(pex_gc_report *report, unsigned int version)
+{
+	return pex__pool_report_init(report, sizeof(*report), "pex_gc_report", version, PEX_GC_REPORT_VERSION);
+}
+
+/* ---- scheduling a deletion ---- */
+
+int pex_gc_schedule_delete(pex_pool *pool, const char *name, unsigned delay_s)
+{
+	char why[96], safe[80];
+	size_t len;
+	int err;
+
+	if (!pool || !name)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_gc_schedule_delete: no pool or room name");
+	len = strlen(name);
+	pex__pool_safe_text(safe, sizeof(safe), name, len);
+	if (!pex__pool_delname_ok(name, len, why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"cannot schedule the deletion of room '%s': the name %s", safe, why);
+	/* The message is the bare name (what the old app wrote, too). */
+	if ((err = pex_queue_put(pool->del_q, name, len, delay_s)) < 0) {
+		pex__error_prefix("scheduling the deletion of room '%s'", safe);
+		return err;
+	}
+	pex__log(pool->log, PEX_LOG_DEBUG, "room %s scheduled for deletion in %u s", safe, delay_s);
 	return 0;
 }
 
@@ -562,15 +594,14 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 	size_t queued = 0;
 	int err = 0;
 
-	if (report)
-		memset(report, 0, sizeof(*report));
+	if (report && (err = pex_gc_report_init(report, report->version)) < 0)
+		return err;
 	if (!pool)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_gc_sweep: no pool");
 	if (!opts)
 		opts = &defaults;
-	if (opts->version == 0 || opts->version > PEX_GC_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_gc_options version %u", opts->version);
+	if ((err = pex__pool_version_check("pex_gc_options", opts->version, PEX_GC_OPTIONS_VERSION)) < 0)
+		return err;
 	if (!(c = pex__calloc(1, sizeof(*c))))
 		return PEX_ENOMEM;
 	c->p = pool;
@@ -598,8 +629,10 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 	r.orphans_found = atomic_load(&c->orphans_found);
 	r.orphans_deleted = atomic_load(&c->orphans_deleted);
 	r.skipped_foreign = atomic_load(&c->skipped_foreign);
-	if (report)
+	if (report) {
+		r.version = report->version;     /* version 1 is the whole struct */
 		*report = r;
+	}
 	pex__log(pool->log, PEX_LOG_INFO, "gc%s: %zu deleted, %zu already gone, %zu postponed (live), "
 		"%zu protected, %zu not the pool's, %zu failed%s", c->dry ? " (dry run, would have)" : "",
 		r.deleted, r.already_gone, r.postponed_live, r.skipped_protected, r.skipped_foreign, r.failed,
@@ -618,7 +651,7 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 }
 
 /* Background work: its requests yield connections to hand-outs. */
-int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+int pex_gc_sweep(pex_gc_report *report, pex_pool *pool, const pex_gc_options *opts,
 	pex_pool_progress_cb progress, void *payload)
 {
 	int was = pex__http_background(1);

@@ -120,15 +120,21 @@ void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than)
 	}
 }
 
-size_t pex_pool_held(pex_pool *p)
+size_t pex__pool_nheld(pex_pool *p)
 {
 	size_t n;
-	if (!p)
-		return 0;
 	pthread_mutex_lock(&p->held_lock);
 	n = p->nheld;
 	pthread_mutex_unlock(&p->held_lock);
 	return n;
+}
+
+int pex_pool_held(size_t *out, pex_pool *p)
+{
+	if (!out || !p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_held: no output or pool");
+	*out = pex__pool_nheld(p);
+	return 0;
 }
 
 int pex__pool_held_names(pex_pool *p, json_object *set)
@@ -165,7 +171,7 @@ static int lease_next(pex_pool *p, pex_message **msg, struct pex__room_ref *ref)
 		if (is_stale(p, ref)) {
 			/* Too old to hand out (see PEX__POOL_STALE_MARGIN_S): recycle it. */
 			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", ref->name);
-			if (pex_pool_schedule_delete(p, ref->name, 0) == 0)
+			if (pex_gc_schedule_delete(p, ref->name, 0) == 0)
 				pex_queue_delete(p->pool_q, *msg);
 			pex__room_ref_dispose(ref);
 			pex_message_free(*msg);
@@ -236,7 +242,7 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 	return ok ? 0 : -1;
 }
 
-int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
+int pex_pool_maturing(long long *count, long long *next_s, pex_pool *p)
 {
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_maturing: no pool");
@@ -386,7 +392,7 @@ static int prefetch_impl(pex_pool *p, long n)
 
 	/* beyond n, or held too long: back to the queue */
 	pex__pool_release_held(p, (size_t)n, cutoff);
-	while (pex_pool_held(p) < (size_t)n) {
+	while (pex__pool_nheld(p) < (size_t)n) {
 		if ((err = hold_one(p)) <= 0)
 			break;
 	}
@@ -403,9 +409,11 @@ int pex__pool_rotate_held(pex_pool *p)
 	return err < 0 ? err : 0;
 }
 
-int pex_pool_prefetch(pex_pool *p, unsigned n)
+int pex_pool_prefetch(size_t *held, pex_pool *p, unsigned n)
 {
 	int was, err;
+	if (held)
+		*held = 0;
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_prefetch: no pool");
 	if (n > PEX_POOL_PREFETCH_MAX)
@@ -414,7 +422,9 @@ int pex_pool_prefetch(pex_pool *p, unsigned n)
 	was = pex__http_background(1);
 	err = prefetch_impl(p, (long)n);
 	pex__http_background(was);
-	return err;
+	if (held)
+		*held = pex__pool_nheld(p);
+	return err < 0 ? err : 0;
 }
 
 /*
@@ -477,7 +487,7 @@ static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
 
 		if (is_stale(p, &h.ref)) {
 			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", h.ref.name);
-			if (pex_pool_schedule_delete(p, h.ref.name, 0) < 0)
+			if (pex_gc_schedule_delete(p, h.ref.name, 0) < 0)
 				put_back(p, &h.ref, 0);
 			pex__room_ref_dispose(&h.ref);
 			continue;

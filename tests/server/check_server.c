@@ -3276,7 +3276,7 @@ START_TEST(test_probes_ready_and_pool)
 	snprintf(path, sizeof(path), "%s/probes.yaml", g_dir);
 	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
 	ck_assert_int_eq(pex_pool_new_from_config(&pool, cfg, NULL, NULL), 0);
-	ck_assert_int_eq(pex_pool_drain(pool, 1, &drained, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_drain(&drained, pool, 1, NULL, NULL), 0);
 	ck_assert_uint_eq(drained, 2);
 	pex_pool_free(pool);
 	pex_config_free(cfg);
