@@ -1,6 +1,6 @@
 /*
  * The life of a pool room, and every age rule that keeps it safe
- * (docs/DECISIONS.md #10, #49, #59). Internal.
+ * (docs/DECISIONS.md #10, #49, #60). Internal.
  *
  * States (a room is in exactly one; only the arrows shown happen):
  *

@@ -1,5 +1,5 @@
 /*
- * The pool's maintenance timer (docs/DECISIONS.md #59): one thread per
+ * The pool's maintenance timer (docs/DECISIONS.md #60): one thread per
  * pool, started by pex_pool_new() and stopped and joined by
  * pex_pool_free(), that runs every periodic piece of pool work in turn,
  * once per tick (PEX__POOL_TICK_MS), as background work (see client.h).
