@@ -165,7 +165,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	err = pex__poolmsg_encode(&msg, &ref);
 	if (err == 0)
 		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
-			p->o.ready_after_s ? p->o.ready_after_s + 1 : 0);   /* see not_ready_for() */
+			pex__lifecycle_maturing_delay_s(p->o.ready_after_s));
 	if (err < 0) {
 		/* Created but not queued: delete it now rather than leave an orphan. */
 		char saved[1024];
@@ -202,7 +202,9 @@ done:
 	return err;
 }
 
-int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+/* Background work: its requests go through p->bg and yield connections to
+ * hand-outs. */
+int pex_pool_replenish(size_t *created, pex_pool *p, size_t n,
 	pex_pool_progress_cb progress, void *payload)
 {
 	repl_ctx c;
@@ -231,7 +233,7 @@ int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
 	return err;
 }
 
-int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
+int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
 	pex_pool_progress_cb progress, void *payload)
 {
 	size_t have = 0;
@@ -244,15 +246,15 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 		depth = p->o.depth;
 	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
 		return err;
-	have += pex_pool_held(p);        /* rooms taken ahead of pops are still the pool's */
+	have += pex__pool_nheld(p);        /* rooms taken ahead of pops are still the pool's */
 	if (have >= depth)
 		return 0;
-	return pex_pool_replenish(p, depth - have, created, progress, payload);
+	return pex_pool_replenish(created, p, depth - have, progress, payload);
 }
 
 /* ---- drain ---- */
 
-int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
+int pex_pool_drain(size_t *drained, pex_pool *p, int delete_rooms,
 	pex_pool_progress_cb progress, void *payload)
 {
 	size_t total = 0, count = 0, i, n;
