@@ -1779,9 +1779,13 @@ static int is_log_ts(const char *p, size_t len)
 /* No secret reaches the server's log. */
 START_TEST(test_log_has_no_secrets)
 {
-	char path[300], *log;
+	char path[300], *log, *p;
 	snprintf(path, sizeof(path), "%s/main.log", g_dir);
 	ck_assert_ptr_nonnull(log = slurp(path));
+	/* the ids the server made are random hex: "6869" may be in one */
+	for (p = log; (p = strstr(p, "\"request_id\":\"")); )
+		for (p += 14; *p && *p != '"'; p++)
+			*p = '-';
 	ck_assert_ptr_nonnull(strstr(log, "\"path\":\"/room/create?uuiData\""));
 	ck_assert_ptr_null(strstr(log, API_KEY));
 	ck_assert_ptr_null(strstr(log, "wrong-key"));
