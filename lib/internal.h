@@ -6,6 +6,7 @@
 #define PEX_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,8 +74,10 @@ typedef struct pex__logger {
 	pex_log_cb cb;
 	void *payload;
 	pex_log_level level;
-	pex_log_record_cb record_cb;    /* set: gets the lines instead of cb */
-	void *record_payload;
+	/* set: gets the lines instead of cb; set while a pool's maintenance
+	 * thread may log (pex_client_set_log_record), hence atomic */
+	_Atomic(pex_log_record_cb) record_cb;
+	void *_Atomic record_payload;
 } pex__logger;
 void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
 	PEX_PRINTF(3, 4);

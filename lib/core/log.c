@@ -138,9 +138,10 @@ static void vlog(const pex__logger *lg, pex_log_level level, const pex_log_field
 	char full[8192], shortened[1024], msg[2048];
 	char values[FIELDS_MAX][512];
 	pex_log_field clean[FIELDS_MAX];
+	pex_log_record_cb record_cb = lg ? atomic_load_explicit(&lg->record_cb, memory_order_acquire) : NULL;
 	size_t i, len;
 
-	if (!lg || (!lg->cb && !lg->record_cb) || level > lg->level)
+	if (!lg || (!lg->cb && !record_cb) || level > lg->level)
 		return;
 	vsnprintf(full, sizeof(full), fmt, ap);
 	pex__shorten_lists(shortened, sizeof(shortened), full);
@@ -157,8 +158,8 @@ static void vlog(const pex__logger *lg, pex_log_level level, const pex_log_field
 			clean[i].str = values[i];
 		}
 	}
-	if (lg->record_cb) {
-		lg->record_cb(level, msg, clean, count, lg->record_payload);
+	if (record_cb) {
+		record_cb(level, msg, clean, count, atomic_load_explicit(&lg->record_payload, memory_order_relaxed));
 		return;
 	}
 	len = strlen(msg);

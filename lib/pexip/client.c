@@ -316,8 +316,9 @@ int pex_client_set_log_record(pex_client *c, pex_log_record_cb cb, void *payload
 {
 	if (!c)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client given");
-	c->log.record_cb = cb;
-	c->log.record_payload = payload;
+	/* the payload first: a thread that sees the new callback sees it too */
+	atomic_store_explicit(&c->log.record_payload, payload, memory_order_relaxed);
+	atomic_store_explicit(&c->log.record_cb, cb, memory_order_release);
 	return 0;
 }
 
