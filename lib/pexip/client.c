@@ -354,6 +354,16 @@ int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 	return err;
 }
 
+int pex_client_set_log_record(pex_client *c, pex_log_record_cb cb, void *payload)
+{
+	if (!c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client given");
+	/* the payload first: a thread that sees the new callback sees it too */
+	atomic_store_explicit(&c->s->log.record_payload, payload, memory_order_relaxed);
+	atomic_store_explicit(&c->s->log.record_cb, cb, memory_order_release);
+	return 0;
+}
+
 const pex__logger *pex__client_logger(const pex_client *c) { return &c->s->log; }
 const char *pex__client_base(const pex_client *c) { return c->s->base; }
 pex__http *pex__client_transport(const pex_client *c) { return c->s->http; }
@@ -573,13 +583,15 @@ static pex__http_verdict call_judge(void *arg, unsigned attempt, int err, pex__h
 	call_ctx *x = arg;
 	client_shared *s = x->c->s;
 
-	PEX__UNUSED(attempt);
-	if (err == 0)
-		pex__log(&s->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", x->method, x->path,
-			resp->status, (long long)(pex__now_ms() - x->t0));
-	else
-		pex__log(&s->log, PEX_LOG_DEBUG, "%s %s -> %s", x->method, x->path,
-			pex_error_last()->message);
+	{
+		pex_log_field f[] = { { "method", x->method, 0 }, { "path", x->path, 0 },
+			{ "attempt", NULL, (long long)attempt + 1 },
+			{ "duration_ms", NULL, (long long)(pex__now_ms() - x->t0) },
+			{ err == 0 ? "status" : "error", err == 0 ? NULL : pex_error_last()->message,
+			  err == 0 ? resp->status : 0 } };
+		pex__log_fields(&s->log, PEX_LOG_DEBUG, f, PEX__ARRAY_SIZE(f), "pexip request%s",
+			err == 0 ? "" : " failed");
+	}
 	if (err == 0 && resp->status == 401 && s->auth == PEX_AUTH_OAUTH2) {
 		/* A token taken before this request waited for a connection
 		 * may have been replaced meanwhile (another request's 401, or
@@ -604,10 +616,13 @@ static pex__http_verdict call_judge(void *arg, unsigned attempt, int err, pex__h
 static void call_on_retry(void *arg, unsigned attempt, int err, const pex__http_response *resp)
 {
 	call_ctx *x = arg;
+	pex_log_field f[] = { { "method", x->method, 0 }, { "path", x->path, 0 },
+		{ "attempt", NULL, (long long)attempt + 1 },
+		{ "error", err < 0 ? pex_strerror(err) : pex__http_reason(resp->status), 0 } };
+
 	atomic_fetch_add(&x->c->s->n_retries, 1);
-	pex__log(&x->c->s->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", x->method, x->path,
-		err < 0 ? pex_strerror(err) : pex__http_reason(resp->status),
-		attempt + 1, x->c->s->retries_max);
+	pex__log_fields(&x->c->s->log, PEX_LOG_INFO, f, PEX__ARRAY_SIZE(f),
+		"pexip request failed, retry %u of %u", attempt + 1, x->c->s->retries_max);
 }
 
 int pex__client_call(pex_client *c, const char *method, const char *path,
