@@ -105,6 +105,18 @@ size_t pex__utf8_decode(const unsigned char *s, size_t len, unsigned long *cp);
  * valid UTF-8 (byte 0xff at offset 3)" or "is 251 characters long (at most
  * 250)". */
 int pex__text_chars_ok(const char *s, size_t len, size_t max, char *why, size_t why_size);
+/* Offset of the first byte of @p data that does not start a valid UTF-8
+ * sequence, or @p len when all of it is valid UTF-8. */
+size_t pex__utf8_invalid_at(const void *data, size_t len);
+/* The one rule for a room name (lib/core/pexip_text.c): 1 to 250
+ * characters of valid UTF-8, no control character (C0, DEL, C1); with
+ * @p no_space also no whitespace (a generated pool name never has any).
+ * 1, or 0 with the reason in @p why: "is empty", "has a control character
+ * (U+0001) at offset 3", "contains whitespace (U+0020) at offset 2". */
+int pex__room_name_ok(const char *s, size_t len, int no_space, char *why, size_t why_size);
+/* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive =
+ * UTC; "Z" or a "+HH:MM"/"-HH:MM" offset may follow); -1 if unparsable. */
+long long pex__pexip_time(const char *s);
 /* An OAuth2 scope (RFC 6749 §3.3): scope tokens of printable ASCII but
  * '"' and '\\', separated by single spaces. NULL when fine, else the rule. */
 const char *pex__oauth_scope_check(const char *s);

@@ -231,17 +231,11 @@ static int check_text(const char *what, const char *s)
 
 static int check_name(const char *name)
 {
-	size_t i, n;
-	int err;
+	char why[96];
 	if (!name || !*name)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "a room name is required");
-	if ((err = check_text("room name", name)) < 0)
-		return err;
-	n = strlen(name);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-				"room name has a control character at offset %zu", i);
+	if (!pex__room_name_ok(name, strlen(name), 0, why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "room name %s", why);
 	return 0;
 }
 

@@ -301,32 +301,6 @@ int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type
 	return !service_type || strcmp(service_type, p->service_type) == 0;
 }
 
-long long pex__pexip_time(const char *s)
-{
-	struct tm tm;
-	const char *end;
-	long long t;
-	if (!s || !*s)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!end)
-		return -1;
-	t = (long long)timegm(&tm);
-	if (*end == '.')
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			;
-	if ((*end == '+' || *end == '-') && strlen(end) >= 6) {
-		int hh = (end[1] - '0') * 10 + (end[2] - '0');
-		int mm = (end[4] - '0') * 10 + (end[5] - '0');
-		long long off = (long long)hh * 3600 + mm * 60;
-		t += *end == '+' ? -off : off;
-	} else if (*end != '\0' && *end != 'Z') {
-		return -1;
-	}
-	return t;
-}
-
 typedef struct par_ctx {
 	pex_pool *p;
 	size_t n;

@@ -84,7 +84,5 @@ int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type
  * Pexip requests in flight stay bounded by the client).
  * Returns the first negative value any call returned, else 0. */
 int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg);
-/* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive = UTC); -1 if unparsable. */
-long long pex__pexip_time(const char *s);
 
 #endif

@@ -1080,6 +1080,11 @@ START_TEST(test_poolmsg_raw_json)
 	ck_assert_int_eq(r.created, 1704164645);
 	pex__room_ref_dispose(&r);
 
+	/* the same Pexip time parser as the pool's: an offset is applied */
+	ck_decode_ok(&r, "{\"name\":\"vmr_4\",\"created\":\"2024-01-02T04:04:05+01:00\"}");
+	ck_assert_int_eq(r.created, 1704164645);
+	pex__room_ref_dispose(&r);
+
 	ck_decode_ok(&r, "{\"name\":\"vmr_3\",\"id\":null,\"alias\":null,\"created\":12.0}");
 	ck_assert_int_eq(r.id, 0);
 	ck_assert_int_eq(r.created, 12);

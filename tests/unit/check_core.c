@@ -366,6 +366,38 @@ START_TEST(test_text_chars)
 	ck_assert_int_eq(pex_room_name_check("bad\xc0name"), PEX_EINVAL);
 	ck_assert_str_eq(pex_error_last()->message, "room name is not valid UTF-8 (byte 0xc0 at offset 3)");
 	ck_assert_int_eq(pex_room_name_check(""), PEX_EINVAL);
+	/* one rule for names everywhere: C1 controls too (U+0085 NEL) */
+	ck_assert_int_eq(pex_room_name_check("bad\xc2\x85name"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"room name has a control character (U+0085) at offset 3");
+	ck_assert_int_eq(pex_room_name_check("bad\x01"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"room name has a control character (U+0001) at offset 3");
+	ck_assert_int_eq(pex_room_name_check("a name with spaces"), 0);
+	ck_assert_int_eq(pex__room_name_ok("vmr a", 5, 1, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "contains whitespace (U+0020) at offset 3");
+	ck_assert_int_eq(pex__room_name_ok("vmr\xc2\xa0", 5, 1, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "contains whitespace (U+00A0) at offset 3");
+	ck_assert_int_eq(pex__room_name_ok("", 0, 0, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "is empty");
+}
+END_TEST
+
+/* One parser for the times Pexip writes (creation_time). */
+START_TEST(test_pexip_time)
+{
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T03:04:05"), 1704164645);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T03:04:05.123456"), 1704164645);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T03:04:05Z"), 1704164645);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T03:04:05.5+00:00"), 1704164645);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T04:34:05+01:30"), 1704164645);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T01:04:05-02:00"), 1704164645);
+	ck_assert_int_eq(pex__pexip_time(""), -1);
+	ck_assert_int_eq(pex__pexip_time(NULL), -1);
+	ck_assert_int_eq(pex__pexip_time("yesterday"), -1);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T03:04:05Zjunk"), -1);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T03:04:05+0a:00"), -1);
+	ck_assert_int_eq(pex__pexip_time("2024-01-02T03:04:05+01:00x"), -1);
 }
 END_TEST
 
@@ -422,6 +454,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_error_flat_and_other_shapes);
 	tcase_add_test(tc, test_location_ids);
 	tcase_add_test(tc, test_text_chars);
+	tcase_add_test(tc, test_pexip_time);
 	tcase_add_test(tc, test_log_escape);
 	suite_add_tcase(s, tc);
 	return s;
