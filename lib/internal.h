@@ -67,6 +67,16 @@ int pex__buf_printf(pex_buf *b, const char *fmt, ...) PEX_PRINTF(2, 3);
 int pex__buf_vprintf(pex_buf *b, const char *fmt, va_list ap);
 void pex__buf_clear(pex_buf *b);                    /* size = 0, keeps memory */
 char *pex__buf_detach(pex_buf *b);                  /* caller frees; b reset */
+struct json_object;
+/* Unless @p err (of building @p obj) is negative, write @p obj as plain
+ * JSON text (no escaped slashes) into @p out, which it replaces; release
+ * @p obj either way. A NULL @p obj is PEX_ENOMEM (the allocation that made
+ * it failed). 0 or the error. */
+int pex__json_to_buf(pex_buf *out, struct json_object *obj, int err);
+/* Add @p v under @p key of @p obj. A NULL @p v is JSON null when @p null_ok,
+ * else a failed allocation (PEX_ENOMEM), as is a NULL @p obj. @p v is
+ * released on failure. */
+int pex__json_add(struct json_object *obj, const char *key, struct json_object *v, int null_ok);
 
 /* ---- logging ---- */
 typedef struct pex__logger {

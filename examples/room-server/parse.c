@@ -154,19 +154,6 @@ void rs_json_error(rs_text *t, const char *code, const char *message)
 	rs_text_puts(t, "}}");
 }
 
-void rs_json_pool_room(rs_text *t, const pex_pool_room *room)
-{
-	rs_text_puts(t, "{\"name\":");
-	rs_text_json_str(t, room->name);
-	rs_text_printf(t, ",\"id\":%lld,\"alias\":", room->id);
-	rs_text_json_str(t, room->alias);
-	rs_text_puts(t, ",\"guest_pin\":");
-	rs_text_json_str(t, room->guest_pin);
-	rs_text_puts(t, ",\"tag\":");
-	rs_text_json_str(t, room->tag);
-	rs_text_puts(t, "}");
-}
-
 void rs_access_line(rs_text *t, const char *ts, const char *method, const char *path,
 	int status, double ms, size_t bytes, int aborted)
 {

@@ -288,8 +288,6 @@ void rs_text_printf(rs_text *t, const char *fmt, ...) PEX_PRINTF(2, 3);
 void rs_text_json_str(rs_text *t, const char *s);
 /* {"error":{"code":...,"message":...}} */
 void rs_json_error(rs_text *t, const char *code, const char *message);
-/* {"name","id","alias","guest_pin","tag"}: a handed-out room. */
-void rs_json_pool_room(rs_text *t, const pex_pool_room *room);
 /* One access log object (no newline): ts, method, path, status, ms
  * (3 decimals), bytes, and "aborted":true when the request did not end
  * normally. The same bytes as the json-c object the server used to build. */

@@ -36,6 +36,15 @@ PEX_EXTERN const char *pex_room_alias(const pex_room *room, size_t i);
 /** The object exactly as the server sent it (JSON text). */
 PEX_EXTERN const char *pex_room_json(const pex_room *room);
 
+/**
+ * Write @p room into @p out (replacing what it held) as the JSON object
+ * that `pexctl get --json` prints and room-server answers: name, id, alias
+ * (the first, or null), aliases, guest_pin, pin, tag, service_type,
+ * description, allow_guests, participant_limit (null when unset) and
+ * creation_time. @return 0, PEX_EINVAL or PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_room_to_json(pex_buf *out, const pex_room *room);
+
 #define PEX_ROOM_SPEC_VERSION 1
 #define PEX_ROOM_MAX_ALIASES 8
 

@@ -38,7 +38,6 @@ const char *pex_room_alias(const pex_room *r, size_t i)
 {
 	return r && i < r->nalias ? S(r->aliases[i]) : empty;
 }
-#undef S
 
 void pex_room_free(pex_room *r)
 {
@@ -58,6 +57,47 @@ void pex_room_free(pex_room *r)
 	free(r->json);
 	free(r);
 }
+
+static json_object *room_aliases(const pex_room *r)
+{
+	json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; a && i < r->nalias; i++)
+		if (json_object_array_add(a, json_object_new_string(S(r->aliases[i]))) != 0 ||
+		    !json_object_array_get_idx(a, i)) {
+			json_object_put(a);
+			a = NULL;
+		}
+	return a;
+}
+
+int pex_room_to_json(pex_buf *out, const pex_room *r)
+{
+	json_object *o;
+
+	if (!out || !r)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_room_to_json: out and room are required");
+	o = json_object_new_object();
+	return pex__json_to_buf(out, o,
+		pex__json_add(o, "name", json_object_new_string(S(r->name)), 0) < 0 ||
+		pex__json_add(o, "id", json_object_new_int64(r->id), 0) < 0 ||
+		pex__json_add(o, "alias", r->nalias ? json_object_new_string(S(r->aliases[0])) : NULL,
+			r->nalias == 0) < 0 ||
+		pex__json_add(o, "aliases", room_aliases(r), 0) < 0 ||
+		pex__json_add(o, "guest_pin", json_object_new_string(S(r->guest_pin)), 0) < 0 ||
+		pex__json_add(o, "pin", json_object_new_string(S(r->pin)), 0) < 0 ||
+		pex__json_add(o, "tag", json_object_new_string(S(r->tag)), 0) < 0 ||
+		pex__json_add(o, "service_type", json_object_new_string(S(r->service_type)), 0) < 0 ||
+		pex__json_add(o, "description", json_object_new_string(S(r->description)), 0) < 0 ||
+		pex__json_add(o, "allow_guests", json_object_new_boolean(r->allow_guests), 0) < 0 ||
+		pex__json_add(o, "participant_limit", r->participant_limit >= 0 ?
+			json_object_new_int64(r->participant_limit) : NULL, r->participant_limit < 0) < 0 ||
+		pex__json_add(o, "creation_time", json_object_new_string(S(r->creation_time)), 0) < 0 ?
+		PEX_ENOMEM : 0);
+}
+#undef S
 
 static int dup_str(char **dst, json_object *obj, const char *key)
 {

@@ -79,7 +79,6 @@ static int add_int(json_object *obj, const char *key, long long value)
 int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r)
 {
 	json_object *obj;
-	const char *text;
 	char why[128];
 	size_t bad = 0;
 	int err;
@@ -105,23 +104,12 @@ int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r)
 			r->name, bad);
 	if (!(obj = json_object_new_object()))
 		return pex__error_nomem();
-	if ((err = add_string(obj, "name", r->name)) < 0 ||
-	    (err = add_int(obj, "id", r->id)) < 0 ||
-	    (err = add_string(obj, "alias", r->alias)) < 0 ||
-	    (err = add_string(obj, "guest_pin", r->guest_pin)) < 0 ||
-	    (err = add_int(obj, "created", r->created)) < 0)
-		goto done;
-	text = json_object_to_json_string_ext(obj,
-		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!text) {
-		err = pex__error_nomem();
-		goto done;
-	}
-	pex__buf_clear(out);
-	err = pex__buf_puts(out, text);
-done:
-	json_object_put(obj);
-	return err;
+	if ((err = add_string(obj, "name", r->name)) == 0 &&
+	    (err = add_int(obj, "id", r->id)) == 0 &&
+	    (err = add_string(obj, "alias", r->alias)) == 0 &&
+	    (err = add_string(obj, "guest_pin", r->guest_pin)) == 0)
+		err = add_int(obj, "created", r->created);
+	return pex__json_to_buf(out, obj, err);
 }
 
 /* ---- decoding ---- */

@@ -88,6 +88,22 @@ START_TEST(test_crud)
 	ck_assert_uint_eq(pex_room_alias_count(r), 1);
 	ck_assert_str_eq(pex_room_alias(r, 0), "meet.crud@example.com");
 	ck_assert_int_eq(pex_room_allow_guests(r), 1);
+	/* the one room JSON builder (pexctl get --json, room-server GET /room) */
+	{
+		pex_buf b = PEX_BUF_INIT;
+		char want[512];
+		ck_assert_int_eq(pex_room_to_json(&b, r), 0);
+		snprintf(want, sizeof(want), "{\"name\":\"vmr_crud\",\"id\":%lld,"
+			"\"alias\":\"meet.crud@example.com\",\"aliases\":[\"meet.crud@example.com\"],"
+			"\"guest_pin\":\"654321\",\"pin\":\"123456\",\"tag\":\"\","
+			"\"service_type\":\"conference\",\"description\":\"\",\"allow_guests\":true,"
+			"\"participant_limit\":null,\"creation_time\":\"%s\"}", id,
+			pex_room_creation_time(r));
+		ck_assert_str_eq(b.ptr, want);
+		ck_assert_uint_eq(b.size, strlen(want));
+		ck_assert_int_eq(pex_room_to_json(&b, NULL), PEX_EINVAL);
+		pex_buf_dispose(&b);
+	}
 	pex_room_free(r);
 
 	p.tag = "https://svc.example.com/x?y=1&z=%20";
