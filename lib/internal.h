@@ -127,6 +127,18 @@ int pex__room_name_ok(const char *s, size_t len, int no_space, char *why, size_t
 /* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive =
  * UTC; "Z" or a "+HH:MM"/"-HH:MM" offset may follow); -1 if unparsable. */
 long long pex__pexip_time(const char *s);
+/* ---- versioned structs (lib/core/versioned.c) ---- */
+/* 0 when @p version is one this library knows (1..@p known), else
+ * PEX_EINVAL: "unsupported pex_room_spec version 3 (this library knows 1..1)". */
+int pex__version_check(unsigned int version, unsigned int known, const char *type);
+/* The body of every pex_*_init(): check @p version, copy the first @p size
+ * bytes of @p init (the size of that version's struct, which may be older
+ * and smaller than ours) into @p dst, and set its version (the first member)
+ * to @p version. */
+int pex__struct_init(void *dst, const void *init, size_t size, unsigned int version,
+	unsigned int known, const char *type);
+#define PEX__STRUCT_INIT(dst, init, version, known, type) \
+	pex__struct_init((dst), &(init), sizeof(init), (version), (known), (type))
 /* An OAuth2 scope (RFC 6749 §3.3): scope tokens of printable ASCII but
  * '"' and '\\', separated by single spaces. NULL when fine, else the rule. */
 const char *pex__oauth_scope_check(const char *s);

@@ -74,14 +74,9 @@
 
 int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsigned int version)
 {
-	pex_queue_azure_options tmpl = PEX_QUEUE_AZURE_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_QUEUE_AZURE_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_azure_options_init: unknown options version %u", version);
-	memset(opts, 0, sizeof(*opts));
-	*opts = tmpl;
-	opts->version = version;
-	return 0;
+	static const pex_queue_azure_options init = PEX_QUEUE_AZURE_OPTIONS_INIT;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_QUEUE_AZURE_OPTIONS_VERSION,
+		"pex_queue_azure_options");
 }
 
 #if !PEX_HAVE_AZURE
@@ -714,9 +709,12 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_queue_backend_azure_new: out is NULL");
 	*out = NULL;
-	if (!opts || opts->version == 0 || opts->version > PEX_QUEUE_AZURE_OPTIONS_VERSION)
+	if (!opts)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_azure_new: options missing or of an unknown version");
+			"pex_queue_backend_azure_new: options missing");
+	if ((err = pex__version_check(opts->version, PEX_QUEUE_AZURE_OPTIONS_VERSION,
+			"pex_queue_azure_options")) < 0)
+		return err;
 	if (!opts->connection_string || !*opts->connection_string)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
 			"Azure connection string: missing");

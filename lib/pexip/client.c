@@ -45,11 +45,7 @@ struct pex_client {
 int pex_client_options_init(pex_client_options *opts, unsigned int version)
 {
 	static const pex_client_options init = PEX_CLIENT_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", version);
-	*opts = init;
-	return 0;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options");
 }
 
 static void free_secret(char *s)
@@ -137,9 +133,8 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	if (!out || !o)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client options given");
 	*out = NULL;
-	if (o->version == 0 || o->version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", o->version);
+	if ((err = pex__version_check(o->version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options")) < 0)
+		return err;
 	if ((err = check_url(o->url, "pexip.url")) < 0)
 		return err;
 	if (o->timeout_ms < 1 || o->timeout_ms > 600000)

@@ -64,14 +64,9 @@
 
 int pex_queue_postgres_options_init(pex_queue_postgres_options *opts, unsigned int version)
 {
-	pex_queue_postgres_options tmpl = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
-
-	if (!opts || version == 0 || version > PEX_QUEUE_POSTGRES_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_postgres_options_init: unknown options version %u", version);
-	*opts = tmpl;
-	opts->version = version;
-	return 0;
+	static const pex_queue_postgres_options init = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_QUEUE_POSTGRES_OPTIONS_VERSION,
+		"pex_queue_postgres_options");
 }
 
 #if PEX_HAVE_POSTGRES
@@ -690,9 +685,11 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_queue_backend_postgres_new: out is NULL");
 	*out = NULL;
-	if (!opts || opts->version == 0 || opts->version > PEX_QUEUE_POSTGRES_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"postgres queue options are missing or have an unknown version");
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "postgres queue options are missing");
+	if ((err = pex__version_check(opts->version, PEX_QUEUE_POSTGRES_OPTIONS_VERSION,
+			"pex_queue_postgres_options")) < 0)
+		return err;
 	if (!opts->conninfo || !*opts->conninfo)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"postgres queue: no connection string given (queue.postgres.conninfo)");

@@ -122,17 +122,10 @@ void pex_message_array_free(pex_message **msgs, size_t count)
 
 int pex_queue_backend_init(pex_queue_backend *b, unsigned int version)
 {
-	if (!b)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_init: backend is NULL");
-	if (version == 0 || version > PEX_QUEUE_BACKEND_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported queue backend version %u (this library knows 1..%u)",
-			version, (unsigned)PEX_QUEUE_BACKEND_VERSION);
+	static const pex_queue_backend init = PEX_QUEUE_BACKEND_INIT;
 	/* a version 1 caller's struct ends before the version 2 members */
-	memset(b, 0, version == 1 ? offsetof(pex_queue_backend, check) : sizeof(*b));
-	b->version = version;
-	return 0;
+	return pex__struct_init(b, &init, version == 1 ? offsetof(pex_queue_backend, check) :
+		sizeof(init), version, PEX_QUEUE_BACKEND_VERSION, "pex_queue_backend");
 }
 
 /*

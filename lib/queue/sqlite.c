@@ -39,16 +39,9 @@
 
 int pex_queue_sqlite_options_init(pex_queue_sqlite_options *opts, unsigned int version)
 {
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_sqlite_options_init: opts is NULL");
-	if (version == 0 || version > PEX_QUEUE_SQLITE_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported sqlite options version %u (this library knows 1..%u)",
-			version, (unsigned)PEX_QUEUE_SQLITE_OPTIONS_VERSION);
-	memset(opts, 0, sizeof(*opts));
-	opts->version = version;
-	return 0;
+	static const pex_queue_sqlite_options init = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_QUEUE_SQLITE_OPTIONS_VERSION,
+		"pex_queue_sqlite_options");
 }
 
 #if PEX_HAVE_SQLITE
@@ -703,9 +696,11 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_queue_backend_sqlite_new: out is NULL");
 	*out = NULL;
-	if (!opts || opts->version == 0 || opts->version > PEX_QUEUE_SQLITE_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"sqlite queue options are missing or have an unknown version");
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "sqlite queue options are missing");
+	if ((err = pex__version_check(opts->version, PEX_QUEUE_SQLITE_OPTIONS_VERSION,
+			"pex_queue_sqlite_options")) < 0)
+		return err;
 	if (!opts->path || !*opts->path)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"sqlite queue: no database path given");

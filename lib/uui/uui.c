@@ -803,16 +803,7 @@ static int put_template(pex_buf *out, const char *tmpl, const uui_input *in)
 int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version)
 {
 	static const pex_tag_rules init = PEX_TAG_RULES_INIT;
-	if (!rules)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_tag_rules_init: rules is NULL");
-	if (version == 0 || version > PEX_TAG_RULES_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_tag_rules version %u (this library knows 1..%u)",
-			version, (unsigned)PEX_TAG_RULES_VERSION);
-	*rules = init;
-	rules->version = version;
-	return 0;
+	return PEX__STRUCT_INIT(rules, init, version, PEX_TAG_RULES_VERSION, "pex_tag_rules");
 }
 
 static int check_rules(const pex_tag_rules *rules, const char *what)

@@ -14,6 +14,8 @@
 
 #include "internal.h"
 #include "pexipsdk/room.h"
+#include "pexipsdk/uui.h"
+#include "pexipsdk/sys/queue_backend.h"
 #include "http/http_internal.h"
 
 /* ---- errors ---- */
@@ -383,6 +385,51 @@ START_TEST(test_text_chars)
 }
 END_TEST
 
+/* One rule for every versioned struct's init function and version check. */
+START_TEST(test_versioned_structs)
+{
+	pex_room_spec spec;
+	pex_room_filter filter;
+	pex_client_options co;
+	pex_queue_sqlite_options so;
+	pex_tag_rules rules;
+
+	memset(&spec, 0xff, sizeof(spec));
+	ck_assert_int_eq(pex_room_spec_init(&spec, PEX_ROOM_SPEC_VERSION), 0);
+	ck_assert_uint_eq(spec.version, PEX_ROOM_SPEC_VERSION);
+	ck_assert_ptr_null(spec.name);
+	ck_assert_int_eq(spec.participant_limit, -1);
+	ck_assert_int_eq(pex_room_spec_init(&spec, 2), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_room_spec version 2 (this library knows 1..1)");
+	ck_assert_int_eq(pex_room_filter_init(NULL, 1), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "pex_room_filter_init: the pex_room_filter is NULL");
+	ck_assert_int_eq(pex_room_filter_init(&filter, 0), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_room_filter version 0 (this library knows 1..1)");
+	ck_assert_int_eq(pex_client_options_init(&co, 1), 0);
+	ck_assert_int_eq(pex_tag_rules_init(&rules, 1), 0);
+	ck_assert_int_eq(pex_queue_sqlite_options_init(&so, 7), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_queue_sqlite_options version 7 (this library knows 1..1)");
+	/* a struct whose version this library does not know is refused where it is used */
+	spec.version = 9;
+	spec.name = "vmr_x";
+	{
+		long long id = 0;
+		pex_client *c = NULL;
+		co.url = "https://pexip.example.com";
+		co.username = "u";
+		co.password = "p";
+		ck_assert_int_eq(pex_client_new(&c, &co), 0);
+		ck_assert_int_eq(pex_room_create(&id, c, &spec), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message,
+			"unsupported pex_room_spec version 9 (this library knows 1..1)");
+		pex_client_free(c);
+	}
+}
+END_TEST
+
 /* One parser for the times Pexip writes (creation_time). */
 START_TEST(test_pexip_time)
 {
@@ -455,6 +502,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_location_ids);
 	tcase_add_test(tc, test_text_chars);
 	tcase_add_test(tc, test_pexip_time);
+	tcase_add_test(tc, test_versioned_structs);
 	tcase_add_test(tc, test_log_escape);
 	suite_add_tcase(s, tc);
 	return s;
