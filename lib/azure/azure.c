@@ -70,6 +70,7 @@
 #include "internal.h"
 #include "pex_config.h"
 #include "pexipsdk/sys/queue_backend.h"
+#include "queue/queue_internal.h"
 #include "pexipsdk/version.h"
 
 int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsigned int version)
@@ -84,9 +85,7 @@ int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsigned int ver
 int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_options *opts)
 {
 	PEX__UNUSED(opts);
-	if (out)
-		*out = NULL;
-	return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_AZURE,
+	return pex__queue_not_built(out, PEX_ERROR_CLASS_AZURE,
 		"the Azure queue backend was not compiled in (needs expat)");
 }
 
@@ -700,20 +699,20 @@ static void az_free(pex_queue_backend *b)
 	free(az);
 }
 
+static const pex_queue_backend az_ops = {
+	.version = PEX_QUEUE_BACKEND_VERSION, .name = "azure",
+	.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT | PEX_QUEUE_CAP_MULTIPROCESS |
+		PEX_QUEUE_CAP_UTF8_ONLY,
+	.max_message_size = PEX__AZURE_MAX_MESSAGE, .create = az_create, PEX__QUEUE_OPS(az),
+};
+
 int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_options *opts)
 {
 	azure_backend *az;
 	int err;
 
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_azure_new: out is NULL");
-	*out = NULL;
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_azure_new: options missing");
-	if ((err = pex__version_check(opts->version, PEX_QUEUE_AZURE_OPTIONS_VERSION,
-			"pex_queue_azure_options")) < 0)
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_azure_new", opts,
+			PEX_QUEUE_AZURE_OPTIONS_VERSION, "pex_queue_azure_options")) < 0)
 		return err;
 	if (!opts->connection_string || !*opts->connection_string)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
@@ -746,20 +745,7 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 	az->retries = opts->retries;
 	snprintf(az->user_agent, sizeof(az->user_agent), "libpexipsdk/%s azure-queue", PEX_VERSION);
 
-	pex_queue_backend_init(&az->parent, PEX_QUEUE_BACKEND_VERSION);
-	az->parent.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS | PEX_QUEUE_CAP_UTF8_ONLY;
-	az->parent.max_message_size = PEX__AZURE_MAX_MESSAGE;
-	az->parent.name = "azure";
-	az->parent.create = az_create;
-	az->parent.put = az_put;
-	az->parent.receive = az_receive;
-	az->parent.remove = az_remove;
-	az->parent.update = az_update;
-	az->parent.peek = az_peek;
-	az->parent.count = az_count;
-	az->parent.clear = az_clear;
-	az->parent.free = az_free;
+	az->parent = az_ops;
 	*out = &az->parent;
 	return 0;
 }

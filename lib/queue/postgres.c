@@ -670,6 +670,12 @@ rollback:
 	return err;
 }
 
+static const pex_queue_backend pg_ops = {
+	.version = PEX_QUEUE_BACKEND_VERSION, .name = "postgres",
+	.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT | PEX_QUEUE_CAP_MULTIPROCESS,
+	.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE, PEX__QUEUE_OPS(pg),
+};
+
 int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	const pex_queue_postgres_options *opts)
 {
@@ -681,14 +687,8 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	size_t i;
 	int err = 0;
 
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_postgres_new: out is NULL");
-	*out = NULL;
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "postgres queue options are missing");
-	if ((err = pex__version_check(opts->version, PEX_QUEUE_POSTGRES_OPTIONS_VERSION,
-			"pex_queue_postgres_options")) < 0)
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_postgres_new", opts,
+			PEX_QUEUE_POSTGRES_OPTIONS_VERSION, "pex_queue_postgres_options")) < 0)
 		return err;
 	if (!opts->conninfo || !*opts->conninfo)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
@@ -743,19 +743,7 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	pex_error_clear();
 	pg_give_back(p, c);
 
-	pex_queue_backend_init(&p->parent, PEX_QUEUE_BACKEND_VERSION);
-	p->parent.name = "postgres";
-	p->parent.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS;
-	p->parent.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE;
-	p->parent.put = pg_put;
-	p->parent.receive = pg_receive;
-	p->parent.remove = pg_remove;
-	p->parent.update = pg_update;
-	p->parent.peek = pg_peek;
-	p->parent.count = pg_count;
-	p->parent.clear = pg_clear;
-	p->parent.free = pg_free;
+	p->parent = pg_ops;
 	*out = &p->parent;
 	return 0;
 }
@@ -766,9 +754,7 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	const pex_queue_postgres_options *opts)
 {
 	PEX__UNUSED(opts);
-	if (out)
-		*out = NULL;
-	return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_QUEUE,
+	return pex__queue_not_built(out, PEX_ERROR_CLASS_QUEUE,
 		"the postgres queue backend was not compiled in (it needs libpq: "
 		"install libpq-dev and build with meson -Dpostgres=enabled)");
 }

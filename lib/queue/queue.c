@@ -128,6 +128,27 @@ int pex_queue_backend_init(pex_queue_backend *b, unsigned int version)
 		sizeof(init), version, PEX_QUEUE_BACKEND_VERSION, "pex_queue_backend");
 }
 
+int pex__queue_new_check(pex_queue_backend **out, const char *fn, const void *opts,
+	unsigned int known, const char *type)
+{
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: out is NULL", fn);
+	*out = NULL;
+	if (!type)
+		return 0;
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: the %s are missing", fn,
+			type);
+	return pex__version_check(*(const unsigned int *)opts, known, type);
+}
+
+int pex__queue_not_built(pex_queue_backend **out, pex_error_class error_class, const char *why)
+{
+	if (out)
+		*out = NULL;
+	return pex_error_set(PEX_ENOTSUPPORTED, error_class, "%s", why);
+}
+
 /*
  * Check a backend before adopting it. Members appended since version 1 are
  * NULL for a backend of an older version (its struct may end before them):

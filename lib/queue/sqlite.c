@@ -687,19 +687,19 @@ static void sq_free(pex_queue_backend *b)
 	free(s);
 }
 
+static const pex_queue_backend sq_ops = {
+	.version = PEX_QUEUE_BACKEND_VERSION, .name = "sqlite",
+	.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT | PEX_QUEUE_CAP_MULTIPROCESS,
+	.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE, PEX__QUEUE_OPS(sq), .check = sq_check,
+};
+
 int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite_options *opts)
 {
 	sq_backend *s;
 	int rc, err;
 
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_sqlite_new: out is NULL");
-	*out = NULL;
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "sqlite queue options are missing");
-	if ((err = pex__version_check(opts->version, PEX_QUEUE_SQLITE_OPTIONS_VERSION,
-			"pex_queue_sqlite_options")) < 0)
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_sqlite_new", opts,
+			PEX_QUEUE_SQLITE_OPTIONS_VERSION, "pex_queue_sqlite_options")) < 0)
 		return err;
 	if (!opts->path || !*opts->path)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
@@ -745,20 +745,7 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 		return err;
 	}
 
-	pex_queue_backend_init(&s->parent, PEX_QUEUE_BACKEND_VERSION);
-	s->parent.name = "sqlite";
-	s->parent.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS;
-	s->parent.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE;
-	s->parent.put = sq_put;
-	s->parent.receive = sq_receive;
-	s->parent.remove = sq_remove;
-	s->parent.update = sq_update;
-	s->parent.peek = sq_peek;
-	s->parent.count = sq_count;
-	s->parent.clear = sq_clear;
-	s->parent.free = sq_free;
-	s->parent.check = sq_check;
+	s->parent = sq_ops;
 	*out = &s->parent;
 	return 0;
 }
@@ -768,9 +755,7 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite_options *opts)
 {
 	PEX__UNUSED(opts);
-	if (out)
-		*out = NULL;
-	return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_QUEUE,
+	return pex__queue_not_built(out, PEX_ERROR_CLASS_QUEUE,
 		"the sqlite queue backend was not compiled in (meson -Dsqlite=enabled)");
 }
 

@@ -502,6 +502,23 @@ START_TEST(test_registry_uri)
 	ck_assert_str_eq(pex__queue_backend(q)->name, "memory");
 	pex_queue_free(q);
 
+	/* one table: the built-ins stand in it first, listed from it, and can be
+	 * neither registered again nor unregistered */
+	ck_err(pex_queue_open(&q, "nope:", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "unknown queue URI scheme 'nope:' (expected "
+		"memory:, sqlite:PATH, azure:CONNECTION-STRING or postgres:CONNINFO; registered: tq+1:)");
+	ck_err(pex_queue_open(&q, "sqlite:", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"queue URI 'sqlite:' needs a database path (sqlite:PATH)");
+	ck_err(pex_queue_open(&q, "postgres:", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"queue URI 'postgres:' needs a libpq connection string or URI (postgres:CONNINFO)");
+	ck_err(pex_queue_open(&q, "memory:x", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "queue URI 'memory:' takes nothing after the colon");
+	ck_err(pex_queue_backend_register("sqlite", tb_factory, &st), PEX_EEXISTS);
+	ck_msg_has("built in");
+	ck_err(pex_queue_backend_unregister("azure"), PEX_ENOTFOUND);
+
 	ck_ok(pex_queue_backend_unregister("tq+1"));
 	ck_err(pex_queue_open(&q, "tq+1:x", "abc"), PEX_EINVAL);
 	ck_err(pex_queue_backend_unregister("tq+1"), PEX_ENOTFOUND);
