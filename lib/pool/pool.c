@@ -219,8 +219,6 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	pex_client *client = NULL;
 	pex_queue *pq = NULL, *dq = NULL;
 	const char *pool_name = "room-creation-queue", *gc_name = "room-deletion-queue";
-	const char *const *list = NULL;
-	size_t n = 0;
 	long long v;
 	int b, err;
 
@@ -246,11 +244,8 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_STR("pool.room.alias_domain", o.alias_domain);
 	GET_INT("pool.room.participant_limit", o.participant_limit, long long);
 	GET_STR("pool.room.description", o.description);
-	GET_STR("tag.url_template", o.tag.url_template);
-	if (pex_config_get_list(&list, &n, cfg, "tag.allowed_hosts") == 0) {
-		o.tag.allowed_hosts = list;
-		o.tag.allowed_host_count = n;
-	}
+	if ((err = pex_tag_rules_from_config(&o.tag, cfg)) < 0)
+		return err;
 	GET_INT("gc.delay_s", o.gc_delay_s, unsigned);
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
