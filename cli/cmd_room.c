@@ -172,7 +172,7 @@ typedef struct delete_report {
 
 static void delete_one(pexctl *ctl, delete_report *rep, const char *name)
 {
-	int deleted = 0, err = pex_room_delete_by_name(ctl->client, name, &deleted);
+	int deleted = 0, err = pex_room_delete_by_name(&deleted, ctl->client, name);
 	if (err < 0) {
 		json_object *f = json_object_new_object();
 		json_object_object_add(f, "name", json_object_new_string(name));

@@ -330,7 +330,7 @@ static enum MHD_Result room_bulk_delete(rs_server *s, struct MHD_Connection *c, 
 		int did = 0;
 		if (is_protected(s, name)) {
 			json_object_array_add(skipped, json_object_new_string(name));
-		} else if (pex_room_delete(pex_pool_client(s->pool), pex_room_id(room), &did) < 0) {
+		} else if (pex_room_delete(&did, pex_pool_client(s->pool), pex_room_id(room)) < 0) {
 			json_object *fo = json_object_new_object();
 			json_object_object_add(fo, "name", json_object_new_string(name));
 			json_object_object_add(fo, "error", json_object_new_string(pex_error_last()->message));
@@ -423,7 +423,7 @@ static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_req
 static enum MHD_Result room_delete(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
 {
 	json_object *o;
-	int deleted = 0, err = pex_room_delete_by_name(pex_pool_client(s->pool), name, &deleted);
+	int deleted = 0, err = pex_room_delete_by_name(&deleted, pex_pool_client(s->pool), name);
 	public_forget(s, name);
 	if (err < 0)
 		return rs_send_pex_error(c, r, err);

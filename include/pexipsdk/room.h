@@ -123,10 +123,10 @@ PEX_EXTERN int pex_room_update(pex_client *client, long long id, const pex_room_
  * Delete a conference by id. A room already gone is success; @p deleted
  * (may be NULL) is set to 1 if this call deleted it, 0 if it was gone.
  */
-PEX_EXTERN int pex_room_delete(pex_client *client, long long id, int *deleted);
+PEX_EXTERN int pex_room_delete(int *deleted, pex_client *client, long long id);
 
 /** Look a room up by name and delete it. Gone already is success (deleted = 0). */
-PEX_EXTERN int pex_room_delete_by_name(pex_client *client, const char *name, int *deleted);
+PEX_EXTERN int pex_room_delete_by_name(int *deleted, pex_client *client, const char *name);
 
 /* ---- listing ---- */
 
@@ -156,9 +156,10 @@ PEX_EXTERN int pex_room_iter_new(pex_room_iter **out, pex_client *client,
  */
 PEX_EXTERN int pex_room_iter_next(pex_room **out, pex_room_iter *it);
 
-/** meta.total_count of the last page fetched, or -1 before the first and
- * when a filter Pexip refused is applied here (see pex_room_iter_next). */
-PEX_EXTERN long long pex_room_iter_total(const pex_room_iter *it);
+/** Set @p total to meta.total_count of the last page fetched, or -1 before
+ * the first and when a filter Pexip refused is applied here (see
+ * pex_room_iter_next). @return 0 or PEX_EINVAL (a NULL argument). */
+PEX_EXTERN int pex_room_iter_total(long long *total, const pex_room_iter *it);
 
 /** Free an iterator. NULL-safe. */
 PEX_EXTERN void pex_room_iter_free(pex_room_iter *it);

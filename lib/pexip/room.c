@@ -551,7 +551,7 @@ static int delete_path(pex_client *c, const char *path, int *deleted, const char
 	return err;
 }
 
-int pex_room_delete(pex_client *c, long long id, int *deleted)
+int pex_room_delete(int *deleted, pex_client *c, long long id)
 {
 	char path[128];
 	if (!c || id <= 0)
@@ -560,7 +560,7 @@ int pex_room_delete(pex_client *c, long long id, int *deleted)
 	return delete_path(c, path, deleted, "deleting conference");
 }
 
-int pex_room_delete_by_name(pex_client *c, const char *name, int *deleted)
+int pex_room_delete_by_name(int *deleted, pex_client *c, const char *name)
 {
 	pex_room *r = NULL;
 	int err;
@@ -573,7 +573,7 @@ int pex_room_delete_by_name(pex_client *c, const char *name, int *deleted)
 	}
 	if (err < 0)
 		return err;
-	err = pex_room_delete(c, pex_room_id(r), deleted);
+	err = pex_room_delete(deleted, c, pex_room_id(r));
 	pex_room_free(r);
 	return err;
 }

@@ -384,9 +384,13 @@ int pex_room_iter_next(pex_room **out, pex_room_iter *it)
 	}
 }
 
-long long pex_room_iter_total(const pex_room_iter *it)
+int pex_room_iter_total(long long *total, const pex_room_iter *it)
 {
-	return it ? it->total : -1;
+	if (!total || !it)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_room_iter_total: total and iterator are required");
+	*total = it->total;
+	return 0;
 }
 
 void pex_room_iter_free(pex_room_iter *it)

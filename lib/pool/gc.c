@@ -358,7 +358,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		/* the batch lookup found it: one DELETE (a 404 is already gone) */
 		if (c->dry)
 			deleted = 1;
-		else if ((err = pex_room_delete(p->client, b->ids[i], &deleted)) < 0) {
+		else if ((err = pex_room_delete(&deleted, p->client, b->ids[i])) < 0) {
 			snprintf(what, sizeof(what), "deleting room %s", safe);
 			failed(c, msg, err, what);
 			goto out;
@@ -375,7 +375,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 			failed(c, msg, err, what);
 			goto out;
 		}
-	} else if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
+	} else if ((err = pex_room_delete_by_name(&deleted, p->client, name)) < 0) {
 		snprintf(what, sizeof(what), "deleting room %s", safe);
 		failed(c, msg, err, what);
 		goto out;
@@ -736,7 +736,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		tick(c);
 		return 0;
 	}
-	if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
+	if ((err = pex_room_delete_by_name(&deleted, p->client, name)) < 0) {
 		snprintf(what, sizeof(what), "deleting orphan room %s", safe);
 		failed(c, NULL, err, what);
 		return 0;

@@ -581,7 +581,7 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 	if (pex__buf_puts(&path, PEX__API_CONF "?name__startswith=") == 0 &&
 	    pex__url_encode(&path, p->name_prefix, strlen(p->name_prefix)) == 0 &&
 	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=creation_time&limit=1", when) == 0 &&
-	    pex_client_request(p->client, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
+	    pex_client_request(&body, &status, p->client, "GET", path.ptr, NULL) == 0 && status == 200 &&
 	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
 	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
 		ok = 1;
@@ -983,7 +983,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		char saved[1024];
 		int code = err;
 		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-		if (pex_room_delete(p->client, id, NULL) < 0)
+		if (pex_room_delete(NULL, p->client, id) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
@@ -1099,8 +1099,8 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 				struct pex__room_ref ref;
 				memset(&ref, 0, sizeof(ref));
 				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
-					e = ref.id > 0 ? pex_room_delete(p->client, ref.id, NULL)
-						: pex_room_delete_by_name(p->client, ref.name, NULL);
+					e = ref.id > 0 ? pex_room_delete(NULL, p->client, ref.id)
+						: pex_room_delete_by_name(NULL, p->client, ref.name);
 					pex__room_ref_dispose(&ref);
 				}
 			}
@@ -1188,6 +1188,7 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	pex_room_filter f = PEX_ROOM_FILTER_INIT;
 	pex_room_iter *it = NULL;
 	pex_room *r = NULL;
+	long long total = -1;
 	int err;
 
 	if ((err = local_metrics(p, m)) < 0)
@@ -1202,7 +1203,7 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	err = pex_room_iter_next(&r, it);
 	pex_room_free(r);
 	if (err == 0 || err == PEX_ITEROVER) {
-		m->pexip_pool_rooms = pex_room_iter_total(it) >= 0 ? pex_room_iter_total(it) : 0;
+		m->pexip_pool_rooms = pex_room_iter_total(&total, it) == 0 && total >= 0 ? total : 0;
 		err = 0;
 	}
 	pex_room_iter_free(it);
