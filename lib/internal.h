@@ -94,6 +94,15 @@ void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
  * may quote such a URL (a transport error).
  */
 void pex__shorten_lists(char *out, size_t size, const char *in);
+/*
+ * Untrusted text for a message (a value or key read from a file): [s,
+ * s+len) into @p out as pex_log_escape() writes it (control characters and
+ * bytes that are not UTF-8 as "\xHH"), every byte in @p quote as a
+ * backslash and itself, at most @p max bytes of it and no more than fits, ending in
+ * "..." when cut. Always NUL-terminated (when @p size > 0).
+ */
+void pex__text_escape(char *out, size_t size, const char *s, size_t len, const char *quote,
+	size_t max);
 
 /* ---- encoding (OpenSSL) ---- */
 int pex__base64_encode(pex_buf *out, const void *data, size_t len);

@@ -450,6 +450,26 @@ END_TEST
 
 /* ---- log escaping ---- */
 
+/* The one rule for untrusted text in a message (config values and keys). */
+START_TEST(test_text_escape)
+{
+	char out[32];
+
+	pex__text_escape(out, sizeof(out), "a\tb\xff\"c\\", 7, "\"\\", 80);
+	ck_assert_str_eq(out, "a\\x09b\\xff\\\"c\\\\");
+	pex__text_escape(out, sizeof(out), "caf\xc3\xa9'", 6, "'", 6);
+	ck_assert_str_eq(out, "caf\xc3\xa9\\'");
+	/* at most max bytes read, then "..." */
+	pex__text_escape(out, sizeof(out), "0123456789", 10, "", 4);
+	ck_assert_str_eq(out, "0123...");
+	/* no more than fits: whole escapes and sequences only */
+	pex__text_escape(out, 10, "\x01\x02\x03", 3, "", 80);
+	ck_assert_str_eq(out, "\\x01...");
+	pex__text_escape(out, 1, "abc", 3, "", 80);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 static char g_logged[1100];
 
 static void keep_log(pex_log_level level, const char *message, void *payload)
@@ -502,6 +522,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_location_ids);
 	tcase_add_test(tc, test_text_chars);
 	tcase_add_test(tc, test_pexip_time);
+	tcase_add_test(tc, test_text_escape);
 	tcase_add_test(tc, test_versioned_structs);
 	tcase_add_test(tc, test_log_escape);
 	suite_add_tcase(s, tc);
