@@ -190,40 +190,55 @@ static int (*backend_check_fn(const pex_queue_backend *b))(pex_queue_backend *)
 
 /* ---- names ---- */
 
+static const char name_length_rule[] = "must be 3 to 63 characters long";
+static const char name_chars_rule[] = "may contain only lowercase letters, digits and '-'";
+
+const char *pex__queue_name_rule(const char *name, size_t *at)
+{
+	size_t i, n = strlen(name);
+
+	*at = 0;
+	if (n < PEX__QUEUE_NAME_MIN || n > PEX__QUEUE_NAME_MAX)
+		return name_length_rule;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+			*at = i;
+			return name_chars_rule;
+		}
+	}
+	if (name[0] == '-' || name[n - 1] == '-')
+		return "must start and end with a letter or digit";
+	if (strstr(name, "--"))
+		return "must not contain \"--\"";
+	return NULL;
+}
+
 int pex_queue_name_validate(const char *name)
 {
-	size_t len, i;
+	const char *rule;
+	unsigned char c;
+	size_t at;
 
 	if (!name)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"queue name is missing");
-	len = strlen(name);
-	if (len < PEX__QUEUE_NAME_MIN || len > PEX__QUEUE_NAME_MAX)
+	if (!(rule = pex__queue_name_rule(name, &at)))
+		return 0;
+	c = (unsigned char)name[at];
+	if (rule == name_chars_rule && (c < 0x20 || c >= 0x7f))
+		/* a byte that cannot be shown: the name is not repeated */
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%.80s%s': it must be %d to %d characters long (it is %zu)",
-			name, len > 80 ? "..." : "", PEX__QUEUE_NAME_MIN, PEX__QUEUE_NAME_MAX, len);
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
-			continue;
-		if (c >= 0x20 && c < 0x7f)
-			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-				"invalid queue name '%s': only lowercase letters, digits and '-' "
-				"are allowed ('%c' at position %zu)", name, c, i + 1);
+			"invalid queue name: it %s (byte 0x%02x at position %zu)", rule, c, at + 1);
+	if (rule == name_chars_rule)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name: only lowercase letters, digits and '-' "
-			"are allowed (byte 0x%02x at position %zu)", c, i + 1);
-	}
-	if (name[0] == '-')
+			"invalid queue name '%s': it %s ('%c' at position %zu)", name, rule, c, at + 1);
+	if (rule == name_length_rule)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%s': it must not start with '-'", name);
-	if (name[len - 1] == '-')
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%s': it must not end with '-'", name);
-	if (strstr(name, "--"))
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%s': it must not contain '--'", name);
-	return 0;
+			"invalid queue name '%.80s%s': it %s (it is %zu)", name,
+			strlen(name) > 80 ? "..." : "", rule, strlen(name));
+	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "invalid queue name '%s': it %s",
+		name, rule);
 }
 
 /* ---- opening and closing ---- */

@@ -54,6 +54,12 @@ int pex__queue_new_check(pex_queue_backend **out, const char *fn, const void *op
  * PEX_ENOTSUPPORTED saying @p why. */
 int pex__queue_not_built(pex_queue_backend **out, pex_error_class error_class, const char *why);
 
+/* The queue-name rule (Azure Storage's, kept by every backend): NULL when
+ * @p name keeps it, else what it breaks ("must be 3 to 63 characters
+ * long"), with the offending character's offset in *at where there is one.
+ * pex_queue_name_validate() and the configuration schema both apply it. */
+const char *pex__queue_name_rule(const char *name, size_t *at);
+
 /* ---- the table of backends by scheme (registry.c) ---- */
 
 struct pex_config;
