@@ -3,7 +3,7 @@
 # starts with `unsigned int version;`, has a PEX_<NAME>_VERSION, and is
 # initialised by an exported pex_<name>_init(), so that a member added
 # later does not break programs built against an older header
-# (docs/DECISIONS.md #59). Structs the library allocates or that are not
+# (docs/DECISIONS.md #60). Structs the library allocates or that are not
 # versioned on purpose are listed below with the reason.
 # Usage: versioned.sh SOURCE_ROOT
 set -euo pipefail
