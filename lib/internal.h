@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pexipsdk/common.h"
 #include "pexipsdk/errors.h"
@@ -151,8 +152,15 @@ int pex__struct_init(void *dst, const void *init, size_t size, unsigned int vers
 /* An OAuth2 scope (RFC 6749 §3.3): scope tokens of printable ASCII but
  * '"' and '\\', separated by single spaces. NULL when fine, else the rule. */
 const char *pex__oauth_scope_check(const char *s);
+/* Lowercase hex of data[0..n) into out[0..2n], NUL-terminated. */
+void pex__hex_encode(char *out, const void *data, size_t n);
 /* Append percent-encoded s (RFC 3986 unreserved kept). */
 int pex__url_encode(pex_buf *out, const char *s, size_t len);
+
+/* ---- files ---- */
+/* Read @p fd into buf[0..cap) until end of file or @p cap bytes, retrying
+ * on EINTR: the bytes read, or -1 with errno set. */
+ssize_t pex__read_full(int fd, void *buf, size_t cap);
 
 /* ---- time and randomness ---- */
 int64_t pex__now_ms(void);          /* monotonic milliseconds */

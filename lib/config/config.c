@@ -428,16 +428,13 @@ static int load_fd(pex_config **out, int fd, const char *path, int env)
 			data = bigger;
 			cap = CONFIG_FILE_MAX + 1;
 		}
-		n = read(fd, data + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
+		if ((n = pex__read_full(fd, data + len, cap - len)) < 0) {
 			err = io_error(PEX_EIO, path, errno);
 			goto done;
 		}
-		if (n == 0)
-			break;
 		len += (size_t)n;
+		if (len < cap)
+			break;      /* end of file */
 	}
 	if ((err = abs_dir_of(&dir, path)) == 0)
 		err = parse_in(out, data, len, path, dir, env);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -230,4 +231,34 @@ uint64_t pex__random_u64(void)
 	if (pex__random_bytes(&v, sizeof(v)) < 0)
 		v = (uint64_t)pex__now_ms() * 6364136223846793005ULL + 1442695040888963407ULL;
 	return v;
+}
+
+ssize_t pex__read_full(int fd, void *buf, size_t cap)
+{
+	size_t len = 0;
+
+	while (len < cap) {
+		ssize_t n = read(fd, (char *)buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+void pex__hex_encode(char *out, const void *data, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = data;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[u[i] >> 4];
+		out[2 * i + 1] = hex[u[i] & 15];
+	}
+	out[2 * n] = '\0';
 }

@@ -8,52 +8,56 @@
 
 #include "pexip/room_internal.h"
 
+/* The room's texts, in the order of their keys in a conference object. */
+enum room_text {
+	T_NAME, T_SERVICE_TYPE, T_DESCRIPTION, T_TAG, T_PIN, T_GUEST_PIN, T_CREATION_TIME,
+	T_JSON,         /* the object as sent (not a key) */
+	T_COUNT
+};
+static const char *const text_keys[T_JSON] = {
+	"name", "service_type", "description", "tag", "pin", "guest_pin", "creation_time",
+};
+
 struct pex_room {
 	long long id;
-	char *name, *service_type, *description, *tag, *pin, *guest_pin, *creation_time;
+	char *text[T_COUNT];
 	int allow_guests;
 	long long participant_limit;
 	size_t nalias;
 	char **aliases;
-	char *json;
 };
 
 static const char empty[] = "";
 
-#define S(x) ((x) ? (x) : empty)
+/* A text of @p r (may be NULL): "" when absent, never NULL. */
+#define S(r, t) ((r) && (r)->text[t] ? (r)->text[t] : empty)
 long long pex_room_id(const pex_room *r) { return r ? r->id : 0; }
-const char *pex_room_name(const pex_room *r) { return r ? S(r->name) : empty; }
-const char *pex_room_service_type(const pex_room *r) { return r ? S(r->service_type) : empty; }
-const char *pex_room_description(const pex_room *r) { return r ? S(r->description) : empty; }
-const char *pex_room_tag(const pex_room *r) { return r ? S(r->tag) : empty; }
-const char *pex_room_pin(const pex_room *r) { return r ? S(r->pin) : empty; }
-const char *pex_room_guest_pin(const pex_room *r) { return r ? S(r->guest_pin) : empty; }
+const char *pex_room_name(const pex_room *r) { return S(r, T_NAME); }
+const char *pex_room_service_type(const pex_room *r) { return S(r, T_SERVICE_TYPE); }
+const char *pex_room_description(const pex_room *r) { return S(r, T_DESCRIPTION); }
+const char *pex_room_tag(const pex_room *r) { return S(r, T_TAG); }
+const char *pex_room_pin(const pex_room *r) { return S(r, T_PIN); }
+const char *pex_room_guest_pin(const pex_room *r) { return S(r, T_GUEST_PIN); }
 int pex_room_allow_guests(const pex_room *r) { return r ? r->allow_guests : 0; }
 long long pex_room_participant_limit(const pex_room *r) { return r ? r->participant_limit : -1; }
-const char *pex_room_creation_time(const pex_room *r) { return r ? S(r->creation_time) : empty; }
+const char *pex_room_creation_time(const pex_room *r) { return S(r, T_CREATION_TIME); }
 size_t pex_room_alias_count(const pex_room *r) { return r ? r->nalias : 0; }
-const char *pex_room_json(const pex_room *r) { return r ? S(r->json) : empty; }
+const char *pex_room_json(const pex_room *r) { return S(r, T_JSON); }
 const char *pex_room_alias(const pex_room *r, size_t i)
 {
-	return r && i < r->nalias ? S(r->aliases[i]) : empty;
+	return r && i < r->nalias && r->aliases[i] ? r->aliases[i] : empty;
 }
 
 void pex_room_free(pex_room *r)
 {
 	size_t i;
-	if (!r)
-		return;
-	free(r->name);
-	free(r->service_type);
-	free(r->description);
-	free(r->tag);
-	free(r->pin);
-	free(r->guest_pin);
-	free(r->creation_time);
-	for (i = 0; i < r->nalias; i++)
+
+	for (i = 0; r && i < T_COUNT; i++)
+		free(r->text[i]);
+	for (i = 0; r && i < r->nalias; i++)
 		free(r->aliases[i]);
-	free(r->aliases);
-	free(r->json);
+	if (r)
+		free(r->aliases);
 	free(r);
 }
 
@@ -63,7 +67,7 @@ static json_object *room_aliases(const pex_room *r)
 	size_t i;
 
 	for (i = 0; a && i < r->nalias; i++)
-		if (json_object_array_add(a, json_object_new_string(S(r->aliases[i]))) != 0 ||
+		if (json_object_array_add(a, json_object_new_string(pex_room_alias(r, i))) != 0 ||
 		    !json_object_array_get_idx(a, i)) {
 			json_object_put(a);
 			a = NULL;
@@ -80,20 +84,20 @@ int pex_room_to_json(pex_buf *out, const pex_room *r)
 			"pex_room_to_json: out and room are required");
 	o = json_object_new_object();
 	return pex__json_to_buf(out, o,
-		pex__json_add(o, "name", json_object_new_string(S(r->name)), 0) < 0 ||
+		pex__json_add(o, "name", json_object_new_string(S(r, T_NAME)), 0) < 0 ||
 		pex__json_add(o, "id", json_object_new_int64(r->id), 0) < 0 ||
-		pex__json_add(o, "alias", r->nalias ? json_object_new_string(S(r->aliases[0])) : NULL,
+		pex__json_add(o, "alias", r->nalias ? json_object_new_string(pex_room_alias(r, 0)) : NULL,
 			r->nalias == 0) < 0 ||
 		pex__json_add(o, "aliases", room_aliases(r), 0) < 0 ||
-		pex__json_add(o, "guest_pin", json_object_new_string(S(r->guest_pin)), 0) < 0 ||
-		pex__json_add(o, "pin", json_object_new_string(S(r->pin)), 0) < 0 ||
-		pex__json_add(o, "tag", json_object_new_string(S(r->tag)), 0) < 0 ||
-		pex__json_add(o, "service_type", json_object_new_string(S(r->service_type)), 0) < 0 ||
-		pex__json_add(o, "description", json_object_new_string(S(r->description)), 0) < 0 ||
+		pex__json_add(o, "guest_pin", json_object_new_string(S(r, T_GUEST_PIN)), 0) < 0 ||
+		pex__json_add(o, "pin", json_object_new_string(S(r, T_PIN)), 0) < 0 ||
+		pex__json_add(o, "tag", json_object_new_string(S(r, T_TAG)), 0) < 0 ||
+		pex__json_add(o, "service_type", json_object_new_string(S(r, T_SERVICE_TYPE)), 0) < 0 ||
+		pex__json_add(o, "description", json_object_new_string(S(r, T_DESCRIPTION)), 0) < 0 ||
 		pex__json_add(o, "allow_guests", json_object_new_boolean(r->allow_guests), 0) < 0 ||
 		pex__json_add(o, "participant_limit", r->participant_limit >= 0 ?
 			json_object_new_int64(r->participant_limit) : NULL, r->participant_limit < 0) < 0 ||
-		pex__json_add(o, "creation_time", json_object_new_string(S(r->creation_time)), 0) < 0 ?
+		pex__json_add(o, "creation_time", json_object_new_string(S(r, T_CREATION_TIME)), 0) < 0 ?
 		PEX_ENOMEM : 0);
 }
 #undef S
@@ -115,6 +119,7 @@ int pex__room_from_json(pex_room **out, json_object *obj)
 {
 	pex_room *r;
 	json_object *v;
+	size_t t;
 	int err;
 
 	*out = NULL;
@@ -130,15 +135,11 @@ int pex__room_from_json(pex_room **out, json_object *obj)
 		return PEX_ENOMEM;
 	r->id = json_object_get_int64(v);
 	r->participant_limit = -1;
-	if ((err = dup_str(&r->name, obj, "name")) < 0 ||
-	    (err = dup_str(&r->service_type, obj, "service_type")) < 0 ||
-	    (err = dup_str(&r->description, obj, "description")) < 0 ||
-	    (err = dup_str(&r->tag, obj, "tag")) < 0 ||
-	    (err = dup_str(&r->pin, obj, "pin")) < 0 ||
-	    (err = dup_str(&r->guest_pin, obj, "guest_pin")) < 0 ||
-	    (err = dup_str(&r->creation_time, obj, "creation_time")) < 0)
+	for (t = 0, err = 0; t < T_JSON && err == 0; t++)
+		err = dup_str(&r->text[t], obj, text_keys[t]);
+	if (err < 0)
 		goto fail;
-	if (!r->name) {
+	if (!r->text[T_NAME]) {
 		err = pex_error_set(PEX_EPARSE, PEX_ERROR_CLASS_JSON,
 			"Pexip returned conference %lld without a 'name'", r->id);
 		goto fail;
@@ -173,9 +174,9 @@ int pex__room_from_json(pex_room **out, json_object *obj)
 			r->nalias++;
 		}
 	}
-	r->json = pex__strdup(json_object_to_json_string_ext(obj,
+	r->text[T_JSON] = pex__strdup(json_object_to_json_string_ext(obj,
 		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	if (!r->json) {
+	if (!r->text[T_JSON]) {
 		err = PEX_ENOMEM;
 		goto fail;
 	}

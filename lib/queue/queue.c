@@ -39,18 +39,12 @@ int64_t pex__queue_wall_ms(void)
 
 int pex__queue_new_receipt(char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[16];
-	size_t i;
 	int err;
 
 	if ((err = pex__random_bytes(raw, sizeof(raw))) < 0)
 		return err;
-	for (i = 0; i < sizeof(raw); i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[2 * sizeof(raw)] = '\0';
+	pex__hex_encode(out, raw, sizeof(raw));
 	return 0;
 }
 
@@ -99,11 +93,11 @@ int pex_message_set_receipt(pex_message *msg, const char *receipt)
 
 void pex_message_free(pex_message *msg)
 {
-	if (!msg)
-		return;
-	free(msg->id);
-	free(msg->receipt);
-	free(msg->data);
+	if (msg) {
+		free(msg->id);
+		free(msg->receipt);
+		free(msg->data);
+	}
 	free(msg);
 }
 
@@ -604,26 +598,27 @@ static int queue_update(pex_queue *q, pex_message *msg, unsigned visibility_s, c
 	return 0;
 }
 
-int pex_queue_release(pex_queue *q, pex_message *msg, unsigned delay_s)
+/* pex_queue_release() (@p release: @p s is a delay) or pex_queue_extend()
+ * (@p s is a visibility timeout) of a message this caller holds. */
+static int leased_update(pex_queue *q, pex_message *msg, unsigned s, int release)
 {
+	const char *fn = release ? "pex_queue_release" : "pex_queue_extend";
 	int err;
 
-	if ((err = check_queue(q, "pex_queue_release")) < 0 ||
-	    (err = check_leased(msg, "pex_queue_release")) < 0 ||
-	    (err = check_delay(delay_s)) < 0)
+	if ((err = check_queue(q, fn)) < 0 || (err = check_leased(msg, fn)) < 0 ||
+	    (err = release ? check_delay(s) : check_visibility(s)) < 0)
 		return err;
-	return queue_update(q, msg, delay_s, "release");
+	return queue_update(q, msg, s, release ? "release" : "extend");
+}
+
+int pex_queue_release(pex_queue *q, pex_message *msg, unsigned delay_s)
+{
+	return leased_update(q, msg, delay_s, 1);
 }
 
 int pex_queue_extend(pex_queue *q, pex_message *msg, unsigned visibility_s)
 {
-	int err;
-
-	if ((err = check_queue(q, "pex_queue_extend")) < 0 ||
-	    (err = check_leased(msg, "pex_queue_extend")) < 0 ||
-	    (err = check_visibility(visibility_s)) < 0)
-		return err;
-	return queue_update(q, msg, visibility_s, "extend");
+	return leased_update(q, msg, visibility_s, 0);
 }
 
 static int not_supported(const pex_queue *q, const char *op)
