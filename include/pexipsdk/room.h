@@ -80,7 +80,8 @@ PEX_EXTERN int pex_room_create(long long *id_out, pex_client *client, const pex_
 /**
  * Check a room name by Pexip's rules without asking Pexip: 1 to 250
  * characters (Unicode code points, not bytes) of valid UTF-8, no control
- * character. The same check every function taking a name makes first.
+ * character (C0, DEL, C1). The same check every function taking a name
+ * makes first.
  * @return 0, or PEX_EINVAL with a message saying what is wrong and where
  *         ("room name is 251 characters long (at most 250)").
  */
