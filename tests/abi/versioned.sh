@@ -3,7 +3,7 @@
 # starts with `unsigned int version;`, has a PEX_<NAME>_VERSION, and is
 # initialised by an exported pex_<name>_init(), so that a member added
 # later does not break programs built against an older header
-# (docs/DECISIONS.md #60). Structs the library allocates or that are not
+# (docs/DECISIONS.md #62). Structs the library allocates or that are not
 # versioned on purpose are listed below with the reason.
 # Usage: versioned.sh SOURCE_ROOT
 set -euo pipefail
@@ -14,9 +14,6 @@ declare -A exempt=(
 	[pex_error]="thread-local, owned by the library (pex_error_last)"
 	[pex_pool_room]="allocated by the library (pex_pool_room_free)"
 	[pex_message]="allocated by the library (pex_message_free)"
-	[pex_event_report]="lib/pool: versioning is the pool split's (issue 15)"
-	[pex_gc_report]="lib/pool: versioning is the pool split's (issue 15)"
-	[pex_pool_metrics]="lib/pool: versioning is the pool split's (issue 15)"
 )
 listed=$(sed -n '/global:/,/local:/p' "$src/lib/libpexipsdk.sym" | grep -o 'pex_[a-z0-9_]*' | sort -u)
 fail=0 n=0
