@@ -499,27 +499,35 @@ static int pg_update(pex_queue_backend *b, const char *queue, pex_message *msg,
 	return 0;
 }
 
-static int pg_count(pex_queue_backend *b, const char *queue, size_t *out)
+/* Run statement @p which with @p queue as its one parameter; *n (when not
+ * NULL) gets the number in its first row. */
+static int pg_on_queue(pex_queue_backend *b, int which, const char *what, const char *queue,
+	long long *n)
 {
 	PGresult *res = NULL;
-	int err;
+	int err = pg_run(PG(b), which, 1, &queue, NULL, NULL, &res, what, queue, NULL);
 
-	if ((err = pg_run(PG(b), ST_COUNT, 1, &queue, NULL, NULL, &res, "count", queue, NULL)) < 0)
+	if (err < 0)
 		return err;
-	*out = (size_t)pg_i64(res, 0, 0);
+	if (n)
+		*n = pg_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
 }
 
+static int pg_count(pex_queue_backend *b, const char *queue, size_t *out)
+{
+	long long n = 0;
+	int err = pg_on_queue(b, ST_COUNT, "count", queue, &n);
+
+	if (err == 0)
+		*out = (size_t)n;
+	return err;
+}
+
 static int pg_clear(pex_queue_backend *b, const char *queue)
 {
-	PGresult *res = NULL;
-	int err;
-
-	if ((err = pg_run(PG(b), ST_CLEAR, 1, &queue, NULL, NULL, &res, "clear", queue, NULL)) < 0)
-		return err;
-	PQclear(res);
-	return 0;
+	return pg_on_queue(b, ST_CLEAR, "clear", queue, NULL);
 }
 
 static void pg_free(pex_queue_backend *b)
