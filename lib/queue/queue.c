@@ -662,9 +662,27 @@ int pex_queue_peek(pex_message ***out, size_t *count, pex_queue *q, size_t max)
 	return batch_finish(out, count, msgs, n);
 }
 
+/* pex_queue_count() (@p n not NULL) or pex_queue_clear(): an optional
+ * operation on the whole queue, under the queue's lock. */
+static int whole_queue_op(pex_queue *q, size_t *n)
+{
+	const char *op = n ? "count" : "clear";
+	pex_queue_backend *b;
+	int err;
+
+	if ((err = check_queue(q, n ? "pex_queue_count" : "pex_queue_clear")) < 0)
+		return err;
+	b = q->shared->backend;
+	if (n ? !b->count : !b->clear)
+		return not_supported(q, op);
+	lock(q);
+	err = n ? b->count(b, q->name, n) : b->clear(b, q->name);
+	unlock(q);
+	return backend_result(q, op, err);
+}
+
 int pex_queue_count(size_t *out, pex_queue *q)
 {
-	pex_queue_backend *b;
 	size_t n = 0;
 	int err;
 
@@ -672,15 +690,7 @@ int pex_queue_count(size_t *out, pex_queue *q)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_queue_count: out is NULL");
 	*out = 0;
-	if ((err = check_queue(q, "pex_queue_count")) < 0)
-		return err;
-	b = q->shared->backend;
-	if (!b->count)
-		return not_supported(q, "count");
-	lock(q);
-	err = b->count(b, q->name, &n);
-	unlock(q);
-	if ((err = backend_result(q, "count", err)) < 0)
+	if ((err = whole_queue_op(q, &n)) < 0)
 		return err;
 	*out = n;
 	return 0;
@@ -688,18 +698,7 @@ int pex_queue_count(size_t *out, pex_queue *q)
 
 int pex_queue_clear(pex_queue *q)
 {
-	pex_queue_backend *b;
-	int err;
-
-	if ((err = check_queue(q, "pex_queue_clear")) < 0)
-		return err;
-	b = q->shared->backend;
-	if (!b->clear)
-		return not_supported(q, "clear");
-	lock(q);
-	err = b->clear(b, q->name);
-	unlock(q);
-	return backend_result(q, "clear", err);
+	return whole_queue_op(q, NULL);
 }
 
 int pex_queue_check(pex_queue *q)
