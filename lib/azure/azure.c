@@ -570,17 +570,8 @@ static int get_messages(azure_backend *az, pex__azure_op op, const char *queue, 
 	return err;
 }
 
-static int az_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
-{
-	return get_messages(AZ(b), PEX__AZURE_OP_RECEIVE, queue, max, visibility_s, msgs, count);
-}
-
-static int az_peek(pex_queue_backend *b, const char *queue, size_t max,
-	pex_message **msgs, size_t *count)
-{
-	return get_messages(AZ(b), PEX__AZURE_OP_PEEK, queue, max, 0, msgs, count);
-}
+PEX__QUEUE_RECEIVE_PEEK(az, get_messages(AZ(b), lease ? PEX__AZURE_OP_RECEIVE : PEX__AZURE_OP_PEEK,
+	queue, max, visibility_s, msgs, count))
 
 static int az_remove(pex_queue_backend *b, const char *queue, const pex_message *msg)
 {

@@ -435,17 +435,8 @@ static int pg_fetch(pg_backend *p, int which, const char *queue, size_t max,
 	return err;
 }
 
-static int pg_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
-{
-	return pg_fetch(PG(b), ST_RECEIVE, queue, max, visibility_s, msgs, count);
-}
-
-static int pg_peek(pex_queue_backend *b, const char *queue, size_t max,
-	pex_message **msgs, size_t *count)
-{
-	return pg_fetch(PG(b), ST_PEEK, queue, max, 0, msgs, count);
-}
+PEX__QUEUE_RECEIVE_PEEK(pg, pg_fetch(PG(b), lease ? ST_RECEIVE : ST_PEEK, queue, max,
+	visibility_s, msgs, count))
 
 static int pg_lease_lost(const char *queue, const pex_message *msg, int lost_once)
 {

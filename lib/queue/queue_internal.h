@@ -45,6 +45,25 @@ int pex__queue_open_owned(pex_queue **out, pex_queue_backend *backend, const cha
 #define PEX__QUEUE_OPS(p) .put = p##_put, .receive = p##_receive, .remove = p##_remove, \
 	.update = p##_update, .peek = p##_peek, .count = p##_count, .clear = p##_clear, \
 	.free = p##_free
+/* Define P_receive and P_peek for a backend that reads both with one
+ * function: @p call is an expression of the parameters b, queue, max,
+ * visibility_s (0 for a peek), msgs, count and lease (1 for a receive). */
+#define PEX__QUEUE_RECEIVE_PEEK(p, call) \
+static int p##_read_(pex_queue_backend *b, const char *queue, size_t max, \
+	unsigned visibility_s, int lease, pex_message **msgs, size_t *count) \
+{ \
+	return call; \
+} \
+static int p##_receive(pex_queue_backend *b, const char *queue, size_t max, \
+	unsigned visibility_s, pex_message **msgs, size_t *count) \
+{ \
+	return p##_read_(b, queue, max, visibility_s, 1, msgs, count); \
+} \
+static int p##_peek(pex_queue_backend *b, const char *queue, size_t max, \
+	pex_message **msgs, size_t *count) \
+{ \
+	return p##_read_(b, queue, max, 0, 0, msgs, count); \
+}
 /* The start of pex_queue_backend_NAME_new() (@p fn): *out = NULL, and
  * @p opts (NULL for a backend without options) present, its version (the
  * first member) one of 1..@p known. 0 or PEX_EINVAL. */

@@ -469,17 +469,7 @@ static int sq_fetch(pex_queue_backend *b, const char *queue, size_t max,
 	return err;
 }
 
-static int sq_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
-{
-	return sq_fetch(b, queue, max, visibility_s, 1, msgs, count);
-}
-
-static int sq_peek(pex_queue_backend *b, const char *queue, size_t max,
-	pex_message **msgs, size_t *count)
-{
-	return sq_fetch(b, queue, max, 0, 0, msgs, count);
-}
+PEX__QUEUE_RECEIVE_PEEK(sq, sq_fetch(b, queue, max, visibility_s, lease, msgs, count))
 
 typedef struct lease_ctx {
 	const char *queue;
