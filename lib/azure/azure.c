@@ -454,10 +454,7 @@ static int to_messages(const pex__azure_msglist *l, size_t max, pex_message **ms
 	}
 	pex_buf_dispose(&data);
 	if (err < 0) {
-		while (i-- > 0) {
-			pex_message_free(msgs[i]);
-			msgs[i] = NULL;
-		}
+		pex__queue_messages_undo(msgs, i);
 		return err;
 	}
 	*count = n;

@@ -404,10 +404,7 @@ static int pg_messages(const PGresult *res, int leased, pex_message **msgs, size
 		msgs[i]->visible_at = leased ? pg_i64(res, i, 5) : 0;
 	}
 	if (err < 0) {
-		while (i-- > 0) {
-			pex_message_free(msgs[i]);
-			msgs[i] = NULL;
-		}
+		pex__queue_messages_undo(msgs, i);
 		return err;
 	}
 	*count = (size_t)rows;

@@ -101,6 +101,16 @@ void pex_message_free(pex_message *msg)
 	free(msg);
 }
 
+void pex__queue_messages_undo(pex_message **msgs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		pex_message_free(msgs[i]);
+		msgs[i] = NULL;
+	}
+}
+
 void pex_message_array_free(pex_message **msgs, size_t count)
 {
 	size_t i;

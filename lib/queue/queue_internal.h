@@ -45,6 +45,9 @@ int pex__queue_open_owned(pex_queue **out, pex_queue_backend *backend, const cha
 #define PEX__QUEUE_OPS(p) .put = p##_put, .receive = p##_receive, .remove = p##_remove, \
 	.update = p##_update, .peek = p##_peek, .count = p##_count, .clear = p##_clear, \
 	.free = p##_free
+/* Free msgs[0..n) and set them to NULL: a backend's read that failed
+ * part-way leaves nothing behind (pex_queue_backend.receive). */
+void pex__queue_messages_undo(pex_message **msgs, size_t n);
 /* Define P_receive and P_peek for a backend that reads both with one
  * function: @p call is an expression of the parameters b, queue, max,
  * visibility_s (0 for a peek), msgs, count and lease (1 for a receive). */
