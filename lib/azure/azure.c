@@ -700,11 +700,10 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 	int err;
 
 	if ((err = pex__queue_new_check(out, "pex_queue_backend_azure_new", opts,
-			PEX_QUEUE_AZURE_OPTIONS_VERSION, "pex_queue_azure_options")) < 0)
+			PEX_QUEUE_AZURE_OPTIONS_VERSION, "pex_queue_azure_options",
+			offsetof(pex_queue_azure_options, connection_string),
+			"Azure connection string: missing")) < 0)
 		return err;
-	if (!opts->connection_string || !*opts->connection_string)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
-			"Azure connection string: missing");
 	if (opts->timeout_ms < 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
 			"Azure options: timeout_ms is negative");

@@ -401,7 +401,7 @@ int pex_queue_backend_memory_new(pex_queue_backend **out)
 	mem_backend *m;
 	int err;
 
-	if ((err = pex__queue_new_check(out, "pex_queue_backend_memory_new", NULL, 0, NULL)) < 0)
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_memory_new", NULL, 0, NULL, 0, NULL)) < 0)
 		return err;
 	if (!(m = pex__calloc(1, sizeof(*m))))
 		return PEX_ENOMEM;

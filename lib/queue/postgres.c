@@ -684,11 +684,10 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	int err = 0;
 
 	if ((err = pex__queue_new_check(out, "pex_queue_backend_postgres_new", opts,
-			PEX_QUEUE_POSTGRES_OPTIONS_VERSION, "pex_queue_postgres_options")) < 0)
+			PEX_QUEUE_POSTGRES_OPTIONS_VERSION, "pex_queue_postgres_options",
+			offsetof(pex_queue_postgres_options, conninfo),
+			"postgres queue: no connection string given (queue.postgres.conninfo)")) < 0)
 		return err;
-	if (!opts->conninfo || !*opts->conninfo)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"postgres queue: no connection string given (queue.postgres.conninfo)");
 	/* libpq's own parse error may quote the string, which may hold a password */
 	if (!(parsed = PQconninfoParse(opts->conninfo, &perr))) {
 		PQfreemem(perr);

@@ -133,8 +133,11 @@ int pex_queue_backend_init(pex_queue_backend *b, unsigned int version)
 }
 
 int pex__queue_new_check(pex_queue_backend **out, const char *fn, const void *opts,
-	unsigned int known, const char *type)
+	unsigned int known, const char *type, size_t location, const char *missing)
 {
+	const char *loc;
+	int err;
+
 	if (!out)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: out is NULL", fn);
 	*out = NULL;
@@ -143,7 +146,12 @@ int pex__queue_new_check(pex_queue_backend **out, const char *fn, const void *op
 	if (!opts)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: the %s are missing", fn,
 			type);
-	return pex__version_check(*(const unsigned int *)opts, known, type);
+	if ((err = pex__version_check(*(const unsigned int *)opts, known, type)) < 0)
+		return err;
+	memcpy(&loc, (const char *)opts + location, sizeof(loc));
+	if (!loc || !*loc)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s", missing);
+	return 0;
 }
 
 int pex__queue_not_built(pex_queue_backend **out, pex_error_class error_class, const char *why)

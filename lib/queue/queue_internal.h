@@ -69,9 +69,11 @@ static int p##_peek(pex_queue_backend *b, const char *queue, size_t max, \
 }
 /* The start of pex_queue_backend_NAME_new() (@p fn): *out = NULL, and
  * @p opts (NULL for a backend without options) present, its version (the
- * first member) one of 1..@p known. 0 or PEX_EINVAL. */
+ * first member) one of 1..@p known, and the string member at @p location
+ * (what a queue URI gives after "NAME:") set and not empty, else
+ * PEX_EINVAL saying @p missing. 0 or PEX_EINVAL. */
 int pex__queue_new_check(pex_queue_backend **out, const char *fn, const void *opts,
-	unsigned int known, const char *type);
+	unsigned int known, const char *type, size_t location, const char *missing);
 /* The constructor of a backend not compiled in: *out = NULL (when @p out),
  * PEX_ENOTSUPPORTED saying @p why. */
 int pex__queue_not_built(pex_queue_backend **out, pex_error_class error_class, const char *why);

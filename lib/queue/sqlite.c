@@ -689,11 +689,9 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 	int rc, err;
 
 	if ((err = pex__queue_new_check(out, "pex_queue_backend_sqlite_new", opts,
-			PEX_QUEUE_SQLITE_OPTIONS_VERSION, "pex_queue_sqlite_options")) < 0)
+			PEX_QUEUE_SQLITE_OPTIONS_VERSION, "pex_queue_sqlite_options",
+			offsetof(pex_queue_sqlite_options, path), "sqlite queue: no database path given")) < 0)
 		return err;
-	if (!opts->path || !*opts->path)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"sqlite queue: no database path given");
 	if (opts->busy_timeout_ms > 3600u * 1000u)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"sqlite queue: busy timeout %u ms is out of range (0..3600000)",

@@ -518,6 +518,24 @@ START_TEST(test_registry_uri)
 	ck_err(pex_queue_backend_register("sqlite", tb_factory, &st), PEX_EEXISTS);
 	ck_msg_has("built in");
 	ck_err(pex_queue_backend_unregister("azure"), PEX_ENOTFOUND);
+	/* the constructors share their checks: out, options, version, location */
+	{
+		pex_queue_sqlite_options so = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+		pex_queue_backend *b = (pex_queue_backend *)&st;
+		ck_err(pex_queue_backend_sqlite_new(&b, &so), PEX_EINVAL);
+		ck_assert_ptr_null(b);
+		ck_assert_str_eq(pex_error_last()->message, "sqlite queue: no database path given");
+		ck_err(pex_queue_backend_sqlite_new(&b, NULL), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message,
+			"pex_queue_backend_sqlite_new: the pex_queue_sqlite_options are missing");
+		so.version = 2;
+		so.path = "x.db";
+		ck_err(pex_queue_backend_sqlite_new(&b, &so), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message,
+			"unsupported pex_queue_sqlite_options version 2 (this library knows 1..1)");
+		ck_err(pex_queue_backend_memory_new(NULL), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message, "pex_queue_backend_memory_new: out is NULL");
+	}
 
 	ck_ok(pex_queue_backend_unregister("tq+1"));
 	ck_err(pex_queue_open(&q, "tq+1:x", "abc"), PEX_EINVAL);
