@@ -110,7 +110,6 @@ int pex__base64_encode(pex_buf *out, const void *data, size_t len);
 /* Standard base64 with padding; strict. PEX_EPARSE on bad input. */
 int pex__base64_decode(pex_buf *out, const char *in, size_t len);
 int pex__base64url_encode(pex_buf *out, const void *data, size_t len);  /* no padding */
-int pex__base64url_decode(pex_buf *out, const char *in, size_t len);
 /* Length of the UTF-8 sequence at s[0..len) (1-4) with its code point in
  * *cp; 0 if malformed (overlong, surrogate, beyond U+10FFFF, truncated). */
 size_t pex__utf8_decode(const unsigned char *s, size_t len, unsigned long *cp);

@@ -34,8 +34,8 @@ static int b64val(unsigned char c)
 	return -1;
 }
 
-/* Shared decoder: url != 0 maps -_ to +/ and padding is optional. */
-static int b64_decode(pex_buf *out, const char *in, size_t len, int url)
+/* Standard base64 with padding; strict. */
+static int b64_decode(pex_buf *out, const char *in, size_t len)
 {
 	unsigned acc = 0;
 	int bits = 0, err;
@@ -51,9 +51,6 @@ static int b64_decode(pex_buf *out, const char *in, size_t len, int url)
 		}
 		if (pad)
 			goto bad;
-		if (url && c == '-') c = '+';
-		else if (url && c == '_') c = '/';
-		else if (url && (c == '+' || c == '/')) goto bad;
 		v = b64val(c);
 		if (v < 0)
 			goto bad;
@@ -64,7 +61,7 @@ static int b64_decode(pex_buf *out, const char *in, size_t len, int url)
 			out->ptr[out->size++] = (char)((acc >> bits) & 0xff);
 		}
 	}
-	if (pad > 2 || (!url && (len % 4) != 0) || bits >= 6)
+	if (pad > 2 || (len % 4) != 0 || bits >= 6)
 		goto bad;
 	out->ptr[out->size] = '\0';
 	return 0;
@@ -78,12 +75,7 @@ bad:
 
 int pex__base64_decode(pex_buf *out, const char *in, size_t len)
 {
-	return b64_decode(out, in, len, 0);
-}
-
-int pex__base64url_decode(pex_buf *out, const char *in, size_t len)
-{
-	return b64_decode(out, in, len, 1);
+	return b64_decode(out, in, len);
 }
 
 int pex__base64url_encode(pex_buf *out, const void *data, size_t len)

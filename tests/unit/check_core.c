@@ -20,6 +20,21 @@
 
 /* ---- errors ---- */
 
+/* base64url without padding (a JWT's parts), decoded by the test: the
+ * library only ever encodes it. */
+static int b64url_decode(pex_buf *out, const char *in, size_t n)
+{
+	char text[1024];
+	size_t i;
+
+	ck_assert_uint_lt(n + 3, sizeof(text));
+	for (i = 0; i < n; i++)
+		text[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+	while (i % 4)
+		text[i++] = '=';
+	return pex__base64_decode(out, text, i);
+}
+
 START_TEST(test_error_table)
 {
 	ck_assert_str_eq(pex_error_name(PEX_ENOTFOUND), "PEX_ENOTFOUND");
@@ -67,7 +82,7 @@ START_TEST(test_buf_and_base64)
 	ck_assert_int_eq(pex__base64url_encode(&b, "hello?>", 7), 0);
 	ck_assert_str_eq(b.ptr, "aGVsbG8_Pg");
 	pex__buf_clear(&d);
-	ck_assert_int_eq(pex__base64url_decode(&d, b.ptr, b.size), 0);
+	ck_assert_int_eq(b64url_decode(&d, b.ptr, b.size), 0);
 	ck_assert_str_eq(d.ptr, "hello?>");
 	pex__buf_clear(&d);
 	ck_assert_int_eq(pex__base64_decode(&d, "aGVsbG8", 7), PEX_EPARSE);
@@ -161,7 +176,7 @@ static int verify_es256(const char *jwt, EVP_PKEY *pub)
 	int derlen, ok;
 	EVP_MD_CTX *md;
 	ck_assert_ptr_nonnull(dot2);
-	ck_assert_int_eq(pex__base64url_decode(&sig, dot2 + 1, strlen(dot2 + 1)), 0);
+	ck_assert_int_eq(b64url_decode(&sig, dot2 + 1, strlen(dot2 + 1)), 0);
 	ck_assert_uint_eq(sig.size, 64);
 	es = ECDSA_SIG_new();
 	ECDSA_SIG_set0(es, BN_bin2bn((unsigned char *)sig.ptr, 32, NULL),
@@ -186,7 +201,7 @@ static json_object *decode_part(const char *jwt, int part)
 	for (int i = 0; i < part; i++)
 		p = strchr(p, '.') + 1;
 	end = strchr(p, '.');
-	ck_assert_int_eq(pex__base64url_decode(&b, p, end ? (size_t)(end - p) : strlen(p)), 0);
+	ck_assert_int_eq(b64url_decode(&b, p, end ? (size_t)(end - p) : strlen(p)), 0);
 	o = json_tokener_parse(b.ptr);
 	pex_buf_dispose(&b);
 	ck_assert_ptr_nonnull(o);
