@@ -136,6 +136,10 @@ int pex__room_name_ok(const char *s, size_t len, int no_space, char *why, size_t
 /* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive =
  * UTC; "Z" or a "+HH:MM"/"-HH:MM" offset may follow); -1 if unparsable. */
 long long pex__pexip_time(const char *s);
+/* The tag.url_template rule (lib/uui): NULL when @p tmpl holds "{uui}",
+ * else the rule. pex_uui_to_tag() and the configuration schema apply it. */
+const char *pex__tag_template_rule(const char *tmpl);
+
 /* ---- versioned structs (lib/core/versioned.c) ---- */
 /* 0 when @p version is one this library knows (1..@p known), else
  * PEX_EINVAL: "unsupported pex_room_spec version 3 (this library knows 1..1)". */

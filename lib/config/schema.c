@@ -60,11 +60,10 @@ static const char *check_queue_backend(const char *s)
 		"(a lowercase letter, then up to 15 of a-z, 0-9, '+' and '-')";
 }
 
+/* tag.url_template: the uui module's rule (pex_uui_to_tag). */
 static const char *check_url_template(const char *s)
 {
-	if (!strstr(s, "{uui}"))
-		return "must contain \"{uui}\"";
-	return NULL;
+	return pex__tag_template_rule(s);
 }
 
 /* HOST:PORT with a port from 1 to 65535 (HOST may be a [v6] literal). */

@@ -580,10 +580,12 @@ static int check_rules(const pex_tag_rules *rules, const char *what)
 {
 	if (!rules)
 		return uui_fail("%s: no tag rules given", what);
-	if (rules->version == 0 || rules->version > PEX_TAG_RULES_VERSION)
-		return uui_fail("unsupported pex_tag_rules version %u (this library knows 1..%u)",
-			rules->version, (unsigned)PEX_TAG_RULES_VERSION);
-	return 0;
+	return pex__version_check(rules->version, PEX_TAG_RULES_VERSION, "pex_tag_rules");
+}
+
+const char *pex__tag_template_rule(const char *tmpl)
+{
+	return strstr(tmpl, "{uui}") ? NULL : "must contain \"{uui}\"";
 }
 
 static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
@@ -614,8 +616,9 @@ static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 	if (!rules->url_template)
 		return uui_fail("UUI: the decoded text (input offset %zu) is not an absolute URL and "
 			"tag.url_template is not set", in.data_off);
-	if ((len = template_len(rules->url_template, encoded_len(&in))) == 0)
+	if (pex__tag_template_rule(rules->url_template))
 		return uui_fail("tag.url_template does not contain \"{uui}\"");
+	len = template_len(rules->url_template, encoded_len(&in));
 	if ((err = check_template_length(&in, rules->url_template, len)) < 0)
 		return err;
 	return put_template(out, rules->url_template, &in);
