@@ -1,6 +1,6 @@
 /*
  * Pexip's rules for the texts it stores, each in one place: what a room
- * name may hold and how Pexip writes a time (docs/DECISIONS.md #62).
+ * name may hold and how Pexip writes a time (docs/DECISIONS.md #63).
  */
 #include <stdio.h>
 #include <string.h>

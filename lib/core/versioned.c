@@ -2,7 +2,7 @@
  * Caller-allocated structs that carry a version (options, specs, reports):
  * one rule for checking the version and for filling one in, so that a
  * struct can grow without breaking programs built against an older header
- * (docs/DECISIONS.md #62).
+ * (docs/DECISIONS.md #63).
  */
 #include <string.h>
 

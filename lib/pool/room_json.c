@@ -1,5 +1,5 @@
 /* The JSON object of a handed-out room, as pexctl create --json prints it
- * and room-server's create route answers (docs/DECISIONS.md #62). */
+ * and room-server's create route answers (docs/DECISIONS.md #63). */
 #include <json-c/json.h>
 
 #include "internal.h"

@@ -3,7 +3,7 @@
  * holds the built-in backends (memory, sqlite, azure, postgres) first and
  * the third-party ones registered with pex_queue_backend_register() after
  * them. pex_queue_open("scheme:LOCATION") and pex_queue_open_config() with
- * queue.backend: scheme look every scheme up here (docs/DECISIONS.md #62).
+ * queue.backend: scheme look every scheme up here (docs/DECISIONS.md #63).
  *
  * The table is static and holds no allocations (schemes are copied into
  * fixed arrays), so it needs no set-up and nothing to free at shutdown.

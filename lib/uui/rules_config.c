@@ -1,5 +1,5 @@
 /* The tag rules the configuration sets: the one reader that pexctl,
- * room-server and the pool all use (docs/DECISIONS.md #62). Kept apart from
+ * room-server and the pool all use (docs/DECISIONS.md #63). Kept apart from
  * uui.c, which needs nothing but the core. */
 #include "internal.h"
 #include "pexipsdk/config.h"
