@@ -155,8 +155,8 @@ const char *pex__tag_template_rule(const char *tmpl);
 int pex__version_check(unsigned int version, unsigned int known, const char *type);
 /* The body of every pex_*_init(): check @p version, copy the first @p size
  * bytes of @p init (the size of that version's struct, which may be older
- * and smaller than ours) into @p dst, and set its version (the first member)
- * to @p version. */
+ * and smaller than ours; NULL: zeroes, for a report) into @p dst, and set
+ * its version (the first member) to @p version. */
 int pex__struct_init(void *dst, const void *init, size_t size, unsigned int version,
 	unsigned int known, const char *type);
 #define PEX__STRUCT_INIT(dst, init, version, known, type) \

@@ -26,7 +26,10 @@ int pex__struct_init(void *dst, const void *init, size_t size, unsigned int vers
 			"%s_init: the %s is NULL", type, type);
 	if ((err = pex__version_check(version, known, type)) < 0)
 		return err;
-	memcpy(dst, init, size);
+	if (init)
+		memcpy(dst, init, size);
+	else
+		memset(dst, 0, size);
 	/* every versioned struct starts with its version */
 	*(unsigned int *)dst = version;
 	return 0;

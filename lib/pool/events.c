@@ -451,8 +451,7 @@ static int conference_ended(pex_pool *pool, const ev_item *it, json_object *seen
 
 int pex_event_report_init(pex_event_report *report, unsigned int version)
 {
-	return pex__pool_report_init(report, sizeof(*report), "pex_event_report", version,
-		PEX_EVENT_REPORT_VERSION);
+	return pex__struct_init(report, NULL, sizeof(*report), version, PEX_EVENT_REPORT_VERSION, "pex_event_report");
 }
 
 int pex_event_handle(pex_event_report *report, pex_pool *pool, const char *body, size_t len)

@@ -10,7 +10,7 @@
 
 int pex_metrics_init(pex_metrics *m, unsigned int version)
 {
-	return pex__pool_report_init(m, sizeof(*m), "pex_metrics", version, PEX_METRICS_VERSION);
+	return pex__struct_init(m, NULL, sizeof(*m), version, PEX_METRICS_VERSION, "pex_metrics");
 }
 
 /* The queue counts and this process's counters: no Pexip request. */
@@ -139,7 +139,7 @@ int pex_metrics_format_write(pex_buf *out, const pex_metrics *m, pex_metrics_for
 	/* checked before the table above reads *m */
 	if (!out || !m)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_metrics_format_write: no output or metrics");
-	if ((err = pex__pool_version_check("pex_metrics", m->version, PEX_METRICS_VERSION)) < 0)
+	if ((err = pex__version_check(m->version, PEX_METRICS_VERSION, "pex_metrics")) < 0)
 		return err;
 	return metrics_format_impl(out, m, format);
 }

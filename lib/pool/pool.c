@@ -16,39 +16,10 @@
 
 /* ---- options ---- */
 
-int pex__pool_version_check(const char *type, unsigned int version, unsigned int current)
-{
-	if (version == 0 || version > current)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported %s version %u (this library knows 1..%u)", type, version, current);
-	return 0;
-}
-
-int pex__pool_report_init(void *report, size_t size, const char *type, unsigned int version,
-	unsigned int current)
-{
-	int err;
-
-	if (!report)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s_init: no %s", type, type);
-	if ((err = pex__pool_version_check(type, version, current)) < 0)
-		return err;
-	memset(report, 0, size);
-	*(unsigned int *)report = version;
-	return 0;
-}
-
 int pex_pool_options_init(pex_pool_options *opts, unsigned int version)
 {
 	static const pex_pool_options init = PEX_POOL_OPTIONS_INIT;
-	int err;
-
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_options_init: no options");
-	if ((err = pex__pool_version_check("pex_pool_options", version, PEX_POOL_OPTIONS_VERSION)) < 0)
-		return err;
-	*opts = init;
-	return 0;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_POOL_OPTIONS_VERSION, "pex_pool_options");
 }
 
 static int dup_opt(char **dst, const char *src)
@@ -165,7 +136,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	*out = NULL;
 	if (!o)
 		o = &defaults;
-	if ((err = pex__pool_version_check("pex_pool_options", o->version, PEX_POOL_OPTIONS_VERSION)) < 0)
+	if ((err = pex__version_check(o->version, PEX_POOL_OPTIONS_VERSION, "pex_pool_options")) < 0)
 		return err;
 	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
 	v = defaults;
