@@ -1,4 +1,4 @@
-/* Internal HTTP, auth and Pexip-client pieces (hidden). */
+/* Internal HTTP layer (hidden): retry schedule, transport, the one call, token cache. */
 #ifndef PEX_HTTP_INTERNAL_H
 #define PEX_HTTP_INTERNAL_H
 

@@ -47,21 +47,10 @@ struct pex_client {
 	pex_client *bg;           /* the foreground client's background view; NULL in the view */
 };
 
-int pex__versioned_init(void *dst, const void *init, size_t size, unsigned version,
-	unsigned current, const char *type)
-{
-	if (!dst || version == 0 || version > current)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported %s version %u", type, version);
-	memcpy(dst, init, size);
-	return 0;
-}
-
 int pex_client_options_init(pex_client_options *opts, unsigned int version)
 {
 	static const pex_client_options init = PEX_CLIENT_OPTIONS_INIT;
-	return pex__versioned_init(opts, &init, sizeof(init), version, PEX_CLIENT_OPTIONS_VERSION,
-		"pex_client_options");
+	return PEX__STRUCT_INIT(opts, init, version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options");
 }
 
 static void free_secret(char *s)
@@ -149,9 +138,8 @@ static int make_basic_header(char **out, const char *user, const char *pass)
 static int check_options(const pex_client_options *o)
 {
 	int err;
-	if (o->version == 0 || o->version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", o->version);
+	if ((err = pex__version_check(o->version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options")) < 0)
+		return err;
 	if ((err = check_url(o->url, "pexip.url")) < 0)
 		return err;
 	if (o->timeout_ms < 1 || o->timeout_ms > 600000)
@@ -370,13 +358,28 @@ pex__http *pex__client_transport(const pex_client *c) { return c->s->http; }
 unsigned pex__client_retries_max(const pex_client *c) { return c->s->retries_max; }
 unsigned pex__client_max_concurrency(const pex_client *c) { return c->s->max_concurrency; }
 
-void pex_client_get_stats(const pex_client *c, pex_client_stats *out)
+int pex_client_stats_init(pex_client_stats *stats, unsigned int version)
+{
+	static const pex_client_stats init = PEX_CLIENT_STATS_INIT;
+	return PEX__STRUCT_INIT(stats, init, version, PEX_CLIENT_STATS_VERSION, "pex_client_stats");
+}
+
+int pex_client_get_stats(pex_client_stats *out, const pex_client *c)
 {
 	pex_client *m = (pex_client *)c;
+	int err;
+
+	if (!out || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_client_get_stats: out and client are required");
+	/* the members of the caller's version, no more */
+	if ((err = pex__version_check(out->version, PEX_CLIENT_STATS_VERSION, "pex_client_stats")) < 0)
+		return err;
 	out->requests = atomic_load(&m->s->n_requests);
 	out->retries = atomic_load(&m->s->n_retries);
 	out->token_fetches = atomic_load(&m->s->n_token_fetches);
 	out->failures = atomic_load(&m->s->n_failures);
+	return 0;
 }
 
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp)
@@ -685,8 +688,8 @@ int pex_client_check(pex_client *c)
 	return err;
 }
 
-int pex_client_request(pex_client *c, const char *method, const char *path,
-	const char *json_body, pex_buf *out, int *status)
+int pex_client_request(pex_buf *out, int *status, pex_client *c, const char *method,
+	const char *path, const char *json_body)
 {
 	pex__http_response resp;
 	int err, idem;

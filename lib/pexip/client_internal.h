@@ -30,12 +30,6 @@ int pex__client_fail(pex_client *c, const pex__http_response *resp, const char *
  * metrics, GC) sends through it, from any thread. */
 pex_client *pex__client_background(pex_client *c);
 
-/* The body of the public pex_*_init(x, version) functions: copy @p init
- * (@p size bytes) into @p dst, or PEX_EINVAL "unsupported TYPE version N"
- * when @p dst is NULL or @p version is 0 or above @p current. */
-int pex__versioned_init(void *dst, const void *init, size_t size, unsigned version,
-	unsigned current, const char *type);
-
 const pex__logger *pex__client_logger(const pex_client *c);
 const char *pex__client_base(const pex_client *c);
 /* The transport @p c and its background view share (for tests). */

@@ -171,7 +171,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		char saved[1024];
 		int code = err;
 		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-		if (pex_room_delete(p->bg, id, NULL) < 0)
+		if (pex_room_delete(NULL, p->bg, id) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
@@ -279,8 +279,8 @@ int pex_pool_drain(size_t *drained, pex_pool *p, int delete_rooms,
 				struct pex__room_ref ref;
 				memset(&ref, 0, sizeof(ref));
 				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
-					e = ref.id > 0 ? pex_room_delete(p->bg, ref.id, NULL)
-						: pex_room_delete_by_name(p->bg, ref.name, NULL);
+					e = ref.id > 0 ? pex_room_delete(NULL, p->bg, ref.id)
+						: pex_room_delete_by_name(NULL, p->bg, ref.name);
 					pex__room_ref_dispose(&ref);
 				}
 			}
