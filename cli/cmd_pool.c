@@ -209,6 +209,12 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_pop(&room, pool, uui, tag);
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
+	if (err == PEX_EEMPTY) {
+		/* the message says when; --json has it as a number too */
+		json_object *report = json_object_new_object();
+		json_object_object_add(report, "retry_after_s", json_object_new_int64(pex_pool_retry_after()));
+		return pexctl_fail_report(ctl, report, err, NULL);
+	}
 	if (err < 0)
 		return pexctl_fail(ctl, err, NULL);
 	if (ctl->json)

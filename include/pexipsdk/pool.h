@@ -52,10 +52,18 @@ typedef struct pex_pool_options {
 	 * conference to its Conferencing Nodes about a minute after the create: no room is
 	 * handed out before it is this old (docs/DECISIONS.md #49). */
 	unsigned ready_after_s;
+	/** pool.max_depth, default 0 (= depth: off), at most 100000. Above @c depth the
+	 * pool grows with the measured demand up to this many rooms, and shrinks back to
+	 * @c depth when the demand is gone (docs/DECISIONS.md #59). */
+	unsigned max_depth;
+	/** pool.wait_ms, default 2000, at most 60000. A pop that finds no ready room
+	 * waits up to this long for one that is on its way (a replacement in flight in
+	 * this process, a room about to mature) before it fails with PEX_EEMPTY. */
+	unsigned wait_ms;
 } pex_pool_options;
 
 #define PEX_POOL_OPTIONS_INIT { PEX_POOL_OPTIONS_VERSION, 20, "vmr_", "conference", 1, 6, 6, \
-	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60 }
+	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60, 0, 2000 }
 PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int version);
 
 /**
@@ -112,11 +120,23 @@ PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
  * creation_time for a bare name; a message without either counts as ready)
  * is never handed out: its message is released for the time left. When no
  * room is ready the error says when the next one will be (asked of Pexip).
+ * When no room is ready but one is on its way (a create of this process
+ * while ready_after_s is 0, a maturing room ready within the time), the pop
+ * waits for it up to wait_ms (pool.wait_ms) before it fails; the seconds
+ * until a retry may succeed are then in pex_pool_retry_after().
  * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (no room
  *         ready), or a queue/Pexip error.
  */
 PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui_hex,
 	const char *tag_url);
+
+/**
+ * After a pex_pool_pop() of the calling thread failed with PEX_EEMPTY: the
+ * seconds after which a retry may find a room (at least 1), from what the
+ * pool knew (the next maturing room, else how long a new room takes to be
+ * ready); 0 after any other outcome. For an HTTP Retry-After.
+ */
+PEX_EXTERN long long pex_pool_retry_after(void);
 
 /** The most rooms pex_pool_prefetch() holds. */
 #define PEX_POOL_PREFETCH_MAX 16
@@ -295,6 +315,12 @@ typedef struct pex_pool_metrics {
 	                                    0 when ready_after_s is 0, -1 when Pexip could not say),
 	                                    in pool_depth but not ready: ready = pool_depth -
 	                                    pool_maturing */
+	/* the self-sizing pool (pool.max_depth; docs/DECISIONS.md #59) */
+	double demand_rate;            /**< this process's hand-outs per second, smoothed */
+	long long target_depth;        /**< the depth the pool keeps now (pool.depth .. pool.max_depth) */
+	long long empty_in_s;          /**< seconds until the ready rooms are gone at demand_rate
+	                                    (-1: no demand, or ready unknown) */
+	unsigned long long shrunk;     /**< rooms above the target removed by this process */
 } pex_pool_metrics;
 
 /** Gather metrics (queue counts, Pexip counts, this process's counters). */

@@ -185,6 +185,8 @@ static const pex__config_key schema[] = {
 	STR("pool.name_prefix", 0, "vmr_", pex__pool_name_prefix_rule),
 	INT("pool.lease_s", 0, "60", 5, 3600),
 	INT("pool.ready_after_s", 0, "60", 0, 3600),
+	INT("pool.max_depth", 0, "0", 0, 100000),
+	INT("pool.wait_ms", 0, "2000", 0, 60000),
 	ENUM("pool.room.service_type", "conference", service_types),
 	BOOL("pool.room.allow_guests", "true"),
 	INT("pool.room.pin_digits", 0, "6", 4, 20),

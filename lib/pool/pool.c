@@ -61,6 +61,7 @@ void pex_pool_free(pex_pool *p)
 		release_held(p, 0, 0);       /* held rooms go back to the queue */
 		pthread_mutex_destroy(&p->held_lock);
 	}
+	pex__pool_sizer_dispose(p);
 	if (p->owns) {
 		pex_queue_free(p->pool_q);
 		pex_queue_free(p->del_q);
@@ -132,6 +133,13 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->ready_after_s > 3600)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.ready_after_s must be from 0 to 3600 seconds");
+	if (o->max_depth > 100000 || (o->max_depth && o->max_depth < o->depth))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.max_depth must be 0 (off) or from pool.depth (%u) to 100000 rooms, got %u",
+			o->depth, o->max_depth);
+	if (o->wait_ms > 60000)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.wait_ms must be from 0 to 60000 milliseconds");
 	if (strcmp(pex_queue_name(pool_queue), pex_queue_name(deletion_queue)) == 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.queue and gc.queue must be different queues (both are '%s')",
@@ -150,6 +158,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "pex_pool_new: cannot create a mutex");
 	}
 	p->held_lock_ok = 1;
+	if ((err = pex__pool_sizer_init(p)) < 0)
+		goto fail;
 	if ((err = dup_opt(&p->name_prefix, o->name_prefix)) < 0 ||
 	    (err = dup_opt(&p->service_type, o->service_type ? o->service_type : "conference")) < 0 ||
 	    (err = dup_opt(&p->alias_domain, o->alias_domain)) < 0 ||
@@ -255,6 +265,8 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
 	GET_INT("pool.ready_after_s", o.ready_after_s, unsigned);
+	GET_INT("pool.max_depth", o.max_depth, unsigned);
+	GET_INT("pool.wait_ms", o.wait_ms, unsigned);
 	if ((err = prefix_list(o.protected_prefixes, PEX_POOL_MAX_PROTECTED, cfg, "gc.protected_prefixes")) < 0 ||
 	    (err = prefix_list(o.owned_prefixes, PEX_POOL_MAX_OWNED, cfg, "gc.owned_prefixes")) < 0)
 		return err;
@@ -865,11 +877,14 @@ static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
 int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const char *tag_url)
 {
 	pex_buf tag = PEX_BUF_INIT;
+	long long deadline;
 	int err;
 
+	pex__pool_set_retry_after(0);
 	if (!out || !p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_pop: no output or pool");
 	*out = NULL;
+	deadline = (long long)pex__now_ms() + p->o.wait_ms;
 	/* Validate input before touching anything. */
 	if ((err = pop_tag(&tag, p, uui_hex, tag_url)) < 0)
 		goto out;
@@ -879,6 +894,7 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if (err > 0) {
 			pex__log(p->log, PEX_LOG_DEBUG, "handed out held room %s", (*out)->name);
 			atomic_fetch_add(&p->pops, 1);
+			pex__pool_handed_out(p, 1);
 			err = 0;
 		}
 		goto out;
@@ -892,16 +908,21 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if ((err = take_one(p, &ref)) < 0)
 			break;
 		if (err == 0) {
-			long long in = -1;
+			long long in = -1, retry;
 			maturing(p, NULL, &in);
+			/* a room on its way within pool.wait_ms: wait for it */
+			if (pex__pool_wait_room(p, deadline, in))
+				continue;
+			retry = pex__pool_retry_in(p, in);
+			pex__pool_set_retry_after(retry);
 			if (in > 0)
 				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue "
 					"'%s'): no room is ready yet; the next will be ready in %lld s (new rooms "
 					"wait pool.ready_after_s = %u s for Pexip's replication)",
 					pex_queue_name(p->pool_q), in, p->o.ready_after_s);
 			else
-				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
-					pex_queue_name(p->pool_q));
+				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s'); "
+					"try again in %lld s", pex_queue_name(p->pool_q), retry);
 			break;
 		}
 		if ((err = tag_and_hand_out(out, p, &ref, tag.ptr)) == 0)
@@ -909,6 +930,7 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if (err > 0) {
 			pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", (*out)->name);
 			atomic_fetch_add(&p->pops, 1);
+			pex__pool_handed_out(p, 1);
 			err = 0;
 		}
 		break;
@@ -960,6 +982,8 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	char name[PEX__TEXT_MAX_BYTES + 1], alias[2 * PEX__TEXT_MAX_BYTES + 2], pin[24], gpin[24];
 	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 	long long id = 0;
+	int64_t t0;
+	double took;
 	size_t k;
 	int err;
 	(void)i;
@@ -996,8 +1020,13 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	s.allow_guests = p->o.allow_guests;
 	s.participant_limit = p->o.participant_limit;
 	s.aliases[0] = alias;
-	if ((err = pex_room_create(&id, p->client, &s)) < 0)
+	pex__pool_create_begin(p);
+	t0 = pex__now_ms();
+	if ((err = pex_room_create(&id, p->client, &s)) < 0) {
+		pex__pool_create_end(p, -1, 0);
 		goto done;
+	}
+	took = (double)(pex__now_ms() - t0) / 1000.0;
 
 	memset(&ref, 0, sizeof(ref));
 	ref.name = name;
@@ -1019,8 +1048,10 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
 		err = code;
+		pex__pool_create_end(p, took, 0);
 		goto done;
 	}
+	pex__pool_create_end(p, took, 1);
 	atomic_fetch_add(&c->created, 1);
 	atomic_fetch_add(&p->replenished, 1);
 done:
@@ -1094,10 +1125,11 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_fill: no pool");
 	if (depth == 0)
-		depth = p->o.depth;
+		depth = pex__pool_target(p);   /* pool.depth, or more with pool.max_depth */
 	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
 		return err;
 	have += pex_pool_held(p);        /* rooms taken ahead of pops are still the pool's */
+	have += atomic_load(&p->creating);   /* and so are this process's creates in flight */
 	if (have >= depth)
 		return 0;
 	return pex_pool_replenish(p, depth - have, created, progress, payload);
@@ -1211,6 +1243,7 @@ static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;
+	pex__pool_sizing_metrics(p, m);
 	return 0;
 }
 
@@ -1258,6 +1291,8 @@ static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metr
 	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
 		{ "pexipsdk_pool_depth", "Rooms in the pool queue, ready or maturing (approximate).", "gauge", m->pool_depth, 0 },
 		{ "pexipsdk_pool_maturing", "Pool rooms younger than pool.ready_after_s, not handed out yet (Pexip replicates them).", "gauge", m->pool_maturing, 0 },
+		{ "pexipsdk_pool_target_depth", "The depth the pool keeps now, from pool.depth up to pool.max_depth with the demand.", "gauge", m->target_depth, 0 },
+		{ "pexipsdk_pool_empty_in_seconds", "Seconds until the ready rooms are gone at this process's demand (-1: no demand or unknown).", "gauge", m->empty_in_s, 0 },
 		{ "pexipsdk_deletion_backlog", "Rooms waiting in the deletion queue (approximate).", "gauge", m->deletion_backlog, 0 },
 		{ "pexipsdk_live_conferences", "Live conferences with the pool prefix.", "gauge", m->live_conferences, 0 },
 		{ "pexipsdk_pexip_pool_rooms", "Rooms with the pool prefix configured on Pexip.", "gauge", m->pexip_pool_rooms, 0 },
@@ -1270,6 +1305,7 @@ static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metr
 		{ "pexipsdk_events_total", "Event-sink events handled by this process.", "counter", 0, m->events },
 		{ "pexipsdk_events_unknown_total", "Unknown event-sink events seen by this process.", "counter", 0, m->events_unknown },
 		{ "pexipsdk_events_foreign_total", "conference_ended events for services the pool does not own (never scheduled).", "counter", 0, m->events_foreign },
+		{ "pexipsdk_pool_shrunk_total", "Rooms above the target depth removed by this process.", "counter", 0, m->shrunk },
 	};
 	size_t i;
 	int err = 0;
@@ -1291,6 +1327,13 @@ static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metr
 					rows[i].name, rows[i].help, rows[i].name, rows[i].name, rows[i].counter);
 		}
 	}
+	/* the one fractional gauge */
+	if (err == 0 && format == PEX_METRICS_JSON)
+		err = pex__buf_printf(out, ", \"pool_demand_rate\": %.3f", m->demand_rate);
+	else if (err == 0)
+		err = pex__buf_printf(out, "# HELP pexipsdk_pool_demand_rate Rooms handed out per second by "
+			"this process, smoothed (the self-sizing pool's demand).\n# TYPE pexipsdk_pool_demand_rate "
+			"gauge\npexipsdk_pool_demand_rate %.3f\n", m->demand_rate);
 	if (err == 0 && format == PEX_METRICS_JSON)
 		err = pex__buf_puts(out, "}\n");
 	return err;

@@ -9,6 +9,7 @@
 #include "pexipsdk/pool.h"
 #include "pexipsdk/room.h"
 #include "queue/poolmsg.h"
+#include "pool/sizing.h"
 
 #include <json-c/json.h>
 
@@ -61,6 +62,16 @@ struct pex_pool {
 	size_t nheld;
 	int prefetching;               /* one prefetcher at a time */
 
+	/* the self-sizing pool (sizer.c): the model's state under size_lock;
+	 * room_queued (CLOCK_MONOTONIC) is signalled when a create of this
+	 * process queued its room */
+	pthread_mutex_t size_lock;
+	pthread_cond_t room_queued;
+	int size_lock_ok;
+	struct pex__sizing sz;
+	atomic_uint creating;          /* room creates in flight in this process */
+	atomic_ullong shrunk;          /* rooms removed by shrinking */
+
 	atomic_ullong pops, pop_failures, replenished, replenish_failures;
 	atomic_ullong deleted, delete_failures, events, events_unknown, events_foreign;
 };
@@ -84,6 +95,31 @@ int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type
  * Pexip requests in flight stay bounded by the client).
  * Returns the first negative value any call returned, else 0. */
 int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg);
+/* ---- the self-sizing pool (sizer.c, docs/DECISIONS.md #59) ---- */
+
+int pex__pool_sizer_init(pex_pool *p);
+void pex__pool_sizer_dispose(pex_pool *p);
+/* @p n rooms were handed out (the demand). */
+void pex__pool_handed_out(pex_pool *p, unsigned n);
+/* A room create starts; it ended after @p took_s seconds (< 0: failed
+ * before Pexip answered) and its room was queued (@p queued) or not. */
+void pex__pool_create_begin(pex_pool *p);
+void pex__pool_create_end(pex_pool *p, double took_s, int queued);
+/* The depth the pool keeps now: pool.depth, or more with pool.max_depth. */
+unsigned pex__pool_target(pex_pool *p);
+/* A pop found no ready room: wait for one on its way (a create of this
+ * process whose room is visible at once, a maturing room ready in
+ * @p next_in_s seconds) until @p deadline_ms (pex__now_ms()).
+ * 1 = look again, 0 = nothing is coming in time. */
+int pex__pool_wait_room(pex_pool *p, long long deadline_ms, long long next_in_s);
+/* Seconds after which a pop may find a room, from what the pool knows
+ * (@p next_in_s as above, -1 unknown); at least 1. */
+long long pex__pool_retry_in(pex_pool *p, long long next_in_s);
+/* Fill the sizing fields of @p m (pool_depth and pool_maturing already in). */
+void pex__pool_sizing_metrics(pex_pool *p, pex_pool_metrics *m);
+/* Remember @p s for pex_pool_retry_after() on this thread (0: none). */
+void pex__pool_set_retry_after(long long s);
+
 /* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive = UTC); -1 if unparsable. */
 long long pex__pexip_time(const char *s);
 

@@ -68,6 +68,10 @@ typedef struct fx {
 
 static const char *const hosts[] = { "svc.example.com" };
 
+/* pool.wait_ms of the pools fx_open_ex2() makes: 0 (a pop on an empty pool
+ * answers at once) except in the tests of the wait */
+static unsigned g_wait_ms;
+
 /* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
  * client's backoff cap, which also caps how long a Retry-After is honoured;
  * @p ready_after_s: pool.ready_after_s; @p emu_args: the emulator's extra
@@ -95,6 +99,7 @@ static void fx_open_ex2(fx *f, const char *prefix, unsigned lease_s, long retry_
 	po.name_prefix = prefix;
 	po.gc_delay_s = 0;
 	po.ready_after_s = ready_after_s;
+	po.wait_ms = g_wait_ms;
 	po.tag.url_template = "https://svc.example.com/s/{uui}";
 	po.tag.allowed_hosts = hosts;
 	po.tag.allowed_host_count = 1;
@@ -565,6 +570,9 @@ START_TEST(test_pop_waits_for_replication)
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
 	ck_assert_msg(strstr(pex_error_last()->message, "no room is ready yet; the next will be ready in "),
 		"%s", pex_error_last()->message);
+	/* Retry-After: when the next room matures */
+	ck_assert_msg(pex_pool_retry_after() >= 1 && pex_pool_retry_after() <= READY_S + 2,
+		"retry after %lld s", pex_pool_retry_after());
 	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
 	{
 		long long count = -1, next = -1;
@@ -582,7 +590,10 @@ START_TEST(test_pop_waits_for_replication)
 		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
 		ck_assert_int_eq(m.pool_maturing, -1);
 		ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
-		ck_assert_str_eq(pex_error_last()->message, "the pool is empty (queue 'room-creation-queue')");
+		/* nothing known to be maturing: a new room's time (ready_after_s + 1 s + a create) */
+		ck_assert_int_eq(pex_pool_retry_after(), READY_S + 2);
+		ck_assert_msg(strcmp(pex_error_last()->message, "the pool is empty (queue 'room-creation-queue'); "
+			"try again in 4 s") == 0, "%s", pex_error_last()->message);
 		faults(&f, "{\"refuse_time_filter\": false}");
 	}
 	/* a room an older version queued without a delay: visible, not ready */
@@ -619,6 +630,83 @@ START_TEST(test_pop_waits_for_replication)
 	}
 	ck_assert_uint_eq(handed, 4);
 	ck_assert_uint_ge(held_rounds, 1);     /* the prefetch path handed out rooms too */
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- pool.wait_ms: a pop waits for a room on its way ---- */
+
+typedef struct pop_thread {
+	pex_pool *pool;
+	int err;
+	long long retry_after;
+	char name[128];
+	atomic_int done;
+} pop_thread;
+
+static void *pop_main(void *arg)
+{
+	pop_thread *t = arg;
+	pex_pool_room *r = NULL;
+	t->err = pex_pool_pop(&r, t->pool, UUI_HI, NULL);
+	t->retry_after = pex_pool_retry_after();
+	if (t->err == 0)
+		snprintf(t->name, sizeof(t->name), "%s", r->name);
+	pex_pool_room_free(r);
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static void *replenish_main(void *arg)
+{
+	size_t created = 0;
+	pex_pool_replenish(arg, 1, &created, NULL, NULL);
+	return (void *)created;
+}
+
+/* Issue 18.3: a pop that finds the pool empty while a replacement of this
+ * process is being created waits for it (up to pool.wait_ms) and hands it
+ * out, instead of failing with PEX_EEMPTY. The create is held in the
+ * emulator until the pop is seen waiting (its log line). Nothing coming:
+ * the pop fails at once, and says when to retry. */
+START_TEST(test_pop_waits_for_room_on_its_way)
+{
+	fx f;
+	pthread_t rt, pt;
+	pop_thread p;
+	pex_pool_room *r = NULL;
+	long long until;
+	void *created = NULL;
+
+	g_wait_ms = 60000;              /* longer than any run: the state ends the wait */
+	fx_open(&f, "wt_");
+	g_wait_ms = 0;
+	/* nothing coming: at once, with a retry time */
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_int_ge(pex_pool_retry_after(), 1);
+	ck_assert(!logged("waiting up to"));
+
+	faults(&f, "{\"hold\": true}");
+	ck_assert_int_eq(pthread_create(&rt, NULL, replenish_main, f.pool), 0);
+	until = pex__now_ms() + 60000;
+	while (emu_stat(&f.e, "in_flight") < 1 && pex__now_ms() < until)
+		pex__sleep_ms(5);
+	ck_assert_int_eq(emu_stat(&f.e, "in_flight"), 1);     /* the create's POST, held */
+
+	memset(&p, 0, sizeof(p));
+	p.pool = f.pool;
+	ck_assert_int_eq(pthread_create(&pt, NULL, pop_main, &p), 0);
+	while (!logged("waiting up to") && !atomic_load(&p.done) && pex__now_ms() < until)
+		pex__sleep_ms(5);
+	ck_assert_msg(!atomic_load(&p.done), "the pop did not wait: %d %s", p.err, pex_error_last()->message);
+	faults(&f, "{\"hold\": false}");
+	ck_assert_int_eq(pthread_join(rt, &created), 0);
+	ck_assert_int_eq(pthread_join(pt, NULL), 0);
+	ck_assert_int_eq((long)(size_t)created, 1);
+	ck_assert_msg(p.err == 0, "pop: %d", p.err);
+	ck_assert(strncmp(p.name, "wt_", 3) == 0);
+	ck_assert_int_eq(p.retry_after, 0);                  /* handed out: no retry time */
 	ck_assert_uint_eq(qcount(f.pq), 0);
 	fx_close(&f);
 }
@@ -688,6 +776,9 @@ typedef struct want_metrics {
 	long long pool_depth, pool_maturing, deletion_backlog, live_conferences, pexip_pool_rooms;
 	unsigned long long pops, pop_failures, replenished, replenish_failures;
 	unsigned long long deleted, delete_failures, events, events_unknown, events_foreign;
+	long long target_depth, empty_in_s;
+	unsigned long long shrunk;
+	double demand_rate;
 } want_metrics;
 
 static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
@@ -695,6 +786,8 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 	const struct { const char *key; long long v; } rows[] = {
 		{ "pool_depth", w->pool_depth },
 		{ "pool_maturing", w->pool_maturing },
+		{ "pool_target_depth", w->target_depth },
+		{ "pool_empty_in_seconds", w->empty_in_s },
 		{ "deletion_backlog", w->deletion_backlog },
 		{ "live_conferences", w->live_conferences },
 		{ "pexip_pool_rooms", w->pexip_pool_rooms },
@@ -707,8 +800,10 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 		{ "events", (long long)w->events },
 		{ "events_unknown", (long long)w->events_unknown },
 		{ "events_foreign", (long long)w->events_foreign },
+		{ "pool_shrunk", (long long)w->shrunk },
 	};
 	pex_buf out = PEX_BUF_INIT;
+	char demand[128];
 	json_object *doc, *v;
 	size_t i;
 
@@ -716,7 +811,11 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_JSON), 0);
 	doc = json_tokener_parse(out.ptr);
 	ck_assert_msg(doc && json_object_is_type(doc, json_type_object), "not a JSON object: %s", out.ptr);
-	ck_assert_int_eq(json_object_object_length(doc), (int)PEX__ARRAY_SIZE(rows));
+	ck_assert_int_eq(json_object_object_length(doc), (int)PEX__ARRAY_SIZE(rows) + 1);
+	/* the one fractional gauge, to the thousandth */
+	ck_assert(json_object_object_get_ex(doc, "pool_demand_rate", &v));
+	ck_assert_msg(json_object_get_double(v) >= w->demand_rate - 0.0005 &&
+		json_object_get_double(v) <= w->demand_rate + 0.0005, "demand %f", json_object_get_double(v));
 	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
 		ck_assert_msg(json_object_object_get_ex(doc, rows[i].key, &v), "JSON lacks %s: %s", rows[i].key, out.ptr);
 		ck_assert_msg(json_object_is_type(v, json_type_int), "%s is not an integer", rows[i].key);
@@ -729,7 +828,7 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_PROMETHEUS), 0);
 	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
 		char name[96], line[160];
-		int counter = i >= 5;     /* five gauges first */
+		int counter = i >= 7;     /* seven gauges first */
 		snprintf(name, sizeof(name), "pexipsdk_%s%s", rows[i].key, counter ? "_total" : "");
 		snprintf(line, sizeof(line), "\n%s %lld\n", name, rows[i].v);
 		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s %lld':\n%s", name, rows[i].v, out.ptr);
@@ -738,6 +837,9 @@ static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
 		snprintf(line, sizeof(line), "# HELP %s ", name);
 		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s'", line);
 	}
+	snprintf(demand, sizeof(demand), "\n# TYPE pexipsdk_pool_demand_rate gauge\npexipsdk_pool_demand_rate %.3f\n",
+		w->demand_rate);
+	ck_assert_msg(strstr(out.ptr, demand) != NULL, "Prometheus lacks '%s'", demand);
 	pex_buf_dispose(&out);
 }
 
@@ -819,6 +921,15 @@ START_TEST(test_metrics_known_values)
 	w.events = 5;
 	w.events_unknown = 1;
 	w.events_foreign = 1;        /* other_room */
+	w.target_depth = 20;         /* pool.depth: max_depth is off */
+	/* 2 hand-outs: 2/tau per second, decaying since; 3 ready rooms last
+	 * 3 / rate s (45 s at tau = 30 s, a little more as the rate decays) */
+	ck_assert(m.demand_rate > 0 && m.demand_rate <= 2.0 / PEX__SIZING_TAU_S);
+	ck_assert_int_ge(m.empty_in_s, (long long)(3 * PEX__SIZING_TAU_S / 2));
+	w.demand_rate = m.demand_rate;
+	w.empty_in_s = m.empty_in_s;
+	ck_assert_int_eq(m.target_depth, w.target_depth);
+	ck_assert_uint_eq(m.shrunk, 0);
 	ck_assert_int_eq(m.pool_depth, w.pool_depth);
 	ck_assert_int_eq(m.deletion_backlog, w.deletion_backlog);
 	ck_assert_int_eq(m.live_conferences, w.live_conferences);
@@ -843,7 +954,7 @@ START_TEST(test_metrics_format_values)
 {
 	pex_pool_metrics m;
 	want_metrics w = { 11, 24, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
-		18446744073709551615ULL / 2, 22, 23 };
+		18446744073709551615ULL / 2, 22, 23, 25, 26, 27, 1.25 };
 	pex_buf out = PEX_BUF_INIT;
 	memset(&m, 0, sizeof(m));
 	m.pool_depth = w.pool_depth;
@@ -860,6 +971,10 @@ START_TEST(test_metrics_format_values)
 	m.events = w.events;
 	m.events_unknown = w.events_unknown;
 	m.events_foreign = w.events_foreign;
+	m.target_depth = w.target_depth;
+	m.empty_in_s = w.empty_in_s;
+	m.shrunk = w.shrunk;
+	m.demand_rate = w.demand_rate;
 	check_formats(&m, &w);
 	ck_assert_int_eq(pex_metrics_format_write(NULL, &m, PEX_METRICS_JSON), PEX_EINVAL);
 	ck_assert_int_eq(pex_metrics_format_write(&out, NULL, PEX_METRICS_JSON), PEX_EINVAL);
@@ -1078,6 +1193,7 @@ int main(void)
 	tcase_add_test(pop, test_pop_waits_for_replication);
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
+	tcase_add_test(pop, test_pop_waits_for_room_on_its_way);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);
 	tcase_add_test(pop, test_prefetch_free_drain_orphans);
 	tcase_add_test(met, test_metrics_known_values);

@@ -464,6 +464,7 @@ typedef struct resp_t {
 	char allow[64];
 	char ctype[128];
 	curl_off_t uploaded;  /* request body bytes actually sent */
+	long retry_after;     /* Retry-After seconds, -1: none */
 } resp_t;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
@@ -491,6 +492,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)(len - 9), p + 7);
 	} else if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0) {
 		snprintf(r->ctype, sizeof(r->ctype), "%.*s", (int)(len - 16), p + 14);
+	} else if (len > 13 && strncasecmp(p, "Retry-After: ", 13) == 0) {
+		r->retry_after = strtol(p + 13, NULL, 10);
 	}
 	return len;
 }
@@ -514,6 +517,7 @@ static long http(resp_t *r, const char *base, const char *method, const char *pa
 	char url[4096], line[20000];
 
 	memset(r, 0, sizeof(*r));
+	r->retry_after = -1;
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -2088,7 +2092,8 @@ static int emu_joinable(const char *name)
 
 START_TEST(test_create_waits_for_replication)
 {
-	server_opts so = { "name_prefix: rdy_\n  ready_after_s: 2", NULL, NULL, NULL, NULL, NULL, 0 };
+	/* wait_ms 0: a create answers at once (the wait has its own test) */
+	server_opts so = { "name_prefix: rdy_\n  ready_after_s: 2\n  wait_ms: 0", NULL, NULL, NULL, NULL, NULL, 0 };
 	long long until;
 	int handed = 0, saw_503 = 0;
 	char code[64];
@@ -2114,6 +2119,9 @@ START_TEST(test_create_waits_for_replication)
 		} else {
 			ck_assert_msg(st == 503, "HTTP %ld: %s", st, r.body);
 			ck_assert_str_eq(error_code(&r, code, sizeof(code)), "pool_empty");
+			/* when to retry, from what the pool knows: the next room to
+			 * mature (ready_after_s + 1 s, clocks read to the second) */
+			ck_assert_msg(r.retry_after >= 1 && r.retry_after <= 4, "Retry-After %ld", r.retry_after);
 			if (strstr(r.body, "the next will be ready in "))
 				saw_503++;
 			usleep(50 * 1000);     /* pacing the polls, not synchronisation */
