@@ -36,7 +36,9 @@ static void *worker_main(void *arg)
 			break;                          /* stopping, nothing left */
 		if (s->jobs_stopping && rs_now_ms() > s->jobs_deadline)
 			break;                          /* out of time: drop the rest */
-		if (s->fill_pending) {
+		if (s->fill_pending && !s->replenish_pending) {
+			/* only with no replacement queued: a top-up that did not
+			 * count them would make the pool outgrow its depth for good */
 			s->fill_pending = 0;
 			fill = 1;
 		} else {
@@ -247,6 +249,9 @@ static void *timer_main(void *arg)
 	/* held rooms go back to the queue after PEX__POOL_HOLD_MAX_S (5 min):
 	 * look once a minute, also when no request comes */
 	long long next_hold = s->prefetch ? now + RS_HOLD_CHECK_MS : -1;
+	/* the self-sizing pool's step (pool.max_depth, and shrinking what
+	 * outgrew the target) */
+	long long next_resize = now + RS_RESIZE_MS;
 
 	pthread_mutex_lock(&s->jobs_lock);
 	while (!s->jobs_stopping) {
@@ -270,6 +275,17 @@ static void *timer_main(void *arg)
 			next_metrics = rs_now_ms() + (long long)s->metrics_interval_s * 1000;
 			continue;
 		}
+		if (now >= next_resize) {
+			size_t created = 0, removed = 0;
+			pthread_mutex_unlock(&s->jobs_lock);
+			if (pex_pool_resize(s->pool, &created, &removed) < 0)
+				rs_log(PEX_LOG_WARN, "pool sizing: %s", pex_error_last()->message);
+			else if (created)
+				rs_log(PEX_LOG_INFO, "pool sizing: %zu room(s) created (the demand grew)", created);
+			pthread_mutex_lock(&s->jobs_lock);
+			next_resize = rs_now_ms() + RS_RESIZE_MS;
+			continue;
+		}
 		if (next_hold >= 0 && now >= next_hold) {
 			pthread_mutex_unlock(&s->jobs_lock);
 			rs_prefetch(s);
@@ -277,7 +293,8 @@ static void *timer_main(void *arg)
 			next_hold = rs_now_ms() + RS_HOLD_CHECK_MS;
 			continue;
 		}
-		if (next_gc >= 0)
+		wake = next_resize;
+		if (next_gc >= 0 && next_gc < wake)
 			wake = next_gc;
 		if (next_hold >= 0 && (wake < 0 || next_hold < wake))
 			wake = next_hold;

@@ -596,9 +596,13 @@ int main(int argc, char **argv)
 			goto out;
 	}
 	{
-		/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
-		long long depth = 20;
+		/* hand-outs wait while half the pool awaits replacement
+		 * (rs_jobs_throttle); a pool that grows counts its maximum */
+		long long depth = 20, max_depth = 0;
 		pex_config_get_int(&depth, srv.cfg, "pool.depth");
+		pex_config_get_int(&max_depth, srv.cfg, "pool.max_depth");
+		if (max_depth > depth)
+			depth = max_depth;
 		srv.backlog_max = depth > 1 ? (size_t)depth / 2 : 1;
 	}
 

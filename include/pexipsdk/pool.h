@@ -60,10 +60,14 @@ typedef struct pex_pool_options {
 	 * waits up to this long for one that is on its way (a replacement in flight in
 	 * this process, a room about to mature) before it fails with PEX_EEMPTY. */
 	unsigned wait_ms;
+	/** pool.cooldown_s, default 60, at most 86400. Rooms above the target depth are
+	 * removed (pex_pool_resize()) only once the pool has been above it this long and no
+	 * process made a replacement for a hand-out within it. */
+	unsigned cooldown_s;
 } pex_pool_options;
 
 #define PEX_POOL_OPTIONS_INIT { PEX_POOL_OPTIONS_VERSION, 20, "vmr_", "conference", 1, 6, 6, \
-	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60, 0, 2000 }
+	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60, 0, 2000, 60 }
 PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int version);
 
 /**
@@ -192,7 +196,27 @@ typedef int (*pex_pool_progress_cb)(size_t done, size_t total, void *payload);
 PEX_EXTERN int pex_pool_replenish(pex_pool *pool, size_t n, size_t *created,
 	pex_pool_progress_cb progress, void *payload);
 
-/** Replenish up to @p depth (0 = pool depth) counting the queue's messages. */
+/**
+ * One step of the self-sizing pool (docs/DECISIONS.md #59); call it every
+ * few seconds from one thread (the room server does, every 2 s). Background
+ * work. With pool.max_depth above pool.depth, it grows the pool to the
+ * target depth: the demand (this process's hand-outs per second, or the
+ * whole deployment's, counted on Pexip from the replacement rooms every
+ * process made in the last minute, whichever is more) times the time a new
+ * room takes to be ready times 1.5, from pool.depth to pool.max_depth. Once
+ * the pool has been above the target for cooldown_s (pool.cooldown_s) with
+ * no replacement made by any process within it, it removes one room per call, at most one
+ * a second: the first on the queue, deleted on Pexip (or scheduled for GC);
+ * never a held room, never below the target (so never below pool.depth).
+ * One Pexip request when it needs the deployment's demand.
+ * @param created (may be NULL) rooms created; @param removed (may be NULL)
+ *        rooms removed.
+ */
+PEX_EXTERN int pex_pool_resize(pex_pool *pool, size_t *created, size_t *removed);
+
+/** Replenish up to @p depth (0 = the target depth: pool.depth, more with
+ * pool.max_depth) counting the queue's messages, the held rooms and this
+ * process's creates in flight. */
 PEX_EXTERN int pex_pool_fill(pex_pool *pool, unsigned depth, size_t *created,
 	pex_pool_progress_cb progress, void *payload);
 

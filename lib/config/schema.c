@@ -187,6 +187,7 @@ static const pex__config_key schema[] = {
 	INT("pool.ready_after_s", 0, "60", 0, 3600),
 	INT("pool.max_depth", 0, "0", 0, 100000),
 	INT("pool.wait_ms", 0, "2000", 0, 60000),
+	INT("pool.cooldown_s", 0, "60", 0, 86400),
 	ENUM("pool.room.service_type", "conference", service_types),
 	BOOL("pool.room.allow_guests", "true"),
 	INT("pool.room.pin_digits", 0, "6", 4, 20),

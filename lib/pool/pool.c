@@ -137,6 +137,9 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.max_depth must be 0 (off) or from pool.depth (%u) to 100000 rooms, got %u",
 			o->depth, o->max_depth);
+	if (o->cooldown_s > 86400)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.cooldown_s must be from 0 to 86400 seconds");
 	if (o->wait_ms > 60000)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.wait_ms must be from 0 to 60000 milliseconds");
@@ -267,6 +270,7 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_INT("pool.ready_after_s", o.ready_after_s, unsigned);
 	GET_INT("pool.max_depth", o.max_depth, unsigned);
 	GET_INT("pool.wait_ms", o.wait_ms, unsigned);
+	GET_INT("pool.cooldown_s", o.cooldown_s, unsigned);
 	if ((err = prefix_list(o.protected_prefixes, PEX_POOL_MAX_PROTECTED, cfg, "gc.protected_prefixes")) < 0 ||
 	    (err = prefix_list(o.owned_prefixes, PEX_POOL_MAX_OWNED, cfg, "gc.owned_prefixes")) < 0)
 		return err;
@@ -603,27 +607,29 @@ static long long not_ready_for(const pex_pool *p, long long created)
  * cannot say (the thread's error is then Pexip's: callers that report
  * something else set their own afterwards).
  */
-static int maturing(pex_pool *p, long long *count, long long *next_in)
+int pex__pool_created_since(pex_pool *p, const char *marker, long long since, long long *count,
+	long long *oldest, long long *newest)
 {
 	pex_buf path = PEX_BUF_INIT, body = PEX_BUF_INIT;
 	json_object *doc = NULL, *objs, *ct, *meta, *tc;
-	time_t since = (time_t)(pex__unix_time() - p->o.ready_after_s);   /* whole seconds: +-1 s */
+	time_t when_t = (time_t)since;
 	char when[32];
 	struct tm tm;
-	long long created;
 	int status = 0, ok = 0;
 
 	if (count)
 		*count = 0;
-	if (next_in)
-		*next_in = -1;
-	if (p->o.ready_after_s == 0)
-		return 0;
-	gmtime_r(&since, &tm);
+	if (oldest)
+		*oldest = -1;
+	if (newest)
+		*newest = -1;
+	gmtime_r(&when_t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (pex__buf_puts(&path, PEX__API_CONF "?name__startswith=") == 0 &&
 	    pex__url_encode(&path, p->name_prefix, strlen(p->name_prefix)) == 0 &&
-	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=creation_time&limit=1", when) == 0 &&
+	    pex__url_encode(&path, marker, strlen(marker)) == 0 &&
+	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=%screation_time&limit=1", when,
+			newest ? "-" : "") == 0 &&
 	    pex_client_request(p->client, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
 	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
 	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
@@ -631,20 +637,38 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 		if (count && json_object_object_get_ex(doc, "meta", &meta) &&
 		    json_object_object_get_ex(meta, "total_count", &tc))
 			*count = json_object_get_int64(tc);
-		if (next_in && json_object_array_length(objs) > 0 &&
-		    json_object_object_get_ex(json_object_array_get_idx(objs, 0), "creation_time", &ct) &&
-		    (created = pex__pexip_time(json_object_get_string(ct))) > 0) {
-			*next_in = not_ready_for(p, created);
-			if (*next_in < 1)
-				*next_in = 1;
-		}
+		if ((oldest || newest) && json_object_array_length(objs) > 0 &&
+		    json_object_object_get_ex(json_object_array_get_idx(objs, 0), "creation_time", &ct))
+			*(newest ? newest : oldest) = pex__pexip_time(json_object_get_string(ct));
 	} else if (status != 0 && status != 200) {
-		pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "listing maturing pool rooms: HTTP %d", status);
+		pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "listing recent pool rooms: HTTP %d", status);
 	}
 	json_object_put(doc);
 	pex_buf_dispose(&path);
 	pex_buf_dispose(&body);
 	return ok ? 0 : -1;
+}
+
+static int maturing(pex_pool *p, long long *count, long long *next_in)
+{
+	long long created = -1;
+
+	if (count)
+		*count = 0;
+	if (next_in)
+		*next_in = -1;
+	if (p->o.ready_after_s == 0)
+		return 0;
+	/* whole seconds: +-1 s */
+	if (pex__pool_created_since(p, "", pex__unix_time() - p->o.ready_after_s, count,
+			next_in ? &created : NULL, NULL) < 0)
+		return -1;
+	if (next_in && created > 0) {
+		*next_in = not_ready_for(p, created);
+		if (*next_in < 1)
+			*next_in = 1;
+	}
+	return 0;
 }
 
 int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
@@ -736,6 +760,43 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 		}
 		return 1;
 	}
+}
+
+/* Shrinking (docs/DECISIONS.md #59): take the first room off the queue
+ * (the oldest visible one; a held room is not on the queue, so never one
+ * another process holds) and delete it on Pexip, or schedule its deletion
+ * when that fails. Counted again once the room is off the queue: when
+ * another process removed one meanwhile and the pool is now below
+ * @p target, the room goes back. 1 = one room removed, 0 = none (none
+ * visible, or put back), < 0 = error. */
+int pex__pool_remove_one(pex_pool *p, unsigned target)
+{
+	struct pex__room_ref ref;
+	size_t n = 0;
+	int err;
+
+	memset(&ref, 0, sizeof(ref));
+	if ((err = take_one(p, &ref)) <= 0)
+		return err;
+	if (pex_queue_count(&n, p->pool_q) < 0 ||
+	    n + pex_pool_held(p) + atomic_load(&p->creating) < target) {
+		err = put_back(p, &ref, 0);
+		pex__room_ref_dispose(&ref);
+		return err < 0 ? err : 0;
+	}
+	err = pex_room_delete(p->client, ref.id, NULL);
+	if (err < 0 && err != PEX_ENOTFOUND) {
+		pex__log(p->log, PEX_LOG_WARN, "shrinking: deleting pool room %s: %s; scheduled for GC",
+			ref.name, pex_error_last()->message);
+		if ((err = pex_pool_schedule_delete(p, ref.name, 0)) < 0)
+			put_back(p, &ref, 0);
+	}
+	if (err >= 0) {
+		pex__log(p->log, PEX_LOG_INFO, "shrinking: removed pool room %s (above the target depth)", ref.name);
+		atomic_fetch_add(&p->shrunk, 1);
+	}
+	pex__room_ref_dispose(&ref);
+	return err < 0 ? err : 1;
 }
 
 /* Take one room off the queue into the held set. 1 = one more held,
@@ -969,6 +1030,7 @@ typedef struct repl_ctx {
 	void *payload;
 	pthread_mutex_t progress_lock;
 	atomic_int aborted;
+	int demand;                  /* replacements of hand-outs (named so, see below) */
 } repl_ctx;
 
 static int replenish_one(pex_pool *p, size_t i, void *arg)
@@ -990,7 +1052,10 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 
 	if (atomic_load(&c->aborted))
 		return 0;
-	/* name = prefix + 13 base32 chars (64 random bits) */
+	/* name = prefix + 13 base32 chars (64 random bits); a replacement of
+	 * a hand-out starts them with PEX__POOL_DEMAND_MARK, any other room
+	 * never does, so every process can count the deployment's hand-outs
+	 * on Pexip (docs/DECISIONS.md #59) */
 	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
 		goto done;
 	{
@@ -1001,6 +1066,11 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		for (k = 0; k < 13 && off + 1 < sizeof(name); k++, v >>= 5)
 			name[off++] = b32[v & 31];
 		name[off] = '\0';
+		k = strlen(p->name_prefix);
+		if (c->demand)
+			name[k] = PEX__POOL_DEMAND_MARK[0];
+		else if (name[k] == PEX__POOL_DEMAND_MARK[0])
+			name[k] = 'q';
 	}
 	if ((err = random_digits(pin, p->o.pin_digits)) < 0 ||
 	    (err = random_digits(gpin, p->o.guest_pin_digits)) < 0)
@@ -1076,7 +1146,7 @@ done:
 	return err;
 }
 
-static int replenish_impl(pex_pool *p, size_t n, size_t *created,
+static int replenish_impl(pex_pool *p, size_t n, int demand, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
 	repl_ctx c;
@@ -1092,6 +1162,7 @@ static int replenish_impl(pex_pool *p, size_t n, size_t *created,
 	c.n = n;
 	c.progress = progress;
 	c.payload = payload;
+	c.demand = demand;
 	atomic_init(&c.created, 0);
 	atomic_init(&c.done, 0);
 	atomic_init(&c.aborted, 0);
@@ -1106,13 +1177,25 @@ static int replenish_impl(pex_pool *p, size_t n, size_t *created,
 }
 
 /* Background work: its requests yield connections to hand-outs. */
-int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+static int replenish_bg(pex_pool *p, size_t n, int demand, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
 	int was = pex__http_background(1);
-	int err = replenish_impl(p, n, created, progress, payload);
+	int err = replenish_impl(p, n, demand, created, progress, payload);
 	pex__http_background(was);
 	return err;
+}
+
+int pex__pool_grow(pex_pool *p, size_t n, size_t *created)
+{
+	return replenish_bg(p, n, 0, created, NULL, NULL);
+}
+
+/* The replacements of hand-outs: the demand every process counts. */
+int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+	pex_pool_progress_cb progress, void *payload)
+{
+	return replenish_bg(p, n, 1, created, progress, payload);
 }
 
 int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
@@ -1132,7 +1215,7 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 	have += atomic_load(&p->creating);   /* and so are this process's creates in flight */
 	if (have >= depth)
 		return 0;
-	return pex_pool_replenish(p, depth - have, created, progress, payload);
+	return replenish_bg(p, depth - have, 0, created, progress, payload);
 }
 
 /* ---- drain ---- */
@@ -1254,6 +1337,11 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	pex_room *r = NULL;
 	int err;
 
+	/* the deployment's demand first: the sizing figures use it; a Pexip
+	 * that cannot say leaves this process's own */
+	if (pex__pool_sense_demand(p, NULL) < 0)
+		pex__log(p->log, PEX_LOG_DEBUG, "metrics: the deployment's demand is unknown: %s",
+			pex_error_last()->message);
 	if ((err = local_metrics(p, m)) < 0)
 		return err;
 	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)

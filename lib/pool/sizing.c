@@ -12,6 +12,7 @@ void pex__sizing_init(struct pex__sizing *s)
 {
 	s->rate = 0;
 	s->rate_at_ms = -1;
+	s->handout_at_ms = -1;
 	s->create_s = 0;
 	s->above_since_ms = -1;
 	s->shrunk_at_ms = -1;
@@ -35,6 +36,13 @@ void pex__sizing_handout(struct pex__sizing *s, long long now_ms, unsigned n)
 	s->rate = decayed(s, now_ms) + (double)n / PEX__SIZING_TAU_S;
 	if (now_ms > s->rate_at_ms)
 		s->rate_at_ms = now_ms;
+	if (n && now_ms > s->handout_at_ms)
+		s->handout_at_ms = now_ms;
+}
+
+long long pex__sizing_idle_ms(const struct pex__sizing *s, long long now_ms)
+{
+	return s->handout_at_ms < 0 ? -1 : now_ms - s->handout_at_ms;
 }
 
 double pex__sizing_rate(const struct pex__sizing *s, long long now_ms)
@@ -79,7 +87,7 @@ long long pex__sizing_empty_in_s(long long ready, double rate)
 }
 
 unsigned pex__sizing_shrink(struct pex__sizing *s, long long now_ms, long long have,
-	unsigned target, int quiet)
+	unsigned target, int quiet, unsigned cooldown_s)
 {
 	if (have <= (long long)target) {
 		s->above_since_ms = -1;
@@ -90,7 +98,7 @@ unsigned pex__sizing_shrink(struct pex__sizing *s, long long now_ms, long long h
 		s->above_since_ms = now_ms;
 		return 0;
 	}
-	if (now_ms - s->above_since_ms < PEX__SIZING_COOLDOWN_S * 1000LL)
+	if (now_ms - s->above_since_ms < (long long)cooldown_s * 1000LL)
 		return 0;
 	if (s->shrunk_at_ms >= 0 && now_ms - s->shrunk_at_ms < PEX__SIZING_SHRINK_EVERY_MS)
 		return 0;

@@ -13,9 +13,10 @@
 #define PEX__SIZING_TAU_S 30.0
 /* The target holds this many times the rooms one lead time consumes. */
 #define PEX__SIZING_HEADROOM 1.5
-/* Rooms above the target stay this long before shrinking starts, and a
- * pool room created by any process within it postpones it. */
-#define PEX__SIZING_COOLDOWN_S 120
+/* The default cool-down (pool.cooldown_s): rooms above the target stay
+ * this long before shrinking starts, and a replacement made by any process
+ * within it postpones it. */
+#define PEX__SIZING_COOLDOWN_S 60
 /* Shrinking removes at most one room this often. */
 #define PEX__SIZING_SHRINK_EVERY_MS 1000LL
 /* Before the first create is timed, a create is assumed to take this long. */
@@ -24,6 +25,7 @@
 struct pex__sizing {
 	double rate;                 /* hand-outs per second, as of rate_at_ms */
 	long long rate_at_ms;        /* when rate was last brought forward (-1: never) */
+	long long handout_at_ms;     /* the last hand-out (-1: none) */
 	double create_s;             /* smoothed seconds per room create (0: none timed) */
 	long long above_since_ms;    /* since when the pool is above its target (-1: it is not) */
 	long long shrunk_at_ms;      /* last room removed by shrinking (-1: none) */
@@ -32,6 +34,8 @@ struct pex__sizing {
 void pex__sizing_init(struct pex__sizing *s);
 /* @p n rooms were handed out at @p now_ms. */
 void pex__sizing_handout(struct pex__sizing *s, long long now_ms, unsigned n);
+/* Milliseconds since the last hand-out at @p now_ms (-1: none yet). */
+long long pex__sizing_idle_ms(const struct pex__sizing *s, long long now_ms);
 /* Smoothed hand-outs per second at @p now_ms (decayed since the last hand-out). */
 double pex__sizing_rate(const struct pex__sizing *s, long long now_ms);
 /* One room create took @p seconds (the POST, Pexip's time). */
@@ -48,14 +52,14 @@ unsigned pex__sizing_target(double rate, double lead_s, unsigned floor, unsigned
 long long pex__sizing_empty_in_s(long long ready, double rate);
 /*
  * How many rooms to remove now (0 or 1): @p have rooms (the pool's own
- * count), @p target as above, @p quiet = no pool room was created by any
- * process within the cool-down (the caller asked; 0 when it could not).
+ * count), @p target as above, @p quiet = no replacement was made by any
+ * process within the cool-down (the caller asked).
  * Removes nothing before the pool has been above the target for
- * PEX__SIZING_COOLDOWN_S, nothing below the target (so never below the
+ * @p cooldown_s, nothing below the target (so never below the
  * floor), and at most one room per PEX__SIZING_SHRINK_EVERY_MS (an
  * answer of 1 starts the next interval, whether the removal worked or not).
  */
 unsigned pex__sizing_shrink(struct pex__sizing *s, long long now_ms, long long have,
-	unsigned target, int quiet);
+	unsigned target, int quiet, unsigned cooldown_s);
 
 #endif

@@ -342,7 +342,10 @@ for how in "--format json" "--json"; do
 done
 expect 0 "pool status with known values" -- pexctl --json $mc pool status
 jq_is "$work/out" '[.pool_depth, .deletion_backlog, .live_conferences, .pexip_pool_rooms] | map(tostring) | join(" ")' "3 2 3 4" "pool status values"
-jq_is "$work/out" 'keys | length' 8 "pool status keys"
+jq_is "$work/out" 'keys | length' 11 "pool status keys"
+# the self-sizing figures: no hand-outs anywhere in the last minute here, so
+# no demand, the floor (pool.depth 4), and no time until empty
+jq_is "$work/out" '[.demand_rate, .target_depth, .empty_in_s] | map(tostring) | join(" ")' "0 4 null" "pool status: sizing"
 jq_is "$work/out" '[.pool_ready, .pool_maturing] | map(tostring) | join(" ")' "3 0" "pool status: ready and maturing"
 expect 0 "pool status text" -- pexctl $mc pool status
 contains "$work/out" "live conferences:  3" "pool status text"

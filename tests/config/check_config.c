@@ -202,7 +202,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 58);   /* every key of pexipsdk.yaml(5): update with the schema */
+	ck_assert_uint_eq(n, 59);   /* every key of pexipsdk.yaml(5): update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -273,6 +273,7 @@ START_TEST(test_defaults)
 	assert_int_key(cfg, "pool.depth", 20);
 	assert_int_key(cfg, "pool.max_depth", 0);
 	assert_int_key(cfg, "pool.wait_ms", 2000);
+	assert_int_key(cfg, "pool.cooldown_s", 60);
 	assert_str_key(cfg, "pool.name_prefix", "vmr_");
 	assert_str_key(cfg, "pool.room.service_type", "conference");
 	assert_bool_key(cfg, "pool.room.allow_guests", 1);
@@ -1811,6 +1812,7 @@ START_TEST(test_dump)
 		"  ready_after_s: 60\n"
 		"  max_depth: 0\n"
 		"  wait_ms: 2000\n"
+		"  cooldown_s: 60\n"
 		"  room:\n"
 		"    service_type: conference\n"
 		"    allow_guests: true\n"

@@ -71,6 +71,8 @@ static const char *const hosts[] = { "svc.example.com" };
 /* pool.wait_ms of the pools fx_open_ex2() makes: 0 (a pop on an empty pool
  * answers at once) except in the tests of the wait */
 static unsigned g_wait_ms;
+/* pool.depth (0: the default) and pool.max_depth of those pools */
+static unsigned g_depth, g_max_depth;
 
 /* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
  * client's backoff cap, which also caps how long a Retry-After is honoured;
@@ -100,6 +102,9 @@ static void fx_open_ex2(fx *f, const char *prefix, unsigned lease_s, long retry_
 	po.gc_delay_s = 0;
 	po.ready_after_s = ready_after_s;
 	po.wait_ms = g_wait_ms;
+	if (g_depth)
+		po.depth = g_depth;
+	po.max_depth = g_max_depth;
 	po.tag.url_template = "https://svc.example.com/s/{uui}";
 	po.tag.allowed_hosts = hosts;
 	po.tag.allowed_host_count = 1;
@@ -712,6 +717,144 @@ START_TEST(test_pop_waits_for_room_on_its_way)
 }
 END_TEST
 
+/* ---- the self-sizing pool: growing to the target, shrinking ---- */
+
+/* @p n rooms on Pexip named @p prefix + "r" + a number, created now: to
+ * Pexip they look like replacements of hand-outs made by other processes. */
+static void other_replacements(fx *f, const char *prefix, int n)
+{
+	char body[256];
+	int i;
+	for (i = 0; i < n; i++) {
+		snprintf(body, sizeof(body), "{\"name\": \"%sr%04d\", \"pin\": \"1234\", \"guest_pin\": "
+			"\"5678\"}", prefix, i);
+		ck_assert_int_eq(emu_api(&f->e, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+	}
+}
+
+/* Issue 18.1: the target follows the deployment's demand, which every
+ * process reads on Pexip (replacement rooms of the last minute), and each
+ * process tops the shared queue up to it: a second process on the same
+ * queue with the same view creates nothing more (the pool does not grow
+ * twice). Growth rooms do not count as demand (no feedback), a
+ * replacement does. Without pool.max_depth the pool keeps pool.depth. */
+START_TEST(test_resize_grows_to_shared_target)
+{
+	fx f;
+	pex_pool *twin = NULL;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_pool_metrics m;
+	size_t created = 0, removed = 0, n;
+	long long want;
+
+	g_depth = 2;
+	g_max_depth = 50;
+	fx_open_ex2(&f, "gr_", 0, 20, 10, NULL);
+	g_depth = g_max_depth = 0;
+	/* no demand yet: the floor */
+	ck_assert_msg(pex_pool_resize(f.pool, &created, &removed) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(created, 2);
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	/* 30 replacements in the last minute elsewhere: 0.5 hand-outs/s */
+	other_replacements(&f, "gr_", 30);
+	ck_assert_msg(pex_pool_resize(f.pool, &created, &removed) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_pool_get_local_metrics(f.pool, &m), 0);
+	ck_assert(m.demand_rate >= 0.5 - 1e-9 && m.demand_rate < 0.6);
+	/* 0.5/s x (a create + 10 s + 1 s) x 1.5 = 9 rooms, and a little
+	 * more when the creates took long */
+	want = m.target_depth;
+	ck_assert_int_ge(want, 9);
+	ck_assert_int_le(want, 12);
+	ck_assert_uint_eq(created, (size_t)want - 2);
+	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
+	ck_assert_uint_eq(removed, 0);
+	/* growth is not demand: the count on Pexip is still 30 */
+	ck_assert_msg(pex_pool_resize(f.pool, &created, &removed) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(created, 0);
+	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
+	/* a second process on the same queue agrees and adds nothing */
+	po.name_prefix = "gr_";
+	po.depth = 2;
+	po.max_depth = 50;
+	po.ready_after_s = 10;
+	ck_assert_int_eq(pex_pool_new(&twin, f.c, f.pq, f.dq, &po), 0);
+	ck_assert_msg(pex_pool_resize(twin, &created, &removed) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(created, 0);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
+	ck_assert_int_eq(pex_pool_get_local_metrics(twin, &m), 0);
+	ck_assert_int_ge(m.target_depth, want - 1);
+	pex_pool_free(twin);
+	/* a replacement carries the mark; growth rooms never do */
+	ck_assert_int_eq(pex_pool_replenish(f.pool, 1, &n, NULL, NULL), 0);
+	ck_assert_int_eq(pex__pool_grow(f.pool, 1, &n), 0);
+	{
+		long long marked = -1;
+		ck_assert_int_eq(pex__pool_created_since(f.pool, "r", pex__unix_time() - 60, &marked, NULL, NULL), 0);
+		ck_assert_int_eq(marked, 31);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+/* Issue 18.2: rooms above the target are removed only after the pool has
+ * been above it for the cool-down with no replacement made anywhere, one
+ * at a time (at most one a second), the first on the queue, never a room a
+ * process holds, never below pool.depth. The cool-down and the pace are the
+ * model's (check_sizing.c); here they are wound forward through the
+ * model's state instead of waited for. */
+START_TEST(test_resize_shrinks_slowly)
+{
+	fx f;
+	size_t created = 0, removed = 0, i;
+	pex_pool_metrics m;
+	char first[128];
+	long long cool = PEX__SIZING_COOLDOWN_S * 1000LL;
+
+	g_depth = 3;
+	fx_open(&f, "sh_");
+	g_depth = 0;
+	ck_assert_int_eq(pex__pool_grow(f.pool, 8, &created), 0);
+	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 1);     /* one held: never removed */
+	ck_assert_uint_eq(qcount(f.pq), 7);
+	/* above the target (3): the cool-down starts */
+	ck_assert_int_eq(pex_pool_resize(f.pool, &created, &removed), 0);
+	ck_assert_uint_eq(removed, 0);
+	/* someone made a replacement: not quiet, the cool-down starts again */
+	other_replacements(&f, "sh_", 1);
+	f.pool->sz.above_since_ms -= cool;
+	ck_assert_int_eq(pex_pool_resize(f.pool, &created, &removed), 0);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert_int_eq(pex_room_delete_by_name(f.c, "sh_r0000", NULL), 0);
+	/* quiet, but the cool-down restarted */
+	ck_assert_int_eq(pex_pool_resize(f.pool, &created, &removed), 0);
+	ck_assert_uint_eq(removed, 0);
+	f.pool->sz.above_since_ms -= cool;
+	/* now one room, the first on the queue, gone from Pexip too */
+	first_in_pool(&f, first, sizeof(first));
+	ck_assert_int_eq(pex_pool_resize(f.pool, &created, &removed), 0);
+	ck_assert_uint_eq(removed, 1);
+	ck_assert_uint_eq(qcount(f.pq), 6);
+	ck_assert(!room_exists(&f, first));
+	ck_assert(logged("shrinking: removed pool room"));
+	/* at most one a second */
+	ck_assert_int_eq(pex_pool_resize(f.pool, &created, &removed), 0);
+	ck_assert_uint_eq(removed, 0);
+	/* down to the target counting the held room, never below */
+	for (i = 0; i < 10; i++) {
+		f.pool->sz.shrunk_at_ms -= PEX__SIZING_SHRINK_EVERY_MS;
+		ck_assert_int_eq(pex_pool_resize(f.pool, &created, &removed), 0);
+		ck_assert_uint_eq(created, 0);
+	}
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	ck_assert_uint_eq(pex_pool_held(f.pool), 1);
+	ck_assert_int_eq(pex_pool_get_local_metrics(f.pool, &m), 0);
+	ck_assert_uint_eq(m.shrunk, 5);
+	ck_assert_int_eq(m.pool_depth, 3);
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- (c) bare room names (the old app's queues) ---- */
 
 static long long make_room(fx *f, const char *name, const char *alias, const char *guest_pin)
@@ -1194,6 +1337,8 @@ int main(void)
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_pop_waits_for_room_on_its_way);
+	tcase_add_test(pop, test_resize_grows_to_shared_target);
+	tcase_add_test(pop, test_resize_shrinks_slowly);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);
 	tcase_add_test(pop, test_prefetch_free_drain_orphans);
 	tcase_add_test(met, test_metrics_known_values);

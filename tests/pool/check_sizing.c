@@ -15,6 +15,7 @@ START_TEST(test_rate_steady_and_decay)
 
 	pex__sizing_init(&s);
 	ck_assert(pex__sizing_rate(&s, t) == 0);
+	ck_assert_int_eq(pex__sizing_idle_ms(&s, t), -1);
 	/* 10 hand-outs/s for 10 time constants: reads 10 within 1 % */
 	for (i = 0; i < (int)(10 * PEX__SIZING_TAU_S * 10); i++, t += 100)
 		pex__sizing_handout(&s, t, 1);
@@ -27,6 +28,7 @@ START_TEST(test_rate_steady_and_decay)
 	pex__sizing_init(&s);
 	pex__sizing_handout(&s, t, 30);
 	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_S) < 1e-9);
+	ck_assert_int_eq(pex__sizing_idle_ms(&s, t + 250), 250);
 	/* a clock read out of order (another thread) does not raise the rate */
 	pex__sizing_handout(&s, t - 500, 0);
 	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_S) < 1e-9);
@@ -78,17 +80,17 @@ START_TEST(test_shrink_pace)
 
 	pex__sizing_init(&s);
 	/* at or below the target: nothing */
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t, 10, 10, 1), 0);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, 10, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
 	/* above: the cool-down starts, nothing before it ends */
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t, have, 10, 1), 0);
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool - 1, have, 10, 1), 0);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, have, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool - 1, have, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
 	/* someone created a room: the cool-down starts again */
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool - 1, have, 10, 0), 0);
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool, have, 10, 1), 0);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool - 1, have, 10, 0, PEX__SIZING_COOLDOWN_S), 0);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool, have, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
 	t += 2 * cool;
 	/* then one room per interval, never below the target */
 	for (i = 0; i < 100; i++, t += PEX__SIZING_SHRINK_EVERY_MS / 2) {
-		unsigned n = pex__sizing_shrink(&s, t, have, 10, 1);
+		unsigned n = pex__sizing_shrink(&s, t, have, 10, 1, PEX__SIZING_COOLDOWN_S);
 		ck_assert_uint_le(n, 1);
 		removed += n;
 		have -= n;
@@ -96,9 +98,9 @@ START_TEST(test_shrink_pace)
 	ck_assert_int_eq(have, 10);
 	ck_assert_uint_eq(removed, 5);
 	/* back at the target, a new excess waits a full cool-down again */
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t, 11, 10, 1), 0);
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool - 1, 11, 10, 1), 0);
-	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool, 11, 10, 1), 1);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, 11, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool - 1, 11, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool, 11, 10, 1, PEX__SIZING_COOLDOWN_S), 1);
 }
 END_TEST
 

@@ -3466,6 +3466,109 @@ START_TEST(test_probes_stopping)
 }
 END_TEST
 
+/* ---- several servers on one pool (issue 18.1) ---- */
+
+/* Neither queued nor running replenish jobs, nor a fill (its /readyz). */
+static int jobs_idle(const server_t *s)
+{
+	json_object *doc = NULL;
+	int idle;
+	probe(s, "/readyz", &doc);
+	idle = check_int(doc, "pool", "jobs_queued") == 0 && check_int(doc, "pool", "jobs_running") == 0;
+	json_object_put(doc);
+	return idle;
+}
+
+#define SHARE_FLOOR 20
+#define SHARE_CREATES (g_valgrind ? 16 : 160)
+
+/* @p n servers on one queue (one SQLite file, or the PostgreSQL backend of
+ * the postgres variant), the same load spread over them (4 clients per
+ * server, SHARE_CREATES in all, 20 ms on every Pexip request); then, once
+ * every server is idle, how many pool rooms are left: rooms on Pexip with
+ * the prefix less the ones handed out (the queue and the held rooms). */
+static long long shared_pool_run(int n, int *fails)
+{
+	char share[32], extra[64], name[32];
+	server_opts so;
+	server_t s[4];
+	pthread_t th[4][4];
+	load_t l[4][4];
+	handed_t *names;
+	long long until, left = -1, handed = 0;
+	int i, t, got;
+
+	snprintf(share, sizeof(share), "share%d", n);
+	/* a short cool-down: what outgrew the floor is removed soon after */
+	snprintf(extra, sizeof(extra), "name_prefix: sh%d_\n  cooldown_s: 2", n);
+	memset(&so, 0, sizeof(so));
+	so.pool_extra = extra;
+	g_share = share;
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "share%d-%d", n, i);
+		server_start_opts(&s[i], name, SHARE_FLOOR, &so);
+	}
+	g_share = NULL;
+	snprintf(name, sizeof(name), "sh%d_", n);
+	until = now_ms() + (g_valgrind ? 300000 : 60000);
+	while (now_ms() < until) {
+		for (i = 0; i < n && jobs_idle(&s[i]); i++)
+			;
+		if (i == n && emu_count_prefix(name) >= SHARE_FLOOR)
+			break;
+		usleep(50 * 1000);     /* pacing the polls, not synchronisation */
+	}
+	ck_assert_int_ge(emu_count_prefix(name), SHARE_FLOOR);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"latency_ms\": 20}", NULL), 200);
+	for (i = 0; i < n; i++)
+		run_load(&s[i], SHARE_CREATES / (4 * n), NULL, th[i], l[i]);
+	*fails = 0;
+	for (i = 0; i < n; i++) {
+		names = join_load(th[i], l[i], &got);
+		handed += got;
+		for (t = 0; t < 4; t++)
+			*fails += l[i][t].nfail;
+		free(names);
+	}
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"latency_ms\": 0}", NULL), 200);
+	/* the state: every server idle, every replacement made, and what
+	 * outgrew the floor plus the held rooms removed (pex_pool_resize) */
+	until = now_ms() + (g_valgrind ? 300000 : 90000);
+	while (now_ms() < until) {
+		for (i = 0; i < n && jobs_idle(&s[i]); i++)
+			;
+		left = emu_count_prefix(name) - handed;
+		if (i == n && left >= SHARE_FLOOR && left <= SHARE_FLOOR + n)
+			break;
+		usleep(50 * 1000);     /* pacing the polls, not synchronisation */
+	}
+	fprintf(stderr, "%d server(s) on one pool: %lld handed out, %d failed, %lld pool rooms left "
+		"(floor %d)\n", n, handed, *fails, left, SHARE_FLOOR);
+	ck_assert_int_eq(handed + *fails, SHARE_CREATES / (4 * n) * 4 * n);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(server_stop(&s[i]), 0);
+	return left;
+}
+
+/* Issue 18.1: 1, 2 and 4 servers on one queue under the same load: no
+ * create fails while Pexip keeps up, and once the load stops the pool
+ * holds the floor plus at most the rooms each server holds ready
+ * (--prefetch, 1 by default): not N times the floor. */
+START_TEST(test_servers_share_one_pool)
+{
+	static const int counts[] = { 1, 2, 4 };
+	size_t k;
+
+	for (k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		int n = counts[k], fails = 0;
+		long long left = shared_pool_run(n, &fails);
+		ck_assert_msg(fails == 0, "%d server(s): %d creates failed", n, fails);
+		ck_assert_msg(left >= SHARE_FLOOR && left <= SHARE_FLOOR + n,
+			"%d server(s): %lld pool rooms left, want %d to %d", n, left, SHARE_FLOOR, SHARE_FLOOR + n);
+	}
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -3488,6 +3591,7 @@ static Suite *server_suite(void)
 	ADD(test_room_crud);
 	ADD(test_concurrent_creates);
 	ADD(test_two_servers_one_queue);
+	ADD(test_servers_share_one_pool);
 	ADD(test_sigterm_under_load);
 	ADD(test_held_room);
 	ADD(test_backpressure);
