@@ -54,7 +54,7 @@ typedef struct pex_pool_options {
 	unsigned ready_after_s;
 	/** pool.max_depth, default 0 (= depth: off), at most 100000. Above @c depth the
 	 * pool grows with the measured demand up to this many rooms, and shrinks back to
-	 * @c depth when the demand is gone (docs/DECISIONS.md #59). */
+	 * @c depth when the demand is gone (docs/DECISIONS.md #60). */
 	unsigned max_depth;
 	/** pool.wait_ms, default 2000, at most 60000. A pop that finds no ready room
 	 * waits up to this long for one that is on its way (a replacement in flight in
@@ -197,7 +197,7 @@ PEX_EXTERN int pex_pool_replenish(pex_pool *pool, size_t n, size_t *created,
 	pex_pool_progress_cb progress, void *payload);
 
 /**
- * One step of the self-sizing pool (docs/DECISIONS.md #59); call it every
+ * One step of the self-sizing pool (docs/DECISIONS.md #60); call it every
  * few seconds from one thread (the room server does, every 2 s). Background
  * work. With pool.max_depth above pool.depth, it grows the pool to the
  * target depth: the demand (this process's hand-outs per second, or the
@@ -339,7 +339,7 @@ typedef struct pex_pool_metrics {
 	                                    0 when ready_after_s is 0, -1 when Pexip could not say),
 	                                    in pool_depth but not ready: ready = pool_depth -
 	                                    pool_maturing */
-	/* the self-sizing pool (pool.max_depth; docs/DECISIONS.md #59) */
+	/* the self-sizing pool (pool.max_depth; docs/DECISIONS.md #60) */
 	double demand_rate;            /**< this process's hand-outs per second, smoothed */
 	long long target_depth;        /**< the depth the pool keeps now (pool.depth .. pool.max_depth) */
 	long long empty_in_s;          /**< seconds until the ready rooms are gone at demand_rate
