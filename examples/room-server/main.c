@@ -139,7 +139,7 @@ static void usage(FILE *f)
 		"  --metrics-interval S     refresh the Pexip gauges of /metrics and log a metrics line\n"
 		"                           at start and every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
-		"  --workers N              replenish worker threads (default 2)\n"
+		"  --workers N              replenish worker threads (default pexip.max_concurrency, at least 2)\n"
 		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
 		"                           is one Pexip request and no queue operation (default 1,\n"
 		"                           0 = off, at most 16)\n"
@@ -465,7 +465,7 @@ int main(int argc, char **argv)
 	rs_server srv;
 	const char *config_path = NULL, *listen = NULL, *env_port, *queue_name = NULL;
 	char host[256], env_listen[300];
-	unsigned port = 0, bound = 0, threads = 8, workers = 2;
+	unsigned port = 0, bound = 0, threads = 8, workers = 0;
 	sigset_t sigs;
 	int c, sig = 0, status = 1, err, listen_from_config = 0;
 	watchdog wd;
@@ -597,6 +597,11 @@ int main(int argc, char **argv)
 		pex_config_get_int(&conc, srv.cfg, "pexip.max_concurrency");
 		if (rs_public_init(&srv, conc > 0 && conc < 1000 ? (unsigned)conc : 5) < 0)
 			goto out;
+		/* replenish workers: as many creates in flight as the Pexip budget
+		 * allows (the client keeps them behind the hand-outs, DECISIONS
+		 * #15), not two one after another */
+		if (workers == 0)
+			workers = conc > 2 && conc <= 64 ? (unsigned)conc : 2;
 	}
 	{
 		/* hand-outs wait while half the pool awaits replacement

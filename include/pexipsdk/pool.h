@@ -205,8 +205,9 @@ PEX_EXTERN int pex_pool_replenish(pex_pool *pool, size_t n, size_t *created,
  * process made in the last minute, whichever is more) times the time a new
  * room takes to be ready times 1.5, from pool.depth to pool.max_depth. Once
  * the pool has been above the target for cooldown_s (pool.cooldown_s) with
- * no replacement made by any process within it, it removes one room per call, at most one
- * a second: the first on the queue, deleted on Pexip (or scheduled for GC);
+ * no replacement made by any process within it, it removes one room per
+ * 200 ms since the last removal (at most 10 per call; the first: one), each
+ * the first on the queue, deleted on Pexip (or scheduled for GC);
  * never a held room, never below the target (so never below pool.depth).
  * One Pexip request when it needs the deployment's demand.
  * @param created (may be NULL) rooms created; @param removed (may be NULL)

@@ -217,10 +217,14 @@ static int resize_impl(pex_pool *p, size_t *created, size_t *removed)
 		(newest < 0 || newest < pex__unix_time() - (long long)p->o.cooldown_s);
 	cut = pex__sizing_shrink(&p->sz, now, have, target, quiet, p->o.cooldown_s);
 	pthread_mutex_unlock(&p->size_lock);
-	if (cut && (err = pex__pool_remove_one(p, target)) < 0)
-		return err;
-	if (cut && removed)
-		*removed = (size_t)err;
+	for (; cut > 0; cut--) {
+		if ((err = pex__pool_remove_one(p, target)) < 0)
+			return err;
+		if (err == 0)
+			break;              /* none visible, or at the target already */
+		if (removed)
+			(*removed)++;
+	}
 	return 0;
 }
 

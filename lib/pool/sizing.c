@@ -89,6 +89,8 @@ long long pex__sizing_empty_in_s(long long ready, double rate)
 unsigned pex__sizing_shrink(struct pex__sizing *s, long long now_ms, long long have,
 	unsigned target, int quiet, unsigned cooldown_s)
 {
+	long long n;
+
 	if (have <= (long long)target) {
 		s->above_since_ms = -1;
 		return 0;
@@ -100,8 +102,16 @@ unsigned pex__sizing_shrink(struct pex__sizing *s, long long now_ms, long long h
 	}
 	if (now_ms - s->above_since_ms < (long long)cooldown_s * 1000LL)
 		return 0;
-	if (s->shrunk_at_ms >= 0 && now_ms - s->shrunk_at_ms < PEX__SIZING_SHRINK_EVERY_MS)
+	if (s->shrunk_at_ms < 0)
+		n = 1;
+	else
+		n = (now_ms - s->shrunk_at_ms) / PEX__SIZING_SHRINK_EVERY_MS;
+	if (n <= 0)
 		return 0;
+	if (n > PEX__SIZING_SHRINK_BATCH)
+		n = PEX__SIZING_SHRINK_BATCH;
+	if (n > have - (long long)target)
+		n = have - (long long)target;
 	s->shrunk_at_ms = now_ms;
-	return 1;
+	return (unsigned)n;
 }

@@ -17,8 +17,10 @@
  * this long before shrinking starts, and a replacement made by any process
  * within it postpones it. */
 #define PEX__SIZING_COOLDOWN_S 60
-/* Shrinking removes at most one room this often. */
-#define PEX__SIZING_SHRINK_EVERY_MS 1000LL
+/* Shrinking removes at most one room this often (in batches of at most
+ * PEX__SIZING_SHRINK_BATCH when asked less often). */
+#define PEX__SIZING_SHRINK_EVERY_MS 200LL
+#define PEX__SIZING_SHRINK_BATCH 10
 /* Before the first create is timed, a create is assumed to take this long. */
 #define PEX__SIZING_CREATE_S_DEFAULT 0.5
 
@@ -51,13 +53,14 @@ unsigned pex__sizing_target(double rate, double lead_s, unsigned floor, unsigned
  * the rate is (about) 0, 0 when none is ready. */
 long long pex__sizing_empty_in_s(long long ready, double rate);
 /*
- * How many rooms to remove now (0 or 1): @p have rooms (the pool's own
+ * How many rooms to remove now: @p have rooms (the pool's own
  * count), @p target as above, @p quiet = no replacement was made by any
  * process within the cool-down (the caller asked).
  * Removes nothing before the pool has been above the target for
  * @p cooldown_s, nothing below the target (so never below the
- * floor), and at most one room per PEX__SIZING_SHRINK_EVERY_MS (an
- * answer of 1 starts the next interval, whether the removal worked or not).
+ * floor), and at most one room per PEX__SIZING_SHRINK_EVERY_MS since the
+ * last answer above 0 (the first: 1; at most PEX__SIZING_SHRINK_BATCH),
+ * whether the removals worked or not.
  */
 unsigned pex__sizing_shrink(struct pex__sizing *s, long long now_ms, long long have,
 	unsigned target, int quiet, unsigned cooldown_s);

@@ -800,7 +800,7 @@ END_TEST
 
 /* Issue 18.2: rooms above the target are removed only after the pool has
  * been above it for the cool-down with no replacement made anywhere, one
- * at a time (at most one a second), the first on the queue, never a room a
+ * at a time (at most one per 200 ms), the first on the queue, never a room a
  * process holds, never below pool.depth. The cool-down and the pace are the
  * model's (check_sizing.c); here they are wound forward through the
  * model's state instead of waited for. */
@@ -838,7 +838,7 @@ START_TEST(test_resize_shrinks_slowly)
 	ck_assert_uint_eq(qcount(f.pq), 6);
 	ck_assert(!room_exists(&f, first));
 	ck_assert(logged("shrinking: removed pool room"));
-	/* at most one a second */
+	/* at most one per PEX__SIZING_SHRINK_EVERY_MS */
 	ck_assert_int_eq(pex_pool_resize(f.pool, &created, &removed), 0);
 	ck_assert_uint_eq(removed, 0);
 	/* down to the target counting the held room, never below */

@@ -97,6 +97,18 @@ START_TEST(test_shrink_pace)
 	}
 	ck_assert_int_eq(have, 10);
 	ck_assert_uint_eq(removed, 5);
+	/* asked less often: the rooms of the time passed, in batches */
+	have = 100;
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, have, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
+	t += cool;
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, have, 10, 1, PEX__SIZING_COOLDOWN_S), PEX__SIZING_SHRINK_BATCH);
+	t += 3 * PEX__SIZING_SHRINK_EVERY_MS;
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, have, 10, 1, PEX__SIZING_COOLDOWN_S), 3);
+	t += 1000 * PEX__SIZING_SHRINK_EVERY_MS;
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, have, 10, 1, PEX__SIZING_COOLDOWN_S), PEX__SIZING_SHRINK_BATCH);
+	t += 1000 * PEX__SIZING_SHRINK_EVERY_MS;
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, 12, 10, 1, PEX__SIZING_COOLDOWN_S), 2);
+	ck_assert_uint_eq(pex__sizing_shrink(&s, t, 10, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
 	/* back at the target, a new excess waits a full cool-down again */
 	ck_assert_uint_eq(pex__sizing_shrink(&s, t, 11, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
 	ck_assert_uint_eq(pex__sizing_shrink(&s, t + cool - 1, 11, 10, 1, PEX__SIZING_COOLDOWN_S), 0);
