@@ -10,7 +10,7 @@
 
 void pex__sizing_init(struct pex__sizing *s)
 {
-	s->rate = 0;
+	s->rate = s->fast = 0;
 	s->rate_at_ms = -1;
 	s->handout_at_ms = -1;
 	s->create_s = 0;
@@ -20,20 +20,21 @@ void pex__sizing_init(struct pex__sizing *s)
 
 /* An exponentially decaying count: each hand-out adds 1/tau, the sum
  * decays with time constant tau, so a steady rate r reads r. */
-static double decayed(const struct pex__sizing *s, long long now_ms)
+static double decayed(const struct pex__sizing *s, double v, double tau, long long now_ms)
 {
 	double dt;
 	if (s->rate_at_ms < 0)
 		return 0;
 	dt = (double)(now_ms - s->rate_at_ms) / 1000.0;
 	if (dt <= 0)
-		return s->rate;
-	return s->rate * exp(-dt / PEX__SIZING_TAU_S);
+		return v;
+	return v * exp(-dt / tau);
 }
 
 void pex__sizing_handout(struct pex__sizing *s, long long now_ms, unsigned n)
 {
-	s->rate = decayed(s, now_ms) + (double)n / PEX__SIZING_TAU_S;
+	s->fast = decayed(s, s->fast, PEX__SIZING_TAU_FAST_S, now_ms) + (double)n / PEX__SIZING_TAU_FAST_S;
+	s->rate = decayed(s, s->rate, PEX__SIZING_TAU_S, now_ms) + (double)n / PEX__SIZING_TAU_S;
 	if (now_ms > s->rate_at_ms)
 		s->rate_at_ms = now_ms;
 	if (n && now_ms > s->handout_at_ms)
@@ -47,7 +48,10 @@ long long pex__sizing_idle_ms(const struct pex__sizing *s, long long now_ms)
 
 double pex__sizing_rate(const struct pex__sizing *s, long long now_ms)
 {
-	double r = decayed(s, now_ms);
+	double r = decayed(s, s->rate, PEX__SIZING_TAU_S, now_ms);
+	double f = decayed(s, s->fast, PEX__SIZING_TAU_FAST_S, now_ms);
+	if (f > r)
+		r = f;
 	return r < RATE_IDLE ? 0 : r;
 }
 

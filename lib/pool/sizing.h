@@ -8,9 +8,12 @@
 
 #include <stddef.h>
 
-/* Time constant of the demand average: a rate seen for this long counts
- * about 63 %, a burst's weight halves in 0.69 of it. */
+/* Time constants of the demand averages: a rate seen for this long counts
+ * about 63 %. The demand is the larger of the two: it rises with the fast
+ * one (a burst is seen within seconds) and falls with the slow one (a lull
+ * between bursts does not shrink the target). */
 #define PEX__SIZING_TAU_S 30.0
+#define PEX__SIZING_TAU_FAST_S 5.0
 /* The target holds this many times the rooms one lead time consumes. */
 #define PEX__SIZING_HEADROOM 1.5
 /* The default cool-down (pool.cooldown_s): rooms above the target stay
@@ -25,7 +28,7 @@
 #define PEX__SIZING_CREATE_S_DEFAULT 0.5
 
 struct pex__sizing {
-	double rate;                 /* hand-outs per second, as of rate_at_ms */
+	double rate, fast;           /* hand-outs per second (slow, fast), as of rate_at_ms */
 	long long rate_at_ms;        /* when rate was last brought forward (-1: never) */
 	long long handout_at_ms;     /* the last hand-out (-1: none) */
 	double create_s;             /* smoothed seconds per room create (0: none timed) */
@@ -38,7 +41,8 @@ void pex__sizing_init(struct pex__sizing *s);
 void pex__sizing_handout(struct pex__sizing *s, long long now_ms, unsigned n);
 /* Milliseconds since the last hand-out at @p now_ms (-1: none yet). */
 long long pex__sizing_idle_ms(const struct pex__sizing *s, long long now_ms);
-/* Smoothed hand-outs per second at @p now_ms (decayed since the last hand-out). */
+/* Smoothed hand-outs per second at @p now_ms (decayed since the last
+ * hand-out): the larger of the slow and the fast average. */
 double pex__sizing_rate(const struct pex__sizing *s, long long now_ms);
 /* One room create took @p seconds (the POST, Pexip's time). */
 void pex__sizing_create_took(struct pex__sizing *s, double seconds);

@@ -1066,10 +1066,11 @@ START_TEST(test_metrics_known_values)
 	w.events_unknown = 1;
 	w.events_foreign = 1;        /* other_room */
 	w.target_depth = 20;         /* pool.depth: max_depth is off */
-	/* 2 hand-outs: 2/tau per second, decaying since; 3 ready rooms last
-	 * 3 / rate s (45 s at tau = 30 s, a little more as the rate decays) */
-	ck_assert(m.demand_rate > 0 && m.demand_rate <= 2.0 / PEX__SIZING_TAU_S);
-	ck_assert_int_ge(m.empty_in_s, (long long)(3 * PEX__SIZING_TAU_S / 2));
+	/* 2 hand-outs: at most 2/tau per second (the fast average's tau),
+	 * decaying since; 3 ready rooms last 3 / rate s (7 s at tau = 5 s, a
+	 * little more as the rate decays) */
+	ck_assert(m.demand_rate > 0 && m.demand_rate <= 2.0 / PEX__SIZING_TAU_FAST_S);
+	ck_assert_int_ge(m.empty_in_s, (long long)(3 * PEX__SIZING_TAU_FAST_S / 2));
 	w.demand_rate = m.demand_rate;
 	w.empty_in_s = m.empty_in_s;
 	ck_assert_int_eq(m.target_depth, w.target_depth);

@@ -24,14 +24,17 @@ START_TEST(test_rate_steady_and_decay)
 	ck_assert(fabs(pex__sizing_rate(&s, t + (long long)(PEX__SIZING_TAU_S * 1000)) - 10.0 / M_E) < 0.1);
 	/* quiet for long: idle (0), not a tiny tail */
 	ck_assert(pex__sizing_rate(&s, t + (long long)(PEX__SIZING_TAU_S * 1000) * 20) == 0);
-	/* a bulk of n counts as n hand-outs */
+	/* a bulk of n counts as n hand-outs; the fast average sees it first */
 	pex__sizing_init(&s);
 	pex__sizing_handout(&s, t, 30);
-	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_S) < 1e-9);
+	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_FAST_S) < 1e-9);
 	ck_assert_int_eq(pex__sizing_idle_ms(&s, t + 250), 250);
 	/* a clock read out of order (another thread) does not raise the rate */
 	pex__sizing_handout(&s, t - 500, 0);
-	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_S) < 1e-9);
+	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_FAST_S) < 1e-9);
+	/* and long after, the slow one keeps it: 30/tau e^-1 against 30/tau_fast e^-6 */
+	ck_assert(fabs(pex__sizing_rate(&s, t + (long long)(PEX__SIZING_TAU_S * 1000)) -
+		30.0 / PEX__SIZING_TAU_S / M_E) < 1e-9);
 }
 END_TEST
 
