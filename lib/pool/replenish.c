@@ -133,7 +133,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	/* name = prefix + 13 base32 chars (64 random bits); a replacement of
 	 * a hand-out starts them with PEX__POOL_DEMAND_MARK, any other room
 	 * never does, so every process can count the deployment's hand-outs
-	 * on Pexip (docs/DECISIONS.md #60) */
+	 * on Pexip (docs/DECISIONS.md #62) */
 	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
 		goto done;
 	{
@@ -185,7 +185,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	err = pex__poolmsg_encode(&msg, &ref);
 	if (err == 0)
 		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
-			p->o.ready_after_s ? p->o.ready_after_s + 1 : 0);   /* see not_ready_for() */
+			pex__lifecycle_maturing_delay_s(p->o.ready_after_s));
 	if (err < 0) {
 		/* Created but not queued: delete it now rather than leave an orphan. */
 		char saved[1024];
@@ -270,13 +270,13 @@ int pex__pool_grow(pex_pool *p, size_t n, size_t *created)
 }
 
 /* The replacements of hand-outs: the demand every process counts. */
-int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+int pex_pool_replenish(size_t *created, pex_pool *p, size_t n,
 	pex_pool_progress_cb progress, void *payload)
 {
 	return replenish_bg(p, n, 1, created, progress, payload);
 }
 
-int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
+int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
 	pex_pool_progress_cb progress, void *payload)
 {
 	size_t have = 0;
@@ -289,7 +289,7 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 		depth = pex__pool_target(p);   /* pool.depth, or more with pool.max_depth */
 	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
 		return err;
-	have += pex_pool_held(p);        /* rooms taken ahead of pops are still the pool's */
+	have += pex__pool_nheld(p);        /* rooms taken ahead of pops are still the pool's */
 	have += atomic_load(&p->creating);   /* and so are this process's creates in flight */
 	if (have >= depth)
 		return 0;
@@ -362,7 +362,7 @@ out:
 	return first ? pex__error_restore(&first_error) : 0;
 }
 
-int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
+int pex_pool_drain(size_t *drained, pex_pool *p, int delete_rooms,
 	pex_pool_progress_cb progress, void *payload)
 {
 	int was = pex__http_background(1);

@@ -1,5 +1,5 @@
 /*
- * The self-sizing pool at run time (docs/DECISIONS.md #60): the demand
+ * The self-sizing pool at run time (docs/DECISIONS.md #62): the demand
  * recorded at each hand-out, the target depth, a pop waiting for a room on
  * its way, when to try again, and the status figures. The model itself
  * (formulae, no clock, no locks) is sizing.c.
@@ -153,7 +153,7 @@ long long pex_pool_retry_after(void)
 	return tl_retry_after;
 }
 
-void pex__pool_sizing_metrics(pex_pool *p, pex_pool_metrics *m)
+void pex__pool_sizing_metrics(pex_pool *p, pex_metrics *m)
 {
 	long long now = (long long)pex__now_ms(), ready;
 
@@ -180,7 +180,7 @@ int pex__pool_sense_demand(pex_pool *p, long long *newest)
 
 /*
  * One step of the self-sizing pool. Each process decides alone from what
- * they all share (docs/DECISIONS.md #60): the pool queue's count, and the
+ * they all share (docs/DECISIONS.md #62): the pool queue's count, and the
  * replacement rooms every process made in the last
  * PEX__POOL_DEMAND_WINDOW_S, counted on Pexip by their names.
  */
@@ -193,7 +193,7 @@ static int resize_impl(pex_pool *p, size_t *created, size_t *removed)
 
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
-	have = (long long)(n + pex_pool_held(p) + atomic_load(&p->creating));
+	have = (long long)(n + pex__pool_nheld(p) + atomic_load(&p->creating));
 	target = pex__pool_target(p);
 	if (growing || have > (long long)target) {
 		/* the deployment's demand: needed to grow, and to know it is quiet */
@@ -228,7 +228,7 @@ static int resize_impl(pex_pool *p, size_t *created, size_t *removed)
 	return 0;
 }
 
-int pex_pool_resize(pex_pool *p, size_t *created, size_t *removed)
+int pex_pool_resize(size_t *created, size_t *removed, pex_pool *p)
 {
 	int was, err;
 	if (created)
