@@ -58,7 +58,7 @@ typedef struct pex_pool_options {
 	unsigned ready_after_s;
 	/** pool.max_depth, default 0 (= depth: off), at most 100000. Above @c depth the
 	 * pool grows with the measured demand up to this many rooms, and shrinks back to
-	 * @c depth when the demand is gone (docs/DECISIONS.md #62). */
+	 * @c depth when the demand is gone (docs/DECISIONS.md #63). */
 	unsigned max_depth;
 	/** pool.wait_ms, default 2000, at most 60000. A pop that finds no ready room
 	 * waits up to this long for one that is on its way (a replacement in flight in
@@ -210,7 +210,7 @@ PEX_EXTERN int pex_pool_replenish(size_t *created, pex_pool *pool, size_t n,
 	pex_pool_progress_cb progress, void *payload);
 
 /**
- * One step of the self-sizing pool (docs/DECISIONS.md #62); call it every
+ * One step of the self-sizing pool (docs/DECISIONS.md #63); call it every
  * few seconds from one thread (the room server does, every 2 s). Background
  * work. With pool.max_depth above pool.depth, it grows the pool to the
  * target depth: the demand (this process's hand-outs per second, or the

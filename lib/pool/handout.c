@@ -353,7 +353,7 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 	}
 }
 
-/* Shrinking (docs/DECISIONS.md #62): take the first room off the queue
+/* Shrinking (docs/DECISIONS.md #63): take the first room off the queue
  * (the oldest visible one; a held room is not on the queue, so never one
  * another process holds) and delete it on Pexip, or schedule its deletion
  * when that fails. Counted again once the room is off the queue: when

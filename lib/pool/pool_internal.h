@@ -133,7 +133,7 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 int pex__pool_created_since(pex_pool *p, const char *marker, long long since, long long *count,
 	long long *oldest, long long *newest);
 
-/* ---- the self-sizing pool (sizer.c, docs/DECISIONS.md #62) ---- */
+/* ---- the self-sizing pool (sizer.c, docs/DECISIONS.md #63) ---- */
 
 /* Remove one room above @p target: 1 removed, 0 none (none visible, or
  * the pool is no longer above it), < 0 error. */

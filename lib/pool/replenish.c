@@ -133,7 +133,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	/* name = prefix + 13 base32 chars (64 random bits); a replacement of
 	 * a hand-out starts them with PEX__POOL_DEMAND_MARK, any other room
 	 * never does, so every process can count the deployment's hand-outs
-	 * on Pexip (docs/DECISIONS.md #62) */
+	 * on Pexip (docs/DECISIONS.md #63) */
 	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
 		goto done;
 	{
