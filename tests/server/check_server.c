@@ -54,6 +54,9 @@ static int g_valgrind;
  * PEX_SERVER_QUEUE=postgres under tests/postgres/pg.sh, the PostgreSQL server
  * at $PEX_PG_CONNINFO (the servers read it through an env: reference). */
 static const char *g_pg_conninfo;
+/* PEX_SERVER_QUEUE=azure: the servers' queues on the Azurite of
+ * tests/azure/azurite.sh ($PEX_AZURITE_CONNSTR) */
+static int g_azure;
 static char g_dir[256];                 /* temp dir: config, db, jwks, logs */
 static emu_t g_emu;
 static EVP_PKEY *g_rsa, *g_ec, *g_rsa_other;
@@ -298,9 +301,10 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"  api_keys: [other-key, %s]\n"
 		"  jwt: {issuer: \"%s\", audience: \"%s\", %s%s%s}\n"
 		"log: {level: %s, format: %s}\n",
-		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : "  backend: sqlite\n",
-		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" : "  sqlite: {path: ",
-		g_pg_conninfo ? "" : db, g_pg_conninfo ? "" : "}\n", queue, depth,
+		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : g_azure ? "  backend: azure\n" : "  backend: sqlite\n",
+		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" :
+		g_azure ? "  azure: {connection_string: \"env:PEX_AZURITE_CONNSTR\"}\n" : "  sqlite: {path: ",
+		g_pg_conninfo || g_azure ? "" : db, g_pg_conninfo || g_azure ? "" : "}\n", queue, depth,
 		/* rooms are handed out at once unless a test is about readiness */
 		so && so->pool_extra && strstr(so->pool_extra, "ready_after_s") ? "" : "  ready_after_s: 0\n",
 		so && so->pool_extra ? "  " : "",
@@ -3778,6 +3782,14 @@ int main(void)
 			return 1;
 		}
 		fprintf(stderr, "server tests on the postgres queue backend\n");
+	}
+	if (getenv("PEX_SERVER_QUEUE") && strcmp(getenv("PEX_SERVER_QUEUE"), "azure") == 0) {
+		if (!getenv("PEX_AZURITE_CONNSTR") || !*getenv("PEX_AZURITE_CONNSTR")) {
+			fprintf(stderr, "PEX_SERVER_QUEUE=azure needs tests/azure/azurite.sh (PEX_AZURITE_CONNSTR)\n");
+			return 1;
+		}
+		g_azure = 1;
+		fprintf(stderr, "server tests on the azure queue backend (Azurite)\n");
 	}
 	sr = srunner_create(server_suite());
 	srunner_run_all(sr, CK_NORMAL);
