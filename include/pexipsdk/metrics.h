@@ -28,7 +28,7 @@ typedef struct pex_metrics {
 	                                    0 when ready_after_s is 0, -1 when Pexip could not say),
 	                                    in pool_depth but not ready: ready = pool_depth -
 	                                    pool_maturing */
-	/* the self-sizing pool (pool.max_depth; docs/DECISIONS.md #63), appended
+	/* the self-sizing pool (pool.max_depth; docs/DECISIONS.md #64), appended
 	 * without a version bump: nothing has shipped with version 1 */
 	double demand_rate;            /**< hand-outs per second, smoothed: this process's, or the
 	                                    deployment's as counted on Pexip when that is more */

@@ -58,7 +58,7 @@ typedef struct pex_pool_options {
 	unsigned ready_after_s;
 	/** pool.max_depth, default 0 (= depth: off), at most 100000. Above @c depth the
 	 * pool grows with the measured demand up to this many rooms, and shrinks back to
-	 * @c depth when the demand is gone (docs/DECISIONS.md #63). */
+	 * @c depth when the demand is gone (docs/DECISIONS.md #64). */
 	unsigned max_depth;
 	/** pool.wait_ms, default 2000, at most 60000. A pop that finds no ready room
 	 * waits up to this long for one that is on its way (a replacement in flight in
@@ -111,6 +111,14 @@ typedef struct pex_pool_room {
 
 /** Free a handed-out room record. NULL-safe. */
 PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
+
+/**
+ * Write @p room into @p out (replacing what it held) as the JSON object
+ * that `pexctl create --json` prints and room-server's create route
+ * answers: {"name", "id", "alias", "guest_pin", "tag"}.
+ * @return 0, PEX_EINVAL or PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_pool_room_to_json(pex_buf *out, const pex_pool_room *room);
 
 /**
  * Take a room from the pool and tag it. @p uui_hex is decoded with the pool's
@@ -210,7 +218,7 @@ PEX_EXTERN int pex_pool_replenish(size_t *created, pex_pool *pool, size_t n,
 	pex_pool_progress_cb progress, void *payload);
 
 /**
- * One step of the self-sizing pool (docs/DECISIONS.md #63); call it every
+ * One step of the self-sizing pool (docs/DECISIONS.md #64); call it every
  * few seconds from one thread (the room server does, every 2 s). Background
  * work. With pool.max_depth above pool.depth, it grows the pool to the
  * target depth: the demand (this process's hand-outs per second, or the

@@ -221,7 +221,7 @@ int pex__pool_created_since(pex_pool *p, const char *marker, long long since, lo
 	    pex__url_encode(&path, marker, strlen(marker)) == 0 &&
 	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=%screation_time&limit=1", when,
 			newest ? "-" : "") == 0 &&
-	    pex_client_request(p->client, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
+	    pex_client_request(&body, &status, p->client, "GET", path.ptr, NULL) == 0 && status == 200 &&
 	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
 	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
 		ok = 1;
@@ -353,7 +353,7 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 	}
 }
 
-/* Shrinking (docs/DECISIONS.md #63): take the first room off the queue
+/* Shrinking (docs/DECISIONS.md #64): take the first room off the queue
  * (the oldest visible one; a held room is not on the queue, so never one
  * another process holds) and delete it on Pexip, or schedule its deletion
  * when that fails. Counted again once the room is off the queue: when
@@ -375,7 +375,7 @@ int pex__pool_remove_one(pex_pool *p, unsigned target)
 		pex__room_ref_dispose(&ref);
 		return err < 0 ? err : 0;
 	}
-	err = pex_room_delete(p->client, ref.id, NULL);
+	err = pex_room_delete(NULL, p->client, ref.id);
 	if (err < 0 && err != PEX_ENOTFOUND) {
 		pex__log(p->log, PEX_LOG_WARN, "shrinking: deleting pool room %s: %s; scheduled for GC",
 			ref.name, pex_error_last()->message);

@@ -133,7 +133,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	/* name = prefix + 13 base32 chars (64 random bits); a replacement of
 	 * a hand-out starts them with PEX__POOL_DEMAND_MARK, any other room
 	 * never does, so every process can count the deployment's hand-outs
-	 * on Pexip (docs/DECISIONS.md #63) */
+	 * on Pexip (docs/DECISIONS.md #64) */
 	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
 		goto done;
 	{
@@ -191,7 +191,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		char saved[1024];
 		int code = err;
 		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-		if (pex_room_delete(p->client, id, NULL) < 0)
+		if (pex_room_delete(NULL, p->client, id) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
@@ -323,8 +323,8 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 				struct pex__room_ref ref;
 				memset(&ref, 0, sizeof(ref));
 				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
-					e = ref.id > 0 ? pex_room_delete(p->client, ref.id, NULL)
-						: pex_room_delete_by_name(p->client, ref.name, NULL);
+					e = ref.id > 0 ? pex_room_delete(NULL, p->client, ref.id)
+						: pex_room_delete_by_name(NULL, p->client, ref.name);
 					pex__room_ref_dispose(&ref);
 				}
 			}

@@ -1,5 +1,5 @@
 /*
- * The self-sizing pool at run time (docs/DECISIONS.md #63): the demand
+ * The self-sizing pool at run time (docs/DECISIONS.md #64): the demand
  * recorded at each hand-out, the target depth, a pop waiting for a room on
  * its way, when to try again, and the status figures. The model itself
  * (formulae, no clock, no locks) is sizing.c.
@@ -180,7 +180,7 @@ int pex__pool_sense_demand(pex_pool *p, long long *newest)
 
 /*
  * One step of the self-sizing pool. Each process decides alone from what
- * they all share (docs/DECISIONS.md #63): the pool queue's count, and the
+ * they all share (docs/DECISIONS.md #64): the pool queue's count, and the
  * replacement rooms every process made in the last
  * PEX__POOL_DEMAND_WINDOW_S, counted on Pexip by their names.
  */

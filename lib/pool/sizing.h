@@ -1,5 +1,5 @@
 /*
- * The self-sizing pool's model (docs/DECISIONS.md #63), pure: no I/O, no
+ * The self-sizing pool's model (docs/DECISIONS.md #64), pure: no I/O, no
  * clock of its own, no locks (the pool holds its lock around every call).
  * Times are milliseconds of one monotonic clock chosen by the caller.
  */

@@ -205,7 +205,7 @@ static const char *room_tag(fx *f, const char *name)
 static void delete_out_of_band(fx *f, const char *name)
 {
 	int deleted = 0;
-	ck_assert_int_eq(pex_room_delete_by_name(f->c, name, &deleted), 0);
+	ck_assert_int_eq(pex_room_delete_by_name(&deleted, f->c, name), 0);
 	ck_assert_int_eq(deleted, 1);
 }
 
@@ -842,7 +842,7 @@ START_TEST(test_resize_shrinks_slowly)
 	f.pool->sz.above_since_ms -= cool;
 	ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
 	ck_assert_uint_eq(removed, 0);
-	ck_assert_int_eq(pex_room_delete_by_name(f.c, "sh_r0000", NULL), 0);
+	ck_assert_int_eq(pex_room_delete_by_name(NULL, f.c, "sh_r0000"), 0);
 	/* quiet, but the cool-down restarted */
 	ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
 	ck_assert_uint_eq(removed, 0);
