@@ -1349,6 +1349,45 @@ START_TEST(test_hold)
 }
 END_TEST
 
+/* hold_method: every request of that method waits, other methods go */
+static void *held_post_main(void *arg)
+{
+	hold_req *g = arg;
+	hres r;
+	g->status = api(&r, g->e, "POST", CONF, "{\"name\": \"held-post\", \"service_type\": \"conference\"}");
+	hfree(&r);
+	return NULL;
+}
+
+START_TEST(test_hold_method)
+{
+	emu_t e;
+	hres r;
+	hold_req g;
+	pthread_t th;
+
+	start(&e, NULL);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_method\": true}", NULL), 400);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_method\": \"POST\"}", NULL), 200);
+	g.e = &e;
+	g.status = -1;
+	ck_assert_int_eq(pthread_create(&th, NULL, held_post_main, &g), 0);
+	while (emu_stat(&e, "held") != 1)
+		usleep(10 * 1000);
+	ck_assert_int_eq(emu_stat(&e, "in_flight"), 1);
+	/* other methods and the control API are not held */
+	ck_assert_int_eq(api(&r, &e, "GET", CONF "?name=other", NULL), 200);
+	hfree(&r);
+	ck_assert_int_eq(g.status, -1);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_method\": \"\"}", NULL), 200);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(g.status, 201);
+	ck_assert_int_eq(emu_stat(&e, "held"), 0);
+	ck_assert_int_eq(emu_stat(&e, "held_total"), 1);
+	stop_clean(&e);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Status API and control hooks                                       */
 /* ------------------------------------------------------------------ */
@@ -1811,6 +1850,7 @@ static Suite *emu_suite(void)
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_hold);
+	tcase_add_test(tc, test_hold_method);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_robustness);
