@@ -139,7 +139,7 @@ static void usage(FILE *f)
 		"  --metrics-interval S     refresh the Pexip gauges of /metrics and log a metrics line\n"
 		"                           at start and every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
-		"  --workers N              replenish worker threads (default 2)\n"
+		"  --workers N              replenish worker threads (default 2 x pexip.max_concurrency)\n"
 		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
 		"                           is one Pexip request and no queue operation (default 1,\n"
 		"                           0 = off, at most 16)\n"
@@ -465,7 +465,7 @@ int main(int argc, char **argv)
 	rs_server srv;
 	const char *config_path = NULL, *listen = NULL, *env_port, *queue_name = NULL;
 	char host[256], env_listen[300];
-	unsigned port = 0, bound = 0, threads = 8, workers = 2;
+	unsigned port = 0, bound = 0, threads = 8, workers = 0;   /* 0: from pexip.max_concurrency */
 	sigset_t sigs;
 	int c, sig = 0, status = 1, err, listen_from_config = 0;
 	watchdog wd;
@@ -498,7 +498,7 @@ int main(int argc, char **argv)
 				goto bad;
 			break;
 		case 'w':
-			if (parse_uint(optarg, 64, &workers) < 0 || workers == 0)
+			if (parse_uint(optarg, RS_WORKERS_MAX, &workers) < 0 || workers == 0)
 				goto bad;
 			break;
 		case 'p':
@@ -594,9 +594,16 @@ int main(int argc, char **argv)
 	{
 		/* anonymous lookups get a quarter of the Pexip connections */
 		long long conc = 5;
+		unsigned cap;
 		pex_config_get_int(&conc, srv.cfg, "pexip.max_concurrency");
-		if (rs_public_init(&srv, conc > 0 && conc < 1000 ? (unsigned)conc : 5) < 0)
+		cap = conc > 0 && conc < 1000 ? (unsigned)conc : 5;
+		if (rs_public_init(&srv, cap) < 0)
 			goto out;
+		/* replacements may use every connection hand-outs leave: twice
+		 * as many workers, so that while one queues the room it made (a
+		 * local commit) another can use its Pexip connection */
+		if (workers == 0)
+			workers = cap < RS_WORKERS_MAX / 2 ? 2 * cap : RS_WORKERS_MAX;
 	}
 	{
 		/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
