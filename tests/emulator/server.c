@@ -445,6 +445,18 @@ static json_object *faults_json(const emu_faults *f)
 	return o;
 }
 
+/* A string fault setting into @p buf (@p size bytes with its NUL), or a
+ * 400 naming @p key. */
+static bool string_setting(resp *r, const char *key, json_object *v, char *buf, size_t size)
+{
+	if (!json_object_is_type(v, json_type_string) || strlen(json_object_get_string(v)) >= size) {
+		resp_error(r, 400, "'%s' must be a string of at most %zu bytes", key, size - 1);
+		return false;
+	}
+	snprintf(buf, size, "%s", json_object_get_string(v));
+	return true;
+}
+
 /* POST /_emu/faults: validates every key first, then applies them all. */
 static void faults_post(resp *r, json_object *in)
 {
@@ -541,21 +553,11 @@ static void faults_post(resp *r, json_object *in)
 			}
 			f.fail_next_status = st;
 		} else if (!strcmp(key, "hold_prefix")) {
-			if (!json_object_is_type(v, json_type_string) ||
-			    strlen(json_object_get_string(v)) >= sizeof(f.hold_prefix)) {
-				resp_error(r, 400, "'hold_prefix' must be a string of at most %zu bytes",
-					sizeof(f.hold_prefix) - 1);
+			if (!string_setting(r, key, v, f.hold_prefix, sizeof(f.hold_prefix)))
 				return;
-			}
-			snprintf(f.hold_prefix, sizeof(f.hold_prefix), "%s", json_object_get_string(v));
 		} else if (!strcmp(key, "hold_method")) {
-			if (!json_object_is_type(v, json_type_string) ||
-			    strlen(json_object_get_string(v)) >= sizeof(f.hold_method)) {
-				resp_error(r, 400, "'hold_method' must be a string of at most %zu bytes",
-					sizeof(f.hold_method) - 1);
+			if (!string_setting(r, key, v, f.hold_method, sizeof(f.hold_method)))
 				return;
-			}
-			snprintf(f.hold_method, sizeof(f.hold_method), "%s", json_object_get_string(v));
 		} else if (!strcmp(key, "rate_limit_per_minute")) {
 			long long n;
 			if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||
