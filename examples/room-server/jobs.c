@@ -2,9 +2,9 @@
  *
  * A pop hands out a room and queues one "replenish 1" job; worker threads
  * take jobs and create the replacement rooms, so a request never waits for
- * Pexip's create. There are enough workers (by default twice
- * pexip.max_concurrency: docs/DECISIONS.md, "Replacements use the Pexip
- * connections hand-outs leave") for the replacements to use every Pexip
+ * Pexip's create. There are enough workers (by default one per Pexip
+ * connection, pexip.max_concurrency: docs/DECISIONS.md, "Replacements use
+ * the Pexip connections hand-outs leave") for the replacements to use every
  * connection the hand-outs leave free; the client's background class keeps
  * them behind the hand-outs. A "fill" job tops the pool up to pool.depth
  * (at start-up, after a GC sweep, and when a pop finds the pool empty). */

@@ -139,7 +139,7 @@ static void usage(FILE *f)
 		"  --metrics-interval S     refresh the Pexip gauges of /metrics and log a metrics line\n"
 		"                           at start and every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
-		"  --workers N              replenish worker threads (default 2 x pexip.max_concurrency)\n"
+		"  --workers N              replenish worker threads (default pexip.max_concurrency)\n"
 		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
 		"                           is one Pexip request and no queue operation (default 1,\n"
 		"                           0 = off, at most 16)\n"
@@ -599,11 +599,10 @@ int main(int argc, char **argv)
 		cap = conc > 0 && conc < 1000 ? (unsigned)conc : 5;
 		if (rs_public_init(&srv, cap) < 0)
 			goto out;
-		/* replacements may use every connection hand-outs leave: twice
-		 * as many workers, so that while one queues the room it made (a
-		 * local commit) another can use its Pexip connection */
+		/* replacements may use every connection hand-outs leave: one
+		 * worker per connection */
 		if (workers == 0)
-			workers = cap < RS_WORKERS_MAX / 2 ? 2 * cap : RS_WORKERS_MAX;
+			workers = cap < RS_WORKERS_MAX ? cap : RS_WORKERS_MAX;
 	}
 	{
 		/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
