@@ -13,7 +13,7 @@ static _Noreturn void usage(void)
 {
 	fputs("usage: pexbench [--dir DIR] [--server ROOM-SERVER] [--wrk WRK] [--lua-dir DIR] [--quick]\n"
 	      "                [--postgres]\n"
-	      "                create | create-once | rss | pexip | queue URI LABEL | servers\n", stderr);
+	      "                create | create-once | rss | pexip | queue URI LABEL | servers | sustain\n", stderr);
 	exit(2);
 }
 
@@ -66,6 +66,8 @@ int main(int argc, char **argv)
 		rc = bench_queue(&o, argv[i + 1], argv[i + 2]);
 	else if (!strcmp(argv[i], "servers"))
 		rc = bench_servers(&o);
+	else if (!strcmp(argv[i], "sustain"))
+		rc = bench_sustain(&o);
 	else
 		usage();
 	curl_global_cleanup();

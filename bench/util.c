@@ -508,3 +508,70 @@ long bench_rss_kib(pid_t pid)
 	fclose(f);
 	return kib;
 }
+
+/* ---- wrk ---- */
+
+int bench_wrk(const bench_opts *o, const char *script, const char *url, const char *const *args,
+	int conns, double seconds, double *rate, long long *bad, double *p50_ms)
+{
+	char lua[600], dur[32], threads[16], connections[16], buf[8192];
+	const char *argv[32];
+	int out[2], st, i = 0, fields;
+	size_t got = 0;
+	pid_t pid;
+	char *line;
+	long long reqs, us, status_err, sock_err, p50_us = -1;
+
+	snprintf(lua, sizeof(lua), "%s/%s", o->lua_dir, script);
+	snprintf(dur, sizeof(dur), "%.0fs", seconds);
+	/* wrk needs at least one connection per thread */
+	snprintf(threads, sizeof(threads), "-t%d", conns < 2 ? 1 : 2);
+	snprintf(connections, sizeof(connections), "-c%d", conns);
+	argv[i++] = o->wrk_bin;
+	argv[i++] = threads;
+	argv[i++] = connections;
+	argv[i++] = "-d";
+	argv[i++] = dur;
+	argv[i++] = "-s";
+	argv[i++] = lua;
+	argv[i++] = url;
+	argv[i++] = "--";
+	for (; *args && i < 31; args++)
+		argv[i++] = *args;
+	argv[i] = NULL;
+	if (pipe(out) != 0)
+		return -1;
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(out[1], STDOUT_FILENO);
+		close(out[0]);
+		close(out[1]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	for (;;) {
+		ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got == sizeof(buf) - 1)
+			break;
+	}
+	buf[got] = '\0';
+	close(out[0]);
+	waitpid(pid, &st, 0);
+	if (!(line = strstr(buf, "WRKRESULT ")) ||
+	    (fields = sscanf(line, "WRKRESULT %lld %lld %lld %lld %lld", &reqs, &us, &status_err,
+		&sock_err, &p50_us)) < 4 || us <= 0 || (p50_ms && fields < 5)) {
+		bench_log("wrk gave no result:\n%s", buf);
+		return -1;
+	}
+	*rate = (double)(reqs - status_err) / ((double)us / 1e6);
+	*bad = status_err + sock_err;
+	if (p50_ms)
+		*p50_ms = (double)p50_us / 1000;
+	return 0;
+}
