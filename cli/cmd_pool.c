@@ -15,14 +15,18 @@
 
 #define EVENT_MAX_BYTES (4u * 1024u * 1024u)
 
-static void log_to_stderr(pex_log_level level, const char *message, void *payload)
+/* The pool's lines: debug ones only with -v, whatever log.level says. */
+static void pool_record(pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count, void *payload)
 {
 	pexctl *ctl = payload;
-	if (ctl->quiet && level > PEX_LOG_ERROR)
-		return;
-	if (!ctl->verbose && level > PEX_LOG_INFO)
-		return;
-	fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
+	if (ctl->verbose || level <= PEX_LOG_INFO)
+		pexctl_log(ctl, level, message, fields, count);
+}
+
+static void log_to_stderr(pex_log_level level, const char *message, void *payload)
+{
+	pool_record(level, message, NULL, 0, payload);
 }
 
 /* What a command does with the queue: only read it (status, metrics, gc,
@@ -38,7 +42,10 @@ static int open_pool(pexctl *ctl, pex_pool **out, int use)
 	if (use == QUEUE_READ && (err = pexctl_queue_must_exist(ctl)) < 0)
 		return err;
 	/* -v and -q set log.level when the configuration is loaded (pexctl_config) */
-	return pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl);
+	if ((err = pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl)) < 0)
+		return err;
+	pexctl_log_records(ctl, pex_pool_client(*out), pool_record);    /* a client: cannot fail */
+	return 0;
 }
 
 static int parse_count(pexctl *ctl, const char *what, const char *s, long long max, long long *out)
@@ -61,17 +68,6 @@ static int progress_cb(size_t done, size_t total, void *payload)
 }
 
 /* ---- create ---- */
-
-static json_object *pool_room_json(const pex_pool_room *r)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(r->name));
-	json_object_object_add(o, "id", json_object_new_int64(r->id));
-	json_object_object_add(o, "alias", json_object_new_string(r->alias));
-	json_object_object_add(o, "guest_pin", json_object_new_string(r->guest_pin));
-	json_object_object_add(o, "tag", json_object_new_string(r->tag));
-	return o;
-}
 
 /* ---- replenish failures ----
  *
@@ -164,13 +160,13 @@ static void replenish_detached(pexctl *ctl, int wait)
 		}
 	}
 	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) == 0)
-		err = pex_pool_replenish(pool, 1, &created, NULL, NULL);
+		err = pex_pool_replenish(&created, pool, 1, NULL, NULL);
 	pex_pool_free(pool);
 	if (err < 0) {
 		snprintf(msg, sizeof(msg), "%s", pex_error_last()->code == err ?
 			pex_error_last()->message : pex_strerror(err));
 		if (wait) {
-			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", msg);
+			pexctl_logf(ctl, PEX_LOG_WARN, "replacing the room failed: %s", msg);
 		} else {
 			openlog("pexctl", LOG_PID, LOG_USER);
 			syslog(LOG_WARNING, "replacing the room handed out failed: %s", msg);
@@ -208,9 +204,10 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
 	if (err < 0)
 		return pexctl_fail(ctl, err, NULL);
-	if (ctl->json)
-		pexctl_print_json(pool_room_json(room));
-	else
+	if (ctl->json) {
+		pex_buf b = PEX_BUF_INIT;
+		pexctl_print_json(pexctl_json_parse(pex_pool_room_to_json(&b, room), &b));
+	} else
 		printf("name:       %s\nid:         %lld\nalias:      %s\nguest_pin:  %s\ntag:        %s\n",
 			room->name, room->id, room->alias, room->guest_pin, room->tag);
 	pex_pool_room_free(room);
@@ -224,7 +221,7 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 int cmd_gc(pexctl *ctl, int argc, char **argv)
 {
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	pex_pool *pool = NULL;
 	json_object *d = NULL;
 	long long v = 0;
@@ -251,8 +248,8 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "gc takes no operands (got '%s')", argv[optind]);
 	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	memset(&rep, 0, sizeof(rep));
-	err = pex_gc_sweep(pool, &o, &rep, progress_cb, ctl);
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
+	err = pex_gc_sweep(&rep, pool, &o, progress_cb, ctl);
 	pexctl_progress_end(ctl);
 	pex_pool_free(pool);
 	if (ctl->json) {
@@ -320,10 +317,10 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, NULL);
 
 	if (strcmp(sub, "status") == 0) {
-		pex_pool_metrics m;
+		pex_metrics m = PEX_METRICS_INIT;
 		size_t failures = 0;
 		char last[600];
-		err = pex_pool_get_metrics(pool, &m);
+		err = pex_metrics_get(&m, pool);
 		if (err == 0)
 			err = replenish_failures(ctl, &failures, last, sizeof(last));
 		if (err == 0) {
@@ -356,7 +353,7 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		}
 	} else if (strcmp(sub, "fill") == 0) {
 		long long ready_after = 60, ready_in;
-		err = pex_pool_fill(pool, (unsigned)depth, &n, progress_cb, ctl);
+		err = pex_pool_fill(&n, pool, (unsigned)depth, progress_cb, ctl);
 		pexctl_progress_end(ctl);
 		pex_config_get_int(&ready_after, ctl->cfg, "pool.ready_after_s");
 		/* new rooms are invisible on the queue until ready (+1 s: see the pool) */
@@ -373,7 +370,7 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 			printf("\n");
 		}
 	} else {
-		err = pex_pool_drain(pool, del, &n, progress_cb, ctl);
+		err = pex_pool_drain(&n, pool, del, progress_cb, ctl);
 		pexctl_progress_end(ctl);
 		if (ctl->json) {
 			report = json_object_new_object();
@@ -453,7 +450,7 @@ static int read_all(pexctl *ctl, const char *path, char **out, size_t *len)
 
 int cmd_event(pexctl *ctl, int argc, char **argv)
 {
-	pex_event_report rep;
+	pex_event_report rep = PEX_EVENT_REPORT_INIT;
 	pex_pool *pool = NULL;
 	char *body = NULL;
 	size_t len = 0;
@@ -468,8 +465,8 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		free(body);
 		return pexctl_fail(ctl, err, NULL);
 	}
-	memset(&rep, 0, sizeof(rep));
-	err = pex_pool_handle_event(pool, body, len, &rep);
+	pex_event_report_init(&rep, PEX_EVENT_REPORT_VERSION);
+	err = pex_event_handle(&rep, pool, body, len);
 	free(body);
 	pex_pool_free(pool);
 	if (err < 0)
@@ -549,7 +546,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 {
 	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
 	int prometheus = 0, gauges = 0;
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	pex_pool *pool = NULL;
 	pex_buf out = PEX_BUF_INIT;
 	int c, err;
@@ -580,7 +577,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 			"textfile); drop --json / --format json");
 	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	err = pex_pool_get_metrics(pool, &m);
+	err = pex_metrics_get(&m, pool);
 	pex_pool_free(pool);
 	if (err < 0)
 		return pexctl_fail(ctl, err, "metrics");

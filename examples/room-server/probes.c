@@ -64,18 +64,28 @@ int rs_probes_start(rs_server *s)
 	return 0;
 }
 
+void rs_thread_stop(pthread_mutex_t *lock, pthread_cond_t *cond, int *stop, pthread_t thread)
+{
+	pthread_mutex_lock(lock);
+	*stop = 1;
+	pthread_cond_broadcast(cond);
+	pthread_mutex_unlock(lock);
+	pthread_join(thread, NULL);
+}
+
+void rs_thread_end(pthread_mutex_t *lock, pthread_cond_t *cond, int *stop, pthread_t thread, int *started)
+{
+	if (!*started)
+		return;
+	rs_thread_stop(lock, cond, stop, thread);
+	pthread_cond_destroy(cond);
+	pthread_mutex_destroy(lock);
+	*started = 0;
+}
+
 void rs_probes_stop(rs_server *s)
 {
-	if (!s->probe_started)
-		return;
-	pthread_mutex_lock(&s->probe_lock);
-	s->probe_stop = 1;
-	pthread_cond_signal(&s->probe_cond);
-	pthread_mutex_unlock(&s->probe_lock);
-	pthread_join(s->probe_thread, NULL);
-	pthread_cond_destroy(&s->probe_cond);
-	pthread_mutex_destroy(&s->probe_lock);
-	s->probe_started = 0;
+	rs_thread_end(&s->probe_lock, &s->probe_cond, &s->probe_stop, s->probe_thread, &s->probe_started);
 }
 
 /* Ask the probe thread for a check when the last one is old; never waits. */
@@ -123,7 +133,7 @@ enum MHD_Result rs_route_readyz(rs_server *s, struct MHD_Connection *c, rs_reque
 	json_object *o = json_object_new_object(), *checks = json_object_new_object(), *q, *p, *pool;
 	long long now = rs_now_ms(), ok_at = s->pexip_ok_at, checked_at = s->pexip_checked_at;
 	int store = rs_queue_store_check(s), stopping = atomic_load(&s->stopping);
-	size_t depth = 0, pending, running;
+	size_t depth = 0, held = 0, pending, running;
 	int queue_ok, pexip_ok, pool_ok, ready, was;
 	char why[160];
 
@@ -144,7 +154,8 @@ enum MHD_Result rs_route_readyz(rs_server *s, struct MHD_Connection *c, rs_reque
 
 	/* the rooms held ready (--prefetch) are part of the pool, and the
 	 * depth counts maturing rooms (pool.ready_after_s) */
-	depth += pex_pool_held(s->pool);
+	if (pex_pool_held(&held, s->pool) == 0)
+		depth += held;
 	pthread_mutex_lock(&s->jobs_lock);
 	pending = s->replenish_pending + (s->fill_pending ? 1 : 0);
 	running = s->jobs_running;

@@ -19,11 +19,7 @@
 int pex_pool_options_init(pex_pool_options *opts, unsigned int version)
 {
 	static const pex_pool_options init = PEX_POOL_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_POOL_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_pool_options version %u", version);
-	*opts = init;
-	return 0;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_POOL_OPTIONS_VERSION, "pex_pool_options");
 }
 
 static int dup_opt(char **dst, const char *src)
@@ -57,6 +53,7 @@ void pex_pool_free(pex_pool *p)
 {
 	if (!p)
 		return;
+	pex__pool_maintenance_stop(p);        /* no tick runs from here on */
 	if (p->held_lock_ok) {
 		pex__pool_release_held(p, 0, 0);       /* held rooms go back to the queue */
 		pthread_mutex_destroy(&p->held_lock);
@@ -86,30 +83,13 @@ const char *pex__pool_name_prefix_rule(const char *s)
 	return NULL;
 }
 
-int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
-	pex_queue *deletion_queue, const pex_pool_options *o)
+/* The options' rules that need no I/O; 0 or PEX_EINVAL naming the key. */
+static int check_options(const pex_pool_options *o, pex_queue *pool_queue, pex_queue *deletion_queue)
 {
-	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
 	const char *why;
-	pex_pool_options v;
-	pex_pool *p;
 	size_t i;
-	int err;
-	char text_why[96];
+	char text_why[96], ages_why[400];
 
-	if (!out || !client || !pool_queue || !deletion_queue)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_pool_new needs a client and two queues");
-	*out = NULL;
-	if (!o)
-		o = &defaults;
-	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_pool_options version %u", o->version);
-	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
-	v = defaults;
-	memcpy(&v, o, o->version >= 2 ? sizeof(v) : offsetof(pex_pool_options, owned_prefixes));
-	o = &v;
 	for (i = 0; i < PEX_POOL_MAX_OWNED && o->owned_prefixes[i]; i++)
 		if (!o->owned_prefixes[i][0])
 			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
@@ -132,10 +112,38 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->ready_after_s > 3600)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.ready_after_s must be from 0 to 3600 seconds");
+	if (pex__lifecycle_ages_rule(o->orphan_max_age_s, o->ready_after_s, ages_why, sizeof(ages_why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s", ages_why);
 	if (strcmp(pex_queue_name(pool_queue), pex_queue_name(deletion_queue)) == 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.queue and gc.queue must be different queues (both are '%s')",
 			pex_queue_name(pool_queue));
+	return 0;
+}
+
+int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
+	pex_queue *deletion_queue, const pex_pool_options *o)
+{
+	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
+	pex_pool_options v;
+	pex_pool *p;
+	size_t i;
+	int err;
+
+	if (!out || !client || !pool_queue || !deletion_queue)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_pool_new needs a client and two queues");
+	*out = NULL;
+	if (!o)
+		o = &defaults;
+	if ((err = pex__version_check(o->version, PEX_POOL_OPTIONS_VERSION, "pex_pool_options")) < 0)
+		return err;
+	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
+	v = defaults;
+	memcpy(&v, o, o->version >= 2 ? sizeof(v) : offsetof(pex_pool_options, owned_prefixes));
+	o = &v;
+	if ((err = check_options(o, pool_queue, deletion_queue)) < 0)
+		return err;
 
 	p = pex__calloc(1, sizeof(*p));
 	if (!p)
@@ -145,6 +153,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	p->del_q = deletion_queue;
 	p->o = *o;
 	p->log = pex__client_logger(client);
+	atomic_init(&p->hold_max_s, PEX__POOL_HOLD_MAX_S);
 	if (pthread_mutex_init(&p->held_lock, NULL) != 0) {
 		free(p);
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "pex_pool_new: cannot create a mutex");
@@ -184,6 +193,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 		p->o.protected_prefixes[i] = i < p->nprotected ? p->protected_prefixes[i] : NULL;
 	for (i = 0; i < PEX_POOL_MAX_OWNED; i++)
 		p->o.owned_prefixes[i] = i < p->nowned ? p->owned_prefixes[i] : NULL;
+	if ((err = pex__pool_maintenance_start(p)) < 0)
+		goto fail;
 	*out = p;
 	return 0;
 fail:
@@ -219,8 +230,6 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	pex_client *client = NULL;
 	pex_queue *pq = NULL, *dq = NULL;
 	const char *pool_name = "room-creation-queue", *gc_name = "room-deletion-queue";
-	const char *const *list = NULL;
-	size_t n = 0;
 	long long v;
 	int b, err;
 
@@ -246,11 +255,8 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_STR("pool.room.alias_domain", o.alias_domain);
 	GET_INT("pool.room.participant_limit", o.participant_limit, long long);
 	GET_STR("pool.room.description", o.description);
-	GET_STR("tag.url_template", o.tag.url_template);
-	if (pex_config_get_list(&list, &n, cfg, "tag.allowed_hosts") == 0) {
-		o.tag.allowed_hosts = list;
-		o.tag.allowed_host_count = n;
-	}
+	if ((err = pex_tag_rules_from_config(&o.tag, cfg)) < 0)
+		return err;
 	GET_INT("gc.delay_s", o.gc_delay_s, unsigned);
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
@@ -301,28 +307,3 @@ int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type
 	return !service_type || strcmp(service_type, p->service_type) == 0;
 }
 
-long long pex__pexip_time(const char *s)
-{
-	struct tm tm;
-	const char *end;
-	long long t;
-	if (!s || !*s)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!end)
-		return -1;
-	t = (long long)timegm(&tm);
-	if (*end == '.')
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			;
-	if ((*end == '+' || *end == '-') && strlen(end) >= 6) {
-		int hh = (end[1] - '0') * 10 + (end[2] - '0');
-		int mm = (end[4] - '0') * 10 + (end[5] - '0');
-		long long off = (long long)hh * 3600 + mm * 60;
-		t += *end == '+' ? -off : off;
-	} else if (*end != '\0' && *end != 'Z') {
-		return -1;
-	}
-	return t;
-}
