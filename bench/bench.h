@@ -18,9 +18,8 @@
  *   queue.c    "queue": #9, lease + delete per second on one queue URI
  *   servers.c  "servers": #10, room-server creates per second, one server and
  *              two servers on one database (SQLite, or PostgreSQL with --postgres)
- *   sustain.c  "sustain": #11, sustained hand-outs per second once the pool is
- *              empty (replenishment sets the rate) against what max_concurrency
- *              allows, and the hand-out p50 under that load against one PATCH
+ *   sizing.c   "sizing": #11 the sustained hand-out rate against the Pexip
+ *              budget, #12 a demand profile, fixed depth against self-sizing
  */
 #ifndef PEX_BENCH_H
 #define PEX_BENCH_H
@@ -45,6 +44,8 @@ typedef struct bench_opts {
 	                            at $PEX_PG_CONNINFO (tests/postgres/pg.sh), else SQLite */
 	const char *db_name;     /* database (SQLite file) name the room servers share;
 	                            NULL: each server's own name */
+	const char *pool_extra;  /* more lines of the servers' pool: section (indented),
+	                            or NULL; ready_after_s there replaces the default 0 */
 } bench_opts;
 
 /* ---- time and statistics (util.c) ---- */
@@ -113,16 +114,6 @@ pex_pool *bench_pool(pex_client *client, const char *path, pex_queue **pool_q, p
 long bench_http(CURL *h, const char *method, const char *url, struct curl_slist *headers,
 	const char *body);
 
-/* ---- wrk (util.c) ---- */
-
-/* Run wrk on @p conns keep-alive connections for @p seconds with the script
- * @p script (in o->lua_dir; its arguments @p args, NULL-terminated); fill
- * *rate with 2xx answers per second, *bad with other answers and socket
- * errors and, if @p p50_ms is not NULL, *p50_ms with wrk's latency p50.
- * 0, or -1 (said on stderr). */
-int bench_wrk(const bench_opts *o, const char *script, const char *url, const char *const *args,
-	int conns, double seconds, double *rate, long long *bad, double *p50_ms);
-
 /* ---- the room server (util.c) ---- */
 
 typedef struct bench_server {
@@ -166,6 +157,6 @@ int bench_rss(const bench_opts *o);      /* server.c */
 int bench_pexip(const bench_opts *o);    /* pexip.c */
 int bench_queue(const bench_opts *o, const char *uri, const char *label);   /* queue.c */
 int bench_servers(const bench_opts *o);  /* servers.c */
-int bench_sustain(const bench_opts *o);  /* sustain.c */
+int bench_sizing(const bench_opts *o);   /* sizing.c */
 
 #endif

@@ -21,7 +21,7 @@ function request()
 end
 
 function done(summary, latency, requests)
-	io.write(string.format("WRKRESULT %d %d %d %d %d\n", summary.requests, summary.duration,
+	io.write(string.format("WRKRESULT %d %d %d %d\n", summary.requests, summary.duration,
 		summary.errors.status, summary.errors.connect + summary.errors.read +
-		summary.errors.write + summary.errors.timeout, latency:percentile(50)))
+		summary.errors.write + summary.errors.timeout))
 end

@@ -343,7 +343,7 @@ long bench_server_depth(CURL *h, const char *base)
 /* ---- the room server ---- */
 
 static int write_server_config(const char *path, const emu_t *e, const char *db, unsigned depth,
-	int postgres)
+	int postgres, const char *pool_extra)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -357,7 +357,7 @@ static int write_server_config(const char *path, const emu_t *e, const char *db,
 		"%s%s%s"
 		"pool:\n"
 		"  depth: %u\n"
-		"  ready_after_s: 0\n"       /* populated rooms, no replication: see bench_pool() */
+		"%s%s%s"   /* ready_after_s: 0 (populated rooms, no replication: see bench_pool()) */
 		"tag: {url_template: \"%s\"}\n"
 		"server:\n"
 		"  listen: \"127.0.0.1:8080\"\n"   /* overridden by --listen */
@@ -366,6 +366,8 @@ static int write_server_config(const char *path, const emu_t *e, const char *db,
 		"log: {level: warn, format: text}\n",
 		e->url, postgres ? "  backend: postgres\n  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" :
 		"  backend: sqlite\n  sqlite: {path: ", postgres ? "" : db, postgres ? "" : "}\n", depth,
+		pool_extra && strstr(pool_extra, "ready_after_s") ? "" : "  ready_after_s: 0\n",
+		pool_extra ? pool_extra : "", pool_extra ? "\n" : "",
 		BENCH_TAG_TEMPLATE, BENCH_API_KEY);
 	if (fclose(f) != 0)
 		return -1;
@@ -387,7 +389,7 @@ int bench_server_start(bench_server *s, const bench_opts *o, const emu_t *e, con
 	snprintf(s->db, sizeof(s->db), "%s/%s.db", o->dir, o->db_name ? o->db_name : name);
 	snprintf(cfg, sizeof(cfg), "%s/%s.yaml", o->dir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", o->dir, name);
-	if (write_server_config(cfg, e, s->db, depth, o->pg_conninfo != NULL) < 0) {
+	if (write_server_config(cfg, e, s->db, depth, o->pg_conninfo != NULL, o->pool_extra) < 0) {
 		bench_log("cannot write %s", cfg);
 		return -1;
 	}
@@ -507,71 +509,4 @@ long bench_rss_kib(pid_t pid)
 		}
 	fclose(f);
 	return kib;
-}
-
-/* ---- wrk ---- */
-
-int bench_wrk(const bench_opts *o, const char *script, const char *url, const char *const *args,
-	int conns, double seconds, double *rate, long long *bad, double *p50_ms)
-{
-	char lua[600], dur[32], threads[16], connections[16], buf[8192];
-	const char *argv[32];
-	int out[2], st, i = 0, fields;
-	size_t got = 0;
-	pid_t pid;
-	char *line;
-	long long reqs, us, status_err, sock_err, p50_us = -1;
-
-	snprintf(lua, sizeof(lua), "%s/%s", o->lua_dir, script);
-	snprintf(dur, sizeof(dur), "%.0fs", seconds);
-	/* wrk needs at least one connection per thread */
-	snprintf(threads, sizeof(threads), "-t%d", conns < 2 ? 1 : 2);
-	snprintf(connections, sizeof(connections), "-c%d", conns);
-	argv[i++] = o->wrk_bin;
-	argv[i++] = threads;
-	argv[i++] = connections;
-	argv[i++] = "-d";
-	argv[i++] = dur;
-	argv[i++] = "-s";
-	argv[i++] = lua;
-	argv[i++] = url;
-	argv[i++] = "--";
-	for (; *args && i < 31; args++)
-		argv[i++] = *args;
-	argv[i] = NULL;
-	if (pipe(out) != 0)
-		return -1;
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(out[1], STDOUT_FILENO);
-		close(out[0]);
-		close(out[1]);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	for (;;) {
-		ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (got == sizeof(buf) - 1)
-			break;
-	}
-	buf[got] = '\0';
-	close(out[0]);
-	waitpid(pid, &st, 0);
-	if (!(line = strstr(buf, "WRKRESULT ")) ||
-	    (fields = sscanf(line, "WRKRESULT %lld %lld %lld %lld %lld", &reqs, &us, &status_err,
-		&sock_err, &p50_us)) < 4 || us <= 0 || (p50_ms && fields < 5)) {
-		bench_log("wrk gave no result:\n%s", buf);
-		return -1;
-	}
-	*rate = (double)(reqs - status_err) / ((double)us / 1e6);
-	*bad = status_err + sock_err;
-	if (p50_ms)
-		*p50_ms = (double)p50_us / 1000;
-	return 0;
 }
