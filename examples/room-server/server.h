@@ -152,9 +152,9 @@ typedef struct rs_server {
 	pthread_cond_t jobs_cond;
 	size_t replenish_pending;       /* queued "replenish 1" jobs */
 	size_t replenish_running;       /* replacements a worker is making now */
-	size_t backlog_max;             /* hand-outs wait while this many are queued (0: never) */
+	size_t backlog_max;             /* hand-outs wait while this many are owed (0: never) */
 	size_t backlog_waiters;         /* requests waiting in rs_jobs_throttle() */
-	pthread_cond_t backlog_cond;    /* a queued job was taken (CLOCK_MONOTONIC) */
+	pthread_cond_t backlog_cond;    /* a replacement was made (CLOCK_MONOTONIC) */
 	int fill_pending;               /* a queued top-up to pool.depth */
 	size_t jobs_running;            /* jobs a worker is doing now */
 	int jobs_stopping;
