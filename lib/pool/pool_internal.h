@@ -36,7 +36,7 @@ struct pex_pool {
 	 * field is simply "the client": each request names its class. fg: the
 	 * hand-outs (pop) and what the caller waits on (pex_pool_maturing);
 	 * bg: bulk work (replenish, fill, prefetch, drain, metrics, GC, the
-	 * maintenance tick, resizing), docs/DECISIONS.md #15 and #65. */
+	 * maintenance tick, resizing), docs/DECISIONS.md #15 and #66. */
 	pex_client *fg;
 	pex_client *bg;
 	pex_queue *pool_q;
