@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
+#include "core/stats.h"
 #include "pexip/client_internal.h"
 #include "pexipsdk/config.h"
 #include "pexipsdk/version.h"
@@ -336,6 +337,7 @@ void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_respon
 	int64_t ra = resp ? pex__parse_retry_after(resp->retry_after, pex__unix_time()) : -1;
 	int64_t ms = pex__backoff_ms(attempt, c->retry_base_ms, c->retry_cap_ms, ra, pex__random_u64());
 	atomic_fetch_add(&c->n_retries, 1);
+	pex__stats_pexip_retry();
 	pex__sleep_ms(ms);
 }
 
@@ -375,7 +377,9 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 			/* every request waits for the token: fetch it as foreground
 			 * work even when bulk work (a background thread) needs it */
 			int was_bg = pex__http_background(0);
+			int64_t t0 = pex__stats_clock();
 			err = pex__http_perform(c->http, "POST", c->token_url, headers, form.ptr, form.size, &resp);
+			pex__stats_pexip_request("POST", 1, resp.status, err, t0);
 			pex__http_background(was_bg);
 		}
 		if (err == 0 && is_2xx(resp.status))
@@ -529,8 +533,10 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 		atomic_fetch_add(&c->n_requests, 1);
 		{
 			int replayed = resp->replayed;
+			int64_t t0_ns = pex__stats_clock();
 			err = pex__http_perform(c->http, method, url.ptr, headers, body,
 				body ? strlen(body) : 0, resp);
+			pex__stats_pexip_request(method, 0, resp->status, err, t0_ns);
 			/* Did some send of this request possibly reach the server before? */
 			resp->replayed = replayed || resp->sends > 1;
 		}

@@ -113,6 +113,8 @@ START_TEST(test_process_metrics)
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_requests_total{method=\"other\",status_class=\"error\"}") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_requests_total{method=\"PATCH\",status_class=\"error\"}") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_request_duration_seconds_count{method=\"GET\",status_class=\"2xx\"}") == 2);
+	ck_assert(prom_sum(b.ptr, "pexipsdk_pexip_requests_total{") == 7);
+	ck_assert(prom_sum(b.ptr, "pexipsdk_pexip_request_duration_seconds_count{") == 7);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_rate_limited_total") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_retries_total") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_token_fetches_total{outcome=\"ok\"}") == 1);

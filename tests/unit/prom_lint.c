@@ -323,16 +323,36 @@ int prom_lint(const char *text, char *why, size_t why_size)
 	return err;
 }
 
-double prom_sample(const char *text, const char *series)
+/* Add up the samples starting with @p prefix; @p exact: the series is
+ * the prefix itself. -1 when none (exact) or 0. */
+static double samples(const char *text, const char *prefix, int exact)
 {
-	size_t n = strlen(series);
+	size_t n = strlen(prefix);
 	const char *p = text;
+	double sum = 0;
+	int found = 0;
 
 	while (p && *p) {
-		if (strncmp(p, series, n) == 0 && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p = strchr(p, '\n');
-		p = p ? p + 1 : NULL;
+		const char *e = strchr(p, '\n');
+		if (*p != '#' && strncmp(p, prefix, n) == 0 && (!exact || p[n] == ' ')) {
+			/* the value follows the line's last space (no timestamps) */
+			const char *v = memrchr(p, ' ', e ? (size_t)(e - p) : strlen(p));
+			if (v) {
+				sum += strtod(v + 1, NULL);
+				found = 1;
+			}
+		}
+		p = e ? e + 1 : NULL;
 	}
-	return -1;
+	return found || !exact ? sum : -1;
+}
+
+double prom_sample(const char *text, const char *series)
+{
+	return samples(text, series, 1);
+}
+
+double prom_sum(const char *text, const char *prefix)
+{
+	return samples(text, prefix, 0);
 }

@@ -21,4 +21,8 @@ int prom_lint(const char *text, char *why, size_t why_size);
  * 'name{a="b"}'), or -1 when there is none. */
 double prom_sample(const char *text, const char *series);
 
+/* The sum of every sample whose series starts with @p prefix
+ * ('name{' for every labelled series of name); 0 when there is none. */
+double prom_sum(const char *text, const char *prefix);
+
 #endif
