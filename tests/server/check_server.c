@@ -2311,13 +2311,41 @@ static double moved(const char *a, const char *b, const char *series)
 
 #define POP_OK "pexipsdk_pop_duration_seconds_count{outcome=\"ok\"}"
 
+/* The families of @p text (its HELP lines) are the rows of the METRICS
+ * table of pexip-room-server(8), in the same order. */
+static void metrics_table_is(const char *text)
+{
+	char path[512], *man, *table, *end, *row, *help;
+	int rows = 0;
+
+	snprintf(path, sizeof(path), "%s/man/pexip-room-server.8",
+		getenv("PEX_SOURCE_ROOT") ? getenv("PEX_SOURCE_ROOT") : ".");
+	ck_assert_ptr_nonnull(man = slurp(path));
+	ck_assert_ptr_nonnull(table = strstr(man, "\n.SH METRICS\n"));
+	ck_assert_ptr_nonnull(end = strstr(table, "\n.TE\n"));
+	*end = '\0';
+	help = strstr(text, "# HELP ");
+	for (row = strstr(table, "\npexipsdk_"); row; row = strstr(row + 1, "\npexipsdk_")) {
+		size_t n = strcspn(row + 1, "\t");
+		ck_assert_msg(help && strncmp(help + 7, row + 1, n) == 0 && help[7 + n] == ' ',
+			"pexip-room-server(8) lists %.*s where /metrics has %.60s", (int)n, row + 1,
+			help ? help + 7 : "nothing");
+		help = strstr(help + 1, "# HELP ");
+		rows++;
+	}
+	ck_assert_msg(!help, "/metrics has %.60s, not in pexip-room-server(8)", help);
+	ck_assert_int_ge(rows, 20);
+	free(man);
+}
+
 /*
  * The room server's whole /metrics text is a valid exposition with the
  * project's names (prom_lint: HELP and TYPE, _total and _seconds, cumulative
  * buckets ending with +Inf = _count, no duplicate series, escaped labels),
  * and the process's metrics move: a hand-out times a pop, counts Pexip
  * requests and queue operations; a 429 from Pexip counts as one and as a
- * retry; event-sink payloads count by outcome.
+ * retry; event-sink payloads count by outcome. pexip-room-server(8) lists
+ * every family served.
  */
 START_TEST(test_metrics_exposition)
 {
@@ -2386,6 +2414,7 @@ START_TEST(test_metrics_exposition)
 		prom_sum(b, "pexipsdk_pexip_request_duration_seconds_count{"));
 	ck_assert(moved(a, b, POP_OK) == 1);
 	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"fail_next\": 0, \"retry_after_s\": 0}", NULL), 200);
+	metrics_table_is(b);
 	free(a);
 	free(b);
 	ck_assert_int_eq(server_stop(&s), 0);
