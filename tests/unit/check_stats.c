@@ -12,6 +12,8 @@
 #include "internal.h"
 #include "core/stats.h"
 #include "pexipsdk/pool.h"
+#include "pexipsdk/queue.h"
+#include "pexipsdk/sys/queue_backend.h"
 #include "prom_lint.h"
 
 static char why[512];
@@ -161,6 +163,38 @@ START_TEST(test_whole_exposition)
 }
 END_TEST
 
+/* The queue dispatch times every operation, by name and outcome (a real
+ * in-memory queue). */
+START_TEST(test_queue_operations_timed)
+{
+	pex_queue_backend *be = NULL;
+	pex_queue *q = NULL;
+	pex_message *msg = NULL;
+	pex_buf b = PEX_BUF_INIT;
+	size_t n;
+
+	ck_assert_int_eq(pex_queue_backend_memory_new(&be), 0);
+	ck_assert_int_eq(pex_queue_open_backend(&q, be, "stats-q"), 0);
+	pex__stats_reset();
+	ck_assert_int_eq(pex_queue_put(q, "x", 1, 0), 0);
+	ck_assert_int_eq(pex_queue_put(q, "y", 1, 0), 0);
+	ck_assert_int_eq(pex_queue_receive(&msg, q, 30), 0);
+	ck_assert_int_eq(pex_queue_delete(q, msg), 0);
+	pex_message_free(msg);
+	ck_assert_int_eq(pex_queue_count(&n, q), 0);
+	ck_assert_int_eq(pex_queue_put(q, "", 0, 0), PEX_EINVAL);   /* refused before the backend */
+	ck_assert_int_eq(pex_metrics_process_write(&b), 0);
+	lint_ok(b.ptr);
+	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"put\",outcome=\"ok\"}") == 2);
+	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"receive\",outcome=\"ok\"}") == 1);
+	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"delete\",outcome=\"ok\"}") == 1);
+	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"count\",outcome=\"ok\"}") == 1);
+	ck_assert(prom_sum(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{") == 5);
+	pex_buf_dispose(&b);
+	pex_queue_free(q);
+}
+END_TEST
+
 /* ---- recording while another thread writes ---- */
 
 static atomic_int g_stop;
@@ -256,6 +290,7 @@ int main(void)
 	tcase_add_test(tc, test_label_escape);
 	tcase_add_test(tc, test_process_metrics);
 	tcase_add_test(tc, test_whole_exposition);
+	tcase_add_test(tc, test_queue_operations_timed);
 	tcase_add_test(tc, test_concurrent_writes);
 	tcase_add_test(tc, test_lint_refuses);
 	suite_add_tcase(s, tc);
