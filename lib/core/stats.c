@@ -1,5 +1,5 @@
 /* Process-wide metrics: counters, duration histograms and their Prometheus
- * text (see stats.h; bucket and label choices: docs/DECISIONS.md #59). */
+ * text (see stats.h; bucket and label choices: docs/DECISIONS.md #60). */
 #include <string.h>
 #include <time.h>
 
