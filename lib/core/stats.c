@@ -184,7 +184,7 @@ void pex__stats_pexip_retry(void)
 
 void pex__stats_queue_op(const char *op, int err, int64_t t0)
 {
-	size_t i = pick(queue_ops, PEX__ARRAY_SIZE(queue_ops), op) * 2 + (err < 0);
+	size_t i = pick(queue_ops, PEX__ARRAY_SIZE(queue_ops), op) * 2 + (err != 0);
 
 	pex__histogram_observe(&S.queue_duration[i], pex__stats_clock() - t0);
 }

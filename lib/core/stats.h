@@ -50,7 +50,8 @@ int pex__stats_label_escape(pex_buf *out, const char *value);
 void pex__stats_pexip_request(const char *method, int token, long status, int err, int64_t t0);
 /* A Pexip request is about to be retried (after a backoff). */
 void pex__stats_pexip_retry(void);
-/* A queue operation ("put", "receive", ...) ended with @p err. */
+/* A queue operation ("put", "receive", ...) ended with @p err (a backend's
+ * own return: anything but 0 is an error). */
 void pex__stats_queue_op(const char *op, int err, int64_t t0);
 /* pex_pool_pop ended with @p err (PEX_EEMPTY: the pool was empty). */
 void pex__stats_pop(int err, int64_t t0);

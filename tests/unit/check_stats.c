@@ -98,6 +98,7 @@ START_TEST(test_process_metrics)
 	pex__stats_queue_op("put", 0, t0);
 	pex__stats_queue_op("receive", PEX_EBACKEND, t0);
 	pex__stats_queue_op("frobnicate", 0, t0);
+	pex__stats_queue_op("receive", 1, t0);     /* a backend's positive return is an error too */
 	pex__stats_pop(0, t0);
 	pex__stats_pop(PEX_EEMPTY, t0);
 	pex__stats_pop(PEX_EINVAL, t0);
@@ -122,7 +123,7 @@ START_TEST(test_process_metrics)
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_token_fetches_total{outcome=\"ok\"}") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pexip_token_fetches_total{outcome=\"error\"}") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"put\",outcome=\"ok\"}") == 1);
-	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"receive\",outcome=\"error\"}") == 1);
+	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"receive\",outcome=\"error\"}") == 2);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_queue_operation_duration_seconds_count{operation=\"other\",outcome=\"ok\"}") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pop_duration_seconds_count{outcome=\"ok\"}") == 1);
 	ck_assert(prom_sample(b.ptr, "pexipsdk_pop_duration_seconds_count{outcome=\"empty\"}") == 1);
