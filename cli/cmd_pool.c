@@ -164,7 +164,7 @@ static void replenish_detached(pexctl *ctl, int wait)
 		}
 	}
 	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) == 0)
-		err = pex_pool_replenish(pool, 1, &created, NULL, NULL);
+		err = pex_pool_replenish(&created, pool, 1, NULL, NULL);
 	pex_pool_free(pool);
 	if (err < 0) {
 		snprintf(msg, sizeof(msg), "%s", pex_error_last()->code == err ?
@@ -224,7 +224,7 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 int cmd_gc(pexctl *ctl, int argc, char **argv)
 {
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	pex_pool *pool = NULL;
 	json_object *d = NULL;
 	long long v = 0;
@@ -251,8 +251,8 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "gc takes no operands (got '%s')", argv[optind]);
 	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	memset(&rep, 0, sizeof(rep));
-	err = pex_gc_sweep(pool, &o, &rep, progress_cb, ctl);
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
+	err = pex_gc_sweep(&rep, pool, &o, progress_cb, ctl);
 	pexctl_progress_end(ctl);
 	pex_pool_free(pool);
 	if (ctl->json) {
@@ -320,10 +320,10 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, NULL);
 
 	if (strcmp(sub, "status") == 0) {
-		pex_pool_metrics m;
+		pex_metrics m = PEX_METRICS_INIT;
 		size_t failures = 0;
 		char last[600];
-		err = pex_pool_get_metrics(pool, &m);
+		err = pex_metrics_get(&m, pool);
 		if (err == 0)
 			err = replenish_failures(ctl, &failures, last, sizeof(last));
 		if (err == 0) {
@@ -356,7 +356,7 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		}
 	} else if (strcmp(sub, "fill") == 0) {
 		long long ready_after = 60, ready_in;
-		err = pex_pool_fill(pool, (unsigned)depth, &n, progress_cb, ctl);
+		err = pex_pool_fill(&n, pool, (unsigned)depth, progress_cb, ctl);
 		pexctl_progress_end(ctl);
 		pex_config_get_int(&ready_after, ctl->cfg, "pool.ready_after_s");
 		/* new rooms are invisible on the queue until ready (+1 s: see the pool) */
@@ -373,7 +373,7 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 			printf("\n");
 		}
 	} else {
-		err = pex_pool_drain(pool, del, &n, progress_cb, ctl);
+		err = pex_pool_drain(&n, pool, del, progress_cb, ctl);
 		pexctl_progress_end(ctl);
 		if (ctl->json) {
 			report = json_object_new_object();
@@ -453,7 +453,7 @@ static int read_all(pexctl *ctl, const char *path, char **out, size_t *len)
 
 int cmd_event(pexctl *ctl, int argc, char **argv)
 {
-	pex_event_report rep;
+	pex_event_report rep = PEX_EVENT_REPORT_INIT;
 	pex_pool *pool = NULL;
 	char *body = NULL;
 	size_t len = 0;
@@ -468,8 +468,8 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		free(body);
 		return pexctl_fail(ctl, err, NULL);
 	}
-	memset(&rep, 0, sizeof(rep));
-	err = pex_pool_handle_event(pool, body, len, &rep);
+	pex_event_report_init(&rep, PEX_EVENT_REPORT_VERSION);
+	err = pex_event_handle(&rep, pool, body, len);
 	free(body);
 	pex_pool_free(pool);
 	if (err < 0)
@@ -549,7 +549,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 {
 	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
 	int prometheus = 0, gauges = 0;
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	pex_pool *pool = NULL;
 	pex_buf out = PEX_BUF_INIT;
 	int c, err;
@@ -580,7 +580,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 			"textfile); drop --json / --format json");
 	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	err = pex_pool_get_metrics(pool, &m);
+	err = pex_metrics_get(&m, pool);
 	pex_pool_free(pool);
 	if (err < 0)
 		return pexctl_fail(ctl, err, "metrics");

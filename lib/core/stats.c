@@ -1,11 +1,11 @@
 /* Process-wide metrics: counters, duration histograms and their Prometheus
- * text (see stats.h; bucket and label choices: docs/DECISIONS.md #60). */
+ * text (see stats.h; bucket and label choices: docs/DECISIONS.md #62). */
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
 #include "core/stats.h"
-#include "pexipsdk/pool.h"
+#include "pexipsdk/metrics.h"
 
 /* ---- histograms ---- */
 

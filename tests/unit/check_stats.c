@@ -11,7 +11,7 @@
 
 #include "internal.h"
 #include "core/stats.h"
-#include "pexipsdk/pool.h"
+#include "pexipsdk/metrics.h"
 #include "pexipsdk/queue.h"
 #include "pexipsdk/sys/queue_backend.h"
 #include "prom_lint.h"
@@ -147,10 +147,9 @@ END_TEST
  * the room server does, make one valid exposition. */
 START_TEST(test_whole_exposition)
 {
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	pex_buf b = PEX_BUF_INIT;
 
-	memset(&m, 0, sizeof(m));
 	m.pool_depth = 3;
 	m.pops = 7;
 	pex__stats_pop(0, pex__stats_clock());
