@@ -15,14 +15,18 @@
 
 #define EVENT_MAX_BYTES (4u * 1024u * 1024u)
 
-static void log_to_stderr(pex_log_level level, const char *message, void *payload)
+/* The pool's lines: debug ones only with -v, whatever log.level says. */
+static void pool_record(pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count, void *payload)
 {
 	pexctl *ctl = payload;
-	if (ctl->quiet && level > PEX_LOG_ERROR)
-		return;
-	if (!ctl->verbose && level > PEX_LOG_INFO)
-		return;
-	fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
+	if (ctl->verbose || level <= PEX_LOG_INFO)
+		pexctl_log(ctl, level, message, fields, count);
+}
+
+static void log_to_stderr(pex_log_level level, const char *message, void *payload)
+{
+	pool_record(level, message, NULL, 0, payload);
 }
 
 /* What a command does with the queue: only read it (status, metrics, gc,
@@ -38,7 +42,10 @@ static int open_pool(pexctl *ctl, pex_pool **out, int use)
 	if (use == QUEUE_READ && (err = pexctl_queue_must_exist(ctl)) < 0)
 		return err;
 	/* -v and -q set log.level when the configuration is loaded (pexctl_config) */
-	return pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl);
+	if ((err = pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl)) < 0)
+		return err;
+	pexctl_log_records(ctl, pex_pool_client(*out), pool_record);    /* a client: cannot fail */
+	return 0;
 }
 
 static int parse_count(pexctl *ctl, const char *what, const char *s, long long max, long long *out)
@@ -170,7 +177,7 @@ static void replenish_detached(pexctl *ctl, int wait)
 		snprintf(msg, sizeof(msg), "%s", pex_error_last()->code == err ?
 			pex_error_last()->message : pex_strerror(err));
 		if (wait) {
-			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", msg);
+			pexctl_logf(ctl, PEX_LOG_WARN, "replacing the room failed: %s", msg);
 		} else {
 			openlog("pexctl", LOG_PID, LOG_USER);
 			syslog(LOG_WARNING, "replacing the room handed out failed: %s", msg);

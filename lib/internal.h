@@ -6,6 +6,7 @@
 #define PEX_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,9 +74,17 @@ typedef struct pex__logger {
 	pex_log_cb cb;
 	void *payload;
 	pex_log_level level;
+	/* set: gets the lines instead of cb; set while a pool's maintenance
+	 * thread may log (pex_client_set_log_record), hence atomic */
+	_Atomic(pex_log_record_cb) record_cb;
+	void *_Atomic record_payload;
 } pex__logger;
 void pex__log(const pex__logger *lg, pex_log_level level, const char *fmt, ...)
 	PEX_PRINTF(3, 4);
+/* pex__log() with @p count fields (pex_log_field): string values are
+ * shortened and escaped like the message. */
+void pex__log_fields(const pex__logger *lg, pex_log_level level, const pex_log_field *fields,
+	size_t count, const char *fmt, ...) PEX_PRINTF(5, 6);
 /*
  * Copy @p in to @p out (NUL-terminated, truncated to @p size) with every
  * long comma-separated list after a '=' (a name__in= filter of a hundred

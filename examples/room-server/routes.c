@@ -643,7 +643,12 @@ static void *public_lookup_main(void *arg)
 	rs_public_entry *e = j->e;
 	pex_room *room = NULL;
 	char *body = NULL;
-	int err = pex_room_get_by_name(&room, pex_pool_client(s->pool), j->name);
+	int err;
+
+	/* the request waits, suspended: its id stays valid until it resumes */
+	rs_log_context(j->r->request_id);
+	err = pex_room_get_by_name(&room, pex_pool_client(s->pool), j->name);
+	rs_log_context(NULL);
 
 	if (err == 0 && !(body = public_body(room)))
 		err = PEX_ENOMEM;
@@ -796,41 +801,47 @@ static enum MHD_Result functions_timer(rs_server *s, struct MHD_Connection *c, r
 
 /* ---- dispatch ---- */
 
+static enum MHD_Result gc_timer(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	return functions_timer(s, c, r, 1);
+}
+
+static enum MHD_Result metrics_timer(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	return functions_timer(s, c, r, 0);
+}
+
+/* The routes without a name in their path. */
+static const struct {
+	const char *path;
+	enum MHD_Result (*run)(rs_server *s, struct MHD_Connection *c, rs_request *r);
+} fixed_routes[] = {
+	{ "/room/create", room_create }, { "/room/bulk/create", room_bulk_create },
+	{ "/room/bulk", room_bulk_delete }, { "/public/event_sink", event_sink },
+	{ "/public/health", health }, { "/healthz", rs_route_healthz }, { "/readyz", rs_route_readyz },
+	{ "/metrics", metrics }, { "/gc_timer", gc_timer }, { "/metrics_timer", metrics_timer },
+};
+
 enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_request *r)
 {
-	const char *m = r->method, *p = r->path, *name;
+	const char *m = r->method, *p = r->path, *name, *pub = NULL;
+	size_t i;
 
-	if (is(p, "/room/create"))
-		return room_create(s, c, r);
-	if (is(p, "/room/bulk/create"))
-		return room_bulk_create(s, c, r);
-	if (is(p, "/room/bulk"))
-		return room_bulk_delete(s, c, r);
-	if ((name = name_after(p, "/room/"))) {
-		if (!rs_valid_room_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
-		if (is(m, "GET") || is(m, "HEAD"))
-			return room_get(s, c, r, name);
-		if (is(m, "PATCH"))
-			return room_patch(s, c, r, name);
-		return room_delete(s, c, r, name);
-	}
-	if (is(p, "/public/event_sink"))
-		return event_sink(s, c, r);
-	if (is(p, "/public/health"))
-		return health(s, c, r);
-	if (is(p, "/healthz"))
-		return rs_route_healthz(s, c, r);
-	if (is(p, "/readyz"))
-		return rs_route_readyz(s, c, r);
-	if ((name = name_after(p, "/public/room/"))) {
-		if (!rs_valid_room_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
-		return public_room(s, c, r, name);
-	}
-	if (is(p, "/metrics"))
-		return metrics(s, c, r);
-	if (is(p, "/gc_timer") || is(p, "/metrics_timer"))
-		return functions_timer(s, c, r, is(p, "/gc_timer"));
-	return rs_send_error(c, r, 404, "not_found", "no route for %s", p);
+	for (i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++)
+		if (is(p, fixed_routes[i].path))
+			return fixed_routes[i].run(s, c, r);
+	/* /room/NAME and /public/room/NAME: the name is checked first */
+	if (!(name = name_after(p, "/room/")))
+		pub = name_after(p, "/public/room/");
+	if ((name || pub) && !rs_valid_room_name(name ? name : pub))
+		return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
+	if (pub)
+		return public_room(s, c, r, pub);
+	if (!name)
+		return rs_send_error(c, r, 404, "not_found", "no route for %s", p);
+	if (is(m, "GET") || is(m, "HEAD"))
+		return room_get(s, c, r, name);
+	if (is(m, "PATCH"))
+		return room_patch(s, c, r, name);
+	return room_delete(s, c, r, name);
 }

@@ -84,6 +84,18 @@ PEX_EXTERN int pex_client_new(pex_client **out, const pex_client_options *opts);
 PEX_EXTERN int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 	pex_log_cb log_cb, void *log_payload);
 
+/**
+ * Send this client's log lines as records (message and typed fields) to
+ * @p cb instead of its pex_log_cb (pex_log(3)); NULL goes back to the
+ * pex_log_cb. The level stays the client's. Set it once, right after
+ * creating the client (for a pool: right after pex_pool_new*(), on
+ * pex_pool_client()); a line another thread logs meanwhile (a pool's
+ * maintenance thread) goes to one callback or the other, and lines logged
+ * before it went to the pex_log_cb.
+ * @return 0, or PEX_EINVAL when @p client is NULL.
+ */
+PEX_EXTERN int pex_client_set_log_record(pex_client *client, pex_log_record_cb cb, void *payload);
+
 /** Free a client (no request may be in flight). NULL-safe. */
 PEX_EXTERN void pex_client_free(pex_client *client);
 

@@ -1,5 +1,5 @@
 /* Process-wide metrics: counters, duration histograms and their Prometheus
- * text (see stats.h; bucket and label choices: docs/DECISIONS.md #62). */
+ * text (see stats.h; bucket and label choices: docs/DECISIONS.md #63). */
 #include <string.h>
 #include <time.h>
 

@@ -313,6 +313,16 @@ int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 	return err;
 }
 
+int pex_client_set_log_record(pex_client *c, pex_log_record_cb cb, void *payload)
+{
+	if (!c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client given");
+	/* the payload first: a thread that sees the new callback sees it too */
+	atomic_store_explicit(&c->log.record_payload, payload, memory_order_relaxed);
+	atomic_store_explicit(&c->log.record_cb, cb, memory_order_release);
+	return 0;
+}
+
 const pex__logger *pex__client_logger(const pex_client *c) { return &c->log; }
 const char *pex__client_base(const pex_client *c) { return c->base; }
 unsigned pex__client_retries_max(const pex_client *c) { return c->retries_max; }
@@ -540,12 +550,15 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			/* Did some send of this request possibly reach the server before? */
 			resp->replayed = replayed || resp->sends > 1;
 		}
-		if (err == 0)
-			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", method, path,
-				resp->status, (long long)(pex__now_ms() - t0));
-		else
-			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %s", method, path,
-				pex_error_last()->message);
+		{
+			pex_log_field f[] = { { "method", method, 0 }, { "path", path, 0 },
+				{ "attempt", NULL, (long long)attempt + 1 },
+				{ "duration_ms", NULL, (long long)(pex__now_ms() - t0) },
+				{ err == 0 ? "status" : "error", err == 0 ? NULL : pex_error_last()->message,
+				  err == 0 ? resp->status : 0 } };
+			pex__log_fields(&c->log, PEX_LOG_DEBUG, f, PEX__ARRAY_SIZE(f), "pexip request%s",
+				err == 0 ? "" : " failed");
+		}
 
 		if (err == 0 && resp->status == 401 && c->auth == PEX_AUTH_OAUTH2) {
 			/* A token taken before this request waited for a connection
@@ -578,9 +591,13 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			resp->replayed = 1;
 		else if (err == 0 && resp->status >= 500 && resp->status != 503 && resp->status != 429)
 			resp->replayed = 1;   /* 502/504: a proxy may have passed it on */
-		pex__log(&c->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", method, path,
-			err < 0 ? pex_strerror(err) : pex__http_reason(resp->status),
-			attempt + 1, c->retries_max);
+		{
+			pex_log_field f[] = { { "method", method, 0 }, { "path", path, 0 },
+				{ "attempt", NULL, (long long)attempt + 1 },
+				{ "error", err < 0 ? pex_strerror(err) : pex__http_reason(resp->status), 0 } };
+			pex__log_fields(&c->log, PEX_LOG_INFO, f, PEX__ARRAY_SIZE(f),
+				"pexip request failed, retry %u of %u", attempt + 1, c->retries_max);
+		}
 		pex__client_backoff(c, attempt++, err == 0 ? resp : NULL);
 	}
 	free_secret(auth);

@@ -383,7 +383,7 @@ static void keep_log(pex_log_level level, const char *message, void *payload)
 START_TEST(test_log_escape)
 {
 	char out[64], tiny[6];
-	pex__logger lg = { keep_log, NULL, PEX_LOG_DEBUG };
+	pex__logger lg = { keep_log, NULL, PEX_LOG_DEBUG, NULL, NULL };
 
 	/* control characters and bytes that are not UTF-8 become \xHH */
 	ck_assert_uint_eq(pex_log_escape(out, sizeof(out), "a\nb\x1b[31m\xff\xc3\xa9"), 20);
@@ -406,12 +406,62 @@ START_TEST(test_log_escape)
 }
 END_TEST
 
+/* ---- log records ---- */
+
+static char g_rec_keys[256], g_rec_values[1100];
+
+static void keep_record(pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count, void *payload)
+{
+	size_t i;
+	(void)level;
+	(void)payload;
+	snprintf(g_logged, sizeof(g_logged), "%s", message);
+	g_rec_keys[0] = g_rec_values[0] = '\0';
+	for (i = 0; i < count; i++) {
+		char v[600];
+		if (fields[i].str)
+			snprintf(v, sizeof(v), "%s|", fields[i].str);
+		else
+			snprintf(v, sizeof(v), "#%lld|", fields[i].num);
+		strncat(g_rec_keys, fields[i].key, sizeof(g_rec_keys) - strlen(g_rec_keys) - 2);
+		strcat(g_rec_keys, ",");
+		strncat(g_rec_values, v, sizeof(g_rec_values) - strlen(g_rec_values) - 1);
+	}
+}
+
+/* Fields reach a record callback typed and escaped, and a string
+ * callback as " key=value" after the message. */
+START_TEST(test_log_fields)
+{
+	pex__logger lg = { keep_log, NULL, PEX_LOG_INFO, NULL, NULL };
+	pex_log_field f[] = { { "method", "GET", 0 }, { "path", "/a b\n\"c", 0 }, { "status", NULL, 200 },
+		{ "error", "", 0 } };
+
+	pex__log_fields(&lg, PEX_LOG_INFO, f, 4, "pexip %s", "request");
+	ck_assert_str_eq(g_logged, "pexip request method=GET path=\"/a b\\\\x0a\\\"c\" status=200 error=\"\"");
+	lg.record_cb = keep_record;
+	pex__log_fields(&lg, PEX_LOG_INFO, f, 4, "pexip %s", "request");
+	ck_assert_str_eq(g_logged, "pexip request");
+	ck_assert_str_eq(g_rec_keys, "method,path,status,error,");
+	ck_assert_str_eq(g_rec_values, "GET|/a b\\x0a\"c|#200||");
+	/* the level still applies; plain lines reach the record callback too */
+	g_logged[0] = '\0';
+	pex__log_fields(&lg, PEX_LOG_DEBUG, f, 4, "dropped");
+	ck_assert_str_eq(g_logged, "");
+	pex__log(&lg, PEX_LOG_WARN, "plain");
+	ck_assert_str_eq(g_logged, "plain");
+	ck_assert_str_eq(g_rec_keys, "");
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_error_table);
+	tcase_add_test(tc, test_log_fields);
 	tcase_add_test(tc, test_error_details);
 	tcase_add_test(tc, test_buf_and_base64);
 	tcase_add_test(tc, test_backoff_schedule);
