@@ -69,17 +69,6 @@ static int progress_cb(size_t done, size_t total, void *payload)
 
 /* ---- create ---- */
 
-static json_object *pool_room_json(const pex_pool_room *r)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(r->name));
-	json_object_object_add(o, "id", json_object_new_int64(r->id));
-	json_object_object_add(o, "alias", json_object_new_string(r->alias));
-	json_object_object_add(o, "guest_pin", json_object_new_string(r->guest_pin));
-	json_object_object_add(o, "tag", json_object_new_string(r->tag));
-	return o;
-}
-
 /* ---- replenish failures ----
  *
  * The replacement that create leaves behind records each failure as a
@@ -215,9 +204,10 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
 	if (err < 0)
 		return pexctl_fail(ctl, err, NULL);
-	if (ctl->json)
-		pexctl_print_json(pool_room_json(room));
-	else
+	if (ctl->json) {
+		pex_buf b = PEX_BUF_INIT;
+		pexctl_print_json(pexctl_json_parse(pex_pool_room_to_json(&b, room), &b));
+	} else
 		printf("name:       %s\nid:         %lld\nalias:      %s\nguest_pin:  %s\ntag:        %s\n",
 			room->name, room->id, room->alias, room->guest_pin, room->tag);
 	pex_pool_room_free(room);

@@ -572,21 +572,7 @@ int pexctl_config_or_defaults(pexctl *ctl)
 
 int pexctl_tag_rules(pexctl *ctl, pex_tag_rules *rules)
 {
-	const char *const *hosts = NULL;
-	const char *tmpl = NULL;
-	size_t nhosts = 0;
-	int err;
-	if ((err = pex_tag_rules_init(rules, PEX_TAG_RULES_VERSION)) < 0)
-		return err;
-	if ((err = pex_config_get_string(&tmpl, ctl->cfg, "tag.url_template")) == 0)
-		rules->url_template = tmpl;
-	else if (err != PEX_ENOTFOUND)
-		return err;
-	if ((err = pex_config_get_list(&hosts, &nhosts, ctl->cfg, "tag.allowed_hosts")) < 0)
-		return err;
-	rules->allowed_hosts = hosts;
-	rules->allowed_host_count = nhosts;
-	return 0;
+	return pex_tag_rules_from_config(rules, ctl->cfg);
 }
 
 int pexctl_client(pexctl *ctl)

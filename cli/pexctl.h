@@ -106,7 +106,10 @@ void pexctl_logf(pexctl *ctl, pex_log_level level, const char *fmt, ...) PEX_PRI
 int pexctl_log_records(pexctl *ctl, pex_client *client, pex_log_record_cb cb);
 /* Print a JSON document on stdout. Takes ownership of @doc. */
 void pexctl_print_json(json_object *doc);
-/* A room as the JSON object of the CLI contract. */
+/* The JSON text a library builder (pex_room_to_json...) wrote into @p b,
+ * parsed (NULL when @p err < 0); @p b is disposed of. */
+json_object *pexctl_json_parse(int err, pex_buf *b);
+/* A room as the JSON object of the CLI contract (pex_room_to_json). */
 json_object *pexctl_room_json(const pex_room *room);
 /* Progress on a TTY only (stderr): label, bar, done/total, rate and time
  * left (pexctl_progress_format); pexctl_progress_end ends the line when

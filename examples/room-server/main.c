@@ -120,7 +120,6 @@ static void warn_if_no_credentials(const rs_auth *a)
 
 static int load_settings(rs_server *s)
 {
-	const char *v = NULL;
 	const char *const *list = NULL;
 	size_t n = 0;
 
@@ -137,12 +136,9 @@ static int load_settings(rs_server *s)
 		s->protected_prefixes = list;
 		s->protected_count = n;
 	}
-	pex_tag_rules_init(&s->tag_rules, PEX_TAG_RULES_VERSION);
-	if (pex_config_get_string(&v, s->cfg, "tag.url_template") == 0)
-		s->tag_rules.url_template = v;
-	if (pex_config_get_list(&list, &n, s->cfg, "tag.allowed_hosts") == 0) {
-		s->tag_rules.allowed_hosts = list;
-		s->tag_rules.allowed_host_count = n;
+	if (pex_tag_rules_from_config(&s->tag_rules, s->cfg) < 0) {
+		rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
+		return -1;
 	}
 	if (!(s->auth = rs_auth_new(s->cfg)))
 		return -1;

@@ -154,19 +154,6 @@ void rs_json_error(rs_text *t, const char *code, const char *message)
 	rs_text_puts(t, "}}");
 }
 
-void rs_json_pool_room(rs_text *t, const pex_pool_room *room)
-{
-	rs_text_puts(t, "{\"name\":");
-	rs_text_json_str(t, room->name);
-	rs_text_printf(t, ",\"id\":%lld,\"alias\":", room->id);
-	rs_text_json_str(t, room->alias);
-	rs_text_puts(t, ",\"guest_pin\":");
-	rs_text_json_str(t, room->guest_pin);
-	rs_text_puts(t, ",\"tag\":");
-	rs_text_json_str(t, room->tag);
-	rs_text_puts(t, "}");
-}
-
 void rs_log_line_json(rs_text *t, const char *ts, const char *level, const char *component,
 	const char *msg, const pex_log_field *fields, size_t count)
 {

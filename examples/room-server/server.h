@@ -305,8 +305,6 @@ void rs_text_printf(rs_text *t, const char *fmt, ...) PEX_PRINTF(2, 3);
 void rs_text_json_str(rs_text *t, const char *s);
 /* {"error":{"code":...,"message":...}} */
 void rs_json_error(rs_text *t, const char *code, const char *message);
-/* {"name","id","alias","guest_pin","tag"}: a handed-out room. */
-void rs_json_pool_room(rs_text *t, const pex_pool_room *room);
 /* One log line (no newline) of @p msg and @p count fields, all escaped
  * already (pex_log_escape): a JSON object {"ts","level","component","msg",
  * fields...} with string fields as JSON strings and the others as

@@ -36,28 +36,77 @@ int pex_log_level_parse(pex_log_level *out, const char *name)
 		"unknown log level '%s' (expected error, warn, info or debug)", name);
 }
 
-size_t pex_log_escape(char *out, size_t size, const char *in)
+/* The one rule for text in a message: the next piece of [p, end) as it is
+ * written out. A control character (C0, DEL), a byte that does not start
+ * valid UTF-8 is "\xHH" in @p esc, a byte in @p quote is a backslash and
+ * itself (1 byte read either way); anything else is its whole UTF-8
+ * sequence. Sets *src and *take (bytes written); returns the bytes read. */
+static size_t escape_next(const unsigned char *p, const unsigned char *end, const char *quote,
+	char esc[4], const char **src, size_t *take)
 {
 	static const char hex[] = "0123456789abcdef";
+	unsigned long cp;
+	size_t n = pex__utf8_decode(p, (size_t)(end - p), &cp);
+
+	*src = (const char *)p;
+	*take = n;
+	if (*p && strchr(quote, *p)) {
+		esc[0] = '\\';
+		esc[1] = (char)*p;
+		*src = esc;
+		*take = 2;
+		return 1;
+	}
+	if (n == 0 || *p < 0x20 || *p == 0x7f) {
+		esc[0] = '\\';
+		esc[1] = 'x';
+		esc[2] = hex[*p >> 4];
+		esc[3] = hex[*p & 15];
+		*src = esc;
+		*take = 4;
+		n = 1;
+	}
+	return n;
+}
+
+void pex__text_escape(char *out, size_t size, const char *s, size_t len, const char *quote,
+	size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t o = 0;
+
+	if (size == 0)
+		return;
+	while (p < end) {
+		char esc[4];
+		const char *src;
+		size_t take, n = escape_next(p, end, quote, esc, &src, &take);
+		/* whole escapes and sequences only, with room for "..." */
+		if ((size_t)((const char *)p - s) >= max || o + take + 4 > size) {
+			if (o + 4 <= size) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(out + o, src, take);
+		o += take;
+		p += n;
+	}
+	out[o] = '\0';
+}
+
+size_t pex_log_escape(char *out, size_t size, const char *in)
+{
 	const unsigned char *p = (const unsigned char *)(in ? in : "");
 	const unsigned char *end = p + strlen((const char *)p);
 	size_t len = 0, written = 0;
 	int full = !out || size == 0;
 
 	while (p < end) {
-		unsigned long cp;
-		size_t n = pex__utf8_decode(p, (size_t)(end - p), &cp), take = n;
 		char esc[4];
-		const char *src = (const char *)p;
-		if (n == 0 || *p < 0x20 || *p == 0x7f) {
-			esc[0] = '\\';
-			esc[1] = 'x';
-			esc[2] = hex[*p >> 4];
-			esc[3] = hex[*p & 15];
-			src = esc;
-			take = 4;
-			n = 1;
-		}
+		const char *src;
+		size_t take, n = escape_next(p, end, "", esc, &src, &take);
 		/* whole sequences and whole escapes only */
 		if (!full && take < size - written) {
 			memcpy(out + written, src, take);

@@ -46,11 +46,7 @@ struct pex_client {
 int pex_client_options_init(pex_client_options *opts, unsigned int version)
 {
 	static const pex_client_options init = PEX_CLIENT_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", version);
-	*opts = init;
-	return 0;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options");
 }
 
 static void free_secret(char *s)
@@ -138,9 +134,8 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	if (!out || !o)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client options given");
 	*out = NULL;
-	if (o->version == 0 || o->version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", o->version);
+	if ((err = pex__version_check(o->version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options")) < 0)
+		return err;
 	if ((err = check_url(o->url, "pexip.url")) < 0)
 		return err;
 	if (o->timeout_ms < 1 || o->timeout_ms > 600000)
@@ -333,13 +328,28 @@ void pex__client_count_failure(pex_client *c)
 	atomic_fetch_add(&c->n_failures, 1);
 }
 
-void pex_client_get_stats(const pex_client *c, pex_client_stats *out)
+int pex_client_stats_init(pex_client_stats *stats, unsigned int version)
+{
+	static const pex_client_stats init = PEX_CLIENT_STATS_INIT;
+	return PEX__STRUCT_INIT(stats, init, version, PEX_CLIENT_STATS_VERSION, "pex_client_stats");
+}
+
+int pex_client_get_stats(pex_client_stats *out, const pex_client *c)
 {
 	pex_client *m = (pex_client *)c;
+	int err;
+
+	if (!out || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_client_get_stats: out and client are required");
+	/* the members of the caller's version, no more */
+	if ((err = pex__version_check(out->version, PEX_CLIENT_STATS_VERSION, "pex_client_stats")) < 0)
+		return err;
 	out->requests = atomic_load(&m->n_requests);
 	out->retries = atomic_load(&m->n_retries);
 	out->token_fetches = atomic_load(&m->n_token_fetches);
 	out->failures = atomic_load(&m->n_failures);
+	return 0;
 }
 
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp)
@@ -633,8 +643,8 @@ int pex_client_check(pex_client *c)
 	return err;
 }
 
-int pex_client_request(pex_client *c, const char *method, const char *path,
-	const char *json_body, pex_buf *out, int *status)
+int pex_client_request(pex_buf *out, int *status, pex_client *c, const char *method,
+	const char *path, const char *json_body)
 {
 	pex__http_response resp;
 	int err, idem;

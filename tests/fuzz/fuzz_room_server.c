@@ -1167,8 +1167,14 @@ static void run_text(char *in)
 	room.alias = (char *)b;
 	room.guest_pin = (char *)c;
 	room.tag = (char *)d;
-	rs_text_init(&t);
-	rs_json_pool_room(&t, &room);
+	/* the library's builder (room-server's create answer), as json-c wrote it */
+	{
+		pex_buf jb = PEX_BUF_INIT;
+		CHECK(pex_pool_room_to_json(&jb, &room) == 0);
+		rs_text_init(&t);
+		rs_text_put(&t, jb.ptr, jb.size);
+		pex_buf_dispose(&jb);
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(room.name));
 	json_object_object_add(o, "id", json_object_new_int64(room.id));
