@@ -202,6 +202,12 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_pop(&room, pool, uui, tag);
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
+	if (err == PEX_EEMPTY) {
+		/* the message says when; --json has it as a number too */
+		json_object *report = json_object_new_object();
+		json_object_object_add(report, "retry_after_s", json_object_new_int64(pex_pool_retry_after()));
+		return pexctl_fail_report(ctl, report, err, NULL);
+	}
 	if (err < 0)
 		return pexctl_fail(ctl, err, NULL);
 	if (ctl->json) {
@@ -335,6 +341,10 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
 				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
 				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
+				json_object_object_add(report, "demand_rate", json_object_new_double(m.demand_rate));
+				json_object_object_add(report, "target_depth", json_object_new_int64(m.target_depth));
+				json_object_object_add(report, "empty_in_s", m.empty_in_s < 0 ? NULL :
+					json_object_new_int64(m.empty_in_s));
 				json_object_object_add(report, "replenish_failures", json_object_new_int64((int64_t)failures));
 				json_object_object_add(report, "last_replenish_failure",
 					last[0] ? json_object_new_string(last) : NULL);
@@ -345,6 +355,10 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 					printf("pool depth:        %lld (ready %lld, maturing %lld)\n", m.pool_depth,
 						m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0,
 						m.pool_maturing);
+				printf("demand:            %.2f rooms/s (target depth %lld", m.demand_rate, m.target_depth);
+				if (m.empty_in_s >= 0)
+					printf(", empty in %lld s at this rate", m.empty_in_s);
+				printf(")\n");
 				printf("deletion backlog:  %lld\npool rooms on Pexip: %lld\nlive conferences:  %lld\n"
 					"replenish failures: %zu", m.deletion_backlog, m.pexip_pool_rooms,
 					m.live_conferences, failures);
