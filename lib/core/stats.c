@@ -1,5 +1,5 @@
 /* Process-wide metrics: counters, duration histograms and their Prometheus
- * text (see stats.h; bucket and label choices: docs/DECISIONS.md #66). */
+ * text (see stats.h; bucket and label choices: docs/DECISIONS.md #68). */
 #include <string.h>
 #include <time.h>
 

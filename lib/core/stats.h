@@ -2,7 +2,7 @@
  * Process-wide metrics: lock-free counters and fixed-bucket duration
  * histograms (atomics in static storage: bounded memory, no allocation
  * when recording), written as Prometheus text by pex_metrics_process_write.
- * Label values come from fixed tables (docs/DECISIONS.md #66). Callers
+ * Label values come from fixed tables (docs/DECISIONS.md #68). Callers
  * record with one call where a request or operation ends.
  */
 #ifndef PEX_CORE_STATS_H
