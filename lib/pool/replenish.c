@@ -107,46 +107,93 @@ typedef struct repl_ctx {
 	int demand;                  /* replacements of hand-outs (named so, see below) */
 } repl_ctx;
 
+/* A new room's name: pool.name_prefix + 13 base32 characters (64 random
+ * bits). A replacement of a hand-out (@p demand) starts them with
+ * PEX__POOL_DEMAND_MARK and any other room never does, so every process
+ * can count the deployment's hand-outs on Pexip (docs/DECISIONS.md #64). */
+static int new_room_name(char *name, size_t size, const pex_pool *p, int demand)
+{
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	unsigned char rnd[8];
+	uint64_t v = 0;
+	size_t k, off;
+	int err;
+
+	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
+		return err;
+	off = (size_t)snprintf(name, size, "%s", p->name_prefix);
+	for (k = 0; k < 8; k++)
+		v = (v << 8) | rnd[k];
+	for (k = 0; k < 13 && off + 1 < size; k++, v >>= 5)
+		name[off++] = b32[v & 31];
+	name[off] = '\0';
+	k = strlen(p->name_prefix);
+	if (demand)
+		name[k] = PEX__POOL_DEMAND_MARK[0];
+	else if (name[k] == PEX__POOL_DEMAND_MARK[0])
+		name[k] = 'q';
+	return 0;
+}
+
+/* Put the room just created on the pool queue, invisible until it is ready.
+ * If that fails, delete the room now rather than leave an orphan. */
+static int queue_new_room(pex_pool *p, const struct pex__room_ref *ref)
+{
+	pex_buf msg = PEX_BUF_INIT;
+	char saved[1024];
+	int err;
+
+	err = pex__poolmsg_encode(&msg, ref);
+	if (err == 0)
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
+			pex__lifecycle_maturing_delay_s(p->o.ready_after_s));
+	pex_buf_dispose(&msg);
+	if (err >= 0)
+		return 0;
+	snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+	if (pex_room_delete(NULL, p->bg, ref->id) < 0)
+		pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
+			"deleted; the orphan sweep will remove it", ref->name);
+	return pex_error_set(err, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", ref->name, saved);
+}
+
+/* Count one room done for the caller's progress callback; what the callback
+ * does must not bury the cause of a failure (@p err < 0). */
+static void replenish_progress(repl_ctx *c, int err)
+{
+	size_t d;
+	pex__error_copy cause;
+
+	if (!c->progress)
+		return;
+	d = atomic_fetch_add(&c->done, 1) + 1;
+	if (err < 0)
+		pex__error_save(&cause);
+	pthread_mutex_lock(&c->progress_lock);
+	if (c->progress(d, c->n, c->payload) != 0)
+		atomic_store(&c->aborted, 1);
+	pthread_mutex_unlock(&c->progress_lock);
+	if (err < 0)
+		pex__error_restore(&cause);
+}
+
 static int replenish_one(pex_pool *p, size_t i, void *arg)
 {
 	repl_ctx *c = arg;
 	pex_room_spec s = PEX_ROOM_SPEC_INIT;
 	struct pex__room_ref ref;
-	pex_buf msg = PEX_BUF_INIT;
-	unsigned char rnd[8];
 	/* a truncated alias is over 250 characters: pex_room_create refuses it */
 	char name[PEX__TEXT_MAX_BYTES + 1], alias[2 * PEX__TEXT_MAX_BYTES + 2], pin[24], gpin[24];
-	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 	long long id = 0;
 	int64_t t0;
 	double took;
-	size_t k;
 	int err;
 	(void)i;
 
 	if (atomic_load(&c->aborted))
 		return 0;
-	/* name = prefix + 13 base32 chars (64 random bits); a replacement of
-	 * a hand-out starts them with PEX__POOL_DEMAND_MARK, any other room
-	 * never does, so every process can count the deployment's hand-outs
-	 * on Pexip (docs/DECISIONS.md #64) */
-	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
-		goto done;
-	{
-		uint64_t v = 0;
-		size_t off = (size_t)snprintf(name, sizeof(name), "%s", p->name_prefix);
-		for (k = 0; k < 8; k++)
-			v = (v << 8) | rnd[k];
-		for (k = 0; k < 13 && off + 1 < sizeof(name); k++, v >>= 5)
-			name[off++] = b32[v & 31];
-		name[off] = '\0';
-		k = strlen(p->name_prefix);
-		if (c->demand)
-			name[k] = PEX__POOL_DEMAND_MARK[0];
-		else if (name[k] == PEX__POOL_DEMAND_MARK[0])
-			name[k] = 'q';
-	}
-	if ((err = random_digits(pin, p->o.pin_digits)) < 0 ||
+	if ((err = new_room_name(name, sizeof(name), p, c->demand)) < 0 ||
+	    (err = random_digits(pin, p->o.pin_digits)) < 0 ||
 	    (err = random_digits(gpin, p->o.guest_pin_digits)) < 0)
 		goto done;
 	if (strcmp(pin, gpin) == 0)
@@ -178,45 +225,18 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	ref.alias = alias;
 	ref.guest_pin = gpin;
 	ref.created = (long long)pex__unix_time();
-	err = pex__poolmsg_encode(&msg, &ref);
-	if (err == 0)
-		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
-			pex__lifecycle_maturing_delay_s(p->o.ready_after_s));
-	if (err < 0) {
-		/* Created but not queued: delete it now rather than leave an orphan. */
-		char saved[1024];
-		int code = err;
-		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-		if (pex_room_delete(NULL, p->bg, id) < 0)
-			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
-				"deleted; the orphan sweep will remove it", name);
-		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
-		err = code;
-		pex__pool_create_end(p, took, 0);
-		goto done;
+	err = queue_new_room(p, &ref);
+	pex__pool_create_end(p, took, err == 0);
+	if (err == 0) {
+		atomic_fetch_add(&c->created, 1);
+		atomic_fetch_add(&p->replenished, 1);
 	}
-	pex__pool_create_end(p, took, 1);
-	atomic_fetch_add(&c->created, 1);
-	atomic_fetch_add(&p->replenished, 1);
 done:
-	pex_buf_dispose(&msg);
 	if (err < 0) {
 		atomic_fetch_add(&p->replenish_failures, 1);
 		pex__log(p->log, PEX_LOG_WARN, "replenish: %s", pex_error_last()->message);
 	}
-	if (c->progress) {
-		size_t d = atomic_fetch_add(&c->done, 1) + 1;
-		pex__error_copy cause;
-		/* what the caller's callback does must not bury the cause */
-		if (err < 0)
-			pex__error_save(&cause);
-		pthread_mutex_lock(&c->progress_lock);
-		if (c->progress(d, c->n, c->payload) != 0)
-			atomic_store(&c->aborted, 1);
-		pthread_mutex_unlock(&c->progress_lock);
-		if (err < 0)
-			pex__error_restore(&cause);
-	}
+	replenish_progress(c, err);
 	return err;
 }
 
