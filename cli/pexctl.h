@@ -7,7 +7,7 @@
 #include <pexipsdk/pexipsdk.h>
 #include <pexipsdk/sys/errors.h>  /* pex_error_set, to re-classify errors */
 
-/* Exit codes: the shell contract (design §7, pexctl(1) EXIT STATUS). */
+/* Exit codes: the shell contract (pexctl(1) EXIT STATUS). */
 enum {
 	EXIT_OK = 0,
 	EXIT_RUNTIME = 1,

@@ -1,5 +1,5 @@
 /*
- * UUI (RFC 7433, encoding=hex) to service tag URL (design.md §5).
+ * UUI (RFC 7433, encoding=hex) to service tag URL (pex_uui(3)).
  *
  * Pure: no I/O, no allocation beyond the output buffer. The decoded octets
  * are never copied out as a whole: every check reads them straight from the

@@ -1,5 +1,5 @@
 /*
- * Unit tests for pex_uui_to_tag() (design.md §5): every rule and its
+ * Unit tests for pex_uui_to_tag() (pex_uui(3)): every rule and its
  * boundaries, then pex_tag_from_url() (a tag URL given as text: every rule,
  * with the offset in the caller's string), then a golden table of inputs
  * and their exact results or messages. Pure function: no sockets, no files.
