@@ -5,7 +5,8 @@
 # in the repository ("design.md", "design §7", "spec §5",
 # "spec/azure-storage-queue.md", "style.md") or an absolute path of a
 # developer's machine (/work/..., /home/...), so such a citation cannot
-# creep back. RFC sections ("RFC 7433 §4.1") are fine.
+# creep back; and when a cited docs/NAME.md does not exist. RFC sections
+# ("RFC 7433 §4.1") are fine.
 #
 # Usage: citations.sh SOURCE_ROOT    (exit 0: clean, 1: citations found)
 set -u
@@ -32,6 +33,20 @@ found=$(list | grep -v -e '^tests/unit/citations\.sh$' -e '^tests/\.azurite' |
 		[ -f "$f" ] || continue
 		grep -nHIiE -- "$pattern" "$f"
 	done)
+
+# A cited docs/NAME.md must exist.
+missing=$(list | grep -v -e '^tests/unit/citations\.sh$' -e '^tests/\.azurite' |
+	while IFS= read -r f; do
+		[ -f "$f" ] || continue
+		grep -ohIE 'docs/[A-Za-z0-9_-]+\.md' "$f"
+	done | sort -u |
+	while IFS= read -r d; do
+		[ -f "$d" ] || echo "$d"
+	done)
+if [ -n "$missing" ]; then
+	echo "cited but not in the repository: $missing" >&2
+	exit 1
+fi
 
 if [ -n "$found" ]; then
 	echo "citations of documents outside the repository (cite docs/ARCHITECTURE.md," >&2
