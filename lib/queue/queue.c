@@ -122,13 +122,11 @@ void pex_message_array_free(pex_message **msgs, size_t count)
 
 int pex_queue_backend_init(pex_queue_backend *b, unsigned int version)
 {
-	if (!b)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_init: backend is NULL");
-	if (version == 0 || version > PEX_QUEUE_BACKEND_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported queue backend version %u (this library knows 1..%u)",
-			version, (unsigned)PEX_QUEUE_BACKEND_VERSION);
+	int err = pex__version_check(b, "pex_queue_backend_init", "backend", "queue backend", version,
+		PEX_QUEUE_BACKEND_VERSION);
+
+	if (err < 0)
+		return err;
 	/* a version 1 caller's struct ends before the version 2 members */
 	memset(b, 0, version == 1 ? offsetof(pex_queue_backend, check) : sizeof(*b));
 	b->version = version;

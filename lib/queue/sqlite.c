@@ -39,13 +39,11 @@
 
 int pex_queue_sqlite_options_init(pex_queue_sqlite_options *opts, unsigned int version)
 {
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_sqlite_options_init: opts is NULL");
-	if (version == 0 || version > PEX_QUEUE_SQLITE_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported sqlite options version %u (this library knows 1..%u)",
-			version, (unsigned)PEX_QUEUE_SQLITE_OPTIONS_VERSION);
+	int err = pex__version_check(opts, "pex_queue_sqlite_options_init", "opts", "sqlite options",
+		version, PEX_QUEUE_SQLITE_OPTIONS_VERSION);
+
+	if (err < 0)
+		return err;
 	memset(opts, 0, sizeof(*opts));
 	opts->version = version;
 	return 0;

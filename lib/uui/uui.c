@@ -803,13 +803,11 @@ static int put_template(pex_buf *out, const char *tmpl, const uui_input *in)
 int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version)
 {
 	static const pex_tag_rules init = PEX_TAG_RULES_INIT;
-	if (!rules)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_tag_rules_init: rules is NULL");
-	if (version == 0 || version > PEX_TAG_RULES_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_tag_rules version %u (this library knows 1..%u)",
-			version, (unsigned)PEX_TAG_RULES_VERSION);
+	int err = pex__version_check(rules, "pex_tag_rules_init", "rules", "pex_tag_rules", version,
+		PEX_TAG_RULES_VERSION);
+
+	if (err < 0)
+		return err;
 	*rules = init;
 	rules->version = version;
 	return 0;
@@ -819,10 +817,8 @@ static int check_rules(const pex_tag_rules *rules, const char *what)
 {
 	if (!rules)
 		return uui_fail("%s: no tag rules given", what);
-	if (rules->version == 0 || rules->version > PEX_TAG_RULES_VERSION)
-		return uui_fail("unsupported pex_tag_rules version %u (this library knows 1..%u)",
-			rules->version, (unsigned)PEX_TAG_RULES_VERSION);
-	return 0;
+	return pex__version_check(rules, NULL, NULL, "pex_tag_rules", rules->version,
+		PEX_TAG_RULES_VERSION);
 }
 
 static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
@@ -831,10 +827,6 @@ static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 	uui_input in;
 	int err;
 
-	if ((err = check_rules(rules, "UUI")) < 0)
-		return err;
-	if (!uui)
-		return uui_fail("UUI: empty (NULL)");
 	max_octets = rules->max_octets ? rules->max_octets : PEX_UUI_DEFAULT_MAX_OCTETS;
 
 	memset(&in, 0, sizeof(in));
@@ -860,16 +852,31 @@ static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 	return put_template(out, rules->url_template, &in);
 }
 
-int pex_uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
+/*
+ * The frame of both public functions: @p out checked and cleared, the rules
+ * and the input @p s checked (@p what names the input in messages), then
+ * @p convert; on failure nothing half-written survives in @p out.
+ */
+static int tag_into(pex_buf *out, const char *fn, const char *what, const char *s,
+	const pex_tag_rules *rules, int (*convert)(pex_buf *, const char *, const pex_tag_rules *))
 {
 	int err;
+
 	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_uui_to_tag: out is NULL");
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: out is NULL", fn);
 	pex__buf_clear(out);
-	if ((err = uui_to_tag(out, uui, rules)) < 0)
-		pex__buf_clear(out);           /* nothing half-written survives */
+	if ((err = check_rules(rules, what)) < 0)
+		return err;
+	if (!s)
+		return uui_fail("%s: empty (NULL)", what);
+	if ((err = convert(out, s, rules)) < 0)
+		pex__buf_clear(out);
 	return err;
+}
+
+int pex_uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
+{
+	return tag_into(out, "pex_uui_to_tag", "UUI", uui, rules, uui_to_tag);
 }
 
 /*
@@ -882,10 +889,6 @@ static int url_to_tag(pex_buf *out, const char *url, const pex_tag_rules *rules)
 	uui_input in;
 	int err;
 
-	if ((err = check_rules(rules, "tag URL")) < 0)
-		return err;
-	if (!url)
-		return uui_fail("tag URL: empty (NULL)");
 	memset(&in, 0, sizeof(in));
 	in.s = url;
 	in.raw = 1;
@@ -913,12 +916,5 @@ static int url_to_tag(pex_buf *out, const char *url, const pex_tag_rules *rules)
 
 int pex_tag_from_url(pex_buf *out, const pex_tag_rules *rules, const char *url)
 {
-	int err;
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_tag_from_url: out is NULL");
-	pex__buf_clear(out);
-	if ((err = url_to_tag(out, url, rules)) < 0)
-		pex__buf_clear(out);
-	return err;
+	return tag_into(out, "pex_tag_from_url", "tag URL", url, rules, url_to_tag);
 }
