@@ -1,4 +1,7 @@
-/* pexctl create | gc | pool fill|status|drain | event | uui decode | metrics */
+/* pexctl create | gc | pool fill|status|drain | event | uui decode | metrics:
+ * the commands that work on the room pool (pex_pool_*, pex_gc_sweep), each
+ * a thin shell over one library call that prints its report as text or as
+ * one --json document (pexctl(1)). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>   /* optind, optarg */

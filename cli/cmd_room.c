@@ -1,4 +1,6 @@
-/* pexctl get | list | update | delete */
+/* pexctl get | list | update | delete: conferences on Pexip by name,
+ * through pex_room_* and the client alone (no queue, no pool), so they work
+ * on any conference, pooled or not (pexctl(1)). */
 #include <getopt.h>   /* optind, optarg */
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,7 @@
-/* Encodings, time and randomness. */
+/* Small pure helpers the modules share, so that each rule is written once:
+ * base64 and base64url, UTF-8 decoding and Pexip's character limit, URL
+ * encoding, OAuth2 scope syntax; and the clocks and the random source
+ * (OpenSSL) every module takes its time and randomness from. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
