@@ -117,7 +117,7 @@ static void gc(const bench_opts *o, emu_t *e)
 	gc_result r, rs, z, zs;
 	double floor_s = big * LAT_MS / 1e3 / MAXC, per_room, req_floor;
 
-	gc_run(&r, o, e, big, LAT_MS, "g_");
+	gc_run(&r, o, e, big, LAT_MS, "vmr_g_");
 	per_room = (double)r.requests / (double)big;
 	req_floor = (double)r.requests * LAT_MS / 1e3 / MAXC;
 	snprintf(what, sizeof(what), "GC sweep of %zu due rooms, max_concurrency %d, %d ms", big, MAXC, LAT_MS);
@@ -130,9 +130,9 @@ static void gc(const bench_opts *o, emu_t *e)
 	bench_note("#5: the sweep made %lld Pexip requests for %zu rooms: %.2f per room "
 		"(one DELETE per room, two name__in lookups per batch of 96)", r.requests, big, per_room);
 
-	gc_run(&rs, o, e, small, LAT_MS, "h_");
-	gc_run(&zs, o, e, small, 0, "i_");
-	gc_run(&z, o, e, big, 0, "j_");
+	gc_run(&rs, o, e, small, LAT_MS, "vmr_h_");
+	gc_run(&zs, o, e, small, 0, "vmr_i_");
+	gc_run(&z, o, e, big, 0, "vmr_j_");
 	bench_note("growth, GC %zu -> %zu due rooms (%d ms): %.3f -> %.2f s, per room %.3f -> %.3f ms "
 		"(%.2fx)", small, big, LAT_MS, rs.secs, r.secs, rs.secs * 1e3 / small,
 		r.secs * 1e3 / big, (r.secs / big) / (rs.secs / small));

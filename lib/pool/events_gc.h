@@ -1,4 +1,4 @@
-/* Private helpers shared by events.c and gc.c only (not by pool.c). */
+/* Private helpers shared by events.c, gc.c and gc_orphans.c only. */
 #ifndef PEX_POOL_EVENTS_GC_H
 #define PEX_POOL_EVENTS_GC_H
 

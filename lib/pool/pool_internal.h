@@ -1,4 +1,4 @@
-/* Internal view of pex_pool, shared by pool.c, events.c, gc.c, metrics.c. */
+/* Internal view of pex_pool, shared by every file of lib/pool. */
 #ifndef PEX_POOL_INTERNAL_H
 #define PEX_POOL_INTERNAL_H
 
@@ -8,7 +8,7 @@
 #include "internal.h"
 #include "pexipsdk/pool.h"
 #include "pexipsdk/room.h"
-#include "queue/poolmsg.h"
+#include "pool/poolmsg.h"
 
 #include <json-c/json.h>
 
@@ -69,6 +69,10 @@ struct pex_pool {
  * grows old enough for another process's orphan sweep while held). */
 #define PEX__POOL_HOLD_MAX_S 300
 
+/* Put held rooms back on the queue: all beyond the first @p keep, and any
+ * held since before @p older_than (Unix seconds; 0 = none by age). A room
+ * that cannot be put back is logged and left to the orphan sweep. */
+void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than);
 /* Add the names of the rooms this pool holds (pex_pool_prefetch) to the
  * json object @p set as keys. */
 int pex__pool_held_names(pex_pool *p, json_object *set);

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "pexipsdk/sys/queue_backend.h"
-#include "queue/poolmsg.h"
+#include "pool/poolmsg.h"
 
 static const char *opt(const char *s)
 {

@@ -35,7 +35,7 @@
 #include "http/http_internal.h"
 #include "pexip/client_internal.h"
 #include "pexipsdk/room.h"
-#include "queue/poolmsg.h"
+#include "pool/poolmsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /* Event-sink handling and GC sweeps of the room pool (lib/pool/events.c,
- * lib/pool/gc.c). Event tests need no server (the client is never used);
+ * gc.c, gc_orphans.c). Event tests need no server (the client is never used);
  * GC tests run against the Pexip emulator (tests/emulator), each with its
  * own emulator, over memory queues. Links the internal library to read the
  * pool's counters. */

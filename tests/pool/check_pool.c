@@ -1,6 +1,7 @@
 /* pex_pool_pop's failure paths and the pool's metrics with known values
- * (lib/pool/pool.c), against the Pexip emulator (tests/emulator), each test
- * with its own emulator, over memory queues:
+ * (lib/pool/pool.c, handout.c, replenish.c, metrics.c), against the Pexip
+ * emulator (tests/emulator), each test with its own emulator, over memory
+ * queues:
  *   - a pool room deleted on Pexip out of band is dropped with a log line
  *     and the next room is handed out (by id: the PATCH 404s; by name: the
  *     lookup finds nothing);

@@ -17,7 +17,7 @@
 #include "pex_config.h"
 #include "pexipsdk/sys/queue_backend.h"
 #include "queue/queue_internal.h"
-#include "queue/poolmsg.h"
+#include "pool/poolmsg.h"
 #include "testbackend.h"
 
 #if PEX_HAVE_SQLITE

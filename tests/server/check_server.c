@@ -1776,7 +1776,7 @@ END_TEST
 
 /* The names of the rooms still on a pool queue. */
 /* The room names of @p count pool messages (the room's JSON, see
- * lib/queue/poolmsg.c), appended to out[*n..max). */
+ * lib/pool/poolmsg.c), appended to out[*n..max). */
 static void add_names(pex_message **msgs, size_t count, char (*out)[64], int *n, int max)
 {
 	size_t i;

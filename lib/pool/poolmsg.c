@@ -24,7 +24,7 @@
 
 #include <json-c/json.h>
 
-#include "queue/poolmsg.h"
+#include "pool/poolmsg.h"
 
 void pex__room_ref_dispose(struct pex__room_ref *r)
 {

@@ -15,8 +15,8 @@
  * double-encoded (the backend's decode leaves base64(JSON)), still read.
  * No I/O.
  */
-#ifndef PEX_QUEUE_POOLMSG_H
-#define PEX_QUEUE_POOLMSG_H
+#ifndef PEX_POOL_POOLMSG_H
+#define PEX_POOL_POOLMSG_H
 
 #include "internal.h"
 

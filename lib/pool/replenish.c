@@ -1,0 +1,340 @@
+/* Making rooms and clearing them out: replenish, fill, drain, and the
+ * worker threads they (and GC) run on. */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "pool/pool_internal.h"
+#include "pexip/client_internal.h"
+
+/* ---- worker threads ---- */
+
+typedef struct par_ctx {
+	pex_pool *p;
+	size_t n;
+	int (*fn)(pex_pool *p, size_t i, void *arg);
+	void *arg;
+	atomic_size_t next;
+	atomic_int first_err;
+	pex__error_copy first; /* its details, written by the one worker that set first_err */
+	int background;        /* the caller's request class, for the new threads */
+} par_ctx;
+
+static void *par_worker(void *x)
+{
+	par_ctx *c = x;
+	size_t i;
+	pex__http_background(c->background);
+	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
+		int err = c->fn(c->p, i, c->arg);
+		int zero = 0;
+		if (err < 0 && atomic_compare_exchange_strong(&c->first_err, &zero, err)) {
+			pex__error_save(&c->first);
+			c->first.code = err;
+		}
+	}
+	return NULL;
+}
+
+int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg)
+{
+	pthread_t th[128];
+	/* Twice the client's cap: while one worker does local work (an fsync'd
+	 * queue commit), another can use its Pexip slot. The client's handle
+	 * pool still bounds requests in flight to max_concurrency. */
+	size_t nt = 2 * (size_t)pex__client_max_concurrency(p->client), started = 0, i;
+	par_ctx c;
+	if (n == 0)
+		return 0;
+	if (nt > n)
+		nt = n;
+	if (nt > 128)
+		nt = 128;
+	if (nt < 1)
+		nt = 1;
+	c.p = p;
+	c.n = n;
+	c.fn = fn;
+	c.arg = arg;
+	atomic_init(&c.next, 0);
+	atomic_init(&c.first_err, 0);
+	c.background = pex__http_background(0);
+	pex__http_background(c.background);
+	/* the calling thread is one of the workers */
+	for (i = 1; i < nt; i++) {
+		if (pthread_create(&th[started], NULL, par_worker, &c) != 0)
+			break;
+		started++;
+	}
+	par_worker(&c);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	/* the failing worker may have been another thread: its error, not
+	 * whatever this one last saw, is the caller's (joined: no race) */
+	if (atomic_load(&c.first_err) < 0)
+		return pex__error_restore(&c.first);
+	return 0;
+}
+
+/* ---- replenish ---- */
+
+/* n random decimal digits, uniformly (rejection sampling: no modulo bias). */
+static int random_digits(char *out, unsigned n)
+{
+	unsigned char buf[64];
+	unsigned got = 0;
+	while (got < n) {
+		size_t i;
+		int err = pex__random_bytes(buf, sizeof(buf));
+		if (err < 0)
+			return err;
+		for (i = 0; i < sizeof(buf) && got < n; i++)
+			if (buf[i] < 250)
+				out[got++] = (char)('0' + buf[i] % 10);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+typedef struct repl_ctx {
+	size_t n;
+	atomic_size_t created, done;
+	pex_pool_progress_cb progress;
+	void *payload;
+	pthread_mutex_t progress_lock;
+	atomic_int aborted;
+} repl_ctx;
+
+static int replenish_one(pex_pool *p, size_t i, void *arg)
+{
+	repl_ctx *c = arg;
+	pex_room_spec s = PEX_ROOM_SPEC_INIT;
+	struct pex__room_ref ref;
+	pex_buf msg = PEX_BUF_INIT;
+	unsigned char rnd[8];
+	/* a truncated alias is over 250 characters: pex_room_create refuses it */
+	char name[PEX__TEXT_MAX_BYTES + 1], alias[2 * PEX__TEXT_MAX_BYTES + 2], pin[24], gpin[24];
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	long long id = 0;
+	size_t k;
+	int err;
+	(void)i;
+
+	if (atomic_load(&c->aborted))
+		return 0;
+	/* name = prefix + 13 base32 chars (64 random bits) */
+	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
+		goto done;
+	{
+		uint64_t v = 0;
+		size_t off = (size_t)snprintf(name, sizeof(name), "%s", p->name_prefix);
+		for (k = 0; k < 8; k++)
+			v = (v << 8) | rnd[k];
+		for (k = 0; k < 13 && off + 1 < sizeof(name); k++, v >>= 5)
+			name[off++] = b32[v & 31];
+		name[off] = '\0';
+	}
+	if ((err = random_digits(pin, p->o.pin_digits)) < 0 ||
+	    (err = random_digits(gpin, p->o.guest_pin_digits)) < 0)
+		goto done;
+	if (strcmp(pin, gpin) == 0)
+		gpin[0] = gpin[0] == '9' ? '0' : (char)(gpin[0] + 1);   /* host and guest PINs must differ */
+	if (p->alias_domain)
+		snprintf(alias, sizeof(alias), "%s@%s", name, p->alias_domain);
+	else
+		snprintf(alias, sizeof(alias), "%s", name);
+
+	s.name = name;
+	s.service_type = p->service_type;
+	s.description = p->description;
+	s.pin = pin;
+	s.guest_pin = gpin;
+	s.allow_guests = p->o.allow_guests;
+	s.participant_limit = p->o.participant_limit;
+	s.aliases[0] = alias;
+	if ((err = pex_room_create(&id, p->client, &s)) < 0)
+		goto done;
+
+	memset(&ref, 0, sizeof(ref));
+	ref.name = name;
+	ref.id = id;
+	ref.alias = alias;
+	ref.guest_pin = gpin;
+	ref.created = (long long)pex__unix_time();
+	err = pex__poolmsg_encode(&msg, &ref);
+	if (err == 0)
+		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
+			p->o.ready_after_s ? p->o.ready_after_s + 1 : 0);   /* see not_ready_for() */
+	if (err < 0) {
+		/* Created but not queued: delete it now rather than leave an orphan. */
+		char saved[1024];
+		int code = err;
+		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
+		if (pex_room_delete(p->client, id, NULL) < 0)
+			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
+				"deleted; the orphan sweep will remove it", name);
+		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
+		err = code;
+		goto done;
+	}
+	atomic_fetch_add(&c->created, 1);
+	atomic_fetch_add(&p->replenished, 1);
+done:
+	pex_buf_dispose(&msg);
+	if (err < 0) {
+		atomic_fetch_add(&p->replenish_failures, 1);
+		pex__log(p->log, PEX_LOG_WARN, "replenish: %s", pex_error_last()->message);
+	}
+	if (c->progress) {
+		size_t d = atomic_fetch_add(&c->done, 1) + 1;
+		pex__error_copy cause;
+		/* what the caller's callback does must not bury the cause */
+		if (err < 0)
+			pex__error_save(&cause);
+		pthread_mutex_lock(&c->progress_lock);
+		if (c->progress(d, c->n, c->payload) != 0)
+			atomic_store(&c->aborted, 1);
+		pthread_mutex_unlock(&c->progress_lock);
+		if (err < 0)
+			pex__error_restore(&cause);
+	}
+	return err;
+}
+
+static int replenish_impl(pex_pool *p, size_t n, size_t *created,
+	pex_pool_progress_cb progress, void *payload)
+{
+	repl_ctx c;
+	int err;
+	if (created)
+		*created = 0;
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_replenish: no pool");
+	if (n > 100000)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"refusing to create %zu rooms at once (at most 100000)", n);
+	memset(&c, 0, sizeof(c));
+	c.n = n;
+	c.progress = progress;
+	c.payload = payload;
+	atomic_init(&c.created, 0);
+	atomic_init(&c.done, 0);
+	atomic_init(&c.aborted, 0);
+	pthread_mutex_init(&c.progress_lock, NULL);
+	err = pex__pool_parallel(p, n, replenish_one, &c);
+	pthread_mutex_destroy(&c.progress_lock);
+	if (created)
+		*created = atomic_load(&c.created);
+	if (err == 0 && atomic_load(&c.aborted))
+		err = pex_error_set(PEX_EUSER, PEX_ERROR_CLASS_CALLBACK, "replenish stopped by the caller");
+	return err;
+}
+
+/* Background work: its requests yield connections to hand-outs. */
+int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+	pex_pool_progress_cb progress, void *payload)
+{
+	int was = pex__http_background(1);
+	int err = replenish_impl(p, n, created, progress, payload);
+	pex__http_background(was);
+	return err;
+}
+
+int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
+	pex_pool_progress_cb progress, void *payload)
+{
+	size_t have = 0;
+	int err;
+	if (created)
+		*created = 0;
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_fill: no pool");
+	if (depth == 0)
+		depth = p->o.depth;
+	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
+		return err;
+	have += pex_pool_held(p);        /* rooms taken ahead of pops are still the pool's */
+	if (have >= depth)
+		return 0;
+	return pex_pool_replenish(p, depth - have, created, progress, payload);
+}
+
+/* ---- drain ---- */
+
+static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
+	pex_pool_progress_cb progress, void *payload)
+{
+	size_t total = 0, count = 0, i, n;
+	pex_message **msgs = NULL;
+	pex__error_copy first_error;
+	int err = 0, first = 0;
+
+	if (drained)
+		*drained = 0;
+	if (!p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_drain: no pool");
+	pex__pool_release_held(p, 0, 0);      /* held rooms are drained with the rest */
+	pex_queue_count(&total, p->pool_q);
+	for (;;) {
+		if ((err = pex_queue_receive_batch(&msgs, &n, p->pool_q, 32, 120)) < 0)
+			break;
+		if (n == 0)
+			break;
+		for (i = 0; i < n; i++) {
+			int e = 0;
+			if (delete_rooms) {
+				struct pex__room_ref ref;
+				memset(&ref, 0, sizeof(ref));
+				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
+					e = ref.id > 0 ? pex_room_delete(p->client, ref.id, NULL)
+						: pex_room_delete_by_name(p->client, ref.name, NULL);
+					pex__room_ref_dispose(&ref);
+				}
+			}
+			if (e == 0)
+				e = pex_queue_delete(p->pool_q, msgs[i]);
+			if (e < 0) {
+				if (!first) {
+					first = e;
+					/* the release and the rest of the batch must
+					 * not bury the cause */
+					pex__error_save(&first_error);
+					first_error.code = e;
+				}
+				pex_queue_release(p->pool_q, msgs[i], 0);
+			} else {
+				count++;
+			}
+			if (progress && progress(count, total > count ? total : count, payload) != 0) {
+				pex_message_array_free(msgs, n);
+				msgs = NULL;
+				err = pex_error_set(PEX_EUSER, PEX_ERROR_CLASS_CALLBACK, "drain stopped by the caller");
+				goto out;
+			}
+		}
+		pex_message_array_free(msgs, n);
+		msgs = NULL;
+		if (first)
+			break;    /* do not spin on a failing backend or Pexip */
+	}
+out:
+	if (drained)
+		*drained = count;
+	if (err < 0)
+		return err;
+	return first ? pex__error_restore(&first_error) : 0;
+}
+
+int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
+	pex_pool_progress_cb progress, void *payload)
+{
+	int was = pex__http_background(1);
+	int err = drain_impl(p, delete_rooms, drained, progress, payload);
+	pex__http_background(was);
+	return err;
+}
