@@ -415,7 +415,7 @@ static int check_text(const uui_input *in)
 	char pb[64];
 
 	while (i < n) {
-		unsigned char b0 = uui_octet(in, i), lo = 0x80, hi = 0xbf;
+		unsigned char b0 = uui_octet(in, i), lo, hi;
 		size_t len, k;
 		uint32_t cp;
 
@@ -430,28 +430,18 @@ static int check_text(const uui_input *in)
 			return utf8_fail(in, i, "unexpected continuation byte");
 		if (b0 < 0xc2)
 			return utf8_fail(in, i, "overlong encoding");
-		if (b0 < 0xe0) {
-			len = 2;
-			cp = b0 & 0x1f;
-		} else if (b0 < 0xf0) {
-			len = 3;
-			cp = b0 & 0x0f;
-			if (b0 == 0xe0)
-				lo = 0xa0;              /* below: overlong */
-			else if (b0 == 0xed)
-				hi = 0x9f;              /* above: surrogates */
-		} else if (b0 < 0xf5) {
-			len = 4;
-			cp = b0 & 0x07;
-			if (b0 == 0xf0)
-				lo = 0x90;              /* below: overlong */
-			else if (b0 == 0xf4)
-				hi = 0x8f;              /* above: past U+10FFFF */
-		} else if (b0 < 0xf8) {
-			return utf8_fail(in, i, "code point above U+10FFFF");
-		} else {
+		if (b0 >= 0xf8)
 			return utf8_fail(in, i, "byte never used in UTF-8");
-		}
+		if (b0 >= 0xf5)
+			return utf8_fail(in, i, "code point above U+10FFFF");
+		/* The lead byte gives the length and the top bits of the code
+		 * point; after E0 and F0 the second byte's range is narrower below
+		 * (else overlong), after ED and F4 above (else a surrogate, or past
+		 * U+10FFFF). */
+		len = b0 < 0xe0 ? 2 : b0 < 0xf0 ? 3 : 4;
+		cp = b0 & (0x7fu >> len);
+		lo = b0 == 0xe0 ? 0xa0 : b0 == 0xf0 ? 0x90 : 0x80;
+		hi = b0 == 0xed ? 0x9f : b0 == 0xf4 ? 0x8f : 0xbf;
 
 		for (k = 1; k < len; k++) {
 			unsigned char b;
