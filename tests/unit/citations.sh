@@ -5,7 +5,8 @@
 # in the repository ("design.md", "design §7", "spec §5",
 # "spec/azure-storage-queue.md", "style.md") or an absolute path of a
 # developer's machine (/work/..., /home/...), so such a citation cannot
-# creep back; and when a cited docs/NAME.md does not exist. RFC sections
+# creep back; and when a cited docs/NAME.md, or a cited section of
+# docs/ARCHITECTURE.md, does not exist. RFC sections
 # ("RFC 7433 §4.1") are fine.
 #
 # Usage: citations.sh SOURCE_ROOT    (exit 0: clean, 1: citations found)
@@ -46,6 +47,23 @@ missing=$(list | grep -v -e '^tests/unit/citations\.sh$' -e '^tests/\.azurite' |
 if [ -n "$missing" ]; then
 	echo "cited but not in the repository: $missing" >&2
 	exit 1
+fi
+
+# A cited section of docs/ARCHITECTURE.md ("docs/ARCHITECTURE.md, One
+# deletion") must be one of its headings.
+if [ -f docs/ARCHITECTURE.md ]; then
+	sections=$(list | grep -v -e '^tests/unit/citations\.sh$' -e '^tests/\.azurite' |
+		while IFS= read -r f; do
+			[ -f "$f" ] || continue
+			grep -ohIE 'ARCHITECTURE\.md`?,? \(?[A-Z][a-z-]+( [a-z-]+)?' "$f"
+		done | sed -E 's/^ARCHITECTURE\.md`?,? \(?//' | sort -u |
+		while IFS= read -r sec; do
+			grep -qE "^## [0-9]+\. $sec" docs/ARCHITECTURE.md || echo "$sec"
+		done)
+	if [ -n "$sections" ]; then
+		echo "cited sections that docs/ARCHITECTURE.md does not have: $sections" >&2
+		exit 1
+	fi
 fi
 
 if [ -n "$found" ]; then
