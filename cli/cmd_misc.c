@@ -1,4 +1,4 @@
-/* pexctl config check | version */
+/* pexctl config check | config show | version */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,6 +132,22 @@ static void check_files(check *k)
 		report(k, "files", err, detail);
 }
 
+/* config show: every key, its effective value and where it came from,
+ * secrets redacted (pex_config_show). Without a file, the defaults and the
+ * environment. */
+static int config_show(pexctl *ctl)
+{
+	pex_buf out = PEX_BUF_INIT;
+	int err;
+	if ((err = pexctl_config_or_defaults(ctl)) < 0)
+		return pexctl_fail(ctl, err, "configuration");
+	if ((err = pex_config_show(&out, ctl->cfg, ctl->json ? PEX_CONFIG_SHOW_JSON : 0)) < 0)
+		return pexctl_fail(ctl, err, "configuration");
+	fputs(out.ptr, stdout);
+	pex_buf_dispose(&out);
+	return EXIT_OK;
+}
+
 int cmd_config(pexctl *ctl, int argc, char **argv)
 {
 	const char *url = "", *method = "basic", *backend = "";
@@ -139,8 +155,10 @@ int cmd_config(pexctl *ctl, int argc, char **argv)
 	char detail[1200];
 	check k;
 	int err;
+	if (argc == 2 && strcmp(argv[1], "show") == 0)
+		return config_show(ctl);
 	if (argc != 2 || strcmp(argv[1], "check") != 0)
-		return pexctl_usage(ctl, "config needs 'check'");
+		return pexctl_usage(ctl, "config needs 'check' or 'show'");
 	/* nothing else can be checked without a configuration */
 	if ((err = pexctl_config(ctl)) < 0)
 		return pexctl_fail(ctl, err, "configuration");

@@ -40,10 +40,7 @@ static int open_pool(pexctl *ctl, pex_pool **out, int use)
 		return err;
 	if (use == QUEUE_READ && (err = pexctl_queue_must_exist(ctl)) < 0)
 		return err;
-	if (ctl->verbose)
-		pex_config_set(ctl->cfg, "log.level", "debug");
-	else if (ctl->quiet)
-		pex_config_set(ctl->cfg, "log.level", "error");
+	/* -v and -q set log.level when the configuration is loaded (pexctl_config) */
 	return pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl);
 }
 

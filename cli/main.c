@@ -72,8 +72,9 @@ static const pexctl_cmd commands[] = {
 	{ "uui", cmd_uui, "uui decode HEX", "print the tag URL a UUI yields", NULL, "pexctl uui decode 68747470..." },
 	{ "metrics", cmd_metrics, "metrics [--format prometheus|json] [--gauges]",
 	  "pool depth, deletion backlog, live conferences, totals", metrics_flags, "pexctl metrics --gauges" },
-	{ "config", cmd_config, "config check", "validate the configuration, reach Pexip, authenticate", NULL,
-	  "pexctl -c /etc/pexipsdk/config.yaml config check" },
+	{ "config", cmd_config, "config check | config show",
+	  "validate the configuration, reach Pexip, authenticate; or print it with each value's source",
+	  NULL, "pexctl -c /etc/pexipsdk/config.yaml config check" },
 	{ "version", cmd_version, "version", "print versions and features", NULL, "pexctl --json version" },
 	{ "help", cmd_help, "help [COMMAND]", "show help", NULL, "pexctl help create" },
 };
@@ -414,13 +415,35 @@ static void log_cb(pex_log_level level, const char *message, void *payload)
 	}
 }
 
-int pexctl_config(pexctl *ctl)
+/* After the configuration is there: the flags that set keys (flag >
+ * environment > file > default), the log format, warnings, -v's paths. */
+static int config_loaded(pexctl *ctl)
 {
 	const char *fmt = NULL;
+	int err = 0;
+	if (ctl->verbose)
+		err = pex_config_set_from(ctl->cfg, "log.level", "debug", "flag:--verbose");
+	else if (ctl->quiet)
+		err = pex_config_set_from(ctl->cfg, "log.level", "error", "flag:--quiet");
+	if (err < 0)
+		return err;
+	if (pex_config_get_string(&fmt, ctl->cfg, "log.format") == 0 && strcmp(fmt, "json") == 0)
+		ctl->log_json = 1;
+	if (!ctl->quiet)
+		for (size_t i = 0; i < pex_config_warning_count(ctl->cfg); i++)
+			fprintf(stderr, "pexctl: warning: %s\n", pex_config_warning(ctl->cfg, i));
+	if (ctl->verbose)
+		print_paths(ctl);
+	return 0;
+}
+
+int pexctl_config(pexctl *ctl)
+{
 	int err;
 	if (ctl->cfg)
 		return 0;
-	err = pex_config_load(&ctl->cfg, ctl->config_path);
+	/* the environment (PEXIPSDK_<SECTION>_<KEY>) over the file, pexctl(1) ENVIRONMENT */
+	err = pex_config_load_env(&ctl->cfg, ctl->config_path);
 	if (err < 0) {
 		const char *env = getenv("PEXIPSDK_CONFIG");
 		/* the default search found no file (not: a named file is missing,
@@ -431,14 +454,7 @@ int pexctl_config(pexctl *ctl)
 			err = pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG, "%s", pex_error_last()->message);
 		return err;
 	}
-	if (pex_config_get_string(&fmt, ctl->cfg, "log.format") == 0 && strcmp(fmt, "json") == 0)
-		ctl->log_json = 1;
-	if (!ctl->quiet)
-		for (size_t i = 0; i < pex_config_warning_count(ctl->cfg); i++)
-			fprintf(stderr, "pexctl: warning: %s\n", pex_config_warning(ctl->cfg, i));
-	if (ctl->verbose)
-		print_paths(ctl);
-	return 0;
+	return config_loaded(ctl);
 }
 
 void pexctl_queue_file(pexctl *ctl, char *buf, size_t size)
@@ -494,8 +510,13 @@ int pexctl_config_or_defaults(pexctl *ctl)
 	int err = pexctl_config(ctl);
 	/* only when the default search found nothing: an explicit -c FILE or
 	 * $PEXIPSDK_CONFIG that is missing, or a file that is wrong, stays an error */
-	if (err < 0 && ctl->no_config_found)
-		err = pex_config_new_defaults(&ctl->cfg);
+	if (err < 0 && ctl->no_config_found) {
+		pex_config_free(ctl->cfg);
+		ctl->cfg = NULL;
+		if ((err = pex_config_new_defaults(&ctl->cfg)) == 0 &&
+		    (err = pex_config_apply_env(ctl->cfg)) == 0)
+			err = config_loaded(ctl);
+	}
 	return err;
 }
 
@@ -525,10 +546,6 @@ int pexctl_client(pexctl *ctl)
 		return 0;
 	if ((err = pexctl_config(ctl)) < 0)
 		return err;
-	if (ctl->verbose)
-		pex_config_set(ctl->cfg, "log.level", "debug");
-	else if (ctl->quiet)
-		pex_config_set(ctl->cfg, "log.level", "error");
 	return pex_client_new_from_config(&ctl->client, ctl->cfg, log_cb, ctl);
 }
 
@@ -637,7 +654,7 @@ static int complete(int argc, char **argv)
 	if (c && c->fn == cmd_uui && i == argc)
 		printf("decode\n");
 	if (c && c->fn == cmd_config && i == argc)
-		printf("check\n");
+		printf("check\nshow\n");
 	for (fl = c ? c->flags : NULL; fl && fl->name; fl++)
 		printf("--%s\n", fl->name);
 	for (g = global_opts; g->name; g++)

@@ -329,7 +329,10 @@ static void reload(rs_server *s, int listen_from_config)
 	int err;
 
 	rs_log(PEX_LOG_INFO, "SIGHUP: reloading %s", pex_config_origin(s->cfg));
-	if ((err = pex_config_load(&next, pex_config_origin(s->cfg))) < 0) {
+	/* the same file, or none (origin "<environment>": the search again),
+	 * and the environment on top (pexip-room-server(8) ENVIRONMENT) */
+	if ((err = pex_config_load_env(&next, strcmp(pex_config_origin(s->cfg), "<environment>") == 0 ?
+			NULL : pex_config_origin(s->cfg))) < 0) {
 		rs_log(PEX_LOG_ERROR, "reload: %s; still running on the previous configuration",
 			pex_error_last()->message);
 		return;
@@ -536,7 +539,7 @@ int main(int argc, char **argv)
 		pex_global_shutdown();
 		return 1;
 	}
-	if ((err = pex_config_load(&srv.cfg, config_path)) < 0) {
+	if ((err = pex_config_load_env(&srv.cfg, config_path)) < 0) {
 		fprintf(stderr, "room-server: %s\n", pex_error_last()->message);
 		rs_auth_shutdown();
 		pex_global_shutdown();

@@ -41,6 +41,39 @@ typedef struct pex_config pex_config;
 PEX_EXTERN int pex_config_load(pex_config **out, const char *path);
 
 /**
+ * pex_config_load(), then the environment on top: every key can be set as
+ * PEXIPSDK_<SECTION>_<KEY>, the dotted key upper-cased with '.' as '_'
+ * (PEXIPSDK_POOL_DEPTH, PEXIPSDK_POOL_ROOM_SERVICE_TYPE); see
+ * pex_config_apply_env(). A required key (pexip.url) the environment sets
+ * may be absent from the file. When @p path is NULL and the default search
+ * finds no file at all, the configuration is the defaults and the
+ * environment, provided some variable names a key and the environment sets
+ * every required key; its origin is then "<environment>".
+ * @return as pex_config_load(); PEX_ENOTFOUND (class CONFIG) when no file
+ *         was found, naming the required key and its variable; PEX_ECONFIG
+ *         for a bad variable, naming it ("$PEXIPSDK_POOL_DEPTH: pool.depth:
+ *         expected an integer from 0 to 100000, got \"x\"").
+ */
+PEX_EXTERN int pex_config_load_env(pex_config **out, const char *path);
+
+/**
+ * Set every key that has a PEXIPSDK_<SECTION>_<KEY> variable in the
+ * environment, above what @p cfg holds (precedence: flag > environment >
+ * file > default; flags are pex_config_set_from() afterwards). Values are
+ * read as by pex_config_set(): "" and null are null, lists are
+ * comma-separated ("a, b" or "[a, b]"), a secret key takes a reference or a
+ * literal, resolved when read. Relative paths and file: references are
+ * taken from the working directory at the time of the call. A PEXIPSDK_
+ * variable that names no key (PEXIPSDK_CONFIG and the Key Vault ones
+ * excepted) adds a warning (pex_config_warning()) with a did-you-mean.
+ * Not thread-safe against concurrent getters (as pex_config_set()); values
+ * returned earlier stay valid.
+ * @return 0; PEX_ECONFIG naming the variable and the key for a bad value,
+ *         @p cfg unchanged; PEX_EINVAL; PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_config_apply_env(pex_config *cfg);
+
+/**
  * Parse a configuration from memory. @p origin names it in messages
  * (e.g. the file name). Same errors as pex_config_load().
  */
@@ -109,8 +142,15 @@ PEX_EXTERN int pex_config_get_list(const char *const **out, size_t *count,
 PEX_EXTERN int pex_config_set(pex_config *cfg, const char *key, const char *value);
 
 /**
- * Resolve every secret reference the configuration file sets (env:, file:,
- * keyvault:), as the getters would; a resolved secret is kept. Schema
+ * pex_config_set() recording where the value came from, e.g. "flag:--verbose"
+ * (pex_config_show()); @p source NULL or "" is "override".
+ */
+PEX_EXTERN int pex_config_set_from(pex_config *cfg, const char *key, const char *value,
+	const char *source);
+
+/**
+ * Resolve every secret reference the configuration file or the environment
+ * sets (env:, file:, keyvault:), as the getters would; a resolved secret is kept. Schema
  * defaults are left to their reader (queue.azure.connection_string is read
  * only by the azure backend). Thread-safe with getters.
  * @return 0 or the first failure, as pex_config_get_string(), its message
@@ -126,6 +166,25 @@ PEX_EXTERN int pex_config_key_is_secret(const char *key);
  * replaced by "<redacted>".
  */
 PEX_EXTERN int pex_config_dump(pex_buf *out, const pex_config *cfg);
+
+/** pex_config_show(): one JSON document instead of lines. */
+#define PEX_CONFIG_SHOW_JSON 1u
+
+/**
+ * The effective configuration with the source of each value, into @p out:
+ * a line per key of the schema,
+ *
+ *     pool.depth = 40  # env:PEXIPSDK_POOL_DEPTH
+ *
+ * values as JSON, sources "default", "file:PATH:LINE", "env:NAME",
+ * "flag:--x" (pex_config_set_from()) or "override". Secrets are
+ * "<redacted>" followed by the kind of what was given ("(env: reference)",
+ * "(file: reference)", "(keyvault: reference)", "(literal)"), never the
+ * value. With PEX_CONFIG_SHOW_JSON: {"origin": ..., "keys": [{"key",
+ * "variable", "value", "source", "secret", "reference"}...]}.
+ * Lazy secrets are not resolved.
+ */
+PEX_EXTERN int pex_config_show(pex_buf *out, const pex_config *cfg, unsigned flags);
 
 PEX_END_DECL
 

@@ -23,6 +23,7 @@
 #define DEFAULT_SYSTEM_PATH "/etc/pexipsdk/config.yaml"
 #define CWD_PATH "pexipsdk.yaml"
 #define OVERRIDE_ORIGIN "<override>"
+#define ENV_ORIGIN "<environment>"
 /* "its directory PATH" in a refusal; longer paths are cut */
 #define PATH_MAX_SHOWN 1100
 
@@ -117,6 +118,7 @@ void pex_config_free(pex_config *cfg)
 	free(cfg->values);
 	free(cfg->origin);
 	free(cfg->base_dir);
+	free(cfg->env_dir);
 	pthread_mutex_destroy(&cfg->lock);
 	free(cfg);
 }
@@ -130,13 +132,14 @@ int pex_config_new_defaults(pex_config **out)
 
 /* Parse @p yaml with relative paths resolved against @p dir (NULL = cwd). */
 static int parse_in(pex_config **out, const char *yaml, size_t len, const char *origin,
-	const char *dir)
+	const char *dir, int env)
 {
 	pex_config *cfg = NULL;
 	int err;
 
 	if ((err = pex__config_alloc(&cfg, origin, dir)) < 0)
 		return err;
+	cfg->env = env;
 	if ((err = pex__config_parse_yaml(cfg, yaml, len)) < 0) {
 		pex_config_free(cfg);
 		return err;
@@ -154,7 +157,7 @@ int pex_config_parse(pex_config **out, const char *yaml, size_t len, const char 
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_config_parse: invalid arguments");
 	if ((err = dir_of(&dir, origin)) == 0)
-		err = parse_in(out, yaml, len, origin, dir);
+		err = parse_in(out, yaml, len, origin, dir, 0);
 	free(dir);
 	return err;
 }
@@ -176,9 +179,7 @@ const char *pex_config_warning(const pex_config *cfg, size_t i)
 	return cfg && i < cfg->nwarnings ? cfg->warnings[i] : NULL;
 }
 
-static int add_warning(pex_config *cfg, const char *fmt, ...) PEX_PRINTF(2, 3);
-
-static int add_warning(pex_config *cfg, const char *fmt, ...)
+int pex__config_add_warning(pex_config *cfg, const char *fmt, ...)
 {
 	pex_buf b = PEX_BUF_INIT;
 	char **w;
@@ -209,8 +210,7 @@ static int literal_scalar(const yaml_node_t *n)
 	    (strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
 	     strcmp(v, "NULL") == 0))
 		return 0;
-	return strncmp(v, "env:", 4) != 0 && strncmp(v, "file:", 5) != 0 &&
-		strncmp(v, "keyvault:", 9) != 0;
+	return strcmp(pex__config_secret_kind(v), "literal") == 0;
 }
 
 /*
@@ -251,7 +251,7 @@ static int warn_literals(pex_config *cfg, yaml_document_t *doc, yaml_node_t *map
 					literal = 1;
 			}
 		}
-		if (literal && (err = add_warning(cfg, "%s: %s holds a literal secret and the file is "
+		if (literal && (err = pex__config_add_warning(cfg, "%s: %s holds a literal secret and the file is "
 				"readable by %s (mode %04o); use env:/file: or chmod 600",
 				cfg->origin, path, why, mode)) < 0)
 			return err;
@@ -307,7 +307,7 @@ static int check_tls_off(pex_config *cfg)
 		pex_error_clear();
 		return 0;
 	}
-	return add_warning(cfg, "%s: TLS certificate verification of Azure Storage is OFF "
+	return pex__config_add_warning(cfg, "%s: TLS certificate verification of Azure Storage is OFF "
 		"(queue.azure.tls.verify: false)", cfg->origin);
 }
 
@@ -383,8 +383,9 @@ static int check_trusted(const char *path, const struct stat *st)
 	return err;
 }
 
-/* Read and parse an open file; closes @p fd. */
-static int load_fd(pex_config **out, int fd, const char *path)
+/* Read and parse an open file; closes @p fd. @p env: the environment goes
+ * on top (pex_config_load_env), which checks TLS itself afterwards. */
+static int load_fd(pex_config **out, int fd, const char *path, int env)
 {
 	struct stat st;
 	char *data = NULL, *dir = NULL;
@@ -439,10 +440,10 @@ static int load_fd(pex_config **out, int fd, const char *path)
 		len += (size_t)n;
 	}
 	if ((err = abs_dir_of(&dir, path)) == 0)
-		err = parse_in(out, data, len, path, dir);
+		err = parse_in(out, data, len, path, dir, env);
 	free(dir);
 	if (err == 0 && ((err = check_literal_secrets(*out, &st, data, len)) < 0 ||
-			 (err = check_tls_off(*out)) < 0)) {
+			 (!env && (err = check_tls_off(*out)) < 0))) {
 		pex_config_free(*out);
 		*out = NULL;
 	}
@@ -456,11 +457,14 @@ done:
 	return err;
 }
 
-int pex_config_load(pex_config **out, const char *path)
+/* pex_config_load(), and pex_config_load_env() with @p env; @p *none_found
+ * tells that the default search found no file at all. */
+static int load(pex_config **out, const char *path, int use_env, int *none_found)
 {
 	const char *env;
 	int fd, errnum, errnum_cwd;
 
+	*none_found = 0;
 	if (!out)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no output pointer given");
 
@@ -478,20 +482,101 @@ int pex_config_load(pex_config **out, const char *path)
 			}
 			return io_error(PEX_EIO, p, errnum);
 		}
-		return load_fd(out, fd, p);
+		return load_fd(out, fd, p, use_env);
 	}
 
 	if ((fd = open_config(CWD_PATH, &errnum_cwd)) >= 0)
-		return load_fd(out, fd, CWD_PATH);
+		return load_fd(out, fd, CWD_PATH, use_env);
 	if (!is_absent(errnum_cwd))
 		return io_error(PEX_EIO, CWD_PATH, errnum_cwd);
 	if ((fd = open_config(system_path, &errnum)) >= 0)
-		return load_fd(out, fd, system_path);
+		return load_fd(out, fd, system_path, use_env);
 	if (!is_absent(errnum))
 		return io_error(PEX_EIO, system_path, errnum);
+	*none_found = 1;
 	return pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_CONFIG,
 		"no configuration file found (looked at $PEXIPSDK_CONFIG (not set), ./%s, %s); "
 		"pass one with -c FILE", CWD_PATH, system_path);
+}
+
+int pex_config_load(pex_config **out, const char *path)
+{
+	int none_found;
+
+	return load(out, path, 0, &none_found);
+}
+
+/* Some PEXIPSDK_ variable names a key. */
+static int env_sets_a_key(void)
+{
+	extern char **environ;
+	char name[96];
+	char **e;
+
+	for (e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t len = eq ? (size_t)(eq - *e) : 0;
+		if (strncmp(*e, "PEXIPSDK_", 9) != 0 || len >= sizeof(name))
+			continue;
+		memcpy(name, *e, len);
+		name[len] = '\0';
+		if (pex__config_env_lookup(name) >= 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Without a file: the first required key the environment left unset, as
+ * PEX_ENOTFOUND (no configuration) naming the key and its variable. */
+static int env_check_required(const pex_config *cfg, const char *no_file)
+{
+	const pex__config_key *schema;
+	char env[96];
+	size_t i, n;
+
+	schema = pex__config_schema(&n);
+	for (i = 0; i < n; i++) {
+		if (!(schema[i].flags & PEX__CFG_REQUIRED) || cfg->values[i].state != PEX__CFG_VAL_NULL)
+			continue;
+		pex__config_env_name(env, sizeof(env), schema[i].key);
+		return pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_CONFIG,
+			"%s; or set %s in the environment as $%s (required without a file)",
+			no_file, schema[i].key, env);
+	}
+	return 0;
+}
+
+int pex_config_load_env(pex_config **out, const char *path)
+{
+	pex_config *cfg = NULL;
+	char no_file[1200];
+	int err, none_found = 0;
+
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no output pointer given");
+	err = load(&cfg, path, 1, &none_found);
+	if (err < 0 && !(none_found && env_sets_a_key()))
+		return err;
+	if (err < 0) {
+		/* no file: the defaults and the environment (pexipsdk.yaml(5) ENVIRONMENT) */
+		snprintf(no_file, sizeof(no_file), "%s", pex_error_last()->message);
+		if ((err = pex__config_alloc(&cfg, ENV_ORIGIN, NULL)) < 0)
+			return err;
+		cfg->env = 1;
+		pex_error_clear();
+		if ((err = pex_config_apply_env(cfg)) == 0)
+			err = env_check_required(cfg, no_file);
+	} else {
+		err = pex_config_apply_env(cfg);
+	}
+	if (err == 0)
+		err = check_tls_off(cfg);
+	if (err < 0) {
+		pex_config_free(cfg);
+		return err;
+	}
+	*out = cfg;
+	return 0;
 }
 
 /* ---- getters ---- */
@@ -573,8 +658,28 @@ static int not_set(const pex_config *cfg, const char *key)
 /* Resolve a lazy secret in place. Called with cfg->lock held. */
 static int resolve_lazy(const pex_config *cfg, int idx)
 {
+	char buf[128];
+	const pex__config_value *v = &cfg->values[idx];
+
 	return pex__config_value_resolve(&cfg->values[idx], &pex__config_schema(NULL)[idx],
-		cfg->origin, cfg->base_dir);
+		pex__config_value_origin(cfg, v, buf, sizeof(buf)), pex__config_value_dir(cfg, v));
+}
+
+const char *pex__config_value_origin(const pex_config *cfg, const pex__config_value *v,
+	char *buf, size_t size)
+{
+	if (v->source && strncmp(v->source, "env:", 4) == 0) {
+		snprintf(buf, size, "$%s", v->source + 4);
+		return buf;
+	}
+	return cfg->origin;
+}
+
+const char *pex__config_value_dir(const pex_config *cfg, const pex__config_value *v)
+{
+	if (v->source && strncmp(v->source, "env:", 4) == 0)
+		return cfg->env_dir;
+	return cfg->base_dir;
 }
 
 int pex_config_resolve_secrets(const pex_config *cfg)
@@ -588,11 +693,13 @@ int pex_config_resolve_secrets(const pex_config *cfg)
 			"pex_config_resolve_secrets: no configuration given");
 	schema = pex__config_schema(&n);
 	pthread_mutex_lock(&((pex_config *)cfg)->lock);
-	/* what the file sets (line > 0; overrides are resolved already), not
+	/* what the file or the environment sets (line > 0, a source;
+	 * overrides are resolved already), not
 	 * a schema default: the azure connection string is read only for the
 	 * azure backend */
 	for (i = 0; i < n && err == 0; i++)
-		if (pex__config_type_is_secret(schema[i].type) && cfg->values[i].line)
+		if (pex__config_type_is_secret(schema[i].type) &&
+		    (cfg->values[i].line || cfg->values[i].source))
 			err = resolve_lazy(cfg, (int)i);
 	pthread_mutex_unlock(&((pex_config *)cfg)->lock);
 	return err;
@@ -736,21 +843,13 @@ static int split_list(pex__config_raw **out, size_t *count, const char *s)
 	return 0;
 }
 
-int pex_config_set(pex_config *cfg, const char *key, const char *value)
+int pex__config_convert_text(pex__config_value *out, int idx, const char *value,
+	const char *origin, const char *base_dir)
 {
-	const pex__config_key *k;
+	const pex__config_key *k = &pex__config_schema(NULL)[idx];
 	pex__config_raw raw = { PEX__CFG_RAW_NULL, NULL, 0, 0, NULL, 0 };
 	pex__config_raw *items = NULL;
-	pex__config_retired *r;
-	pex__config_value v;
-	int idx = -1, err;
-
-	if (!cfg || !key)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_config_set: invalid arguments");
-	if ((idx = pex__config_lookup(key)) < 0)
-		return unknown_key(OVERRIDE_ORIGIN, key);
-	k = &pex__config_schema(NULL)[idx];
+	int err;
 
 	if (k->type == PEX__CFG_LIST || k->type == PEX__CFG_SECRET_LIST) {
 		if (value && !is_null_word(value)) {
@@ -764,16 +863,50 @@ int pex_config_set(pex_config *cfg, const char *key, const char *value)
 		raw.text = value;
 		raw.len = strlen(value);
 	}
-
-	if (!(r = pex__calloc(1, sizeof(*r)))) {
-		free(items);
-		return PEX_ENOMEM;
-	}
-	err = pex__config_convert(&v, idx, &raw, OVERRIDE_ORIGIN, cfg->base_dir);
+	err = pex__config_convert(out, idx, &raw, origin, base_dir);
 	free(items);
+	return err;
+}
+
+void pex__config_install(pex_config *cfg, int idx, pex__config_value *v,
+	pex__config_retired *r)
+{
+	r->type = pex__config_schema(NULL)[idx].type;
+	r->v = cfg->values[idx];
+	r->next = cfg->retired;
+	cfg->retired = r;
+	cfg->values[idx] = *v;
+}
+
+int pex_config_set(pex_config *cfg, const char *key, const char *value)
+{
+	return pex_config_set_from(cfg, key, value, NULL);
+}
+
+int pex_config_set_from(pex_config *cfg, const char *key, const char *value, const char *source)
+{
+	const pex__config_key *k;
+	pex__config_retired *r;
+	pex__config_value v;
+	int idx = -1, err;
+
+	if (!cfg || !key)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_set: invalid arguments");
+	if ((idx = pex__config_lookup(key)) < 0)
+		return unknown_key(OVERRIDE_ORIGIN, key);
+	k = &pex__config_schema(NULL)[idx];
+
+	if (!(r = pex__calloc(1, sizeof(*r))))
+		return PEX_ENOMEM;
+	err = pex__config_convert_text(&v, idx, value, OVERRIDE_ORIGIN, cfg->base_dir);
 	/* an override is resolved at once: its caller is there to hear of it */
 	if (err == 0 && (err = pex__config_value_resolve(&v, k, OVERRIDE_ORIGIN, cfg->base_dir)) < 0)
 		pex__config_value_clear(&v, k->type);
+	if (err == 0 && !(v.source = pex__strdup(source && *source ? source : "override"))) {
+		pex__config_value_clear(&v, k->type);
+		err = PEX_ENOMEM;
+	}
 	if (err < 0) {
 		free(r);
 		return err;
@@ -781,10 +914,6 @@ int pex_config_set(pex_config *cfg, const char *key, const char *value)
 
 	/* Keep the old value until pex_config_free(): pointers handed out by
 	 * the getters stay valid, as config.h promises. */
-	r->type = k->type;
-	r->v = cfg->values[idx];
-	r->next = cfg->retired;
-	cfg->retired = r;
-	cfg->values[idx] = v;
+	pex__config_install(cfg, idx, &v, r);
 	return 0;
 }

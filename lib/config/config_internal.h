@@ -76,6 +76,28 @@ int pex__config_is_section(const char *path);
  */
 const char *pex__config_suggest(const char *path);
 
+/*
+ * The environment variable of @p key (pexipsdk.yaml(5) ENVIRONMENT):
+ * "PEXIPSDK_" and the dotted key upper-cased with '.' as '_'
+ * ("pool.room.pin_digits" -> PEXIPSDK_POOL_ROOM_PIN_DIGITS). The one place
+ * the mapping lives. Truncated to @p size (64 is plenty for the schema).
+ */
+void pex__config_env_name(char *out, size_t size, const char *key);
+
+/* Index of the schema key whose variable is @p name, or -1. */
+int pex__config_env_lookup(const char *name);
+
+/*
+ * 1 if @p name is a PEXIPSDK_ variable that is not a key of the schema but
+ * read elsewhere (PEXIPSDK_CONFIG, the Key Vault client's...): never
+ * reported as unknown.
+ */
+int pex__config_env_reserved(const char *name);
+
+/* The closest key variable to the unknown @p name when it is a plausible
+ * typo, else NULL. Thread-local buffer. */
+const char *pex__config_env_suggest(const char *name);
+
 /* 1 for PEX__CFG_SECRET and PEX__CFG_SECRET_LIST. */
 int pex__config_type_is_secret(pex__config_type type);
 
@@ -99,6 +121,10 @@ typedef struct pex__config_value {
 	size_t count;
 	size_t *lines;      /* lazy SECRET_LIST: the line of each item (or NULL) */
 	size_t line;        /* 1-based line it came from; 0 = default/override */
+	char *source;       /* NULL: the file (line > 0) or the default; else
+	                       "env:PEXIPSDK_...", "flag:--x" or "override" */
+	const char *ref;    /* secrets: "env", "file", "keyvault", "literal" or
+	                       "mixed" (a list); static */
 } pex__config_value;
 
 /* Free what @p v holds (secrets are wiped first) and reset it to null. */
@@ -120,6 +146,10 @@ struct pex_config {
 	pthread_mutex_t lock;           /* serialises lazy resolution in getters */
 	char **warnings;                /* pex_config_warning(): nwarnings messages */
 	size_t nwarnings;
+	int env;                        /* the environment goes on top (pex_config_load_env):
+	                                   a required key it sets may be absent from the file */
+	char *env_dir;                  /* working directory when the environment was
+	                                   applied: its relative paths and file: references */
 };
 
 /* ---- input and conversion ---- */
@@ -207,8 +237,38 @@ int pex__config_value_resolve(pex__config_value *v, const pex__config_key *k,
  */
 int pex__config_path(char **out, const char *base_dir, const char *path);
 
+/* The kind of a secret value @p s: "env", "file", "keyvault" or "literal" (static). */
+const char *pex__config_secret_kind(const char *s);
+
 /* Overwrite and free a secret string. NULL-safe. */
 void pex__config_secret_free(char *s);
+
+/*
+ * Convert the text @p value (as a command-line flag or an environment
+ * variable gives it: "" and null words are null, lists are comma-separated
+ * or "[a, b]") into @p out for schema row @p idx. Secrets stay lazy.
+ */
+int pex__config_convert_text(pex__config_value *out, int idx, const char *value,
+	const char *origin, const char *base_dir);
+
+/* Add a warning (pex_config_warning()) to @p cfg. */
+int pex__config_add_warning(pex_config *cfg, const char *fmt, ...) PEX_PRINTF(2, 3);
+
+/*
+ * Replace the value of row @p idx by @p v, keeping the old one until
+ * pex_config_free() (borrowed pointers stay valid); @p r is a zeroed
+ * node that this takes over.
+ */
+void pex__config_install(pex_config *cfg, int idx, pex__config_value *v,
+	pex__config_retired *r);
+
+/* The origin messages about value @p v name: "$PEXIPSDK_..." for a value
+ * from the environment, else the configuration's origin. */
+const char *pex__config_value_origin(const pex_config *cfg, const pex__config_value *v,
+	char *buf, size_t size);
+
+/* The directory relative paths of @p v resolve against (pex__config_path). */
+const char *pex__config_value_dir(const pex_config *cfg, const pex__config_value *v);
 
 /* ---- YAML ---- */
 

@@ -2,7 +2,9 @@
  * pex_config_dump(): the effective configuration (every key, defaults
  * included) as YAML, written with libyaml's emitter so quoting is right.
  * Secrets come out as "<redacted>"; lazy defaults are not resolved.
+ * pex_config_show(): the same values, one per key, with their sources.
  */
+#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -175,6 +177,132 @@ int pex_config_dump(pex_buf *out, const pex_config *cfg)
 		return err;
 	}
 	yaml_emitter_delete(&e.emitter);
+	pex_buf_dispose(out);
+	*out = tmp;
+	return 0;
+}
+
+/* ---- pex_config_show() ---- */
+
+/* The value of @p v as JSON: secrets redacted (REDACTED, the one rule). */
+static json_object *show_value(const pex__config_key *k, const pex__config_value *v)
+{
+	int secret = pex__config_type_is_secret(k->type);
+	json_object *list;
+	size_t i;
+
+	if (v->state == PEX__CFG_VAL_NULL)
+		return NULL;
+	switch (k->type) {
+	case PEX__CFG_STRING:
+	case PEX__CFG_ENUM:
+		return json_object_new_string(v->s);
+	case PEX__CFG_SECRET:
+		return json_object_new_string(REDACTED);
+	case PEX__CFG_INT:
+		return json_object_new_int64(v->i);
+	case PEX__CFG_BOOL:
+		return json_object_new_boolean(v->b);
+	case PEX__CFG_LIST:
+	case PEX__CFG_SECRET_LIST:
+		list = json_object_new_array();
+		for (i = 0; list && i < v->count; i++)
+			json_object_array_add(list, json_object_new_string(secret ? REDACTED :
+				v->list[i]));
+		return list;
+	}
+	return NULL;
+}
+
+/* "default", "file:PATH:LINE" or what the value recorded. */
+static int show_source(pex_buf *out, const pex_config *cfg, const pex__config_value *v)
+{
+	if (v->source)
+		return pex__buf_puts(out, v->source);
+	if (v->line)
+		return pex__buf_printf(out, "file:%s:%zu", cfg->origin, v->line);
+	return pex__buf_puts(out, "default");
+}
+
+/* One key: a JSON object for --json, else "key = value  # source". */
+static int show_key(pex_buf *out, json_object *keys, const pex_config *cfg, size_t i)
+{
+	const pex__config_key *k = &pex__config_schema(NULL)[i];
+	const pex__config_value *v = &cfg->values[i];
+	const char *ref = pex__config_type_is_secret(k->type) && v->state != PEX__CFG_VAL_NULL ?
+		v->ref : NULL;
+	json_object *value = show_value(k, v), *o;
+	pex_buf src = PEX_BUF_INIT;
+	char env[96];
+	int err;
+
+	pex__config_env_name(env, sizeof(env), k->key);
+	if ((err = show_source(&src, cfg, v)) < 0) {
+		json_object_put(value);
+		return err;
+	}
+	if (keys) {
+		if (!(o = json_object_new_object())) {
+			json_object_put(value);
+			pex_buf_dispose(&src);
+			return PEX_ENOMEM;
+		}
+		json_object_object_add(o, "key", json_object_new_string(k->key));
+		json_object_object_add(o, "variable", json_object_new_string(env));
+		json_object_object_add(o, "value", value);
+		json_object_object_add(o, "source", json_object_new_string(src.ptr));
+		json_object_object_add(o, "secret",
+			json_object_new_boolean(pex__config_type_is_secret(k->type)));
+		if (ref)
+			json_object_object_add(o, "reference", json_object_new_string(ref));
+		json_object_array_add(keys, o);
+	} else {
+		err = pex__buf_printf(out, "%s = %s%s%s%s  # %s\n", k->key, value ?
+			json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
+				JSON_C_TO_STRING_NOSLASHESCAPE) : "null",
+			ref ? " (" : "", ref ? ref : "",
+			!ref ? "" : strcmp(ref, "literal") == 0 || strcmp(ref, "mixed") == 0 ? ")" :
+				": reference)", src.ptr);
+		json_object_put(value);
+	}
+	pex_buf_dispose(&src);
+	return err;
+}
+
+int pex_config_show(pex_buf *out, const pex_config *cfg, unsigned flags)
+{
+	pex_buf tmp = PEX_BUF_INIT;
+	json_object *doc = NULL, *keys = NULL;
+	size_t i, n;
+	int err = 0;
+
+	if (!out || !cfg || (flags & ~PEX_CONFIG_SHOW_JSON))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_config_show: invalid arguments");
+	pex__config_schema(&n);
+	if ((flags & PEX_CONFIG_SHOW_JSON) &&
+	    (!(doc = json_object_new_object()) || !(keys = json_object_new_array()))) {
+		json_object_put(doc);
+		return pex__error_nomem();
+	}
+	/* the lock guards lazy values changing state under us */
+	pthread_mutex_lock(&((pex_config *)cfg)->lock);
+	for (i = 0; i < n && err == 0; i++)
+		err = show_key(&tmp, keys, cfg, i);
+	pthread_mutex_unlock(&((pex_config *)cfg)->lock);
+	if (err == 0 && doc) {
+		json_object_object_add(doc, "origin", json_object_new_string(cfg->origin));
+		json_object_object_add(doc, "keys", keys);
+		keys = NULL;
+		err = pex__buf_printf(&tmp, "%s\n", json_object_to_json_string_ext(doc,
+			JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	json_object_put(keys);
+	json_object_put(doc);
+	if (err < 0) {
+		pex_buf_dispose(&tmp);
+		return err == PEX_ENOMEM ? pex__error_nomem() : err;
+	}
 	pex_buf_dispose(out);
 	*out = tmp;
 	return 0;

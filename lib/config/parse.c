@@ -6,6 +6,7 @@
  * problem stops the walk; the caller throws the half-built config away.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -284,19 +285,27 @@ static int check_required(pex_config *cfg, yaml_document_t *doc, yaml_node_t *ro
 	for (i = 0; i < n; i++) {
 		const char *key = schema[i].key, *dot = strrchr(key, '.');
 		int plen = dot ? (int)(dot - key) : 0;
+		char env[96], or_env[128] = "";
 		if (!(schema[i].flags & PEX__CFG_REQUIRED) || cfg->values[i].state != PEX__CFG_VAL_NULL)
 			continue;
+		/* pex_config_load_env(): the environment may set it (checked there) */
+		pex__config_env_name(env, sizeof(env), key);
+		if (cfg->env && getenv(env))
+			continue;
+		if (cfg->env)
+			snprintf(or_env, sizeof(or_env), "; or set $%s", env);
 		if (empty)
 			return pex__config_error(PEX_ECONFIG, &loc,
-				"missing required key '%s' (the configuration is empty)", key);
+				"missing required key '%s' (the configuration is empty%s)", key, or_env);
 		if (!dot)
-			return pex__config_error(PEX_ECONFIG, &loc, "missing required key '%s'", key);
+			return pex__config_error(PEX_ECONFIG, &loc, "missing required key '%s'%s", key,
+				or_env);
 		loc.line = section_line(doc, root, key);
 		if (loc.line)
 			return pex__config_error(PEX_ECONFIG, &loc,
-				"missing required key '%s' in section '%.*s'", key, plen, key);
+				"missing required key '%s' in section '%.*s'%s", key, plen, key, or_env);
 		return pex__config_error(PEX_ECONFIG, &loc,
-			"missing required key '%s' (there is no '%.*s' section)", key, plen, key);
+			"missing required key '%s' (there is no '%.*s' section%s)", key, plen, key, or_env);
 	}
 	return 0;
 }

@@ -373,3 +373,79 @@ const char *pex__config_suggest(const char *path)
 		return best;
 	return NULL;
 }
+
+/* ---- environment variables (pexipsdk.yaml(5) ENVIRONMENT) ---- */
+
+#define ENV_PREFIX "PEXIPSDK_"
+
+/* PEXIPSDK_ variables read elsewhere: not keys, never "unknown". */
+static const char *const env_reserved[] = {
+	"PEXIPSDK_CONFIG",              /* the file (pex_config_load) */
+	"PEXIPSDK_PG",                  /* queue.postgres.conninfo's default reference */
+	"PEXIPSDK_IMDS_ENDPOINT",       /* lib/secrets: the Managed Identity endpoint */
+	"PEXIPSDK_KEYVAULT_CA_FILE",    /* lib/secrets: the Key Vault CA bundle */
+	NULL
+};
+
+void pex__config_env_name(char *out, size_t size, const char *key)
+{
+	size_t o = 0, i;
+
+	if (!size)
+		return;
+	for (i = 0; ENV_PREFIX[i] && o + 1 < size; i++)
+		out[o++] = ENV_PREFIX[i];
+	for (i = 0; key[i] && o + 1 < size; i++) {
+		char c = key[i];
+		out[o++] = c == '.' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+	}
+	out[o] = '\0';
+}
+
+int pex__config_env_lookup(const char *name)
+{
+	char env[96];
+	size_t i;
+
+	if (!name || strncmp(name, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
+		return -1;
+	for (i = 0; i < PEX__ARRAY_SIZE(schema); i++) {
+		pex__config_env_name(env, sizeof(env), schema[i].key);
+		if (strcmp(env, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+int pex__config_env_reserved(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && env_reserved[i]; i++)
+		if (strcmp(env_reserved[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+const char *pex__config_env_suggest(const char *name)
+{
+	static _Thread_local char best[96];
+	char env[96];
+	size_t i, d, best_d = (size_t)-1, limit;
+
+	if (!name)
+		return NULL;
+	for (i = 0; i < PEX__ARRAY_SIZE(schema); i++) {
+		pex__config_env_name(env, sizeof(env), schema[i].key);
+		if ((d = edit_distance(name, env, strlen(env))) < best_d) {
+			best_d = d;
+			memcpy(best, env, sizeof(best));
+		}
+	}
+	/* as pex__config_suggest: more slips on longer names, at most 3 */
+	d = strlen(name);
+	limit = 1 + (d > strlen(ENV_PREFIX) ? d - strlen(ENV_PREFIX) : 0) / 5;
+	if (limit > 3)
+		limit = 3;
+	return best_d > 0 && best_d <= limit ? best : NULL;
+}

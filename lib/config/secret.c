@@ -221,3 +221,14 @@ int pex__config_check_secret_ref(const char *ref, const pex__config_loc *loc)
 		return check_keyvault(&kv, ref + 9, loc);
 	return 0;
 }
+
+const char *pex__config_secret_kind(const char *s)
+{
+	if (strncmp(s, "env:", 4) == 0)
+		return "env";
+	if (strncmp(s, "file:", 5) == 0)
+		return "file";
+	if (strncmp(s, "keyvault:", 9) == 0)
+		return "keyvault";
+	return "literal";
+}

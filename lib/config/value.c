@@ -255,7 +255,7 @@ static int convert_list(pex__config_value *out, const pex__config_key *k,
 			break;
 	}
 	if (err < 0) {
-		pex__config_value tmp = { PEX__CFG_VAL_SET, NULL, 0, 0, list, i, lines, 0 };
+		pex__config_value tmp = { PEX__CFG_VAL_SET, NULL, 0, 0, list, i, lines, 0, NULL, NULL };
 		pex__config_value_clear(&tmp, k->type);
 		return err;
 	}
@@ -265,12 +265,32 @@ static int convert_list(pex__config_value *out, const pex__config_key *k,
 	return 0;
 }
 
+/* What a secret value is made of, for pex_config_show(): NULL when not a
+ * secret or an empty list. */
+static const char *secret_ref_kind(const pex__config_key *k, const pex__config_value *v)
+{
+	const char *kind = NULL;
+	size_t i;
+
+	if (k->type == PEX__CFG_SECRET)
+		return v->s ? pex__config_secret_kind(v->s) : NULL;
+	if (k->type != PEX__CFG_SECRET_LIST)
+		return NULL;
+	for (i = 0; i < v->count; i++) {
+		const char *item = pex__config_secret_kind(v->list[i]);
+		if (kind && strcmp(kind, item) != 0)
+			return "mixed";
+		kind = item;
+	}
+	return kind;
+}
+
 int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *raw,
 	const char *origin, const char *base_dir)
 {
 	const pex__config_key *k = &pex__config_schema(NULL)[idx];
 	pex__config_loc loc = { origin, raw->line, k->key };
-	pex__config_value v = { PEX__CFG_VAL_NULL, NULL, 0, 0, NULL, 0, NULL, raw->line };
+	pex__config_value v = { PEX__CFG_VAL_NULL, NULL, 0, 0, NULL, 0, NULL, raw->line, NULL, NULL };
 	int err = 0;
 
 	if (raw->kind == PEX__CFG_RAW_NULL && k->type != PEX__CFG_LIST &&
@@ -312,6 +332,7 @@ int pex__config_convert(pex__config_value *out, int idx, const pex__config_raw *
 	}
 	if (err < 0)
 		return err;
+	v.ref = secret_ref_kind(k, &v);
 	v.state = pex__config_type_is_secret(k->type) ? PEX__CFG_VAL_LAZY : PEX__CFG_VAL_SET;
 	*out = v;
 	return 0;
@@ -376,6 +397,7 @@ void pex__config_value_clear(pex__config_value *v, pex__config_type type)
 	else
 		free(v->s);
 	free(v->lines);
+	free(v->source);
 	if (v->list) {
 		for (i = 0; i < v->count; i++) {
 			if (secret)
@@ -427,6 +449,7 @@ int pex__config_defaults(pex__config_value *values, const char *base_dir)
 			if (k->def) {
 				if (!(v->s = pex__strdup(k->def)))
 					return PEX_ENOMEM;
+				v->ref = pex__config_secret_kind(v->s);
 				v->state = PEX__CFG_VAL_LAZY;
 			}
 			break;

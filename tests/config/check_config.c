@@ -1,7 +1,8 @@
 /*
  * Unit tests of the configuration module (lib/config): schema and defaults,
  * every type and its errors (exact messages, with key and line), secret
- * references, the search order, overrides and the dump.
+ * references, the search order, overrides, the dump and the environment
+ * layer (pex_config_apply_env, pex_config_load_env, pex_config_show).
  *
  * Tests run without fork under valgrind (CK_FORK=no), so each one restores
  * the environment variables and working directory it changes.
@@ -1863,6 +1864,306 @@ START_TEST(test_dump)
 }
 END_TEST
 
+/* ---- the environment (PEXIPSDK_<SECTION>_<KEY>) ---- */
+
+/* Every variable the env tests set, unset again (tests run without fork). */
+static void env_clear(void)
+{
+	static const char *const vars[] = {
+		"PEXIPSDK_POOL_DEPTH", "PEXIPSDK_GC_OWNED_PREFIXES", "PEXIPSDK_POOL_ROOM_SERVICE_TYPE",
+		"PEXIPSDK_POOL_ROOM_ALIAS_DOMAIN", "PEXIPSDK_LOG_LEVEL", "PEXIPSDK_POOL_DEPHT",
+		"PEXIPSDK_NOTHING_LIKE_IT", "PEXIPSDK_PG", "PEXIPSDK_PEXIP_URL",
+		"PEXIPSDK_PEXIP_AUTH_PASSWORD", "PEXIPSDK_EVENTS_PASSWORD", "PEXIPSDK_QUEUE_SQLITE_PATH",
+		"PEXIPSDK_SERVER_API_KEYS", "PEXTEST_ENV_PW", NULL
+	};
+	size_t i;
+
+	for (i = 0; vars[i]; i++)
+		unsetenv(vars[i]);
+}
+
+/* A clean environment, then NAME, VALUE pairs (NULL-terminated) set. */
+static void env_set(const char *const *pairs)
+{
+	env_clear();
+	for (; pairs[0] && pairs[1]; pairs += 2)
+		setenv(pairs[0], pairs[1], 1);
+}
+
+START_TEST(test_env_names)
+{
+	size_t n, i, j;
+	const pex__config_key *schema = pex__config_schema(&n);
+	char a[96], b[96];
+
+	pex__config_env_name(a, sizeof(a), "pool.room.service_type");
+	ck_assert_str_eq(a, "PEXIPSDK_POOL_ROOM_SERVICE_TYPE");
+	for (i = 0; i < n; i++) {
+		pex__config_env_name(a, sizeof(a), schema[i].key);
+		/* fits, maps back to its key, and is nobody else's */
+		ck_assert_uint_lt(strlen(a), sizeof(a) - 1);
+		ck_assert_msg(pex__config_env_lookup(a) == (int)i, "%s does not map back to %s", a,
+			schema[i].key);
+		ck_assert_msg(!pex__config_env_reserved(a), "%s is reserved", a);
+		for (j = 0; j < i; j++) {
+			pex__config_env_name(b, sizeof(b), schema[j].key);
+			ck_assert_msg(strcmp(a, b) != 0, "%s and %s share %s", schema[i].key,
+				schema[j].key, a);
+		}
+	}
+	ck_assert_int_eq(pex__config_env_lookup("PEXIPSDK_CONFIG"), -1);
+	ck_assert_int_eq(pex__config_env_lookup("PEXIPSDK_PG"), -1);
+	ck_assert_int_eq(pex__config_env_lookup("pexipsdk_pool_depth"), -1);
+	ck_assert_int_eq(pex__config_env_lookup("POOL_DEPTH"), -1);
+	ck_assert(pex__config_env_reserved("PEXIPSDK_CONFIG"));
+	ck_assert(pex__config_env_reserved("PEXIPSDK_KEYVAULT_CA_FILE"));
+}
+END_TEST
+
+START_TEST(test_env_apply)
+{
+	static const char *const prefixes[] = { "a_", "b_", NULL };
+	pex_config *cfg = NULL;
+	const char *before = NULL;
+
+	/* PEXIPSDK_PG: read by its default reference, not a key */
+	env_set((const char *const[]){ "PEXIPSDK_POOL_DEPTH", "40", "PEXIPSDK_GC_OWNED_PREFIXES",
+		"a_, b_", "PEXIPSDK_POOL_ROOM_SERVICE_TYPE", "lecture",
+		"PEXIPSDK_POOL_ROOM_ALIAS_DOMAIN", "", "PEXIPSDK_PG", "host=db", NULL });
+	cfg = parse_ok(URL "pool:\n  depth: 10\n  room:\n    alias_domain: example.com\n");
+	ck_assert_int_eq(pex_config_get_string(&before, cfg, "pool.room.alias_domain"), 0);
+	ck_assert_int_eq(pex_config_apply_env(cfg), 0);
+	assert_int_key(cfg, "pool.depth", 40);
+	assert_list_key(cfg, "gc.owned_prefixes", prefixes);
+	assert_str_key(cfg, "pool.room.service_type", "lecture");
+	assert_null_key(cfg, "pool.room.alias_domain");      /* empty: null, as a flag */
+	ck_assert_str_eq(before, "example.com");             /* borrowed values live on */
+	assert_str_key(cfg, "pexip.url", "https://mgr.example.com");
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 0);
+	ck_assert_int_eq(pex_config_apply_env(NULL), PEX_EINVAL);
+	pex_config_free(cfg);
+	env_clear();
+}
+END_TEST
+
+START_TEST(test_env_bad_value)
+{
+	pex_config *cfg = NULL;
+
+	env_set((const char *const[]){ "PEXIPSDK_LOG_LEVEL", "debug", "PEXIPSDK_POOL_DEPTH", "many",
+		NULL });
+	cfg = parse_ok(URL);
+	ck_assert_int_eq(pex_config_apply_env(cfg), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "$PEXIPSDK_POOL_DEPTH: pool.depth: "
+		"expected an integer from 0 to 100000, got \"many\"");
+	/* nothing changed, whatever the order of the environment */
+	assert_str_key(cfg, "log.level", "info");
+	assert_int_key(cfg, "pool.depth", 20);
+
+	/* a required key cannot be emptied; a secret's text is never quoted */
+	unsetenv("PEXIPSDK_POOL_DEPTH");
+	setenv("PEXIPSDK_PEXIP_URL", "", 1);
+	ck_assert_int_eq(pex_config_apply_env(cfg), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message,
+		"$PEXIPSDK_PEXIP_URL: pexip.url: expected a string, got null");
+	unsetenv("PEXIPSDK_PEXIP_URL");
+	setenv("PEXIPSDK_PEXIP_AUTH_PASSWORD", "env:not a name hunter2", 1);
+	ck_assert_int_eq(pex_config_apply_env(cfg), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "$PEXIPSDK_PEXIP_AUTH_PASSWORD: "
+		"pexip.auth.password: env: reference with an invalid variable name");
+	assert_null_key(cfg, "pexip.auth.password");
+	assert_str_key(cfg, "log.level", "info");
+	pex_config_free(cfg);
+	env_clear();
+}
+END_TEST
+
+START_TEST(test_env_unknown)
+{
+	pex_config *cfg = NULL;
+
+	env_set((const char *const[]){ "PEXIPSDK_POOL_DEPHT", "3", "PEXIPSDK_NOTHING_LIKE_IT", "x",
+		"PEXIPSDK_PG", "host=db", NULL });
+	ck_assert_int_eq(pex_config_new_defaults(&cfg), 0);
+	ck_assert_int_eq(pex_config_apply_env(cfg), 0);
+	ck_assert_uint_eq(pex_config_warning_count(cfg), 2);
+	/* in either order */
+	ck_assert_str_eq(strstr(pex_config_warning(cfg, 0), "DEPHT") ? pex_config_warning(cfg, 0) :
+		pex_config_warning(cfg, 1), "$PEXIPSDK_POOL_DEPHT is not a configuration variable, "
+		"ignored (did you mean PEXIPSDK_POOL_DEPTH?)");
+	ck_assert_str_eq(strstr(pex_config_warning(cfg, 0), "NOTHING") ? pex_config_warning(cfg, 0) :
+		pex_config_warning(cfg, 1), "$PEXIPSDK_NOTHING_LIKE_IT is not a configuration "
+		"variable, ignored (pexipsdk.yaml(5), ENVIRONMENT)");
+	assert_int_key(cfg, "pool.depth", 20);
+	pex_config_free(cfg);
+	env_clear();
+}
+END_TEST
+
+START_TEST(test_env_load)
+{
+	char *dir = make_tmpdir(), *empty = make_tmpdir();
+	char cwd[PATH_MAX], path[PATH_MAX], nosys[PATH_MAX];
+	const char *old_env = getenv("PEXIPSDK_CONFIG");
+	char *saved_env = old_env ? strdup(old_env) : NULL;
+	pex_config *cfg = NULL;
+	pex_buf out = PEX_BUF_INIT;
+
+	env_clear();
+	unsetenv("PEXIPSDK_CONFIG");
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	write_file(dir, "full.yaml", URL "pool:\n  depth: 10\n");
+	write_file(dir, "nourl.yaml", "pool:\n  depth: 10\n");
+	snprintf(nosys, sizeof(nosys), "%s/none.yaml", empty);
+	pex__config_set_system_path(nosys);
+	ck_assert_int_eq(chdir(empty), 0);
+
+	/* environment over the file, a flag over the environment */
+	snprintf(path, sizeof(path), "%s/full.yaml", dir);
+	setenv("PEXIPSDK_POOL_DEPTH", "40", 1);
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), 0);
+	assert_int_key(cfg, "pool.depth", 40);
+	ck_assert_int_eq(pex_config_show(&out, cfg, 0), 0);
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\npool.depth = 40  # env:PEXIPSDK_POOL_DEPTH\n"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "pexip.url = \"https://mgr.example.com\"  # file:"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "full.yaml:2\n"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\nlog.level = \"info\"  # default\n"));
+	ck_assert_int_eq(pex_config_set_from(cfg, "pool.depth", "7", "flag:--depth"), 0);
+	assert_int_key(cfg, "pool.depth", 7);
+	ck_assert_int_eq(pex_config_set(cfg, "log.level", "warn"), 0);
+	ck_assert_int_eq(pex_config_show(&out, cfg, 0), 0);
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\npool.depth = 7  # flag:--depth\n"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\nlog.level = \"warn\"  # override\n"));
+	pex_config_free(cfg);
+	/* pex_config_load() itself stays the file alone */
+	ck_assert_int_eq(pex_config_load(&cfg, path), 0);
+	assert_int_key(cfg, "pool.depth", 10);
+	pex_config_free(cfg);
+
+	/* a bad variable: an error naming it, nothing returned */
+	setenv("PEXIPSDK_POOL_DEPTH", "-1", 1);
+	cfg = sentinel();
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), PEX_ECONFIG);
+	ck_assert_str_eq(pex_error_last()->message, "$PEXIPSDK_POOL_DEPTH: pool.depth: "
+		"expected an integer from 0 to 100000, got \"-1\"");
+	ck_assert(cfg == sentinel());
+	unsetenv("PEXIPSDK_POOL_DEPTH");
+
+	/* a file without the required key: the environment may set it */
+	snprintf(path, sizeof(path), "%s/nourl.yaml", dir);
+	cfg = sentinel();
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), PEX_ECONFIG);
+	ck_assert_str_eq(strstr(pex_error_last()->message, ": missing"), ": missing required key "
+		"'pexip.url' (there is no 'pexip' section; or set $PEXIPSDK_PEXIP_URL)");
+	ck_assert(cfg == sentinel());
+	setenv("PEXIPSDK_PEXIP_URL", "https://env.example.com", 1);
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), 0);
+	assert_str_key(cfg, "pexip.url", "https://env.example.com");
+	assert_int_key(cfg, "pool.depth", 10);
+	pex_config_free(cfg);
+	/* pex_config_load() does not look at the environment */
+	ck_assert_int_eq(pex_config_load(&cfg, path), PEX_ECONFIG);
+
+	/* no file at all: the environment alone, when it names the required keys */
+	ck_assert_int_eq(pex_config_load_env(&cfg, NULL), 0);
+	ck_assert_str_eq(pex_config_origin(cfg), "<environment>");
+	assert_str_key(cfg, "pexip.url", "https://env.example.com");
+	pex_config_free(cfg);
+	unsetenv("PEXIPSDK_PEXIP_URL");
+	setenv("PEXIPSDK_POOL_DEPTH", "40", 1);
+	cfg = sentinel();
+	ck_assert_int_eq(pex_config_load_env(&cfg, NULL), PEX_ENOTFOUND);
+	ck_assert_int_eq(pex_error_last()->klass, PEX_ERROR_CLASS_CONFIG);
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "no configuration file found"));
+	ck_assert_ptr_nonnull(strstr(pex_error_last()->message,
+		"; or set pexip.url in the environment as $PEXIPSDK_PEXIP_URL (required without a file)"));
+	ck_assert(cfg == sentinel());
+	/* ... and without any variable, the search's own message */
+	unsetenv("PEXIPSDK_POOL_DEPTH");
+	ck_assert_int_eq(pex_config_load_env(&cfg, NULL), PEX_ENOTFOUND);
+	ck_assert_ptr_null(strstr(pex_error_last()->message, "PEXIPSDK_PEXIP_URL"));
+	ck_assert(cfg == sentinel());
+
+	pex_buf_dispose(&out);
+	pex__config_set_system_path(NULL);
+	ck_assert_int_eq(chdir(cwd), 0);
+	if (saved_env)
+		setenv("PEXIPSDK_CONFIG", saved_env, 1);
+	free(saved_env);
+	rm_tmpdir(dir);
+	rm_tmpdir(empty);
+	env_clear();
+}
+END_TEST
+
+START_TEST(test_env_secrets_and_paths)
+{
+	char *dir = make_tmpdir(), *work = make_tmpdir();
+	char cwd[PATH_MAX], path[PATH_MAX];
+	pex_config *cfg = NULL;
+	pex_buf out = PEX_BUF_INIT;
+	const char *v = NULL;
+
+	env_clear();
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	write_file(dir, "c.yaml", URL "events:\n  password: file:pw\n");
+	write_file(dir, "pw", "from-the-file-dir\n");
+	write_file(work, "pw", "from-the-working-dir\n");
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_int_eq(chdir(work), 0);
+
+	setenv("PEXTEST_ENV_PW", "hunter2-from-env", 1);
+	setenv("PEXIPSDK_PEXIP_AUTH_PASSWORD", "env:PEXTEST_ENV_PW", 1);
+	setenv("PEXIPSDK_SERVER_API_KEYS", "literal-key-1, literal-key-2", 1);
+	setenv("PEXIPSDK_QUEUE_SQLITE_PATH", "q.db", 1);
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), 0);
+
+	/* shown redacted, with the kind of reference, before and after reading */
+	ck_assert_int_eq(pex_config_show(&out, cfg, 0), 0);
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\npexip.auth.password = \"<redacted>\" "
+		"(env: reference)  # env:PEXIPSDK_PEXIP_AUTH_PASSWORD\n"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\nserver.api_keys = [\"<redacted>\",\"<redacted>\"] "
+		"(literal)  # env:PEXIPSDK_SERVER_API_KEYS\n"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\nevents.password = \"<redacted>\" "
+		"(file: reference)  # file:"));
+	ck_assert_int_eq(pex_config_resolve_secrets(cfg), 0);
+	assert_str_key(cfg, "pexip.auth.password", "hunter2-from-env");
+	/* the file's relative paths from its directory, the environment's from the working one */
+	assert_str_key(cfg, "events.password", "from-the-file-dir");
+	snprintf(path, sizeof(path), "%s/q.db", work);
+	ck_assert_int_eq(pex_config_get_string(&v, cfg, "queue.sqlite.path"), 0);
+	ck_assert_str_eq(strrchr(v, '/'), "/q.db");
+	ck_assert_int_eq(pex_config_show(&out, cfg, PEX_CONFIG_SHOW_JSON), 0);
+	ck_assert_ptr_null(strstr(out.ptr, "hunter2"));
+	ck_assert_ptr_null(strstr(out.ptr, "literal-key"));
+	ck_assert_ptr_null(strstr(out.ptr, "from-the"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\"key\":\"pexip.auth.password\""));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\"reference\":\"env\""));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "\"variable\":\"PEXIPSDK_POOL_DEPTH\""));
+	ck_assert_int_eq(pex_config_show(&out, cfg, 0), 0);
+	ck_assert_ptr_null(strstr(out.ptr, "hunter2"));
+	ck_assert_ptr_nonnull(strstr(out.ptr, "(env: reference)"));
+	pex_config_free(cfg);
+
+	/* a relative file: reference from the environment: the working directory */
+	unsetenv("PEXIPSDK_PEXIP_AUTH_PASSWORD");
+	setenv("PEXIPSDK_EVENTS_PASSWORD", "file:pw", 1);
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), 0);
+	assert_str_key(cfg, "events.password", "from-the-working-dir");
+	pex_config_free(cfg);
+
+	ck_assert_int_eq(pex_config_show(NULL, cfg, 0), PEX_EINVAL);
+	pex_buf_dispose(&out);
+	ck_assert_int_eq(chdir(cwd), 0);
+	rm_tmpdir(dir);
+	rm_tmpdir(work);
+	env_clear();
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1909,6 +2210,15 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_set);
 	tcase_add_test(tc, test_getters);
 	tcase_add_test(tc, test_dump);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("environment");
+	tcase_add_test(tc, test_env_names);
+	tcase_add_test(tc, test_env_apply);
+	tcase_add_test(tc, test_env_bad_value);
+	tcase_add_test(tc, test_env_unknown);
+	tcase_add_test(tc, test_env_load);
+	tcase_add_test(tc, test_env_secrets_and_paths);
 	suite_add_tcase(s, tc);
 	return s;
 }
