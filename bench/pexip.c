@@ -43,7 +43,7 @@ static void fill(const bench_opts *o, emu_t *e)
 	bench_emu_reset_stats(e);
 	bench_log("fill: %u rooms at %d ms", n, LAT_MS);
 	t0 = bench_now();
-	err = pex_pool_fill(p, n, &created, NULL, NULL);
+	err = pex_pool_fill(&created, p, n, NULL, NULL);
 	secs = bench_now() - t0;
 	bench_emu_latency(e, 0);
 	if (err < 0 || created != n)
@@ -73,7 +73,7 @@ static void gc_run(gc_result *r, const bench_opts *o, emu_t *e, size_t n, int la
 	const char *prefix)
 {
 	pex_gc_options go = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	char path[600], name[64];
 	pex_client *c = bench_client(e, MAXC);
 	pex_queue *pq, *dq;
@@ -88,15 +88,15 @@ static void gc_run(gc_result *r, const bench_opts *o, emu_t *e, size_t n, int la
 	p = bench_pool(c, path, &pq, &dq);
 	for (i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "%s%06zu", prefix, i);
-		if (pex_pool_schedule_delete(p, name, 0) < 0)
+		if (pex_gc_schedule_delete(p, name, 0) < 0)
 			bench_die("schedule delete: %s", pex_error_last()->message);
 	}
 	bench_emu_latency(e, latency_ms);
 	bench_emu_reset_stats(e);
 	bench_log("gc: %zu due rooms at %d ms", n, latency_ms);
-	memset(&rep, 0, sizeof(rep));
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
 	t0 = bench_now();
-	err = pex_gc_sweep(p, &go, &rep, NULL, NULL);
+	err = pex_gc_sweep(&rep, p, &go, NULL, NULL);
 	r->secs = bench_now() - t0;
 	bench_emu_latency(e, 0);
 	if (err < 0 || rep.deleted != n)

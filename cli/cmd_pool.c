@@ -182,7 +182,7 @@ static void replenish_detached(pexctl *ctl, int wait)
 		}
 	}
 	if ((err = open_pool(ctl, &pool, QUEUE_CREATE)) == 0)
-		err = pex_pool_replenish(pool, 1, &created, NULL, NULL);
+		err = pex_pool_replenish(&created, pool, 1, NULL, NULL);
 	pex_pool_free(pool);
 	if (err < 0) {
 		snprintf(msg, sizeof(msg), "%s", pex_error_last()->code == err ?
@@ -242,7 +242,7 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 int cmd_gc(pexctl *ctl, int argc, char **argv)
 {
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	pex_pool *pool = NULL;
 	json_object *d = NULL;
 	long long v = 0;
@@ -269,8 +269,8 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "gc takes no operands (got '%s')", argv[optind]);
 	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	memset(&rep, 0, sizeof(rep));
-	err = pex_gc_sweep(pool, &o, &rep, progress_cb, ctl);
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
+	err = pex_gc_sweep(&rep, pool, &o, progress_cb, ctl);
 	pexctl_progress_end(ctl);
 	pex_pool_free(pool);
 	if (ctl->json) {
@@ -302,13 +302,13 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 
 static int pool_status(pexctl *ctl, pex_pool *pool, json_object **report)
 {
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	size_t failures = 0;
 	char last[600];
 	long long ready;
 	int err;
 
-	if ((err = pex_pool_get_metrics(pool, &m)) < 0 ||
+	if ((err = pex_metrics_get(&m, pool)) < 0 ||
 	    (err = replenish_failures(ctl, &failures, last, sizeof(last))) < 0)
 		return err;
 	ready = m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0;
@@ -344,7 +344,7 @@ static int pool_fill(pexctl *ctl, pex_pool *pool, unsigned depth, json_object **
 {
 	long long ready_after = 60, ready_in;
 	size_t n = 0;
-	int err = pex_pool_fill(pool, depth, &n, progress_cb, ctl);
+	int err = pex_pool_fill(&n, pool, depth, progress_cb, ctl);
 
 	pexctl_progress_end(ctl);
 	pex_config_get_int(&ready_after, ctl->cfg, "pool.ready_after_s");
@@ -367,7 +367,7 @@ static int pool_fill(pexctl *ctl, pex_pool *pool, unsigned depth, json_object **
 static int pool_drain(pexctl *ctl, pex_pool *pool, int del, json_object **report)
 {
 	size_t n = 0;
-	int err = pex_pool_drain(pool, del, &n, progress_cb, ctl);
+	int err = pex_pool_drain(&n, pool, del, progress_cb, ctl);
 
 	pexctl_progress_end(ctl);
 	if (ctl->json) {
@@ -490,7 +490,7 @@ static int read_all(pexctl *ctl, const char *path, char **out, size_t *len)
 
 int cmd_event(pexctl *ctl, int argc, char **argv)
 {
-	pex_event_report rep;
+	pex_event_report rep = PEX_EVENT_REPORT_INIT;
 	pex_pool *pool = NULL;
 	char *body = NULL;
 	size_t len = 0;
@@ -505,8 +505,8 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 		free(body);
 		return pexctl_fail(ctl, err, NULL);
 	}
-	memset(&rep, 0, sizeof(rep));
-	err = pex_pool_handle_event(pool, body, len, &rep);
+	pex_event_report_init(&rep, PEX_EVENT_REPORT_VERSION);
+	err = pex_event_handle(&rep, pool, body, len);
 	free(body);
 	pex_pool_free(pool);
 	if (err < 0)
@@ -583,7 +583,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 {
 	pex_metrics_format fmt = ctl->json ? PEX_METRICS_JSON : PEX_METRICS_PROMETHEUS;
 	int prometheus = 0, gauges = 0;
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	pex_pool *pool = NULL;
 	pex_buf out = PEX_BUF_INIT;
 	int c, err;
@@ -614,7 +614,7 @@ int cmd_metrics(pexctl *ctl, int argc, char **argv)
 			"textfile); drop --json / --format json");
 	if ((err = open_pool(ctl, &pool, QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	err = pex_pool_get_metrics(pool, &m);
+	err = pex_metrics_get(&m, pool);
 	pex_pool_free(pool);
 	if (err < 0)
 		return pexctl_fail(ctl, err, "metrics");

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 		printf("name=%s alias=%s guest_pin=%s tag=%s\n", room->name, room->alias,
 			room->guest_pin, room->tag);
 		/* keep the pool's depth (a server would do this in the background) */
-		if (pex_pool_replenish(pool, 1, NULL, NULL, NULL) < 0)
+		if (pex_pool_replenish(NULL, pool, 1, NULL, NULL) < 0)
 			fprintf(stderr, "replenish: %s\n", pex_error_last()->message);
 		rc = 0;
 	} else {

@@ -40,12 +40,11 @@ void pex__error_add_field(const char *resource, const char *field, const char *m
 void pex__error_prefix(const char *fmt, ...) PEX_PRINTF(1, 2);
 /* Shorthand for PEX_ENOMEM. */
 int pex__error_nomem(void);
-/* The checks of a versioned struct (an *_init(ptr, version), or a struct a
- * caller hands in): @p p is not NULL and 1 <= @p version <= @p max. 0, or
- * PEX_EINVAL with "FN: PARAM is NULL" or "unsupported TYPE version V (this
- * library knows 1..MAX)". */
-int pex__version_check(const void *p, const char *fn, const char *param, const char *type,
-	unsigned version, unsigned max);
+/* The one rule for the version of a caller-allocated versioned struct
+ * (options, reports, backends; an *_init(ptr, version) or a struct handed
+ * in): 1..@p current. 0, or PEX_EINVAL "unsupported TYPE version N (this
+ * library knows 1..CURRENT)". */
+int pex__version_check(const char *type, unsigned int version, unsigned int current);
 /*
  * A copy of one thread's error, to hand it to another: a worker thread
  * saves its failure, the thread that called the public function restores

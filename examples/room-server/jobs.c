@@ -17,7 +17,7 @@
 /* Keep s->prefetch rooms held ready (and rotate those held too long). */
 void rs_prefetch(rs_server *s)
 {
-	if (s->prefetch && pex_pool_prefetch(s->pool, s->prefetch) < 0)
+	if (s->prefetch && pex_pool_prefetch(NULL, s->pool, s->prefetch) < 0)
 		rs_log(PEX_LOG_WARN, "taking rooms ahead of requests: %s", pex_error_last()->message);
 }
 
@@ -48,13 +48,13 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&s->jobs_lock);
 
 		if (fill) {
-			err = pex_pool_fill(s->pool, 0, &created, NULL, NULL);
+			err = pex_pool_fill(&created, s->pool, 0, NULL, NULL);
 			rs_prefetch(s);
 		} else {
 			/* a room handed out: take the next one off the queue first
 			 * (the next request's fast path), then create its replacement */
 			rs_prefetch(s);
-			err = pex_pool_replenish(s->pool, 1, &created, NULL, NULL);
+			err = pex_pool_replenish(&created, s->pool, 1, NULL, NULL);
 		}
 		if (err < 0)
 			rs_log(PEX_LOG_WARN, "%s failed: %s", fill ? "pool fill" : "replenish",
@@ -136,17 +136,17 @@ static void add_log(json_object *logs, const char *line)
 int rs_run_gc(rs_server *s, json_object *logs)
 {
 	pex_gc_options opts = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	char line[256];
 	int err;
 
-	memset(&rep, 0, sizeof(rep));
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
 	/* Without the orphan sweep, a room leaked by a crash between lease and
 	 * hand-out (docs/ARCHITECTURE.md, Guarantees) would stay on Pexip for
 	 * ever where nothing else runs pexctl gc --orphans (an Azure Functions
 	 * deployment). */
 	opts.orphans = s->gc_orphans;
-	err = pex_gc_sweep(s->pool, &opts, &rep, NULL, NULL);
+	err = pex_gc_sweep(&rep, s->pool, &opts, NULL, NULL);
 	snprintf(line, sizeof(line), "gc: deleted=%zu postponed_live=%zu skipped_protected=%zu "
 		"skipped_foreign=%zu already_gone=%zu failed=%zu", rep.deleted, rep.postponed_live,
 		rep.skipped_protected, rep.skipped_foreign, rep.already_gone, rep.failed);
@@ -162,12 +162,12 @@ int rs_run_gc(rs_server *s, json_object *logs)
 
 int rs_run_metrics(rs_server *s, json_object *logs)
 {
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	pex_buf buf = PEX_BUF_INIT;
 	int err;
 
-	memset(&m, 0, sizeof(m));
-	err = pex_pool_get_metrics(s->pool, &m);
+	pex_metrics_init(&m, PEX_METRICS_VERSION);
+	err = pex_metrics_get(&m, s->pool);
 	pthread_mutex_lock(&s->metrics_lock);
 	s->pexip_up = err == 0;
 	if (err == 0) {
@@ -194,7 +194,7 @@ int rs_run_metrics(rs_server *s, json_object *logs)
 
 int rs_metrics_text(rs_server *s, char **out, size_t *len)
 {
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	pex_buf lib = PEX_BUF_INIT;
 	char extra[512];
 	long long last;
@@ -202,7 +202,7 @@ int rs_metrics_text(rs_server *s, char **out, size_t *len)
 
 	*out = NULL;
 	/* a queue that cannot be counted reads -1; the counters are served anyway */
-	if (pex_pool_get_local_metrics(s->pool, &m) < 0) {
+	if (pex_metrics_get_local(&m, s->pool) < 0) {
 		rs_log(PEX_LOG_DEBUG, "/metrics: %s", pex_error_last()->message);
 		if (m.pool_depth == 0)
 			m.pool_depth = -1;

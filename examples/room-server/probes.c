@@ -123,7 +123,7 @@ enum MHD_Result rs_route_readyz(rs_server *s, struct MHD_Connection *c, rs_reque
 	json_object *o = json_object_new_object(), *checks = json_object_new_object(), *q, *p, *pool;
 	long long now = rs_now_ms(), ok_at = s->pexip_ok_at, checked_at = s->pexip_checked_at;
 	int store = rs_queue_store_check(s), stopping = atomic_load(&s->stopping);
-	size_t depth = 0, pending, running;
+	size_t depth = 0, held = 0, pending, running;
 	int queue_ok, pexip_ok, pool_ok, ready, was;
 	char why[160];
 
@@ -144,7 +144,8 @@ enum MHD_Result rs_route_readyz(rs_server *s, struct MHD_Connection *c, rs_reque
 
 	/* the rooms held ready (--prefetch) are part of the pool, and the
 	 * depth counts maturing rooms (pool.ready_after_s) */
-	depth += pex_pool_held(s->pool);
+	if (pex_pool_held(&held, s->pool) == 0)
+		depth += held;
 	pthread_mutex_lock(&s->jobs_lock);
 	pending = s->replenish_pending + (s->fill_pending ? 1 : 0);
 	running = s->jobs_running;

@@ -456,13 +456,13 @@ static enum MHD_Result room_delete(rs_server *s, struct MHD_Connection *c, rs_re
 
 static enum MHD_Result event_sink(rs_server *s, struct MHD_Connection *c, rs_request *r)
 {
-	pex_event_report rep;
+	pex_event_report rep = PEX_EVENT_REPORT_INIT;
 	json_object *o;
 	int err;
 
-	memset(&rep, 0, sizeof(rep));
+	pex_event_report_init(&rep, PEX_EVENT_REPORT_VERSION);
 	/* fast: validates, then only enqueues deletions */
-	if ((err = pex_pool_handle_event(s->pool, r->body ? r->body : "", r->body_len, &rep)) < 0)
+	if ((err = pex_event_handle(&rep, s->pool, r->body ? r->body : "", r->body_len)) < 0)
 		return err == PEX_EINVAL || err == PEX_EPARSE ? rs_send_pex_error(c, r, err)
 			: rs_send_error(c, r, 503, "queue_unavailable", "%s", pex_error_last()->message);
 	o = json_object_new_object();
@@ -491,7 +491,7 @@ int rs_queue_store_check(rs_server *s)
 static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request *r)
 {
 	json_object *o = json_object_new_object();
-	size_t depth = 0;
+	size_t depth = 0, held = 0;
 	/* the file split from the pool (deleted or replaced): unhealthy */
 	int store = rs_queue_store_check(s);
 	int queue_ok = store == 0 && pex_queue_count(&depth, s->pool_queue) == 0, pexip_ok;
@@ -503,7 +503,7 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 	/* ... and again as soon as the next maturing room is ready */
 	if (s->maturing_next_ms && now >= s->maturing_next_ms) {
 		long long next = -1;
-		if (!s->pexip_ok || pex_pool_maturing(s->pool, &s->maturing, &next) < 0)
+		if (!s->pexip_ok || pex_pool_maturing(&s->maturing, &next, s->pool) < 0)
 			s->maturing = -1;
 		s->maturing_next_ms = next > 0 ? rs_now_ms() + next * 1000 : 0;
 	}
@@ -513,16 +513,16 @@ static enum MHD_Result health(rs_server *s, struct MHD_Connection *c, rs_request
 
 	json_object_object_add(o, "status", json_object_new_string(queue_ok && pexip_ok ? "ok" : "degraded"));
 	/* the rooms held ready (--prefetch) are part of the pool */
-	json_object_object_add(o, "pool_depth", queue_ok ?
-		json_object_new_int64((long long)(depth + pex_pool_held(s->pool))) : NULL);
+	if (pex_pool_held(&held, s->pool) == 0)
+		depth += held;
+	json_object_object_add(o, "pool_depth", queue_ok ? json_object_new_int64((long long)depth) : NULL);
 	/* pool_depth counts rooms still maturing (pool.ready_after_s: invisible on
 	 * the queue, counted by every backend); how many, Pexip says (asked with
 	 * the Pexip check, at most every 10 s, and again when the next maturing
 	 * room is due; null when unknown) */
 	json_object_object_add(o, "pool_maturing", maturing >= 0 ? json_object_new_int64(maturing) : NULL);
 	json_object_object_add(o, "pool_ready", queue_ok && maturing >= 0 ? json_object_new_int64(
-		(long long)(depth + pex_pool_held(s->pool)) > maturing ?
-		(long long)(depth + pex_pool_held(s->pool)) - maturing : 0) : NULL);
+		(long long)depth > maturing ? (long long)depth - maturing : 0) : NULL);
 	json_object_object_add(o, "queue", json_object_new_string(queue_ok ? "ok" : "error"));
 	json_object_object_add(o, "queue_store", json_object_new_string(store == 0 ? "ok" :
 		store == PEX_ESTALE ? "stale" : "error"));

@@ -8,7 +8,7 @@
  * threads using it; further callers wait for a free slot.
  *
  * Bulk work of the pool (pex_pool_replenish/fill/drain, pex_gc_sweep,
- * pex_pool_get_metrics) makes background requests: while other requests
+ * pex_metrics_get) makes background requests: while other requests
  * of the client are in flight or waiting, a background request waits for
  * them and never takes the last free slot, so a hand-out (pex_pool_pop) or
  * any direct call does not queue behind a fill or a sweep. Alone, bulk work

@@ -21,5 +21,8 @@
 #include "queue.h"
 #include "uui.h"
 #include "pool.h"
+#include "event.h"
+#include "gc.h"
+#include "metrics.h"
 
 #endif

@@ -570,6 +570,8 @@ int pex_config_load_env(pex_config **out, const char *path)
 		err = pex_config_apply_env(cfg);
 	}
 	if (err == 0)
+		err = pex__config_check_together(cfg);
+	if (err == 0)
 		err = check_tls_off(cfg);
 	if (err < 0) {
 		pex_config_free(cfg);

@@ -76,6 +76,11 @@ int pex__config_is_section(const char *path);
  */
 const char *pex__config_suggest(const char *path);
 
+/* The rules between keys (gc.orphan_max_age_s against pool.ready_after_s):
+ * 0, or PEX_ECONFIG naming both keys, at the line of the first set in the
+ * file. */
+int pex__config_check_together(const pex_config *cfg);
+
 /*
  * The environment variable of @p key (pexipsdk.yaml(5) ENVIRONMENT):
  * "PEXIPSDK_" and the dotted key upper-cased with '.' as '_'

@@ -406,6 +406,9 @@ int pex__config_parse_yaml(pex_config *cfg, const char *yaml, size_t len)
 	}
 	if (err == 0)
 		err = check_required(cfg, &doc, root, empty);
+	/* with the environment on top, pex_config_load_env() checks afterwards */
+	if (err == 0 && !cfg->env)
+		err = pex__config_check_together(cfg);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	return err;

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "config_internal.h"
-#include "pool/pool_internal.h"   /* the pool's own name prefix rule */
+#include "pool/pool_internal.h"   /* the pool's own name prefix and age rules */
 
 /* ---- validators (return NULL when fine, else the rule that failed) ---- */
 
@@ -257,6 +257,19 @@ int pex__config_is_section(const char *path)
 	for (i = 0; i < PEX__ARRAY_SIZE(schema); i++)
 		if (strncmp(schema[i].key, path, n) == 0 && schema[i].key[n] == '.')
 			return 1;
+	return 0;
+}
+
+int pex__config_check_together(const pex_config *cfg)
+{
+	int age = pex__config_lookup("gc.orphan_max_age_s"), ready = pex__config_lookup("pool.ready_after_s");
+	const pex__config_value *a = &cfg->values[age], *r = &cfg->values[ready];
+	pex__config_loc loc = { cfg->origin, a->line ? a->line : r->line, NULL };
+	char why[400];
+
+	/* the pool's lifecycle rule (lib/pool/lifecycle.h); pex_pool_new applies it too */
+	if (pex__lifecycle_ages_rule(a->i, r->i, why, sizeof(why)))
+		return pex__config_error(PEX_ECONFIG, &loc, "%s", why);
 	return 0;
 }
 

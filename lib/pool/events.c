@@ -133,31 +133,6 @@ void pex__pool_safe_text(char *dst, size_t dst_size, const char *s, size_t len)
 	dst[o] = '\0';
 }
 
-/* ---- scheduling ---- */
-
-int pex_pool_schedule_delete(pex_pool *pool, const char *name, unsigned delay_s)
-{
-	char why[96], safe[80];
-	size_t len;
-	int err;
-
-	if (!pool || !name)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_pool_schedule_delete: no pool or room name");
-	len = strlen(name);
-	pex__pool_safe_text(safe, sizeof(safe), name, len);
-	if (!pex__pool_delname_ok(name, len, why, sizeof(why)))
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"cannot schedule the deletion of room '%s': the name %s", safe, why);
-	/* The message is the bare name (what the old app wrote, too). */
-	if ((err = pex_queue_put(pool->del_q, name, len, delay_s)) < 0) {
-		pex__error_prefix("scheduling the deletion of room '%s'", safe);
-		return err;
-	}
-	pex__log(pool->log, PEX_LOG_DEBUG, "room %s scheduled for deletion in %u s", safe, delay_s);
-	return 0;
-}
-
 /* ---- phase 1: parse and validate ---- */
 
 typedef enum ev_kind {
@@ -455,7 +430,53 @@ static int parse_body(json_object **out, const char *body, size_t len)
 
 /* ---- phase 2: act ---- */
 
-int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_event_report *report)
+/* Handle one conference_ended: schedule the room's deletion when the pool
+ * owns it, is not protected, was not scheduled by this payload already and
+ * the payload's cap is not reached; count what happened in @p r. 0 or a
+ * queue error. */
+static int conference_ended(pex_pool *pool, const ev_item *it, json_object *seen, pex_event_report *r)
+{
+	char safe[80];
+	int err;
+
+	pex__pool_safe_text(safe, sizeof(safe), it->name, strlen(it->name));
+	if (pex__pool_is_protected(pool, it->name)) {
+		r->protected_skipped++;
+		pex__log(pool->log, PEX_LOG_DEBUG, "conference_ended for protected room %s: not scheduled", safe);
+		return 0;
+	}
+	if (!pex__pool_owns(pool, it->name, it->service_type)) {
+		r->foreign++;     /* a permanent VMR, a reception, a test call... */
+		pex__log(pool->log, PEX_LOG_DEBUG, "conference_ended for %s, not a pool room: not scheduled", safe);
+		return 0;
+	}
+	if (json_object_object_get_ex(seen, it->name, NULL)) {
+		r->ignored++;     /* another node's conference_ended for the same room */
+		return 0;
+	}
+	if (r->scheduled >= PEX_EVENT_SCHEDULE_MAX) {
+		if (r->capped++ == 0)
+			pex__log(pool->log, PEX_LOG_WARN, "event sink: a payload asks for more than %d "
+				"deletions; the rest are not scheduled (from %s on)", PEX_EVENT_SCHEDULE_MAX, safe);
+		return 0;
+	}
+	if (json_object_object_add(seen, it->name, NULL) != 0)
+		return pex__error_nomem();
+	if ((err = pex_gc_schedule_delete(pool, it->name, pool->o.gc_delay_s)) < 0) {
+		pex__log(pool->log, PEX_LOG_WARN, "event sink: %s", pex_error_last()->message);
+		return err;
+	}
+	r->scheduled++;
+	return 0;
+}
+
+int pex_event_report_init(pex_event_report *report, unsigned int version)
+{
+	return pex__pool_report_init(report, sizeof(*report), "pex_event_report", version,
+		PEX_EVENT_REPORT_VERSION);
+}
+
+int pex_event_handle(pex_event_report *report, pex_pool *pool, const char *body, size_t len)
 {
 	pex_event_report r;
 	json_object *root = NULL, *seen = NULL;
@@ -466,11 +487,11 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 
 	memset(&r, 0, sizeof(r));
 	memset(&items, 0, sizeof(items));
-	if (report)
-		memset(report, 0, sizeof(*report));
+	if (report && (err = pex_event_report_init(report, report->version)) < 0)
+		return err;
 	if (!pool || (!body && len))
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_pool_handle_event: no pool or body");
+			"pex_event_handle: no pool or body");
 	if ((err = parse_body(&root, body ? body : "", len)) < 0)
 		return err;
 	/* a top-level array of envelopes is a bulk; any other value one unusable item */
@@ -496,39 +517,8 @@ int pex_pool_handle_event(pex_pool *pool, const char *body, size_t len, pex_even
 		r.events++;
 		switch (it->kind) {
 		case EV_CONF_ENDED:
-			pex__pool_safe_text(safe, sizeof(safe), it->name, strlen(it->name));
-			if (pex__pool_is_protected(pool, it->name)) {
-				r.protected_skipped++;
-				pex__log(pool->log, PEX_LOG_DEBUG,
-					"conference_ended for protected room %s: not scheduled", safe);
-				break;
-			}
-			if (!pex__pool_owns(pool, it->name, it->service_type)) {
-				r.foreign++;     /* a permanent VMR, a reception, a test call... */
-				pex__log(pool->log, PEX_LOG_DEBUG,
-					"conference_ended for %s, not a pool room: not scheduled", safe);
-				break;
-			}
-			if (json_object_object_get_ex(seen, it->name, NULL)) {
-				r.ignored++;     /* another node's conference_ended for the same room */
-				break;
-			}
-			if (r.scheduled >= PEX_EVENT_SCHEDULE_MAX) {
-				if (r.capped++ == 0)
-					pex__log(pool->log, PEX_LOG_WARN, "event sink: a payload asks for more than %d "
-						"deletions; the rest are not scheduled (from %s on)",
-						PEX_EVENT_SCHEDULE_MAX, safe);
-				break;
-			}
-			if (json_object_object_add(seen, it->name, NULL) != 0) {
-				err = pex__error_nomem();
+			if ((err = conference_ended(pool, it, seen, &r)) < 0)
 				goto out;
-			}
-			if ((err = pex_pool_schedule_delete(pool, it->name, pool->o.gc_delay_s)) < 0) {
-				pex__log(pool->log, PEX_LOG_WARN, "event sink: %s", pex_error_last()->message);
-				goto out;
-			}
-			r.scheduled++;
 			break;
 		case EV_UNKNOWN:
 			r.unknown++;
@@ -550,8 +540,10 @@ out:
 	atomic_fetch_add(&pool->events, (unsigned long long)r.events);
 	atomic_fetch_add(&pool->events_unknown, (unsigned long long)r.unknown);
 	atomic_fetch_add(&pool->events_foreign, (unsigned long long)r.foreign);
-	if (report)
+	if (report) {
+		r.version = report->version;     /* version 1 is the whole struct */
 		*report = r;
+	}
 	json_object_put(seen);
 	json_object_put(root);
 	free(items.v);

@@ -82,11 +82,43 @@
 int pex_gc_options_init(pex_gc_options *opts, unsigned int version)
 {
 	static const pex_gc_options init = PEX_GC_OPTIONS_INIT;
+	int err;
 
-	if (!opts || version == 0 || version > PEX_GC_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_gc_options version %u", version);
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_gc_options_init: no options");
+	if ((err = pex__version_check("pex_gc_options", version, PEX_GC_OPTIONS_VERSION)) < 0)
+		return err;
 	*opts = init;
+	return 0;
+}
+
+int pex_gc_report_init(pex_gc_report *report, unsigned int version)
+{
+	return pex__pool_report_init(report, sizeof(*report), "pex_gc_report", version, PEX_GC_REPORT_VERSION);
+}
+
+/* ---- scheduling a deletion ---- */
+
+int pex_gc_schedule_delete(pex_pool *pool, const char *name, unsigned delay_s)
+{
+	char why[96], safe[80];
+	size_t len;
+	int err;
+
+	if (!pool || !name)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_gc_schedule_delete: no pool or room name");
+	len = strlen(name);
+	pex__pool_safe_text(safe, sizeof(safe), name, len);
+	if (!pex__pool_delname_ok(name, len, why, sizeof(why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"cannot schedule the deletion of room '%s': the name %s", safe, why);
+	/* The message is the bare name (what the old app wrote, too). */
+	if ((err = pex_queue_put(pool->del_q, name, len, delay_s)) < 0) {
+		pex__error_prefix("scheduling the deletion of room '%s'", safe);
+		return err;
+	}
+	pex__log(pool->log, PEX_LOG_DEBUG, "room %s scheduled for deletion in %u s", safe, delay_s);
 	return 0;
 }
 
@@ -226,6 +258,43 @@ static int message_name(char **out, const pex_message *msg)
 	return 0;
 }
 
+/* Delete the room @p name of message @p i of the current batch (@p safe:
+ * its name for logs), or in a dry run find out whether it would be
+ * (read-only). 0 with *deleted set (0: already gone), or the error with
+ * @p what saying what failed. */
+static int delete_room(gc_ctx *c, size_t i, const char *name, const char *safe, int *deleted,
+	char *what, size_t what_size)
+{
+	pex_pool *p = c->p;
+	int err;
+
+	if (c->cur->ids[i] > 0) {
+		/* the batch lookup found it: one DELETE (a 404 is already gone) */
+		if (c->dry) {
+			*deleted = 1;
+			return 0;
+		}
+		if ((err = pex_room_delete(p->client, c->cur->ids[i], deleted)) < 0)
+			snprintf(what, what_size, "deleting room %s", safe);
+		return err;
+	}
+	if (c->dry) {
+		/* would it be deleted, or is it gone already? */
+		pex_room *room = NULL;
+		err = pex_room_get_by_name(&room, p->client, name);
+		pex_room_free(room);
+		*deleted = err == 0;
+		if (err == PEX_ENOTFOUND)
+			return 0;
+		if (err < 0)
+			snprintf(what, what_size, "looking up room %s", safe);
+		return err;
+	}
+	if ((err = pex_room_delete_by_name(p->client, name, deleted)) < 0)
+		snprintf(what, what_size, "deleting room %s", safe);
+	return err;
+}
+
 /* Handle message @p i of the current batch (a pex__pool_parallel worker). */
 static int sweep_one(pex_pool *p, size_t i, void *arg)
 {
@@ -290,29 +359,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 		pex__gc_tick(c);
 		goto out;
 	}
-	if (b->ids[i] > 0) {
-		/* the batch lookup found it: one DELETE (a 404 is already gone) */
-		if (c->dry)
-			deleted = 1;
-		else if ((err = pex_room_delete(p->client, b->ids[i], &deleted)) < 0) {
-			snprintf(what, sizeof(what), "deleting room %s", safe);
-			pex__gc_failed(c, msg, err, what);
-			goto out;
-		}
-	} else if (c->dry) {
-		/* would it be deleted, or is it gone already? (read-only) */
-		pex_room *room = NULL;
-		err = pex_room_get_by_name(&room, p->client, name);
-		pex_room_free(room);
-		if (err == 0)
-			deleted = 1;
-		else if (err != PEX_ENOTFOUND) {
-			snprintf(what, sizeof(what), "looking up room %s", safe);
-			pex__gc_failed(c, msg, err, what);
-			goto out;
-		}
-	} else if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
-		snprintf(what, sizeof(what), "deleting room %s", safe);
+	if ((err = delete_room(c, i, name, safe, &deleted, what, sizeof(what))) < 0) {
 		pex__gc_failed(c, msg, err, what);
 		goto out;
 	}
@@ -547,15 +594,14 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 	size_t queued = 0;
 	int err = 0;
 
-	if (report)
-		memset(report, 0, sizeof(*report));
+	if (report && (err = pex_gc_report_init(report, report->version)) < 0)
+		return err;
 	if (!pool)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_gc_sweep: no pool");
 	if (!opts)
 		opts = &defaults;
-	if (opts->version == 0 || opts->version > PEX_GC_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_gc_options version %u", opts->version);
+	if ((err = pex__version_check("pex_gc_options", opts->version, PEX_GC_OPTIONS_VERSION)) < 0)
+		return err;
 	if (!(c = pex__calloc(1, sizeof(*c))))
 		return PEX_ENOMEM;
 	c->p = pool;
@@ -583,8 +629,10 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 	r.orphans_found = atomic_load(&c->orphans_found);
 	r.orphans_deleted = atomic_load(&c->orphans_deleted);
 	r.skipped_foreign = atomic_load(&c->skipped_foreign);
-	if (report)
+	if (report) {
+		r.version = report->version;     /* version 1 is the whole struct */
 		*report = r;
+	}
 	pex__log(pool->log, PEX_LOG_INFO, "gc%s: %zu deleted, %zu already gone, %zu postponed (live), "
 		"%zu protected, %zu not the pool's, %zu failed%s", c->dry ? " (dry run, would have)" : "",
 		r.deleted, r.already_gone, r.postponed_live, r.skipped_protected, r.skipped_foreign, r.failed,
@@ -603,7 +651,7 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 }
 
 /* Background work: its requests yield connections to hand-outs. */
-int pex_gc_sweep(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+int pex_gc_sweep(pex_gc_report *report, pex_pool *pool, const pex_gc_options *opts,
 	pex_pool_progress_cb progress, void *payload)
 {
 	int was = pex__http_background(1);

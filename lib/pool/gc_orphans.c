@@ -188,7 +188,6 @@ void pex__gc_sweep_orphans(gc_ctx *c)
 	json_object *in_pool = NULL;
 	char **names = NULL;
 	size_t n = 0, cap = 0, i, kept;
-	long long limit = c->now - (long long)p->o.orphan_max_age_s;
 	int err;
 
 	if (c->o->max && atomic_load(&c->done) >= c->o->max)
@@ -202,7 +201,8 @@ void pex__gc_sweep_orphans(gc_ctx *c)
 	while ((err = pex_room_iter_next(&room, it)) == 0) {
 		const char *name = pex_room_name(room);
 		long long created = pex__pexip_time(pex_room_creation_time(room));
-		if (pex__pool_owns(p, name, NULL) && created >= 0 && created < limit &&
+		if (pex__pool_owns(p, name, NULL) &&
+		    pex__lifecycle_orphan_age(p->o.orphan_max_age_s, created, c->now) &&
 		    !pex__pool_is_protected(p, name)) {
 			if (n == cap) {
 				size_t ncap = cap ? 2 * cap : 64;

@@ -40,14 +40,6 @@ static int pop_tag(pex_buf *tag, pex_pool *p, const char *uui, const char *tag_u
 	return pex__buf_puts(tag, "");
 }
 
-/* Age beyond which a pool room is recycled instead of handed out, or -1
- * (never) when orphan_max_age_s is too short to keep the margin (tests). */
-static long long stale_age_s(const pex_pool *p)
-{
-	long long max = p->o.orphan_max_age_s;
-	return max >= 2 * PEX__POOL_STALE_MARGIN_S ? max - PEX__POOL_STALE_MARGIN_S : -1;
-}
-
 static char *dup_or_empty(const char *s)
 {
 	return pex__strdup(s ? s : "");
@@ -74,7 +66,7 @@ static pex_pool_room *room_out(long long id, const char *name, const char *alias
 
 static int is_stale(const pex_pool *p, const struct pex__room_ref *ref)
 {
-	return ref->created > 0 && stale_age_s(p) >= 0 && pex__unix_time() - ref->created > stale_age_s(p);
+	return pex__lifecycle_is_stale(p->o.orphan_max_age_s, ref->created, (long long)pex__unix_time());
 }
 
 /* ---- held rooms (pex_pool_prefetch) ---- */
@@ -128,15 +120,21 @@ void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than)
 	}
 }
 
-size_t pex_pool_held(pex_pool *p)
+size_t pex__pool_nheld(pex_pool *p)
 {
 	size_t n;
-	if (!p)
-		return 0;
 	pthread_mutex_lock(&p->held_lock);
 	n = p->nheld;
 	pthread_mutex_unlock(&p->held_lock);
 	return n;
+}
+
+int pex_pool_held(size_t *out, pex_pool *p)
+{
+	if (!out || !p)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_held: no output or pool");
+	*out = pex__pool_nheld(p);
+	return 0;
 }
 
 int pex__pool_held_names(pex_pool *p, json_object *set)
@@ -173,7 +171,7 @@ static int lease_next(pex_pool *p, pex_message **msg, struct pex__room_ref *ref)
 		if (is_stale(p, ref)) {
 			/* Too old to hand out (see PEX__POOL_STALE_MARGIN_S): recycle it. */
 			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", ref->name);
-			if (pex_pool_schedule_delete(p, ref->name, 0) == 0)
+			if (pex_gc_schedule_delete(p, ref->name, 0) == 0)
 				pex_queue_delete(p->pool_q, *msg);
 			pex__room_ref_dispose(ref);
 			pex_message_free(*msg);
@@ -183,18 +181,11 @@ static int lease_next(pex_pool *p, pex_message **msg, struct pex__room_ref *ref)
 	}
 }
 
-/* Seconds until a room created at @p created (Unix seconds; <= 0 unknown)
- * may be handed out: 0 when it is ready (or its age is unknown: a message
- * without "created" whose room needs no lookup, from before readiness).
- * "created" is truncated to the second and taken after Pexip's 201, Pexip's
- * creation_time has microseconds: one more second covers both. */
+/* Seconds until a room created at @p created may be handed out (see
+ * pex__lifecycle_not_ready_for()). */
 static long long not_ready_for(const pex_pool *p, long long created)
 {
-	long long left;
-	if (p->o.ready_after_s == 0 || created <= 0)
-		return 0;
-	left = created + (long long)p->o.ready_after_s + 1 - (long long)pex__unix_time();
-	return left > 0 ? left : 0;
+	return pex__lifecycle_not_ready_for(p->o.ready_after_s, created, (long long)pex__unix_time());
 }
 
 /*
@@ -251,7 +242,7 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 	return ok ? 0 : -1;
 }
 
-int pex_pool_maturing(pex_pool *p, long long *count, long long *next_s)
+int pex_pool_maturing(long long *count, long long *next_s, pex_pool *p)
 {
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_maturing: no pool");
@@ -366,23 +357,42 @@ static int hold_one(pex_pool *p)
 	return 1;
 }
 
-static int prefetch_impl(pex_pool *p, unsigned n)
+/* 1 if a held room was taken before @p cutoff (Unix seconds); held_lock held. */
+static int held_past(const pex_pool *p, long long cutoff)
 {
+	size_t i;
+	for (i = 0; i < p->nheld; i++)
+		if (p->held[i].held_at < cutoff)
+			return 1;
+	return 0;
+}
+
+/*
+ * Put back the held rooms beyond @p n and those past the hold limit, then
+ * hold rooms until @p n are held. With @p n < 0 (the maintenance tick),
+ * only when a room is past the hold limit, and as many as are held: the
+ * rooms put back are replaced, no more. Returns the rooms held or an error.
+ */
+static int prefetch_impl(pex_pool *p, long n)
+{
+	long long cutoff = pex__lifecycle_held_before(atomic_load(&p->hold_max_s), (long long)pex__unix_time());
 	int err = 0;
 	size_t have;
 
 	pthread_mutex_lock(&p->held_lock);
-	if (p->prefetching) {
+	if (p->prefetching || (n < 0 && !held_past(p, cutoff))) {
 		have = p->nheld;
 		pthread_mutex_unlock(&p->held_lock);
 		return (int)have;
 	}
+	if (n < 0)
+		n = (long)p->nheld;
 	p->prefetching = 1;
 	pthread_mutex_unlock(&p->held_lock);
 
 	/* beyond n, or held too long: back to the queue */
-	pex__pool_release_held(p, n, pex__unix_time() - PEX__POOL_HOLD_MAX_S);
-	while (pex_pool_held(p) < n) {
+	pex__pool_release_held(p, (size_t)n, cutoff);
+	while (pex__pool_nheld(p) < (size_t)n) {
 		if ((err = hold_one(p)) <= 0)
 			break;
 	}
@@ -393,18 +403,28 @@ static int prefetch_impl(pex_pool *p, unsigned n)
 	return err < 0 ? err : (int)have;
 }
 
-int pex_pool_prefetch(pex_pool *p, unsigned n)
+int pex__pool_rotate_held(pex_pool *p)
+{
+	int err = prefetch_impl(p, -1);
+	return err < 0 ? err : 0;
+}
+
+int pex_pool_prefetch(size_t *held, pex_pool *p, unsigned n)
 {
 	int was, err;
+	if (held)
+		*held = 0;
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_prefetch: no pool");
 	if (n > PEX_POOL_PREFETCH_MAX)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_pool_prefetch: at most %d rooms can be held (asked for %u)", PEX_POOL_PREFETCH_MAX, n);
 	was = pex__http_background(1);
-	err = prefetch_impl(p, n);
+	err = prefetch_impl(p, (long)n);
 	pex__http_background(was);
-	return err;
+	if (held)
+		*held = pex__pool_nheld(p);
+	return err < 0 ? err : 0;
 }
 
 /*
@@ -467,7 +487,7 @@ static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
 
 		if (is_stale(p, &h.ref)) {
 			pex__log(p->log, PEX_LOG_INFO, "recycling stale pool room %s", h.ref.name);
-			if (pex_pool_schedule_delete(p, h.ref.name, 0) < 0)
+			if (pex_gc_schedule_delete(p, h.ref.name, 0) < 0)
 				put_back(p, &h.ref, 0);
 			pex__room_ref_dispose(&h.ref);
 			continue;

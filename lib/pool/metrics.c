@@ -8,15 +8,22 @@
 
 /* ---- metrics ---- */
 
+int pex_metrics_init(pex_metrics *m, unsigned int version)
+{
+	return pex__pool_report_init(m, sizeof(*m), "pex_metrics", version, PEX_METRICS_VERSION);
+}
+
 /* The queue counts and this process's counters: no Pexip request. */
-static int local_metrics(pex_pool *p, pex_pool_metrics *m)
+static int local_metrics(pex_metrics *m, pex_pool *p)
 {
 	size_t n = 0;
 	int err;
 
 	if (!p || !m)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_get_metrics: no pool or output");
-	memset(m, 0, sizeof(*m));
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_metrics_get: no output or pool");
+	/* version 1 is the whole struct */
+	if ((err = pex_metrics_init(m, m->version)) < 0)
+		return err;
 	m->pops = atomic_load(&p->pops);
 	m->pop_failures = atomic_load(&p->pop_failures);
 	m->replenished = atomic_load(&p->replenished);
@@ -28,10 +35,10 @@ static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 	m->events_foreign = atomic_load(&p->events_foreign);
 	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
 		return err;
-	m->pool_depth = (long long)(n + pex_pool_held(p));
+	m->pool_depth = (long long)(n + pex__pool_nheld(p));
 	/* creation_time filters are not documented for every Pexip release: a
 	 * refusal makes the count unknown (-1), not the metrics fail */
-	if (pex_pool_maturing(p, &m->pool_maturing, NULL) < 0) {
+	if (pex_pool_maturing(&m->pool_maturing, NULL, p) < 0) {
 		pex__log(p->log, PEX_LOG_DEBUG, "metrics: maturing pool rooms unknown: %s",
 			pex_error_last()->message);
 		m->pool_maturing = -1;
@@ -42,14 +49,14 @@ static int local_metrics(pex_pool *p, pex_pool_metrics *m)
 	return 0;
 }
 
-static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
+static int metrics_impl(pex_metrics *m, pex_pool *p)
 {
 	pex_room_filter f = PEX_ROOM_FILTER_INIT;
 	pex_room_iter *it = NULL;
 	pex_room *r = NULL;
 	int err;
 
-	if ((err = local_metrics(p, m)) < 0)
+	if ((err = local_metrics(m, p)) < 0)
 		return err;
 	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)
 		return err;
@@ -68,20 +75,20 @@ static int metrics_impl(pex_pool *p, pex_pool_metrics *m)
 	return err;
 }
 
-int pex_pool_get_metrics(pex_pool *p, pex_pool_metrics *m)
+int pex_metrics_get(pex_metrics *m, pex_pool *p)
 {
 	int was = pex__http_background(1);
-	int err = metrics_impl(p, m);
+	int err = metrics_impl(m, p);
 	pex__http_background(was);
 	return err;
 }
 
-int pex_pool_get_local_metrics(pex_pool *p, pex_pool_metrics *m)
+int pex_metrics_get_local(pex_metrics *m, pex_pool *p)
 {
-	return local_metrics(p, m);
+	return local_metrics(m, p);
 }
 
-static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
+static int metrics_format_impl(pex_buf *out, const pex_metrics *m, pex_metrics_format format)
 {
 	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
 		{ "pexipsdk_pool_depth", "Rooms in the pool queue, ready or maturing (approximate).", "gauge", m->pool_depth, 0 },
@@ -124,10 +131,14 @@ static int metrics_format_impl(pex_buf *out, const pex_pool_metrics *m, pex_metr
 	return err;
 }
 
-int pex_metrics_format_write(pex_buf *out, const pex_pool_metrics *m, pex_metrics_format format)
+int pex_metrics_format_write(pex_buf *out, const pex_metrics *m, pex_metrics_format format)
 {
+	int err;
+
 	/* checked before the table above reads *m */
 	if (!out || !m)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_metrics_format_write: no output or metrics");
+	if ((err = pex__version_check("pex_metrics", m->version, PEX_METRICS_VERSION)) < 0)
+		return err;
 	return metrics_format_impl(out, m, format);
 }

@@ -16,12 +16,29 @@
 
 /* ---- options ---- */
 
+int pex__pool_report_init(void *report, size_t size, const char *type, unsigned int version,
+	unsigned int current)
+{
+	int err;
+
+	if (!report)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s_init: no %s", type, type);
+	if ((err = pex__version_check(type, version, current)) < 0)
+		return err;
+	memset(report, 0, size);
+	*(unsigned int *)report = version;
+	return 0;
+}
+
 int pex_pool_options_init(pex_pool_options *opts, unsigned int version)
 {
 	static const pex_pool_options init = PEX_POOL_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_POOL_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_pool_options version %u", version);
+	int err;
+
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_options_init: no options");
+	if ((err = pex__version_check("pex_pool_options", version, PEX_POOL_OPTIONS_VERSION)) < 0)
+		return err;
 	*opts = init;
 	return 0;
 }
@@ -57,6 +74,7 @@ void pex_pool_free(pex_pool *p)
 {
 	if (!p)
 		return;
+	pex__pool_maintenance_stop(p);        /* no tick runs from here on */
 	if (p->held_lock_ok) {
 		pex__pool_release_held(p, 0, 0);       /* held rooms go back to the queue */
 		pthread_mutex_destroy(&p->held_lock);
@@ -86,30 +104,13 @@ const char *pex__pool_name_prefix_rule(const char *s)
 	return NULL;
 }
 
-int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
-	pex_queue *deletion_queue, const pex_pool_options *o)
+/* The options' rules that need no I/O; 0 or PEX_EINVAL naming the key. */
+static int check_options(const pex_pool_options *o, pex_queue *pool_queue, pex_queue *deletion_queue)
 {
-	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
 	const char *why;
-	pex_pool_options v;
-	pex_pool *p;
 	size_t i;
-	int err;
-	char text_why[96];
+	char text_why[96], ages_why[400];
 
-	if (!out || !client || !pool_queue || !deletion_queue)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_pool_new needs a client and two queues");
-	*out = NULL;
-	if (!o)
-		o = &defaults;
-	if (o->version == 0 || o->version > PEX_POOL_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_pool_options version %u", o->version);
-	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
-	v = defaults;
-	memcpy(&v, o, o->version >= 2 ? sizeof(v) : offsetof(pex_pool_options, owned_prefixes));
-	o = &v;
 	for (i = 0; i < PEX_POOL_MAX_OWNED && o->owned_prefixes[i]; i++)
 		if (!o->owned_prefixes[i][0])
 			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
@@ -132,10 +133,38 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	if (o->ready_after_s > 3600)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.ready_after_s must be from 0 to 3600 seconds");
+	if (pex__lifecycle_ages_rule(o->orphan_max_age_s, o->ready_after_s, ages_why, sizeof(ages_why)))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s", ages_why);
 	if (strcmp(pex_queue_name(pool_queue), pex_queue_name(deletion_queue)) == 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.queue and gc.queue must be different queues (both are '%s')",
 			pex_queue_name(pool_queue));
+	return 0;
+}
+
+int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
+	pex_queue *deletion_queue, const pex_pool_options *o)
+{
+	static const pex_pool_options defaults = PEX_POOL_OPTIONS_INIT;
+	pex_pool_options v;
+	pex_pool *p;
+	size_t i;
+	int err;
+
+	if (!out || !client || !pool_queue || !deletion_queue)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_pool_new needs a client and two queues");
+	*out = NULL;
+	if (!o)
+		o = &defaults;
+	if ((err = pex__version_check("pex_pool_options", o->version, PEX_POOL_OPTIONS_VERSION)) < 0)
+		return err;
+	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
+	v = defaults;
+	memcpy(&v, o, o->version >= 2 ? sizeof(v) : offsetof(pex_pool_options, owned_prefixes));
+	o = &v;
+	if ((err = check_options(o, pool_queue, deletion_queue)) < 0)
+		return err;
 
 	p = pex__calloc(1, sizeof(*p));
 	if (!p)
@@ -145,6 +174,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	p->del_q = deletion_queue;
 	p->o = *o;
 	p->log = pex__client_logger(client);
+	atomic_init(&p->hold_max_s, PEX__POOL_HOLD_MAX_S);
 	if (pthread_mutex_init(&p->held_lock, NULL) != 0) {
 		free(p);
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "pex_pool_new: cannot create a mutex");
@@ -184,6 +214,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 		p->o.protected_prefixes[i] = i < p->nprotected ? p->protected_prefixes[i] : NULL;
 	for (i = 0; i < PEX_POOL_MAX_OWNED; i++)
 		p->o.owned_prefixes[i] = i < p->nowned ? p->owned_prefixes[i] : NULL;
+	if ((err = pex__pool_maintenance_start(p)) < 0)
+		goto fail;
 	*out = p;
 	return 0;
 fail:

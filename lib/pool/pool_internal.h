@@ -7,15 +7,14 @@
 
 #include "internal.h"
 #include "pexipsdk/pool.h"
+#include "pexipsdk/event.h"
+#include "pexipsdk/gc.h"
+#include "pexipsdk/metrics.h"
 #include "pexipsdk/room.h"
+#include "pool/lifecycle.h"
 #include "pool/poolmsg.h"
 
 #include <json-c/json.h>
-
-/* A pool message older than orphan_max_age_s - this margin is never handed
- * out (it is recycled instead), so a handed-out room becomes old enough for
- * the orphan sweep only this long after it was handed out. */
-#define PEX__POOL_STALE_MARGIN_S 3600
 
 /*
  * The rule for a pool name prefix (pex_pool_options.name_prefix,
@@ -24,11 +23,6 @@
  * the pool would.
  */
 const char *pex__pool_name_prefix_rule(const char *s);
-
-/* A room whose tag PATCH failed in a way that may still reach Pexip goes
- * back to the pool invisible for this long (docs/DECISIONS.md #10): longer
- * than any request of ours can stay in flight (timeouts and retries). */
-#define PEX__POOL_UNSURE_TAG_DELAY_S 300
 
 /* A room taken off the pool queue ahead of a pop (pex_pool_prefetch). */
 struct pex__held_room {
@@ -60,19 +54,44 @@ struct pex_pool {
 	struct pex__held_room held[PEX_POOL_PREFETCH_MAX];
 	size_t nheld;
 	int prefetching;               /* one prefetcher at a time */
+	atomic_llong hold_max_s;       /* the hold limit: PEX__POOL_HOLD_MAX_S (tests shorten it) */
+
+	/* the maintenance timer (maintenance.c) */
+	pthread_t tick_thread;
+	pthread_mutex_t tick_lock;
+	pthread_cond_t tick_cond;
+	int tick_started;              /* tick_thread runs; tick_lock and tick_cond exist */
+	int tick_stop, tick_wake;      /* under tick_lock */
+	unsigned tick_ms;              /* under tick_lock: PEX__POOL_TICK_MS (tests shorten it) */
+	unsigned long long ticks_done; /* under tick_lock: ticks run so far */
 
 	atomic_ullong pops, pop_failures, replenished, replenish_failures;
 	atomic_ullong deleted, delete_failures, events, events_unknown, events_foreign;
 };
 
-/* A held room goes back to the queue after this long (so that it never
- * grows old enough for another process's orphan sweep while held). */
-#define PEX__POOL_HOLD_MAX_S 300
-
 /* Put held rooms back on the queue: all beyond the first @p keep, and any
  * held since before @p older_than (Unix seconds; 0 = none by age). A room
  * that cannot be put back is logged and left to the orphan sweep. */
 void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than);
+/* The one init of a caller-allocated report struct (@p size bytes, its
+ * first member the unsigned int version): check @p version
+ * (pex__version_check, lib/internal.h), zero the struct and set the
+ * version. 0 or PEX_EINVAL (also for NULL). */
+int pex__pool_report_init(void *report, size_t size, const char *type, unsigned int version,
+	unsigned int current);
+/* How many rooms the pool holds now (pex_pool_held() without the checks). */
+size_t pex__pool_nheld(pex_pool *p);
+/* Start the pool's maintenance thread (pex_pool_new) / stop and join it
+ * (pex_pool_free; a no-op when it never started). */
+int pex__pool_maintenance_start(pex_pool *p);
+void pex__pool_maintenance_stop(pex_pool *p);
+/* Tests: set the tick period and the hold limit, and run a tick now. */
+void pex__pool_maintenance_set(pex_pool *p, unsigned tick_ms, long long hold_max_s);
+/* Tests: how many ticks have run to the end. */
+unsigned long long pex__pool_maintenance_ticks(pex_pool *p);
+/* A maintenance tick: put back the held rooms past the hold limit and hold
+ * fresh ones in their place (handout.c). 0 or a negative error. */
+int pex__pool_rotate_held(pex_pool *p);
 /* Add the names of the rooms this pool holds (pex_pool_prefetch) to the
  * json object @p set as keys. */
 int pex__pool_held_names(pex_pool *p, json_object *set);

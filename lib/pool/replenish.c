@@ -169,7 +169,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	err = pex__poolmsg_encode(&msg, &ref);
 	if (err == 0)
 		err = pex_queue_put(p->pool_q, msg.ptr, msg.size,
-			p->o.ready_after_s ? p->o.ready_after_s + 1 : 0);   /* see not_ready_for() */
+			pex__lifecycle_maturing_delay_s(p->o.ready_after_s));
 	if (err < 0) {
 		/* Created but not queued: delete it now rather than leave an orphan. */
 		char saved[1024];
@@ -236,7 +236,7 @@ static int replenish_impl(pex_pool *p, size_t n, size_t *created,
 }
 
 /* Background work: its requests yield connections to hand-outs. */
-int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
+int pex_pool_replenish(size_t *created, pex_pool *p, size_t n,
 	pex_pool_progress_cb progress, void *payload)
 {
 	int was = pex__http_background(1);
@@ -245,7 +245,7 @@ int pex_pool_replenish(pex_pool *p, size_t n, size_t *created,
 	return err;
 }
 
-int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
+int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
 	pex_pool_progress_cb progress, void *payload)
 {
 	size_t have = 0;
@@ -258,10 +258,10 @@ int pex_pool_fill(pex_pool *p, unsigned depth, size_t *created,
 		depth = p->o.depth;
 	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
 		return err;
-	have += pex_pool_held(p);        /* rooms taken ahead of pops are still the pool's */
+	have += pex__pool_nheld(p);        /* rooms taken ahead of pops are still the pool's */
 	if (have >= depth)
 		return 0;
-	return pex_pool_replenish(p, depth - have, created, progress, payload);
+	return pex_pool_replenish(created, p, depth - have, progress, payload);
 }
 
 /* ---- drain ---- */
@@ -330,7 +330,7 @@ out:
 	return first ? pex__error_restore(&first_error) : 0;
 }
 
-int pex_pool_drain(pex_pool *p, int delete_rooms, size_t *drained,
+int pex_pool_drain(size_t *drained, pex_pool *p, int delete_rooms,
 	pex_pool_progress_cb progress, void *payload)
 {
 	int was = pex__http_background(1);

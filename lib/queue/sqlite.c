@@ -39,10 +39,12 @@
 
 int pex_queue_sqlite_options_init(pex_queue_sqlite_options *opts, unsigned int version)
 {
-	int err = pex__version_check(opts, "pex_queue_sqlite_options_init", "opts", "sqlite options",
-		version, PEX_QUEUE_SQLITE_OPTIONS_VERSION);
+	int err;
 
-	if (err < 0)
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_queue_sqlite_options_init: opts is NULL");
+	if ((err = pex__version_check("sqlite options", version, PEX_QUEUE_SQLITE_OPTIONS_VERSION)) < 0)
 		return err;
 	memset(opts, 0, sizeof(*opts));
 	opts->version = version;

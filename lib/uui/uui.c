@@ -793,10 +793,12 @@ static int put_template(pex_buf *out, const char *tmpl, const uui_input *in)
 int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version)
 {
 	static const pex_tag_rules init = PEX_TAG_RULES_INIT;
-	int err = pex__version_check(rules, "pex_tag_rules_init", "rules", "pex_tag_rules", version,
-		PEX_TAG_RULES_VERSION);
+	int err;
 
-	if (err < 0)
+	if (!rules)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_tag_rules_init: rules is NULL");
+	if ((err = pex__version_check("pex_tag_rules", version, PEX_TAG_RULES_VERSION)) < 0)
 		return err;
 	*rules = init;
 	rules->version = version;
@@ -807,8 +809,7 @@ static int check_rules(const pex_tag_rules *rules, const char *what)
 {
 	if (!rules)
 		return uui_fail("%s: no tag rules given", what);
-	return pex__version_check(rules, NULL, NULL, "pex_tag_rules", rules->version,
-		PEX_TAG_RULES_VERSION);
+	return pex__version_check("pex_tag_rules", rules->version, PEX_TAG_RULES_VERSION);
 }
 
 static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 		rc = fail("pool");
 		goto done;
 	}
-	if (pex_pool_replenish(pool, 1, &created, NULL, NULL) < 0 || created != 1) {
+	if (pex_pool_replenish(&created, pool, 1, NULL, NULL) < 0 || created != 1) {
 		rc = fail("replenish");
 		goto done;
 	}

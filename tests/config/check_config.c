@@ -364,7 +364,7 @@ START_TEST(test_full_file)
 	assert_str_key(cfg, "gc.queue", "gc-queue-2");
 	assert_int_key(cfg, "gc.delay_s", 0);
 	assert_list_key(cfg, "gc.protected_prefixes", none);
-	assert_int_key(cfg, "gc.orphan_max_age_s", 3600);
+	assert_int_key(cfg, "gc.orphan_max_age_s", 7200);
 	assert_str_key(cfg, "events.username", "pexip");
 	assert_str_key(cfg, "events.password", "literal-events-pw");
 	assert_str_key(cfg, "server.listen", "[::1]:9090");
@@ -463,6 +463,38 @@ START_TEST(test_int_values)
 	parse_err(URL "pool:\n  room:\n    participant_limit: 1000001\n", PEX_ECONFIG,
 		"pexipsdk.yaml:5: pool.room.participant_limit: expected an integer from 0 to 1000000, "
 		"got \"1000001\"");
+}
+END_TEST
+
+/* gc.orphan_max_age_s and pool.ready_after_s together: an orphan age
+ * shorter than readiness, the stale margin and the hold limit is refused
+ * with both keys named, at the line of the orphan age (or of the readiness
+ * when only that is set); 0 (no age limit) and longer ages are fine. */
+START_TEST(test_orphan_age_rule)
+{
+	pex_config *cfg;
+
+	parse_err(URL "gc: {orphan_max_age_s: 3600}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:3: gc.orphan_max_age_s (3600) must be 0 or more than pool.ready_after_s (60) "
+		"+ 3900 s = 3960 s (the pool's stale margin of 3600 s and hold limit of 300 s): otherwise "
+		"an orphan sweep on another host could delete rooms a live process still holds or has "
+		"just handed out");
+	parse_err(URL "pool: {ready_after_s: 3600}\ngc: {orphan_max_age_s: 7500}\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: gc.orphan_max_age_s (7500) must be 0 or more than pool.ready_after_s (3600) "
+		"+ 3900 s = 7500 s (the pool's stale margin of 3600 s and hold limit of 300 s): otherwise "
+		"an orphan sweep on another host could delete rooms a live process still holds or has "
+		"just handed out");
+	cfg = parse_ok(URL "pool: {ready_after_s: 3600}\ngc: {orphan_max_age_s: 7501}\n");
+	assert_int_key(cfg, "gc.orphan_max_age_s", 7501);
+	pex_config_free(cfg);
+	cfg = parse_ok(URL "gc: {orphan_max_age_s: 3961}\n");
+	pex_config_free(cfg);
+	cfg = parse_ok(URL "gc: {orphan_max_age_s: 0}\n");
+	assert_int_key(cfg, "gc.orphan_max_age_s", 0);
+	pex_config_free(cfg);
+	/* the default orphan age (86400) is far enough from any readiness */
+	cfg = parse_ok(URL "pool: {ready_after_s: 3600}\n");
+	pex_config_free(cfg);
 }
 END_TEST
 
@@ -1882,6 +1914,39 @@ static void env_clear(void)
 		unsetenv(vars[i]);
 }
 
+/* With the environment on top (pex_config_load_env), the orphan age rule
+ * is checked on the values in effect: a file that breaks it alone loads
+ * when the environment mends it, and the environment can break it too. */
+START_TEST(test_orphan_age_rule_env)
+{
+	char *dir = make_tmpdir(), path[PATH_MAX];
+	pex_config *cfg = NULL;
+
+	env_clear();
+	write_file(dir, "ages.yaml", URL "gc: {orphan_max_age_s: 3600}\n");
+	snprintf(path, sizeof(path), "%s/ages.yaml", dir);
+	setenv("PEXIPSDK_GC_ORPHAN_MAX_AGE_S", "86400", 1);
+	ck_assert_msg(pex_config_load_env(&cfg, path) == 0, "%s", pex_error_last()->message);
+	assert_int_key(cfg, "gc.orphan_max_age_s", 86400);
+	pex_config_free(cfg);
+	unsetenv("PEXIPSDK_GC_ORPHAN_MAX_AGE_S");
+	cfg = sentinel();
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), PEX_ECONFIG);
+	ck_assert(cfg == sentinel());
+	ck_assert_msg(strstr(pex_error_last()->message, "ages.yaml:3: gc.orphan_max_age_s (3600) must be 0 "
+		"or more than pool.ready_after_s (60) + 3900 s"), "%s", pex_error_last()->message);
+	write_file(dir, "ages.yaml", URL);
+	setenv("PEXIPSDK_POOL_READY_AFTER_S", "3600", 1);
+	setenv("PEXIPSDK_GC_ORPHAN_MAX_AGE_S", "7000", 1);
+	ck_assert_int_eq(pex_config_load_env(&cfg, path), PEX_ECONFIG);
+	ck_assert_msg(strstr(pex_error_last()->message, "gc.orphan_max_age_s (7000) must be 0 or more than "
+		"pool.ready_after_s (3600) + 3900 s = 7500 s"), "%s", pex_error_last()->message);
+	unsetenv("PEXIPSDK_POOL_READY_AFTER_S");
+	unsetenv("PEXIPSDK_GC_ORPHAN_MAX_AGE_S");
+	rm_tmpdir(dir);
+}
+END_TEST
+
 /* A clean environment, then NAME, VALUE pairs (NULL-terminated) set. */
 static void env_set(const char *const *pairs)
 {
@@ -2177,6 +2242,8 @@ static Suite *config_suite(void)
 
 	tc = tcase_create("types");
 	tcase_add_test(tc, test_int_values);
+	tcase_add_test(tc, test_orphan_age_rule);
+	tcase_add_test(tc, test_orphan_age_rule_env);
 	tcase_add_test(tc, test_bool_values);
 	tcase_add_test(tc, test_enum_and_string_values);
 	tcase_add_test(tc, test_url_and_names);

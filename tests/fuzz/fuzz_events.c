@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for pex_pool_handle_event(): event-sink POST bodies
+ * libFuzzer target for pex_event_handle(): event-sink POST bodies
  * (single envelopes, eventsink_bulk v1/v2, top-level arrays of envelopes,
  * any other JSON value), handled by a pool over two
  * "memory:" queues and a client pointing at http://127.0.0.1:9 (handling
@@ -12,7 +12,7 @@
  *            skipped + capped == events, scheduled <= PEX_EVENT_SCHEDULE_MAX,
  *            and the deletion queue grew by exactly `scheduled` messages,
  *            none of them for a protected prefix, each a name the pool owns
- *            (pool.name_prefix "vmr_") that pex_pool_schedule_delete()
+ *            (pool.name_prefix "vmr_") that pex_gc_schedule_delete()
  *            accepts.
  *
  * Any broken invariant aborts. Linked with replay.c for a plain-main build.
@@ -104,7 +104,7 @@ static void check_enqueued(size_t expected)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	pex_event_report rep;
+	pex_event_report rep = PEX_EVENT_REPORT_INIT;
 	size_t before = 0, after = 0;
 	int err;
 
@@ -114,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(pex_queue_count(&before, g_del_q) == 0);
 	CHECK(before == 0);
 	memset(&rep, 0xa5, sizeof(rep));
-	err = pex_pool_handle_event(g_pool, (const char *)data, size, &rep);
+	rep.version = PEX_EVENT_REPORT_VERSION;
+	err = pex_event_handle(&rep, g_pool, (const char *)data, size);
 	CHECK(pex_queue_count(&after, g_del_q) == 0);
 
 	if (err < 0) {

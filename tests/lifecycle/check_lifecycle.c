@@ -59,10 +59,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	{
-		pex_event_report rep;
+		pex_event_report rep = PEX_EVENT_REPORT_INIT;
 		int err;
-		memset(&rep, 0, sizeof(rep));
-		err = strcmp(method, "POST") == 0 ? pex_pool_handle_event(s->pool, r->buf ? r->buf : "", r->len, &rep) : -1;
+		pex_event_report_init(&rep, PEX_EVENT_REPORT_VERSION);
+		err = strcmp(method, "POST") == 0 ? pex_event_handle(&rep, s->pool, r->buf ? r->buf : "", r->len) : -1;
 		pthread_mutex_lock(&s->lock);
 		if (err < 0)
 			s->errors++;
@@ -147,7 +147,7 @@ START_TEST(test_room_lifecycle)
 	pex_queue *pq = NULL, *dq = NULL;
 	pex_client *c;
 	pex_pool *pool = NULL;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	pex_gc_options go = PEX_GC_OPTIONS_INIT;
 	sink s;
 	emu_t e;
@@ -173,7 +173,7 @@ START_TEST(test_room_lifecycle)
 	ck_assert_int_eq(pex_pool_new(&pool, c, pq, dq, &o), 0);
 
 	/* fill 50 */
-	ck_assert_msg(pex_pool_fill(pool, 0, &created, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_pool_fill(&created, pool, 0, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(created, N_ROOMS);
 	ck_assert_uint_eq(qcount(pq), N_ROOMS);
 	ck_assert_int_eq(emu_stat(&e, "conferences"), N_ROOMS);
@@ -200,7 +200,7 @@ START_TEST(test_room_lifecycle)
 			ck_assert_str_ne(names[j], r->name);     /* never handed out twice */
 		snprintf(names[i], sizeof(names[i]), "%s", r->name);
 		pex_pool_room_free(r);
-		ck_assert_int_eq(pex_pool_replenish(pool, 1, &created, NULL, NULL), 0);
+		ck_assert_int_eq(pex_pool_replenish(&created, pool, 1, NULL, NULL), 0);
 		ck_assert_uint_eq(created, 1);
 	}
 	ck_assert_uint_eq(qcount(pq), N_ROOMS);                  /* back at depth */
@@ -240,8 +240,8 @@ START_TEST(test_room_lifecycle)
 	snprintf(body, sizeof(body), "{\"name\":\"%s\"}", names[7]);
 	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/conference/start", body, NULL), 200);
 
-	memset(&rep, 0, sizeof(rep));
-	ck_assert_msg(pex_gc_sweep(pool, &go, &rep, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
+	ck_assert_msg(pex_gc_sweep(&rep, pool, &go, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(rep.deleted, N_ROOMS - 1);
 	ck_assert_uint_eq(rep.postponed_live, 1);
 	ck_assert_uint_eq(rep.failed, 0);

@@ -139,7 +139,7 @@ static int qhas(pex_queue *q, const char *data)
 
 static int handle(fx *f, const char *body, pex_event_report *r)
 {
-	return pex_pool_handle_event(f->pool, body, strlen(body), r);
+	return pex_event_handle(r, f->pool, body, strlen(body));
 }
 
 static void create_room(fx *f, const char *name)
@@ -178,7 +178,7 @@ static void make_old(fx *f, const char *name)
 
 static void schedule(fx *f, const char *name)
 {
-	ck_assert_msg(pex_pool_schedule_delete(f->pool, name, 0) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_schedule_delete(f->pool, name, 0) == 0, "%s", pex_error_last()->message);
 }
 
 static void ck_report(const pex_gc_report *r, size_t deleted, size_t postponed, size_t prot,
@@ -201,7 +201,7 @@ static void ck_report(const pex_gc_report *r, size_t deleted, size_t postponed, 
 START_TEST(test_event_single_v1)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 
 	fx_open(&f, 0, 0, NULL);
 	ck_assert_int_eq(handle(&f, ENDED_V(1, "10.0.0.1", "vmr_one"), &r), 0);
@@ -222,7 +222,7 @@ END_TEST
 START_TEST(test_event_single_v2_delay)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 
 	fx_open(&f, 0, 600, NULL);
 	ck_assert_int_eq(handle(&f, ENDED_V(2, "10.0.0.2", "vmr_v2"), &r), 0);
@@ -244,7 +244,7 @@ END_TEST
 START_TEST(test_event_bulk_mixed)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 	const char *body =
 		"{\"event\": \"eventsink_bulk\", \"node\": \"127.0.0.1\", \"seq\": 0, \"version\": 2, "
 		"\"time\": 1741679796.95, \"data\": ["
@@ -287,7 +287,7 @@ END_TEST
 START_TEST(test_event_bulk_large_dedupe)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 	pex_buf b = PEX_BUF_INIT;
 	int i;
 
@@ -297,7 +297,7 @@ START_TEST(test_event_bulk_large_dedupe)
 		ck_assert_int_eq(pex__buf_printf(&b, "%s{\"event\": \"conference_ended\", \"node\": \"10.0.0.%d\", "
 			"\"data\": {\"name\": \"vmr_%04d\"}}", i ? "," : "", i % 2, i / 2), 0);
 	ck_assert_int_eq(pex__buf_puts(&b, "]}"), 0);
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, b.ptr, b.size, &r), 0);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, b.ptr, b.size), 0);
 	ck_assert_uint_eq(r.events, 2000);
 	ck_assert_uint_eq(r.scheduled, 1000);
 	ck_assert_uint_eq(r.ignored, 1000);
@@ -319,7 +319,7 @@ START_TEST(test_event_lifecycle)
 		"{\"event\": \"eventsink_ended\", \"data\": null}",
 	};
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 	size_t i;
 
 	fx_open(&f, 0, 0, NULL);
@@ -336,7 +336,7 @@ END_TEST
 START_TEST(test_event_unknown)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 
 	fx_open(&f, 0, 0, NULL);
 	/* unknown events are never an error, whatever their data */
@@ -359,7 +359,7 @@ START_TEST(test_event_protected)
 {
 	static const char *const prot[] = { "keep-", "vmr_vip_", NULL };
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 
 	fx_open(&f, 0, 0, NULL);   /* defaults: test_, vkiosk_ */
 	ck_assert_int_eq(handle(&f, ENDED_V(2, "n", "test_room"), &r), 0);
@@ -408,8 +408,8 @@ START_TEST(test_event_foreign)
 		ENDED_ST("test_call1", "\"test_call\"")               /* protected wins */
 		"]}";
 	fx f;
-	pex_event_report r;
-	pex_pool_metrics m;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
+	pex_metrics m = PEX_METRICS_INIT;
 	pex_buf out = PEX_BUF_INIT;
 
 	fx_open(&f, 0, 0, NULL);
@@ -431,7 +431,7 @@ START_TEST(test_event_foreign)
 	ck_assert_uint_eq(r.scheduled, 0);
 	ck_assert_uint_eq(qcount(f.dq), 4);
 	/* the metric */
-	memset(&m, 0, sizeof(m));
+	pex_metrics_init(&m, PEX_METRICS_VERSION);
 	m.events_foreign = atomic_load(&f.pool->events_foreign);
 	ck_assert_int_eq(pex_metrics_format_write(&out, &m, PEX_METRICS_PROMETHEUS), 0);
 	ck_assert_ptr_nonnull(strstr(out.ptr, "\npexipsdk_events_foreign_total 8\n"));
@@ -501,7 +501,7 @@ START_TEST(test_event_partial_data)
 		ENDED_V(2, "10.0.0.1", "vmr_p2")
 		"]}";
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 	size_t i;
 
 	fx_open(&f, 0, 0, NULL);
@@ -600,13 +600,14 @@ static const struct {
 START_TEST(test_event_malformed)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 	size_t i;
 
 	fx_open(&f, 0, 0, NULL);
 	for (i = 0; i < PEX__ARRAY_SIZE(not_json); i++) {
 		int err;
 		memset(&r, 0xff, sizeof(r));
+		r.version = PEX_EVENT_REPORT_VERSION;
 		err = handle(&f, not_json[i].body, &r);
 		ck_assert_msg(err == PEX_EPARSE, "not_json %zu: got %s (%s)", i, pex_error_name(err),
 			pex_error_last()->message);
@@ -649,7 +650,7 @@ END_TEST
 START_TEST(test_event_cap)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 	pex_buf b = PEX_BUF_INIT;
 	int i, n = PEX_EVENT_SCHEDULE_MAX + 250;
 
@@ -662,7 +663,7 @@ START_TEST(test_event_cap)
 	ck_assert_int_eq(pex__buf_puts(&b, ", {\"event\": \"conference_ended\", \"data\": {\"name\": "
 		"\"vmr_00000\"}}, {\"event\": \"conference_ended\", \"data\": {\"name\": \"meet.alice\"}}]"), 0);
 	atomic_store(&warn_logs, 0);
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, b.ptr, b.size, &r), 0);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, b.ptr, b.size), 0);
 	ck_assert_uint_eq(r.events, (size_t)n + 2);
 	ck_assert_uint_eq(r.scheduled, PEX_EVENT_SCHEDULE_MAX);
 	ck_assert_uint_eq(r.capped, 250);
@@ -679,27 +680,27 @@ END_TEST
 START_TEST(test_event_limits)
 {
 	fx f;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 	static const char with_nul[] = "{\"event\": \"conference_ended\", \"data\": {\"name\": \"vmr_a\"}}\0x";
 	size_t big = 4u * 1024 * 1024 + 1;
 	char *body;
 
 	fx_open(&f, 0, 0, NULL);
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, with_nul, sizeof(with_nul) - 1, &r), PEX_EPARSE);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, with_nul, sizeof(with_nul) - 1), PEX_EPARSE);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "NUL byte at offset 56"));
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, "", 0, &r), PEX_EPARSE);
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, NULL, 0, &r), PEX_EPARSE);
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, NULL, 5, &r), PEX_EINVAL);
-	ck_assert_int_eq(pex_pool_handle_event(NULL, "{}", 2, &r), PEX_EINVAL);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, "", 0), PEX_EPARSE);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, NULL, 0), PEX_EPARSE);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, NULL, 5), PEX_EINVAL);
+	ck_assert_int_eq(pex_event_handle(&r, NULL, "{}", 2), PEX_EINVAL);
 	/* over 4 MiB: refused before parsing */
 	body = malloc(big);
 	ck_assert_ptr_nonnull(body);
 	memset(body, ' ', big);
 	memcpy(body, ENDED_V(2, "a", "vmr_big"), strlen(ENDED_V(2, "a", "vmr_big")));
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, big, &r), PEX_EINVAL);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, body, big), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "4194305 bytes"));
 	/* exactly 4 MiB is accepted (trailing whitespace is fine) */
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, big - 1, &r), 0);
+	ck_assert_int_eq(pex_event_handle(&r, f.pool, body, big - 1), 0);
 	ck_assert_uint_eq(r.scheduled, 1);
 	free(body);
 	/* too deep */
@@ -730,19 +731,19 @@ START_TEST(test_schedule_delete)
 	fx_open(&f, 0, 0, NULL);
 	memset(long_name, 'a', sizeof(long_name));
 	long_name[251] = '\0';
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "", 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, "", 0), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "is empty"));
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, long_name, 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, long_name, 0), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "251 characters long (at most 250)"));
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\nb", 0), PEX_EINVAL);
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "a\x7f", 0), PEX_EINVAL);
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "bad\xc3", 0), PEX_EINVAL);
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, NULL, 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, "a\nb", 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, "a\x7f", 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, "bad\xc3", 0), PEX_EINVAL);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, NULL, 0), PEX_EINVAL);
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	long_name[250] = '\0';
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, long_name, 0), 0);
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "Team Meeting \xc3\xa9t\xc3\xa9", 0), 0);
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "vmr_later", 3600), 0);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, long_name, 0), 0);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, "Team Meeting \xc3\xa9t\xc3\xa9", 0), 0);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, "vmr_later", 3600), 0);
 	ck_assert_uint_eq(qcount(f.dq), 3);
 	ck_assert_int_eq(pex_queue_peek(&m, &n, f.dq, 32), 0);
 	ck_assert_uint_eq(n, 2);
@@ -852,7 +853,7 @@ static void drive_req(fx *f, sink *s, const char *args, pex_event_report *total)
 	memset(total, 0, sizeof(*total));
 	ck_assert_uint_gt(s->n, 0);
 	for (i = 0; i < s->n; i++) {
-		pex_event_report r;
+		pex_event_report r = PEX_EVENT_REPORT_INIT;
 		ck_assert_msg(handle(f, s->bodies[i], &r) == 0, "%s: %s", s->bodies[i], pex_error_last()->message);
 		total->events += r.events;
 		total->scheduled += r.scheduled;
@@ -878,7 +879,7 @@ START_TEST(test_event_from_emulator)
 {
 	fx f;
 	sink s;
-	pex_event_report r;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
 
 	fx_open(&f, 1, 0, NULL);
 	sink_start(&s);
@@ -916,7 +917,7 @@ END_TEST
  * end; the Conferencing Nodes' events (v2 bulks from 10.47.2.21, v1 singles,
  * eventsink_started with empty data, a v2 eventsink_ended, one room ended by
  * two nodes while still live on a third) go through the emulator's event
- * driver and a real HTTP sink into pex_pool_handle_event(), and GC runs
+ * driver and a real HTTP sink into pex_event_handle(), and GC runs
  * after every round. At the end GC has deleted exactly the pool's ended
  * rooms: every foreign service and every room still in the pool exists. */
 #define DEPLOY_ROUNDS 20
@@ -932,8 +933,8 @@ START_TEST(test_real_deployment)
 	static const char *const kinds[] = { "conference", "two_stage_dialing", "test_call" };
 	char foreign[28][32], body[256], (*handed)[64], args[256], live_name[64] = "";
 	pex_buf names = PEX_BUF_INIT, req = PEX_BUF_INIT;
-	pex_event_report r;
-	pex_gc_report g;
+	pex_event_report r = PEX_EVENT_REPORT_INIT;
+	pex_gc_report g = PEX_GC_REPORT_INIT;
 	size_t nforeign = 0, nhanded = 0, i, created = 0, foreign_events = 0;
 	int round, k;
 	fx f;
@@ -957,7 +958,7 @@ START_TEST(test_real_deployment)
 	}
 	drive_req(&f, &s, "\"event\": \"eventsink_started\", \"node\": \"10.47.2.21\", \"version\": 2", &r);
 	ck_assert_uint_eq(r.ignored, 1);
-	ck_assert_int_eq(pex_pool_replenish(f.pool, DEPLOY_PER_ROUND, &created, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_replenish(&created, f.pool, DEPLOY_PER_ROUND, NULL, NULL), 0);
 
 	for (round = 0; round < DEPLOY_ROUNDS; round++) {
 		size_t first = nhanded;
@@ -967,7 +968,7 @@ START_TEST(test_real_deployment)
 			snprintf(handed[nhanded++], 64, "%s", room->name);
 			pex_pool_room_free(room);
 		}
-		ck_assert_int_eq(pex_pool_replenish(f.pool, DEPLOY_PER_ROUND, &created, NULL, NULL), 0);
+		ck_assert_int_eq(pex_pool_replenish(&created, f.pool, DEPLOY_PER_ROUND, NULL, NULL), 0);
 		/* the round's rooms end, and so do calls on every foreign service */
 		pex__buf_clear(&names);
 		for (i = first; i < nhanded; i++)
@@ -990,7 +991,7 @@ START_TEST(test_real_deployment)
 			snprintf(live_name, sizeof(live_name), "%s", handed[first]);
 			make_live(&f, live_name);
 		}
-		ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+		ck_assert_msg(pex_gc_sweep(&g, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 		ck_assert_uint_eq(g.skipped_foreign, 0);
 		if (round == 3) {
 			ck_assert_uint_eq(g.deleted, DEPLOY_PER_ROUND - 1);
@@ -1000,7 +1001,7 @@ START_TEST(test_real_deployment)
 			drive_req(&f, &s, args, &r);
 			ck_assert_uint_eq(s.n, 2);          /* one POST per node */
 			ck_assert_uint_eq(r.scheduled, 2);   /* one per payload: GC copes */
-			ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			ck_assert_msg(pex_gc_sweep(&g, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 			ck_assert_uint_eq(g.deleted, 0);
 			ck_assert_uint_eq(g.postponed_live, 2);
 			ck_assert(room_exists(&f, live_name));
@@ -1010,7 +1011,7 @@ START_TEST(test_real_deployment)
 				"\"node\": \"10.47.2.23\", \"names\": [\"%s\"]", live_name);
 			drive_req(&f, &s, args, &r);
 			ck_assert_uint_eq(r.scheduled, 1);
-			ck_assert_msg(pex_gc_sweep(f.pool, NULL, &g, NULL, NULL) == 0, "%s", pex_error_last()->message);
+			ck_assert_msg(pex_gc_sweep(&g, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 			ck_assert_uint_eq(g.deleted, 1);
 		} else {
 			ck_assert_uint_eq(g.deleted, DEPLOY_PER_ROUND);
@@ -1038,7 +1039,7 @@ END_TEST
 START_TEST(test_gc_deletes)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 	char name[32];
 	int i;
@@ -1053,7 +1054,7 @@ START_TEST(test_gc_deletes)
 	ck_assert_int_eq(pex_queue_put(f.dq, "Team Room", 9, 0), 0);     /* spaces: read raw */
 	create_room(&f, "Team Room");
 	atomic_store(&info_logs, 0);
-	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 41, 0, 0, 1, 0);
 	ck_assert_uint_eq(r.orphans_found + r.orphans_deleted, 0);
 	ck_assert_int_le(atomic_load(&info_logs), 2);      /* a summary, not a line per room */
@@ -1075,14 +1076,14 @@ START_TEST(test_gc_deletes)
 		ck_assert_int_eq(pex_queue_put(f.dq, "\x01\x02", 2, 0), 0);
 		pex_buf_dispose(&b);
 	}
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 2, 0, 0, 0, 0);
 	ck_assert(!room_exists(&f, "vmr_json"));
 	ck_assert(!room_exists(&f, "vmr_b64"));
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	/* an empty queue is a no-op */
 	o.orphans = 0;
-	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, &o, NULL, NULL), 0);
 	ck_report(&r, 0, 0, 0, 0, 0);
 	fx_close(&f);
 }
@@ -1091,7 +1092,7 @@ END_TEST
 START_TEST(test_gc_live_and_protected)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 
 	fx_open(&f, 1, 600, NULL);
 	create_room(&f, "vmr_live");
@@ -1101,7 +1102,7 @@ START_TEST(test_gc_live_and_protected)
 	schedule(&f, "vmr_live");
 	schedule(&f, "test_keep");
 	schedule(&f, "vkiosk_lobby");
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 0, 1, 2, 0, 0);
 	ck_assert(room_exists(&f, "vmr_live"));
 	ck_assert(room_exists(&f, "test_keep"));
@@ -1115,7 +1116,7 @@ START_TEST(test_gc_live_and_protected)
 	create_room(&f, "vmr_live");
 	make_live(&f, "vmr_live");
 	schedule(&f, "vmr_live");
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 0, 1, 0, 0, 0);
 	ck_assert_uint_eq(qcount(f.dq), 1);
 	ck_assert_uint_eq(qvisible(f.dq), 0);
@@ -1126,7 +1127,7 @@ END_TEST
 START_TEST(test_gc_dry_run)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 
 	fx_open(&f, 1, 600, NULL);
@@ -1141,7 +1142,7 @@ START_TEST(test_gc_dry_run)
 	schedule(&f, "vmr_dlive");
 	schedule(&f, "test_d");
 	o.dry_run = 1;
-	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, &o, NULL, NULL), 0);
 	ck_report(&r, 2, 1, 1, 1, 0);
 	/* nothing changed */
 	ck_assert(room_exists(&f, "vmr_d1"));
@@ -1151,7 +1152,7 @@ START_TEST(test_gc_dry_run)
 	ck_assert_uint_eq(qvisible(f.dq), 5);
 	ck_assert_uint_eq(atomic_load(&f.pool->deleted), 0);
 	/* the real thing */
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 2, 1, 1, 1, 0);
 	ck_assert(!room_exists(&f, "vmr_d1"));
 	ck_assert_uint_eq(qcount(f.dq), 1);
@@ -1162,7 +1163,7 @@ END_TEST
 START_TEST(test_gc_max_and_min_age)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_gc_options o;
 	char name[32];
 	int i;
@@ -1176,7 +1177,7 @@ START_TEST(test_gc_max_and_min_age)
 		schedule(&f, name);
 	}
 	o.max = 2;
-	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, &o, NULL, NULL), 0);
 	ck_report(&r, 2, 0, 0, 0, 0);
 	ck_assert_uint_eq(qcount(f.dq), 3);
 	ck_assert_uint_eq(qvisible(f.dq), 3);
@@ -1184,7 +1185,7 @@ START_TEST(test_gc_max_and_min_age)
 	 * released until they are old enough and not counted */
 	o.max = 0;
 	o.min_age_s = 3600;
-	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, &o, NULL, NULL), 0);
 	ck_report(&r, 0, 0, 0, 0, 0);
 	ck_assert_uint_eq(qcount(f.dq), 3);
 	ck_assert_uint_eq(qvisible(f.dq), 0);
@@ -1197,7 +1198,7 @@ START_TEST(test_gc_max_and_min_age)
 	schedule(&f, "vmr_aged");
 	sleep(2);
 	o.min_age_s = 1;
-	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, &o, NULL, NULL), 0);
 	ck_report(&r, 1, 0, 0, 0, 0);
 	fx_close(&f);
 }
@@ -1206,7 +1207,7 @@ END_TEST
 START_TEST(test_gc_rerun_after_kill)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_message **m = NULL;
 	size_t n = 0;
 	char name[32];
@@ -1225,12 +1226,12 @@ START_TEST(test_gc_rerun_after_kill)
 	ck_assert_int_eq(deleted, 1);
 	pex_message_array_free(m, n);
 	/* a sweep now sees only the 2 it can lease */
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 2, 0, 0, 0, 0);
 	ck_assert_uint_eq(qcount(f.dq), 4);
 	/* after the lease runs out, the rerun handles the rest, idempotently */
 	usleep(1500 * 1000);
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 3, 0, 0, 1, 0);
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	for (i = 0; i < 6; i++) {
@@ -1252,7 +1253,7 @@ static int stop_after_two(size_t done, size_t total, void *payload)
 START_TEST(test_gc_progress_abort_and_failures)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	size_t calls = 0, left;
 	char name[32];
 	int i;
@@ -1264,7 +1265,7 @@ START_TEST(test_gc_progress_abort_and_failures)
 		create_room(&f, name);
 		schedule(&f, name);
 	}
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, stop_after_two, &calls), PEX_EUSER);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, stop_after_two, &calls), PEX_EUSER);
 	ck_assert_uint_ge(calls, 2);
 	ck_assert_uint_ge(r.deleted, 2);
 	ck_assert_uint_lt(r.deleted, 30);
@@ -1276,7 +1277,7 @@ START_TEST(test_gc_progress_abort_and_failures)
 	 * while), the first error comes back, nothing is deleted */
 	left = qcount(f.dq);
 	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/faults", "{\"permanent_status\": 500}", NULL), 200);
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), PEX_EHTTP);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), PEX_EHTTP);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "vmr_p"));
 	ck_report(&r, 0, 0, 0, 0, left);
 	ck_assert_uint_eq(atomic_load(&f.pool->delete_failures), left);
@@ -1292,7 +1293,7 @@ START_TEST(test_gc_orphans)
 {
 	static const char *const prot[] = { "vmr_keep_", "test_", NULL };
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 	struct pex__room_ref ref;
 	pex_buf b = PEX_BUF_INIT;
@@ -1324,13 +1325,13 @@ START_TEST(test_gc_orphans)
 	/* dry run: found, not deleted */
 	o.orphans = 1;
 	o.dry_run = 1;
-	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, &o, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(r.orphans_found, 1);
 	ck_assert_uint_eq(r.orphans_deleted, 0);
 	ck_assert(room_exists(&f, "vmr_orphan"));
 
 	o.dry_run = 0;
-	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, &o, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(r.orphans_found, 1);
 	ck_assert_uint_eq(r.orphans_deleted, 1);
 	ck_report(&r, 0, 0, 0, 0, 0);
@@ -1344,7 +1345,7 @@ START_TEST(test_gc_orphans)
 	ck_assert_uint_eq(qcount(f.pq), 2);
 	ck_assert_uint_eq(qvisible(f.pq), 2);
 	/* idempotent */
-	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, &o, NULL, NULL), 0);
 	ck_assert_uint_eq(r.orphans_found, 0);
 	fx_close(&f);
 }
@@ -1353,7 +1354,7 @@ END_TEST
 START_TEST(test_gc_orphans_deep_pool_and_max)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 	pex_message **m = NULL;
 	size_t n = 0;
@@ -1370,7 +1371,7 @@ START_TEST(test_gc_orphans_deep_pool_and_max)
 	}
 	/* no old room: the pool queue is not even read (nothing leased) */
 	o.orphans = 1;
-	ck_assert_int_eq(pex_gc_sweep(f.pool, &o, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, &o, NULL, NULL), 0);
 	ck_assert_uint_eq(r.orphans_found, 0);
 	ck_assert_int_eq(pex_queue_peek(&m, &n, f.pq, 32), 0);
 	ck_assert_uint_eq(n, 32);
@@ -1387,11 +1388,11 @@ START_TEST(test_gc_orphans_deep_pool_and_max)
 	schedule(&f, "vmr_gc1");
 	o.orphans = 1;
 	o.max = 2;                 /* one budget: 1 from the queue, 1 orphan */
-	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, &o, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(r.deleted, 1);
 	ck_assert_uint_eq(r.orphans_deleted, 1);
 	o.max = 0;
-	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, &o, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(r.orphans_found, 2);
 	ck_assert_uint_eq(r.orphans_deleted, 2);
 	ck_assert(room_exists(&f, "vmr_pool05"));
@@ -1414,7 +1415,7 @@ START_TEST(test_gc_foreign)
 {
 	static const char *const prot[] = { "legacy_keep", NULL };
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
 	/* four foreign rooms, then two of the pool's and a protected one */
 	const char *rooms[] = { "meet.alice", "reception", "VMR_upper", "Legacy_x", "vmr_mine", "legacy_7",
@@ -1429,11 +1430,11 @@ START_TEST(test_gc_foreign)
 	}
 	/* a dry run says what it would do and changes nothing */
 	o.dry_run = 1;
-	ck_assert_msg(pex_gc_sweep(f.pool, &o, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, &o, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(r.skipped_foreign, 4);
 	ck_assert_uint_eq(qcount(f.dq), 7);
 	atomic_store(&info_logs, 0);
-	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 2, 0, 1, 0, 0);
 	ck_assert_uint_eq(r.skipped_foreign, 4);
 	/* one warning per foreign message, and the summary */
@@ -1451,7 +1452,7 @@ END_TEST
 START_TEST(test_gc_batched_lookups)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	char name[32];
 	int i;
 
@@ -1470,7 +1471,7 @@ START_TEST(test_gc_batched_lookups)
 	create_room(&f, "test_keep");
 	schedule(&f, "test_keep");
 	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
-	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 148, 3, 1, 1, 0);
 	/* 148 DELETEs; GETs: 2 per batch (2 batches) + 2 for the comma room
 	 * (live? id?) + 1 to confirm the room that was not found */
@@ -1491,7 +1492,7 @@ END_TEST
 START_TEST(test_gc_batch_refused)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	char name[32];
 	int i;
 
@@ -1506,7 +1507,7 @@ START_TEST(test_gc_batch_refused)
 	schedule(&f, "vmr_never_existed");
 	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/reset_stats", NULL, NULL), 200);
 	atomic_store(&info_logs, 0);
-	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 39, 1, 0, 1, 0);
 	/* two refused lookups, then per room: live? (41) and id? (40, not the live one) */
 	ck_assert_int_eq(emu_stat(&f.e, "by_status.400"), 2);
@@ -1526,7 +1527,7 @@ END_TEST
 START_TEST(test_gc_loose_name_filter)
 {
 	fx f;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	pex_room *room = NULL;
 	int live = -1, i;
 	char name[32];
@@ -1539,7 +1540,7 @@ START_TEST(test_gc_loose_name_filter)
 	make_live(&f, "vmr_room10");
 	make_live(&f, "VMR_ROOM1x");
 	schedule(&f, "vmr_room1");
-	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 1, 0, 0, 0, 0);
 	ck_assert(!room_exists(&f, "vmr_room1"));
 	ck_assert(room_exists(&f, "vmr_room10"));
@@ -1547,7 +1548,7 @@ START_TEST(test_gc_loose_name_filter)
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	/* a live room is still seen as live (and kept) */
 	schedule(&f, "vmr_room10");
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 0, 1, 0, 0, 0);
 	ck_assert(room_exists(&f, "vmr_room10"));
 
@@ -1572,7 +1573,7 @@ START_TEST(test_gc_loose_name_filter)
 	room = NULL;
 	emu_json(&f, "/_emu/conference/stop", "{\"name\": \"%s\"}", "vmr_room2");
 	schedule(&f, "vmr_room2");
-	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 1, 0, 0, 0, 0);
 	ck_assert(!room_exists(&f, "vmr_room2"));
 	ck_assert(room_exists(&f, "xvmr_room2_000000"));
@@ -1585,7 +1586,7 @@ START_TEST(test_gc_loose_name_filter)
 	ck_assert_int_eq(pex_room_get_by_name(&room, f.c, "vmr_many_"), PEX_ENOTSUPPORTED);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "seems to ignore it"));
 	schedule(&f, "vmr_many_");
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), PEX_ENOTSUPPORTED);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), PEX_ENOTSUPPORTED);
 	ck_report(&r, 0, 0, 0, 0, 1);
 	ck_assert_uint_eq(qcount(f.dq), 2);          /* its message and room10's, both waiting */
 	ck_assert(room_exists(&f, "vmr_many_000000"));
@@ -1600,8 +1601,8 @@ END_TEST
 START_TEST(test_gc_non_ascii_250)
 {
 	fx f;
-	pex_gc_report r;
-	pex_event_report er;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
+	pex_event_report er = PEX_EVENT_REPORT_INIT;
 	pex_room_spec s = PEX_ROOM_SPEC_INIT;
 	char name[2 * 251 + 1], body[1400];
 	long long id = 0;
@@ -1621,7 +1622,7 @@ START_TEST(test_gc_non_ascii_250)
 	ck_assert_msg(handle(&f, body, &er) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(er.scheduled, 1);
 	ck_assert(qhas(f.dq, name));
-	ck_assert_msg(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_report(&r, 1, 0, 0, 0, 0);
 	ck_assert(!room_exists(&f, name));
 	/* one character more: refused before anything is sent or enqueued */
@@ -1637,7 +1638,7 @@ START_TEST(test_gc_non_ascii_250)
 	ck_assert_msg(strstr(last_warn, "251 characters long (at most 250)"), "%s", last_warn);
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	ck_assert_int_eq(pex_queue_put(f.dq, name, strlen(name), 0), 0);   /* GC drops it, unread */
-	ck_assert_int_eq(pex_gc_sweep(f.pool, NULL, &r, NULL, NULL), 0);
+	ck_assert_int_eq(pex_gc_sweep(&r, f.pool, NULL, NULL, NULL), 0);
 	ck_report(&r, 0, 0, 0, 0, 0);
 	ck_assert_uint_eq(qcount(f.dq), 0);
 	/* invalid UTF-8 */
@@ -1670,7 +1671,7 @@ START_TEST(test_gc_stops_on_outage)
 {
 	fx f;
 	pex_gc_options o = PEX_GC_OPTIONS_INIT;
-	pex_gc_report r;
+	pex_gc_report r = PEX_GC_REPORT_INIT;
 	char name[32];
 	int i, err;
 
@@ -1685,7 +1686,7 @@ START_TEST(test_gc_stops_on_outage)
 	atomic_store(&info_logs, 0);
 	atomic_store(&longest_log, 0);
 	o.orphans = 1;
-	err = pex_gc_sweep(f.pool, &o, &r, NULL, NULL);
+	err = pex_gc_sweep(&r, f.pool, &o, NULL, NULL);
 	ck_assert_msg(err == PEX_ENET, "got %s: %s", pex_error_name(err), pex_error_last()->message);
 	/* two lookups (status, configuration) of one batch, side by side, each
 	 * with its retry (retries_max 1): nothing per room, no orphan listing */

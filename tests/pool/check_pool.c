@@ -15,7 +15,7 @@
  *     counted as the pool's, handed out with the PATCH alone, dropped when
  *     gone, put back when the PATCH fails, the pool is freed or drained,
  *     never taken for orphans by the same process;
- *   - pex_pool_get_metrics() and pex_metrics_format_write() report a known
+ *   - pex_metrics_get() and pex_metrics_format_write() report a known
  *     state exactly, in JSON and in Prometheus text.
  * Links the internal library to decode pool messages. */
 #include <check.h>
@@ -153,7 +153,7 @@ static void first_in_pool(fx *f, char *name, size_t size)
 static void add_pool_room(fx *f, char *name, size_t size)
 {
 	size_t created = 0, before = qcount(f->pq);
-	ck_assert_msg(pex_pool_replenish(f->pool, 1, &created, NULL, NULL) == 0, "%s",
+	ck_assert_msg(pex_pool_replenish(&created, f->pool, 1, NULL, NULL) == 0, "%s",
 		pex_error_last()->message);
 	ck_assert_uint_eq(created, 1);
 	ck_assert_uint_eq(qcount(f->pq), before + 1);
@@ -363,7 +363,7 @@ START_TEST(test_worker_errors_reach_the_caller)
 {
 	fx f;
 	pex_gc_options go = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	size_t n = 0, i;
 
 	fx_open(&f, "vmr_");
@@ -373,20 +373,20 @@ START_TEST(test_worker_errors_reach_the_caller)
 	for (i = 0; i < 6; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "vmr_gone_%zu", i);
-		ck_assert_int_eq(pex_pool_schedule_delete(f.pool, name, 0), 0);
+		ck_assert_int_eq(pex_gc_schedule_delete(f.pool, name, 0), 0);
 	}
 	faults(&f, "{\"permanent_status\": 500}");
 
 	pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "stale unrelated error");
-	assert_cause("replenish", pex_pool_replenish(f.pool, 8, &n, bury_error, NULL));
+	assert_cause("replenish", pex_pool_replenish(&n, f.pool, 8, bury_error, NULL));
 	ck_assert_uint_eq(n, 0);
 	pex_error_clear();
-	assert_cause("fill", pex_pool_fill(f.pool, 12, &n, bury_error, NULL));
+	assert_cause("fill", pex_pool_fill(&n, f.pool, 12, bury_error, NULL));
 	pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "stale unrelated error");
-	assert_cause("gc", pex_gc_sweep(f.pool, &go, &rep, bury_error, NULL));
+	assert_cause("gc", pex_gc_sweep(&rep, f.pool, &go, bury_error, NULL));
 	ck_assert_uint_eq(rep.failed, 6);
 	pex_error_clear();
-	assert_cause("drain", pex_pool_drain(f.pool, 1, &n, bury_error, NULL));
+	assert_cause("drain", pex_pool_drain(&n, f.pool, 1, bury_error, NULL));
 
 	faults(&f, "{\"permanent_status\": 0}");
 	fx_close(&f);
@@ -522,6 +522,22 @@ END_TEST
 
 /* ---- (b3) readiness: no room before Pexip has replicated it ---- */
 
+/* pex_pool_prefetch() as a count: the rooms held, or the error. */
+static int prefetch_n(pex_pool *p, unsigned n)
+{
+	size_t held = 0;
+	int err = pex_pool_prefetch(&held, p, n);
+	return err < 0 ? err : (int)held;
+}
+
+/* pex_pool_held() as a count. */
+static size_t held_n(pex_pool *p)
+{
+	size_t n = 99999;
+	ck_assert_int_eq(pex_pool_held(&n, p), 0);
+	return n;
+}
+
 /* Could a caller join @p name now, by the emulator's replication model? */
 static int joinable(fx *f, const char *name)
 {
@@ -561,26 +577,26 @@ START_TEST(test_pop_waits_for_replication)
 
 	fx_open_ex2(&f, "vmr_", 0, 20, READY_S, emu_args);
 	/* rooms of this pool: on the queue, counted, invisible */
-	ck_assert_int_eq(pex_pool_replenish(f.pool, 2, &created, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_replenish(&created, f.pool, 2, NULL, NULL), 0);
 	ck_assert_uint_eq(qcount(f.pq), 2);
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
 	ck_assert_msg(strstr(pex_error_last()->message, "no room is ready yet; the next will be ready in "),
 		"%s", pex_error_last()->message);
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
+	ck_assert_int_eq(prefetch_n(f.pool, 1), 0);
 	{
 		long long count = -1, next = -1;
-		pex_pool_metrics m;
-		ck_assert_msg(pex_pool_maturing(f.pool, &count, &next) == 0, "%s", pex_error_last()->message);
+		pex_metrics m = PEX_METRICS_INIT;
+		ck_assert_msg(pex_pool_maturing(&count, &next, f.pool) == 0, "%s", pex_error_last()->message);
 		ck_assert_int_eq(count, 2);
 		/* ready_after_s + 1 s margin, and both clocks read to the second */
 		ck_assert_msg(next >= 1 && next <= READY_S + 2, "next ready in %lld s", next);
-		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+		ck_assert_msg(pex_metrics_get(&m, f.pool) == 0, "%s", pex_error_last()->message);
 		ck_assert_int_eq(m.pool_depth, 2);
 		ck_assert_int_eq(m.pool_maturing, 2);
 		/* a Pexip that refuses creation_time filters: unknown, nothing fails */
 		faults(&f, "{\"refuse_time_filter\": true}");
-		ck_assert_int_eq(pex_pool_maturing(f.pool, &count, &next), PEX_EHTTP);
-		ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+		ck_assert_int_eq(pex_pool_maturing(&count, &next, f.pool), PEX_EHTTP);
+		ck_assert_msg(pex_metrics_get(&m, f.pool) == 0, "%s", pex_error_last()->message);
 		ck_assert_int_eq(m.pool_maturing, -1);
 		ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
 		ck_assert_str_eq(pex_error_last()->message, "the pool is empty (queue 'room-creation-queue')");
@@ -590,14 +606,14 @@ START_TEST(test_pop_waits_for_replication)
 	po.name_prefix = "vmr_";
 	po.ready_after_s = 0;
 	ck_assert_int_eq(pex_pool_new(&old, f.c, f.pq, f.dq, &po), 0);
-	ck_assert_int_eq(pex_pool_replenish(old, 1, &created, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_replenish(&created, old, 1, NULL, NULL), 0);
 	pex_pool_free(old);
 	/* and a bare name (the old app's format) of a room made just now */
 	ck_assert_int_eq(emu_api(&f.e, "POST", "/api/admin/configuration/v1/conference/",
 		"{\"name\": \"vmr_bare_new\", \"guest_pin\": \"1234\", \"pin\": \"5678\"}", NULL), 201);
 	ck_assert_int_eq(pex_queue_put(f.pq, "vmr_bare_new", strlen("vmr_bare_new"), 0), 0);
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 0);
+	ck_assert_int_eq(prefetch_n(f.pool, 1), 0);
 	ck_assert_uint_eq(qcount(f.pq), 4);
 	ck_assert(!joinable(&f, "vmr_bare_new"));
 
@@ -605,7 +621,7 @@ START_TEST(test_pop_waits_for_replication)
 	until = pex__now_ms() + 60000;
 	while (handed < 4 && pex__now_ms() < until) {
 		int err;
-		if (handed % 2 == 1 && pex_pool_prefetch(f.pool, 1) == 1)
+		if (handed % 2 == 1 && prefetch_n(f.pool, 1) == 1)
 			held_rounds++;
 		err = pex_pool_pop(&r, f.pool, UUI_HI, NULL);
 		if (err == 0) {
@@ -691,7 +707,7 @@ typedef struct want_metrics {
 	unsigned long long deleted, delete_failures, events, events_unknown, events_foreign;
 } want_metrics;
 
-static void check_formats(const pex_pool_metrics *m, const want_metrics *w)
+static void check_formats(const pex_metrics *m, const want_metrics *w)
 {
 	const struct { const char *key; long long v; } rows[] = {
 		{ "pool_depth", w->pool_depth },
@@ -746,9 +762,9 @@ START_TEST(test_metrics_known_values)
 {
 	fx f;
 	pex_pool_room *r = NULL;
-	pex_pool_metrics m;
-	pex_event_report er;
-	pex_gc_report gr;
+	pex_metrics m = PEX_METRICS_INIT;
+	pex_event_report er = PEX_EVENT_REPORT_INIT;
+	pex_gc_report gr = PEX_GC_REPORT_INIT;
 	pex_gc_options go = PEX_GC_OPTIONS_INIT;
 	want_metrics w;
 	char popped[2][128], body[1024];
@@ -757,7 +773,7 @@ START_TEST(test_metrics_known_values)
 
 	fx_open(&f, "mx_");
 	/* 5 rooms made for the pool, 2 handed out */
-	ck_assert_int_eq(pex_pool_replenish(f.pool, 5, &created, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_replenish(&created, f.pool, 5, NULL, NULL), 0);
 	ck_assert_uint_eq(created, 5);
 	for (i = 0; i < 2; i++) {
 		ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
@@ -776,26 +792,26 @@ START_TEST(test_metrics_known_values)
 		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"%s\"}},"
 		"{\"event\": \"conference_ended\", \"data\": {\"name\": \"other_room\"}},"
 		"{\"event\": \"something_new\", \"data\": {}}]}", popped[0], popped[0], popped[1]);
-	ck_assert_int_eq(pex_pool_handle_event(f.pool, body, strlen(body), &er), 0);
+	ck_assert_int_eq(pex_event_handle(&er, f.pool, body, strlen(body)), 0);
 	ck_assert_uint_eq(er.scheduled, 2);
 	ck_assert_uint_eq(er.foreign, 1);
 	ck_assert_uint_eq(qcount(f.dq), 2);
-	memset(&gr, 0, sizeof(gr));
-	ck_assert_msg(pex_gc_sweep(f.pool, &go, &gr, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	pex_gc_report_init(&gr, PEX_GC_REPORT_VERSION);
+	ck_assert_msg(pex_gc_sweep(&gr, f.pool, &go, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(gr.deleted, 2);
 	ck_assert(!room_exists(&f, popped[0]));
 
 	/* failures: a pop, a replenish and a deletion under a permanent 500 */
-	ck_assert_int_eq(pex_pool_schedule_delete(f.pool, "mx_doomed", 0), 0);
+	ck_assert_int_eq(pex_gc_schedule_delete(f.pool, "mx_doomed", 0), 0);
 	faults(&f, "{\"permanent_status\": 500}");
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EHTTP);
-	ck_assert_int_lt(pex_pool_replenish(f.pool, 1, &created, NULL, NULL), 0);
+	ck_assert_int_lt(pex_pool_replenish(&created, f.pool, 1, NULL, NULL), 0);
 	ck_assert_uint_eq(created, 0);
-	memset(&gr, 0, sizeof(gr));
-	ck_assert_int_lt(pex_gc_sweep(f.pool, &go, &gr, NULL, NULL), 0);
+	pex_gc_report_init(&gr, PEX_GC_REPORT_VERSION);
+	ck_assert_int_lt(pex_gc_sweep(&gr, f.pool, &go, NULL, NULL), 0);
 	ck_assert_uint_eq(gr.failed, 1);
-	/* pex_pool_get_metrics itself fails while Pexip does */
-	ck_assert_int_eq(pex_pool_get_metrics(f.pool, &m), PEX_EHTTP);
+	/* pex_metrics_get itself fails while Pexip does */
+	ck_assert_int_eq(pex_metrics_get(&m, f.pool), PEX_EHTTP);
 	faults(&f, "{\"permanent_status\": 0}");
 
 	/* live: two pool-prefixed conferences and one other */
@@ -805,7 +821,8 @@ START_TEST(test_metrics_known_values)
 	ck_assert_int_eq(emu_ctl(&f.e, "POST", "/_emu/conference/start", "{\"name\": \"other_live\"}", NULL), 200);
 
 	memset(&m, 0xff, sizeof(m));
-	ck_assert_msg(pex_pool_get_metrics(f.pool, &m) == 0, "%s", pex_error_last()->message);
+	m.version = PEX_METRICS_VERSION;
+	ck_assert_msg(pex_metrics_get(&m, f.pool) == 0, "%s", pex_error_last()->message);
 	memset(&w, 0, sizeof(w));
 	w.pool_depth = 3;             /* 5 made, 2 handed out; the failed pop gave its room back */
 	w.deletion_backlog = 1;       /* mx_doomed, waiting for a retry */
@@ -842,11 +859,11 @@ END_TEST
 /* the formats on their own: large values, and every row distinct */
 START_TEST(test_metrics_format_values)
 {
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	want_metrics w = { 11, 24, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
 		18446744073709551615ULL / 2, 22, 23 };
 	pex_buf out = PEX_BUF_INIT;
-	memset(&m, 0, sizeof(m));
+	pex_metrics_init(&m, PEX_METRICS_VERSION);
 	m.pool_depth = w.pool_depth;
 	m.pool_maturing = w.pool_maturing;
 	m.deletion_backlog = w.deletion_backlog;
@@ -902,7 +919,7 @@ START_TEST(test_prefetch_pop)
 {
 	fx f;
 	pex_pool_room *r = NULL;
-	pex_pool_metrics m;
+	pex_metrics m = PEX_METRICS_INIT;
 	char all[4][128], left[4][128];
 	long long before;
 	size_t i, created = 0;
@@ -910,19 +927,19 @@ START_TEST(test_prefetch_pop)
 	fx_open(&f, "vmr_");
 	for (i = 0; i < 4; i++)
 		add_pool_room(&f, all[i], sizeof(all[i]));
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, PEX_POOL_PREFETCH_MAX + 1), PEX_EINVAL);
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 2), 2);
-	ck_assert_uint_eq(pex_pool_held(f.pool), 2);
+	ck_assert_int_eq(prefetch_n(f.pool, PEX_POOL_PREFETCH_MAX + 1), PEX_EINVAL);
+	ck_assert_int_eq(prefetch_n(f.pool, 2), 2);
+	ck_assert_uint_eq(held_n(f.pool), 2);
 	ck_assert_uint_eq(qcount(f.pq), 2);                /* off the queue... */
 	ck_assert_uint_eq(pool_names(&f, left, 4), 2);
 	ck_assert_str_eq(left[0], all[2]);                 /* the first two were taken */
 	ck_assert_str_eq(left[1], all[3]);
-	memset(&m, 0, sizeof(m));
-	ck_assert_int_eq(pex_pool_get_metrics(f.pool, &m), 0);
+	pex_metrics_init(&m, PEX_METRICS_VERSION);
+	ck_assert_int_eq(pex_metrics_get(&m, f.pool), 0);
 	ck_assert_int_eq(m.pool_depth, 4);                 /* ...but still the pool's */
-	ck_assert_int_eq(pex_pool_fill(f.pool, 4, &created, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_fill(&created, f.pool, 4, NULL, NULL), 0);
 	ck_assert_uint_eq(created, 0);
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 2), 2);  /* already held: nothing taken */
+	ck_assert_int_eq(prefetch_n(f.pool, 2), 2);  /* already held: nothing taken */
 	ck_assert_uint_eq(qcount(f.pq), 2);
 
 	before = emu_stat(&f.e, "requests");
@@ -937,7 +954,7 @@ START_TEST(test_prefetch_pop)
 	ck_assert_int_gt((int)r->id, 0);
 	ck_assert_str_eq(room_tag(&f, all[0]), TAG_HI);
 	pex_pool_room_free(r);
-	ck_assert_uint_eq(pex_pool_held(f.pool), 1);
+	ck_assert_uint_eq(held_n(f.pool), 1);
 	ck_assert_uint_eq(qcount(f.pq), 2);
 	ck_assert_uint_eq(atomic_load(&f.pool->pops), 1);
 
@@ -951,16 +968,16 @@ START_TEST(test_prefetch_pop)
 	ck_assert_uint_eq(qcount(f.pq), 1);
 
 	/* n = 0 puts held rooms back */
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 1);
+	ck_assert_int_eq(prefetch_n(f.pool, 1), 1);
 	ck_assert_uint_eq(qcount(f.pq), 0);
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 0), 0);
-	ck_assert_uint_eq(pex_pool_held(f.pool), 0);
+	ck_assert_int_eq(prefetch_n(f.pool, 0), 0);
+	ck_assert_uint_eq(held_n(f.pool), 0);
 	ck_assert_uint_eq(pool_names(&f, left, 4), 1);
 	ck_assert_str_eq(left[0], all[3]);
 	/* an empty queue: nothing held, no error */
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), 0);
 	pex_pool_room_free(r);
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 3), 0);
+	ck_assert_int_eq(prefetch_n(f.pool, 3), 0);
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
 	fx_close(&f);
 }
@@ -978,7 +995,7 @@ START_TEST(test_prefetch_gone_and_failed)
 	add_pool_room(&f, a, sizeof(a));
 	add_pool_room(&f, b, sizeof(b));
 	add_pool_room(&f, c, sizeof(c));
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 2), 2);
+	ck_assert_int_eq(prefetch_n(f.pool, 2), 2);
 	delete_out_of_band(&f, a);
 	ck_assert_msg(pex_pool_pop(&r, f.pool, UUI_HI, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_str_eq(r->name, b);
@@ -987,7 +1004,7 @@ START_TEST(test_prefetch_gone_and_failed)
 	ck_assert_msg(logged(want), "no log line '%s' in:\n%s", want, log_text);
 
 	/* held c, a PATCH that fails: the pop fails naming the room, c is back */
-	ck_assert_int_eq(pex_pool_prefetch(f.pool, 1), 1);
+	ck_assert_int_eq(prefetch_n(f.pool, 1), 1);
 	ck_assert_uint_eq(qcount(f.pq), 0);
 	faults(&f, "{\"permanent_status\": 500}");
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EHTTP);
@@ -995,7 +1012,7 @@ START_TEST(test_prefetch_gone_and_failed)
 	snprintf(want, sizeof(want), "tagging pool room %s: ", c);
 	ck_assert_msg(strstr(pex_error_last()->message, want) == pex_error_last()->message,
 		"message '%s' does not start with '%s'", pex_error_last()->message, want);
-	ck_assert_uint_eq(pex_pool_held(f.pool), 0);
+	ck_assert_uint_eq(held_n(f.pool), 0);
 	ck_assert_uint_eq(pool_names(&f, left, 4), 1);
 	ck_assert_str_eq(left[0], c);
 	faults(&f, "{\"permanent_status\": 0}");
@@ -1015,7 +1032,7 @@ START_TEST(test_prefetch_free_drain_orphans)
 	pex_pool *p2 = NULL;
 	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
 	pex_gc_options go = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep;
+	pex_gc_report rep = PEX_GC_REPORT_INIT;
 	char names[3][128], left[4][128];
 	size_t i, drained = 0;
 
@@ -1027,7 +1044,7 @@ START_TEST(test_prefetch_free_drain_orphans)
 	po.name_prefix = "vmr_";
 	po.ready_after_s = 0;
 	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
-	ck_assert_int_eq(pex_pool_prefetch(p2, 2), 2);
+	ck_assert_int_eq(prefetch_n(p2, 2), 2);
 	ck_assert_uint_eq(qcount(f.pq), 1);
 	pex_pool_free(p2);
 	ck_assert_uint_eq(pool_names(&f, left, 4), 3);
@@ -1038,21 +1055,104 @@ START_TEST(test_prefetch_free_drain_orphans)
 	 * and queued rooms alike are the pool's */
 	po.orphan_max_age_s = 0;
 	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
-	ck_assert_int_eq(pex_pool_prefetch(p2, 2), 2);
+	ck_assert_int_eq(prefetch_n(p2, 2), 2);
 	go.orphans = 1;
-	memset(&rep, 0, sizeof(rep));
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
 	pex__sleep_ms(1100);
-	ck_assert_msg(pex_gc_sweep(p2, &go, &rep, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_msg(pex_gc_sweep(&rep, p2, &go, NULL, NULL) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(rep.orphans_found, 0);
 	for (i = 0; i < 3; i++)
 		ck_assert(room_exists(&f, names[i]));
 
 	/* drain with delete: the held rooms too */
-	ck_assert_int_eq(pex_pool_drain(p2, 1, &drained, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_drain(&drained, p2, 1, NULL, NULL), 0);
 	ck_assert_uint_eq(drained, 3);
-	ck_assert_uint_eq(pex_pool_held(p2), 0);
+	ck_assert_uint_eq(held_n(p2), 0);
 	for (i = 0; i < 3; i++)
 		ck_assert(!room_exists(&f, names[i]));
+	pex_pool_free(p2);
+	fx_close(&f);
+}
+END_TEST
+
+/* The names of the rooms @p p holds, in order (at most 4). */
+static size_t held_names(pex_pool *p, char names[][128])
+{
+	size_t i, n;
+	pthread_mutex_lock(&p->held_lock);
+	n = p->nheld < 4 ? p->nheld : 4;
+	for (i = 0; i < n; i++)
+		snprintf(names[i], 128, "%s", p->held[i].ref.name);
+	pthread_mutex_unlock(&p->held_lock);
+	return n;
+}
+
+/* The pool's maintenance timer rotates held rooms with no caller activity:
+ * rooms held past the hold limit go back to the queue and fresh ones are
+ * held instead (as many as were held), without a pex_pool_prefetch() call.
+ * The held rooms are made old by hand rather than waiting for the limit. */
+START_TEST(test_timer_rotates_held)
+{
+	fx f;
+	char names[3][128], held[4][128], left[4][128];
+	unsigned long long t0;
+	size_t i, nh, nq;
+
+	fx_open(&f, "vmr_");
+	for (i = 0; i < 3; i++)
+		add_pool_room(&f, names[i], sizeof(names[i]));
+	ck_assert_int_eq(prefetch_n(f.pool, 2), 2);
+	ck_assert_uint_eq(held_names(f.pool, held), 2);
+	ck_assert_str_eq(held[0], names[0]);
+	ck_assert_str_eq(held[1], names[1]);
+
+	/* both held rooms past the hold limit; ticks every 10 ms */
+	pthread_mutex_lock(&f.pool->held_lock);
+	for (i = 0; i < f.pool->nheld; i++)
+		f.pool->held[i].held_at -= PEX__POOL_HOLD_MAX_S + 1;
+	pthread_mutex_unlock(&f.pool->held_lock);
+	t0 = pex__pool_maintenance_ticks(f.pool);
+	pex__pool_maintenance_set(f.pool, 10, PEX__POOL_HOLD_MAX_S);
+	/* a tick that began before the change ends by t0 + 1; t0 + 2 saw it */
+	while (pex__pool_maintenance_ticks(f.pool) < t0 + 2)
+		pex__sleep_ms(5);
+
+	/* as many held as before, the third room among them; one went back */
+	nh = held_names(f.pool, held);
+	nq = pool_names(&f, left, 4);
+	ck_assert_uint_eq(nh, 2);
+	ck_assert_uint_eq(nq, 1);
+	ck_assert_msg(in_names(held, nh, names[2]), "%s is not held: %s, %s", names[2], held[0], held[1]);
+	ck_assert(in_names(left, nq, names[0]) || in_names(left, nq, names[1]));
+	for (i = 0; i < 3; i++) {
+		ck_assert(in_names(held, nh, names[i]) != in_names(left, nq, names[i]));
+		ck_assert(room_exists(&f, names[i]));
+	}
+	ck_assert_uint_eq(atomic_load(&f.pool->pops), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* pex_pool_new refuses an orphan age that would let an orphan sweep take
+ * rooms a live pool holds, naming both keys, and accepts 0 (no limit). */
+START_TEST(test_pool_new_orphan_age_rule)
+{
+	fx f;
+	pex_pool *p2 = NULL;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+
+	fx_open(&f, "vmr_");
+	po.orphan_max_age_s = 3960;
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), PEX_EINVAL);
+	ck_assert_ptr_null(p2);
+	ck_assert_msg(strstr(pex_error_last()->message, "gc.orphan_max_age_s (3960) must be 0 or more than "
+		"pool.ready_after_s (60) + 3900 s = 3960 s") == pex_error_last()->message, "%s",
+		pex_error_last()->message);
+	po.orphan_max_age_s = 3961;
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
+	pex_pool_free(p2);
+	po.orphan_max_age_s = 0;
+	ck_assert_int_eq(pex_pool_new(&p2, f.c, f.pq, f.dq, &po), 0);
 	pex_pool_free(p2);
 	fx_close(&f);
 }
@@ -1081,6 +1181,8 @@ int main(void)
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);
 	tcase_add_test(pop, test_prefetch_free_drain_orphans);
+	tcase_add_test(pop, test_timer_rotates_held);
+	tcase_add_test(pop, test_pool_new_orphan_age_rule);
 	tcase_add_test(met, test_metrics_known_values);
 	tcase_add_test(met, test_metrics_format_values);
 	suite_add_tcase(s, pop);

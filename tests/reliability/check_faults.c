@@ -91,7 +91,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		pex_pool_room_free(r);
 
-		err = pex_pool_replenish(s->pool, 1, &created, NULL, NULL);
+		err = pex_pool_replenish(&created, s->pool, 1, NULL, NULL);
 		if (err < 0) {
 			pthread_mutex_lock(&s->lock);
 			s->replenish_failures++;
@@ -120,7 +120,7 @@ START_TEST(test_faults)
 	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
 	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
 	pex_gc_options go = PEX_GC_OPTIONS_INIT;
-	pex_gc_report rep, rep2;
+	pex_gc_report rep = PEX_GC_REPORT_INIT, rep2 = PEX_GC_REPORT_INIT;
 	pex_queue *pq = NULL, *dq = NULL;
 	pex_client *c = NULL;
 	pex_pool *sweeper = NULL;
@@ -159,7 +159,7 @@ START_TEST(test_faults)
 	ck_assert_int_eq(pex_pool_new(&s.pool, c, pq, dq, &po), 0);
 
 	/* set-up: the fill runs under the faults too; a failed fill is retried */
-	while ((err = pex_pool_fill(s.pool, 0, &created, NULL, NULL)) < 0 && ++fill_tries < 5)
+	while ((err = pex_pool_fill(&created, s.pool, 0, NULL, NULL)) < 0 && ++fill_tries < 5)
 		fprintf(stderr, "faults: fill failed (retrying): %s\n", pex_error_last()->message);
 	ck_assert_msg(err == 0, "fill: %s", pex_error_last()->message);
 	ck_assert_uint_eq(qcount(pq), DEPTH);
@@ -205,8 +205,8 @@ START_TEST(test_faults)
 	ck_assert_int_eq(pex_pool_new(&sweeper, c, pq, dq, &po), 0);
 	go.orphans = 1;
 	for (i = 0; i < 3; i++) {
-		memset(&rep, 0, sizeof(rep));
-		if ((err = pex_gc_sweep(sweeper, &go, &rep, NULL, NULL)) == 0)
+		pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
+		if ((err = pex_gc_sweep(&rep, sweeper, &go, NULL, NULL)) == 0)
 			break;
 		fprintf(stderr, "faults: orphan sweep %zu: %s (rerunning)\n", i + 1, pex_error_last()->message);
 	}
@@ -231,12 +231,12 @@ START_TEST(test_faults)
 	for (i = 0; i < s.handed; i++) {
 		snprintf(body, sizeof(body), "{\"name\": \"%s\"}", s.names[i]);
 		ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/conference/stop", body, NULL), 200);
-		ck_assert_msg(pex_pool_schedule_delete(s.pool, s.names[i], 0) == 0, "%s", pex_error_last()->message);
+		ck_assert_msg(pex_gc_schedule_delete(s.pool, s.names[i], 0) == 0, "%s", pex_error_last()->message);
 	}
 	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", FAULTS, NULL), 200);
 	go.orphans = 0;
-	memset(&rep, 0, sizeof(rep));
-	err = pex_gc_sweep(s.pool, &go, &rep, NULL, NULL);
+	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
+	err = pex_gc_sweep(&rep, s.pool, &go, NULL, NULL);
 	if (err < 0) {
 		const char *msg = pex_error_last()->message;
 		fprintf(stderr, "faults: gc: %s\n", msg);
@@ -246,11 +246,11 @@ START_TEST(test_faults)
 		rep.deleted, rep.already_gone, rep.failed);
 	ck_assert_uint_ge((rep.deleted + rep.already_gone) * 1000, s.handed * 999);
 	/* a rerun finishes whatever failed (a failed delete stays queued) */
-	memset(&rep2, 0, sizeof(rep2));
+	pex_gc_report_init(&rep2, PEX_GC_REPORT_VERSION);
 	for (i = 0; i < 3 && qcount(dq) > 0; i++) {
 		sleep(6);   /* messages of failed deletes come back after their lease */
-		memset(&rep2, 0, sizeof(rep2));
-		pex_gc_sweep(s.pool, &go, &rep2, NULL, NULL);
+		pex_gc_report_init(&rep2, PEX_GC_REPORT_VERSION);
+		pex_gc_sweep(&rep2, s.pool, &go, NULL, NULL);
 		fprintf(stderr, "faults: gc rerun: deleted %zu, already gone %zu, failed %zu\n",
 			rep2.deleted, rep2.already_gone, rep2.failed);
 	}
