@@ -45,6 +45,11 @@ int pex__error_nomem(void);
  * in): 1..@p current. 0, or PEX_EINVAL "unsupported TYPE version N (this
  * library knows 1..CURRENT)". */
 int pex__version_check(const char *type, unsigned int version, unsigned int current);
+/* The checks of an *_init(ptr, version) function @p fn: @p p (its
+ * parameter @p param) is not NULL, else PEX_EINVAL "FN: PARAM is NULL", and
+ * the version passes pex__version_check(). */
+int pex__init_check(const void *p, const char *fn, const char *param, const char *type,
+	unsigned int version, unsigned int current);
 /*
  * A copy of one thread's error, to hand it to another: a worker thread
  * saves its failure, the thread that called the public function restores

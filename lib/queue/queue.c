@@ -122,12 +122,10 @@ void pex_message_array_free(pex_message **msgs, size_t count)
 
 int pex_queue_backend_init(pex_queue_backend *b, unsigned int version)
 {
-	int err;
+	int err = pex__init_check(b, "pex_queue_backend_init", "backend", "queue backend", version,
+		PEX_QUEUE_BACKEND_VERSION);
 
-	if (!b)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_init: backend is NULL");
-	if ((err = pex__version_check("queue backend", version, PEX_QUEUE_BACKEND_VERSION)) < 0)
+	if (err < 0)
 		return err;
 	/* a version 1 caller's struct ends before the version 2 members */
 	memset(b, 0, version == 1 ? offsetof(pex_queue_backend, check) : sizeof(*b));

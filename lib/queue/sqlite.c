@@ -39,12 +39,10 @@
 
 int pex_queue_sqlite_options_init(pex_queue_sqlite_options *opts, unsigned int version)
 {
-	int err;
+	int err = pex__init_check(opts, "pex_queue_sqlite_options_init", "opts", "sqlite options",
+		version, PEX_QUEUE_SQLITE_OPTIONS_VERSION);
 
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_sqlite_options_init: opts is NULL");
-	if ((err = pex__version_check("sqlite options", version, PEX_QUEUE_SQLITE_OPTIONS_VERSION)) < 0)
+	if (err < 0)
 		return err;
 	memset(opts, 0, sizeof(*opts));
 	opts->version = version;

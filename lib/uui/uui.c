@@ -793,12 +793,10 @@ static int put_template(pex_buf *out, const char *tmpl, const uui_input *in)
 int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version)
 {
 	static const pex_tag_rules init = PEX_TAG_RULES_INIT;
-	int err;
+	int err = pex__init_check(rules, "pex_tag_rules_init", "rules", "pex_tag_rules", version,
+		PEX_TAG_RULES_VERSION);
 
-	if (!rules)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_tag_rules_init: rules is NULL");
-	if ((err = pex__version_check("pex_tag_rules", version, PEX_TAG_RULES_VERSION)) < 0)
+	if (err < 0)
 		return err;
 	*rules = init;
 	rules->version = version;

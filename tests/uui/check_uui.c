@@ -104,9 +104,12 @@ START_TEST(test_rules_init)
 	ck_assert_uint_eq(r.allowed_host_count, 0);
 	ck_assert_uint_eq(r.max_octets, 0);
 	ck_assert_int_eq(pex_tag_rules_init(&r, 0), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_tag_rules version 0 (this library knows 1..1)");
 	ck_assert_int_eq(pex_tag_rules_init(&r, PEX_TAG_RULES_VERSION + 1), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "version 2"));
 	ck_assert_int_eq(pex_tag_rules_init(NULL, PEX_TAG_RULES_VERSION), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "pex_tag_rules_init: rules is NULL");
 }
 END_TEST
 
