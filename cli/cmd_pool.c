@@ -18,14 +18,18 @@
 
 #define EVENT_MAX_BYTES (4u * 1024u * 1024u)
 
-static void log_to_stderr(pex_log_level level, const char *message, void *payload)
+/* The pool's lines: debug ones only with -v, whatever log.level says. */
+static void pool_record(pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count, void *payload)
 {
 	pexctl *ctl = payload;
-	if (ctl->quiet && level > PEX_LOG_ERROR)
-		return;
-	if (!ctl->verbose && level > PEX_LOG_INFO)
-		return;
-	fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
+	if (ctl->verbose || level <= PEX_LOG_INFO)
+		pexctl_log(ctl, level, message, fields, count);
+}
+
+static void log_to_stderr(pex_log_level level, const char *message, void *payload)
+{
+	pool_record(level, message, NULL, 0, payload);
 }
 
 /* What a command does with the queue: only read it (status, metrics, gc,
@@ -41,7 +45,10 @@ static int open_pool(pexctl *ctl, pex_pool **out, int use)
 	if (use == QUEUE_READ && (err = pexctl_queue_must_exist(ctl)) < 0)
 		return err;
 	/* -v and -q set log.level when the configuration is loaded (pexctl_config) */
-	return pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl);
+	if ((err = pex_pool_new_from_config(out, ctl->cfg, log_to_stderr, ctl)) < 0)
+		return err;
+	pexctl_log_records(ctl, pex_pool_client(*out), pool_record);    /* a client: cannot fail */
+	return 0;
 }
 
 static int parse_count(pexctl *ctl, const char *what, const char *s, long long max, long long *out)
@@ -79,17 +86,6 @@ static json_object *counts_json(const report_count *c)
 }
 
 /* ---- create ---- */
-
-static json_object *pool_room_json(const pex_pool_room *r)
-{
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(r->name));
-	json_object_object_add(o, "id", json_object_new_int64(r->id));
-	json_object_object_add(o, "alias", json_object_new_string(r->alias));
-	json_object_object_add(o, "guest_pin", json_object_new_string(r->guest_pin));
-	json_object_object_add(o, "tag", json_object_new_string(r->tag));
-	return o;
-}
 
 /* ---- replenish failures ----
  *
@@ -188,7 +184,7 @@ static void replenish_detached(pexctl *ctl, int wait)
 		snprintf(msg, sizeof(msg), "%s", pex_error_last()->code == err ?
 			pex_error_last()->message : pex_strerror(err));
 		if (wait) {
-			fprintf(stderr, "pexctl: warning: replacing the room failed: %s\n", msg);
+			pexctl_logf(ctl, PEX_LOG_WARN, "replacing the room failed: %s", msg);
 		} else {
 			openlog("pexctl", LOG_PID, LOG_USER);
 			syslog(LOG_WARNING, "replacing the room handed out failed: %s", msg);
@@ -226,9 +222,10 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
 	if (err < 0)
 		return pexctl_fail(ctl, err, NULL);
-	if (ctl->json)
-		pexctl_print_json(pool_room_json(room));
-	else
+	if (ctl->json) {
+		pex_buf b = PEX_BUF_INIT;
+		pexctl_print_json(pexctl_json_parse(pex_pool_room_to_json(&b, room), &b));
+	} else
 		printf("name:       %s\nid:         %lld\nalias:      %s\nguest_pin:  %s\ntag:        %s\n",
 			room->name, room->id, room->alias, room->guest_pin, room->tag);
 	pex_pool_room_free(room);

@@ -7,26 +7,17 @@
 
 #include "pexctl.h"
 
+json_object *pexctl_json_parse(int err, pex_buf *b)
+{
+	json_object *o = err == 0 ? json_tokener_parse(b->ptr) : NULL;
+	pex_buf_dispose(b);
+	return o;
+}
+
 json_object *pexctl_room_json(const pex_room *r)
 {
-	json_object *o = json_object_new_object(), *aliases = json_object_new_array();
-	size_t i, n = pex_room_alias_count(r);
-	json_object_object_add(o, "name", json_object_new_string(pex_room_name(r)));
-	json_object_object_add(o, "id", json_object_new_int64(pex_room_id(r)));
-	json_object_object_add(o, "alias", n ? json_object_new_string(pex_room_alias(r, 0)) : NULL);
-	for (i = 0; i < n; i++)
-		json_object_array_add(aliases, json_object_new_string(pex_room_alias(r, i)));
-	json_object_object_add(o, "aliases", aliases);
-	json_object_object_add(o, "guest_pin", json_object_new_string(pex_room_guest_pin(r)));
-	json_object_object_add(o, "pin", json_object_new_string(pex_room_pin(r)));
-	json_object_object_add(o, "tag", json_object_new_string(pex_room_tag(r)));
-	json_object_object_add(o, "service_type", json_object_new_string(pex_room_service_type(r)));
-	json_object_object_add(o, "description", json_object_new_string(pex_room_description(r)));
-	json_object_object_add(o, "allow_guests", json_object_new_boolean(pex_room_allow_guests(r)));
-	json_object_object_add(o, "participant_limit", pex_room_participant_limit(r) >= 0 ?
-		json_object_new_int64(pex_room_participant_limit(r)) : NULL);
-	json_object_object_add(o, "creation_time", json_object_new_string(pex_room_creation_time(r)));
-	return o;
+	pex_buf b = PEX_BUF_INIT;
+	return pexctl_json_parse(pex_room_to_json(&b, r), &b);
 }
 
 static void print_room_text(const pex_room *r)
@@ -200,7 +191,7 @@ typedef struct delete_report {
 
 static void delete_one(pexctl *ctl, delete_report *rep, const char *name)
 {
-	int deleted = 0, err = pex_room_delete_by_name(ctl->client, name, &deleted);
+	int deleted = 0, err = pex_room_delete_by_name(&deleted, ctl->client, name);
 	if (err < 0) {
 		json_object *f = json_object_new_object();
 		json_object_object_add(f, "name", json_object_new_string(name));

@@ -399,20 +399,70 @@ int pexctl_usage(pexctl *ctl, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static void log_cb(pex_log_level level, const char *message, void *payload)
+/* "2026-12-04T15:48:48.123Z" now. */
+static void utc_now(char *out, size_t size)
 {
-	pexctl *ctl = payload;
+	struct timespec now;
+	struct tm tm;
+	char sec[32];
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, size, "%s.%03dZ", sec, (int)(now.tv_nsec / 1000000));
+}
+
+void pexctl_log(pexctl *ctl, pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count)
+{
+	char ts[40];
 	if (ctl->quiet && level > PEX_LOG_ERROR)
 		return;
+	utc_now(ts, sizeof(ts));
 	if (ctl->log_json) {
 		json_object *o = json_object_new_object();
+		json_object_object_add(o, "ts", json_object_new_string(ts));
 		json_object_object_add(o, "level", json_object_new_string(pex_log_level_name(level)));
+		json_object_object_add(o, "component", json_object_new_string("pexctl"));
 		json_object_object_add(o, "msg", json_object_new_string(message));
-		fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		for (size_t i = 0; i < count; i++)
+			json_object_object_add(o, fields[i].key, fields[i].str ? json_object_new_string(fields[i].str) :
+				json_object_new_int64(fields[i].num));
+		fprintf(stderr, "%s\n", json_object_to_json_string_ext(o,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
-		fprintf(stderr, "pexctl: %s: %s\n", pex_log_level_name(level), message);
+		fprintf(stderr, "%s pexctl: %s: %s\n", ts, pex_log_level_name(level), message);
 	}
+}
+
+void pexctl_logf(pexctl *ctl, pex_log_level level, const char *fmt, ...)
+{
+	char raw[4400], msg[8800];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	pex_log_escape(msg, sizeof(msg), raw);
+	pexctl_log(ctl, level, msg, NULL, 0);
+}
+
+static void log_cb(pex_log_level level, const char *message, void *payload)
+{
+	pexctl_log(payload, level, message, NULL, 0);
+}
+
+static void log_record_cb(pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count, void *payload)
+{
+	pexctl_log(payload, level, message, fields, count);
+}
+
+int pexctl_log_records(pexctl *ctl, pex_client *client, pex_log_record_cb cb)
+{
+	/* text: the library appends the fields to the message itself */
+	if (!ctl->log_json)
+		return 0;
+	return pex_client_set_log_record(client, cb ? cb : log_record_cb, ctl);
 }
 
 /* After the configuration is there: the flags that set keys (flag >
@@ -431,7 +481,7 @@ static int config_loaded(pexctl *ctl)
 		ctl->log_json = 1;
 	if (!ctl->quiet)
 		for (size_t i = 0; i < pex_config_warning_count(ctl->cfg); i++)
-			fprintf(stderr, "pexctl: warning: %s\n", pex_config_warning(ctl->cfg, i));
+			pexctl_logf(ctl, PEX_LOG_WARN, "%s", pex_config_warning(ctl->cfg, i));
 	if (ctl->verbose)
 		print_paths(ctl);
 	return 0;
@@ -495,13 +545,13 @@ static void print_paths(pexctl *ctl)
 	const char *v = NULL;
 	char path[4200];
 	size_t i;
-	fprintf(stderr, "pexctl: debug: configuration: %s\n", pex_config_origin(ctl->cfg));
+	pexctl_logf(ctl, PEX_LOG_DEBUG, "configuration: %s", pex_config_origin(ctl->cfg));
 	pexctl_queue_file(ctl, path, sizeof(path));
 	if (path[0])
-		fprintf(stderr, "pexctl: debug: queue.sqlite.path: %s\n", path);
+		pexctl_logf(ctl, PEX_LOG_DEBUG, "queue.sqlite.path: %s", path);
 	for (i = 0; pexctl_file_keys[i]; i++)
 		if (pex_config_get_string(&v, ctl->cfg, pexctl_file_keys[i]) == 0)
-			fprintf(stderr, "pexctl: debug: %s: %s\n", pexctl_file_keys[i], v);
+			pexctl_logf(ctl, PEX_LOG_DEBUG, "%s: %s", pexctl_file_keys[i], v);
 	pex_error_clear();
 }
 
@@ -522,21 +572,7 @@ int pexctl_config_or_defaults(pexctl *ctl)
 
 int pexctl_tag_rules(pexctl *ctl, pex_tag_rules *rules)
 {
-	const char *const *hosts = NULL;
-	const char *tmpl = NULL;
-	size_t nhosts = 0;
-	int err;
-	if ((err = pex_tag_rules_init(rules, PEX_TAG_RULES_VERSION)) < 0)
-		return err;
-	if ((err = pex_config_get_string(&tmpl, ctl->cfg, "tag.url_template")) == 0)
-		rules->url_template = tmpl;
-	else if (err != PEX_ENOTFOUND)
-		return err;
-	if ((err = pex_config_get_list(&hosts, &nhosts, ctl->cfg, "tag.allowed_hosts")) < 0)
-		return err;
-	rules->allowed_hosts = hosts;
-	rules->allowed_host_count = nhosts;
-	return 0;
+	return pex_tag_rules_from_config(rules, ctl->cfg);
 }
 
 int pexctl_client(pexctl *ctl)
@@ -546,7 +582,9 @@ int pexctl_client(pexctl *ctl)
 		return 0;
 	if ((err = pexctl_config(ctl)) < 0)
 		return err;
-	return pex_client_new_from_config(&ctl->client, ctl->cfg, log_cb, ctl);
+	if ((err = pex_client_new_from_config(&ctl->client, ctl->cfg, log_cb, ctl)) < 0)
+		return err;
+	return pexctl_log_records(ctl, ctl->client, NULL);
 }
 
 static double now_s(void)

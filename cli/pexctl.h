@@ -97,9 +97,23 @@ extern const char *const pexctl_file_keys[];
 int pexctl_queue_must_exist(pexctl *ctl);
 /* Load the configuration and create the client (once). */
 int pexctl_client(pexctl *ctl);
+/* One library log line on stderr (nothing but errors with --quiet): with
+ * log.format json a JSON object {"ts","level","component":"pexctl","msg",
+ * fields...}, else "TS pexctl: LEVEL: MSG" (pex_log(3)). */
+void pexctl_log(pexctl *ctl, pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count);
+/* pexctl's own log line (escaped with pex_log_escape), as pexctl_log(). */
+void pexctl_logf(pexctl *ctl, pex_log_level level, const char *fmt, ...) PEX_PRINTF(3, 4);
+/* With log.format json, send @p client's lines as records to @p cb (NULL:
+ * straight to pexctl_log, payload @p ctl); text keeps the string callback,
+ * which gets the fields appended. 0 or an error. */
+int pexctl_log_records(pexctl *ctl, pex_client *client, pex_log_record_cb cb);
 /* Print a JSON document on stdout. Takes ownership of @doc. */
 void pexctl_print_json(json_object *doc);
-/* A room as the JSON object of the CLI contract. */
+/* The JSON text a library builder (pex_room_to_json...) wrote into @p b,
+ * parsed (NULL when @p err < 0); @p b is disposed of. */
+json_object *pexctl_json_parse(int err, pex_buf *b);
+/* A room as the JSON object of the CLI contract (pex_room_to_json). */
 json_object *pexctl_room_json(const pex_room *room);
 /* Progress on a TTY only (stderr): label, bar, done/total, rate and time
  * left (pexctl_progress_format); pexctl_progress_end ends the line when

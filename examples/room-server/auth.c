@@ -589,13 +589,8 @@ void rs_jwt_free(rs_jwt *jwt)
 {
 	if (!jwt)
 		return;
-	if (jwt->thread_started) {
-		pthread_mutex_lock(&jwt->lock);
-		jwt->stop = 1;
-		pthread_cond_broadcast(&jwt->cond);
-		pthread_mutex_unlock(&jwt->lock);
-		pthread_join(jwt->thread, NULL);
-	}
+	if (jwt->thread_started)
+		rs_thread_stop(&jwt->lock, &jwt->cond, &jwt->stop, jwt->thread);
 	jwks_free(jwt->keys);
 	pthread_cond_destroy(&jwt->cond);
 	pthread_mutex_destroy(&jwt->lock);

@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <openssl/rand.h>
+
 #include "server.h"
 
 long long rs_now_ms(void)
@@ -43,6 +45,7 @@ enum MHD_Result rs_send(struct MHD_Connection *c, rs_request *r, unsigned status
 	MHD_add_response_header(resp, "Content-Type", ctype ? ctype : "application/json");
 	MHD_add_response_header(resp, "X-Process-Time", took);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (allow)
 		MHD_add_response_header(resp, "Allow", allow);
 	if (r->closing)
@@ -133,6 +136,34 @@ static enum MHD_Result add_query_key(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+/* A new request id: 16 random hex digits, or a counter when there is no
+ * randomness (the id only ties log lines together). */
+static void request_id_new(char *out, size_t size)
+{
+	static atomic_ullong counter;
+	unsigned char b[8];
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		snprintf(out, size, "%016llx", atomic_fetch_add(&counter, 1) + 1);
+	else
+		snprintf(out, size, "%02x%02x%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+			b[6], b[7]);
+}
+
+/* The peer's address and the request id: a good incoming X-Request-Id
+ * (rs_request_id_ok) is kept, anything else is replaced by a new one, so
+ * what a client sent never reaches the log unchecked. */
+static void request_ids(struct MHD_Connection *c, rs_request *r)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+
+	rs_peer_text(ci ? ci->client_addr : NULL, r->remote, sizeof(r->remote));
+	if (id && rs_request_id_ok(id))
+		snprintf(r->request_id, sizeof(r->request_id), "%s", id);
+	else
+		request_id_new(r->request_id, sizeof(r->request_id));
+}
+
 /* One allocation: the state, then the path, and the log path and the
  * method escaped for the log (pex_log_escape). */
 static rs_request *request_new(struct MHD_Connection *c, const char *method, const char *url)
@@ -154,6 +185,7 @@ static rs_request *request_new(struct MHD_Connection *c, const char *method, con
 		return NULL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	request_ids(c, r);
 	r->method = method;
 	r->path = r->mem;
 	memcpy(r->path, url, ulen + 1);
@@ -255,14 +287,11 @@ static int check_request(struct MHD_Connection *c, rs_request *r, int nul, enum 
 	return 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-	const char *method, const char *version, const char *upload_data,
-	size_t *upload_data_size, void **con_cls)
+static enum MHD_Result handle_request(rs_server *s, struct MHD_Connection *c, const char *url,
+	const char *method, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-	rs_server *s = cls;
 	rs_request *r = *con_cls;
 	int nul = 0;
-	(void)version;
 
 	if ((void *)r == (void *)&nul_target) {
 		nul = 1;
@@ -277,6 +306,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!(r = request_new(c, method, url)))
 			return MHD_NO;
 		*con_cls = r;
+		rs_log_context(r->request_id);
 		atomic_fetch_add(&s->in_flight, 1);
 		rs_conn_headers_done(s, c);
 
@@ -338,22 +368,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return rs_route_dispatch(s, c, r);
 }
 
-/* "2026-11-22T03:19:00" for the current second, formatted once a second
- * per thread; the milliseconds are added per line. */
-static void log_time(char *out, size_t n)
+/* Everything logged while the request's handler runs on this thread
+ * carries its request id (the library's Pexip request lines too). */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+	const char *method, const char *version, const char *upload_data,
+	size_t *upload_data_size, void **con_cls)
 {
-	static _Thread_local time_t cached_sec = -1;
-	static _Thread_local char cached[24];
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (now.tv_sec != cached_sec) {
-		struct tm tm;
-		gmtime_r(&now.tv_sec, &tm);
-		snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		cached_sec = now.tv_sec;
-	}
-	snprintf(out, n, "%s.%03ldZ", cached, now.tv_nsec / 1000000);
+	rs_request *r = *con_cls;
+	enum MHD_Result ret;
+	(void)version;
+
+	if (r && (void *)r != (void *)&nul_target)
+		rs_log_context(r->request_id);
+	ret = handle_request(cls, c, url, method, upload_data, upload_data_size, con_cls);
+	rs_log_context(NULL);
+	return ret;
+}
+
+/* The access log line: at debug for the probes, so they are left out
+ * below log.level debug (examples/README.md). */
+static void access_line(const rs_request *r, int aborted)
+{
+	pex_log_field f[] = {
+		{ "method", r->log_method, 0 }, { "path", r->log_path, 0 },
+		{ "status", NULL, r->answered ? r->status : 0 },
+		{ "duration_ms", NULL, (long long)(elapsed_s(&r->start) * 1e3) },
+		{ "bytes", NULL, (long long)r->bytes }, { "remote", r->remote, 0 },
+		{ "request_id", r->request_id, 0 }, { "aborted", NULL, 1 } };
+	rs_log_fields(r->quiet ? PEX_LOG_DEBUG : PEX_LOG_INFO, "access", "request", f,
+		sizeof(f) / sizeof(f[0]) - !aborted);
 }
 
 /* The request is over (answered, or the connection died): access log line,
@@ -363,9 +406,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	rs_server *s = cls;
 	rs_request *r = *con_cls;
-	char ts[40];
-	rs_text t;
-	(void)c;
 
 	if (!r || (void *)r == (void *)&nul_target) {
 		*con_cls = NULL;
@@ -377,17 +417,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	 * with it): queue their replacements now */
 	if (r->replenish)
 		rs_jobs_replenish(s, r->replenish);
-	/* written by hand, not with json-c: this runs for every request */
-	log_time(ts, sizeof(ts));
-	/* probes are left out below log.level debug (examples/README.md) */
-	if (!r->quiet || rs_log_enabled(PEX_LOG_DEBUG)) {
-		rs_text_init(&t);
-		rs_access_line(&t, ts, r->log_method, r->log_path, r->answered ? r->status : 0,
-			elapsed_s(&r->start) * 1e3, r->bytes, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-		if (!t.oom)
-			rs_log_write(t.ptr, t.len);
-		rs_text_dispose(&t);
-	}
+	access_line(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	request_free(r);
 	atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -524,13 +554,8 @@ static void watchdog_stop(rs_server *s)
 {
 	if (!s->watchdog_started)
 		return;
-	if (s->header_timeout_s) {
-		pthread_mutex_lock(&s->conns_lock);
-		s->watchdog_stopping = 1;
-		pthread_cond_signal(&s->conns_cond);
-		pthread_mutex_unlock(&s->conns_lock);
-		pthread_join(s->watchdog, NULL);
-	}
+	if (s->header_timeout_s)
+		rs_thread_stop(&s->conns_lock, &s->conns_cond, &s->watchdog_stopping, s->watchdog);
 	pthread_cond_destroy(&s->conns_cond);
 	pthread_mutex_destroy(&s->conns_lock);
 	s->watchdog_started = 0;

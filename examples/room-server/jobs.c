@@ -160,6 +160,27 @@ int rs_run_gc(rs_server *s, json_object *logs)
 	return err;
 }
 
+/* The metrics line: each member of the JSON object (all integers) as a
+ * field of its own, not a JSON text inside the message. */
+static void log_metrics(const char *json)
+{
+	pex_log_field f[RS_LOG_FIELDS_MAX];
+	json_object *o = json_tokener_parse(json);
+	size_t n = 0;
+
+	if (!o)
+		return;
+	json_object_object_foreach(o, key, val) {
+		if (n < RS_LOG_FIELDS_MAX && json_object_is_type(val, json_type_int)) {
+			f[n].key = key;
+			f[n].str = NULL;
+			f[n++].num = json_object_get_int64(val);
+		}
+	}
+	rs_log_fields(PEX_LOG_INFO, "room-server", "metrics", f, n);
+	json_object_put(o);
+}
+
 int rs_run_metrics(rs_server *s, json_object *logs)
 {
 	pex_metrics m = PEX_METRICS_INIT;
@@ -185,7 +206,7 @@ int rs_run_metrics(rs_server *s, json_object *logs)
 		/* one line: the JSON object without its newline */
 		while (buf.size && buf.ptr[buf.size - 1] == '\n')
 			buf.ptr[--buf.size] = '\0';
-		rs_log(PEX_LOG_INFO, "metrics %s", buf.ptr);
+		log_metrics(buf.ptr);
 		add_log(logs, buf.ptr);
 	}
 	pex_buf_dispose(&buf);
@@ -238,52 +259,62 @@ int rs_metrics_text(rs_server *s, char **out, size_t *len)
 
 /* ---- timers ---- */
 
+/* One timer of timer_main: when it runs next (monotonic ms, -1: never),
+ * how often, and what it runs (without jobs_lock). */
+typedef struct rs_timer {
+	long long next, every_ms;
+	void (*run)(rs_server *s);
+} rs_timer;
+
+static void run_gc_timer(rs_server *s)
+{
+	rs_queue_store_check(s);
+	rs_run_gc(s, NULL);
+}
+
+static void run_metrics_timer(rs_server *s)
+{
+	rs_queue_store_check(s);
+	rs_run_metrics(s, NULL);
+}
+
 static void *timer_main(void *arg)
 {
 	rs_server *s = arg;
 	long long now = rs_now_ms();
-	long long next_gc = s->gc_interval_s ? now + (long long)s->gc_interval_s * 1000 : -1;
-	/* at once: /metrics serves the Pexip gauges this refreshes */
-	long long next_metrics = s->metrics_interval_s ? now : -1;
-	/* held rooms go back to the queue after PEX__POOL_HOLD_MAX_S (5 min):
-	 * look once a minute, also when no request comes */
-	long long next_hold = s->prefetch ? now + RS_HOLD_CHECK_MS : -1;
+	rs_timer timers[] = {
+		{ s->gc_interval_s ? now + (long long)s->gc_interval_s * 1000 : -1,
+		  (long long)s->gc_interval_s * 1000, run_gc_timer },
+		/* at once: /metrics serves the Pexip gauges this refreshes */
+		{ s->metrics_interval_s ? now : -1, (long long)s->metrics_interval_s * 1000, run_metrics_timer },
+		/* held rooms go back to the queue after PEX__POOL_HOLD_MAX_S (5 min):
+		 * look once a minute, also when no request comes */
+		{ s->prefetch ? now + RS_HOLD_CHECK_MS : -1, RS_HOLD_CHECK_MS, rs_prefetch },
+	};
+	const size_t n = sizeof(timers) / sizeof(timers[0]);
 
 	pthread_mutex_lock(&s->jobs_lock);
 	while (!s->jobs_stopping) {
 		long long wake = -1;
 		struct timespec ts;
+		size_t i, due = n;
 
 		now = rs_now_ms();
-		if (next_gc >= 0 && now >= next_gc) {
+		for (i = 0; i < n; i++) {
+			if (timers[i].next < 0)
+				continue;
+			if (due == n && now >= timers[i].next)
+				due = i;
+			if (wake < 0 || timers[i].next < wake)
+				wake = timers[i].next;
+		}
+		if (due < n) {
 			pthread_mutex_unlock(&s->jobs_lock);
-			rs_queue_store_check(s);
-			rs_run_gc(s, NULL);
+			timers[due].run(s);
 			pthread_mutex_lock(&s->jobs_lock);
-			next_gc = rs_now_ms() + (long long)s->gc_interval_s * 1000;
+			timers[due].next = rs_now_ms() + timers[due].every_ms;
 			continue;
 		}
-		if (next_metrics >= 0 && now >= next_metrics) {
-			pthread_mutex_unlock(&s->jobs_lock);
-			rs_queue_store_check(s);
-			rs_run_metrics(s, NULL);
-			pthread_mutex_lock(&s->jobs_lock);
-			next_metrics = rs_now_ms() + (long long)s->metrics_interval_s * 1000;
-			continue;
-		}
-		if (next_hold >= 0 && now >= next_hold) {
-			pthread_mutex_unlock(&s->jobs_lock);
-			rs_prefetch(s);
-			pthread_mutex_lock(&s->jobs_lock);
-			next_hold = rs_now_ms() + RS_HOLD_CHECK_MS;
-			continue;
-		}
-		if (next_gc >= 0)
-			wake = next_gc;
-		if (next_hold >= 0 && (wake < 0 || next_hold < wake))
-			wake = next_hold;
-		if (next_metrics >= 0 && (wake < 0 || next_metrics < wake))
-			wake = next_metrics;
 		if (wake < 0) {
 			pthread_cond_wait(&s->timer_cond, &s->jobs_lock);
 			continue;

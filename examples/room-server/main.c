@@ -1,4 +1,4 @@
-/* room-server: command line, configuration, logging, start-up, shutdown.
+/* room-server: command line, configuration, start-up, shutdown.
  *
  *   room-server -c FILE [--listen HOST:PORT] [--gc-interval S] [--gc-orphans]
  *               [--metrics-interval S] [--threads N] [--workers N]
@@ -31,97 +31,6 @@
 #define EXIT_USAGE 2
 #define HTTP_DRAIN_MS 30000L    /* requests in flight at shutdown */
 #define JOBS_DRAIN_MS 20000L    /* queued replenish jobs at shutdown */
-
-/* ---- logging ---- */
-
-/* log.level and log.format: a reload changes them while threads log */
-static _Atomic pex_log_level g_level = PEX_LOG_INFO;
-static atomic_int g_json;
-
-static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* One writev per line, so lines of several threads never interleave (and
- * no stdio: stderr is unbuffered, and fwrite + fputc were two writes). */
-void rs_log_write(const char *line, size_t len)
-{
-	struct iovec iov[2];
-	int i = 0;
-
-	iov[0].iov_base = (void *)line;
-	iov[0].iov_len = len;
-	iov[1].iov_base = (void *)"\n";
-	iov[1].iov_len = 1;
-	pthread_mutex_lock(&g_log_lock);
-	while (i < 2) {
-		ssize_t n = writev(STDERR_FILENO, iov + i, 2 - i);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;          /* nowhere to report it */
-		}
-		while (i < 2 && (size_t)n >= iov[i].iov_len)
-			n -= (ssize_t)iov[i++].iov_len;
-		if (i < 2) {
-			iov[i].iov_base = (char *)iov[i].iov_base + n;
-			iov[i].iov_len -= (size_t)n;
-		}
-	}
-	pthread_mutex_unlock(&g_log_lock);
-}
-
-void rs_log_json(json_object *o)
-{
-	size_t len = 0;
-	const char *text = json_object_to_json_string_length(o,
-		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	rs_log_write(text, len);
-	json_object_put(o);
-}
-
-static void log_message(pex_log_level level, const char *raw)
-{
-	char msg[2048];
-	if (level > g_level)
-		return;
-	/* text from a request (a path, a method) cannot start a line of its
-	 * own, drive a terminal or put invalid UTF-8 in a log; the library's
-	 * messages are escaped already, and escaping twice changes nothing */
-	pex_log_escape(msg, sizeof(msg), raw);
-	if (g_json) {
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "ts", json_object_new_int64((long long)time(NULL)));
-		json_object_object_add(o, "level", json_object_new_string(pex_log_level_name(level)));
-		json_object_object_add(o, "msg", json_object_new_string(msg));
-		rs_log_json(o);
-	} else {
-		char line[2200];
-		int n = snprintf(line, sizeof(line), "room-server: %s: %s", pex_log_level_name(level), msg);
-		rs_log_write(line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
-	}
-}
-
-void rs_log(pex_log_level level, const char *fmt, ...)
-{
-	char msg[1536];
-	va_list ap;
-	if (level > g_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_message(level, msg);
-}
-
-int rs_log_enabled(pex_log_level level)
-{
-	return level <= atomic_load(&g_level);
-}
-
-void rs_log_cb(pex_log_level level, const char *message, void *payload)
-{
-	(void)payload;
-	log_message(level, message);
-}
 
 /* ---- command line ---- */
 
@@ -198,10 +107,9 @@ static void apply_log_settings(const pex_config *cfg)
 
 	if (pex_config_get_string(&v, cfg, "log.level") == 0)
 		pex_log_level_parse(&level, v);
-	atomic_store(&g_level, level);
 	v = "text";
 	pex_config_get_string(&v, cfg, "log.format");
-	atomic_store(&g_json, strcmp(v, "json") == 0);
+	rs_log_settings(level, strcmp(v, "json") == 0);
 }
 
 static void warn_if_no_credentials(const rs_auth *a)
@@ -212,7 +120,6 @@ static void warn_if_no_credentials(const rs_auth *a)
 
 static int load_settings(rs_server *s)
 {
-	const char *v = NULL;
 	const char *const *list = NULL;
 	size_t n = 0;
 
@@ -229,12 +136,9 @@ static int load_settings(rs_server *s)
 		s->protected_prefixes = list;
 		s->protected_count = n;
 	}
-	pex_tag_rules_init(&s->tag_rules, PEX_TAG_RULES_VERSION);
-	if (pex_config_get_string(&v, s->cfg, "tag.url_template") == 0)
-		s->tag_rules.url_template = v;
-	if (pex_config_get_list(&list, &n, s->cfg, "tag.allowed_hosts") == 0) {
-		s->tag_rules.allowed_hosts = list;
-		s->tag_rules.allowed_host_count = n;
+	if (pex_tag_rules_from_config(&s->tag_rules, s->cfg) < 0) {
+		rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
+		return -1;
 	}
 	if (!(s->auth = rs_auth_new(s->cfg)))
 		return -1;
@@ -432,95 +336,99 @@ fail:
 
 static void watchdog_stop(watchdog *w)
 {
-	if (!w->started)
-		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
-	w->started = 0;
+	rs_thread_end(&w->lock, &w->cond, &w->stop, w->thread, &w->started);
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "gc-interval", required_argument, NULL, 'g' },
-		{ "gc-orphans", no_argument, NULL, 'o' },
-		{ "metrics-interval", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "prefetch", required_argument, NULL, 'p' },
-		{ "per-ip-connections", required_argument, NULL, 'i' },
-		{ "header-timeout", required_argument, NULL, 'H' },
-		{ "public-ttl", required_argument, NULL, 'T' },
-		{ "ready-window", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	rs_server srv;
-	const char *config_path = NULL, *listen = NULL, *env_port, *queue_name = NULL;
-	char host[256], env_listen[300];
-	unsigned port = 0, bound = 0, threads = 8, workers = 2;
-	sigset_t sigs;
-	int c, sig = 0, status = 1, err, listen_from_config = 0;
-	watchdog wd;
+/* ---- main: options, start-up, serving, shutdown ---- */
 
-	memset(&srv, 0, sizeof(srv));
-	memset(&wd, 0, sizeof(wd));
-	srv.gc_interval_s = 600;
-	srv.metrics_interval_s = 300;
-	srv.prefetch = 1;
-	srv.per_ip_limit = RS_PER_IP_DEFAULT;
-	srv.header_timeout_s = RS_HEADER_TIMEOUT_DEFAULT;
-	srv.public_ttl_s = RS_PUBLIC_TTL_DEFAULT;
-	srv.ready_window_s = RS_READY_WINDOW_DEFAULT;
-	srv.started_ms = rs_now_ms();
+/* What the command line sets beside the server's own fields. */
+typedef struct rs_options {
+	const char *config_path, *listen;
+	unsigned threads, workers;
+} rs_options;
+
+/* The numeric options: where each goes and its range. */
+typedef struct num_option {
+	const char *name;
+	int c;
+	unsigned min, max;
+	size_t srv_off, opt_off;        /* offset + 1 in rs_server / rs_options; 0: not there */
+} num_option;
+
+#define SRV(field) (offsetof(rs_server, field) + 1), 0
+#define OPT(field) 0, (offsetof(rs_options, field) + 1)
+static const num_option num_options[] = {
+	{ "gc-interval", 'g', 0, 7 * 86400, SRV(gc_interval_s) },
+	{ "metrics-interval", 'm', 0, 7 * 86400, SRV(metrics_interval_s) },
+	{ "threads", 't', 1, 256, OPT(threads) },
+	{ "workers", 'w', 1, 64, OPT(workers) },
+	{ "prefetch", 'p', 0, PEX_POOL_PREFETCH_MAX, SRV(prefetch) },
+	{ "per-ip-connections", 'i', 0, 1000, SRV(per_ip_limit) },
+	{ "header-timeout", 'H', 0, 3600, SRV(header_timeout_s) },
+	{ "public-ttl", 'T', 0, 86400, SRV(public_ttl_s) },
+	{ "ready-window", 'R', 3, 3600, SRV(ready_window_s) },
+};
+#undef SRV
+#undef OPT
+#define NUM_OPTIONS (sizeof(num_options) / sizeof(num_options[0]))
+
+/* The option of @p c, set from optarg: 1, 0 when @p c is not a numeric
+ * option, -1 when the value is bad (said on stderr). */
+static int num_option_set(int c, rs_server *srv, rs_options *o)
+{
+	const num_option *n = num_options;
+	unsigned v;
+
+	while (n < num_options + NUM_OPTIONS && n->c != c)
+		n++;
+	if (n == num_options + NUM_OPTIONS)
+		return 0;
+	if (parse_uint(optarg, n->max, &v) < 0 || v < n->min) {
+		fprintf(stderr, "room-server: bad option value '%s'\n", optarg);
+		return -1;
+	}
+	*(unsigned *)(n->srv_off ? (char *)srv + n->srv_off - 1 : (char *)o + n->opt_off - 1) = v;
+	return 1;
+}
+
+/* Defaults, then the command line: -1 to go on, or the exit status. */
+static int parse_options(int argc, char **argv, rs_server *srv, rs_options *o)
+{
+	static const struct option flags[] = {
+		{ "config", required_argument, NULL, 'c' }, { "listen", required_argument, NULL, 'l' },
+		{ "gc-orphans", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+	};
+	struct option opts[NUM_OPTIONS + sizeof(flags) / sizeof(flags[0]) + 1];
+	size_t i;
+	int c, set;
+
+	memset(opts, 0, sizeof(opts));
+	memcpy(opts, flags, sizeof(flags));
+	for (i = 0; i < NUM_OPTIONS; i++) {
+		opts[sizeof(flags) / sizeof(flags[0]) + i].name = num_options[i].name;
+		opts[sizeof(flags) / sizeof(flags[0]) + i].has_arg = required_argument;
+		opts[sizeof(flags) / sizeof(flags[0]) + i].val = num_options[i].c;
+	}
+	memset(o, 0, sizeof(*o));
+	o->threads = 8;
+	o->workers = 2;
+	srv->gc_interval_s = 600;
+	srv->metrics_interval_s = 300;
+	srv->prefetch = 1;
+	srv->per_ip_limit = RS_PER_IP_DEFAULT;
+	srv->header_timeout_s = RS_HEADER_TIMEOUT_DEFAULT;
+	srv->public_ttl_s = RS_PUBLIC_TTL_DEFAULT;
+	srv->ready_window_s = RS_READY_WINDOW_DEFAULT;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if ((set = num_option_set(c, srv, o)) != 0) {
+			if (set < 0)
+				return EXIT_USAGE;
+			continue;
+		}
 		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'l': listen = optarg; break;
-		case 'g':
-			if (parse_uint(optarg, 7 * 86400, &srv.gc_interval_s) < 0)
-				goto bad;
-			break;
-		case 'o': srv.gc_orphans = 1; break;
-		case 'm':
-			if (parse_uint(optarg, 7 * 86400, &srv.metrics_interval_s) < 0)
-				goto bad;
-			break;
-		case 't':
-			if (parse_uint(optarg, 256, &threads) < 0 || threads == 0)
-				goto bad;
-			break;
-		case 'w':
-			if (parse_uint(optarg, 64, &workers) < 0 || workers == 0)
-				goto bad;
-			break;
-		case 'p':
-			if (parse_uint(optarg, PEX_POOL_PREFETCH_MAX, &srv.prefetch) < 0)
-				goto bad;
-			break;
-		case 'i':
-			if (parse_uint(optarg, 1000, &srv.per_ip_limit) < 0)
-				goto bad;
-			break;
-		case 'H':
-			if (parse_uint(optarg, 3600, &srv.header_timeout_s) < 0)
-				goto bad;
-			break;
-		case 'T':
-			if (parse_uint(optarg, 86400, &srv.public_ttl_s) < 0)
-				goto bad;
-			break;
-		case 'R':
-			if (parse_uint(optarg, 3600, &srv.ready_window_s) < 0 || srv.ready_window_s < 3)
-				goto bad;
-			break;
+		case 'c': o->config_path = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'o': srv->gc_orphans = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -529,6 +437,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "room-server: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	return -1;
+}
+
+/* The library, OpenSSL's SHA-256 and the configuration (its settings
+ * applied, its warnings logged): -1 to go on, or the exit status with
+ * whatever was started stopped again. */
+static int start_config(rs_server *srv, const char *config_path)
+{
+	int err;
 
 	if (pex_global_init() < 0) {
 		fprintf(stderr, "room-server: %s\n", pex_error_last()->message);
@@ -539,71 +456,91 @@ int main(int argc, char **argv)
 		pex_global_shutdown();
 		return 1;
 	}
-	if ((err = pex_config_load_env(&srv.cfg, config_path)) < 0) {
+	if ((err = pex_config_load_env(&srv->cfg, config_path)) < 0) {
 		fprintf(stderr, "room-server: %s\n", pex_error_last()->message);
 		rs_auth_shutdown();
 		pex_global_shutdown();
 		return err == PEX_ECONFIG || err == PEX_ENOTFOUND ? EXIT_USAGE : 1;
 	}
-	if (pthread_mutex_init(&srv.auth_lock, NULL) != 0 || load_settings(&srv) < 0)
-		goto out;
+	if (pthread_mutex_init(&srv->auth_lock, NULL) != 0 || load_settings(srv) < 0)
+		return 1;
 	/* after load_settings: the logger knows log.format now */
-	for (size_t i = 0; i < pex_config_warning_count(srv.cfg); i++)
-		rs_log(PEX_LOG_WARN, "%s", pex_config_warning(srv.cfg, i));
+	for (size_t i = 0; i < pex_config_warning_count(srv->cfg); i++)
+		rs_log(PEX_LOG_WARN, "%s", pex_config_warning(srv->cfg, i));
+	return -1;
+}
 
-	/* where to listen: --listen, else the Functions host's port, else the config */
+/* Where to listen: --listen, else the Functions host's port, else the
+ * config. 0, or -1 (logged). */
+static int listen_address(const rs_server *srv, const char *listen, char *host, size_t hostlen,
+	unsigned *port, int *from_config)
+{
+	char env_listen[300];
+	const char *env_port;
+
 	if (!listen && (env_port = getenv("FUNCTIONS_CUSTOMHANDLER_PORT")) && *env_port) {
 		const char *cfg_listen = "127.0.0.1:0";
-		pex_config_get_string(&cfg_listen, srv.cfg, "server.listen");
-		if (parse_listen(cfg_listen, host, sizeof(host), &port) < 0)
-			snprintf(host, sizeof(host), "127.0.0.1");
+		pex_config_get_string(&cfg_listen, srv->cfg, "server.listen");
+		if (parse_listen(cfg_listen, host, hostlen, port) < 0)
+			snprintf(host, hostlen, "127.0.0.1");
 		snprintf(env_listen, sizeof(env_listen), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
 			strchr(host, ':') ? "]" : "", env_port);
 		listen = env_listen;
 	}
-	if (!listen) {
-		listen_from_config = 1;
-		if (pex_config_get_string(&listen, srv.cfg, "server.listen") < 0)
-			listen = "127.0.0.1:8080";
-	}
-	if (parse_listen(listen, host, sizeof(host), &port) < 0) {
+	*from_config = !listen;
+	if (!listen && pex_config_get_string(&listen, srv->cfg, "server.listen") < 0)
+		listen = "127.0.0.1:8080";
+	if (parse_listen(listen, host, hostlen, port) < 0) {
 		rs_log(PEX_LOG_ERROR, "listen address '%s' is not HOST:PORT", listen);
-		status = EXIT_USAGE;
-		goto out;
+		return -1;
 	}
+	return 0;
+}
 
-	if (pex_config_get_string(&queue_name, srv.cfg, "pool.queue") < 0)
+/* The pool (its lines go to rs_log_record_cb), our own handle on its
+ * queue for health, the locks and the limits taken from the config.
+ * 0 or -1 (logged). */
+static int open_pool(rs_server *srv)
+{
+	const char *queue_name = NULL;
+	long long conc = 5, depth = 20;
+
+	if (pex_config_get_string(&queue_name, srv->cfg, "pool.queue") < 0)
 		queue_name = "room-creation-queue";
 	/* the pool keeps its queues to itself: open our own handle for health */
-	if (pex_pool_new_from_config(&srv.pool, srv.cfg, rs_log_cb, NULL) < 0 ||
-	    pex_queue_open_config(&srv.pool_queue, srv.cfg, queue_name) < 0) {
+	if (pex_pool_new_from_config(&srv->pool, srv->cfg, rs_log_cb, NULL) < 0 ||
+	    pex_client_set_log_record(pex_pool_client(srv->pool), rs_log_record_cb, NULL) < 0 ||
+	    pex_queue_open_config(&srv->pool_queue, srv->cfg, queue_name) < 0) {
 		rs_log(PEX_LOG_ERROR, "%s", pex_error_last()->message);
-		goto out;
+		return -1;
 	}
-	if (pthread_mutex_init(&srv.health_lock, NULL) != 0)
-		goto out;
-	if (pthread_mutex_init(&srv.metrics_lock, NULL) != 0) {
-		pthread_mutex_destroy(&srv.health_lock);
-		goto out;
+	if (pthread_mutex_init(&srv->health_lock, NULL) != 0)
+		return -1;
+	if (pthread_mutex_init(&srv->metrics_lock, NULL) != 0) {
+		pthread_mutex_destroy(&srv->health_lock);
+		return -1;
 	}
 	/* the Pexip check of /public/health and /readyz: every 10 s at most,
 	 * more often when the readiness window is short */
-	srv.pexip_check_ms = (long long)srv.ready_window_s * 1000 / 3;
-	if (srv.pexip_check_ms > RS_PEXIP_CHECK_MS)
-		srv.pexip_check_ms = RS_PEXIP_CHECK_MS;
-	{
-		/* anonymous lookups get a quarter of the Pexip connections */
-		long long conc = 5;
-		pex_config_get_int(&conc, srv.cfg, "pexip.max_concurrency");
-		if (rs_public_init(&srv, conc > 0 && conc < 1000 ? (unsigned)conc : 5) < 0)
-			goto out;
-	}
-	{
-		/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
-		long long depth = 20;
-		pex_config_get_int(&depth, srv.cfg, "pool.depth");
-		srv.backlog_max = depth > 1 ? (size_t)depth / 2 : 1;
-	}
+	srv->pexip_check_ms = (long long)srv->ready_window_s * 1000 / 3;
+	if (srv->pexip_check_ms > RS_PEXIP_CHECK_MS)
+		srv->pexip_check_ms = RS_PEXIP_CHECK_MS;
+	/* anonymous lookups get a quarter of the Pexip connections */
+	pex_config_get_int(&conc, srv->cfg, "pexip.max_concurrency");
+	/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
+	pex_config_get_int(&depth, srv->cfg, "pool.depth");
+	srv->backlog_max = depth > 1 ? (size_t)depth / 2 : 1;
+	return rs_public_init(srv, conc > 0 && conc < 1000 ? (unsigned)conc : 5);
+}
+
+/* Start the threads and listen, then take signals until SIGTERM/SIGINT:
+ * 0 then, or 1 when something did not start (logged). */
+static int serve(rs_server *srv, const rs_options *o, const char *host, unsigned port,
+	int listen_from_config, watchdog *wd)
+{
+	sigset_t sigs;
+	unsigned bound = 0;
+	int sig;
 
 	/* Signals are taken by sigwait() below: block them before any thread
 	 * starts, so every thread inherits the mask. */
@@ -614,29 +551,28 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (rs_jobs_start(&srv, workers) < 0) {
+	if (rs_jobs_start(srv, o->workers) < 0) {
 		rs_log(PEX_LOG_ERROR, "cannot start the worker threads");
-		goto stop;
+		return 1;
 	}
-	rs_jobs_fill(&srv);        /* top the pool up to pool.depth in the background */
-	if (rs_probes_start(&srv) < 0) {
+	rs_jobs_fill(srv);        /* top the pool up to pool.depth in the background */
+	if (rs_probes_start(srv) < 0) {
 		rs_log(PEX_LOG_ERROR, "cannot start the probe thread");
-		goto stop;
+		return 1;
 	}
-	if (rs_http_start(&srv, host, port, threads, &bound) < 0) {
+	if (rs_http_start(srv, host, port, o->threads, &bound) < 0) {
 		rs_log(PEX_LOG_ERROR, "cannot listen on %s:%u", host, port);
-		goto stop;
+		return 1;
 	}
 	rs_log(PEX_LOG_INFO, "listening on %s:%u (%u HTTP threads, %u workers, %u room(s) held ready, "
-		"gc every %us%s, metrics every %us)", host, bound, threads, workers, srv.prefetch,
-		srv.gc_interval_s, srv.gc_orphans ? " with the orphan sweep" : "", srv.metrics_interval_s);
+		"gc every %us%s, metrics every %us)", host, bound, o->threads, o->workers, srv->prefetch,
+		srv->gc_interval_s, srv->gc_orphans ? " with the orphan sweep" : "", srv->metrics_interval_s);
 	printf("LISTENING %s:%u\n", host, bound);
 	fflush(stdout);
 	/* listening, with the pool and its queue open: it can serve */
 	notify("READY=1\nSTATUS=serving");
-
-	if (watchdog_start(&wd) < 0)
-		goto stop;
+	if (watchdog_start(wd) < 0)
+		return 1;
 
 	/* Signals are taken here, one at a time: no handler runs anything, and
 	 * a reload happens on this thread while the others serve. */
@@ -646,33 +582,67 @@ int main(int argc, char **argv)
 		if (sig != SIGHUP)
 			break;
 		notify("RELOADING=1\nSTATUS=reloading the configuration");
-		reload(&srv, listen_from_config);
+		reload(srv, listen_from_config);
 		notify("READY=1\nSTATUS=serving");
 	}
 	notify("STOPPING=1\nSTATUS=shutting down");
 	rs_log(PEX_LOG_INFO, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	status = 0;
-stop:
-	watchdog_stop(&wd);
-	rs_http_stop(&srv, HTTP_DRAIN_MS);
-	if (srv.workers)
-		rs_jobs_stop(&srv, JOBS_DRAIN_MS);
-	rs_probes_stop(&srv);
-	pthread_mutex_destroy(&srv.health_lock);
-	pthread_mutex_destroy(&srv.metrics_lock);
+	return 0;
+}
+
+/* Stop what serve() started (each part only if it did start). */
+static void stop_serving(rs_server *srv, watchdog *wd, int status)
+{
+	watchdog_stop(wd);
+	rs_http_stop(srv, HTTP_DRAIN_MS);
+	if (srv->workers)
+		rs_jobs_stop(srv, JOBS_DRAIN_MS);
+	rs_probes_stop(srv);
+	pthread_mutex_destroy(&srv->health_lock);
+	pthread_mutex_destroy(&srv->metrics_lock);
 	if (status == 0)
 		rs_log(PEX_LOG_INFO, "stopped");
-out:
-	rs_public_dispose(&srv);
-	rs_auth_release(srv.auth);
-	pthread_mutex_destroy(&srv.auth_lock);
+}
+
+/* Free what start_config() and open_pool() made (NULL-safe parts). */
+static void free_server(rs_server *srv)
+{
+	rs_public_dispose(srv);
+	rs_auth_release(srv->auth);
+	pthread_mutex_destroy(&srv->auth_lock);
 	rs_auth_shutdown();
-	pex_queue_free(srv.pool_queue);
-	pex_pool_free(srv.pool);
-	pex_config_free(srv.cfg);
+	pex_queue_free(srv->pool_queue);
+	pex_pool_free(srv->pool);
+	pex_config_free(srv->cfg);
 	pex_global_shutdown();
+}
+
+int main(int argc, char **argv)
+{
+	rs_server srv;
+	rs_options o;
+	watchdog wd;
+	char host[256];
+	unsigned port = 0;
+	int status, listen_from_config = 0;
+
+	memset(&srv, 0, sizeof(srv));
+	memset(&wd, 0, sizeof(wd));
+	srv.started_ms = rs_now_ms();
+	if ((status = parse_options(argc, argv, &srv, &o)) >= 0)
+		return status;
+	if ((status = start_config(&srv, o.config_path)) >= 0) {
+		if (srv.cfg)
+			free_server(&srv);
+		return status;
+	}
+	status = 1;
+	if (listen_address(&srv, o.listen, host, sizeof(host), &port, &listen_from_config) < 0)
+		status = EXIT_USAGE;
+	else if (open_pool(&srv) == 0) {
+		status = serve(&srv, &o, host, port, listen_from_config, &wd);
+		stop_serving(&srv, &wd, status);
+	}
+	free_server(&srv);
 	return status;
-bad:
-	fprintf(stderr, "room-server: bad option value '%s'\n", optarg);
-	return EXIT_USAGE;
 }

@@ -154,30 +154,63 @@ void rs_json_error(rs_text *t, const char *code, const char *message)
 	rs_text_puts(t, "}}");
 }
 
-void rs_json_pool_room(rs_text *t, const pex_pool_room *room)
+void rs_log_line_json(rs_text *t, const char *ts, const char *level, const char *component,
+	const char *msg, const pex_log_field *fields, size_t count)
 {
-	rs_text_puts(t, "{\"name\":");
-	rs_text_json_str(t, room->name);
-	rs_text_printf(t, ",\"id\":%lld,\"alias\":", room->id);
-	rs_text_json_str(t, room->alias);
-	rs_text_puts(t, ",\"guest_pin\":");
-	rs_text_json_str(t, room->guest_pin);
-	rs_text_puts(t, ",\"tag\":");
-	rs_text_json_str(t, room->tag);
+	size_t i;
+	rs_text_puts(t, "{\"ts\":");
+	rs_text_json_str(t, ts);
+	rs_text_puts(t, ",\"level\":");
+	rs_text_json_str(t, level);
+	rs_text_puts(t, ",\"component\":");
+	rs_text_json_str(t, component);
+	rs_text_puts(t, ",\"msg\":");
+	rs_text_json_str(t, msg);
+	for (i = 0; i < count; i++) {
+		rs_text_puts(t, ",");
+		rs_text_json_str(t, fields[i].key);
+		rs_text_puts(t, ":");
+		if (fields[i].str)
+			rs_text_json_str(t, fields[i].str);
+		else
+			rs_text_printf(t, "%lld", fields[i].num);
+	}
 	rs_text_puts(t, "}");
 }
 
-void rs_access_line(rs_text *t, const char *ts, const char *method, const char *path,
-	int status, double ms, size_t bytes, int aborted)
+/* " key=value", the value quoted when it is empty or holds a space, '"'
+ * or '=' (then '"' and '\' in it get a backslash): as the library appends
+ * fields for a pex_log_cb (pex_log(3)). */
+static void text_field(rs_text *t, const char *key, const char *value)
 {
-	rs_text_puts(t, "{\"ts\":");
-	rs_text_json_str(t, ts);
-	rs_text_puts(t, ",\"method\":");
-	rs_text_json_str(t, method);
-	rs_text_puts(t, ",\"path\":");
-	rs_text_json_str(t, path);
-	rs_text_printf(t, ",\"status\":%d,\"ms\":%.3f,\"bytes\":%lld%s}", status, ms, (long long)bytes,
-		aborted ? ",\"aborted\":true" : "");
+	const char *p;
+	rs_text_printf(t, " %s=", key);
+	if (*value && !strpbrk(value, " \"=")) {
+		rs_text_puts(t, value);
+		return;
+	}
+	rs_text_puts(t, "\"");
+	for (p = value; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			rs_text_puts(t, "\\");
+		rs_text_put(t, p, 1);
+	}
+	rs_text_puts(t, "\"");
+}
+
+void rs_log_line_text(rs_text *t, const char *ts, const char *level, const char *component,
+	const char *msg, const pex_log_field *fields, size_t count)
+{
+	size_t i;
+	rs_text_printf(t, "%s room-server: %s: %s", ts, level, msg);
+	if (strcmp(component, "room-server") != 0)
+		text_field(t, "component", component);
+	for (i = 0; i < count; i++) {
+		char num[24];
+		if (!fields[i].str)
+			snprintf(num, sizeof(num), "%lld", fields[i].num);
+		text_field(t, fields[i].key, fields[i].str ? fields[i].str : num);
+	}
 }
 
 /* ---- request bodies ---- */
@@ -411,7 +444,30 @@ int rs_peer_is_loopback(const struct sockaddr *sa)
 	return 0;
 }
 
+void rs_peer_text(const struct sockaddr *sa, char *out, size_t size)
+{
+	const void *addr = NULL;
+	if (sa && sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (!addr || !inet_ntop(sa->sa_family, addr, out, (socklen_t)size))
+		snprintf(out, size, "unknown");
+}
+
 /* ---- request checks (headers and target) ---- */
+
+int rs_request_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > RS_REQUEST_ID_MAX)
+		return 0;
+	for (; *id; id++)
+		if (!((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') || (*id >= '0' && *id <= '9') ||
+		      (*id && strchr("!#$%&'*+-.^_`|~", *id))))
+			return 0;
+	return 1;
+}
 
 int rs_clean_text(const char *s)
 {

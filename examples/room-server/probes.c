@@ -64,18 +64,28 @@ int rs_probes_start(rs_server *s)
 	return 0;
 }
 
+void rs_thread_stop(pthread_mutex_t *lock, pthread_cond_t *cond, int *stop, pthread_t thread)
+{
+	pthread_mutex_lock(lock);
+	*stop = 1;
+	pthread_cond_broadcast(cond);
+	pthread_mutex_unlock(lock);
+	pthread_join(thread, NULL);
+}
+
+void rs_thread_end(pthread_mutex_t *lock, pthread_cond_t *cond, int *stop, pthread_t thread, int *started)
+{
+	if (!*started)
+		return;
+	rs_thread_stop(lock, cond, stop, thread);
+	pthread_cond_destroy(cond);
+	pthread_mutex_destroy(lock);
+	*started = 0;
+}
+
 void rs_probes_stop(rs_server *s)
 {
-	if (!s->probe_started)
-		return;
-	pthread_mutex_lock(&s->probe_lock);
-	s->probe_stop = 1;
-	pthread_cond_signal(&s->probe_cond);
-	pthread_mutex_unlock(&s->probe_lock);
-	pthread_join(s->probe_thread, NULL);
-	pthread_cond_destroy(&s->probe_cond);
-	pthread_mutex_destroy(&s->probe_lock);
-	s->probe_started = 0;
+	rs_thread_end(&s->probe_lock, &s->probe_cond, &s->probe_stop, s->probe_thread, &s->probe_started);
 }
 
 /* Ask the probe thread for a check when the last one is old; never waits. */

@@ -186,38 +186,20 @@ static const char *arg(struct MHD_Connection *c, const char *key)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-static json_object *pool_room_json(const pex_pool_room *room)
+/* The JSON text a library builder wrote into @p b, parsed (NULL when
+ * @p err < 0); @p b is disposed of. */
+static json_object *json_of(int err, pex_buf *b)
 {
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(room->name));
-	json_object_object_add(o, "id", json_object_new_int64(room->id));
-	json_object_object_add(o, "alias", json_object_new_string(room->alias));
-	json_object_object_add(o, "guest_pin", json_object_new_string(room->guest_pin));
-	json_object_object_add(o, "tag", json_object_new_string(room->tag));
+	json_object *o = err == 0 ? json_tokener_parse(b->ptr) : NULL;
+	pex_buf_dispose(b);
 	return o;
 }
 
-/* The full room, as pexctl get --json prints it. */
+/* The full room, as pexctl get --json prints it (pex_room_to_json). */
 static json_object *room_json(const pex_room *room)
 {
-	json_object *o = json_object_new_object(), *aliases = json_object_new_array();
-	size_t i, n = pex_room_alias_count(room);
-	json_object_object_add(o, "name", json_object_new_string(pex_room_name(room)));
-	json_object_object_add(o, "id", json_object_new_int64(pex_room_id(room)));
-	json_object_object_add(o, "alias", n ? json_object_new_string(pex_room_alias(room, 0)) : NULL);
-	for (i = 0; i < n; i++)
-		json_object_array_add(aliases, json_object_new_string(pex_room_alias(room, i)));
-	json_object_object_add(o, "aliases", aliases);
-	json_object_object_add(o, "guest_pin", json_object_new_string(pex_room_guest_pin(room)));
-	json_object_object_add(o, "pin", json_object_new_string(pex_room_pin(room)));
-	json_object_object_add(o, "tag", json_object_new_string(pex_room_tag(room)));
-	json_object_object_add(o, "service_type", json_object_new_string(pex_room_service_type(room)));
-	json_object_object_add(o, "description", json_object_new_string(pex_room_description(room)));
-	json_object_object_add(o, "allow_guests", json_object_new_boolean(pex_room_allow_guests(room)));
-	json_object_object_add(o, "participant_limit", pex_room_participant_limit(room) >= 0 ?
-		json_object_new_int64(pex_room_participant_limit(room)) : NULL);
-	json_object_object_add(o, "creation_time", json_object_new_string(pex_room_creation_time(room)));
-	return o;
+	pex_buf b = PEX_BUF_INIT;
+	return json_of(pex_room_to_json(&b, room), &b);
 }
 
 /* Parse the request body as one JSON object (NULL with a 400 sent). */
@@ -236,9 +218,9 @@ static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_re
 {
 	const char *uui = arg(c, "uuiData"), *tag = arg(c, "tagUrl");
 	pex_pool_room *room = NULL;
+	pex_buf b = PEX_BUF_INIT;
 	enum MHD_Result ret;
 	char why[128];
-	rs_text t;
 	int err;
 
 	if (rs_parse_create(uui, tag, why, sizeof(why)) < 0)
@@ -252,13 +234,12 @@ static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_re
 	/* the replacement is made in the background, queued once the answer
 	 * is out (on_completed) so that its work does not delay it */
 	r->replenish = 1;
-	/* the hot path: the answer is written directly, not built with json-c */
-	rs_text_init(&t);
-	rs_json_pool_room(&t, room);
+	/* the one builder pexctl create --json uses too */
+	err = pex_pool_room_to_json(&b, room);
 	pex_pool_room_free(room);
-	ret = t.oom ? rs_send_error(c, r, 500, "internal", "out of memory") :
-		rs_send(c, r, 200, NULL, t.ptr, t.len, NULL);
-	rs_text_dispose(&t);
+	ret = err < 0 ? rs_send_error(c, r, 500, "internal", "out of memory") :
+		rs_send(c, r, 200, NULL, b.ptr, b.size, NULL);
+	pex_buf_dispose(&b);
 	return ret;
 }
 
@@ -282,7 +263,8 @@ static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, 
 		pex_pool_room *room = NULL;
 		if ((err = pex_pool_pop(&room, s->pool, rs_bulk_create_uui(&b, i), NULL)) < 0)
 			break;
-		json_object_array_add(rooms, pool_room_json(room));
+		pex_buf rb = PEX_BUF_INIT;
+		json_object_array_add(rooms, json_of(pex_pool_room_to_json(&rb, room), &rb));
 		pex_pool_room_free(room);
 		handed++;
 	}
@@ -348,7 +330,7 @@ static enum MHD_Result room_bulk_delete(rs_server *s, struct MHD_Connection *c, 
 		int did = 0;
 		if (is_protected(s, name)) {
 			json_object_array_add(skipped, json_object_new_string(name));
-		} else if (pex_room_delete(pex_pool_client(s->pool), pex_room_id(room), &did) < 0) {
+		} else if (pex_room_delete(&did, pex_pool_client(s->pool), pex_room_id(room)) < 0) {
 			json_object *fo = json_object_new_object();
 			json_object_object_add(fo, "name", json_object_new_string(name));
 			json_object_object_add(fo, "error", json_object_new_string(pex_error_last()->message));
@@ -441,7 +423,7 @@ static enum MHD_Result room_patch(rs_server *s, struct MHD_Connection *c, rs_req
 static enum MHD_Result room_delete(rs_server *s, struct MHD_Connection *c, rs_request *r, const char *name)
 {
 	json_object *o;
-	int deleted = 0, err = pex_room_delete_by_name(pex_pool_client(s->pool), name, &deleted);
+	int deleted = 0, err = pex_room_delete_by_name(&deleted, pex_pool_client(s->pool), name);
 	public_forget(s, name);
 	if (err < 0)
 		return rs_send_pex_error(c, r, err);
@@ -643,7 +625,12 @@ static void *public_lookup_main(void *arg)
 	rs_public_entry *e = j->e;
 	pex_room *room = NULL;
 	char *body = NULL;
-	int err = pex_room_get_by_name(&room, pex_pool_client(s->pool), j->name);
+	int err;
+
+	/* the request waits, suspended: its id stays valid until it resumes */
+	rs_log_context(j->r->request_id);
+	err = pex_room_get_by_name(&room, pex_pool_client(s->pool), j->name);
+	rs_log_context(NULL);
 
 	if (err == 0 && !(body = public_body(room)))
 		err = PEX_ENOMEM;
@@ -796,41 +783,47 @@ static enum MHD_Result functions_timer(rs_server *s, struct MHD_Connection *c, r
 
 /* ---- dispatch ---- */
 
+static enum MHD_Result gc_timer(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	return functions_timer(s, c, r, 1);
+}
+
+static enum MHD_Result metrics_timer(rs_server *s, struct MHD_Connection *c, rs_request *r)
+{
+	return functions_timer(s, c, r, 0);
+}
+
+/* The routes without a name in their path. */
+static const struct {
+	const char *path;
+	enum MHD_Result (*run)(rs_server *s, struct MHD_Connection *c, rs_request *r);
+} fixed_routes[] = {
+	{ "/room/create", room_create }, { "/room/bulk/create", room_bulk_create },
+	{ "/room/bulk", room_bulk_delete }, { "/public/event_sink", event_sink },
+	{ "/public/health", health }, { "/healthz", rs_route_healthz }, { "/readyz", rs_route_readyz },
+	{ "/metrics", metrics }, { "/gc_timer", gc_timer }, { "/metrics_timer", metrics_timer },
+};
+
 enum MHD_Result rs_route_dispatch(rs_server *s, struct MHD_Connection *c, rs_request *r)
 {
-	const char *m = r->method, *p = r->path, *name;
+	const char *m = r->method, *p = r->path, *name, *pub = NULL;
+	size_t i;
 
-	if (is(p, "/room/create"))
-		return room_create(s, c, r);
-	if (is(p, "/room/bulk/create"))
-		return room_bulk_create(s, c, r);
-	if (is(p, "/room/bulk"))
-		return room_bulk_delete(s, c, r);
-	if ((name = name_after(p, "/room/"))) {
-		if (!rs_valid_room_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
-		if (is(m, "GET") || is(m, "HEAD"))
-			return room_get(s, c, r, name);
-		if (is(m, "PATCH"))
-			return room_patch(s, c, r, name);
-		return room_delete(s, c, r, name);
-	}
-	if (is(p, "/public/event_sink"))
-		return event_sink(s, c, r);
-	if (is(p, "/public/health"))
-		return health(s, c, r);
-	if (is(p, "/healthz"))
-		return rs_route_healthz(s, c, r);
-	if (is(p, "/readyz"))
-		return rs_route_readyz(s, c, r);
-	if ((name = name_after(p, "/public/room/"))) {
-		if (!rs_valid_room_name(name))
-			return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
-		return public_room(s, c, r, name);
-	}
-	if (is(p, "/metrics"))
-		return metrics(s, c, r);
-	if (is(p, "/gc_timer") || is(p, "/metrics_timer"))
-		return functions_timer(s, c, r, is(p, "/gc_timer"));
-	return rs_send_error(c, r, 404, "not_found", "no route for %s", p);
+	for (i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++)
+		if (is(p, fixed_routes[i].path))
+			return fixed_routes[i].run(s, c, r);
+	/* /room/NAME and /public/room/NAME: the name is checked first */
+	if (!(name = name_after(p, "/room/")))
+		pub = name_after(p, "/public/room/");
+	if ((name || pub) && !rs_valid_room_name(name ? name : pub))
+		return rs_send_error(c, r, 400, "bad_request", "%s", pex_error_last()->message);
+	if (pub)
+		return public_room(s, c, r, pub);
+	if (!name)
+		return rs_send_error(c, r, 404, "not_found", "no route for %s", p);
+	if (is(m, "GET") || is(m, "HEAD"))
+		return room_get(s, c, r, name);
+	if (is(m, "PATCH"))
+		return room_patch(s, c, r, name);
+	return room_delete(s, c, r, name);
 }

@@ -36,20 +36,35 @@
 /* Bytes of the longest room name: 250 characters (pex_room_name_check)
  * of at most 4 bytes each. */
 #define RS_NAME_MAX 1000
+/* The longest X-Request-Id kept (rs_request_id_ok). */
+#define RS_REQUEST_ID_MAX 128
 
-/* ---- logging (main.c) ---- */
+/* ---- logging (log.c) ---- */
 
-/* One log line on stderr: text ("room-server: info: ...") or a JSON object,
- * by log.format. Messages never hold secrets. */
+/* One log line on stderr: text ("TS room-server: info: ...") or a JSON
+ * object, by log.format (rs_log_line_json, rs_log_line_text). Messages
+ * never hold secrets. */
 void rs_log(pex_log_level level, const char *fmt, ...) PEX_PRINTF(2, 3);
-/* The library's log callback (payload unused). */
+/* The most fields one line carries (the rest are left out). */
+#define RS_LOG_FIELDS_MAX 32
+/* A line of @p component ("room-server", "pexipsdk", "access") with
+ * fields, all escaped already; the thread's request id is added unless a
+ * field is "request_id". Nothing below log.level. */
+void rs_log_fields(pex_log_level level, const char *component, const char *msg,
+	const pex_log_field *fields, size_t count);
+/* The library's log callbacks (payload unused): record and string. */
+void rs_log_record_cb(pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count, void *payload);
 void rs_log_cb(pex_log_level level, const char *message, void *payload);
-/* Write one JSON line (the access log) on stderr; takes @p o. */
-void rs_log_json(json_object *o);
 /* Write @p line and a newline on stderr in one write, whole lines only. */
 void rs_log_write(const char *line, size_t len);
 /* 1 when a message at @p level would be logged (log.level). */
 int rs_log_enabled(pex_log_level level);
+/* log.level and log.format (json: 1) for the lines that follow. */
+void rs_log_settings(pex_log_level level, int json);
+/* The request id this thread's lines carry from now on; NULL: none. The
+ * string must stay valid until the context is cleared. */
+void rs_log_context(const char *request_id);
 
 /* ---- auth (auth.c) ---- */
 
@@ -236,6 +251,8 @@ typedef struct rs_request {
 	int lookup;                     /* 0: not started, 1: in Pexip, 2: done */
 	int lookup_err;                 /* 0, PEX_ENOTFOUND or another error */
 	char *lookup_body;              /* the answer when found */
+	char request_id[RS_REQUEST_ID_MAX + 1];  /* kept or made (rs_request_id_ok) */
+	char remote[48];                /* the peer's address (rs_peer_text) */
 	char mem[];                     /* path, log_path and log_method */
 } rs_request;
 
@@ -288,13 +305,16 @@ void rs_text_printf(rs_text *t, const char *fmt, ...) PEX_PRINTF(2, 3);
 void rs_text_json_str(rs_text *t, const char *s);
 /* {"error":{"code":...,"message":...}} */
 void rs_json_error(rs_text *t, const char *code, const char *message);
-/* {"name","id","alias","guest_pin","tag"}: a handed-out room. */
-void rs_json_pool_room(rs_text *t, const pex_pool_room *room);
-/* One access log object (no newline): ts, method, path, status, ms
- * (3 decimals), bytes, and "aborted":true when the request did not end
- * normally. The same bytes as the json-c object the server used to build. */
-void rs_access_line(rs_text *t, const char *ts, const char *method, const char *path,
-	int status, double ms, size_t bytes, int aborted);
+/* One log line (no newline) of @p msg and @p count fields, all escaped
+ * already (pex_log_escape): a JSON object {"ts","level","component","msg",
+ * fields...} with string fields as JSON strings and the others as
+ * integers, or the text "TS room-server: LEVEL: MSG key=value..." (with
+ * component= unless it is "room-server"; a value holding a space, '"' or
+ * '=' in double quotes). */
+void rs_log_line_json(rs_text *t, const char *ts, const char *level, const char *component,
+	const char *msg, const pex_log_field *fields, size_t count);
+void rs_log_line_text(rs_text *t, const char *ts, const char *level, const char *component,
+	const char *msg, const pex_log_field *fields, size_t count);
 
 /* Append a body chunk to r->body (NUL-terminated), or note that r->limit
  * was passed: the rest is read and dropped (up to RS_DRAIN_MAX) so the 413
@@ -333,7 +353,13 @@ int rs_valid_room_name(const char *name);
 /* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. NULL is not. */
 int rs_peer_is_loopback(const struct sockaddr *sa);
 
+/* The address of @p sa as text ("127.0.0.1", "::1"), or "unknown". */
+void rs_peer_text(const struct sockaddr *sa, char *out, size_t size);
+
 /* Request checks made on the headers, before any route runs. */
+/* An incoming X-Request-Id is kept when it is 1 to RS_REQUEST_ID_MAX
+ * token characters (letters, digits and !#$%&'*+-.^_`|~): 1, else 0. */
+int rs_request_id_ok(const char *id);
 /* 1 when @p s can go into a log line or a JSON answer as is: no control
  * character, well-formed UTF-8 (pex_log_escape would change nothing). */
 int rs_clean_text(const char *s);
@@ -412,6 +438,11 @@ int rs_pexip_refresh(rs_server *s);
  * asked); 0 or -1. rs_probes_stop() waits for a check in Pexip. */
 int rs_probes_start(rs_server *s);
 void rs_probes_stop(rs_server *s);
+/* Stop a thread that waits on @p cond under @p lock until *@p stop: set
+ * it, wake every waiter, join @p thread. */
+void rs_thread_stop(pthread_mutex_t *lock, pthread_cond_t *cond, int *stop, pthread_t thread);
+/* When *@p started: rs_thread_stop(), destroy @p cond and @p lock, clear it. */
+void rs_thread_end(pthread_mutex_t *lock, pthread_cond_t *cond, int *stop, pthread_t thread, int *started);
 /* /healthz or /readyz: answered while shutting down too. */
 int rs_route_is_probe(const char *path);
 enum MHD_Result rs_route_healthz(rs_server *s, struct MHD_Connection *c, rs_request *r);

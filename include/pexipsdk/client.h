@@ -84,6 +84,18 @@ PEX_EXTERN int pex_client_new(pex_client **out, const pex_client_options *opts);
 PEX_EXTERN int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 	pex_log_cb log_cb, void *log_payload);
 
+/**
+ * Send this client's log lines as records (message and typed fields) to
+ * @p cb instead of its pex_log_cb (pex_log(3)); NULL goes back to the
+ * pex_log_cb. The level stays the client's. Set it once, right after
+ * creating the client (for a pool: right after pex_pool_new*(), on
+ * pex_pool_client()); a line another thread logs meanwhile (a pool's
+ * maintenance thread) goes to one callback or the other, and lines logged
+ * before it went to the pex_log_cb.
+ * @return 0, or PEX_EINVAL when @p client is NULL.
+ */
+PEX_EXTERN int pex_client_set_log_record(pex_client *client, pex_log_record_cb cb, void *payload);
+
 /** Free a client (no request may be in flight). NULL-safe. */
 PEX_EXTERN void pex_client_free(pex_client *client);
 
@@ -95,16 +107,26 @@ PEX_EXTERN void pex_client_free(pex_client *client);
  */
 PEX_EXTERN int pex_client_check(pex_client *client);
 
-/** Counters of one client, for metrics and tests. */
+#define PEX_CLIENT_STATS_VERSION 1
+
+/** Counters of one client, for metrics and tests. Caller-allocated:
+ * initialise it with pex_client_stats_init() (or PEX_CLIENT_STATS_INIT),
+ * so that members added later are filled only for callers that know them. */
 typedef struct pex_client_stats {
+	unsigned int version;
 	unsigned long long requests;      /**< HTTP requests sent (retries included) */
 	unsigned long long retries;       /**< of which were retries */
 	unsigned long long token_fetches; /**< OAuth2 token requests */
 	unsigned long long failures;      /**< calls that returned an error */
 } pex_client_stats;
 
-/** Copy the client's counters into @p out. */
-PEX_EXTERN void pex_client_get_stats(const pex_client *client, pex_client_stats *out);
+#define PEX_CLIENT_STATS_INIT { PEX_CLIENT_STATS_VERSION, 0, 0, 0, 0 }
+/** Zero @p stats and set its version. @return 0 or PEX_EINVAL (unknown version). */
+PEX_EXTERN int pex_client_stats_init(pex_client_stats *stats, unsigned int version);
+
+/** Copy the client's counters into @p out (the members of out->version).
+ * @return 0, or PEX_EINVAL (NULL argument, unknown version). */
+PEX_EXTERN int pex_client_get_stats(pex_client_stats *out, const pex_client *client);
 
 /**
  * Low-level escape hatch: send one request with the client's auth, retries
@@ -114,8 +136,8 @@ PEX_EXTERN void pex_client_get_stats(const pex_client *client, pex_client_stats 
  * body (possibly empty) goes into @p out, the status into @p status.
  * Any status is success here; only transport failures return errors.
  */
-PEX_EXTERN int pex_client_request(pex_client *client, const char *method, const char *path,
-	const char *json_body, pex_buf *out, int *status);
+PEX_EXTERN int pex_client_request(pex_buf *out, int *status, pex_client *client,
+	const char *method, const char *path, const char *json_body);
 
 /**
  * GET a public document (a JWKS, for example) over HTTPS with the library's

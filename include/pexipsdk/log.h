@@ -24,6 +24,29 @@ typedef enum pex_log_level {
  */
 typedef void (*pex_log_cb)(pex_log_level level, const char *message, void *payload);
 
+/**
+ * One field of a log record: @p key (a fixed name, see pex_log(3)) and
+ * either a string (@p str not NULL; escaped like a message) or an integer
+ * (@p num, when @p str is NULL). A key always has the same kind.
+ */
+typedef struct pex_log_field {
+	const char *key;
+	const char *str;
+	long long num;
+} pex_log_field;
+
+/**
+ * Record callback: the message without the fields (a fixed text, such as
+ * "pexip request") and @p count fields beside it. Everything is valid only
+ * during the call. Registered with pex_client_set_log_record(); while one
+ * is set, it gets every line of that client and the pex_log_cb gets none.
+ * Without one, the pex_log_cb gets the fields appended to the message as
+ * " key=value" (a string value holding a space, '"' or '=' in double
+ * quotes, '"' and '\\' in it preceded by a backslash).
+ */
+typedef void (*pex_log_record_cb)(pex_log_level level, const char *message,
+	const pex_log_field *fields, size_t count, void *payload);
+
 /** "error", "warn", "info" or "debug". */
 PEX_EXTERN const char *pex_log_level_name(pex_log_level level);
 

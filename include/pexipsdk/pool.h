@@ -101,6 +101,14 @@ typedef struct pex_pool_room {
 PEX_EXTERN void pex_pool_room_free(pex_pool_room *room);
 
 /**
+ * Write @p room into @p out (replacing what it held) as the JSON object
+ * that `pexctl create --json` prints and room-server's create route
+ * answers: {"name", "id", "alias", "guest_pin", "tag"}.
+ * @return 0, PEX_EINVAL or PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_pool_room_to_json(pex_buf *out, const pex_pool_room *room);
+
+/**
  * Take a room from the pool and tag it. @p uui_hex is decoded with the pool's
  * tag rules (pex_uui_to_tag) *before* anything is taken, so bad input changes
  * nothing; alternatively give @p tag_url (checked by pex_tag_from_url():

@@ -36,6 +36,15 @@ PEX_EXTERN const char *pex_room_alias(const pex_room *room, size_t i);
 /** The object exactly as the server sent it (JSON text). */
 PEX_EXTERN const char *pex_room_json(const pex_room *room);
 
+/**
+ * Write @p room into @p out (replacing what it held) as the JSON object
+ * that `pexctl get --json` prints and room-server answers: name, id, alias
+ * (the first, or null), aliases, guest_pin, pin, tag, service_type,
+ * description, allow_guests, participant_limit (null when unset) and
+ * creation_time. @return 0, PEX_EINVAL or PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_room_to_json(pex_buf *out, const pex_room *room);
+
 #define PEX_ROOM_SPEC_VERSION 1
 #define PEX_ROOM_MAX_ALIASES 8
 
@@ -71,7 +80,8 @@ PEX_EXTERN int pex_room_create(long long *id_out, pex_client *client, const pex_
 /**
  * Check a room name by Pexip's rules without asking Pexip: 1 to 250
  * characters (Unicode code points, not bytes) of valid UTF-8, no control
- * character. The same check every function taking a name makes first.
+ * character (C0, DEL, C1). The same check every function taking a name
+ * makes first.
  * @return 0, or PEX_EINVAL with a message saying what is wrong and where
  *         ("room name is 251 characters long (at most 250)").
  */
@@ -114,10 +124,10 @@ PEX_EXTERN int pex_room_update(pex_client *client, long long id, const pex_room_
  * Delete a conference by id. A room already gone is success; @p deleted
  * (may be NULL) is set to 1 if this call deleted it, 0 if it was gone.
  */
-PEX_EXTERN int pex_room_delete(pex_client *client, long long id, int *deleted);
+PEX_EXTERN int pex_room_delete(int *deleted, pex_client *client, long long id);
 
 /** Look a room up by name and delete it. Gone already is success (deleted = 0). */
-PEX_EXTERN int pex_room_delete_by_name(pex_client *client, const char *name, int *deleted);
+PEX_EXTERN int pex_room_delete_by_name(int *deleted, pex_client *client, const char *name);
 
 /* ---- listing ---- */
 
@@ -147,9 +157,10 @@ PEX_EXTERN int pex_room_iter_new(pex_room_iter **out, pex_client *client,
  */
 PEX_EXTERN int pex_room_iter_next(pex_room **out, pex_room_iter *it);
 
-/** meta.total_count of the last page fetched, or -1 before the first and
- * when a filter Pexip refused is applied here (see pex_room_iter_next). */
-PEX_EXTERN long long pex_room_iter_total(const pex_room_iter *it);
+/** Set @p total to meta.total_count of the last page fetched, or -1 before
+ * the first and when a filter Pexip refused is applied here (see
+ * pex_room_iter_next). @return 0 or PEX_EINVAL (a NULL argument). */
+PEX_EXTERN int pex_room_iter_total(long long *total, const pex_room_iter *it);
 
 /** Free an iterator. NULL-safe. */
 PEX_EXTERN void pex_room_iter_free(pex_room_iter *it);

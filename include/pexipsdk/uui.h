@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "buf.h"
+#include "config.h"
 
 PEX_BEGIN_DECL
 
@@ -25,6 +26,14 @@ typedef struct pex_tag_rules {
 
 #define PEX_TAG_RULES_INIT { PEX_TAG_RULES_VERSION, NULL, NULL, 0, 0 }
 PEX_EXTERN int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version);
+
+/**
+ * Initialise @p rules (as pex_tag_rules_init() with PEX_TAG_RULES_VERSION)
+ * from the configuration: tag.url_template and tag.allowed_hosts. The
+ * strings are borrowed from @p cfg and live as long as it does.
+ * @return 0, PEX_EINVAL, or the error of reading a key.
+ */
+PEX_EXTERN int pex_tag_rules_from_config(pex_tag_rules *rules, const pex_config *cfg);
 
 /**
  * Turn a hex UUI into a tag URL.

@@ -70,18 +70,14 @@
 #include "internal.h"
 #include "pex_config.h"
 #include "pexipsdk/sys/queue_backend.h"
+#include "queue/queue_internal.h"
 #include "pexipsdk/version.h"
 
 int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsigned int version)
 {
-	pex_queue_azure_options tmpl = PEX_QUEUE_AZURE_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_QUEUE_AZURE_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_azure_options_init: unknown options version %u", version);
-	memset(opts, 0, sizeof(*opts));
-	*opts = tmpl;
-	opts->version = version;
-	return 0;
+	static const pex_queue_azure_options init = PEX_QUEUE_AZURE_OPTIONS_INIT;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_QUEUE_AZURE_OPTIONS_VERSION,
+		"pex_queue_azure_options");
 }
 
 #if !PEX_HAVE_AZURE
@@ -89,9 +85,7 @@ int pex_queue_azure_options_init(pex_queue_azure_options *opts, unsigned int ver
 int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_options *opts)
 {
 	PEX__UNUSED(opts);
-	if (out)
-		*out = NULL;
-	return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_AZURE,
+	return pex__queue_not_built(out, PEX_ERROR_CLASS_AZURE,
 		"the Azure queue backend was not compiled in (needs expat)");
 }
 
@@ -460,10 +454,7 @@ static int to_messages(const pex__azure_msglist *l, size_t max, pex_message **ms
 	}
 	pex_buf_dispose(&data);
 	if (err < 0) {
-		while (i-- > 0) {
-			pex_message_free(msgs[i]);
-			msgs[i] = NULL;
-		}
+		pex__queue_messages_undo(msgs, i);
 		return err;
 	}
 	*count = n;
@@ -576,17 +567,8 @@ static int get_messages(azure_backend *az, pex__azure_op op, const char *queue, 
 	return err;
 }
 
-static int az_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
-{
-	return get_messages(AZ(b), PEX__AZURE_OP_RECEIVE, queue, max, visibility_s, msgs, count);
-}
-
-static int az_peek(pex_queue_backend *b, const char *queue, size_t max,
-	pex_message **msgs, size_t *count)
-{
-	return get_messages(AZ(b), PEX__AZURE_OP_PEEK, queue, max, 0, msgs, count);
-}
+PEX__QUEUE_RECEIVE_PEEK(az, get_messages(AZ(b), lease ? PEX__AZURE_OP_RECEIVE : PEX__AZURE_OP_PEEK,
+	queue, max, visibility_s, msgs, count))
 
 static int az_remove(pex_queue_backend *b, const char *queue, const pex_message *msg)
 {
@@ -705,21 +687,23 @@ static void az_free(pex_queue_backend *b)
 	free(az);
 }
 
+static const pex_queue_backend az_ops = {
+	.version = PEX_QUEUE_BACKEND_VERSION, .name = "azure",
+	.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT | PEX_QUEUE_CAP_MULTIPROCESS |
+		PEX_QUEUE_CAP_UTF8_ONLY,
+	.max_message_size = PEX__AZURE_MAX_MESSAGE, .create = az_create, PEX__QUEUE_OPS(az),
+};
+
 int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_options *opts)
 {
 	azure_backend *az;
 	int err;
 
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_azure_new: out is NULL");
-	*out = NULL;
-	if (!opts || opts->version == 0 || opts->version > PEX_QUEUE_AZURE_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_azure_new: options missing or of an unknown version");
-	if (!opts->connection_string || !*opts->connection_string)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
-			"Azure connection string: missing");
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_azure_new", opts,
+			PEX_QUEUE_AZURE_OPTIONS_VERSION, "pex_queue_azure_options",
+			offsetof(pex_queue_azure_options, connection_string),
+			"Azure connection string: missing")) < 0)
+		return err;
 	if (opts->timeout_ms < 0)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
 			"Azure options: timeout_ms is negative");
@@ -748,20 +732,7 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 	az->retries = opts->retries;
 	snprintf(az->user_agent, sizeof(az->user_agent), "libpexipsdk/%s azure-queue", PEX_VERSION);
 
-	pex_queue_backend_init(&az->parent, PEX_QUEUE_BACKEND_VERSION);
-	az->parent.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS | PEX_QUEUE_CAP_UTF8_ONLY;
-	az->parent.max_message_size = PEX__AZURE_MAX_MESSAGE;
-	az->parent.name = "azure";
-	az->parent.create = az_create;
-	az->parent.put = az_put;
-	az->parent.receive = az_receive;
-	az->parent.remove = az_remove;
-	az->parent.update = az_update;
-	az->parent.peek = az_peek;
-	az->parent.count = az_count;
-	az->parent.clear = az_clear;
-	az->parent.free = az_free;
+	az->parent = az_ops;
 	*out = &az->parent;
 	return 0;
 }

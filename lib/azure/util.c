@@ -10,21 +10,6 @@
 
 /* ---- message text ---- */
 
-/* Offset of the first byte that does not start a valid UTF-8 sequence, or
- * @p len when all of @p data is valid UTF-8. */
-static size_t utf8_invalid_at(const unsigned char *data, size_t len)
-{
-	size_t i = 0, n;
-	unsigned long c;
-
-	while (i < len) {
-		if ((n = pex__utf8_decode(data + i, len - i, &c)) == 0)
-			return i;
-		i += n;
-	}
-	return len;
-}
-
 int pex__azure_message_body(pex_buf *out, const void *data, size_t len)
 {
 	size_t encoded = 4 * ((len + 2) / 3), bad;
@@ -39,7 +24,7 @@ int pex__azure_message_body(pex_buf *out, const void *data, size_t len)
 			PEX__AZURE_MAX_MESSAGE);
 	/* Readers (ours, Functions triggers, the SDKs) take base64 that decodes
 	 * to invalid UTF-8 as raw text, so such a payload would not read back. */
-	if ((bad = utf8_invalid_at(data, len)) < len)
+	if ((bad = pex__utf8_invalid_at(data, len)) < len)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_AZURE,
 			"Azure Storage message is not valid UTF-8 (byte 0x%02x at offset %zu of "
 			"%zu): the azure queue backend carries UTF-8 text only",
@@ -86,7 +71,7 @@ int pex__azure_decode_text(pex_buf *out, const char *text, size_t len, int *was_
 	/* the decoded bytes count only if they are valid UTF-8 (docs/DECISIONS.md
 	 * #9); a raw
 	 * name such as "room1234" is canonical base64 of binary */
-	if (b64 && utf8_invalid_at((const unsigned char *)dec.ptr, dec.size) < dec.size)
+	if (b64 && pex__utf8_invalid_at(dec.ptr, dec.size) < dec.size)
 		b64 = 0;
 	if (b64) {
 		*was_base64 = 1;

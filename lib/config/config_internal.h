@@ -75,6 +75,8 @@ int pex__config_is_section(const char *path);
  * NULL when nothing is close enough.
  */
 const char *pex__config_suggest(const char *path);
+/* PEX_EINVAL "unknown key 'x' (did you mean 'y'?)" at @p origin (get.c). */
+int pex__config_unknown_key(const char *origin, const char *key);
 
 /* The rules between keys (gc.orphan_max_age_s against pool.ready_after_s):
  * 0, or PEX_ECONFIG naming both keys, at the line of the first set in the

@@ -111,23 +111,6 @@ static int set_leaf(parse_ctx *ctx, int idx, yaml_node_t *n, size_t line)
 	return 0;
 }
 
-/* Print a key read from the file into @p out, escaping what is unprintable. */
-static void safe_key(char *out, size_t size, const char *s, size_t len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 5 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f || c == '\'')
-			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	if (i < len && o + 4 < size)
-		o += (size_t)snprintf(out + o, size - o, "...");
-	out[o] = '\0';
-}
-
 static int walk_mapping(parse_ctx *ctx, yaml_node_t *map, const char *prefix)
 {
 	yaml_node_pair_t *pair, *other;
@@ -156,7 +139,7 @@ static int walk_mapping(parse_ctx *ctx, yaml_node_t *map, const char *prefix)
 			snprintf(path, sizeof(path), "%s.", prefix);
 		else
 			path[0] = '\0';
-		safe_key(shown, sizeof(shown), key, klen);
+		pex__text_escape(shown, sizeof(shown), key, klen, "'", klen);
 		snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s", shown);
 
 		/* duplicates within this mapping */

@@ -9,6 +9,7 @@
 
 #include "config_internal.h"
 #include "pool/pool_internal.h"   /* the pool's own name prefix and age rules */
+#include "queue/queue_internal.h" /* queue names and backend schemes */
 
 /* ---- validators (return NULL when fine, else the rule that failed) ---- */
 
@@ -41,55 +42,28 @@ static const char *check_pexip_text(const char *s)
 	return NULL;
 }
 
-/*
- * Azure Storage queue names (and our queue names in general): 3-63
- * characters of [a-z0-9-], starting and ending with a letter or digit, no
- * "--".
- */
+/* pool.queue, gc.queue: the queue module's rule (pex_queue_name_validate). */
 static const char *check_queue_name(const char *s)
 {
-	size_t i, n = strlen(s);
-
-	if (n < 3 || n > 63)
-		return "must be 3 to 63 characters long";
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return "may contain only lowercase letters, digits and '-'";
-	}
-	if (s[0] == '-' || s[n - 1] == '-')
-		return "must start and end with a letter or digit";
-	if (strstr(s, "--"))
-		return "must not contain \"--\"";
-	return NULL;
+	size_t at;
+	return pex__queue_name_rule(s, &at);
 }
 
 /* queue.backend: a built-in name, or the scheme of a backend registered
- * with pex_queue_backend_register() (looked up when the queue is opened). */
+ * with pex_queue_backend_register() (looked up when the queue is opened):
+ * the scheme rule of the queue module's table, which the built-in names keep. */
 static const char *check_queue_backend(const char *s)
 {
-	size_t i, n = strlen(s);
-
-	if (strcmp(s, "memory") == 0 || strcmp(s, "sqlite") == 0 || strcmp(s, "azure") == 0 ||
-	    strcmp(s, "postgres") == 0)
+	if (pex__queue_scheme_valid(s, strlen(s)))
 		return NULL;
-	if (n == 0 || n > 16 || !(s[0] >= 'a' && s[0] <= 'z'))
-		goto bad;
-	for (i = 1; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '+' || s[i] == '-'))
-			goto bad;
-	return NULL;
-bad:
 	return "must be memory, sqlite, azure, postgres or the name of a registered backend "
 		"(a lowercase letter, then up to 15 of a-z, 0-9, '+' and '-')";
 }
 
+/* tag.url_template: the uui module's rule (pex_uui_to_tag). */
 static const char *check_url_template(const char *s)
 {
-	if (!strstr(s, "{uui}"))
-		return "must contain \"{uui}\"";
-	return NULL;
+	return pex__tag_template_rule(s);
 }
 
 /* HOST:PORT with a port from 1 to 65535 (HOST may be a [v6] literal). */

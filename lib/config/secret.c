@@ -115,17 +115,13 @@ static int resolve_file(char **out, const char *ref_path, const char *base_dir,
 		err = PEX_ENOMEM;
 		goto done;
 	}
-	while (len < cap) {
-		ssize_t n = read(fd, data + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
+	{
+		ssize_t n = pex__read_full(fd, data, cap);
 		if (n < 0) {
 			err = file_error(loc, path, errno);
 			goto done;
 		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+		len = (size_t)n;
 	}
 	if (len == cap) {
 		err = pex__config_error(PEX_ECONFIG, loc,

@@ -37,7 +37,7 @@ int pex__config_error(int code, const pex__config_loc *loc, const char *fmt, ...
  */
 static void describe_got(char *out, size_t size, const pex__config_raw *raw, int secret)
 {
-	size_t i, o = 0;
+	size_t o;
 
 	switch (raw->kind) {
 	case PEX__CFG_RAW_NULL:
@@ -56,20 +56,10 @@ static void describe_got(char *out, size_t size, const pex__config_raw *raw, int
 		snprintf(out, size, raw->len ? "a string" : "an empty string");
 		return;
 	}
-	out[o++] = '"';
-	for (i = 0; i < raw->len && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)raw->text[i];
-		if (i == 80) {
-			o += (size_t)snprintf(out + o, size - o, "...");
-			break;
-		}
-		if (c == '"' || c == '\\')
-			o += (size_t)snprintf(out + o, size - o, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
+	/* quoted, at most 80 bytes of it */
+	out[0] = '"';
+	pex__text_escape(out + 1, size - 2, raw->text, raw->len, "\"\\", 80);
+	o = strlen(out);
 	out[o++] = '"';
 	out[o] = '\0';
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "internal.h"
 
 void *pex__malloc(size_t n)
@@ -146,4 +148,33 @@ char *pex__buf_detach(pex_buf *b)
 	b->size = 0;
 	b->asize = 0;
 	return p;
+}
+
+int pex__json_to_buf(pex_buf *out, struct json_object *obj, int err)
+{
+	const char *text;
+
+	if (err >= 0 && !obj)
+		err = pex__error_nomem();
+	if (err >= 0) {
+		text = json_object_to_json_string_ext(obj,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (!text)
+			err = pex__error_nomem();
+		else {
+			pex__buf_clear(out);
+			err = pex__buf_puts(out, text);
+		}
+	}
+	json_object_put(obj);
+	return err;
+}
+
+int pex__json_add(struct json_object *obj, const char *key, struct json_object *v, int null_ok)
+{
+	if (!obj || (!v && !null_ok) || json_object_object_add(obj, key, v) != 0) {
+		json_object_put(v);
+		return pex__error_nomem();
+	}
+	return 0;
 }

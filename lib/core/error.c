@@ -171,19 +171,3 @@ int pex__error_nomem(void)
 {
 	return pex_error_set(PEX_ENOMEM, PEX_ERROR_CLASS_NOMEMORY, "out of memory");
 }
-
-int pex__version_check(const char *type, unsigned int version, unsigned int current)
-{
-	if (version == 0 || version > current)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported %s version %u (this library knows 1..%u)", type, version, current);
-	return 0;
-}
-
-int pex__init_check(const void *p, const char *fn, const char *param, const char *type,
-	unsigned int version, unsigned int current)
-{
-	if (!p)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: %s is NULL", fn, param);
-	return pex__version_check(type, version, current);
-}

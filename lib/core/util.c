@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -36,8 +37,8 @@ static int b64val(unsigned char c)
 	return -1;
 }
 
-/* Shared decoder: url != 0 maps -_ to +/ and padding is optional. */
-static int b64_decode(pex_buf *out, const char *in, size_t len, int url)
+/* Standard base64 with padding; strict. */
+static int b64_decode(pex_buf *out, const char *in, size_t len)
 {
 	unsigned acc = 0;
 	int bits = 0, err;
@@ -53,9 +54,6 @@ static int b64_decode(pex_buf *out, const char *in, size_t len, int url)
 		}
 		if (pad)
 			goto bad;
-		if (url && c == '-') c = '+';
-		else if (url && c == '_') c = '/';
-		else if (url && (c == '+' || c == '/')) goto bad;
 		v = b64val(c);
 		if (v < 0)
 			goto bad;
@@ -66,7 +64,7 @@ static int b64_decode(pex_buf *out, const char *in, size_t len, int url)
 			out->ptr[out->size++] = (char)((acc >> bits) & 0xff);
 		}
 	}
-	if (pad > 2 || (!url && (len % 4) != 0) || bits >= 6)
+	if (pad > 2 || (len % 4) != 0 || bits >= 6)
 		goto bad;
 	out->ptr[out->size] = '\0';
 	return 0;
@@ -80,12 +78,7 @@ bad:
 
 int pex__base64_decode(pex_buf *out, const char *in, size_t len)
 {
-	return b64_decode(out, in, len, 0);
-}
-
-int pex__base64url_decode(pex_buf *out, const char *in, size_t len)
-{
-	return b64_decode(out, in, len, 1);
+	return b64_decode(out, in, len);
 }
 
 int pex__base64url_encode(pex_buf *out, const void *data, size_t len)
@@ -233,4 +226,34 @@ uint64_t pex__random_u64(void)
 	if (pex__random_bytes(&v, sizeof(v)) < 0)
 		v = (uint64_t)pex__now_ms() * 6364136223846793005ULL + 1442695040888963407ULL;
 	return v;
+}
+
+ssize_t pex__read_full(int fd, void *buf, size_t cap)
+{
+	size_t len = 0;
+
+	while (len < cap) {
+		ssize_t n = read(fd, (char *)buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+void pex__hex_encode(char *out, const void *data, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = data;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[u[i] >> 4];
+		out[2 * i + 1] = hex[u[i] & 15];
+	}
+	out[2 * n] = '\0';
 }

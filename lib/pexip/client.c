@@ -45,11 +45,7 @@ struct pex_client {
 int pex_client_options_init(pex_client_options *opts, unsigned int version)
 {
 	static const pex_client_options init = PEX_CLIENT_OPTIONS_INIT;
-	if (!opts || version == 0 || version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", version);
-	*opts = init;
-	return 0;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options");
 }
 
 static void free_secret(char *s)
@@ -137,9 +133,8 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	if (!out || !o)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client options given");
 	*out = NULL;
-	if (o->version == 0 || o->version > PEX_CLIENT_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"unsupported pex_client_options version %u", o->version);
+	if ((err = pex__version_check(o->version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options")) < 0)
+		return err;
 	if ((err = check_url(o->url, "pexip.url")) < 0)
 		return err;
 	if (o->timeout_ms < 1 || o->timeout_ms > 600000)
@@ -312,6 +307,16 @@ int pex_client_new_from_config(pex_client **out, const pex_config *cfg,
 	return err;
 }
 
+int pex_client_set_log_record(pex_client *c, pex_log_record_cb cb, void *payload)
+{
+	if (!c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client given");
+	/* the payload first: a thread that sees the new callback sees it too */
+	atomic_store_explicit(&c->log.record_payload, payload, memory_order_relaxed);
+	atomic_store_explicit(&c->log.record_cb, cb, memory_order_release);
+	return 0;
+}
+
 const pex__logger *pex__client_logger(const pex_client *c) { return &c->log; }
 const char *pex__client_base(const pex_client *c) { return c->base; }
 unsigned pex__client_retries_max(const pex_client *c) { return c->retries_max; }
@@ -322,13 +327,28 @@ void pex__client_count_failure(pex_client *c)
 	atomic_fetch_add(&c->n_failures, 1);
 }
 
-void pex_client_get_stats(const pex_client *c, pex_client_stats *out)
+int pex_client_stats_init(pex_client_stats *stats, unsigned int version)
+{
+	static const pex_client_stats init = PEX_CLIENT_STATS_INIT;
+	return PEX__STRUCT_INIT(stats, init, version, PEX_CLIENT_STATS_VERSION, "pex_client_stats");
+}
+
+int pex_client_get_stats(pex_client_stats *out, const pex_client *c)
 {
 	pex_client *m = (pex_client *)c;
+	int err;
+
+	if (!out || !c)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pex_client_get_stats: out and client are required");
+	/* the members of the caller's version, no more */
+	if ((err = pex__version_check(out->version, PEX_CLIENT_STATS_VERSION, "pex_client_stats")) < 0)
+		return err;
 	out->requests = atomic_load(&m->n_requests);
 	out->retries = atomic_load(&m->n_retries);
 	out->token_fetches = atomic_load(&m->n_token_fetches);
 	out->failures = atomic_load(&m->n_failures);
+	return 0;
 }
 
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp)
@@ -534,12 +554,15 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			/* Did some send of this request possibly reach the server before? */
 			resp->replayed = replayed || resp->sends > 1;
 		}
-		if (err == 0)
-			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %ld (%lld ms)", method, path,
-				resp->status, (long long)(pex__now_ms() - t0));
-		else
-			pex__log(&c->log, PEX_LOG_DEBUG, "%s %s -> %s", method, path,
-				pex_error_last()->message);
+		{
+			pex_log_field f[] = { { "method", method, 0 }, { "path", path, 0 },
+				{ "attempt", NULL, (long long)attempt + 1 },
+				{ "duration_ms", NULL, (long long)(pex__now_ms() - t0) },
+				{ err == 0 ? "status" : "error", err == 0 ? NULL : pex_error_last()->message,
+				  err == 0 ? resp->status : 0 } };
+			pex__log_fields(&c->log, PEX_LOG_DEBUG, f, PEX__ARRAY_SIZE(f), "pexip request%s",
+				err == 0 ? "" : " failed");
+		}
 
 		if (err == 0 && resp->status == 401 && c->auth == PEX_AUTH_OAUTH2) {
 			/* A token taken before this request waited for a connection
@@ -572,9 +595,13 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 			resp->replayed = 1;
 		else if (err == 0 && resp->status >= 500 && resp->status != 503 && resp->status != 429)
 			resp->replayed = 1;   /* 502/504: a proxy may have passed it on */
-		pex__log(&c->log, PEX_LOG_INFO, "%s %s failed (%s), retry %u of %u", method, path,
-			err < 0 ? pex_strerror(err) : pex__http_reason(resp->status),
-			attempt + 1, c->retries_max);
+		{
+			pex_log_field f[] = { { "method", method, 0 }, { "path", path, 0 },
+				{ "attempt", NULL, (long long)attempt + 1 },
+				{ "error", err < 0 ? pex_strerror(err) : pex__http_reason(resp->status), 0 } };
+			pex__log_fields(&c->log, PEX_LOG_INFO, f, PEX__ARRAY_SIZE(f),
+				"pexip request failed, retry %u of %u", attempt + 1, c->retries_max);
+		}
 		pex__client_backoff(c, attempt++, err == 0 ? resp : NULL);
 	}
 	free_secret(auth);
@@ -610,8 +637,8 @@ int pex_client_check(pex_client *c)
 	return err;
 }
 
-int pex_client_request(pex_client *c, const char *method, const char *path,
-	const char *json_body, pex_buf *out, int *status)
+int pex_client_request(pex_buf *out, int *status, pex_client *c, const char *method,
+	const char *path, const char *json_body)
 {
 	pex__http_response resp;
 	int err, idem;

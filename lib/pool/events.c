@@ -74,28 +74,7 @@
 
 int pex__pool_delname_ok(const char *s, size_t len, char *why, size_t why_size)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	unsigned long c;
-	size_t i = 0, n;
-
-	if (!s || len == 0) {
-		snprintf(why, why_size, "is empty");
-		return 0;
-	}
-	if (!pex__text_chars_ok(s, len, PEX__ROOM_NAME_MAX, why, why_size))
-		return 0;
-	while (i < len) {
-		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0) {
-			snprintf(why, why_size, "is not valid UTF-8 (byte 0x%02x at offset %zu)", u[i], i);
-			return 0;
-		}
-		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f)) {
-			snprintf(why, why_size, "has a control character (U+%04lX) at offset %zu", c, i);
-			return 0;
-		}
-		i += n;
-	}
-	return 1;
+	return pex__room_name_ok(s, len, 0, why, why_size);
 }
 
 void pex__pool_safe_text(char *dst, size_t dst_size, const char *s, size_t len)
@@ -472,8 +451,7 @@ static int conference_ended(pex_pool *pool, const ev_item *it, json_object *seen
 
 int pex_event_report_init(pex_event_report *report, unsigned int version)
 {
-	return pex__pool_report_init(report, sizeof(*report), "pex_event_report", version,
-		PEX_EVENT_REPORT_VERSION);
+	return pex__struct_init(report, NULL, sizeof(*report), version, PEX_EVENT_REPORT_VERSION, "pex_event_report");
 }
 
 int pex_event_handle(pex_event_report *report, pex_pool *pool, const char *body, size_t len)

@@ -82,19 +82,12 @@
 int pex_gc_options_init(pex_gc_options *opts, unsigned int version)
 {
 	static const pex_gc_options init = PEX_GC_OPTIONS_INIT;
-	int err;
-
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_gc_options_init: no options");
-	if ((err = pex__version_check("pex_gc_options", version, PEX_GC_OPTIONS_VERSION)) < 0)
-		return err;
-	*opts = init;
-	return 0;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_GC_OPTIONS_VERSION, "pex_gc_options");
 }
 
 int pex_gc_report_init(pex_gc_report *report, unsigned int version)
 {
-	return pex__pool_report_init(report, sizeof(*report), "pex_gc_report", version, PEX_GC_REPORT_VERSION);
+	return pex__struct_init(report, NULL, sizeof(*report), version, PEX_GC_REPORT_VERSION, "pex_gc_report");
 }
 
 /* ---- scheduling a deletion ---- */
@@ -274,7 +267,7 @@ static int delete_room(gc_ctx *c, size_t i, const char *name, const char *safe, 
 			*deleted = 1;
 			return 0;
 		}
-		if ((err = pex_room_delete(p->client, c->cur->ids[i], deleted)) < 0)
+		if ((err = pex_room_delete(deleted, p->client, c->cur->ids[i])) < 0)
 			snprintf(what, what_size, "deleting room %s", safe);
 		return err;
 	}
@@ -290,7 +283,7 @@ static int delete_room(gc_ctx *c, size_t i, const char *name, const char *safe, 
 			snprintf(what, what_size, "looking up room %s", safe);
 		return err;
 	}
-	if ((err = pex_room_delete_by_name(p->client, name, deleted)) < 0)
+	if ((err = pex_room_delete_by_name(deleted, p->client, name)) < 0)
 		snprintf(what, what_size, "deleting room %s", safe);
 	return err;
 }
@@ -600,7 +593,7 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_gc_sweep: no pool");
 	if (!opts)
 		opts = &defaults;
-	if ((err = pex__version_check("pex_gc_options", opts->version, PEX_GC_OPTIONS_VERSION)) < 0)
+	if ((err = pex__version_check(opts->version, PEX_GC_OPTIONS_VERSION, "pex_gc_options")) < 0)
 		return err;
 	if (!(c = pex__calloc(1, sizeof(*c))))
 		return PEX_ENOMEM;

@@ -161,7 +161,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		pex__gc_tick(c);
 		return 0;
 	}
-	if ((err = pex_room_delete_by_name(p->client, name, &deleted)) < 0) {
+	if ((err = pex_room_delete_by_name(&deleted, p->client, name)) < 0) {
 		snprintf(what, sizeof(what), "deleting orphan room %s", safe);
 		pex__gc_failed(c, NULL, err, what);
 		return 0;

@@ -219,7 +219,7 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 	if (pex__buf_puts(&path, PEX__API_CONF "?name__startswith=") == 0 &&
 	    pex__url_encode(&path, p->name_prefix, strlen(p->name_prefix)) == 0 &&
 	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=creation_time&limit=1", when) == 0 &&
-	    pex_client_request(p->client, "GET", path.ptr, NULL, &body, &status) == 0 && status == 200 &&
+	    pex_client_request(&body, &status, p->client, "GET", path.ptr, NULL) == 0 && status == 200 &&
 	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
 	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
 		ok = 1;

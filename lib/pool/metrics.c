@@ -10,7 +10,7 @@
 
 int pex_metrics_init(pex_metrics *m, unsigned int version)
 {
-	return pex__pool_report_init(m, sizeof(*m), "pex_metrics", version, PEX_METRICS_VERSION);
+	return pex__struct_init(m, NULL, sizeof(*m), version, PEX_METRICS_VERSION, "pex_metrics");
 }
 
 /* The queue counts and this process's counters: no Pexip request. */
@@ -54,6 +54,7 @@ static int metrics_impl(pex_metrics *m, pex_pool *p)
 	pex_room_filter f = PEX_ROOM_FILTER_INIT;
 	pex_room_iter *it = NULL;
 	pex_room *r = NULL;
+	long long total = -1;
 	int err;
 
 	if ((err = local_metrics(m, p)) < 0)
@@ -68,7 +69,7 @@ static int metrics_impl(pex_metrics *m, pex_pool *p)
 	err = pex_room_iter_next(&r, it);
 	pex_room_free(r);
 	if (err == 0 || err == PEX_ITEROVER) {
-		m->pexip_pool_rooms = pex_room_iter_total(it) >= 0 ? pex_room_iter_total(it) : 0;
+		m->pexip_pool_rooms = pex_room_iter_total(&total, it) == 0 && total >= 0 ? total : 0;
 		err = 0;
 	}
 	pex_room_iter_free(it);
@@ -138,7 +139,7 @@ int pex_metrics_format_write(pex_buf *out, const pex_metrics *m, pex_metrics_for
 	/* checked before the table above reads *m */
 	if (!out || !m)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_metrics_format_write: no output or metrics");
-	if ((err = pex__version_check("pex_metrics", m->version, PEX_METRICS_VERSION)) < 0)
+	if ((err = pex__version_check(m->version, PEX_METRICS_VERSION, "pex_metrics")) < 0)
 		return err;
 	return metrics_format_impl(out, m, format);
 }

@@ -16,31 +16,10 @@
 
 /* ---- options ---- */
 
-int pex__pool_report_init(void *report, size_t size, const char *type, unsigned int version,
-	unsigned int current)
-{
-	int err;
-
-	if (!report)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s_init: no %s", type, type);
-	if ((err = pex__version_check(type, version, current)) < 0)
-		return err;
-	memset(report, 0, size);
-	*(unsigned int *)report = version;
-	return 0;
-}
-
 int pex_pool_options_init(pex_pool_options *opts, unsigned int version)
 {
 	static const pex_pool_options init = PEX_POOL_OPTIONS_INIT;
-	int err;
-
-	if (!opts)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_options_init: no options");
-	if ((err = pex__version_check("pex_pool_options", version, PEX_POOL_OPTIONS_VERSION)) < 0)
-		return err;
-	*opts = init;
-	return 0;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_POOL_OPTIONS_VERSION, "pex_pool_options");
 }
 
 static int dup_opt(char **dst, const char *src)
@@ -157,7 +136,7 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	*out = NULL;
 	if (!o)
 		o = &defaults;
-	if ((err = pex__version_check("pex_pool_options", o->version, PEX_POOL_OPTIONS_VERSION)) < 0)
+	if ((err = pex__version_check(o->version, PEX_POOL_OPTIONS_VERSION, "pex_pool_options")) < 0)
 		return err;
 	/* a version 1 caller's struct ends before owned_prefixes: the rest keeps its defaults */
 	v = defaults;
@@ -251,8 +230,6 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	pex_client *client = NULL;
 	pex_queue *pq = NULL, *dq = NULL;
 	const char *pool_name = "room-creation-queue", *gc_name = "room-deletion-queue";
-	const char *const *list = NULL;
-	size_t n = 0;
 	long long v;
 	int b, err;
 
@@ -278,11 +255,8 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_STR("pool.room.alias_domain", o.alias_domain);
 	GET_INT("pool.room.participant_limit", o.participant_limit, long long);
 	GET_STR("pool.room.description", o.description);
-	GET_STR("tag.url_template", o.tag.url_template);
-	if (pex_config_get_list(&list, &n, cfg, "tag.allowed_hosts") == 0) {
-		o.tag.allowed_hosts = list;
-		o.tag.allowed_host_count = n;
-	}
+	if ((err = pex_tag_rules_from_config(&o.tag, cfg)) < 0)
+		return err;
 	GET_INT("gc.delay_s", o.gc_delay_s, unsigned);
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
@@ -333,28 +307,3 @@ int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type
 	return !service_type || strcmp(service_type, p->service_type) == 0;
 }
 
-long long pex__pexip_time(const char *s)
-{
-	struct tm tm;
-	const char *end;
-	long long t;
-	if (!s || !*s)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!end)
-		return -1;
-	t = (long long)timegm(&tm);
-	if (*end == '.')
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			;
-	if ((*end == '+' || *end == '-') && strlen(end) >= 6) {
-		int hh = (end[1] - '0') * 10 + (end[2] - '0');
-		int mm = (end[4] - '0') * 10 + (end[5] - '0');
-		long long off = (long long)hh * 3600 + mm * 60;
-		t += *end == '+' ? -off : off;
-	} else if (*end != '\0' && *end != 'Z') {
-		return -1;
-	}
-	return t;
-}

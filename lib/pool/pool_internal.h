@@ -73,12 +73,6 @@ struct pex_pool {
  * held since before @p older_than (Unix seconds; 0 = none by age). A room
  * that cannot be put back is logged and left to the orphan sweep. */
 void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than);
-/* The one init of a caller-allocated report struct (@p size bytes, its
- * first member the unsigned int version): check @p version
- * (pex__version_check, lib/internal.h), zero the struct and set the
- * version. 0 or PEX_EINVAL (also for NULL). */
-int pex__pool_report_init(void *report, size_t size, const char *type, unsigned int version,
-	unsigned int current);
 /* How many rooms the pool holds now (pex_pool_held() without the checks). */
 size_t pex__pool_nheld(pex_pool *p);
 /* Start the pool's maintenance thread (pex_pool_new) / stop and join it
@@ -107,7 +101,5 @@ int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type
  * Pexip requests in flight stay bounded by the client).
  * Returns the first negative value any call returned, else 0. */
 int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg);
-/* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive = UTC); -1 if unparsable. */
-long long pex__pexip_time(const char *s);
 
 #endif

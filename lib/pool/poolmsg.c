@@ -39,43 +39,9 @@ void pex__room_ref_dispose(struct pex__room_ref *r)
 /* ---- plausibility ---- */
 
 
-static int is_unicode_space(unsigned long c)
-{
-	return c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200b) ||
-		c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
-		c == 0x3000 || c == 0xfeff;
-}
-
 int pex__room_name_plausible(const char *s, size_t len, char *why, size_t why_size)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, n;
-	unsigned long c;
-
-	if (len == 0) {
-		snprintf(why, why_size, "is empty");
-		return 0;
-	}
-	if (!pex__text_chars_ok(s, len, PEX__ROOM_NAME_MAX, why, why_size))
-		return 0;
-	while (i < len) {
-		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0) {
-			snprintf(why, why_size, "is not valid UTF-8 (byte 0x%02x at offset %zu)",
-				u[i], i);
-			return 0;
-		}
-		if (c == ' ' || (c >= '\t' && c <= '\r') || is_unicode_space(c)) {
-			snprintf(why, why_size, "contains whitespace (U+%04lX) at offset %zu", c, i);
-			return 0;
-		}
-		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f)) {
-			snprintf(why, why_size, "contains a control character (U+%04lX) at offset %zu",
-				c, i);
-			return 0;
-		}
-		i += n;
-	}
-	return 1;
+	return pex__room_name_ok(s, len, 1, why, why_size);
 }
 
 /* ---- encoding ---- */
@@ -83,18 +49,7 @@ int pex__room_name_plausible(const char *s, size_t len, char *why, size_t why_si
 /* 1, or 0 with the offset of the first byte that is not valid UTF-8. */
 static int utf8_valid(const char *s, size_t len, size_t *bad)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, n;
-	unsigned long c;
-
-	while (i < len) {
-		if ((n = pex__utf8_decode(u + i, len - i, &c)) == 0) {
-			*bad = i;
-			return 0;
-		}
-		i += n;
-	}
-	return 1;
+	return (*bad = pex__utf8_invalid_at(s, len)) == len;
 }
 
 static int add_string(json_object *obj, const char *key, const char *value)
@@ -124,7 +79,6 @@ static int add_int(json_object *obj, const char *key, long long value)
 int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r)
 {
 	json_object *obj;
-	const char *text;
 	char why[128];
 	size_t bad = 0;
 	int err;
@@ -150,23 +104,12 @@ int pex__poolmsg_encode(pex_buf *out, const struct pex__room_ref *r)
 			r->name, bad);
 	if (!(obj = json_object_new_object()))
 		return pex__error_nomem();
-	if ((err = add_string(obj, "name", r->name)) < 0 ||
-	    (err = add_int(obj, "id", r->id)) < 0 ||
-	    (err = add_string(obj, "alias", r->alias)) < 0 ||
-	    (err = add_string(obj, "guest_pin", r->guest_pin)) < 0 ||
-	    (err = add_int(obj, "created", r->created)) < 0)
-		goto done;
-	text = json_object_to_json_string_ext(obj,
-		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!text) {
-		err = pex__error_nomem();
-		goto done;
-	}
-	pex__buf_clear(out);
-	err = pex__buf_puts(out, text);
-done:
-	json_object_put(obj);
-	return err;
+	if ((err = add_string(obj, "name", r->name)) == 0 &&
+	    (err = add_int(obj, "id", r->id)) == 0 &&
+	    (err = add_string(obj, "alias", r->alias)) == 0 &&
+	    (err = add_string(obj, "guest_pin", r->guest_pin)) == 0)
+		err = add_int(obj, "created", r->created);
+	return pex__json_to_buf(out, obj, err);
 }
 
 /* ---- decoding ---- */
@@ -244,7 +187,6 @@ static int get_count(long long *out, json_object *obj, const char *key, const ch
 	case json_type_string: {
 		const char *s = json_object_get_string(v);
 		char *end;
-		struct tm tm;
 		if (*s >= '0' && *s <= '9') {
 			long long n = strtoll(s, &end, 10);
 			if (*end == '\0') {
@@ -252,17 +194,9 @@ static int get_count(long long *out, json_object *obj, const char *key, const ch
 				break;
 			}
 		}
-		/* "2024-01-02T03:04:05[.ffffff][Z|+00:00]": Pexip's creation_time (UTC) */
-		memset(&tm, 0, sizeof(tm));
-		if (allow_iso_time && (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) != NULL) {
-			if (*end == '.')
-				for (end++; *end >= '0' && *end <= '9'; end++)
-					;
-			if (*end == '\0' || strcmp(end, "Z") == 0 || strcmp(end, "+00:00") == 0) {
-				*out = (long long)timegm(&tm);
-				break;
-			}
-		}
+		/* Pexip's creation_time: "2024-01-02T03:04:05[.ffffff][Z|+HH:MM]" */
+		if (allow_iso_time && (*out = pex__pexip_time(s)) >= 0)
+			break;
 		goto bad;
 	}
 	default:
@@ -275,7 +209,7 @@ static int get_count(long long *out, json_object *obj, const char *key, const ch
 	return 0;
 bad:
 	snprintf(msg, sizeof(msg), "field \"%s\" must be %s, not %s", key,
-		allow_iso_time ? "a Unix time or an ISO 8601 UTC time" : "an integer",
+		allow_iso_time ? "a Unix time or a Pexip (ISO 8601) time" : "an integer",
 		type_name(v));
 	return parse_error(where, "%s", msg);
 }

@@ -175,7 +175,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		char saved[1024];
 		int code = err;
 		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-		if (pex_room_delete(p->client, id, NULL) < 0)
+		if (pex_room_delete(NULL, p->client, id) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
@@ -291,8 +291,8 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 				struct pex__room_ref ref;
 				memset(&ref, 0, sizeof(ref));
 				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
-					e = ref.id > 0 ? pex_room_delete(p->client, ref.id, NULL)
-						: pex_room_delete_by_name(p->client, ref.name, NULL);
+					e = ref.id > 0 ? pex_room_delete(NULL, p->client, ref.id)
+						: pex_room_delete_by_name(NULL, p->client, ref.name);
 					pex__room_ref_dispose(&ref);
 				}
 			}

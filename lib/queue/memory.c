@@ -391,33 +391,25 @@ static void mem_free(pex_queue_backend *b)
 	free(m);
 }
 
+static const pex_queue_backend mem_ops = {
+	.version = PEX_QUEUE_BACKEND_VERSION, .name = "memory", .caps = PEX_QUEUE_CAP_THREADSAFE,
+	.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE, .create = mem_create, PEX__QUEUE_OPS(mem),
+};
+
 int pex_queue_backend_memory_new(pex_queue_backend **out)
 {
 	mem_backend *m;
+	int err;
 
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_memory_new: out is NULL");
-	*out = NULL;
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_memory_new", NULL, 0, NULL, 0, NULL)) < 0)
+		return err;
 	if (!(m = pex__calloc(1, sizeof(*m))))
 		return PEX_ENOMEM;
 	if (pthread_mutex_init(&m->lock, NULL) != 0) {
 		free(m);
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "cannot create a mutex");
 	}
-	pex_queue_backend_init(&m->parent, PEX_QUEUE_BACKEND_VERSION);
-	m->parent.name = "memory";
-	m->parent.caps = PEX_QUEUE_CAP_THREADSAFE;
-	m->parent.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE;
-	m->parent.create = mem_create;
-	m->parent.put = mem_put;
-	m->parent.receive = mem_receive;
-	m->parent.remove = mem_remove;
-	m->parent.update = mem_update;
-	m->parent.peek = mem_peek;
-	m->parent.count = mem_count;
-	m->parent.clear = mem_clear;
-	m->parent.free = mem_free;
+	m->parent = mem_ops;
 	*out = &m->parent;
 	return 0;
 }

@@ -67,10 +67,74 @@ static int azure_settings(pex_queue_azure_options *o, const pex_config *cfg)
 	return 0;
 }
 
+int pex__queue_memory_from_config(pex_queue_backend **out, const pex_config *cfg)
+{
+	PEX__UNUSED(cfg);
+	return pex_queue_backend_memory_new(out);
+}
+
+int pex__queue_sqlite_from_config(pex_queue_backend **out, const pex_config *cfg)
+{
+	pex_queue_sqlite_options o = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+	int err;
+
+	if ((err = config_string(&o.path, cfg, "queue.sqlite.path", "sqlite")) < 0)
+		return err;
+	return pex_queue_backend_sqlite_new(out, &o);
+}
+
+int pex__queue_azure_from_config(pex_queue_backend **out, const pex_config *cfg)
+{
+	pex_queue_azure_options o = PEX_QUEUE_AZURE_OPTIONS_INIT;
+	int err;
+
+	if ((err = config_string(&o.connection_string, cfg, "queue.azure.connection_string",
+			"azure")) < 0 ||
+	    (err = azure_settings(&o, cfg)) < 0)
+		return err;
+	return pex_queue_backend_azure_new(out, &o);
+}
+
+int pex__queue_postgres_from_config(pex_queue_backend **out, const pex_config *cfg)
+{
+	pex_queue_postgres_options o = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
+	long long timeout_ms = 0;
+	int err;
+
+	if ((err = config_string(&o.conninfo, cfg, "queue.postgres.conninfo", "postgres")) < 0)
+		return err;
+	if ((err = pex_config_get_string(&o.schema, cfg, "queue.postgres.schema")) == PEX_ENOTFOUND)
+		o.schema = NULL;
+	else if (err < 0)
+		return err;
+	if ((err = pex_config_get_int(&timeout_ms, cfg, "queue.postgres.statement_timeout_ms")) == 0)
+		o.statement_timeout_ms = (unsigned)timeout_ms;
+	else if (err != PEX_ENOTFOUND)
+		return err;
+	pex_error_clear();
+	return pex_queue_backend_postgres_new(out, &o);
+}
+
+/* queue.location for a registered backend's factory: "" when unset. */
+static int config_location(const char **location, const pex_config *cfg)
+{
+	int err = pex_config_get_string(location, cfg, "queue.location");
+
+	if (err == PEX_ENOTFOUND || (err == 0 && !*location)) {
+		*location = "";
+		err = 0;
+	}
+	return err;
+}
+
 int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *name)
 {
+	char registered[PEX_QUEUE_BACKENDS_MAX * (PEX_QUEUE_SCHEME_MAX + 2) + 1], builtin_names[64];
+	const struct pex__queue_builtin *builtin = NULL;
+	pex_queue_backend_factory factory = NULL;
 	pex_queue_backend *b = NULL;
-	const char *kind = NULL;
+	const char *kind = NULL, *location = "";
+	void *payload = NULL;
 	int err;
 
 	if (!out || !cfg)
@@ -81,59 +145,17 @@ int pex_queue_open_config(pex_queue **out, const pex_config *cfg, const char *na
 		return err;
 	if ((err = config_string(&kind, cfg, "queue.backend", "chosen")) < 0)
 		return err;
-
-	if (strcmp(kind, "memory") == 0) {
-		err = pex_queue_backend_memory_new(&b);
-	} else if (strcmp(kind, "sqlite") == 0) {
-		pex_queue_sqlite_options o = PEX_QUEUE_SQLITE_OPTIONS_INIT;
-		if ((err = config_string(&o.path, cfg, "queue.sqlite.path", "sqlite")) < 0)
+	if (pex__queue_registry_find(kind, strlen(kind), &factory, &payload, &builtin)) {
+		if (builtin)
+			return (err = builtin->from_config(&b, cfg)) < 0 ? err :
+				pex__queue_open_owned(out, b, name);
+		if ((err = config_location(&location, cfg)) < 0)
 			return err;
-		err = pex_queue_backend_sqlite_new(&b, &o);
-	} else if (strcmp(kind, "azure") == 0) {
-		pex_queue_azure_options o = PEX_QUEUE_AZURE_OPTIONS_INIT;
-		if ((err = config_string(&o.connection_string, cfg,
-				"queue.azure.connection_string", "azure")) < 0 ||
-		    (err = azure_settings(&o, cfg)) < 0)
-			return err;
-		err = pex_queue_backend_azure_new(&b, &o);
-	} else if (strcmp(kind, "postgres") == 0) {
-		pex_queue_postgres_options o = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
-		long long timeout_ms = 0;
-		if ((err = config_string(&o.conninfo, cfg, "queue.postgres.conninfo",
-				"postgres")) < 0)
-			return err;
-		if ((err = pex_config_get_string(&o.schema, cfg, "queue.postgres.schema")) ==
-		    PEX_ENOTFOUND)
-			o.schema = NULL;
-		else if (err < 0)
-			return err;
-		if ((err = pex_config_get_int(&timeout_ms, cfg,
-				"queue.postgres.statement_timeout_ms")) == 0)
-			o.statement_timeout_ms = (unsigned)timeout_ms;
-		else if (err != PEX_ENOTFOUND)
-			return err;
-		pex_error_clear();
-		err = pex_queue_backend_postgres_new(&b, &o);
-	} else {
-		char registered[PEX_QUEUE_BACKENDS_MAX * (PEX_QUEUE_SCHEME_MAX + 2) + 1];
-		const char *location = "";
-		int found = 0;
-		if ((err = pex_config_get_string(&location, cfg, "queue.location")) == PEX_ENOTFOUND)
-			location = "";
-		else if (err < 0)
-			return err;
-		if (!location)
-			location = "";
-		err = pex__queue_open_registered(out, kind, strlen(kind), location, name, &found);
-		if (found)
-			return err;
-		pex__queue_registry_names(registered, sizeof(registered), ", ", "");
-		return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
-			"queue.backend: unknown backend '%.40s' (expected memory, sqlite, azure, postgres%s%s)",
-			kind, registered[0] ? " or a registered one: " : "; none is registered",
-			registered);
+		return pex__queue_open_factory(out, kind, strlen(kind), factory, payload, location, name);
 	}
-	if (err < 0)
-		return err;
-	return pex__queue_open_owned(out, b, name);
+	pex__queue_builtin_names(builtin_names, sizeof(builtin_names), 0);
+	pex__queue_registry_names(registered, sizeof(registered), ", ", "");
+	return pex_error_set(PEX_ECONFIG, PEX_ERROR_CLASS_CONFIG,
+		"queue.backend: unknown backend '%.40s' (expected %s%s%s)", kind, builtin_names,
+		registered[0] ? " or a registered one: " : "; none is registered", registered);
 }

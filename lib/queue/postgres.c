@@ -64,14 +64,9 @@
 
 int pex_queue_postgres_options_init(pex_queue_postgres_options *opts, unsigned int version)
 {
-	pex_queue_postgres_options tmpl = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
-
-	if (!opts || version == 0 || version > PEX_QUEUE_POSTGRES_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_postgres_options_init: unknown options version %u", version);
-	*opts = tmpl;
-	opts->version = version;
-	return 0;
+	static const pex_queue_postgres_options init = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_QUEUE_POSTGRES_OPTIONS_VERSION,
+		"pex_queue_postgres_options");
 }
 
 #if PEX_HAVE_POSTGRES
@@ -409,10 +404,7 @@ static int pg_messages(const PGresult *res, int leased, pex_message **msgs, size
 		msgs[i]->visible_at = leased ? pg_i64(res, i, 5) : 0;
 	}
 	if (err < 0) {
-		while (i-- > 0) {
-			pex_message_free(msgs[i]);
-			msgs[i] = NULL;
-		}
+		pex__queue_messages_undo(msgs, i);
 		return err;
 	}
 	*count = (size_t)rows;
@@ -440,17 +432,8 @@ static int pg_fetch(pg_backend *p, int which, const char *queue, size_t max,
 	return err;
 }
 
-static int pg_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
-{
-	return pg_fetch(PG(b), ST_RECEIVE, queue, max, visibility_s, msgs, count);
-}
-
-static int pg_peek(pex_queue_backend *b, const char *queue, size_t max,
-	pex_message **msgs, size_t *count)
-{
-	return pg_fetch(PG(b), ST_PEEK, queue, max, 0, msgs, count);
-}
+PEX__QUEUE_RECEIVE_PEEK(pg, pg_fetch(PG(b), lease ? ST_RECEIVE : ST_PEEK, queue, max,
+	visibility_s, msgs, count))
 
 static int pg_lease_lost(const char *queue, const pex_message *msg, int lost_once)
 {
@@ -504,27 +487,35 @@ static int pg_update(pex_queue_backend *b, const char *queue, pex_message *msg,
 	return 0;
 }
 
-static int pg_count(pex_queue_backend *b, const char *queue, size_t *out)
+/* Run statement @p which with @p queue as its one parameter; *n (when not
+ * NULL) gets the number in its first row. */
+static int pg_on_queue(pex_queue_backend *b, int which, const char *what, const char *queue,
+	long long *n)
 {
 	PGresult *res = NULL;
-	int err;
+	int err = pg_run(PG(b), which, 1, &queue, NULL, NULL, &res, what, queue, NULL);
 
-	if ((err = pg_run(PG(b), ST_COUNT, 1, &queue, NULL, NULL, &res, "count", queue, NULL)) < 0)
+	if (err < 0)
 		return err;
-	*out = (size_t)pg_i64(res, 0, 0);
+	if (n)
+		*n = pg_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
 }
 
+static int pg_count(pex_queue_backend *b, const char *queue, size_t *out)
+{
+	long long n = 0;
+	int err = pg_on_queue(b, ST_COUNT, "count", queue, &n);
+
+	if (err == 0)
+		*out = (size_t)n;
+	return err;
+}
+
 static int pg_clear(pex_queue_backend *b, const char *queue)
 {
-	PGresult *res = NULL;
-	int err;
-
-	if ((err = pg_run(PG(b), ST_CLEAR, 1, &queue, NULL, NULL, &res, "clear", queue, NULL)) < 0)
-		return err;
-	PQclear(res);
-	return 0;
+	return pg_on_queue(b, ST_CLEAR, "clear", queue, NULL);
 }
 
 static void pg_free(pex_queue_backend *b)
@@ -675,6 +666,12 @@ rollback:
 	return err;
 }
 
+static const pex_queue_backend pg_ops = {
+	.version = PEX_QUEUE_BACKEND_VERSION, .name = "postgres",
+	.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT | PEX_QUEUE_CAP_MULTIPROCESS,
+	.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE, PEX__QUEUE_OPS(pg),
+};
+
 int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	const pex_queue_postgres_options *opts)
 {
@@ -686,16 +683,11 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	size_t i;
 	int err = 0;
 
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_postgres_new: out is NULL");
-	*out = NULL;
-	if (!opts || opts->version == 0 || opts->version > PEX_QUEUE_POSTGRES_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"postgres queue options are missing or have an unknown version");
-	if (!opts->conninfo || !*opts->conninfo)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"postgres queue: no connection string given (queue.postgres.conninfo)");
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_postgres_new", opts,
+			PEX_QUEUE_POSTGRES_OPTIONS_VERSION, "pex_queue_postgres_options",
+			offsetof(pex_queue_postgres_options, conninfo),
+			"postgres queue: no connection string given (queue.postgres.conninfo)")) < 0)
+		return err;
 	/* libpq's own parse error may quote the string, which may hold a password */
 	if (!(parsed = PQconninfoParse(opts->conninfo, &perr))) {
 		PQfreemem(perr);
@@ -746,19 +738,7 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	pex_error_clear();
 	pg_give_back(p, c);
 
-	pex_queue_backend_init(&p->parent, PEX_QUEUE_BACKEND_VERSION);
-	p->parent.name = "postgres";
-	p->parent.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS;
-	p->parent.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE;
-	p->parent.put = pg_put;
-	p->parent.receive = pg_receive;
-	p->parent.remove = pg_remove;
-	p->parent.update = pg_update;
-	p->parent.peek = pg_peek;
-	p->parent.count = pg_count;
-	p->parent.clear = pg_clear;
-	p->parent.free = pg_free;
+	p->parent = pg_ops;
 	*out = &p->parent;
 	return 0;
 }
@@ -769,9 +749,7 @@ int pex_queue_backend_postgres_new(pex_queue_backend **out,
 	const pex_queue_postgres_options *opts)
 {
 	PEX__UNUSED(opts);
-	if (out)
-		*out = NULL;
-	return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_QUEUE,
+	return pex__queue_not_built(out, PEX_ERROR_CLASS_QUEUE,
 		"the postgres queue backend was not compiled in (it needs libpq: "
 		"install libpq-dev and build with meson -Dpostgres=enabled)");
 }

@@ -39,18 +39,12 @@ int64_t pex__queue_wall_ms(void)
 
 int pex__queue_new_receipt(char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[16];
-	size_t i;
 	int err;
 
 	if ((err = pex__random_bytes(raw, sizeof(raw))) < 0)
 		return err;
-	for (i = 0; i < sizeof(raw); i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[2 * sizeof(raw)] = '\0';
+	pex__hex_encode(out, raw, sizeof(raw));
 	return 0;
 }
 
@@ -99,12 +93,22 @@ int pex_message_set_receipt(pex_message *msg, const char *receipt)
 
 void pex_message_free(pex_message *msg)
 {
-	if (!msg)
-		return;
-	free(msg->id);
-	free(msg->receipt);
-	free(msg->data);
+	if (msg) {
+		free(msg->id);
+		free(msg->receipt);
+		free(msg->data);
+	}
 	free(msg);
+}
+
+void pex__queue_messages_undo(pex_message **msgs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		pex_message_free(msgs[i]);
+		msgs[i] = NULL;
+	}
 }
 
 void pex_message_array_free(pex_message **msgs, size_t count)
@@ -122,15 +126,39 @@ void pex_message_array_free(pex_message **msgs, size_t count)
 
 int pex_queue_backend_init(pex_queue_backend *b, unsigned int version)
 {
-	int err = pex__init_check(b, "pex_queue_backend_init", "backend", "queue backend", version,
-		PEX_QUEUE_BACKEND_VERSION);
-
-	if (err < 0)
-		return err;
+	static const pex_queue_backend init = PEX_QUEUE_BACKEND_INIT;
 	/* a version 1 caller's struct ends before the version 2 members */
-	memset(b, 0, version == 1 ? offsetof(pex_queue_backend, check) : sizeof(*b));
-	b->version = version;
+	return pex__struct_init(b, &init, version == 1 ? offsetof(pex_queue_backend, check) :
+		sizeof(init), version, PEX_QUEUE_BACKEND_VERSION, "pex_queue_backend");
+}
+
+int pex__queue_new_check(pex_queue_backend **out, const char *fn, const void *opts,
+	unsigned int known, const char *type, size_t location, const char *missing)
+{
+	const char *loc;
+	int err;
+
+	if (!out)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: out is NULL", fn);
+	*out = NULL;
+	if (!type)
+		return 0;
+	if (!opts)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: the %s are missing", fn,
+			type);
+	if ((err = pex__version_check(*(const unsigned int *)opts, known, type)) < 0)
+		return err;
+	memcpy(&loc, (const char *)opts + location, sizeof(loc));
+	if (!loc || !*loc)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s", missing);
 	return 0;
+}
+
+int pex__queue_not_built(pex_queue_backend **out, pex_error_class error_class, const char *why)
+{
+	if (out)
+		*out = NULL;
+	return pex_error_set(PEX_ENOTSUPPORTED, error_class, "%s", why);
 }
 
 /*
@@ -174,40 +202,55 @@ static int (*backend_check_fn(const pex_queue_backend *b))(pex_queue_backend *)
 
 /* ---- names ---- */
 
+static const char name_length_rule[] = "must be 3 to 63 characters long";
+static const char name_chars_rule[] = "may contain only lowercase letters, digits and '-'";
+
+const char *pex__queue_name_rule(const char *name, size_t *at)
+{
+	size_t i, n = strlen(name);
+
+	*at = 0;
+	if (n < PEX__QUEUE_NAME_MIN || n > PEX__QUEUE_NAME_MAX)
+		return name_length_rule;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+			*at = i;
+			return name_chars_rule;
+		}
+	}
+	if (name[0] == '-' || name[n - 1] == '-')
+		return "must start and end with a letter or digit";
+	if (strstr(name, "--"))
+		return "must not contain \"--\"";
+	return NULL;
+}
+
 int pex_queue_name_validate(const char *name)
 {
-	size_t len, i;
+	const char *rule;
+	unsigned char c;
+	size_t at;
 
 	if (!name)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"queue name is missing");
-	len = strlen(name);
-	if (len < PEX__QUEUE_NAME_MIN || len > PEX__QUEUE_NAME_MAX)
+	if (!(rule = pex__queue_name_rule(name, &at)))
+		return 0;
+	c = (unsigned char)name[at];
+	if (rule == name_chars_rule && (c < 0x20 || c >= 0x7f))
+		/* a byte that cannot be shown: the name is not repeated */
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%.80s%s': it must be %d to %d characters long (it is %zu)",
-			name, len > 80 ? "..." : "", PEX__QUEUE_NAME_MIN, PEX__QUEUE_NAME_MAX, len);
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
-			continue;
-		if (c >= 0x20 && c < 0x7f)
-			return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-				"invalid queue name '%s': only lowercase letters, digits and '-' "
-				"are allowed ('%c' at position %zu)", name, c, i + 1);
+			"invalid queue name: it %s (byte 0x%02x at position %zu)", rule, c, at + 1);
+	if (rule == name_chars_rule)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name: only lowercase letters, digits and '-' "
-			"are allowed (byte 0x%02x at position %zu)", c, i + 1);
-	}
-	if (name[0] == '-')
+			"invalid queue name '%s': it %s ('%c' at position %zu)", name, rule, c, at + 1);
+	if (rule == name_length_rule)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%s': it must not start with '-'", name);
-	if (name[len - 1] == '-')
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%s': it must not end with '-'", name);
-	if (strstr(name, "--"))
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"invalid queue name '%s': it must not contain '--'", name);
-	return 0;
+			"invalid queue name '%.80s%s': it %s (it is %zu)", name,
+			strlen(name) > 80 ? "..." : "", rule, strlen(name));
+	return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "invalid queue name '%s': it %s",
+		name, rule);
 }
 
 /* ---- opening and closing ---- */
@@ -573,26 +616,27 @@ static int queue_update(pex_queue *q, pex_message *msg, unsigned visibility_s, c
 	return 0;
 }
 
-int pex_queue_release(pex_queue *q, pex_message *msg, unsigned delay_s)
+/* pex_queue_release() (@p release: @p s is a delay) or pex_queue_extend()
+ * (@p s is a visibility timeout) of a message this caller holds. */
+static int leased_update(pex_queue *q, pex_message *msg, unsigned s, int release)
 {
+	const char *fn = release ? "pex_queue_release" : "pex_queue_extend";
 	int err;
 
-	if ((err = check_queue(q, "pex_queue_release")) < 0 ||
-	    (err = check_leased(msg, "pex_queue_release")) < 0 ||
-	    (err = check_delay(delay_s)) < 0)
+	if ((err = check_queue(q, fn)) < 0 || (err = check_leased(msg, fn)) < 0 ||
+	    (err = release ? check_delay(s) : check_visibility(s)) < 0)
 		return err;
-	return queue_update(q, msg, delay_s, "release");
+	return queue_update(q, msg, s, release ? "release" : "extend");
+}
+
+int pex_queue_release(pex_queue *q, pex_message *msg, unsigned delay_s)
+{
+	return leased_update(q, msg, delay_s, 1);
 }
 
 int pex_queue_extend(pex_queue *q, pex_message *msg, unsigned visibility_s)
 {
-	int err;
-
-	if ((err = check_queue(q, "pex_queue_extend")) < 0 ||
-	    (err = check_leased(msg, "pex_queue_extend")) < 0 ||
-	    (err = check_visibility(visibility_s)) < 0)
-		return err;
-	return queue_update(q, msg, visibility_s, "extend");
+	return leased_update(q, msg, visibility_s, 0);
 }
 
 static int not_supported(const pex_queue *q, const char *op)
@@ -636,9 +680,27 @@ int pex_queue_peek(pex_message ***out, size_t *count, pex_queue *q, size_t max)
 	return batch_finish(out, count, msgs, n);
 }
 
+/* pex_queue_count() (@p n not NULL) or pex_queue_clear(): an optional
+ * operation on the whole queue, under the queue's lock. */
+static int whole_queue_op(pex_queue *q, size_t *n)
+{
+	const char *op = n ? "count" : "clear";
+	pex_queue_backend *b;
+	int err;
+
+	if ((err = check_queue(q, n ? "pex_queue_count" : "pex_queue_clear")) < 0)
+		return err;
+	b = q->shared->backend;
+	if (n ? !b->count : !b->clear)
+		return not_supported(q, op);
+	lock(q);
+	err = n ? b->count(b, q->name, n) : b->clear(b, q->name);
+	unlock(q);
+	return backend_result(q, op, err);
+}
+
 int pex_queue_count(size_t *out, pex_queue *q)
 {
-	pex_queue_backend *b;
 	size_t n = 0;
 	int err;
 
@@ -646,15 +708,7 @@ int pex_queue_count(size_t *out, pex_queue *q)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_queue_count: out is NULL");
 	*out = 0;
-	if ((err = check_queue(q, "pex_queue_count")) < 0)
-		return err;
-	b = q->shared->backend;
-	if (!b->count)
-		return not_supported(q, "count");
-	lock(q);
-	err = b->count(b, q->name, &n);
-	unlock(q);
-	if ((err = backend_result(q, "count", err)) < 0)
+	if ((err = whole_queue_op(q, &n)) < 0)
 		return err;
 	*out = n;
 	return 0;
@@ -662,18 +716,7 @@ int pex_queue_count(size_t *out, pex_queue *q)
 
 int pex_queue_clear(pex_queue *q)
 {
-	pex_queue_backend *b;
-	int err;
-
-	if ((err = check_queue(q, "pex_queue_clear")) < 0)
-		return err;
-	b = q->shared->backend;
-	if (!b->clear)
-		return not_supported(q, "clear");
-	lock(q);
-	err = b->clear(b, q->name);
-	unlock(q);
-	return backend_result(q, "clear", err);
+	return whole_queue_op(q, NULL);
 }
 
 int pex_queue_check(pex_queue *q)

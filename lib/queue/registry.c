@@ -1,8 +1,9 @@
 /*
- * Third-party queue backends chosen by name: a small, bounded, thread-safe
- * table of (scheme, factory, payload). pex_queue_open("scheme:LOCATION")
- * and pex_queue_open_config() with queue.backend: scheme look schemes up
- * here when they are not one of the built-in names.
+ * Queue backends by scheme: one table of (scheme, factory, payload) that
+ * holds the built-in backends (memory, sqlite, azure, postgres) first and
+ * the third-party ones registered with pex_queue_backend_register() after
+ * them. pex_queue_open("scheme:LOCATION") and pex_queue_open_config() with
+ * queue.backend: scheme look every scheme up here (docs/DECISIONS.md #63).
  *
  * The table is static and holds no allocations (schemes are copied into
  * fixed arrays), so it needs no set-up and nothing to free at shutdown.
@@ -19,21 +20,74 @@ typedef struct entry {
 	char scheme[PEX_QUEUE_SCHEME_MAX + 1];     /* "" = free slot */
 	pex_queue_backend_factory factory;
 	void *payload;
+	const struct pex__queue_builtin *builtin;  /* NULL for a registered one */
 } entry;
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static entry table[PEX_QUEUE_BACKENDS_MAX];
+/* ---- the built-in backends, made from a URI's location ---- */
 
-static const char *const builtin[] = { "memory", "sqlite", "azure", "postgres" };
-
-int pex__queue_builtin_name(const char *s, size_t len)
+static int memory_at(pex_queue_backend **out, const char *location, void *payload)
 {
-	size_t i;
+	PEX__UNUSED(location);
+	PEX__UNUSED(payload);
+	return pex_queue_backend_memory_new(out);
+}
 
-	for (i = 0; i < PEX__ARRAY_SIZE(builtin); i++)
-		if (strlen(builtin[i]) == len && memcmp(builtin[i], s, len) == 0)
-			return 1;
-	return 0;
+static int sqlite_at(pex_queue_backend **out, const char *location, void *payload)
+{
+	pex_queue_sqlite_options o = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+
+	PEX__UNUSED(payload);
+	o.path = location;
+	return pex_queue_backend_sqlite_new(out, &o);
+}
+
+static int azure_at(pex_queue_backend **out, const char *location, void *payload)
+{
+	pex_queue_azure_options o = PEX_QUEUE_AZURE_OPTIONS_INIT;
+
+	PEX__UNUSED(payload);
+	o.connection_string = location;
+	return pex_queue_backend_azure_new(out, &o);
+}
+
+static int postgres_at(pex_queue_backend **out, const char *location, void *payload)
+{
+	pex_queue_postgres_options o = PEX_QUEUE_POSTGRES_OPTIONS_INIT;
+
+	PEX__UNUSED(payload);
+	o.conninfo = location;
+	return pex_queue_backend_postgres_new(out, &o);
+}
+
+static const struct pex__queue_builtin builtin_memory = { NULL, NULL, pex__queue_memory_from_config };
+static const struct pex__queue_builtin builtin_sqlite = {
+	"PATH", "a database path", pex__queue_sqlite_from_config };
+static const struct pex__queue_builtin builtin_azure = {
+	"CONNECTION-STRING", "a connection string", pex__queue_azure_from_config };
+static const struct pex__queue_builtin builtin_postgres = {
+	"CONNINFO", "a libpq connection string or URI", pex__queue_postgres_from_config };
+
+#define BUILTINS 4
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static entry table[BUILTINS + PEX_QUEUE_BACKENDS_MAX] = {
+	{ "memory", memory_at, NULL, &builtin_memory },
+	{ "sqlite", sqlite_at, NULL, &builtin_sqlite },
+	{ "azure", azure_at, NULL, &builtin_azure },
+	{ "postgres", postgres_at, NULL, &builtin_postgres },
+};
+
+void pex__queue_builtin_names(char *out, size_t size, int uri)
+{
+	size_t i, used = 0;
+	int n;
+
+	for (i = 0; i < BUILTINS && used < size; i++) {
+		const struct pex__queue_builtin *b = table[i].builtin;
+		n = snprintf(out + used, size - used, "%s%s%s%s", i == 0 ? "" :
+			i + 1 < BUILTINS ? ", " : uri ? " or " : ", ", table[i].scheme,
+			uri ? ":" : "", uri && b->location ? b->location : "");
+		used = n < 0 ? size : used + (size_t)n;
+	}
 }
 
 int pex__queue_scheme_valid(const char *s, size_t len)
@@ -54,7 +108,7 @@ static entry *find_locked(const char *s, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < PEX_QUEUE_BACKENDS_MAX; i++)
+	for (i = 0; i < PEX__ARRAY_SIZE(table); i++)
 		if (table[i].scheme[0] && strlen(table[i].scheme) == len &&
 		    memcmp(table[i].scheme, s, len) == 0)
 			return &table[i];
@@ -77,15 +131,12 @@ int pex_queue_backend_register(const char *scheme, pex_queue_backend_factory fac
 			"queue backend name '%.*s' is not valid: a lowercase letter, then up to "
 			"%d of a-z, 0-9, '+' and '-'", len > 40 ? 40 : (int)len, scheme,
 			PEX_QUEUE_SCHEME_MAX - 1);
-	if (pex__queue_builtin_name(scheme, len))
-		return pex_error_set(PEX_EEXISTS, PEX_ERROR_CLASS_INVALID,
-			"queue backend '%s' is built in and cannot be registered", scheme);
-
 	pthread_mutex_lock(&lock);
-	if (find_locked(scheme, len)) {
-		err = PEX_EEXISTS;
+	if ((e = find_locked(scheme, len)) != NULL) {
+		err = e->builtin ? PEX_EINVAL : PEX_EEXISTS;
+		e = NULL;
 	} else {
-		for (i = 0; i < PEX_QUEUE_BACKENDS_MAX && !e; i++)
+		for (i = BUILTINS; i < PEX__ARRAY_SIZE(table) && !e; i++)
 			if (!table[i].scheme[0])
 				e = &table[i];
 		if (e) {
@@ -95,10 +146,13 @@ int pex_queue_backend_register(const char *scheme, pex_queue_backend_factory fac
 		}
 	}
 	pthread_mutex_unlock(&lock);
+	if (err == PEX_EINVAL)
+		return pex_error_set(PEX_EEXISTS, PEX_ERROR_CLASS_INVALID,
+			"queue backend '%s' is built in and cannot be registered", scheme);
 	if (err == PEX_EEXISTS)
 		return pex_error_set(PEX_EEXISTS, PEX_ERROR_CLASS_INVALID,
 			"queue backend '%s' is already registered", scheme);
-	if (!e)
+	if (!e && !err)
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_INVALID,
 			"cannot register queue backend '%s': %d are registered already (the most)",
 			scheme, PEX_QUEUE_BACKENDS_MAX);
@@ -113,8 +167,10 @@ int pex_queue_backend_unregister(const char *scheme)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_queue_backend_unregister: scheme is NULL");
 	pthread_mutex_lock(&lock);
-	if ((e = find_locked(scheme, strlen(scheme))) != NULL)
+	if ((e = find_locked(scheme, strlen(scheme))) != NULL && !e->builtin)
 		memset(e, 0, sizeof(*e));
+	else
+		e = NULL;
 	pthread_mutex_unlock(&lock);
 	if (!e)
 		return pex_error_set(PEX_ENOTFOUND, PEX_ERROR_CLASS_INVALID,
@@ -123,7 +179,7 @@ int pex_queue_backend_unregister(const char *scheme)
 }
 
 int pex__queue_registry_find(const char *scheme, size_t len, pex_queue_backend_factory *factory,
-	void **payload)
+	void **payload, const struct pex__queue_builtin **builtin)
 {
 	entry *e;
 
@@ -131,6 +187,7 @@ int pex__queue_registry_find(const char *scheme, size_t len, pex_queue_backend_f
 	if ((e = find_locked(scheme, len)) != NULL) {
 		*factory = e->factory;
 		*payload = e->payload;
+		*builtin = e->builtin;
 	}
 	pthread_mutex_unlock(&lock);
 	return e != NULL;
@@ -145,7 +202,7 @@ void pex__queue_registry_names(char *out, size_t size, const char *sep, const ch
 		return;
 	out[0] = '\0';
 	pthread_mutex_lock(&lock);
-	for (i = 0; i < PEX_QUEUE_BACKENDS_MAX; i++) {
+	for (i = BUILTINS; i < PEX__ARRAY_SIZE(table); i++) {
 		if (!table[i].scheme[0])
 			continue;
 		n = snprintf(out + used, size - used, "%s%s%s", used ? sep : "", table[i].scheme,
@@ -159,17 +216,12 @@ void pex__queue_registry_names(char *out, size_t size, const char *sep, const ch
 	pthread_mutex_unlock(&lock);
 }
 
-int pex__queue_open_registered(pex_queue **out, const char *scheme, size_t len,
-	const char *location, const char *name, int *found)
+int pex__queue_open_factory(pex_queue **out, const char *scheme, size_t len,
+	pex_queue_backend_factory factory, void *payload, const char *location, const char *name)
 {
-	pex_queue_backend_factory factory = NULL;
 	pex_queue_backend *b = NULL;
-	void *payload = NULL;
 	int err;
 
-	*found = pex__queue_registry_find(scheme, len, &factory, &payload);
-	if (!*found)
-		return 0;
 	pex_error_clear();
 	if ((err = factory(&b, location, payload)) < 0) {
 		/* keep the factory's own message; make sure there is one */

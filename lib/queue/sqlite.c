@@ -39,14 +39,9 @@
 
 int pex_queue_sqlite_options_init(pex_queue_sqlite_options *opts, unsigned int version)
 {
-	int err = pex__init_check(opts, "pex_queue_sqlite_options_init", "opts", "sqlite options",
-		version, PEX_QUEUE_SQLITE_OPTIONS_VERSION);
-
-	if (err < 0)
-		return err;
-	memset(opts, 0, sizeof(*opts));
-	opts->version = version;
-	return 0;
+	static const pex_queue_sqlite_options init = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+	return PEX__STRUCT_INIT(opts, init, version, PEX_QUEUE_SQLITE_OPTIONS_VERSION,
+		"pex_queue_sqlite_options");
 }
 
 #if PEX_HAVE_SQLITE
@@ -474,17 +469,7 @@ static int sq_fetch(pex_queue_backend *b, const char *queue, size_t max,
 	return err;
 }
 
-static int sq_receive(pex_queue_backend *b, const char *queue, size_t max,
-	unsigned visibility_s, pex_message **msgs, size_t *count)
-{
-	return sq_fetch(b, queue, max, visibility_s, 1, msgs, count);
-}
-
-static int sq_peek(pex_queue_backend *b, const char *queue, size_t max,
-	pex_message **msgs, size_t *count)
-{
-	return sq_fetch(b, queue, max, 0, 0, msgs, count);
-}
+PEX__QUEUE_RECEIVE_PEEK(sq, sq_fetch(b, queue, max, visibility_s, lease, msgs, count))
 
 typedef struct lease_ctx {
 	const char *queue;
@@ -692,21 +677,21 @@ static void sq_free(pex_queue_backend *b)
 	free(s);
 }
 
+static const pex_queue_backend sq_ops = {
+	.version = PEX_QUEUE_BACKEND_VERSION, .name = "sqlite",
+	.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT | PEX_QUEUE_CAP_MULTIPROCESS,
+	.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE, PEX__QUEUE_OPS(sq), .check = sq_check,
+};
+
 int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite_options *opts)
 {
 	sq_backend *s;
 	int rc, err;
 
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_queue_backend_sqlite_new: out is NULL");
-	*out = NULL;
-	if (!opts || opts->version == 0 || opts->version > PEX_QUEUE_SQLITE_OPTIONS_VERSION)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"sqlite queue options are missing or have an unknown version");
-	if (!opts->path || !*opts->path)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"sqlite queue: no database path given");
+	if ((err = pex__queue_new_check(out, "pex_queue_backend_sqlite_new", opts,
+			PEX_QUEUE_SQLITE_OPTIONS_VERSION, "pex_queue_sqlite_options",
+			offsetof(pex_queue_sqlite_options, path), "sqlite queue: no database path given")) < 0)
+		return err;
 	if (opts->busy_timeout_ms > 3600u * 1000u)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"sqlite queue: busy timeout %u ms is out of range (0..3600000)",
@@ -748,20 +733,7 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 		return err;
 	}
 
-	pex_queue_backend_init(&s->parent, PEX_QUEUE_BACKEND_VERSION);
-	s->parent.name = "sqlite";
-	s->parent.caps = PEX_QUEUE_CAP_THREADSAFE | PEX_QUEUE_CAP_PERSISTENT |
-		PEX_QUEUE_CAP_MULTIPROCESS;
-	s->parent.max_message_size = PEX__QUEUE_LOCAL_MAX_MESSAGE;
-	s->parent.put = sq_put;
-	s->parent.receive = sq_receive;
-	s->parent.remove = sq_remove;
-	s->parent.update = sq_update;
-	s->parent.peek = sq_peek;
-	s->parent.count = sq_count;
-	s->parent.clear = sq_clear;
-	s->parent.free = sq_free;
-	s->parent.check = sq_check;
+	s->parent = sq_ops;
 	*out = &s->parent;
 	return 0;
 }
@@ -771,9 +743,7 @@ int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite
 int pex_queue_backend_sqlite_new(pex_queue_backend **out, const pex_queue_sqlite_options *opts)
 {
 	PEX__UNUSED(opts);
-	if (out)
-		*out = NULL;
-	return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_QUEUE,
+	return pex__queue_not_built(out, PEX_ERROR_CLASS_QUEUE,
 		"the sqlite queue backend was not compiled in (meson -Dsqlite=enabled)");
 }
 

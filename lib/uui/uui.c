@@ -31,96 +31,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
-#include "pexipsdk/uui.h"
-
-/* Largest length we ever print of a piece of input in a message. */
-#define UUI_QUOTE_MAX 64
-
-/* Octets decoded per chunk when writing the result. */
-#define UUI_CHUNK 64
-
-/* The parsed shape of an input string. */
-typedef struct uui_input {
-	const char *s;          /* the caller's string */
-	size_t data_off;        /* offset of the first hex digit */
-	size_t data_len;        /* number of hex digits (data, SWS stripped) */
-	size_t noctets;         /* data_len / 2, once checked */
-	int raw;                /* a tag URL as text: octet i is s[data_off + i] */
-} uui_input;
-
-/* What an absolute URL's authority turned out to be. */
-typedef struct uui_authority {
-	size_t host_off;        /* octet index of the host */
-	size_t host_len;
-	size_t port_off;        /* octet index of the port digits */
-	size_t port_len;        /* 0: no explicit port */
-	unsigned long port;
-} uui_authority;
-
-/* ---- small helpers ---- */
-
-static int is_ws(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* SWS in SIP (RFC 3261): optional SP / HTAB around ';' and '='. */
-static int is_sws(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int is_alpha(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
-static int is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static unsigned char ascii_lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
-}
-
-/* SIP token characters (RFC 3261 §25.1). */
-static int is_token(unsigned char c)
-{
-	return is_alpha(c) || is_digit(c) || (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
-}
-
-/* A generic-param value may also be a host (IPv6 reference included). */
-static int is_gen_value(unsigned char c)
-{
-	return is_token(c) || c == ':' || c == '[' || c == ']';
-}
-
-/* RFC 3986 unreserved, gen-delims and sub-delims ('%' is checked apart). */
-static int is_url_char(unsigned char c)
-{
-	return is_alpha(c) || is_digit(c) ||
-		(c != '\0' && strchr("-._~:/?#[]@!$&'()*+,;=", c) != NULL);
-}
+#include "uui/uui_internal.h"
 
 /*
  * Describe one input byte for a message: 'g' when printable ASCII,
  * otherwise "byte 0x01", so that messages never carry raw control bytes.
  */
-static const char *describe_byte(char buf[16], unsigned char c)
+const char *describe_byte(char buf[16], unsigned char c)
 {
 	if (c >= 0x20 && c < 0x7f)
 		snprintf(buf, 16, "'%c'", (char)c);
@@ -133,7 +50,7 @@ static const char *describe_byte(char buf[16], unsigned char c)
  * Copy [s, s + len) for quoting in a message, replacing anything that is not
  * printable ASCII with '?' and eliding the middle of long pieces.
  */
-static const char *quote_input(char buf[UUI_QUOTE_MAX + 1], const char *s, size_t len)
+const char *quote_input(char buf[UUI_QUOTE_MAX + 1], const char *s, size_t len)
 {
 	size_t i, n = len > UUI_QUOTE_MAX ? UUI_QUOTE_MAX : len;
 	for (i = 0; i < n; i++) {
@@ -146,9 +63,7 @@ static const char *quote_input(char buf[UUI_QUOTE_MAX + 1], const char *s, size_
 	return buf;
 }
 
-static int uui_fail(const char *fmt, ...) PEX_PRINTF(1, 2);
-
-static int uui_fail(const char *fmt, ...)
+int uui_fail(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -226,151 +141,6 @@ static const char *quote_octets(char buf[UUI_QUOTE_MAX + 1], const uui_input *in
 	uui_decode(tmp, in, from, k);
 	/* quote_input() reads at most UUI_QUOTE_MAX bytes and elides the rest */
 	return quote_input(buf, (const char *)tmp, n);
-}
-
-/* ---- 1-3: structure and RFC 7433 parameters ---- */
-
-/* Index of the first ';' in [from, to), or @p to. */
-static size_t find_semi(const char *s, size_t from, size_t to)
-{
-	while (from < to && s[from] != ';')
-		from++;
-	return from;
-}
-
-/*
- * Check the parameters in s[pos, end), where s[pos] is the ';' after the
- * data. Grammar (RFC 7433 §4.1 with RFC 3261 generic-param):
- *
- *   params = *( SEMI param ) ; param = token [ EQUAL ( token / host /
- *   quoted-string ) ]
- *
- * purpose, content and encoding (any case) need a token value and may appear
- * once each; encoding must be "hex" (any case). Other parameters are
- * tolerated and ignored.
- */
-static int parse_params(const char *s, size_t pos, size_t end)
-{
-	int seen_purpose = 0, seen_content = 0, seen_encoding = 0;
-	char cb[16], qb[UUI_QUOTE_MAX + 1];
-
-	while (pos < end) {
-		size_t semi = pos, name, name_len, value = 0, value_len = 0;
-		int has_value = 0, quoted = 0, *seen = NULL;
-
-		pos++;                                  /* the ';' */
-		while (pos < end && is_sws((unsigned char)s[pos]))
-			pos++;
-		name = pos;
-		while (pos < end && is_token((unsigned char)s[pos]))
-			pos++;
-		name_len = pos - name;
-		if (name_len == 0) {
-			if (pos == end || s[pos] == ';')
-				return uui_fail("UUI: empty parameter at offset %zu", semi);
-			return uui_fail("UUI: malformed parameter at offset %zu (%s where a name should be)",
-				pos, describe_byte(cb, (unsigned char)s[pos]));
-		}
-		while (pos < end && is_sws((unsigned char)s[pos]))
-			pos++;
-
-		if (pos < end && s[pos] == '=') {
-			has_value = 1;
-			pos++;
-			while (pos < end && is_sws((unsigned char)s[pos]))
-				pos++;
-			value = pos;
-			if (pos < end && s[pos] == '"') {
-				/* quoted-string: "..." with \-escapes */
-				quoted = 1;
-				pos++;
-				while (pos < end && s[pos] != '"') {
-					if (s[pos] == '\\' && pos + 1 < end)
-						pos++;
-					pos++;
-				}
-				if (pos >= end)
-					return uui_fail("UUI: unterminated quoted string in parameter '%s' at offset %zu",
-						quote_input(qb, s + name, name_len), value);
-				pos++;
-			} else {
-				while (pos < end && is_gen_value((unsigned char)s[pos]))
-					pos++;
-			}
-			value_len = pos - value;
-			if (value_len == 0)
-				return uui_fail("UUI: parameter '%s' at offset %zu has an empty value",
-					quote_input(qb, s + name, name_len), name);
-			while (pos < end && is_sws((unsigned char)s[pos]))
-				pos++;
-		}
-		if (pos < end && s[pos] != ';')
-			return uui_fail("UUI: malformed parameter at offset %zu (unexpected %s at offset %zu)",
-				name, describe_byte(cb, (unsigned char)s[pos]), pos);
-
-		if (name_len == 7 && strncasecmp(s + name, "purpose", 7) == 0)
-			seen = &seen_purpose;
-		else if (name_len == 7 && strncasecmp(s + name, "content", 7) == 0)
-			seen = &seen_content;
-		else if (name_len == 8 && strncasecmp(s + name, "encoding", 8) == 0)
-			seen = &seen_encoding;
-		if (!seen)
-			continue;                       /* a generic-param: tolerated */
-
-		if (*seen)
-			return uui_fail("UUI: duplicate parameter '%s' at offset %zu",
-				quote_input(qb, s + name, name_len), name);
-		*seen = 1;
-		if (!has_value)
-			return uui_fail("UUI: parameter '%s' at offset %zu needs a value",
-				quote_input(qb, s + name, name_len), name);
-		/* purpose, content and encoding take a token, never a host or string */
-		if (!quoted) {
-			size_t i;
-			for (i = value; i < value + value_len; i++)
-				if (!is_token((unsigned char)s[i]))
-					return uui_fail("UUI: malformed parameter at offset %zu (%s at offset %zu is not a token character)",
-						name, describe_byte(cb, (unsigned char)s[i]), i);
-		}
-		if (seen == &seen_encoding &&
-		    (quoted || value_len != 3 || strncasecmp(s + value, "hex", 3) != 0))
-			return uui_fail("UUI: unsupported encoding '%s' at offset %zu (only hex)",
-				quote_input(qb, s + value, value_len), value);
-		if (quoted)
-			return uui_fail("UUI: parameter '%s' at offset %zu needs a token, not a quoted string",
-				quote_input(qb, s + name, name_len), name);
-	}
-	return 0;
-}
-
-/* Split and check the structure; fills @p in (data_off, data_len). */
-static int parse_input(uui_input *in, const char *s)
-{
-	size_t begin = 0, end, semi;
-	int err;
-
-	in->s = s;
-	end = strlen(s);
-	while (begin < end && is_ws((unsigned char)s[begin]))
-		begin++;
-	while (end > begin && is_ws((unsigned char)s[end - 1]))
-		end--;
-	if (begin == end)
-		return uui_fail("UUI: empty (no hex digits at offset %zu)", begin);
-
-	semi = find_semi(s, begin, end);
-	in->data_off = begin;
-	in->data_len = semi - begin;
-	/* SWS before the first ';' belongs to the separator, not the data */
-	if (semi < end)
-		while (in->data_len > 0 && is_sws((unsigned char)s[begin + in->data_len - 1]))
-			in->data_len--;
-	if (in->data_len == 0)
-		return uui_fail("UUI: empty (no hex digits before the parameters at offset %zu)", semi);
-
-	if (semi < end && (err = parse_params(s, semi, end)) < 0)
-		return err;
-	return 0;
 }
 
 /* ---- 4: hex digits ---- */
@@ -793,21 +563,19 @@ static int put_template(pex_buf *out, const char *tmpl, const uui_input *in)
 int pex_tag_rules_init(pex_tag_rules *rules, unsigned int version)
 {
 	static const pex_tag_rules init = PEX_TAG_RULES_INIT;
-	int err = pex__init_check(rules, "pex_tag_rules_init", "rules", "pex_tag_rules", version,
-		PEX_TAG_RULES_VERSION);
-
-	if (err < 0)
-		return err;
-	*rules = init;
-	rules->version = version;
-	return 0;
+	return PEX__STRUCT_INIT(rules, init, version, PEX_TAG_RULES_VERSION, "pex_tag_rules");
 }
 
 static int check_rules(const pex_tag_rules *rules, const char *what)
 {
 	if (!rules)
 		return uui_fail("%s: no tag rules given", what);
-	return pex__version_check("pex_tag_rules", rules->version, PEX_TAG_RULES_VERSION);
+	return pex__version_check(rules->version, PEX_TAG_RULES_VERSION, "pex_tag_rules");
+}
+
+const char *pex__tag_template_rule(const char *tmpl)
+{
+	return strstr(tmpl, "{uui}") ? NULL : "must contain \"{uui}\"";
 }
 
 static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
@@ -834,8 +602,9 @@ static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 	if (!rules->url_template)
 		return uui_fail("UUI: the decoded text (input offset %zu) is not an absolute URL and "
 			"tag.url_template is not set", in.data_off);
-	if ((len = template_len(rules->url_template, encoded_len(&in))) == 0)
+	if (pex__tag_template_rule(rules->url_template))
 		return uui_fail("tag.url_template does not contain \"{uui}\"");
+	len = template_len(rules->url_template, encoded_len(&in));
 	if ((err = check_template_length(&in, rules->url_template, len)) < 0)
 		return err;
 	return put_template(out, rules->url_template, &in);

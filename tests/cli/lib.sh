@@ -77,6 +77,18 @@ write_ok_cfg() {
 	cfg="-c $work/ok.yaml"
 }
 
+# jq program $2 on the JSON lines of file $1 (an array of them; not JSON: no output)
+jsonl() { jq -R -s "split(\"\\n\") | map(select(length > 0) | fromjson) | $2" "$1" 2>/dev/null; }
+check_jsonl() { local v; v=$(jsonl "$1" "$2"); if [ "$v" = true ]; then ok; else bad "$3: $v"; sed 's/^/  | /' "$1" >&2; fi; }
+# log.format json on stderr file $1: each line one object with ts (UTC),
+# level, component pexctl and msg; one type per key; no JSON in a string
+json_log_lines() { # file what
+	check_jsonl "$1" 'length > 2 and all(.[]; type == "object")' "$2: one object a line"
+	check_jsonl "$1" 'all(.[]; (.ts | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$")) and (.level | type) == "string" and .component == "pexctl" and (.msg | type) == "string")' "$2: ts, level, component, msg"
+	check_jsonl "$1" '[.[] | to_entries[] | {key, t: (.value | type)}] | group_by(.key) | all(.[]; (map(.t) | unique | length) == 1)' "$2: one type a key"
+	check_jsonl "$1" 'all(.[]; [.[] | strings | select(startswith("{") or startswith("["))] | length == 0)' "$2: no JSON inside a string"
+}
+
 # the last line of a script: the tally, and its exit status
 finish() {
 	echo "$passes passed, $fails failed"

@@ -175,6 +175,19 @@ done
 [ "$(emu_stat faults_injected)" -gt 0 ] && ok || bad "no faults were injected"
 emu_ctl POST /_emu/faults '{"rate_503": 0}' >/dev/null
 
+# --- log.format json: each stderr line is one JSON object with ts (UTC),
+# level, component and msg, a key keeps its type on every line, and the
+# Pexip request lines carry their fields (a retried one its error)
+{ pexip_yaml; echo "log: {format: json}"; } >"$work/jsonlog.yaml"
+emu_ctl POST /_emu/faults '{"fail_next": 1, "fail_next_status": 503}' >/dev/null
+expect 0 "get with json log lines" -- pexctl -c "$work/jsonlog.yaml" -v get vmr_01
+json_log_lines "$work/err" "json log"
+check_jsonl "$work/err" 'any(.[]; .msg == "pexip request" and .method == "GET" and (.path | startswith("/api/")) and .status == 200 and (.duration_ms | type) == "number" and .attempt == 2)' "json log: a Pexip request line"
+check_jsonl "$work/err" 'any(.[]; .level == "info" and (.error | type) == "string" and .attempt == 1)' "json log: the retry line"
+# text: a timestamp first, the fields appended as key=value
+expect 0 "get with text log lines" -- pexctl $cfg -v get vmr_01
+if grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z pexctl: debug: pexip request method=GET path="/api/[^"]+" attempt=1 duration_ms=[0-9]+ status=200$' "$work/err"; then ok; else bad "text log line"; sed 's/^/  | /' "$work/err" >&2; fi
+
 # --- a permanent 500: exit 1 with the server's message
 emu_ctl POST /_emu/faults '{"permanent_status": 500}' >/dev/null
 expect 1 "permanent 500" -- pexctl $cfg get vmr_01

@@ -111,7 +111,7 @@ lacks "$work/err" "base.yaml" "bad value: not blamed on the file"
 expect 5 "bad value, json" -- pexctl_env PEXIPSDK_POOL_DEPTH=many -- --json -c "$work/base.yaml" config show
 json_error "$work/out" PEX_ECONFIG 5 "bad value, json"
 expect 0 "typo: a warning with a did-you-mean" -- pexctl_env PEXIPSDK_POOL_DEPHT=3 -- -c "$work/base.yaml" config show
-contains "$work/err" "warning: \$PEXIPSDK_POOL_DEPHT is not a configuration variable, ignored (did you mean PEXIPSDK_POOL_DEPTH?)" \
+contains "$work/err" "warn: \$PEXIPSDK_POOL_DEPHT is not a configuration variable, ignored (did you mean PEXIPSDK_POOL_DEPTH?)" \
 	"typo warned about"
 contains "$work/out" "pool.depth = 10  # file:" "typo: ignored"
 expect 0 "variables read elsewhere are not typos" -- pexctl_env PEXIPSDK_PG=host=x -- -c "$work/base.yaml" config show

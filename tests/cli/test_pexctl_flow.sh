@@ -137,6 +137,11 @@ expect 0 "metrics" -- pexctl $pc metrics
 contains "$work/out" "pexipsdk_pool_depth 3" "prometheus metrics"
 expect 0 "metrics json" -- pexctl $pc metrics --format json
 jq_is "$work/out" '.pool_depth' 3 "json metrics"
+# log.format json reaches the pool's lines too (and -v's own lines)
+{ cat "$work/pool.yaml"; echo "log: {format: json}"; } >"$work/pool-jsonlog.yaml"
+expect 0 "metrics, json log lines" -- pexctl -c "$work/pool-jsonlog.yaml" -v metrics
+json_log_lines "$work/err" "pool json log"
+check_jsonl "$work/err" 'any(.[]; .msg == "pexip request" and .method == "GET" and .status == 200)' "pool json log: a Pexip request line"
 # a progress bar appears on a terminal only
 script -qec "$PEXCTL_BIN $pc pool drain" /dev/null >"$work/tty" 2>&1
 contains "$work/tty" "drained 3" "drain on a tty"

@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "config/config_internal.h"
+#include "pexipsdk/queue.h"
 
 #ifndef CONFIG_DATA_DIR
 # error "CONFIG_DATA_DIR must point at tests/config/data"
@@ -684,7 +685,13 @@ START_TEST(test_url_and_names)
 		snprintf(msg, sizeof(msg), "pexipsdk.yaml:4: gc.queue: %s, got \"%s\"",
 			bad_names[i].why, bad_names[i].name);
 		parse_err(yaml, PEX_ECONFIG, msg);
+		/* one rule: the queue module refuses the same names, for the same reason */
+		ck_assert_int_eq(pex_queue_name_validate(bad_names[i].name), PEX_EINVAL);
+		ck_assert_msg(strstr(pex_error_last()->message, bad_names[i].why) != NULL,
+			"'%s' lacks '%s'", pex_error_last()->message, bad_names[i].why);
 	}
+	for (i = 0; i < PEX__ARRAY_SIZE(good_names); i++)
+		ck_assert_int_eq(pex_queue_name_validate(good_names[i]), 0);
 
 	cfg = parse_ok("pexip: {url: HTTP://127.0.0.1:8080}\n");
 	assert_str_key(cfg, "pexip.url", "HTTP://127.0.0.1:8080");

@@ -171,6 +171,11 @@ void rs_log(pex_log_level level, const char *fmt, ...)
 	(void)fmt;
 }
 
+void rs_log_context(const char *request_id)
+{
+	(void)request_id;
+}
+
 long long rs_now_ms(void)
 {
 	return FUZZ_NOW * 1000;
@@ -1140,8 +1145,6 @@ static void run_text(char *in)
 	const char *e = next_unit(&in);
 	pex_pool_room room;
 	json_object *o, *err;
-	char mstext[64];
-	double ms;
 	rs_text t;
 	size_t bytes = strlen(e) * 977;
 	int status = (int)strlen(d) * 37 - 100, aborted = (int)(strlen(c) & 1);
@@ -1164,8 +1167,14 @@ static void run_text(char *in)
 	room.alias = (char *)b;
 	room.guest_pin = (char *)c;
 	room.tag = (char *)d;
-	rs_text_init(&t);
-	rs_json_pool_room(&t, &room);
+	/* the library's builder (room-server's create answer), as json-c wrote it */
+	{
+		pex_buf jb = PEX_BUF_INIT;
+		CHECK(pex_pool_room_to_json(&jb, &room) == 0);
+		rs_text_init(&t);
+		rs_text_put(&t, jb.ptr, jb.size);
+		pex_buf_dispose(&jb);
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(room.name));
 	json_object_object_add(o, "id", json_object_new_int64(room.id));
@@ -1174,21 +1183,25 @@ static void run_text(char *in)
 	json_object_object_add(o, "tag", json_object_new_string(room.tag));
 	same_text(&t, o);
 
-	/* the access log line, as on_completed built it with json-c */
-	ms = (double)strlen(a) * 1.0009765625 + (double)strlen(e) / 3.0;
-	rs_text_init(&t);
-	rs_access_line(&t, c, a, b, status, ms, bytes, aborted);
-	o = json_object_new_object();
-	json_object_object_add(o, "ts", json_object_new_string(c));
-	json_object_object_add(o, "method", json_object_new_string(a));
-	json_object_object_add(o, "path", json_object_new_string(b));
-	json_object_object_add(o, "status", json_object_new_int(status));
-	snprintf(mstext, sizeof(mstext), "%.3f", ms);
-	json_object_object_add(o, "ms", json_object_new_double_s(ms, mstext));
-	json_object_object_add(o, "bytes", json_object_new_int64((long long)bytes));
-	if (aborted)
-		json_object_object_add(o, "aborted", json_object_new_boolean(1));
-	same_text(&t, o);
+	/* a log line (an access line's fields): what json-c makes of the
+	 * same object, string fields as strings and the others as integers */
+	{
+		pex_log_field f[] = { { "method", a, 0 }, { "path", b, 0 }, { "status", NULL, status },
+			{ "duration_ms", NULL, (long long)strlen(e) * 7 - 3 }, { "bytes", NULL, (long long)bytes },
+			{ "aborted", NULL, 1 } };
+		size_t nf = sizeof(f) / sizeof(f[0]) - !aborted, i;
+		rs_text_init(&t);
+		rs_log_line_json(&t, c, d, e, a, f, nf);
+		o = json_object_new_object();
+		json_object_object_add(o, "ts", json_object_new_string(c));
+		json_object_object_add(o, "level", json_object_new_string(d));
+		json_object_object_add(o, "component", json_object_new_string(e));
+		json_object_object_add(o, "msg", json_object_new_string(a));
+		for (i = 0; i < nf; i++)
+			json_object_object_add(o, f[i].key, f[i].str ? json_object_new_string(f[i].str) :
+				json_object_new_int64(f[i].num));
+		same_text(&t, o);
+	}
 
 	/* printf into a text that has to grow past its inline buffer */
 	rs_text_init(&t);

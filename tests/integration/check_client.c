@@ -88,6 +88,22 @@ START_TEST(test_crud)
 	ck_assert_uint_eq(pex_room_alias_count(r), 1);
 	ck_assert_str_eq(pex_room_alias(r, 0), "meet.crud@example.com");
 	ck_assert_int_eq(pex_room_allow_guests(r), 1);
+	/* the one room JSON builder (pexctl get --json, room-server GET /room) */
+	{
+		pex_buf b = PEX_BUF_INIT;
+		char want[512];
+		ck_assert_int_eq(pex_room_to_json(&b, r), 0);
+		snprintf(want, sizeof(want), "{\"name\":\"vmr_crud\",\"id\":%lld,"
+			"\"alias\":\"meet.crud@example.com\",\"aliases\":[\"meet.crud@example.com\"],"
+			"\"guest_pin\":\"654321\",\"pin\":\"123456\",\"tag\":\"\","
+			"\"service_type\":\"conference\",\"description\":\"\",\"allow_guests\":true,"
+			"\"participant_limit\":null,\"creation_time\":\"%s\"}", id,
+			pex_room_creation_time(r));
+		ck_assert_str_eq(b.ptr, want);
+		ck_assert_uint_eq(b.size, strlen(want));
+		ck_assert_int_eq(pex_room_to_json(&b, NULL), PEX_EINVAL);
+		pex_buf_dispose(&b);
+	}
 	pex_room_free(r);
 
 	p.tag = "https://svc.example.com/x?y=1&z=%20";
@@ -116,11 +132,11 @@ START_TEST(test_crud)
 		ck_assert_str_eq(pex_error_last()->field_errors[0].field, "pin");
 	}
 
-	ck_assert_int_eq(pex_room_delete_by_name(c, "vmr_crud", &deleted), 0);
+	ck_assert_int_eq(pex_room_delete_by_name(&deleted, c, "vmr_crud"), 0);
 	ck_assert_int_eq(deleted, 1);
-	ck_assert_int_eq(pex_room_delete_by_name(c, "vmr_crud", &deleted), 0);
+	ck_assert_int_eq(pex_room_delete_by_name(&deleted, c, "vmr_crud"), 0);
 	ck_assert_int_eq(deleted, 0);
-	ck_assert_int_eq(pex_room_delete(c, id, &deleted), 0);
+	ck_assert_int_eq(pex_room_delete(&deleted, c, id), 0);
 	ck_assert_int_eq(deleted, 0);
 	ck_assert_int_eq(pex_room_get(&r, c, id), PEX_ENOTFOUND);
 	ck_assert_int_eq(pex_room_get_by_name(&r, c, "vmr_crud"), PEX_ENOTFOUND);
@@ -150,6 +166,7 @@ START_TEST(test_pagination_45)
 	pex_room *r;
 	char name[64];
 	int i, n = 0, err, seen[45] = { 0 };
+	long long total = 0;
 
 	ck_assert_int_eq(emu_start(&e, NULL), 0);
 	c = basic_client(&e, 5, 3);
@@ -161,7 +178,9 @@ START_TEST(test_pagination_45)
 	f.name_prefix = "page_";
 	f.page_size = 10;
 	ck_assert_int_eq(pex_room_iter_new(&it, c, &f), 0);
-	ck_assert_int_eq(pex_room_iter_total(it), -1);
+	ck_assert_int_eq(pex_room_iter_total(&total, it), 0);
+	ck_assert_int_eq(total, -1);
+	ck_assert_int_eq(pex_room_iter_total(NULL, it), PEX_EINVAL);
 	while ((err = pex_room_iter_next(&r, it)) == 0) {
 		int k = atoi(pex_room_name(r) + 5);
 		ck_assert_int_eq(strncmp(pex_room_name(r), "page_", 5), 0);
@@ -174,7 +193,8 @@ START_TEST(test_pagination_45)
 	ck_assert_int_eq(n, 45);
 	for (i = 0; i < 45; i++)
 		ck_assert_int_eq(seen[i], 1);
-	ck_assert_int_eq(pex_room_iter_total(it), 45);
+	ck_assert_int_eq(pex_room_iter_total(&total, it), 0);
+	ck_assert_int_eq(total, 45);
 	pex_room_iter_free(it);
 	/* five pages of ten were fetched */
 	ck_assert_int_ge(emu_stat(&e, "requests"), 46 + 5);
@@ -260,8 +280,14 @@ START_TEST(test_oauth_token_lifecycle)
 		pex_room_free(r);
 	}
 	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), 1);
-	pex_client_get_stats(c, &st);
+	/* a versioned report: initialised by the caller, filled for its version */
+	ck_assert_int_eq(pex_client_stats_init(&st, PEX_CLIENT_STATS_VERSION), 0);
+	ck_assert_int_eq(pex_client_get_stats(&st, c), 0);
 	ck_assert_uint_eq(st.token_fetches, 1);
+	st.version = PEX_CLIENT_STATS_VERSION + 1;
+	ck_assert_int_eq(pex_client_get_stats(&st, c), PEX_EINVAL);
+	ck_assert_int_eq(pex_client_get_stats(NULL, c), PEX_EINVAL);
+	ck_assert_int_eq(pex_client_stats_init(&st, 1), 0);
 
 	/* refreshed before expiry: ttl 4 s, refresh a quarter early (3 s) */
 	sleep(3);
@@ -526,7 +552,7 @@ static void list_names(char *out, size_t size, pex_client *c, const pex_room_fil
 	}
 	ck_assert_msg(err == PEX_ITEROVER, "%s", pex_error_last()->message);
 	if (total)
-		*total = pex_room_iter_total(it);
+		ck_assert_int_eq(pex_room_iter_total(total, it), 0);
 	pex_room_iter_free(it);
 }
 
@@ -695,7 +721,8 @@ START_TEST(test_oauth_401_persists)
 	/* exactly one refresh, the request tried with each token, then the error */
 	ck_assert_int_eq(emu_stat(&e, "tokens_issued"), issued + 1);
 	ck_assert_int_eq(emu_stat(&e, "by_method.GET"), gets + 2);
-	pex_client_get_stats(c, &st);
+	ck_assert_int_eq(pex_client_stats_init(&st, PEX_CLIENT_STATS_VERSION), 0);
+	ck_assert_int_eq(pex_client_get_stats(&st, c), 0);
 	ck_assert_uint_eq(st.token_fetches, 2);
 	pex_client_free(c);
 	emu_stop(&e);
@@ -731,7 +758,7 @@ START_TEST(test_survives_30pct_503)
 		pex_room_free(r);
 	}
 	for (i = 0; i < 20; i++) {
-		ck_assert_int_eq(pex_room_delete(c, ids[i], &deleted), 0);
+		ck_assert_int_eq(pex_room_delete(&deleted, c, ids[i]), 0);
 	}
 	ck_assert_int_gt(emu_stat(&e, "faults_injected"), 5);
 	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"rate_503\": 0}", NULL), 200);

@@ -1222,7 +1222,7 @@ START_TEST(test_gc_rerun_after_kill)
 	/* a sweeper leased 4 messages, deleted one room, then died */
 	ck_assert_int_eq(pex_queue_receive_batch(&m, &n, f.dq, 4, 1), 0);
 	ck_assert_uint_eq(n, 4);
-	ck_assert_int_eq(pex_room_delete_by_name(f.c, "vmr_k0", &deleted), 0);
+	ck_assert_int_eq(pex_room_delete_by_name(&deleted, f.c, "vmr_k0"), 0);
 	ck_assert_int_eq(deleted, 1);
 	pex_message_array_free(m, n);
 	/* a sweep now sees only the 2 it can lease */
@@ -1645,7 +1645,7 @@ START_TEST(test_gc_non_ascii_250)
 	s.name = "vmr_\xff";
 	ck_assert_int_eq(pex_room_create(&id, f.c, &s), PEX_EINVAL);
 	ck_assert_str_eq(pex_error_last()->message, "room name is not valid UTF-8 (byte 0xff at offset 4)");
-	ck_assert_int_eq(pex_room_delete_by_name(f.c, "vmr_\xff", NULL), PEX_EINVAL);
+	ck_assert_int_eq(pex_room_delete_by_name(NULL, f.c, "vmr_\xff"), PEX_EINVAL);
 	/* tags and descriptions count characters too */
 	s.name = "vmr_text";
 	s.description = name;

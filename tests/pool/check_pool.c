@@ -195,7 +195,7 @@ static const char *room_tag(fx *f, const char *name)
 static void delete_out_of_band(fx *f, const char *name)
 {
 	int deleted = 0;
-	ck_assert_int_eq(pex_room_delete_by_name(f->c, name, &deleted), 0);
+	ck_assert_int_eq(pex_room_delete_by_name(&deleted, f->c, name), 0);
 	ck_assert_int_eq(deleted, 1);
 }
 

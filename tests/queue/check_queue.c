@@ -502,6 +502,41 @@ START_TEST(test_registry_uri)
 	ck_assert_str_eq(pex__queue_backend(q)->name, "memory");
 	pex_queue_free(q);
 
+	/* one table: the built-ins stand in it first, listed from it, and can be
+	 * neither registered again nor unregistered */
+	ck_err(pex_queue_open(&q, "nope:", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "unknown queue URI scheme 'nope:' (expected "
+		"memory:, sqlite:PATH, azure:CONNECTION-STRING or postgres:CONNINFO; registered: tq+1:)");
+	ck_err(pex_queue_open(&q, "sqlite:", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"queue URI 'sqlite:' needs a database path (sqlite:PATH)");
+	ck_err(pex_queue_open(&q, "postgres:", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"queue URI 'postgres:' needs a libpq connection string or URI (postgres:CONNINFO)");
+	ck_err(pex_queue_open(&q, "memory:x", "abc"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "queue URI 'memory:' takes nothing after the colon");
+	ck_err(pex_queue_backend_register("sqlite", tb_factory, &st), PEX_EEXISTS);
+	ck_msg_has("built in");
+	ck_err(pex_queue_backend_unregister("azure"), PEX_ENOTFOUND);
+	/* the constructors share their checks: out, options, version, location */
+	{
+		pex_queue_sqlite_options so = PEX_QUEUE_SQLITE_OPTIONS_INIT;
+		pex_queue_backend *b = (pex_queue_backend *)&st;
+		ck_err(pex_queue_backend_sqlite_new(&b, &so), PEX_EINVAL);
+		ck_assert_ptr_null(b);
+		ck_assert_str_eq(pex_error_last()->message, "sqlite queue: no database path given");
+		ck_err(pex_queue_backend_sqlite_new(&b, NULL), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message,
+			"pex_queue_backend_sqlite_new: the pex_queue_sqlite_options are missing");
+		so.version = 2;
+		so.path = "x.db";
+		ck_err(pex_queue_backend_sqlite_new(&b, &so), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message,
+			"unsupported pex_queue_sqlite_options version 2 (this library knows 1..1)");
+		ck_err(pex_queue_backend_memory_new(NULL), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message, "pex_queue_backend_memory_new: out is NULL");
+	}
+
 	ck_ok(pex_queue_backend_unregister("tq+1"));
 	ck_err(pex_queue_open(&q, "tq+1:x", "abc"), PEX_EINVAL);
 	ck_err(pex_queue_backend_unregister("tq+1"), PEX_ENOTFOUND);
@@ -1077,6 +1112,11 @@ START_TEST(test_poolmsg_raw_json)
 	ck_assert_str_eq(r.name, "vmr_2");
 	ck_assert_int_eq(r.id, 77);
 	ck_assert_ptr_null(r.alias);
+	ck_assert_int_eq(r.created, 1704164645);
+	pex__room_ref_dispose(&r);
+
+	/* the same Pexip time parser as the pool's: an offset is applied */
+	ck_decode_ok(&r, "{\"name\":\"vmr_4\",\"created\":\"2024-01-02T04:04:05+01:00\"}");
 	ck_assert_int_eq(r.created, 1704164645);
 	pex__room_ref_dispose(&r);
 

@@ -577,9 +577,9 @@ START_TEST(test_bad_names)
 		{ "abc_def", "lowercase" },
 		{ "ab c", "lowercase" },
 		{ "caf\xc3\xa9", "lowercase" },
-		{ "-abc", "start with" },
-		{ "abc-", "end with" },
-		{ "a--bc", "'--'" },
+		{ "-abc", "start and end with" },
+		{ "abc-", "start and end with" },
+		{ "a--bc", "\"--\"" },
 		{ "a123456789012345678901234567890123456789012345678901234567890123", "3 to 63" },
 	};
 	pex_queue *q = NULL;

@@ -201,7 +201,7 @@ if [ -z "$addr" ]; then bad "room server did not start: $(tail -3 "$out/server.e
 	wait "$srv_pid"
 	[ $? -eq 0 ] && ok || bad "room server did not exit 0 on SIGTERM"
 	srv_pid=
-	contains "$out/server.err" '"status":401' "the 401s are in the access log"
+	contains "$out/server.err" ' status=401 ' "the 401s are in the access log"
 	contains "$out/server.err" '/room/create?uuiData&token' "the access log keeps query keys only"
 fi
 
@@ -225,9 +225,9 @@ echo "secrets: ${#secrets[@]} values searched in $nfiles output files of $step c
 base_cfg "$work/lit.yaml" "$PW"         # a literal password
 chmod 644 "$work/lit.yaml"
 run 0 lit-644 -- "$PEXCTL" -c "$work/lit.yaml" config check
-contains "$out/lit-644.err" "pexctl: warning: $work/lit.yaml: pexip.auth.password holds a literal secret and the file is readable by group and others (mode 0644); use env:/file: or chmod 600" "warning for a 0644 file"
+contains "$out/lit-644.err" "pexctl: warn: $work/lit.yaml: pexip.auth.password holds a literal secret and the file is readable by group and others (mode 0644); use env:/file: or chmod 600" "warning for a 0644 file"
 run 0 lit-644-json -- "$PEXCTL" -c "$work/lit.yaml" --json config check
-contains "$out/lit-644-json.err" "pexctl: warning:" "warning with --json (on stderr)"
+contains "$out/lit-644-json.err" "pexctl: warn:" "warning with --json (on stderr)"
 jq -e . "$out/lit-644-json.out" >/dev/null && ok || bad "--json output is not one JSON document"
 run 0 lit-644-q -- "$PEXCTL" -c "$work/lit.yaml" -q config check
 lacks "$out/lit-644-q.err" "warning" "-q silences the warning"

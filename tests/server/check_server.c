@@ -6,6 +6,7 @@
  *
  * PEX_UNDER_VALGRIND=1 (the valgrind test setup) runs the server under
  * valgrind too, with smaller loads, and checks its exit status at SIGTERM. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -269,6 +270,8 @@ static const char *const *g_server_env;
 /* When set, servers started get these server.jwt members instead of
  * jwks_file ("jwks_url: ..., ca_file: ..."). */
 static const char *g_jwt_keys;
+/* When set, log.level of configs written (else info). */
+static const char *g_log_level;
 
 static void write_config(const char *path, const char *db, const char *queue, int depth,
 	const server_opts *so)
@@ -294,7 +297,7 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"  listen: \"127.0.0.1:8080\"\n"
 		"  api_keys: [other-key, %s]\n"
 		"  jwt: {issuer: \"%s\", audience: \"%s\", %s%s%s}\n"
-		"log: {level: info, format: %s}\n",
+		"log: {level: %s, format: %s}\n",
 		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : "  backend: sqlite\n",
 		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" : "  sqlite: {path: ",
 		g_pg_conninfo ? "" : db, g_pg_conninfo ? "" : "}\n", queue, depth,
@@ -307,7 +310,7 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		ISSUER, AUDIENCE, g_jwt_keys ? g_jwt_keys : "jwks_file: ",
 		g_jwt_keys ? "" : so && so->jwks ? so->jwks : g_dir,
 		g_jwt_keys || (so && so->jwks) ? "" : "/jwks.json",
-		so && so->log_text ? "text" : "json");
+		g_log_level ? g_log_level : "info", so && so->log_text ? "text" : "json");
 	fclose(f);
 }
 
@@ -463,6 +466,7 @@ typedef struct resp_t {
 	int has_process_time;
 	char allow[64];
 	char ctype[128];
+	char request_id[256];   /* the X-Request-Id answered, "" when none */
 	curl_off_t uploaded;  /* request body bytes actually sent */
 } resp_t;
 
@@ -491,6 +495,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)(len - 9), p + 7);
 	} else if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0) {
 		snprintf(r->ctype, sizeof(r->ctype), "%.*s", (int)(len - 16), p + 14);
+	} else if (len > 14 && strncasecmp(p, "X-Request-Id: ", 14) == 0) {
+		snprintf(r->request_id, sizeof(r->request_id), "%.*s", (int)(len - 16), p + 14);
 	}
 	return len;
 }
@@ -1756,12 +1762,30 @@ START_TEST(test_two_servers_one_queue)
 }
 END_TEST
 
+/* 1 when the @p len bytes at @p p are an ISO-8601 UTC time with
+ * milliseconds, "2026-12-04T15:48:48.123Z" (len 24). */
+static int is_log_ts(const char *p, size_t len)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	size_t i;
+	if (len != sizeof(shape) - 1 || strnlen(p, len) < len)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (shape[i] == 'd' ? !isdigit((unsigned char)p[i]) : p[i] != shape[i])
+			return 0;
+	return 1;
+}
+
 /* No secret reaches the server's log. */
 START_TEST(test_log_has_no_secrets)
 {
-	char path[300], *log;
+	char path[300], *log, *p;
 	snprintf(path, sizeof(path), "%s/main.log", g_dir);
 	ck_assert_ptr_nonnull(log = slurp(path));
+	/* the ids the server made are random hex: "6869" may be in one */
+	for (p = log; (p = strstr(p, "\"request_id\":\"")); )
+		for (p += 14; *p && *p != '"'; p++)
+			*p = '-';
 	ck_assert_ptr_nonnull(strstr(log, "\"path\":\"/room/create?uuiData\""));
 	ck_assert_ptr_null(strstr(log, API_KEY));
 	ck_assert_ptr_null(strstr(log, "wrong-key"));
@@ -2189,7 +2213,7 @@ START_TEST(test_timers_fire)
 	snprintf(path, sizeof(path), "%s/timers.log", g_dir);
 	{
 		long long until = now_ms() + wait;
-		while ((log = slurp(path)) && !strstr(log, "\"msg\":\"metrics {") && now_ms() < until) {
+		while ((log = slurp(path)) && !strstr(log, "\"msg\":\"metrics\"") && now_ms() < until) {
 			free(log);
 			usleep(100 * 1000);
 		}
@@ -2203,10 +2227,10 @@ START_TEST(test_timers_fire)
 	}
 	ck_assert_int_eq(server_stop(&s), 0);
 	ck_assert_ptr_nonnull(log = slurp(path));
-	ck_assert_msg(strstr(log, "\"msg\":\"metrics {\\\"pool_depth\\\":"), "no metrics line in %s", path);
+	ck_assert_msg(strstr(log, "\"msg\":\"metrics\",\"pool_depth\":"), "no metrics line in %s", path);
 	ck_assert_msg(strstr(log, "gc: deleted=1 "), "no GC line for the due room in %s", path);
 	ck_assert_msg(strstr(log, " orphans_found=1 orphans_deleted=1"), "no orphan sweep line in %s", path);
-	ck_assert_msg(!strstr(log, "\"method\":"), "a request reached the server: %s", path);
+	ck_assert_msg(!strstr(log, "\"component\":\"access\""), "a request reached the server: %s", path);
 	free(log);
 	/* and nothing else: the pool's rooms are still there */
 	check_pool_on_pexip(&s, "tmr_", 2);
@@ -2834,14 +2858,131 @@ START_TEST(test_log_forging)
 		p += *p == '\n';
 		ck_assert_msg(strncmp(p, "room-server: error: FORGED", 26) != 0, "a forged line: %s", log);
 	}
-	/* every line is the server's own */
+	/* every line is the server's own: "TS room-server: ", TS in UTC */
 	for (p = log; *p; p = strchr(p, '\n') + 1) {
-		ck_assert_msg(strncmp(p, "room-server: ", 13) == 0 || strncmp(p, "{\"ts\"", 5) == 0,
+		ck_assert_msg(is_log_ts(p, 24) && strncmp(p + 24, " room-server: ", 14) == 0,
 			"a line that is not the server's: %.80s", p);
+		ck_assert_msg(strncmp(p + 38, "error: FORGED", 13) != 0, "a forged line: %s", log);
 		if (!strchr(p, '\n'))
 			break;
 	}
 	free(log);
+}
+END_TEST
+
+/* One line of a JSON log: one object whose required keys are there, whose
+ * ts is ISO-8601 UTC, whose keys keep the JSON type they had on the lines
+ * before (@p keys/@p types, *nkeys of them) and whose string values are
+ * not JSON texts. Returns the object. */
+static json_object *check_log_line(const char *line, char (*keys)[64], json_type *types, size_t *nkeys,
+	size_t max)
+{
+	static const char *const required[] = { "ts", "level", "component", "msg" };
+	json_object *o = json_tokener_parse(line), *v;
+	size_t i;
+
+	ck_assert_msg(o && json_object_is_type(o, json_type_object), "not one JSON object: %s", line);
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		ck_assert_msg(json_object_object_get_ex(o, required[i], &v) && json_object_is_type(v, json_type_string),
+			"no string '%s': %s", required[i], line);
+	json_object_object_get_ex(o, "ts", &v);
+	ck_assert_msg(is_log_ts(json_object_get_string(v), strlen(json_object_get_string(v))),
+		"ts is not ISO-8601 UTC: %s", line);
+	json_object_object_foreach(o, key, val) {
+		json_type t = json_object_get_type(val);
+		for (i = 0; i < *nkeys && strcmp(keys[i], key) != 0; i++)
+			;
+		if (i == *nkeys) {
+			ck_assert_uint_lt(*nkeys, max);
+			snprintf(keys[i], 64, "%s", key);
+			types[(*nkeys)++] = t;
+		}
+		ck_assert_msg(types[i] == t, "'%s' is a %s here, a %s before: %s", key, json_type_to_name(t),
+			json_type_to_name(types[i]), line);
+		if (t == json_type_string) {
+			const char *sv = json_object_get_string(val);
+			json_object *inner = (*sv == '{' || *sv == '[') ? json_tokener_parse(sv) : NULL;
+			ck_assert_msg(!inner, "'%s' holds JSON: %s", key, line);
+		}
+	}
+	return o;
+}
+
+static const char *jstr_of(json_object *o, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
+		json_object_get_string(v) : NULL;
+}
+
+/* log.format json: every line (server, library, access) is one JSON object
+ * with the same keys and types throughout; X-Request-Id is kept when it
+ * is a token, echoed, and on the Pexip request lines of its request; a bad
+ * one is replaced and never reaches the log. */
+START_TEST(test_json_log_lines)
+{
+	const char *args[] = { "--prefetch", "0", NULL };
+	static const char bad_id[] = "forged\" \"level\":\"error";
+	char keys[64][64], path[300], hdr[300], made[256], *log, *line, *save = NULL;
+	json_type types[64];
+	size_t nkeys = 0, lines = 0;
+	int pexip_lines = 0, access_lines = 0, made_lines = 0;
+	server_opts so;
+	server_t srv;
+	req_opts o;
+	resp_t r;
+
+	memset(&so, 0, sizeof(so));
+	so.args = args;
+	g_log_level = "debug";
+	server_start_opts(&srv, "jsonlog", 1, &so);
+	g_log_level = NULL;
+	ck_assert_int_eq(wait_depth(&srv, 1, g_valgrind ? 300000 : 60000), 1);
+	memset(&o, 0, sizeof(o));
+	o.api_key = API_KEY;
+	o.extra_header = "X-Request-Id: req-42.abc_DEF";
+	ck_assert_int_eq(http(&r, srv.base, "POST", "/room/create", NULL, 0, &o), 200);
+	ck_assert_str_eq(r.request_id, "req-42.abc_DEF");
+	resp_free(&r);
+	/* a bad id (a space, a quote) is replaced by one the server makes */
+	snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", bad_id);
+	o.extra_header = hdr;
+	ck_assert_int_eq(http(&r, srv.base, "GET", "/room/not-there-x", NULL, 0, &o), 404);
+	ck_assert_str_ne(r.request_id, "");
+	ck_assert_ptr_null(strstr(r.request_id, "forged"));
+	snprintf(made, sizeof(made), "%s", r.request_id);
+	resp_free(&r);
+	/* none: one is made too, a new one */
+	o.extra_header = NULL;
+	ck_assert_int_eq(http(&r, srv.base, "GET", "/public/health", NULL, 0, &o), 200);
+	ck_assert_uint_eq(strspn(r.request_id, "0123456789abcdef"), 16);
+	ck_assert_str_ne(r.request_id, made);
+	resp_free(&r);
+	ck_assert_int_eq(server_stop(&srv), 0);
+
+	snprintf(path, sizeof(path), "%s/jsonlog.log", g_dir);
+	ck_assert_ptr_nonnull(log = slurp(path));
+	ck_assert_ptr_null(strstr(log, "forged"));
+	for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_object *l = check_log_line(line, keys, types, &nkeys, 64);
+		const char *id = jstr_of(l, "request_id"), *comp = jstr_of(l, "component");
+		lines++;
+		if (id && strcmp(id, "req-42.abc_DEF") == 0) {
+			pexip_lines += strcmp(comp, "pexipsdk") == 0 && strcmp(jstr_of(l, "msg"), "pexip request") == 0 &&
+				jstr_of(l, "method") && jstr_of(l, "path");
+			access_lines += strcmp(comp, "access") == 0;
+		}
+		if (id && strcmp(id, made) == 0 && strcmp(comp, "access") == 0) {
+			ck_assert_str_eq(jstr_of(l, "remote"), "127.0.0.1");
+			made_lines++;
+		}
+		json_object_put(l);
+	}
+	free(log);
+	ck_assert_uint_gt(lines, 5);
+	ck_assert_msg(pexip_lines >= 1, "no Pexip request line with the request id");
+	ck_assert_int_eq(access_lines, 1);
+	ck_assert_int_eq(made_lines, 1);
 }
 END_TEST
 
@@ -3504,6 +3645,7 @@ static Suite *server_suite(void)
 	ADD(test_probes_pexip_down);
 	ADD(test_probes_stopping);
 	ADD(test_log_has_no_secrets);
+	ADD(test_json_log_lines);
 #undef ADD
 	suite_add_tcase(s, tc);
 	return s;

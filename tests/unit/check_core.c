@@ -14,9 +14,26 @@
 
 #include "internal.h"
 #include "pexipsdk/room.h"
+#include "pexipsdk/uui.h"
+#include "pexipsdk/sys/queue_backend.h"
 #include "http/http_internal.h"
 
 /* ---- errors ---- */
+
+/* base64url without padding (a JWT's parts), decoded by the test: the
+ * library only ever encodes it. */
+static int b64url_decode(pex_buf *out, const char *in, size_t n)
+{
+	char text[1024];
+	size_t i;
+
+	ck_assert_uint_lt(n + 3, sizeof(text));
+	for (i = 0; i < n; i++)
+		text[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+	while (i % 4)
+		text[i++] = '=';
+	return pex__base64_decode(out, text, i);
+}
 
 START_TEST(test_error_table)
 {
@@ -65,7 +82,7 @@ START_TEST(test_buf_and_base64)
 	ck_assert_int_eq(pex__base64url_encode(&b, "hello?>", 7), 0);
 	ck_assert_str_eq(b.ptr, "aGVsbG8_Pg");
 	pex__buf_clear(&d);
-	ck_assert_int_eq(pex__base64url_decode(&d, b.ptr, b.size), 0);
+	ck_assert_int_eq(b64url_decode(&d, b.ptr, b.size), 0);
 	ck_assert_str_eq(d.ptr, "hello?>");
 	pex__buf_clear(&d);
 	ck_assert_int_eq(pex__base64_decode(&d, "aGVsbG8", 7), PEX_EPARSE);
@@ -159,7 +176,7 @@ static int verify_es256(const char *jwt, EVP_PKEY *pub)
 	int derlen, ok;
 	EVP_MD_CTX *md;
 	ck_assert_ptr_nonnull(dot2);
-	ck_assert_int_eq(pex__base64url_decode(&sig, dot2 + 1, strlen(dot2 + 1)), 0);
+	ck_assert_int_eq(b64url_decode(&sig, dot2 + 1, strlen(dot2 + 1)), 0);
 	ck_assert_uint_eq(sig.size, 64);
 	es = ECDSA_SIG_new();
 	ECDSA_SIG_set0(es, BN_bin2bn((unsigned char *)sig.ptr, 32, NULL),
@@ -184,7 +201,7 @@ static json_object *decode_part(const char *jwt, int part)
 	for (int i = 0; i < part; i++)
 		p = strchr(p, '.') + 1;
 	end = strchr(p, '.');
-	ck_assert_int_eq(pex__base64url_decode(&b, p, end ? (size_t)(end - p) : strlen(p)), 0);
+	ck_assert_int_eq(b64url_decode(&b, p, end ? (size_t)(end - p) : strlen(p)), 0);
 	o = json_tokener_parse(b.ptr);
 	pex_buf_dispose(&b);
 	ck_assert_ptr_nonnull(o);
@@ -366,10 +383,115 @@ START_TEST(test_text_chars)
 	ck_assert_int_eq(pex_room_name_check("bad\xc0name"), PEX_EINVAL);
 	ck_assert_str_eq(pex_error_last()->message, "room name is not valid UTF-8 (byte 0xc0 at offset 3)");
 	ck_assert_int_eq(pex_room_name_check(""), PEX_EINVAL);
+	/* one rule for names everywhere: C1 controls too (U+0085 NEL) */
+	ck_assert_int_eq(pex_room_name_check("bad\xc2\x85name"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"room name has a control character (U+0085) at offset 3");
+	ck_assert_int_eq(pex_room_name_check("bad\x01"), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"room name has a control character (U+0001) at offset 3");
+	ck_assert_int_eq(pex_room_name_check("a name with spaces"), 0);
+	ck_assert_int_eq(pex__room_name_ok("vmr a", 5, 1, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "contains whitespace (U+0020) at offset 3");
+	ck_assert_int_eq(pex__room_name_ok("vmr\xc2\xa0", 5, 1, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "contains whitespace (U+00A0) at offset 3");
+	ck_assert_int_eq(pex__room_name_ok("", 0, 0, why, sizeof(why)), 0);
+	ck_assert_str_eq(why, "is empty");
+}
+END_TEST
+
+/* One rule for every versioned struct's init function and version check. */
+START_TEST(test_versioned_structs)
+{
+	pex_room_spec spec;
+	pex_room_filter filter;
+	pex_client_options co;
+	pex_queue_sqlite_options so;
+	pex_tag_rules rules;
+
+	memset(&spec, 0xff, sizeof(spec));
+	ck_assert_int_eq(pex_room_spec_init(&spec, PEX_ROOM_SPEC_VERSION), 0);
+	ck_assert_uint_eq(spec.version, PEX_ROOM_SPEC_VERSION);
+	ck_assert_ptr_null(spec.name);
+	ck_assert_int_eq(spec.participant_limit, -1);
+	ck_assert_int_eq(pex_room_spec_init(&spec, 2), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_room_spec version 2 (this library knows 1..1)");
+	ck_assert_int_eq(pex_room_filter_init(NULL, 1), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "pex_room_filter_init: the pex_room_filter is NULL");
+	ck_assert_int_eq(pex_room_filter_init(&filter, 0), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_room_filter version 0 (this library knows 1..1)");
+	ck_assert_int_eq(pex_client_options_init(&co, 1), 0);
+	ck_assert_int_eq(pex_tag_rules_init(&rules, 1), 0);
+	ck_assert_int_eq(pex_queue_sqlite_options_init(&so, 7), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_queue_sqlite_options version 7 (this library knows 1..1)");
+	/* a struct whose version this library does not know is refused where it is used */
+	spec.version = 9;
+	spec.name = "vmr_x";
+	{
+		long long id = 0;
+		pex_client *c = NULL;
+		co.url = "https://pexip.example.com";
+		co.username = "u";
+		co.password = "p";
+		ck_assert_int_eq(pex_client_new(&c, &co), 0);
+		ck_assert_int_eq(pex_room_create(&id, c, &spec), PEX_EINVAL);
+		ck_assert_str_eq(pex_error_last()->message,
+			"unsupported pex_room_spec version 9 (this library knows 1..1)");
+		pex_client_free(c);
+	}
+}
+END_TEST
+
+/* One parser for the times Pexip writes (creation_time). */
+START_TEST(test_pexip_time)
+{
+	static const struct { const char *text; long long t; } cases[] = {
+		{ "2024-01-02T03:04:05", 1704164645 },
+		{ "2024-01-02T03:04:05.123456", 1704164645 },
+		{ "2024-01-02T03:04:05Z", 1704164645 },
+		{ "2024-01-02T03:04:05.5+00:00", 1704164645 },
+		{ "2024-01-02T04:34:05+01:30", 1704164645 },
+		{ "2024-01-02T01:04:05-02:00", 1704164645 },
+		{ "", -1 },
+		{ NULL, -1 },
+		{ "yesterday", -1 },
+		{ "2024-01-02T03:04:05Zjunk", -1 },
+		{ "2024-01-02T03:04:05+0a:00", -1 },
+		{ "2024-01-02T03:04:05+01:00x", -1 },
+	};
+	size_t i;
+
+	for (i = 0; i < PEX__ARRAY_SIZE(cases); i++)
+		ck_assert_msg(pex__pexip_time(cases[i].text) == cases[i].t, "'%s': %lld, not %lld",
+			cases[i].text ? cases[i].text : "(null)", pex__pexip_time(cases[i].text),
+			cases[i].t);
 }
 END_TEST
 
 /* ---- log escaping ---- */
+
+/* The one rule for untrusted text in a message (config values and keys). */
+START_TEST(test_text_escape)
+{
+	char out[32];
+
+	pex__text_escape(out, sizeof(out), "a\tb\xff\"c\\", 7, "\"\\", 80);
+	ck_assert_str_eq(out, "a\\x09b\\xff\\\"c\\\\");
+	pex__text_escape(out, sizeof(out), "caf\xc3\xa9'", 6, "'", 6);
+	ck_assert_str_eq(out, "caf\xc3\xa9\\'");
+	/* at most max bytes read, then "..." */
+	pex__text_escape(out, sizeof(out), "0123456789", 10, "", 4);
+	ck_assert_str_eq(out, "0123...");
+	/* no more than fits: whole escapes and sequences only */
+	pex__text_escape(out, 10, "\x01\x02\x03", 3, "", 80);
+	ck_assert_str_eq(out, "\\x01...");
+	pex__text_escape(out, 1, "abc", 3, "", 80);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
 
 static char g_logged[1100];
 
@@ -383,7 +505,7 @@ static void keep_log(pex_log_level level, const char *message, void *payload)
 START_TEST(test_log_escape)
 {
 	char out[64], tiny[6];
-	pex__logger lg = { keep_log, NULL, PEX_LOG_DEBUG };
+	pex__logger lg = { keep_log, NULL, PEX_LOG_DEBUG, NULL, NULL };
 
 	/* control characters and bytes that are not UTF-8 become \xHH */
 	ck_assert_uint_eq(pex_log_escape(out, sizeof(out), "a\nb\x1b[31m\xff\xc3\xa9"), 20);
@@ -406,12 +528,62 @@ START_TEST(test_log_escape)
 }
 END_TEST
 
+/* ---- log records ---- */
+
+static char g_rec_keys[256], g_rec_values[1100];
+
+static void keep_record(pex_log_level level, const char *message, const pex_log_field *fields,
+	size_t count, void *payload)
+{
+	size_t i;
+	(void)level;
+	(void)payload;
+	snprintf(g_logged, sizeof(g_logged), "%s", message);
+	g_rec_keys[0] = g_rec_values[0] = '\0';
+	for (i = 0; i < count; i++) {
+		char v[600];
+		if (fields[i].str)
+			snprintf(v, sizeof(v), "%s|", fields[i].str);
+		else
+			snprintf(v, sizeof(v), "#%lld|", fields[i].num);
+		strncat(g_rec_keys, fields[i].key, sizeof(g_rec_keys) - strlen(g_rec_keys) - 2);
+		strcat(g_rec_keys, ",");
+		strncat(g_rec_values, v, sizeof(g_rec_values) - strlen(g_rec_values) - 1);
+	}
+}
+
+/* Fields reach a record callback typed and escaped, and a string
+ * callback as " key=value" after the message. */
+START_TEST(test_log_fields)
+{
+	pex__logger lg = { keep_log, NULL, PEX_LOG_INFO, NULL, NULL };
+	pex_log_field f[] = { { "method", "GET", 0 }, { "path", "/a b\n\"c", 0 }, { "status", NULL, 200 },
+		{ "error", "", 0 } };
+
+	pex__log_fields(&lg, PEX_LOG_INFO, f, 4, "pexip %s", "request");
+	ck_assert_str_eq(g_logged, "pexip request method=GET path=\"/a b\\\\x0a\\\"c\" status=200 error=\"\"");
+	lg.record_cb = keep_record;
+	pex__log_fields(&lg, PEX_LOG_INFO, f, 4, "pexip %s", "request");
+	ck_assert_str_eq(g_logged, "pexip request");
+	ck_assert_str_eq(g_rec_keys, "method,path,status,error,");
+	ck_assert_str_eq(g_rec_values, "GET|/a b\\x0a\"c|#200||");
+	/* the level still applies; plain lines reach the record callback too */
+	g_logged[0] = '\0';
+	pex__log_fields(&lg, PEX_LOG_DEBUG, f, 4, "dropped");
+	ck_assert_str_eq(g_logged, "");
+	pex__log(&lg, PEX_LOG_WARN, "plain");
+	ck_assert_str_eq(g_logged, "plain");
+	ck_assert_str_eq(g_rec_keys, "");
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_error_table);
+	tcase_add_test(tc, test_log_fields);
 	tcase_add_test(tc, test_error_details);
 	tcase_add_test(tc, test_buf_and_base64);
 	tcase_add_test(tc, test_backoff_schedule);
@@ -422,6 +594,9 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_error_flat_and_other_shapes);
 	tcase_add_test(tc, test_location_ids);
 	tcase_add_test(tc, test_text_chars);
+	tcase_add_test(tc, test_pexip_time);
+	tcase_add_test(tc, test_text_escape);
+	tcase_add_test(tc, test_versioned_structs);
 	tcase_add_test(tc, test_log_escape);
 	suite_add_tcase(s, tc);
 	return s;

@@ -109,7 +109,7 @@ START_TEST(test_rules_init)
 	ck_assert_int_eq(pex_tag_rules_init(&r, PEX_TAG_RULES_VERSION + 1), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "version 2"));
 	ck_assert_int_eq(pex_tag_rules_init(NULL, PEX_TAG_RULES_VERSION), PEX_EINVAL);
-	ck_assert_str_eq(pex_error_last()->message, "pex_tag_rules_init: rules is NULL");
+	ck_assert_str_eq(pex_error_last()->message, "pex_tag_rules_init: the pex_tag_rules is NULL");
 }
 END_TEST
 
@@ -1019,6 +1019,41 @@ START_TEST(test_golden)
 }
 END_TEST
 
+
+/* One reader of the tag rules from the configuration (pexctl, room-server
+ * and the pool all call it). */
+START_TEST(test_tag_rules_from_config)
+{
+	static const char yaml[] = "pexip:\n  url: https://pexip.example.com\n  auth:\n"
+		"    username: u\n    password: p\ntag:\n  url_template: \"https://svc.example.com/s?u={uui}\"\n"
+		"  allowed_hosts: [media.example.com, b.example.com]\n";
+	pex_config *cfg = NULL;
+	pex_tag_rules r;
+	pex_buf out = PEX_BUF_INIT;
+
+	ck_assert_msg(pex_config_parse(&cfg, yaml, strlen(yaml), "t.yaml") == 0, "%s", pex_error_last()->message);
+	memset(&r, 0xff, sizeof(r));
+	ck_assert_int_eq(pex_tag_rules_from_config(&r, cfg), 0);
+	ck_assert_uint_eq(r.version, PEX_TAG_RULES_VERSION);
+	ck_assert_str_eq(r.url_template, "https://svc.example.com/s?u={uui}");
+	ck_assert_uint_eq(r.allowed_host_count, 2);
+	ck_assert_str_eq(r.allowed_hosts[1], "b.example.com");
+	ck_assert_uint_eq(r.max_octets, 0);
+	ck_assert_int_eq(pex_uui_to_tag(&out, "41", &r), 0);
+	ck_assert_str_eq(out.ptr, "https://svc.example.com/s?u=A");
+	pex_buf_dispose(&out);
+	pex_config_free(cfg);
+
+	/* the defaults: no template, no hosts */
+	ck_assert_int_eq(pex_config_new_defaults(&cfg), 0);
+	ck_assert_int_eq(pex_tag_rules_from_config(&r, cfg), 0);
+	ck_assert_ptr_null(r.url_template);
+	ck_assert_uint_eq(r.allowed_host_count, 0);
+	pex_config_free(cfg);
+	ck_assert_int_eq(pex_tag_rules_from_config(&r, NULL), PEX_EINVAL);
+}
+END_TEST
+
 static Suite *uui_suite(void)
 {
 	Suite *s = suite_create("uui");
@@ -1060,6 +1095,7 @@ static Suite *uui_suite(void)
 	tcase_add_test(tc, test_tag_url_text);
 	tcase_add_test(tc, test_tag_url_shape);
 	tcase_add_test(tc, test_tag_url_hosts);
+	tcase_add_test(tc, test_tag_rules_from_config);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("golden");
