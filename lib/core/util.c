@@ -1,7 +1,8 @@
-/* Small pure helpers the modules share, so that each rule is written once:
- * base64 and base64url, UTF-8 decoding and Pexip's character limit, URL
- * encoding, OAuth2 scope syntax; and the clocks and the random source
- * (OpenSSL) every module takes its time and randomness from. */
+/* Small helpers the modules share, so that each is written once: base64,
+ * base64url and hex, UTF-8 decoding and Pexip's character limit, URL
+ * encoding, OAuth2 scope syntax, reading a descriptor whole; and the clocks
+ * and the random source (OpenSSL) every module takes its time and
+ * randomness from. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
