@@ -18,6 +18,8 @@
  *   queue.c    "queue": #9, lease + delete per second on one queue URI
  *   servers.c  "servers": #10, room-server creates per second, one server and
  *              two servers on one database (SQLite, or PostgreSQL with --postgres)
+ *   sizing.c   "sizing": #11 the sustained hand-out rate against the Pexip
+ *              budget, #12 a demand profile, fixed depth against self-sizing
  */
 #ifndef PEX_BENCH_H
 #define PEX_BENCH_H
@@ -42,6 +44,8 @@ typedef struct bench_opts {
 	                            at $PEX_PG_CONNINFO (tests/postgres/pg.sh), else SQLite */
 	const char *db_name;     /* database (SQLite file) name the room servers share;
 	                            NULL: each server's own name */
+	const char *pool_extra;  /* more lines of the servers' pool: section (indented),
+	                            or NULL; ready_after_s there replaces the default 0 */
 } bench_opts;
 
 /* ---- time and statistics (util.c) ---- */
@@ -156,5 +160,6 @@ int bench_rss(const bench_opts *o);      /* server.c */
 int bench_pexip(const bench_opts *o);    /* pexip.c */
 int bench_queue(const bench_opts *o, const char *uri, const char *label);   /* queue.c */
 int bench_servers(const bench_opts *o);  /* servers.c */
+int bench_sizing(const bench_opts *o);   /* sizing.c */
 
 #endif

@@ -13,7 +13,8 @@ static _Noreturn void usage(void)
 {
 	fputs("usage: pexbench [--dir DIR] [--server ROOM-SERVER] [--wrk WRK] [--lua-dir DIR] [--quick]\n"
 	      "                [--postgres]\n"
-	      "                create | create-once | rss | pexip | queue URI LABEL | servers\n", stderr);
+	      "                create | create-once | rss | pexip | queue URI LABEL | servers\n"
+	      "                | sizing\n", stderr);
 	exit(2);
 }
 
@@ -25,7 +26,7 @@ static const char *executable(const char *path)
 
 int main(int argc, char **argv)
 {
-	bench_opts o = { ".", NULL, NULL, ".", 0, NULL, NULL };
+	bench_opts o = { ".", NULL, NULL, ".", 0, NULL, NULL, NULL };
 	int i, rc;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
 		rc = bench_queue(&o, argv[i + 1], argv[i + 2]);
 	else if (!strcmp(argv[i], "servers"))
 		rc = bench_servers(&o);
+	else if (!strcmp(argv[i], "sizing"))
+		rc = bench_sizing(&o);
 	else
 		usage();
 	curl_global_cleanup();

@@ -355,7 +355,7 @@ long bench_server_depth(CURL *h, const char *base)
 /* ---- the room server ---- */
 
 static int write_server_config(const char *path, const emu_t *e, const char *db, unsigned depth,
-	int postgres)
+	int postgres, const char *pool_extra)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -369,7 +369,7 @@ static int write_server_config(const char *path, const emu_t *e, const char *db,
 		"%s%s%s"
 		"pool:\n"
 		"  depth: %u\n"
-		"  ready_after_s: 0\n"       /* populated rooms, no replication: see bench_pool() */
+		"%s%s%s"   /* ready_after_s: 0 (populated rooms, no replication: see bench_pool()) */
 		"tag: {url_template: \"%s\"}\n"
 		"server:\n"
 		"  listen: \"127.0.0.1:8080\"\n"   /* overridden by --listen */
@@ -378,6 +378,8 @@ static int write_server_config(const char *path, const emu_t *e, const char *db,
 		"log: {level: warn, format: text}\n",
 		e->url, postgres ? "  backend: postgres\n  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" :
 		"  backend: sqlite\n  sqlite: {path: ", postgres ? "" : db, postgres ? "" : "}\n", depth,
+		pool_extra && strstr(pool_extra, "ready_after_s") ? "" : "  ready_after_s: 0\n",
+		pool_extra ? pool_extra : "", pool_extra ? "\n" : "",
 		BENCH_TAG_TEMPLATE, BENCH_API_KEY);
 	if (fclose(f) != 0)
 		return -1;
@@ -399,7 +401,7 @@ int bench_server_start(bench_server *s, const bench_opts *o, const emu_t *e, con
 	snprintf(s->db, sizeof(s->db), "%s/%s.db", o->dir, o->db_name ? o->db_name : name);
 	snprintf(cfg, sizeof(cfg), "%s/%s.yaml", o->dir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", o->dir, name);
-	if (write_server_config(cfg, e, s->db, depth, o->pg_conninfo != NULL) < 0) {
+	if (write_server_config(cfg, e, s->db, depth, o->pg_conninfo != NULL, o->pool_extra) < 0) {
 		bench_log("cannot write %s", cfg);
 		return -1;
 	}

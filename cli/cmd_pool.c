@@ -220,6 +220,12 @@ int cmd_create(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, NULL);
 	err = pex_pool_pop(&room, pool, uui, tag);
 	pex_pool_free(pool);    /* before any fork: the child opens its own */
+	if (err == PEX_EEMPTY) {
+		/* the message says when; --json has it as a number too */
+		json_object *report = json_object_new_object();
+		json_object_object_add(report, "retry_after_s", json_object_new_int64(pex_pool_retry_after()));
+		return pexctl_fail_report(ctl, report, err, NULL);
+	}
 	if (err < 0)
 		return pexctl_fail(ctl, err, NULL);
 	if (ctl->json) {
@@ -320,6 +326,10 @@ static int pool_status(pexctl *ctl, pex_pool *pool, json_object **report)
 		json_object_object_add(o, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
 		json_object_object_add(o, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
 		json_object_object_add(o, "live_conferences", json_object_new_int64(m.live_conferences));
+		json_object_object_add(o, "demand_rate", json_object_new_double(m.demand_rate));
+		json_object_object_add(o, "target_depth", json_object_new_int64(m.target_depth));
+		json_object_object_add(o, "empty_in_s", m.empty_in_s < 0 ? NULL :
+			json_object_new_int64(m.empty_in_s));
 		json_object_object_add(o, "replenish_failures", json_object_new_int64((int64_t)failures));
 		json_object_object_add(o, "last_replenish_failure",
 			last[0] ? json_object_new_string(last) : NULL);
@@ -330,6 +340,10 @@ static int pool_status(pexctl *ctl, pex_pool *pool, json_object **report)
 	else
 		printf("pool depth:        %lld (ready %lld, maturing %lld)\n", m.pool_depth, ready,
 			m.pool_maturing);
+	printf("demand:            %.2f rooms/s (target depth %lld", m.demand_rate, m.target_depth);
+	if (m.empty_in_s >= 0)
+		printf(", empty in %lld s at this rate", m.empty_in_s);
+	printf(")\n");
 	printf("deletion backlog:  %lld\npool rooms on Pexip: %lld\nlive conferences:  %lld\n"
 		"replenish failures: %zu", m.deletion_backlog, m.pexip_pool_rooms,
 		m.live_conferences, failures);

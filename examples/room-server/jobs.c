@@ -36,7 +36,9 @@ static void *worker_main(void *arg)
 			break;                          /* stopping, nothing left */
 		if (s->jobs_stopping && rs_now_ms() > s->jobs_deadline)
 			break;                          /* out of time: drop the rest */
-		if (s->fill_pending) {
+		if (s->fill_pending && !s->replenish_pending) {
+			/* only with no replacement queued: a top-up that did not
+			 * count them would make the pool outgrow its depth for good */
 			s->fill_pending = 0;
 			fill = 1;
 		} else {
@@ -272,6 +274,15 @@ static void run_gc_timer(rs_server *s)
 	rs_run_gc(s, NULL);
 }
 
+static void run_resize_timer(rs_server *s)
+{
+	size_t created = 0, removed = 0;
+	if (pex_pool_resize(&created, &removed, s->pool) < 0)
+		rs_log(PEX_LOG_WARN, "pool sizing: %s", pex_error_last()->message);
+	else if (created)
+		rs_log(PEX_LOG_INFO, "pool sizing: %zu room(s) created (the demand grew)", created);
+}
+
 static void run_metrics_timer(rs_server *s)
 {
 	rs_queue_store_check(s);
@@ -290,6 +301,9 @@ static void *timer_main(void *arg)
 		/* held rooms go back to the queue after PEX__POOL_HOLD_MAX_S (5 min):
 		 * look once a minute, also when no request comes */
 		{ s->prefetch ? now + RS_HOLD_CHECK_MS : -1, RS_HOLD_CHECK_MS, rs_prefetch },
+		/* the self-sizing pool's step (pool.max_depth, and shrinking what
+		 * outgrew the target) */
+		{ now + RS_RESIZE_MS, RS_RESIZE_MS, run_resize_timer },
 	};
 	const size_t n = sizeof(timers) / sizeof(timers[0]);
 

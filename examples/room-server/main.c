@@ -48,7 +48,7 @@ static void usage(FILE *f)
 		"  --metrics-interval S     refresh the Pexip gauges of /metrics and log a metrics line\n"
 		"                           at start and every S seconds (default 300, 0 = off)\n"
 		"  --threads N              HTTP threads (default 8)\n"
-		"  --workers N              replenish worker threads (default 2)\n"
+		"  --workers N              replenish worker threads (default pexip.max_concurrency, at least 2)\n"
 		"  --prefetch N             rooms taken off the queue ahead of requests, so a hand-out\n"
 		"                           is one Pexip request and no queue operation (default 1,\n"
 		"                           0 = off, at most 16)\n"
@@ -411,7 +411,7 @@ static int parse_options(int argc, char **argv, rs_server *srv, rs_options *o)
 	}
 	memset(o, 0, sizeof(*o));
 	o->threads = 8;
-	o->workers = 2;
+	o->workers = 0;         /* pexip.max_concurrency, at least 2 (serve()) */
 	srv->gc_interval_s = 600;
 	srv->metrics_interval_s = 300;
 	srv->prefetch = 1;
@@ -503,7 +503,7 @@ static int listen_address(const rs_server *srv, const char *listen, char *host, 
 static int open_pool(rs_server *srv)
 {
 	const char *queue_name = NULL;
-	long long conc = 5, depth = 20;
+	long long conc = 5, depth = 20, max_depth = 0;
 
 	if (pex_config_get_string(&queue_name, srv->cfg, "pool.queue") < 0)
 		queue_name = "room-creation-queue";
@@ -529,6 +529,10 @@ static int open_pool(rs_server *srv)
 	pex_config_get_int(&conc, srv->cfg, "pexip.max_concurrency");
 	/* hand-outs wait while half the pool awaits replacement (rs_jobs_throttle) */
 	pex_config_get_int(&depth, srv->cfg, "pool.depth");
+	/* a pool that grows (pool.max_depth) counts its maximum */
+	pex_config_get_int(&max_depth, srv->cfg, "pool.max_depth");
+	if (max_depth > depth)
+		depth = max_depth;
 	srv->backlog_max = depth > 1 ? (size_t)depth / 2 : 1;
 	return rs_public_init(srv, conc > 0 && conc < 1000 ? (unsigned)conc : 5);
 }
@@ -539,8 +543,17 @@ static int serve(rs_server *srv, const rs_options *o, const char *host, unsigned
 	int listen_from_config, watchdog *wd)
 {
 	sigset_t sigs;
-	unsigned bound = 0;
+	unsigned bound = 0, workers = o->workers;
+	long long conc = 5;
 	int sig;
+
+	/* replenish workers: as many creates in flight as the Pexip budget
+	 * allows (the client keeps them behind the hand-outs, DECISIONS #15),
+	 * not two one after another */
+	if (workers == 0) {
+		pex_config_get_int(&conc, srv->cfg, "pexip.max_concurrency");
+		workers = conc > 2 && conc <= 64 ? (unsigned)conc : 2;
+	}
 
 	/* Signals are taken by sigwait() below: block them before any thread
 	 * starts, so every thread inherits the mask. */
@@ -551,7 +564,7 @@ static int serve(rs_server *srv, const rs_options *o, const char *host, unsigned
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (rs_jobs_start(srv, o->workers) < 0) {
+	if (rs_jobs_start(srv, workers) < 0) {
 		rs_log(PEX_LOG_ERROR, "cannot start the worker threads");
 		return 1;
 	}
@@ -565,7 +578,7 @@ static int serve(rs_server *srv, const rs_options *o, const char *host, unsigned
 		return 1;
 	}
 	rs_log(PEX_LOG_INFO, "listening on %s:%u (%u HTTP threads, %u workers, %u room(s) held ready, "
-		"gc every %us%s, metrics every %us)", host, bound, o->threads, o->workers, srv->prefetch,
+		"gc every %us%s, metrics every %us)", host, bound, o->threads, workers, srv->prefetch,
 		srv->gc_interval_s, srv->gc_orphans ? " with the orphan sweep" : "", srv->metrics_interval_s);
 	printf("LISTENING %s:%u\n", host, bound);
 	fflush(stdout);

@@ -227,8 +227,10 @@ static enum MHD_Result room_create(rs_server *s, struct MHD_Connection *c, rs_re
 		return rs_send_error(c, r, 400, "bad_request", "%s", why);
 	rs_jobs_throttle(s);
 	if ((err = pex_pool_pop(&room, s->pool, uui, tag)) < 0) {
-		if (err == PEX_EEMPTY)
+		if (err == PEX_EEMPTY) {
 			rs_jobs_fill(s);
+			r->retry_after = (unsigned)pex_pool_retry_after();
+		}
 		return rs_send_pex_error(c, r, err);
 	}
 	/* the replacement is made in the background, queued once the answer
@@ -273,8 +275,10 @@ static enum MHD_Result room_bulk_create(rs_server *s, struct MHD_Connection *c, 
 		json_object_put(rooms);
 		json_object_put(out);
 		json_object_put(b.body);
-		if (err == PEX_EEMPTY)
+		if (err == PEX_EEMPTY) {
 			rs_jobs_fill(s);
+			r->retry_after = (unsigned)pex_pool_retry_after();
+		}
 		return rs_send_pex_error(c, r, err);
 	}
 	json_object_object_add(out, "requested", json_object_new_int64(b.count));

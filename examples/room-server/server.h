@@ -208,6 +208,8 @@ void rs_jobs_replenish(rs_server *s, size_t n);   /* queue n "replenish 1" jobs 
 void rs_prefetch(rs_server *s);
 /* How often the timer thread rotates held rooms. */
 #define RS_HOLD_CHECK_MS 60000LL
+/* How often the timer thread runs the pool's sizing step (pex_pool_resize). */
+#define RS_RESIZE_MS 2000LL
 /* The longest a hand-out waits for the replenish backlog (rs_jobs_throttle). */
 #define RS_THROTTLE_MAX_MS 1000LL
 void rs_jobs_fill(rs_server *s);                   /* queue one top-up to pool.depth */

@@ -28,6 +28,9 @@ typedef void (*pex_log_cb)(pex_log_level level, const char *message, void *paylo
  * One field of a log record: @p key (a fixed name, see pex_log(3)) and
  * either a string (@p str not NULL; escaped like a message) or an integer
  * (@p num, when @p str is NULL). A key always has the same kind.
+ * The library hands these to the callback as an array, so this layout is
+ * frozen for the life of the ABI (unlike the caller-allocated structs, it
+ * has no version): a new kind of value would come with a new callback type.
  */
 typedef struct pex_log_field {
 	const char *key;

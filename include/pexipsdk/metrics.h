@@ -28,10 +28,18 @@ typedef struct pex_metrics {
 	                                    0 when ready_after_s is 0, -1 when Pexip could not say),
 	                                    in pool_depth but not ready: ready = pool_depth -
 	                                    pool_maturing */
+	/* the self-sizing pool (pool.max_depth; docs/DECISIONS.md #64), appended
+	 * without a version bump: nothing has shipped with version 1 */
+	double demand_rate;            /**< hand-outs per second, smoothed: this process's, or the
+	                                    deployment's as counted on Pexip when that is more */
+	long long target_depth;        /**< the depth the pool keeps now (pool.depth .. pool.max_depth) */
+	long long empty_in_s;          /**< seconds until the ready rooms are gone at demand_rate
+	                                    (-1: no demand, or ready unknown) */
+	unsigned long long shrunk;     /**< rooms above the target removed by this process */
 } pex_metrics;
 
 #define PEX_METRICS_VERSION 1
-#define PEX_METRICS_INIT { PEX_METRICS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define PEX_METRICS_INIT { PEX_METRICS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 /** Zero @p m and set its version. @return 0, or PEX_EINVAL (NULL, or a
  * version this library does not know). */
 PEX_EXTERN int pex_metrics_init(pex_metrics *m, unsigned int version);

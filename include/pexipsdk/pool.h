@@ -56,10 +56,22 @@ typedef struct pex_pool_options {
 	 * conference to its Conferencing Nodes about a minute after the create: no room is
 	 * handed out before it is this old (docs/DECISIONS.md #49). */
 	unsigned ready_after_s;
+	/** pool.max_depth, default 0 (= depth: off), at most 100000. Above @c depth the
+	 * pool grows with the measured demand up to this many rooms, and shrinks back to
+	 * @c depth when the demand is gone (docs/DECISIONS.md #64). */
+	unsigned max_depth;
+	/** pool.wait_ms, default 2000, at most 60000. A pop that finds no ready room
+	 * waits up to this long for one that is on its way (a replacement in flight in
+	 * this process, a room about to mature) before it fails with PEX_EEMPTY. */
+	unsigned wait_ms;
+	/** pool.cooldown_s, default 60, at most 86400. Rooms above the target depth are
+	 * removed (pex_pool_resize()) only once the pool has been above it this long and no
+	 * process made a replacement for a hand-out within it. */
+	unsigned cooldown_s;
 } pex_pool_options;
 
 #define PEX_POOL_OPTIONS_INIT { PEX_POOL_OPTIONS_VERSION, 20, "vmr_", "conference", 1, 6, 6, \
-	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60 }
+	NULL, -1, NULL, PEX_TAG_RULES_INIT, 600, { "test_", "vkiosk_", NULL }, 86400, 60, { NULL }, 60, 0, 2000, 60 }
 PEX_EXTERN int pex_pool_options_init(pex_pool_options *opts, unsigned int version);
 
 /**
@@ -129,11 +141,23 @@ PEX_EXTERN int pex_pool_room_to_json(pex_buf *out, const pex_pool_room *room);
  * creation_time for a bare name; a message without either counts as ready)
  * is never handed out: its message is released for the time left. When no
  * room is ready the error says when the next one will be (asked of Pexip).
+ * When no room is ready but one is on its way (a create of this process
+ * while ready_after_s is 0, a maturing room ready within the time), the pop
+ * waits for it up to wait_ms (pool.wait_ms) before it fails; the seconds
+ * until a retry may succeed are then in pex_pool_retry_after().
  * @return 0, PEX_EINVAL (bad UUI/tag; nothing taken), PEX_EEMPTY (no room
  *         ready), or a queue/Pexip error.
  */
 PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui_hex,
 	const char *tag_url);
+
+/**
+ * After a pex_pool_pop() of the calling thread failed with PEX_EEMPTY: the
+ * seconds after which a retry may find a room (at least 1), from what the
+ * pool knew (the next maturing room, else how long a new room takes to be
+ * ready); 0 after any other outcome. For an HTTP Retry-After.
+ */
+PEX_EXTERN long long pex_pool_retry_after(void);
 
 /** The most rooms pex_pool_prefetch() holds. */
 #define PEX_POOL_PREFETCH_MAX 16
@@ -193,8 +217,29 @@ typedef int (*pex_pool_progress_cb)(size_t done, size_t total, void *payload);
 PEX_EXTERN int pex_pool_replenish(size_t *created, pex_pool *pool, size_t n,
 	pex_pool_progress_cb progress, void *payload);
 
-/** Replenish up to @p depth (0 = pool depth) counting the queue's messages
- * and the held rooms. @p created (may be NULL) receives how many were added. */
+/**
+ * One step of the self-sizing pool (docs/DECISIONS.md #64); call it every
+ * few seconds from one thread (the room server does, every 2 s). Background
+ * work. With pool.max_depth above pool.depth, it grows the pool to the
+ * target depth: the demand (this process's hand-outs per second, or the
+ * whole deployment's, counted on Pexip from the replacement rooms every
+ * process made in the last minute, whichever is more) times the time a new
+ * room takes to be ready times 1.5, from pool.depth to pool.max_depth. Once
+ * the pool has been above the target for cooldown_s (pool.cooldown_s) with
+ * no replacement made by any process within it, it removes one room per
+ * 200 ms since the last removal (at most 10 per call; the first: one), each
+ * the first on the queue, deleted on Pexip (or scheduled for GC);
+ * never a held room, never below the target (so never below pool.depth).
+ * One Pexip request when it needs the deployment's demand.
+ * @param created (may be NULL) rooms created; @param removed (may be NULL)
+ *        rooms removed.
+ */
+PEX_EXTERN int pex_pool_resize(size_t *created, size_t *removed, pex_pool *pool);
+
+/** Replenish up to @p depth (0 = the target depth: pool.depth, more with
+ * pool.max_depth) counting the queue's messages, the held rooms and this
+ * process's creates in flight. @p created (may be NULL) receives how many
+ * were added. */
 PEX_EXTERN int pex_pool_fill(size_t *created, pex_pool *pool, unsigned depth,
 	pex_pool_progress_cb progress, void *payload);
 

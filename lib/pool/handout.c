@@ -198,27 +198,29 @@ static long long not_ready_for(const pex_pool *p, long long created)
  * cannot say (the thread's error is then Pexip's: callers that report
  * something else set their own afterwards).
  */
-static int maturing(pex_pool *p, long long *count, long long *next_in)
+int pex__pool_created_since(pex_pool *p, const char *marker, long long since, long long *count,
+	long long *oldest, long long *newest)
 {
 	pex_buf path = PEX_BUF_INIT, body = PEX_BUF_INIT;
 	json_object *doc = NULL, *objs, *ct, *meta, *tc;
-	time_t since = (time_t)(pex__unix_time() - p->o.ready_after_s);   /* whole seconds: +-1 s */
+	time_t when_t = (time_t)since;
 	char when[32];
 	struct tm tm;
-	long long created;
 	int status = 0, ok = 0;
 
 	if (count)
 		*count = 0;
-	if (next_in)
-		*next_in = -1;
-	if (p->o.ready_after_s == 0)
-		return 0;
-	gmtime_r(&since, &tm);
+	if (oldest)
+		*oldest = -1;
+	if (newest)
+		*newest = -1;
+	gmtime_r(&when_t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (pex__buf_puts(&path, PEX__API_CONF "?name__startswith=") == 0 &&
 	    pex__url_encode(&path, p->name_prefix, strlen(p->name_prefix)) == 0 &&
-	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=creation_time&limit=1", when) == 0 &&
+	    pex__url_encode(&path, marker, strlen(marker)) == 0 &&
+	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=%screation_time&limit=1", when,
+			newest ? "-" : "") == 0 &&
 	    pex_client_request(&body, &status, p->client, "GET", path.ptr, NULL) == 0 && status == 200 &&
 	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
 	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
@@ -226,20 +228,38 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 		if (count && json_object_object_get_ex(doc, "meta", &meta) &&
 		    json_object_object_get_ex(meta, "total_count", &tc))
 			*count = json_object_get_int64(tc);
-		if (next_in && json_object_array_length(objs) > 0 &&
-		    json_object_object_get_ex(json_object_array_get_idx(objs, 0), "creation_time", &ct) &&
-		    (created = pex__pexip_time(json_object_get_string(ct))) > 0) {
-			*next_in = not_ready_for(p, created);
-			if (*next_in < 1)
-				*next_in = 1;
-		}
+		if ((oldest || newest) && json_object_array_length(objs) > 0 &&
+		    json_object_object_get_ex(json_object_array_get_idx(objs, 0), "creation_time", &ct))
+			*(newest ? newest : oldest) = pex__pexip_time(json_object_get_string(ct));
 	} else if (status != 0 && status != 200) {
-		pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "listing maturing pool rooms: HTTP %d", status);
+		pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "listing recent pool rooms: HTTP %d", status);
 	}
 	json_object_put(doc);
 	pex_buf_dispose(&path);
 	pex_buf_dispose(&body);
 	return ok ? 0 : -1;
+}
+
+static int maturing(pex_pool *p, long long *count, long long *next_in)
+{
+	long long created = -1;
+
+	if (count)
+		*count = 0;
+	if (next_in)
+		*next_in = -1;
+	if (p->o.ready_after_s == 0)
+		return 0;
+	/* whole seconds: +-1 s */
+	if (pex__pool_created_since(p, "", pex__unix_time() - p->o.ready_after_s, count,
+			next_in ? &created : NULL, NULL) < 0)
+		return -1;
+	if (next_in && created > 0) {
+		*next_in = not_ready_for(p, created);
+		if (*next_in < 1)
+			*next_in = 1;
+	}
+	return 0;
 }
 
 int pex_pool_maturing(long long *count, long long *next_s, pex_pool *p)
@@ -331,6 +351,43 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 		}
 		return 1;
 	}
+}
+
+/* Shrinking (docs/DECISIONS.md #64): take the first room off the queue
+ * (the oldest visible one; a held room is not on the queue, so never one
+ * another process holds) and delete it on Pexip, or schedule its deletion
+ * when that fails. Counted again once the room is off the queue: when
+ * another process removed one meanwhile and the pool is now below
+ * @p target, the room goes back. 1 = one room removed, 0 = none (none
+ * visible, or put back), < 0 = error. */
+int pex__pool_remove_one(pex_pool *p, unsigned target)
+{
+	struct pex__room_ref ref;
+	size_t n = 0;
+	int err;
+
+	memset(&ref, 0, sizeof(ref));
+	if ((err = take_one(p, &ref)) <= 0)
+		return err;
+	if (pex_queue_count(&n, p->pool_q) < 0 ||
+	    n + pex__pool_nheld(p) + atomic_load(&p->creating) < target) {
+		err = put_back(p, &ref, 0);
+		pex__room_ref_dispose(&ref);
+		return err < 0 ? err : 0;
+	}
+	err = pex_room_delete(NULL, p->client, ref.id);
+	if (err < 0 && err != PEX_ENOTFOUND) {
+		pex__log(p->log, PEX_LOG_WARN, "shrinking: deleting pool room %s: %s; scheduled for GC",
+			ref.name, pex_error_last()->message);
+		if ((err = pex_gc_schedule_delete(p, ref.name, 0)) < 0)
+			put_back(p, &ref, 0);
+	}
+	if (err >= 0) {
+		pex__log(p->log, PEX_LOG_INFO, "shrinking: removed pool room %s (above the target depth)", ref.name);
+		atomic_fetch_add(&p->shrunk, 1);
+	}
+	pex__room_ref_dispose(&ref);
+	return err < 0 ? err : 1;
 }
 
 /* Take one room off the queue into the held set. 1 = one more held,
@@ -501,11 +558,14 @@ static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
 int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const char *tag_url)
 {
 	pex_buf tag = PEX_BUF_INIT;
+	long long deadline;
 	int err;
 
+	pex__pool_set_retry_after(0);
 	if (!out || !p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_pop: no output or pool");
 	*out = NULL;
+	deadline = (long long)pex__now_ms() + p->o.wait_ms;
 	/* Validate input before touching anything. */
 	if ((err = pop_tag(&tag, p, uui_hex, tag_url)) < 0)
 		goto out;
@@ -515,6 +575,7 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if (err > 0) {
 			pex__log(p->log, PEX_LOG_DEBUG, "handed out held room %s", (*out)->name);
 			atomic_fetch_add(&p->pops, 1);
+			pex__pool_handed_out(p, 1);
 			err = 0;
 		}
 		goto out;
@@ -528,16 +589,21 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if ((err = take_one(p, &ref)) < 0)
 			break;
 		if (err == 0) {
-			long long in = -1;
+			long long in = -1, retry;
 			maturing(p, NULL, &in);
+			/* a room on its way within pool.wait_ms: wait for it */
+			if (pex__pool_wait_room(p, deadline, in))
+				continue;
+			retry = pex__pool_retry_in(p, in);
+			pex__pool_set_retry_after(retry);
 			if (in > 0)
 				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue "
 					"'%s'): no room is ready yet; the next will be ready in %lld s (new rooms "
 					"wait pool.ready_after_s = %u s for Pexip's replication)",
 					pex_queue_name(p->pool_q), in, p->o.ready_after_s);
 			else
-				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s')",
-					pex_queue_name(p->pool_q));
+				err = pex_error_set(PEX_EEMPTY, PEX_ERROR_CLASS_QUEUE, "the pool is empty (queue '%s'); "
+					"try again in %lld s", pex_queue_name(p->pool_q), retry);
 			break;
 		}
 		if ((err = tag_and_hand_out(out, p, &ref, tag.ptr)) == 0)
@@ -545,6 +611,7 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if (err > 0) {
 			pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", (*out)->name);
 			atomic_fetch_add(&p->pops, 1);
+			pex__pool_handed_out(p, 1);
 			err = 0;
 		}
 		break;

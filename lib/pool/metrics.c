@@ -46,6 +46,7 @@ static int local_metrics(pex_metrics *m, pex_pool *p)
 	if ((err = pex_queue_count(&n, p->del_q)) < 0)
 		return err;
 	m->deletion_backlog = (long long)n;
+	pex__pool_sizing_metrics(p, m);
 	return 0;
 }
 
@@ -57,6 +58,11 @@ static int metrics_impl(pex_metrics *m, pex_pool *p)
 	long long total = -1;
 	int err;
 
+	/* the deployment's demand first: the sizing figures use it; a Pexip
+	 * that cannot say leaves this process's own */
+	if (pex__pool_sense_demand(p, NULL) < 0)
+		pex__log(p->log, PEX_LOG_DEBUG, "metrics: the deployment's demand is unknown: %s",
+			pex_error_last()->message);
 	if ((err = local_metrics(m, p)) < 0)
 		return err;
 	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)
@@ -94,6 +100,8 @@ static int metrics_format_impl(pex_buf *out, const pex_metrics *m, pex_metrics_f
 	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
 		{ "pexipsdk_pool_depth", "Rooms in the pool queue, ready or maturing (approximate).", "gauge", m->pool_depth, 0 },
 		{ "pexipsdk_pool_maturing", "Pool rooms younger than pool.ready_after_s, not handed out yet (Pexip replicates them).", "gauge", m->pool_maturing, 0 },
+		{ "pexipsdk_pool_target_depth", "The depth the pool keeps now, from pool.depth up to pool.max_depth with the demand.", "gauge", m->target_depth, 0 },
+		{ "pexipsdk_pool_empty_in_seconds", "Seconds until the ready rooms are gone at this process's demand (-1: no demand or unknown).", "gauge", m->empty_in_s, 0 },
 		{ "pexipsdk_deletion_backlog", "Rooms waiting in the deletion queue (approximate).", "gauge", m->deletion_backlog, 0 },
 		{ "pexipsdk_live_conferences", "Live conferences with the pool prefix.", "gauge", m->live_conferences, 0 },
 		{ "pexipsdk_pexip_pool_rooms", "Rooms with the pool prefix configured on Pexip.", "gauge", m->pexip_pool_rooms, 0 },
@@ -106,6 +114,7 @@ static int metrics_format_impl(pex_buf *out, const pex_metrics *m, pex_metrics_f
 		{ "pexipsdk_events_total", "Event-sink events handled by this process.", "counter", 0, m->events },
 		{ "pexipsdk_events_unknown_total", "Unknown event-sink events seen by this process.", "counter", 0, m->events_unknown },
 		{ "pexipsdk_events_foreign_total", "conference_ended events for services the pool does not own (never scheduled).", "counter", 0, m->events_foreign },
+		{ "pexipsdk_pool_shrunk_total", "Rooms above the target depth removed by this process.", "counter", 0, m->shrunk },
 	};
 	size_t i;
 	int err = 0;
@@ -127,6 +136,13 @@ static int metrics_format_impl(pex_buf *out, const pex_metrics *m, pex_metrics_f
 					rows[i].name, rows[i].help, rows[i].name, rows[i].name, rows[i].counter);
 		}
 	}
+	/* the one fractional gauge */
+	if (err == 0 && format == PEX_METRICS_JSON)
+		err = pex__buf_printf(out, ", \"pool_demand_rate\": %.3f", m->demand_rate);
+	else if (err == 0)
+		err = pex__buf_printf(out, "# HELP pexipsdk_pool_demand_rate Rooms handed out per second by "
+			"this process, smoothed (the self-sizing pool's demand).\n# TYPE pexipsdk_pool_demand_rate "
+			"gauge\npexipsdk_pool_demand_rate %.3f\n", m->demand_rate);
 	if (err == 0 && format == PEX_METRICS_JSON)
 		err = pex__buf_puts(out, "}\n");
 	return err;

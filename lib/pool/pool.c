@@ -58,6 +58,7 @@ void pex_pool_free(pex_pool *p)
 		pex__pool_release_held(p, 0, 0);       /* held rooms go back to the queue */
 		pthread_mutex_destroy(&p->held_lock);
 	}
+	pex__pool_sizer_dispose(p);
 	if (p->owns) {
 		pex_queue_free(p->pool_q);
 		pex_queue_free(p->del_q);
@@ -112,6 +113,16 @@ static int check_options(const pex_pool_options *o, pex_queue *pool_queue, pex_q
 	if (o->ready_after_s > 3600)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pool.ready_after_s must be from 0 to 3600 seconds");
+	if (o->max_depth > 100000 || (o->max_depth && o->max_depth < o->depth))
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.max_depth must be 0 (off) or from pool.depth (%u) to 100000 rooms, got %u",
+			o->depth, o->max_depth);
+	if (o->cooldown_s > 86400)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.cooldown_s must be from 0 to 86400 seconds");
+	if (o->wait_ms > 60000)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
+			"pool.wait_ms must be from 0 to 60000 milliseconds");
 	if (pex__lifecycle_ages_rule(o->orphan_max_age_s, o->ready_after_s, ages_why, sizeof(ages_why)))
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s", ages_why);
 	if (strcmp(pex_queue_name(pool_queue), pex_queue_name(deletion_queue)) == 0)
@@ -159,6 +170,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "pex_pool_new: cannot create a mutex");
 	}
 	p->held_lock_ok = 1;
+	if ((err = pex__pool_sizer_init(p)) < 0)
+		goto fail;
 	if ((err = dup_opt(&p->name_prefix, o->name_prefix)) < 0 ||
 	    (err = dup_opt(&p->service_type, o->service_type ? o->service_type : "conference")) < 0 ||
 	    (err = dup_opt(&p->alias_domain, o->alias_domain)) < 0 ||
@@ -261,6 +274,9 @@ int pex_pool_new_from_config(pex_pool **out, const pex_config *cfg,
 	GET_INT("gc.orphan_max_age_s", o.orphan_max_age_s, unsigned);
 	GET_INT("pool.lease_s", o.lease_s, unsigned);
 	GET_INT("pool.ready_after_s", o.ready_after_s, unsigned);
+	GET_INT("pool.max_depth", o.max_depth, unsigned);
+	GET_INT("pool.wait_ms", o.wait_ms, unsigned);
+	GET_INT("pool.cooldown_s", o.cooldown_s, unsigned);
 	if ((err = prefix_list(o.protected_prefixes, PEX_POOL_MAX_PROTECTED, cfg, "gc.protected_prefixes")) < 0 ||
 	    (err = prefix_list(o.owned_prefixes, PEX_POOL_MAX_OWNED, cfg, "gc.owned_prefixes")) < 0)
 		return err;

@@ -13,6 +13,7 @@
 #include "pexipsdk/room.h"
 #include "pool/lifecycle.h"
 #include "pool/poolmsg.h"
+#include "pool/sizing.h"
 
 #include <json-c/json.h>
 
@@ -65,6 +66,17 @@ struct pex_pool {
 	unsigned tick_ms;              /* under tick_lock: PEX__POOL_TICK_MS (tests shorten it) */
 	unsigned long long ticks_done; /* under tick_lock: ticks run so far */
 
+	/* the self-sizing pool (sizer.c): the model's state under size_lock;
+	 * room_queued (CLOCK_MONOTONIC) is signalled when a create of this
+	 * process queued its room */
+	pthread_mutex_t size_lock;
+	pthread_cond_t room_queued;
+	int size_lock_ok;
+	struct pex__sizing sz;
+	atomic_uint creating;          /* room creates in flight in this process */
+	double global_rate;            /* the deployment's hand-outs/s, as last counted on Pexip */
+	atomic_ullong shrunk;          /* rooms removed by shrinking */
+
 	atomic_ullong pops, pop_failures, replenished, replenish_failures;
 	atomic_ullong deleted, delete_failures, events, events_unknown, events_foreign;
 };
@@ -101,5 +113,63 @@ int pex__pool_owns(const pex_pool *p, const char *name, const char *service_type
  * Pexip requests in flight stay bounded by the client).
  * Returns the first negative value any call returned, else 0. */
 int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, void *arg), void *arg);
+/*
+ * Pool rooms on Pexip whose names start with pool.name_prefix + @p marker
+ * ("" for all) created at or after @p since (Unix seconds): *count (may be
+ * NULL) how many, *oldest or else *newest (either may be NULL; not both
+ * set) the oldest or newest one's creation time (-1: none). One Pexip
+ * request; 0, or -1 when Pexip could not say (the thread's error says why;
+ * a refused creation_time filter is one).
+ */
+int pex__pool_created_since(pex_pool *p, const char *marker, long long since, long long *count,
+	long long *oldest, long long *newest);
+
+/* ---- the self-sizing pool (sizer.c, docs/DECISIONS.md #64) ---- */
+
+/* Remove one room above @p target: 1 removed, 0 none (none visible, or
+ * the pool is no longer above it), < 0 error. */
+int pex__pool_remove_one(pex_pool *p, unsigned target);
+/* Create @p n rooms for the pool that replace no hand-out (fill, growth),
+ * as background work. */
+int pex__pool_grow(pex_pool *p, size_t n, size_t *created);
+
+/* The first character after pool.name_prefix of a room made to replace a
+ * hand-out (pex_pool_replenish()); rooms made for any other reason (fill,
+ * growth) never have it there. */
+#define PEX__POOL_DEMAND_MARK "r"
+/* The window over which every process counts the deployment's
+ * replacements on Pexip: its demand is that count / this. */
+#define PEX__POOL_DEMAND_WINDOW_S 60
+
+int pex__pool_sizer_init(pex_pool *p);
+void pex__pool_sizer_dispose(pex_pool *p);
+/* @p n rooms were handed out (the demand). */
+void pex__pool_handed_out(pex_pool *p, unsigned n);
+/* A room create starts; it ended after @p took_s seconds (< 0: failed
+ * before Pexip answered) and its room was queued (@p queued) or not. */
+void pex__pool_create_begin(pex_pool *p);
+void pex__pool_create_end(pex_pool *p, double took_s, int queued);
+/* The depth the pool keeps now: pool.depth, or more with pool.max_depth. */
+unsigned pex__pool_target(pex_pool *p);
+/* A pop found no ready room: wait for one on its way (a create of this
+ * process whose room is visible at once, a maturing room ready in
+ * @p next_in_s seconds) until @p deadline_ms (pex__now_ms()).
+ * 1 = look again, 0 = nothing is coming in time. */
+int pex__pool_wait_room(pex_pool *p, long long deadline_ms, long long next_in_s);
+/* Seconds after which a pop may find a room, from what the pool knows
+ * (@p next_in_s as above, -1 unknown); at least 1. */
+long long pex__pool_retry_in(pex_pool *p, long long next_in_s);
+/* Count the deployment's replacements of the last PEX__POOL_DEMAND_WINDOW_S
+ * on Pexip (one request) and keep the demand they make; *newest (may be
+ * NULL) the newest one's creation time (-1: none). 0, or -1 when Pexip
+ * could not say (the demand kept is unchanged). */
+int pex__pool_sense_demand(pex_pool *p, long long *newest);
+/* Fill the sizing fields of @p m (pool_depth and pool_maturing already in). */
+void pex__pool_sizing_metrics(pex_pool *p, pex_metrics *m);
+/* Remember @p s for pex_pool_retry_after() on this thread (0: none). */
+void pex__pool_set_retry_after(long long s);
+
+/* Unix seconds of a Pexip datetime ("2025-06-19T09:52:33.123456", naive = UTC); -1 if unparsable. */
+long long pex__pexip_time(const char *s);
 
 #endif

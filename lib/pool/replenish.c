@@ -108,6 +108,7 @@ typedef struct repl_ctx {
 	void *payload;
 	pthread_mutex_t progress_lock;
 	atomic_int aborted;
+	int demand;                  /* replacements of hand-outs (named so, see below) */
 } repl_ctx;
 
 static int replenish_one(pex_pool *p, size_t i, void *arg)
@@ -121,13 +122,18 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	char name[PEX__TEXT_MAX_BYTES + 1], alias[2 * PEX__TEXT_MAX_BYTES + 2], pin[24], gpin[24];
 	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 	long long id = 0;
+	int64_t t0;
+	double took;
 	size_t k;
 	int err;
 	(void)i;
 
 	if (atomic_load(&c->aborted))
 		return 0;
-	/* name = prefix + 13 base32 chars (64 random bits) */
+	/* name = prefix + 13 base32 chars (64 random bits); a replacement of
+	 * a hand-out starts them with PEX__POOL_DEMAND_MARK, any other room
+	 * never does, so every process can count the deployment's hand-outs
+	 * on Pexip (docs/DECISIONS.md #64) */
 	if ((err = pex__random_bytes(rnd, sizeof(rnd))) < 0)
 		goto done;
 	{
@@ -138,6 +144,11 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		for (k = 0; k < 13 && off + 1 < sizeof(name); k++, v >>= 5)
 			name[off++] = b32[v & 31];
 		name[off] = '\0';
+		k = strlen(p->name_prefix);
+		if (c->demand)
+			name[k] = PEX__POOL_DEMAND_MARK[0];
+		else if (name[k] == PEX__POOL_DEMAND_MARK[0])
+			name[k] = 'q';
 	}
 	if ((err = random_digits(pin, p->o.pin_digits)) < 0 ||
 	    (err = random_digits(gpin, p->o.guest_pin_digits)) < 0)
@@ -157,8 +168,13 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	s.allow_guests = p->o.allow_guests;
 	s.participant_limit = p->o.participant_limit;
 	s.aliases[0] = alias;
-	if ((err = pex_room_create(&id, p->client, &s)) < 0)
+	pex__pool_create_begin(p);
+	t0 = pex__now_ms();
+	if ((err = pex_room_create(&id, p->client, &s)) < 0) {
+		pex__pool_create_end(p, -1, 0);
 		goto done;
+	}
+	took = (double)(pex__now_ms() - t0) / 1000.0;
 
 	memset(&ref, 0, sizeof(ref));
 	ref.name = name;
@@ -180,8 +196,10 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
 		err = code;
+		pex__pool_create_end(p, took, 0);
 		goto done;
 	}
+	pex__pool_create_end(p, took, 1);
 	atomic_fetch_add(&c->created, 1);
 	atomic_fetch_add(&p->replenished, 1);
 done:
@@ -206,7 +224,7 @@ done:
 	return err;
 }
 
-static int replenish_impl(pex_pool *p, size_t n, size_t *created,
+static int replenish_impl(pex_pool *p, size_t n, int demand, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
 	repl_ctx c;
@@ -222,6 +240,7 @@ static int replenish_impl(pex_pool *p, size_t n, size_t *created,
 	c.n = n;
 	c.progress = progress;
 	c.payload = payload;
+	c.demand = demand;
 	atomic_init(&c.created, 0);
 	atomic_init(&c.done, 0);
 	atomic_init(&c.aborted, 0);
@@ -236,13 +255,25 @@ static int replenish_impl(pex_pool *p, size_t n, size_t *created,
 }
 
 /* Background work: its requests yield connections to hand-outs. */
-int pex_pool_replenish(size_t *created, pex_pool *p, size_t n,
+static int replenish_bg(pex_pool *p, size_t n, int demand, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
 	int was = pex__http_background(1);
-	int err = replenish_impl(p, n, created, progress, payload);
+	int err = replenish_impl(p, n, demand, created, progress, payload);
 	pex__http_background(was);
 	return err;
+}
+
+int pex__pool_grow(pex_pool *p, size_t n, size_t *created)
+{
+	return replenish_bg(p, n, 0, created, NULL, NULL);
+}
+
+/* The replacements of hand-outs: the demand every process counts. */
+int pex_pool_replenish(size_t *created, pex_pool *p, size_t n,
+	pex_pool_progress_cb progress, void *payload)
+{
+	return replenish_bg(p, n, 1, created, progress, payload);
 }
 
 int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
@@ -255,13 +286,14 @@ int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_fill: no pool");
 	if (depth == 0)
-		depth = p->o.depth;
+		depth = pex__pool_target(p);   /* pool.depth, or more with pool.max_depth */
 	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
 		return err;
 	have += pex__pool_nheld(p);        /* rooms taken ahead of pops are still the pool's */
+	have += atomic_load(&p->creating);   /* and so are this process's creates in flight */
 	if (have >= depth)
 		return 0;
-	return pex_pool_replenish(created, p, depth - have, progress, payload);
+	return replenish_bg(p, depth - have, 0, created, progress, payload);
 }
 
 /* ---- drain ---- */

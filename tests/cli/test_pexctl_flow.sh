@@ -319,7 +319,9 @@ events_total 0
 events_unknown_total 0
 events_foreign_total 0'
 expect 0 "metrics (prometheus)" -- pexctl $mc metrics
-[ "$(grep -c '^pexipsdk_' "$work/out")" = 14 ] && ok || bad "metrics: want 14 samples"
+# 14, and the self-sizing pool's 4 (target depth, time until empty, demand, shrunk)
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 18 ] && ok || bad "metrics: want 18 samples"
+grep -q "^pexipsdk_pool_target_depth [0-9]" "$work/out" && ok || bad "metrics: target depth"
 while read -r k v; do
 	if grep -qx "pexipsdk_$k $v" "$work/out"; then ok; else bad "prometheus: pexipsdk_$k is not $v: $(grep "^pexipsdk_$k " "$work/out")"; fi
 	case $k in *_total) t=counter ;; *) t=gauge ;; esac
@@ -327,7 +329,7 @@ while read -r k v; do
 done <<<"$want_metrics"
 # --gauges (the cron recipe's textfile): the gauges with their HELP and TYPE lines, no counters
 expect 0 "metrics --gauges" -- pexctl $mc metrics --gauges
-[ "$(grep -c '^pexipsdk_' "$work/out")" = 5 ] && ok || bad "metrics --gauges: want 5 samples"
+[ "$(grep -c '^pexipsdk_' "$work/out")" = 8 ] && ok || bad "metrics --gauges: want 8 samples"
 grep -qx "pexipsdk_live_conferences 3" "$work/out" && ok || bad "metrics --gauges: a gauge"
 grep -qx "# TYPE pexipsdk_deletion_backlog gauge" "$work/out" && ok || bad "metrics --gauges: TYPE lines"
 lacks "$work/out" "_total" "metrics --gauges: no counter"
@@ -338,14 +340,17 @@ for how in "--format json" "--json"; do
 	if [ "$how" = --json ]; then expect 0 "metrics --json" -- pexctl --json $mc metrics
 	else expect 0 "metrics --format json" -- pexctl $mc metrics --format json; fi
 	one_doc "$work/out" "metrics $how"
-	jq_is "$work/out" 'keys | length' 14 "metrics $how: 14 keys"
+	jq_is "$work/out" 'keys | length' 18 "metrics $how: 18 keys"
 	while read -r k v; do
 		jq_is "$work/out" ".${k%_total}" "$v" "metrics $how: ${k%_total}"
 	done <<<"$want_metrics"
 done
 expect 0 "pool status with known values" -- pexctl --json $mc pool status
 jq_is "$work/out" '[.pool_depth, .deletion_backlog, .live_conferences, .pexip_pool_rooms] | map(tostring) | join(" ")' "3 2 3 4" "pool status values"
-jq_is "$work/out" 'keys | length' 8 "pool status keys"
+jq_is "$work/out" 'keys | length' 11 "pool status keys"
+# the self-sizing figures: no hand-outs anywhere in the last minute here, so
+# no demand, the floor (pool.depth 4), and no time until empty
+jq_is "$work/out" '[.demand_rate, .target_depth, .empty_in_s] | map(tostring) | join(" ")' "0 4 null" "pool status: sizing"
 jq_is "$work/out" '[.pool_ready, .pool_maturing] | map(tostring) | join(" ")' "3 0" "pool status: ready and maturing"
 expect 0 "pool status text" -- pexctl $mc pool status
 contains "$work/out" "live conferences:  3" "pool status text"

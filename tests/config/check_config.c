@@ -204,7 +204,7 @@ START_TEST(test_schema_sanity)
 	size_t n, i, j;
 
 	schema = pex__config_schema(&n);
-	ck_assert_uint_eq(n, 56);   /* every key of pexipsdk.yaml(5): update with the schema */
+	ck_assert_uint_eq(n, 59);   /* every key of pexipsdk.yaml(5): update with the schema */
 	for (i = 0; i < n; i++) {
 		/* unique */
 		for (j = i + 1; j < n; j++)
@@ -273,6 +273,9 @@ START_TEST(test_defaults)
 	assert_str_key(cfg, "queue.sqlite.path", "pexipsdk.db");
 	assert_str_key(cfg, "pool.queue", "room-creation-queue");
 	assert_int_key(cfg, "pool.depth", 20);
+	assert_int_key(cfg, "pool.max_depth", 0);
+	assert_int_key(cfg, "pool.wait_ms", 2000);
+	assert_int_key(cfg, "pool.cooldown_s", 60);
 	assert_str_key(cfg, "pool.name_prefix", "vmr_");
 	assert_str_key(cfg, "pool.room.service_type", "conference");
 	assert_bool_key(cfg, "pool.room.allow_guests", 1);
@@ -461,6 +464,15 @@ START_TEST(test_int_values)
 	cfg = parse_ok(URL "pool:\n  room:\n    participant_limit: 1000000\n");
 	assert_int_key(cfg, "pool.room.participant_limit", 1000000);
 	pex_config_free(cfg);
+	/* the self-sizing pool's keys */
+	cfg = parse_ok(URL "pool:\n  max_depth: 500\n  wait_ms: 0\n");
+	assert_int_key(cfg, "pool.max_depth", 500);
+	assert_int_key(cfg, "pool.wait_ms", 0);
+	pex_config_free(cfg);
+	parse_err(URL "pool:\n  wait_ms: 60001\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: pool.wait_ms: expected an integer from 0 to 60000, got \"60001\"");
+	parse_err(URL "pool:\n  max_depth: -1\n", PEX_ECONFIG,
+		"pexipsdk.yaml:4: pool.max_depth: expected an integer from 0 to 100000, got \"-1\"");
 	parse_err(URL "pool:\n  room:\n    participant_limit: 1000001\n", PEX_ECONFIG,
 		"pexipsdk.yaml:5: pool.room.participant_limit: expected an integer from 0 to 1000000, "
 		"got \"1000001\"");
@@ -1838,6 +1850,9 @@ START_TEST(test_dump)
 		"  name_prefix: vmr_\n"
 		"  lease_s: 60\n"
 		"  ready_after_s: 60\n"
+		"  max_depth: 0\n"
+		"  wait_ms: 2000\n"
+		"  cooldown_s: 60\n"
 		"  room:\n"
 		"    service_type: conference\n"
 		"    allow_guests: true\n"

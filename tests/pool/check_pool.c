@@ -69,6 +69,12 @@ typedef struct fx {
 
 static const char *const hosts[] = { "svc.example.com" };
 
+/* pool.wait_ms of the pools fx_open_ex2() makes: 0 (a pop on an empty pool
+ * answers at once) except in the tests of the wait */
+static unsigned g_wait_ms;
+/* pool.depth (0: the default) and pool.max_depth of those pools */
+static unsigned g_depth, g_max_depth;
+
 /* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
  * client's backoff cap, which also caps how long a Retry-After is honoured;
  * @p ready_after_s: pool.ready_after_s; @p emu_args: the emulator's extra
@@ -96,6 +102,10 @@ static void fx_open_ex2(fx *f, const char *prefix, unsigned lease_s, long retry_
 	po.name_prefix = prefix;
 	po.gc_delay_s = 0;
 	po.ready_after_s = ready_after_s;
+	po.wait_ms = g_wait_ms;
+	if (g_depth)
+		po.depth = g_depth;
+	po.max_depth = g_max_depth;
 	po.tag.url_template = "https://svc.example.com/s/{uui}";
 	po.tag.allowed_hosts = hosts;
 	po.tag.allowed_host_count = 1;
@@ -582,6 +592,9 @@ START_TEST(test_pop_waits_for_replication)
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
 	ck_assert_msg(strstr(pex_error_last()->message, "no room is ready yet; the next will be ready in "),
 		"%s", pex_error_last()->message);
+	/* Retry-After: when the next room matures */
+	ck_assert_msg(pex_pool_retry_after() >= 1 && pex_pool_retry_after() <= READY_S + 2,
+		"retry after %lld s", pex_pool_retry_after());
 	ck_assert_int_eq(prefetch_n(f.pool, 1), 0);
 	{
 		long long count = -1, next = -1;
@@ -599,7 +612,10 @@ START_TEST(test_pop_waits_for_replication)
 		ck_assert_msg(pex_metrics_get(&m, f.pool) == 0, "%s", pex_error_last()->message);
 		ck_assert_int_eq(m.pool_maturing, -1);
 		ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
-		ck_assert_str_eq(pex_error_last()->message, "the pool is empty (queue 'room-creation-queue')");
+		/* nothing known to be maturing: a new room's time (ready_after_s + 1 s + a create) */
+		ck_assert_int_eq(pex_pool_retry_after(), READY_S + 2);
+		ck_assert_msg(strcmp(pex_error_last()->message, "the pool is empty (queue 'room-creation-queue'); "
+			"try again in 4 s") == 0, "%s", pex_error_last()->message);
 		faults(&f, "{\"refuse_time_filter\": false}");
 	}
 	/* a room an older version queued without a delay: visible, not ready */
@@ -637,6 +653,221 @@ START_TEST(test_pop_waits_for_replication)
 	ck_assert_uint_eq(handed, 4);
 	ck_assert_uint_ge(held_rounds, 1);     /* the prefetch path handed out rooms too */
 	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- pool.wait_ms: a pop waits for a room on its way ---- */
+
+typedef struct pop_thread {
+	pex_pool *pool;
+	int err;
+	long long retry_after;
+	char name[128];
+	atomic_int done;
+} pop_thread;
+
+static void *pop_main(void *arg)
+{
+	pop_thread *t = arg;
+	pex_pool_room *r = NULL;
+	t->err = pex_pool_pop(&r, t->pool, UUI_HI, NULL);
+	t->retry_after = pex_pool_retry_after();
+	if (t->err == 0)
+		snprintf(t->name, sizeof(t->name), "%s", r->name);
+	pex_pool_room_free(r);
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static void *replenish_main(void *arg)
+{
+	size_t created = 0;
+	pex_pool_replenish(&created, arg, 1, NULL, NULL);
+	return (void *)created;
+}
+
+/* Issue 18.3: a pop that finds the pool empty while a replacement of this
+ * process is being created waits for it (up to pool.wait_ms) and hands it
+ * out, instead of failing with PEX_EEMPTY. The create is held in the
+ * emulator until the pop is seen waiting (its log line). Nothing coming:
+ * the pop fails at once, and says when to retry. */
+START_TEST(test_pop_waits_for_room_on_its_way)
+{
+	fx f;
+	pthread_t rt, pt;
+	pop_thread p;
+	pex_pool_room *r = NULL;
+	long long until;
+	void *created = NULL;
+
+	g_wait_ms = 60000;              /* longer than any run: the state ends the wait */
+	fx_open(&f, "wt_");
+	g_wait_ms = 0;
+	/* nothing coming: at once, with a retry time */
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_int_ge(pex_pool_retry_after(), 1);
+	ck_assert(!logged("waiting up to"));
+
+	faults(&f, "{\"hold\": true}");
+	ck_assert_int_eq(pthread_create(&rt, NULL, replenish_main, f.pool), 0);
+	until = pex__now_ms() + 60000;
+	while (emu_stat(&f.e, "in_flight") < 1 && pex__now_ms() < until)
+		pex__sleep_ms(5);
+	ck_assert_int_eq(emu_stat(&f.e, "in_flight"), 1);     /* the create's POST, held */
+
+	memset(&p, 0, sizeof(p));
+	p.pool = f.pool;
+	ck_assert_int_eq(pthread_create(&pt, NULL, pop_main, &p), 0);
+	while (!logged("waiting up to") && !atomic_load(&p.done) && pex__now_ms() < until)
+		pex__sleep_ms(5);
+	ck_assert_msg(!atomic_load(&p.done), "the pop did not wait: %d %s", p.err, pex_error_last()->message);
+	faults(&f, "{\"hold\": false}");
+	ck_assert_int_eq(pthread_join(rt, &created), 0);
+	ck_assert_int_eq(pthread_join(pt, NULL), 0);
+	ck_assert_int_eq((long)(size_t)created, 1);
+	ck_assert_msg(p.err == 0, "pop: %d", p.err);
+	ck_assert(strncmp(p.name, "wt_", 3) == 0);
+	ck_assert_int_eq(p.retry_after, 0);                  /* handed out: no retry time */
+	ck_assert_uint_eq(qcount(f.pq), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- the self-sizing pool: growing to the target, shrinking ---- */
+
+/* @p n rooms on Pexip named @p prefix + "r" + a number, created now: to
+ * Pexip they look like replacements of hand-outs made by other processes. */
+static void other_replacements(fx *f, const char *prefix, int n)
+{
+	char body[256];
+	int i;
+	for (i = 0; i < n; i++) {
+		snprintf(body, sizeof(body), "{\"name\": \"%sr%04d\", \"pin\": \"1234\", \"guest_pin\": "
+			"\"5678\"}", prefix, i);
+		ck_assert_int_eq(emu_api(&f->e, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+	}
+}
+
+/* Issue 18.1: the target follows the deployment's demand, which every
+ * process reads on Pexip (replacement rooms of the last minute), and each
+ * process tops the shared queue up to it: a second process on the same
+ * queue with the same view creates nothing more (the pool does not grow
+ * twice). Growth rooms do not count as demand (no feedback), a
+ * replacement does. Without pool.max_depth the pool keeps pool.depth. */
+START_TEST(test_resize_grows_to_shared_target)
+{
+	fx f;
+	pex_pool *twin = NULL;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_metrics m = PEX_METRICS_INIT;
+	size_t created = 0, removed = 0, n;
+	long long want;
+
+	g_depth = 2;
+	g_max_depth = 50;
+	fx_open_ex2(&f, "gr_", 0, 20, 10, NULL);
+	g_depth = g_max_depth = 0;
+	/* no demand yet: the floor */
+	ck_assert_msg(pex_pool_resize(&created, &removed, f.pool) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(created, 2);
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	/* 30 replacements in the last minute elsewhere: 0.5 hand-outs/s */
+	other_replacements(&f, "gr_", 30);
+	ck_assert_msg(pex_pool_resize(&created, &removed, f.pool) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_metrics_get_local(&m, f.pool), 0);
+	ck_assert(m.demand_rate >= 0.5 - 1e-9 && m.demand_rate < 0.6);
+	/* 0.5/s x (a create + 10 s + 1 s) x 1.5 = 9 rooms, and a little
+	 * more when the creates took long */
+	want = m.target_depth;
+	ck_assert_int_ge(want, 9);
+	ck_assert_int_le(want, 12);
+	ck_assert_uint_eq(created, (size_t)want - 2);
+	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
+	ck_assert_uint_eq(removed, 0);
+	/* growth is not demand: the count on Pexip is still 30 */
+	ck_assert_msg(pex_pool_resize(&created, &removed, f.pool) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(created, 0);
+	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
+	/* a second process on the same queue agrees and adds nothing */
+	po.name_prefix = "gr_";
+	po.depth = 2;
+	po.max_depth = 50;
+	po.ready_after_s = 10;
+	ck_assert_int_eq(pex_pool_new(&twin, f.c, f.pq, f.dq, &po), 0);
+	ck_assert_msg(pex_pool_resize(&created, &removed, twin) == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(created, 0);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
+	ck_assert_int_eq(pex_metrics_get_local(&m, twin), 0);
+	ck_assert_int_ge(m.target_depth, want - 1);
+	pex_pool_free(twin);
+	/* a replacement carries the mark; growth rooms never do */
+	ck_assert_int_eq(pex_pool_replenish(&n, f.pool, 1, NULL, NULL), 0);
+	ck_assert_int_eq(pex__pool_grow(f.pool, 1, &n), 0);
+	{
+		long long marked = -1;
+		ck_assert_int_eq(pex__pool_created_since(f.pool, "r", pex__unix_time() - 60, &marked, NULL, NULL), 0);
+		ck_assert_int_eq(marked, 31);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+/* Issue 18.2: rooms above the target are removed only after the pool has
+ * been above it for the cool-down with no replacement made anywhere, one
+ * at a time (at most one per 200 ms), the first on the queue, never a room a
+ * process holds, never below pool.depth. The cool-down and the pace are the
+ * model's (check_sizing.c); here they are wound forward through the
+ * model's state instead of waited for. */
+START_TEST(test_resize_shrinks_slowly)
+{
+	fx f;
+	size_t created = 0, removed = 0, i;
+	pex_metrics m = PEX_METRICS_INIT;
+	char first[128];
+	long long cool = PEX__SIZING_COOLDOWN_S * 1000LL;
+
+	g_depth = 3;
+	fx_open(&f, "sh_");
+	g_depth = 0;
+	ck_assert_int_eq(pex__pool_grow(f.pool, 8, &created), 0);
+	ck_assert_int_eq(prefetch_n(f.pool, 1), 1);     /* one held: never removed */
+	ck_assert_uint_eq(qcount(f.pq), 7);
+	/* above the target (3): the cool-down starts */
+	ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
+	ck_assert_uint_eq(removed, 0);
+	/* someone made a replacement: not quiet, the cool-down starts again */
+	other_replacements(&f, "sh_", 1);
+	f.pool->sz.above_since_ms -= cool;
+	ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert_int_eq(pex_room_delete_by_name(NULL, f.c, "sh_r0000"), 0);
+	/* quiet, but the cool-down restarted */
+	ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
+	ck_assert_uint_eq(removed, 0);
+	f.pool->sz.above_since_ms -= cool;
+	/* now one room, the first on the queue, gone from Pexip too */
+	first_in_pool(&f, first, sizeof(first));
+	ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
+	ck_assert_uint_eq(removed, 1);
+	ck_assert_uint_eq(qcount(f.pq), 6);
+	ck_assert(!room_exists(&f, first));
+	ck_assert(logged("shrinking: removed pool room"));
+	/* at most one per PEX__SIZING_SHRINK_EVERY_MS */
+	ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
+	ck_assert_uint_eq(removed, 0);
+	/* down to the target counting the held room, never below */
+	for (i = 0; i < 10; i++) {
+		f.pool->sz.shrunk_at_ms -= PEX__SIZING_SHRINK_EVERY_MS;
+		ck_assert_int_eq(pex_pool_resize(&created, &removed, f.pool), 0);
+		ck_assert_uint_eq(created, 0);
+	}
+	ck_assert_uint_eq(qcount(f.pq), 2);
+	ck_assert_uint_eq(held_n(f.pool), 1);
+	ck_assert_int_eq(pex_metrics_get_local(&m, f.pool), 0);
+	ck_assert_uint_eq(m.shrunk, 5);
+	ck_assert_int_eq(m.pool_depth, 3);
 	fx_close(&f);
 }
 END_TEST
@@ -705,6 +936,9 @@ typedef struct want_metrics {
 	long long pool_depth, pool_maturing, deletion_backlog, live_conferences, pexip_pool_rooms;
 	unsigned long long pops, pop_failures, replenished, replenish_failures;
 	unsigned long long deleted, delete_failures, events, events_unknown, events_foreign;
+	long long target_depth, empty_in_s;
+	unsigned long long shrunk;
+	double demand_rate;
 } want_metrics;
 
 static void check_formats(const pex_metrics *m, const want_metrics *w)
@@ -712,6 +946,8 @@ static void check_formats(const pex_metrics *m, const want_metrics *w)
 	const struct { const char *key; long long v; } rows[] = {
 		{ "pool_depth", w->pool_depth },
 		{ "pool_maturing", w->pool_maturing },
+		{ "pool_target_depth", w->target_depth },
+		{ "pool_empty_in_seconds", w->empty_in_s },
 		{ "deletion_backlog", w->deletion_backlog },
 		{ "live_conferences", w->live_conferences },
 		{ "pexip_pool_rooms", w->pexip_pool_rooms },
@@ -724,8 +960,10 @@ static void check_formats(const pex_metrics *m, const want_metrics *w)
 		{ "events", (long long)w->events },
 		{ "events_unknown", (long long)w->events_unknown },
 		{ "events_foreign", (long long)w->events_foreign },
+		{ "pool_shrunk", (long long)w->shrunk },
 	};
 	pex_buf out = PEX_BUF_INIT;
+	char demand[128];
 	json_object *doc, *v;
 	size_t i;
 
@@ -733,7 +971,11 @@ static void check_formats(const pex_metrics *m, const want_metrics *w)
 	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_JSON), 0);
 	doc = json_tokener_parse(out.ptr);
 	ck_assert_msg(doc && json_object_is_type(doc, json_type_object), "not a JSON object: %s", out.ptr);
-	ck_assert_int_eq(json_object_object_length(doc), (int)PEX__ARRAY_SIZE(rows));
+	ck_assert_int_eq(json_object_object_length(doc), (int)PEX__ARRAY_SIZE(rows) + 1);
+	/* the one fractional gauge, to the thousandth */
+	ck_assert(json_object_object_get_ex(doc, "pool_demand_rate", &v));
+	ck_assert_msg(json_object_get_double(v) >= w->demand_rate - 0.0005 &&
+		json_object_get_double(v) <= w->demand_rate + 0.0005, "demand %f", json_object_get_double(v));
 	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
 		ck_assert_msg(json_object_object_get_ex(doc, rows[i].key, &v), "JSON lacks %s: %s", rows[i].key, out.ptr);
 		ck_assert_msg(json_object_is_type(v, json_type_int), "%s is not an integer", rows[i].key);
@@ -746,7 +988,7 @@ static void check_formats(const pex_metrics *m, const want_metrics *w)
 	ck_assert_int_eq(pex_metrics_format_write(&out, m, PEX_METRICS_PROMETHEUS), 0);
 	for (i = 0; i < PEX__ARRAY_SIZE(rows); i++) {
 		char name[96], line[160];
-		int counter = i >= 5;     /* five gauges first */
+		int counter = i >= 7;     /* seven gauges first */
 		snprintf(name, sizeof(name), "pexipsdk_%s%s", rows[i].key, counter ? "_total" : "");
 		snprintf(line, sizeof(line), "\n%s %lld\n", name, rows[i].v);
 		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s %lld':\n%s", name, rows[i].v, out.ptr);
@@ -755,6 +997,9 @@ static void check_formats(const pex_metrics *m, const want_metrics *w)
 		snprintf(line, sizeof(line), "# HELP %s ", name);
 		ck_assert_msg(strstr(out.ptr, line) != NULL, "Prometheus lacks '%s'", line);
 	}
+	snprintf(demand, sizeof(demand), "\n# TYPE pexipsdk_pool_demand_rate gauge\npexipsdk_pool_demand_rate %.3f\n",
+		w->demand_rate);
+	ck_assert_msg(strstr(out.ptr, demand) != NULL, "Prometheus lacks '%s'", demand);
 	pex_buf_dispose(&out);
 }
 
@@ -837,6 +1082,16 @@ START_TEST(test_metrics_known_values)
 	w.events = 5;
 	w.events_unknown = 1;
 	w.events_foreign = 1;        /* other_room */
+	w.target_depth = 20;         /* pool.depth: max_depth is off */
+	/* 2 hand-outs: at most 2/tau per second (the fast average's tau),
+	 * decaying since; 3 ready rooms last 3 / rate s (7 s at tau = 5 s, a
+	 * little more as the rate decays) */
+	ck_assert(m.demand_rate > 0 && m.demand_rate <= 2.0 / PEX__SIZING_TAU_FAST_S);
+	ck_assert_int_ge(m.empty_in_s, (long long)(3 * PEX__SIZING_TAU_FAST_S / 2));
+	w.demand_rate = m.demand_rate;
+	w.empty_in_s = m.empty_in_s;
+	ck_assert_int_eq(m.target_depth, w.target_depth);
+	ck_assert_uint_eq(m.shrunk, 0);
 	ck_assert_int_eq(m.pool_depth, w.pool_depth);
 	ck_assert_int_eq(m.deletion_backlog, w.deletion_backlog);
 	ck_assert_int_eq(m.live_conferences, w.live_conferences);
@@ -861,7 +1116,7 @@ START_TEST(test_metrics_format_values)
 {
 	pex_metrics m = PEX_METRICS_INIT;
 	want_metrics w = { 11, 24, 12, 13, 9007199254740993LL, 15, 16, 17, 18, 19, 20,
-		18446744073709551615ULL / 2, 22, 23 };
+		18446744073709551615ULL / 2, 22, 23, 25, 26, 27, 1.25 };
 	pex_buf out = PEX_BUF_INIT;
 	pex_metrics_init(&m, PEX_METRICS_VERSION);
 	m.pool_depth = w.pool_depth;
@@ -878,6 +1133,10 @@ START_TEST(test_metrics_format_values)
 	m.events = w.events;
 	m.events_unknown = w.events_unknown;
 	m.events_foreign = w.events_foreign;
+	m.target_depth = w.target_depth;
+	m.empty_in_s = w.empty_in_s;
+	m.shrunk = w.shrunk;
+	m.demand_rate = w.demand_rate;
 	check_formats(&m, &w);
 	ck_assert_int_eq(pex_metrics_format_write(NULL, &m, PEX_METRICS_JSON), PEX_EINVAL);
 	ck_assert_int_eq(pex_metrics_format_write(&out, NULL, PEX_METRICS_JSON), PEX_EINVAL);
@@ -1179,6 +1438,9 @@ int main(void)
 	tcase_add_test(pop, test_pop_waits_for_replication);
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
+	tcase_add_test(pop, test_pop_waits_for_room_on_its_way);
+	tcase_add_test(pop, test_resize_grows_to_shared_target);
+	tcase_add_test(pop, test_resize_shrinks_slowly);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);
 	tcase_add_test(pop, test_prefetch_free_drain_orphans);
 	tcase_add_test(pop, test_timer_rotates_held);

@@ -54,6 +54,9 @@ static int g_valgrind;
  * PEX_SERVER_QUEUE=postgres under tests/postgres/pg.sh, the PostgreSQL server
  * at $PEX_PG_CONNINFO (the servers read it through an env: reference). */
 static const char *g_pg_conninfo;
+/* PEX_SERVER_QUEUE=azure: the servers' queues on the Azurite of
+ * tests/azure/azurite.sh ($PEX_AZURITE_CONNSTR) */
+static int g_azure;
 static char g_dir[256];                 /* temp dir: config, db, jwks, logs */
 static emu_t g_emu;
 static EVP_PKEY *g_rsa, *g_ec, *g_rsa_other;
@@ -298,9 +301,10 @@ static void write_config(const char *path, const char *db, const char *queue, in
 		"  api_keys: [other-key, %s]\n"
 		"  jwt: {issuer: \"%s\", audience: \"%s\", %s%s%s}\n"
 		"log: {level: %s, format: %s}\n",
-		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : "  backend: sqlite\n",
-		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" : "  sqlite: {path: ",
-		g_pg_conninfo ? "" : db, g_pg_conninfo ? "" : "}\n", queue, depth,
+		g_emu.url, g_pg_conninfo ? "  backend: postgres\n" : g_azure ? "  backend: azure\n" : "  backend: sqlite\n",
+		g_pg_conninfo ? "  postgres: {conninfo: \"env:PEX_PG_CONNINFO\"}\n" :
+		g_azure ? "  azure: {connection_string: \"env:PEX_AZURITE_CONNSTR\"}\n" : "  sqlite: {path: ",
+		g_pg_conninfo || g_azure ? "" : db, g_pg_conninfo || g_azure ? "" : "}\n", queue, depth,
 		/* rooms are handed out at once unless a test is about readiness */
 		so && so->pool_extra && strstr(so->pool_extra, "ready_after_s") ? "" : "  ready_after_s: 0\n",
 		so && so->pool_extra ? "  " : "",
@@ -468,6 +472,7 @@ typedef struct resp_t {
 	char ctype[128];
 	char request_id[256];   /* the X-Request-Id answered, "" when none */
 	curl_off_t uploaded;  /* request body bytes actually sent */
+	long retry_after;     /* Retry-After seconds, -1: none */
 } resp_t;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
@@ -495,6 +500,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)(len - 9), p + 7);
 	} else if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0) {
 		snprintf(r->ctype, sizeof(r->ctype), "%.*s", (int)(len - 16), p + 14);
+	} else if (len > 13 && strncasecmp(p, "Retry-After: ", 13) == 0) {
+		r->retry_after = strtol(p + 13, NULL, 10);
 	} else if (len > 14 && strncasecmp(p, "X-Request-Id: ", 14) == 0) {
 		snprintf(r->request_id, sizeof(r->request_id), "%.*s", (int)(len - 16), p + 14);
 	}
@@ -520,6 +527,7 @@ static long http(resp_t *r, const char *base, const char *method, const char *pa
 	char url[4096], line[20000];
 
 	memset(r, 0, sizeof(*r));
+	r->retry_after = -1;
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -2112,7 +2120,8 @@ static int emu_joinable(const char *name)
 
 START_TEST(test_create_waits_for_replication)
 {
-	server_opts so = { "name_prefix: rdy_\n  ready_after_s: 2", NULL, NULL, NULL, NULL, NULL, 0 };
+	/* wait_ms 0: a create answers at once (the wait has its own test) */
+	server_opts so = { "name_prefix: rdy_\n  ready_after_s: 2\n  wait_ms: 0", NULL, NULL, NULL, NULL, NULL, 0 };
 	long long until;
 	int handed = 0, saw_503 = 0;
 	char code[64];
@@ -2138,6 +2147,9 @@ START_TEST(test_create_waits_for_replication)
 		} else {
 			ck_assert_msg(st == 503, "HTTP %ld: %s", st, r.body);
 			ck_assert_str_eq(error_code(&r, code, sizeof(code)), "pool_empty");
+			/* when to retry, from what the pool knows: the next room to
+			 * mature (ready_after_s + 1 s, clocks read to the second) */
+			ck_assert_msg(r.retry_after >= 1 && r.retry_after <= 4, "Retry-After %ld", r.retry_after);
 			if (strstr(r.body, "the next will be ready in "))
 				saw_503++;
 			usleep(50 * 1000);     /* pacing the polls, not synchronisation */
@@ -3599,6 +3611,109 @@ START_TEST(test_probes_stopping)
 }
 END_TEST
 
+/* ---- several servers on one pool (issue 18.1) ---- */
+
+/* Neither queued nor running replenish jobs, nor a fill (its /readyz). */
+static int jobs_idle(const server_t *s)
+{
+	json_object *doc = NULL;
+	int idle;
+	probe(s, "/readyz", &doc);
+	idle = check_int(doc, "pool", "jobs_queued") == 0 && check_int(doc, "pool", "jobs_running") == 0;
+	json_object_put(doc);
+	return idle;
+}
+
+#define SHARE_FLOOR 20
+#define SHARE_CREATES (g_valgrind ? 16 : 160)
+
+/* @p n servers on one queue (one SQLite file, or the PostgreSQL backend of
+ * the postgres variant), the same load spread over them (4 clients per
+ * server, SHARE_CREATES in all, 20 ms on every Pexip request); then, once
+ * every server is idle, how many pool rooms are left: rooms on Pexip with
+ * the prefix less the ones handed out (the queue and the held rooms). */
+static long long shared_pool_run(int n, int *fails)
+{
+	char share[32], extra[64], name[32];
+	server_opts so;
+	server_t s[4];
+	pthread_t th[4][4];
+	load_t l[4][4];
+	handed_t *names;
+	long long until, left = -1, handed = 0;
+	int i, t, got;
+
+	snprintf(share, sizeof(share), "share%d", n);
+	/* a short cool-down: what outgrew the floor is removed soon after */
+	snprintf(extra, sizeof(extra), "name_prefix: sh%d_\n  cooldown_s: 2", n);
+	memset(&so, 0, sizeof(so));
+	so.pool_extra = extra;
+	g_share = share;
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "share%d-%d", n, i);
+		server_start_opts(&s[i], name, SHARE_FLOOR, &so);
+	}
+	g_share = NULL;
+	snprintf(name, sizeof(name), "sh%d_", n);
+	until = now_ms() + (g_valgrind ? 300000 : 60000);
+	while (now_ms() < until) {
+		for (i = 0; i < n && jobs_idle(&s[i]); i++)
+			;
+		if (i == n && emu_count_prefix(name) >= SHARE_FLOOR)
+			break;
+		usleep(50 * 1000);     /* pacing the polls, not synchronisation */
+	}
+	ck_assert_int_ge(emu_count_prefix(name), SHARE_FLOOR);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"latency_ms\": 20}", NULL), 200);
+	for (i = 0; i < n; i++)
+		run_load(&s[i], SHARE_CREATES / (4 * n), NULL, th[i], l[i]);
+	*fails = 0;
+	for (i = 0; i < n; i++) {
+		names = join_load(th[i], l[i], &got);
+		handed += got;
+		for (t = 0; t < 4; t++)
+			*fails += l[i][t].nfail;
+		free(names);
+	}
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"latency_ms\": 0}", NULL), 200);
+	/* the state: every server idle, every replacement made, and what
+	 * outgrew the floor plus the held rooms removed (pex_pool_resize) */
+	until = now_ms() + (g_valgrind ? 300000 : 90000);
+	while (now_ms() < until) {
+		for (i = 0; i < n && jobs_idle(&s[i]); i++)
+			;
+		left = emu_count_prefix(name) - handed;
+		if (i == n && left >= SHARE_FLOOR && left <= SHARE_FLOOR + n)
+			break;
+		usleep(50 * 1000);     /* pacing the polls, not synchronisation */
+	}
+	fprintf(stderr, "%d server(s) on one pool: %lld handed out, %d failed, %lld pool rooms left "
+		"(floor %d)\n", n, handed, *fails, left, SHARE_FLOOR);
+	ck_assert_int_eq(handed + *fails, SHARE_CREATES / (4 * n) * 4 * n);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(server_stop(&s[i]), 0);
+	return left;
+}
+
+/* Issue 18.1: 1, 2 and 4 servers on one queue under the same load: no
+ * create fails while Pexip keeps up, and once the load stops the pool
+ * holds the floor plus at most the rooms each server holds ready
+ * (--prefetch, 1 by default): not N times the floor. */
+START_TEST(test_servers_share_one_pool)
+{
+	static const int counts[] = { 1, 2, 4 };
+	size_t k;
+
+	for (k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		int n = counts[k], fails = 0;
+		long long left = shared_pool_run(n, &fails);
+		ck_assert_msg(fails == 0, "%d server(s): %d creates failed", n, fails);
+		ck_assert_msg(left >= SHARE_FLOOR && left <= SHARE_FLOOR + n,
+			"%d server(s): %lld pool rooms left, want %d to %d", n, left, SHARE_FLOOR, SHARE_FLOOR + n);
+	}
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -3621,6 +3736,7 @@ static Suite *server_suite(void)
 	ADD(test_room_crud);
 	ADD(test_concurrent_creates);
 	ADD(test_two_servers_one_queue);
+	ADD(test_servers_share_one_pool);
 	ADD(test_sigterm_under_load);
 	ADD(test_held_room);
 	ADD(test_backpressure);
@@ -3666,6 +3782,14 @@ int main(void)
 			return 1;
 		}
 		fprintf(stderr, "server tests on the postgres queue backend\n");
+	}
+	if (getenv("PEX_SERVER_QUEUE") && strcmp(getenv("PEX_SERVER_QUEUE"), "azure") == 0) {
+		if (!getenv("PEX_AZURITE_CONNSTR") || !*getenv("PEX_AZURITE_CONNSTR")) {
+			fprintf(stderr, "PEX_SERVER_QUEUE=azure needs tests/azure/azurite.sh (PEX_AZURITE_CONNSTR)\n");
+			return 1;
+		}
+		g_azure = 1;
+		fprintf(stderr, "server tests on the azure queue backend (Azurite)\n");
 	}
 	sr = srunner_create(server_suite());
 	srunner_run_all(sr, CK_NORMAL);
