@@ -2,8 +2,12 @@
  *
  * A pop hands out a room and queues one "replenish 1" job; worker threads
  * take jobs and create the replacement rooms, so a request never waits for
- * Pexip's create. A "fill" job tops the pool up to pool.depth (at start-up,
- * after a GC sweep, and when a pop finds the pool empty). */
+ * Pexip's create. There are enough workers (by default one per Pexip
+ * connection, pexip.max_concurrency: docs/DECISIONS.md, "Replacements use
+ * the Pexip connections hand-outs leave") for the replacements to use every
+ * connection the hand-outs leave free; the client's background class keeps
+ * them behind the hand-outs. A "fill" job tops the pool up to pool.depth
+ * (at start-up, after a GC sweep, and when a pop finds the pool empty). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +46,9 @@ static void *worker_main(void *arg)
 			s->fill_pending = 0;
 			fill = 1;
 		} else {
+			/* still owed to the pool: rs_jobs_throttle counts it until made */
 			s->replenish_pending--;
-			if (s->backlog_waiters)
-				pthread_cond_broadcast(&s->backlog_cond);
+			s->replenish_running++;
 		}
 		s->jobs_running++;              /* /readyz: a room is coming */
 		pthread_mutex_unlock(&s->jobs_lock);
@@ -66,6 +70,13 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&s->jobs_lock);
 		s->jobs_running--;
+		if (!fill) {
+			s->replenish_running--;
+			/* one replacement made: one waiting hand-out may go (a
+			 * broadcast would let them all go at once) */
+			if (s->backlog_waiters)
+				pthread_cond_signal(&s->backlog_cond);
+		}
 	}
 	pthread_mutex_unlock(&s->jobs_lock);
 	return NULL;
@@ -90,10 +101,11 @@ void rs_jobs_replenish(rs_server *s, size_t n)
  * first), which serves a burst from the pool at full speed. Under load
  * that lasts, though, hand-outs would outrun the replacements and empty
  * the pool, and every request after that would fail (pool_empty). So once
- * backlog_max replacements (half the pool depth) are queued, a hand-out
- * waits for the workers to take one: sustained load above the replacement
- * rate is slowed to that rate instead of draining the pool. The wait is
- * bounded; after it the hand-out goes ahead (it may find the pool empty).
+ * backlog_max replacements (half the pool depth) are owed to the pool,
+ * queued or being made, a hand-out waits until one is made: sustained
+ * load above the replacement rate is slowed to that rate instead of
+ * draining the pool. The wait is bounded; after it the hand-out goes
+ * ahead (it may find the pool empty).
  */
 void rs_jobs_throttle(rs_server *s)
 {
@@ -103,12 +115,12 @@ void rs_jobs_throttle(rs_server *s)
 	if (!s->backlog_max)
 		return;
 	pthread_mutex_lock(&s->jobs_lock);
-	if (s->replenish_pending >= s->backlog_max && !s->jobs_stopping) {
+	if (s->replenish_pending + s->replenish_running >= s->backlog_max && !s->jobs_stopping) {
 		until = rs_now_ms() + RS_THROTTLE_MAX_MS;
 		ts.tv_sec = until / 1000;
 		ts.tv_nsec = (until % 1000) * 1000000;
 		s->backlog_waiters++;
-		while (s->replenish_pending >= s->backlog_max && !s->jobs_stopping &&
+		while (s->replenish_pending + s->replenish_running >= s->backlog_max && !s->jobs_stopping &&
 		       !atomic_load(&s->stopping))
 			if (pthread_cond_timedwait(&s->backlog_cond, &s->jobs_lock, &ts) == ETIMEDOUT)
 				break;

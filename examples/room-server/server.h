@@ -151,9 +151,10 @@ typedef struct rs_server {
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cond;
 	size_t replenish_pending;       /* queued "replenish 1" jobs */
-	size_t backlog_max;             /* hand-outs wait while this many are queued (0: never) */
+	size_t replenish_running;       /* replacements a worker is making now */
+	size_t backlog_max;             /* hand-outs wait while this many are owed (0: never) */
 	size_t backlog_waiters;         /* requests waiting in rs_jobs_throttle() */
-	pthread_cond_t backlog_cond;    /* a queued job was taken (CLOCK_MONOTONIC) */
+	pthread_cond_t backlog_cond;    /* a replacement was made (CLOCK_MONOTONIC) */
 	int fill_pending;               /* a queued top-up to pool.depth */
 	size_t jobs_running;            /* jobs a worker is doing now */
 	int jobs_stopping;
@@ -214,7 +215,7 @@ void rs_prefetch(rs_server *s);
 #define RS_THROTTLE_MAX_MS 1000LL
 void rs_jobs_fill(rs_server *s);                   /* queue one top-up to pool.depth */
 /* Back-pressure before a hand-out: wait (at most RS_THROTTLE_MAX_MS) while
- * backlog_max or more replacements are still queued. */
+ * backlog_max or more replacements are still queued or being made. */
 void rs_jobs_throttle(rs_server *s);
 /* Stop: finish queued jobs for at most @p drain_ms, stop the timers, join. */
 void rs_jobs_stop(rs_server *s, long drain_ms);

@@ -1,5 +1,5 @@
 /*
- * Azure Storage Queue backend over REST (libcurl), Shared Key or SAS.
+ * Azure Storage Queue backend over REST (through lib/http), Shared Key or SAS.
  * Where it sits among the queue backends: docs/ARCHITECTURE.md, Queue backends.
  *
  * Message encoding
@@ -51,16 +51,14 @@
  * Threads
  * -------
  * The backend is thread-safe (PEX_QUEUE_CAP_THREADSAFE): the connection
- * settings are read-only after construction, and curl handles come from a
- * small mutex-guarded pool of idle keep-alive handles (a thread takes one for
- * the length of a request, or makes a new one when none is idle).
+ * settings are read-only after construction, and requests go through the
+ * library's HTTP transport (lib/http: keep-alive handles, at most
+ * AZ_CONCURRENCY requests in flight, retries by pex__http_call).
  *
  * Secrets: the account key and SAS live in conn only; no URL, header or
  * signature is ever put in an error message.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,316 +89,21 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 
 #else
 
-#include <curl/curl.h>
-
 #include "azure/azure_internal.h"
 #include "http/http_internal.h"
 
-#define IDLE_HANDLES_MAX 8
+#define AZ_CONCURRENCY 64               /* requests in flight per backend */
 #define BODY_MAX ((size_t)16 << 20)     /* 32 messages of 64 KiB fit easily */
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS 5000
 #define VISIBILITY_MAX 604800u          /* 7 days */
 
-typedef struct idle_handle {
-	CURL *curl;
-	struct idle_handle *next;
-} idle_handle;
-
 typedef struct azure_backend {
 	pex_queue_backend parent;       /* must be first */
 	pex__azure_conn conn;           /* read-only after construction */
-	char *ca_file;
-	int tls_verify;
-	long timeout_ms;
+	pex__http *http;
 	unsigned retries;
-	char user_agent[64];
-	pthread_mutex_t lock;           /* guards idle */
-	idle_handle *idle;
-	size_t idle_count;
 } azure_backend;
-
-/* ---- curl handle pool ---- */
-
-static CURL *handle_take(azure_backend *az)
-{
-	idle_handle *h;
-	CURL *c = NULL;
-	pthread_mutex_lock(&az->lock);
-	if ((h = az->idle) != NULL) {
-		az->idle = h->next;
-		az->idle_count--;
-	}
-	pthread_mutex_unlock(&az->lock);
-	if (h) {
-		c = h->curl;
-		free(h);
-		return c;
-	}
-	if (!(c = curl_easy_init()))
-		pex_error_set(PEX_ENOMEM, PEX_ERROR_CLASS_NET, "curl_easy_init failed");
-	return c;
-}
-
-static void handle_give_back(azure_backend *az, CURL *c)
-{
-	idle_handle *h = NULL;
-	pthread_mutex_lock(&az->lock);
-	if (az->idle_count < IDLE_HANDLES_MAX && (h = malloc(sizeof(*h))) != NULL) {
-		h->curl = c;
-		h->next = az->idle;
-		az->idle = h;
-		az->idle_count++;
-	}
-	pthread_mutex_unlock(&az->lock);
-	if (!h)
-		curl_easy_cleanup(c);
-}
-
-/* ---- one request ---- */
-
-typedef struct azure_req {
-	pex__azure_op op;
-	const char *verb;
-	const char *queue;
-	const char *suffix;             /* "", "/messages", "/messages/{id}" */
-	const pex__azure_param *params;
-	size_t nparams;
-	const char *body;               /* NULL: no body */
-	size_t body_len;
-} azure_req;
-
-typedef struct azure_resp {
-	long status;
-	pex_buf body;
-	int overflow;
-	char error_code[128];
-	char pop_receipt[512];
-	char next_visible[64];
-	char count[32];
-} azure_resp;
-
-static void resp_reset(azure_resp *r)
-{
-	pex_buf body = r->body;
-	pex__buf_clear(&body);
-	memset(r, 0, sizeof(*r));
-	r->body = body;
-}
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	azure_resp *r = ud;
-	size_t n = size * nmemb;
-	if (r->body.size + n > BODY_MAX) {
-		r->overflow = 1;
-		return 0;
-	}
-	if (pex__buf_put(&r->body, ptr, n) < 0)
-		return 0;
-	return n;
-}
-
-/* Copy a header's value if the line is "name: value". */
-static int header_value(char *dst, size_t size, const char *line, size_t len, const char *name)
-{
-	size_t nl = strlen(name), i = 0;
-	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-		return 0;
-	line += nl + 1;
-	len -= nl + 1;
-	while (len && (*line == ' ' || *line == '\t')) {
-		line++;
-		len--;
-	}
-	while (len && (line[len - 1] == '\r' || line[len - 1] == '\n' || line[len - 1] == ' '))
-		len--;
-	for (i = 0; i < len && i + 1 < size; i++)
-		dst[i] = line[i];
-	dst[i] = '\0';
-	return 1;
-}
-
-static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
-{
-	azure_resp *r = ud;
-	size_t n = size * nmemb;
-	if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
-		/* a new response (after a 100 Continue): forget the old headers */
-		r->error_code[0] = r->pop_receipt[0] = r->next_visible[0] = r->count[0] = '\0';
-		return n;
-	}
-	if (!header_value(r->error_code, sizeof(r->error_code), line, n, "x-ms-error-code") &&
-	    !header_value(r->pop_receipt, sizeof(r->pop_receipt), line, n, "x-ms-popreceipt") &&
-	    !header_value(r->next_visible, sizeof(r->next_visible), line, n,
-		"x-ms-time-next-visible"))
-		header_value(r->count, sizeof(r->count), line, n, "x-ms-approximate-messages-count");
-	return n;
-}
-
-static struct curl_slist *slist_add(struct curl_slist **l, int *err, const char *fmt, ...)
-	PEX_PRINTF(3, 4);
-
-static struct curl_slist *slist_add(struct curl_slist **l, int *err, const char *fmt, ...)
-{
-	pex_buf b = PEX_BUF_INIT;
-	struct curl_slist *n;
-	va_list ap;
-	if (*err < 0)
-		return *l;
-	va_start(ap, fmt);
-	*err = pex__buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	if (*err == 0) {
-		if ((n = curl_slist_append(*l, b.ptr)) != NULL)
-			*l = n;
-		else
-			*err = pex__error_nomem();
-	}
-	/* the Authorization line must not linger in freed memory */
-	if (b.ptr)
-		memset(b.ptr, 0, b.size);
-	pex_buf_dispose(&b);
-	return *l;
-}
-
-/* Classify a transport failure: PEX_ENET/ETIMEOUT/ETLS, *not_sent when the
- * request surely never reached the service. */
-static int transport_error(azure_backend *az, const azure_req *rq, CURLcode rc, int *not_sent)
-{
-	int code = pex__curl_classify((int)rc, not_sent);
-	/* origin only: never the path or query (a SAS lives there) */
-	pex_error_set(code, code == PEX_ETLS ? PEX_ERROR_CLASS_NET : PEX_ERROR_CLASS_AZURE,
-		"Azure Storage %s on queue '%s': cannot reach %s: %s%s", pex__azure_op_name(rq->op),
-		rq->queue, az->conn.origin, curl_easy_strerror(rc),
-		code == PEX_ETLS ? " (to trust a private CA, set queue.azure.tls.ca_file)" : "");
-	pex__error_set_cause((int)rc);
-	return code;
-}
-
-/*
- * Sign and send one attempt. Transport failures return PEX_ENET,
- * PEX_ETIMEOUT or PEX_ETLS (with *not_sent); any HTTP status is success
- * here (resp->status).
- */
-static int perform(azure_backend *az, const azure_req *rq, azure_resp *resp, int *not_sent)
-{
-	pex__azure_request req = { PEX_BUF_INIT, PEX_BUF_INIT };
-	struct curl_slist *hl = NULL;
-	char date[30];
-	const char *ctype = rq->body ? "application/xml" : NULL, *line, *nl;
-	size_t clen = rq->body ? rq->body_len : 0;
-	CURLcode rc;
-	CURL *c = NULL;
-	int err;
-
-	*not_sent = 0;
-	resp_reset(resp);
-	pex__azure_rfc1123(date, pex__unix_time());
-
-	if ((err = pex__azure_request_build(&req, &az->conn, date, rq->verb, rq->queue, rq->suffix,
-			rq->params, rq->nparams, ctype, clen)) < 0)
-		goto done;
-	for (line = req.headers.ptr; err == 0 && (nl = strchr(line, '\n')) != NULL; line = nl + 1)
-		slist_add(&hl, &err, "%.*s", (int)(nl - line), line);
-	if (err < 0)
-		goto done;
-
-	if (!(c = handle_take(az))) {
-		err = PEX_ENOMEM;
-		goto done;
-	}
-	curl_easy_reset(c);    /* keeps the connection cache: keep-alive survives */
-	curl_easy_setopt(c, CURLOPT_URL, req.url.ptr);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, az->user_agent);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, az->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-		az->timeout_ms < 5000 ? az->timeout_ms : 5000L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");   /* libcurl >= 7.85 (meson.build) */
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, az->tls_verify ? 1L : 0L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, az->tls_verify ? 2L : 0L);
-	if (az->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, az->ca_file);
-	if (strcmp(rq->verb, "GET") == 0) {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	} else {
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->verb);
-		if (rq->body) {
-			/* our Content-Type header replaces curl's form default */
-			curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
-			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
-		}
-	}
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	handle_give_back(az, c);
-	if (rc != CURLE_OK) {
-		if (rc == CURLE_WRITE_ERROR && resp->overflow)
-			err = pex_error_set(PEX_EBACKEND, PEX_ERROR_CLASS_AZURE,
-				"Azure Storage %s on queue '%s': reply larger than %zu bytes",
-				pex__azure_op_name(rq->op), rq->queue, BODY_MAX);
-		else
-			err = transport_error(az, rq, rc, not_sent);
-	}
-
-done:
-	curl_slist_free_all(hl);
-	pex__azure_request_dispose(&req);
-	return err;
-}
-
-/* Turn a non-2xx reply into an error. */
-static int reply_error(const azure_req *rq, const azure_resp *resp)
-{
-	char code[128] = "", detail[256] = "";
-	if (resp->body.size) {
-		pex__azure_parse_error(code, sizeof(code), detail, sizeof(detail), resp->body.ptr,
-			resp->body.size);
-		pex_error_clear();
-	}
-	/* the x-ms-error-code header wins over the body's <Code> */
-	return pex__azure_map_error(rq->op, rq->queue, resp->status,
-		resp->error_code[0] ? resp->error_code : code, detail);
-}
-
-/*
- * Send with retries. Returns 0 with resp->status set to one of the
- * expected (2xx) statuses, or an error. @ok lists the good statuses,
- * 0-terminated.
- */
-static int request(azure_backend *az, const azure_req *rq, azure_resp *resp, const long *ok)
-{
-	unsigned attempt;
-	int err = 0, not_sent;
-
-	for (attempt = 0; ; attempt++) {
-		err = perform(az, rq, resp, &not_sent);
-		if (err == 0) {
-			const long *s;
-			for (s = ok; *s; s++)
-				if (resp->status == *s)
-					return 0;
-		}
-		if (attempt >= az->retries ||
-		    !pex__azure_should_retry(rq->op, err, not_sent, resp->status, resp->error_code))
-			break;
-		pex__sleep_ms(pex__backoff_ms(attempt, BACKOFF_BASE_MS, BACKOFF_CAP_MS, -1,
-			pex__random_u64()));
-	}
-	return err < 0 ? err : reply_error(rq, resp);
-}
-
-/* ---- helpers ---- */
 
 /* The backend may be called without the front end: keep the name URL-safe
  * (the service judges the finer rules, e.g. 400 InvalidResourceName). */
@@ -422,6 +125,159 @@ static int check_queue(const char *queue)
 			"Azure queue name is longer than 63 characters");
 	return 0;
 }
+
+/* ---- one request ---- */
+
+typedef struct azure_req {
+	pex__azure_op op;
+	const char *verb;
+	const char *queue;
+	const char *suffix;             /* "", "/messages", "/messages/{id}" */
+	const pex__azure_param *params;
+	size_t nparams;
+	const char *body;               /* NULL: no body */
+	size_t body_len;
+} azure_req;
+
+/* The reply headers we read, in pex__http_response.wanted[]. */
+static const char *const reply_headers[] = {
+	"x-ms-error-code", "x-ms-popreceipt", "x-ms-time-next-visible",
+	"x-ms-approximate-messages-count", NULL
+};
+#define ERROR_CODE(r) ((r)->wanted[0])
+#define POP_RECEIPT(r) ((r)->wanted[1])
+#define NEXT_VISIBLE(r) ((r)->wanted[2])
+#define MESSAGE_COUNT(r) ((r)->wanted[3])
+
+#define MAX_HEADERS 16
+
+/* One logical request: the signed wire form of the current attempt. */
+typedef struct azure_call {
+	azure_backend *az;
+	const azure_req *rq;
+	const long *ok;                 /* the good statuses, 0-terminated */
+	pex__azure_request wire;
+	const char *headers[MAX_HEADERS + 1];
+	int prepare_failed;
+} azure_call;
+
+/* Sign the request anew for each attempt (x-ms-date is part of it). */
+static int call_prepare(void *arg, unsigned attempt, pex__http_req *req)
+{
+	azure_call *x = arg;
+	const azure_req *rq = x->rq;
+	char date[30], *line, *nl;
+	size_t n = 0;
+	int err;
+
+	PEX__UNUSED(attempt);
+	pex__azure_request_dispose(&x->wire);
+	pex__azure_rfc1123(date, pex__unix_time());
+	if ((err = pex__azure_request_build(&x->wire, &x->az->conn, date, rq->verb, rq->queue,
+			rq->suffix, rq->params, rq->nparams, rq->body ? "application/xml" : NULL,
+			rq->body ? rq->body_len : 0)) < 0) {
+		x->prepare_failed = 1;
+		return err;
+	}
+	/* "Name: value\n" lines, split in place */
+	for (line = x->wire.headers.ptr; line && (nl = strchr(line, '\n')) != NULL && n < MAX_HEADERS;
+	     line = nl + 1) {
+		*nl = '\0';
+		x->headers[n++] = line;
+	}
+	x->headers[n] = NULL;
+	req->url = x->wire.url.ptr;
+	req->headers = x->headers;
+	return 0;
+}
+
+static pex__http_verdict call_judge(void *arg, unsigned attempt, int err, pex__http_response *resp)
+{
+	azure_call *x = arg;
+	const long *s;
+
+	PEX__UNUSED(attempt);
+	for (s = x->ok; err == 0 && *s; s++)
+		if (resp->status == *s)
+			return PEX__HTTP_STOP;
+	if (resp->too_big)
+		return PEX__HTTP_STOP;
+	return pex__azure_should_retry(x->rq->op, err, resp->not_sent, resp->status,
+		ERROR_CODE(resp)) ? PEX__HTTP_RETRY : PEX__HTTP_STOP;
+}
+
+/* A transport failure in our words: the origin only, never the path or
+ * query (a SAS lives there). */
+static int transport_error(azure_backend *az, const azure_req *rq, int err,
+	const pex__http_response *resp)
+{
+	if (resp->too_big)
+		return pex_error_set(PEX_EBACKEND, PEX_ERROR_CLASS_AZURE,
+			"Azure Storage %s on queue '%s': reply larger than %zu bytes",
+			pex__azure_op_name(rq->op), rq->queue, BODY_MAX);
+	pex_error_set(err, err == PEX_ETLS ? PEX_ERROR_CLASS_NET : PEX_ERROR_CLASS_AZURE,
+		"Azure Storage %s on queue '%s': cannot reach %s: %s%s", pex__azure_op_name(rq->op),
+		rq->queue, az->conn.origin, pex__curl_strerror(resp->curl_code),
+		err == PEX_ETLS ? " (to trust a private CA, set queue.azure.tls.ca_file)" : "");
+	pex__error_set_cause(resp->curl_code);
+	return err;
+}
+
+/* Turn a non-2xx reply into an error. */
+static int reply_error(const azure_req *rq, const pex__http_response *resp)
+{
+	char code[128] = "", detail[256] = "";
+	if (resp->body.size) {
+		pex__azure_parse_error(code, sizeof(code), detail, sizeof(detail), resp->body.ptr,
+			resp->body.size);
+		pex_error_clear();
+	}
+	/* the x-ms-error-code header wins over the body's <Code> */
+	return pex__azure_map_error(rq->op, rq->queue, resp->status,
+		ERROR_CODE(resp)[0] ? ERROR_CODE(resp) : code, detail);
+}
+
+/*
+ * Send with retries (see "Retries" above). Returns 0 with resp->status set
+ * to one of the expected (2xx) statuses, or an error. @ok lists the good
+ * statuses, 0-terminated. Checks the queue name first; @resp is
+ * overwritten (dispose it in any case).
+ */
+static int request(azure_backend *az, const azure_req *rq, pex__http_response *resp, const long *ok)
+{
+	pex__http_req req = { rq->verb, NULL, NULL, rq->body, rq->body ? rq->body_len : 0, 0, 0, NULL };
+	pex__http_policy pol;
+	azure_call x;
+	const long *s;
+	int err;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((err = check_queue(rq->queue)) < 0)
+		return err;
+	memset(&x, 0, sizeof(x));
+	x.az = az;
+	x.rq = rq;
+	x.ok = ok;
+	memset(&pol, 0, sizeof(pol));
+	pol.idempotent = rq->op != PEX__AZURE_OP_PUT;
+	pol.retries = az->retries;
+	pol.base_ms = BACKOFF_BASE_MS;
+	pol.cap_ms = BACKOFF_CAP_MS;
+	pol.prepare = call_prepare;
+	pol.judge = call_judge;
+	pol.arg = &x;
+	resp->want = reply_headers;
+	err = pex__http_call(az->http, &req, &pol, resp);
+	pex__azure_request_dispose(&x.wire);
+	if (err < 0)
+		return x.prepare_failed ? err : transport_error(az, rq, err, resp);
+	for (s = ok; *s; s++)
+		if (resp->status == *s)
+			return 0;
+	return reply_error(rq, resp);
+}
+
+/* ---- helpers ---- */
 
 static int message_suffix(pex_buf *out, const pex_message *msg)
 {
@@ -473,18 +329,15 @@ static const long ok_create[] = { 201, 204, 0 };
 static int az_create(pex_queue_backend *b, const char *queue)
 {
 	azure_req rq = { PEX__AZURE_OP_CREATE, "PUT", queue, "", NULL, 0, NULL, 0 };
-	azure_resp resp;
+	pex__http_response resp;
 	int err;
-	if ((err = check_queue(queue)) < 0)
-		return err;
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_create);
 	/* exists with other metadata: it exists, which is all we want */
-	if (err == PEX_EEXISTS && strcmp(resp.error_code, "QueueAlreadyExists") == 0) {
+	if (err == PEX_EEXISTS && strcmp(ERROR_CODE(&resp), "QueueAlreadyExists") == 0) {
 		pex_error_clear();
 		err = 0;
 	}
-	pex_buf_dispose(&resp.body);
+	pex__http_response_dispose(&resp);
 	return err;
 }
 
@@ -494,7 +347,7 @@ static int az_put(pex_queue_backend *b, const char *queue, const void *data, siz
 	pex__azure_param params[2];
 	azure_req rq = { PEX__AZURE_OP_PUT, "POST", queue, "/messages", params, 0, NULL, 0 };
 	pex_buf body = PEX_BUF_INIT;
-	azure_resp resp;
+	pex__http_response resp;
 	char vis[16];
 	int err;
 
@@ -514,9 +367,8 @@ static int az_put(pex_queue_backend *b, const char *queue, const void *data, siz
 	params[rq.nparams++] = (pex__azure_param){ "messagettl", "-1" };
 	rq.body = body.ptr;
 	rq.body_len = body.size;
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_201);
-	pex_buf_dispose(&resp.body);
+	pex__http_response_dispose(&resp);
 	pex_buf_dispose(&body);
 	return err;
 }
@@ -527,7 +379,7 @@ static int get_messages(azure_backend *az, pex__azure_op op, const char *queue, 
 	pex__azure_param params[2];
 	azure_req rq = { op, "GET", queue, "/messages", params, 0, NULL, 0 };
 	pex__azure_msglist list;
-	azure_resp resp;
+	pex__http_response resp;
 	char num[16], vis[16];
 	int leased = op == PEX__AZURE_OP_RECEIVE, err;
 
@@ -549,7 +401,6 @@ static int get_messages(azure_backend *az, pex__azure_op op, const char *queue, 
 		snprintf(vis, sizeof(vis), "%u", visibility_s);
 		params[rq.nparams++] = (pex__azure_param){ "visibilitytimeout", vis };
 	}
-	memset(&resp, 0, sizeof(resp));
 	if ((err = request(az, &rq, &resp, ok_200)) == 0) {
 		if ((err = pex__azure_parse_messages(&list, resp.body.ptr ? resp.body.ptr : "",
 				resp.body.size)) == 0) {
@@ -563,7 +414,7 @@ static int get_messages(azure_backend *az, pex__azure_op op, const char *queue, 
 			pex__azure_msglist_dispose(&list);
 		}
 	}
-	pex_buf_dispose(&resp.body);
+	pex__http_response_dispose(&resp);
 	return err;
 }
 
@@ -575,16 +426,15 @@ static int az_remove(pex_queue_backend *b, const char *queue, const pex_message 
 	pex__azure_param params[1];
 	azure_req rq = { PEX__AZURE_OP_DELETE, "DELETE", queue, NULL, params, 1, NULL, 0 };
 	pex_buf suffix = PEX_BUF_INIT;
-	azure_resp resp;
+	pex__http_response resp;
 	int err;
 
 	if ((err = check_queue(queue)) < 0 || (err = message_suffix(&suffix, msg)) < 0)
 		goto done;
 	rq.suffix = suffix.ptr;
 	params[0] = (pex__azure_param){ "popreceipt", msg->receipt };
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_204);
-	pex_buf_dispose(&resp.body);
+	pex__http_response_dispose(&resp);
 done:
 	pex_buf_dispose(&suffix);
 	return err;
@@ -596,7 +446,7 @@ static int az_update(pex_queue_backend *b, const char *queue, pex_message *msg,
 	pex__azure_param params[2];
 	azure_req rq = { PEX__AZURE_OP_UPDATE, "PUT", queue, NULL, params, 2, NULL, 0 };
 	pex_buf suffix = PEX_BUF_INIT;
-	azure_resp resp;
+	pex__http_response resp;
 	char vis[16];
 	int64_t t;
 	int err;
@@ -616,18 +466,18 @@ static int az_update(pex_queue_backend *b, const char *queue, pex_message *msg,
 	if ((err = request(AZ(b), &rq, &resp, ok_204)) < 0)
 		goto done;
 	/* the old receipt is dead now; the new one comes in a header */
-	if (!resp.pop_receipt[0]) {
+	if (!POP_RECEIPT(&resp)[0]) {
 		err = pex_error_set(PEX_EBACKEND, PEX_ERROR_CLASS_AZURE,
 			"Azure update message on queue '%s': reply has no x-ms-popreceipt", queue);
 		goto done;
 	}
-	if ((err = pex_message_set_receipt(msg, resp.pop_receipt)) < 0)
+	if ((err = pex_message_set_receipt(msg, POP_RECEIPT(&resp))) < 0)
 		goto done;
-	if (resp.next_visible[0] && pex__azure_parse_rfc1123(&t, resp.next_visible) == 0)
+	if (NEXT_VISIBLE(&resp)[0] && pex__azure_parse_rfc1123(&t, NEXT_VISIBLE(&resp)) == 0)
 		msg->visible_at = t;
 	pex_error_clear();
 done:
-	pex_buf_dispose(&resp.body);
+	pex__http_response_dispose(&resp);
 	pex_buf_dispose(&suffix);
 	return err;
 }
@@ -636,54 +486,41 @@ static int az_count(pex_queue_backend *b, const char *queue, size_t *out)
 {
 	pex__azure_param params[1] = { { "comp", "metadata" } };
 	azure_req rq = { PEX__AZURE_OP_COUNT, "GET", queue, "", params, 1, NULL, 0 };
-	azure_resp resp;
+	pex__http_response resp;
 	char *end = NULL;
 	unsigned long long n;
 	int err;
 
-	if ((err = check_queue(queue)) < 0)
-		return err;
-	memset(&resp, 0, sizeof(resp));
 	if ((err = request(AZ(b), &rq, &resp, ok_200)) == 0) {
-		n = strtoull(resp.count, &end, 10);
-		if (!resp.count[0] || *end != '\0')
+		n = strtoull(MESSAGE_COUNT(&resp), &end, 10);
+		if (!MESSAGE_COUNT(&resp)[0] || *end != '\0')
 			err = pex_error_set(PEX_EBACKEND, PEX_ERROR_CLASS_AZURE,
 				"Azure get queue metadata on queue '%s': no "
 				"x-ms-approximate-messages-count in the reply", queue);
 		else
 			*out = (size_t)n;
 	}
-	pex_buf_dispose(&resp.body);
+	pex__http_response_dispose(&resp);
 	return err;
 }
 
 static int az_clear(pex_queue_backend *b, const char *queue)
 {
 	azure_req rq = { PEX__AZURE_OP_CLEAR, "DELETE", queue, "/messages", NULL, 0, NULL, 0 };
-	azure_resp resp;
+	pex__http_response resp;
 	int err;
-	if ((err = check_queue(queue)) < 0)
-		return err;
-	memset(&resp, 0, sizeof(resp));
 	err = request(AZ(b), &rq, &resp, ok_204);
-	pex_buf_dispose(&resp.body);
+	pex__http_response_dispose(&resp);
 	return err;
 }
 
 static void az_free(pex_queue_backend *b)
 {
 	azure_backend *az = AZ(b);
-	idle_handle *h, *next;
 	if (!az)
 		return;
-	for (h = az->idle; h; h = next) {
-		next = h->next;
-		curl_easy_cleanup(h->curl);
-		free(h);
-	}
-	pthread_mutex_destroy(&az->lock);
+	pex__http_free(az->http);
 	pex__azure_conn_dispose(&az->conn);
-	free(az->ca_file);
 	free(az);
 }
 
@@ -696,6 +533,7 @@ static const pex_queue_backend az_ops = {
 
 int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_options *opts)
 {
+	pex__http_config hc;
 	azure_backend *az;
 	int err;
 
@@ -721,16 +559,21 @@ int pex_queue_backend_azure_new(pex_queue_backend **out, const pex_queue_azure_o
 		free(az);
 		return err;
 	}
-	if (opts->ca_file && !(az->ca_file = pex__strdup(opts->ca_file))) {
+	az->retries = opts->retries;
+	memset(&hc, 0, sizeof(hc));
+	hc.tls_verify = opts->tls_verify != 0;
+	hc.ca_file = opts->ca_file;
+	hc.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
+	hc.max_concurrency = AZ_CONCURRENCY;
+	hc.user_agent = "libpexipsdk/" PEX_VERSION " azure-queue";
+	hc.ca_key = "queue.azure.tls.ca_file";
+	hc.timeout_key = "queue.azure.timeout_ms";
+	hc.max_body = BODY_MAX;
+	if ((err = pex__http_new(&az->http, &hc)) < 0) {
 		pex__azure_conn_dispose(&az->conn);
 		free(az);
-		return pex__error_nomem();
+		return err;
 	}
-	pthread_mutex_init(&az->lock, NULL);
-	az->tls_verify = opts->tls_verify != 0;
-	az->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
-	az->retries = opts->retries;
-	snprintf(az->user_agent, sizeof(az->user_agent), "libpexipsdk/%s azure-queue", PEX_VERSION);
 
 	az->parent = az_ops;
 	*out = &az->parent;

@@ -250,17 +250,11 @@ static int dev_storage(pex__azure_conn *c, const slice *v)
 	return err;
 }
 
-int pex__azure_conn_parse(pex__azure_conn *out, const char *s)
+/* Split "k=v;k=v" into v[] (our keys only); errors name the pair. */
+static int split_pairs(slice *v, const char *s)
 {
-	slice v[K__COUNT];
 	const char *p, *end;
 	size_t part = 0;
-	int err = 0;
-
-	memset(out, 0, sizeof(*out));
-	memset(v, 0, sizeof(v));
-	if (!s)
-		return CONN_ERR("missing");
 
 	for (p = s; ; p = end + 1) {
 		const char *eq, *k = p, *val;
@@ -276,37 +270,116 @@ int pex__azure_conn_parse(pex__azure_conn *out, const char *s)
 		if (klen == 0)
 			goto next;      /* empty pair, e.g. the trailing ';' */
 		eq = memchr(k, '=', klen);
-		if (!eq) {
-			err = CONN_ERR("part %zu is not Key=Value", part);
-			goto fail;
-		}
+		if (!eq)
+			return CONN_ERR("part %zu is not Key=Value", part);
 		val = eq + 1;
 		vlen = (size_t)(k + klen - val);
 		klen = (size_t)(eq - k);
 		trim(&k, &klen);
 		trim(&val, &vlen);
-		if (klen == 0) {
-			err = CONN_ERR("part %zu has an empty key", part);
-			goto fail;
-		}
+		if (klen == 0)
+			return CONN_ERR("part %zu has an empty key", part);
 		for (i = 0; i < K__COUNT; i++) {
 			if (strlen(key_names[i]) == klen && strncasecmp(k, key_names[i], klen) == 0)
 				break;
 		}
 		if (i == K__COUNT)
 			goto next;      /* BlobEndpoint, TableEndpoint, ...: not ours */
-		if (v[i].set) {
-			err = CONN_ERR("%s is given twice", key_names[i]);
-			goto fail;
-		}
+		if (v[i].set)
+			return CONN_ERR("%s is given twice", key_names[i]);
 		v[i].p = val;
 		v[i].len = vlen;
 		v[i].set = 1;
 next:
 		if (*end == '\0')
-			break;
+			return 0;
 	}
+}
 
+/* AccountName, AccountKey and SharedAccessSignature into @p out. */
+static int credentials(pex__azure_conn *out, const slice *v)
+{
+	if (v[K_ACCOUNT_NAME].set) {
+		if (!valid_account_name(&v[K_ACCOUNT_NAME]))
+			return CONN_ERR("AccountName must be 1-64 letters, digits, '-' or '_'");
+		if (!(out->account = pex__strndup(v[K_ACCOUNT_NAME].p, v[K_ACCOUNT_NAME].len)))
+			return pex__error_nomem();
+	}
+	if (v[K_ACCOUNT_KEY].set) {
+		pex_buf key = PEX_BUF_INIT;
+		if (v[K_ACCOUNT_KEY].len == 0 ||
+		    pex__base64_decode(&key, v[K_ACCOUNT_KEY].p, v[K_ACCOUNT_KEY].len) < 0 ||
+		    key.size == 0) {
+			pex_buf_dispose(&key);
+			/* pex__base64_decode's message has only an offset; replace it */
+			return CONN_ERR("AccountKey is not valid base64");
+		}
+		out->key = (unsigned char *)key.ptr;
+		out->key_len = key.size;
+		if (!out->account)
+			return CONN_ERR("AccountKey needs AccountName");
+	}
+	if (v[K_SAS].set) {
+		const char *sp = v[K_SAS].p;
+		size_t sl = v[K_SAS].len;
+		if (sl && *sp == '?') {
+			sp++;
+			sl--;
+		}
+		if (!sas_has_sig(sp, sl))
+			return CONN_ERR("SharedAccessSignature has no sig= parameter");
+		if (!(out->sas = pex__strndup(sp, sl)))
+			return pex__error_nomem();
+	}
+	if (!out->key && !out->sas)
+		return CONN_ERR("needs AccountName and AccountKey, or SharedAccessSignature "
+			"(or UseDevelopmentStorage=true)");
+	return 0;
+}
+
+/* The queue endpoint: QueueEndpoint, or built from the account. */
+static int endpoint(pex__azure_conn *out, const slice *v)
+{
+	pex_buf url = PEX_BUF_INIT;
+	int err;
+
+	if (v[K_PROTOCOL].set && !slice_ieq(&v[K_PROTOCOL], "http") &&
+	    !slice_ieq(&v[K_PROTOCOL], "https"))
+		return CONN_ERR("DefaultEndpointsProtocol must be http or https");
+	if (v[K_ENDPOINT_SUFFIX].set && !valid_suffix(&v[K_ENDPOINT_SUFFIX]))
+		return CONN_ERR("EndpointSuffix must be a host name suffix such as core.windows.net");
+	if (v[K_QUEUE_ENDPOINT].set)
+		return set_endpoint(out, v[K_QUEUE_ENDPOINT].p, v[K_QUEUE_ENDPOINT].len,
+			"QueueEndpoint");
+	if (!out->account)
+		return CONN_ERR("needs AccountName or QueueEndpoint");
+	err = pex__buf_printf(&url, "%.*s://%s.queue.%.*s",
+		v[K_PROTOCOL].set ? (int)v[K_PROTOCOL].len : 5,
+		v[K_PROTOCOL].set ? v[K_PROTOCOL].p : "https",
+		out->account,
+		v[K_ENDPOINT_SUFFIX].set ? (int)v[K_ENDPOINT_SUFFIX].len : 16,
+		v[K_ENDPOINT_SUFFIX].set ? v[K_ENDPOINT_SUFFIX].p : "core.windows.net");
+	if (err == 0) {
+		/* lower-case the scheme the user may have written as HTTPS */
+		for (char *q = url.ptr; *q != ':'; q++)
+			*q = (char)tolower((unsigned char)*q);
+		err = set_endpoint(out, url.ptr, url.size, "the endpoint built from AccountName");
+	}
+	pex_buf_dispose(&url);
+	return err;
+}
+
+int pex__azure_conn_parse(pex__azure_conn *out, const char *s)
+{
+	slice v[K__COUNT];
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	memset(v, 0, sizeof(v));
+	if (!s)
+		return CONN_ERR("missing");
+	if ((err = split_pairs(v, s)) < 0)
+		goto fail;
 	/* UseDevelopmentStorage=false means nothing. */
 	if (v[K_DEV_STORAGE].set) {
 		if (slice_ieq(&v[K_DEV_STORAGE], "false")) {
@@ -325,87 +398,7 @@ next:
 		err = CONN_ERR("DevelopmentStorageProxyUri needs UseDevelopmentStorage=true");
 		goto fail;
 	}
-
-	if (v[K_ACCOUNT_NAME].set) {
-		if (!valid_account_name(&v[K_ACCOUNT_NAME])) {
-			err = CONN_ERR("AccountName must be 1-64 letters, digits, '-' or '_'");
-			goto fail;
-		}
-		if (!(out->account = pex__strndup(v[K_ACCOUNT_NAME].p, v[K_ACCOUNT_NAME].len))) {
-			err = pex__error_nomem();
-			goto fail;
-		}
-	}
-	if (v[K_ACCOUNT_KEY].set) {
-		pex_buf key = PEX_BUF_INIT;
-		if (v[K_ACCOUNT_KEY].len == 0 ||
-		    pex__base64_decode(&key, v[K_ACCOUNT_KEY].p, v[K_ACCOUNT_KEY].len) < 0 ||
-		    key.size == 0) {
-			pex_buf_dispose(&key);
-			/* pex__base64_decode's message has only an offset; replace it */
-			err = CONN_ERR("AccountKey is not valid base64");
-			goto fail;
-		}
-		out->key = (unsigned char *)key.ptr;
-		out->key_len = key.size;
-		if (!out->account) {
-			err = CONN_ERR("AccountKey needs AccountName");
-			goto fail;
-		}
-	}
-	if (v[K_SAS].set) {
-		const char *sp = v[K_SAS].p;
-		size_t sl = v[K_SAS].len;
-		if (sl && *sp == '?') {
-			sp++;
-			sl--;
-		}
-		if (!sas_has_sig(sp, sl)) {
-			err = CONN_ERR("SharedAccessSignature has no sig= parameter");
-			goto fail;
-		}
-		if (!(out->sas = pex__strndup(sp, sl))) {
-			err = pex__error_nomem();
-			goto fail;
-		}
-	}
-	if (!out->key && !out->sas) {
-		err = CONN_ERR("needs AccountName and AccountKey, or SharedAccessSignature "
-			"(or UseDevelopmentStorage=true)");
-		goto fail;
-	}
-	if (v[K_PROTOCOL].set && !slice_ieq(&v[K_PROTOCOL], "http") &&
-	    !slice_ieq(&v[K_PROTOCOL], "https")) {
-		err = CONN_ERR("DefaultEndpointsProtocol must be http or https");
-		goto fail;
-	}
-	if (v[K_ENDPOINT_SUFFIX].set && !valid_suffix(&v[K_ENDPOINT_SUFFIX])) {
-		err = CONN_ERR("EndpointSuffix must be a host name suffix such as core.windows.net");
-		goto fail;
-	}
-
-	if (v[K_QUEUE_ENDPOINT].set) {
-		err = set_endpoint(out, v[K_QUEUE_ENDPOINT].p, v[K_QUEUE_ENDPOINT].len,
-			"QueueEndpoint");
-	} else if (out->account) {
-		pex_buf url = PEX_BUF_INIT;
-		err = pex__buf_printf(&url, "%.*s://%s.queue.%.*s",
-			v[K_PROTOCOL].set ? (int)v[K_PROTOCOL].len : 5,
-			v[K_PROTOCOL].set ? v[K_PROTOCOL].p : "https",
-			out->account,
-			v[K_ENDPOINT_SUFFIX].set ? (int)v[K_ENDPOINT_SUFFIX].len : 16,
-			v[K_ENDPOINT_SUFFIX].set ? v[K_ENDPOINT_SUFFIX].p : "core.windows.net");
-		if (err == 0) {
-			/* lower-case the scheme the user may have written as HTTPS */
-			for (char *q = url.ptr; *q != ':'; q++)
-				*q = (char)tolower((unsigned char)*q);
-			err = set_endpoint(out, url.ptr, url.size, "the endpoint built from AccountName");
-		}
-		pex_buf_dispose(&url);
-	} else {
-		err = CONN_ERR("needs AccountName or QueueEndpoint");
-	}
-	if (err < 0)
+	if ((err = credentials(out, v)) < 0 || (err = endpoint(out, v)) < 0)
 		goto fail;
 	return 0;
 

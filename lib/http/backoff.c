@@ -1,4 +1,4 @@
-/* Retry schedule and Retry-After parsing. */
+/* Retry schedule, Retry-After parsing and status reason phrases. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,4 +63,28 @@ int64_t pex__parse_retry_after(const char *value, int64_t now_unix)
 int pex__http_status_retryable(long status)
 {
 	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+const char *pex__http_reason(long status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: break;
+	}
+	if (status >= 500)
+		return "Server Error";
+	if (status >= 400)
+		return "Client Error";
+	return "Unexpected Status";
 }

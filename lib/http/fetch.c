@@ -4,8 +4,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
-
 #include "http/http_internal.h"
 #include "pexipsdk/client.h"
 #include "pexipsdk/version.h"
@@ -91,10 +89,15 @@ int pex_https_get(pex_buf *out, long *max_age_s, const char *url, const char *wh
 	memset(&resp, 0, sizeof(resp));
 	if ((err = pex__http_new(&h, &hc)) < 0)
 		return err;
-	err = pex__http_perform(h, "GET", url, (const char *const[]){ "Accept: application/json", NULL },
-		NULL, 0, &resp);
+	{
+		static const char *const accept[] = { "Accept: application/json", NULL };
+		pex__http_req req = { "GET", url, accept, NULL, 0, 1, 0, NULL };
+		pex__http_policy pol;
+		memset(&pol, 0, sizeof(pol));    /* foreground, one attempt */
+		err = pex__http_call(h, &req, &pol, &resp);
+	}
 	pex__http_free(h);
-	if (err < 0 && resp.curl_code == CURLE_WRITE_ERROR && resp.body.size + CURL_MAX_WRITE_SIZE > FETCH_MAX_BODY) {
+	if (err < 0 && resp.too_big) {
 		err = pex_error_set(PEX_EHTTP, PEX_ERROR_CLASS_HTTP, "%s: the reply from %.*s is larger than %u bytes",
 			what, (int)strcspn(url, "?"), url, FETCH_MAX_BODY);
 		goto out;

@@ -1,6 +1,7 @@
-/* HTTP transport on libcurl: a fixed pool of easy handles (one per allowed
- * in-flight request, so connections are reused and never exceed the cap),
- * a share handle for DNS and TLS sessions, timeouts and TLS verification. */
+/* HTTP transport on libcurl: a pool of easy handles (one per allowed
+ * in-flight request, made on first use, so connections are reused and never
+ * exceed the cap), a share handle for DNS and TLS sessions, timeouts and TLS
+ * verification. The only place the library makes curl handles. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,10 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "http/http_internal.h"
 
@@ -18,9 +23,9 @@ struct pex__http {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;      /* foreground waiters */
 	pthread_cond_t bg_cond;   /* background waiters */
-	CURL **handles;           /* free handles: handles[0..nfree) */
-	size_t nfree, nhandles;
-	size_t fg_active, fg_waiting, bg_active;
+	CURL **handles;           /* free slots: handles[0..nfree), NULL until first used */
+	size_t nfree, nhandles;   /* nhandles: max_concurrency */
+	size_t fg_active, fg_waiting, bg_active, bg_waiting;
 	/* foreground high-water marks of the current and the previous second */
 	size_t fg_hwm[2];
 	long long hwm_epoch;
@@ -85,12 +90,7 @@ int pex__http_new(pex__http **out, const pex__http_config *cfg)
 	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	for (i = 0; i < cfg->max_concurrency; i++) {
-		h->handles[i] = curl_easy_init();
-		if (!h->handles[i])
-			goto nomem;
-		h->nhandles++;
-	}
+	h->nhandles = cfg->max_concurrency;
 	h->nfree = h->nhandles;
 	*out = h;
 	return 0;
@@ -104,8 +104,9 @@ void pex__http_free(pex__http *h)
 	size_t i;
 	if (!h)
 		return;
-	for (i = 0; i < h->nhandles; i++)
-		curl_easy_cleanup(h->handles[i]);
+	for (i = 0; h->handles && i < h->nhandles; i++)
+		if (h->handles[i])
+			curl_easy_cleanup(h->handles[i]);
 	if (h->share)
 		curl_share_cleanup(h->share);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -117,16 +118,6 @@ void pex__http_free(pex__http *h)
 	free(h->ca_file);
 	free(h->user_agent);
 	free(h);
-}
-
-/* Requests of this thread are background work (see pex__http_background). */
-static _Thread_local int tl_background;
-
-int pex__http_background(int on)
-{
-	int was = tl_background;
-	tl_background = on != 0;
-	return was;
 }
 
 /* Seconds on the monotonic clock. */
@@ -182,8 +173,10 @@ static CURL *acquire(pex__http *h, int bg)
 	CURL *c;
 	pthread_mutex_lock(&h->lock);
 	if (bg) {
+		h->bg_waiting++;
 		while (!bg_may_start(h))
 			pthread_cond_wait(&h->bg_cond, &h->lock);
+		h->bg_waiting--;
 		h->bg_active++;
 	} else {
 		h->fg_waiting++;
@@ -197,7 +190,16 @@ static CURL *acquire(pex__http *h, int bg)
 	}
 	c = h->handles[--h->nfree];
 	pthread_mutex_unlock(&h->lock);
-	return c;
+	return c ? c : curl_easy_init();     /* NULL: release() gives the slot back */
+}
+
+size_t pex__http_waiting(pex__http *h, pex__http_class cls)
+{
+	size_t n;
+	pthread_mutex_lock(&h->lock);
+	n = cls == PEX__HTTP_BACKGROUND ? h->bg_waiting : h->fg_waiting;
+	pthread_mutex_unlock(&h->lock);
+	return n;
 }
 
 static void release(pex__http *h, CURL *c, int bg)
@@ -215,13 +217,40 @@ static void release(pex__http *h, CURL *c, int bg)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Append to a body that holds a secret: grow by allocate-copy-wipe-free,
+ * never realloc, so no copy is left in freed memory. */
+static int secret_put(pex_buf *b, const char *data, size_t n)
+{
+	if (b->size + n + 1 > b->asize) {
+		size_t cap = b->asize ? b->asize : 2048;
+		char *p;
+		while (cap < b->size + n + 1)
+			cap *= 2;
+		if (!(p = malloc(cap)))
+			return -1;
+		if (b->ptr) {
+			memcpy(p, b->ptr, b->size);
+			OPENSSL_cleanse(b->ptr, b->asize);
+			free(b->ptr);
+		}
+		b->ptr = p;
+		b->asize = cap;
+	}
+	memcpy(b->ptr + b->size, data, n);
+	b->size += n;
+	b->ptr[b->size] = '\0';
+	return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
 {
 	pex__http_response *r = p;
 	size_t n = size * nmemb;
-	if (r->body.size + n > r->max_body)
+	if (r->body.size + n > r->max_body) {
+		r->too_big = 1;
 		return 0;    /* aborts the transfer: CURLE_WRITE_ERROR */
-	if (pex__buf_put(&r->body, data, n) < 0)
+	}
+	if ((r->secret ? secret_put(&r->body, data, n) : pex__buf_put(&r->body, data, n)) < 0)
 		return 0;
 	return n;
 }
@@ -250,13 +279,16 @@ static void take_header(const char *line, size_t len, const char *name, char *ds
 static size_t on_header(char *data, size_t size, size_t nmemb, void *p)
 {
 	pex__http_response *r = p;
-	size_t n = size * nmemb;
+	size_t n = size * nmemb, i;
 	/* A new status line (after a 100 Continue or redirect) resets what we saw. */
 	if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
 		r->location[0] = '\0';
 		r->retry_after[0] = '\0';
 		r->cache_control[0] = '\0';
+		memset(r->wanted, 0, sizeof(r->wanted));
 	}
+	for (i = 0; r->want && r->want[i] && i < PEX__HTTP_WANT_MAX; i++)
+		take_header(data, n, r->want[i], r->wanted[i], sizeof(r->wanted[i]));
 	take_header(data, n, "Location", r->location, sizeof(r->location));
 	take_header(data, n, "Retry-After", r->retry_after, sizeof(r->retry_after));
 	take_header(data, n, "Cache-Control", r->cache_control, sizeof(r->cache_control));
@@ -278,18 +310,30 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 void pex__http_response_reset(pex__http_response *r)
 {
 	r->status = 0;
+	if (r->secret && r->body.ptr)
+		OPENSSL_cleanse(r->body.ptr, r->body.asize);
 	pex__buf_clear(&r->body);
+	memset(r->wanted, 0, sizeof(r->wanted));
+	r->too_big = 0;
 	r->location[0] = '\0';
 	r->retry_after[0] = '\0';
 	r->cache_control[0] = '\0';
 	r->not_sent = 0;
 	r->curl_code = 0;
+	r->curl_error[0] = '\0';
 	r->sends = 0;
 }
 
 void pex__http_response_dispose(pex__http_response *r)
 {
+	if (r->secret && r->body.ptr)
+		OPENSSL_cleanse(r->body.ptr, r->body.asize);
 	pex_buf_dispose(&r->body);
+}
+
+const char *pex__curl_strerror(int curl_code)
+{
+	return curl_easy_strerror((CURLcode)curl_code);
 }
 
 int pex__curl_classify(int curl_code, int *not_sent)
@@ -358,39 +402,76 @@ static int transport_error(const pex__http *h, CURLcode rc, const char *method, 
 	return code;
 }
 
-int pex__http_perform(pex__http *h, const char *method, const char *url,
-	const char *const *headers, const char *body, size_t body_len,
-	pex__http_response *resp)
+/* Free a header list, wiping each line first (they may hold credentials). */
+static void slist_free_wipe(struct curl_slist *l)
+{
+	struct curl_slist *i;
+	for (i = l; i; i = i->next)
+		if (i->data)
+			OPENSSL_cleanse(i->data, strlen(i->data));
+	curl_slist_free_all(l);
+}
+
+static int is_write(const char *method)
+{
+	return strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0;
+}
+
+/* Trust req->extra_ca_file on top of the default CAs (OpenSSL backend). */
+static CURLcode add_ca_file(CURL *c, void *ssl_ctx, void *p)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ssl_ctx);
+
+	PEX__UNUSED(c);
+	if (!store || X509_STORE_load_locations(store, (const char *)p, NULL) != 1) {
+		ERR_clear_error();
+		return CURLE_SSL_CACERT_BADFILE;
+	}
+	return CURLE_OK;
+}
+
+/* Has the caller set this header (any value)? */
+static int has_header(const char *const *headers, const char *name)
+{
+	size_t i, n = strlen(name);
+	for (i = 0; headers && headers[i]; i++)
+		if (strncasecmp(headers[i], name, n) == 0 && headers[i][n] == ':')
+			return 1;
+	return 0;
+}
+
+/* The request's header list: the caller's, no Expect: 100-continue, and
+ * for a bodiless POST/PUT/PATCH no Content-Type of libcurl's choosing.
+ * Lines are wiped when freed (they may carry credentials). */
+static int header_list(struct curl_slist **out, const pex__http_req *req, int bodiless_write)
 {
 	struct curl_slist *hl = NULL, *tmp;
-	char errbuf[CURL_ERROR_SIZE];
-	CURLcode rc;
-	CURL *c;
-	int bg;
 	size_t i;
-
-	pex__http_response_reset(resp);
-	resp->max_body = h->max_body;
-	for (i = 0; headers && headers[i]; i++) {
-		tmp = curl_slist_append(hl, headers[i]);
-		if (!tmp) {
-			curl_slist_free_all(hl);
-			return pex__error_nomem();
-		}
+	for (i = 0; req->headers && req->headers[i]; i++) {
+		if (!(tmp = curl_slist_append(hl, req->headers[i])))
+			goto nomem;
 		hl = tmp;
 	}
-	tmp = curl_slist_append(hl, "Expect:");
-	if (!tmp) {
-		curl_slist_free_all(hl);
-		return pex__error_nomem();
-	}
+	if (!(tmp = curl_slist_append(hl, "Expect:")))
+		goto nomem;
 	hl = tmp;
+	if (bodiless_write && !has_header(req->headers, "Content-Type")) {
+		if (!(tmp = curl_slist_append(hl, "Content-Type:")))
+			goto nomem;
+		hl = tmp;
+	}
+	*out = hl;
+	return 0;
+nomem:
+	slist_free_wipe(hl);
+	return pex__error_nomem();
+}
 
-	bg = tl_background;
-	c = acquire(h, bg);
-	curl_easy_reset(c);
-	errbuf[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_URL, url);
+/* The options of one attempt on handle @p c. */
+static void set_options(pex__http *h, CURL *c, const pex__http_req *req, struct curl_slist *hl,
+	char *errbuf, pex__http_response *resp)
+{
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -404,34 +485,67 @@ int pex__http_perform(pex__http *h, const char *method, const char *url,
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, req->https_only ? "https" : "http,https");
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->tls_verify ? 1L : 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
+	if (req->no_proxy)
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	if (h->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
-	if (strcmp(method, "GET") == 0) {
+	if (req->extra_ca_file) {
+		/* Add to the default CAs where libcurl uses OpenSSL; else the
+		 * file becomes the CA bundle. */
+		if (curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, add_ca_file) == CURLE_OK)
+			curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, (void *)req->extra_ca_file);
+		else
+			curl_easy_setopt(c, CURLOPT_CAINFO, req->extra_ca_file);
+	}
+	if (strcmp(req->method, "GET") == 0) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	} else {
-		/* Only for requests whose replay matters (the debug callback costs a little). */
-		curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
-		curl_easy_setopt(c, CURLOPT_DEBUGDATA, resp);
-		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-		if (body || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 ||
-		    strcmp(method, "PUT") == 0) {
-			curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
-		}
+		return;
 	}
+	/* Only for requests whose replay matters (the debug callback costs a little). */
+	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(c, CURLOPT_DEBUGDATA, resp);
+	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->body || is_write(req->method)) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+	}
+}
+
+int pex__http_send(pex__http *h, pex__http_class cls, const pex__http_req *req,
+	pex__http_response *resp)
+{
+	struct curl_slist *hl = NULL;
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode rc;
+	CURL *c;
+	int bg = cls == PEX__HTTP_BACKGROUND, err;
+
+	pex__http_response_reset(resp);
+	resp->max_body = h->max_body;
+	if ((err = header_list(&hl, req, !req->body && is_write(req->method))) < 0)
+		return err;
+	if (!(c = acquire(h, bg))) {
+		release(h, NULL, bg);
+		slist_free_wipe(hl);
+		return pex__error_nomem();
+	}
+	curl_easy_reset(c);    /* keeps the connection cache: keep-alive survives */
+	errbuf[0] = '\0';
+	set_options(h, c, req, hl, errbuf, resp);
 	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK) {
+	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	release(h, c, bg);
-	curl_slist_free_all(hl);
-	if (rc != CURLE_OK)
-		return transport_error(h, rc, method, url, resp, errbuf);
+	slist_free_wipe(hl);
+	if (rc != CURLE_OK) {
+		snprintf(resp->curl_error, sizeof(resp->curl_error), "%s", errbuf);
+		return transport_error(h, rc, req->method, req->url, resp, errbuf);
+	}
 	return 0;
 }

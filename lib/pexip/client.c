@@ -16,7 +16,8 @@
 
 #define ASSERTION_LIFETIME_S 300
 
-struct pex_client {
+/* What the foreground client and its background view share. */
+typedef struct client_shared {
 	pex__http *http;
 	char *base;
 	char *host_path;          /* base without scheme, for logs */
@@ -32,14 +33,18 @@ struct pex_client {
 	long retry_base_ms, retry_cap_ms;
 	pex__logger log;
 
-	pthread_mutex_t tok_lock;
-	pthread_cond_t tok_cond;
-	int fetching;
-	char *token_header;       /* "Authorization: Bearer ..." (secret) */
-	int64_t token_refresh_at; /* monotonic ms */
-	unsigned token_gen;
+	pex__token_cache tok;     /* "Authorization: Bearer ..." (secret) */
 
 	atomic_ullong n_requests, n_retries, n_token_fetches, n_failures;
+} client_shared;
+
+/* A handle: the client the caller made (foreground) or its background view
+ * (pex__client_background), which shares everything but the class its
+ * requests go out at. */
+struct pex_client {
+	client_shared *s;
+	pex__http_class cls;
+	pex_client *bg;           /* the foreground client's background view; NULL in the view */
 };
 
 int pex_client_options_init(pex_client_options *opts, unsigned int version)
@@ -58,21 +63,28 @@ static void free_secret(char *s)
 
 void pex_client_free(pex_client *c)
 {
-	if (!c)
-		return;
-	pex__http_free(c->http);
-	free(c->base);
-	free(c->host_path);
-	free_secret(c->basic_header);
-	free_secret(c->token_header);
-	EVP_PKEY_free(c->key);
-	free(c->client_id);
-	free(c->token_url);
-	free(c->audience);
-	free(c->scope);
-	pthread_cond_destroy(&c->tok_cond);
-	pthread_mutex_destroy(&c->tok_lock);
+	client_shared *s;
+	if (!c || !c->bg)
+		return;      /* a background view goes with its client */
+	s = c->s;
+	pex__http_free(s->http);
+	free(s->base);
+	free(s->host_path);
+	free_secret(s->basic_header);
+	EVP_PKEY_free(s->key);
+	free(s->client_id);
+	free(s->token_url);
+	free(s->audience);
+	free(s->scope);
+	pex__token_cache_dispose(&s->tok);
+	free(s);
+	free(c->bg);
 	free(c);
+}
+
+pex_client *pex__client_background(pex_client *c)
+{
+	return c && c->bg ? c->bg : c;
 }
 
 static int check_url(const char *url, const char *what)
@@ -122,17 +134,10 @@ static int make_basic_header(char **out, const char *user, const char *pass)
 	return *out ? 0 : PEX_ENOMEM;
 }
 
-int pex_client_new(pex_client **out, const pex_client_options *o)
+/* The options' rules; nothing is allocated. */
+static int check_options(const pex_client_options *o)
 {
-	pex_client *c;
-	pex__http_config hc;
-	char ua[64];
-	size_t n;
 	int err;
-
-	if (!out || !o)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client options given");
-	*out = NULL;
 	if ((err = pex__version_check(o->version, PEX_CLIENT_OPTIONS_VERSION, "pex_client_options")) < 0)
 		return err;
 	if ((err = check_url(o->url, "pexip.url")) < 0)
@@ -163,62 +168,94 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"unknown auth method %d", (int)o->auth);
 	}
+	return 0;
+}
+
+/* The credentials: a Basic header, or the OAuth2 key and token endpoint. */
+static int setup_auth(client_shared *s, const pex_client_options *o)
+{
+	pex_buf tu = PEX_BUF_INIT;
+	const char *why;
+	int err;
+
+	if (s->auth == PEX_AUTH_BASIC) {
+		if ((err = make_basic_header(&s->basic_header, o->username, o->password)) < 0)
+			return err;
+		if (strncasecmp(s->base, "http://", 7) == 0 && !is_loopback(s->base + 7))
+			pex__log(&s->log, PEX_LOG_WARN,
+				"pexip.url uses plain http: credentials travel unencrypted");
+		return 0;
+	}
+	if ((err = pex__ec_key_from_pem(&s->key, o->private_key_pem)) < 0) {
+		pex__error_prefix("pexip.auth.private_key");
+		return err;
+	}
+	s->client_id = pex__strdup(o->client_id);
+	if (o->token_url)
+		s->token_url = pex__strdup(o->token_url);
+	else if (pex__buf_printf(&tu, "%s/oauth/token/", s->base) == 0)
+		s->token_url = pex__buf_detach(&tu);
+	pex_buf_dispose(&tu);
+	s->audience = pex__strdup(o->audience ? o->audience : s->token_url);
+	if (!s->client_id || !s->token_url || !s->audience)
+		return pex__error_nomem();
+	if (!o->scope)
+		return 0;
+	if ((why = pex__oauth_scope_check(o->scope)) != NULL)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pexip.auth.scope %s", why);
+	return (s->scope = pex__strdup(o->scope)) ? 0 : pex__error_nomem();
+}
+
+int pex_client_new(pex_client **out, const pex_client_options *o)
+{
+	pex_client *c;
+	client_shared *s;
+	pex__http_config hc;
+	char ua[64];
+	size_t n;
+	int err;
+
+	if (!out || !o)
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client options given");
+	*out = NULL;
+	if ((err = check_options(o)) < 0)
+		return err;
 
 	c = pex__calloc(1, sizeof(*c));
-	if (!c)
+	s = pex__calloc(1, sizeof(*s));
+	if (c)
+		c->bg = pex__calloc(1, sizeof(*c->bg));
+	if (!c || !s || !c->bg) {
+		if (c)
+			free(c->bg);
+		free(c);
+		free(s);
 		return PEX_ENOMEM;
-	pthread_mutex_init(&c->tok_lock, NULL);
-	pthread_cond_init(&c->tok_cond, NULL);
-	c->auth = o->auth;
-	c->retries_max = o->retries_max;
-	c->max_concurrency = o->max_concurrency;
-	c->retry_base_ms = o->retry_base_ms;
-	c->retry_cap_ms = o->retry_cap_ms;
-	c->log.cb = o->log_cb;
-	c->log.payload = o->log_payload;
-	c->log.level = o->log_level;
+	}
+	c->s = s;
+	c->cls = PEX__HTTP_FOREGROUND;
+	c->bg->s = s;
+	c->bg->cls = PEX__HTTP_BACKGROUND;
+	pex__token_cache_init(&s->tok);
+	s->auth = o->auth;
+	s->retries_max = o->retries_max;
+	s->max_concurrency = o->max_concurrency;
+	s->retry_base_ms = o->retry_base_ms;
+	s->retry_cap_ms = o->retry_cap_ms;
+	s->log.cb = o->log_cb;
+	s->log.payload = o->log_payload;
+	s->log.level = o->log_level;
 
 	n = strlen(o->url);
 	while (n > 0 && o->url[n - 1] == '/')
 		n--;
-	c->base = pex__strndup(o->url, n);
-	if (!c->base)
-		goto nomem;
-	c->host_path = pex__strdup(strstr(c->base, "://") + 3);
-	if (!c->host_path)
-		goto nomem;
-
-	if (c->auth == PEX_AUTH_BASIC) {
-		if ((err = make_basic_header(&c->basic_header, o->username, o->password)) < 0)
-			goto fail;
-		if (strncasecmp(c->base, "http://", 7) == 0 && !is_loopback(c->base + 7))
-			pex__log(&c->log, PEX_LOG_WARN,
-				"pexip.url uses plain http: credentials travel unencrypted");
-	} else {
-		pex_buf tu = PEX_BUF_INIT;
-		if ((err = pex__ec_key_from_pem(&c->key, o->private_key_pem)) < 0) {
-			pex__error_prefix("pexip.auth.private_key");
-			goto fail;
-		}
-		c->client_id = pex__strdup(o->client_id);
-		if (o->token_url)
-			c->token_url = pex__strdup(o->token_url);
-		else if (pex__buf_printf(&tu, "%s/oauth/token/", c->base) == 0)
-			c->token_url = pex__buf_detach(&tu);
-		pex_buf_dispose(&tu);
-		c->audience = pex__strdup(o->audience ? o->audience : c->token_url);
-		if (!c->client_id || !c->token_url || !c->audience)
-			goto nomem;
-		if (o->scope) {
-			const char *why = pex__oauth_scope_check(o->scope);
-			if (why) {
-				err = pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pexip.auth.scope %s", why);
-				goto fail;
-			}
-			if (!(c->scope = pex__strdup(o->scope)))
-				goto nomem;
-		}
+	if (!(s->base = pex__strndup(o->url, n)) ||
+	    !(s->host_path = pex__strdup(strstr(s->base, "://") + 3))) {
+		err = pex__error_nomem();
+		goto fail;
 	}
+	if ((err = setup_auth(s, o)) < 0)
+		goto fail;
 
 	snprintf(ua, sizeof(ua), "libpexipsdk/%s", PEX_VERSION);
 	memset(&hc, 0, sizeof(hc));
@@ -227,15 +264,13 @@ int pex_client_new(pex_client **out, const pex_client_options *o)
 	hc.timeout_ms = o->timeout_ms;
 	hc.max_concurrency = o->max_concurrency;
 	hc.user_agent = o->user_agent ? o->user_agent : ua;
-	if ((err = pex__http_new(&c->http, &hc)) < 0)
+	if ((err = pex__http_new(&s->http, &hc)) < 0)
 		goto fail;
 	if (!o->tls_verify)
-		pex__log(&c->log, PEX_LOG_WARN,
+		pex__log(&s->log, PEX_LOG_WARN,
 			"TLS certificate verification is OFF (pexip.tls.verify: false)");
 	*out = c;
 	return 0;
-nomem:
-	err = pex__error_nomem();
 fail:
 	pex_client_free(c);
 	return err;
@@ -312,20 +347,16 @@ int pex_client_set_log_record(pex_client *c, pex_log_record_cb cb, void *payload
 	if (!c)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "no client given");
 	/* the payload first: a thread that sees the new callback sees it too */
-	atomic_store_explicit(&c->log.record_payload, payload, memory_order_relaxed);
-	atomic_store_explicit(&c->log.record_cb, cb, memory_order_release);
+	atomic_store_explicit(&c->s->log.record_payload, payload, memory_order_relaxed);
+	atomic_store_explicit(&c->s->log.record_cb, cb, memory_order_release);
 	return 0;
 }
 
-const pex__logger *pex__client_logger(const pex_client *c) { return &c->log; }
-const char *pex__client_base(const pex_client *c) { return c->base; }
-unsigned pex__client_retries_max(const pex_client *c) { return c->retries_max; }
-unsigned pex__client_max_concurrency(const pex_client *c) { return c->max_concurrency; }
-
-void pex__client_count_failure(pex_client *c)
-{
-	atomic_fetch_add(&c->n_failures, 1);
-}
+const pex__logger *pex__client_logger(const pex_client *c) { return &c->s->log; }
+const char *pex__client_base(const pex_client *c) { return c->s->base; }
+pex__http *pex__client_transport(const pex_client *c) { return c->s->http; }
+unsigned pex__client_retries_max(const pex_client *c) { return c->s->retries_max; }
+unsigned pex__client_max_concurrency(const pex_client *c) { return c->s->max_concurrency; }
 
 int pex_client_stats_init(pex_client_stats *stats, unsigned int version)
 {
@@ -344,18 +375,18 @@ int pex_client_get_stats(pex_client_stats *out, const pex_client *c)
 	/* the members of the caller's version, no more */
 	if ((err = pex__version_check(out->version, PEX_CLIENT_STATS_VERSION, "pex_client_stats")) < 0)
 		return err;
-	out->requests = atomic_load(&m->n_requests);
-	out->retries = atomic_load(&m->n_retries);
-	out->token_fetches = atomic_load(&m->n_token_fetches);
-	out->failures = atomic_load(&m->n_failures);
+	out->requests = atomic_load(&m->s->n_requests);
+	out->retries = atomic_load(&m->s->n_retries);
+	out->token_fetches = atomic_load(&m->s->n_token_fetches);
+	out->failures = atomic_load(&m->s->n_failures);
 	return 0;
 }
 
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp)
 {
 	int64_t ra = resp ? pex__parse_retry_after(resp->retry_after, pex__unix_time()) : -1;
-	int64_t ms = pex__backoff_ms(attempt, c->retry_base_ms, c->retry_cap_ms, ra, pex__random_u64());
-	atomic_fetch_add(&c->n_retries, 1);
+	int64_t ms = pex__backoff_ms(attempt, c->s->retry_base_ms, c->s->retry_cap_ms, ra, pex__random_u64());
+	atomic_fetch_add(&c->s->n_retries, 1);
 	pex__sleep_ms(ms);
 }
 
@@ -363,59 +394,98 @@ void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_respon
 
 static int is_2xx(long s) { return s >= 200 && s < 300; }
 
+typedef struct token_ctx {
+	pex_client *c;
+	pex_buf assertion, form;
+} token_ctx;
+
+static const char *const token_headers[] = {
+	"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL
+};
+
+/* A fresh assertion (new jti and iat) for each attempt. */
+static int token_prepare(void *arg, unsigned attempt, pex__http_req *req)
+{
+	token_ctx *x = arg;
+	client_shared *s = x->c->s;
+	int err;
+
+	PEX__UNUSED(attempt);
+	if (x->assertion.ptr)
+		OPENSSL_cleanse(x->assertion.ptr, x->assertion.size);
+	if (x->form.ptr)
+		OPENSSL_cleanse(x->form.ptr, x->form.size);
+	pex__buf_clear(&x->assertion);
+	pex__buf_clear(&x->form);
+	if ((err = pex__jwt_client_assertion(&x->assertion, s->key, s->client_id, s->audience,
+			pex__unix_time(), ASSERTION_LIFETIME_S)) < 0 ||
+	    (err = pex__buf_puts(&x->form, "grant_type=client_credentials"
+			"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+			"&client_assertion=")) < 0 ||
+	    (err = pex__url_encode(&x->form, x->assertion.ptr, x->assertion.size)) < 0 ||
+	    (s->scope && ((err = pex__buf_puts(&x->form, "&scope=")) < 0 ||
+			  (err = pex__url_encode(&x->form, s->scope, strlen(s->scope))) < 0)))
+		return err;
+	req->body = x->form.ptr;
+	req->body_len = x->form.size;
+	atomic_fetch_add(&s->n_token_fetches, 1);
+	atomic_fetch_add(&s->n_requests, 1);
+	return 0;
+}
+
+/* The token endpoint: every 5xx and 429/502/503/504 are worth another try. */
+static int token_retry_status(void *arg, const pex__http_response *resp)
+{
+	PEX__UNUSED(arg);
+	return pex__http_status_retryable(resp->status) || resp->status >= 500;
+}
+
+static void token_on_retry(void *arg, unsigned attempt, int err, const pex__http_response *resp)
+{
+	token_ctx *x = arg;
+	PEX__UNUSED(attempt);
+	atomic_fetch_add(&x->c->s->n_retries, 1);
+	pex__log(&x->c->s->log, PEX_LOG_DEBUG, "token request failed (%s), retrying",
+		err < 0 ? pex_error_last()->message : pex__http_reason(resp->status));
+}
+
 /* Fetch a token (no lock held). On success *hdr_out is "Authorization: Bearer X"
- * and *lifetime_ms its lifetime. */
+ * and *lifetime_ms its lifetime. Every request waits for the token: it is
+ * fetched at foreground class even when bulk work (the background view)
+ * needs it. */
 static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 {
-	pex_buf assertion = PEX_BUF_INIT, form = PEX_BUF_INIT, hdr = PEX_BUF_INIT;
+	token_ctx x = { c, PEX_BUF_INIT, PEX_BUF_INIT };
+	pex_buf hdr = PEX_BUF_INIT;
 	pex__http_response resp;
-	static const char *const headers[] = {
-		"Content-Type: application/x-www-form-urlencoded", "Accept: application/json", NULL
-	};
+	pex__http_req req = { "POST", c->s->token_url, token_headers, NULL, 0, 0, 0, NULL };
+	pex__http_policy pol;
 	json_object *root = NULL, *v;
-	unsigned attempt = 0;
 	int err;
 
 	memset(&resp, 0, sizeof(resp));
-	for (;;) {
-		pex__buf_clear(&assertion);
-		pex__buf_clear(&form);
-		if ((err = pex__jwt_client_assertion(&assertion, c->key, c->client_id, c->audience,
-				pex__unix_time(), ASSERTION_LIFETIME_S)) < 0 ||
-		    (err = pex__buf_puts(&form, "grant_type=client_credentials"
-				"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
-				"&client_assertion=")) < 0 ||
-		    (err = pex__url_encode(&form, assertion.ptr, assertion.size)) < 0 ||
-		    (c->scope && ((err = pex__buf_puts(&form, "&scope=")) < 0 ||
-				  (err = pex__url_encode(&form, c->scope, strlen(c->scope))) < 0)))
-			goto out;
-		atomic_fetch_add(&c->n_token_fetches, 1);
-		atomic_fetch_add(&c->n_requests, 1);
-		{
-			/* every request waits for the token: fetch it as foreground
-			 * work even when bulk work (a background thread) needs it */
-			int was_bg = pex__http_background(0);
-			err = pex__http_perform(c->http, "POST", c->token_url, headers, form.ptr, form.size, &resp);
-			pex__http_background(was_bg);
-		}
-		if (err == 0 && is_2xx(resp.status))
-			break;
-		if (attempt >= c->retries_max ||
-		    (err == 0 && !pex__http_status_retryable(resp.status) && resp.status < 500) ||
-		    (err < 0 && err == PEX_ETLS)) {
-			if (err == 0) {
-				err = pex__pexip_error(resp.status, resp.body.ptr, resp.body.size,
-					"OAuth2 token request refused");
-				if (resp.status == 400 || resp.status == 401 || resp.status == 403)
-					err = pex_error_set(PEX_EAUTH, PEX_ERROR_CLASS_AUTH, "%s",
-						pex_error_last()->message);
-			}
-			goto out;
-		}
-		pex__log(&c->log, PEX_LOG_DEBUG, "token request failed (%s), retrying",
-			err < 0 ? pex_error_last()->message : pex__http_reason(resp.status));
-		pex__client_backoff(c, attempt++, err == 0 ? &resp : NULL);
+	resp.secret = 1;
+	memset(&pol, 0, sizeof(pol));
+	pol.cls = PEX__HTTP_FOREGROUND;
+	pol.idempotent = 1;
+	pol.retries = c->s->retries_max;
+	pol.base_ms = c->s->retry_base_ms;
+	pol.cap_ms = c->s->retry_cap_ms;
+	pol.retry_after = 1;
+	pol.retry_status = token_retry_status;
+	pol.prepare = token_prepare;
+	pol.on_retry = token_on_retry;
+	pol.arg = &x;
+	err = pex__http_call(c->s->http, &req, &pol, &resp);
+	if (err == 0 && !is_2xx(resp.status)) {
+		err = pex__pexip_error(resp.status, resp.body.ptr, resp.body.size,
+			"OAuth2 token request refused");
+		if (resp.status == 400 || resp.status == 401 || resp.status == 403)
+			err = pex_error_set(PEX_EAUTH, PEX_ERROR_CLASS_AUTH, "%s",
+				pex_error_last()->message);
 	}
+	if (err < 0)
+		goto out;
 
 	root = json_tokener_parse(resp.body.ptr ? resp.body.ptr : "");
 	if (!root || !json_object_object_get_ex(root, "access_token", &v) ||
@@ -437,83 +507,34 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 	}
 	*hdr_out = pex__buf_detach(&hdr);
 	err = *hdr_out ? 0 : PEX_ENOMEM;
-	pex__log(&c->log, PEX_LOG_DEBUG, "fetched an OAuth2 token valid for %lld s",
+	pex__log(&c->s->log, PEX_LOG_DEBUG, "fetched an OAuth2 token valid for %lld s",
 		(long long)(*lifetime_ms / 1000));
 out:
 	json_object_put(root);
-	if (assertion.ptr)
-		OPENSSL_cleanse(assertion.ptr, assertion.size);
-	if (form.ptr)
-		OPENSSL_cleanse(form.ptr, form.size);
-	if (resp.body.ptr)
-		OPENSSL_cleanse(resp.body.ptr, resp.body.size);
+	if (x.assertion.ptr)
+		OPENSSL_cleanse(x.assertion.ptr, x.assertion.size);
+	if (x.form.ptr)
+		OPENSSL_cleanse(x.form.ptr, x.form.size);
 	if (hdr.ptr)
 		OPENSSL_cleanse(hdr.ptr, hdr.size);
-	pex_buf_dispose(&assertion);
-	pex_buf_dispose(&form);
+	pex_buf_dispose(&x.assertion);
+	pex_buf_dispose(&x.form);
 	pex_buf_dispose(&hdr);
 	pex__http_response_dispose(&resp);
 	return err;
 }
 
-/* Current token header (a copy the caller frees), fetching it once for all
- * threads when missing or due for refresh. */
-static int token_get(pex_client *c, char **hdr_out, unsigned *gen_out)
+/* The token cache's fetch: refresh a quarter of the lifetime early, at
+ * most 5 minutes. */
+static int token_fetch(void *arg, char **hdr, int64_t *refresh_at)
 {
-	int err = 0;
-	pthread_mutex_lock(&c->tok_lock);
-	for (;;) {
-		if (c->token_header && pex__now_ms() < c->token_refresh_at) {
-			*hdr_out = pex__strdup(c->token_header);
-			*gen_out = c->token_gen;
-			pthread_mutex_unlock(&c->tok_lock);
-			return *hdr_out ? 0 : PEX_ENOMEM;
-		}
-		if (!c->fetching)
-			break;
-		pthread_cond_wait(&c->tok_cond, &c->tok_lock);
-	}
-	c->fetching = 1;
-	pthread_mutex_unlock(&c->tok_lock);
-	{
-		char *hdr = NULL;
-		int64_t life = 0, margin;
-		int64_t start = pex__now_ms();
-		err = fetch_token(c, &hdr, &life);
-		pthread_mutex_lock(&c->tok_lock);
-		c->fetching = 0;
-		if (err == 0) {
-			/* Refresh a quarter of the lifetime early, at most 5 minutes. */
-			margin = life / 4;
-			if (margin > 300000)
-				margin = 300000;
-			free_secret(c->token_header);
-			c->token_header = hdr;
-			c->token_refresh_at = start + life - margin;
-			c->token_gen++;
-			*hdr_out = pex__strdup(hdr);
-			*gen_out = c->token_gen;
-			if (!*hdr_out)
-				err = PEX_ENOMEM;
-		}
-		pthread_cond_broadcast(&c->tok_cond);
-		pthread_mutex_unlock(&c->tok_lock);
-	}
+	int64_t life = 0, margin, start = pex__now_ms();
+	int err = fetch_token(arg, hdr, &life);
+	margin = life / 4;
+	if (margin > 300000)
+		margin = 300000;
+	*refresh_at = start + life - margin;
 	return err;
-}
-
-/* The server refused token generation @gen: drop it unless already replaced.
- * @return 1 when a newer token had replaced it already (the refusal says
- * nothing about the current token), else 0. */
-static int token_invalidate(pex_client *c, unsigned gen)
-{
-	int stale;
-	pthread_mutex_lock(&c->tok_lock);
-	stale = c->token_gen != gen;
-	if (!stale)
-		c->token_refresh_at = 0;
-	pthread_mutex_unlock(&c->tok_lock);
-	return stale;
 }
 
 /* ---- requests ---- */
@@ -521,105 +542,135 @@ static int token_invalidate(pex_client *c, unsigned gen)
 /* 401s to an already replaced token retried per call, beyond the one refresh. */
 #define PEX__STALE_401_MAX 2
 
+typedef struct call_ctx {
+	pex_client *c;
+	const char *method, *path, *body;
+	const char *headers[4];
+	char *auth;               /* the OAuth2 header of this attempt (secret) */
+	unsigned gen, stale_401;
+	int refreshed;
+	int64_t t0;
+	pex__http_policy pol;
+} call_ctx;
+
+/* Before each attempt: the current token and the headers. */
+static int call_prepare(void *arg, unsigned attempt, pex__http_req *req)
+{
+	call_ctx *x = arg;
+	client_shared *s = x->c->s;
+	size_t n = 0;
+	int err;
+
+	PEX__UNUSED(attempt);
+	if (s->auth == PEX_AUTH_OAUTH2) {
+		free_secret(x->auth);
+		x->auth = NULL;
+		if ((err = pex__token_get(&s->tok, NULL, token_fetch, x->c, &x->auth, &x->gen,
+				NULL)) < 0)
+			return err;
+	}
+	x->headers[n++] = "Accept: application/json";
+	if (x->body)
+		x->headers[n++] = "Content-Type: application/json";
+	x->headers[n++] = s->auth == PEX_AUTH_OAUTH2 ? x->auth : s->basic_header;
+	x->headers[n] = NULL;
+	req->headers = x->headers;
+	x->t0 = pex__now_ms();
+	atomic_fetch_add(&s->n_requests, 1);
+	return 0;
+}
+
+/* Log the attempt; a 401 under OAuth2 gets the current or a new token. */
+static pex__http_verdict call_judge(void *arg, unsigned attempt, int err, pex__http_response *resp)
+{
+	call_ctx *x = arg;
+	client_shared *s = x->c->s;
+
+	{
+		pex_log_field f[] = { { "method", x->method, 0 }, { "path", x->path, 0 },
+			{ "attempt", NULL, (long long)attempt + 1 },
+			{ "duration_ms", NULL, (long long)(pex__now_ms() - x->t0) },
+			{ err == 0 ? "status" : "error", err == 0 ? NULL : pex_error_last()->message,
+			  err == 0 ? resp->status : 0 } };
+		pex__log_fields(&s->log, PEX_LOG_DEBUG, f, PEX__ARRAY_SIZE(f), "pexip request%s",
+			err == 0 ? "" : " failed");
+	}
+	if (err == 0 && resp->status == 401 && s->auth == PEX_AUTH_OAUTH2) {
+		/* A token taken before this request waited for a connection
+		 * may have been replaced meanwhile (another request's 401, or
+		 * expiry): retry with the current one without spending this
+		 * call's refresh (at most PEX__STALE_401_MAX times). Else the
+		 * token itself was revoked or expired early: refresh once. */
+		if (pex__token_invalidate(&s->tok, x->gen) && x->stale_401 < PEX__STALE_401_MAX) {
+			x->stale_401++;
+			pex__log(&s->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
+				"already; retrying with the current one");
+			return PEX__HTTP_AGAIN;
+		}
+		if (!x->refreshed) {
+			x->refreshed = 1;
+			pex__log(&s->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
+			return PEX__HTTP_AGAIN;
+		}
+	}
+	return pex__http_judge(&x->pol, err, resp);
+}
+
+static void call_on_retry(void *arg, unsigned attempt, int err, const pex__http_response *resp)
+{
+	call_ctx *x = arg;
+	pex_log_field f[] = { { "method", x->method, 0 }, { "path", x->path, 0 },
+		{ "attempt", NULL, (long long)attempt + 1 },
+		{ "error", err < 0 ? pex_strerror(err) : pex__http_reason(resp->status), 0 } };
+
+	atomic_fetch_add(&x->c->s->n_retries, 1);
+	pex__log_fields(&x->c->s->log, PEX_LOG_INFO, f, PEX__ARRAY_SIZE(f),
+		"pexip request failed, retry %u of %u", attempt + 1, x->c->s->retries_max);
+}
+
 int pex__client_call(pex_client *c, const char *method, const char *path,
 	const char *body, int idempotent, pex__http_response *resp)
 {
-	const char *headers[4];
-	char *auth = NULL;
+	call_ctx x;
+	pex__http_req req = { method, NULL, NULL, body, body ? strlen(body) : 0, 0, 0, NULL };
 	pex_buf url = PEX_BUF_INIT;
-	unsigned attempt = 0, gen = 0, stale_401 = 0;
-	int refreshed = 0, err;
-	int64_t t0;
+	int err;
 
-	if ((err = pex__buf_printf(&url, "%s%s", c->base, path)) < 0)
+	if ((err = pex__buf_printf(&url, "%s%s", c->s->base, path)) < 0)
 		return err;
-	resp->replayed = 0;
-	for (;;) {
-		if (c->auth == PEX_AUTH_OAUTH2) {
-			free_secret(auth);
-			auth = NULL;
-			if ((err = token_get(c, &auth, &gen)) < 0)
-				break;
-		}
-		headers[0] = "Accept: application/json";
-		headers[1] = body ? "Content-Type: application/json" : NULL;
-		headers[body ? 2 : 1] = c->auth == PEX_AUTH_OAUTH2 ? auth : c->basic_header;
-		headers[body ? 3 : 2] = NULL;
-		t0 = pex__now_ms();
-		atomic_fetch_add(&c->n_requests, 1);
-		{
-			int replayed = resp->replayed;
-			err = pex__http_perform(c->http, method, url.ptr, headers, body,
-				body ? strlen(body) : 0, resp);
-			/* Did some send of this request possibly reach the server before? */
-			resp->replayed = replayed || resp->sends > 1;
-		}
-		{
-			pex_log_field f[] = { { "method", method, 0 }, { "path", path, 0 },
-				{ "attempt", NULL, (long long)attempt + 1 },
-				{ "duration_ms", NULL, (long long)(pex__now_ms() - t0) },
-				{ err == 0 ? "status" : "error", err == 0 ? NULL : pex_error_last()->message,
-				  err == 0 ? resp->status : 0 } };
-			pex__log_fields(&c->log, PEX_LOG_DEBUG, f, PEX__ARRAY_SIZE(f), "pexip request%s",
-				err == 0 ? "" : " failed");
-		}
-
-		if (err == 0 && resp->status == 401 && c->auth == PEX_AUTH_OAUTH2) {
-			/* A token taken before this request waited for a connection
-			 * may have been replaced meanwhile (another request's 401, or
-			 * expiry): retry with the current one without spending this
-			 * call's refresh (at most PEX__STALE_401_MAX times). Else the
-			 * token itself was revoked or expired early: refresh once. */
-			if (token_invalidate(c, gen) && stale_401 < PEX__STALE_401_MAX) {
-				stale_401++;
-				pex__log(&c->log, PEX_LOG_DEBUG, "token refused (401) had been replaced "
-					"already; retrying with the current one");
-				continue;
-			}
-			if (!refreshed) {
-				refreshed = 1;
-				pex__log(&c->log, PEX_LOG_INFO, "token refused (401), fetching a new one");
-				continue;
-			}
-		}
-		if (attempt >= c->retries_max)
-			break;
-		if (err < 0) {
-			if (err == PEX_ETLS || (!resp->not_sent && !idempotent))
-				break;
-		} else if (!pex__http_status_retryable(resp->status) ||
-			   (!idempotent && resp->status != 429)) {
-			break;
-		}
-		if (err < 0 && !resp->not_sent)
-			resp->replayed = 1;
-		else if (err == 0 && resp->status >= 500 && resp->status != 503 && resp->status != 429)
-			resp->replayed = 1;   /* 502/504: a proxy may have passed it on */
-		{
-			pex_log_field f[] = { { "method", method, 0 }, { "path", path, 0 },
-				{ "attempt", NULL, (long long)attempt + 1 },
-				{ "error", err < 0 ? pex_strerror(err) : pex__http_reason(resp->status), 0 } };
-			pex__log_fields(&c->log, PEX_LOG_INFO, f, PEX__ARRAY_SIZE(f),
-				"pexip request failed, retry %u of %u", attempt + 1, c->retries_max);
-		}
-		pex__client_backoff(c, attempt++, err == 0 ? resp : NULL);
-	}
-	free_secret(auth);
+	req.url = url.ptr;
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.method = method;
+	x.path = path;
+	x.body = body;
+	x.pol.cls = c->cls;
+	x.pol.idempotent = idempotent;
+	x.pol.retries = c->s->retries_max;
+	x.pol.base_ms = c->s->retry_base_ms;
+	x.pol.cap_ms = c->s->retry_cap_ms;
+	x.pol.retry_after = 1;
+	x.pol.prepare = call_prepare;
+	x.pol.judge = call_judge;
+	x.pol.on_retry = call_on_retry;
+	x.pol.arg = &x;
+	err = pex__http_call(c->s->http, &req, &x.pol, resp);
+	free_secret(x.auth);
 	pex_buf_dispose(&url);
-	if ((err == PEX_ENET || err == PEX_ETIMEOUT) && attempt > 0) {
+	if ((err == PEX_ENET || err == PEX_ETIMEOUT) && resp->retries > 0) {
 		char msg[900];
 		snprintf(msg, sizeof(msg), "%s", pex_error_last()->message);
 		pex__error_set_http(err, 0, pex_error_last()->cause, "%s (gave up after %u attempts)",
-			msg, attempt + 1);
+			msg, resp->retries + 1);
 	}
 	if (err < 0)
-		atomic_fetch_add(&c->n_failures, 1);
+		atomic_fetch_add(&c->s->n_failures, 1);
 	return err;
 }
 
 int pex__client_fail(pex_client *c, const pex__http_response *resp, const char *what)
 {
-	atomic_fetch_add(&c->n_failures, 1);
+	atomic_fetch_add(&c->s->n_failures, 1);
 	return pex__pexip_error(resp->status, resp->body.ptr, resp->body.size, what);
 }
 

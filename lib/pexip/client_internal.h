@@ -2,6 +2,8 @@
 #ifndef PEX_CLIENT_INTERNAL_H
 #define PEX_CLIENT_INTERNAL_H
 
+#include <openssl/evp.h>
+
 #include "pexipsdk/client.h"
 #include "pexipsdk/room.h"
 #include "http/http_internal.h"
@@ -21,12 +23,44 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 /* Turn a final non-2xx reply into an error (see pex__pexip_error). */
 int pex__client_fail(pex_client *c, const pex__http_response *resp, const char *what);
 
+/* The background view of @p c: the same client (transport, token, counters,
+ * settings) whose requests go out at background class, yielding to the
+ * hand-outs (docs/DECISIONS.md #15). Owned by @p c (pex_client_free() on it
+ * does nothing); a view's view is itself. Bulk work (replenish, fill, drain,
+ * metrics, GC) sends through it, from any thread. */
+pex_client *pex__client_background(pex_client *c);
+
 const pex__logger *pex__client_logger(const pex_client *c);
 const char *pex__client_base(const pex_client *c);
-void pex__client_count_failure(pex_client *c);
+/* The transport @p c and its background view share (for tests). */
+pex__http *pex__client_transport(const pex_client *c);
 unsigned pex__client_retries_max(const pex_client *c);
 unsigned pex__client_max_concurrency(const pex_client *c);
 void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_response *resp);
+
+/* ---- ES256 JWT (pure apart from the RNG for jti) ---- */
+/* Load a PEM private key; must be EC P-256. Never echoes the key. */
+int pex__ec_key_from_pem(EVP_PKEY **out, const char *pem);
+/* Sign header.claims with ES256 (raw R||S, base64url) into @out. */
+int pex__jwt_es256_sign(pex_buf *out, EVP_PKEY *key, const char *claims_json);
+/* Build the RFC 7523 client assertion for Pexip (iss=sub=client_id,
+ * aud, iat=now, exp=now+lifetime_s, jti=36 hex chars). */
+int pex__jwt_client_assertion(pex_buf *out, EVP_PKEY *key, const char *client_id,
+	const char *audience, int64_t now, int64_t lifetime_s);
+
+/* ---- Pexip error bodies (pure) ----
+ * Turn a non-2xx reply into an error code and thread-local details:
+ * message "<what>: HTTP <status> <reason>: <server text>", field errors
+ * from both 400 shapes ({"conference":{"name":[...]}} and {"name":[...]}),
+ * {"error": ...}, {"message"/"details"/"detail"}, OAuth's error_description,
+ * or a sanitised excerpt of a non-JSON body. 404 -> PEX_ENOTFOUND,
+ * 401/403 -> PEX_EAUTH, 400 with field errors -> PEX_EINVAL (PEX_EEXISTS
+ * when a field says "already exists"), others -> PEX_EHTTP. */
+int pex__pexip_error(long status, const char *body, size_t len, const char *what);
+
+/* Trailing integer id of a Location header in any of its forms
+ * (absolute URL, /api/admin/.../123/, api/admin/.../123). */
+int pex__parse_location_id(long long *out, const char *location);
 
 /* Decode one conference object (room.c; for tests and tests/fuzz only). */
 struct pex_room;

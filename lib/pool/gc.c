@@ -267,14 +267,14 @@ static int delete_room(gc_ctx *c, size_t i, const char *name, const char *safe, 
 			*deleted = 1;
 			return 0;
 		}
-		if ((err = pex_room_delete(deleted, p->client, c->cur->ids[i])) < 0)
+		if ((err = pex_room_delete(deleted, p->bg, c->cur->ids[i])) < 0)
 			snprintf(what, what_size, "deleting room %s", safe);
 		return err;
 	}
 	if (c->dry) {
 		/* would it be deleted, or is it gone already? */
 		pex_room *room = NULL;
-		err = pex_room_get_by_name(&room, p->client, name);
+		err = pex_room_get_by_name(&room, p->bg, name);
 		pex_room_free(room);
 		*deleted = err == 0;
 		if (err == PEX_ENOTFOUND)
@@ -283,7 +283,7 @@ static int delete_room(gc_ctx *c, size_t i, const char *name, const char *safe, 
 			snprintf(what, what_size, "looking up room %s", safe);
 		return err;
 	}
-	if ((err = pex_room_delete_by_name(deleted, p->client, name)) < 0)
+	if ((err = pex_room_delete_by_name(deleted, p->bg, name)) < 0)
 		snprintf(what, what_size, "deleting room %s", safe);
 	return err;
 }
@@ -338,7 +338,7 @@ static int sweep_one(pex_pool *p, size_t i, void *arg)
 	}
 	if (b->live[i] >= 0)
 		live = b->live[i];
-	else if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+	else if ((err = pex_room_is_live(&live, p->bg, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether room %s is live", safe);
 		pex__gc_failed(c, msg, err, what);
 		goto out;
@@ -381,7 +381,7 @@ typedef struct lookup_arg {
 static int lookup_task(pex_pool *p, size_t i, void *arg)
 {
 	lookup_arg *la = arg;
-	int err = pex__room_batch_lookup(p->client, (const char *const *)la->b->names, la->b->n,
+	int err = pex__room_batch_lookup(p->bg, (const char *const *)la->b->names, la->b->n,
 		i == 0 ? la->b->ids : NULL, i == 0 ? NULL : la->b->live);
 
 	if (err == PEX_ENOTSUPPORTED) {
@@ -502,7 +502,6 @@ typedef struct prefetch {
 static void *prefetch_main(void *arg)
 {
 	prefetch *pf = arg;
-	pex__http_background(1);       /* a sweep is background work */
 	fetch_batch(pf->c, pf->b);
 	return NULL;
 }
@@ -578,7 +577,9 @@ out:
 }
 
 
-static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report *report,
+/* Background work: its requests go through the pool's background view
+ * (pool->bg) and yield connections to hand-outs. */
+int pex_gc_sweep(pex_gc_report *report, pex_pool *pool, const pex_gc_options *opts,
 	pex_pool_progress_cb progress, void *payload)
 {
 	static const pex_gc_options defaults = PEX_GC_OPTIONS_INIT;
@@ -640,15 +641,5 @@ static int sweep_impl(pex_pool *pool, const pex_gc_options *opts, pex_gc_report 
 		err = pex__error_restore(&c->first);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
-	return err;
-}
-
-/* Background work: its requests yield connections to hand-outs. */
-int pex_gc_sweep(pex_gc_report *report, pex_pool *pool, const pex_gc_options *opts,
-	pex_pool_progress_cb progress, void *payload)
-{
-	int was = pex__http_background(1);
-	int err = sweep_impl(pool, opts, report, progress, payload);
-	pex__http_background(was);
 	return err;
 }

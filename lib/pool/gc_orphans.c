@@ -146,7 +146,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		return 0;
 	}
 	pex__pool_safe_text(safe, sizeof(safe), name, strlen(name));
-	if ((err = pex_room_is_live(&live, p->client, name)) < 0) {
+	if ((err = pex_room_is_live(&live, p->bg, name)) < 0) {
 		snprintf(what, sizeof(what), "checking whether orphan candidate %s is live", safe);
 		pex__gc_failed(c, NULL, err, what);
 		return 0;
@@ -161,7 +161,7 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		pex__gc_tick(c);
 		return 0;
 	}
-	if ((err = pex_room_delete_by_name(&deleted, p->client, name)) < 0) {
+	if ((err = pex_room_delete_by_name(&deleted, p->bg, name)) < 0) {
 		snprintf(what, sizeof(what), "deleting orphan room %s", safe);
 		pex__gc_failed(c, NULL, err, what);
 		return 0;
@@ -194,7 +194,7 @@ void pex__gc_sweep_orphans(gc_ctx *c)
 		return;
 	f.name_prefix = p->name_prefix;
 	f.page_size = PEX__GC_PAGE_SIZE;
-	if ((err = pex_room_iter_new(&it, p->client, &f)) < 0) {
+	if ((err = pex_room_iter_new(&it, p->bg, &f)) < 0) {
 		pex__gc_remember(c, err, "orphan sweep: listing rooms");
 		goto out;
 	}

@@ -198,8 +198,8 @@ static long long not_ready_for(const pex_pool *p, long long created)
  * cannot say (the thread's error is then Pexip's: callers that report
  * something else set their own afterwards).
  */
-int pex__pool_created_since(pex_pool *p, const char *marker, long long since, long long *count,
-	long long *oldest, long long *newest)
+int pex__pool_created_since(pex_pool *p, pex_client *c, const char *marker, long long since,
+	long long *count, long long *oldest, long long *newest)
 {
 	pex_buf path = PEX_BUF_INIT, body = PEX_BUF_INIT;
 	json_object *doc = NULL, *objs, *ct, *meta, *tc;
@@ -221,7 +221,7 @@ int pex__pool_created_since(pex_pool *p, const char *marker, long long since, lo
 	    pex__url_encode(&path, marker, strlen(marker)) == 0 &&
 	    pex__buf_printf(&path, "&creation_time__gte=%s&order_by=%screation_time&limit=1", when,
 			newest ? "-" : "") == 0 &&
-	    pex_client_request(&body, &status, p->client, "GET", path.ptr, NULL) == 0 && status == 200 &&
+	    pex_client_request(&body, &status, c, "GET", path.ptr, NULL) == 0 && status == 200 &&
 	    (doc = json_tokener_parse(body.ptr ? body.ptr : "")) != NULL &&
 	    json_object_object_get_ex(doc, "objects", &objs) && json_object_is_type(objs, json_type_array)) {
 		ok = 1;
@@ -240,7 +240,7 @@ int pex__pool_created_since(pex_pool *p, const char *marker, long long since, lo
 	return ok ? 0 : -1;
 }
 
-static int maturing(pex_pool *p, long long *count, long long *next_in)
+int pex__pool_maturing(pex_pool *p, pex_client *c, long long *count, long long *next_in)
 {
 	long long created = -1;
 
@@ -251,7 +251,7 @@ static int maturing(pex_pool *p, long long *count, long long *next_in)
 	if (p->o.ready_after_s == 0)
 		return 0;
 	/* whole seconds: +-1 s */
-	if (pex__pool_created_since(p, "", pex__unix_time() - p->o.ready_after_s, count,
+	if (pex__pool_created_since(p, c, "", pex__unix_time() - p->o.ready_after_s, count,
 			next_in ? &created : NULL, NULL) < 0)
 		return -1;
 	if (next_in && created > 0) {
@@ -266,7 +266,7 @@ int pex_pool_maturing(long long *count, long long *next_s, pex_pool *p)
 {
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_maturing: no pool");
-	if (maturing(p, count, next_s) < 0)
+	if (pex__pool_maturing(p, p->fg, count, next_s) < 0)
 		return pex_error_last()->code < 0 ? pex_error_last()->code : PEX_ERROR;
 	return 0;
 }
@@ -282,7 +282,7 @@ int pex_pool_maturing(long long *count, long long *next_s, pex_pool *p)
  * 1 = taken into *ref (the caller disposes it), 0 = the queue is empty,
  * < 0 = error (nothing taken).
  */
-static int take_one(pex_pool *p, struct pex__room_ref *ref)
+static int take_one(pex_pool *p, pex_client *c, struct pex__room_ref *ref)
 {
 	for (;;) {
 		pex_message *msg = NULL;
@@ -298,7 +298,7 @@ static int take_one(pex_pool *p, struct pex__room_ref *ref)
 		created = ref->created;
 		if (ref->id <= 0 || !ref->guest_pin) {
 			/* a bare name (old queues): ask Pexip once, now */
-			err = pex_room_get_by_name(&room, p->client, ref->name);
+			err = pex_room_get_by_name(&room, c, ref->name);
 			if (err == PEX_ENOTFOUND) {
 				pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
 				pex_queue_delete(p->pool_q, msg);
@@ -367,7 +367,7 @@ int pex__pool_remove_one(pex_pool *p, unsigned target)
 	int err;
 
 	memset(&ref, 0, sizeof(ref));
-	if ((err = take_one(p, &ref)) <= 0)
+	if ((err = take_one(p, p->bg, &ref)) <= 0)
 		return err;
 	if (pex_queue_count(&n, p->pool_q) < 0 ||
 	    n + pex__pool_nheld(p) + atomic_load(&p->creating) < target) {
@@ -375,7 +375,7 @@ int pex__pool_remove_one(pex_pool *p, unsigned target)
 		pex__room_ref_dispose(&ref);
 		return err < 0 ? err : 0;
 	}
-	err = pex_room_delete(NULL, p->client, ref.id);
+	err = pex_room_delete(NULL, p->bg, ref.id);
 	if (err < 0 && err != PEX_ENOTFOUND) {
 		pex__log(p->log, PEX_LOG_WARN, "shrinking: deleting pool room %s: %s; scheduled for GC",
 			ref.name, pex_error_last()->message);
@@ -398,7 +398,7 @@ static int hold_one(pex_pool *p)
 	int err;
 
 	memset(&h, 0, sizeof(h));
-	if ((err = take_one(p, &h.ref)) <= 0)
+	if ((err = take_one(p, p->bg, &h.ref)) <= 0)
 		return err;
 	h.held_at = pex__unix_time();
 	pthread_mutex_lock(&p->held_lock);
@@ -430,7 +430,7 @@ static int held_past(const pex_pool *p, long long cutoff)
  * only when a room is past the hold limit, and as many as are held: the
  * rooms put back are replaced, no more. Returns the rooms held or an error.
  */
-static int prefetch_impl(pex_pool *p, long n)
+static int hold_rooms(pex_pool *p, long n)
 {
 	long long cutoff = pex__lifecycle_held_before(atomic_load(&p->hold_max_s), (long long)pex__unix_time());
 	int err = 0;
@@ -462,13 +462,13 @@ static int prefetch_impl(pex_pool *p, long n)
 
 int pex__pool_rotate_held(pex_pool *p)
 {
-	int err = prefetch_impl(p, -1);
+	int err = hold_rooms(p, -1);
 	return err < 0 ? err : 0;
 }
 
 int pex_pool_prefetch(size_t *held, pex_pool *p, unsigned n)
 {
-	int was, err;
+	int err;
 	if (held)
 		*held = 0;
 	if (!p)
@@ -476,9 +476,7 @@ int pex_pool_prefetch(size_t *held, pex_pool *p, unsigned n)
 	if (n > PEX_POOL_PREFETCH_MAX)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_pool_prefetch: at most %d rooms can be held (asked for %u)", PEX_POOL_PREFETCH_MAX, n);
-	was = pex__http_background(1);
-	err = prefetch_impl(p, (long)n);
-	pex__http_background(was);
+	err = hold_rooms(p, (long)n);
 	if (held)
 		*held = pex__pool_nheld(p);
 	return err < 0 ? err : 0;
@@ -500,7 +498,7 @@ static int tag_and_hand_out(pex_pool_room **out, pex_pool *p, struct pex__room_r
 	int err, unsure = 0;
 
 	patch.tag = tag;
-	err = pex__room_update(p->client, ref->id, &patch, &unsure);
+	err = pex__room_update(p->fg, ref->id, &patch, &unsure);
 	if (err == PEX_ENOTFOUND) {
 		pex__log(p->log, PEX_LOG_WARN, "pool room %s is gone from Pexip; dropped", ref->name);
 		pex__room_ref_dispose(ref);
@@ -586,11 +584,11 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		struct pex__room_ref ref;
 
 		memset(&ref, 0, sizeof(ref));
-		if ((err = take_one(p, &ref)) < 0)
+		if ((err = take_one(p, p->fg, &ref)) < 0)
 			break;
 		if (err == 0) {
 			long long in = -1, retry;
-			maturing(p, NULL, &in);
+			pex__pool_maturing(p, p->fg, NULL, &in);
 			/* a room on its way within pool.wait_ms: wait for it */
 			if (pex__pool_wait_room(p, deadline, in))
 				continue;

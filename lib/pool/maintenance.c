@@ -2,7 +2,8 @@
  * The pool's maintenance timer (docs/DECISIONS.md #60): one thread per
  * pool, started by pex_pool_new() and stopped and joined by
  * pex_pool_free(), that runs every periodic piece of pool work in turn,
- * once per tick (PEX__POOL_TICK_MS), as background work (see client.h).
+ * once per tick (PEX__POOL_TICK_MS), as background work: tick functions
+ * send through the pool's background view (p->bg).
  * Callers need not call anything "often enough" for the pool's rules to
  * hold.
  *
@@ -57,7 +58,6 @@ static void *maintenance_main(void *arg)
 {
 	pex_pool *p = arg;
 
-	pex__http_background(1);
 	pthread_mutex_lock(&p->tick_lock);
 	while (!p->tick_stop) {
 		struct timespec until = tick_deadline(p->tick_ms);

@@ -14,7 +14,7 @@ int pex_metrics_init(pex_metrics *m, unsigned int version)
 }
 
 /* The queue counts and this process's counters: no Pexip request. */
-static int local_metrics(pex_metrics *m, pex_pool *p)
+static int local_metrics(pex_metrics *m, pex_pool *p, pex_client *c)
 {
 	size_t n = 0;
 	int err;
@@ -38,7 +38,7 @@ static int local_metrics(pex_metrics *m, pex_pool *p)
 	m->pool_depth = (long long)(n + pex__pool_nheld(p));
 	/* creation_time filters are not documented for every Pexip release: a
 	 * refusal makes the count unknown (-1), not the metrics fail */
-	if (pex_pool_maturing(&m->pool_maturing, NULL, p) < 0) {
+	if (pex__pool_maturing(p, c, &m->pool_maturing, NULL) < 0) {
 		pex__log(p->log, PEX_LOG_DEBUG, "metrics: maturing pool rooms unknown: %s",
 			pex_error_last()->message);
 		m->pool_maturing = -1;
@@ -50,7 +50,7 @@ static int local_metrics(pex_metrics *m, pex_pool *p)
 	return 0;
 }
 
-static int metrics_impl(pex_metrics *m, pex_pool *p)
+int pex_metrics_get(pex_metrics *m, pex_pool *p)
 {
 	pex_room_filter f = PEX_ROOM_FILTER_INIT;
 	pex_room_iter *it = NULL;
@@ -63,14 +63,14 @@ static int metrics_impl(pex_metrics *m, pex_pool *p)
 	if (pex__pool_sense_demand(p, NULL) < 0)
 		pex__log(p->log, PEX_LOG_DEBUG, "metrics: the deployment's demand is unknown: %s",
 			pex_error_last()->message);
-	if ((err = local_metrics(m, p)) < 0)
+	if ((err = local_metrics(m, p, p ? p->bg : NULL)) < 0)
 		return err;
-	if ((err = pex_room_live_count(&m->live_conferences, p->client, p->name_prefix)) < 0)
+	if ((err = pex_room_live_count(&m->live_conferences, p->bg, p->name_prefix)) < 0)
 		return err;
 	/* one small page is enough to read meta.total_count */
 	f.name_prefix = p->name_prefix;
 	f.page_size = 1;
-	if ((err = pex_room_iter_new(&it, p->client, &f)) < 0)
+	if ((err = pex_room_iter_new(&it, p->bg, &f)) < 0)
 		return err;
 	err = pex_room_iter_next(&r, it);
 	pex_room_free(r);
@@ -82,17 +82,9 @@ static int metrics_impl(pex_metrics *m, pex_pool *p)
 	return err;
 }
 
-int pex_metrics_get(pex_metrics *m, pex_pool *p)
-{
-	int was = pex__http_background(1);
-	int err = metrics_impl(m, p);
-	pex__http_background(was);
-	return err;
-}
-
 int pex_metrics_get_local(pex_metrics *m, pex_pool *p)
 {
-	return local_metrics(m, p);
+	return local_metrics(m, p, p ? p->fg : NULL);
 }
 
 static int metrics_format_impl(pex_buf *out, const pex_metrics *m, pex_metrics_format format)

@@ -62,7 +62,7 @@ void pex_pool_free(pex_pool *p)
 	if (p->owns) {
 		pex_queue_free(p->pool_q);
 		pex_queue_free(p->del_q);
-		pex_client_free(p->client);
+		pex_client_free(p->fg);
 	}
 	pool_free_strings(p);
 	free(p);
@@ -159,7 +159,8 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	p = pex__calloc(1, sizeof(*p));
 	if (!p)
 		return PEX_ENOMEM;
-	p->client = client;
+	p->fg = client;
+	p->bg = pex__client_background(client);
 	p->pool_q = pool_queue;
 	p->del_q = deletion_queue;
 	p->o = *o;
@@ -217,7 +218,7 @@ fail:
 
 pex_client *pex_pool_client(pex_pool *p)
 {
-	return p ? p->client : NULL;
+	return p ? p->fg : NULL;
 }
 
 /* Copy the list @p key (when set) into @p dst, NULL-terminated; at most @p max - 1 entries. */

@@ -32,7 +32,13 @@ struct pex__held_room {
 };
 
 struct pex_pool {
-	pex_client *client;
+	/* The caller's client (pex_pool_client) and its background view. No
+	 * field is simply "the client": each request names its class. fg: the
+	 * hand-outs (pop) and what the caller waits on (pex_pool_maturing);
+	 * bg: bulk work (replenish, fill, prefetch, drain, metrics, GC, the
+	 * maintenance tick, resizing), docs/DECISIONS.md #15 and #66. */
+	pex_client *fg;
+	pex_client *bg;
 	pex_queue *pool_q;
 	pex_queue *del_q;
 	int owns;                      /* created by pex_pool_new_from_config */
@@ -101,6 +107,8 @@ int pex__pool_rotate_held(pex_pool *p);
 /* Add the names of the rooms this pool holds (pex_pool_prefetch) to the
  * json object @p set as keys. */
 int pex__pool_held_names(pex_pool *p, json_object *set);
+/* The pool's maturing rooms, asked of Pexip through @p c (handout.c). */
+int pex__pool_maturing(pex_pool *p, pex_client *c, long long *count, long long *next_in);
 /* 1 if @name starts with a protected prefix. */
 int pex__pool_is_protected(const pex_pool *p, const char *name);
 /* Does the pool own room @p name (docs/DECISIONS.md #47)? 1 if the name
@@ -121,8 +129,8 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
  * request; 0, or -1 when Pexip could not say (the thread's error says why;
  * a refused creation_time filter is one).
  */
-int pex__pool_created_since(pex_pool *p, const char *marker, long long since, long long *count,
-	long long *oldest, long long *newest);
+int pex__pool_created_since(pex_pool *p, pex_client *c, const char *marker, long long since,
+	long long *count, long long *oldest, long long *newest);
 
 /* ---- the self-sizing pool (sizer.c, docs/DECISIONS.md #64) ---- */
 

@@ -22,14 +22,12 @@ typedef struct par_ctx {
 	atomic_size_t next;
 	atomic_int first_err;
 	pex__error_copy first; /* its details, written by the one worker that set first_err */
-	int background;        /* the caller's request class, for the new threads */
 } par_ctx;
 
 static void *par_worker(void *x)
 {
 	par_ctx *c = x;
 	size_t i;
-	pex__http_background(c->background);
 	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
 		int err = c->fn(c->p, i, c->arg);
 		int zero = 0;
@@ -47,7 +45,7 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 	/* Twice the client's cap: while one worker does local work (an fsync'd
 	 * queue commit), another can use its Pexip slot. The client's handle
 	 * pool still bounds requests in flight to max_concurrency. */
-	size_t nt = 2 * (size_t)pex__client_max_concurrency(p->client), started = 0, i;
+	size_t nt = 2 * (size_t)pex__client_max_concurrency(p->fg), started = 0, i;
 	par_ctx c;
 	if (n == 0)
 		return 0;
@@ -63,8 +61,6 @@ int pex__pool_parallel(pex_pool *p, size_t n, int (*fn)(pex_pool *p, size_t i, v
 	c.arg = arg;
 	atomic_init(&c.next, 0);
 	atomic_init(&c.first_err, 0);
-	c.background = pex__http_background(0);
-	pex__http_background(c.background);
 	/* the calling thread is one of the workers */
 	for (i = 1; i < nt; i++) {
 		if (pthread_create(&th[started], NULL, par_worker, &c) != 0)
@@ -170,7 +166,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 	s.aliases[0] = alias;
 	pex__pool_create_begin(p);
 	t0 = pex__now_ms();
-	if ((err = pex_room_create(&id, p->client, &s)) < 0) {
+	if ((err = pex_room_create(&id, p->bg, &s)) < 0) {
 		pex__pool_create_end(p, -1, 0);
 		goto done;
 	}
@@ -191,7 +187,7 @@ static int replenish_one(pex_pool *p, size_t i, void *arg)
 		char saved[1024];
 		int code = err;
 		snprintf(saved, sizeof(saved), "%s", pex_error_last()->message);
-		if (pex_room_delete(NULL, p->client, id) < 0)
+		if (pex_room_delete(NULL, p->bg, id) < 0)
 			pex__log(p->log, PEX_LOG_WARN, "room %s was created but could not be queued or "
 				"deleted; the orphan sweep will remove it", name);
 		pex_error_set(code, PEX_ERROR_CLASS_QUEUE, "queueing new room %s: %s", name, saved);
@@ -224,7 +220,10 @@ done:
 	return err;
 }
 
-static int replenish_impl(pex_pool *p, size_t n, int demand, size_t *created,
+/* Create @p n rooms for the pool (@p demand: replacements of hand-outs).
+ * Background work: the creates go through p->bg and yield connections to
+ * hand-outs. */
+static int make_rooms(pex_pool *p, size_t n, int demand, size_t *created,
 	pex_pool_progress_cb progress, void *payload)
 {
 	repl_ctx c;
@@ -254,26 +253,16 @@ static int replenish_impl(pex_pool *p, size_t n, int demand, size_t *created,
 	return err;
 }
 
-/* Background work: its requests yield connections to hand-outs. */
-static int replenish_bg(pex_pool *p, size_t n, int demand, size_t *created,
-	pex_pool_progress_cb progress, void *payload)
-{
-	int was = pex__http_background(1);
-	int err = replenish_impl(p, n, demand, created, progress, payload);
-	pex__http_background(was);
-	return err;
-}
-
 int pex__pool_grow(pex_pool *p, size_t n, size_t *created)
 {
-	return replenish_bg(p, n, 0, created, NULL, NULL);
+	return make_rooms(p, n, 0, created, NULL, NULL);
 }
 
 /* The replacements of hand-outs: the demand every process counts. */
 int pex_pool_replenish(size_t *created, pex_pool *p, size_t n,
 	pex_pool_progress_cb progress, void *payload)
 {
-	return replenish_bg(p, n, 1, created, progress, payload);
+	return make_rooms(p, n, 1, created, progress, payload);
 }
 
 int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
@@ -293,12 +282,12 @@ int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
 	have += atomic_load(&p->creating);   /* and so are this process's creates in flight */
 	if (have >= depth)
 		return 0;
-	return replenish_bg(p, depth - have, 0, created, progress, payload);
+	return make_rooms(p, depth - have, 0, created, progress, payload);
 }
 
 /* ---- drain ---- */
 
-static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
+int pex_pool_drain(size_t *drained, pex_pool *p, int delete_rooms,
 	pex_pool_progress_cb progress, void *payload)
 {
 	size_t total = 0, count = 0, i, n;
@@ -323,8 +312,8 @@ static int drain_impl(pex_pool *p, int delete_rooms, size_t *drained,
 				struct pex__room_ref ref;
 				memset(&ref, 0, sizeof(ref));
 				if (pex__poolmsg_decode(&ref, msgs[i]->data, msgs[i]->len) == 0) {
-					e = ref.id > 0 ? pex_room_delete(NULL, p->client, ref.id)
-						: pex_room_delete_by_name(NULL, p->client, ref.name);
+					e = ref.id > 0 ? pex_room_delete(NULL, p->bg, ref.id)
+						: pex_room_delete_by_name(NULL, p->bg, ref.name);
 					pex__room_ref_dispose(&ref);
 				}
 			}
@@ -360,13 +349,4 @@ out:
 	if (err < 0)
 		return err;
 	return first ? pex__error_restore(&first_error) : 0;
-}
-
-int pex_pool_drain(size_t *drained, pex_pool *p, int delete_rooms,
-	pex_pool_progress_cb progress, void *payload)
-{
-	int was = pex__http_background(1);
-	int err = drain_impl(p, delete_rooms, drained, progress, payload);
-	pex__http_background(was);
-	return err;
 }

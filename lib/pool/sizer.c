@@ -169,7 +169,7 @@ void pex__pool_sizing_metrics(pex_pool *p, pex_metrics *m)
 int pex__pool_sense_demand(pex_pool *p, long long *newest)
 {
 	long long recent = 0;
-	if (pex__pool_created_since(p, PEX__POOL_DEMAND_MARK, pex__unix_time() - PEX__POOL_DEMAND_WINDOW_S,
+	if (pex__pool_created_since(p, p->bg, PEX__POOL_DEMAND_MARK, pex__unix_time() - PEX__POOL_DEMAND_WINDOW_S,
 			&recent, NULL, newest) < 0)
 		return -1;
 	pthread_mutex_lock(&p->size_lock);
@@ -184,7 +184,7 @@ int pex__pool_sense_demand(pex_pool *p, long long *newest)
  * replacement rooms every process made in the last
  * PEX__POOL_DEMAND_WINDOW_S, counted on Pexip by their names.
  */
-static int resize_impl(pex_pool *p, size_t *created, size_t *removed)
+static int resize_step(pex_pool *p, size_t *created, size_t *removed)
 {
 	long long now = (long long)pex__now_ms(), have, newest = -1, idle;
 	int growing = p->o.max_depth > p->o.depth, quiet, err;
@@ -230,15 +230,11 @@ static int resize_impl(pex_pool *p, size_t *created, size_t *removed)
 
 int pex_pool_resize(size_t *created, size_t *removed, pex_pool *p)
 {
-	int was, err;
 	if (created)
 		*created = 0;
 	if (removed)
 		*removed = 0;
 	if (!p)
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_resize: no pool");
-	was = pex__http_background(1);
-	err = resize_impl(p, created, removed);
-	pex__http_background(was);
-	return err;
+	return resize_step(p, created, removed);
 }

@@ -27,6 +27,12 @@
  *   PEXIPSDK_KEYVAULT_CA_FILE  a PEM bundle trusted *in addition to* the
  *                              system CAs for the vault connection
  *
+ * HTTP. Both requests go through the library's transport (lib/http): one
+ * keep-alive connection, made on first use and closed by
+ * pex__keyvault_cache_clear(); pex__http_call retries 429, 5xx (and for
+ * IMDS 404 and 410) and network failures, three attempts in all,
+ * honouring Retry-After.
+ *
  * Cache. One per process, behind one mutex: the token until 5 minutes
  * before it expires (keyed by its request URL, i.e. endpoint, resource and
  * client id), and each secret (keyed by its canonical URL) for
@@ -43,19 +49,14 @@
  * are freed. (Copies inside libcurl's and json-c's own buffers are beyond
  * our reach; this is best effort, like any user-space wiping.)
  */
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "http/http_internal.h"
 #include "pexipsdk/version.h"
@@ -67,10 +68,8 @@
 #define KV_APPSERVICE_VERSION   "2019-08-01"
 #define KV_IMDS_VERSION         "2018-02-01"
 #define KV_IMDS_URL             "http://169.254.169.254/metadata/identity/oauth2/token"
-#define KV_DEFAULT_RESOURCE     "https://vault.azure.net"
 
-#define KV_CONNECT_TIMEOUT_MS   5000L
-#define KV_TOTAL_TIMEOUT_MS     10000L
+#define KV_TIMEOUT_MS           10000L      /* connecting: 5 s at most (lib/http) */
 #define KV_ATTEMPTS             3           /* one try and two retries */
 #define KV_BACKOFF_BASE_MS      250
 #define KV_BACKOFF_CAP_MS       2000
@@ -90,12 +89,11 @@ typedef struct kv_entry {
 
 static struct {
 	pthread_mutex_t lock;
-	char *token;            /* wiped on free */
-	char *token_key;        /* the token request URL it came from */
-	int64_t token_expires;  /* unix seconds */
+	pex__token_cache tok;   /* keyed by its request URL; wiped when dropped */
 	kv_entry *secrets;
 	int64_t ttl_s;
-} g_kv = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL, PEX__KV_SECRET_TTL_S };
+	pex__http *http;        /* made on first use, freed by pex__keyvault_cache_clear() */
+} g_kv = { PTHREAD_MUTEX_INITIALIZER, PEX__TOKEN_CACHE_INIT, NULL, PEX__KV_SECRET_TTL_S, NULL };
 
 static void wipe_free(char *s)
 {
@@ -103,15 +101,6 @@ static void wipe_free(char *s)
 		return;
 	OPENSSL_cleanse(s, strlen(s));
 	free(s);
-}
-
-static void drop_token_locked(void)
-{
-	wipe_free(g_kv.token);
-	free(g_kv.token_key);
-	g_kv.token = NULL;
-	g_kv.token_key = NULL;
-	g_kv.token_expires = 0;
 }
 
 static void entry_free(kv_entry *e)
@@ -125,7 +114,7 @@ static void clear_locked(void)
 {
 	kv_entry *e, *next;
 
-	drop_token_locked();
+	pex__token_cache_drop(&g_kv.tok);
 	for (e = g_kv.secrets; e; e = next) {
 		next = e->next;
 		entry_free(e);
@@ -137,6 +126,8 @@ void pex__keyvault_cache_clear(void)
 {
 	pthread_mutex_lock(&g_kv.lock);
 	clear_locked();
+	pex__http_free(g_kv.http);
+	g_kv.http = NULL;
 	pthread_mutex_unlock(&g_kv.lock);
 }
 
@@ -150,6 +141,9 @@ void pex__keyvault_set_secret_ttl(int64_t seconds)
 /*
  * At exit or dlclose. If another thread is in the middle of a fetch, leave
  * the cache alone rather than wait for the network: the process is going.
+ * The transport stays: OpenSSL and libcurl may be cleaned up already (their
+ * exit handlers run before this), and closing a TLS connection then is not
+ * safe.
  */
 __attribute__((destructor)) static void kv_fini(void)
 {
@@ -157,177 +151,6 @@ __attribute__((destructor)) static void kv_fini(void)
 		return;
 	clear_locked();
 	pthread_mutex_unlock(&g_kv.lock);
-}
-
-/* ---- a growable buffer that never leaves copies behind ---- */
-
-typedef struct kv_buf {
-	char *ptr;
-	size_t size, cap;
-	int too_big;
-} kv_buf;
-
-/* Append; grows by allocate-copy-wipe-free instead of realloc. */
-static int kv_buf_put(kv_buf *b, const char *data, size_t n)
-{
-	if (n > KV_BODY_MAX - b->size) {
-		b->too_big = 1;
-		return -1;
-	}
-	if (b->size + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 2048;
-		char *p;
-
-		while (cap < b->size + n + 1)
-			cap *= 2;
-		if (!(p = malloc(cap)))
-			return -1;
-		if (b->ptr) {
-			memcpy(p, b->ptr, b->size);
-			OPENSSL_cleanse(b->ptr, b->cap);
-			free(b->ptr);
-		}
-		b->ptr = p;
-		b->cap = cap;
-	}
-	memcpy(b->ptr + b->size, data, n);
-	b->size += n;
-	b->ptr[b->size] = '\0';
-	return 0;
-}
-
-static void kv_buf_wipe(kv_buf *b)
-{
-	if (b->ptr) {
-		OPENSSL_cleanse(b->ptr, b->cap);
-		free(b->ptr);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
-/* Free a header list, wiping each line first (they hold credentials). */
-static void slist_free_wipe(struct curl_slist *l)
-{
-	struct curl_slist *i;
-
-	for (i = l; i; i = i->next)
-		if (i->data)
-			OPENSSL_cleanse(i->data, strlen(i->data));
-	curl_slist_free_all(l);
-}
-
-/* ---- reference parsing (pure) ---- */
-
-/* Token audiences of the sovereign clouds, by the vault's DNS suffix. */
-static const struct {
-	const char *suffix;
-	const char *resource;
-} kv_clouds[] = {
-	{ ".vault.azure.cn", "https://vault.azure.cn" },
-	{ ".vault.usgovcloudapi.net", "https://vault.usgovcloudapi.net" },
-	{ ".vault.microsoftazure.de", "https://vault.microsoftazure.de" },
-};
-
-static int is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static int is_hex(char c)
-{
-	return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9');
-}
-
-/* host: DNS labels (1..63 of [A-Za-z0-9-], no '-' at either end) or IPv4. */
-static int host_ok(const char *h, size_t n)
-{
-	size_t i, label = 0;
-
-	if (n == 0 || n > PEX__KV_HOST_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = h[i];
-
-		if (c == '.') {
-			if (label == 0 || h[i - 1] == '-')
-				return 0;
-			label = 0;
-		} else if (is_alnum(c) || c == '-') {
-			if ((label == 0 && c == '-') || ++label > 63)
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return label > 0 && h[n - 1] != '-';
-}
-
-const char *pex__keyvault_parse(pex__keyvault_ref *out, const char *url)
-{
-	const char *host, *p, *name, *ver = NULL;
-	size_t hlen, nlen, vlen = 0, i;
-
-	memset(out, 0, sizeof(*out));
-	if (strncmp(url, "https://", 8) != 0)
-		return "the vault URL must start with https://";
-	host = url + 8;
-	if (strpbrk(url, "?#@"))
-		return "query strings, fragments and user names are not allowed";
-	hlen = strcspn(host, ":/");
-	if (!host_ok(host, hlen))
-		return "the vault host name is missing or invalid";
-	p = host + hlen;
-	if (*p == ':') {
-		unsigned long port = 0;
-
-		for (i = 1; p[i] >= '0' && p[i] <= '9' && i <= 6; i++)
-			port = port * 10 + (unsigned long)(p[i] - '0');
-		if (i == 1 || i > 6 || port == 0 || port > 65535 || (p[i] != '/' && p[i] != '\0'))
-			return "the vault port is invalid";
-		p += i;
-	}
-	if (strncmp(p, "/secrets/", 9) != 0)
-		return "the path must be /secrets/NAME or /secrets/NAME/VERSION";
-	name = p + 9;
-	nlen = strcspn(name, "/");
-	if (name[nlen] == '/') {
-		ver = name + nlen + 1;
-		vlen = strlen(ver);
-	}
-	if (nlen == 0 && !ver && *name == '\0')
-		return "the secret name is missing";
-	if (nlen == 0 || nlen > PEX__KV_NAME_MAX)
-		return "the secret name must be 1 to 127 letters, digits or '-'";
-	for (i = 0; i < nlen; i++)
-		if (!is_alnum(name[i]) && name[i] != '-')
-			return "the secret name must be 1 to 127 letters, digits or '-'";
-	if (ver) {
-		if (vlen != PEX__KV_VERSION_LEN)
-			return "the secret version must be 32 hexadecimal digits";
-		for (i = 0; i < vlen; i++)
-			if (!is_hex(ver[i]))
-				return "the secret version must be 32 hexadecimal digits";
-	}
-
-	/* host[:port] in lower case (DNS is case-insensitive; one cache key) */
-	for (i = 0; i < (size_t)(p - host); i++)
-		out->vault[i] = (char)tolower((unsigned char)host[i]);
-	out->vault[i] = '\0';
-	memcpy(out->name, name, nlen);
-	out->name[nlen] = '\0';
-	if (ver)
-		memcpy(out->version, ver, vlen + 1);
-	snprintf(out->url, sizeof(out->url), "https://%s/secrets/%s%s%s", out->vault,
-		out->name, ver ? "/" : "", out->version);
-
-	out->resource = KV_DEFAULT_RESOURCE;
-	for (i = 0; i < PEX__ARRAY_SIZE(kv_clouds); i++) {
-		size_t sl = strlen(kv_clouds[i].suffix);
-
-		if (hlen > sl && strncasecmp(host + hlen - sl, kv_clouds[i].suffix, sl) == 0)
-			out->resource = kv_clouds[i].resource;
-	}
-	return NULL;
 }
 
 /* ---- messages ---- */
@@ -351,7 +174,7 @@ static void clean_text(char *dst, size_t dstsz, const char *src)
  * and App Service's {"message"}. Empty when there is none. A text that
  * quotes one of @p creds (NULL-terminated) is withheld.
  */
-static void service_text(char *dst, size_t dstsz, const kv_buf *body,
+static void service_text(char *dst, size_t dstsz, const pex_buf *body,
 	const char *const *creds)
 {
 	json_object *root, *err, *v;
@@ -401,176 +224,76 @@ typedef struct kv_request {
 	const char *url;            /* with the query */
 	const char *shown;          /* for messages: no query */
 	const char *what;           /* "managed identity (IMDS)", "Key Vault" */
-	struct curl_slist *headers;
+	const char *const *headers;
 	const char *ca_file;        /* vault: extra CA bundle, or NULL */
 	int vault;                  /* https only, proxies allowed */
 	int imds;                   /* also retry 404 and 410 (IMDS warming up) */
 } kv_request;
 
-typedef struct kv_response {
-	long status;
-	kv_buf body;
-	char retry_after[64];
-} kv_response;
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
+/* 429 and 5xx; for IMDS also 404 and 410 (the identity is warming up). */
+static int status_retryable(void *arg, const pex__http_response *resp)
 {
-	kv_response *r = p;
-	size_t n = size * nmemb;
-
-	return kv_buf_put(&r->body, data, n) < 0 ? 0 : n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *p)
-{
-	kv_response *r = p;
-	size_t n = size * nmemb, vl;
-	const char *v;
-
-	if (n > 5 && strncmp(data, "HTTP/", 5) == 0)
-		r->retry_after[0] = '\0';
-	if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-		v = data + 12;
-		vl = n - 12;
-		while (vl && (*v == ' ' || *v == '\t')) {
-			v++;
-			vl--;
-		}
-		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-			vl--;
-		if (vl >= sizeof(r->retry_after))
-			vl = sizeof(r->retry_after) - 1;
-		memcpy(r->retry_after, v, vl);
-		r->retry_after[vl] = '\0';
-	}
-	return n;
-}
-
-/* Trust PEXIPSDK_KEYVAULT_CA_FILE on top of the default CAs (OpenSSL backend). */
-static CURLcode add_ca_file(CURL *c, void *ssl_ctx, void *p)
-{
-	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ssl_ctx);
-
-	PEX__UNUSED(c);
-	if (!store || X509_STORE_load_locations(store, (const char *)p, NULL) != 1) {
-		ERR_clear_error();
-		return CURLE_SSL_CACERT_BADFILE;
-	}
-	return CURLE_OK;
-}
-
-static int status_retryable(const kv_request *rq, long status)
-{
+	const kv_request *rq = arg;
+	long status = resp->status;
 	if (status == 429 || (status >= 500 && status <= 599))
 		return 1;
 	return rq->imds && (status == 404 || status == 410);
 }
 
-static int curl_retryable(CURLcode rc)
+static int transport_error(const kv_request *rq, const pex__http_response *resp, int code)
 {
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_GOT_NOTHING:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-		return 1;
-	default:
-		return 0;
-	}
-}
+	const char *hint = "", *detail = resp->curl_error;
 
-static int transport_error(const kv_request *rq, const kv_response *resp, CURLcode rc,
-	const char *detail)
-{
-	int code = pex__curl_classify((int)rc, NULL);
-	const char *hint = "";
-
-	if (code == PEX_ETLS && rq->vault)
-		hint = " (to trust a private CA, set PEXIPSDK_KEYVAULT_CA_FILE)";
-	if (rc == CURLE_WRITE_ERROR && resp->body.too_big)
-		return pex__error_set_http(PEX_EHTTP, 0, (int)rc,
+	if (code != PEX_ENET && code != PEX_ETIMEOUT && code != PEX_ETLS)
+		return code;            /* a local failure, details set */
+	if (resp->too_big)
+		return pex__error_set_http(PEX_EHTTP, 0, resp->curl_code,
 			"%s: the reply from %s is larger than %d bytes", rq->what, rq->shown,
 			KV_BODY_MAX);
-	return pex__error_set_http(code, 0, (int)rc, "%s: %s %s: %s%s%s%s", rq->what,
+	if (code == PEX_ETLS && rq->vault)
+		hint = " (to trust a private CA, set PEXIPSDK_KEYVAULT_CA_FILE)";
+	return pex__error_set_http(code, 0, resp->curl_code, "%s: %s %s: %s%s%s%s", rq->what,
 		code == PEX_ETLS ? "TLS verification failed for" : "cannot reach", rq->shown,
-		curl_easy_strerror(rc), detail && *detail ? ": " : "", detail ? detail : "", hint);
+		pex__curl_strerror(resp->curl_code), *detail ? ": " : "", detail, hint);
 }
 
 /*
- * GET @p rq->url, retrying 429, 5xx (and for IMDS 404/410) and connect
+ * GET @p rq->url through the library's transport (made on first use; called
+ * with g_kv.lock held), retrying 429, 5xx (and for IMDS 404/410) and network
  * failures with jittered backoff that honours Retry-After. Returns 0 with
- * @p resp holding the final status and body (any status), or a transport
- * error with details set.
+ * @p resp holding the final status and body (any status; the body is
+ * treated as a secret), or a transport error with details set.
  */
-static int http_get(const kv_request *rq, kv_response *resp)
+static int http_get(const kv_request *rq, pex__http_response *resp)
 {
-	char errbuf[CURL_ERROR_SIZE];
-	unsigned attempt;
-	CURLcode rc = CURLE_OK;
-	CURL *c;
+	pex__http_req req = { "GET", rq->url, rq->headers, NULL, 0, rq->vault, !rq->vault, rq->ca_file };
+	pex__http_policy pol;
 	int err;
 
-	if ((err = pex__global_ensure()) < 0)
-		return err;
-	if (!(c = curl_easy_init()))
-		return pex__error_nomem();
-
-	for (attempt = 0;; attempt++) {
-		int64_t retry_after = -1;
-
-		kv_buf_wipe(&resp->body);
-		resp->status = 0;
-		resp->retry_after[0] = '\0';
-		errbuf[0] = '\0';
-
-		curl_easy_reset(c);
-		curl_easy_setopt(c, CURLOPT_URL, rq->url);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, rq->headers);
-		curl_easy_setopt(c, CURLOPT_USERAGENT, "libpexipsdk/" PEX_VERSION " keyvault");
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, KV_CONNECT_TIMEOUT_MS);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, KV_TOTAL_TIMEOUT_MS);
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, rq->vault ? "https" : "http,https");
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-		if (!rq->vault)
-			curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-		if (rq->ca_file) {
-			/* Add to the default CAs where libcurl uses OpenSSL; else
-			 * the file becomes the CA bundle. */
-			if (curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, add_ca_file) == CURLE_OK)
-				curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, (void *)rq->ca_file);
-			else
-				curl_easy_setopt(c, CURLOPT_CAINFO, rq->ca_file);
-		}
-
-		rc = curl_easy_perform(c);
-		if (rc == CURLE_OK) {
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-			if (!status_retryable(rq, resp->status) || attempt + 1 >= KV_ATTEMPTS)
-				break;
-			retry_after = pex__parse_retry_after(resp->retry_after, pex__unix_time());
-		} else if (!curl_retryable(rc) || attempt + 1 >= KV_ATTEMPTS) {
-			break;
-		}
-		pex__sleep_ms(pex__backoff_ms(attempt, KV_BACKOFF_BASE_MS, KV_BACKOFF_CAP_MS,
-			retry_after, pex__random_u64()));
+	if (!g_kv.http) {
+		pex__http_config hc;
+		memset(&hc, 0, sizeof(hc));
+		hc.tls_verify = 1;
+		hc.timeout_ms = KV_TIMEOUT_MS;
+		hc.max_concurrency = 1;     /* callers are serialised by g_kv.lock */
+		hc.user_agent = "libpexipsdk/" PEX_VERSION " keyvault";
+		hc.ca_key = "";
+		hc.timeout_key = "the Key Vault timeout (ms)";
+		hc.max_body = KV_BODY_MAX;
+		if ((err = pex__http_new(&g_kv.http, &hc)) < 0)
+			return err;
 	}
-
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK)
-		return transport_error(rq, resp, rc, errbuf);
+	memset(&pol, 0, sizeof(pol));
+	pol.idempotent = 1;
+	pol.retries = KV_ATTEMPTS - 1;
+	pol.base_ms = KV_BACKOFF_BASE_MS;
+	pol.cap_ms = KV_BACKOFF_CAP_MS;
+	pol.retry_after = 1;
+	pol.retry_status = status_retryable;
+	pol.arg = (void *)rq;
+	resp->secret = 1;
+	if ((err = pex__http_call(g_kv.http, &req, &pol, resp)) < 0)
+		return transport_error(rq, resp, err);
 	return 0;
 }
 
@@ -619,7 +342,8 @@ typedef struct kv_identity {
 	const char *kind;           /* "App Service", "IMDS" */
 	pex_buf url;                /* the token request URL (also the cache key) */
 	char shown[512];            /* url without the query */
-	struct curl_slist *headers;
+	pex_buf line;               /* the identity header line (may be a secret) */
+	const char *headers[3];     /* line, Accept, NULL */
 	const char *cred;           /* IDENTITY_HEADER (never shown), or NULL */
 	int imds;
 } kv_identity;
@@ -627,8 +351,10 @@ typedef struct kv_identity {
 static void identity_dispose(kv_identity *id)
 {
 	pex_buf_dispose(&id->url);
-	slist_free_wipe(id->headers);
-	id->headers = NULL;
+	if (id->line.ptr)
+		OPENSSL_cleanse(id->line.ptr, id->line.size);
+	pex_buf_dispose(&id->line);
+	id->headers[0] = NULL;
 }
 
 static int url_ok(const char *u)
@@ -643,7 +369,6 @@ static int identity_setup(kv_identity *id, const char *resource)
 	const char *header = getenv("IDENTITY_HEADER");
 	const char *client_id = getenv("AZURE_CLIENT_ID");
 	const char *base;
-	pex_buf line = PEX_BUF_INIT;
 	int err = 0;
 
 	memset(id, 0, sizeof(*id));
@@ -665,7 +390,7 @@ static int identity_setup(kv_identity *id, const char *resource)
 		if (!err)
 			err = pex__buf_puts(&id->url, "&api-version=" KV_APPSERVICE_VERSION);
 		if (!err)
-			err = pex__buf_printf(&line, "X-IDENTITY-HEADER: %s", header);
+			err = pex__buf_printf(&id->line, "X-IDENTITY-HEADER: %s", header);
 		id->cred = header;
 	} else if (endpoint && *endpoint && getenv("IMDS_ENDPOINT")) {
 		return pex_error_set(PEX_ENOTSUPPORTED, PEX_ERROR_CLASS_AUTH,
@@ -685,27 +410,16 @@ static int identity_setup(kv_identity *id, const char *resource)
 		if (!err)
 			err = pex__url_encode(&id->url, resource, strlen(resource));
 		if (!err)
-			err = pex__buf_puts(&line, "Metadata: true");
+			err = pex__buf_puts(&id->line, "Metadata: true");
 	}
 	if (!err && client_id) {
 		err = pex__buf_puts(&id->url, "&client_id=");
 		if (!err)
 			err = pex__url_encode(&id->url, client_id, strlen(client_id));
 	}
-	if (!err) {
-		/* curl_slist_append() leaves the list alone when it fails */
-		struct curl_slist *l = curl_slist_append(NULL, line.ptr);
-
-		if (l && !curl_slist_append(l, "Accept: application/json")) {
-			slist_free_wipe(l);
-			l = NULL;
-		}
-		if (!(id->headers = l))
-			err = pex__error_nomem();
-	}
-	if (line.ptr)
-		OPENSSL_cleanse(line.ptr, line.size);
-	pex_buf_dispose(&line);
+	id->headers[0] = id->line.ptr;
+	id->headers[1] = "Accept: application/json";
+	id->headers[2] = NULL;
 	if (err < 0) {
 		identity_dispose(id);
 		return err;
@@ -735,7 +449,7 @@ static int token_malformed(const kv_identity *id, const char *why)
 
 /* Parse a 200 token reply: access_token, expires_on or now + expires_in. */
 static int parse_token(char **token, int64_t *expires, const kv_identity *id,
-	const kv_buf *body)
+	const pex_buf *body)
 {
 	json_object *root, *v, *at = NULL;
 	int64_t n;
@@ -782,7 +496,7 @@ done:
 }
 
 /* HTTP error from the identity endpoint. */
-static int token_http_error(const kv_identity *id, const kv_response *resp)
+static int token_http_error(const kv_identity *id, const pex__http_response *resp)
 {
 	const char *creds[] = { id->cred, NULL };
 	char text[KV_TEXT_MAX + 8];
@@ -795,66 +509,59 @@ static int token_http_error(const kv_identity *id, const kv_response *resp)
 		id->shown, st, pex__http_reason(st), *text ? ": " : "", text);
 }
 
+/* The token cache's fetch for identity @p arg: reused until 5 minutes
+ * before it expires. */
+static int token_fetch(void *arg, char **token, int64_t *refresh_at)
+{
+	const kv_identity *id = arg;
+	kv_request rq;
+	pex__http_response resp;
+	char what[64];
+	int64_t expires = 0;
+	int err;
+
+	snprintf(what, sizeof(what), "managed identity (%s)", id->kind);
+	memset(&rq, 0, sizeof(rq));
+	memset(&resp, 0, sizeof(resp));
+	rq.url = id->url.ptr;
+	rq.shown = id->shown;
+	rq.what = what;
+	rq.headers = id->headers;
+	rq.imds = id->imds;
+	if ((err = http_get(&rq, &resp)) < 0)
+		goto done;
+	if (resp.status != 200) {
+		err = token_http_error(id, &resp);
+		goto done;
+	}
+	if ((err = parse_token(token, &expires, id, &resp.body)) < 0)
+		goto done;
+	*refresh_at = pex__now_ms() + (expires - KV_TOKEN_MARGIN_S - pex__unix_time()) * 1000;
+done:
+	pex__http_response_dispose(&resp);
+	return err;
+}
+
 /*
- * A token for @p resource: the cached one while it has more than 5 minutes
- * left, else a new one. Called with g_kv.lock held; the result is borrowed
- * from the cache (valid while the lock is held). @p fresh tells whether it
- * was just fetched.
+ * A token for @p resource (a copy to wipe and free), from the cache or
+ * fetched (@p fresh says which). Keyed by its request URL, i.e. endpoint,
+ * resource and client id. Called with g_kv.lock held.
  */
-static int get_token_locked(const char **out, int *fresh, const char *resource)
+static int get_token_locked(char **out, unsigned *gen, int *fresh, const char *resource)
 {
 	kv_identity id;
-	kv_request rq;
-	kv_response resp;
-	char what[64];
-	char *token = NULL;
-	int64_t expires = 0;
 	int err;
 
 	if ((err = identity_setup(&id, resource)) < 0)
 		return err;
-	if (g_kv.token && g_kv.token_key && strcmp(g_kv.token_key, id.url.ptr) == 0 &&
-	    pex__unix_time() < g_kv.token_expires - KV_TOKEN_MARGIN_S) {
-		identity_dispose(&id);
-		*out = g_kv.token;
-		*fresh = 0;
-		return 0;
-	}
-
-	snprintf(what, sizeof(what), "managed identity (%s)", id.kind);
-	memset(&rq, 0, sizeof(rq));
-	memset(&resp, 0, sizeof(resp));
-	rq.url = id.url.ptr;
-	rq.shown = id.shown;
-	rq.what = what;
-	rq.headers = id.headers;
-	rq.imds = id.imds;
-
-	if ((err = http_get(&rq, &resp)) < 0)
-		goto done;
-	if (resp.status != 200) {
-		err = token_http_error(&id, &resp);
-		goto done;
-	}
-	if ((err = parse_token(&token, &expires, &id, &resp.body)) < 0)
-		goto done;
-
-	drop_token_locked();
-	g_kv.token = token;
-	g_kv.token_expires = expires;
-	if (!(g_kv.token_key = pex__buf_detach(&id.url)))
-		g_kv.token_expires = 0;     /* never matches: refetched next time */
-	*out = g_kv.token;
-	*fresh = 1;
-done:
-	kv_buf_wipe(&resp.body);
+	err = pex__token_get(&g_kv.tok, id.url.ptr, token_fetch, &id, out, gen, fresh);
 	identity_dispose(&id);
 	return err;
 }
 
 /* ---- Get Secret ---- */
 
-static int vault_http_error(const pex__keyvault_ref *ref, const kv_response *resp,
+static int vault_http_error(const pex__keyvault_ref *ref, const pex__http_response *resp,
 	const char *token)
 {
 	const char *creds[] = { token, NULL };
@@ -879,7 +586,7 @@ static int vault_http_error(const pex__keyvault_ref *ref, const kv_response *res
 }
 
 /* Parse a 200 Get Secret reply into a new string. */
-static int parse_secret(char **out, const pex__keyvault_ref *ref, const kv_buf *body)
+static int parse_secret(char **out, const pex__keyvault_ref *ref, const pex_buf *body)
 {
 	json_object *root = NULL, *v = NULL;
 	const char *why = NULL;
@@ -908,11 +615,11 @@ static int parse_secret(char **out, const pex__keyvault_ref *ref, const kv_buf *
 static int fetch_secret(char **out, long *status, const pex__keyvault_ref *ref,
 	const char *token)
 {
-	struct curl_slist *hl = NULL;
+	const char *hl[3] = { NULL, "Accept: application/json", NULL };
 	pex_buf url = PEX_BUF_INIT, auth = PEX_BUF_INIT;
 	const char *ca = getenv("PEXIPSDK_KEYVAULT_CA_FILE");
 	kv_request rq;
-	kv_response resp;
+	pex__http_response resp;
 	char shown[sizeof(ref->url) + 16];
 	int err;
 
@@ -923,13 +630,7 @@ static int fetch_secret(char **out, long *status, const pex__keyvault_ref *ref,
 	if ((err = pex__buf_printf(&url, "%s?api-version=" KV_API_VERSION, ref->url)) < 0 ||
 	    (err = pex__buf_printf(&auth, "Authorization: Bearer %s", token)) < 0)
 		goto done;
-	/* curl_slist_append() leaves the list alone when it fails */
-	if (!(hl = curl_slist_append(NULL, auth.ptr)) ||
-	    !curl_slist_append(hl, "Accept: application/json")) {
-		err = pex__error_nomem();
-		goto done;
-	}
-
+	hl[0] = auth.ptr;
 	rq.url = url.ptr;
 	rq.shown = shown;
 	rq.what = "Key Vault";
@@ -945,8 +646,7 @@ static int fetch_secret(char **out, long *status, const pex__keyvault_ref *ref,
 		err = parse_secret(out, ref, &resp.body);
 
 done:
-	kv_buf_wipe(&resp.body);
-	slist_free_wipe(hl);
+	pex__http_response_dispose(&resp);
 	if (auth.ptr)
 		OPENSSL_cleanse(auth.ptr, auth.size);
 	pex_buf_dispose(&auth);
@@ -992,10 +692,11 @@ static void cache_put_locked(const char *url, const char *value)
 
 int pex__keyvault_get_secret(char **out, const pex__keyvault_ref *ref)
 {
-	const char *token;
+	char *token = NULL;
 	kv_entry *e;
 	char *value = NULL;
 	long status = 0;
+	unsigned gen = 0;
 	int err, fresh = 0;
 
 	*out = NULL;
@@ -1004,14 +705,16 @@ int pex__keyvault_get_secret(char **out, const pex__keyvault_ref *ref)
 		err = (*out = pex__strdup(e->value)) ? 0 : PEX_ENOMEM;
 		goto done;
 	}
-	if ((err = get_token_locked(&token, &fresh, ref->resource)) < 0)
+	if ((err = get_token_locked(&token, &gen, &fresh, ref->resource)) < 0)
 		goto done;
 	err = fetch_secret(&value, &status, ref, token);
 	/* A cached token the vault rejects (revoked, clock skew): drop it and
 	 * try once more with a new one. */
 	if (err < 0 && status == 401 && !fresh) {
-		drop_token_locked();
-		if ((err = get_token_locked(&token, &fresh, ref->resource)) < 0)
+		pex__token_invalidate(&g_kv.tok, gen);
+		wipe_free(token);
+		token = NULL;
+		if ((err = get_token_locked(&token, &gen, &fresh, ref->resource)) < 0)
 			goto done;
 		err = fetch_secret(&value, &status, ref, token);
 	}
@@ -1021,5 +724,6 @@ int pex__keyvault_get_secret(char **out, const pex__keyvault_ref *ref)
 	*out = value;
 done:
 	pthread_mutex_unlock(&g_kv.lock);
+	wipe_free(token);
 	return err;
 }

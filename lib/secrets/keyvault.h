@@ -68,8 +68,9 @@ const char *pex__keyvault_parse(pex__keyvault_ref *out, const char *url);
 int pex__keyvault_get_secret(char **out, const pex__keyvault_ref *ref);
 
 /*
- * Wipe and free the cached token and secrets. Also runs when the library
- * is unloaded or the process exits; tests call it between cases.
+ * Wipe and free the cached token and secrets, and close the connection.
+ * The wiping also runs when the library is unloaded or the process exits;
+ * tests call it between cases.
  */
 void pex__keyvault_cache_clear(void);
 

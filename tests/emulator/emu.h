@@ -132,6 +132,7 @@ typedef struct emu_faults {
 	long fail_next;         /* answer the next N requests with fail_next_status */
 	int fail_next_status;   /* 0 = 429 */
 	char hold_prefix[64];   /* GETs whose ?name= starts with it wait until it changes ("" = off) */
+	char hold_method[8];    /* requests of this method wait until it changes ("" = off) */
 	bool hold;              /* requests wait (after the latency) until it is false again */
 } emu_faults;
 
@@ -147,7 +148,7 @@ typedef struct emu_stats {
 	atomic_llong connections_opened, connections_accepted;
 	atomic_llong faults_injected, rate_limited, dropped, latency_spikes;
 	atomic_llong events_sent;
-	atomic_llong held, held_total;  /* requests waiting on hold_prefix now / ever */
+	atomic_llong held, held_total;  /* requests waiting on hold_prefix or hold_method now / ever */
 } emu_stats;
 
 extern emu_config g_cfg;

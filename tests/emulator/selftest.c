@@ -1306,46 +1306,66 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
-/* hold_prefix: lookups of matching names wait until the setting changes */
+/* hold_prefix and hold_method: a held request waits until the setting
+ * changes; the other one and the control API are not held */
 typedef struct hold_req {
 	const emu_t *e;
+	const char *method, *path, *body;
 	long status;
 } hold_req;
 
-static void *held_get_main(void *arg)
+static void *held_main(void *arg)
 {
 	hold_req *g = arg;
 	hres r;
-	g->status = api(&r, g->e, "GET", CONF "?name=hold-me", NULL);
+	g->status = api(&r, g->e, g->method, g->path, g->body);
 	hfree(&r);
 	return NULL;
 }
 
-START_TEST(test_hold)
+/* @p bad is a setting refused, @p on holds @p g's request (answered
+ * @p want once @p off releases it), @p other_path (a GET) is not held. */
+static void check_hold(hold_req *g, const char *bad, const char *on, const char *off,
+	const char *other_path, long want)
 {
 	emu_t e;
 	hres r;
-	hold_req g;
 	pthread_t th;
 
 	start(&e, NULL);
-	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_prefix\": 5}", NULL), 400);
-	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_prefix\": \"hold-\"}", NULL), 200);
-	g.e = &e;
-	g.status = -1;
-	ck_assert_int_eq(pthread_create(&th, NULL, held_get_main, &g), 0);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", bad, NULL), 400);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", on, NULL), 200);
+	g->e = &e;
+	g->status = -1;
+	ck_assert_int_eq(pthread_create(&th, NULL, held_main, g), 0);
 	while (emu_stat(&e, "held") != 1)
 		usleep(10 * 1000);
-	/* other names and the control API are not held */
-	ck_assert_int_eq(api(&r, &e, "GET", CONF "?name=other", NULL), 200);
+	ck_assert_int_eq(emu_stat(&e, "in_flight"), 1);
+	ck_assert_int_eq(api(&r, &e, "GET", other_path, NULL), 200);
 	hfree(&r);
-	ck_assert_int_eq(g.status, -1);
-	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold_prefix\": \"\"}", NULL), 200);
+	ck_assert_int_eq(g->status, -1);
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", off, NULL), 200);
 	pthread_join(th, NULL);
-	ck_assert_int_eq(g.status, 200);
+	ck_assert_int_eq(g->status, want);
 	ck_assert_int_eq(emu_stat(&e, "held"), 0);
 	ck_assert_int_eq(emu_stat(&e, "held_total"), 1);
 	stop_clean(&e);
+}
+
+START_TEST(test_hold)
+{
+	hold_req g = { NULL, "GET", CONF "?name=hold-me", NULL, -1 };
+	check_hold(&g, "{\"hold_prefix\": 5}", "{\"hold_prefix\": \"hold-\"}", "{\"hold_prefix\": \"\"}",
+		CONF "?name=other", 200);
+}
+END_TEST
+
+/* hold_method: every request of that method waits, whatever its target */
+START_TEST(test_hold_method)
+{
+	hold_req g = { NULL, "POST", CONF, "{\"name\": \"held-post\", \"service_type\": \"conference\"}", -1 };
+	check_hold(&g, "{\"hold_method\": true}", "{\"hold_method\": \"POST\"}", "{\"hold_method\": \"\"}",
+		CONF "?name=held-post", 201);
 }
 END_TEST
 
@@ -1811,6 +1831,7 @@ static Suite *emu_suite(void)
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_hold);
+	tcase_add_test(tc, test_hold_method);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_robustness);

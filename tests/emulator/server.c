@@ -271,18 +271,26 @@ static bool authorized(struct MHD_Connection *c)
 
 typedef enum { F_NONE, F_STATUS, F_DROP } fault_kind;
 
+/* Is a request of @p method (its ?name= @p name, may be NULL) to be held
+ * now? Called with faults_lock. */
+static bool held_now(const char *method, const char *name)
+{
+	if (g_faults.hold_method[0] && !strcmp(method, g_faults.hold_method))
+		return true;
+	return name && !strcmp(method, "GET") && g_faults.hold_prefix[0] &&
+		!strncmp(name, g_faults.hold_prefix, strlen(g_faults.hold_prefix));
+}
+
 /* hold_prefix: a GET whose ?name= starts with it waits until the setting
- * changes (or the emulator stops), so a test can keep requests "in Pexip"
- * for as long as it needs and count them (held, held_total). */
+ * changes (or the emulator stops); hold_method: likewise every request of
+ * that method. A test keeps requests "in Pexip" for as long as it needs
+ * and counts them (held, held_total). */
 static void hold_if_asked(struct MHD_Connection *c, const char *method)
 {
 	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
 	bool counted = false;
-	if (!name || strcmp(method, "GET") != 0)
-		return;
 	pthread_mutex_lock(&faults_lock);
-	while (g_faults.hold_prefix[0] && !strncmp(name, g_faults.hold_prefix, strlen(g_faults.hold_prefix)) &&
-	       !atomic_load(&g_stopping)) {
+	while (held_now(method, name) && !atomic_load(&g_stopping)) {
 		struct timespec ts;
 		if (!counted) {
 			counted = true;
@@ -432,8 +440,21 @@ static json_object *faults_json(const emu_faults *f)
 	json_object_object_add(o, "fail_next", json_object_new_int64(f->fail_next));
 	json_object_object_add(o, "fail_next_status", json_object_new_int(f->fail_next_status ? f->fail_next_status : 429));
 	json_object_object_add(o, "hold_prefix", json_object_new_string(f->hold_prefix));
+	json_object_object_add(o, "hold_method", json_object_new_string(f->hold_method));
 	json_object_object_add(o, "hold", json_object_new_boolean(f->hold));
 	return o;
+}
+
+/* A string fault setting into @p buf (@p size bytes with its NUL), or a
+ * 400 naming @p key. */
+static bool string_setting(resp *r, const char *key, json_object *v, char *buf, size_t size)
+{
+	if (!json_object_is_type(v, json_type_string) || strlen(json_object_get_string(v)) >= size) {
+		resp_error(r, 400, "'%s' must be a string of at most %zu bytes", key, size - 1);
+		return false;
+	}
+	snprintf(buf, size, "%s", json_object_get_string(v));
+	return true;
 }
 
 /* POST /_emu/faults: validates every key first, then applies them all. */
@@ -532,13 +553,11 @@ static void faults_post(resp *r, json_object *in)
 			}
 			f.fail_next_status = st;
 		} else if (!strcmp(key, "hold_prefix")) {
-			if (!json_object_is_type(v, json_type_string) ||
-			    strlen(json_object_get_string(v)) >= sizeof(f.hold_prefix)) {
-				resp_error(r, 400, "'hold_prefix' must be a string of at most %zu bytes",
-					sizeof(f.hold_prefix) - 1);
+			if (!string_setting(r, key, v, f.hold_prefix, sizeof(f.hold_prefix)))
 				return;
-			}
-			snprintf(f.hold_prefix, sizeof(f.hold_prefix), "%s", json_object_get_string(v));
+		} else if (!strcmp(key, "hold_method")) {
+			if (!string_setting(r, key, v, f.hold_method, sizeof(f.hold_method)))
+				return;
 		} else if (!strcmp(key, "rate_limit_per_minute")) {
 			long long n;
 			if (!json_object_is_type(v, json_type_int) || (n = json_object_get_int64(v)) < 0 ||

@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "http/http_internal.h"
+#include "pexip/client_internal.h"
 #include "pexip/client_internal.h"
 #include "pexipsdk/room.h"
 #include "pool/poolmsg.h"

@@ -1720,8 +1720,8 @@ static void *bg_thread(void *x)
 	bgreq *b = x;
 	int live = 0;
 	usleep(b->delay_ms * 1000u);
-	pex__http_background(b->background);
-	b->err = pex_room_is_live(&live, b->c, "vmr_any");
+	b->err = pex_room_is_live(&live, b->background ? pex__client_background(b->c) : b->c,
+		"vmr_any");
 	return NULL;
 }
 
@@ -1791,6 +1791,104 @@ START_TEST(test_background_yields)
 		ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"latency_ms\": 1500}", NULL), 200);
 		ck_assert_int_eq(run_mix(&e, c, bg4, 4, 0, 500), 1);
 	}
+	pex_client_free(c);
+	emu_stop(&e);
+}
+END_TEST
+
+/* A foreground request on its own thread (bgreq with background 0). */
+static void *fg_main(void *x)
+{
+	bgreq *b = x;
+	int live = 0;
+	b->err = pex_room_is_live(&live, b->c, "vmr_any");
+	return NULL;
+}
+
+typedef struct replreq {
+	pex_pool *pool;
+	size_t created;
+	int err;
+} replreq;
+
+static void *replenish_main(void *x)
+{
+	replreq *r = x;
+	r->err = pex_pool_replenish(&r->created, r->pool, 2, NULL, NULL);
+	return NULL;
+}
+
+/* Poll (a state, not a time) until @p n requests of @p cls wait for a
+ * connection or the emulator has more than @p in_flight requests; gives
+ * up after about 30 s. */
+static void wait_waiting_or_sent(emu_t *e, pex_client *c, pex__http_class cls, size_t n,
+	long long in_flight)
+{
+	int i;
+	for (i = 0; i < 30000; i++) {
+		if (pex__http_waiting(pex__client_transport(c), cls) >= n ||
+		    emu_stat(e, "in_flight") > in_flight)
+			return;
+		usleep(1000);
+	}
+}
+
+/* Pool bulk work goes out at background class from whatever thread runs it
+ * (the caller's fresh thread and pex__pool_parallel's workers): with a
+ * hand-out in flight on a client of 2 connections, a replenish of 2 rooms
+ * waits for it instead of taking the last connection. */
+START_TEST(test_replenish_background_from_fresh_thread)
+{
+	emu_t e;
+	pex_client *c = NULL;
+	pex_client_options co = PEX_CLIENT_OPTIONS_INIT;
+	pex_pool_options po = PEX_POOL_OPTIONS_INIT;
+	pex_queue *pq = NULL, *dq = NULL;
+	pex_pool *pool = NULL;
+	pthread_t fg, rp;
+	bgreq b;
+	replreq r;
+
+	ck_assert_int_eq(emu_start(&e, NULL), 0);
+	co.url = e.url;
+	co.username = "admin";
+	co.password = "admin";
+	co.max_concurrency = 2;
+	ck_assert_msg(pex_client_new(&c, &co) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(pex_queue_open(&dq, "memory:", "room-deletion-queue"), 0);
+	ck_assert_int_eq(pex_queue_open_sibling(&pq, dq, "room-creation-queue"), 0);
+	po.ready_after_s = 0;
+	ck_assert_msg(pex_pool_new(&pool, c, pq, dq, &po) == 0, "%s", pex_error_last()->message);
+
+	/* a hand-out's request, held in the emulator */
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold\": true}", NULL), 200);
+	memset(&b, 0, sizeof(b));
+	b.c = c;
+	b.err = -1;
+	ck_assert_int_eq(pthread_create(&fg, NULL, fg_main, &b), 0);
+	while (emu_stat(&e, "in_flight") < 1)
+		usleep(1000);
+
+	/* the replenish, from a thread that never chose a class */
+	memset(&r, 0, sizeof(r));
+	r.pool = pool;
+	r.err = -1;
+	ck_assert_int_eq(pthread_create(&rp, NULL, replenish_main, &r), 0);
+	wait_waiting_or_sent(&e, c, PEX__HTTP_BACKGROUND, 2, 1);
+	ck_assert_int_eq(pex__http_waiting(pex__client_transport(c), PEX__HTTP_BACKGROUND), 2);
+	ck_assert_int_eq(emu_stat(&e, "in_flight"), 1);
+
+	ck_assert_int_eq(emu_ctl(&e, "POST", "/_emu/faults", "{\"hold\": false}", NULL), 200);
+	pthread_join(fg, NULL);
+	pthread_join(rp, NULL);
+	ck_assert_int_eq(b.err, 0);
+	ck_assert_msg(r.err == 0, "%s", pex_error_last()->message);
+	ck_assert_uint_eq(r.created, 2);
+	ck_assert_uint_eq(qcount(pq), 2);
+
+	pex_pool_free(pool);
+	pex_queue_free(pq);
+	pex_queue_free(dq);
 	pex_client_free(c);
 	emu_stop(&e);
 }
@@ -1884,6 +1982,7 @@ static Suite *suite(void)
 	tcase_add_test(gc, test_gc_stops_on_outage);
 	tcase_add_test(gc, test_batch_parse);
 	tcase_add_test(gc, test_background_yields);
+	tcase_add_test(gc, test_replenish_background_from_fresh_thread);
 	tcase_set_timeout(gc, 120);
 	suite_add_tcase(s, gc);
 	return s;

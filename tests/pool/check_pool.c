@@ -807,7 +807,7 @@ START_TEST(test_resize_grows_to_shared_target)
 	ck_assert_int_eq(pex__pool_grow(f.pool, 1, &n), 0);
 	{
 		long long marked = -1;
-		ck_assert_int_eq(pex__pool_created_since(f.pool, "r", pex__unix_time() - 60, &marked, NULL, NULL), 0);
+		ck_assert_int_eq(pex__pool_created_since(f.pool, f.pool->fg, "r", pex__unix_time() - 60, &marked, NULL, NULL), 0);
 		ck_assert_int_eq(marked, 31);
 	}
 	fx_close(&f);

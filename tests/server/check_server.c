@@ -275,6 +275,8 @@ static const char *const *g_server_env;
 static const char *g_jwt_keys;
 /* When set, log.level of configs written (else info). */
 static const char *g_log_level;
+/* When set, servers started get no --workers 4: the server's own default. */
+static int g_default_workers;
 
 static void write_config(const char *path, const char *db, const char *queue, int depth,
 	const server_opts *so)
@@ -367,8 +369,10 @@ static int server_spawn(server_t *s, const char *name, int depth, const server_o
 		argv[i++] = so && so->gc_interval ? so->gc_interval : "0";
 		argv[i++] = "--metrics-interval";
 		argv[i++] = so && so->metrics_interval ? so->metrics_interval : "0";
-		argv[i++] = "--workers";
-		argv[i++] = "4";
+		if (!g_default_workers) {
+			argv[i++] = "--workers";
+			argv[i++] = "4";
+		}
 		for (const char *const *a = so && so->args ? so->args : NULL; a && *a && i < 30; a++)
 			argv[i++] = *a;
 		argv[i] = NULL;
@@ -1996,7 +2000,12 @@ END_TEST
  * hundred requests and the rest fail with pool_empty. */
 START_TEST(test_backpressure)
 {
-	server_opts so = { "name_prefix: bp_", NULL, NULL, NULL, NULL, NULL, 0 };
+	/* more workers than half the depth: the replacements being made must
+	 * count as owed to the pool, not only the queued ones; pool.wait_ms 0:
+	 * a create that finds the pool empty fails at once rather than wait
+	 * for a room on its way, so that the throttle alone keeps the pool */
+	static const char *const args[] = { "--workers", "16", NULL };
+	server_opts so = { "name_prefix: bp_\n  wait_ms: 0", NULL, args, NULL, NULL, NULL, 0 };
 	int per = g_valgrind ? 10 : 75, n = 0, t, fails = 0;
 	pthread_t th[4];
 	load_t l[4];
@@ -2014,6 +2023,53 @@ START_TEST(test_backpressure)
 	ck_assert_msg(fails == 0, "%d of %d hand-outs failed (the pool ran dry)", fails, 4 * per);
 	ck_assert_int_eq(n, 4 * per);
 	free(names);
+	ck_assert_int_eq(wait_depth(&s, 20, g_valgrind ? 300000 : 60000), 20);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
+/* Replacements use the Pexip connections the hand-outs leave: after a
+ * burst of hand-outs, their replacements are made side by side, not one
+ * per worker of two. The emulator holds every POST (the create of a
+ * replacement) in Pexip while the hand-outs' PATCHes go through, so the
+ * replacements in Pexip at once can be counted without a timer: they
+ * reach more than 2 (with the two workers the server had by default they
+ * stayed at 2), and a further hand-out still goes through beside them
+ * (max_concurrency is 8). The server runs with its default workers. */
+#define OVERLAP_HANDOUTS 6
+
+START_TEST(test_replacements_overlap)
+{
+	/* a held request must not time out and free its worker (10 s by
+	 * default): held would then count requests the server gave up on */
+	static const char *const env[] = { "PEXIPSDK_PEXIP_TIMEOUT_MS=600000", NULL };
+	server_opts so = { "name_prefix: ov_", NULL, NULL, NULL, NULL, NULL, 0 };
+	long long until, held = 0, max_in_flight;
+	server_t s;
+	int i;
+
+	g_default_workers = 1;
+	g_server_env = env;
+	server_start_opts(&s, "overlap", 20, &so);
+	g_default_workers = 0;
+	g_server_env = NULL;
+	ck_assert_int_eq(wait_depth(&s, 20, g_valgrind ? 300000 : 60000), 20);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold_method\": \"POST\"}", NULL), 200);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/reset_stats", NULL, NULL), 200);
+	/* one at a time: no hand-out is in flight while the replacements go */
+	for (i = 0; i < OVERLAP_HANDOUTS; i++)
+		json_object_put(create_room(s.base, "overlap"));
+	until = now_ms() + (g_valgrind ? 300000 : 60000);
+	while ((held = emu_stat(&g_emu, "held")) < 3 && now_ms() < until)
+		usleep(20 * 1000);
+	if (held >= 3)
+		json_object_put(create_room(s.base, "overlap"));   /* not behind them */
+	max_in_flight = emu_stat(&g_emu, "max_in_flight");
+	/* release before asserting: the emulator is the suite's */
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"hold_method\": \"\"}", NULL), 200);
+	ck_assert_msg(held >= 3, "%lld replacement(s) in Pexip at once after %d hand-outs (want > 2)",
+		held, OVERLAP_HANDOUTS);
+	ck_assert_int_le(max_in_flight, 8);
 	ck_assert_int_eq(wait_depth(&s, 20, g_valgrind ? 300000 : 60000), 20);
 	ck_assert_int_eq(server_stop(&s), 0);
 }
@@ -3740,6 +3796,7 @@ static Suite *server_suite(void)
 	ADD(test_sigterm_under_load);
 	ADD(test_held_room);
 	ADD(test_backpressure);
+	ADD(test_replacements_overlap);
 	ADD(test_slow_patch_keeps_tags);
 	ADD(test_create_waits_for_replication);
 	ADD(test_timers_fire);

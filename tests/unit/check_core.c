@@ -16,7 +16,7 @@
 #include "pexipsdk/room.h"
 #include "pexipsdk/uui.h"
 #include "pexipsdk/sys/queue_backend.h"
-#include "http/http_internal.h"
+#include "pexip/client_internal.h"
 
 /* ---- errors ---- */
 

@@ -8,7 +8,7 @@
 #include <openssl/pem.h>
 #include <json-c/json.h>
 
-#include "http/http_internal.h"
+#include "pexip/client_internal.h"
 
 int pex__ec_key_from_pem(EVP_PKEY **out, const char *pem)
 {

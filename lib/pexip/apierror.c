@@ -6,31 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "http/http_internal.h"
-
-const char *pex__http_reason(long status)
-{
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: break;
-	}
-	if (status >= 500)
-		return "Server Error";
-	if (status >= 400)
-		return "Client Error";
-	return "Unexpected Status";
-}
+#include "pexip/client_internal.h"
 
 /* Append a printable, single-line excerpt of at most max bytes. */
 static void put_excerpt(pex_buf *b, const char *s, size_t len, size_t max)
