@@ -249,7 +249,8 @@ int rs_metrics_text(rs_server *s, char **out, size_t *len)
 	up = s->pexip_up;
 	last = s->pexip_last_success;
 	pthread_mutex_unlock(&s->metrics_lock);
-	if ((err = pex_metrics_format_write(&lib, &m, PEX_METRICS_PROMETHEUS)) < 0) {
+	if ((err = pex_metrics_format_write(&lib, &m, PEX_METRICS_PROMETHEUS)) < 0 ||
+	    (err = pex_metrics_process_write(&lib)) < 0) {
 		pex_buf_dispose(&lib);
 		return err;
 	}

@@ -66,6 +66,18 @@ typedef enum pex_metrics_format {
 PEX_EXTERN int pex_metrics_format_write(pex_buf *out, const pex_metrics *m,
 	pex_metrics_format format);
 
+/**
+ * Append this process's metrics to @p out as Prometheus text (the buffer is
+ * not cleared first: call it after pex_metrics_format_write() to serve one
+ * exposition): pexipsdk_build_info, Pexip request counts and durations by
+ * method and status class, retries, 429 answers, token requests, queue
+ * operation durations, hand-out durations and event-sink payloads. The
+ * values are per process (every pool and client in it, since start) and
+ * recorded lock-free; see pexip-room-server(8) for the list.
+ * @return 0, PEX_EINVAL (no buffer) or PEX_ENOMEM.
+ */
+PEX_EXTERN int pex_metrics_process_write(pex_buf *out);
+
 PEX_END_DECL
 
 #endif

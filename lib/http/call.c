@@ -1,6 +1,7 @@
 /* pex__http_call(): one logical request with the caller's policy (retries,
  * backoff, Retry-After, deadline, request class). The one retry loop of the
  * library's HTTP clients (Pexip, Azure Storage, Key Vault, JWKS). */
+#include "core/stats.h"
 #include "http/http_internal.h"
 
 pex__http_verdict pex__http_judge(const pex__http_policy *pol, int err,
@@ -37,7 +38,7 @@ int pex__http_call(pex__http *h, pex__http_req *req, const pex__http_policy *pol
 {
 	unsigned attempt = 0;
 	pex__http_verdict v;
-	int64_t delay, ra;
+	int64_t delay, ra, t0;
 	int err, replayed = 0;
 
 	resp->replayed = 0;
@@ -45,7 +46,11 @@ int pex__http_call(pex__http *h, pex__http_req *req, const pex__http_policy *pol
 	for (;;) {
 		if (pol->prepare && (err = pol->prepare(pol->arg, attempt, req)) < 0)
 			break;
+		t0 = pex__stats_clock();
 		err = pex__http_send(h, pol->cls, req, resp);
+		if (pol->stats)
+			pex__stats_pexip_request(req->method, pol->stats == PEX__HTTP_STATS_PEXIP_TOKEN,
+				resp->status, err, t0);
 		/* libcurl replays once on a dead reused connection */
 		replayed = replayed || resp->sends > 1;
 		resp->replayed = replayed;
@@ -64,6 +69,8 @@ int pex__http_call(pex__http *h, pex__http_req *req, const pex__http_policy *pol
 		resp->replayed = replayed;
 		if (pol->on_retry)
 			pol->on_retry(pol->arg, attempt, err, resp);
+		if (pol->stats)
+			pex__stats_pexip_retry();
 		pex__sleep_ms(delay);
 		resp->retries = ++attempt;
 	}

@@ -108,6 +108,8 @@ typedef enum pex__http_verdict {
  * The caller's rules for one logical request. Zero values: foreground, not
  * idempotent, no retries.
  */
+enum { PEX__HTTP_STATS_PEXIP = 1, PEX__HTTP_STATS_PEXIP_TOKEN = 2 };
+
 typedef struct pex__http_policy {
 	pex__http_class cls;
 	int idempotent;           /* a transport failure after sending may be retried */
@@ -126,6 +128,9 @@ typedef struct pex__http_policy {
 	/* Before each backoff (logging, counting). NULL: nothing. */
 	void (*on_retry)(void *arg, unsigned attempt, int err, const pex__http_response *resp);
 	void *arg;
+	/* Record each attempt and retry in the process's Pexip metrics (core/stats.h):
+	 * PEX__HTTP_STATS_PEXIP, PEX__HTTP_STATS_PEXIP_TOKEN; 0: not a Pexip request. */
+	int stats;
 } pex__http_policy;
 
 int pex__http_new(pex__http **out, const pex__http_config *cfg);

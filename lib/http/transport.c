@@ -26,9 +26,8 @@ struct pex__http {
 	CURL **handles;           /* free slots: handles[0..nfree), NULL until first used */
 	size_t nfree, nhandles;   /* nhandles: max_concurrency */
 	size_t fg_active, fg_waiting, bg_active, bg_waiting;
-	/* foreground high-water marks of the current and the previous second */
-	size_t fg_hwm[2];
-	long long hwm_epoch;
+	long long fg_last_s;       /* monotonic second a foreground request last started or ended */
+	int fg_seen;               /* fg_last_s is set */
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	int tls_verify;
@@ -128,38 +127,27 @@ static long long mono_s(void)
 	return (long long)ts.tv_sec;
 }
 
-/* Foreground demand: the most foreground requests in flight at once during
- * the current and the previous second (0 after two quiet seconds). */
-static size_t fg_reserve(pex__http *h, long long now)
+/* Was a foreground request in flight during the current or the previous
+ * second? (Lock held.) */
+static int fg_recent(const pex__http *h, long long now)
 {
-	if (now != h->hwm_epoch) {
-		h->fg_hwm[1] = now == h->hwm_epoch + 1 ? h->fg_hwm[0] : 0;
-		h->fg_hwm[0] = 0;
-		h->hwm_epoch = now;
-	}
-	return h->fg_hwm[0] > h->fg_hwm[1] ? h->fg_hwm[0] : h->fg_hwm[1];
+	return h->fg_active > 0 || (h->fg_seen && now - h->fg_last_s <= 1);
 }
 
 /*
- * May a background request start? Not while a foreground one waits; not
- * on the last free handle while foreground ones are in flight; and no
- * more background requests at once than the handles recent foreground
- * demand leaves over, less one spare (but always one). Background work
- * alone uses every handle; beside a burst of hand-outs it keeps one.
+ * May a background request start? Not while a foreground one waits, and
+ * never on the last free handle while foreground requests are in flight
+ * or were a moment ago (DECISIONS #15): a hand-out that arrives always
+ * finds a handle, while bulk work uses every other one the hand-outs leave.
+ * Background work alone (two quiet seconds) uses every handle.
  */
 static int bg_may_start(pex__http *h)
 {
-	size_t reserve, limit;
-
 	if (h->nfree == 0 || h->fg_waiting > 0)
 		return 0;
 	if (h->nhandles <= 1)
 		return 1;
-	if (h->fg_active > 0 && h->nfree <= 1)
-		return 0;
-	reserve = fg_reserve(h, mono_s());
-	limit = reserve == 0 ? h->nhandles : reserve + 1 < h->nhandles ? h->nhandles - reserve - 1 : 1;
-	return h->bg_active < limit;
+	return h->nfree > 1 || !fg_recent(h, mono_s());
 }
 
 /*
@@ -184,9 +172,8 @@ static CURL *acquire(pex__http *h, int bg)
 			pthread_cond_wait(&h->cond, &h->lock);
 		h->fg_waiting--;
 		h->fg_active++;
-		fg_reserve(h, mono_s());
-		if (h->fg_active > h->fg_hwm[0])
-			h->fg_hwm[0] = h->fg_active;
+		h->fg_last_s = mono_s();
+		h->fg_seen = 1;
 	}
 	c = h->handles[--h->nfree];
 	pthread_mutex_unlock(&h->lock);
@@ -208,8 +195,10 @@ static void release(pex__http *h, CURL *c, int bg)
 	h->handles[h->nfree++] = c;
 	if (bg)
 		h->bg_active--;
-	else
+	else {
 		h->fg_active--;
+		h->fg_last_s = mono_s();
+	}
 	if (h->fg_waiting > 0)
 		pthread_cond_signal(&h->cond);
 	else

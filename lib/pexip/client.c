@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
+#include "core/stats.h"
 #include "pexip/client_internal.h"
 #include "pexipsdk/config.h"
 #include "pexipsdk/version.h"
@@ -387,6 +388,7 @@ void pex__client_backoff(pex_client *c, unsigned attempt, const pex__http_respon
 	int64_t ra = resp ? pex__parse_retry_after(resp->retry_after, pex__unix_time()) : -1;
 	int64_t ms = pex__backoff_ms(attempt, c->s->retry_base_ms, c->s->retry_cap_ms, ra, pex__random_u64());
 	atomic_fetch_add(&c->s->n_retries, 1);
+	pex__stats_pexip_retry();
 	pex__sleep_ms(ms);
 }
 
@@ -475,6 +477,7 @@ static int fetch_token(pex_client *c, char **hdr_out, int64_t *lifetime_ms)
 	pol.retry_status = token_retry_status;
 	pol.prepare = token_prepare;
 	pol.on_retry = token_on_retry;
+	pol.stats = PEX__HTTP_STATS_PEXIP_TOKEN;
 	pol.arg = &x;
 	err = pex__http_call(c->s->http, &req, &pol, &resp);
 	if (err == 0 && !is_2xx(resp.status)) {
@@ -653,6 +656,7 @@ int pex__client_call(pex_client *c, const char *method, const char *path,
 	x.pol.prepare = call_prepare;
 	x.pol.judge = call_judge;
 	x.pol.on_retry = call_on_retry;
+	x.pol.stats = PEX__HTTP_STATS_PEXIP;
 	x.pol.arg = &x;
 	err = pex__http_call(c->s->http, &req, &x.pol, resp);
 	free_secret(x.auth);

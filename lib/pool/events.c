@@ -59,6 +59,7 @@
 
 #include <json-c/json.h>
 
+#include "core/stats.h"
 #include "pool/pool_internal.h"
 #include "pool/events_gc.h"
 
@@ -471,7 +472,7 @@ int pex_event_handle(pex_event_report *report, pex_pool *pool, const char *body,
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
 			"pex_event_handle: no pool or body");
 	if ((err = parse_body(&root, body ? body : "", len)) < 0)
-		return err;
+		goto out;
 	/* a top-level array of envelopes is a bulk; any other value one unusable item */
 	if (json_object_is_type(root, json_type_array))
 		err = validate_array(&items, root);
@@ -515,6 +516,7 @@ int pex_event_handle(pex_event_report *report, pex_pool *pool, const char *body,
 		"%zu unknown, %zu skipped, %zu over the limit", r.events, r.scheduled, r.protected_skipped,
 		r.foreign, r.ignored, r.unknown, r.skipped, r.capped);
 out:
+	pex__stats_event_payload(err);
 	atomic_fetch_add(&pool->events, (unsigned long long)r.events);
 	atomic_fetch_add(&pool->events_unknown, (unsigned long long)r.unknown);
 	atomic_fetch_add(&pool->events_foreign, (unsigned long long)r.foreign);

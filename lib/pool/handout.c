@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "core/stats.h"
 #include "pool/pool_internal.h"
 #include "pexip/client_internal.h"
 
@@ -556,6 +557,7 @@ static int pop_held(pex_pool_room **out, pex_pool *p, const char *tag)
 int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const char *tag_url)
 {
 	pex_buf tag = PEX_BUF_INIT;
+	int64_t t0 = pex__stats_clock();
 	long long deadline;
 	int err;
 
@@ -617,6 +619,7 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 out:
 	if (err < 0 && err != PEX_EINVAL)
 		atomic_fetch_add(&p->pop_failures, 1);
+	pex__stats_pop(err, t0);
 	pex_buf_dispose(&tag);
 	return err;
 }

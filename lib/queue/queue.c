@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/stats.h"
 #include "queue_internal.h"
 
 /* One backend, shared by every sibling queue opened on it. */
@@ -264,8 +265,12 @@ static void shared_release(queue_shared *s)
 	free(s);
 }
 
+/* when this thread's current operation started (backend_result records it) */
+static _Thread_local int64_t op_started;
+
 static void lock(const pex_queue *q)
 {
+	op_started = pex__stats_clock();
 	if (q->shared->serialise)
 		pthread_mutex_lock(&q->shared->lock);
 }
@@ -286,6 +291,7 @@ static int backend_result(const pex_queue *q, const char *op, int err)
 	const pex_queue_backend *b = q->shared->backend;
 	const pex_error *e;
 
+	pex__stats_queue_op(op, err, op_started);
 	if (err == 0)
 		return 0;
 	if (err > 0)

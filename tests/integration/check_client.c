@@ -284,6 +284,16 @@ START_TEST(test_oauth_token_lifecycle)
 	ck_assert_int_eq(pex_client_stats_init(&st, PEX_CLIENT_STATS_VERSION), 0);
 	ck_assert_int_eq(pex_client_get_stats(&st, c), 0);
 	ck_assert_uint_eq(st.token_fetches, 1);
+	{
+		/* and the process's metrics count it (at least: without fork, the
+		 * earlier tests' requests are there too) */
+		pex_buf m = PEX_BUF_INIT;
+		ck_assert_int_eq(pex_metrics_process_write(&m), 0);
+		ck_assert_msg(strstr(m.ptr, "\npexipsdk_pexip_token_fetches_total{outcome=\"ok\"} "), "%.2000s", m.ptr);
+		ck_assert_msg(strstr(m.ptr, "\npexipsdk_pexip_requests_total{method=\"GET\",status_class=\"2xx\"} "),
+			"%.2000s", m.ptr);
+		pex_buf_dispose(&m);
+	}
 	st.version = PEX_CLIENT_STATS_VERSION + 1;
 	ck_assert_int_eq(pex_client_get_stats(&st, c), PEX_EINVAL);
 	ck_assert_int_eq(pex_client_get_stats(NULL, c), PEX_EINVAL);

@@ -41,6 +41,7 @@
 
 #include <pexipsdk/pexipsdk.h>
 #include "emu_harness.h"
+#include "prom_lint.h"
 
 #define API_KEY "test-key-5b1f0c"
 #define EVENTS_USER "pexip-events"
@@ -2375,6 +2376,143 @@ START_TEST(test_metrics_cached)
 }
 END_TEST
 
+/* GET /metrics, checked as a whole by prom_lint; the text (caller frees). */
+static char *scrape(const server_t *s)
+{
+	char why[512], *text;
+	resp_t r;
+
+	ck_assert_int_eq(http(&r, s->base, "GET", "/metrics", NULL, 0, NULL), 200);
+	if (prom_lint(r.body, why, sizeof(why)) != 0)
+		fprintf(stderr, "%s", r.body);
+	ck_assert_msg(why[0] == '\0', "/metrics: %s", why);
+	text = strdup(r.body);
+	resp_free(&r);
+	return text;
+}
+
+/* How much @p series (prom_sample) or, ending in '{', the family's
+ * labelled series together (prom_sum) moved from @p a to @p b. */
+static double moved(const char *a, const char *b, const char *series)
+{
+	size_t n = strlen(series);
+	if (series[n - 1] == '{')
+		return prom_sum(b, series) - prom_sum(a, series);
+	return prom_sample(b, series) - (prom_sample(a, series) < 0 ? 0 : prom_sample(a, series));
+}
+
+#define POP_OK "pexipsdk_pop_duration_seconds_count{outcome=\"ok\"}"
+
+/* The families of @p text (its HELP lines) are the rows of the METRICS
+ * table of pexip-room-server(8), in the same order. */
+static void metrics_table_is(const char *text)
+{
+	char path[512], *man, *table, *end, *row, *help;
+	int rows = 0;
+
+	snprintf(path, sizeof(path), "%s/man/pexip-room-server.8",
+		getenv("PEX_SOURCE_ROOT") ? getenv("PEX_SOURCE_ROOT") : ".");
+	ck_assert_ptr_nonnull(man = slurp(path));
+	ck_assert_ptr_nonnull(table = strstr(man, "\n.SH METRICS\n"));
+	ck_assert_ptr_nonnull(end = strstr(table, "\n.TE\n"));
+	*end = '\0';
+	help = strstr(text, "# HELP ");
+	for (row = strstr(table, "\npexipsdk_"); row; row = strstr(row + 1, "\npexipsdk_")) {
+		size_t n = strcspn(row + 1, "\t");
+		ck_assert_msg(help && strncmp(help + 7, row + 1, n) == 0 && help[7 + n] == ' ',
+			"pexip-room-server(8) lists %.*s where /metrics has %.60s", (int)n, row + 1,
+			help ? help + 7 : "nothing");
+		help = strstr(help + 1, "# HELP ");
+		rows++;
+	}
+	ck_assert_msg(!help, "/metrics has %.60s, not in pexip-room-server(8)", help);
+	ck_assert_int_ge(rows, 20);
+	free(man);
+}
+
+/*
+ * The room server's whole /metrics text is a valid exposition with the
+ * project's names (prom_lint: HELP and TYPE, _total and _seconds, cumulative
+ * buckets ending with +Inf = _count, no duplicate series, escaped labels),
+ * and the process's metrics move: a hand-out times a pop, counts Pexip
+ * requests and queue operations; a 429 from Pexip counts as one and as a
+ * retry; event-sink payloads count by outcome. pexip-room-server(8) lists
+ * every family served.
+ */
+START_TEST(test_metrics_exposition)
+{
+	server_opts so = { "name_prefix: mex_", NULL, NULL, NULL, NULL, NULL, 0 };
+	const char *ev = "{\"event\":\"conference_ended\",\"data\":{\"name\":\"mex_gone\"}}";
+	char *a, *b, info[256];
+	long long until;
+	req_opts o;
+	resp_t r;
+	server_t s;
+
+	server_start_opts(&s, "metrics-exp", 2, &so);
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 120000 : 20000), 2);
+	a = scrape(&s);
+	snprintf(info, sizeof(info), "pexipsdk_build_info{version=\"%s\",features=\"%s\"}",
+		pex_version(), pex_features());
+	ck_assert_msg(prom_sample(a, info) == 1, "no %s", info);
+	/* the replenishment so far: Pexip requests and queue puts, each timed */
+	ck_assert(prom_sum(a, "pexipsdk_pexip_requests_total{") >= 2);
+	ck_assert(prom_sum(a, "pexipsdk_pexip_requests_total{") ==
+		prom_sum(a, "pexipsdk_pexip_request_duration_seconds_count{"));
+	ck_assert(prom_sample(a, "pexipsdk_queue_operation_duration_seconds_count{operation=\"put\",outcome=\"ok\"}") >= 2);
+
+	/* a hand-out (tagged with a PATCH), then its replacement (put on the queue) */
+	json_object_put(create_room(s.base, "metrics one"));
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 120000 : 20000), 2);
+	b = scrape(&s);
+	ck_assert(moved(a, b, POP_OK) == 1);
+	ck_assert(moved(a, b, "pexipsdk_pexip_requests_total{method=\"PATCH\",status_class=\"2xx\"}") >= 1);
+	ck_assert(moved(a, b, "pexipsdk_pexip_request_duration_seconds_count{method=\"PATCH\",status_class=\"2xx\"}") >= 1);
+	ck_assert(moved(a, b, "pexipsdk_queue_operation_duration_seconds_count{operation=\"put\",outcome=\"ok\"}") >= 1);
+	ck_assert(moved(a, b, "pexipsdk_pexip_rate_limited_total") == 0);
+	free(a);
+	a = b;
+
+	/* event-sink payloads: one handled, one refused */
+	memset(&o, 0, sizeof(o));
+	o.userpwd = EVENTS_USER ":" EVENTS_PASS;
+	ck_assert_int_eq(http(&r, s.base, "POST", "/public/event_sink", ev, strlen(ev), &o), 200);
+	resp_free(&r);
+	ck_assert_int_eq(http(&r, s.base, "POST", "/public/event_sink", BODY("{\"event\":"), &o), 400);
+	resp_free(&r);
+	b = scrape(&s);
+	ck_assert(moved(a, b, "pexipsdk_event_sink_payloads_total{outcome=\"ok\"}") == 1);
+	ck_assert(moved(a, b, "pexipsdk_event_sink_payloads_total{outcome=\"invalid\"}") == 1);
+	free(a);
+	a = b;
+
+	/* Pexip answers the next request 429: the hand-out still succeeds, after
+	 * a retry; both count once the request that met it has been answered */
+	ck_assert_int_eq(wait_depth(&s, 2, g_valgrind ? 120000 : 20000), 2);
+	free(a);
+	a = scrape(&s);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults",
+		"{\"fail_next\": 1, \"fail_next_status\": 429, \"retry_after_s\": 0}", NULL), 200);
+	json_object_put(create_room(s.base, "metrics two"));
+	until = now_ms() + (g_valgrind ? 120000 : 20000);
+	for (b = scrape(&s); moved(a, b, "pexipsdk_pexip_retries_total") < 1 && now_ms() < until; b = scrape(&s)) {
+		free(b);
+		usleep(20 * 1000);
+	}
+	ck_assert(moved(a, b, "pexipsdk_pexip_rate_limited_total") == 1);
+	ck_assert(moved(a, b, "pexipsdk_pexip_retries_total") >= 1);
+	ck_assert(moved(a, b, "pexipsdk_pexip_requests_total{") >= 2);
+	ck_assert(prom_sum(b, "pexipsdk_pexip_requests_total{") ==
+		prom_sum(b, "pexipsdk_pexip_request_duration_seconds_count{"));
+	ck_assert(moved(a, b, POP_OK) == 1);
+	ck_assert_int_eq(emu_ctl(&g_emu, "POST", "/_emu/faults", "{\"fail_next\": 0, \"retry_after_s\": 0}", NULL), 200);
+	metrics_table_is(b);
+	free(a);
+	free(b);
+	ck_assert_int_eq(server_stop(&s), 0);
+}
+END_TEST
+
 /*
  * Secrets are resolved when read; the server reads all of its own at
  * start-up and refuses to start without one, naming the variable, instead
@@ -3802,6 +3940,7 @@ static Suite *server_suite(void)
 	ADD(test_timers_fire);
 	ADD(test_gc_timer_orphans);
 	ADD(test_metrics_cached);
+	ADD(test_metrics_exposition);
 	ADD(test_missing_secret_stops_start);
 	ADD(test_timer_routes_peer);
 	ADD(test_smuggling_refused);
