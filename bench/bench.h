@@ -65,6 +65,9 @@ void bench_row(const char *num, const char *what, const char *figure, const char
 	double ratio, const char *goal, int pass);
 /* A row that could not be measured, with the reason. */
 void bench_row_missing(const char *num, const char *what, const char *goal, const char *why);
+/* 1 when the room server was built (--server); else the row is reported
+ * as not measured and 0. */
+int bench_have_server(const bench_opts *o, const char *num, const char *what, const char *goal);
 /* A free-form note (growth figures, request counts, caveats). */
 void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Progress on stderr. */

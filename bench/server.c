@@ -88,11 +88,8 @@ int bench_rss(const bench_opts *o)
 	bench_server s;
 	emu_t e;
 
-	if (!o->server_bin) {
-		bench_row_missing("6", "room-server RSS after 100,000 requests", "<= 1.1x and <= 16 MiB",
-			"room server not built");
+	if (!bench_have_server(o, "6", "room-server RSS after 100,000 requests", "<= 1.1x and <= 16 MiB"))
 		return 0;
-	}
 	bench_emu_start(&e, NULL);
 	first = bench_populate(&e, "r_", 0, depth);
 	if (bench_server_start(&s, o, &e, "server-rss", depth, "r_", first, depth) < 0) {

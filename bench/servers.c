@@ -62,11 +62,8 @@ int bench_servers(const bench_opts *o)
 	long bad1, bad2;
 	emu_t e;
 
-	if (!o->server_bin) {
-		bench_row_missing("10", "room-server creates/s, one and two servers", "reported",
-			"room server not built");
+	if (!bench_have_server(o, "10", "room-server creates/s, one and two servers", "reported"))
 		return 0;
-	}
 	bench_emu_start(&e, NULL);
 	one = run(o, &e, 1, n, "sa_", &bad1);
 	two = run(o, &e, 2, n, "sb_", &bad2);

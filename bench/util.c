@@ -70,6 +70,14 @@ void bench_row_missing(const char *num, const char *what, const char *goal, cons
 	fflush(stdout);
 }
 
+int bench_have_server(const bench_opts *o, const char *num, const char *what, const char *goal)
+{
+	if (o->server_bin)
+		return 1;
+	bench_row_missing(num, what, goal, "room server not built");
+	return 0;
+}
+
 void bench_note(const char *fmt, ...)
 {
 	va_list ap;
@@ -81,24 +89,28 @@ void bench_note(const char *fmt, ...)
 	fflush(stdout);
 }
 
+/* One line on stderr: @prefix, then the message. */
+static void log_line(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void bench_log(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("pexbench: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_line("pexbench: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void bench_die(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("pexbench: error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_line("pexbench: error: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(1);
 }
 

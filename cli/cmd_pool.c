@@ -1,4 +1,7 @@
-/* pexctl create | gc | pool fill|status|drain | event | uui decode | metrics */
+/* pexctl create | gc | pool fill|status|drain | event | uui decode | metrics:
+ * the commands that work on the room pool (pex_pool_*, pex_gc_sweep), each
+ * a thin shell over one library call that prints its report as text or as
+ * one --json document (pexctl(1)). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>   /* optind, optarg */
@@ -65,6 +68,21 @@ static int progress_cb(size_t done, size_t total, void *payload)
 	pexctl *ctl = payload;
 	pexctl_progress(ctl, done, total, "working");
 	return 0;
+}
+
+/* One count of a --json report: its key and its value. */
+typedef struct report_count {
+	const char *key;
+	size_t n;
+} report_count;
+
+/* A JSON object of the counts up to the one with a NULL key. */
+static json_object *counts_json(const report_count *c)
+{
+	json_object *o = json_object_new_object();
+	for (; c->key; c++)
+		json_object_object_add(o, c->key, json_object_new_int64((int64_t)c->n));
+	return o;
 }
 
 /* ---- create ---- */
@@ -259,15 +277,14 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 	pexctl_progress_end(ctl);
 	pex_pool_free(pool);
 	if (ctl->json) {
-		d = json_object_new_object();
-		json_object_object_add(d, "deleted", json_object_new_int64((int64_t)rep.deleted));
-		json_object_object_add(d, "postponed_live", json_object_new_int64((int64_t)rep.postponed_live));
-		json_object_object_add(d, "skipped_protected", json_object_new_int64((int64_t)rep.skipped_protected));
-		json_object_object_add(d, "skipped_foreign", json_object_new_int64((int64_t)rep.skipped_foreign));
-		json_object_object_add(d, "already_gone", json_object_new_int64((int64_t)rep.already_gone));
-		json_object_object_add(d, "failed", json_object_new_int64((int64_t)rep.failed));
-		json_object_object_add(d, "orphans_found", json_object_new_int64((int64_t)rep.orphans_found));
-		json_object_object_add(d, "orphans_deleted", json_object_new_int64((int64_t)rep.orphans_deleted));
+		const report_count counts[] = {
+			{ "deleted", rep.deleted }, { "postponed_live", rep.postponed_live },
+			{ "skipped_protected", rep.skipped_protected },
+			{ "skipped_foreign", rep.skipped_foreign }, { "already_gone", rep.already_gone },
+			{ "failed", rep.failed }, { "orphans_found", rep.orphans_found },
+			{ "orphans_deleted", rep.orphans_deleted }, { NULL, 0 }
+		};
+		d = counts_json(counts);
 		json_object_object_add(d, "dry_run", json_object_new_boolean(o.dry_run));
 	} else if (!ctl->quiet) {
 		printf("%sdeleted %zu, already gone %zu, postponed (live) %zu, protected %zu, "
@@ -286,6 +303,94 @@ int cmd_gc(pexctl *ctl, int argc, char **argv)
 
 /* ---- pool fill | status | drain ---- */
 
+static int pool_status(pexctl *ctl, pex_pool *pool, json_object **report)
+{
+	pex_metrics m = PEX_METRICS_INIT;
+	size_t failures = 0;
+	char last[600];
+	long long ready;
+	int err;
+
+	if ((err = pex_metrics_get(&m, pool)) < 0 ||
+	    (err = replenish_failures(ctl, &failures, last, sizeof(last))) < 0)
+		return err;
+	ready = m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0;
+	if (ctl->json) {
+		json_object *o = *report = json_object_new_object();
+		json_object_object_add(o, "pool_depth", json_object_new_int64(m.pool_depth));
+		/* null when Pexip could not say how many are maturing */
+		json_object_object_add(o, "pool_ready", m.pool_maturing < 0 ? NULL :
+			json_object_new_int64(ready));
+		json_object_object_add(o, "pool_maturing", m.pool_maturing < 0 ? NULL :
+			json_object_new_int64(m.pool_maturing));
+		json_object_object_add(o, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
+		json_object_object_add(o, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
+		json_object_object_add(o, "live_conferences", json_object_new_int64(m.live_conferences));
+		json_object_object_add(o, "demand_rate", json_object_new_double(m.demand_rate));
+		json_object_object_add(o, "target_depth", json_object_new_int64(m.target_depth));
+		json_object_object_add(o, "empty_in_s", m.empty_in_s < 0 ? NULL :
+			json_object_new_int64(m.empty_in_s));
+		json_object_object_add(o, "replenish_failures", json_object_new_int64((int64_t)failures));
+		json_object_object_add(o, "last_replenish_failure",
+			last[0] ? json_object_new_string(last) : NULL);
+		return 0;
+	}
+	if (m.pool_maturing < 0)
+		printf("pool depth:        %lld (maturing unknown)\n", m.pool_depth);
+	else
+		printf("pool depth:        %lld (ready %lld, maturing %lld)\n", m.pool_depth, ready,
+			m.pool_maturing);
+	printf("demand:            %.2f rooms/s (target depth %lld", m.demand_rate, m.target_depth);
+	if (m.empty_in_s >= 0)
+		printf(", empty in %lld s at this rate", m.empty_in_s);
+	printf(")\n");
+	printf("deletion backlog:  %lld\npool rooms on Pexip: %lld\nlive conferences:  %lld\n"
+		"replenish failures: %zu", m.deletion_backlog, m.pexip_pool_rooms,
+		m.live_conferences, failures);
+	printf(last[0] ? " (latest: %s)\n" : "%s\n", last);
+	return 0;
+}
+
+static int pool_fill(pexctl *ctl, pex_pool *pool, unsigned depth, json_object **report)
+{
+	long long ready_after = 60, ready_in;
+	size_t n = 0;
+	int err = pex_pool_fill(&n, pool, depth, progress_cb, ctl);
+
+	pexctl_progress_end(ctl);
+	pex_config_get_int(&ready_after, ctl->cfg, "pool.ready_after_s");
+	/* new rooms are invisible on the queue until ready (+1 s: see the pool) */
+	ready_in = n && ready_after > 0 ? ready_after + 1 : 0;
+	if (ctl->json) {
+		*report = json_object_new_object();
+		json_object_object_add(*report, "created", json_object_new_int64((int64_t)n));
+		json_object_object_add(*report, "ready_in_s", json_object_new_int64(ready_in));
+	} else if (!ctl->quiet) {
+		printf("created %zu room%s", n, n == 1 ? "" : "s");
+		if (ready_in)
+			printf(", ready to hand out in %lld s (pool.ready_after_s: Pexip replicates new "
+				"rooms first)", ready_in);
+		printf("\n");
+	}
+	return err;
+}
+
+static int pool_drain(pexctl *ctl, pex_pool *pool, int del, json_object **report)
+{
+	size_t n = 0;
+	int err = pex_pool_drain(&n, pool, del, progress_cb, ctl);
+
+	pexctl_progress_end(ctl);
+	if (ctl->json) {
+		*report = json_object_new_object();
+		json_object_object_add(*report, "drained", json_object_new_int64((int64_t)n));
+		json_object_object_add(*report, "rooms_deleted", json_object_new_boolean(del));
+	} else if (!ctl->quiet) {
+		printf("drained %zu room%s%s\n", n, n == 1 ? "" : "s", del ? " (deleted on Pexip)" : "");
+	}
+	return err;
+}
+
 int cmd_pool(pexctl *ctl, int argc, char **argv)
 {
 	const char *sub;
@@ -293,7 +398,6 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 	json_object *report = NULL;
 	long long depth = 0;
 	int c, err, rc, del = 0;
-	size_t n = 0;
 
 	if (argc < 2)
 		return pexctl_usage(ctl, "pool needs fill, status or drain");
@@ -321,79 +425,12 @@ int cmd_pool(pexctl *ctl, int argc, char **argv)
 		return pexctl_usage(ctl, "pool %s takes no operands", sub);
 	if ((err = open_pool(ctl, &pool, strcmp(sub, "fill") == 0 ? QUEUE_CREATE : QUEUE_READ)) < 0)
 		return pexctl_fail(ctl, err, NULL);
-
-	if (strcmp(sub, "status") == 0) {
-		pex_metrics m = PEX_METRICS_INIT;
-		size_t failures = 0;
-		char last[600];
-		err = pex_metrics_get(&m, pool);
-		if (err == 0)
-			err = replenish_failures(ctl, &failures, last, sizeof(last));
-		if (err == 0) {
-			if (ctl->json) {
-				report = json_object_new_object();
-				json_object_object_add(report, "pool_depth", json_object_new_int64(m.pool_depth));
-				/* null when Pexip could not say how many are maturing */
-				json_object_object_add(report, "pool_ready", m.pool_maturing < 0 ? NULL :
-					json_object_new_int64(m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0));
-				json_object_object_add(report, "pool_maturing", m.pool_maturing < 0 ? NULL :
-					json_object_new_int64(m.pool_maturing));
-				json_object_object_add(report, "deletion_backlog", json_object_new_int64(m.deletion_backlog));
-				json_object_object_add(report, "pexip_pool_rooms", json_object_new_int64(m.pexip_pool_rooms));
-				json_object_object_add(report, "live_conferences", json_object_new_int64(m.live_conferences));
-				json_object_object_add(report, "demand_rate", json_object_new_double(m.demand_rate));
-				json_object_object_add(report, "target_depth", json_object_new_int64(m.target_depth));
-				json_object_object_add(report, "empty_in_s", m.empty_in_s < 0 ? NULL :
-					json_object_new_int64(m.empty_in_s));
-				json_object_object_add(report, "replenish_failures", json_object_new_int64((int64_t)failures));
-				json_object_object_add(report, "last_replenish_failure",
-					last[0] ? json_object_new_string(last) : NULL);
-			} else {
-				if (m.pool_maturing < 0)
-					printf("pool depth:        %lld (maturing unknown)\n", m.pool_depth);
-				else
-					printf("pool depth:        %lld (ready %lld, maturing %lld)\n", m.pool_depth,
-						m.pool_depth > m.pool_maturing ? m.pool_depth - m.pool_maturing : 0,
-						m.pool_maturing);
-				printf("demand:            %.2f rooms/s (target depth %lld", m.demand_rate, m.target_depth);
-				if (m.empty_in_s >= 0)
-					printf(", empty in %lld s at this rate", m.empty_in_s);
-				printf(")\n");
-				printf("deletion backlog:  %lld\npool rooms on Pexip: %lld\nlive conferences:  %lld\n"
-					"replenish failures: %zu", m.deletion_backlog, m.pexip_pool_rooms,
-					m.live_conferences, failures);
-				printf(last[0] ? " (latest: %s)\n" : "%s\n", last);
-			}
-		}
-	} else if (strcmp(sub, "fill") == 0) {
-		long long ready_after = 60, ready_in;
-		err = pex_pool_fill(&n, pool, (unsigned)depth, progress_cb, ctl);
-		pexctl_progress_end(ctl);
-		pex_config_get_int(&ready_after, ctl->cfg, "pool.ready_after_s");
-		/* new rooms are invisible on the queue until ready (+1 s: see the pool) */
-		ready_in = n && ready_after > 0 ? ready_after + 1 : 0;
-		if (ctl->json) {
-			report = json_object_new_object();
-			json_object_object_add(report, "created", json_object_new_int64((int64_t)n));
-			json_object_object_add(report, "ready_in_s", json_object_new_int64(ready_in));
-		} else if (!ctl->quiet) {
-			printf("created %zu room%s", n, n == 1 ? "" : "s");
-			if (ready_in)
-				printf(", ready to hand out in %lld s (pool.ready_after_s: Pexip replicates new "
-					"rooms first)", ready_in);
-			printf("\n");
-		}
-	} else {
-		err = pex_pool_drain(&n, pool, del, progress_cb, ctl);
-		pexctl_progress_end(ctl);
-		if (ctl->json) {
-			report = json_object_new_object();
-			json_object_object_add(report, "drained", json_object_new_int64((int64_t)n));
-			json_object_object_add(report, "rooms_deleted", json_object_new_boolean(del));
-		} else if (!ctl->quiet) {
-			printf("drained %zu room%s%s\n", n, n == 1 ? "" : "s", del ? " (deleted on Pexip)" : "");
-		}
-	}
+	if (strcmp(sub, "status") == 0)
+		err = pool_status(ctl, pool, &report);
+	else if (strcmp(sub, "fill") == 0)
+		err = pool_fill(ctl, pool, (unsigned)depth, &report);
+	else
+		err = pool_drain(ctl, pool, del, &report);
 	pex_pool_free(pool);
 	/* fill and drain report what they did, failed or not; status has
 	 * nothing to report when it fails */
@@ -486,16 +523,13 @@ int cmd_event(pexctl *ctl, int argc, char **argv)
 	if (err < 0)
 		return pexctl_fail(ctl, err, "event");
 	if (ctl->json) {
-		json_object *d = json_object_new_object();
-		json_object_object_add(d, "events", json_object_new_int64((int64_t)rep.events));
-		json_object_object_add(d, "scheduled", json_object_new_int64((int64_t)rep.scheduled));
-		json_object_object_add(d, "protected_skipped", json_object_new_int64((int64_t)rep.protected_skipped));
-		json_object_object_add(d, "foreign", json_object_new_int64((int64_t)rep.foreign));
-		json_object_object_add(d, "ignored", json_object_new_int64((int64_t)rep.ignored));
-		json_object_object_add(d, "unknown", json_object_new_int64((int64_t)rep.unknown));
-		json_object_object_add(d, "skipped", json_object_new_int64((int64_t)rep.skipped));
-		json_object_object_add(d, "capped", json_object_new_int64((int64_t)rep.capped));
-		pexctl_print_json(d);
+		const report_count counts[] = {
+			{ "events", rep.events }, { "scheduled", rep.scheduled },
+			{ "protected_skipped", rep.protected_skipped }, { "foreign", rep.foreign },
+			{ "ignored", rep.ignored }, { "unknown", rep.unknown }, { "skipped", rep.skipped },
+			{ "capped", rep.capped }, { NULL, 0 }
+		};
+		pexctl_print_json(counts_json(counts));
 	} else if (!ctl->quiet) {
 		printf("%zu event%s: %zu scheduled for deletion, %zu protected, %zu not the pool's, "
 			"%zu ignored, %zu unknown, %zu skipped (unusable), %zu over the limit of %d\n",

@@ -1,4 +1,6 @@
-/* pexctl get | list | update | delete */
+/* pexctl get | list | update | delete: conferences on Pexip by name,
+ * through pex_room_* and the client alone (no queue, no pool), so they work
+ * on any conference, pooled or not (pexctl(1)). */
 #include <getopt.h>   /* optind, optarg */
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,41 @@ static void print_room_text(const pex_room *r)
 		printf("created:       %s\n", pex_room_creation_time(r));
 }
 
+/* A flag that takes a string, and where the string goes. */
+typedef struct string_flag {
+	int val;              /* what pexctl_getopt returns for the flag */
+	const char **dst;
+} string_flag;
+
+/* Parse the flags of a command whose flags all take a string (@flags ends
+ * with a NULL dst). -1 when they are all stored, else the exit status of
+ * the usage error, already reported. */
+static int string_flags(pexctl *ctl, int argc, char **argv, const string_flag *flags)
+{
+	int c;
+
+	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
+		const string_flag *f = flags;
+		while (f->dst && f->val != c)
+			f++;
+		if (!f->dst)
+			return pexctl_bad_option(ctl, argv);
+		*f->dst = optarg;
+	}
+	return -1;
+}
+
+/* Print @r (JSON with --json, else text), free it, return EXIT_OK. */
+static int show_room(pexctl *ctl, pex_room *r)
+{
+	if (ctl->json)
+		pexctl_print_json(pexctl_room_json(r));
+	else
+		print_room_text(r);
+	pex_room_free(r);
+	return EXIT_OK;
+}
+
 int cmd_get(pexctl *ctl, int argc, char **argv)
 {
 	pex_room *r = NULL;
@@ -48,12 +85,7 @@ int cmd_get(pexctl *ctl, int argc, char **argv)
 		return pexctl_fail(ctl, err, NULL);
 	if ((err = pex_room_get_by_name(&r, ctl->client, argv[optind])) < 0)
 		return pexctl_fail(ctl, err, NULL);
-	if (ctl->json)
-		pexctl_print_json(pexctl_room_json(r));
-	else
-		print_room_text(r);
-	pex_room_free(r);
-	return EXIT_OK;
+	return show_room(ctl, r);
 }
 
 int cmd_list(pexctl *ctl, int argc, char **argv)
@@ -63,15 +95,11 @@ int cmd_list(pexctl *ctl, int argc, char **argv)
 	pex_room *r = NULL;
 	json_object *arr = NULL;
 	size_t count = 0;
-	int c, err;
+	int err;
+	const string_flag flags[] = { { 'p', &f.name_prefix }, { 't', &f.tag }, { 0, NULL } };
 
-	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
-		switch (c) {
-		case 'p': f.name_prefix = optarg; break;
-		case 't': f.tag = optarg; break;
-		default: return pexctl_bad_option(ctl, argv);
-		}
-	}
+	if ((err = string_flags(ctl, argc, argv, flags)) >= 0)
+		return err;
 	if (optind != argc)
 		return pexctl_usage(ctl, "list takes no arguments (got '%s')", argv[optind]);
 	if ((err = pexctl_client(ctl)) < 0)
@@ -110,15 +138,11 @@ int cmd_update(pexctl *ctl, int argc, char **argv)
 	pex_tag_rules rules;
 	pex_buf tag = PEX_BUF_INIT;
 	pex_room *r = NULL;
-	int c, err;
+	int err;
+	const string_flag flags[] = { { 't', &p.tag }, { 'd', &p.description }, { 0, NULL } };
 
-	while ((c = pexctl_getopt(ctl, argc, argv)) != -1) {
-		switch (c) {
-		case 't': p.tag = optarg; break;
-		case 'd': p.description = optarg; break;
-		default: return pexctl_bad_option(ctl, argv);
-		}
-	}
+	if ((err = string_flags(ctl, argc, argv, flags)) >= 0)
+		return err;
 	if (argc - optind != 1)
 		return pexctl_usage(ctl, "update takes one NAME");
 	if (!p.tag && !p.description)
@@ -155,12 +179,7 @@ int cmd_update(pexctl *ctl, int argc, char **argv)
 		pex_room_free(r);
 		return pexctl_fail(ctl, err, NULL);
 	}
-	if (ctl->json)
-		pexctl_print_json(pexctl_room_json(r));
-	else
-		print_room_text(r);
-	pex_room_free(r);
-	return EXIT_OK;
+	return show_room(ctl, r);
 }
 
 typedef struct delete_report {

@@ -9,7 +9,7 @@
 #include "pexctl.h"
 #include "progress.h"
 
-static int cmd_help(pexctl *ctl, int argc, char **argv);
+static pexctl_cmd_fn cmd_help;
 static void print_paths(pexctl *ctl);
 
 static const pexctl_flag create_flags[] = {

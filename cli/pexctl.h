@@ -7,7 +7,7 @@
 #include <pexipsdk/pexipsdk.h>
 #include <pexipsdk/sys/errors.h>  /* pex_error_set, to re-classify errors */
 
-/* Exit codes: the shell contract (design §7, pexctl(1) EXIT STATUS). */
+/* Exit codes: the shell contract (pexctl(1) EXIT STATUS). */
 enum {
 	EXIT_OK = 0,
 	EXIT_RUNTIME = 1,
@@ -42,9 +42,13 @@ typedef struct pexctl_flag {
 	const char *help;   /* one line */
 } pexctl_flag;
 
+/* A command: argv[0] is its name, the rest its flags and operands. Returns
+ * the exit status. */
+typedef int pexctl_cmd_fn(pexctl *ctl, int argc, char **argv);
+
 typedef struct pexctl_cmd {
 	const char *name;
-	int (*fn)(pexctl *ctl, int argc, char **argv);
+	pexctl_cmd_fn *fn;
 	const char *usage;
 	const char *help;
 	const pexctl_flag *flags;   /* NULL-name terminated; NULL: none */
@@ -117,17 +121,8 @@ json_object *pexctl_room_json(const pex_room *room);
 void pexctl_progress(pexctl *ctl, size_t done, size_t total, const char *label);
 void pexctl_progress_end(pexctl *ctl);
 
-int cmd_get(pexctl *ctl, int argc, char **argv);
-int cmd_list(pexctl *ctl, int argc, char **argv);
-int cmd_update(pexctl *ctl, int argc, char **argv);
-int cmd_delete(pexctl *ctl, int argc, char **argv);
-int cmd_config(pexctl *ctl, int argc, char **argv);
-int cmd_create(pexctl *ctl, int argc, char **argv);
-int cmd_gc(pexctl *ctl, int argc, char **argv);
-int cmd_pool(pexctl *ctl, int argc, char **argv);
-int cmd_event(pexctl *ctl, int argc, char **argv);
-int cmd_uui(pexctl *ctl, int argc, char **argv);
-int cmd_metrics(pexctl *ctl, int argc, char **argv);
-int cmd_version(pexctl *ctl, int argc, char **argv);
+pexctl_cmd_fn cmd_get, cmd_list, cmd_update, cmd_delete;                   /* cmd_room.c */
+pexctl_cmd_fn cmd_create, cmd_gc, cmd_pool, cmd_event, cmd_uui, cmd_metrics; /* cmd_pool.c */
+pexctl_cmd_fn cmd_config, cmd_version;                                      /* cmd_misc.c */
 
 #endif

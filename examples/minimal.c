@@ -1,4 +1,6 @@
-/* minimal: embed the room pool. Usage: minimal CONFIG HEX-UUI */
+/* minimal: embed the room pool in a program of your own, in the fewest
+ * calls: load the configuration, hand out one room tagged from a UUI,
+ * print it, replace it. Usage: minimal CONFIG HEX-UUI */
 #include <stdio.h>
 #include <pexipsdk/pexipsdk.h>
 

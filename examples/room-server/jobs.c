@@ -156,8 +156,9 @@ int rs_run_gc(rs_server *s, json_object *logs)
 
 	pex_gc_report_init(&rep, PEX_GC_REPORT_VERSION);
 	/* Without the orphan sweep, a room leaked by a crash between lease and
-	 * hand-out (design.md §2) would stay on Pexip for ever where nothing
-	 * else runs pexctl gc --orphans (an Azure Functions deployment). */
+	 * hand-out (docs/ARCHITECTURE.md, Guarantees) would stay on Pexip for
+	 * ever where nothing else runs pexctl gc --orphans (an Azure Functions
+	 * deployment). */
 	opts.orphans = s->gc_orphans;
 	err = pex_gc_sweep(&rep, s->pool, &opts, NULL, NULL);
 	snprintf(line, sizeof(line), "gc: deleted=%zu postponed_live=%zu skipped_protected=%zu "

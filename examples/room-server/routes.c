@@ -1,4 +1,4 @@
-/* The routes (design.md §8) and what each does with the pool. */
+/* The routes (pexip-room-server(8), ROUTES) and what each does with the pool. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* room-server: an example HTTP API over libpexipsdk (design.md §8).
+/* room-server: an example HTTP API over libpexipsdk (pexip-room-server(8)).
  *
  * It links only the public library, like any user's program. The pieces:
  *   main.c    command line, configuration, logging, start-up and shutdown

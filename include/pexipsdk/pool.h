@@ -175,8 +175,8 @@ PEX_EXTERN long long pex_pool_retry_after(void);
  *
  * Held rooms are in no queue: pex_pool_free() and pex_pool_drain() put them
  * back, and so does calling this with @p n = 0; a process that dies while
- * holding them leaves them to the orphan sweep (design.md §2 allows a crash
- * an orphan, never a room handed out twice). A held room whose tag PATCH
+ * holding them leaves them to the orphan sweep (a crash may leave an
+ * orphan, never a room handed out twice). A held room whose tag PATCH
  * fails transiently goes back to the queue; one Pexip no longer has is
  * dropped. pex_metrics_get() and pex_pool_fill() count held rooms as
  * part of the pool. One call runs at a time; a concurrent call returns at once.

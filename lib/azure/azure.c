@@ -1,6 +1,6 @@
 /*
  * Azure Storage Queue backend over REST (through lib/http), Shared Key or SAS.
- * Facts: /work/shared/spec/azure-storage-queue.md; design §4, style §7.4.
+ * Where it sits among the queue backends: docs/ARCHITECTURE.md, Queue backends.
  *
  * Message encoding
  * ----------------
@@ -15,7 +15,7 @@
  * applies to the encoded text, so max_message_size is 49152 raw bytes. Both
  * checks happen before anything is sent.
  *
- * Read (spec §5): if MessageText is canonical standard base64 (length a
+ * Read: if MessageText is canonical standard base64 (length a
  * multiple of 4, alphabet A-Z a-z 0-9 + /, at most two '=' only at the end,
  * and re-encoding the decoded bytes gives back the same text) and the
  * decoded bytes are valid UTF-8, the decoded bytes are returned. Otherwise
@@ -232,7 +232,7 @@ static int reply_error(const azure_req *rq, const pex__http_response *resp)
 			resp->body.size);
 		pex_error_clear();
 	}
-	/* the header wins over the body (spec §2.3) */
+	/* the x-ms-error-code header wins over the body's <Code> */
 	return pex__azure_map_error(rq->op, rq->queue, resp->status,
 		ERROR_CODE(resp)[0] ? ERROR_CODE(resp) : code, detail);
 }

@@ -2,7 +2,7 @@
  * Azure Storage Queue backend: internal declarations (hidden, never
  * installed). Everything here except the backend itself (azure.c) is pure:
  * no sockets, no clocks, no globals, so the unit tests can check it byte
- * for byte. Facts: /work/shared/spec/azure-storage-queue.md.
+ * for byte.
  *
  * Secrets: the decoded account key and the SAS token live only in
  * pex__azure_conn. No function here puts either (or an Authorization
@@ -16,7 +16,7 @@
 
 #include "internal.h"
 
-/* The service version we speak (spec §1): >= 2017-07-29 for messagettl=-1. */
+/* The x-ms-version we speak: >= 2017-07-29 for messagettl=-1. */
 #define PEX__AZURE_VERSION "2021-12-02"
 
 /* Largest MessageText the service takes: 64 KiB of (encoded) text. */
@@ -24,7 +24,7 @@
 /* Largest raw payload: base64 turns 3 bytes into 4, so 65536 / 4 * 3. */
 #define PEX__AZURE_MAX_MESSAGE 49152
 
-/* The published Azurite development account (spec §4; not a secret). */
+/* The published Azurite development account (documented by Microsoft; not a secret). */
 #define PEX__AZURE_DEV_ACCOUNT "devstoreaccount1"
 #define PEX__AZURE_DEV_KEY \
 	"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -101,7 +101,7 @@ int pex__azure_append_query(pex_buf *out, const pex__azure_param *params, size_t
 int pex__azure_append_sas(pex_buf *url, const char *sas);
 
 /*
- * The Shared Key string-to-sign (spec §3.1): the verb, the eleven standard
+ * The Shared Key string-to-sign: the verb, the eleven standard
  * header slots (Content-Length empty when 0; Content-Type as sent; Date
  * empty because we send x-ms-date), the canonicalized x-ms-* headers
  * (lower-cased, sorted, value trimmed and inner whitespace folded), and the
@@ -192,7 +192,7 @@ int pex__azure_xml_escape(pex_buf *out, const char *s, size_t len);
 int pex__azure_message_body(pex_buf *out, const void *data, size_t len);
 
 /*
- * MessageText -> bytes (spec §5). If @p text is canonical standard base64
+ * MessageText -> bytes (docs/DECISIONS.md #9). If @p text is canonical standard base64
  * (alphabet A-Z a-z 0-9 + /, '=' padding only at the end, length a
  * multiple of 4, and re-encoding the decoded bytes gives the same text) and
  * the decoded bytes are valid UTF-8, the decoded bytes are returned;

@@ -1,5 +1,5 @@
 /*
- * Azure Storage connection strings (spec §4). Pure: no I/O.
+ * Azure Storage connection strings. Pure: no I/O.
  *
  * Error messages name the offending key (or the pair's position when it
  * has no key) and never quote AccountKey or SharedAccessSignature values,
@@ -208,7 +208,7 @@ static int dev_storage(pex__azure_conn *c, const slice *v)
 {
 	pex_buf key = PEX_BUF_INIT, url = PEX_BUF_INIT;
 	int err;
-	/* Spec §4: the shorthand stands for fixed values (devstoreaccount1, its
+	/* The shorthand stands for fixed values (devstoreaccount1, its
 	 * key, 127.0.0.1:10001). Other keys are refused rather than silently
 	 * ignored (the JS SDK ignores them) or half-applied: an emulator on
 	 * another port is written out in full. */

@@ -1,5 +1,5 @@
 /*
- * Request building and Shared Key signing (spec §3.1, §9.2). Pure: no I/O.
+ * Request building and Shared Key signing. Pure: no I/O.
  *
  * The URL path and the canonicalized resource are built from the same
  * string, and the query string and the signed parameter lines from the same

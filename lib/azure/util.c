@@ -68,7 +68,8 @@ int pex__azure_decode_text(pex_buf *out, const char *text, size_t len, int *was_
 			b64 = 0;
 		pex_error_clear();
 	}
-	/* spec §5: the decoded bytes count only if they are valid UTF-8; a raw
+	/* the decoded bytes count only if they are valid UTF-8 (docs/DECISIONS.md
+	 * #9); a raw
 	 * name such as "room1234" is canonical base64 of binary */
 	if (b64 && pex__utf8_invalid_at(dec.ptr, dec.size) < dec.size)
 		b64 = 0;

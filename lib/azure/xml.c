@@ -1,5 +1,6 @@
 /*
- * XML for the queue service (spec §2.2, §2.3), parsed with expat. Pure.
+ * XML for the queue service (message lists, error bodies), parsed with
+ * expat. Pure.
  *
  * Bodies are small and have no namespaces. Elements are matched by name,
  * not position; unknown elements are skipped. A leading UTF-8 BOM (sent by

@@ -1,4 +1,7 @@
-/* pex_buf and allocation helpers. */
+/* pex_buf and the allocation helpers. Every allocation of the library goes
+ * through pex__malloc() and its siblings, so running out of memory always
+ * sets PEX_ENOMEM with a message, and every string the library returns
+ * comes in a pex_buf the caller owns (pex_buf(3)). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,7 @@
-/* Error table, thread-local error details. */
+/* The error table (one string per pex_error_code, pex_strerror) and the
+ * thread-local details behind pex_error_last(): callers branch on the
+ * return code, and the details name what failed without another argument
+ * on every function (pex_error(3)). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

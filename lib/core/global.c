@@ -1,4 +1,7 @@
-/* Global initialisation, version and feature strings. */
+/* Global initialisation, reference-counted so that several users in one
+ * process can share it, and lazy so that a caller who never calls
+ * pex_global_init() still works (pex__global_ensure); the version and
+ * feature strings (pex_global(3)). */
 #include <pthread.h>
 
 #include <curl/curl.h>

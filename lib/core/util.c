@@ -1,4 +1,8 @@
-/* Encodings, time and randomness. */
+/* Small helpers the modules share, so that each is written once: base64,
+ * base64url and hex, UTF-8 decoding and Pexip's character limit, URL
+ * encoding, OAuth2 scope syntax, reading a descriptor whole; and the clocks
+ * and the random source (OpenSSL) every module takes its time and
+ * randomness from. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

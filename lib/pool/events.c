@@ -1,6 +1,6 @@
 /*
- * Event-sink payloads (spec/pexip-management-api.md §6) and scheduling
- * deletions (design.md §1).
+ * Event-sink payloads (Pexip's event sink, pexctl(1) event) and scheduling
+ * deletions (docs/ARCHITECTURE.md, One deletion).
  *
  * A POST body is one envelope {node, seq, version, time, event, data}, an
  * eventsink_bulk envelope whose data is an array of envelopes (protocol
@@ -25,7 +25,7 @@
  *     non-empty data.name that passes pex__pool_delname_ok();
  *   - every other event is only counted, and its "data" is not checked at
  *     all: conference_started/updated and participant_* count as ignored
- *     (spec §6.6: receivers must tolerate partial data, e.g. an update that
+ *     (Pexip may send partial data, docs/DECISIONS.md #16: an update that
  *     carries only the changed fields, or no data.name), so do the sink
  *     lifecycle events (eventsink_started/updated/stopped/ended); any other
  *     name counts as unknown (an event Pexip adds later must never make us

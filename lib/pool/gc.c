@@ -1,6 +1,6 @@
 /*
- * GC sweeps (design.md §1 "Room deletion", "Sweeps and timers"; §2
- * "Idempotent deletes and sweeps").
+ * GC sweeps (docs/ARCHITECTURE.md, One deletion; docs/DECISIONS.md #12,
+ * #13, #14): idempotent, so a sweep killed half-way can be rerun.
  *
  * DELETION-QUEUE SWEEP. Repeat: lease up to PEX__GC_BATCH due messages
  * (receives of 32) for PEX__GC_LEASE_S, look the batch's rooms up on Pexip

@@ -3,7 +3,7 @@
  *
  * Written as the UTF-8 JSON bytes
  *   {"name":…,"id":…,"alias":…,"guest_pin":…,"created":…}
- * The queue API moves bytes; the one base64 layer of design §4 belongs to
+ * The queue API moves bytes; the one base64 layer (#9) belongs to
  * the wire format of the backend that needs it: the azure backend writes
  * MessageText = base64(these bytes), which is what an Azure Functions queue
  * trigger decodes once; sqlite and memory store the JSON as it is.

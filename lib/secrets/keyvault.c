@@ -1,6 +1,6 @@
 /*
  * Azure Key Vault "Get Secret" through a Managed Identity, for keyvault:
- * references in the configuration (spec/azure-storage-queue.md §7).
+ * references in the configuration (pexipsdk.yaml(5), SECRETS).
  *
  * Token. When IDENTITY_ENDPOINT and IDENTITY_HEADER are both set (App
  * Service, Functions) the token comes from

@@ -1,7 +1,7 @@
 /*
  * Azure Key Vault secrets through a Managed Identity (internal, never
  * installed). Used by lib/config/secret.c for keyvault: references; see
- * spec/azure-storage-queue.md §7 and pexipsdk.yaml(5), SECRETS.
+ * pexipsdk.yaml(5), SECRETS.
  *
  * The flow for one reference:
  *

@@ -1,5 +1,5 @@
 /*
- * UUI (RFC 7433, encoding=hex) to service tag URL (design.md §5).
+ * UUI (RFC 7433, encoding=hex) to service tag URL (pex_uui(3)).
  *
  * Pure: no I/O, no allocation beyond the output buffer. The decoded octets
  * are never copied out as a whole: every check reads them straight from the
@@ -185,7 +185,7 @@ static int check_text(const uui_input *in)
 	char pb[64];
 
 	while (i < n) {
-		unsigned char b0 = uui_octet(in, i), lo = 0x80, hi = 0xbf;
+		unsigned char b0 = uui_octet(in, i), lo, hi;
 		size_t len, k;
 		uint32_t cp;
 
@@ -200,28 +200,18 @@ static int check_text(const uui_input *in)
 			return utf8_fail(in, i, "unexpected continuation byte");
 		if (b0 < 0xc2)
 			return utf8_fail(in, i, "overlong encoding");
-		if (b0 < 0xe0) {
-			len = 2;
-			cp = b0 & 0x1f;
-		} else if (b0 < 0xf0) {
-			len = 3;
-			cp = b0 & 0x0f;
-			if (b0 == 0xe0)
-				lo = 0xa0;              /* below: overlong */
-			else if (b0 == 0xed)
-				hi = 0x9f;              /* above: surrogates */
-		} else if (b0 < 0xf5) {
-			len = 4;
-			cp = b0 & 0x07;
-			if (b0 == 0xf0)
-				lo = 0x90;              /* below: overlong */
-			else if (b0 == 0xf4)
-				hi = 0x8f;              /* above: past U+10FFFF */
-		} else if (b0 < 0xf8) {
-			return utf8_fail(in, i, "code point above U+10FFFF");
-		} else {
+		if (b0 >= 0xf8)
 			return utf8_fail(in, i, "byte never used in UTF-8");
-		}
+		if (b0 >= 0xf5)
+			return utf8_fail(in, i, "code point above U+10FFFF");
+		/* The lead byte gives the length and the top bits of the code
+		 * point; after E0 and F0 the second byte's range is narrower below
+		 * (else overlong), after ED and F4 above (else a surrogate, or past
+		 * U+10FFFF). */
+		len = b0 < 0xe0 ? 2 : b0 < 0xf0 ? 3 : 4;
+		cp = b0 & (0x7fu >> len);
+		lo = b0 == 0xe0 ? 0xa0 : b0 == 0xf0 ? 0x90 : 0x80;
+		hi = b0 == 0xed ? 0x9f : b0 == 0xf4 ? 0x8f : 0xbf;
 
 		for (k = 1; k < len; k++) {
 			unsigned char b;
@@ -594,10 +584,6 @@ static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 	uui_input in;
 	int err;
 
-	if ((err = check_rules(rules, "UUI")) < 0)
-		return err;
-	if (!uui)
-		return uui_fail("UUI: empty (NULL)");
 	max_octets = rules->max_octets ? rules->max_octets : PEX_UUI_DEFAULT_MAX_OCTETS;
 
 	memset(&in, 0, sizeof(in));
@@ -624,16 +610,31 @@ static int uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
 	return put_template(out, rules->url_template, &in);
 }
 
-int pex_uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
+/*
+ * The frame of both public functions: @p out checked and cleared, the rules
+ * and the input @p s checked (@p what names the input in messages), then
+ * @p convert; on failure nothing half-written survives in @p out.
+ */
+static int tag_into(pex_buf *out, const char *fn, const char *what, const char *s,
+	const pex_tag_rules *rules, int (*convert)(pex_buf *, const char *, const pex_tag_rules *))
 {
 	int err;
+
 	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_uui_to_tag: out is NULL");
+		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "%s: out is NULL", fn);
 	pex__buf_clear(out);
-	if ((err = uui_to_tag(out, uui, rules)) < 0)
-		pex__buf_clear(out);           /* nothing half-written survives */
+	if ((err = check_rules(rules, what)) < 0)
+		return err;
+	if (!s)
+		return uui_fail("%s: empty (NULL)", what);
+	if ((err = convert(out, s, rules)) < 0)
+		pex__buf_clear(out);
 	return err;
+}
+
+int pex_uui_to_tag(pex_buf *out, const char *uui, const pex_tag_rules *rules)
+{
+	return tag_into(out, "pex_uui_to_tag", "UUI", uui, rules, uui_to_tag);
 }
 
 /*
@@ -646,10 +647,6 @@ static int url_to_tag(pex_buf *out, const char *url, const pex_tag_rules *rules)
 	uui_input in;
 	int err;
 
-	if ((err = check_rules(rules, "tag URL")) < 0)
-		return err;
-	if (!url)
-		return uui_fail("tag URL: empty (NULL)");
 	memset(&in, 0, sizeof(in));
 	in.s = url;
 	in.raw = 1;
@@ -677,12 +674,5 @@ static int url_to_tag(pex_buf *out, const char *url, const pex_tag_rules *rules)
 
 int pex_tag_from_url(pex_buf *out, const pex_tag_rules *rules, const char *url)
 {
-	int err;
-	if (!out)
-		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID,
-			"pex_tag_from_url: out is NULL");
-	pex__buf_clear(out);
-	if ((err = url_to_tag(out, url, rules)) < 0)
-		pex__buf_clear(out);
-	return err;
+	return tag_into(out, "pex_tag_from_url", "tag URL", url, rules, url_to_tag);
 }

@@ -211,7 +211,7 @@ START_TEST(test_pop_receipt_special_chars)
 	ck_assert_uint_eq(n, 1);
 	/* A receipt with + / = must travel percent-encoded and be signed
 	 * decoded; sent raw, Azurite drops a value with '=' from its signed
-	 * string and reads '+' as a space, and answers 403 (spec §6, §9.2).
+	 * string and reads '+' as a space, and answers 403.
 	 * A correctly sent but wrong receipt is a lease error with the
 	 * service's PopReceiptMismatch, not an auth error. (Azurite's own
 	 * receipts are base64 of a date and hex digits, so they never hold
@@ -381,7 +381,7 @@ START_TEST(test_uri_front_end)
 }
 END_TEST
 
-/* A service SAS for one queue (spec §3.2), made with the dev key. */
+/* A service SAS for one queue, made with the dev key. */
 static void make_sas(pex_buf *query, const char *queue, const char *perms)
 {
 	pex__azure_conn c;

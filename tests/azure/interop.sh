@@ -62,7 +62,7 @@ done
 payload='{"name":"b64-room"}'
 node "$js" send "$q" "$(printf '%s' "$payload" | base64 | tr -d '\n')"
 check "we decode SDK base64 text" "$(hex "$payload")" "$(run_helper get "$q")"
-# base64 of bytes that are not UTF-8 is read as the text it is (spec §5)
+# base64 of bytes that are not UTF-8 is read as the text it is (docs/DECISIONS.md #9)
 node "$js" send "$q" "$(printf '\000\377\020' | base64)"
 check "we read SDK base64 of binary as text" "$(hex AP8Q)" "$(run_helper get "$q")"
 

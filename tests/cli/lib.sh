@@ -36,7 +36,7 @@ expect() {
 contains() { if grep -qF -- "$2" "$1"; then ok; else bad "$3: '$2' not in $(basename "$1")"; sed 's/^/  | /' "$1" >&2; fi; }
 lacks() { if grep -qF -- "$2" "$1"; then bad "$3: '$2' found in $(basename "$1")"; else ok; fi; }
 jq_is() { local v; v=$(jq -r "$2" "$1" 2>/dev/null); if [ "$v" = "$3" ]; then ok; else bad "$4: jq '$2' = '$v', want '$3'"; fi; }
-# exactly one JSON document on stdout (design §7)
+# exactly one JSON document on stdout (pexctl(1), JSON OUTPUT)
 one_doc() { local n; n=$(jq -s length "$1" 2>/dev/null); if [ "$n" = 1 ]; then ok; else bad "$2: $n JSON documents on stdout, want 1"; sed 's/^/  | /' "$1" >&2; fi; }
 # a --json failure: one document {"error": {"code", "message", "exit"}} with the exit status
 json_error() { # file code exit what

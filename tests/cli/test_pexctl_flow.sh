@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pexctl end to end against the Pexip emulator: the room flow of design §7
+# pexctl end to end against the Pexip emulator: the room flow of pexctl(1)
 # (uui decode, pool fill|status|drain, create, event, gc, metrics, delete),
 # progress bars on a terminal only, --json documents on failure.
 # Usage: test_pexctl_flow.sh PEXCTL EMULATOR

@@ -1,4 +1,4 @@
-/* The event-sink driver (spec §6): POST /_emu/events makes the emulator
+/* The event-sink driver: POST /_emu/events makes the emulator
  * itself POST event envelopes to a receiver with libcurl, one per name or
  * one `eventsink_bulk` wrapper holding them all. `seq` is monotonic per
  * (node, url), starting at 1; the bulk wrapper carries seq 0, as in the

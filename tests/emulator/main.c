@@ -1,5 +1,5 @@
 /* pexip-emulator: a Pexip Infinity Management API emulator for tests, the
- * demo and benchmarks (design.md §9, spec/pexip-management-api.md §7).
+ * demo and benchmarks (README.md here lists what it does).
  * A test tool, not part of libpexipsdk: the library talks to it over real
  * HTTP.
  *

@@ -1,4 +1,4 @@
-/* OAuth2 client credentials with a private_key_jwt assertion (spec §4.2):
+/* OAuth2 client credentials with a private_key_jwt assertion (RFC 7523):
  * POST /oauth/token/ verifies an ES256 JWS against the registered public
  * key of its issuer and issues an opaque bearer token.
  *

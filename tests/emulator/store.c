@@ -1,6 +1,6 @@
 /* The emulator's in-memory data: configuration conferences and aliases,
  * live (status) conferences and participants, and the REST handlers over
- * them (spec §2, §3, §7).
+ * them (README.md, Management API).
  *
  * Concurrency: one rwlock protects everything here. Readers (GET) share it;
  * writers hold it exclusively. Handlers build their JSON answer while they

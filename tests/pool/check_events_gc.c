@@ -473,7 +473,7 @@ START_TEST(test_owned_prefix_empty)
 }
 END_TEST
 
-/* Spec §6.6: receivers tolerate partial data. Events we only count are
+/* Receivers tolerate partial data (docs/DECISIONS.md #16). Events we only count are
  * never a reason to refuse a payload, so a bulk that carries a partial
  * update still schedules the conference_ended events bundled with it. */
 START_TEST(test_event_partial_data)

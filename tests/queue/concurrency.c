@@ -1,5 +1,6 @@
 /*
- * The multi-process proof (design.md §2 "at most once", "nothing lost"):
+ * The multi-process proof (docs/ARCHITECTURE.md, Guarantees: "at most
+ * once", "nothing lost"):
  * several queue-drainer PROCESSES compete for one queue.
  *
  *   ack: 2,000 messages (500 under valgrind), 4 drainers receive in batches and delete; every

@@ -1,4 +1,4 @@
-/* Reliability under injected faults (design.md §2: at most once, nothing
+/* Reliability under injected faults (docs/RELIABILITY.md: at most once, nothing
  * lost, bounded load, clear errors), through the public API only.
  *
  * The emulator answers 10% of Pexip requests with 503, 5% with 429

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Security guarantees (design.md §2; SECURITY.md):
+# Security guarantees (SECURITY.md):
 #  a. secrets never appear in logs, errors or --json output: a full flow
 #     (pexctl incl. failures and -v debug logging, --json, the room server
 #     at debug level incl. 401s, the event sink with bad auth, OAuth2 with

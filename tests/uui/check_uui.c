@@ -1,5 +1,5 @@
 /*
- * Unit tests for pex_uui_to_tag() (design.md §5): every rule and its
+ * Unit tests for pex_uui_to_tag() (pex_uui(3)): every rule and its
  * boundaries, then pex_tag_from_url() (a tag URL given as text: every rule,
  * with the offset in the caller's string), then a golden table of inputs
  * and their exact results or messages. Pure function: no sockets, no files.
@@ -104,9 +104,12 @@ START_TEST(test_rules_init)
 	ck_assert_uint_eq(r.allowed_host_count, 0);
 	ck_assert_uint_eq(r.max_octets, 0);
 	ck_assert_int_eq(pex_tag_rules_init(&r, 0), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message,
+		"unsupported pex_tag_rules version 0 (this library knows 1..1)");
 	ck_assert_int_eq(pex_tag_rules_init(&r, PEX_TAG_RULES_VERSION + 1), PEX_EINVAL);
 	ck_assert_ptr_nonnull(strstr(pex_error_last()->message, "version 2"));
 	ck_assert_int_eq(pex_tag_rules_init(NULL, PEX_TAG_RULES_VERSION), PEX_EINVAL);
+	ck_assert_str_eq(pex_error_last()->message, "pex_tag_rules_init: the pex_tag_rules is NULL");
 }
 END_TEST
 
