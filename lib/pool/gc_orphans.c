@@ -128,12 +128,22 @@ static int collect_pool_names(gc_ctx *c, json_object *set)
 	return err;
 }
 
+/* A Pexip call about orphan candidate @p safe failed: record it (what
+ * was being done, in @p doing with one %s for the name) and go on. */
+static int orphan_failed(gc_ctx *c, int err, const char *doing, const char *safe)
+{
+	char what[160];
+	snprintf(what, sizeof(what), doing, safe);
+	pex__gc_failed(c, NULL, err, what);
+	return 0;
+}
+
 /* Check and delete orphan candidate @p i (a pex__pool_parallel worker). */
 static int orphan_one(pex_pool *p, size_t i, void *arg)
 {
 	gc_ctx *c = arg;
 	const char *name = c->names[i];
-	char safe[96], what[160];
+	char safe[96];
 	int live = 0, deleted = 0, err;
 	size_t slot;
 
@@ -146,11 +156,8 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		return 0;
 	}
 	pex__pool_safe_text(safe, sizeof(safe), name, strlen(name));
-	if ((err = pex_room_is_live(&live, p->bg, name)) < 0) {
-		snprintf(what, sizeof(what), "checking whether orphan candidate %s is live", safe);
-		pex__gc_failed(c, NULL, err, what);
-		return 0;
-	}
+	if ((err = pex_room_is_live(&live, p->bg, name)) < 0)
+		return orphan_failed(c, err, "checking whether orphan candidate %s is live", safe);
 	if (live) {
 		atomic_fetch_sub(&c->claimed, 1);
 		return 0;
@@ -161,11 +168,8 @@ static int orphan_one(pex_pool *p, size_t i, void *arg)
 		pex__gc_tick(c);
 		return 0;
 	}
-	if ((err = pex_room_delete_by_name(&deleted, p->bg, name)) < 0) {
-		snprintf(what, sizeof(what), "deleting orphan room %s", safe);
-		pex__gc_failed(c, NULL, err, what);
-		return 0;
-	}
+	if ((err = pex_room_delete_by_name(&deleted, p->bg, name)) < 0)
+		return orphan_failed(c, err, "deleting orphan room %s", safe);
 	if (deleted) {
 		atomic_fetch_add(&c->orphans_deleted, 1);
 		atomic_fetch_add(&p->deleted, 1);
