@@ -2,6 +2,7 @@
  * in-flight request, made on first use, so connections are reused and never
  * exceed the cap), a share handle for DNS and TLS sessions, timeouts and TLS
  * verification. The only place the library makes curl handles. */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include "http/http_internal.h"
 
 #define MAX_BODY (64u * 1024u * 1024u)
+/* fg_last_s before any foreground request: long ago */
+#define FG_NEVER (LLONG_MIN / 2)
 
 struct pex__http {
 	pthread_mutex_t lock;
@@ -25,9 +28,10 @@ struct pex__http {
 	pthread_cond_t bg_cond;   /* background waiters */
 	CURL **handles;           /* free slots: handles[0..nfree), NULL until first used */
 	size_t nfree, nhandles;   /* nhandles: max_concurrency */
-	size_t fg_active, fg_waiting, bg_active, bg_waiting;
-	long long fg_last_s;       /* monotonic second a foreground request last started or ended */
-	int fg_seen;               /* fg_last_s is set */
+	size_t fg_active, fg_waiting, bg_waiting;
+	/* monotonic second a foreground request last started or ended;
+	 * FG_NEVER before the first */
+	long long fg_last_s;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	int tls_verify;
@@ -91,6 +95,7 @@ int pex__http_new(pex__http **out, const pex__http_config *cfg)
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	h->nhandles = cfg->max_concurrency;
 	h->nfree = h->nhandles;
+	h->fg_last_s = FG_NEVER;
 	*out = h;
 	return 0;
 nomem:
@@ -131,7 +136,7 @@ static long long mono_s(void)
  * second? (Lock held.) */
 static int fg_recent(const pex__http *h, long long now)
 {
-	return h->fg_active > 0 || (h->fg_seen && now - h->fg_last_s <= 1);
+	return h->fg_active > 0 || now - h->fg_last_s <= 1;
 }
 
 /*
@@ -165,7 +170,6 @@ static CURL *acquire(pex__http *h, int bg)
 		while (!bg_may_start(h))
 			pthread_cond_wait(&h->bg_cond, &h->lock);
 		h->bg_waiting--;
-		h->bg_active++;
 	} else {
 		h->fg_waiting++;
 		while (h->nfree == 0)
@@ -173,7 +177,6 @@ static CURL *acquire(pex__http *h, int bg)
 		h->fg_waiting--;
 		h->fg_active++;
 		h->fg_last_s = mono_s();
-		h->fg_seen = 1;
 	}
 	c = h->handles[--h->nfree];
 	pthread_mutex_unlock(&h->lock);
@@ -193,9 +196,7 @@ static void release(pex__http *h, CURL *c, int bg)
 {
 	pthread_mutex_lock(&h->lock);
 	h->handles[h->nfree++] = c;
-	if (bg)
-		h->bg_active--;
-	else {
+	if (!bg) {
 		h->fg_active--;
 		h->fg_last_s = mono_s();
 	}
