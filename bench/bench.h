@@ -161,5 +161,6 @@ int bench_pexip(const bench_opts *o);    /* pexip.c */
 int bench_queue(const bench_opts *o, const char *uri, const char *label);   /* queue.c */
 int bench_servers(const bench_opts *o);  /* servers.c */
 int bench_sizing(const bench_opts *o);   /* sizing.c */
+int bench_sizing_profile(const bench_opts *o);   /* sizing.c: #12 alone */
 
 #endif

@@ -14,7 +14,7 @@ static _Noreturn void usage(void)
 	fputs("usage: pexbench [--dir DIR] [--server ROOM-SERVER] [--wrk WRK] [--lua-dir DIR] [--quick]\n"
 	      "                [--postgres]\n"
 	      "                create | create-once | rss | pexip | queue URI LABEL | servers\n"
-	      "                | sizing\n", stderr);
+	      "                | sizing | sizing-profile\n", stderr);
 	exit(2);
 }
 
@@ -69,6 +69,8 @@ int main(int argc, char **argv)
 		rc = bench_servers(&o);
 	else if (!strcmp(argv[i], "sizing"))
 		rc = bench_sizing(&o);
+	else if (!strcmp(argv[i], "sizing-profile"))
+		rc = bench_sizing_profile(&o);
 	else
 		usage();
 	curl_global_cleanup();

@@ -309,6 +309,22 @@ static void demand_profile(const bench_opts *o0, emu_t *e, int sizing)
 	free(at);
 }
 
+/* #12 alone (pexbench sizing-profile). */
+int bench_sizing_profile(const bench_opts *o)
+{
+	emu_t e;
+
+	if (!o->server_bin) {
+		bench_row_missing("12", "demand profile", "creates <= 1.1/hand-out", "room server not built");
+		return 0;
+	}
+	bench_emu_start(&e, NULL);
+	demand_profile(o, &e, 0);
+	demand_profile(o, &e, 1);
+	emu_stop(&e);
+	return 0;
+}
+
 int bench_sizing(const bench_opts *o)
 {
 	static const int lat[] = { 5, 20 }, conns[] = { 4, 16 };
