@@ -105,7 +105,9 @@ void rs_jobs_replenish(rs_server *s, size_t n)
  * queued or being made, a hand-out waits until one is made: sustained
  * load above the replacement rate is slowed to that rate instead of
  * draining the pool. The wait is bounded; after it the hand-out goes
- * ahead (it may find the pool empty).
+ * ahead (it may find the pool empty). So is the number of requests that
+ * wait (waiters_max): the others go ahead at once rather than hold every
+ * HTTP thread.
  */
 void rs_jobs_throttle(rs_server *s)
 {
@@ -115,7 +117,8 @@ void rs_jobs_throttle(rs_server *s)
 	if (!s->backlog_max)
 		return;
 	pthread_mutex_lock(&s->jobs_lock);
-	if (s->replenish_pending + s->replenish_running >= s->backlog_max && !s->jobs_stopping) {
+	if (s->replenish_pending + s->replenish_running >= s->backlog_max && !s->jobs_stopping &&
+	    (!s->waiters_max || s->backlog_waiters < s->waiters_max)) {
 		until = rs_now_ms() + RS_THROTTLE_MAX_MS;
 		ts.tv_sec = until / 1000;
 		ts.tv_nsec = (until % 1000) * 1000000;

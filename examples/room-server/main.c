@@ -573,6 +573,9 @@ static int serve(rs_server *srv, const rs_options *o, const char *host, unsigned
 		rs_log(PEX_LOG_ERROR, "cannot start the probe thread");
 		return 1;
 	}
+	/* a burst on an empty pool must not hold every HTTP thread waiting */
+	srv->waiters_max = o->threads >= RS_WAITING_SHARE ? o->threads / RS_WAITING_SHARE : 1;
+	pex_pool_set_max_waiting(srv->pool, (unsigned)srv->waiters_max);
 	if (rs_http_start(srv, host, port, o->threads, &bound) < 0) {
 		rs_log(PEX_LOG_ERROR, "cannot listen on %s:%u", host, port);
 		return 1;

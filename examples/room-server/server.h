@@ -154,6 +154,7 @@ typedef struct rs_server {
 	size_t replenish_running;       /* replacements a worker is making now */
 	size_t backlog_max;             /* hand-outs wait while this many are owed (0: never) */
 	size_t backlog_waiters;         /* requests waiting in rs_jobs_throttle() */
+	size_t waiters_max;             /* at most this many wait there (RS_WAITING_SHARE) */
 	pthread_cond_t backlog_cond;    /* a replacement was made (CLOCK_MONOTONIC) */
 	int fill_pending;               /* a queued top-up to pool.depth */
 	size_t jobs_running;            /* jobs a worker is doing now */
@@ -209,13 +210,20 @@ void rs_jobs_replenish(rs_server *s, size_t n);   /* queue n "replenish 1" jobs 
 void rs_prefetch(rs_server *s);
 /* How often the timer thread rotates held rooms. */
 #define RS_HOLD_CHECK_MS 60000LL
+/* A request waits in two places, one after the other: for the replenish
+ * backlog (rs_jobs_throttle) and in a pop, for a room on its way
+ * (pool.wait_ms). Each may hold at most 1/RS_WAITING_SHARE of the HTTP
+ * threads at once (at least one), so that a burst on an empty pool cannot
+ * keep every thread in one of them. */
+#define RS_WAITING_SHARE 2
 /* How often the timer thread runs the pool's sizing step (pex_pool_resize). */
-#define RS_RESIZE_MS 2000LL
+#define RS_RESIZE_MS 1000LL
 /* The longest a hand-out waits for the replenish backlog (rs_jobs_throttle). */
 #define RS_THROTTLE_MAX_MS 1000LL
 void rs_jobs_fill(rs_server *s);                   /* queue one top-up to pool.depth */
 /* Back-pressure before a hand-out: wait (at most RS_THROTTLE_MAX_MS) while
- * backlog_max or more replacements are still queued or being made. */
+ * backlog_max or more replacements are still queued or being made, unless
+ * waiters_max requests wait already. */
 void rs_jobs_throttle(rs_server *s);
 /* Stop: finish queued jobs for at most @p drain_ms, stop the timers, join. */
 void rs_jobs_stop(rs_server *s, long drain_ms);

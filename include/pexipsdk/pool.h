@@ -152,6 +152,16 @@ PEX_EXTERN int pex_pool_pop(pex_pool_room **out, pex_pool *pool, const char *uui
 	const char *tag_url);
 
 /**
+ * At most @p n pops of @p pool wait for a room on its way (pool.wait_ms) at
+ * once; a pop beyond them fails at once with PEX_EEMPTY as if nothing were
+ * coming. 0 (the default): no limit but the rooms on their way (a pop never
+ * waits for a room another waiting pop will take first). A server whose
+ * request threads run pops sets it below their number, so that a burst on
+ * an empty pool cannot hold every thread. @return 0 or PEX_EINVAL (no pool).
+ */
+PEX_EXTERN int pex_pool_set_max_waiting(pex_pool *pool, unsigned n);
+
+/**
  * After a pex_pool_pop() of the calling thread failed with PEX_EEMPTY: the
  * seconds after which a retry may find a room (at least 1), from what the
  * pool knew (the next maturing room, else how long a new room takes to be

@@ -570,12 +570,13 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 	if ((err = pop_tag(&tag, p, uui_hex, tag_url)) < 0)
 		goto out;
 
+	/* the demand: every room asked for, whether the pool has one or not */
+	pex__pool_demanded(p, 1);
 	/* A room taken off the queue ahead of time comes first. */
 	if ((err = pop_held(out, p, tag.ptr)) != 0) {
 		if (err > 0) {
 			pex__log(p->log, PEX_LOG_DEBUG, "handed out held room %s", (*out)->name);
 			atomic_fetch_add(&p->pops, 1);
-			pex__pool_handed_out(p, 1);
 			err = 0;
 		}
 		goto out;
@@ -589,10 +590,10 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if ((err = take_one(p, p->fg, &ref)) < 0)
 			break;
 		if (err == 0) {
-			long long in = -1, retry;
-			pex__pool_maturing(p, p->fg, NULL, &in);
+			long long in = -1, coming = -1, retry;
+			pex__pool_coming(p, &coming, &in);
 			/* a room on its way within pool.wait_ms: wait for it */
-			if (pex__pool_wait_room(p, deadline, in))
+			if (pex__pool_wait_room(p, deadline, in, coming))
 				continue;
 			retry = pex__pool_retry_in(p, in);
 			pex__pool_set_retry_after(retry);
@@ -611,7 +612,6 @@ int pex_pool_pop(pex_pool_room **out, pex_pool *p, const char *uui_hex, const ch
 		if (err > 0) {
 			pex__log(p->log, PEX_LOG_DEBUG, "handed out room %s", (*out)->name);
 			atomic_fetch_add(&p->pops, 1);
-			pex__pool_handed_out(p, 1);
 			err = 0;
 		}
 		break;

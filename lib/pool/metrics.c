@@ -60,7 +60,7 @@ int pex_metrics_get(pex_metrics *m, pex_pool *p)
 
 	/* the deployment's demand first: the sizing figures use it; a Pexip
 	 * that cannot say leaves this process's own */
-	if (pex__pool_sense_demand(p, NULL) < 0)
+	if (pex__pool_sense_demand(p, 0, NULL) < 0)
 		pex__log(p->log, PEX_LOG_DEBUG, "metrics: the deployment's demand is unknown: %s",
 			pex_error_last()->message);
 	if ((err = local_metrics(m, p, p ? p->bg : NULL)) < 0)

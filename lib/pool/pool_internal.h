@@ -80,7 +80,12 @@ struct pex_pool {
 	int size_lock_ok;
 	struct pex__sizing sz;
 	atomic_uint creating;          /* room creates in flight in this process */
-	double global_rate;            /* the deployment's hand-outs/s, as last counted on Pexip */
+	double global_now, global_minute; /* the deployment's hand-outs/s as last counted on Pexip,
+	                                     over PEX__POOL_DEMAND_NOW_S and PEX__POOL_DEMAND_WINDOW_S */
+	unsigned waiting;              /* pops waiting for a room on its way */
+	atomic_uint max_waiting;       /* pex_pool_set_max_waiting() (0: no limit) */
+	/* the pool's maturing rooms as last asked of Pexip (pex__pool_coming) */
+	long long coming_at_ms, coming_count, coming_ready_ms;
 	atomic_ullong shrunk;          /* rooms removed by shrinking */
 
 	atomic_ullong pops, pop_failures, replenished, replenish_failures;
@@ -145,33 +150,47 @@ int pex__pool_grow(pex_pool *p, size_t n, size_t *created);
  * hand-out (pex_pool_replenish()); rooms made for any other reason (fill,
  * growth) never have it there. */
 #define PEX__POOL_DEMAND_MARK "r"
-/* The window over which every process counts the deployment's
- * replacements on Pexip: its demand is that count / this. */
+/* The windows over which every process counts the deployment's
+ * replacements on Pexip: its demand is that count / the window. The pool
+ * grows to the demand of the short one and keeps rooms while the long one
+ * needs them (docs/DECISIONS.md #64). */
+#define PEX__POOL_DEMAND_NOW_S 10
 #define PEX__POOL_DEMAND_WINDOW_S 60
+/* A pop that finds the pool empty reuses what Pexip said of the maturing
+ * rooms for this long rather than ask again (many pops find it empty at
+ * once in a burst). */
+#define PEX__POOL_COMING_CACHE_MS 500
 
 int pex__pool_sizer_init(pex_pool *p);
 void pex__pool_sizer_dispose(pex_pool *p);
-/* @p n rooms were handed out (the demand). */
-void pex__pool_handed_out(pex_pool *p, unsigned n);
+/* @p n rooms were asked for (the demand: pops, served or not). */
+void pex__pool_demanded(pex_pool *p, unsigned n);
 /* A room create starts; it ended after @p took_s seconds (< 0: failed
  * before Pexip answered) and its room was queued (@p queued) or not. */
 void pex__pool_create_begin(pex_pool *p);
 void pex__pool_create_end(pex_pool *p, double took_s, int queued);
-/* The depth the pool keeps now: pool.depth, or more with pool.max_depth. */
+/* The depth the pool grows to now: pool.depth, or more with pool.max_depth. */
 unsigned pex__pool_target(pex_pool *p);
+/* The pool's maturing rooms (pex__pool_maturing() through the hand-out
+ * client), asked of Pexip at most once per PEX__POOL_COMING_CACHE_MS:
+ * *count how many (-1: unknown), *next_in_s the seconds until the oldest
+ * is ready (-1: none). */
+void pex__pool_coming(pex_pool *p, long long *count, long long *next_in_s);
 /* A pop found no ready room: wait for one on its way (a create of this
  * process whose room is visible at once, a maturing room ready in
- * @p next_in_s seconds) until @p deadline_ms (pex__now_ms()).
- * 1 = look again, 0 = nothing is coming in time. */
-int pex__pool_wait_room(pex_pool *p, long long deadline_ms, long long next_in_s);
+ * @p next_in_s seconds; @p coming of them, -1 unknown) until @p deadline_ms
+ * (pex__now_ms()), unless as many pops already wait as rooms are coming.
+ * 1 = look again, 0 = nothing is coming in time for this pop. */
+int pex__pool_wait_room(pex_pool *p, long long deadline_ms, long long next_in_s, long long coming);
 /* Seconds after which a pop may find a room, from what the pool knows
  * (@p next_in_s as above, -1 unknown); at least 1. */
 long long pex__pool_retry_in(pex_pool *p, long long next_in_s);
-/* Count the deployment's replacements of the last PEX__POOL_DEMAND_WINDOW_S
- * on Pexip (one request) and keep the demand they make; *newest (may be
- * NULL) the newest one's creation time (-1: none). 0, or -1 when Pexip
- * could not say (the demand kept is unchanged). */
-int pex__pool_sense_demand(pex_pool *p, long long *newest);
+/* Count the deployment's replacements on Pexip (one request) and keep the
+ * demand they make: of the last PEX__POOL_DEMAND_NOW_S, or with @p minute
+ * of the last PEX__POOL_DEMAND_WINDOW_S, and then *newest (may be NULL)
+ * the newest one's creation time (-1: none). 0, or -1 when Pexip could
+ * not say (the demand kept is unchanged). */
+int pex__pool_sense_demand(pex_pool *p, int minute, long long *newest);
 /* Fill the sizing fields of @p m (pool_depth and pool_maturing already in). */
 void pex__pool_sizing_metrics(pex_pool *p, pex_metrics *m);
 /* Remember @p s for pex_pool_retry_after() on this thread (0: none). */

@@ -5,12 +5,13 @@
 
 /* Create times are averaged over about this many creates. */
 #define CREATE_WEIGHT 0.1
-/* Below this many hand-outs per second (one every ~17 minutes) the pool is idle. */
+/* Below this many rooms asked for per second (one every ~17 minutes) the pool is idle. */
 #define RATE_IDLE 0.001
 
 void pex__sizing_init(struct pex__sizing *s)
 {
 	s->rate = s->fast = 0;
+	s->tau_fast = PEX__SIZING_TAU_FAST_S;
 	s->rate_at_ms = -1;
 	s->handout_at_ms = -1;
 	s->create_s = 0;
@@ -18,7 +19,14 @@ void pex__sizing_init(struct pex__sizing *s)
 	s->shrunk_at_ms = -1;
 }
 
-/* An exponentially decaying count: each hand-out adds 1/tau, the sum
+void pex__sizing_fast_over(struct pex__sizing *s, unsigned ready_after_s)
+{
+	double t = (double)ready_after_s + 1;
+	s->tau_fast = t < PEX__SIZING_TAU_FAST_MIN_S ? PEX__SIZING_TAU_FAST_MIN_S :
+		t > PEX__SIZING_TAU_FAST_S ? PEX__SIZING_TAU_FAST_S : t;
+}
+
+/* An exponentially decaying count: each room asked for adds 1/tau, the sum
  * decays with time constant tau, so a steady rate r reads r. */
 static double decayed(const struct pex__sizing *s, double v, double tau, long long now_ms)
 {
@@ -31,9 +39,9 @@ static double decayed(const struct pex__sizing *s, double v, double tau, long lo
 	return v * exp(-dt / tau);
 }
 
-void pex__sizing_handout(struct pex__sizing *s, long long now_ms, unsigned n)
+void pex__sizing_demand(struct pex__sizing *s, long long now_ms, unsigned n)
 {
-	s->fast = decayed(s, s->fast, PEX__SIZING_TAU_FAST_S, now_ms) + (double)n / PEX__SIZING_TAU_FAST_S;
+	s->fast = decayed(s, s->fast, s->tau_fast, now_ms) + (double)n / s->tau_fast;
 	s->rate = decayed(s, s->rate, PEX__SIZING_TAU_S, now_ms) + (double)n / PEX__SIZING_TAU_S;
 	if (now_ms > s->rate_at_ms)
 		s->rate_at_ms = now_ms;
@@ -49,10 +57,16 @@ long long pex__sizing_idle_ms(const struct pex__sizing *s, long long now_ms)
 double pex__sizing_rate(const struct pex__sizing *s, long long now_ms)
 {
 	double r = decayed(s, s->rate, PEX__SIZING_TAU_S, now_ms);
-	double f = decayed(s, s->fast, PEX__SIZING_TAU_FAST_S, now_ms);
+	double f = decayed(s, s->fast, s->tau_fast, now_ms);
 	if (f > r)
 		r = f;
 	return r < RATE_IDLE ? 0 : r;
+}
+
+double pex__sizing_rate_now(const struct pex__sizing *s, long long now_ms)
+{
+	double f = decayed(s, s->fast, s->tau_fast, now_ms);
+	return f < RATE_IDLE ? 0 : f;
 }
 
 void pex__sizing_create_took(struct pex__sizing *s, double seconds)

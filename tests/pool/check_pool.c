@@ -19,10 +19,12 @@
  *     state exactly, in JSON and in Prometheus text.
  * Links the internal library to decode pool messages. */
 #include <check.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -608,6 +610,8 @@ START_TEST(test_pop_waits_for_replication)
 		ck_assert_int_eq(m.pool_maturing, 2);
 		/* a Pexip that refuses creation_time filters: unknown, nothing fails */
 		faults(&f, "{\"refuse_time_filter\": true}");
+		/* the pops forget what Pexip said a moment ago (PEX__POOL_COMING_CACHE_MS) */
+		f.pool->coming_at_ms = -1;
 		ck_assert_int_eq(pex_pool_maturing(&count, &next, f.pool), PEX_EHTTP);
 		ck_assert_msg(pex_metrics_get(&m, f.pool) == 0, "%s", pex_error_last()->message);
 		ck_assert_int_eq(m.pool_maturing, -1);
@@ -680,6 +684,16 @@ static void *pop_main(void *arg)
 	return NULL;
 }
 
+/* How many pops of @p pool wait for a room on its way now. */
+static unsigned waiting_n(pex_pool *pool)
+{
+	unsigned n;
+	pthread_mutex_lock(&pool->size_lock);
+	n = pool->waiting;
+	pthread_mutex_unlock(&pool->size_lock);
+	return n;
+}
+
 static void *replenish_main(void *arg)
 {
 	size_t created = 0;
@@ -707,7 +721,7 @@ START_TEST(test_pop_waits_for_room_on_its_way)
 	/* nothing coming: at once, with a retry time */
 	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
 	ck_assert_int_ge(pex_pool_retry_after(), 1);
-	ck_assert(!logged("waiting up to"));
+	ck_assert_uint_eq(waiting_n(f.pool), 0);
 
 	faults(&f, "{\"hold\": true}");
 	ck_assert_int_eq(pthread_create(&rt, NULL, replenish_main, f.pool), 0);
@@ -719,7 +733,7 @@ START_TEST(test_pop_waits_for_room_on_its_way)
 	memset(&p, 0, sizeof(p));
 	p.pool = f.pool;
 	ck_assert_int_eq(pthread_create(&pt, NULL, pop_main, &p), 0);
-	while (!logged("waiting up to") && !atomic_load(&p.done) && pex__now_ms() < until)
+	while (waiting_n(f.pool) == 0 && !atomic_load(&p.done) && pex__now_ms() < until)
 		pex__sleep_ms(5);
 	ck_assert_msg(!atomic_load(&p.done), "the pop did not wait: %d %s", p.err, pex_error_last()->message);
 	faults(&f, "{\"hold\": false}");
@@ -734,23 +748,89 @@ START_TEST(test_pop_waits_for_room_on_its_way)
 }
 END_TEST
 
+/* Issue 18.3: pops wait only for rooms no other waiting pop will take
+ * first. One room is maturing (ready_after_s 10): the first pop waits for
+ * it; a second pop meanwhile is answered at once (PEX_EEMPTY, with when
+ * to retry) instead of holding its caller (a server thread) until its
+ * wait runs out. Both count as demand: a pool that runs dry must not read
+ * its shortfall as less demand. pex_pool_set_max_waiting() caps the
+ * waiting pops below the rooms on their way. */
+START_TEST(test_pops_wait_only_for_rooms_coming)
+{
+	static const char *const emu_args[] = { "--replication-delay", "10", NULL };
+	fx f;
+	pthread_t pt;
+	pop_thread p;
+	pex_pool_room *r = NULL;
+	size_t created = 0;
+	unsigned waiting = 0;
+	long long until;
+	double asked;
+
+	g_wait_ms = 60000;              /* longer than any run: the state ends the wait */
+	fx_open_ex2(&f, "wc_", 0, 20, 10, emu_args);
+	g_wait_ms = 0;
+	ck_assert_int_eq(pex_pool_replenish(&created, f.pool, 1, NULL, NULL), 0);
+	memset(&p, 0, sizeof(p));
+	p.pool = f.pool;
+	ck_assert_int_eq(pthread_create(&pt, NULL, pop_main, &p), 0);
+	until = pex__now_ms() + 60000;
+	while ((waiting = waiting_n(f.pool)) == 0 && !atomic_load(&p.done) && pex__now_ms() < until)
+		pex__sleep_ms(5);
+	ck_assert_msg(waiting == 1, "the first pop did not wait: %d", p.err);
+	/* the one room coming is the first pop's: this one does not wait */
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_msg(!atomic_load(&p.done), "the second pop waited for the room");
+	ck_assert_int_ge(pex_pool_retry_after(), 1);
+	ck_assert_int_le(pex_pool_retry_after(), 12);
+	/* both pops are demand, the unmet one too (the fast average at the
+	 * second: 2/tau less the first's decay since, which is slight) */
+	pthread_mutex_lock(&f.pool->size_lock);
+	asked = pex__sizing_rate_now(&f.pool->sz, f.pool->sz.rate_at_ms);
+	pthread_mutex_unlock(&f.pool->size_lock);
+	ck_assert(f.pool->sz.tau_fast == PEX__SIZING_TAU_FAST_S);    /* ready_after_s 10: the longest */
+	ck_assert_msg(asked > 1.5 / PEX__SIZING_TAU_FAST_S && asked <= 2.0 / PEX__SIZING_TAU_FAST_S + 1e-9,
+		"demand %f", asked);
+	/* a second room on its way, but at most one pop may wait (a server
+	 * keeping threads free): this one does not wait either */
+	ck_assert_int_eq(pex_pool_replenish(&created, f.pool, 1, NULL, NULL), 0);
+	ck_assert_int_eq(pex_pool_set_max_waiting(NULL, 1), PEX_EINVAL);
+	ck_assert_int_eq(pex_pool_set_max_waiting(f.pool, 1), 0);
+	ck_assert_int_eq(pex_pool_pop(&r, f.pool, UUI_HI, NULL), PEX_EEMPTY);
+	ck_assert_msg(!atomic_load(&p.done), "the third pop waited for a room");
+	ck_assert_int_eq(pthread_join(pt, NULL), 0);
+	ck_assert_msg(p.err == 0, "pop: %d", p.err);
+	ck_assert(strncmp(p.name, "wc_", 3) == 0);
+	fx_close(&f);
+}
+END_TEST
+
 /* ---- the self-sizing pool: growing to the target, shrinking ---- */
 
-/* @p n rooms on Pexip named @p prefix + "r" + a number, created now: to
- * Pexip they look like replacements of hand-outs made by other processes. */
+/* @p n rooms on Pexip named @p prefix + "r" + a number: to Pexip they look
+ * like replacements of hand-outs made by other processes just now. Dated
+ * an hour ahead, so that they stay within the pool's shortest demand
+ * window (PEX__POOL_DEMAND_NOW_S) however slow the machine is. */
 static void other_replacements(fx *f, const char *prefix, int n)
 {
-	char body[256];
+	char body[256], when[32];
+	time_t ahead = time(NULL) + 3600;
+	struct tm tm;
 	int i;
+
+	gmtime_r(&ahead, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	for (i = 0; i < n; i++) {
 		snprintf(body, sizeof(body), "{\"name\": \"%sr%04d\", \"pin\": \"1234\", \"guest_pin\": "
 			"\"5678\"}", prefix, i);
 		ck_assert_int_eq(emu_api(&f->e, "POST", "/api/admin/configuration/v1/conference/", body, NULL), 201);
+		snprintf(body, sizeof(body), "{\"name\": \"%sr%04d\", \"creation_time\": \"%s\"}", prefix, i, when);
+		ck_assert_int_eq(emu_ctl(&f->e, "POST", "/_emu/conference/set", body, NULL), 200);
 	}
 }
 
 /* Issue 18.1: the target follows the deployment's demand, which every
- * process reads on Pexip (replacement rooms of the last minute), and each
+ * process reads on Pexip (replacement rooms of the last 10 s), and each
  * process tops the shared queue up to it: a second process on the same
  * queue with the same view creates nothing more (the pool does not grow
  * twice). Growth rooms do not count as demand (no feedback), a
@@ -772,8 +852,8 @@ START_TEST(test_resize_grows_to_shared_target)
 	ck_assert_msg(pex_pool_resize(&created, &removed, f.pool) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(created, 2);
 	ck_assert_uint_eq(qcount(f.pq), 2);
-	/* 30 replacements in the last minute elsewhere: 0.5 hand-outs/s */
-	other_replacements(&f, "gr_", 30);
+	/* 5 replacements in the last 10 s elsewhere: 0.5 hand-outs/s */
+	other_replacements(&f, "gr_", 5);
 	ck_assert_msg(pex_pool_resize(&created, &removed, f.pool) == 0, "%s", pex_error_last()->message);
 	ck_assert_int_eq(pex_metrics_get_local(&m, f.pool), 0);
 	ck_assert(m.demand_rate >= 0.5 - 1e-9 && m.demand_rate < 0.6);
@@ -785,7 +865,7 @@ START_TEST(test_resize_grows_to_shared_target)
 	ck_assert_uint_eq(created, (size_t)want - 2);
 	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
 	ck_assert_uint_eq(removed, 0);
-	/* growth is not demand: the count on Pexip is still 30 */
+	/* growth is not demand: the count on Pexip is still 5 */
 	ck_assert_msg(pex_pool_resize(&created, &removed, f.pool) == 0, "%s", pex_error_last()->message);
 	ck_assert_uint_eq(created, 0);
 	ck_assert_uint_eq(qcount(f.pq), (size_t)want);
@@ -808,7 +888,7 @@ START_TEST(test_resize_grows_to_shared_target)
 	{
 		long long marked = -1;
 		ck_assert_int_eq(pex__pool_created_since(f.pool, f.pool->fg, "r", pex__unix_time() - 60, &marked, NULL, NULL), 0);
-		ck_assert_int_eq(marked, 31);
+		ck_assert_int_eq(marked, 6);
 	}
 	fx_close(&f);
 }
@@ -1017,6 +1097,9 @@ START_TEST(test_metrics_known_values)
 	int i;
 
 	fx_open(&f, "mx_");
+	/* the longest fast average (ready_after_s 0 makes it 1 s): the demand
+	 * read at the end must not have decayed to nothing on a slow machine */
+	f.pool->sz.tau_fast = PEX__SIZING_TAU_FAST_S;
 	/* 5 rooms made for the pool, 2 handed out */
 	ck_assert_int_eq(pex_pool_replenish(&created, f.pool, 5, NULL, NULL), 0);
 	ck_assert_uint_eq(created, 5);
@@ -1083,11 +1166,12 @@ START_TEST(test_metrics_known_values)
 	w.events_unknown = 1;
 	w.events_foreign = 1;        /* other_room */
 	w.target_depth = 20;         /* pool.depth: max_depth is off */
-	/* 2 hand-outs: at most 2/tau per second (the fast average's tau),
-	 * decaying since; 3 ready rooms last 3 / rate s (7 s at tau = 5 s, a
-	 * little more as the rate decays) */
-	ck_assert(m.demand_rate > 0 && m.demand_rate <= 2.0 / PEX__SIZING_TAU_FAST_S);
-	ck_assert_int_ge(m.empty_in_s, (long long)(3 * PEX__SIZING_TAU_FAST_S / 2));
+	/* 3 rooms asked for (2 hand-outs and the failed pop: demand the pool
+	 * did not meet is demand too): at most 3/tau per second (the fast
+	 * average's tau), decaying since; 3 ready rooms last 3 / rate s (5 s
+	 * at tau = 5 s, a little more as the rate decays) */
+	ck_assert(m.demand_rate > 0 && m.demand_rate <= 3.0 / f.pool->sz.tau_fast);
+	ck_assert_int_ge(m.empty_in_s, (long long)(3 * f.pool->sz.tau_fast / 3));
 	w.demand_rate = m.demand_rate;
 	w.empty_in_s = m.empty_in_s;
 	ck_assert_int_eq(m.target_depth, w.target_depth);
@@ -1439,6 +1523,7 @@ int main(void)
 	tcase_add_test(pop, test_pop_bare_names);
 	tcase_add_test(pop, test_prefetch_pop);
 	tcase_add_test(pop, test_pop_waits_for_room_on_its_way);
+	tcase_add_test(pop, test_pops_wait_only_for_rooms_coming);
 	tcase_add_test(pop, test_resize_grows_to_shared_target);
 	tcase_add_test(pop, test_resize_shrinks_slowly);
 	tcase_add_test(pop, test_prefetch_gone_and_failed);

@@ -18,7 +18,7 @@ START_TEST(test_rate_steady_and_decay)
 	ck_assert_int_eq(pex__sizing_idle_ms(&s, t), -1);
 	/* 10 hand-outs/s for 10 time constants: reads 10 within 1 % */
 	for (i = 0; i < (int)(10 * PEX__SIZING_TAU_S * 10); i++, t += 100)
-		pex__sizing_handout(&s, t, 1);
+		pex__sizing_demand(&s, t, 1);
 	ck_assert_msg(fabs(pex__sizing_rate(&s, t) - 10.0) < 0.1, "rate %f", pex__sizing_rate(&s, t));
 	/* quiet for one time constant: about 1/e of it */
 	ck_assert(fabs(pex__sizing_rate(&s, t + (long long)(PEX__SIZING_TAU_S * 1000)) - 10.0 / M_E) < 0.1);
@@ -26,15 +26,38 @@ START_TEST(test_rate_steady_and_decay)
 	ck_assert(pex__sizing_rate(&s, t + (long long)(PEX__SIZING_TAU_S * 1000) * 20) == 0);
 	/* a bulk of n counts as n hand-outs; the fast average sees it first */
 	pex__sizing_init(&s);
-	pex__sizing_handout(&s, t, 30);
+	pex__sizing_demand(&s, t, 30);
 	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_FAST_S) < 1e-9);
 	ck_assert_int_eq(pex__sizing_idle_ms(&s, t + 250), 250);
 	/* a clock read out of order (another thread) does not raise the rate */
-	pex__sizing_handout(&s, t - 500, 0);
+	pex__sizing_demand(&s, t - 500, 0);
 	ck_assert(fabs(pex__sizing_rate(&s, t) - 30.0 / PEX__SIZING_TAU_FAST_S) < 1e-9);
 	/* and long after, the slow one keeps it: 30/tau e^-1 against 30/tau_fast e^-6 */
 	ck_assert(fabs(pex__sizing_rate(&s, t + (long long)(PEX__SIZING_TAU_S * 1000)) -
 		30.0 / PEX__SIZING_TAU_S / M_E) < 1e-9);
+}
+END_TEST
+
+/* The fast average spans no more than a room's lead time: ready_after_s
+ * + 1 s, from 1 s to PEX__SIZING_TAU_FAST_S. */
+START_TEST(test_fast_average_follows_lead)
+{
+	struct pex__sizing s;
+	long long t = 1000000;
+
+	pex__sizing_init(&s);
+	ck_assert(s.tau_fast == PEX__SIZING_TAU_FAST_S);
+	pex__sizing_fast_over(&s, 2);
+	ck_assert(s.tau_fast == 3.0);
+	pex__sizing_fast_over(&s, 0);
+	ck_assert(s.tau_fast == PEX__SIZING_TAU_FAST_MIN_S);
+	pex__sizing_fast_over(&s, 60);
+	ck_assert(s.tau_fast == PEX__SIZING_TAU_FAST_S);
+	/* 3 s: a room asked for counts 1/3 at once, 1/(3e) after 3 s */
+	pex__sizing_fast_over(&s, 2);
+	pex__sizing_demand(&s, t, 1);
+	ck_assert(fabs(pex__sizing_rate_now(&s, t) - 1.0 / 3) < 1e-9);
+	ck_assert(fabs(pex__sizing_rate_now(&s, t + 3000) - 1.0 / 3 / M_E) < 1e-9);
 }
 END_TEST
 
@@ -124,6 +147,7 @@ static Suite *sizing_suite(void)
 	Suite *s = suite_create("sizing");
 	TCase *tc = tcase_create("model");
 	tcase_add_test(tc, test_rate_steady_and_decay);
+	tcase_add_test(tc, test_fast_average_follows_lead);
 	tcase_add_test(tc, test_target_formula);
 	tcase_add_test(tc, test_empty_in);
 	tcase_add_test(tc, test_shrink_pace);
