@@ -111,6 +111,7 @@ void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than)
 			out[nout++] = p->held[i];
 	}
 	p->nheld = kept;
+	p->moving += nout;              /* still the pool's until put back */
 	pthread_mutex_unlock(&p->held_lock);
 	for (i = 0; i < nout; i++) {
 		if (put_back(p, &out[i].ref, 0) < 0)
@@ -118,6 +119,13 @@ void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than)
 				"queue (%s); the orphan sweep will remove it", out[i].ref.name,
 				pex_error_last()->message);
 		pex__room_ref_dispose(&out[i].ref);
+		/* not between a depth reading's count of the queue and of held[]
+		 * (pex__pool_depth) */
+		pthread_mutex_lock(&p->depth_lock);
+		pthread_mutex_lock(&p->held_lock);
+		p->moving--;
+		pthread_mutex_unlock(&p->held_lock);
+		pthread_mutex_unlock(&p->depth_lock);
 	}
 }
 
@@ -128,6 +136,41 @@ size_t pex__pool_nheld(pex_pool *p)
 	n = p->nheld;
 	pthread_mutex_unlock(&p->held_lock);
 	return n;
+}
+
+/*
+ * The queue is counted first, then held[] and the rooms moving, with no
+ * room finishing a move back to the queue in between (depth_lock), so a
+ * room moving either way is counted at least once:
+ *  - queue to held[] (hold_one): `moving` counts it from before its message
+ *    is deleted until it is in held[] (one step under held_lock); a queue
+ *    count that missed it was taken after the delete, so it is in `moving`
+ *    or held[] when they are read.
+ *  - held[] to queue (pex__pool_release_held): it leaves held[] into
+ *    `moving` in one step and leaves `moving` only after its message was
+ *    put, under depth_lock; a queue count that missed it was taken before
+ *    the put, so it is still in `moving` when that is read.
+ * A moving room whose message is on the queue is counted twice: the figure
+ * may be high by the rooms moving, never low. Holding held_lock over the
+ * queue count instead would make a hand-out of a held room (a pop) wait
+ * for a queue request; depth_lock is taken by readers and by the end of a
+ * move back only.
+ */
+int pex__pool_depth(size_t *out, pex_pool *p)
+{
+	size_t n = 0;
+	int err;
+
+	pthread_mutex_lock(&p->depth_lock);
+	err = pex_queue_count(&n, p->pool_q);
+	if (err < 0)
+		n = 0;
+	pthread_mutex_lock(&p->held_lock);
+	n += p->nheld + p->moving;
+	pthread_mutex_unlock(&p->held_lock);
+	pthread_mutex_unlock(&p->depth_lock);
+	*out = n;
+	return err < 0 ? err : 0;
 }
 
 int pex_pool_held(size_t *out, pex_pool *p)
@@ -399,15 +442,21 @@ static int hold_one(pex_pool *p)
 	int err;
 
 	memset(&h, 0, sizeof(h));
-	if ((err = take_one(p, p->bg, &h.ref)) <= 0)
-		return err;
+	/* counted as moving before take_one deletes its message (pex__pool_depth) */
+	pthread_mutex_lock(&p->held_lock);
+	p->moving++;
+	pthread_mutex_unlock(&p->held_lock);
+	err = take_one(p, p->bg, &h.ref);
 	h.held_at = pex__unix_time();
 	pthread_mutex_lock(&p->held_lock);
-	if (p->nheld < PEX_POOL_PREFETCH_MAX) {
+	p->moving--;
+	if (err > 0 && p->nheld < PEX_POOL_PREFETCH_MAX) {
 		p->held[p->nheld++] = h;
 		h.ref.name = NULL;
 	}
 	pthread_mutex_unlock(&p->held_lock);
+	if (err <= 0)
+		return err;
 	if (h.ref.name) {          /* cannot happen: one prefetcher at a time */
 		put_back(p, &h.ref, 0);
 		pex__room_ref_dispose(&h.ref);

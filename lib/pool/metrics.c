@@ -33,9 +33,9 @@ static int local_metrics(pex_metrics *m, pex_pool *p, pex_client *c)
 	m->events = atomic_load(&p->events);
 	m->events_unknown = atomic_load(&p->events_unknown);
 	m->events_foreign = atomic_load(&p->events_foreign);
-	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
+	if ((err = pex__pool_depth(&n, p)) < 0)
 		return err;
-	m->pool_depth = (long long)(n + pex__pool_nheld(p));
+	m->pool_depth = (long long)n;
 	/* creation_time filters are not documented for every Pexip release: a
 	 * refusal makes the count unknown (-1), not the metrics fail */
 	if (pex__pool_maturing(p, c, &m->pool_maturing, NULL) < 0) {

@@ -57,6 +57,7 @@ void pex_pool_free(pex_pool *p)
 	if (p->held_lock_ok) {
 		pex__pool_release_held(p, 0, 0);       /* held rooms go back to the queue */
 		pthread_mutex_destroy(&p->held_lock);
+		pthread_mutex_destroy(&p->depth_lock);
 	}
 	pex__pool_sizer_dispose(p);
 	if (p->owns) {
@@ -166,7 +167,10 @@ int pex_pool_new(pex_pool **out, pex_client *client, pex_queue *pool_queue,
 	p->o = *o;
 	p->log = pex__client_logger(client);
 	atomic_init(&p->hold_max_s, PEX__POOL_HOLD_MAX_S);
-	if (pthread_mutex_init(&p->held_lock, NULL) != 0) {
+	if ((err = pthread_mutex_init(&p->held_lock, NULL)) != 0 ||
+	    pthread_mutex_init(&p->depth_lock, NULL) != 0) {
+		if (err == 0)
+			pthread_mutex_destroy(&p->held_lock);
 		free(p);
 		return pex_error_set(PEX_ERROR, PEX_ERROR_CLASS_OS, "pex_pool_new: cannot create a mutex");
 	}

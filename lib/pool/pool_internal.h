@@ -57,10 +57,16 @@ struct pex_pool {
 
 	/* rooms taken off the queue ahead of pops (pex_pool_prefetch) */
 	pthread_mutex_t held_lock;
-	int held_lock_ok;
+	int held_lock_ok;              /* held_lock and depth_lock exist */
 	struct pex__held_room held[PEX_POOL_PREFETCH_MAX];
 	size_t nheld;
 	int prefetching;               /* one prefetcher at a time */
+	/* under held_lock: rooms on their way between the pool queue and
+	 * held[], still the pool's (pex__pool_depth) */
+	size_t moving;
+	/* a depth reading (pex__pool_depth) against a room's return to the
+	 * queue; taken before held_lock, never by a pop */
+	pthread_mutex_t depth_lock;
 	atomic_llong hold_max_s;       /* the hold limit: PEX__POOL_HOLD_MAX_S (tests shorten it) */
 
 	/* the maintenance timer (maintenance.c) */
@@ -98,6 +104,11 @@ struct pex_pool {
 void pex__pool_release_held(pex_pool *p, size_t keep, long long older_than);
 /* How many rooms the pool holds now (pex_pool_held() without the checks). */
 size_t pex__pool_nheld(pex_pool *p);
+/* The pool's rooms as this process sees them: the queue's count, the held
+ * rooms and those moving between the two. A room is never missed; one
+ * moving may be counted twice. 0 or the queue's error (*out then counts
+ * the held rooms only). */
+int pex__pool_depth(size_t *out, pex_pool *p);
 /* Start the pool's maintenance thread (pex_pool_new) / stop and join it
  * (pex_pool_free; a no-op when it never started). */
 int pex__pool_maintenance_start(pex_pool *p);

@@ -296,10 +296,10 @@ int pex_pool_fill(size_t *created, pex_pool *p, unsigned depth,
 		return pex_error_set(PEX_EINVAL, PEX_ERROR_CLASS_INVALID, "pex_pool_fill: no pool");
 	if (depth == 0)
 		depth = pex__pool_target(p);   /* pool.depth, or more with pool.max_depth */
-	if ((err = pex_queue_count(&have, p->pool_q)) < 0)
+	/* the queue and the rooms taken ahead of pops */
+	if ((err = pex__pool_depth(&have, p)) < 0)
 		return err;
-	have += pex__pool_nheld(p);        /* rooms taken ahead of pops are still the pool's */
-	have += atomic_load(&p->creating);   /* and so are this process's creates in flight */
+	have += atomic_load(&p->creating);   /* and this process's creates in flight */
 	if (have >= depth)
 		return 0;
 	return make_rooms(p, depth - have, 0, created, progress, payload);

@@ -17,6 +17,8 @@
  *     never taken for orphans by the same process;
  *   - pex_metrics_get() and pex_metrics_format_write() report a known
  *     state exactly, in JSON and in Prometheus text.
+ *   - the local pool depth counts a room a prefetch is moving between the
+ *     queue and the held set (stopped there by a queue backend's gate).
  * Links the internal library to decode pool messages. */
 #include <check.h>
 #include <math.h>
@@ -30,6 +32,7 @@
 #include <json-c/json.h>
 
 #include "pool/pool_internal.h"
+#include "../queue/testbackend.h"
 #include "emu_harness.h"
 
 /* ---- log capture ---- */
@@ -76,6 +79,8 @@ static const char *const hosts[] = { "svc.example.com" };
 static unsigned g_wait_ms;
 /* pool.depth (0: the default) and pool.max_depth of those pools */
 static unsigned g_depth, g_max_depth;
+/* the backend of their queues (NULL: a memory backend; the queue takes it) */
+static pex_queue_backend *g_backend;
 
 /* @p lease_s: the pool's lease (0 = default); @p retry_cap_ms: the
  * client's backoff cap, which also caps how long a Retry-After is honoured;
@@ -99,7 +104,11 @@ static void fx_open_ex2(fx *f, const char *prefix, unsigned lease_s, long retry_
 	co.log_cb = log_cb;
 	co.log_level = getenv("PEX_TEST_VERBOSE") ? PEX_LOG_DEBUG : PEX_LOG_INFO;
 	ck_assert_msg(pex_client_new(&f->c, &co) == 0, "%s", pex_error_last()->message);
-	ck_assert_int_eq(pex_queue_open(&f->pq, "memory:", "room-creation-queue"), 0);
+	if (g_backend)
+		ck_assert_int_eq(pex_queue_open_backend(&f->pq, g_backend, "room-creation-queue"), 0);
+	else
+		ck_assert_int_eq(pex_queue_open(&f->pq, "memory:", "room-creation-queue"), 0);
+	g_backend = NULL;
 	ck_assert_int_eq(pex_queue_open_sibling(&f->dq, f->pq, "room-deletion-queue"), 0);
 	po.name_prefix = prefix;
 	po.gc_delay_s = 0;
@@ -1501,6 +1510,138 @@ START_TEST(test_pool_new_orphan_age_rule)
 }
 END_TEST
 
+/* ---- a room on its way between the queue and the held set ---- */
+
+/* The test backend (tests/queue/testbackend.h) with a gate: armed for
+ * "remove" (after the message is gone) or "put" (before it is stored) on
+ * the pool queue, the next such call stops there, once, until the test
+ * opens the gate. The pool's thread is then between the queue and the held
+ * set, for as long as the test looks. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const char *armed;
+	int stopped, open;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0 };
+
+static void gate_pass(const char *op, const char *queue)
+{
+	pthread_mutex_lock(&gate.lock);
+	if (gate.armed && strcmp(gate.armed, op) == 0 && strcmp(queue, "room-creation-queue") == 0) {
+		gate.armed = NULL;
+		gate.stopped = 1;
+		pthread_cond_broadcast(&gate.cond);
+		while (!gate.open)
+			pthread_cond_wait(&gate.cond, &gate.lock);
+		gate.stopped = gate.open = 0;
+	}
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static int gate_put(pex_queue_backend *b, const char *q, const void *d, size_t n, unsigned delay)
+{
+	gate_pass("put", q);
+	return tb_put(b, q, d, n, delay);
+}
+
+static int gate_remove(pex_queue_backend *b, const char *q, const pex_message *m)
+{
+	int err = tb_remove(b, q, m);
+	gate_pass("remove", q);
+	return err;
+}
+
+static pex_queue_backend *gate_backend(void)
+{
+	pex_queue_backend *b = NULL;
+	ck_assert_int_eq(tb_factory(&b, "", NULL), 0);
+	ck_assert(b->caps & PEX_QUEUE_CAP_THREADSAFE);   /* a stopped call holds no queue lock */
+	b->put = gate_put;
+	b->remove = gate_remove;
+	return b;
+}
+
+/* Arm the gate for @p op, start @p fn on a thread, and wait until that
+ * thread stops at the gate (a state: the backend says so). */
+static void gate_stop_in(pthread_t *th, const char *op, void *(*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.armed = op;
+	pthread_mutex_unlock(&gate.lock);
+	ck_assert_int_eq(pthread_create(th, NULL, fn, arg), 0);
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.stopped)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void gate_open(pthread_t th)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = 1;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+}
+
+typedef struct prefetch_req {
+	pex_pool *pool;
+	unsigned n;
+	int err;
+} prefetch_req;
+
+static void *prefetch_main(void *x)
+{
+	prefetch_req *r = x;
+	r->err = pex_pool_prefetch(NULL, r->pool, r->n);
+	return NULL;
+}
+
+static long long local_depth(pex_pool *p)
+{
+	pex_metrics m = PEX_METRICS_INIT;
+	ck_assert_msg(pex_metrics_get_local(&m, p) == 0, "%s", pex_error_last()->message);
+	return m.pool_depth;
+}
+
+/* A prefetch to @p n held rooms (of the pool's 2), stopped by the gate at
+ * @p op: pex_metrics_get_local's pool_depth counts 2 there, while a room
+ * is in neither the queue nor the held set, and 2 once it is done. */
+static void depth_across_move(fx *f, const char *op, unsigned n)
+{
+	prefetch_req r = { f->pool, n, -1 };
+	size_t held = 99;
+	pthread_t th;
+
+	gate_stop_in(&th, op, prefetch_main, &r);
+	ck_assert_int_eq(local_depth(f->pool), 2);
+	gate_open(th);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_int_eq(pex_pool_held(&held, f->pool), 0);
+	ck_assert_uint_eq(held, n);
+	ck_assert_uint_eq(qcount(f->pq), 2 - n);
+	ck_assert_int_eq(local_depth(f->pool), 2);
+}
+
+/* The local pool depth never misses a room a prefetch moves off the queue
+ * into the held set, or back. */
+START_TEST(test_metrics_depth_while_holding)
+{
+	size_t n = 0;
+	fx f;
+
+	g_backend = gate_backend();
+	fx_open(&f, "mh_");
+	ck_assert_msg(pex_pool_replenish(&n, f.pool, 2, NULL, NULL) == 0, "%s", pex_error_last()->message);
+	ck_assert_int_eq(local_depth(f.pool), 2);
+	/* off the queue (its message deleted), not held yet */
+	depth_across_move(&f, "remove", 1);
+	/* out of the held set, not on the queue yet */
+	depth_across_move(&f, "put", 0);
+	fx_close(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pool");
@@ -1532,6 +1673,7 @@ int main(void)
 	tcase_add_test(pop, test_pool_new_orphan_age_rule);
 	tcase_add_test(met, test_metrics_known_values);
 	tcase_add_test(met, test_metrics_format_values);
+	tcase_add_test(met, test_metrics_depth_while_holding);
 	suite_add_tcase(s, pop);
 	suite_add_tcase(s, met);
 	sr = srunner_create(s);
