@@ -413,6 +413,9 @@ int pex__pool_remove_one(pex_pool *p, unsigned target)
 	memset(&ref, 0, sizeof(ref));
 	if ((err = take_one(p, p->bg, &ref)) <= 0)
 		return err;
+	/* counted so that a room moving to or from the held set is missed
+	 * rather than counted twice (not pex__pool_depth): in doubt the room
+	 * goes back, so shrinking never takes the pool below its target */
 	if (pex_queue_count(&n, p->pool_q) < 0 ||
 	    n + pex__pool_nheld(p) + atomic_load(&p->creating) < target) {
 		err = put_back(p, &ref, 0);

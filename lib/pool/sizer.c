@@ -273,9 +273,11 @@ static int resize_step(pex_pool *p, size_t *created, size_t *removed)
 	unsigned target, cut;
 	size_t n = 0;
 
-	if ((err = pex_queue_count(&n, p->pool_q)) < 0)
+	/* never low (a room a prefetch moves may count twice): growth errs
+	 * on the side of fewer rooms; each removal counts again the other way */
+	if ((err = pex__pool_depth(&n, p)) < 0)
 		return err;
-	have = (long long)(n + pex__pool_nheld(p) + atomic_load(&p->creating));
+	have = (long long)(n + atomic_load(&p->creating));
 	if (growing)
 		sense_or_log(p, 0, NULL);
 	target = pex__pool_target(p);
