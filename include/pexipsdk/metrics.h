@@ -30,9 +30,12 @@ typedef struct pex_metrics {
 	                                    pool_maturing */
 	/* the self-sizing pool (pool.max_depth; docs/DECISIONS.md #64), appended
 	 * without a version bump: nothing has shipped with version 1 */
-	double demand_rate;            /**< hand-outs per second, smoothed: this process's, or the
-	                                    deployment's as counted on Pexip when that is more */
-	long long target_depth;        /**< the depth the pool keeps now (pool.depth .. pool.max_depth) */
+	double demand_rate;            /**< rooms asked for per second now, smoothed: this
+	                                    process's pops (served or not), or the deployment's
+	                                    hand-outs of the last 10 s as counted on Pexip when
+	                                    that is more */
+	long long target_depth;        /**< the depth the pool grows to now (pool.depth ..
+	                                    pool.max_depth) */
 	long long empty_in_s;          /**< seconds until the ready rooms are gone at demand_rate
 	                                    (-1: no demand, or ready unknown) */
 	unsigned long long shrunk;     /**< rooms above the target removed by this process */

@@ -228,19 +228,23 @@ PEX_EXTERN int pex_pool_replenish(size_t *created, pex_pool *pool, size_t n,
 	pex_pool_progress_cb progress, void *payload);
 
 /**
- * One step of the self-sizing pool (docs/DECISIONS.md #64); call it every
- * few seconds from one thread (the room server does, every 2 s). Background
+ * One step of the self-sizing pool (docs/DECISIONS.md #64, #72); call it
+ * every second or so from one thread (the room server does). Background
  * work. With pool.max_depth above pool.depth, it grows the pool to the
- * target depth: the demand (this process's hand-outs per second, or the
+ * target depth: the demand of now (this process's pops per second, served
+ * or not, averaged over a room's lead time and at most about 5 s, or the
  * whole deployment's, counted on Pexip from the replacement rooms every
- * process made in the last minute, whichever is more) times the time a new
- * room takes to be ready times 1.5, from pool.depth to pool.max_depth. Once
- * the pool has been above the target for cooldown_s (pool.cooldown_s) with
- * no replacement made by any process within it, it removes one room per
+ * process made in the last 10 s, whichever is more) times the time a new
+ * room takes to be ready times 1.5, from pool.depth to pool.max_depth. It
+ * keeps the rooms the demand of the last minute needs (60 s on Pexip, a
+ * 30 s average here); once the pool has been above that for cooldown_s
+ * (pool.cooldown_s) with no replacement made by any process within it, and
+ * no pop here, it removes one room per
  * 200 ms since the last removal (at most 10 per call; the first: one), each
  * the first on the queue, deleted on Pexip (or scheduled for GC);
  * never a held room, never below the target (so never below pool.depth).
- * One Pexip request when it needs the deployment's demand.
+ * One Pexip request for the deployment's demand with pool.max_depth, one
+ * more when the pool is above its target.
  * @param created (may be NULL) rooms created; @param removed (may be NULL)
  *        rooms removed.
  */

@@ -92,8 +92,8 @@ static int metrics_format_impl(pex_buf *out, const pex_metrics *m, pex_metrics_f
 	struct { const char *name, *help, *type; long long gauge; unsigned long long counter; } rows[] = {
 		{ "pexipsdk_pool_depth", "Rooms in the pool queue, ready or maturing (approximate).", "gauge", m->pool_depth, 0 },
 		{ "pexipsdk_pool_maturing", "Pool rooms younger than pool.ready_after_s, not handed out yet (Pexip replicates them).", "gauge", m->pool_maturing, 0 },
-		{ "pexipsdk_pool_target_depth", "The depth the pool keeps now, from pool.depth up to pool.max_depth with the demand.", "gauge", m->target_depth, 0 },
-		{ "pexipsdk_pool_empty_in_seconds", "Seconds until the ready rooms are gone at this process's demand (-1: no demand or unknown).", "gauge", m->empty_in_s, 0 },
+		{ "pexipsdk_pool_target_depth", "The depth the pool grows to now, from pool.depth up to pool.max_depth with the demand.", "gauge", m->target_depth, 0 },
+		{ "pexipsdk_pool_empty_in_seconds", "Seconds until the ready rooms are gone at the demand (-1: no demand or unknown).", "gauge", m->empty_in_s, 0 },
 		{ "pexipsdk_deletion_backlog", "Rooms waiting in the deletion queue (approximate).", "gauge", m->deletion_backlog, 0 },
 		{ "pexipsdk_live_conferences", "Live conferences with the pool prefix.", "gauge", m->live_conferences, 0 },
 		{ "pexipsdk_pexip_pool_rooms", "Rooms with the pool prefix configured on Pexip.", "gauge", m->pexip_pool_rooms, 0 },
@@ -132,8 +132,8 @@ static int metrics_format_impl(pex_buf *out, const pex_metrics *m, pex_metrics_f
 	if (err == 0 && format == PEX_METRICS_JSON)
 		err = pex__buf_printf(out, ", \"pool_demand_rate\": %.3f", m->demand_rate);
 	else if (err == 0)
-		err = pex__buf_printf(out, "# HELP pexipsdk_pool_demand_rate Rooms handed out per second by "
-			"this process, smoothed (the self-sizing pool's demand).\n# TYPE pexipsdk_pool_demand_rate "
+		err = pex__buf_printf(out, "# HELP pexipsdk_pool_demand_rate Rooms asked for per second now, "
+			"smoothed (the self-sizing pool's demand).\n# TYPE pexipsdk_pool_demand_rate "
 			"gauge\npexipsdk_pool_demand_rate %.3f\n", m->demand_rate);
 	if (err == 0 && format == PEX_METRICS_JSON)
 		err = pex__buf_puts(out, "}\n");
