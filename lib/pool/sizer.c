@@ -72,10 +72,11 @@ void pex__pool_create_end(pex_pool *p, double took_s, int queued)
 	if (took_s >= 0)
 		pex__sizing_create_took(&p->sz, took_s);
 	atomic_fetch_sub(&p->creating, 1);
-	if (queued && p->coming_count >= 0)
-		p->coming_count++;           /* one more maturing than Pexip last said */
-	if (queued)
+	if (queued) {
+		if (p->coming_count >= 0)
+			p->coming_count++;       /* one more maturing than Pexip last said */
 		pthread_cond_broadcast(&p->room_queued);
+	}
 	pthread_mutex_unlock(&p->size_lock);
 }
 
@@ -149,6 +150,7 @@ void pex__pool_coming(pex_pool *p, long long *count, long long *next_in_s)
 int pex__pool_wait_room(pex_pool *p, long long deadline_ms, long long next_in_s, long long coming)
 {
 	long long now = (long long)pex__now_ms(), until = -1, poll = -1, on_way = 0;
+	long long cap = (long long)atomic_load(&p->max_waiting);
 	struct timespec ts;
 
 	if (now >= deadline_ms)
@@ -175,8 +177,8 @@ int pex__pool_wait_room(pex_pool *p, long long deadline_ms, long long next_in_s,
 	}
 	/* a pop waits only for a room no other waiting pop will take first:
 	 * the rest are answered at once (and hold no server thread meanwhile) */
-	if (atomic_load(&p->max_waiting) > 0 && on_way > (long long)atomic_load(&p->max_waiting))
-		on_way = (long long)atomic_load(&p->max_waiting);
+	if (cap > 0 && on_way > cap)
+		on_way = cap;
 	if (until < 0 || (long long)p->waiting >= on_way) {
 		pthread_mutex_unlock(&p->size_lock);
 		return 0;

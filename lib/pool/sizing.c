@@ -13,7 +13,7 @@ void pex__sizing_init(struct pex__sizing *s)
 	s->rate = s->fast = 0;
 	s->tau_fast = PEX__SIZING_TAU_FAST_S;
 	s->rate_at_ms = -1;
-	s->handout_at_ms = -1;
+	s->asked_at_ms = -1;
 	s->create_s = 0;
 	s->above_since_ms = -1;
 	s->shrunk_at_ms = -1;
@@ -45,28 +45,28 @@ void pex__sizing_demand(struct pex__sizing *s, long long now_ms, unsigned n)
 	s->rate = decayed(s, s->rate, PEX__SIZING_TAU_S, now_ms) + (double)n / PEX__SIZING_TAU_S;
 	if (now_ms > s->rate_at_ms)
 		s->rate_at_ms = now_ms;
-	if (n && now_ms > s->handout_at_ms)
-		s->handout_at_ms = now_ms;
+	if (n && now_ms > s->asked_at_ms)
+		s->asked_at_ms = now_ms;
 }
 
 long long pex__sizing_idle_ms(const struct pex__sizing *s, long long now_ms)
 {
-	return s->handout_at_ms < 0 ? -1 : now_ms - s->handout_at_ms;
-}
-
-double pex__sizing_rate(const struct pex__sizing *s, long long now_ms)
-{
-	double r = decayed(s, s->rate, PEX__SIZING_TAU_S, now_ms);
-	double f = decayed(s, s->fast, s->tau_fast, now_ms);
-	if (f > r)
-		r = f;
-	return r < RATE_IDLE ? 0 : r;
+	return s->asked_at_ms < 0 ? -1 : now_ms - s->asked_at_ms;
 }
 
 double pex__sizing_rate_now(const struct pex__sizing *s, long long now_ms)
 {
 	double f = decayed(s, s->fast, s->tau_fast, now_ms);
 	return f < RATE_IDLE ? 0 : f;
+}
+
+double pex__sizing_rate(const struct pex__sizing *s, long long now_ms)
+{
+	double r = decayed(s, s->rate, PEX__SIZING_TAU_S, now_ms);
+	double f = pex__sizing_rate_now(s, now_ms);
+	if (f > r)
+		r = f;
+	return r < RATE_IDLE ? 0 : r;
 }
 
 void pex__sizing_create_took(struct pex__sizing *s, double seconds)

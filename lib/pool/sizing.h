@@ -36,7 +36,7 @@ struct pex__sizing {
 	double rate, fast;           /* rooms asked for per second (slow, fast), as of rate_at_ms */
 	double tau_fast;             /* the fast one's time constant, s (PEX__SIZING_TAU_FAST_S) */
 	long long rate_at_ms;        /* when rate was last brought forward (-1: never) */
-	long long handout_at_ms;     /* the last room asked for (-1: none) */
+	long long asked_at_ms;       /* the last room asked for (-1: none) */
 	double create_s;             /* smoothed seconds per room create (0: none timed) */
 	long long above_since_ms;    /* since when the pool is above its target (-1: it is not) */
 	long long shrunk_at_ms;      /* last room removed by shrinking (-1: none) */
